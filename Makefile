@@ -1,0 +1,31 @@
+# Entry points: `make demo`, `make test`, `make bench` (see README.md).
+# Everything builds in release: one build of wasmtime serves tests, demo and benchmarks.
+CARGO ?= cargo
+
+.PHONY: deps guests build demo test bench fmt clean
+
+deps:
+	scripts/install-deps.sh
+
+guests: deps
+	scripts/build-guests.sh
+
+build: guests
+	$(CARGO) build --release --workspace --all-targets
+
+demo: build
+	./target/release/demo
+
+test: build
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) test --release --workspace
+
+bench: build
+	$(CARGO) run --release -p reef-benches --bin bench
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,114 @@
+//! The driver's end of the `Session` stream: a writer that batches queued
+//! operations into one message, and a reader that routes replies to their
+//! waiting requests by id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reef_proto as pb;
+use reef_proto::client_op::Op;
+use reef_proto::node_client::NodeClient;
+use reef_proto::server_reply::Body;
+use tokio::sync::{mpsc, oneshot};
+use tonic::transport::Channel;
+
+use crate::arena::ArenaMap;
+use crate::error::{Error, Result};
+
+/// Operations packed into one message at most.
+const MAX_BATCH: usize = 4096;
+const ID_PREFIX_SHIFT: u32 = 40;
+
+pub(crate) struct Connection {
+    pub client: NodeClient<Channel>,
+    ops: mpsc::UnboundedSender<Op>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>>,
+    next_req: AtomicU64,
+    next_object: AtomicU64,
+    pub hello: pb::Hello,
+    pub arena: Option<ArenaMap>,
+}
+
+impl Connection {
+    pub async fn open(mut client: NodeClient<Channel>) -> Result<Arc<Self>> {
+        let (ops_tx, mut ops_rx) = mpsc::unbounded_channel::<Op>();
+        // Everything queued when the writer runs goes out as one batch.
+        let (batch_tx, batch_rx) = mpsc::channel::<pb::ClientBatch>(64);
+        tokio::spawn(async move {
+            while let Some(op) = ops_rx.recv().await {
+                let mut ops = vec![pb::ClientOp { op: Some(op) }];
+                while ops.len() < MAX_BATCH {
+                    match ops_rx.try_recv() {
+                        Ok(op) => ops.push(pb::ClientOp { op: Some(op) }),
+                        Err(_) => break,
+                    }
+                }
+                if batch_tx.send(pb::ClientBatch { ops }).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let response = client
+            .session(tokio_stream::wrappers::ReceiverStream::new(batch_rx))
+            .await?;
+        let mut inbound = response.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .and_then(|b| b.replies.into_iter().next())
+            .ok_or_else(Error::disconnected)?;
+        let Some(Body::Hello(hello)) = first.body else {
+            return Err(Error::new(
+                pb::ErrorCode::Internal,
+                "the node did not say hello",
+            ));
+        };
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>> = Arc::default();
+        let routes = pending.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(batch)) = inbound.message().await {
+                let mut routes = routes.lock().unwrap();
+                for reply in batch.replies {
+                    if let (Some(tx), Some(body)) = (routes.remove(&reply.req_id), reply.body) {
+                        let _ = tx.send(body);
+                    }
+                }
+            }
+            // Dropping the senders fails every request still waiting.
+            routes.lock().unwrap().clear();
+        });
+        let arena = ArenaMap::open(&hello.arena_path, hello.arena_size);
+        Ok(Arc::new(Connection {
+            client,
+            ops: ops_tx,
+            pending,
+            next_req: AtomicU64::new(1),
+            next_object: AtomicU64::new(1),
+            hello,
+            arena,
+        }))
+    }
+
+    /// A fresh object id in this session's range.
+    pub fn new_object_id(&self) -> u64 {
+        (self.hello.id_prefix << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues an operation that has no reply.
+    pub fn send(&self, op: Op) -> Result<()> {
+        self.ops.send(op).map_err(|_| Error::disconnected())
+    }
+
+    /// Sends an operation built around a fresh request id and waits for its reply.
+    pub async fn request(&self, make: impl FnOnce(u64) -> Op) -> Result<Body> {
+        let req_id = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(req_id, tx);
+        self.send(make(req_id))?;
+        match rx.await.map_err(|_| Error::disconnected())? {
+            Body::Error(e) => Err(Error::from_proto(e)),
+            body => Ok(body),
+        }
+    }
+}

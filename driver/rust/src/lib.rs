@@ -1,0 +1,31 @@
+//! The Rust driver for Reef.
+//!
+//! ```no_run
+//! # async fn demo() -> reef::Result<()> {
+//! let cluster = reef::Cluster::local().await?; // or Cluster::connect("127.0.0.1:6390")
+//! let module = cluster.register_file("target/guests/demo.wasm").await?;
+//! let sum = cluster.task(&module, "add").arg(1.0).arg(2.0).submit()?;
+//! assert_eq!(cluster.get::<f64>(&sum).await?, 3.0);
+//! # Ok(()) }
+//! ```
+//!
+//! Values passed inline are MessagePack (what every guest SDK reads);
+//! large objects on the node's machine are written and read in place
+//! through its shared-memory arena.
+
+mod arena;
+mod args;
+mod cluster;
+mod connection;
+mod error;
+mod local;
+mod object;
+mod options;
+
+pub use args::Arg;
+pub use cluster::{ActorBuilder, ActorCall, ActorHandle, Cluster, Logs, Module, TaskBuilder};
+pub use error::{Error, ErrorCode, Result};
+pub use local::host_binary;
+pub use object::{ObjectData, ObjectRef};
+pub use options::CallOptions;
+pub use reef_proto::StatusReply;

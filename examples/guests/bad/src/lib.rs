@@ -1,0 +1,200 @@
+//! Misbehaving guest: one task per failure the host must contain.
+//!
+//! Every task's expected outcome is in its doc comment; none of them may harm the
+//! node, other tasks, or the object store.
+#![warn(unsafe_op_in_unsafe_fn)]
+
+use reef_guest::prelude::*;
+use reef_guest::raw::{self, VIEW_ALIGN};
+use std::alloc::{self, Layout};
+
+/// `trap()`: executes `unreachable` → the task fails with a trap.
+fn trap(_args: &Args) -> Result<()> {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
+
+/// `panic()`: `panic!("boom 42")` → the host receives "boom 42 (at src/lib.rs:L:C)"
+/// through `report-panic`, then the task traps.
+fn panic(_args: &Args) -> Result<()> {
+    panic!("boom {}", 42)
+}
+
+/// `loop_forever()`: never returns → the host must interrupt it (deadline/epoch/fuel).
+fn loop_forever(_args: &Args) -> Result<u64> {
+    let mut counter = 0u64;
+    loop {
+        // SAFETY: `counter` is a live local; volatile keeps the loop from being optimized out.
+        unsafe { std::ptr::write_volatile(&mut counter, counter.wrapping_add(1)) };
+    }
+}
+
+/// `eat_memory()`: keeps growing a Vec by 16 MiB chunks (each written, so resident)
+/// until an allocation fails, then panics with "eat_memory: allocation failed after N MiB"
+/// → the task fails; the memory limit of the instance holds.
+fn eat_memory(_args: &Args) -> Result<u64> {
+    const CHUNK: usize = 16 << 20;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(CHUNK).is_err() {
+            let mib = chunks.len() * (CHUNK >> 20);
+            drop(chunks);
+            panic!("eat_memory: allocation failed after {} MiB", mib);
+        }
+        chunk.resize(CHUNK, 0xA5);
+        chunks.push(chunk);
+    }
+}
+
+/// Recurses with a 1 KiB frame per call; volatile accesses keep every frame alive.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 1024];
+    // SAFETY: indexes a live local array.
+    unsafe { std::ptr::write_volatile(&mut frame[(depth % 1024) as usize], depth as u8) };
+    if depth == u64::MAX {
+        return 0;
+    }
+    let below = recurse(depth + 1);
+    // SAFETY: reads a live local array.
+    below + unsafe { std::ptr::read_volatile(&frame[(depth % 1024) as usize]) } as u64
+}
+
+/// `stack_overflow()`: unbounded recursion → the shadow stack runs out → trap.
+fn stack_overflow(_args: &Args) -> Result<u64> {
+    Ok(recurse(0))
+}
+
+/// `write_view(obj: object) -> u64`: maps a view, fills it with 0xEE, returns its
+/// first byte (238). The stored object must be unchanged afterwards.
+fn write_view(args: &Args) -> Result<u64> {
+    let mut view = args.view(0)?;
+    let bytes = view.as_bytes_mut();
+    if bytes.is_empty() {
+        return Err("write_view needs a non-empty object".into());
+    }
+    for b in bytes.iter_mut() {
+        *b = 0xEE;
+    }
+    Ok(view.as_bytes()[0] as u64)
+}
+
+/// A 64 KiB-aligned allocation of `len` bytes (freed on drop).
+struct Buffer {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl Buffer {
+    fn new(len: usize) -> Result<Buffer> {
+        let layout = Layout::from_size_align(len.max(1), VIEW_ALIGN).map_err(|e| Error::new(e.to_string()))?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc::alloc(layout) };
+        if ptr.is_null() {
+            return Err("out of memory".into());
+        }
+        Ok(Buffer { ptr, layout })
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Buffer::new` with `self.layout`.
+        unsafe { alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+/// Calls map-view on a buffer we own; undoes the mapping if the host (wrongly) accepted.
+///
+/// # Safety
+/// `ptr..ptr+len` must lie inside memory this task owns and nothing may reference it.
+unsafe fn try_map(id: u64, ptr: *mut u8, len: usize) -> Result<u64> {
+    // SAFETY: forwarded contract.
+    let size = unsafe { raw::map_view(id, ptr, len)? };
+    // SAFETY: we just mapped it; nothing references it.
+    unsafe { raw::release_view(ptr, len) };
+    Ok(size)
+}
+
+/// `misaligned_view(obj: object)`: map-view on a buffer 4 KiB past a 64 KiB boundary →
+/// the host must return an error (the task fails with it). Returns the size if accepted.
+fn misaligned_view(args: &Args) -> Result<u64> {
+    let obj = args.object(0)?;
+    let cap = raw::view_capacity(obj.size).ok_or("object too large")?;
+    let buf = Buffer::new(cap + VIEW_ALIGN)?;
+    // SAFETY: `ptr + 4096 .. + cap` lies inside `buf`, which nothing else uses.
+    unsafe { try_map(obj.id, buf.ptr.add(4096), cap) }
+}
+
+/// `oob_view(obj: object)`: map-view on an aligned buffer smaller than the object's
+/// rounded size (64 KiB less, or 4 KiB for small objects) → the host must return an
+/// error. Returns the size if accepted.
+fn oob_view(args: &Args) -> Result<u64> {
+    let obj = args.object(0)?;
+    let cap = raw::view_capacity(obj.size).ok_or("object too large")?;
+    let small = if cap > VIEW_ALIGN { cap - VIEW_ALIGN } else { 4096 };
+    let buf = Buffer::new(small)?;
+    // SAFETY: we own `small` bytes at `buf.ptr` (the host must refuse the longer length).
+    unsafe { try_map(obj.id, buf.ptr, small) }
+}
+
+/// `view_beyond_memory(obj: object)`: map-view at the highest 64 KiB boundary of the
+/// 4 GiB address space, far past the end of linear memory → the host must return an error.
+fn view_beyond_memory(args: &Args) -> Result<u64> {
+    let obj = args.object(0)?;
+    let cap = raw::view_capacity(obj.size).ok_or("object too large")?;
+    let top = (u32::MAX as usize - (VIEW_ALIGN - 1)) as *mut u8;
+    // SAFETY: nothing of ours is at that address (it is outside memory); the host must refuse.
+    unsafe { try_map(obj.id, top, cap) }
+}
+
+/// `view_over_data(obj: object)`: map-view at address 0, over the stack and the data
+/// segments → the host must return an error.
+fn view_over_data(args: &Args) -> Result<u64> {
+    let obj = args.object(0)?;
+    let cap = raw::view_capacity(obj.size).ok_or("object too large")?;
+    let zero = std::ptr::null_mut::<u8>();
+    // SAFETY: deliberately wrong (the host must refuse); on a buggy host the instance is
+    // corrupted, which is what the test is there to catch.
+    unsafe { try_map(obj.id, zero, cap) }
+}
+
+/// `read_secret() -> u64`: allocates 1 MiB aligned to 64 KiB without mapping anything
+/// and returns the sum of its bytes. Must be 0: no object data left behind by an earlier
+/// instance may be visible.
+fn read_secret(_args: &Args) -> Result<u64> {
+    const LEN: usize = 1 << 20;
+    let buf = Buffer::new(LEN)?;
+    let mut sum = 0u64;
+    for i in 0..LEN {
+        // SAFETY: `i < LEN` lies inside the allocation; volatile so the read really happens.
+        sum += unsafe { std::ptr::read_volatile(buf.ptr.add(i)) } as u64;
+    }
+    Ok(sum)
+}
+
+/// `print() -> nil`: writes "hello stdout" to stdout, "hello stderr" to stderr, and
+/// logs "hello log" at info level.
+fn print(_args: &Args) -> Result<()> {
+    println!("hello stdout");
+    eprintln!("hello stderr");
+    reef_guest::info("hello log");
+    Ok(())
+}
+
+/// `fail(message: str = "failed on purpose")`: returns an error (no trap).
+fn fail(args: &Args) -> Result<()> {
+    let message = if args.is_nil(0) { "failed on purpose".to_string() } else { args.string(0)? };
+    Err(Error::new(message))
+}
+
+reef_guest::export_module! {
+    tasks: [
+        trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
+        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret,
+        print, fail,
+    ],
+}

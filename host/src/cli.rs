@@ -1,0 +1,301 @@
+//! The `host` command line: `start`, `register`, `status`, `stop`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytesize::ByteSize;
+use clap::{Parser, Subcommand};
+use reef_proto as pb;
+use reef_proto::node_client::NodeClient;
+
+use crate::node::{Node, NodeConfig};
+use crate::rpc::NodeService;
+
+pub const DEFAULT_PORT: u16 = 6390;
+
+#[derive(Parser)]
+#[command(
+    name = "host",
+    version,
+    about = "Reef node daemon: runs Wasm tasks and actors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node (in the foreground).
+    Start(StartArgs),
+    /// Register a module (.wasm component or core module) and print what it exports.
+    Register {
+        file: PathBuf,
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+    },
+    /// Print nodes, resources, running tasks, actors and object-store usage.
+    Status {
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+    },
+    /// Stop a node cleanly (running tasks fail with NODE_STOPPING).
+    Stop {
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct StartArgs {
+    /// Also run the control plane (node table, modules, actors, jobs, KV).
+    #[arg(long)]
+    head: bool,
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Size of the shared-memory object store (e.g. 2GiB).
+    #[arg(long, default_value = "2GiB")]
+    object_store_memory: ByteSize,
+    /// Where objects go when the store is full [default: <data-dir>/spill].
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+    /// CPUs tasks may use [default: the machine's].
+    #[arg(long)]
+    num_cpus: Option<f64>,
+    /// The `memory` resource tasks reserve from [default: the machine's RAM].
+    #[arg(long)]
+    memory: Option<ByteSize>,
+    /// Custom resources, e.g. --resource gpu=2 (repeatable).
+    #[arg(long = "resource", value_parser = parse_resource)]
+    resources: Vec<(String, f64)>,
+    /// Node state: module cache, control-plane store [default: /tmp/reef/node-<port>].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Directory of the arena file (a tmpfs).
+    #[arg(long, default_value = "/dev/shm")]
+    arena_dir: PathBuf,
+    /// Objects smaller than this live on the heap, larger ones in the arena.
+    #[arg(long, default_value = "100KiB")]
+    inline_threshold: ByteSize,
+    /// Default guest memory limit per task or actor.
+    #[arg(long, default_value = "256MiB")]
+    default_memory_limit: ByteSize,
+    /// Default guest CPU-time limit per task or actor call, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    default_cpu_time_ms: u64,
+}
+
+fn default_address() -> String {
+    format!("127.0.0.1:{DEFAULT_PORT}")
+}
+
+fn parse_resource(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s.split_once('=').ok_or("expected NAME=AMOUNT")?;
+    let v: f64 = v.parse().map_err(|_| format!("`{v}` is not a number"))?;
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(format!("resource {k} must be a non-negative number"));
+    }
+    Ok((k.to_string(), v))
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Start(args) => start(args).await,
+        Command::Register { file, address } => register(&file, &address).await,
+        Command::Status { address } => status(&address).await,
+        Command::Stop { address } => {
+            client(&address).await?.stop(pb::StopRequest {}).await?;
+            println!("node at {address} is stopping");
+            Ok(())
+        }
+    }
+}
+
+async fn start(args: StartArgs) -> Result<()> {
+    let addr = format!("{}:{}", args.bind, args.port);
+    // Bind first: a second node on the same port fails here, before it touches anything.
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another node using this port?)"))?;
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/reef/node-{}", args.port)));
+    let config = NodeConfig {
+        head: args.head,
+        port: args.port,
+        num_cpus: args
+            .num_cpus
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64),
+        memory: args.memory.map_or_else(machine_memory, |m| m.as_u64()),
+        custom_resources: args.resources.into_iter().collect(),
+        object_store_memory: args.object_store_memory.as_u64(),
+        arena_dir: args.arena_dir,
+        spill_dir: args.spill_dir.unwrap_or_else(|| data_dir.join("spill")),
+        data_dir,
+        inline_threshold: args.inline_threshold.as_u64(),
+        default_memory_limit: args.default_memory_limit.as_u64(),
+        default_cpu_time_ms: args.default_cpu_time_ms,
+    };
+    if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
+        bail!("--num-cpus must be a non-negative number");
+    }
+    let node = Node::start(config).await?;
+    let arena_path = node.store.arena().path().to_owned();
+    println!(
+        "reef node {} listening on {addr}{} (object store {} at {})",
+        node.id,
+        if node.config.head { " (head)" } else { "" },
+        ByteSize(node.store.arena().capacity()),
+        arena_path.display()
+    );
+    std::io::stdout().flush()?;
+
+    let stopping = node.stopping.clone();
+    let signal_node = node.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        signal_node.stop();
+    });
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(
+            pb::node_server::NodeServer::new(NodeService::new(node.clone()))
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .serve_with_incoming_shutdown(incoming, async move { stopping.cancelled().await });
+    server.await.context("serving gRPC")?;
+    // Give stopped tasks a moment to seal their results with NODE_STOPPING.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !node.tasks.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = std::fs::remove_file(&arena_path);
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+fn machine_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages.max(0) as u64) * (size.max(0) as u64)
+}
+
+async fn client(address: &str) -> Result<NodeClient<tonic::transport::Channel>> {
+    let url = if address.starts_with("http") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    Ok(NodeClient::connect(url)
+        .await
+        .with_context(|| format!("cannot reach a node at {address}"))?
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX))
+}
+
+async fn register(file: &PathBuf, address: &str) -> Result<()> {
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let reply = client(address)
+        .await?
+        .register_module(pb::RegisterModuleRequest { wasm: wasm.into() })
+        .await?
+        .into_inner();
+    match reply.result {
+        Some(pb::register_module_reply::Result::Module(m)) => {
+            println!("{}", m.hash);
+            println!("  sdk:    {}", m.sdk);
+            println!("  size:   {}", ByteSize(m.size));
+            println!("  tasks:  {}", m.tasks.join(", "));
+            for a in &m.actors {
+                println!("  actor:  {} ({})", a.name, a.methods.join(", "));
+            }
+            Ok(())
+        }
+        Some(pb::register_module_reply::Result::Error(e)) => bail!(
+            "{}: {}",
+            pb::ErrorCode::try_from(e.code).map_or("ERROR", |c| c.as_str_name()),
+            e.message
+        ),
+        None => bail!("empty reply from the node"),
+    }
+}
+
+async fn status(address: &str) -> Result<()> {
+    let s = client(address)
+        .await?
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner();
+    for n in &s.nodes {
+        println!("node {} at {} ({})", n.node_id, n.address, n.state);
+        for r in &n.resources {
+            if r.name == "memory" {
+                println!(
+                    "  {:<10} {} of {} free",
+                    r.name,
+                    ByteSize(r.available as u64),
+                    ByteSize(r.total as u64)
+                );
+            } else {
+                println!("  {:<10} {} of {} free", r.name, r.available, r.total);
+            }
+        }
+    }
+    if let Some(st) = &s.store {
+        println!(
+            "object store: {} objects, arena {} of {} used, {} inline, {} spilled",
+            st.objects,
+            ByteSize(st.arena_used),
+            ByteSize(st.arena_capacity),
+            ByteSize(st.inline_bytes),
+            ByteSize(st.spilled_bytes)
+        );
+    }
+    println!("modules: {}", s.modules.len());
+    for m in &s.modules {
+        println!(
+            "  {} {} tasks, {} actor classes",
+            &m.hash[..12],
+            m.tasks.len(),
+            m.actors.len()
+        );
+    }
+    println!("tasks: {}", s.tasks.len());
+    for t in &s.tasks {
+        println!(
+            "  {:#x} {}::{} {}",
+            t.return_id,
+            &t.module[..t.module.len().min(12)],
+            t.function,
+            t.state
+        );
+    }
+    println!("actors: {}", s.actors.len());
+    for a in &s.actors {
+        println!(
+            "  {} {} {} {}",
+            a.actor_id,
+            if a.name.is_empty() { "-" } else { &a.name },
+            a.class,
+            a.state
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Turns a core wasm32-wasi module that follows the canonical ABI of the
+//! `module` world into a component, as `wasm-tools component new` would, so
+//! that every toolchain that can build a core module can build a guest.
+
+use anyhow::{Context, Result};
+use wit_component::{ComponentEncoder, StringEncoding};
+use wit_parser::Resolve;
+
+/// The contract, compiled into the host so it always matches the linker.
+pub const WIT: &str = include_str!("../../wit/reef.wit");
+
+pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
+    let mut resolve = Resolve::default();
+    let pkg = resolve
+        .push_str("reef.wit", WIT)
+        .context("parsing the built-in WIT")?;
+    let world = resolve
+        .select_world(&[pkg], Some("module"))
+        .context("selecting world `module`")?;
+    let mut module = core.to_vec();
+    wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
+        .context("embedding the reef:runtime world")?;
+    let mut encoder = ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .context("the module does not fit the reef:runtime `module` world")?;
+    if imports_wasi_preview1(core) {
+        encoder = encoder
+            .adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+            .context("adding the WASI preview-1 adapter")?;
+    }
+    encoder
+        .encode()
+        .context("the module does not fit the reef:runtime `module` world")
+}
+
+fn imports_wasi_preview1(core: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(core)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::ImportSection(reader)) => Some(reader),
+            _ => None,
+        })
+        .flat_map(|reader| reader.into_imports())
+        .any(|i| matches!(i, Ok(i) if i.module == "wasi_snapshot_preview1"))
+}

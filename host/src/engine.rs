@@ -1,0 +1,66 @@
+//! The one wasmtime `Engine` of a node: pooling allocator, copy-on-write
+//! memory images, epoch interruption.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances; the granularity of CPU-time limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Largest linear memory a guest may be allowed (the wasm32 maximum).
+pub const MAX_MEMORY: u64 = 4 << 30;
+
+/// Concurrent instances (running tasks plus live actors) the pool holds.
+pub const POOL_INSTANCES: u32 = 1000;
+
+pub fn new_engine() -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 8)
+        .max_core_instances_per_component(16)
+        .total_memories(POOL_INSTANCES * 2)
+        .max_memories_per_component(2)
+        .max_memories_per_module(1)
+        .total_tables(POOL_INSTANCES * 8)
+        .max_tables_per_component(16)
+        .total_stacks(POOL_INSTANCES)
+        .max_memory_size(MAX_MEMORY as usize)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20)
+        .table_elements(100_000)
+        // Reset slot memory by memset for small dirty regions (faster than madvise).
+        .linear_memory_keep_resident(64 << 10);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        // Views are mmapped at fixed addresses in linear memory: it must never move.
+        .memory_may_move(false)
+        .memory_reservation(MAX_MEMORY)
+        .memory_guard_size(64 << 20)
+        .max_wasm_stack(1 << 20)
+        .async_stack_size(2 << 20)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true);
+    Ok(Engine::new(&config).map_err(anyhow::Error::from)?)
+}
+
+/// Advances the engine's epoch every `EPOCH_TICK` on a thread of its own.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("reef-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .expect("spawning the epoch thread");
+}

@@ -1,0 +1,174 @@
+//! Running guest code: building a store with its limits, calling an export,
+//! turning what comes back (or the trap) into an object or a typed error.
+
+use std::sync::Arc;
+
+use wasmtime::component::{ComponentExportIndex, Instance};
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+
+use super::ctx::{GuestCtx, Interrupt, Limits};
+use super::types::{Arg, Output};
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::modules::Module;
+use crate::node::Node;
+use crate::store::Data;
+use tokio_util::sync::CancellationToken;
+
+/// A store for one task or actor, with memory and CPU-time limits armed.
+pub fn new_store(
+    node: &Arc<Node>,
+    module: &Arc<Module>,
+    limits: Limits,
+    cancel: CancellationToken,
+) -> Store<GuestCtx> {
+    let ctx = GuestCtx::new(node.clone(), module.clone(), limits, cancel);
+    let mut store = Store::new(&node.engine, ctx);
+    store.limiter(|ctx| &mut ctx.memory);
+    // Check limits at every epoch tick; yield to the executor between
+    // checks so a long-running guest never starves the node's other work.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut cx| {
+        let ctx = cx.data_mut();
+        if ctx.is_cancelled() {
+            ctx.interrupted = Some(Interrupt::Cancelled);
+            return Err(Interrupt::Cancelled.into());
+        }
+        ctx.ticks_used += 1;
+        if ctx.ticks_used > ctx.max_ticks {
+            ctx.interrupted = Some(Interrupt::CpuTime);
+            return Err(Interrupt::CpuTime.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    // Lifting a view's buffer costs fuel per byte; views may be GiBs.
+    store.set_hostcall_fuel(usize::MAX);
+    store
+}
+
+pub async fn instantiate(store: &mut Store<GuestCtx>, module: &Module) -> ReefResult<Instance> {
+    module
+        .pre
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(|e| classify(e, store.data()))
+}
+
+/// Calls an export that returns `result<output, string>` and stores its output.
+pub async fn call_output(
+    store: &mut Store<GuestCtx>,
+    instance: &Instance,
+    export: &ComponentExportIndex,
+    name: &str,
+    args: &[Arg],
+) -> ReefResult<Arc<Data>> {
+    let func = instance
+        .get_typed_func::<(&str, &[Arg]), (Result<Output, String>,)>(&mut *store, export)
+        .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))?;
+    let (out,) = func
+        .call_async(&mut *store, (name, args))
+        .await
+        .map_err(|e| classify(e, store.data()))?;
+    let node = store.data().node.clone();
+    match out {
+        Ok(Output::Bytes(bytes)) => node.store.new_data(&bytes),
+        Ok(Output::Object(id)) => {
+            if !store.data().allowed.contains(&id) {
+                return Err(ReefError::new(
+                    ErrorCode::UnknownObject,
+                    format!("the guest returned object {id:#x}, which it was not given"),
+                ));
+            }
+            node.store.get(id).await
+        }
+        Err(message) => Err(guest_error(message)),
+    }
+}
+
+/// Calls `actor-init`, which returns `result<_, string>`.
+pub async fn call_init(
+    store: &mut Store<GuestCtx>,
+    instance: &Instance,
+    export: &ComponentExportIndex,
+    class: &str,
+    args: &[Arg],
+) -> ReefResult<()> {
+    let func = instance
+        .get_typed_func::<(&str, &[Arg]), (Result<(), String>,)>(&mut *store, export)
+        .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))?;
+    let (out,) = func
+        .call_async(&mut *store, (class, args))
+        .await
+        .map_err(|e| classify(e, store.data()))?;
+    out.map_err(guest_error)
+}
+
+/// A guest's error string. The SDKs start errors the host should classify
+/// with a code name (`BAD_ARGUMENT: expected 2 arguments`); anything else
+/// is the guest's own error.
+pub fn guest_error(message: String) -> ReefError {
+    if let Some((code, rest)) = message.split_once(": ") {
+        if let Some(code) = ErrorCode::from_str_name(code) {
+            return ReefError::new(code, rest.to_string());
+        }
+    }
+    ReefError::new(ErrorCode::GuestError, message)
+}
+
+/// Names the cause of a failed guest call.
+pub fn classify(err: wasmtime::Error, ctx: &GuestCtx) -> ReefError {
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .unwrap_or_default();
+    let error = match ctx.interrupted {
+        Some(Interrupt::Cancelled) => {
+            ReefError::new(ErrorCode::Cancelled, "the task was cancelled while running")
+        }
+        Some(Interrupt::CpuTime) => ReefError::new(
+            ErrorCode::CpuTimeLimit,
+            format!(
+                "the guest exceeded its CPU-time limit of {} ms",
+                ctx.max_ticks * crate::engine::EPOCH_TICK.as_millis() as u64
+            ),
+        ),
+        None if ctx.memory.hit => ReefError::new(
+            ErrorCode::MemoryLimit,
+            format!(
+                "the guest exceeded its memory limit of {} bytes ({err})",
+                ctx.memory.limit
+            ),
+        ),
+        None => match err.downcast_ref::<Trap>() {
+            Some(Trap::StackOverflow) => {
+                ReefError::new(ErrorCode::StackOverflow, "the guest overflowed its stack")
+            }
+            Some(trap) => match &ctx.panic_message {
+                Some(panic) => ReefError::new(ErrorCode::GuestPanic, panic.clone()),
+                None => ReefError::new(ErrorCode::GuestTrap, format!("wasm trap: {trap}")),
+            },
+            None => match &ctx.panic_message {
+                Some(panic) => ReefError::new(ErrorCode::GuestPanic, panic.clone()),
+                None => ReefError::new(ErrorCode::GuestTrap, format!("{err:#}")),
+            },
+        },
+    };
+    error.with_backtrace(backtrace)
+}
+
+/// Captured output of a guest: stdout, stderr and `log` lines.
+#[derive(Clone, Debug, Default)]
+pub struct GuestLogs {
+    pub stdout: String,
+    pub stderr: String,
+    pub log: Vec<String>,
+}
+
+pub fn take_logs(ctx: &mut GuestCtx, stdout_from: usize, stderr_from: usize) -> GuestLogs {
+    let stdout = ctx.stdout.contents();
+    let stderr = ctx.stderr.contents();
+    GuestLogs {
+        stdout: String::from_utf8_lossy(&stdout[stdout_from.min(stdout.len())..]).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr[stderr_from.min(stderr.len())..]).into_owned(),
+        log: std::mem::take(&mut ctx.log),
+    }
+}

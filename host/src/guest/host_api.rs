@@ -1,0 +1,228 @@
+//! The `reef:runtime/host` imports: what a guest can ask of its node.
+//!
+//! Registered by hand with `func_wrap` (not `bindgen!`) so that `map-view`
+//! can take its buffer as a `WasmList<u8>`: a borrow of guest memory rather
+//! than a copy.
+
+use bytes::Bytes;
+use wasmtime::component::{Linker, WasmList};
+use wasmtime::{AsContextMut, StoreContextMut};
+
+use super::ctx::GuestCtx;
+use super::types::{Arg, LogLevel, ObjectRef, HOST_INTERFACE};
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::store::ObjectId;
+use crate::tasks::{ArgSpec, TaskSpec};
+
+type Ctx<'a> = StoreContextMut<'a, GuestCtx>;
+
+pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
+    let mut host = linker.instance(HOST_INTERFACE)?;
+
+    host.func_wrap(
+        "log",
+        |mut store: Ctx, (level, message): (LogLevel, String)| {
+            let level = format!("{level:?}").to_lowercase();
+            store.data_mut().log.push(format!("[{level}] {message}"));
+            Ok(())
+        },
+    )?;
+
+    host.func_wrap("report-panic", |mut store: Ctx, (message,): (String,)| {
+        store.data_mut().panic_message = Some(message);
+        Ok(())
+    })?;
+
+    host.func_wrap("put", |mut store: Ctx, (data,): (WasmList<u8>,)| {
+        let node = store.data().node.clone();
+        let result = node
+            .store
+            .new_data(data.as_le_slice(&store))
+            .and_then(|data| {
+                let id = node.new_object_id();
+                let size = data.len();
+                node.store.insert_ready(id, data, 1)?;
+                let ctx = store.data_mut();
+                ctx.owned.push(id);
+                ctx.allowed.insert(id);
+                Ok(ObjectRef { id, size })
+            });
+        Ok((result.map_err(message),))
+    })?;
+
+    host.func_wrap_async("object-size", |store: Ctx, (id,): (ObjectId,)| {
+        Box::new(async move {
+            Ok((read_object(store, id)
+                .await
+                .map(|d| d.len())
+                .map_err(message),))
+        })
+    })?;
+
+    host.func_wrap_async("get", |store: Ctx, (id,): (ObjectId,)| {
+        Box::new(async move {
+            Ok((read_object(store, id)
+                .await
+                .map(|d| d.as_slice().to_vec())
+                .map_err(message),))
+        })
+    })?;
+
+    host.func_wrap_async(
+        "map-view",
+        |mut store: Ctx, (id, buffer): (ObjectId, WasmList<u8>)| {
+            Box::new(async move {
+                let data = match read_object(store.as_context_mut(), id).await {
+                    Ok(d) => d,
+                    Err(e) => return Ok((Err(message(e)),)),
+                };
+                let size = data.len();
+                // The slice borrow ends before the store is touched again.
+                let (ptr, len) = {
+                    let buf = buffer.as_le_slice(&store);
+                    (buf.as_ptr(), buf.len())
+                };
+                // SAFETY: (ptr, len) was just lifted and bounds-checked by
+                // wasmtime from this store's memory, which cannot move
+                // (`memory_may_move(false)`) while the call runs.
+                let buf = unsafe { std::slice::from_raw_parts(ptr, len) };
+                let result = store.data_mut().views.map(data, buf).map(|()| size);
+                Ok((result.map_err(message),))
+            })
+        },
+    )?;
+
+    host.func_wrap(
+        "release-view",
+        |mut store: Ctx, (buffer,): (WasmList<u8>,)| {
+            let addr = buffer.as_le_slice(&store).as_ptr() as usize;
+            store.data_mut().views.release(addr);
+            Ok(())
+        },
+    )?;
+
+    host.func_wrap(
+        "submit",
+        |mut store: Ctx, (module, function, args): (String, String, Vec<Arg>)| {
+            let result = submit(&mut store, module, function, args);
+            Ok((result.map_err(message),))
+        },
+    )?;
+
+    host.func_wrap(
+        "actor-create",
+        |mut store: Ctx,
+         (module, class, args, name): (String, String, Vec<Arg>, Option<String>)| {
+            let ctx = store.data_mut();
+            let result = guest_args(ctx, args).and_then(|args| {
+                let module = resolve_module(ctx, module);
+                ctx.node.actors.create(
+                    &ctx.node,
+                    &module,
+                    &class,
+                    args,
+                    name,
+                    Default::default(),
+                    None,
+                )
+            });
+            Ok((result.map_err(message),))
+        },
+    )?;
+
+    host.func_wrap("actor-lookup", |store: Ctx, (name,): (String,)| {
+        Ok((store.data().node.actors.lookup(&name).map_err(message),))
+    })?;
+
+    host.func_wrap(
+        "actor-call",
+        |mut store: Ctx, (actor, method, args): (u64, String, Vec<Arg>)| {
+            let ctx = store.data_mut();
+            let result = guest_args(ctx, args).and_then(|args| {
+                let id = ctx.node.new_object_id();
+                ctx.node.actors.call(&ctx.node, actor, id, method, args)?;
+                ctx.owned.push(id);
+                ctx.allowed.insert(id);
+                Ok(id)
+            });
+            Ok((result.map_err(message),))
+        },
+    )?;
+    Ok(())
+}
+
+/// Errors reach guests as strings that start with the error code's name.
+fn message(e: ReefError) -> String {
+    e.to_string()
+}
+
+/// Waits for an object the guest may read. While it waits, the guest's CPU
+/// is given back to the scheduler.
+async fn read_object(
+    mut store: Ctx<'_>,
+    id: ObjectId,
+) -> ReefResult<std::sync::Arc<crate::store::Data>> {
+    let ctx = store.data_mut();
+    if !ctx.allowed.contains(&id) {
+        return Err(ReefError::new(
+            ErrorCode::UnknownObject,
+            format!("object {id:#x} was not given to this task"),
+        ));
+    }
+    let node = ctx.node.clone();
+    if node.store.is_ready(id)? {
+        return node.store.get(id).await;
+    }
+    let held = ctx.permit.take().map(|p| p.resources().clone());
+    let result = node.store.get(id).await;
+    if let Some(resources) = held {
+        let permit = node.scheduler.acquire(&resources).await;
+        store.data_mut().permit = Some(permit);
+    }
+    result
+}
+
+fn guest_args(ctx: &GuestCtx, args: Vec<Arg>) -> ReefResult<Vec<ArgSpec>> {
+    args.into_iter()
+        .map(|a| match a {
+            Arg::Inline(bytes) => Ok(ArgSpec::Inline(Bytes::from(bytes))),
+            Arg::Object(r) if ctx.allowed.contains(&r.id) => Ok(ArgSpec::Object(r.id)),
+            Arg::Object(r) => Err(ReefError::new(
+                ErrorCode::UnknownObject,
+                format!("object {:#x} was not given to this task", r.id),
+            )),
+        })
+        .collect()
+}
+
+/// "" names the calling module.
+fn resolve_module(ctx: &GuestCtx, module: String) -> String {
+    if module.is_empty() {
+        ctx.module.hash.clone()
+    } else {
+        module
+    }
+}
+
+fn submit(
+    store: &mut Ctx,
+    module: String,
+    function: String,
+    args: Vec<Arg>,
+) -> ReefResult<ObjectId> {
+    let ctx = store.data_mut();
+    let args = guest_args(ctx, args)?;
+    let module = resolve_module(ctx, module);
+    let return_id = ctx.node.new_object_id();
+    ctx.node.submit_task(TaskSpec {
+        return_id,
+        module,
+        function,
+        args,
+        options: Default::default(),
+        owner: None,
+    })?;
+    ctx.owned.push(return_id);
+    ctx.allowed.insert(return_id);
+    Ok(return_id)
+}

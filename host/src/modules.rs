@@ -1,0 +1,288 @@
+//! The module registry: content-addressed modules, compiled once, with
+//! compiled artifacts cached on disk so a restart does not recompile.
+//!
+//! Layout of `<data-dir>/modules/`: `<hash>.wasm` (the bytes as registered),
+//! `<hash>.json` (what `describe` said) and `<hash>-<engine>.cwasm` (the
+//! compiled component for this engine configuration).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
+use wasmtime::Engine;
+
+use crate::componentize::componentize;
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::guest::ctx::{GuestCtx, Limits};
+use crate::guest::exec;
+use crate::guest::types::{ModuleInfo as WitModuleInfo, GUEST_INTERFACE, WIT_VERSION};
+use crate::node::Node;
+
+/// What a module exports, as its `describe` reported it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    pub sdk: String,
+    pub tasks: Vec<String>,
+    pub actors: Vec<ActorClassInfo>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ActorClassInfo {
+    pub name: String,
+    pub methods: Vec<String>,
+}
+
+impl ModuleInfo {
+    pub fn actor(&self, class: &str) -> Option<&ActorClassInfo> {
+        self.actors.iter().find(|a| a.name == class)
+    }
+}
+
+/// The indices of the `guest` exports, looked up once per module.
+#[derive(Clone)]
+pub struct GuestExports {
+    pub describe: ComponentExportIndex,
+    pub run_task: ComponentExportIndex,
+    pub actor_init: ComponentExportIndex,
+    pub actor_call: ComponentExportIndex,
+}
+
+pub struct Module {
+    pub hash: String,
+    pub info: ModuleInfo,
+    pub pre: InstancePre<GuestCtx>,
+    pub exports: GuestExports,
+    pub size: u64,
+    /// The compiled artifact came from the disk cache.
+    pub cached: bool,
+}
+
+pub struct Registry {
+    engine: Engine,
+    linker: Linker<GuestCtx>,
+    dir: PathBuf,
+    engine_key: String,
+    modules: RwLock<HashMap<String, Arc<Module>>>,
+}
+
+impl Registry {
+    pub fn new(engine: &Engine, dir: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        let mut linker = Linker::new(engine);
+        // WASI with nothing granted (see `GuestCtx::new`): clocks, random and
+        // captured stdio work; files, sockets and environment do not exist.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::guest::host_api::add_to_linker(&mut linker)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(Registry {
+            engine: engine.clone(),
+            linker,
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+            modules: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn get(&self, hash: &str) -> ReefResult<Arc<Module>> {
+        self.modules
+            .read()
+            .unwrap()
+            .get(hash)
+            .cloned()
+            .ok_or_else(|| {
+                ReefError::new(
+                    ErrorCode::UnknownModule,
+                    format!("no module with hash {hash} is registered"),
+                )
+            })
+    }
+
+    pub fn list(&self) -> Vec<Arc<Module>> {
+        let mut v: Vec<_> = self.modules.read().unwrap().values().cloned().collect();
+        v.sort_by(|a, b| a.hash.cmp(&b.hash));
+        v
+    }
+
+    /// Registers a module (component or core module). Registering the same
+    /// bytes again returns the loaded module.
+    pub async fn register(&self, node: &Arc<Node>, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
+        let hash = hex::encode(Sha256::digest(&wasm));
+        if let Ok(m) = self.get(&hash) {
+            return Ok(m);
+        }
+        let module = self.load(node, &hash, wasm).await?;
+        self.modules.write().unwrap().insert(hash, module.clone());
+        Ok(module)
+    }
+
+    /// Loads every module registered before a restart (from the cache).
+    pub async fn load_saved(&self, node: &Arc<Node>) -> anyhow::Result<usize> {
+        let mut n = 0;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
+                continue;
+            }
+            let wasm = std::fs::read(&path)?;
+            match self.register(node, wasm).await {
+                Ok(_) => n += 1,
+                Err(e) => tracing::warn!(path = %path.display(), "skipping saved module: {e}"),
+            }
+        }
+        Ok(n)
+    }
+
+    async fn load(&self, node: &Arc<Node>, hash: &str, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
+        let size = wasm.len() as u64;
+        let cwasm = self.dir.join(format!("{hash}-{}.cwasm", self.engine_key));
+        let (component, cached) = self.compile(&wasm, cwasm.clone()).await?;
+        let exports = guest_exports(&component)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            ReefError::new(
+                ErrorCode::InvalidModule,
+                format!("the module imports something this node does not grant: {e:#}"),
+            )
+        })?;
+        let mut module = Module {
+            hash: hash.to_string(),
+            info: ModuleInfo::default(),
+            pre,
+            exports,
+            size,
+            cached,
+        };
+        module.info = describe(node, &module).await?;
+        std::fs::write(self.dir.join(format!("{hash}.wasm")), &wasm)
+            .map_err(ReefError::internal)?;
+        let json = serde_json::to_vec_pretty(&module.info).map_err(ReefError::internal)?;
+        std::fs::write(self.dir.join(format!("{hash}.json")), json).map_err(ReefError::internal)?;
+        tracing::info!(hash, cached, tasks = ?module.info.tasks, "registered module");
+        Ok(Arc::new(module))
+    }
+
+    /// Compiles (on a blocking thread) or loads the cached artifact.
+    async fn compile(&self, wasm: &[u8], cwasm: PathBuf) -> ReefResult<(Component, bool)> {
+        if cwasm.exists() {
+            // SAFETY: the file is in the node's private data dir, written by
+            // `Component::serialize` of an engine with this configuration
+            // (the engine key is in its name).
+            match unsafe { Component::deserialize_file(&self.engine, &cwasm) } {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => tracing::warn!("ignoring cached artifact {}: {e}", cwasm.display()),
+            }
+        }
+        let component_bytes = to_component(wasm)?;
+        let engine = self.engine.clone();
+        let component =
+            tokio::task::spawn_blocking(move || Component::new(&engine, &component_bytes))
+                .await
+                .map_err(ReefError::internal)?
+                .map_err(|e| {
+                    ReefError::new(ErrorCode::InvalidModule, format!("compiling: {e:#}"))
+                })?;
+        if let Ok(bytes) = component.serialize() {
+            let tmp = cwasm.with_extension("tmp");
+            if std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, &cwasm))
+                .is_err()
+            {
+                tracing::warn!("cannot cache {}", cwasm.display());
+            }
+        }
+        Ok((component, false))
+    }
+}
+
+/// Accepts a component as is; componentizes a core module.
+fn to_component(wasm: &[u8]) -> ReefResult<Vec<u8>> {
+    if wasmparser::Parser::is_component(wasm) {
+        Ok(wasm.to_vec())
+    } else if wasmparser::Parser::is_core_wasm(wasm) {
+        componentize(wasm).map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))
+    } else {
+        Err(ReefError::new(
+            ErrorCode::InvalidModule,
+            "not a WebAssembly module or component (bad magic number)",
+        ))
+    }
+}
+
+fn guest_exports(component: &Component) -> ReefResult<GuestExports> {
+    let Some((_, iface)) = component.get_export(None, GUEST_INTERFACE) else {
+        let found: Vec<String> = component
+            .component_type()
+            .exports(component.engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let other = found.iter().find(|n| n.starts_with("reef:runtime/guest@"));
+        let message = match other {
+            Some(name) => format!(
+                "the module was built for {name}, this node speaks reef:runtime@{WIT_VERSION}"
+            ),
+            None => format!("the module does not export {GUEST_INTERFACE} (exports: {found:?})"),
+        };
+        return Err(ReefError::new(ErrorCode::InvalidModule, message));
+    };
+    let func = |name: &str| {
+        component
+            .get_export_index(Some(&iface), name)
+            .ok_or_else(|| {
+                ReefError::new(
+                    ErrorCode::InvalidModule,
+                    format!("the module's {GUEST_INTERFACE} has no `{name}`"),
+                )
+            })
+    };
+    Ok(GuestExports {
+        describe: func("describe")?,
+        run_task: func("run-task")?,
+        actor_init: func("actor-init")?,
+        actor_call: func("actor-call")?,
+    })
+}
+
+/// Asks a fresh instance what the module exports.
+async fn describe(node: &Arc<Node>, module: &Module) -> ReefResult<ModuleInfo> {
+    // A throwaway module handle for the context: describe needs no host state.
+    let handle = Arc::new(Module {
+        hash: module.hash.clone(),
+        info: ModuleInfo::default(),
+        pre: module.pre.clone(),
+        exports: module.exports.clone(),
+        size: module.size,
+        cached: module.cached,
+    });
+    let limits = Limits {
+        memory_bytes: node.config.default_memory_limit,
+        cpu_time_ms: 10_000,
+    };
+    let mut store = exec::new_store(node, &handle, limits, CancellationToken::new());
+    let instance = exec::instantiate(&mut store, module)
+        .await
+        .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("instantiating: {e}")))?;
+    let func = instance
+        .get_typed_func::<(), (WitModuleInfo,)>(&mut store, &module.exports.describe)
+        .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))?;
+    let (info,) = func.call_async(&mut store, ()).await.map_err(|e| {
+        let e = exec::classify(e, store.data());
+        ReefError::new(ErrorCode::InvalidModule, format!("describe failed: {e}"))
+    })?;
+    Ok(ModuleInfo {
+        sdk: info.sdk,
+        tasks: info.tasks,
+        actors: info
+            .actors
+            .into_iter()
+            .map(|a| ActorClassInfo {
+                name: a.name,
+                methods: a.methods,
+            })
+            .collect(),
+    })
+}

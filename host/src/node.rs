@@ -1,0 +1,138 @@
+//! A node: the parts of the daemon, wired together.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+use wasmtime::Engine;
+
+use crate::actors::Actors;
+use crate::modules::Registry;
+use crate::scheduler::{Resources, Scheduler};
+use crate::store::{Arena, ObjectId, ObjectStore};
+use crate::tasks::{StopReason, TaskTable};
+
+/// Ids the node allocates itself (guest puts, nested tasks) use this prefix;
+/// driver sessions get 2, 3, ... (an id is `prefix << 40 | counter`).
+const NODE_ID_PREFIX: u64 = 1;
+pub const ID_PREFIX_SHIFT: u32 = 40;
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub head: bool,
+    pub port: u16,
+    pub num_cpus: f64,
+    /// Bytes of the `memory` resource tasks can reserve.
+    pub memory: u64,
+    pub custom_resources: std::collections::BTreeMap<String, f64>,
+    pub object_store_memory: u64,
+    /// Where the arena file is created (a tmpfs, normally `/dev/shm`).
+    pub arena_dir: PathBuf,
+    pub spill_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// Objects below this size live on the heap rather than in the arena.
+    pub inline_threshold: u64,
+    pub default_memory_limit: u64,
+    pub default_cpu_time_ms: u64,
+}
+
+pub struct Node {
+    pub id: String,
+    pub config: NodeConfig,
+    pub engine: Engine,
+    pub registry: Registry,
+    pub store: ObjectStore,
+    pub scheduler: Arc<Scheduler>,
+    pub tasks: TaskTable,
+    pub actors: Actors,
+    pub gcs: Option<reef_gcs::Gcs>,
+    next_object: AtomicU64,
+    next_prefix: AtomicU64,
+    /// Cancelled when the node begins to stop.
+    pub stopping: CancellationToken,
+}
+
+impl Node {
+    pub async fn start(config: NodeConfig) -> Result<Arc<Node>> {
+        let id = format!(
+            "{:08x}{:08x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .subsec_nanos()
+        );
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let engine = crate::engine::new_engine()?;
+        crate::engine::start_epoch_ticker(&engine);
+        let arena_path = config
+            .arena_dir
+            .join(format!("reef-{}-{id}.arena", config.port));
+        let arena = Arena::create(&arena_path, config.object_store_memory)?;
+        {
+            let arena = arena.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = arena.prefault() {
+                    tracing::warn!("{e:#}");
+                }
+            });
+        }
+        let store = ObjectStore::new(arena, config.spill_dir.clone(), config.inline_threshold);
+        let registry = Registry::new(&engine, config.data_dir.join("modules"))?;
+        let scheduler = Scheduler::new(Resources {
+            cpus: config.num_cpus,
+            memory: config.memory,
+            custom: config.custom_resources.clone(),
+        });
+        let gcs = if config.head {
+            Some(
+                reef_gcs::Gcs::open(config.data_dir.join("gcs"))
+                    .context("opening the control-plane store")?,
+            )
+        } else {
+            None
+        };
+        let node = Arc::new(Node {
+            id,
+            engine,
+            registry,
+            store,
+            scheduler,
+            tasks: TaskTable::default(),
+            actors: Actors::default(),
+            gcs,
+            next_object: AtomicU64::new(1),
+            next_prefix: AtomicU64::new(NODE_ID_PREFIX + 1),
+            stopping: CancellationToken::new(),
+            config,
+        });
+        let loaded = node.registry.load_saved(&node).await?;
+        if loaded > 0 {
+            tracing::info!(loaded, "loaded saved modules");
+        }
+        Ok(node)
+    }
+
+    /// A fresh id for an object the node creates itself.
+    pub fn new_object_id(&self) -> ObjectId {
+        (NODE_ID_PREFIX << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh id prefix for a driver session.
+    pub fn new_id_prefix(&self) -> u64 {
+        self.next_prefix.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
+    }
+
+    /// Begins a clean stop: running and pending tasks fail with NODE_STOPPING.
+    pub fn stop(&self) {
+        self.stopping.cancel();
+        self.tasks.stop_all(None, StopReason::NodeStopping);
+        self.actors.kill_all();
+    }
+}

@@ -1,0 +1,121 @@
+//! The node's gRPC service (`reef.v1.Node`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use reef_proto as pb;
+use reef_proto::node_server::Node as NodeApi;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::session::Session;
+use crate::node::Node;
+
+/// Replies packed into one outbound message at most.
+const MAX_BATCH: usize = 4096;
+
+pub struct NodeService {
+    node: Arc<Node>,
+}
+
+impl NodeService {
+    pub fn new(node: Arc<Node>) -> Self {
+        NodeService { node }
+    }
+}
+
+pub fn module_info(m: &crate::modules::Module) -> pb::ModuleInfo {
+    pb::ModuleInfo {
+        hash: m.hash.clone(),
+        sdk: m.info.sdk.clone(),
+        tasks: m.info.tasks.clone(),
+        actors: m
+            .info
+            .actors
+            .iter()
+            .map(|a| pb::ActorClass {
+                name: a.name.clone(),
+                methods: a.methods.clone(),
+            })
+            .collect(),
+        size: m.size,
+        cached: m.cached,
+    }
+}
+
+type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::ServerBatch, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl NodeApi for NodeService {
+    async fn register_module(
+        &self,
+        request: Request<pb::RegisterModuleRequest>,
+    ) -> Result<Response<pb::RegisterModuleReply>, Status> {
+        let wasm = request.into_inner().wasm.to_vec();
+        let result = match self.node.registry.register(&self.node, wasm).await {
+            Ok(m) => pb::register_module_reply::Result::Module(module_info(&m)),
+            Err(e) => pb::register_module_reply::Result::Error(e.to_proto()),
+        };
+        Ok(Response::new(pb::RegisterModuleReply {
+            result: Some(result),
+        }))
+    }
+
+    type SessionStream = BatchStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::ClientBatch>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let session = Session::new(self.node.clone(), tx);
+        tokio::spawn(async move {
+            loop {
+                match inbound.message().await {
+                    Ok(Some(batch)) => {
+                        for op in batch.ops.into_iter().filter_map(|o| o.op) {
+                            session.handle(op);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!("driver stream ended: {e}");
+                        break;
+                    }
+                }
+            }
+            session.close();
+        });
+        // Everything queued when the stream is polled goes out in one message.
+        let outbound = futures::stream::unfold(rx, |mut rx| async move {
+            let first = rx.recv().await?;
+            let mut replies = vec![first];
+            while replies.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => replies.push(r),
+                    Err(_) => break,
+                }
+            }
+            Some((Ok(pb::ServerBatch { replies }), rx))
+        });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        Ok(Response::new(crate::status::status(&self.node)))
+    }
+
+    async fn stop(
+        &self,
+        _request: Request<pb::StopRequest>,
+    ) -> Result<Response<pb::StopReply>, Status> {
+        tracing::info!("stop requested");
+        self.node.stop();
+        Ok(Response::new(pb::StopReply {}))
+    }
+}

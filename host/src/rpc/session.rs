@@ -1,0 +1,370 @@
+//! One driver session: the operations of the `Session` stream.
+//!
+//! Submissions and releases are handled inline, in order, as they arrive;
+//! anything that waits (get, wait, actor creation) runs on a task of its own
+//! and answers by request id. Replies are batched onto the outbound stream.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use reef_proto as pb;
+use reef_proto::client_op::Op;
+use reef_proto::server_reply::Body;
+use tokio::sync::mpsc;
+
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::node::{Node, ID_PREFIX_SHIFT};
+use crate::scheduler::Resources;
+use crate::store::{Block, Data, ObjectId};
+use crate::tasks::{ArgSpec, CallOptions, StopReason, TaskSpec};
+
+pub struct Session {
+    node: Arc<Node>,
+    /// Also the session's id.
+    prefix: u64,
+    out: mpsc::UnboundedSender<pb::ServerReply>,
+    /// Objects the driver holds a handle to.
+    held: Mutex<HashSet<ObjectId>>,
+    /// Objects the driver is reading through its arena mapping.
+    pins: Mutex<HashMap<ObjectId, Vec<Arc<Data>>>>,
+    /// Arena blocks being written by the driver, not yet sealed.
+    buffers: Mutex<HashMap<ObjectId, Block>>,
+}
+
+impl Session {
+    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Arc<Self> {
+        let prefix = node.new_id_prefix();
+        let session = Arc::new(Session {
+            node,
+            prefix,
+            out,
+            held: Mutex::default(),
+            pins: Mutex::default(),
+            buffers: Mutex::default(),
+        });
+        let arena = session.node.store.arena();
+        session.reply(
+            0,
+            Body::Hello(pb::Hello {
+                node_id: session.node.id.clone(),
+                id_prefix: prefix,
+                arena_path: arena.path().display().to_string(),
+                arena_size: arena.capacity(),
+                inline_threshold: session.node.store.inline_threshold(),
+            }),
+        );
+        session
+    }
+
+    fn reply(&self, req_id: u64, body: Body) {
+        let _ = self.out.send(pb::ServerReply {
+            req_id,
+            body: Some(body),
+        });
+    }
+
+    fn reply_result(&self, req_id: u64, result: ReefResult<Body>) {
+        let body = result.unwrap_or_else(|e| Body::Error(e.to_proto()));
+        self.reply(req_id, body);
+    }
+
+    /// Ids the driver allocates must carry its prefix.
+    fn check_own_id(&self, id: ObjectId) -> ReefResult<()> {
+        if id >> ID_PREFIX_SHIFT == self.prefix {
+            Ok(())
+        } else {
+            Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("object id {id:#x} is not in this session's id range"),
+            ))
+        }
+    }
+
+    fn hold(&self, id: ObjectId) {
+        self.held.lock().unwrap().insert(id);
+    }
+
+    pub fn handle(self: &Arc<Self>, op: Op) {
+        match op {
+            Op::Submit(s) => {
+                let result = self.check_own_id(s.return_id).and_then(|()| {
+                    self.node.submit_task(TaskSpec {
+                        return_id: s.return_id,
+                        module: s.module,
+                        function: s.function,
+                        args: args(s.args)?,
+                        options: options(s.options),
+                        owner: Some(self.prefix),
+                    })
+                });
+                match result {
+                    Ok(()) => self.hold(s.return_id),
+                    Err(e) => tracing::warn!("rejected submission {:#x}: {e}", s.return_id),
+                }
+            }
+            Op::CallActor(c) => {
+                let result = self.check_own_id(c.return_id).and_then(|()| {
+                    let node = &self.node;
+                    node.actors
+                        .call(node, c.actor_id, c.return_id, c.method, args(c.args)?)
+                });
+                match result {
+                    Ok(()) => self.hold(c.return_id),
+                    Err(e) => tracing::warn!("rejected actor call {:#x}: {e}", c.return_id),
+                }
+            }
+            Op::CreateActor(c) => {
+                let node = &self.node;
+                let result = args(c.args).and_then(|a| {
+                    node.actors.create(
+                        node,
+                        &c.module,
+                        &c.class,
+                        a,
+                        Some(c.name),
+                        options(c.options),
+                        Some(self.prefix),
+                    )
+                });
+                self.reply_result(
+                    c.req_id,
+                    result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
+                );
+            }
+            Op::Get(g) => {
+                let this = self.clone();
+                tokio::spawn(async move { this.get(g).await });
+            }
+            Op::Wait(w) => {
+                let this = self.clone();
+                tokio::spawn(async move { this.wait(w).await });
+            }
+            Op::Put(p) => {
+                let result = self.check_own_id(p.id).and_then(|()| {
+                    let data = self.node.store.new_data(&p.data)?;
+                    self.node.store.insert_ready(p.id, data, 1)
+                });
+                if result.is_ok() {
+                    self.hold(p.id);
+                }
+                self.reply_result(p.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+            }
+            Op::CreateBuffer(b) => {
+                let result = self.check_own_id(b.id).and_then(|()| {
+                    let block = self.node.store.allocate(b.size)?;
+                    let offset = block.offset();
+                    self.buffers.lock().unwrap().insert(b.id, block);
+                    Ok(offset)
+                });
+                self.reply_result(
+                    b.req_id,
+                    result.map(|offset| Body::Buffer(pb::BufferReply { offset })),
+                );
+            }
+            Op::Seal(s) => {
+                let block = self.buffers.lock().unwrap().remove(&s.id);
+                let result = match block {
+                    Some(block) => {
+                        self.node
+                            .store
+                            .insert_ready(s.id, Arc::new(Data::Arena(block)), 1)
+                    }
+                    None => Err(ReefError::new(
+                        ErrorCode::BadArgument,
+                        format!("no buffer was created for object {:#x}", s.id),
+                    )),
+                };
+                if result.is_ok() {
+                    self.hold(s.id);
+                }
+                self.reply_result(s.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+            }
+            Op::Release(r) => {
+                let mut held = self.held.lock().unwrap();
+                for id in r.ids {
+                    if held.remove(&id) {
+                        self.node.store.release(id);
+                    }
+                }
+            }
+            Op::Unpin(u) => {
+                let mut pins = self.pins.lock().unwrap();
+                for id in u.ids {
+                    if let Some(v) = pins.get_mut(&id) {
+                        v.pop();
+                        if v.is_empty() {
+                            pins.remove(&id);
+                        }
+                    }
+                }
+            }
+            Op::Cancel(c) => {
+                self.node.tasks.stop(c.id, StopReason::Cancelled);
+            }
+            Op::Logs(l) => {
+                let result = self.node.tasks.logs(l.id).ok_or_else(|| {
+                    ReefError::new(
+                        ErrorCode::UnknownObject,
+                        format!(
+                            "no logs for {:#x}: the task has not finished or never existed",
+                            l.id
+                        ),
+                    )
+                });
+                self.reply_result(
+                    l.req_id,
+                    result.map(|logs| {
+                        Body::Logs(pb::LogsReply {
+                            stdout: logs.stdout,
+                            stderr: logs.stderr,
+                            log: logs.log,
+                        })
+                    }),
+                );
+            }
+            Op::LookupActor(l) => {
+                let result = self.node.actors.lookup(&l.name);
+                self.reply_result(
+                    l.req_id,
+                    result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
+                );
+            }
+            Op::KillActor(k) => {
+                let result = self.node.actors.kill(k.actor_id);
+                self.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+            }
+        }
+    }
+
+    async fn get(&self, g: pb::Get) {
+        let fetch = async {
+            let mut values = Vec::with_capacity(g.ids.len());
+            for id in &g.ids {
+                let value = match self.node.store.get(*id).await {
+                    Ok(data) => self.object_value(*id, data, g.arena),
+                    Err(e) => pb::object_value::Value::Error(e.to_proto()),
+                };
+                values.push(pb::ObjectValue {
+                    id: *id,
+                    value: Some(value),
+                });
+            }
+            values
+        };
+        let result = if g.timeout_ms == 0 {
+            Ok(fetch.await)
+        } else {
+            tokio::time::timeout(Duration::from_millis(g.timeout_ms), fetch)
+                .await
+                .map_err(|_| {
+                    ReefError::new(
+                        ErrorCode::Timeout,
+                        format!(
+                            "get of {} objects timed out after {} ms",
+                            g.ids.len(),
+                            g.timeout_ms
+                        ),
+                    )
+                })
+        };
+        self.reply_result(
+            g.req_id,
+            result.map(|values| Body::Get(pb::GetReply { values })),
+        );
+    }
+
+    fn object_value(&self, id: ObjectId, data: Arc<Data>, arena: bool) -> pb::object_value::Value {
+        match &*data {
+            Data::Arena(block) if arena => {
+                let slice = pb::ArenaSlice {
+                    offset: block.offset(),
+                    len: block.len(),
+                };
+                // Pinned (no spill, no reuse) until the driver has read it.
+                self.pins
+                    .lock()
+                    .unwrap()
+                    .entry(id)
+                    .or_default()
+                    .push(data.clone());
+                pb::object_value::Value::Arena(slice)
+            }
+            _ => pb::object_value::Value::Inline(Bytes::copy_from_slice(data.as_slice())),
+        }
+    }
+
+    async fn wait(&self, w: pb::Wait) {
+        let wanted = (w.num_returns as usize).min(w.ids.len());
+        let mut ready = Vec::new();
+        let mut pending = FuturesUnordered::new();
+        for id in &w.ids {
+            let id = *id;
+            let node = &self.node;
+            pending.push(async move { (id, node.store.wait_sealed(id).await) });
+        }
+        let collect = async {
+            while ready.len() < wanted {
+                match pending.next().await {
+                    Some((id, _)) => ready.push(id),
+                    None => break,
+                }
+            }
+        };
+        if w.timeout_ms == 0 {
+            collect.await;
+        } else {
+            let _ = tokio::time::timeout(Duration::from_millis(w.timeout_ms), collect).await;
+        }
+        // Report ready ids in the order they were asked for.
+        let order: HashMap<u64, usize> = w.ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        ready.sort_by_key(|id| order[id]);
+        self.reply(w.req_id, Body::Wait(pb::WaitReply { ready }));
+    }
+
+    /// The driver left: its tasks fail, its anonymous actors die, its objects
+    /// and pins are released.
+    pub fn close(&self) {
+        self.node
+            .tasks
+            .stop_all(Some(self.prefix), StopReason::OwnerDied);
+        self.node.actors.kill_owned_by(self.prefix);
+        for id in self.held.lock().unwrap().drain() {
+            self.node.store.release(id);
+        }
+        self.pins.lock().unwrap().clear();
+        self.buffers.lock().unwrap().clear();
+        tracing::debug!(session = self.prefix, "driver session closed");
+    }
+}
+
+fn args(args: Vec<pb::Arg>) -> ReefResult<Vec<ArgSpec>> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| match a.kind {
+            Some(pb::arg::Kind::Inline(b)) => Ok(ArgSpec::Inline(b)),
+            Some(pb::arg::Kind::Object(id)) => Ok(ArgSpec::Object(id)),
+            None => Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("argument {i} is empty"),
+            )),
+        })
+        .collect()
+}
+
+pub fn options(o: Option<pb::CallOptions>) -> CallOptions {
+    let Some(o) = o else {
+        return CallOptions::default();
+    };
+    CallOptions {
+        resources: o.resources.map(|r| Resources {
+            cpus: r.num_cpus.unwrap_or(1.0),
+            memory: r.memory,
+            custom: r.custom.into_iter().collect(),
+        }),
+        memory_limit: (o.memory_limit > 0).then_some(o.memory_limit),
+        cpu_time_ms: (o.cpu_time_ms > 0).then_some(o.cpu_time_ms),
+    }
+}

@@ -1,0 +1,219 @@
+//! The node's shared-memory arena: one file in `/dev/shm`, mapped once, carved
+//! into page-aligned blocks by an offset allocator.
+//!
+//! Blocks start on a host page and are page-padded so that a view mapped into a
+//! guest never exposes bytes of a neighbouring object (see
+//! `../shared/reference/zero-copy.md`). The file is never truncated while the
+//! node runs: reading a mapped page past the end of the file raises SIGBUS.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use memmap2::MmapRaw;
+use offset_allocator::{Allocation, Allocator};
+
+/// Host page size; every block is a whole number of pages.
+pub const PAGE: u64 = 4096;
+
+pub fn round_up_page(n: u64) -> u64 {
+    n.div_ceil(PAGE) * PAGE
+}
+
+pub struct Arena {
+    path: PathBuf,
+    file: File,
+    map: MmapRaw,
+    capacity: u64,
+    alloc: Mutex<AllocState>,
+}
+
+struct AllocState {
+    allocator: Allocator,
+    used: u64,
+}
+
+/// A block of the arena owned by one object; freed when dropped.
+pub struct Block {
+    arena: Arc<Arena>,
+    allocation: Allocation,
+    offset: u64,
+    len: u64,
+}
+
+impl Arena {
+    /// Creates the arena file (which must not exist yet: two nodes never share
+    /// one) and maps it. Pages are allocated in the background by `prefault`.
+    pub fn create(path: &Path, capacity: u64) -> Result<Arc<Self>> {
+        let capacity = round_up_page(capacity);
+        if capacity / PAGE > u32::MAX as u64 {
+            bail!("object store of {capacity} bytes is too large");
+        }
+        if let Some(dir) = path.parent() {
+            let free = free_bytes(dir).unwrap_or(u64::MAX);
+            if free < capacity {
+                bail!(
+                    "object store needs {capacity} bytes but {} has only {free} bytes free; \
+                     lower --object-store-memory",
+                    dir.display()
+                );
+            }
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "cannot create the arena file {} (is another node using it?)",
+                    path.display()
+                )
+            })?;
+        file.set_len(capacity)
+            .with_context(|| format!("sizing arena {}", path.display()))?;
+        let map = MmapRaw::map_raw(&file).context("mapping the arena")?;
+        Ok(Arc::new(Arena {
+            path: path.to_owned(),
+            file,
+            map,
+            capacity,
+            alloc: Mutex::new(AllocState {
+                allocator: Allocator::with_max_allocs((capacity / PAGE) as u32, 1 << 20),
+                used: 0,
+            }),
+        }))
+    }
+
+    /// Allocates the file's pages up front so writers copy into memory that
+    /// already exists (fresh tmpfs pages cost ~10x a memcpy) and a full
+    /// `/dev/shm` is found now rather than as a SIGBUS later.
+    pub fn prefault(&self) -> Result<()> {
+        // SAFETY: fallocate on our own open descriptor, within the file's size.
+        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, self.capacity as i64) };
+        if rc != 0 {
+            bail!(
+                "allocating {} bytes for the arena: {}",
+                self.capacity,
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+    pub fn used(&self) -> u64 {
+        self.alloc.lock().unwrap().used
+    }
+    /// Bytes free and the largest contiguous free run.
+    pub fn free(&self) -> (u64, u64) {
+        let report = self.alloc.lock().unwrap().allocator.storage_report();
+        (
+            report.total_free_space as u64 * PAGE,
+            report.largest_free_region as u64 * PAGE,
+        )
+    }
+
+    /// Reserves a page-padded block for `len` bytes, or `None` when no free run is large enough.
+    pub fn allocate(self: &Arc<Self>, len: u64) -> Option<Block> {
+        let pages = (round_up_page(len.max(1)) / PAGE) as u32;
+        let mut state = self.alloc.lock().unwrap();
+        let allocation = state.allocator.allocate(pages)?;
+        state.used += pages as u64 * PAGE;
+        drop(state);
+        let offset = allocation.offset as u64 * PAGE;
+        let block = Block {
+            arena: self.clone(),
+            allocation,
+            offset,
+            len,
+        };
+        // Zero the padding after the object so a view never shows bytes a
+        // previous object left in its last page.
+        let padded = round_up_page(len.max(1));
+        // SAFETY: the block [offset, offset+padded) is ours alone and inside the mapping.
+        unsafe {
+            std::ptr::write_bytes(
+                self.base().add((offset + len) as usize),
+                0,
+                (padded - len) as usize,
+            )
+        };
+        Some(block)
+    }
+
+    fn base(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Block {
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+    pub fn as_ptr(&self) -> *const u8 {
+        // SAFETY: offset is inside the mapping (checked at allocation).
+        unsafe { self.arena.base().add(self.offset as usize) }
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the block is mapped for the arena's lifetime, which we hold;
+        // sealed objects are never written again.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len as usize) }
+    }
+    /// Mutable access while the object is being filled, before it is sealed.
+    ///
+    /// # Safety
+    /// Only the creator of an unsealed object may call this, once.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
+        // SAFETY: the caller is the block's only writer (see above).
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut u8, self.len as usize) }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let mut state = self.arena.alloc.lock().unwrap();
+        state.used -= round_up_page(self.len.max(1));
+        state.allocator.free(self.allocation);
+    }
+}
+
+/// Free bytes of the filesystem holding `dir`.
+pub fn free_bytes(dir: &Path) -> Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: statvfs writes into the zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        bail!(
+            "statvfs {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}

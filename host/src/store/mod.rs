@@ -1,0 +1,7 @@
+//! The per-node object store: a shared-memory arena plus the object table.
+
+mod arena;
+mod objects;
+
+pub use arena::{round_up_page, Arena, Block, PAGE};
+pub use objects::{Data, ObjectId, ObjectStore, Resolved, StoreStats};

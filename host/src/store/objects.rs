@@ -1,0 +1,393 @@
+//! The object table: ids → immutable objects, reference counts, waiting for
+//! pending task results, and spilling to disk when the arena is full.
+//!
+//! Lifetimes: an entry lives while its reference count is above zero (driver
+//! handles, pending task arguments, objects a running guest created). Bytes
+//! live while an `Arc<Data>` does: the table holds one, and every reader (a
+//! guest view, a driver reading through its arena mapping, a running copy)
+//! holds another — a *pin*. Only unpinned objects are spilled.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::arena::{free_bytes, Arena, Block};
+use crate::error::{ErrorCode, ReefError, ReefResult};
+
+pub type ObjectId = u64;
+
+/// The bytes of a sealed object.
+pub enum Data {
+    /// Small objects live on the heap, like Ray's in-process store.
+    Inline(Bytes),
+    /// Large objects live in the shared arena and can be mapped into guests.
+    Arena(Block),
+}
+
+impl Data {
+    pub fn len(&self) -> u64 {
+        match self {
+            Data::Inline(b) => b.len() as u64,
+            Data::Arena(b) => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Data::Inline(b) => b,
+            Data::Arena(b) => b.as_slice(),
+        }
+    }
+}
+
+pub type Resolved = Result<Arc<Data>, ReefError>;
+
+enum State {
+    Pending(Vec<oneshot::Sender<Resolved>>),
+    Ready(Arc<Data>),
+    Spilled { path: PathBuf, len: u64 },
+    Failed(ReefError),
+}
+
+struct Entry {
+    state: State,
+    refs: u32,
+    last_use: u64,
+}
+
+#[derive(Default)]
+struct Table {
+    objects: HashMap<ObjectId, Entry>,
+    clock: u64,
+    spilled_bytes: u64,
+    inline_bytes: u64,
+}
+
+/// Store usage for `host status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreStats {
+    pub objects: u64,
+    pub arena_capacity: u64,
+    pub arena_used: u64,
+    pub spilled_bytes: u64,
+    pub inline_bytes: u64,
+}
+
+pub struct ObjectStore {
+    arena: Arc<Arena>,
+    spill_dir: PathBuf,
+    inline_threshold: u64,
+    table: Mutex<Table>,
+}
+
+impl ObjectStore {
+    pub fn new(arena: Arc<Arena>, spill_dir: PathBuf, inline_threshold: u64) -> Self {
+        ObjectStore {
+            arena,
+            spill_dir,
+            inline_threshold,
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+    pub fn inline_threshold(&self) -> u64 {
+        self.inline_threshold
+    }
+
+    /// Registers the id of a result that does not exist yet.
+    pub fn create_pending(&self, id: ObjectId, refs: u32) -> ReefResult<()> {
+        let mut t = self.table.lock().unwrap();
+        if t.objects.contains_key(&id) {
+            return Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("object id {id:#x} is already in use"),
+            ));
+        }
+        let last_use = t.tick();
+        t.objects.insert(
+            id,
+            Entry {
+                state: State::Pending(Vec::new()),
+                refs,
+                last_use,
+            },
+        );
+        Ok(())
+    }
+
+    /// Inserts a sealed object.
+    pub fn insert_ready(&self, id: ObjectId, data: Arc<Data>, refs: u32) -> ReefResult<()> {
+        self.create_pending(id, refs)?;
+        self.resolve(id, Ok(data));
+        Ok(())
+    }
+
+    /// Seals a pending object with its value or its error and wakes its waiters.
+    /// A result nobody refers to any more is dropped.
+    pub fn resolve(&self, id: ObjectId, value: Resolved) {
+        let mut t = self.table.lock().unwrap();
+        let Some(entry) = t.objects.get_mut(&id) else {
+            return;
+        };
+        let waiters = match &mut entry.state {
+            State::Pending(w) => std::mem::take(w),
+            _ => return, // already resolved (e.g. cancelled): first result wins
+        };
+        if let Ok(Data::Inline(b)) = value.as_deref() {
+            t.inline_bytes += b.len() as u64;
+        }
+        let entry = t.objects.get_mut(&id).unwrap();
+        entry.state = match &value {
+            Ok(data) => State::Ready(data.clone()),
+            Err(e) => State::Failed(e.clone()),
+        };
+        drop(t);
+        for w in waiters {
+            let _ = w.send(value.clone());
+        }
+    }
+
+    pub fn contains(&self, id: ObjectId) -> bool {
+        self.table.lock().unwrap().objects.contains_key(&id)
+    }
+
+    pub fn add_ref(&self, id: ObjectId) -> ReefResult<()> {
+        let mut t = self.table.lock().unwrap();
+        let entry = t
+            .objects
+            .get_mut(&id)
+            .ok_or_else(|| ReefError::unknown_object(id))?;
+        entry.refs += 1;
+        Ok(())
+    }
+
+    /// Drops one reference; the last one frees the object (pinned bytes stay
+    /// until their readers finish).
+    pub fn release(&self, id: ObjectId) {
+        let mut t = self.table.lock().unwrap();
+        let Some(entry) = t.objects.get_mut(&id) else {
+            return;
+        };
+        entry.refs = entry.refs.saturating_sub(1);
+        if entry.refs > 0 {
+            return;
+        }
+        let entry = t.objects.remove(&id).unwrap();
+        match entry.state {
+            State::Ready(data) => {
+                if let Data::Inline(b) = &*data {
+                    t.inline_bytes -= b.len() as u64;
+                }
+            }
+            State::Spilled { path, len } => {
+                t.spilled_bytes -= len;
+                let _ = std::fs::remove_file(path);
+            }
+            State::Pending(waiters) => {
+                drop(t);
+                for w in waiters {
+                    let _ = w.send(Err(ReefError::unknown_object(id)));
+                }
+            }
+            State::Failed(_) => {}
+        }
+    }
+
+    /// Whether the object is sealed (with a value or an error), without waiting.
+    pub fn is_ready(&self, id: ObjectId) -> ReefResult<bool> {
+        let t = self.table.lock().unwrap();
+        match t.objects.get(&id) {
+            None => Err(ReefError::unknown_object(id)),
+            Some(e) => Ok(!matches!(e.state, State::Pending(_))),
+        }
+    }
+
+    /// Waits until the object is sealed and returns its bytes (restoring a
+    /// spilled object into the arena), or the error of the task that made it.
+    /// The returned `Arc` pins the bytes.
+    pub async fn get(&self, id: ObjectId) -> Resolved {
+        loop {
+            let rx = {
+                let mut t = self.table.lock().unwrap();
+                let now = t.tick();
+                let entry = t
+                    .objects
+                    .get_mut(&id)
+                    .ok_or_else(|| ReefError::unknown_object(id))?;
+                entry.last_use = now;
+                match &mut entry.state {
+                    State::Ready(d) => return Ok(d.clone()),
+                    State::Failed(e) => return Err(e.clone()),
+                    State::Pending(waiters) => {
+                        let (tx, rx) = oneshot::channel();
+                        waiters.push(tx);
+                        Some(rx)
+                    }
+                    State::Spilled { .. } => None,
+                }
+            };
+            match rx {
+                Some(rx) => {
+                    return rx
+                        .await
+                        .unwrap_or_else(|_| Err(ReefError::unknown_object(id)))
+                }
+                None => self.restore(id)?,
+            }
+        }
+    }
+
+    /// Waits until the object is sealed without touching its bytes.
+    pub async fn wait_sealed(&self, id: ObjectId) -> ReefResult<()> {
+        let rx = {
+            let mut t = self.table.lock().unwrap();
+            let entry = t
+                .objects
+                .get_mut(&id)
+                .ok_or_else(|| ReefError::unknown_object(id))?;
+            match &mut entry.state {
+                State::Pending(waiters) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    rx
+                }
+                _ => return Ok(()),
+            }
+        };
+        let _ = rx.await;
+        Ok(())
+    }
+
+    /// Copies `bytes` into a new sealed object's storage (heap or arena).
+    pub fn new_data(&self, bytes: &[u8]) -> ReefResult<Arc<Data>> {
+        if (bytes.len() as u64) < self.inline_threshold {
+            return Ok(Arc::new(Data::Inline(Bytes::copy_from_slice(bytes))));
+        }
+        let block = self.allocate(bytes.len() as u64)?;
+        // SAFETY: the block is new and ours alone until sealed.
+        unsafe { block.as_mut_slice() }.copy_from_slice(bytes);
+        Ok(Arc::new(Data::Arena(block)))
+    }
+
+    /// Reserves arena space, spilling least-recently-used unpinned objects
+    /// until the block fits.
+    pub fn allocate(&self, len: u64) -> ReefResult<Block> {
+        if len > self.arena.capacity() {
+            return Err(ReefError::new(
+                ErrorCode::StoreFull,
+                format!(
+                    "object of {len} bytes is larger than the whole object store ({} bytes)",
+                    self.arena.capacity()
+                ),
+            ));
+        }
+        loop {
+            if let Some(block) = self.arena.allocate(len) {
+                return Ok(block);
+            }
+            if !self.spill_one()? {
+                let (free, largest) = self.arena.free();
+                let disk = free_bytes(&self.spill_dir).unwrap_or(0);
+                return Err(ReefError::new(
+                    ErrorCode::StoreFull,
+                    format!(
+                        "object store full: needed {len} bytes, {free} bytes free \
+                         ({largest} contiguous) and every object in memory is in use; \
+                         spill directory {} has {disk} bytes free",
+                        self.spill_dir.display()
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Writes the least recently used unpinned arena object to the spill
+    /// directory and frees its block. Returns false when nothing can be spilled.
+    fn spill_one(&self) -> ReefResult<bool> {
+        let mut t = self.table.lock().unwrap();
+        let victim = t
+            .objects
+            .iter()
+            .filter_map(|(id, e)| match &e.state {
+                State::Ready(d) if matches!(**d, Data::Arena(_)) && Arc::strong_count(d) == 1 => {
+                    Some((e.last_use, *id))
+                }
+                _ => None,
+            })
+            .min();
+        let Some((_, id)) = victim else {
+            return Ok(false);
+        };
+        let entry = t.objects.get_mut(&id).unwrap();
+        let State::Ready(data) = &entry.state else {
+            unreachable!()
+        };
+        std::fs::create_dir_all(&self.spill_dir).map_err(ReefError::internal)?;
+        let path = self.spill_dir.join(format!("{id:016x}.obj"));
+        std::fs::write(&path, data.as_slice()).map_err(|e| {
+            ReefError::new(
+                ErrorCode::StoreFull,
+                format!("spilling object {id:#x} to {}: {e}", path.display()),
+            )
+        })?;
+        let len = data.len();
+        entry.state = State::Spilled { path, len };
+        t.spilled_bytes += len;
+        tracing::debug!(id, len, "spilled object");
+        Ok(true)
+    }
+
+    /// Reads a spilled object back into the arena.
+    fn restore(&self, id: ObjectId) -> ReefResult<()> {
+        let (path, len) = {
+            let t = self.table.lock().unwrap();
+            match t.objects.get(&id).map(|e| &e.state) {
+                Some(State::Spilled { path, len }) => (path.clone(), *len),
+                Some(_) => return Ok(()),
+                None => return Err(ReefError::unknown_object(id)),
+            }
+        };
+        let block = self.allocate(len)?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            ReefError::internal(format!("restoring {id:#x} from {}: {e}", path.display()))
+        })?;
+        // SAFETY: the block is new and ours alone until sealed.
+        unsafe { block.as_mut_slice() }.copy_from_slice(&bytes);
+        let mut t = self.table.lock().unwrap();
+        if let Some(entry) = t.objects.get_mut(&id) {
+            if matches!(entry.state, State::Spilled { .. }) {
+                entry.state = State::Ready(Arc::new(Data::Arena(block)));
+                t.spilled_bytes -= len;
+                let _ = std::fs::remove_file(&path);
+                tracing::debug!(id, len, "restored spilled object");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let t = self.table.lock().unwrap();
+        StoreStats {
+            objects: t.objects.len() as u64,
+            arena_capacity: self.arena.capacity(),
+            arena_used: self.arena.used(),
+            spilled_bytes: t.spilled_bytes,
+            inline_bytes: t.inline_bytes,
+        }
+    }
+}
+
+impl Table {
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+}

@@ -1,0 +1,7 @@
+//! Protobuf messages and gRPC stubs for every Reef RPC, generated from `reef.proto`.
+#![allow(clippy::all)]
+
+pub mod v1 {
+    tonic::include_proto!("reef.v1");
+}
+pub use v1::*;
