@@ -17,6 +17,18 @@ use crate::scheduler::Resources;
 use crate::store::ObjectId;
 use crate::tasks::{short, ArgSpec, CallOptions};
 
+/// What `Actors::create` needs.
+pub struct ActorSpec {
+    pub module: String,
+    pub class: String,
+    pub args: Vec<ArgSpec>,
+    /// Makes the actor findable with `lookup`.
+    pub name: Option<String>,
+    pub options: CallOptions,
+    /// The driver session that created it; anonymous actors die with it.
+    pub owner: Option<u64>,
+}
+
 struct Call {
     return_id: ObjectId,
     method: String,
@@ -61,17 +73,17 @@ pub struct Actors {
 impl Actors {
     /// Creates an actor and starts it; returns its id at once (a failing
     /// constructor fails the actor's calls with its error).
-    pub fn create(
-        &self,
-        node: &Arc<Node>,
-        module: &str,
-        class: &str,
-        args: Vec<ArgSpec>,
-        name: Option<String>,
-        options: CallOptions,
-        owner: Option<u64>,
-    ) -> ReefResult<u64> {
-        let module = node.registry.get(module)?;
+    pub fn create(&self, node: &Arc<Node>, spec: ActorSpec) -> ReefResult<u64> {
+        let ActorSpec {
+            module,
+            class,
+            args,
+            name,
+            options,
+            owner,
+        } = spec;
+        let class = class.as_str();
+        let module = node.registry.get(&module)?;
         if module.info.actor(class).is_none() {
             return Err(ReefError::new(
                 ErrorCode::UnknownFunction,
@@ -302,8 +314,9 @@ async fn serve(
         Err(e) => return e,
     };
     let permit = tokio::select! {
-        p = node.scheduler.acquire(resources) => p,
+        biased;
         _ = actor.kill.cancelled() => return killed(),
+        p = node.scheduler.acquire(resources) => p,
     };
     let mut store = exec::new_store(
         node,
@@ -325,8 +338,9 @@ async fn serve(
     *actor.state.lock().unwrap() = ActorState::Alive;
     loop {
         let call = tokio::select! {
-            c = mailbox.recv() => match c { Some(c) => c, None => return killed() },
+            biased;
             _ = actor.kill.cancelled() => return killed(),
+            c = mailbox.recv() => match c { Some(c) => c, None => return killed() },
         };
         let (out_from, err_from) = {
             let ctx = store.data();

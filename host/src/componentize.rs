@@ -10,6 +10,19 @@ use wit_parser::Resolve;
 pub const WIT: &str = include_str!("../../wit/reef.wit");
 
 pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
+    // wit-component expects well-formed input (it can panic on truncated
+    // modules), so validate first and contain any panic that remains.
+    wasmparser::Validator::new()
+        .validate_all(core)
+        .context("the module is not valid WebAssembly")?;
+    std::panic::catch_unwind(|| encode(core)).unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "the module is malformed (componentization failed)"
+        ))
+    })
+}
+
+fn encode(core: &[u8]) -> Result<Vec<u8>> {
     let mut resolve = Resolve::default();
     let pkg = resolve
         .push_str("reef.wit", WIT)

@@ -1,6 +1,7 @@
 //! The one wasmtime `Engine` of a node: pooling allocator, copy-on-write
 //! memory images, epoch interruption.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,6 +12,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Largest linear memory a guest may be allowed (the wasm32 maximum).
 pub const MAX_MEMORY: u64 = 4 << 30;
+
+/// Frames captured in a trap's backtrace.
+pub const BACKTRACE_FRAMES: usize = 1000;
 
 /// Concurrent instances (running tasks plus live actors) the pool holds.
 pub const POOL_INSTANCES: u32 = 1000;
@@ -46,8 +50,10 @@ pub fn new_engine() -> Result<Engine> {
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20)
         .cranelift_opt_level(OptLevel::Speed)
+        // Deep enough to recognise a runaway recursion (see `exec::classify`).
+        .wasm_backtrace_max_frames(NonZeroUsize::new(BACKTRACE_FRAMES))
         .parallel_compilation(true);
-    Ok(Engine::new(&config).map_err(anyhow::Error::from)?)
+    Engine::new(&config).map_err(anyhow::Error::from)
 }
 
 /// Advances the engine's epoch every `EPOCH_TICK` on a thread of its own.

@@ -60,6 +60,9 @@ pub struct Module {
     pub size: u64,
     /// The compiled artifact came from the disk cache.
     pub cached: bool,
+    /// Where the module's data segments end in linear memory: views must
+    /// stay above (the memory image is mapped below).
+    pub image_end: u64,
 }
 
 pub struct Registry {
@@ -156,6 +159,7 @@ impl Registry {
             exports,
             size,
             cached,
+            image_end: data_segments_end(&wasm),
         };
         module.info = describe(node, &module).await?;
         std::fs::write(self.dir.join(format!("{hash}.wasm")), &wasm)
@@ -197,6 +201,29 @@ impl Registry {
         }
         Ok((component, false))
     }
+}
+
+/// The highest end of an active data segment with a constant offset, over
+/// every core module in `wasm` (nested modules of a component included).
+fn data_segments_end(wasm: &[u8]) -> u64 {
+    let mut end = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm).flatten() {
+        let wasmparser::Payload::DataSection(reader) = payload else {
+            continue;
+        };
+        for data in reader.into_iter().flatten() {
+            if let wasmparser::DataKind::Active { offset_expr, .. } = data.kind {
+                let mut ops = offset_expr.get_operators_reader();
+                let offset = match ops.read() {
+                    Ok(wasmparser::Operator::I32Const { value }) => value as u32 as u64,
+                    Ok(wasmparser::Operator::I64Const { value }) => value as u64,
+                    _ => continue,
+                };
+                end = end.max(offset + data.data.len() as u64);
+            }
+        }
+    }
+    end
 }
 
 /// Accepts a component as is; componentizes a core module.
@@ -257,6 +284,7 @@ async fn describe(node: &Arc<Node>, module: &Module) -> ReefResult<ModuleInfo> {
         exports: module.exports.clone(),
         size: module.size,
         cached: module.cached,
+        image_end: module.image_end,
     });
     let limits = Limits {
         memory_bytes: node.config.default_memory_limit,

@@ -15,7 +15,8 @@ use crate::store::{Arena, ObjectId, ObjectStore};
 use crate::tasks::{StopReason, TaskTable};
 
 /// Ids the node allocates itself (guest puts, nested tasks) use this prefix;
-/// driver sessions get 2, 3, ... (an id is `prefix << 40 | counter`).
+/// driver sessions get prefixes counting up from a random base, so ids from
+/// different nodes do not collide (an id is `prefix << 40 | counter`).
 const NODE_ID_PREFIX: u64 = 1;
 pub const ID_PREFIX_SHIFT: u32 = 40;
 
@@ -104,7 +105,7 @@ impl Node {
             actors: Actors::default(),
             gcs,
             next_object: AtomicU64::new(1),
-            next_prefix: AtomicU64::new(NODE_ID_PREFIX + 1),
+            next_prefix: AtomicU64::new(random_prefix_base()),
             stopping: CancellationToken::new(),
             config,
         });
@@ -135,4 +136,12 @@ impl Node {
         self.tasks.stop_all(None, StopReason::NodeStopping);
         self.actors.kill_all();
     }
+}
+
+/// A random start for session id prefixes (24 bits, never the node's own).
+fn random_prefix_base() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() % ((1 << 23) - 2)) + 2
 }

@@ -101,31 +101,32 @@ impl Scheduler {
         request.fits_in(&self.total)
     }
 
-    /// Waits until `request` fits, then holds it. Requests are served in
-    /// order; a later small request may pass an earlier one that does not fit yet.
+    /// Waits until `request` fits, then holds it.
     pub async fn acquire(self: &Arc<Self>, request: &Resources) -> Permit {
-        let rx = {
-            let mut state = self.state.lock().unwrap();
-            if state.waiters.is_empty() && request.fits_in(&state.available) {
-                request.take(&mut state.available);
-                None
-            } else {
-                let (tx, rx) = oneshot::channel();
-                state.waiters.push_back(Waiter {
-                    request: request.clone(),
-                    wake: tx,
-                });
-                Some(rx)
-            }
+        self.enqueue(request).granted().await
+    }
+
+    /// Takes a place in line for `request` now (so requests are served in the
+    /// order they were made, not the order their tasks happen to be polled);
+    /// `Ticket::granted` waits for the resources. A later small request may
+    /// pass an earlier one that does not fit yet.
+    pub fn enqueue(self: &Arc<Self>, request: &Resources) -> Ticket {
+        let mut state = self.state.lock().unwrap();
+        let wait = if state.waiters.is_empty() && request.fits_in(&state.available) {
+            request.take(&mut state.available);
+            None
+        } else {
+            let (tx, rx) = oneshot::channel();
+            state.waiters.push_back(Waiter {
+                request: request.clone(),
+                wake: tx,
+            });
+            Some(rx)
         };
-        if let Some(rx) = rx {
-            // The releaser moved the resources to us before waking us; if
-            // we were dropped meanwhile, it takes them back (see `release`).
-            let _ = rx.await;
-        }
-        Permit {
+        Ticket {
             scheduler: self.clone(),
-            resources: request.clone(),
+            request: request.clone(),
+            wait,
         }
     }
 
@@ -144,6 +145,27 @@ impl Scheduler {
             } else {
                 i += 1;
             }
+        }
+    }
+}
+
+/// A place in line for resources (see `Scheduler::enqueue`).
+pub struct Ticket {
+    scheduler: Arc<Scheduler>,
+    request: Resources,
+    wait: Option<oneshot::Receiver<()>>,
+}
+
+impl Ticket {
+    pub async fn granted(self) -> Permit {
+        if let Some(rx) = self.wait {
+            // The releaser moved the resources to us before waking us; if
+            // we were dropped meanwhile, it takes them back (see `release`).
+            let _ = rx.await;
+        }
+        Permit {
+            scheduler: self.scheduler,
+            resources: self.request,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::guest::exec::{self, GuestLogs};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::modules::Module;
 use crate::node::Node;
-use crate::scheduler::Resources;
+use crate::scheduler::{Resources, Ticket};
 use crate::store::{Data, ObjectId};
 
 /// How many finished tasks keep their logs.
@@ -205,8 +205,13 @@ impl Node {
             return Ok(());
         }
         let cancel = self.tasks.insert(&spec);
+        // A task whose arguments are all values takes its place in line now.
+        let ticket = object_ids(&spec.args)
+            .next()
+            .is_none()
+            .then(|| self.scheduler.enqueue(&self.task_resources(&spec.options)));
         let node = self.clone();
-        tokio::spawn(async move { node.drive_task(spec, module, cancel).await });
+        tokio::spawn(async move { node.drive_task(spec, module, ticket, cancel).await });
         Ok(())
     }
 
@@ -274,12 +279,14 @@ impl Node {
         self: Arc<Self>,
         spec: TaskSpec,
         module: Arc<Module>,
+        ticket: Option<Ticket>,
         cancel: CancellationToken,
     ) {
         let id = spec.return_id;
         let (result, logs) = tokio::select! {
-            r = self.run_task(&spec, &module, cancel.clone()) => r,
+            biased; // a stopped task must not start after all
             _ = cancel.cancelled() => (Err(StopReason::Cancelled.error()), None),
+            r = self.run_task(&spec, &module, ticket, cancel.clone()) => r,
         };
         let reason = self.tasks.finish(id, logs);
         // A task stopped for a reason reports that reason, whatever the guest did.
@@ -295,6 +302,7 @@ impl Node {
         self: &Arc<Self>,
         spec: &TaskSpec,
         module: &Arc<Module>,
+        ticket: Option<Ticket>,
         cancel: CancellationToken,
     ) -> (ReefResult<Arc<Data>>, Option<GuestLogs>) {
         let (args, allowed) = match self.resolve_args(&spec.args).await {
@@ -304,7 +312,8 @@ impl Node {
         self.tasks
             .set_state(spec.return_id, "waiting-for-resources");
         let resources = self.task_resources(&spec.options);
-        let permit = self.scheduler.acquire(&resources).await;
+        let ticket = ticket.unwrap_or_else(|| self.scheduler.enqueue(&resources));
+        let permit = ticket.granted().await;
         self.tasks.set_state(spec.return_id, "running");
         let limits = self.limits(&spec.options);
         let mut store = exec::new_store(self, module, limits, cancel);

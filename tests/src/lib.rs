@@ -1,1 +1,141 @@
+//! Helpers for the integration tests: guest modules, private nodes, and the
+//! `host` binary for CLI-level tests.
 
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+/// A guest module built by `scripts/build-guests.sh` (`make test` builds them first).
+pub fn guest(name: &str) -> PathBuf {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guests"))
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-guests.sh",
+        path.display()
+    );
+    path
+}
+
+/// The `host` binary of this build.
+pub fn host_bin() -> PathBuf {
+    let bin = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/release/host"
+    ));
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build --release",
+        bin.display()
+    );
+    bin
+}
+
+/// A private node with a small arena (tests run in parallel).
+pub async fn node() -> reef::Cluster {
+    node_with(&[]).await
+}
+
+pub async fn node_with(extra: &[&str]) -> reef::Cluster {
+    // For debugging: run against a node started by hand (its log is then visible).
+    if let Ok(address) = std::env::var("REEF_TEST_ADDRESS") {
+        return reef::Cluster::connect(&address)
+            .await
+            .expect("connecting to REEF_TEST_ADDRESS");
+    }
+    std::env::set_var("REEF_HOST", host_bin());
+    let mut args = extra.to_vec();
+    if !extra.contains(&"--object-store-memory") {
+        args.extend_from_slice(&["--object-store-memory", "256MiB"]);
+    }
+    reef::Cluster::local_with(&args)
+        .await
+        .expect("starting a local node")
+}
+
+/// A `host start` process managed by a test (killed on drop).
+pub struct HostProcess {
+    pub child: Child,
+    pub port: u16,
+    pub address: String,
+    pub dir: PathBuf,
+}
+
+impl HostProcess {
+    /// Starts `host start` on a free port with its data in `dir`; waits for its banner.
+    pub fn start(dir: &std::path::Path, extra: &[&str]) -> HostProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(dir, port, extra).expect("node did not start")
+    }
+
+    pub fn start_on(
+        dir: &std::path::Path,
+        port: u16,
+        extra: &[&str],
+    ) -> Result<HostProcess, String> {
+        use std::io::BufRead;
+        let store: &[&str] = if extra.contains(&"--object-store-memory") {
+            &[]
+        } else {
+            &["--object-store-memory", "128MiB"]
+        };
+        let mut child = Command::new(host_bin())
+            .args(["start", "--head", "--port"])
+            .arg(port.to_string())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(store)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if !line.contains("listening on") {
+            let out = child.wait_with_output().unwrap();
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(HostProcess {
+            child,
+            port,
+            address: format!("127.0.0.1:{port}"),
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Runs a `host` subcommand against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(host_bin())
+            .args(args)
+            .arg("--address")
+            .arg(&self.address)
+            .output()
+            .unwrap()
+    }
+
+    /// Waits for the process to exit (after `host stop`).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -88,7 +88,9 @@ impl ObjectData {
     /// The bytes as little-endian `f64`s (zero-copy when aligned, which arena objects are).
     pub fn as_f64s(&self) -> Option<&[f64]> {
         let b: &[u8] = self;
-        if b.len() % 8 != 0 || b.as_ptr() as usize % std::mem::align_of::<f64>() != 0 {
+        if !b.len().is_multiple_of(8)
+            || !(b.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f64>())
+        {
             return None;
         }
         // SAFETY: length and alignment checked; every bit pattern is a valid f64

@@ -199,7 +199,9 @@ pub(crate) unsafe fn lift_result_u64(ret: &RetArea) -> Result<u64> {
         Ok(ret.u64_at(8))
     } else {
         // SAFETY: the err string at @8 was allocated for us by the host.
-        Err(Error::new(unsafe { take_string(ret.u32_at(8), ret.u32_at(12)) }))
+        Err(Error::new(unsafe {
+            take_string(ret.u32_at(8), ret.u32_at(12))
+        }))
     }
 }
 
@@ -212,7 +214,9 @@ pub(crate) unsafe fn lift_result_object_ref(ret: &RetArea) -> Result<ObjectRef> 
         Ok(ObjectRef::new(ret.u64_at(8), ret.u64_at(16)))
     } else {
         // SAFETY: the err string at @8 was allocated for us by the host.
-        Err(Error::new(unsafe { take_string(ret.u32_at(8), ret.u32_at(12)) }))
+        Err(Error::new(unsafe {
+            take_string(ret.u32_at(8), ret.u32_at(12))
+        }))
     }
 }
 

@@ -17,8 +17,10 @@ pub struct Args {
     items: Vec<Arg>,
 }
 
+/// A malformed argument. The `BAD_ARGUMENT:` prefix is the error code the host
+/// reports to the driver (see `docs/encoding.md`).
 fn arg_error(i: usize, msg: impl std::fmt::Display) -> Error {
-    Error::new(format!("argument {}: {}", i, msg))
+    Error::new(format!("BAD_ARGUMENT: argument {}: {}", i, msg))
 }
 
 impl Args {
@@ -61,9 +63,7 @@ impl Args {
     pub fn bytes(&self, i: usize) -> Result<Cow<'_, [u8]>> {
         match self.arg(i)? {
             Arg::Inline(b) => Ok(Cow::Borrowed(b)),
-            Arg::Object(o) => host::get(o.id)
-                .map(Cow::Owned)
-                .map_err(|e| arg_error(i, e)),
+            Arg::Object(o) => host::get(o.id).map(Cow::Owned),
         }
     }
 
@@ -147,7 +147,7 @@ impl Args {
 
     /// A zero-copy [`View`] of object argument `i`.
     pub fn view(&self, i: usize) -> Result<View> {
-        View::map(self.object(i)?).map_err(|e| arg_error(i, e))
+        View::map(self.object(i)?)
     }
 }
 
@@ -204,7 +204,11 @@ mod tests {
             a.u64(9).unwrap_err().to_string(),
             "argument 9: missing (the call has 8 arguments)"
         );
-        assert!(a.object(0).unwrap_err().to_string().starts_with("argument 0: expected an object"));
+        assert!(a
+            .object(0)
+            .unwrap_err()
+            .to_string()
+            .starts_with("argument 0: expected an object"));
         assert!(a.string(0).is_err());
         assert!(a.value(4).is_err(), "raw bytes are not MessagePack");
     }

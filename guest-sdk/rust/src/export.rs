@@ -104,14 +104,24 @@ pub unsafe fn run_task(
 ) -> *mut u8 {
     install_hook();
     // SAFETY: forwarded contract: the host handed us these allocations.
-    let (name, args) = unsafe { (abi::take_string(name_ptr, name_len), abi::take_args(args_ptr, args_len)) };
+    let (name, args) = unsafe {
+        (
+            abi::take_string(name_ptr, name_len),
+            abi::take_args(args_ptr, args_len),
+        )
+    };
     let args = Args::new(args);
     let result = match module.tasks.iter().find(|t| t.name == name) {
         Some(task) => (task.run)(&args),
         None => Err(Error::new(format!(
-            "unknown task `{}` (this module has: {})",
+            "UNKNOWN_FUNCTION: unknown task `{}` (this module has: {})",
             name,
-            module.tasks.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            module
+                .tasks
+                .iter()
+                .map(|t| t.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     };
     drop(args);
@@ -132,7 +142,12 @@ pub unsafe fn actor_init(
 ) -> *mut u8 {
     install_hook();
     // SAFETY: forwarded contract: the host handed us these allocations.
-    let (class, args) = unsafe { (abi::take_string(class_ptr, class_len), abi::take_args(args_ptr, args_len)) };
+    let (class, args) = unsafe {
+        (
+            abi::take_string(class_ptr, class_len),
+            abi::take_args(args_ptr, args_len),
+        )
+    };
     let args = Args::new(args);
     let result = init_actor(module, &class, &args);
     drop(args);
@@ -150,9 +165,14 @@ fn init_actor(module: &Module, class: &str, args: &Args) -> Result<()> {
         .position(|c| c.name == class)
         .ok_or_else(|| {
             Error::new(format!(
-                "unknown actor class `{}` (this module has: {})",
+                "UNKNOWN_FUNCTION: unknown actor class `{}` (this module has: {})",
                 class,
-                module.actors.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+                module
+                    .actors
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
     let state = (module.actors[index].create)(args)?;
@@ -173,7 +193,12 @@ pub unsafe fn actor_call(
 ) -> *mut u8 {
     install_hook();
     // SAFETY: forwarded contract: the host handed us these allocations.
-    let (method, args) = unsafe { (abi::take_string(method_ptr, method_len), abi::take_args(args_ptr, args_len)) };
+    let (method, args) = unsafe {
+        (
+            abi::take_string(method_ptr, method_len),
+            abi::take_args(args_ptr, args_len),
+        )
+    };
     let args = Args::new(args);
     let result = ACTOR.with(|slot| match slot.borrow_mut().as_mut() {
         None => Err(Error::new("actor-call before actor-init")),
@@ -183,7 +208,7 @@ pub unsafe fn actor_call(
                 actor.call_dyn(&method, &args)
             } else {
                 Err(Error::new(format!(
-                    "actor class `{}` has no method `{}` (it has: {})",
+                    "UNKNOWN_FUNCTION: actor class `{}` has no method `{}` (it has: {})",
                     class.name,
                     method,
                     class.methods.join(", ")

@@ -120,14 +120,7 @@ mod native {
     pub unsafe fn actor_lookup(_: *const u8, _: usize, _: *mut u8) {
         unavailable("actor-lookup")
     }
-    pub unsafe fn actor_call(
-        _: i64,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-        _: *mut u8,
-    ) {
+    pub unsafe fn actor_call(_: i64, _: *const u8, _: usize, _: *const u8, _: usize, _: *mut u8) {
         unavailable("actor-call")
     }
 }

@@ -355,7 +355,10 @@ fn encode_container_len(len: usize, fix: u8, markers: [u8; 2], out: &mut Vec<u8>
 fn len_u32(len: usize) -> u32 {
     match u32::try_from(len) {
         Ok(n) => n,
-        Err(_) => panic!("MessagePack cannot encode a length of {} (max u32::MAX)", len),
+        Err(_) => panic!(
+            "MessagePack cannot encode a length of {} (max u32::MAX)",
+            len
+        ),
     }
 }
 
@@ -432,7 +435,10 @@ impl<'a> Reader<'a> {
         let bytes = self.take(len)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Value::Str(s.to_string())),
-            Err(e) => Err(Error::new(format!("MessagePack: string is not UTF-8: {}", e))),
+            Err(e) => Err(Error::new(format!(
+                "MessagePack: string is not UTF-8: {}",
+                e
+            ))),
         }
     }
 
@@ -614,7 +620,10 @@ mod tests {
             decode(&[0xd2, 0x00, 0x01, 0x11, 0x70]).unwrap(),
             Value::Int(70000)
         );
-        assert_eq!(decode(&[0xd3, 0, 0, 0, 0, 0, 0, 0, 5]).unwrap(), Value::Int(5));
+        assert_eq!(
+            decode(&[0xd3, 0, 0, 0, 0, 0, 0, 0, 5]).unwrap(),
+            Value::Int(5)
+        );
         assert_eq!(decode(&[0xcd, 0x00, 0x01]).unwrap(), Value::UInt(1));
     }
 

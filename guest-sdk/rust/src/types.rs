@@ -60,7 +60,24 @@ macro_rules! arg_from_value {
     };
 }
 
-arg_from_value!(bool, u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, &str, String, ());
+arg_from_value!(
+    bool,
+    u8,
+    u16,
+    u32,
+    u64,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    isize,
+    f32,
+    f64,
+    &str,
+    String,
+    ()
+);
 
 impl From<Value> for Arg {
     fn from(v: Value) -> Arg {
@@ -129,7 +146,24 @@ macro_rules! output_from_value {
     };
 }
 
-output_from_value!(bool, u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, &str, String, ());
+output_from_value!(
+    bool,
+    u8,
+    u16,
+    u32,
+    u64,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    isize,
+    f32,
+    f64,
+    &str,
+    String,
+    ()
+);
 
 impl From<Value> for Output {
     fn from(v: Value) -> Output {

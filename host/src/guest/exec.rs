@@ -116,9 +116,12 @@ pub fn guest_error(message: String) -> ReefError {
 
 /// Names the cause of a failed guest call.
 pub fn classify(err: wasmtime::Error, ctx: &GuestCtx) -> ReefError {
+    let frames = err
+        .downcast_ref::<WasmBacktrace>()
+        .map_or(0, |bt| bt.frames().len());
     let backtrace = err
         .downcast_ref::<WasmBacktrace>()
-        .map(|bt| bt.to_string())
+        .map(short_backtrace)
         .unwrap_or_default();
     let error = match ctx.interrupted {
         Some(Interrupt::Cancelled) => {
@@ -142,6 +145,12 @@ pub fn classify(err: wasmtime::Error, ctx: &GuestCtx) -> ReefError {
             Some(Trap::StackOverflow) => {
                 ReefError::new(ErrorCode::StackOverflow, "the guest overflowed its stack")
             }
+            // Languages with a shadow stack in linear memory (Rust, C) run off
+            // its end into an out-of-bounds access, deep in a recursion.
+            Some(Trap::MemoryOutOfBounds) if frames >= RUNAWAY_RECURSION_FRAMES => ReefError::new(
+                ErrorCode::StackOverflow,
+                format!("the guest overflowed its stack ({frames}+ frames deep, then {err})"),
+            ),
             Some(trap) => match &ctx.panic_message {
                 Some(panic) => ReefError::new(ErrorCode::GuestPanic, panic.clone()),
                 None => ReefError::new(ErrorCode::GuestTrap, format!("wasm trap: {trap}")),
@@ -153,6 +162,30 @@ pub fn classify(err: wasmtime::Error, ctx: &GuestCtx) -> ReefError {
         },
     };
     error.with_backtrace(backtrace)
+}
+
+/// A call stack this deep that ends in an out-of-bounds access is a stack overflow.
+const RUNAWAY_RECURSION_FRAMES: usize = 500;
+
+/// The innermost frames of a backtrace, and how many were left out.
+fn short_backtrace(bt: &WasmBacktrace) -> String {
+    const SHOWN: usize = 30;
+    let text = bt.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let frames = bt.frames().len();
+    if frames <= SHOWN {
+        return text;
+    }
+    // Each frame prints as one or more lines starting with its index.
+    let cut = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&format!("{SHOWN}:")))
+        .unwrap_or(lines.len());
+    format!(
+        "{}\n    ... {} more frames",
+        lines[..cut].join("\n"),
+        frames - SHOWN
+    )
 }
 
 /// Captured output of a guest: stdout, stderr and `log` lines.

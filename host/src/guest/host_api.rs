@@ -1,15 +1,17 @@
 //! The `reef:runtime/host` imports: what a guest can ask of its node.
 //!
-//! Registered by hand with `func_wrap` (not `bindgen!`) so that `map-view`
-//! can take its buffer as a `WasmList<u8>`: a borrow of guest memory rather
-//! than a copy.
+//! Registered by hand with `func_wrap` (not `bindgen!`) so that buffers can
+//! be taken as `WasmList<u8>` or `GuestBuffer`: borrows of guest memory
+//! rather than copies.
 
 use bytes::Bytes;
 use wasmtime::component::{Linker, WasmList};
 use wasmtime::{AsContextMut, StoreContextMut};
 
+use super::buffer::GuestBuffer;
 use super::ctx::GuestCtx;
 use super::types::{Arg, LogLevel, ObjectRef, HOST_INTERFACE};
+use crate::actors::ActorSpec;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::ObjectId;
 use crate::tasks::{ArgSpec, TaskSpec};
@@ -70,23 +72,16 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
 
     host.func_wrap_async(
         "map-view",
-        |mut store: Ctx, (id, buffer): (ObjectId, WasmList<u8>)| {
+        |mut store: Ctx, (id, buffer): (ObjectId, GuestBuffer)| {
             Box::new(async move {
                 let data = match read_object(store.as_context_mut(), id).await {
                     Ok(d) => d,
                     Err(e) => return Ok((Err(message(e)),)),
                 };
                 let size = data.len();
-                // The slice borrow ends before the store is touched again.
-                let (ptr, len) = {
-                    let buf = buffer.as_le_slice(&store);
-                    (buf.as_ptr(), buf.len())
-                };
-                // SAFETY: (ptr, len) was just lifted and bounds-checked by
-                // wasmtime from this store's memory, which cannot move
-                // (`memory_may_move(false)`) while the call runs.
-                let buf = unsafe { std::slice::from_raw_parts(ptr, len) };
-                let result = store.data_mut().views.map(data, buf).map(|()| size);
+                let ctx = store.data_mut();
+                let image_end = ctx.module.image_end;
+                let result = ctx.views.map(data, buffer, image_end).map(|()| size);
                 Ok((result.map_err(message),))
             })
         },
@@ -94,9 +89,8 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
 
     host.func_wrap(
         "release-view",
-        |mut store: Ctx, (buffer,): (WasmList<u8>,)| {
-            let addr = buffer.as_le_slice(&store).as_ptr() as usize;
-            store.data_mut().views.release(addr);
+        |mut store: Ctx, (buffer,): (GuestBuffer,)| {
+            store.data_mut().views.release(buffer.addr);
             Ok(())
         },
     )?;
@@ -116,15 +110,15 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             let ctx = store.data_mut();
             let result = guest_args(ctx, args).and_then(|args| {
                 let module = resolve_module(ctx, module);
-                ctx.node.actors.create(
-                    &ctx.node,
-                    &module,
-                    &class,
+                let spec = ActorSpec {
+                    module,
+                    class,
                     args,
                     name,
-                    Default::default(),
-                    None,
-                )
+                    options: Default::default(),
+                    owner: None,
+                };
+                ctx.node.actors.create(&ctx.node, spec)
             });
             Ok((result.map_err(message),))
         },

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::buffer::GuestBuffer;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::{round_up_page, Data, PAGE};
 
@@ -26,45 +27,46 @@ pub struct Views {
 }
 
 impl Views {
-    /// Maps `data` over the guest buffer `buf` (a slice of guest memory).
-    /// Small (inline) objects are copied instead: a page of copying costs
-    /// less than a mapping.
-    pub fn map(&mut self, data: Arc<Data>, buf: &[u8]) -> ReefResult<()> {
-        let addr = buf.as_ptr() as usize;
+    /// Maps `data` over the guest buffer `buf`. Small (inline) objects are
+    /// copied instead: a page of copying costs less than a mapping.
+    ///
+    /// `image_end` is where the module's data segments end: the pooling
+    /// allocator keeps the memory image mapped below it, so no view may go there.
+    pub fn map(&mut self, data: Arc<Data>, buf: GuestBuffer, image_end: u64) -> ReefResult<()> {
         let size = data.len();
-        // The contract asks guests for 64 KiB alignment (portable to hosts
-        // with large pages); what mmap needs here is a host page.
-        let needed = round_up_page(size);
-        if addr as u64 % PAGE != 0 {
-            return Err(ReefError::new(
-                ErrorCode::ViewError,
-                format!("view buffer is not aligned to {VIEW_ALIGN} bytes"),
+        let needed = size.div_ceil(VIEW_ALIGN) * VIEW_ALIGN;
+        let addr = buf.addr;
+        let view_error = |m: String| Err(ReefError::new(ErrorCode::ViewError, m));
+        if !(buf.offset as u64).is_multiple_of(VIEW_ALIGN) || !(addr as u64).is_multiple_of(PAGE) {
+            return view_error(format!(
+                "view buffer at offset {:#x} is not aligned to {VIEW_ALIGN} bytes",
+                buf.offset
             ));
         }
-        if (buf.len() as u64) < needed {
-            return Err(ReefError::new(
-                ErrorCode::ViewError,
-                format!(
-                    "view buffer of {} bytes is too small for an object of {size} bytes \
-                     (needs {needed})",
-                    buf.len()
-                ),
+        if (buf.len as u64) < needed {
+            return view_error(format!(
+                "view buffer of {} bytes is too small for an object of {size} bytes (needs {needed})",
+                buf.len
+            ));
+        }
+        if (buf.offset as u64) < image_end {
+            return view_error(format!(
+                "view buffer at offset {:#x} overlaps the module's data segments (which end at {image_end:#x})",
+                buf.offset
             ));
         }
         if self
             .mappings
             .iter()
-            .any(|m| addr < m.addr + m.len && m.addr < addr + buf.len())
+            .any(|m| addr < m.addr + m.len && m.addr < addr + buf.len)
         {
-            return Err(ReefError::new(
-                ErrorCode::ViewError,
-                "view buffer overlaps a view that is still mapped",
-            ));
+            return view_error("view buffer overlaps a view that is still mapped".into());
         }
         match &*data {
             Data::Inline(bytes) => {
-                // SAFETY: `buf` is guest memory borrowed from the store for this
-                // call and at least `size` bytes long (checked above).
+                // SAFETY: [addr, addr+buf.len) is guest memory that wasmtime
+                // bounds-checked for this call, at least `size` bytes long
+                // (checked above), and no Rust reference to it is alive.
                 unsafe {
                     std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len())
                 };

@@ -15,6 +15,7 @@ use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
 use tokio::sync::mpsc;
 
+use crate::actors::ActorSpec;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::node::{Node, ID_PREFIX_SHIFT};
 use crate::scheduler::Resources;
@@ -121,12 +122,14 @@ impl Session {
                 let result = args(c.args).and_then(|a| {
                     node.actors.create(
                         node,
-                        &c.module,
-                        &c.class,
-                        a,
-                        Some(c.name),
-                        options(c.options),
-                        Some(self.prefix),
+                        ActorSpec {
+                            module: c.module,
+                            class: c.class,
+                            args: a,
+                            name: Some(c.name),
+                            options: options(c.options),
+                            owner: Some(self.prefix),
+                        },
                     )
                 });
                 self.reply_result(

@@ -170,6 +170,9 @@ impl Block {
     pub fn len(&self) -> u64 {
         self.len
     }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
     pub fn arena(&self) -> &Arc<Arena> {
         &self.arena
     }

@@ -90,7 +90,8 @@ struct Buffer {
 
 impl Buffer {
     fn new(len: usize) -> Result<Buffer> {
-        let layout = Layout::from_size_align(len.max(1), VIEW_ALIGN).map_err(|e| Error::new(e.to_string()))?;
+        let layout = Layout::from_size_align(len.max(1), VIEW_ALIGN)
+            .map_err(|e| Error::new(e.to_string()))?;
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc::alloc(layout) };
         if ptr.is_null() {
@@ -135,7 +136,11 @@ fn misaligned_view(args: &Args) -> Result<u64> {
 fn oob_view(args: &Args) -> Result<u64> {
     let obj = args.object(0)?;
     let cap = raw::view_capacity(obj.size).ok_or("object too large")?;
-    let small = if cap > VIEW_ALIGN { cap - VIEW_ALIGN } else { 4096 };
+    let small = if cap > VIEW_ALIGN {
+        cap - VIEW_ALIGN
+    } else {
+        4096
+    };
     let buf = Buffer::new(small)?;
     // SAFETY: we own `small` bytes at `buf.ptr` (the host must refuse the longer length).
     unsafe { try_map(obj.id, buf.ptr, small) }
@@ -187,14 +192,28 @@ fn print(_args: &Args) -> Result<()> {
 
 /// `fail(message: str = "failed on purpose")`: returns an error (no trap).
 fn fail(args: &Args) -> Result<()> {
-    let message = if args.is_nil(0) { "failed on purpose".to_string() } else { args.string(0)? };
+    let message = if args.is_nil(0) {
+        "failed on purpose".to_string()
+    } else {
+        args.string(0)?
+    };
     Err(Error::new(message))
+}
+
+/// `steal(id: u64) -> u64`: reads an object by a raw id it was not given, first by
+/// copy, then through a view → the host must refuse both (UNKNOWN_OBJECT); returns
+/// the number of bytes it managed to read.
+fn steal(args: &Args) -> Result<u64> {
+    let id = args.u64(0)?;
+    let copied = reef_guest::get(id)?;
+    let view = View::map_id(id)?;
+    Ok((copied.len() + view.len()) as u64)
 }
 
 reef_guest::export_module! {
     tasks: [
         trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
-        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret,
+        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, steal,
         print, fail,
     ],
 }

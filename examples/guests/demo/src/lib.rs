@@ -18,7 +18,11 @@ fn sum_slice(args: &Args) -> Result<f64> {
 fn sum_copy(args: &Args) -> Result<f64> {
     let bytes = args.bytes(0)?;
     if bytes.len() % 8 != 0 {
-        return Err(format!("argument 0: {} bytes is not a whole number of f64s", bytes.len()).into());
+        return Err(format!(
+            "argument 0: {} bytes is not a whole number of f64s",
+            bytes.len()
+        )
+        .into());
     }
     let range = slice_range(args, bytes.len() / 8)?;
     Ok(bytes[range.start * 8..range.end * 8]
@@ -71,6 +75,23 @@ fn touch_copy(args: &Args) -> Result<u64> {
     Ok(touch_pages(&args.bytes(0)?))
 }
 
+/// `hold_view(obj: object, ms: u64) -> u64`: maps a view, reads every page, then keeps
+/// the view for `ms` milliseconds (so a benchmark can measure many live readers).
+fn hold_view(args: &Args) -> Result<u64> {
+    let view = args.view(0)?;
+    let sum = touch_pages(view.as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(args.u64(1)?));
+    Ok(sum)
+}
+
+/// `hold_copy(obj: object, ms: u64) -> u64`: as `hold_view`, through a copy.
+fn hold_copy(args: &Args) -> Result<u64> {
+    let bytes = args.bytes(0)?;
+    let sum = touch_pages(&bytes);
+    std::thread::sleep(std::time::Duration::from_millis(args.u64(1)?));
+    Ok(sum)
+}
+
 /// Actor `Accumulator(initial: f64 = 0)`: `add(x: f64) -> f64` (the running total),
 /// `total() -> f64`.
 struct Accumulator {
@@ -98,6 +119,6 @@ impl Actor for Accumulator {
 }
 
 reef_guest::export_module! {
-    tasks: [sum_slice, sum_copy, noop, echo, add, view_len, touch_view, touch_copy],
+    tasks: [sum_slice, sum_copy, noop, echo, add, view_len, touch_view, touch_copy, hold_view, hold_copy],
     actors: [Accumulator],
 }

@@ -52,9 +52,14 @@ fn part_sum(args: &Args) -> Result<f64> {
     let view = args.view(0)?;
     let xs = view.as_f64s()?;
     let (start, end) = (args.u64(1)? as usize, args.u64(2)? as usize);
-    xs.get(start..end)
-        .map(|s| s.iter().sum())
-        .ok_or_else(|| Error::new(format!("range {}..{} is outside 0..{}", start, end, xs.len())))
+    xs.get(start..end).map(|s| s.iter().sum()).ok_or_else(|| {
+        Error::new(format!(
+            "range {}..{} is outside 0..{}",
+            start,
+            end,
+            xs.len()
+        ))
+    })
 }
 
 /// `split_sum(xs: object of f64, parts: u64) -> f64`: passes the object by reference to
@@ -66,7 +71,11 @@ fn split_sum(args: &Args) -> Result<f64> {
     let ids = (0..parts)
         .map(|p| {
             let (start, end) = (n * p / parts, n * (p + 1) / parts);
-            submit("", "part_sum", &[Arg::object(xs), Arg::from(start), Arg::from(end)])
+            submit(
+                "",
+                "part_sum",
+                &[Arg::object(xs), Arg::from(start), Arg::from(end)],
+            )
         })
         .collect::<Result<Vec<u64>>>()?;
     sum_results(&ids)
@@ -76,7 +85,11 @@ fn split_sum(args: &Args) -> Result<f64> {
 /// (named `name` if given), calls `add(i)` for i in 1..=n, returns `total()` (= n (n+1) / 2).
 fn use_actor(args: &Args) -> Result<f64> {
     let n = args.u64(0)?;
-    let name = if args.is_nil(1) { None } else { Some(args.string(1)?) };
+    let name = if args.is_nil(1) {
+        None
+    } else {
+        Some(args.string(1)?)
+    };
     let counter = actor_create("", "Counter", &[Arg::from(0.0)], name.as_deref())?;
     for i in 1..=n {
         counter.call("add", &[Arg::from(i as f64)])?;
