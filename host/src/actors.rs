@@ -114,7 +114,10 @@ impl Actors {
             }
             names.insert(n.clone(), id);
         }
-        if let Err(e) = node.hold_args(&args) {
+        let claimed = node
+            .record_actor(id, &module.hash, class, name.as_deref())
+            .and_then(|()| node.hold_args(&args));
+        if let Err(e) = claimed {
             if let Some(n) = &name {
                 self.by_name.lock().unwrap().remove(n);
             }
@@ -204,18 +207,23 @@ impl Actors {
         Ok(())
     }
 
-    pub fn kill(&self, id: u64) -> ReefResult<()> {
+    pub fn kill(&self, node: &Node, id: u64) -> ReefResult<()> {
         let actor = self.get(id)?;
         let mut state = actor.state.lock().unwrap();
         if !matches!(*state, ActorState::Dead(_)) {
             *state = ActorState::Dead(ReefError::new(ErrorCode::ActorDead, "the actor was killed"));
         }
+        drop(state);
         actor.kill.cancel();
+        // The name is free at once, not when the actor's task has wound down.
+        self.release_name(&actor);
+        let reason = "the actor was killed".to_string();
+        node.record_actor_state(id, reef_gcs::ActorState::Dead { reason });
         Ok(())
     }
 
     /// Kills the anonymous actors a driver created (named actors outlive it).
-    pub fn kill_owned_by(&self, owner: u64) {
+    pub fn kill_owned_by(&self, node: &Node, owner: u64) {
         let ids: Vec<u64> = self
             .by_id
             .lock()
@@ -225,19 +233,23 @@ impl Actors {
             .map(|a| a.id)
             .collect();
         for id in ids {
-            let _ = self.kill(id);
+            let _ = self.kill(node, id);
         }
     }
 
-    pub fn kill_all(&self) {
+    pub fn kill_all(&self, node: &Node) {
         let ids: Vec<u64> = self.by_id.lock().unwrap().keys().copied().collect();
         for id in ids {
-            let _ = self.kill(id);
+            let _ = self.kill(node, id);
         }
     }
 
     fn remove(&self, actor: &Actor) {
         self.by_id.lock().unwrap().remove(&actor.id);
+        self.release_name(actor);
+    }
+
+    fn release_name(&self, actor: &Actor) {
         if let Some(n) = &actor.name {
             let mut names = self.by_name.lock().unwrap();
             if names.get(n) == Some(&actor.id) {
@@ -291,6 +303,12 @@ async fn run_actor(
         }
     }
     tracing::info!(actor = actor.id, "actor stopped: {cause}");
+    node.record_actor_state(
+        actor.id,
+        reef_gcs::ActorState::Dead {
+            reason: cause.to_string(),
+        },
+    );
     mailbox.close();
     while let Some(call) = mailbox.recv().await {
         node.store.resolve(call.return_id, Err(dead(&cause)));
@@ -336,6 +354,7 @@ async fn serve(
         return e;
     }
     *actor.state.lock().unwrap() = ActorState::Alive;
+    node.record_actor_state(actor.id, reef_gcs::ActorState::Alive);
     loop {
         let call = tokio::select! {
             biased;

@@ -11,6 +11,7 @@
 pub mod actors;
 pub mod cli;
 pub mod componentize;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod guest;

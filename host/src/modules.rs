@@ -120,6 +120,7 @@ impl Registry {
             return Ok(m);
         }
         let module = self.load(node, &hash, wasm).await?;
+        node.record_module(&module);
         self.modules.write().unwrap().insert(hash, module.clone());
         Ok(module)
     }

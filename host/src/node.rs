@@ -109,6 +109,7 @@ impl Node {
             stopping: CancellationToken::new(),
             config,
         });
+        node.join_control_plane();
         let loaded = node.registry.load_saved(&node).await?;
         if loaded > 0 {
             tracing::info!(loaded, "loaded saved modules");
@@ -134,7 +135,7 @@ impl Node {
     pub fn stop(&self) {
         self.stopping.cancel();
         self.tasks.stop_all(None, StopReason::NodeStopping);
-        self.actors.kill_all();
+        self.actors.kill_all(self);
     }
 }
 

@@ -33,12 +33,16 @@ pub struct Session {
     pins: Mutex<HashMap<ObjectId, Vec<Arc<Data>>>>,
     /// Arena blocks being written by the driver, not yet sealed.
     buffers: Mutex<HashMap<ObjectId, Block>>,
+    /// The session's job in the control plane.
+    job_id: u64,
 }
 
 impl Session {
     pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Arc<Self> {
         let prefix = node.new_id_prefix();
+        let job_id = node.start_job(&format!("driver session {prefix:#x}"));
         let session = Arc::new(Session {
+            job_id,
             node,
             prefix,
             out,
@@ -236,7 +240,7 @@ impl Session {
                 );
             }
             Op::KillActor(k) => {
-                let result = self.node.actors.kill(k.actor_id);
+                let result = self.node.actors.kill(&self.node, k.actor_id);
                 self.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
             }
         }
@@ -333,12 +337,13 @@ impl Session {
         self.node
             .tasks
             .stop_all(Some(self.prefix), StopReason::OwnerDied);
-        self.node.actors.kill_owned_by(self.prefix);
+        self.node.actors.kill_owned_by(&self.node, self.prefix);
         for id in self.held.lock().unwrap().drain() {
             self.node.store.release(id);
         }
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
+        self.node.end_job(self.job_id);
         tracing::debug!(session = self.prefix, "driver session closed");
     }
 }
