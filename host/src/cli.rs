@@ -155,7 +155,7 @@ async fn start(args: StartArgs) -> Result<()> {
     );
     std::io::stdout().flush()?;
 
-    let stopping = node.stopping.clone();
+    let drain_node = node.clone();
     let signal_node = node.clone();
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -174,12 +174,19 @@ async fn start(args: StartArgs) -> Result<()> {
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX),
         )
-        .serve_with_incoming_shutdown(incoming, async move { stopping.cancelled().await });
-    server.await.context("serving gRPC")?;
-    // Give stopped tasks a moment to seal their results with NODE_STOPPING.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !node.tasks.is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        .serve_with_incoming_shutdown(incoming, async move {
+            drain_node.stopping.cancelled().await;
+            drain_node.drain(Duration::from_secs(2)).await;
+        });
+    // Graceful shutdown would wait for drivers to close their streams; once
+    // sessions are closed, give connections a moment and go.
+    let closing = node.closing.clone();
+    tokio::select! {
+        r = server => r.context("serving gRPC")?,
+        _ = async {
+            closing.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        } => {}
     }
     let _ = std::fs::remove_file(&arena_path);
     tracing::info!("node stopped");

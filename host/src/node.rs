@@ -53,6 +53,9 @@ pub struct Node {
     next_prefix: AtomicU64,
     /// Cancelled when the node begins to stop.
     pub stopping: CancellationToken,
+    /// Cancelled once stopped tasks have sealed their results: driver
+    /// sessions end (so they see NODE_STOPPING first, then the disconnect).
+    pub closing: CancellationToken,
 }
 
 impl Node {
@@ -107,6 +110,7 @@ impl Node {
             next_object: AtomicU64::new(1),
             next_prefix: AtomicU64::new(random_prefix_base()),
             stopping: CancellationToken::new(),
+            closing: CancellationToken::new(),
             config,
         });
         node.join_control_plane();
@@ -136,6 +140,18 @@ impl Node {
         self.stopping.cancel();
         self.tasks.stop_all(None, StopReason::NodeStopping);
         self.actors.kill_all(self);
+    }
+
+    /// Waits (up to `grace`) for stopped tasks to seal their results, then
+    /// ends every driver session.
+    pub async fn drain(&self, grace: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.tasks.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Let the last replies go out before the streams end.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.closing.cancel();
     }
 }
 

@@ -91,7 +91,8 @@ impl HostProcess {
             .args(store)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // A file, not a pipe: a node must never block on a full pipe.
+            .stderr(std::fs::File::create(dir.join("node.log")).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -99,8 +100,8 @@ impl HostProcess {
             .read_line(&mut line)
             .unwrap();
         if !line.contains("listening on") {
-            let out = child.wait_with_output().unwrap();
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(dir.join("node.log")).unwrap_or_default());
         }
         Ok(HostProcess {
             child,
@@ -118,6 +119,11 @@ impl HostProcess {
             .arg(&self.address)
             .output()
             .unwrap()
+    }
+
+    /// What the process wrote to stderr (its log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
 
     /// Waits for the process to exit (after `host stop`).

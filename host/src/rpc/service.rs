@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use reef_proto as pb;
 use reef_proto::node_server::Node as NodeApi;
 use tokio::sync::mpsc;
@@ -71,9 +71,14 @@ impl NodeApi for NodeService {
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Session::new(self.node.clone(), tx);
+        let closing = self.node.closing.clone();
         tokio::spawn(async move {
             loop {
-                match inbound.message().await {
+                let message = tokio::select! {
+                    m = inbound.message() => m,
+                    _ = closing.cancelled() => break,
+                };
+                match message {
                     Ok(Some(batch)) => {
                         for op in batch.ops.into_iter().filter_map(|o| o.op) {
                             session.handle(op);
@@ -100,6 +105,8 @@ impl NodeApi for NodeService {
             }
             Some((Ok(pb::ServerBatch { replies }), rx))
         });
+        // The stream ends when the node closes its sessions (see `Node::drain`).
+        let outbound = outbound.take_until(self.node.closing.clone().cancelled_owned());
         Ok(Response::new(Box::pin(outbound)))
     }
 

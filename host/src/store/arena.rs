@@ -49,7 +49,10 @@ impl Arena {
     pub fn create(path: &Path, capacity: u64) -> Result<Arc<Self>> {
         let capacity = round_up_page(capacity);
         if capacity / PAGE > u32::MAX as u64 {
-            bail!("object store of {capacity} bytes is too large");
+            bail!(
+                "an object store of {capacity} bytes is larger than the maximum of {} bytes",
+                u32::MAX as u64 * PAGE
+            );
         }
         if let Some(dir) = path.parent() {
             let free = free_bytes(dir).unwrap_or(u64::MAX);
