@@ -136,7 +136,8 @@ impl Actors {
         });
         self.by_id.lock().unwrap().insert(id, actor.clone());
         let node = node.clone();
-        tokio::spawn(async move { run_actor(node, actor, args, resources, options, rx).await });
+        let guests = &node.clone().guests;
+        guests.spawn(async move { run_actor(node, actor, args, resources, options, rx).await });
         Ok(id)
     }
 

@@ -76,6 +76,9 @@ struct StartArgs {
     /// Node state: module cache, control-plane store [default: /tmp/reef/node-<port>].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Unix socket for drivers on this machine [default: <data-dir>/node.sock].
+    #[arg(long)]
+    socket: Option<PathBuf>,
     /// Directory of the arena file (a tmpfs).
     #[arg(long, default_value = "/dev/shm")]
     arena_dir: PathBuf,
@@ -88,6 +91,10 @@ struct StartArgs {
     /// Default guest CPU-time limit per task or actor call, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     default_cpu_time_ms: u64,
+    /// Stop when standard input closes (a parent that starts a private node
+    /// passes a pipe, so the node stops even if the parent is killed).
+    #[arg(long, hide = true)]
+    stop_on_stdin_close: bool,
 }
 
 fn default_address() -> String {
@@ -136,6 +143,7 @@ async fn start(args: StartArgs) -> Result<()> {
         object_store_memory: args.object_store_memory.as_u64(),
         arena_dir: args.arena_dir,
         spill_dir: args.spill_dir.unwrap_or_else(|| data_dir.join("spill")),
+        socket_path: args.socket.unwrap_or_else(|| data_dir.join("node.sock")),
         data_dir,
         inline_threshold: args.inline_threshold.as_u64(),
         default_memory_limit: args.default_memory_limit.as_u64(),
@@ -155,6 +163,14 @@ async fn start(args: StartArgs) -> Result<()> {
     );
     std::io::stdout().flush()?;
 
+    if args.stop_on_stdin_close {
+        let node = node.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            tracing::info!("standard input closed: stopping");
+            node.stop();
+        });
+    }
     let drain_node = node.clone();
     let signal_node = node.clone();
     tokio::spawn(async move {
@@ -166,31 +182,53 @@ async fn start(args: StartArgs) -> Result<()> {
         }
         signal_node.stop();
     });
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let server = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(
-            pb::node_server::NodeServer::new(NodeService::new(node.clone()))
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .serve_with_incoming_shutdown(incoming, async move {
-            drain_node.stopping.cancelled().await;
-            drain_node.drain(Duration::from_secs(2)).await;
-        });
+    // One service, two listeners: TCP for everyone, a Unix socket for
+    // drivers on this machine.
+    let _ = std::fs::remove_file(&node.config.socket_path);
+    let unix = tokio::net::UnixListener::bind(&node.config.socket_path)
+        .with_context(|| format!("cannot listen on {}", node.config.socket_path.display()))?;
+    let service = pb::node_server::NodeServer::new(NodeService::new(node.clone()))
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let tcp_server = server_builder()
+        .add_service(service.clone())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            drain_node.stopping.clone().cancelled_owned(),
+        );
+    let unix_server = server_builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::UnixListenerStream::new(unix),
+            drain_node.stopping.clone().cancelled_owned(),
+        );
+    tokio::spawn(async move {
+        drain_node.stopping.cancelled().await;
+        drain_node.drain(Duration::from_secs(2)).await;
+    });
     // Graceful shutdown would wait for drivers to close their streams; once
     // sessions are closed, give connections a moment and go.
     let closing = node.closing.clone();
     tokio::select! {
-        r = server => r.context("serving gRPC")?,
+        r = async { tokio::try_join!(tcp_server, unix_server) } => { r.context("serving gRPC")?; }
         _ = async {
             closing.cancelled().await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         } => {}
     }
+    let _ = std::fs::remove_file(&node.config.socket_path);
     let _ = std::fs::remove_file(&arena_path);
     tracing::info!("node stopped");
     Ok(())
+}
+
+fn server_builder() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        // Large windows: a put or get of a large object over the socket is
+        // not throttled by HTTP/2's 64 KiB defaults.
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(64 << 20)
 }
 
 fn machine_memory() -> u64 {

@@ -9,7 +9,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = reef_host::cli::Cli::parse();
+    // RPCs are served by one thread; guests run on their own threads
+    // (`node::GuestRuntime`).
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?
         .block_on(reef_host::cli::run(cli))

@@ -49,13 +49,21 @@ impl Resources {
 }
 
 struct Waiter {
-    request: Resources,
+    seq: u64,
     wake: oneshot::Sender<()>,
+}
+
+/// Waiters with the same request, in order.
+struct Class {
+    request: Resources,
+    waiters: VecDeque<Waiter>,
 }
 
 struct PoolState {
     available: Resources,
-    waiters: VecDeque<Waiter>,
+    classes: Vec<Class>,
+    next_seq: u64,
+    queued: usize,
 }
 
 pub struct Scheduler {
@@ -80,7 +88,9 @@ impl Scheduler {
         Arc::new(Scheduler {
             state: Mutex::new(PoolState {
                 available: total.clone(),
-                waiters: VecDeque::new(),
+                classes: Vec::new(),
+                next_seq: 0,
+                queued: 0,
             }),
             total,
         })
@@ -93,7 +103,7 @@ impl Scheduler {
         self.state.lock().unwrap().available.clone()
     }
     pub fn queued(&self) -> usize {
-        self.state.lock().unwrap().waiters.len()
+        self.state.lock().unwrap().queued
     }
 
     /// Whether the request could ever run here.
@@ -112,15 +122,22 @@ impl Scheduler {
     /// pass an earlier one that does not fit yet.
     pub fn enqueue(self: &Arc<Self>, request: &Resources) -> Ticket {
         let mut state = self.state.lock().unwrap();
-        let wait = if state.waiters.is_empty() && request.fits_in(&state.available) {
+        let wait = if state.queued == 0 && request.fits_in(&state.available) {
             request.take(&mut state.available);
             None
         } else {
             let (tx, rx) = oneshot::channel();
-            state.waiters.push_back(Waiter {
-                request: request.clone(),
-                wake: tx,
-            });
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            state.queued += 1;
+            let waiter = Waiter { seq, wake: tx };
+            match state.classes.iter_mut().find(|c| &c.request == request) {
+                Some(c) => c.waiters.push_back(waiter),
+                None => state.classes.push(Class {
+                    request: request.clone(),
+                    waiters: VecDeque::from([waiter]),
+                }),
+            }
             Some(rx)
         };
         Ticket {
@@ -131,19 +148,30 @@ impl Scheduler {
     }
 
     fn release(&self, resources: &Resources) {
-        let mut state = self.state.lock().unwrap();
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
         resources.give(&mut state.available);
-        let mut i = 0;
-        while i < state.waiters.len() {
-            if state.waiters[i].request.fits_in(&state.available) {
-                let waiter = state.waiters.remove(i).unwrap();
-                waiter.request.take(&mut state.available);
-                if waiter.wake.send(()).is_err() {
-                    // The waiter gave up (cancelled): return its share.
-                    waiter.request.give(&mut state.available);
-                }
-            } else {
-                i += 1;
+        loop {
+            // The oldest waiter, among the heads of the classes that fit now.
+            let next = state
+                .classes
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.request.fits_in(&state.available))
+                .min_by_key(|(_, c)| c.waiters.front().map_or(u64::MAX, |w| w.seq))
+                .map(|(i, _)| i);
+            let Some(i) = next else { break };
+            let class = &mut state.classes[i];
+            let waiter = class.waiters.pop_front().unwrap();
+            let request = class.request.clone();
+            if class.waiters.is_empty() {
+                state.classes.swap_remove(i);
+            }
+            state.queued -= 1;
+            request.take(&mut state.available);
+            if waiter.wake.send(()).is_err() {
+                // The waiter gave up (cancelled): return its share.
+                request.give(&mut state.available);
             }
         }
     }

@@ -34,6 +34,18 @@ pub struct CallOptions {
     pub cpu_time_ms: Option<u64>,
 }
 
+/// A task that holds its resources and is ready to run.
+struct GuestCall {
+    module: Arc<Module>,
+    function: String,
+    args: Vec<Arg>,
+    allowed: HashSet<ObjectId>,
+    resources: Resources,
+    permit: crate::scheduler::Permit,
+    limits: Limits,
+    cancel: CancellationToken,
+}
+
 #[derive(Clone, Debug)]
 pub struct TaskSpec {
     pub return_id: ObjectId,
@@ -315,21 +327,67 @@ impl Node {
         let ticket = ticket.unwrap_or_else(|| self.scheduler.enqueue(&resources));
         let permit = ticket.granted().await;
         self.tasks.set_state(spec.return_id, "running");
-        let limits = self.limits(&spec.options);
-        let mut store = exec::new_store(self, module, limits, cancel);
+        let call = GuestCall {
+            module: module.clone(),
+            function: spec.function.clone(),
+            args,
+            allowed,
+            resources,
+            permit,
+            limits: self.limits(&spec.options),
+            cancel,
+        };
+        let node = self.clone();
+        if self.guests.on_guest_thread() {
+            return node.execute(call).await;
+        }
+        // On the RPC thread: take the first slice here when no other guest
+        // is doing so. A short task then finishes without any hand-off
+        // between threads; one that has to wait or runs past an epoch tick
+        // moves, mid-call, to the guest threads.
+        let mut call = Box::pin(node.execute(call));
+        if let Some(_inline) = self.guests.claim_inline() {
+            if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
+                return out;
+            }
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.guests.spawn(async move {
+            let _ = tx.send(call.await);
+        });
+        rx.await
+            .unwrap_or_else(|_| (Err(ReefError::internal("the guest thread stopped")), None))
+    }
+
+    /// Runs a task's guest call in a fresh instance.
+    async fn execute(
+        self: Arc<Self>,
+        call: GuestCall,
+    ) -> (ReefResult<Arc<Data>>, Option<GuestLogs>) {
+        let GuestCall {
+            module,
+            function,
+            args,
+            allowed,
+            resources,
+            permit,
+            limits,
+            cancel,
+        } = call;
+        let mut store = exec::new_store(&self, &module, limits, cancel);
         {
             let ctx = store.data_mut();
             ctx.allowed = allowed;
             ctx.resources = resources;
             ctx.permit = Some(permit);
         }
-        let result = match exec::instantiate(&mut store, module).await {
+        let result = match exec::instantiate(&mut store, &module).await {
             Ok(instance) => {
                 exec::call_output(
                     &mut store,
                     &instance,
                     &module.exports.run_task,
-                    &spec.function,
+                    &function,
                     &args,
                 )
                 .await

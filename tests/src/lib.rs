@@ -84,12 +84,13 @@ impl HostProcess {
             &["--object-store-memory", "128MiB"]
         };
         let mut child = Command::new(host_bin())
-            .args(["start", "--head", "--port"])
+            .args(["start", "--head", "--stop-on-stdin-close", "--port"])
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(dir)
             .args(store)
             .args(extra)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             // A file, not a pipe: a node must never block on a full pipe.
             .stderr(std::fs::File::create(dir.join("node.log")).unwrap())
@@ -140,8 +141,12 @@ impl HostProcess {
 }
 
 impl Drop for HostProcess {
+    /// Closing the node's stdin stops it cleanly (it removes its arena file).
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.child.stdin.take());
+        if self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

@@ -11,6 +11,7 @@ use reef_proto::node_client::NodeClient;
 use reef_proto::server_reply::Body;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tonic::transport::Channel;
 
 use crate::args::{encode, Arg};
 use crate::connection::Connection;
@@ -66,25 +67,28 @@ impl Cluster {
     }
 
     async fn connect_inner(address: &str, local: Option<Arc<LocalNode>>) -> Result<Cluster> {
-        let url = if address.starts_with("http") {
-            address.to_string()
-        } else {
-            format!("http://{address}")
+        let conn = Connection::open(tcp_client(address).await?).await?;
+        // On the node's machine, move to its Unix socket: same protocol,
+        // a cheaper transport than loopback TCP.
+        let conn = match (&conn.arena, conn.hello.socket_path.as_str()) {
+            (Some(_), path) if !path.is_empty() => match unix_client(path).await {
+                Ok(client) => match Connection::open(client).await {
+                    Ok(unix) => {
+                        tracing::debug!("session moved to the unix socket {path}");
+                        unix
+                    }
+                    Err(e) => {
+                        tracing::debug!("staying on TCP: {e}");
+                        conn
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!("staying on TCP: {e}");
+                    conn
+                }
+            },
+            _ => conn,
         };
-        let channel = tonic::transport::Endpoint::from_shared(url)
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::BadArgument,
-                    format!("bad address {address}: {e}"),
-                )
-            })?
-            .tcp_nodelay(true)
-            .connect()
-            .await?;
-        let client = NodeClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
-        let conn = Connection::open(client).await?;
         Ok(Cluster {
             conn,
             address: address.to_string(),
@@ -347,6 +351,51 @@ impl Cluster {
         self.conn.send(op(id))?;
         Ok(ObjectRef::new(id, self.conn.clone()))
     }
+}
+
+async fn tcp_client(address: &str) -> Result<NodeClient<Channel>> {
+    let url = if address.starts_with("http") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::BadArgument,
+                format!("bad address {address}: {e}"),
+            )
+        })?
+        .tcp_nodelay(true)
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(64 << 20)
+        .connect()
+        .await?;
+    Ok(client(channel))
+}
+
+async fn unix_client(path: &str) -> Result<NodeClient<Channel>> {
+    let path = path.to_string();
+    // The URI is required by the API but unused: the connector dials the socket.
+    let channel = tonic::transport::Endpoint::from_static("http://node.local")
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(64 << 20)
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await?;
+    Ok(client(channel))
+}
+
+fn client(channel: Channel) -> NodeClient<Channel> {
+    NodeClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
 }
 
 fn unexpected() -> Error {

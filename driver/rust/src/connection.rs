@@ -32,26 +32,21 @@ pub(crate) struct Connection {
 
 impl Connection {
     pub async fn open(mut client: NodeClient<Channel>) -> Result<Arc<Self>> {
-        let (ops_tx, mut ops_rx) = mpsc::unbounded_channel::<Op>();
-        // Everything queued when the writer runs goes out as one batch.
-        let (batch_tx, batch_rx) = mpsc::channel::<pb::ClientBatch>(64);
-        tokio::spawn(async move {
-            while let Some(op) = ops_rx.recv().await {
-                let mut ops = vec![pb::ClientOp { op: Some(op) }];
-                while ops.len() < MAX_BATCH {
-                    match ops_rx.try_recv() {
-                        Ok(op) => ops.push(pb::ClientOp { op: Some(op) }),
-                        Err(_) => break,
-                    }
-                }
-                if batch_tx.send(pb::ClientBatch { ops }).await.is_err() {
-                    break;
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel::<Op>();
+        // Everything queued when HTTP/2 asks for the next message goes out as
+        // one batch (read straight from the queue: no task in between).
+        let outbound = futures::stream::unfold(ops_rx, |mut ops_rx| async move {
+            let first = ops_rx.recv().await?;
+            let mut ops = vec![pb::ClientOp { op: Some(first) }];
+            while ops.len() < MAX_BATCH {
+                match ops_rx.try_recv() {
+                    Ok(op) => ops.push(pb::ClientOp { op: Some(op) }),
+                    Err(_) => break,
                 }
             }
+            Some((pb::ClientBatch { ops }, ops_rx))
         });
-        let response = client
-            .session(tokio_stream::wrappers::ReceiverStream::new(batch_rx))
-            .await?;
+        let response = client.session(outbound).await?;
         let mut inbound = response.into_inner();
         let first = inbound
             .message()

@@ -56,8 +56,10 @@ impl LocalNode {
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(dir.path())
+            .arg("--stop-on-stdin-close")
             .args(extra)
-            .stdin(Stdio::null())
+            // The node stops when this pipe closes: when we drop it, or die.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log);
         let mut child = cmd.spawn().map_err(|e| {
@@ -87,9 +89,9 @@ impl LocalNode {
 
 impl Drop for LocalNode {
     fn drop(&mut self) {
-        // SIGTERM lets the node fail its tasks cleanly and remove its arena file.
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // Closing its stdin stops the node cleanly: it fails its tasks and
+        // removes its arena file.
+        drop(self.child.stdin.take());
         for _ in 0..300 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

@@ -59,6 +59,7 @@ impl Session {
                 arena_path: arena.path().display().to_string(),
                 arena_size: arena.capacity(),
                 inline_threshold: session.node.store.inline_threshold(),
+                socket_path: session.node.config.socket_path.display().to_string(),
             }),
         );
         session

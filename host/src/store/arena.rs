@@ -207,6 +207,37 @@ impl Drop for Block {
     }
 }
 
+/// Removes arena files in `dir` left behind by nodes that died without
+/// cleaning up (killed with SIGKILL): `reef-<port>-<pid:08x><nanos>.arena`
+/// whose process no longer exists. Returns how many were removed.
+pub fn remove_stale_arenas(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_prefix("reef-")
+            .and_then(|rest| rest.strip_suffix(".arena"))
+            .and_then(|rest| rest.split_once('-'))
+            .map(|(_port, id)| id)
+        else {
+            continue;
+        };
+        let Some(pid) = id.get(..8).and_then(|p| u32::from_str_radix(p, 16).ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists()
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            tracing::info!(file = %entry.path().display(), "removed the arena of a dead node");
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Free bytes of the filesystem holding `dir`.
 pub fn free_bytes(dir: &Path) -> Result<u64> {
     use std::os::unix::ffi::OsStrExt;

@@ -3,5 +3,5 @@
 mod arena;
 mod objects;
 
-pub use arena::{round_up_page, Arena, Block, PAGE};
+pub use arena::{remove_stale_arenas, round_up_page, Arena, Block, PAGE};
 pub use objects::{Data, ObjectId, ObjectStore, Resolved, StoreStats};

@@ -1,0 +1,78 @@
+//! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
+//!
+//! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
+//! instance, views, memory. Diagnostics go to stderr (`REEF_LOG=info` for
+//! percentiles and run times).
+
+use anyhow::Result;
+use reef::Cluster;
+use reef_benches::harness::{self, GIB, MIB};
+use reef_benches::{instance, memory, put, roundtrip, throughput, views};
+
+const GROUPS: [&str; 6] = [
+    "roundtrip",
+    "throughput",
+    "put",
+    "instance",
+    "views",
+    "memory",
+];
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REEF_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(bad) = args.iter().find(|a| !GROUPS.contains(&a.as_str())) {
+        anyhow::bail!("unknown group `{bad}` (groups: {})", GROUPS.join(", "));
+    }
+    let wants = |g: &str| args.is_empty() || args.iter().any(|a| a == g);
+    harness::warn_if_busy();
+
+    if wants("roundtrip") || wants("throughput") || wants("put") {
+        // One node for the driver figures, its arena large enough for a 1 GiB put.
+        let cluster = Cluster::local_with(&["--object-store-memory", "1536MiB"]).await?;
+        harness::wait_allocated(&harness::arena_of(cluster.address())?).await?;
+        let demo = cluster.register_file(harness::guest("demo")).await?;
+        if wants("roundtrip") {
+            roundtrip::sync_task(&cluster, &demo).await?;
+        }
+        if wants("throughput") {
+            throughput::tasks(&cluster, &demo).await?;
+            throughput::actor_calls(&cluster, &demo).await?;
+        }
+        if wants("put") {
+            let data = harness::touched_buffer(GIB as usize);
+            put::same_machine(&cluster, &data).await?;
+            drop(cluster);
+            put::over_socket(&data).await?;
+        }
+    }
+
+    if wants("instance") || wants("views") {
+        let (node, dir) = harness::in_process_node(GIB + 256 * MIB).await?;
+        let demo = node
+            .registry
+            .register(&node, harness::read_guest("demo")?)
+            .await?;
+        if wants("instance") {
+            instance::fresh_instance(&node, &demo).await?;
+        }
+        if wants("views") {
+            views::guest_views(&node, &demo).await?;
+        }
+        node.stop();
+        drop(node); // removes its arena file
+        drop(dir);
+    }
+
+    if wants("memory") {
+        memory::concurrent_readers().await?;
+    }
+    Ok(())
+}

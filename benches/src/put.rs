@@ -1,0 +1,73 @@
+//! Figure 7: a driver's `put` of 1 GiB on the node's machine.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use reef::Cluster;
+
+use crate::harness::ChildNode;
+use crate::report::{percentile_us, Bound, Figure, Unit};
+
+const RUNS: usize = 5;
+
+/// **Same-machine `put` of 1 GiB.** `Cluster::put_bytes` of a pre-touched
+/// 1 GiB buffer into a node whose arena the driver maps (the bytes are
+/// copied straight into the arena); the object is released between runs so
+/// the next put reuses the space. Figure: 1 GiB (10^9-byte GB) over the
+/// median put time of `RUNS`.
+pub async fn same_machine(cluster: &Cluster, data: &[u8]) -> Result<()> {
+    ensure!(
+        cluster.is_same_machine(),
+        "the driver did not map the node's arena"
+    );
+    let times = puts(cluster, data, RUNS).await?;
+    Figure::new(
+        "same-machine driver put of 1 GiB (through the mapped arena, median)",
+        gb_per_s(data.len(), &times),
+        Unit::GBPerSec,
+        Bound::AtLeast(5.0),
+    )
+    .ray("1.7 GB/s")
+    .print();
+    Ok(())
+}
+
+/// **The socket alternative.** The same put to a node whose inline
+/// threshold is above 1 GiB, so the driver sends the bytes in its gRPC
+/// stream and the node stores them on its heap: what a driver on another
+/// machine (or without the arena mapping) pays, minus the network. One put
+/// (it takes seconds).
+pub async fn over_socket(data: &[u8]) -> Result<()> {
+    let node = ChildNode::start(&[
+        "--inline-threshold",
+        "2GiB",
+        "--object-store-memory",
+        "64MiB",
+    ])?;
+    let cluster = node.connect().await?;
+    let times = puts(&cluster, data, 1).await?;
+    Figure::alternative(
+        "same-machine driver put of 1 GiB (copy: inline over the gRPC socket, one put)",
+        gb_per_s(data.len(), &times),
+        Unit::GBPerSec,
+        Bound::AtLeast(5.0),
+    )
+    .print();
+    Ok(())
+}
+
+async fn puts(cluster: &Cluster, data: &[u8], runs: usize) -> Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let obj = cluster.put_bytes(data).await?;
+        times.push(start.elapsed());
+        drop(obj);
+    }
+    tracing::info!(?times, "puts of {} bytes", data.len());
+    Ok(times)
+}
+
+fn gb_per_s(len: usize, times: &[Duration]) -> f64 {
+    len as f64 / 1e9 / (percentile_us(times, 0.5) / 1e6)
+}

@@ -1,0 +1,91 @@
+//! Figures 2 and 3: asynchronous throughput of trivial tasks and of actor
+//! calls, from one driver.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use reef::{Cluster, Module, ObjectRef};
+
+use crate::report::{Bound, Figure, Unit};
+
+/// Tasks (or calls) per measured run.
+const N: usize = 50_000;
+/// Measured runs; the figure is their median.
+const RUNS: usize = 3;
+
+/// **Async task throughput.** Submit `N` `noop()` tasks without waiting,
+/// then `get_many` all their results; the rate is `N` over the time from
+/// the first submit to the last result. Median of `RUNS` runs after a
+/// warm-up run; results are released outside the timed region.
+pub async fn tasks(cluster: &Cluster, demo: &Module) -> Result<()> {
+    let run = || async {
+        let start = Instant::now();
+        let refs = (0..N)
+            .map(|_| cluster.task(demo, "noop").submit())
+            .collect::<reef::Result<Vec<ObjectRef>>>()?;
+        let done: Vec<()> = cluster.get_many(&refs).await?;
+        let elapsed = start.elapsed();
+        ensure!(done.len() == N);
+        anyhow::Ok(elapsed)
+    };
+    run().await?;
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        times.push(run().await?);
+    }
+    Figure::new(
+        format!("async task throughput ({N} noop tasks, one driver)"),
+        rate(&mut times),
+        Unit::TasksPerSec,
+        Bound::AtLeast(20_000.0),
+    )
+    .ray("788 tasks/s")
+    .print();
+    Ok(())
+}
+
+/// **Async actor calls.** One `Accumulator` actor; submit `N` calls of
+/// `add(1.0)` without waiting, then `get_many` all results; the rate is `N`
+/// over the time from the first submit to the last result. Median of `RUNS`
+/// runs after a warm-up run. The last result checks that every call ran in order.
+pub async fn actor_calls(cluster: &Cluster, demo: &Module) -> Result<()> {
+    let acc = cluster.actor(demo, "Accumulator").create().await?;
+    let mut total = 0.0;
+    let mut run = || {
+        let acc = &acc;
+        total += N as f64;
+        let expected = total;
+        async move {
+            let start = Instant::now();
+            let refs = (0..N)
+                .map(|_| acc.call("add").arg(1.0).submit())
+                .collect::<reef::Result<Vec<ObjectRef>>>()?;
+            let totals: Vec<f64> = cluster.get_many(&refs).await?;
+            let elapsed = start.elapsed();
+            ensure!(totals.last() == Some(&expected), "calls ran out of order");
+            anyhow::Ok(elapsed)
+        }
+    };
+    run().await?;
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        times.push(run().await?);
+    }
+    acc.kill().await?;
+    Figure::new(
+        format!("async actor calls ({N} calls, one driver, one actor)"),
+        rate(&mut times),
+        Unit::CallsPerSec,
+        Bound::AtLeast(30_000.0),
+    )
+    .ray("2719 calls/s")
+    .print();
+    Ok(())
+}
+
+/// `N` over the median run time.
+fn rate(times: &mut [Duration]) -> f64 {
+    times.sort();
+    tracing::info!(?times, "run times");
+    N as f64 / times[times.len() / 2].as_secs_f64()
+}
