@@ -297,3 +297,15 @@ async fn a_driver_that_disconnects_mid_dag() {
     assert!(idle, "the disconnected driver's tasks are still running");
     still_serving(&cluster, &demo, &kept, &bytes).await;
 }
+
+#[tokio::test]
+async fn guests_get_no_filesystem_environment_or_network() {
+    let (cluster, demo, bad, kept, bytes) = setup().await;
+    let r = cluster.task(&bad, "sandbox_probe").submit().unwrap();
+    let report: String = cluster.get(&r).await.unwrap();
+    assert_eq!(
+        report, "file=denied dir=denied env=denied args=denied net=denied",
+        "the sandbox let something through"
+    );
+    still_serving(&cluster, &demo, &kept, &bytes).await;
+}

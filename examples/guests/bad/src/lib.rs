@@ -210,10 +210,37 @@ fn steal(args: &Args) -> Result<u64> {
     Ok((copied.len() + view.len()) as u64)
 }
 
+/// `sandbox_probe() -> str`: tries the filesystem, the environment, the
+/// arguments and the network; returns one word per attempt (`denied` or
+/// what it got). A node grants none of them.
+fn sandbox_probe(_args: &Args) -> Result<String> {
+    let file = match std::fs::read("/etc/passwd") {
+        Ok(b) => format!("read {} bytes", b.len()),
+        Err(_) => "denied".to_string(),
+    };
+    let dir = match std::fs::read_dir(".") {
+        Ok(_) => "listed".to_string(),
+        Err(_) => "denied".to_string(),
+    };
+    let env = match std::env::vars().count() {
+        0 => "denied".to_string(),
+        n => format!("{} variables", n),
+    };
+    let argv = match std::env::args().count() {
+        0 => "denied".to_string(),
+        n => format!("{} arguments", n),
+    };
+    let net = match std::net::TcpStream::connect("127.0.0.1:22") {
+        Ok(_) => "connected".to_string(),
+        Err(_) => "denied".to_string(),
+    };
+    Ok(format!("file={} dir={} env={} args={} net={}", file, dir, env, argv, net))
+}
+
 reef_guest::export_module! {
     tasks: [
         trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
-        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, steal,
+        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, steal, sandbox_probe,
         print, fail,
     ],
 }
