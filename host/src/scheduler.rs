@@ -144,6 +144,7 @@ impl Scheduler {
             scheduler: self.clone(),
             request: request.clone(),
             wait,
+            used: false,
         }
     }
 
@@ -182,18 +183,39 @@ pub struct Ticket {
     scheduler: Arc<Scheduler>,
     request: Resources,
     wait: Option<oneshot::Receiver<()>>,
+    /// Turned into a permit.
+    used: bool,
 }
 
 impl Ticket {
-    pub async fn granted(self) -> Permit {
-        if let Some(rx) = self.wait {
-            // The releaser moved the resources to us before waking us; if
-            // we were dropped meanwhile, it takes them back (see `release`).
+    pub async fn granted(mut self) -> Permit {
+        if let Some(rx) = self.wait.as_mut() {
+            // The releaser moves the resources to us before waking us.
             let _ = rx.await;
         }
+        // From here the permit gives the resources back, not the ticket.
+        self.used = true;
         Permit {
-            scheduler: self.scheduler,
-            resources: self.request,
+            scheduler: self.scheduler.clone(),
+            resources: std::mem::take(&mut self.request),
+        }
+    }
+}
+
+/// A ticket dropped before it became a permit (its task was cancelled)
+/// gives back what it was granted; one still in line is skipped by `release`,
+/// whose wake-up then fails.
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.used {
+            return;
+        }
+        let granted = match self.wait.as_mut() {
+            None => true,
+            Some(rx) => rx.try_recv().is_ok(),
+        };
+        if granted {
+            self.scheduler.release(&self.request);
         }
     }
 }
@@ -229,6 +251,21 @@ mod tests {
         drop(b);
         assert_eq!(s.available().cpus, 2.0);
         assert!(!s.feasible(&cpus(3.0)));
+    }
+
+    #[tokio::test]
+    async fn a_granted_ticket_dropped_unused_gives_its_share_back() {
+        let s = Scheduler::new(cpus(1.0));
+        let ticket = s.enqueue(&cpus(1.0));
+        assert_eq!(s.available().cpus, 0.0);
+        drop(ticket);
+        assert_eq!(s.available().cpus, 1.0);
+        let waiting = s.enqueue(&cpus(1.0));
+        let queued = s.enqueue(&cpus(1.0));
+        drop(waiting.granted().await);
+        // `queued` was granted on release, then dropped unused.
+        drop(queued);
+        assert_eq!(s.available().cpus, 1.0);
     }
 
     #[tokio::test]
