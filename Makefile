@@ -20,6 +20,8 @@ test: build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) test --release --workspace
+	# The guest SDK is its own workspace (it targets wasm32); its unit tests run natively.
+	CARGO_TARGET_DIR=target/guest-sdk-test $(CARGO) test --release --offline --manifest-path guest-sdk/rust/Cargo.toml
 
 bench: build
 	$(CARGO) run --release -p reef-benches --bin bench

@@ -198,17 +198,17 @@ mod tests {
         let a = args();
         assert_eq!(
             a.u64(1).unwrap_err().to_string(),
-            "argument 1: expected an unsigned integer, got int (-2)"
+            "BAD_ARGUMENT: argument 1: expected an unsigned integer, got int (-2)"
         );
         assert_eq!(
             a.u64(9).unwrap_err().to_string(),
-            "argument 9: missing (the call has 8 arguments)"
+            "BAD_ARGUMENT: argument 9: missing (the call has 8 arguments)"
         );
         assert!(a
             .object(0)
             .unwrap_err()
             .to_string()
-            .starts_with("argument 0: expected an object"));
+            .starts_with("BAD_ARGUMENT: argument 0: expected an object"));
         assert!(a.string(0).is_err());
         assert!(a.value(4).is_err(), "raw bytes are not MessagePack");
     }
