@@ -3,7 +3,6 @@
 //! to be allocated, so that the background prefault does not disturb timings.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -32,7 +31,7 @@ pub fn read_guest(name: &str) -> Result<Vec<u8>> {
 }
 
 /// A `host start` child process whose pid we know (`Cluster::local` hides it).
-/// Stopped with SIGTERM when dropped.
+/// Stopped when dropped.
 pub struct ChildNode {
     child: Child,
     pub address: String,
@@ -48,25 +47,17 @@ impl ChildNode {
         let log = std::fs::File::create(dir.path().join("node.log"))?;
         let binary = reef::host_binary();
         let mut command = Command::new(&binary);
-        // SAFETY: prctl is async-signal-safe. The child asks for SIGTERM when
-        // the bench dies, so a killed bench leaves no node (and arena) behind.
-        // (It fires when the *thread* that spawned the child exits: start
-        // nodes from the main thread or a runtime worker, not `spawn_blocking`.)
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            })
-        };
         let mut child = command
             .arg("start")
             .arg("--head")
+            // Stops when our end of its stdin closes: on drop, or if the bench dies.
+            .arg("--stop-on-stdin-close")
             .arg("--port")
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(dir.path())
             .args(extra)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -97,8 +88,8 @@ impl ChildNode {
 
 impl Drop for ChildNode {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid; SIGTERM lets it remove its arena file.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // Closing its stdin stops the node cleanly (it removes its arena file).
+        drop(self.child.stdin.take());
         for _ in 0..300 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

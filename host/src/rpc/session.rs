@@ -300,7 +300,11 @@ impl Session {
                     .push(data.clone());
                 pb::object_value::Value::Arena(slice)
             }
-            _ => pb::object_value::Value::Inline(Bytes::copy_from_slice(data.as_slice())),
+            // Heap objects are `Bytes`: handed to the reply without a copy.
+            Data::Inline(bytes) => pb::object_value::Value::Inline(bytes.clone()),
+            Data::Arena(block) => {
+                pb::object_value::Value::Inline(Bytes::copy_from_slice(block.as_slice()))
+            }
         }
     }
 
