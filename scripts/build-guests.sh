@@ -2,8 +2,11 @@
 # Builds the Rust guests under examples/guests/ to target/guests/<name>.wasm: core
 # wasm32-wasi(p1) modules; the host turns them into components at registration.
 #
-#   scripts/build-guests.sh            # every guest
-#   scripts/build-guests.sh demo bad   # some guests
+#   scripts/build-guests.sh            # every guest, then every SDK's examples
+#   scripts/build-guests.sh demo bad   # some Rust guests only
+#
+# Guest SDKs for other languages build their examples with
+# guest-sdk/<language>/build-examples.sh, into target/guests/<language>_<example>.wasm.
 #
 # Toolchain, first that works:
 #   1. Debian's rustc/cargo with a wasm32 WASI std
@@ -54,3 +57,12 @@ for name in "${names[@]}"; do
     cp "$CARGO_TARGET_DIR/$target/release/${crate//-/_}.wasm" "$out/$name.wasm"
     echo "build-guests: $out/$name.wasm ($(wc -c <"$out/$name.wasm") bytes)" >&2
 done
+
+# Without arguments, every other language's examples too.
+if [[ $# -eq 0 ]]; then
+    for builder in "$root"/guest-sdk/*/build-examples.sh; do
+        [[ -x "$builder" ]] || continue
+        echo "build-guests: $builder" >&2
+        "$builder" "$out"
+    done
+fi

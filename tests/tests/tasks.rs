@@ -8,40 +8,7 @@ use reef_tests::{guest, node};
 #[tokio::test]
 async fn seed_demo_partial_sums_and_accumulator() {
     let cluster = node().await;
-    let m = cluster.register_file(guest("demo")).await.unwrap();
-    let xs: Vec<f64> = (0..8_000_000u64).map(|i| i as f64).collect();
-    let data = cluster.put_f64s(&xs).await.unwrap();
-    let parts: Vec<_> = (0..4u64)
-        .map(|q| {
-            cluster
-                .task(&m, "sum_slice")
-                .arg(&data)
-                .arg(q * 2_000_000)
-                .arg((q + 1) * 2_000_000)
-                .submit()
-                .unwrap()
-        })
-        .collect();
-    let sums: Vec<f64> = cluster.get_many(&parts).await.unwrap();
-    let expected: Vec<f64> = (0..4u64)
-        .map(|q| (q * 2_000_000..(q + 1) * 2_000_000).map(|i| i as f64).sum())
-        .collect();
-    assert_eq!(sums, expected);
-    assert_eq!(format!("{:.1e}", sums[0]), "2.0e12");
-    assert_eq!(format!("{:.1e}", sums[3]), "1.4e13");
-    assert_eq!(format!("{:.1e}", sums.iter().sum::<f64>()), "3.2e13");
-
-    let acc = cluster.actor(&m, "Accumulator").create().await.unwrap();
-    let mut totals = Vec::new();
-    for x in [10.0, 5.0, 100.0] {
-        totals.push(
-            cluster
-                .get::<f64>(&acc.call("add").arg(x).submit().unwrap())
-                .await
-                .unwrap(),
-        );
-    }
-    assert_eq!(totals, vec![10.0, 15.0, 115.0]);
+    reef_tests::assert_seed_demo(&cluster, &guest("demo")).await;
 }
 
 #[tokio::test]
