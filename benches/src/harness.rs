@@ -82,7 +82,9 @@ impl ChildNode {
     }
 
     pub async fn connect(&self) -> Result<Cluster> {
-        Ok(Cluster::connect(&self.address).await?)
+        let token = reef_proto::auth::read_token_file(&self._dir.path().join("token"))
+            .map_err(anyhow::Error::msg)?;
+        Ok(Cluster::connect_with_token(&self.address, &token).await?)
     }
 }
 
@@ -119,6 +121,7 @@ pub async fn in_process_node(object_store: u64) -> Result<(Arc<Node>, tempfile::
         inline_threshold: 100 * KIB,
         default_memory_limit: 256 * MIB,
         default_cpu_time_ms: 60_000,
+        token: String::new(),
     };
     let node = Node::start(config).await?;
     wait_allocated(node.store.arena().path()).await?;

@@ -35,16 +35,28 @@ enum Command {
         file: PathBuf,
         #[arg(long, default_value_t = default_address())]
         address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Print nodes, resources, running tasks, actors and object-store usage.
     Status {
         #[arg(long, default_value_t = default_address())]
         address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Stop a node cleanly (running tasks fail with NODE_STOPPING).
     Stop {
         #[arg(long, default_value_t = default_address())]
         address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -91,6 +103,10 @@ struct StartArgs {
     /// Default guest CPU-time limit per task or actor call, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     default_cpu_time_ms: u64,
+    /// The cluster token, in a file. A head without it generates one and writes
+    /// it to <data-dir>/token (mode 0600); other nodes need it (or $REEF_TOKEN).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Stop when standard input closes (a parent that starts a private node
     /// passes a pipe, so the node stops even if the parent is killed).
     #[arg(long, hide = true)]
@@ -113,10 +129,23 @@ fn parse_resource(s: &str) -> Result<(String, f64), String> {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Start(args) => start(args).await,
-        Command::Register { file, address } => register(&file, &address).await,
-        Command::Status { address } => status(&address).await,
-        Command::Stop { address } => {
-            client(&address).await?.stop(pb::StopRequest {}).await?;
+        Command::Register {
+            file,
+            address,
+            token_file,
+        } => register(&file, &address, token_file).await,
+        Command::Status {
+            address,
+            token_file,
+        } => status(&address, token_file).await,
+        Command::Stop {
+            address,
+            token_file,
+        } => {
+            client(&address, token_file)
+                .await?
+                .stop(pb::StopRequest {})
+                .await?;
             println!("node at {address} is stopping");
             Ok(())
         }
@@ -148,10 +177,15 @@ async fn start(args: StartArgs) -> Result<()> {
         inline_threshold: args.inline_threshold.as_u64(),
         default_memory_limit: args.default_memory_limit.as_u64(),
         default_cpu_time_ms: args.default_cpu_time_ms,
+        token: String::new(),
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");
     }
+    let mut config = config;
+    config.token =
+        crate::token::node_token(args.head, args.token_file.as_deref(), &config.data_dir)?;
+    let token = config.token.clone();
     let node = Node::start(config).await?;
     let arena_path = node.store.arena().path().to_owned();
     println!(
@@ -190,6 +224,10 @@ async fn start(args: StartArgs) -> Result<()> {
     let service = pb::node_server::NodeServer::new(NodeService::new(node.clone()))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
+    let service = tonic::service::interceptor::InterceptedService::new(
+        service,
+        reef_proto::auth::CheckToken::new(&token),
+    );
     let tcp_server = server_builder()
         .add_service(service.clone())
         .serve_with_incoming_shutdown(
@@ -242,22 +280,34 @@ fn machine_memory() -> u64 {
     (pages.max(0) as u64) * (size.max(0) as u64)
 }
 
-async fn client(address: &str) -> Result<NodeClient<tonic::transport::Channel>> {
+async fn client(
+    address: &str,
+    token_file: Option<PathBuf>,
+) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
+    let token = match token_file {
+        Some(path) => reef_proto::auth::read_token_file(&path),
+        None => reef_proto::auth::find_token(address),
+    }
+    .map_err(anyhow::Error::msg)?;
     let url = if address.starts_with("http") {
         address.to_string()
     } else {
         format!("http://{address}")
     };
-    Ok(NodeClient::connect(url)
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .with_context(|| format!("bad address {address}"))?
+        .connect()
         .await
-        .with_context(|| format!("cannot reach a node at {address}"))?
+        .with_context(|| format!("cannot reach a node at {address}"))?;
+    let token = reef_proto::auth::AttachToken::new(&token).map_err(anyhow::Error::msg)?;
+    Ok(NodeClient::with_interceptor(channel, token)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))
 }
 
-async fn register(file: &PathBuf, address: &str) -> Result<()> {
+async fn register(file: &PathBuf, address: &str, token_file: Option<PathBuf>) -> Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let reply = client(address)
+    let reply = client(address, token_file)
         .await?
         .register_module(pb::RegisterModuleRequest { wasm: wasm.into() })
         .await?
@@ -282,8 +332,8 @@ async fn register(file: &PathBuf, address: &str) -> Result<()> {
     }
 }
 
-async fn status(address: &str) -> Result<()> {
-    let s = client(address)
+async fn status(address: &str, token_file: Option<PathBuf>) -> Result<()> {
+    let s = client(address, token_file)
         .await?
         .status(pb::StatusRequest {})
         .await?

@@ -22,3 +22,4 @@ pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod tasks;
+pub mod token;

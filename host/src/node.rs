@@ -39,6 +39,9 @@ pub struct NodeConfig {
     pub inline_threshold: u64,
     pub default_memory_limit: u64,
     pub default_cpu_time_ms: u64,
+    /// The cluster token: checked on every RPC this node serves, presented on
+    /// every RPC it makes to other nodes and the control plane.
+    pub token: String,
 }
 
 pub struct Node {

@@ -153,12 +153,29 @@ impl HostProcess {
         })
     }
 
+    /// The cluster token this node wrote to `<data-dir>/token`.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("token"))
+            .expect("the node's token file")
+            .trim()
+            .to_string()
+    }
+
+    /// A driver connected to this node.
+    pub async fn connect(&self) -> reef::Cluster {
+        reef::Cluster::connect_with_token(&self.address, &self.token())
+            .await
+            .expect("connecting to the node")
+    }
+
     /// Runs a `host` subcommand against this node.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(host_bin())
             .args(args)
             .arg("--address")
             .arg(&self.address)
+            .arg("--token-file")
+            .arg(self.dir.join("token"))
             .output()
             .unwrap()
     }

@@ -274,7 +274,9 @@ async fn futures_lite(
 #[tokio::test]
 async fn a_driver_that_disconnects_mid_dag() {
     let (cluster, demo, _bad, kept, bytes) = setup().await;
-    let other = Cluster::connect(cluster.address()).await.unwrap();
+    let other = Cluster::connect_with_token(cluster.address(), cluster.token())
+        .await
+        .unwrap();
     let bad = other.register_file(guest("bad")).await.unwrap();
     let root = other.task(&bad, "loop_forever").submit().unwrap();
     let _child = other.task(&demo, "echo").arg(&root).submit().unwrap();

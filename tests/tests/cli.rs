@@ -54,7 +54,7 @@ fn register_prints_the_hash_and_exports_and_status_shows_the_node() {
 async fn stop_fails_running_tasks_with_node_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = HostProcess::start(dir.path(), &[]);
-    let cluster = reef::Cluster::connect(&node.address).await.unwrap();
+    let cluster = node.connect().await;
     let bad = cluster.register_file(guest("bad")).await.unwrap();
     let running = cluster.task(&bad, "loop_forever").submit().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -86,7 +86,7 @@ async fn a_restarted_node_reuses_compiled_modules() {
     let dir = tempfile::tempdir().unwrap();
     let hash = {
         let node = HostProcess::start(dir.path(), &[]);
-        let cluster = reef::Cluster::connect(&node.address).await.unwrap();
+        let cluster = node.connect().await;
         let m = cluster.register_file(guest("demo")).await.unwrap();
         assert!(!m.cached);
         // Registering the same bytes again is free.
@@ -98,7 +98,7 @@ async fn a_restarted_node_reuses_compiled_modules() {
         m.hash
     };
     let node = HostProcess::start(dir.path(), &[]);
-    let cluster = reef::Cluster::connect(&node.address).await.unwrap();
+    let cluster = node.connect().await;
     let m = cluster.register_file(guest("demo")).await.unwrap();
     assert_eq!(m.hash, hash);
     assert!(m.cached, "the restarted node compiled the module again");

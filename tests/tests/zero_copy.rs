@@ -128,7 +128,7 @@ async fn concurrent_readers_share_the_objects_pages() {
         dir.path(),
         &["--num-cpus", "8", "--object-store-memory", "256MiB"],
     );
-    let cluster = reef::Cluster::connect(&node.address).await.unwrap();
+    let cluster = node.connect().await;
     let demo = cluster.register_file(guest("demo")).await.unwrap();
     let obj = cluster.put_bytes(&pattern(64 << 20)).await.unwrap();
     let private_mib = || {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reef_proto as pb;
+use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::client_op::Op;
 use reef_proto::node_client::NodeClient;
 use reef_proto::server_reply::Body;
@@ -25,6 +26,7 @@ use crate::options::CallOptions;
 pub struct Cluster {
     conn: Arc<Connection>,
     address: String,
+    token: String,
     /// Keeps a node started by `Cluster::local` alive while the cluster lives.
     _local: Option<Arc<LocalNode>>,
 }
@@ -50,8 +52,18 @@ pub struct Logs {
 
 impl Cluster {
     /// Connects to a running node, e.g. `Cluster::connect("127.0.0.1:6390")`.
+    /// The cluster token comes from `$REEF_TOKEN`, the file `$REEF_TOKEN_FILE`,
+    /// or the token file of a node on this machine in its default data
+    /// directory; see [`Cluster::connect_with_token`].
     pub async fn connect(address: &str) -> Result<Cluster> {
-        Self::connect_inner(address, None).await
+        let token = reef_proto::auth::find_token(address)
+            .map_err(|e| Error::new(ErrorCode::Unauthenticated, e))?;
+        Self::connect_inner(address, &token, None).await
+    }
+
+    /// Connects to a running node with the given cluster token.
+    pub async fn connect_with_token(address: &str, token: &str) -> Result<Cluster> {
+        Self::connect_inner(address, token, None).await
     }
 
     /// Starts a private node (a child `host` process) and connects to it.
@@ -63,15 +75,22 @@ impl Cluster {
     pub async fn local_with(args: &[&str]) -> Result<Cluster> {
         let node = LocalNode::start(args).await?;
         let address = node.address.clone();
-        Self::connect_inner(&address, Some(Arc::new(node))).await
+        let token = node.token.clone();
+        Self::connect_inner(&address, &token, Some(Arc::new(node))).await
     }
 
-    async fn connect_inner(address: &str, local: Option<Arc<LocalNode>>) -> Result<Cluster> {
-        let conn = Connection::open(tcp_client(address).await?).await?;
+    async fn connect_inner(
+        address: &str,
+        token: &str,
+        local: Option<Arc<LocalNode>>,
+    ) -> Result<Cluster> {
+        let token_text = token;
+        let token = AttachToken::new(token).map_err(|e| Error::new(ErrorCode::BadArgument, e))?;
+        let conn = Connection::open(tcp_client(address, token.clone()).await?).await?;
         // On the node's machine, move to its Unix socket: same protocol,
         // a cheaper transport than loopback TCP.
         let conn = match (&conn.arena, conn.hello.socket_path.as_str()) {
-            (Some(_), path) if !path.is_empty() => match unix_client(path).await {
+            (Some(_), path) if !path.is_empty() => match unix_client(path, token).await {
                 Ok(client) => match Connection::open(client).await {
                     Ok(unix) => {
                         tracing::debug!("session moved to the unix socket {path}");
@@ -92,12 +111,18 @@ impl Cluster {
         Ok(Cluster {
             conn,
             address: address.to_string(),
+            token: token_text.to_string(),
             _local: local,
         })
     }
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The cluster token this connection presents (to open another one).
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// Whether large objects go through the node's shared-memory arena.
@@ -353,7 +378,7 @@ impl Cluster {
     }
 }
 
-async fn tcp_client(address: &str) -> Result<NodeClient<Channel>> {
+async fn tcp_client(address: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
     let url = if address.starts_with("http") {
         address.to_string()
     } else {
@@ -371,10 +396,10 @@ async fn tcp_client(address: &str) -> Result<NodeClient<Channel>> {
         .initial_connection_window_size(64 << 20)
         .connect()
         .await?;
-    Ok(client(channel))
+    Ok(client(channel, token))
 }
 
-async fn unix_client(path: &str) -> Result<NodeClient<Channel>> {
+async fn unix_client(path: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
     let path = path.to_string();
     // The URI is required by the API but unused: the connector dials the socket.
     let channel = tonic::transport::Endpoint::from_static("http://node.local")
@@ -389,11 +414,11 @@ async fn unix_client(path: &str) -> Result<NodeClient<Channel>> {
             }
         }))
         .await?;
-    Ok(client(channel))
+    Ok(client(channel, token))
 }
 
-fn client(channel: Channel) -> NodeClient<Channel> {
-    NodeClient::new(channel)
+fn client(channel: Channel, token: AttachToken) -> NodeClient<TokenChannel> {
+    NodeClient::with_interceptor(channel, token)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX)
 }

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use reef_proto as pb;
+use reef_proto::auth::TokenChannel;
 use reef_proto::client_op::Op;
 use reef_proto::node_client::NodeClient;
 use reef_proto::server_reply::Body;
 use tokio::sync::{mpsc, oneshot};
-use tonic::transport::Channel;
 
 use crate::arena::ArenaMap;
 use crate::error::{Error, Result};
@@ -21,7 +21,7 @@ const MAX_BATCH: usize = 4096;
 const ID_PREFIX_SHIFT: u32 = 40;
 
 pub(crate) struct Connection {
-    pub client: NodeClient<Channel>,
+    pub client: NodeClient<TokenChannel>,
     ops: mpsc::UnboundedSender<Op>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>>,
     next_req: AtomicU64,
@@ -31,7 +31,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub async fn open(mut client: NodeClient<Channel>) -> Result<Arc<Self>> {
+    pub async fn open(mut client: NodeClient<TokenChannel>) -> Result<Arc<Self>> {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel::<Op>();
         // Everything queued when HTTP/2 asks for the next message goes out as
         // one batch (read straight from the queue: no task in between).

@@ -54,7 +54,11 @@ impl std::error::Error for Error {}
 
 impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Self {
-        Error::new(ErrorCode::Internal, format!("rpc failed: {}", s.message()))
+        let code = match s.code() {
+            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
+            _ => ErrorCode::Internal,
+        };
+        Error::new(code, format!("rpc failed: {}", s.message()))
     }
 }
 

@@ -11,6 +11,8 @@ use crate::error::{Error, ErrorCode, Result};
 pub(crate) struct LocalNode {
     child: Child,
     pub address: String,
+    /// The cluster token the node wrote to `<data-dir>/token`.
+    pub token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -79,9 +81,11 @@ impl LocalNode {
             let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
             return Err(fail(format!("the local node did not start:\n{log}")));
         }
+        let token = reef_proto::auth::read_token_file(&dir.path().join("token")).map_err(fail)?;
         Ok(LocalNode {
             child,
             address: format!("127.0.0.1:{port}"),
+            token,
             _dir: dir,
         })
     }
