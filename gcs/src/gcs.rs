@@ -188,6 +188,12 @@ impl Gcs {
 
     // ---- actors ------------------------------------------------------
 
+    /// Reserves `n` ids of `counter` with one durable write; returns the last
+    /// (the caller owns `last - n + 1 ..= last`). Unique across restarts.
+    pub fn reserve_ids(&self, counter: Counter, n: u64) -> Result<u64> {
+        self.counters.advance(counter, n)
+    }
+
     /// Allocates a fresh actor id (unique across restarts, starting at 1).
     pub fn new_actor_id(&self) -> Result<u64> {
         self.counters.next(Counter::Actor)

@@ -42,21 +42,29 @@
 //! # Ok::<(), reef_gcs::GcsError>(())
 //! ```
 
+pub mod client;
 mod clock;
 mod error;
 mod file_store;
 mod gcs;
 mod memory_store;
+pub mod placement;
+pub mod resources;
+pub mod service;
+mod status;
 mod storage;
 pub mod tables;
 #[cfg(test)]
 mod test_util;
 
+pub use client::GcsClient;
 pub use clock::now_millis;
 pub use error::{GcsError, Result};
 pub use file_store::{FileStore, DB_FILE};
 pub use gcs::Gcs;
 pub use memory_store::MemoryStore;
+pub use service::{server, ControlPlaneService, ServiceConfig};
+pub use status::{reef_status, status_to_reef};
 pub use storage::{Entry, Storage, WriteOp};
 pub use tables::{
     ActorClassInfo, ActorRecord, ActorState, ActorTable, JobRecord, JobState, JobTable, Kv,

@@ -1,0 +1,521 @@
+//! The control plane as a gRPC service: `reef.v1.ControlPlane`
+//! (`proto/cluster.proto`), served by the head node.
+//!
+//! # Model
+//!
+//! Hot state — nodes, the actor directory, placement groups — lives in
+//! memory under one lock ([`state`]), so a placement or a heartbeat costs
+//! microseconds. Changes are published to subscribers as a
+//! [`ClusterView`] through a `tokio::sync::watch` channel: the full view
+//! first, then the latest one after each change, at most one per
+//! `view_interval` (50 ms), each with a higher `version`.
+//!
+//! Background tasks (spawned by [`ControlPlaneService::new`], ended when the
+//! service is dropped): the view publisher, the failure detector (a node
+//! silent for `node_timeout` is marked dead: its actors die, its placement
+//! groups are rescheduled, every subscriber sees it), and the placement
+//! group retry loop.
+//!
+//! # Durability
+//!
+//! * Node indexes and placement group ids come from durable counters
+//!   (group ids reserved 4096 at a time), so they are never reused, even
+//!   across restarts.
+//! * Modules, jobs and KV are written synchronously and durably through the
+//!   [`Gcs`] before the RPC returns (they are rare).
+//! * Node, actor and placement group records are written behind
+//!   ([`persist`]): batched, one storage transaction every 5 ms. A crash of
+//!   the head can lose the last few milliseconds of those records.
+//! * A restarted control plane does not resurrect hot state: it marks the
+//!   nodes and actors its predecessor left alive dead ("control plane
+//!   restarted") and drops the old placement groups; nodes learn it from
+//!   `Heartbeat` (`unknown = true`) and register again.
+//!
+//! Errors carry a Reef [`ErrorCode`](reef_proto::ErrorCode) name as their
+//! message prefix (see [`crate::status`]).
+
+mod actors;
+mod groups;
+mod nodes;
+mod peers;
+mod persist;
+mod registry;
+mod state;
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use reef_proto::auth::{AttachToken, CheckToken};
+use reef_proto::control_plane_server::{ControlPlane, ControlPlaneServer};
+use reef_proto::*;
+use tokio::sync::{watch, Notify};
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Request, Response, Status};
+
+use crate::error::GcsError;
+use crate::storage::WriteOp;
+use crate::tables::{self, ActorRecord, ActorState, NodeInfo, Record};
+use crate::Gcs;
+use peers::PeerPool;
+use persist::Persister;
+use registry::blocking;
+use state::{Retention, State, GROUP_TABLE};
+
+pub use registry::MODULE_BLOB_TABLE;
+
+/// Largest message the service accepts or sends (modules can be big).
+pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
+/// Tuning of the control plane service.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// How often nodes should heartbeat (told to them at registration).
+    pub heartbeat_interval: Duration,
+    /// A node silent this long is marked dead.
+    pub node_timeout: Duration,
+    /// The node flagged `head` in the view; `None`: the first to register.
+    pub head_node_id: Option<String>,
+    /// Minimum time between two published views (bursts coalesce).
+    pub view_interval: Duration,
+    /// How often pending placement groups are retried (also on view changes).
+    pub group_retry_interval: Duration,
+    /// Timeout of the control plane's calls to nodes (`ReserveBundles`, ...).
+    pub peer_timeout: Duration,
+    /// Period of the write-behind flush of node/actor/group records.
+    pub flush_interval: Duration,
+    /// Dead actors kept in memory for lookups by id.
+    pub retained_dead_actors: usize,
+    /// Removed placement groups kept in memory for `GetPlacementGroup`.
+    pub retained_removed_groups: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(1),
+            node_timeout: Duration::from_secs(10),
+            head_node_id: None,
+            view_interval: Duration::from_millis(50),
+            group_retry_interval: Duration::from_millis(100),
+            peer_timeout: Duration::from_secs(5),
+            flush_interval: Duration::from_millis(5),
+            retained_dead_actors: 100_000,
+            retained_removed_groups: 10_000,
+        }
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) struct Inner {
+    gcs: Arc<Gcs>,
+    config: ServiceConfig,
+    state: Mutex<State>,
+    /// Something in `state` changed: wakes the view publisher.
+    changed: Notify,
+    /// A new view was published: wakes the placement group retry loop.
+    view_published: Notify,
+    views: watch::Sender<Arc<ClusterView>>,
+    peers: PeerPool,
+    /// Next group id and the last of the reserved block.
+    group_ids: Mutex<(u64, u64)>,
+    persist: Arc<Persister>,
+}
+
+impl Inner {
+    /// Runs `f` under the state lock; wakes the publisher if the version moved.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let before = st.version;
+        let out = f(&mut st);
+        let changed = st.version != before;
+        drop(st);
+        if changed {
+            self.changed.notify_one();
+        }
+        out
+    }
+
+    fn publish(&self) {
+        let view = self.with_state(|st| st.view());
+        self.views.send_replace(Arc::new(view));
+    }
+}
+
+/// The `ControlPlane` implementation. Cheap to clone (one shared state).
+#[derive(Clone)]
+pub struct ControlPlaneService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ControlPlaneService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlaneService")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The service with token checking, ready for `Server::add_service`.
+pub type ControlPlaneGrpc = InterceptedService<ControlPlaneServer<ControlPlaneService>, CheckToken>;
+
+/// Builds the service over `gcs` and wraps it for the head's tonic server:
+/// every call must carry `token`, and calls to nodes carry it too. Must be
+/// called inside a tokio runtime (it spawns the background tasks).
+pub fn server(
+    gcs: Arc<Gcs>,
+    token: &str,
+    config: ServiceConfig,
+) -> Result<ControlPlaneGrpc, GcsError> {
+    Ok(ControlPlaneService::new(gcs, token, config)?.into_server(token))
+}
+
+impl ControlPlaneService {
+    /// The service over `gcs`; `token` authenticates its calls to nodes.
+    /// Marks what a previous control plane on the same store left alive as
+    /// dead. Must be called inside a tokio runtime.
+    pub fn new(gcs: Arc<Gcs>, token: &str, config: ServiceConfig) -> Result<Self, GcsError> {
+        let attach = AttachToken::new(token).map_err(GcsError::InvalidArgument)?;
+        recover(&gcs)?;
+        let persist = Arc::new(Persister::new(gcs.storage().clone(), config.flush_interval));
+        let retention = Retention {
+            dead_actors: config.retained_dead_actors,
+            removed_groups: config.retained_removed_groups,
+        };
+        let state = State::new(persist.clone(), config.head_node_id.clone(), retention);
+        let (views, _) = watch::channel(Arc::new(state.view()));
+        let inner = Arc::new(Inner {
+            peers: PeerPool::new(attach, config.peer_timeout),
+            state: Mutex::new(state),
+            changed: Notify::new(),
+            view_published: Notify::new(),
+            views,
+            group_ids: Mutex::new((1, 0)),
+            persist,
+            gcs,
+            config,
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(publish_views(weak.clone()));
+        tokio::spawn(detect_failures(weak.clone()));
+        tokio::spawn(retry_groups(weak));
+        Ok(Self { inner })
+    }
+
+    /// Wraps the service for a tonic server, checking `token` on every call.
+    pub fn into_server(self, token: &str) -> ControlPlaneGrpc {
+        let server = ControlPlaneServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        InterceptedService::new(server, CheckToken::new(token))
+    }
+
+    /// The current view (in process; subscribers get the same, pushed).
+    pub fn view(&self) -> ClusterView {
+        self.inner.with_state(|st| st.view())
+    }
+
+    /// A receiver of published views (in process).
+    pub fn watch_views(&self) -> watch::Receiver<Arc<ClusterView>> {
+        self.inner.views.subscribe()
+    }
+
+    /// Declares a node dead now (e.g. the head saw its process exit);
+    /// returns whether it was alive.
+    pub fn mark_node_dead(&self, node_id: &str, reason: &str) -> bool {
+        self.inner.mark_dead(node_id, reason)
+    }
+
+    /// Writes every queued record to storage now (e.g. before shutdown).
+    pub fn flush(&self) {
+        self.inner.persist.flush();
+    }
+
+    pub fn gcs(&self) -> &Arc<Gcs> {
+        &self.inner.gcs
+    }
+}
+
+/// Marks records a previous control plane left live as dead and drops its
+/// placement groups, in one storage transaction.
+fn recover(gcs: &Gcs) -> Result<(), GcsError> {
+    let reason = "control plane restarted";
+    let mut pairs = Vec::new();
+    for mut node in gcs.nodes()? {
+        if node.is_alive() {
+            node.state = tables::NodeState::Dead;
+            pairs.push((NodeInfo::TABLE, tables::encode(&node)?));
+        }
+    }
+    for mut actor in gcs.actors()? {
+        if actor.is_live() {
+            actor.state = ActorState::Dead {
+                reason: reason.into(),
+            };
+            pairs.push((ActorRecord::TABLE, tables::encode(&actor)?));
+        }
+    }
+    let groups = gcs.storage().scan(GROUP_TABLE)?;
+    let mut ops: Vec<WriteOp<'_>> = pairs
+        .iter()
+        .map(|(table, (key, value))| WriteOp::Put { table, key, value })
+        .collect();
+    ops.extend(groups.iter().map(|(key, _)| WriteOp::Delete {
+        table: GROUP_TABLE,
+        key,
+    }));
+    if !ops.is_empty() {
+        tracing::info!(
+            records = ops.len(),
+            "control plane: retiring the previous run's state"
+        );
+        gcs.storage().write_batch(&ops)?;
+    }
+    Ok(())
+}
+
+/// Publishes the view after changes, at most one per `view_interval`.
+async fn publish_views(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let fired = tokio::time::timeout(Duration::from_secs(1), inner.changed.notified())
+            .await
+            .is_ok();
+        let interval = inner.config.view_interval;
+        if fired {
+            inner.publish();
+            inner.view_published.notify_one();
+        }
+        drop(inner);
+        if fired {
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+/// Marks nodes dead that stopped heartbeating.
+async fn detect_failures(weak: Weak<Inner>) {
+    loop {
+        let period = match weak.upgrade() {
+            Some(inner) => (inner.config.node_timeout / 10)
+                .clamp(Duration::from_millis(10), Duration::from_millis(250)),
+            None => return,
+        };
+        tokio::time::sleep(period).await;
+        let Some(inner) = weak.upgrade() else { return };
+        inner.expire_silent_nodes();
+    }
+}
+
+/// Retries pending placement groups on every new view and periodically.
+async fn retry_groups(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let interval = inner.config.group_retry_interval;
+        let _ = tokio::time::timeout(interval, inner.view_published.notified()).await;
+        for id in inner.retryable_groups() {
+            inner.try_reserve(id, false).await;
+        }
+    }
+}
+
+type ViewStream = Pin<Box<dyn Stream<Item = Result<ClusterView, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl ControlPlane for ControlPlaneService {
+    async fn register_node(
+        &self,
+        request: Request<RegisterNodeRequest>,
+    ) -> Result<Response<RegisterNodeReply>, Status> {
+        self.inner
+            .register_node(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatReply>, Status> {
+        self.inner
+            .heartbeat(request.into_inner())
+            .map(Response::new)
+    }
+
+    type SubscribeStream = ViewStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        tracing::debug!(node_id = %request.get_ref().node_id, "view subscriber");
+        let stream = tokio_stream::wrappers::WatchStream::new(self.inner.views.subscribe())
+            .map(|view| Ok(ClusterView::clone(&view)));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn drain_node(
+        &self,
+        request: Request<DrainNodeRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let req = request.into_inner();
+        self.inner.drain_node(&req.node_id, &req.reason)?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn put_module(
+        &self,
+        request: Request<PutModuleRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let req = request.into_inner();
+        self.inner.put_module(&req.hash, req.wasm).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn get_module(
+        &self,
+        request: Request<GetModuleRequest>,
+    ) -> Result<Response<GetModuleReply>, Status> {
+        let wasm = self.inner.get_module(&request.get_ref().hash).await?;
+        Ok(Response::new(GetModuleReply { wasm }))
+    }
+
+    async fn place_actor(
+        &self,
+        request: Request<PlaceActorRequest>,
+    ) -> Result<Response<PlaceActorReply>, Status> {
+        let req = request.into_inner();
+        let location = self.inner.with_state(|st| st.place_actor(&req))?;
+        Ok(Response::new(PlaceActorReply {
+            location: Some(location),
+        }))
+    }
+
+    async fn set_actor_state(
+        &self,
+        request: Request<SetActorStateRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let req = request.into_inner();
+        self.inner.with_state(|st| st.set_actor_state(&req))?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn lookup_actor(
+        &self,
+        request: Request<LookupActorRequest>,
+    ) -> Result<Response<ActorLocation>, Status> {
+        let req = request.into_inner();
+        self.inner
+            .with_state(|st| st.lookup_actor(req.key.as_ref()))
+            .map(Response::new)
+    }
+
+    async fn start_job(
+        &self,
+        request: Request<StartJobRequest>,
+    ) -> Result<Response<StartJobReply>, Status> {
+        let req = request.into_inner();
+        let job_id = blocking(&self.inner.gcs, move |gcs| {
+            gcs.start_job(req.driver_address, req.description)
+        })
+        .await?;
+        Ok(Response::new(StartJobReply { job_id }))
+    }
+
+    async fn end_job(&self, request: Request<EndJobRequest>) -> Result<Response<Empty>, Status> {
+        let job_id = request.get_ref().job_id;
+        blocking(&self.inner.gcs, move |gcs| gcs.end_job(job_id)).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn kv_put(&self, request: Request<KvPutRequest>) -> Result<Response<KvPutReply>, Status> {
+        let req = request.into_inner();
+        let written = blocking(&self.inner.gcs, move |gcs| {
+            // `Kv::put` answers "newly added"; `written` is "stored now".
+            let added = gcs.kv_put(&req.ns, req.key.as_bytes(), &req.value, req.overwrite)?;
+            Ok(added || req.overwrite)
+        })
+        .await?;
+        Ok(Response::new(KvPutReply { written }))
+    }
+
+    async fn kv_get(&self, request: Request<KvGetRequest>) -> Result<Response<KvGetReply>, Status> {
+        let req = request.into_inner();
+        let value = blocking(&self.inner.gcs, move |gcs| {
+            gcs.kv_get(&req.ns, req.key.as_bytes())
+        })
+        .await?;
+        Ok(Response::new(KvGetReply {
+            value: value.map(Into::into),
+        }))
+    }
+
+    async fn kv_delete(
+        &self,
+        request: Request<KvDeleteRequest>,
+    ) -> Result<Response<KvDeleteReply>, Status> {
+        let req = request.into_inner();
+        let deleted = blocking(&self.inner.gcs, move |gcs| {
+            gcs.kv_delete(&req.ns, req.key.as_bytes())
+        })
+        .await?;
+        Ok(Response::new(KvDeleteReply { deleted }))
+    }
+
+    async fn kv_keys(
+        &self,
+        request: Request<KvKeysRequest>,
+    ) -> Result<Response<KvKeysReply>, Status> {
+        let req = request.into_inner();
+        let keys = blocking(&self.inner.gcs, move |gcs| {
+            gcs.kv_keys(&req.ns, req.prefix.as_bytes())
+        })
+        .await?;
+        let keys = keys
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect();
+        Ok(Response::new(KvKeysReply { keys }))
+    }
+
+    async fn create_placement_group(
+        &self,
+        request: Request<CreatePlacementGroupRequest>,
+    ) -> Result<Response<PlacementGroupInfo>, Status> {
+        self.inner
+            .create_group(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_placement_group(
+        &self,
+        request: Request<PlacementGroupId>,
+    ) -> Result<Response<PlacementGroupInfo>, Status> {
+        self.inner
+            .group_info(request.get_ref().id)
+            .map(Response::new)
+    }
+
+    async fn wait_placement_group(
+        &self,
+        request: Request<WaitPlacementGroupRequest>,
+    ) -> Result<Response<PlacementGroupInfo>, Status> {
+        let req = request.into_inner();
+        self.inner
+            .wait_group(req.id, Duration::from_millis(req.timeout_ms))
+            .await
+            .map(Response::new)
+    }
+
+    async fn remove_placement_group(
+        &self,
+        request: Request<PlacementGroupId>,
+    ) -> Result<Response<Empty>, Status> {
+        self.inner.remove_group(request.get_ref().id).await?;
+        Ok(Response::new(Empty {}))
+    }
+}

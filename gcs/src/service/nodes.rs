@@ -1,0 +1,265 @@
+//! Membership: registration, heartbeats, draining, and what a node's death
+//! does to the actors and placement groups on it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use reef_proto::{
+    HeartbeatReply, HeartbeatRequest, NodeState, NodeView, PlacementGroupState, RegisterNodeReply,
+    RegisterNodeRequest,
+};
+use tonic::Status;
+
+use super::state::{NodeEntry, State};
+use super::{millis, Inner};
+use crate::clock::now_millis;
+use crate::resources::{self, from_proto};
+use crate::status::{bad_argument, internal, unknown_node};
+use crate::tables::Counter;
+
+/// A `ReleaseBundles` the control plane owes a node: (address, group id).
+pub(crate) type Release = (String, u64);
+
+impl Inner {
+    pub(crate) async fn register_node(
+        self: &Arc<Self>,
+        req: RegisterNodeRequest,
+    ) -> Result<RegisterNodeReply, Status> {
+        if req.node_id.is_empty() {
+            return Err(bad_argument("node_id is empty"));
+        }
+        if req.address.is_empty() {
+            return Err(bad_argument(format!(
+                "node {} has an empty address",
+                req.node_id
+            )));
+        }
+        let total = from_proto(req.total.as_ref());
+        let what = format!("node {}: total", req.node_id);
+        resources::validate(&what, &total).map_err(bad_argument)?;
+        let available = match &req.available {
+            Some(m) if !m.amounts.is_empty() => from_proto(Some(m)),
+            _ => total.clone(),
+        };
+        resources::validate_available(&available, &total)
+            .map_err(|e| bad_argument(format!("node {}: {e}", req.node_id)))?;
+
+        let gcs = self.gcs.clone();
+        let index = tokio::task::spawn_blocking(move || gcs.reserve_ids(Counter::Node, 1))
+            .await
+            .map_err(internal)??;
+        let node_index =
+            u32::try_from(index).map_err(|_| internal("node index space exhausted"))?;
+
+        let (view, releases) = self.with_state(|st| {
+            // The same id again is a restarted node: its previous
+            // incarnation (and what ran there) is gone.
+            let releases = match st.nodes.get(&req.node_id) {
+                Some(old) if !old.is_dead() => st.kill_node(&req.node_id, "the node re-registered"),
+                _ => Vec::new(),
+            };
+            if st.head.is_none() {
+                st.head = Some(req.node_id.clone());
+            }
+            let head = st.head.as_deref() == Some(req.node_id.as_str());
+            let now = now_millis();
+            st.nodes.insert(
+                req.node_id.clone(),
+                NodeEntry {
+                    view: NodeView {
+                        node_id: req.node_id.clone(),
+                        node_index,
+                        address: req.address.clone(),
+                        state: NodeState::Alive as i32,
+                        last_heartbeat_ms: now,
+                        head,
+                        ..Default::default()
+                    },
+                    total,
+                    reported: available,
+                    delta: Default::default(),
+                    last_seen: Instant::now(),
+                    start_time_ms: now,
+                },
+            );
+            st.save_node(&req.node_id);
+            st.bump();
+            (st.view(), releases)
+        });
+        tracing::info!(node_id = %req.node_id, node_index, address = %req.address, "node registered");
+        self.release_later(releases);
+        Ok(RegisterNodeReply {
+            node_index,
+            heartbeat_interval_ms: millis(self.config.heartbeat_interval),
+            node_timeout_ms: millis(self.config.node_timeout),
+            view: Some(view),
+        })
+    }
+
+    /// Liveness and load. A node that reports impossible resources is
+    /// refused (`BAD_ARGUMENT`) and keeps its last good values, but the
+    /// heartbeat still counts as a sign of life.
+    pub(crate) fn heartbeat(&self, req: HeartbeatRequest) -> Result<HeartbeatReply, Status> {
+        self.with_state(|st| {
+            let Some(node) = st.nodes.get_mut(&req.node_id) else {
+                return Ok(HeartbeatReply { unknown: true });
+            };
+            if node.is_dead() {
+                return Ok(HeartbeatReply { unknown: true });
+            }
+            node.last_seen = Instant::now();
+            node.view.last_heartbeat_ms = now_millis();
+            if let Some(map) = &req.available {
+                let available = from_proto(Some(map));
+                resources::validate_available(&available, &node.total).map_err(|e| {
+                    bad_argument(format!(
+                        "node {}: {e}; keeping its last reported resources",
+                        req.node_id
+                    ))
+                })?;
+                node.reported = available;
+                node.delta.clear();
+            }
+            node.view.pending_tasks = req.pending_tasks;
+            node.view.running_tasks = req.running_tasks;
+            node.view.store_used = req.store_used;
+            node.view.store_capacity = req.store_capacity;
+            st.bump();
+            Ok(HeartbeatReply { unknown: false })
+        })
+    }
+
+    /// Stops new placements on the node; it stays in the view (heartbeats
+    /// keep it there) until it stops and times out, or is marked dead.
+    pub(crate) fn drain_node(&self, node_id: &str, reason: &str) -> Result<(), Status> {
+        self.with_state(|st| {
+            let node = st
+                .nodes
+                .get_mut(node_id)
+                .ok_or_else(|| unknown_node(node_id))?;
+            if node.is_dead() || node.state() == NodeState::Draining {
+                return Ok(());
+            }
+            node.view.state = NodeState::Draining as i32;
+            node.view.death_reason = format!("draining: {reason}");
+            st.save_node(node_id);
+            st.bump();
+            tracing::info!(node_id, reason, "node draining");
+            Ok(())
+        })
+    }
+
+    /// Declares a node dead now (see [`State::kill_node`]).
+    pub(crate) fn mark_dead(self: &Arc<Self>, node_id: &str, reason: &str) -> bool {
+        let (known, releases) = self.with_state(|st| {
+            let known = st.nodes.get(node_id).is_some_and(|n| !n.is_dead());
+            (known, st.kill_node(node_id, reason))
+        });
+        self.release_later(releases);
+        known
+    }
+
+    /// The failure detector's sweep: every node silent for longer than the
+    /// node timeout is dead.
+    pub(crate) fn expire_silent_nodes(self: &Arc<Self>) {
+        let timeout = self.config.node_timeout;
+        let releases = self.with_state(|st| {
+            let silent: Vec<(String, u128)> = st
+                .nodes
+                .values()
+                .filter(|n| !n.is_dead() && n.last_seen.elapsed() > timeout)
+                .map(|n| (n.view.node_id.clone(), n.last_seen.elapsed().as_millis()))
+                .collect();
+            let mut releases = Vec::new();
+            for (id, silent_ms) in silent {
+                let reason = format!(
+                    "no heartbeat for {silent_ms} ms (node timeout {} ms)",
+                    timeout.as_millis()
+                );
+                releases.extend(st.kill_node(&id, &reason));
+            }
+            releases
+        });
+        self.release_later(releases);
+    }
+
+    /// Sends the owed `ReleaseBundles` calls in the background.
+    pub(crate) fn release_later(self: &Arc<Self>, releases: Vec<Release>) {
+        for (address, group) in releases {
+            let inner = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = inner.peers.release(&address, group).await {
+                    tracing::warn!(%address, group, error = %e, "releasing bundles failed");
+                }
+            });
+        }
+    }
+}
+
+impl State {
+    /// Marks a node dead with `reason`: its actors die (names freed), its
+    /// placement groups go back to pending (or fail, when a bundle was
+    /// pinned to it) after their other bundles are released — the returned
+    /// calls, which the caller sends.
+    pub(crate) fn kill_node(&mut self, node_id: &str, reason: &str) -> Vec<Release> {
+        let Some(node) = self.nodes.get_mut(node_id) else {
+            return Vec::new();
+        };
+        if node.is_dead() {
+            return Vec::new();
+        }
+        node.view.state = NodeState::Dead as i32;
+        node.view.death_reason = reason.to_owned();
+        tracing::warn!(node_id, reason, "node marked dead");
+        self.save_node(node_id);
+
+        let actor_reason = format!("node {node_id} died: {reason}");
+        let doomed: Vec<u64> = self
+            .actors
+            .values()
+            .filter(|a| a.live() && a.location.node_id == node_id)
+            .map(|a| a.location.actor_id)
+            .collect();
+        for id in doomed {
+            self.kill_actor(id, &actor_reason);
+        }
+
+        let hit: Vec<u64> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| {
+                g.state() == PlacementGroupState::PgCreated
+                    && g.info.bundle_nodes.iter().any(|n| n == node_id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut releases = Vec::new();
+        for id in hit {
+            for (other, address) in self.group_nodes(id) {
+                if other != node_id {
+                    releases.push((address, id));
+                }
+            }
+            let g = self.groups.get_mut(&id).expect("listed above");
+            let nodes = std::mem::take(&mut g.info.bundle_nodes);
+            let bundles = g.bundles.clone();
+            let actors = std::mem::take(&mut g.actors);
+            let pinned_here = g.pinned.iter().any(|p| p == node_id);
+            self.credit_bundles(&nodes, &bundles);
+            let lost = format!("placement group {id} lost node {node_id}: {reason}");
+            for actor in actors {
+                self.kill_actor(actor, &lost);
+            }
+            if pinned_here {
+                let error =
+                    format!("NODE_DIED: node {node_id}, a bundle's requested node, died: {reason}");
+                self.set_group_state(id, PlacementGroupState::PgFailed, error);
+            } else {
+                let error = format!("rescheduling: node {node_id} died: {reason}");
+                self.set_group_state(id, PlacementGroupState::PgPending, error);
+            }
+        }
+        self.bump();
+        releases
+    }
+}
