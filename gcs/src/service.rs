@@ -352,8 +352,16 @@ impl ControlPlane for ControlPlaneService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         tracing::debug!(node_id = %request.get_ref().node_id, "view subscriber");
-        let stream = tokio_stream::wrappers::WatchStream::new(self.inner.views.subscribe())
+        // The current state first (the last published view may lag by up to
+        // one `view_interval`), then every later published view.
+        let changes =
+            tokio_stream::wrappers::WatchStream::from_changes(self.inner.views.subscribe());
+        let first = self.inner.with_state(|st| st.view());
+        let seen = first.version;
+        let later = changes
+            .filter(move |view| futures::future::ready(view.version > seen))
             .map(|view| Ok(ClusterView::clone(&view)));
+        let stream = futures::stream::once(futures::future::ready(Ok(first))).chain(later);
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -1,0 +1,354 @@
+//! Placement groups against three fake nodes (token-checked `Peer` servers
+//! that keep their own bundle accounting).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use reef_gcs::{status_to_reef, ServiceConfig};
+use reef_proto::scheduling_strategy::Kind;
+use reef_proto::*;
+use tonic::Code;
+
+fn config() -> ServiceConfig {
+    ServiceConfig {
+        node_timeout: Duration::from_secs(60),
+        ..Default::default()
+    }
+}
+
+fn group(strategy: PlacementStrategy, cpus: &[f64]) -> CreatePlacementGroupRequest {
+    CreatePlacementGroupRequest {
+        name: format!("{strategy:?}"),
+        strategy: strategy as i32,
+        bundles: cpus.iter().map(|c| rmap(*c).unwrap()).collect(),
+        node_ids: Vec::new(),
+    }
+}
+
+fn distinct(nodes: &[String]) -> usize {
+    nodes.iter().collect::<BTreeSet<_>>().len()
+}
+
+fn state(info: &PlacementGroupInfo) -> PlacementGroupState {
+    PlacementGroupState::try_from(info.state).unwrap()
+}
+
+/// The fake nodes' own record agrees with `bundle_nodes`.
+fn assert_reserved_as_reported(nodes: &[FakeNode], info: &PlacementGroupInfo) {
+    for n in nodes {
+        let expected: Vec<u32> = info
+            .bundle_nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| **id == n.id)
+            .map(|(i, _)| i as u32)
+            .collect();
+        assert_eq!(n.bundles_of(info.id), expected, "node {}", n.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_four_strategies_place_and_remove_releases() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    let c = &head.client;
+
+    // 4 CPUs per node; the comments say what is left (n0, n1, n2).
+    let pack = c
+        .pg_create(group(PlacementStrategy::Pack, &[0.5, 0.5]))
+        .await
+        .unwrap(); // 3 4 4
+    assert_eq!(
+        state(&pack),
+        PlacementGroupState::PgCreated,
+        "{}",
+        pack.error
+    );
+    assert_eq!(distinct(&pack.bundle_nodes), 1);
+    assert_reserved_as_reported(&nodes, &pack);
+
+    let spread = c
+        .pg_create(group(PlacementStrategy::Spread, &[1.0, 1.0, 1.0]))
+        .await
+        .unwrap(); // 2 3 3
+    assert_eq!(state(&spread), PlacementGroupState::PgCreated);
+    assert_eq!(distinct(&spread.bundle_nodes), 3);
+    assert_reserved_as_reported(&nodes, &spread);
+
+    let strict_pack = c
+        .pg_create(group(PlacementStrategy::StrictPack, &[0.5, 0.5]))
+        .await
+        .unwrap(); // 2 2 3
+    assert_eq!(state(&strict_pack), PlacementGroupState::PgCreated);
+    assert_eq!(distinct(&strict_pack.bundle_nodes), 1);
+    assert_reserved_as_reported(&nodes, &strict_pack);
+
+    let strict_spread = c
+        .pg_create(group(PlacementStrategy::StrictSpread, &[0.5, 0.5, 0.5]))
+        .await
+        .unwrap(); // 1.5 1.5 2.5
+    assert_eq!(state(&strict_spread), PlacementGroupState::PgCreated);
+    assert_eq!(distinct(&strict_spread.bundle_nodes), 3);
+    assert_reserved_as_reported(&nodes, &strict_spread);
+
+    // PACK over more than one node when one is not enough (best effort).
+    let big_pack = c
+        .pg_create(group(PlacementStrategy::Pack, &[1.5, 1.5]))
+        .await
+        .unwrap();
+    assert_eq!(
+        state(&big_pack),
+        PlacementGroupState::PgCreated,
+        "{}",
+        big_pack.error
+    );
+    assert_eq!(distinct(&big_pack.bundle_nodes), 2);
+    assert_reserved_as_reported(&nodes, &big_pack);
+
+    // The view carries the groups.
+    let view = head.service.view();
+    assert_eq!(view.placement_groups.len(), 5);
+
+    for info in [&pack, &spread, &strict_pack, &strict_spread, &big_pack] {
+        c.pg_remove(info.id).await.unwrap();
+        assert_eq!(
+            state(&c.pg_get(info.id).await.unwrap()),
+            PlacementGroupState::PgRemoved
+        );
+    }
+    c.pg_remove(pack.id).await.unwrap(); // idempotent
+    for n in &nodes {
+        assert_eq!(n.reserved_groups(), 0, "node {} still holds bundles", n.id);
+    }
+    assert!(head.service.view().placement_groups.is_empty());
+    let err = c.pg_get(987_654).await.unwrap_err();
+    assert_eq!(status_to_reef(&err).0, ErrorCode::UnknownPlacementGroup);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_that_can_never_fit_are_rejected_at_once() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    let c = &head.client;
+    let cases = [
+        (PlacementStrategy::Pack, vec![8.0], "bundle 0"),
+        (PlacementStrategy::Spread, vec![1.0, 5.0], "bundle 1"),
+        (PlacementStrategy::StrictPack, vec![3.0, 3.0], "STRICT_PACK"),
+        (
+            PlacementStrategy::StrictSpread,
+            vec![1.0; 4],
+            "STRICT_SPREAD",
+        ),
+    ];
+    for (strategy, cpus, says) in cases {
+        let err = c.pg_create(group(strategy, &cpus)).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{strategy:?}");
+        assert!(
+            err.message().starts_with("INFEASIBLE: "),
+            "{}",
+            err.message()
+        );
+        assert!(err.message().contains(says), "{}", err.message());
+    }
+    // An unknown explicit node.
+    let mut req = group(PlacementStrategy::Spread, &[1.0, 1.0]);
+    req.node_ids = vec!["n1".into(), "ghost".into()];
+    let err = c.pg_create(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().starts_with("UNKNOWN_NODE: ghost"),
+        "{}",
+        err.message()
+    );
+    // Bad bundles.
+    let err = c
+        .pg_create(group(PlacementStrategy::Pack, &[-1.0]))
+        .await
+        .unwrap_err();
+    assert_eq!(status_to_reef(&err).0, ErrorCode::BadArgument);
+    let err = c
+        .pg_create(group(PlacementStrategy::Pack, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(status_to_reef(&err).0, ErrorCode::BadArgument);
+    // Nothing was reserved anywhere.
+    for n in &nodes {
+        assert_eq!(n.reserve_calls.load(Ordering::Relaxed), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_nodes_are_honoured() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    let mut req = group(PlacementStrategy::StrictSpread, &[1.0, 1.0]);
+    req.node_ids = vec!["n2".into(), "n0".into()];
+    let info = head.client.pg_create(req).await.unwrap();
+    assert_eq!(state(&info), PlacementGroupState::PgCreated);
+    assert_eq!(info.bundle_nodes, ["n2", "n0"]);
+    assert_reserved_as_reported(&nodes, &info);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_clusters_leave_groups_pending_until_resources_free() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    let c = &head.client;
+    let mut full = Vec::new();
+    for _ in 0..3 {
+        let info = c
+            .pg_create(group(PlacementStrategy::StrictPack, &[2.0, 2.0]))
+            .await
+            .unwrap();
+        assert_eq!(state(&info), PlacementGroupState::PgCreated);
+        full.push(info);
+    }
+    let waiting = c
+        .pg_create(group(PlacementStrategy::StrictPack, &[4.0]))
+        .await
+        .unwrap();
+    assert_eq!(state(&waiting), PlacementGroupState::PgPending);
+    let still = c
+        .pg_wait(waiting.id, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        state(&still),
+        PlacementGroupState::PgPending,
+        "times out pending"
+    );
+
+    let waiter = {
+        let c = c.clone();
+        let id = waiting.id;
+        tokio::spawn(async move { c.pg_wait(id, Duration::from_secs(10)).await.unwrap() })
+    };
+    c.pg_remove(full[1].id).await.unwrap();
+    let created = waiter.await.unwrap();
+    assert_eq!(
+        state(&created),
+        PlacementGroupState::PgCreated,
+        "{}",
+        created.error
+    );
+    assert_eq!(created.bundle_nodes[0], full[1].bundle_nodes[0]);
+    assert_reserved_as_reported(&nodes, &created);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_node_makes_the_group_retry_and_others_release() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    nodes[1].refuse.store(true, Ordering::Relaxed);
+    let info = head
+        .client
+        .pg_create(group(PlacementStrategy::StrictSpread, &[1.0, 1.0, 1.0]))
+        .await
+        .unwrap();
+    assert_eq!(state(&info), PlacementGroupState::PgPending);
+    assert!(info.error.contains("refuses"), "{}", info.error);
+    // The nodes that said yes gave their bundles back.
+    eventually(Duration::from_secs(5), || {
+        (nodes[0].reserved_groups() == 0 && nodes[2].reserved_groups() == 0).then_some(())
+    })
+    .await;
+    assert!(nodes[0].release_calls.load(Ordering::Relaxed) >= 1);
+    // Retried in the background until the node agrees.
+    let calls = nodes[1].reserve_calls.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(5), || {
+        (nodes[1].reserve_calls.load(Ordering::Relaxed) > calls + 1).then_some(())
+    })
+    .await;
+    nodes[1].refuse.store(false, Ordering::Relaxed);
+    let done = head
+        .client
+        .pg_wait(info.id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(state(&done), PlacementGroupState::PgCreated);
+    assert_reserved_as_reported(&nodes, &done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_go_into_bundles_and_die_with_their_group() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    let c = &head.client;
+    let info = c
+        .pg_create(group(PlacementStrategy::StrictSpread, &[1.0, 2.0]))
+        .await
+        .unwrap();
+    let place = |id, index, cpu| PlaceActorRequest {
+        actor_id: id,
+        resources: rmap(cpu),
+        strategy: Some(SchedulingStrategy {
+            kind: Some(Kind::PlacementGroup(BundleRef {
+                placement_group_id: info.id,
+                bundle_index: index,
+            })),
+        }),
+        requester_node_id: "n0".into(),
+        ..Default::default()
+    };
+    let loc = c.place_actor(place(1, 1, 2.0)).await.unwrap();
+    assert_eq!(loc.node_id, info.bundle_nodes[1]);
+    let loc = c.place_actor(place(2, -1, 2.0)).await.unwrap();
+    assert_eq!(
+        loc.node_id, info.bundle_nodes[1],
+        "only bundle 1 fits 2 CPUs"
+    );
+    let err = c.place_actor(place(3, 0, 2.0)).await.unwrap_err();
+    assert_eq!(status_to_reef(&err).0, ErrorCode::Infeasible);
+    let err = c.place_actor(place(3, 5, 1.0)).await.unwrap_err();
+    assert_eq!(status_to_reef(&err).0, ErrorCode::BadArgument);
+    c.pg_remove(info.id).await.unwrap();
+    assert_eq!(c.lookup_actor_id(1).await.unwrap().state, "DEAD");
+    let err = c.place_actor(place(4, 0, 1.0)).await.unwrap_err();
+    assert_eq!(status_to_reef(&err).0, ErrorCode::UnknownPlacementGroup);
+    drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_sends_its_groups_back_to_pending() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 4.0).await;
+    let c = &head.client;
+    let info = c
+        .pg_create(group(PlacementStrategy::StrictPack, &[1.0, 1.0]))
+        .await
+        .unwrap();
+    let victim = info.bundle_nodes[0].clone();
+    assert!(head.service.mark_node_dead(&victim, "test kill"));
+    let now = c.pg_get(info.id).await.unwrap();
+    // Rescheduled onto a surviving node by the retry loop.
+    let moved = eventually(Duration::from_secs(5), || {
+        let v = head.service.view();
+        let g = v.placement_groups.iter().find(|g| g.id == info.id)?.clone();
+        (state(&g) == PlacementGroupState::PgCreated).then_some(g)
+    })
+    .await;
+    assert!(state(&now) == PlacementGroupState::PgPending || now.bundle_nodes != info.bundle_nodes);
+    assert_ne!(moved.bundle_nodes[0], victim);
+    assert_reserved_as_reported(
+        &nodes
+            .iter()
+            .filter(|n| n.id != victim)
+            .cloned()
+            .collect::<Vec<_>>(),
+        &moved,
+    );
+    // A group pinned to a dead node is refused.
+    let mut req = group(PlacementStrategy::Pack, &[1.0]);
+    req.node_ids = vec![victim.clone()];
+    let err = c.pg_create(req).await.unwrap_err();
+    assert!(
+        err.message()
+            .starts_with(&format!("UNKNOWN_NODE: {victim}")),
+        "{}",
+        err.message()
+    );
+}
