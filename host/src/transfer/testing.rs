@@ -1,0 +1,432 @@
+//! What the transfer tests and the transfer benchmark need: in-process nodes,
+//! a gRPC server offering only `Peer.Pull` (through [`serve_pull`]), a TCP
+//! proxy that can cut or freeze connections (a holder dying mid-stream), and
+//! [`bench_pull`].
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use futures::future::BoxFuture;
+use prost::Message;
+use reef_proto as pb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tonic::body::Body;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http;
+use tonic::Status;
+
+use super::client::{CONNECTION_WINDOW, STREAM_WINDOW};
+use super::serve::{serve_pull, PullStream};
+use super::Puller;
+use crate::node::{Node, NodeConfig};
+use crate::store::ObjectId;
+
+const MIB: u64 = 1 << 20;
+
+/// A node inside this process, without RPC servers; its data directory goes
+/// with the guard. The arena is allocated before this returns (so its
+/// background prefault does not disturb measurements).
+pub async fn in_process_node(object_store: u64, token: &str) -> Result<(Arc<Node>, TempDir)> {
+    let dir = TempDir::new()?;
+    let config = NodeConfig {
+        head: false,
+        port: 0,
+        num_cpus: 1.0,
+        memory: 1 << 30,
+        custom_resources: BTreeMap::new(),
+        object_store_memory: object_store,
+        arena_dir: PathBuf::from("/dev/shm"),
+        spill_dir: dir.path().join("spill"),
+        data_dir: dir.path().to_owned(),
+        socket_path: dir.path().join("node.sock"),
+        inline_threshold: 100 << 10,
+        default_memory_limit: 256 * MIB,
+        default_cpu_time_ms: 60_000,
+        token: token.to_string(),
+        head_address: None,
+        advertise_host: "127.0.0.1".into(),
+    };
+    let node = Node::start(config).await?;
+    wait_allocated(&node).await?;
+    Ok((node, dir))
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Result<TempDir> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "reef-transfer-{}-{nanos:08x}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir(path))
+    }
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn wait_allocated(node: &Node) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let path = node.store.arena().path().to_owned();
+    let start = Instant::now();
+    loop {
+        let meta = std::fs::metadata(&path)?;
+        if meta.blocks() * 512 >= meta.len() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the arena {} was not allocated within 60 s", path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Puts `bytes` into the node's store as a sealed object with one reference.
+pub fn put(node: &Node, id: ObjectId, bytes: &[u8]) -> Result<()> {
+    let data = node.store.new_data(bytes)?;
+    node.store.insert_ready(id, data, 1)?;
+    Ok(())
+}
+
+/// A deterministic pattern, different at every offset of an object.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 8);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// A gRPC server on 127.0.0.1 offering `Peer.Pull` of `node` (other Peer
+/// methods are `unimplemented`), checking the node's token. Stops on drop.
+pub struct PullServer {
+    pub address: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PullServer {
+    pub async fn start(node: Arc<Node>) -> Result<PullServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?.to_string();
+        let token = node.config.token.clone();
+        let service = tonic::service::interceptor::InterceptedService::new(
+            PullOnlyPeer { node },
+            reef_proto::auth::CheckToken::new(&token),
+        );
+        let server = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::warn!("pull server: {e}");
+            }
+        });
+        Ok(PullServer { address, task })
+    }
+}
+
+impl Drop for PullServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `reef.v1.Peer` with only `Pull`, the way the node's Peer service serves it.
+#[derive(Clone)]
+pub struct PullOnlyPeer {
+    pub node: Arc<Node>,
+}
+
+impl tonic::server::NamedService for PullOnlyPeer {
+    const NAME: &'static str = "reef.v1.Peer";
+}
+
+impl tonic::codegen::Service<http::Request<Body>> for PullOnlyPeer {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let node = self.node.clone();
+        Box::pin(async move {
+            if req.uri().path() != "/reef.v1.Peer/Pull" {
+                return Ok(Status::unimplemented(req.uri().path().to_string()).into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(PullCodec)
+                .apply_max_message_size_config(Some(64 << 10), Some(usize::MAX));
+            Ok(grpc.server_streaming(PullSvc(node), req).await)
+        })
+    }
+}
+
+struct PullSvc(Arc<Node>);
+
+impl tonic::server::ServerStreamingService<pb::PullRequest> for PullSvc {
+    type Response = pb::PullChunk;
+    type ResponseStream = PullStream;
+    type Future = futures::future::Ready<Result<tonic::Response<PullStream>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<pb::PullRequest>) -> Self::Future {
+        futures::future::ready(Ok(tonic::Response::new(serve_pull(
+            &self.0,
+            request.into_inner(),
+        ))))
+    }
+}
+
+/// Prost encoding of the Pull messages (what the generated server uses).
+#[derive(Default)]
+struct PullCodec;
+
+impl Codec for PullCodec {
+    type Encode = pb::PullChunk;
+    type Decode = pb::PullRequest;
+    type Encoder = PullCodec;
+    type Decoder = PullCodec;
+    fn encoder(&mut self) -> PullCodec {
+        PullCodec
+    }
+    fn decoder(&mut self) -> PullCodec {
+        PullCodec
+    }
+}
+
+impl Encoder for PullCodec {
+    type Item = pb::PullChunk;
+    type Error = Status;
+    fn encode(&mut self, item: pb::PullChunk, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(buf)
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+impl Decoder for PullCodec {
+    type Item = pb::PullRequest;
+    type Error = Status;
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<pb::PullRequest>, Status> {
+        pb::PullRequest::decode(buf)
+            .map(Some)
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+/// A TCP proxy in front of a holder: `cut()` closes every connection (the
+/// holder died), `freeze()` stops forwarding without closing (a hung holder),
+/// `cut_after(n)` cuts once `n` bytes went from the holder to the puller.
+pub struct Proxy {
+    pub address: String,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct ProxyState {
+    forwarded: AtomicU64,
+    cut_after: AtomicU64,
+    frozen: AtomicBool,
+    cut: tokio::sync::Notify,
+    is_cut: AtomicBool,
+}
+
+impl Proxy {
+    pub async fn start(target: &str) -> Result<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?.to_string();
+        let target: SocketAddr = target.parse().context("proxy target")?;
+        let state = Arc::new(ProxyState {
+            forwarded: AtomicU64::new(0),
+            cut_after: AtomicU64::new(u64::MAX),
+            frozen: AtomicBool::new(false),
+            cut: tokio::sync::Notify::new(),
+            is_cut: AtomicBool::new(false),
+        });
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((inbound, _)) = accepted else { return };
+                        if st.is_cut.load(Ordering::SeqCst) {
+                            continue; // dead: drop new connections at once
+                        }
+                        conns.spawn(relay(inbound, target, st.clone()));
+                    }
+                    _ = st.cut.notified() => {
+                        conns.abort_all();
+                    }
+                }
+            }
+        });
+        Ok(Proxy {
+            address,
+            state,
+            task,
+        })
+    }
+
+    /// Closes every connection now and refuses new ones.
+    pub fn cut(&self) {
+        self.state.is_cut.store(true, Ordering::SeqCst);
+        self.state.cut.notify_waiters();
+    }
+
+    /// Cuts every connection once `bytes` went from the holder to the puller.
+    pub fn cut_after(&self, bytes: u64) {
+        self.state.cut_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Stops forwarding data from the holder (connections stay open).
+    pub fn freeze(&self) {
+        self.state.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// Bytes forwarded from the holder so far.
+    pub fn forwarded(&self) -> u64 {
+        self.state.forwarded.load(Ordering::SeqCst)
+    }
+}
+
+/// Forwards one connection both ways until either side closes or the proxy cuts.
+async fn relay(inbound: TcpStream, target: SocketAddr, st: Arc<ProxyState>) {
+    let Ok(outbound) = TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = inbound.set_nodelay(true);
+    let _ = outbound.set_nodelay(true);
+    let (mut ri, mut wi) = inbound.into_split();
+    let (mut ro, mut wo) = outbound.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 256 << 10];
+        while let Ok(n) = ri.read(&mut buf).await {
+            if n == 0 || wo.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 256 << 10];
+        while let Ok(n) = ro.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            while st.frozen.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let total = st.forwarded.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+            let limit = st.cut_after.load(Ordering::SeqCst);
+            // Up to the limit, then the connection dies.
+            let n = n - total.saturating_sub(limit).min(n as u64) as usize;
+            if wi.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            if total >= limit {
+                st.is_cut.store(true, Ordering::SeqCst);
+                st.cut.notify_waiters();
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(up, down) } => {}
+        _ = st.cut.notified() => {}
+    }
+    // Dropping both sockets closes them: the holder is gone.
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state.frozen.store(false, Ordering::SeqCst);
+        self.cut();
+        self.task.abort();
+    }
+}
+
+/// One round of [`bench_pull`].
+#[derive(Clone, Copy, Debug)]
+pub struct PullFigure {
+    /// Bytes per second, wall clock.
+    pub bytes_per_sec: f64,
+    /// CPU seconds (user + system, the whole process: both nodes) per GiB
+    /// moved: what the transfer costs, whatever else the machine runs.
+    pub cpu_secs_per_gib: f64,
+}
+
+/// Pulls a `size`-byte object between two in-process nodes over loopback gRPC
+/// `rounds` times and returns each round's figure (the bytes are checked
+/// after the first round, then the copy is freed for the next).
+pub async fn bench_pull(size: u64, rounds: usize) -> Result<Vec<PullFigure>> {
+    let token = reef_proto::auth::generate_token()?;
+    let arena = size + 64 * MIB;
+    let (holder, _hd) = in_process_node(arena, &token).await?;
+    let (puller_node, _pd) = in_process_node(arena, &token).await?;
+    let bytes = pattern(size as usize, 7);
+    put(&holder, 1, &bytes)?;
+    drop(bytes);
+    let server = PullServer::start(holder.clone()).await?;
+    let puller = Puller::new(Arc::downgrade(&puller_node), &token)?;
+    let mut figures = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let cpu = cpu_time();
+        let start = Instant::now();
+        puller.pull(1, size, vec![server.address.clone()]).await?;
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_time() - cpu;
+        figures.push(PullFigure {
+            bytes_per_sec: size as f64 / secs,
+            cpu_secs_per_gib: cpu / (size as f64 / (1u64 << 30) as f64),
+        });
+        if round == 0 {
+            let data = puller_node.store.get(1).await?;
+            if data.as_slice() != pattern(size as usize, 7).as_slice() {
+                bail!("the pulled bytes differ from the original");
+            }
+        }
+        puller_node.store.release(1);
+    }
+    Ok(figures)
+}
+
+/// CPU seconds this process has used (user + system).
+fn cpu_time() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
