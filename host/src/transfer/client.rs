@@ -87,14 +87,29 @@ impl Puller {
     ///
     /// See the module docs for the reference the new object gets.
     pub async fn pull(&self, id: ObjectId, size: u64, holders: Vec<String>) -> ReefResult<()> {
-        let transfer = {
+        self.pull_once(id, size, holders).await.map(|_| ())
+    }
+
+    /// [`Puller::pull`], saying whether this call is the one whose transfer
+    /// sealed the object: `Ok(true)` for exactly one caller per transfer (the
+    /// one that started it), `Ok(false)` for callers that waited for another's
+    /// or found the object already here. Bookkeeping that must happen once
+    /// per copy (a cached copy's reference, `AddLocation` to the owner) goes
+    /// on `true`.
+    pub async fn pull_once(
+        &self,
+        id: ObjectId,
+        size: u64,
+        holders: Vec<String>,
+    ) -> ReefResult<bool> {
+        let (transfer, started) = {
             let mut inflight = self.inner.inflight.lock().unwrap();
             match inflight.get(&id) {
-                Some(t) => t.clone(),
+                Some(t) => (t.clone(), false),
                 None => {
                     let node = self.inner.node()?;
                     if node.store.local_size(id).is_some() {
-                        return Ok(());
+                        return Ok(false);
                     }
                     let inner = self.inner.clone();
                     let task = tokio::spawn(async move {
@@ -114,11 +129,11 @@ impl Puller {
                     .boxed()
                     .shared();
                     inflight.insert(id, t.clone());
-                    t
+                    (t, true)
                 }
             }
         };
-        transfer.await
+        transfer.await.map(|()| started)
     }
 
     /// Object bytes received by this node since it started (each byte once,

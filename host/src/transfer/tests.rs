@@ -100,10 +100,16 @@ async fn transfer_of_one_id_is_shared_by_concurrent_pulls() {
     let p = pair(128 * MIB, 128 * MIB).await;
     let size = 32 * MIB + 17;
     put(&p.holder, 7, &pattern(size as usize, 7)).unwrap();
-    let pulls = (0..8).map(|_| p.puller.pull(7, size, vec![p.server.address.clone()]));
-    for r in futures::future::join_all(pulls).await {
-        r.unwrap();
-    }
+    let pulls = (0..8).map(|_| p.puller.pull_once(7, size, vec![p.server.address.clone()]));
+    let started: Vec<bool> = futures::future::join_all(pulls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(started.iter().filter(|s| **s).count(), 1, "{started:?}");
+    // Already here: nothing to do, and not the transfer's caller.
+    let again = p.puller.pull_once(7, size, vec![p.server.address.clone()]);
+    assert!(!again.await.unwrap());
     assert_eq!(p.puller.bytes_pulled(), size, "each byte pulled once");
     assert_eq!(p.puller.pull_count(7), 1);
     assert_eq!(p.puller.in_progress(), 0);
