@@ -29,6 +29,13 @@
 //!   allocation, liveness). Its methods are synchronous, take `&self`, and
 //!   return [`GcsError`], so an RPC service can wrap an `Arc<Gcs>` and map
 //!   errors to status codes.
+//! * [`service`]: the `ControlPlane` gRPC service the head serves
+//!   ([`server`], [`ControlPlaneService`]): membership and failure
+//!   detection, the pushed cluster view, the module registry, the actor
+//!   directory, jobs, KV and placement groups ([`placement`] places
+//!   bundles). Hot state is in memory, persisted write-behind.
+//! * [`client`]: [`GcsClient`], the token-carrying client nodes and drivers
+//!   use, and [`status_to_reef`] to turn its errors back into Reef codes.
 //!
 //! ```
 //! use reef_gcs::{ActorRecord, Gcs, NodeInfo, Resources};

@@ -47,22 +47,22 @@ where
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn placement_groups_and_actors_per_second() {
-    let head = start_head(config()).await;
-    let nodes = fake_cluster(&head, 3, 1e9).await;
+const ALL_STRATEGIES: [PlacementStrategy; 4] = [
+    PlacementStrategy::Pack,
+    PlacementStrategy::Spread,
+    PlacementStrategy::StrictPack,
+    PlacementStrategy::StrictSpread,
+];
 
+/// Creates and removes `groups` groups of three 1-CPU bundles, cycling
+/// through `strategies`; returns groups/s.
+async fn group_rate(head: &Head, groups: usize, strategies: &[PlacementStrategy]) -> f64 {
     let client = head.client.clone();
-    let groups = 10_000;
-    let pg_rate = rate(groups, move |i| {
+    let strategies = strategies.to_vec();
+    rate(groups, move |i| {
         let client = client.clone();
+        let strategy = strategies[i % strategies.len()];
         async move {
-            let strategy = [
-                PlacementStrategy::Pack,
-                PlacementStrategy::Spread,
-                PlacementStrategy::StrictPack,
-                PlacementStrategy::StrictSpread,
-            ][i % 4];
             let req = CreatePlacementGroupRequest {
                 name: String::new(),
                 strategy: strategy as i32,
@@ -79,7 +79,17 @@ async fn placement_groups_and_actors_per_second() {
             client.pg_remove(info.id).await.unwrap();
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placement_groups_and_actors_per_second() {
+    let head = start_head(config()).await;
+    let nodes = fake_cluster(&head, 3, 1e9).await;
+
+    let groups = 4_000;
+    let mixed_rate = group_rate(&head, groups, &ALL_STRATEGIES).await;
+    let pack_rate = group_rate(&head, groups, &[PlacementStrategy::Pack]).await;
     for n in &nodes {
         assert_eq!(n.reserved_groups(), 0);
     }
@@ -114,7 +124,12 @@ async fn placement_groups_and_actors_per_second() {
         "control plane on loopback, {CONCURRENCY} concurrent callers, 3 fake nodes, file store:"
     );
     println!(
-        "  placement groups created+removed: {pg_rate:>8.0} /s  (target >= 2,000; 3 bundles each, {groups} groups)"
+        "  placement groups created+removed: {mixed_rate:>8.0} /s  (target >= 2,000; 3 bundles each, \
+         the four strategies in turn, {groups} groups)"
+    );
+    println!(
+        "  placement groups created+removed: {pack_rate:>8.0} /s  (PACK only: one node, one \
+         ReserveBundles + one ReleaseBundles per group)"
     );
     println!(
         "  actor placements:                 {actor_rate:>8.0} /s  (target >= 2,000; {actors} actors)"

@@ -198,7 +198,7 @@ async fn a_silent_node_is_declared_dead_within_the_timeout() {
     };
     let took = start.elapsed();
     // Registered just before `start`: dead after the timeout plus one sweep.
-    assert!(took < timeout + Duration::from_millis(500), "took {took:?}");
+    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
     assert!(
         dead.death_reason.contains("no heartbeat"),
         "{}",

@@ -119,13 +119,13 @@ impl State {
             Some(Kind::Spread(_)) => self.spread_node(actor_id, need),
             Some(Kind::NodeAffinity(a)) => {
                 let target = self.nodes.get(&a.node_id);
-                match target {
-                    Some(n) if n.schedulable() && fits(need, &n.total) => {
-                        if !a.soft || fits(need, &n.available()) {
-                            return Ok((a.node_id.clone(), None));
-                        }
-                    }
-                    _ => {}
+                let takes_it = target.is_some_and(|n| {
+                    n.schedulable()
+                        && fits(need, &n.total)
+                        && (!a.soft || fits(need, &n.available()))
+                });
+                if takes_it {
+                    return Ok((a.node_id.clone(), None));
                 }
                 if a.soft {
                     return self.default_node(actor_id, need, requester);

@@ -20,6 +20,19 @@ use tonic::{Request, Response, Status};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
+/// Accepted connections with Nagle off, as a real server would set them
+/// (`Server::builder().tcp_nodelay(true)` does it for `serve`).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|s| {
+        let s = s?;
+        s.set_nodelay(true)?;
+        Ok(s)
+    })
+}
+
 pub fn cpus(n: f64) -> Resources {
     Resources::from([("CPU".to_owned(), n)])
 }
@@ -47,7 +60,7 @@ pub async fn start_head(config: ServiceConfig) -> Head {
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(grpc)
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            .serve_with_incoming(incoming(listener))
             .await
             .unwrap();
     });
@@ -110,7 +123,7 @@ impl FakeNode {
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(svc)
-                .serve_with_incoming(TcpListenerStream::new(listener))
+                .serve_with_incoming(incoming(listener))
                 .await
                 .unwrap();
         });
