@@ -115,10 +115,12 @@ pub(crate) struct Inner {
     gcs: Arc<Gcs>,
     config: ServiceConfig,
     state: Mutex<State>,
-    /// Something in `state` changed: wakes the view publisher.
-    changed: Notify,
+    /// Something in `state` changed: wakes the view publisher. (The tasks
+    /// hold these, not `Inner`, while they wait, so dropping the service
+    /// closes the store promptly.)
+    changed: Arc<Notify>,
     /// A new view was published: wakes the placement group retry loop.
-    view_published: Notify,
+    view_published: Arc<Notify>,
     views: watch::Sender<Arc<ClusterView>>,
     peers: PeerPool,
     /// Next group id and the last of the reserved block.
@@ -190,8 +192,8 @@ impl ControlPlaneService {
         let inner = Arc::new(Inner {
             peers: PeerPool::new(attach, config.peer_timeout),
             state: Mutex::new(state),
-            changed: Notify::new(),
-            view_published: Notify::new(),
+            changed: Arc::new(Notify::new()),
+            view_published: Arc::new(Notify::new()),
             views,
             group_ids: Mutex::new((1, 0)),
             persist,
@@ -199,9 +201,9 @@ impl ControlPlaneService {
             config,
         });
         let weak = Arc::downgrade(&inner);
-        tokio::spawn(publish_views(weak.clone()));
+        tokio::spawn(publish_views(weak.clone(), inner.changed.clone()));
         tokio::spawn(detect_failures(weak.clone()));
-        tokio::spawn(retry_groups(weak));
+        tokio::spawn(retry_groups(weak, inner.view_published.clone()));
         Ok(Self { inner })
     }
 
@@ -278,12 +280,12 @@ fn recover(gcs: &Gcs) -> Result<(), GcsError> {
 }
 
 /// Publishes the view after changes, at most one per `view_interval`.
-async fn publish_views(weak: Weak<Inner>) {
+async fn publish_views(weak: Weak<Inner>, changed: Arc<Notify>) {
     loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let fired = tokio::time::timeout(Duration::from_secs(1), inner.changed.notified())
+        let fired = tokio::time::timeout(Duration::from_secs(1), changed.notified())
             .await
             .is_ok();
+        let Some(inner) = weak.upgrade() else { return };
         let interval = inner.config.view_interval;
         if fired {
             inner.publish();
@@ -311,11 +313,13 @@ async fn detect_failures(weak: Weak<Inner>) {
 }
 
 /// Retries pending placement groups on every new view and periodically.
-async fn retry_groups(weak: Weak<Inner>) {
+async fn retry_groups(weak: Weak<Inner>, view_published: Arc<Notify>) {
     loop {
+        let Some(interval) = weak.upgrade().map(|i| i.config.group_retry_interval) else {
+            return;
+        };
+        let _ = tokio::time::timeout(interval, view_published.notified()).await;
         let Some(inner) = weak.upgrade() else { return };
-        let interval = inner.config.group_retry_interval;
-        let _ = tokio::time::timeout(interval, inner.view_published.notified()).await;
         for id in inner.retryable_groups() {
             inner.try_reserve(id, false).await;
         }

@@ -519,3 +519,53 @@ async fn jobs_and_kv() {
     assert!(c.kv_get("ns", "k").await.unwrap().is_none());
     assert!(c.kv_get("other", "k2").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_control_plane_retires_the_previous_state() {
+    use reef_gcs::{ActorState, ControlPlaneService, Gcs};
+    use reef_proto::control_plane_server::ControlPlane;
+    use tonic::Request;
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let gcs = std::sync::Arc::new(Gcs::open(dir.path()).unwrap());
+        let service = ControlPlaneService::new(gcs, TOKEN, ServiceConfig::default()).unwrap();
+        let reply = service
+            .register_node(Request::new(node("n1", 2.0)))
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().node_index, 1);
+        service
+            .place_actor(Request::new(actor(5, "named", 1.0, "n1")))
+            .await
+            .unwrap();
+        // Dropping the service flushes what is queued and closes the store.
+    }
+    let gcs = eventually(Duration::from_secs(5), || Gcs::open(dir.path()).ok()).await;
+    assert_eq!(gcs.actor(5).unwrap().unwrap().state, ActorState::Pending);
+    let gcs = std::sync::Arc::new(gcs);
+    let service = ControlPlaneService::new(gcs.clone(), TOKEN, ServiceConfig::default()).unwrap();
+    assert!(!gcs.node("n1").unwrap().unwrap().is_alive());
+    assert!(matches!(
+        gcs.actor(5).unwrap().unwrap().state,
+        ActorState::Dead { .. }
+    ));
+    // Indexes are never reused; the old node must register again.
+    let hb = HeartbeatRequest {
+        node_id: "n1".into(),
+        ..Default::default()
+    };
+    assert!(
+        service
+            .heartbeat(Request::new(hb))
+            .await
+            .unwrap()
+            .into_inner()
+            .unknown
+    );
+    let reply = service
+        .register_node(Request::new(node("n1", 2.0)))
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().node_index, 2);
+}
