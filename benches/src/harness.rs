@@ -122,6 +122,8 @@ pub async fn in_process_node(object_store: u64) -> Result<(Arc<Node>, tempfile::
         default_memory_limit: 256 * MIB,
         default_cpu_time_ms: 60_000,
         token: String::new(),
+        head_address: None,
+        advertise_host: "127.0.0.1".into(),
     };
     let node = Node::start(config).await?;
     wait_allocated(node.store.arena().path()).await?;

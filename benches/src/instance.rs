@@ -96,6 +96,8 @@ async fn noop_task_us(node: &Arc<Node>, demo: &Module) -> Result<f64> {
             args: vec![],
             options: Default::default(),
             owner: None,
+            strategy: Default::default(),
+            hops: 0,
         })?;
         node.store.get(return_id).await?;
         if i >= WARMUP {

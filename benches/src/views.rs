@@ -169,6 +169,8 @@ async fn run_with(
             ..Default::default()
         },
         owner: None,
+        strategy: Default::default(),
+        hops: 0,
     })?;
     let result = node.store.get(return_id).await;
     let elapsed = start.elapsed();

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a node (in the foreground).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Register a module (.wasm component or core module) and print what it exports.
     Register {
         file: PathBuf,
@@ -103,6 +103,18 @@ struct StartArgs {
     /// Default guest CPU-time limit per task or actor call, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     default_cpu_time_ms: u64,
+    /// Join the cluster whose head is at HOST:PORT (a node without --head needs it).
+    #[arg(long)]
+    address: Option<String>,
+    /// The address other nodes reach this node at.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_ip: String,
+    /// Heartbeat interval the control plane asks nodes for (head only).
+    #[arg(long, default_value_t = 1000)]
+    heartbeat_ms: u64,
+    /// A node silent this long is declared dead (head only).
+    #[arg(long, default_value_t = 10_000)]
+    node_timeout_ms: u64,
     /// The cluster token, in a file. A head without it generates one and writes
     /// it to <data-dir>/token (mode 0600); other nodes need it (or $REEF_TOKEN).
     #[arg(long)]
@@ -128,7 +140,7 @@ fn parse_resource(s: &str) -> Result<(String, f64), String> {
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Start(args) => start(args).await,
+        Command::Start(args) => start(*args).await,
         Command::Register {
             file,
             address,
@@ -178,6 +190,8 @@ async fn start(args: StartArgs) -> Result<()> {
         default_memory_limit: args.default_memory_limit.as_u64(),
         default_cpu_time_ms: args.default_cpu_time_ms,
         token: String::new(),
+        head_address: args.address.clone(),
+        advertise_host: args.node_ip.clone(),
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");
@@ -188,14 +202,10 @@ async fn start(args: StartArgs) -> Result<()> {
     let token = config.token.clone();
     let node = Node::start(config).await?;
     let arena_path = node.store.arena().path().to_owned();
-    println!(
-        "reef node {} listening on {addr}{} (object store {} at {})",
-        node.id,
-        if node.config.head { " (head)" } else { "" },
-        ByteSize(node.store.arena().capacity()),
-        arena_path.display()
-    );
-    std::io::stdout().flush()?;
+    let remove_files = |node: &Node| {
+        let _ = std::fs::remove_file(&node.config.socket_path);
+        let _ = std::fs::remove_file(&arena_path);
+    };
 
     if args.stop_on_stdin_close {
         let node = node.clone();
@@ -205,7 +215,6 @@ async fn start(args: StartArgs) -> Result<()> {
             node.stop();
         });
     }
-    let drain_node = node.clone();
     let signal_node = node.clone();
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -216,30 +225,90 @@ async fn start(args: StartArgs) -> Result<()> {
         }
         signal_node.stop();
     });
-    // One service, two listeners: TCP for everyone, a Unix socket for
-    // drivers on this machine.
+
+    // The services, each checking the token: `Node` for drivers, `Peer` for
+    // other nodes and, on the head, `ControlPlane`. TCP serves everyone, the
+    // Unix socket drivers on this machine.
     let _ = std::fs::remove_file(&node.config.socket_path);
     let unix = tokio::net::UnixListener::bind(&node.config.socket_path)
         .with_context(|| format!("cannot listen on {}", node.config.socket_path.display()))?;
-    let service = pb::node_server::NodeServer::new(NodeService::new(node.clone()))
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+    let check = reef_proto::auth::CheckToken::new(&token);
     let service = tonic::service::interceptor::InterceptedService::new(
-        service,
-        reef_proto::auth::CheckToken::new(&token),
+        pb::node_server::NodeServer::new(NodeService::new(node.clone()))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX),
+        check.clone(),
     );
-    let tcp_server = server_builder()
-        .add_service(service.clone())
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            drain_node.stopping.clone().cancelled_owned(),
-        );
-    let unix_server = server_builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::UnixListenerStream::new(unix),
-            drain_node.stopping.clone().cancelled_owned(),
-        );
+    let peer = tonic::service::interceptor::InterceptedService::new(
+        pb::peer_server::PeerServer::new(crate::rpc::peer::PeerService::new(node.clone()))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX),
+        check,
+    );
+    let control_plane = match &node.gcs {
+        Some(gcs) => Some(
+            reef_gcs::service::server(
+                gcs.clone(),
+                &token,
+                reef_gcs::service::ServiceConfig {
+                    heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
+                    node_timeout: Duration::from_millis(args.node_timeout_ms),
+                    head_node_id: Some(node.id.clone()),
+                    ..Default::default()
+                },
+            )
+            .context("starting the control plane")?,
+        ),
+        None => None,
+    };
+    let stopping = node.stopping.clone();
+    let tcp_server = tokio::spawn(
+        server_builder()
+            .add_service(service.clone())
+            .add_service(peer.clone())
+            .add_optional_service(control_plane)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                stopping.clone().cancelled_owned(),
+            ),
+    );
+    let unix_server = tokio::spawn(
+        server_builder()
+            .add_service(service)
+            .add_service(peer)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::UnixListenerStream::new(unix),
+                stopping.clone().cancelled_owned(),
+            ),
+    );
+
+    // Join the cluster before saying we are up: a wrong token or a head that
+    // refuses us is an error at start.
+    let head = if node.config.head {
+        Some(node.address())
+    } else {
+        node.config.head_address.clone()
+    };
+    match head {
+        Some(head) => {
+            if let Err(e) = node.join_cluster(&head).await {
+                node.stop();
+                remove_files(&node);
+                return Err(e);
+            }
+        }
+        None => node.cluster.run_standalone(),
+    }
+    println!(
+        "reef node {} listening on {addr}{} (object store {} at {})",
+        node.id,
+        if node.config.head { " (head)" } else { "" },
+        ByteSize(node.store.arena().capacity()),
+        arena_path.display()
+    );
+    std::io::stdout().flush()?;
+
+    let drain_node = node.clone();
     tokio::spawn(async move {
         drain_node.stopping.cancelled().await;
         drain_node.drain(Duration::from_secs(2)).await;
@@ -248,14 +317,17 @@ async fn start(args: StartArgs) -> Result<()> {
     // sessions are closed, give connections a moment and go.
     let closing = node.closing.clone();
     tokio::select! {
-        r = async { tokio::try_join!(tcp_server, unix_server) } => { r.context("serving gRPC")?; }
+        r = async { tokio::try_join!(tcp_server, unix_server) } => {
+            let (tcp, unix) = r.context("serving gRPC")?;
+            tcp.context("serving gRPC over TCP")?;
+            unix.context("serving gRPC over the Unix socket")?;
+        }
         _ = async {
             closing.cancelled().await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         } => {}
     }
-    let _ = std::fs::remove_file(&node.config.socket_path);
-    let _ = std::fs::remove_file(&arena_path);
+    remove_files(&node);
     tracing::info!("node stopped");
     Ok(())
 }
@@ -339,7 +411,18 @@ async fn status(address: &str, token_file: Option<PathBuf>) -> Result<()> {
         .await?
         .into_inner();
     for n in &s.nodes {
-        println!("node {} at {} ({})", n.node_id, n.address, n.state);
+        println!(
+            "node {} at {} ({}){}{}: {} running, {} pending, store {} of {}",
+            n.node_id,
+            n.address,
+            n.state,
+            if n.head { " head" } else { "" },
+            if n.this_node { " [this node]" } else { "" },
+            n.running_tasks,
+            n.pending_tasks,
+            ByteSize(n.store_used),
+            ByteSize(n.store_capacity)
+        );
         for r in &n.resources {
             if r.name == "memory" {
                 println!(

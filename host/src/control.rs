@@ -1,24 +1,15 @@
-//! What a head node records in its control plane (`reef-gcs`): itself and
-//! its heartbeats, registered modules, driver jobs and the actor directory.
-//!
-//! Nodes without `--head` have no control plane yet (issue 3 connects them
-//! to the head's); every function here is then a no-op.
+//! What a node records in the control plane: module bytes (over RPC, from
+//! every node), and — on the head, in process — driver jobs and its actors.
+//! Membership and heartbeats are in `cluster`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use reef_gcs::{ActorRecord, ActorState, ModuleRecord, NodeInfo};
+use reef_gcs::{ActorRecord, ActorState};
+use reef_proto as pb;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::modules::Module;
 use crate::node::Node;
-use crate::scheduler::Resources;
-
-const HEARTBEAT: Duration = Duration::from_secs(1);
-
-fn resource_map(r: &Resources) -> reef_gcs::Resources {
-    r.rows().into_iter().collect()
-}
 
 /// Logs a failed control-plane write: the node goes on serving.
 fn logged<T>(what: &str, result: reef_gcs::Result<T>) -> Option<T> {
@@ -28,66 +19,24 @@ fn logged<T>(what: &str, result: reef_gcs::Result<T>) -> Option<T> {
 }
 
 impl Node {
-    /// Registers this node, forgets what a previous run left alive, and
-    /// starts the heartbeat.
-    pub fn join_control_plane(self: &Arc<Self>) {
-        let Some(gcs) = &self.gcs else { return };
-        // Actors and nodes of an earlier run of this head are gone.
-        for actor in logged("listing actors", gcs.actors()).unwrap_or_default() {
-            if actor.is_live() {
-                let dead = ActorState::Dead {
-                    reason: "the head node restarted".into(),
-                };
-                logged(
-                    "ending a stale actor",
-                    gcs.set_actor_state(actor.actor_id, dead),
-                );
-            }
-        }
-        for node in logged("listing nodes", gcs.alive_nodes()).unwrap_or_default() {
-            logged("ending a stale node", gcs.mark_dead(&node.node_id));
-        }
-        let info = NodeInfo::new(
-            &self.id,
-            format!("127.0.0.1:{}", self.config.port),
-            resource_map(self.scheduler.total()),
-        );
-        logged("registering this node", gcs.register_node(info));
-        let weak = Arc::downgrade(self);
+    /// Uploads a module's bytes to the control plane, so other nodes can
+    /// fetch it by hash the first time they run it.
+    pub fn publish_module(self: &Arc<Self>, module: &Module, wasm: bytes::Bytes) {
+        let Ok(mut gcs) = self.cluster.gcs() else {
+            return;
+        };
+        let hash = module.hash.clone();
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(HEARTBEAT).await;
-                let Some(node) = weak.upgrade() else { return };
-                if node.is_stopping() {
-                    return;
-                }
-                if let Some(gcs) = &node.gcs {
-                    let available = resource_map(&node.scheduler.available());
-                    logged("heartbeat", gcs.heartbeat(&node.id, available));
-                }
+            if let Err(status) = gcs
+                .put_module(pb::PutModuleRequest {
+                    hash: hash.clone(),
+                    wasm,
+                })
+                .await
+            {
+                tracing::warn!("control plane: uploading module {hash}: {status}");
             }
         });
-    }
-
-    pub fn record_module(&self, module: &Module) {
-        let Some(gcs) = &self.gcs else { return };
-        let record = ModuleRecord {
-            hash: module.hash.clone(),
-            size_bytes: module.size,
-            sdk: module.info.sdk.clone(),
-            tasks: module.info.tasks.clone(),
-            actors: module
-                .info
-                .actors
-                .iter()
-                .map(|a| reef_gcs::ActorClassInfo {
-                    name: a.name.clone(),
-                    methods: a.methods.clone(),
-                })
-                .collect(),
-            registered_at_ms: reef_gcs::now_millis(),
-        };
-        logged("recording a module", gcs.register_module(record));
     }
 
     /// A driver session is a job; returns its id (0 without a control plane).

@@ -10,6 +10,7 @@
 
 pub mod actors;
 pub mod cli;
+pub mod cluster;
 pub mod componentize;
 pub mod control;
 pub mod engine;
@@ -23,3 +24,4 @@ pub mod status;
 pub mod store;
 pub mod tasks;
 pub mod token;
+pub mod transfer;

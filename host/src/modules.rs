@@ -119,8 +119,9 @@ impl Registry {
         if let Ok(m) = self.get(&hash) {
             return Ok(m);
         }
+        let bytes = bytes::Bytes::from(wasm.clone());
         let module = self.load(node, &hash, wasm).await?;
-        node.record_module(&module);
+        node.publish_module(&module, bytes);
         self.modules.write().unwrap().insert(hash, module.clone());
         Ok(module)
     }

@@ -14,11 +14,19 @@ use crate::scheduler::{Resources, Scheduler};
 use crate::store::{Arena, ObjectId, ObjectStore};
 use crate::tasks::{StopReason, TaskTable};
 
-/// Ids the node allocates itself (guest puts, nested tasks) use this prefix;
-/// driver sessions get prefixes counting up from a random base, so ids from
-/// different nodes do not collide (an id is `prefix << 40 | counter`).
-const NODE_ID_PREFIX: u64 = 1;
+/// An object id is `prefix << 40 | counter`; a prefix is `node_index << 14 |
+/// slot`. The node index, given by the control plane when the node joins,
+/// names the id's *owner*: the node that tracks where the object is (see
+/// `cluster`). Slot 0 is the node's own (guest puts, nested tasks); driver
+/// sessions take slots 1.. in turn.
 pub const ID_PREFIX_SHIFT: u32 = 40;
+const SLOT_BITS: u32 = 14;
+const SLOTS: u64 = 1 << SLOT_BITS;
+
+/// The index of the node that owns an object id.
+pub fn owner_index(id: ObjectId) -> u32 {
+    ((id >> ID_PREFIX_SHIFT) >> SLOT_BITS) as u32
+}
 
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -42,6 +50,11 @@ pub struct NodeConfig {
     /// The cluster token: checked on every RPC this node serves, presented on
     /// every RPC it makes to other nodes and the control plane.
     pub token: String,
+    /// The head's address when this node joins a cluster (`--address`); a
+    /// head joins its own control plane.
+    pub head_address: Option<String>,
+    /// The host other nodes reach this one at (`--node-ip`).
+    pub advertise_host: String,
 }
 
 pub struct Node {
@@ -53,7 +66,11 @@ pub struct Node {
     pub scheduler: Arc<Scheduler>,
     pub tasks: TaskTable,
     pub actors: Actors,
-    pub gcs: Option<reef_gcs::Gcs>,
+    pub gcs: Option<Arc<reef_gcs::Gcs>>,
+    /// This node's place in the cluster: index, view, peers, remote work.
+    pub cluster: crate::cluster::Membership,
+    /// Pulls objects from other nodes (set at start when the node has a token).
+    pub puller: std::sync::OnceLock<crate::transfer::Puller>,
     next_object: AtomicU64,
     next_prefix: AtomicU64,
     /// Where guest code runs (see `GuestRuntime`).
@@ -98,10 +115,10 @@ impl Node {
             custom: config.custom_resources.clone(),
         });
         let gcs = if config.head {
-            Some(
+            Some(Arc::new(
                 reef_gcs::Gcs::open(config.data_dir.join("gcs"))
                     .context("opening the control-plane store")?,
-            )
+            ))
         } else {
             None
         };
@@ -115,13 +132,19 @@ impl Node {
             actors: Actors::default(),
             gcs,
             next_object: AtomicU64::new(1),
-            next_prefix: AtomicU64::new(random_prefix_base()),
+            next_prefix: AtomicU64::new(0),
+            cluster: crate::cluster::Membership::new(),
+            puller: Default::default(),
             guests: GuestRuntime::new(config.num_cpus)?,
             stopping: CancellationToken::new(),
             closing: CancellationToken::new(),
             config,
         });
-        node.join_control_plane();
+        if !node.config.token.is_empty() {
+            let puller = crate::transfer::Puller::new(Arc::downgrade(&node), &node.config.token)?;
+            let _ = node.puller.set(puller);
+        }
+        node.start_free_listener();
         let loaded = node.registry.load_saved(&node).await?;
         if loaded > 0 {
             tracing::info!(loaded, "loaded saved modules");
@@ -131,12 +154,19 @@ impl Node {
 
     /// A fresh id for an object the node creates itself.
     pub fn new_object_id(&self) -> ObjectId {
-        (NODE_ID_PREFIX << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
+        let prefix = (self.cluster.index() as u64) << SLOT_BITS;
+        (prefix << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A fresh id prefix for a driver session.
+    /// A fresh id prefix for a driver session (slots wrap after 16383 sessions).
     pub fn new_id_prefix(&self) -> u64 {
-        self.next_prefix.fetch_add(1, Ordering::Relaxed)
+        let slot = self.next_prefix.fetch_add(1, Ordering::Relaxed) % (SLOTS - 1) + 1;
+        ((self.cluster.index() as u64) << SLOT_BITS) | slot
+    }
+
+    /// Whether this node owns the object id (it tracks the object's copies).
+    pub fn owns(&self, id: ObjectId) -> bool {
+        owner_index(id) == self.cluster.index()
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -230,12 +260,4 @@ impl Drop for GuestRuntime {
             rt.shutdown_background();
         }
     }
-}
-
-/// A random start for session id prefixes (24 bits, never the node's own).
-fn random_prefix_base() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    (h.finish() % ((1 << 23) - 2)) + 2
 }

@@ -111,6 +111,19 @@ impl Scheduler {
         request.fits_in(&self.total)
     }
 
+    /// Holds `request` now if it fits and nobody waits, else None.
+    pub fn try_acquire(self: &Arc<Self>, request: &Resources) -> Option<Permit> {
+        let mut state = self.state.lock().unwrap();
+        if state.queued > 0 || !request.fits_in(&state.available) {
+            return None;
+        }
+        request.take(&mut state.available);
+        Some(Permit {
+            scheduler: self.clone(),
+            resources: request.clone(),
+        })
+    }
+
     /// Waits until `request` fits, then holds it.
     pub async fn acquire(self: &Arc<Self>, request: &Resources) -> Permit {
         self.enqueue(request).granted().await

@@ -6,6 +6,7 @@ use crate::node::Node;
 use crate::rpc::service::module_info;
 
 pub fn status(node: &Node) -> pb::StatusReply {
+    let stats = node.store.stats();
     let total = node.scheduler.total().rows();
     let available = node.scheduler.available().rows();
     let resources = total
@@ -20,19 +21,63 @@ pub fn status(node: &Node) -> pb::StatusReply {
             total,
         })
         .collect();
-    let stats = node.store.stats();
-    pb::StatusReply {
-        nodes: vec![pb::NodeStatus {
-            node_id: node.id.clone(),
-            address: format!("127.0.0.1:{}", node.config.port),
-            state: if node.is_stopping() {
-                "stopping"
-            } else {
-                "alive"
-            }
-            .into(),
+    let mut nodes = vec![pb::NodeStatus {
+        node_id: node.id.clone(),
+        address: node.address(),
+        state: if node.is_stopping() {
+            "stopping"
+        } else {
+            "alive"
+        }
+        .into(),
+        resources,
+        pending_tasks: node.scheduler.queued() as u64,
+        running_tasks: node.tasks.len() as u64,
+        store_used: stats.arena_used,
+        store_capacity: stats.arena_capacity,
+        head: node.config.head,
+        this_node: true,
+        bytes_pulled: node.puller.get().map_or(0, |p| p.bytes_pulled()),
+    }];
+    // Every other node, as of the cluster view (their last heartbeat).
+    for n in node
+        .cluster
+        .view()
+        .nodes
+        .iter()
+        .filter(|n| n.node_id != node.id)
+    {
+        let total = n.total.clone().unwrap_or_default().amounts;
+        let available = n.available.clone().unwrap_or_default().amounts;
+        let mut resources: Vec<pb::ResourceUsage> = total
+            .iter()
+            .map(|(name, total)| pb::ResourceUsage {
+                name: name.clone(),
+                total: *total,
+                available: available.get(name).copied().unwrap_or(0.0),
+            })
+            .collect();
+        resources.sort_by(|a, b| a.name.cmp(&b.name));
+        nodes.push(pb::NodeStatus {
+            node_id: n.node_id.clone(),
+            address: n.address.clone(),
+            state: match pb::NodeState::try_from(n.state) {
+                Ok(pb::NodeState::Alive) => "alive".to_string(),
+                Ok(pb::NodeState::Draining) => "draining".to_string(),
+                _ => format!("dead ({})", n.death_reason),
+            },
             resources,
-        }],
+            pending_tasks: n.pending_tasks,
+            running_tasks: n.running_tasks,
+            store_used: n.store_used,
+            store_capacity: n.store_capacity,
+            head: n.head,
+            this_node: false,
+            bytes_pulled: 0,
+        });
+    }
+    pb::StatusReply {
+        nodes,
         tasks: node
             .tasks
             .rows()

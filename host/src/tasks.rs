@@ -55,6 +55,9 @@ pub struct TaskSpec {
     pub options: CallOptions,
     /// The driver session that submitted it (its tasks fail when it leaves).
     pub owner: Option<u64>,
+    pub strategy: crate::cluster::placement::Strategy,
+    /// How often it was forwarded from node to node already.
+    pub hops: u32,
 }
 
 /// Why a task was stopped before it finished.
@@ -173,6 +176,26 @@ impl TaskTable {
         }
     }
 
+    /// A task forwarded to another node shows as such until its result comes.
+    pub fn note_forwarded(&self, spec: &TaskSpec, node_id: &str) {
+        let _ = node_id;
+        self.live.lock().unwrap().insert(
+            spec.return_id,
+            LiveTask {
+                module: spec.module.clone(),
+                function: spec.function.clone(),
+                state: "forwarded",
+                owner: spec.owner,
+                cancel: CancellationToken::new(),
+                reason: None,
+            },
+        );
+    }
+
+    pub fn forget_forwarded(&self, id: ObjectId) {
+        self.live.lock().unwrap().remove(&id);
+    }
+
     pub fn rows(&self) -> Vec<TaskRow> {
         let mut rows: Vec<_> = self
             .live
@@ -209,12 +232,34 @@ impl Node {
             Ok(m) => m,
             Err(e) => {
                 self.store.resolve(spec.return_id, Err(e));
+                self.report_if_foreign(spec.return_id);
                 return Ok(());
             }
         };
         if let Err(e) = self.hold_args(&spec.args) {
             self.store.resolve(spec.return_id, Err(e));
+            self.report_if_foreign(spec.return_id);
             return Ok(());
+        }
+        let resources = self.task_resources(&spec.options);
+        match self.place(&resources, &spec.strategy, &spec.args, spec.hops) {
+            Ok(crate::cluster::placement::Placement::Local) => {}
+            Ok(crate::cluster::placement::Placement::Remote(to)) => {
+                let (id, args) = (spec.return_id, spec.args.clone());
+                if let Err(e) = self.forward_task(spec, &to) {
+                    self.cluster.forwarded.lock().unwrap().remove(&id);
+                    self.tasks.forget_forwarded(id);
+                    self.store.resolve(id, Err(e));
+                    self.release_args(&args);
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                self.store.resolve(spec.return_id, Err(e));
+                self.report_if_foreign(spec.return_id);
+                self.release_args(&spec.args);
+                return Ok(());
+            }
         }
         let cancel = self.tasks.insert(&spec);
         // A task whose arguments are all values takes its place in line now.
@@ -243,7 +288,6 @@ impl Node {
                 ),
             ));
         }
-        self.check_feasible(&self.task_resources(&spec.options))?;
         Ok(module)
     }
 
@@ -268,10 +312,10 @@ impl Node {
     }
 
     /// Takes a reference on every object argument for as long as the call is pending.
-    pub fn hold_args(&self, args: &[ArgSpec]) -> ReefResult<()> {
+    pub fn hold_args(self: &Arc<Self>, args: &[ArgSpec]) -> ReefResult<()> {
         let ids: Vec<ObjectId> = object_ids(args).collect();
         for (i, id) in ids.iter().enumerate() {
-            if let Err(e) = self.store.add_ref(*id) {
+            if let Err(e) = self.hold_object(*id) {
                 for held in &ids[..i] {
                     self.store.release(*held);
                 }
@@ -307,6 +351,7 @@ impl Node {
             (r, _) => r,
         };
         self.store.resolve(id, result);
+        self.report_if_foreign(id);
         self.release_args(&spec.args);
     }
 
@@ -414,7 +459,7 @@ impl Node {
     /// Waits for every object argument and turns the arguments into WIT
     /// values; an argument whose task failed fails this call.
     pub async fn resolve_args(
-        &self,
+        self: &Arc<Self>,
         args: &[ArgSpec],
     ) -> ReefResult<(Vec<Arg>, HashSet<ObjectId>)> {
         let mut out = Vec::with_capacity(args.len());
@@ -423,7 +468,7 @@ impl Node {
             match arg {
                 ArgSpec::Inline(b) => out.push(Arg::Inline(b.to_vec())),
                 ArgSpec::Object(id) => {
-                    let data = self.store.get(*id).await.map_err(|e| {
+                    let data = self.fetch(*id).await.map_err(|e| {
                         ReefError::new(
                             ErrorCode::DependencyFailed,
                             format!("argument {i} (object {id:#x}) failed: {e}"),

@@ -94,12 +94,23 @@ pub async fn node_with(extra: &[&str]) -> reef::Cluster {
         .expect("starting a local node")
 }
 
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A `host start` process managed by a test (killed on drop).
 pub struct HostProcess {
     pub child: Child,
     pub port: u16,
     pub address: String,
     pub dir: PathBuf,
+    /// The cluster token file (the head's, for a worker).
+    pub token_file: PathBuf,
 }
 
 impl HostProcess {
@@ -113,9 +124,36 @@ impl HostProcess {
         Self::start_on(dir, port, extra).expect("node did not start")
     }
 
+    /// Starts a node that joins the cluster of `head` (with its token).
+    pub fn start_worker(dir: &std::path::Path, head: &HostProcess, extra: &[&str]) -> HostProcess {
+        let token = head.dir.join("token");
+        let mut args = vec![
+            "--address",
+            head.address.as_str(),
+            "--token-file",
+            token.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let port = free_port();
+        let mut node = Self::spawn(dir, port, false, &args).expect("worker node did not start");
+        node.token_file = token;
+        node
+    }
+
     pub fn start_on(
         dir: &std::path::Path,
         port: u16,
+        extra: &[&str],
+    ) -> Result<HostProcess, String> {
+        Self::spawn(dir, port, true, extra)
+    }
+
+    /// Starts `host start` (`--head` when `head`) and waits for its banner;
+    /// on failure returns what it logged.
+    pub fn spawn(
+        dir: &std::path::Path,
+        port: u16,
+        head: bool,
         extra: &[&str],
     ) -> Result<HostProcess, String> {
         use std::io::BufRead;
@@ -125,7 +163,9 @@ impl HostProcess {
             &["--object-store-memory", "128MiB"]
         };
         let mut child = Command::new(host_bin())
-            .args(["start", "--head", "--stop-on-stdin-close", "--port"])
+            .arg("start")
+            .args(head.then_some("--head"))
+            .args(["--stop-on-stdin-close", "--port"])
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(dir)
@@ -150,12 +190,13 @@ impl HostProcess {
             port,
             address: format!("127.0.0.1:{port}"),
             dir: dir.to_owned(),
+            token_file: dir.join("token"),
         })
     }
 
     /// The cluster token this node wrote to `<data-dir>/token`.
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.dir.join("token"))
+        std::fs::read_to_string(&self.token_file)
             .expect("the node's token file")
             .trim()
             .to_string()
@@ -175,7 +216,7 @@ impl HostProcess {
             .arg("--address")
             .arg(&self.address)
             .arg("--token-file")
-            .arg(self.dir.join("token"))
+            .arg(&self.token_file)
             .output()
             .unwrap()
     }

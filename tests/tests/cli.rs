@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reef::ErrorCode;
-use reef_tests::{guest, HostProcess};
+use reef_tests::{free_port, guest, HostProcess};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -124,12 +124,4 @@ fn an_arena_larger_than_shared_memory_fails_clearly() {
         .err()
         .expect("a 1 TiB arena");
     assert!(err.contains("object store needs"), "{err}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

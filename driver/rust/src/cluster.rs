@@ -19,7 +19,7 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorCode, Result};
 use crate::local::LocalNode;
 use crate::object::{ObjectData, ObjectRef};
-use crate::options::CallOptions;
+use crate::options::{CallOptions, Strategy};
 
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
@@ -476,6 +476,11 @@ impl TaskBuilder<'_> {
         self.options.resources.insert(name.to_string(), amount);
         self
     }
+    /// Where the task runs in a cluster (default: here first, see [`Strategy`]).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.options.strategy = strategy;
+        self
+    }
     /// Submits the task; returns at once with a reference to its result.
     pub fn submit(self) -> Result<ObjectRef> {
         let TaskBuilder {
@@ -491,6 +496,7 @@ impl TaskBuilder<'_> {
                 module,
                 function,
                 args: args_to_proto(args),
+                strategy: options.strategy.to_proto(),
                 options: options.to_proto(),
             })
         })
@@ -544,6 +550,7 @@ impl ActorBuilder<'_> {
                     class,
                     args: args_to_proto(args),
                     name,
+                    strategy: options.strategy.to_proto(),
                     options: options.to_proto(),
                 })
             })

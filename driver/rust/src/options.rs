@@ -5,8 +5,40 @@ use std::time::Duration;
 
 use reef_proto as pb;
 
+/// Where a task runs in a cluster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Strategy {
+    /// On the node the driver is connected to when it fits there now; else
+    /// the node holding most of the task's argument bytes; else any node with
+    /// room (spillback).
+    #[default]
+    Default,
+    /// Round-robin over the nodes with room.
+    Spread,
+    /// On one node (by id, see `Cluster::status`); `soft` falls back to the
+    /// default when that node is dead or full, hard fails instead.
+    NodeAffinity { node_id: String, soft: bool },
+}
+
+impl Strategy {
+    pub(crate) fn to_proto(&self) -> Option<pb::SchedulingStrategy> {
+        use pb::scheduling_strategy::Kind;
+        let kind = match self {
+            Strategy::Default => return None,
+            Strategy::Spread => Kind::Spread(pb::Empty {}),
+            Strategy::NodeAffinity { node_id, soft } => Kind::NodeAffinity(pb::NodeAffinity {
+                node_id: node_id.clone(),
+                soft: *soft,
+            }),
+        };
+        Some(pb::SchedulingStrategy { kind: Some(kind) })
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct CallOptions {
+    /// Where the call runs in a cluster.
+    pub strategy: Strategy,
     /// CPUs to reserve (default 1 for tasks, 0 for actors).
     pub num_cpus: Option<f64>,
     /// Bytes of the node's `memory` resource to reserve.

@@ -78,7 +78,7 @@ pub async fn call_output(
                     format!("the guest returned object {id:#x}, which it was not given"),
                 ));
             }
-            node.store.get(id).await
+            node.fetch(id).await
         }
         Err(message) => Err(guest_error(message)),
     }

@@ -165,10 +165,10 @@ async fn read_object(
     }
     let node = ctx.node.clone();
     if node.store.is_ready(id)? {
-        return node.store.get(id).await;
+        return node.fetch(id).await;
     }
     let held = ctx.permit.take().map(|p| p.resources().clone());
-    let result = node.store.get(id).await;
+    let result = node.fetch(id).await;
     if let Some(resources) = held {
         let permit = node.scheduler.acquire(&resources).await;
         store.data_mut().permit = Some(permit);
@@ -215,6 +215,8 @@ fn submit(
         args,
         options: Default::default(),
         owner: None,
+        strategy: Default::default(),
+        hops: 0,
     })?;
     ctx.owned.push(return_id);
     ctx.allowed.insert(return_id);

@@ -69,6 +69,8 @@ impl NodeApi for NodeService {
         request: Request<Streaming<pb::ClientBatch>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let mut inbound = request.into_inner();
+        // Sessions allocate ids from the node's index: wait until it is known.
+        self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Session::new(self.node.clone(), tx);
         let closing = self.node.closing.clone();

@@ -104,6 +104,10 @@ impl Session {
                         args: args(s.args)?,
                         options: options(s.options),
                         owner: Some(self.prefix),
+                        strategy: crate::cluster::placement::Strategy::from_proto(
+                            s.strategy.as_ref(),
+                        ),
+                        hops: 0,
                     })
                 });
                 match result {
@@ -251,7 +255,7 @@ impl Session {
         let fetch = async {
             let mut values = Vec::with_capacity(g.ids.len());
             for id in &g.ids {
-                let value = match self.node.store.get(*id).await {
+                let value = match self.node.fetch(*id).await {
                     Ok(data) => self.object_value(*id, data, g.arena),
                     Err(e) => pb::object_value::Value::Error(e.to_proto()),
                 };
@@ -353,7 +357,7 @@ impl Session {
     }
 }
 
-fn args(args: Vec<pb::Arg>) -> ReefResult<Vec<ArgSpec>> {
+pub fn args(args: Vec<pb::Arg>) -> ReefResult<Vec<ArgSpec>> {
     args.into_iter()
         .enumerate()
         .map(|(i, a)| match a.kind {

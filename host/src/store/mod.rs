@@ -4,4 +4,4 @@ mod arena;
 mod objects;
 
 pub use arena::{remove_stale_arenas, round_up_page, Arena, Block, PAGE};
-pub use objects::{Data, ObjectId, ObjectStore, Resolved, StoreStats};
+pub use objects::{Data, Located, ObjectId, ObjectStore, Resolved, StoreStats};

@@ -50,8 +50,22 @@ pub type Resolved = Result<Arc<Data>, ReefError>;
 enum State {
     Pending(Vec<oneshot::Sender<Resolved>>),
     Ready(Arc<Data>),
-    Spilled { path: PathBuf, len: u64 },
+    Spilled {
+        path: PathBuf,
+        len: u64,
+    },
     Failed(ReefError),
+    /// Sealed on other nodes (by node id), not here: `Node::fetch` pulls it.
+    Remote {
+        size: u64,
+        holders: Vec<String>,
+    },
+}
+
+/// Where a sealed object's bytes are.
+pub enum Located {
+    Local(Arc<Data>),
+    Remote { size: u64, holders: Vec<String> },
 }
 
 struct Entry {
@@ -79,6 +93,9 @@ pub struct StoreStats {
 }
 
 pub struct ObjectStore {
+    /// Told the id of every object whose last reference goes (the owner then
+    /// frees copies on other nodes).
+    freed: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ObjectId>>,
     arena: Arc<Arena>,
     spill_dir: PathBuf,
     inline_threshold: u64,
@@ -88,6 +105,7 @@ pub struct ObjectStore {
 impl ObjectStore {
     pub fn new(arena: Arc<Arena>, spill_dir: PathBuf, inline_threshold: u64) -> Self {
         ObjectStore {
+            freed: Default::default(),
             arena,
             spill_dir,
             inline_threshold,
@@ -181,6 +199,9 @@ impl ObjectStore {
             return;
         }
         let entry = t.objects.remove(&id).unwrap();
+        if let Some(freed) = self.freed.get() {
+            let _ = freed.send(id);
+        }
         match entry.state {
             State::Ready(data) => {
                 if let Data::Inline(b) = &*data {
@@ -197,7 +218,110 @@ impl ObjectStore {
                     let _ = w.send(Err(ReefError::unknown_object(id)));
                 }
             }
-            State::Failed(_) => {}
+            State::Failed(_) | State::Remote { .. } => {}
+        }
+    }
+
+    /// Sends the id of every freed object to `listener` from now on.
+    pub fn on_freed(&self, listener: tokio::sync::mpsc::UnboundedSender<ObjectId>) {
+        let _ = self.freed.set(listener);
+    }
+
+    /// Seals a pending object as living on other nodes.
+    pub fn set_remote(&self, id: ObjectId, size: u64, holders: Vec<String>) {
+        let mut t = self.table.lock().unwrap();
+        let Some(entry) = t.objects.get_mut(&id) else {
+            return;
+        };
+        let waiters = match &mut entry.state {
+            State::Pending(w) => std::mem::take(w),
+            _ => return,
+        };
+        entry.state = State::Remote { size, holders };
+        drop(t);
+        // Waiters look again and find it remote.
+        for w in waiters {
+            let _ = w.send(Err(ReefError::new(ErrorCode::Internal, "moved")));
+        }
+    }
+
+    /// Makes a remote object local with bytes pulled from a holder.
+    pub fn fill(&self, id: ObjectId, data: Arc<Data>) {
+        let mut t = self.table.lock().unwrap();
+        if let Some(entry) = t.objects.get_mut(&id) {
+            if matches!(entry.state, State::Remote { .. } | State::Pending(_)) {
+                let waiters = match &mut entry.state {
+                    State::Pending(w) => std::mem::take(w),
+                    _ => Vec::new(),
+                };
+                entry.state = State::Ready(data.clone());
+                if let Data::Inline(b) = &*data {
+                    t.inline_bytes += b.len() as u64;
+                }
+                drop(t);
+                for w in waiters {
+                    let _ = w.send(Ok(data.clone()));
+                }
+            }
+        }
+    }
+
+    /// Size and holders of an object sealed elsewhere; None when not remote.
+    pub fn remote_info(&self, id: ObjectId) -> Option<(u64, Vec<String>)> {
+        match &self.table.lock().unwrap().objects.get(&id)?.state {
+            State::Remote { size, holders } => Some((*size, holders.clone())),
+            _ => None,
+        }
+    }
+
+    /// Size of a sealed local object, without waiting or touching it.
+    pub fn local_size(&self, id: ObjectId) -> Option<u64> {
+        match &self.table.lock().unwrap().objects.get(&id)?.state {
+            State::Ready(d) => Some(d.len()),
+            State::Spilled { len, .. } => Some(*len),
+            _ => None,
+        }
+    }
+
+    /// Waits until the object is sealed; says where its bytes are (restoring
+    /// a spilled object), or returns the error of the task that made it.
+    pub async fn locate(&self, id: ObjectId) -> ReefResult<Located> {
+        loop {
+            let rx = {
+                let mut t = self.table.lock().unwrap();
+                let now = t.tick();
+                let entry = t
+                    .objects
+                    .get_mut(&id)
+                    .ok_or_else(|| ReefError::unknown_object(id))?;
+                entry.last_use = now;
+                match &mut entry.state {
+                    State::Ready(d) => return Ok(Located::Local(d.clone())),
+                    State::Failed(e) => return Err(e.clone()),
+                    State::Remote { size, holders } => {
+                        return Ok(Located::Remote {
+                            size: *size,
+                            holders: holders.clone(),
+                        })
+                    }
+                    State::Pending(waiters) => {
+                        let (tx, rx) = oneshot::channel();
+                        waiters.push(tx);
+                        Some(rx)
+                    }
+                    State::Spilled { .. } => None,
+                }
+            };
+            match rx {
+                // Woken: look again (a waiter learns nothing from the value
+                // when the object went remote).
+                Some(rx) => {
+                    if rx.await.is_err() && !self.contains(id) {
+                        return Err(ReefError::unknown_object(id));
+                    }
+                }
+                None => self.restore(id)?,
+            }
         }
     }
 
@@ -226,6 +350,12 @@ impl ObjectStore {
                 match &mut entry.state {
                     State::Ready(d) => return Ok(d.clone()),
                     State::Failed(e) => return Err(e.clone()),
+                    State::Remote { .. } => {
+                        return Err(ReefError::new(
+                            ErrorCode::Internal,
+                            format!("object {id:#x} lives on another node (use Node::fetch)"),
+                        ))
+                    }
                     State::Pending(waiters) => {
                         let (tx, rx) = oneshot::channel();
                         waiters.push(tx);
@@ -235,11 +365,12 @@ impl ObjectStore {
                 }
             };
             match rx {
-                Some(rx) => {
-                    return rx
-                        .await
-                        .unwrap_or_else(|_| Err(ReefError::unknown_object(id)))
-                }
+                Some(rx) => match rx.await {
+                    Ok(Ok(data)) => return Ok(data),
+                    // Moved elsewhere, or failed: look again.
+                    Ok(Err(_)) => continue,
+                    Err(_) => return Err(ReefError::unknown_object(id)),
+                },
                 None => self.restore(id)?,
             }
         }

@@ -1,0 +1,381 @@
+//! This node's place in the cluster.
+//!
+//! * **Membership** — the node registers with the control plane (the head's
+//!   `ControlPlane` service; the head registers with its own), gets its
+//!   *index* (which names the owner of every object id it allocates, see
+//!   `node::owner_index`), heartbeats, and receives the cluster view by
+//!   subscription: the control plane pushes a new view when anything changes.
+//! * **Placement** (`placement.rs`) — where a task runs: here when it fits
+//!   here, else forwarded (spillback) to a node chosen from the view.
+//! * **Remote work and objects** (`remote.rs`) — tasks forwarded to other
+//!   nodes, the owner's directory of object copies, and fetching objects that
+//!   live elsewhere (through `transfer`).
+//!
+//! Objects are owner-based, as in Ray: the node whose index is in an id is the
+//! object's owner. It knows whether the object is ready and which nodes hold
+//! a copy; any node asks the owner (`Peer.Locate`) and pulls from a holder.
+
+mod peers;
+pub mod placement;
+pub mod remote;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use reef_proto as pb;
+use reef_proto::auth::{AttachToken, TokenChannel};
+use reef_proto::control_plane_client::ControlPlaneClient;
+use tokio::sync::watch;
+
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::node::Node;
+use crate::scheduler::Resources;
+
+pub use peers::PeerLink;
+pub use remote::Forwarded;
+
+/// How long a node keeps retrying to reach the control plane at start.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Membership {
+    /// Our index (0 until registered; a standalone node is 1).
+    index: AtomicU32,
+    registered: watch::Sender<bool>,
+    gcs: Mutex<Option<ControlPlaneClient<TokenChannel>>>,
+    view: RwLock<Arc<pb::ClusterView>>,
+    peers: Mutex<HashMap<String, PeerLink>>,
+    /// Tasks this node forwarded, by result id (see `remote`).
+    pub(crate) forwarded: Mutex<HashMap<u64, Forwarded>>,
+    /// Owner side: nodes other than this one holding a copy of our objects.
+    pub(crate) copies: Mutex<HashMap<u64, Vec<String>>>,
+    spread_cursor: AtomicUsize,
+    /// Resources placement groups reserved here, by group id.
+    bundles: Mutex<HashMap<u64, Vec<crate::scheduler::Permit>>>,
+}
+
+impl Default for Membership {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Membership {
+    pub fn new() -> Self {
+        Membership {
+            index: AtomicU32::new(0),
+            registered: watch::channel(false).0,
+            gcs: Mutex::new(None),
+            view: RwLock::new(Arc::new(pb::ClusterView::default())),
+            peers: Mutex::default(),
+            forwarded: Mutex::default(),
+            copies: Mutex::default(),
+            spread_cursor: AtomicUsize::new(0),
+            bundles: Mutex::default(),
+        }
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    /// Whether this node is part of a cluster (has a control plane).
+    pub fn is_clustered(&self) -> bool {
+        self.gcs.lock().unwrap().is_some()
+    }
+
+    /// A node with no control plane at all runs alone as index 1.
+    pub fn run_standalone(&self) {
+        self.index.store(1, Ordering::Relaxed);
+        self.registered.send_replace(true);
+    }
+
+    /// Waits until the node has its index (sessions start after that).
+    pub async fn registered(&self) {
+        let mut rx = self.registered.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    pub fn view(&self) -> Arc<pb::ClusterView> {
+        self.view.read().unwrap().clone()
+    }
+
+    pub fn gcs(&self) -> ReefResult<ControlPlaneClient<TokenChannel>> {
+        self.gcs
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| ReefError::new(ErrorCode::Internal, "this node has no control plane"))
+    }
+
+    /// The view's entry for a node id.
+    pub fn node_view(&self, node_id: &str) -> Option<pb::NodeView> {
+        self.view()
+            .nodes
+            .iter()
+            .find(|n| n.node_id == node_id)
+            .cloned()
+    }
+
+    /// The alive node with this index.
+    pub fn node_by_index(&self, index: u32) -> Option<pb::NodeView> {
+        self.view()
+            .nodes
+            .iter()
+            .find(|n| n.node_index == index && n.state == pb::NodeState::Alive as i32)
+            .cloned()
+    }
+
+    pub fn next_spread(&self) -> usize {
+        self.spread_cursor.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A `Resources` as the wire's resource map ("CPU", "memory", custom names).
+pub fn to_map(r: &Resources) -> pb::ResourceMap {
+    pb::ResourceMap {
+        amounts: r.rows().into_iter().collect(),
+    }
+}
+
+/// The wire's resource map as `Resources`.
+pub fn from_map(m: &pb::ResourceMap) -> Resources {
+    let mut r = Resources::default();
+    for (name, amount) in &m.amounts {
+        match name.as_str() {
+            "CPU" => r.cpus = *amount,
+            "memory" => r.memory = *amount as u64,
+            other => {
+                r.custom.insert(other.to_string(), *amount);
+            }
+        }
+    }
+    r
+}
+
+/// Connects a token-carrying channel to `address` (lazily: the first call dials).
+pub fn channel(address: &str, token: &str) -> ReefResult<tonic::transport::Channel> {
+    let url = if address.starts_with("http") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let _ = AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
+    Ok(tonic::transport::Endpoint::from_shared(url)
+        .map_err(|e| {
+            ReefError::new(
+                ErrorCode::BadArgument,
+                format!("bad address {address}: {e}"),
+            )
+        })?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(64 << 20)
+        .connect_lazy())
+}
+
+fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
+    // Control-plane errors start with the Reef error-code name.
+    let message = status.message();
+    let code = message
+        .split_once(':')
+        .and_then(|(name, _)| ErrorCode::from_str_name(name.trim()))
+        .unwrap_or(match status.code() {
+            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
+            tonic::Code::NotFound => ErrorCode::UnknownObject,
+            _ => ErrorCode::Internal,
+        });
+    let message = match message.split_once(':') {
+        Some((name, rest)) if ErrorCode::from_str_name(name.trim()).is_some() => rest.trim(),
+        _ => message,
+    };
+    ReefError::new(code, format!("{what}: {message}"))
+}
+
+impl Node {
+    /// Joins the cluster whose control plane is at `head` (for the head
+    /// itself, its own address): registers, then heartbeats and follows the
+    /// view in the background. Fails when the control plane refuses us (a
+    /// wrong token, resources it rejects) or cannot be reached in time.
+    pub async fn join_cluster(self: &Arc<Self>, head: &str) -> anyhow::Result<()> {
+        let client = ControlPlaneClient::with_interceptor(
+            channel(head, &self.config.token)?,
+            AttachToken::new(&self.config.token).map_err(anyhow::Error::msg)?,
+        )
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+        let request = pb::RegisterNodeRequest {
+            node_id: self.id.clone(),
+            address: self.address(),
+            total: Some(to_map(self.scheduler.total())),
+            available: Some(to_map(&self.scheduler.available())),
+            arena_path: self.store.arena().path().display().to_string(),
+        };
+        let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+        let reply = loop {
+            match client.clone().register_node(request.clone()).await {
+                Ok(reply) => break reply.into_inner(),
+                Err(status)
+                    if status.code() == tonic::Code::Unavailable
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!("control plane at {head} not reachable yet: {status}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => {
+                    anyhow::bail!(
+                        "the control plane at {head} refused this node: {}",
+                        rpc_error("registering", status)
+                    );
+                }
+            }
+        };
+        *self.cluster.gcs.lock().unwrap() = Some(client.clone());
+        if let Some(view) = reply.view {
+            *self.cluster.view.write().unwrap() = Arc::new(view);
+        }
+        self.cluster
+            .index
+            .store(reply.node_index, Ordering::Relaxed);
+        self.cluster.registered.send_replace(true);
+        tracing::info!(index = reply.node_index, "joined the cluster at {head}");
+        let interval = Duration::from_millis(reply.heartbeat_interval_ms.clamp(50, 10_000));
+        tokio::spawn(heartbeats(Arc::downgrade(self), client.clone(), interval));
+        tokio::spawn(follow_view(Arc::downgrade(self), client));
+        Ok(())
+    }
+
+    /// The address other nodes and drivers reach this node at.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.config.advertise_host, self.config.port)
+    }
+}
+
+async fn heartbeats(
+    node: std::sync::Weak<Node>,
+    mut client: ControlPlaneClient<TokenChannel>,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(node) = node.upgrade() else { return };
+        if node.is_stopping() {
+            return;
+        }
+        let stats = node.store.stats();
+        let request = pb::HeartbeatRequest {
+            node_id: node.id.clone(),
+            available: Some(to_map(&node.scheduler.available())),
+            pending_tasks: node.scheduler.queued() as u64,
+            running_tasks: node.tasks.len() as u64,
+            store_used: stats.arena_used,
+            store_capacity: stats.arena_capacity,
+        };
+        match client.heartbeat(request).await {
+            Ok(reply) if reply.get_ref().unknown => {
+                tracing::error!("the control plane declared this node dead: stopping");
+                node.stop();
+                return;
+            }
+            Ok(_) => {}
+            Err(status) => tracing::warn!("heartbeat failed: {status}"),
+        }
+    }
+}
+
+/// Follows the control plane's view; reconnects when the stream breaks.
+async fn follow_view(node: std::sync::Weak<Node>, mut client: ControlPlaneClient<TokenChannel>) {
+    loop {
+        let Some(id) = node.upgrade().map(|n| n.id.clone()) else {
+            return;
+        };
+        match client.subscribe(pb::SubscribeRequest { node_id: id }).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                while let Ok(Some(view)) = stream.message().await {
+                    let Some(node) = node.upgrade() else { return };
+                    node.apply_view(view);
+                }
+            }
+            Err(status) => tracing::warn!("subscribing to the cluster view: {status}"),
+        }
+        let Some(n) = node.upgrade() else { return };
+        if n.is_stopping() {
+            return;
+        }
+        drop(n);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+impl Node {
+    fn apply_view(self: &Arc<Self>, view: pb::ClusterView) {
+        let dead: Vec<String> = view
+            .nodes
+            .iter()
+            .filter(|n| n.state == pb::NodeState::Dead as i32)
+            .map(|n| n.node_id.clone())
+            .collect();
+        *self.cluster.view.write().unwrap() = Arc::new(view);
+        for node_id in dead {
+            self.cluster.peers.lock().unwrap().remove(&node_id);
+            self.on_node_dead(&node_id);
+        }
+    }
+}
+
+impl Node {
+    /// Reserves placement-group bundles here, all or none (asked by the
+    /// control plane). The resources stay held until `release_bundles`.
+    pub fn reserve_bundles(&self, bundles: Vec<pb::BundleReservation>) -> ReefResult<()> {
+        let Some(first) = bundles.first() else {
+            return Ok(());
+        };
+        let group = first.placement_group_id;
+        let mut sum = Resources::default();
+        for b in &bundles {
+            let r = from_map(&b.resources.clone().unwrap_or_default());
+            if !(r.cpus.is_finite() && r.cpus >= 0.0)
+                || r.custom.values().any(|v| !(v.is_finite() && *v >= 0.0))
+            {
+                return Err(ReefError::new(
+                    ErrorCode::BadArgument,
+                    format!(
+                        "bundle {} of group {group}: resources must be non-negative",
+                        b.bundle_index
+                    ),
+                ));
+            }
+            sum.cpus += r.cpus;
+            sum.memory += r.memory;
+            for (k, v) in r.custom {
+                *sum.custom.entry(k).or_default() += v;
+            }
+        }
+        let permit = self.scheduler.try_acquire(&sum).ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::Infeasible,
+                format!(
+                    "node {} has {:?} free, bundles need {sum:?}",
+                    self.id,
+                    self.scheduler.available()
+                ),
+            )
+        })?;
+        self.cluster
+            .bundles
+            .lock()
+            .unwrap()
+            .entry(group)
+            .or_default()
+            .push(permit);
+        Ok(())
+    }
+
+    /// Gives back what a placement group reserved here.
+    pub fn release_bundles(&self, group: u64) {
+        self.cluster.bundles.lock().unwrap().remove(&group);
+    }
+}

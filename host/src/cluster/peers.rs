@@ -1,0 +1,134 @@
+//! Connections to other nodes' `Peer` services. Forwarded work and result
+//! notices are queued and sent in batches: one RPC in flight per kind and
+//! peer carries everything queued meanwhile, so 10,000 small tasks cost a few
+//! dozen RPCs, not 10,000.
+
+use reef_proto as pb;
+use reef_proto::auth::{AttachToken, TokenChannel};
+use reef_proto::peer_client::PeerClient;
+use tokio::sync::mpsc;
+
+use super::channel;
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::node::Node;
+
+/// Most items per batch.
+const MAX_BATCH: usize = 4096;
+
+#[derive(Clone)]
+pub struct PeerLink {
+    pub node_id: String,
+    pub address: String,
+    pub client: PeerClient<TokenChannel>,
+    work: mpsc::UnboundedSender<pb::ForwardedWork>,
+    ready: mpsc::UnboundedSender<pb::ReadyObject>,
+}
+
+impl PeerLink {
+    fn open(from: &str, node_id: &str, address: &str, token: &str) -> ReefResult<PeerLink> {
+        let attach =
+            AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
+        let client = PeerClient::with_interceptor(channel(address, token)?, attach)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        let (work, work_rx) = mpsc::unbounded_channel();
+        let (ready, ready_rx) = mpsc::unbounded_channel();
+        let from = from.to_string();
+        let (c1, c2) = (client.clone(), client.clone());
+        let peer = node_id.to_string();
+        tokio::spawn(send_batches(
+            work_rx,
+            move |work| {
+                let mut c = c1.clone();
+                let batch = pb::ForwardBatch {
+                    from_node_id: from.clone(),
+                    work,
+                };
+                async move { c.forward(batch).await.map(|_| ()) }
+            },
+            peer.clone(),
+            "forwarding work",
+        ));
+        tokio::spawn(send_batches(
+            ready_rx,
+            move |objects| {
+                let mut c = c2.clone();
+                async move {
+                    c.objects_ready(pb::ObjectsReadyBatch { objects })
+                        .await
+                        .map(|_| ())
+                }
+            },
+            peer,
+            "reporting results",
+        ));
+        Ok(PeerLink {
+            node_id: node_id.to_string(),
+            address: address.to_string(),
+            client,
+            work,
+            ready,
+        })
+    }
+
+    pub fn forward(&self, work: pb::ForwardedWork) {
+        let _ = self.work.send(work);
+    }
+
+    pub fn report(&self, object: pb::ReadyObject) {
+        let _ = self.ready.send(object);
+    }
+}
+
+/// Sends everything queued, one RPC at a time. A failed RPC is logged: the
+/// peer is then normally dead, and the view's death notice fails its work.
+async fn send_batches<T, F, Fut>(
+    mut rx: mpsc::UnboundedReceiver<T>,
+    send: F,
+    peer: String,
+    what: &'static str,
+) where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        if let Err(status) = send(batch).await {
+            tracing::warn!("{what} to node {peer}: {status}");
+        }
+    }
+}
+
+impl Node {
+    /// The link to a node in the view (opened on first use).
+    pub fn peer(&self, node_id: &str) -> ReefResult<PeerLink> {
+        if let Some(link) = self.cluster.peers.lock().unwrap().get(node_id) {
+            return Ok(link.clone());
+        }
+        let view = self.cluster.node_view(node_id).ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::UnknownNode,
+                format!("node {node_id} is not in the cluster"),
+            )
+        })?;
+        if view.state != pb::NodeState::Alive as i32 {
+            return Err(ReefError::new(
+                ErrorCode::NodeDied,
+                format!("node {node_id} is dead ({})", view.death_reason),
+            ));
+        }
+        let link = PeerLink::open(&self.id, node_id, &view.address, &self.config.token)?;
+        self.cluster
+            .peers
+            .lock()
+            .unwrap()
+            .insert(node_id.to_string(), link.clone());
+        Ok(link)
+    }
+}

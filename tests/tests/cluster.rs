@@ -1,0 +1,376 @@
+//! A 3-node cluster of real `host` processes on 127.0.0.1: a head and two
+//! workers, each with its own port, arena and data directory.
+
+use std::time::{Duration, Instant};
+
+use reef::{ErrorCode, Strategy};
+use reef_tests::{guest, HostProcess};
+
+struct Cluster3 {
+    head: HostProcess,
+    a: HostProcess,
+    b: HostProcess,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// Node timeout of the test clusters (heartbeats every 200 ms).
+const NODE_TIMEOUT: Duration = Duration::from_millis(2000);
+
+fn cluster3() -> Cluster3 {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let timeout = NODE_TIMEOUT.as_millis().to_string();
+    let common = ["--num-cpus", "2", "--object-store-memory", "128MiB"];
+    let mut head_args = vec![
+        "--heartbeat-ms",
+        "200",
+        "--node-timeout-ms",
+        timeout.as_str(),
+    ];
+    head_args.extend_from_slice(&common);
+    let head = HostProcess::start(dirs[0].path(), &head_args);
+    let a = HostProcess::start_worker(dirs[1].path(), &head, &common);
+    let b = HostProcess::start_worker(dirs[2].path(), &head, &common);
+    Cluster3 {
+        head,
+        a,
+        b,
+        _dirs: dirs,
+    }
+}
+
+/// Node ids by address, as the answering node sees the cluster.
+async fn node_ids(cluster: &reef::Cluster) -> Vec<(String, String, String)> {
+    cluster
+        .status()
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .map(|n| (n.address, n.node_id, n.state))
+        .collect()
+}
+
+fn id_of(nodes: &[(String, String, String)], node: &HostProcess) -> String {
+    nodes
+        .iter()
+        .find(|(address, _, _)| address == &node.address)
+        .unwrap_or_else(|| panic!("{} is not in {nodes:?}", node.address))
+        .1
+        .clone()
+}
+
+/// Whether a node compiled a module (it fetched it by hash to run a task).
+fn has_module(node: &HostProcess) -> bool {
+    std::fs::read_dir(node.dir.join("modules"))
+        .map(|d| d.count() > 0)
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn the_cluster_forms_and_status_shows_every_node() {
+    let c = cluster3();
+    let driver = c.a.connect().await;
+    let nodes = node_ids(&driver).await;
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(
+        nodes.iter().all(|(_, _, state)| state == "alive"),
+        "{nodes:?}"
+    );
+    let out = c.b.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for node in [&c.head, &c.a, &c.b] {
+        assert!(text.contains(&node.address), "{text}");
+    }
+    assert!(text.contains("head"), "{text}");
+}
+
+#[tokio::test]
+async fn a_dag_spread_over_all_nodes_returns_correct_results() {
+    let c = cluster3();
+    let driver = c.head.connect().await;
+    let m = driver.register_file(guest("dag")).await.unwrap();
+    let n = 1000u64;
+    let spread = || Strategy::Spread;
+    let xs = driver
+        .task(&m, "make_range")
+        .arg(n)
+        .strategy(spread())
+        .submit()
+        .unwrap();
+    let mut sums = Vec::new();
+    for k in 0..12 {
+        let scaled = driver
+            .task(&m, "scale")
+            .arg(&xs)
+            .arg(k as f64)
+            .strategy(spread())
+            .submit()
+            .unwrap();
+        sums.push(
+            driver
+                .task(&m, "sum")
+                .arg(&scaled)
+                .strategy(spread())
+                .submit()
+                .unwrap(),
+        );
+    }
+    let base = (n - 1) as f64 * n as f64 / 2.0;
+    for (k, sum) in sums.iter().enumerate() {
+        assert_eq!(driver.get::<f64>(sum).await.unwrap(), base * k as f64);
+    }
+    // Every node ran some of it: each fetched the module by hash.
+    for node in [&c.head, &c.a, &c.b] {
+        assert!(has_module(node), "{} ran nothing", node.address);
+    }
+}
+
+#[tokio::test]
+async fn a_task_pulls_an_object_held_by_another_node_once() {
+    let c = cluster3();
+    let driver = c.head.connect().await;
+    let m = driver.register_file(guest("demo")).await.unwrap();
+    let nodes = node_ids(&driver).await;
+    let on_a = Strategy::NodeAffinity {
+        node_id: id_of(&nodes, &c.a),
+        soft: false,
+    };
+    let xs: Vec<f64> = (0..1_000_000u64).map(|i| i as f64).collect();
+    let data = driver.put_f64s(&xs).await.unwrap();
+    let size = 8_000_000u64;
+    // Two readers on node a at once, then a third later: one transfer.
+    let parts: Vec<_> = (0..3)
+        .map(|q| {
+            driver
+                .task(&m, "sum_slice")
+                .arg(&data)
+                .arg(q * 250_000u64)
+                .arg((q + 1) * 250_000u64)
+                .strategy(on_a.clone())
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    let sums: Vec<f64> = driver.get_many(&parts).await.unwrap();
+    for (q, sum) in sums.iter().enumerate() {
+        let q = q as u64;
+        let expected: f64 = (q * 250_000..(q + 1) * 250_000).map(|i| i as f64).sum();
+        assert_eq!(*sum, expected);
+    }
+    let again = driver
+        .task(&m, "sum_slice")
+        .arg(&data)
+        .arg(0u64)
+        .arg(1_000_000u64)
+        .strategy(on_a.clone())
+        .submit()
+        .unwrap();
+    assert_eq!(
+        driver.get::<f64>(&again).await.unwrap(),
+        xs.iter().sum::<f64>()
+    );
+    let a_status = c.a.connect().await.status().await.unwrap();
+    let me = a_status.nodes.iter().find(|n| n.this_node).unwrap();
+    assert_eq!(
+        me.bytes_pulled, size,
+        "node a pulled the 8 MB object exactly once"
+    );
+    // Node b needed nothing and pulled nothing.
+    let b_status = c.b.connect().await.status().await.unwrap();
+    assert_eq!(
+        b_status
+            .nodes
+            .iter()
+            .find(|n| n.this_node)
+            .unwrap()
+            .bytes_pulled,
+        0
+    );
+}
+
+#[tokio::test]
+async fn large_results_stay_where_they_were_made_until_needed() {
+    let c = cluster3();
+    let driver = c.head.connect().await;
+    let m = driver.register_file(guest("demo")).await.unwrap();
+    let nodes = node_ids(&driver).await;
+    let (on_a, on_b) = (
+        Strategy::NodeAffinity {
+            node_id: id_of(&nodes, &c.a),
+            soft: false,
+        },
+        Strategy::NodeAffinity {
+            node_id: id_of(&nodes, &c.b),
+            soft: false,
+        },
+    );
+    let big = vec![7u8; 3 << 20];
+    // echo on a makes a 3 MiB result that stays on a; view_len on b pulls it from a.
+    let input = driver.put_bytes(&big).await.unwrap();
+    let made = driver
+        .task(&m, "echo")
+        .arg(&input)
+        .strategy(on_a)
+        .submit()
+        .unwrap();
+    let len = driver
+        .task(&m, "view_len")
+        .arg(&made)
+        .strategy(on_b)
+        .submit()
+        .unwrap();
+    assert_eq!(driver.get::<u64>(&len).await.unwrap(), 3 << 20);
+    // The driver reads it too (the head pulls it).
+    assert_eq!(driver.get_bytes(&made).await.unwrap().as_ref(), &big[..]);
+}
+
+#[tokio::test]
+async fn a_killed_node_is_declared_dead_and_new_work_avoids_it() {
+    let mut c = cluster3();
+    let driver = c.head.connect().await;
+    let m = driver.register_file(guest("demo")).await.unwrap();
+    let b_id = id_of(&node_ids(&driver).await, &c.b);
+    c.b.child.kill().unwrap();
+    c.b.child.wait().unwrap();
+    let killed = Instant::now();
+    loop {
+        let nodes = node_ids(&driver).await;
+        let state = &nodes.iter().find(|(_, id, _)| id == &b_id).unwrap().2;
+        if state.starts_with("dead") {
+            break;
+        }
+        assert!(
+            killed.elapsed() < NODE_TIMEOUT + Duration::from_secs(3),
+            "node b still {state} {:?} after SIGKILL",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detected = killed.elapsed();
+    assert!(
+        detected >= NODE_TIMEOUT / 2,
+        "declared dead too early: {detected:?}"
+    );
+    // New work runs on the live nodes only.
+    let refs: Vec<_> = (0..20)
+        .map(|i| {
+            driver
+                .task(&m, "add")
+                .arg(i as f64)
+                .arg(1.0)
+                .strategy(Strategy::Spread)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    let sums: Vec<f64> = driver.get_many(&refs).await.unwrap();
+    assert_eq!(sums, (0..20).map(|i| i as f64 + 1.0).collect::<Vec<_>>());
+    // Asking for the dead node by id fails clearly.
+    let on_b = Strategy::NodeAffinity {
+        node_id: b_id.clone(),
+        soft: false,
+    };
+    let err = driver
+        .get::<f64>(
+            &driver
+                .task(&m, "add")
+                .arg(1.0)
+                .arg(1.0)
+                .strategy(on_b)
+                .submit()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NodeDied, "{err}");
+    let soft = Strategy::NodeAffinity {
+        node_id: b_id,
+        soft: true,
+    };
+    let ok = driver
+        .task(&m, "add")
+        .arg(1.0)
+        .arg(1.0)
+        .strategy(soft)
+        .submit()
+        .unwrap();
+    assert_eq!(driver.get::<f64>(&ok).await.unwrap(), 2.0);
+    // Drop would close b's (already dead) stdin: fine.
+}
+
+#[tokio::test]
+async fn infeasible_everywhere_fails_at_once_and_unknown_nodes_are_named() {
+    let c = cluster3();
+    let driver = c.a.connect().await;
+    let m = driver.register_file(guest("demo")).await.unwrap();
+    let err = driver
+        .get::<f64>(
+            &driver
+                .task(&m, "add")
+                .arg(1.0)
+                .arg(2.0)
+                .num_cpus(64.0)
+                .submit()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Infeasible, "{err}");
+    let nowhere = Strategy::NodeAffinity {
+        node_id: "no-such-node".into(),
+        soft: false,
+    };
+    let err = driver
+        .get::<f64>(
+            &driver
+                .task(&m, "add")
+                .arg(1.0)
+                .arg(2.0)
+                .strategy(nowhere)
+                .submit()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::UnknownNode, "{err}");
+    assert!(err.message.contains("no-such-node"), "{err}");
+}
+
+#[tokio::test]
+async fn nodes_with_a_wrong_or_missing_token_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = HostProcess::start(dir.path(), &[]);
+    let wrong = tempfile::tempdir().unwrap();
+    std::fs::write(wrong.path().join("bad-token"), "not-the-token").unwrap();
+    let bad = wrong.path().join("bad-token");
+    let err = HostProcess::spawn(
+        wrong.path(),
+        reef_tests::free_port(),
+        false,
+        &[
+            "--address",
+            &head.address,
+            "--token-file",
+            bad.to_str().unwrap(),
+        ],
+    )
+    .err()
+    .expect("a node with a wrong token must not start");
+    assert!(err.contains("wrong cluster token"), "{err}");
+    let none = tempfile::tempdir().unwrap();
+    let err = HostProcess::spawn(
+        none.path(),
+        reef_tests::free_port(),
+        false,
+        &["--address", &head.address],
+    )
+    .err()
+    .expect("a node without a token must not start");
+    assert!(err.contains("cluster token"), "{err}");
+    // A driver with a wrong token is refused too.
+    let err = reef::Cluster::connect_with_token(&head.address, "not-the-token")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::Unauthenticated, "{err}");
+}
