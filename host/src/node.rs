@@ -132,7 +132,7 @@ impl Node {
             actors: Actors::default(),
             gcs,
             next_object: AtomicU64::new(1),
-            next_prefix: AtomicU64::new(0),
+            next_prefix: AtomicU64::new(random_slot_base()),
             cluster: crate::cluster::Membership::new(),
             puller: Default::default(),
             guests: GuestRuntime::new(config.num_cpus)?,
@@ -260,4 +260,13 @@ impl Drop for GuestRuntime {
             rt.shutdown_background();
         }
     }
+}
+
+/// A random first session slot, so ids from two separate clusters (a driver
+/// mixing them up) are unlikely to collide.
+fn random_slot_base() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() % (SLOTS - 1)
 }
