@@ -218,6 +218,9 @@ async fn null_and_out_of_bounds_writes_trap_and_the_node_survives() {
         (e.code, e.message.as_str()),
         (ErrorCode::GuestPanic, "boom 42")
     );
+    // A C stack overflow runs off address 0 (the stack comes first) and traps.
+    let e = task_error(&cluster, cluster.task(&bad, "recurse").submit().unwrap()).await;
+    assert_eq!(e.code, ErrorCode::StackOverflow, "{e}");
     // Many traps in a row: every instance is torn down cleanly.
     let refs: Vec<_> = (0..20)
         .map(|i| {
@@ -457,4 +460,16 @@ async fn msgpack_reader_and_writer_round_trip() {
         let e = task_error(&cluster, r).await;
         assert_eq!(e.code, ErrorCode::BadArgument, "{bad:x?}: {e}");
     }
+}
+
+#[tokio::test]
+async fn the_readme_example_runs_the_seed_demo() {
+    let readme = include_str!("../../guest-sdk/c/README.md");
+    let example = include_str!("../../guest-sdk/c/examples/minimal/guest.c");
+    assert!(
+        readme.contains(example),
+        "guest-sdk/c/README.md must show examples/minimal/guest.c verbatim"
+    );
+    let cluster = node().await;
+    assert_seed_demo(&cluster, &guest("c_minimal")).await;
 }

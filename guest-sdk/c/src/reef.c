@@ -181,6 +181,14 @@ static void unmap_buffer(void *buf, size_t cap) {
     free(buf);
 }
 
+/* The length of an error-code prefix ("UPPER_CASE: "), or 0. */
+static size_t code_prefix(const char *msg) {
+    size_t i = 0;
+    while ((msg[i] >= 'A' && msg[i] <= 'Z') || msg[i] == '_')
+        i++;
+    return i > 0 && msg[i] == ':' && msg[i + 1] == ' ' ? i + 2 : 0;
+}
+
 static bool view_map(reef_object obj, reef_view *view, bool call_scoped) {
     memset(view, 0, sizeof *view);
     view->id = obj.id;
@@ -204,8 +212,10 @@ static bool view_map(reef_object obj, reef_view *view, bool call_scoped) {
     if (ret.b[0] != 0) {
         char *err = host_string(reef_ld32(ret.b + 8), reef_ld32(ret.b + 12));
         free(buf);
-        reef_fail("map-view of object %llu: %s", (unsigned long long)obj.id,
-                  err ? err : "(out of memory)");
+        /* Keep the host's error code (e.g. "VIEW_ERROR: ") in front of the context. */
+        size_t code = err ? code_prefix(err) : 0;
+        reef_fail("%.*smap-view of object %llu: %s", (int)code, err ? err : "",
+                  (unsigned long long)obj.id, err ? err + code : "(out of memory)");
         free(err);
         return false;
     }

@@ -8,6 +8,7 @@
  *   oob_write()           stores beyond the end of linear memory -> GUEST_TRAP "out of bounds memory access"
  *   assert_false()        assert(1 + 1 == 3)                     -> GUEST_PANIC "assertion failed: ..."
  *   panic(msg: str)       reef_panic("%s", msg)                  -> GUEST_PANIC msg
+ *   recurse()             unbounded recursion, 1 KiB frames      -> STACK_OVERFLOW (runs off address 0)
  */
 #include <assert.h>
 #include <reef.h>
@@ -60,9 +61,23 @@ static int panic(const reef_args *args, reef_out *out) {
     reef_panic("%s", msg);
 }
 
+/* Recursion with a 1 KiB frame per call; volatile keeps every frame alive. */
+static uint64_t deeper(uint64_t depth) {
+    volatile uint8_t frame[1024];
+    frame[depth % 1024] = (uint8_t)depth;
+    if (depth == UINT64_MAX)
+        return 0;
+    return deeper(depth + 1) + frame[depth % 1024];
+}
+
+static int recurse(const reef_args *args, reef_out *out) {
+    return reef_return_u64(out, deeper(0));
+}
+
 static const reef_task tasks[] = {
     REEF_TASK(null_write), REEF_TASK(null_member_write), REEF_TASK(null_memset),
     REEF_TASK(oob_write),  REEF_TASK(assert_false),      REEF_TASK(panic),
+    REEF_TASK(recurse),
 };
 
 REEF_MODULE_TASKS(tasks);
