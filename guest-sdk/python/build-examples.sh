@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Python examples: build-examples.sh OUT_DIR
 #   OUT_DIR/python_demo.wasm      guest-sdk/python/examples/demo
+#   OUT_DIR/python_nested.wasm    guest-sdk/python/examples/nested
 #   OUT_DIR/pipeline_python.wasm  examples/pipeline/python
 # A module is rebuilt only when its sources (or the SDK, or wit/) changed.
 set -euo pipefail
@@ -29,4 +30,5 @@ build() { # SRC_DIR NAME
 }
 
 build guest-sdk/python/examples/demo python_demo
+build guest-sdk/python/examples/nested python_nested
 build examples/pipeline/python pipeline_python

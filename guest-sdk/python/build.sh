@@ -41,15 +41,18 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/reef-py-build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cp -r "$HERE/reef" "$WORK/reef"
 rm -rf "$WORK/reef/__pycache__"
+STUB=()
+PRINT=""
+if [ "${REEF_PY_STUB_WASI:-0}" = 1 ]; then
+    STUB=(--stub-wasi)
+    PRINT="reef._print_to_log()"
+fi
 cat >"$WORK/reef_entry.py" <<PY
+import reef
+$PRINT
 import $APP  # noqa: F401  (registers the tasks and actors)
 from reef._guest import Guest  # noqa: F401  (the export componentize-py looks for)
 PY
-
-STUB=()
-if [ "${REEF_PY_STUB_WASI:-0}" = 1 ]; then
-    STUB=(--stub-wasi)
-fi
 
 mkdir -p "$(dirname "$OUT")"
 # No VIRTUAL_ENV: componentize-py would add that venv's site-packages to the path.

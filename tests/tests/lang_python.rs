@@ -258,3 +258,74 @@ async fn tokenize_splits_lowercased_ascii_words() {
     assert_eq!(words.len(), 60_000);
     assert_eq!(&words[..3], &[&b"alpha"[..], b"beta", b"gamma"]);
 }
+
+#[tokio::test]
+async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
+    let cluster = node().await;
+    let m = cluster.register_file(guest("python_nested")).await.unwrap();
+
+    // Nested submit: (n-1) n (2n-1) / 6 for n = 6.
+    let r = cluster.task(&m, "fan_out").arg(6u64).submit().unwrap();
+    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 55.0);
+
+    // An object passed on by reference to nested tasks.
+    let xs: Vec<f64> = (0..100_000u64).map(|i| i as f64).collect();
+    let data = cluster.put_f64s(&xs).await.unwrap();
+    let r = cluster
+        .task(&m, "split_sum")
+        .arg(&data)
+        .arg(3u64)
+        .submit()
+        .unwrap();
+    assert_eq!(
+        cluster.get::<f64>(&r).await.unwrap(),
+        xs.iter().sum::<f64>()
+    );
+
+    // A task returns an object it put: raw little-endian f64s.
+    let r = cluster.task(&m, "make_f64s").arg(5u64).submit().unwrap();
+    let bytes = cluster.get_bytes(&r).await.unwrap();
+    let got: Vec<f64> = bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(got, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+
+    // Structured values: a list in, a map out.
+    let r = cluster
+        .task(&m, "stats")
+        .arg(Arg::value(&vec![3i64, -1, 10]).unwrap())
+        .submit()
+        .unwrap();
+    // {"n": 3, "sum": 12.0, "minmax": [-1, 10], "ok": true}, shortest forms, f64 as float64.
+    let mut expected = vec![0x84, 0xa1, b'n', 0x03, 0xa3, b's', b'u', b'm', 0xcb];
+    expected.extend_from_slice(&12.0f64.to_be_bytes());
+    expected.extend_from_slice(&[0xa6, b'm', b'i', b'n', b'm', b'a', b'x', 0x92, 0xff, 0x0a]);
+    expected.extend_from_slice(&[0xa2, b'o', b'k', 0xc3]);
+    assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &expected[..]);
+
+    // Actors from inside a task: create (named), lookup, call.
+    let r = cluster
+        .task(&m, "use_actor")
+        .arg("py-counter")
+        .arg(Arg::value(&vec![1u64, 2, 3]).unwrap())
+        .submit()
+        .unwrap();
+    assert_eq!(
+        cluster.get::<Vec<u64>>(&r).await.unwrap(),
+        vec![101, 103, 106, 106]
+    );
+    // The driver finds the same actor by name.
+    let counter = cluster.get_actor("py-counter").await.unwrap();
+    let r = counter.call("total").submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 106);
+
+    // print, logging and reef.warn reach the task's logs.
+    let r = cluster.task(&m, "chatty").arg("hi there").submit().unwrap();
+    cluster.get_bytes(&r).await.unwrap();
+    let logs = cluster.logs(&r).await.unwrap();
+    assert!(logs.stdout.contains("print: hi there"), "{logs:?}");
+    let log = logs.log.join("\n");
+    assert!(log.contains("logging: hi there"), "{logs:?}");
+    assert!(log.contains("reef.warn: hi there"), "{logs:?}");
+}

@@ -471,7 +471,11 @@ if _host is not None:
     _root = _logging.getLogger()
     _root.addHandler(LogHandler())
     _root.setLevel(_logging.INFO)
-    # With --stub-wasi, WASI stdout/stderr lead nowhere: print() goes to the task log.
+
+
+def _print_to_log():
+    """Sends ``sys.stdout`` (level info) and ``sys.stderr`` (error) to the task log.
+    The entry module calls it for --stub-wasi builds, where WASI stdout/stderr trap."""
     _sys.stdout = _LogStream(2)
     _sys.stderr = _LogStream(4)
 
