@@ -70,6 +70,23 @@ async fn echo_add_noop() {
     assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..1], &[0xcb]);
     let r = cluster.task(&m, "noop").submit().unwrap();
     assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &[0xc0]);
+    // Empty inline bytes and an empty string (the host passes placeholder pointers).
+    let r = cluster
+        .task(&m, "echo")
+        .arg(Arg::bytes(Vec::new()))
+        .submit()
+        .unwrap();
+    assert!(cluster.get_bytes(&r).await.unwrap().is_empty());
+    let r = cluster.task(&m, "fail").arg("").submit().unwrap();
+    let e = task_error(&cluster, r).await;
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::GuestError, ""));
+    // Many calls in one actor instance: what each call allocates is freed.
+    let acc = cluster.actor(&m, "Accumulator").create().await.unwrap();
+    let refs: Vec<_> = (0..2000)
+        .map(|_| acc.call("add").arg(1.0).submit().unwrap())
+        .collect();
+    let totals: Vec<f64> = cluster.get_many(&refs).await.unwrap();
+    assert_eq!(totals.last(), Some(&2000.0));
     // The actor's constructor argument is optional.
     let acc = cluster
         .actor(&m, "Accumulator")

@@ -58,8 +58,11 @@ int reef_fail(const char *fmt, ...) {
     return REEF_ERR;
 }
 
-/* Takes over a string the host allocated through cabi_realloc. */
+/* Takes over a string the host allocated through cabi_realloc. An empty string's
+ * pointer is the placeholder cabi_realloc returns for size 0: nothing to free. */
 static char *host_string(uint32_t ptr, uint32_t len) {
+    if (len == 0)
+        return calloc(1, 1);
     char *s = realloc((void *)(uintptr_t)ptr, (size_t)len + 1);
     if (!s) {
         free((void *)(uintptr_t)ptr);
@@ -499,21 +502,22 @@ static bool take_args(uint32_t ptr, uint32_t len, reef_args *args) {
         arg_item *a = &args->items[k];
         a->kind = e[0];
         if (a->kind == 0) {
-            a->data = (uint8_t *)(uintptr_t)reef_ld32(e + 8);
             a->len = reef_ld32(e + 12);
+            a->data = a->len ? (uint8_t *)(uintptr_t)reef_ld32(e + 8) : NULL;
         } else {
             a->obj.id = reef_ld64(e + 8);
             a->obj.size = reef_ld64(e + 16);
         }
     }
-    free((void *)(uintptr_t)ptr);
+    if (len)
+        free((void *)(uintptr_t)ptr); /* not for an empty list: its pointer is a placeholder */
     return true;
 }
 
 static void free_args(reef_args *args) {
     for (size_t k = 0; k < args->n; k++) {
         /* Fetched object copies are owned by the call; inline bytes by the host list. */
-        if (args->items[k].kind == 0)
+        if (args->items[k].kind == 0 && args->items[k].len)
             free(args->items[k].data);
     }
     free(args->items);
