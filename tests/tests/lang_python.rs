@@ -23,6 +23,26 @@ async fn add(cluster: &Cluster, m: &Module, a: f64, b: f64) -> f64 {
     cluster.get::<f64>(&r).await.unwrap()
 }
 
+/// Runs `sum_slice(data, start, end)`; its result and the time from submission to result.
+async fn timed_sum(
+    cluster: &Cluster,
+    m: &Module,
+    data: &ObjectRef,
+    start: u64,
+    end: u64,
+) -> (f64, std::time::Duration) {
+    let t = Instant::now();
+    let r = cluster
+        .task(m, "sum_slice")
+        .arg(data)
+        .arg(start)
+        .arg(end)
+        .submit()
+        .unwrap();
+    let v: f64 = cluster.get(&r).await.unwrap();
+    (v, t.elapsed())
+}
+
 /// Registration compiles the 19 MB component once; a restarted node on the same
 /// data dir loads the compiled artifact instead (and runs the seed demo with it).
 #[tokio::test]
@@ -63,6 +83,23 @@ async fn registration_is_cached_across_restarts_and_the_seed_demo_runs() {
     let t = Instant::now();
     assert_seed_demo(&cluster, &module).await;
     eprintln!("python seed demo: {:?}", t.elapsed());
+
+    // Figures for the README (printed with --nocapture; only correctness is asserted).
+    let t = Instant::now();
+    for _ in 0..20 {
+        let r = cluster.task(&m, "noop").submit().unwrap();
+        assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &[0xc0]);
+    }
+    eprintln!("python noop round trip: {:?}", t.elapsed() / 20);
+    let xs: Vec<f64> = (0..8_388_608u64).map(|i| (i % 1000) as f64).collect();
+    let data = cluster.put_f64s(&xs).await.unwrap();
+    let (v, empty) = timed_sum(&cluster, &m, &data, 0, 0).await;
+    assert_eq!(v, 0.0);
+    let (v, whole) = timed_sum(&cluster, &m, &data, 0, xs.len() as u64).await;
+    assert_eq!(v, xs.iter().sum::<f64>());
+    eprintln!(
+        "python sum_slice over a 64 MiB object: whole {whole:?}; empty range (the copy alone) {empty:?}"
+    );
 }
 
 #[tokio::test]
