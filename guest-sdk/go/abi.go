@@ -116,6 +116,12 @@ func mem(addr uintptr, n uint32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(addr)), n)
 }
 
+// inStaticArena reports whether addr lies in the static arena (reused after a reset).
+func inStaticArena(addr uintptr) bool {
+	base := uintptr(unsafe.Pointer(&arenaStatic[0]))
+	return addr >= base && addr < base+arenaSize
+}
+
 // copyBytes copies n bytes at addr into a fresh Go slice.
 func copyBytes(addr uintptr, n uint32) []byte {
 	out := make([]byte, n)
@@ -173,7 +179,13 @@ func takeArgs(ptr, n uint32) []rawArg {
 	for i := uint32(0); i < n; i++ {
 		words := (*[3]uint64)(unsafe.Pointer(uintptr(ptr) + uintptr(i)*24))
 		if byte(words[0]) == 0 {
-			args[i] = rawArg{inline: copyBytes(uintptr(uint32(words[1])), uint32(words[1]>>32))}
+			ptr, n := uintptr(uint32(words[1])), uint32(words[1]>>32)
+			if inStaticArena(ptr) {
+				args[i] = rawArg{inline: copyBytes(ptr, n)}
+			} else {
+				// A Go-heap fallback block: adopt it (the slice keeps it alive).
+				args[i] = rawArg{inline: mem(ptr, n)}
+			}
 		} else {
 			args[i] = rawArg{isObject: true, object: ObjectRef{ID: words[1], Size: words[2]}}
 		}

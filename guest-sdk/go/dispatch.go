@@ -7,6 +7,37 @@ import (
 	"unsafe"
 )
 
+// # The garbage collector between calls
+//
+// Between two export calls the host may call cabi_realloc (for the next call's
+// parameters) while the guest must not call any import. A parameter larger than the
+// static arena is allocated on the Go heap (see abi.go), and a Go heap allocation could
+// start a garbage collection, which reads the clock through WASI: a trap. So the garbage
+// collector is off between calls: every export turns it on (with the program's GOGC)
+// once it has taken its parameters and off again before it returns. setGCPercent(-1)
+// also waits for a collection in progress to finish, so none runs between calls.
+
+// gcPercent is the program's GOGC setting, restored while Go code runs.
+var gcPercent = 100
+
+func init() {
+	gcPercent = debug.SetGCPercent(-1)
+	if gcPercent < 0 {
+		gcPercent = -1 // GOGC=off: leave it off.
+	}
+}
+
+// gcOn and gcOff bracket the Go code of an export.
+func gcOn() {
+	if gcPercent >= 0 {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
+func gcOff() {
+	debug.SetGCPercent(-1)
+}
+
 var (
 	// exportRet is the return area of every export (the host reads it before cabi_post_*).
 	exportRet retArea
@@ -25,6 +56,8 @@ func finish(k any) uint32 {
 // stderr and exits, which traps the instance, and the task fails with GUEST_PANIC and
 // the message. Views still mapped at the end of the call are released.
 func guard(body func()) {
+	gcOn()
+	defer gcOff()
 	defer releaseAllViews()
 	defer func() {
 		if r := recover(); r != nil {
