@@ -182,7 +182,13 @@ export class Connection {
     );
     const call = client.Session(metadata());
     const hello = await new Promise<Hello__Output>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        call.cancel();
+        reject(new ConnectionError("UNAVAILABLE", `the node did not say hello within ${timeoutMs} ms`));
+      }, timeoutMs);
       const cleanup = () => {
+        clearTimeout(timer);
         call.off("data", onData);
         call.off("error", onError);
         call.off("end", onEnd);
