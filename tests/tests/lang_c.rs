@@ -490,3 +490,44 @@ async fn the_readme_example_runs_the_seed_demo() {
     let cluster = node().await;
     assert_seed_demo(&cluster, &guest("c_minimal")).await;
 }
+
+#[tokio::test]
+async fn views_are_private_and_can_outlive_a_call_in_an_actor() {
+    let cluster = node().await;
+    let m = cluster.register_file(guest("c_nested")).await.unwrap();
+    let bytes: Vec<u8> = (0..(3 << 20) + 123u32).map(|i| (i % 251) as u8).collect();
+    let obj = cluster.put_bytes(&bytes).await.unwrap();
+    // The C guest writes all over its view and sees its writes...
+    let r = cluster.task(&m, "scribble").arg(&obj).submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 0xEE);
+    // ...while the stored object is unchanged.
+    assert_eq!(&cluster.get_bytes(&obj).await.unwrap()[..], &bytes[..]);
+    let expected: u64 = bytes.iter().map(|&b| b as u64).sum();
+    // An actor maps the object once and reads it in later calls.
+    let holder = cluster
+        .actor(&m, "Holder")
+        .arg(&obj)
+        .create()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let r = holder.call("byte_sum").submit().unwrap();
+        assert_eq!(cluster.get::<u64>(&r).await.unwrap(), expected);
+    }
+    let r = holder.call("release").submit().unwrap();
+    cluster.get_bytes(&r).await.unwrap();
+    let e = task_error(&cluster, holder.call("byte_sum").submit().unwrap()).await;
+    assert_eq!(e.code, ErrorCode::GuestError, "{e}");
+    assert!(e.message.contains("released"), "{e}");
+    // An inline argument where the actor needs an object: the constructor's error
+    // reaches the driver (at creation, or at the first call if creation is lazy).
+    let e = match cluster.actor(&m, "Holder").arg(1u64).create().await {
+        Err(e) => e,
+        Ok(h) => task_error(&cluster, h.call("byte_sum").submit().unwrap()).await,
+    };
+    assert!(
+        matches!(e.code, ErrorCode::BadArgument | ErrorCode::ActorDead),
+        "{e}"
+    );
+    assert!(e.message.contains("argument 0: expected an object"), "{e}");
+}

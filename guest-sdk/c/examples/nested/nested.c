@@ -9,11 +9,14 @@
  *   counter_roundtrip(name: str) -> u64    Counter(5) named `name`, looked up, incr x3 -> 8
  *   hello(name: str) -> nil                printf + reef_log
  *   mp_roundtrip(v) -> v                   decodes MessagePack item by item and re-encodes it
+ *   scribble(obj: object) -> u64           writes 0xEE over its view (private pages), returns byte 0
  *   Counter(start: u64 = 0)                incr() -> u64, get() -> u64
+ *   Holder(obj: object)                    keeps a view across calls: byte_sum() -> u64, release() -> nil
  */
 #include <reef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int square(const reef_args *args, reef_out *out) {
     double x;
@@ -133,6 +136,16 @@ static int mp_roundtrip(const reef_args *args, reef_out *out) {
     return reef_return_msgpack(out, &w);
 }
 
+static int scribble(const reef_args *args, reef_out *out) {
+    reef_view view;
+    REEF_TRY(reef_arg_view(args, 0, &view));
+    if (view.len == 0)
+        return reef_fail("BAD_ARGUMENT: argument 0: scribble needs a non-empty object");
+    /* The mapping is private: these writes never reach the stored object. */
+    memset((uint8_t *)view.data, 0xEE, view.len);
+    return reef_return_u64(out, view.data[0]);
+}
+
 typedef struct counter {
     uint64_t n;
 } counter;
@@ -157,6 +170,48 @@ static int counter_get(void *self, const reef_args *args, reef_out *out) {
     return reef_return_u64(out, ((counter *)self)->n);
 }
 
+typedef struct holder {
+    reef_view view;
+    bool live;
+} holder;
+
+static int holder_init(const reef_args *args, void **self) {
+    reef_object obj;
+    REEF_TRY(reef_arg_object(args, 0, &obj));
+    holder *h = calloc(1, sizeof *h);
+    if (!h)
+        return reef_fail("out of memory");
+    if (!reef_view_map(obj, &h->view)) { /* lives until release(), across calls */
+        free(h);
+        return REEF_ERR;
+    }
+    h->live = true;
+    *self = h;
+    return REEF_OK;
+}
+
+static int holder_byte_sum(void *self, const reef_args *args, reef_out *out) {
+    holder *h = self;
+    if (!h->live)
+        return reef_fail("the view was released");
+    uint64_t sum = 0;
+    for (size_t i = 0; i < h->view.len; i++)
+        sum += h->view.data[i];
+    return reef_return_u64(out, sum);
+}
+
+static int holder_release(void *self, const reef_args *args, reef_out *out) {
+    holder *h = self;
+    reef_view_release(&h->view);
+    h->live = false;
+    return REEF_OK;
+}
+
+static const reef_method holder_methods[] = {
+    REEF_METHOD("byte_sum", holder_byte_sum),
+    REEF_METHOD("release", holder_release),
+};
+
 static const reef_method counter_methods[] = {
     REEF_METHOD("incr", counter_incr),
     REEF_METHOD("get", counter_get),
@@ -165,11 +220,12 @@ static const reef_method counter_methods[] = {
 static const reef_task tasks[] = {
     REEF_TASK(square),   REEF_TASK(sum_of_squares),    REEF_TASK(put_and_view),
     REEF_TASK(put_text), REEF_TASK(counter_roundtrip), REEF_TASK(hello),
-    REEF_TASK(mp_roundtrip),
+    REEF_TASK(mp_roundtrip), REEF_TASK(scribble),
 };
 
 static const reef_actor_class actors[] = {
     REEF_ACTOR("Counter", counter_init, counter_methods),
+    REEF_ACTOR("Holder", holder_init, holder_methods),
 };
 
 REEF_MODULE(tasks, actors);
