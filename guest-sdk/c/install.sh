@@ -9,8 +9,8 @@ packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 libc++-14-dev-wasm
 have() {
     [[ -x /usr/bin/clang-14 && -x /usr/lib/llvm-14/bin/wasm-ld \
         && -f /usr/lib/wasm32-wasi/libc.a && -f /usr/lib/wasm32-wasi/crt1-reactor.o \
-        && -f /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a \
-        && -f /usr/lib/wasm32-wasi/libc++.a && -f /usr/lib/wasm32-wasi/libc++abi.a ]]
+        && -f /usr/lib/wasm32-wasi/libc++.a && -f /usr/lib/wasm32-wasi/libc++abi.a ]] \
+        && compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a" >/dev/null
 }
 
 if have; then
