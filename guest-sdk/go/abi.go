@@ -132,9 +132,9 @@ func copyBytes(addr uintptr, n uint32) []byte {
 // retArea is a return area large and aligned enough for every result in the interface.
 type retArea [3]uint64
 
-func (r *retArea) bytes() *[24]byte { return (*[24]byte)(unsafe.Pointer(r)) }
+func (r *retArea) bytes() *[24]byte    { return (*[24]byte)(unsafe.Pointer(r)) }
 func (r *retArea) ptr() unsafe.Pointer { return unsafe.Pointer(r) }
-func (r *retArea) u8(off int) byte  { return r.bytes()[off] }
+func (r *retArea) u8(off int) byte     { return r.bytes()[off] }
 func (r *retArea) u32(off int) uint32 {
 	b := r.bytes()
 	return uint32(b[off]) | uint32(b[off+1])<<8 | uint32(b[off+2])<<16 | uint32(b[off+3])<<24

@@ -45,6 +45,10 @@ fi
 python="$(command -v python3 || true)"
 [[ -n "$python" ]] || { echo "build.sh: python3 is missing: run guest-sdk/go/install.sh" >&2; exit 1; }
 
+# Build caches under target/ unless the caller chose others (works without $HOME too).
+export GOCACHE="${GOCACHE:-$root/target/go/cache}"
+export GOPATH="${GOPATH:-$root/target/go/path}"
+
 mkdir -p "$(dirname "$out")"
 out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 tmp="$(mktemp -d)"

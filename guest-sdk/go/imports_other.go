@@ -12,7 +12,7 @@ func unavailable(name string) {
 }
 
 func hostLog(level uint32, msgPtr unsafe.Pointer, msgLen uint32) { unavailable("log") }
-func hostReportPanic(msgPtr unsafe.Pointer, msgLen uint32)      {}
+func hostReportPanic(msgPtr unsafe.Pointer, msgLen uint32)       {}
 func hostPut(dataPtr unsafe.Pointer, dataLen uint32, ret unsafe.Pointer) {
 	unavailable("put")
 }

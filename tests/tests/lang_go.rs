@@ -382,3 +382,31 @@ async fn go_merge_counts() {
     .await;
     assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
 }
+
+#[tokio::test]
+async fn go_actor_survives_many_calls_with_garbage_collections() {
+    let cluster = node().await;
+    let m = cluster.register_file(guest("go_nested")).await.unwrap();
+    let counter = cluster.actor(&m, "Counter").create().await.unwrap();
+    // Arguments alternate between small ones and ones larger than the SDK's static
+    // transfer arena (placed on the Go heap while the collector is off); each call makes
+    // garbage so that collections run inside calls.
+    let small = vec![7u8; 1000];
+    let large = vec![9u8; 1_500_000];
+    for i in 0..40u64 {
+        let data = if i % 2 == 0 { &small } else { &large };
+        let r = counter
+            .call("churn")
+            .arg(Arg::bytes(data.clone()))
+            .arg(20u64)
+            .submit()
+            .unwrap();
+        assert_eq!(
+            cluster.get::<u64>(&r).await.unwrap(),
+            data.len() as u64,
+            "call {i}"
+        );
+    }
+    let r = counter.call("get").submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 40);
+}

@@ -18,6 +18,25 @@ func (c *Counter) Add(args reef.Args) (uint64, error) {
 	return c.n, err
 }
 
+// Churn(data: bytes, rounds: u64) -> u64 makes garbage (rounds copies of data) so that
+// the garbage collector runs inside the call; returns the length of data.
+func (c *Counter) Churn(args reef.Args) (uint64, error) {
+	data, err := args.Bytes(0)
+	if err != nil {
+		return 0, err
+	}
+	rounds, err := args.Uint64(1)
+	if err != nil {
+		return 0, err
+	}
+	var keep [][]byte
+	for i := uint64(0); i < rounds; i++ {
+		keep = append(keep[:0], append([]byte(nil), data...))
+	}
+	c.n++
+	return uint64(len(data)), nil
+}
+
 // Get returns the count.
 func (c *Counter) Get(reef.Args) uint64 { return c.n }
 
