@@ -29,6 +29,12 @@ build() { # SRC_DIR NAME
     echo "$sum" >"$stamp"
 }
 
+# The SDK's unit tests (MessagePack, argument decoding) run on the build machine.
+if command -v python3 >/dev/null 2>&1; then
+    python3 -m unittest discover -q -s "$HERE/tests" -t "$HERE/tests" 2>&1 | tail -1 | sed 's/^/python sdk unit tests: /'
+    test "${PIPESTATUS[0]}" -eq 0
+fi
+
 build guest-sdk/python/examples/demo python_demo
 build guest-sdk/python/examples/nested python_nested
 build examples/pipeline/python pipeline_python

@@ -131,11 +131,11 @@ class HostError(Error):
         super().__init__(message, code)
 
 
-def _call_host(fn, *args):
+def _call_host(name, *args):
     if _host is None:
         raise HostError("reef host functions are only available inside a Reef module")
     try:
-        return fn(*args)
+        return getattr(_host, name)(*args)
     except _Err as e:
         raise HostError(str(e.value)) from None
 
@@ -174,7 +174,7 @@ class ObjectRef:
     def size(self):
         """The object's size in bytes (waits for a pending result)."""
         if self._size is None:
-            self._size = _call_host(_host.object_size, self.id)
+            self._size = _call_host("object_size", self.id)
         return self._size
 
     def __len__(self):
@@ -182,7 +182,7 @@ class ObjectRef:
 
     def bytes(self):
         """The object's bytes (host ``get``: a copy)."""
-        data = _call_host(_host.get, self.id)
+        data = _call_host("get", self.id)
         self._size = len(data)
         return data
 
@@ -285,7 +285,7 @@ def _to_arg(value):
 
 def put(data):
     """Stores bytes-like ``data`` as a new immutable object; returns its `ObjectRef`."""
-    r = _call_host(_host.put, bytes(data))
+    r = _call_host("put", bytes(data))
     return ObjectRef(r.id, r.size)
 
 
@@ -315,7 +315,7 @@ def get_value(ref):
 
 def object_size(ref):
     """Size of an object, waiting for it if pending."""
-    return _call_host(_host.object_size, ref.id if isinstance(ref, ObjectRef) else int(ref))
+    return _call_host("object_size", ref.id if isinstance(ref, ObjectRef) else int(ref))
 
 
 def _fn_name(function):
@@ -331,7 +331,7 @@ def submit(function, *args, module=""):
     """Submits a task (a name or a ``@reef.task`` function) of ``module`` (a module
     hash; ``""`` = this module). Returns the pending result as an `ObjectRef`."""
     wargs = [_to_arg(a) for a in args]
-    return ObjectRef(_call_host(_host.submit, module, _fn_name(function), wargs))
+    return ObjectRef(_call_host("submit", module, _fn_name(function), wargs))
 
 
 class ActorHandle:
@@ -358,19 +358,19 @@ class ActorHandle:
 def actor_create(cls, *args, name=None, module=""):
     """Creates an actor of class ``cls`` (a name or an ``@reef.actor`` class) of ``module``."""
     wargs = [_to_arg(a) for a in args]
-    return ActorHandle(_call_host(_host.actor_create, module, _fn_name(cls), wargs, name))
+    return ActorHandle(_call_host("actor_create", module, _fn_name(cls), wargs, name))
 
 
 def actor_lookup(name):
     """Finds a named actor."""
-    return ActorHandle(_call_host(_host.actor_lookup, name))
+    return ActorHandle(_call_host("actor_lookup", name))
 
 
 def actor_call(actor, method, *args):
     """Calls ``method`` of an actor (`ActorHandle` or id); returns the pending result."""
     aid = actor.id if isinstance(actor, ActorHandle) else int(actor)
     wargs = [_to_arg(a) for a in args]
-    return ObjectRef(_call_host(_host.actor_call, aid, method, wargs))
+    return ObjectRef(_call_host("actor_call", aid, method, wargs))
 
 
 # --------------------------------------------------------------------------
@@ -385,7 +385,7 @@ def log(level, message):
     n = _LEVELS.get(str(level).lower())
     if n is None:
         raise ValueError("unknown log level %r" % (level,))
-    _call_host(_host.log, _types.LogLevel(n), str(message))
+    _call_host("log", _types.LogLevel(n), str(message))
 
 
 def trace(message):

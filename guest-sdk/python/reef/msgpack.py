@@ -194,19 +194,9 @@ class _Decoder:
         except UnicodeDecodeError as e:
             raise MsgpackError("invalid UTF-8 in a MessagePack str: %s" % e) from None
 
-    def array(self, n, depth):
-        return [self.value(depth + 1) for _ in range(n)]
-
-    def map_(self, n, depth):
-        out = {}
-        for _ in range(n):
-            key = self.value(depth + 1)
-            if isinstance(key, (list, dict)):
-                key = _freeze(key)
-            out[key] = self.value(depth + 1)
-        return out
-
     def value(self, depth):
+        # Arrays and maps recurse straight into `value`: one Python frame per
+        # level, so 512 levels stay under Python's default recursion limit.
         if depth > MAX_DEPTH:
             raise MsgpackError("MessagePack nested deeper than %d" % MAX_DEPTH)
         b = self.b
@@ -221,10 +211,21 @@ class _Decoder:
             return t - 0x100
         if 0xA0 <= t <= 0xBF:
             return self.str_(t & 0x1F)
-        if 0x90 <= t <= 0x9F:
-            return self.array(t & 0x0F, depth)
-        if 0x80 <= t <= 0x8F:
-            return self.map_(t & 0x0F, depth)
+        if 0x90 <= t <= 0x9F or t == 0xDC or t == 0xDD:
+            n = t & 0x0F if t <= 0x9F else self.uint(2 if t == 0xDC else 4)
+            out = []
+            for _ in range(n):
+                out.append(self.value(depth + 1))
+            return out
+        if 0x80 <= t <= 0x8F or t == 0xDE or t == 0xDF:
+            n = t & 0x0F if t <= 0x8F else self.uint(2 if t == 0xDE else 4)
+            out = {}
+            for _ in range(n):
+                key = self.value(depth + 1)
+                if isinstance(key, (list, dict)):
+                    key = _freeze(key)
+                out[key] = self.value(depth + 1)
+            return out
         if t == 0xC0:
             return None
         if t == 0xC2:
@@ -263,14 +264,7 @@ class _Decoder:
             return bytes(self.take(self.uint(2)))
         if t == 0xC6:
             return bytes(self.take(self.uint(4)))
-        if t == 0xDC:
-            return self.array(self.uint(2), depth)
-        if t == 0xDD:
-            return self.array(self.uint(4), depth)
-        if t == 0xDE:
-            return self.map_(self.uint(2), depth)
-        if t == 0xDF:
-            return self.map_(self.uint(4), depth)
+
         if t in (0xC7, 0xC8, 0xC9) or 0xD4 <= t <= 0xD8:
             raise MsgpackError(
                 "MessagePack extension types are not supported (type byte %#04x at offset %d)"
