@@ -369,6 +369,16 @@ export class Cluster {
     return v!;
   }
 
+  /** Waits for an object of little-endian f64s (e.g. a put `Float64Array`) and returns them. */
+  async getF64s(ref: ObjectRef, options: { timeoutMs?: number } = {}): Promise<Float64Array> {
+    const bytes = await this.getBytes(ref, options);
+    if (bytes.length % 8 !== 0) {
+      throw new ReefError("BAD_ARGUMENT", `${ref} holds ${bytes.length} bytes: not a whole number of f64s`);
+    }
+    const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+    return new Float64Array(aligned.buffer, aligned.byteOffset, aligned.length / 8);
+  }
+
   /** Waits for an object and decodes it from MessagePack. */
   async get<T = unknown>(ref: ObjectRef, options: GetOptions = {}): Promise<T> {
     const r = this.#checkRef(ref, "get: ref");

@@ -5,7 +5,14 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 
 import { ArgumentError, ReefError } from "./errors.js";
 
-/** A value the driver can encode as MessagePack. */
+/**
+ * A value the driver encodes as MessagePack: null/undefined (nil), booleans,
+ * numbers (integers as ints, others as float64), bigints (int64/uint64),
+ * strings, Dates (timestamp extension), Uint8Arrays (bin), arrays, Maps and
+ * plain objects (maps) of those. Functions, symbols, class instances and
+ * ObjectRefs nested in a value are refused at run time with an ArgumentError.
+ * (The type is wide so that interface-typed objects are accepted.)
+ */
 export type Value =
   | null
   | undefined
@@ -15,9 +22,9 @@ export type Value =
   | string
   | Date
   | Uint8Array
-  | readonly Value[]
-  | ReadonlyMap<Value, Value>
-  | { readonly [key: string]: Value };
+  | readonly unknown[]
+  | ReadonlyMap<unknown, unknown>
+  | object;
 
 const encoder = new Encoder({ useBigInt64: true, ignoreUndefined: false });
 const decoder = new Decoder();
