@@ -226,6 +226,11 @@ async fn null_and_out_of_bounds_writes_trap_and_the_node_survives() {
         assert!(!e.backtrace.is_empty(), "{task}: no backtrace");
         still_serving(&cluster, &demo, &kept, &bytes).await;
     }
+    // What the task printed before it trapped is kept.
+    let r = cluster.task(&bad, "null_write").submit().unwrap();
+    task_error(&cluster, r.clone()).await;
+    let logs = cluster.logs(&r).await.unwrap();
+    assert!(logs.stdout.contains("writing through"), "{logs:?}");
     let e = task_error(
         &cluster,
         cluster.task(&bad, "panic").arg("boom 42").submit().unwrap(),

@@ -29,11 +29,16 @@ void reef_report_panic_str(const char *msg) {
     buf[n] = '\0';
     reef_utf8_sanitize(buf, n);
     reef_imp_report_panic(buf, n);
-    /* Also on stderr, like the Rust SDK (it lands in the task's logs). */
 }
+
+/* wasi-libc's stdio flush (weak: links no stdio into modules that do not use it). */
+extern void __stdio_exit(void) __attribute__((weak));
 
 REEF_NORETURN static void panic_str(const char *msg) {
     reef_report_panic_str(msg);
+    /* What the task printed before it failed is often what explains the failure. */
+    if (__stdio_exit)
+        __stdio_exit();
     __builtin_trap();
 }
 

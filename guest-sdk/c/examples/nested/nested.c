@@ -102,7 +102,7 @@ static int counter_roundtrip(const reef_args *args, reef_out *out) {
 static int hello(const reef_args *args, reef_out *out) {
     const char *name;
     REEF_TRY(reef_arg_str(args, 0, &name, NULL));
-    printf("hello from C, %s\n", name);
+    printf("hello from C, %s", name); /* no newline: the SDK flushes stdout after each call */
     reef_log(REEF_LOG_WARN, "logged for %s", name);
     return REEF_OK; /* no result set: nil */
 }
