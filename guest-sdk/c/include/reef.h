@@ -382,7 +382,8 @@ typedef struct reef_module {
 /* An actor class: REEF_ACTOR("Accumulator", acc_init, acc_methods) with an array of methods. */
 #define REEF_ACTOR(name, init, methods) { name, init, methods, REEF_COUNT_(methods) }
 
-/* Defines what this module exports; use exactly one of them once, at file scope. */
+/* Defines what this module exports; use exactly one of them once, at file scope (in C or
+ * C++). Without it the link fails with "undefined symbol: reef_module_def". */
 #define REEF_MODULE(tasks, actors) \
     REEF_EXTERN_C const reef_module reef_module_def = {tasks, REEF_COUNT_(tasks), actors, REEF_COUNT_(actors)}
 #define REEF_MODULE_TASKS(tasks) \
