@@ -410,3 +410,33 @@ async fn go_actor_survives_many_calls_with_garbage_collections() {
     let r = counter.call("get").submit().unwrap();
     assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 40);
 }
+
+/// The SDK's own unit tests (`go test` on the build machine: codec, arguments,
+/// dispatch, transfer arena), so that `cargo test` runs them too.
+#[test]
+fn go_sdk_unit_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let go = root.join("target/toolchains/venv/bin/go");
+    assert!(
+        go.exists(),
+        "{} is missing: run guest-sdk/go/install.sh",
+        go.display()
+    );
+    let out = std::process::Command::new(go)
+        .args(["test", "-count=1", "./..."])
+        .current_dir(root.join("guest-sdk/go"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOWORK", "off")
+        .env("GOCACHE", root.join("target/go/cache"))
+        .env("GOPATH", root.join("target/go/path"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go test failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
