@@ -356,6 +356,17 @@ async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
     let counter = cluster.get_actor("py-counter").await.unwrap();
     let r = counter.call("total").submit().unwrap();
     assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 106);
+    // An exception in a method fails that call only.
+    let err = task_error(
+        &cluster,
+        counter.call("explode").arg("kaboom").submit().unwrap(),
+    )
+    .await;
+    assert_eq!(err.code, ErrorCode::GuestError, "{err}");
+    assert!(err.message.starts_with("RuntimeError: kaboom"), "{err}");
+    assert!(err.message.contains("in explode"), "{err}");
+    let r = counter.call("add").arg(4u64).submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 110);
 
     // print, logging and reef.warn reach the task's logs.
     let r = cluster.task(&m, "chatty").arg("hi there").submit().unwrap();

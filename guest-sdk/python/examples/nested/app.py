@@ -73,3 +73,7 @@ class Counter:
 
     def total(self) -> int:
         return self.n
+
+    def explode(self, msg: str):
+        """Raises: the call fails, the actor lives on."""
+        raise RuntimeError(msg)
