@@ -208,6 +208,10 @@ export function encode(value) {
 
 class Reader {
   constructor(bytes) {
+    if (!(bytes instanceof Uint8Array)) {
+      if (!ArrayBuffer.isView(bytes)) throw new TypeError("decode: expected bytes");
+      bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
     this.b = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = 0;
@@ -369,8 +373,8 @@ function readMap(r, n, depth) {
 export function decode(bytes) {
   const r = new Reader(bytes);
   const v = readValue(r, 0);
-  if (r.pos !== bytes.length) {
-    throw new TypeError(`${bytes.length - r.pos} trailing bytes after the MessagePack value`);
+  if (r.pos !== r.b.length) {
+    throw new TypeError(`${r.b.length - r.pos} trailing bytes after the MessagePack value`);
   }
   return v;
 }

@@ -111,7 +111,7 @@ export class ObjectRef {
   /** The object's bytes, read once and kept (a copy; see the class comment). */
   view() {
     if (this._bytes === undefined) {
-      this._bytes = hostCall(`get of object ${this.id}`, () => host.get(this.id));
+      this._bytes = u8(hostCall(`get of object ${this.id}`, () => host.get(this.id)));
       this._size = BigInt(this._bytes.length);
     }
     return this._bytes;
@@ -193,6 +193,14 @@ function asRef(ref) {
   if (ref instanceof ObjectRef) return ref;
   if (typeof ref === "bigint" || typeof ref === "number") return new ObjectRef(ref);
   throw new TypeError(`expected an ObjectRef or an object id, got ${describeValue(ref)}`);
+}
+
+/**
+ * A Uint8Array of this realm over the same memory. Lists the component bindings lift
+ * are typed arrays that fail `instanceof Uint8Array` here; normalize them on the way in.
+ */
+function u8(x) {
+  return x instanceof Uint8Array ? x : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
 }
 
 function toBytes(value) {
@@ -368,7 +376,7 @@ export class Args {
   /** Argument i's raw bytes: inline bytes as sent, or an object's bytes (a copy). */
   bytes(i) {
     const a = this.arg(i);
-    return a.tag === "inline" ? a.val : new ObjectRef(a.val.id, a.val.size).view();
+    return a.tag === "inline" ? u8(a.val) : new ObjectRef(a.val.id, a.val.size).view();
   }
   /** Argument i as an ObjectRef (BAD_ARGUMENT if it came inline). */
   object(i) {
@@ -412,7 +420,7 @@ function decodeArgs(raw) {
     try {
       return decode(a.val);
     } catch {
-      return a.val;
+      return u8(a.val);
     }
   });
 }
@@ -420,8 +428,10 @@ function decodeArgs(raw) {
 /** A JS return value as a component `output`. */
 function toOutput(v) {
   if (v instanceof ObjectRef) return { tag: "object", val: v.id };
-  if (v instanceof Uint8Array) return { tag: "bytes", val: v };
   if (v instanceof RawBytes) return { tag: "bytes", val: v.bytes };
+  // Uint8Array, other typed arrays and DataViews: their raw (little-endian) bytes.
+  if (ArrayBuffer.isView(v)) return { tag: "bytes", val: typedBytes(v) };
+  if (v instanceof ArrayBuffer) return { tag: "bytes", val: new Uint8Array(v) };
   if (v !== null && typeof v === "object" && typeof v.then === "function") {
     throw new ReefError("a task returned a Promise: tasks and methods are synchronous");
   }
@@ -482,7 +492,7 @@ function convertArg(raw, i, type) {
     if (a.tag !== "object") throw new BadArgument(`argument ${i}: expected an object, got an inline value`);
     return new ObjectRef(a.val.id, a.val.size);
   }
-  if (base === "bytes") return a.tag === "inline" ? a.val : new ObjectRef(a.val.id, a.val.size).view();
+  if (base === "bytes") return a.tag === "inline" ? u8(a.val) : new ObjectRef(a.val.id, a.val.size).view();
   if (base === "ref") return a.tag === "object" ? new ObjectRef(a.val.id, a.val.size) : decodeInline(a.val, i);
   const check = TYPES[base];
   if (!check) throw new TypeError(`unknown argument type "${type}"`);
