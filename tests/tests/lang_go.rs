@@ -411,6 +411,44 @@ async fn go_actor_survives_many_calls_with_garbage_collections() {
     assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 40);
 }
 
+#[tokio::test]
+async fn go_panic_in_an_actor_method() {
+    let cluster = node().await;
+    let m = cluster.register_file(guest("go_nested")).await.unwrap();
+    let counter = cluster.actor(&m, "Counter").create().await.unwrap();
+    let r = counter.call("add").arg(2u64).submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 2);
+    let e = task_error(
+        &cluster,
+        counter.call("boom").arg("actor boom").submit().unwrap(),
+    )
+    .await;
+    assert_eq!(e.code, ErrorCode::GuestPanic, "{e}");
+    assert!(e.message.contains("actor boom"), "{e}");
+    // The actor is gone; the error says why.
+    let e = task_error(&cluster, counter.call("get").submit().unwrap()).await;
+    assert_eq!(e.code, ErrorCode::ActorDead, "{e}");
+    assert!(e.message.contains("actor boom"), "{e}");
+    // A Go runtime error (assignment to a nil map) is a panic too.
+    let other = cluster.actor(&m, "Counter").create().await.unwrap();
+    let e = task_error(
+        &cluster,
+        other.call("boom").arg("nil map").submit().unwrap(),
+    )
+    .await;
+    assert_eq!(e.code, ErrorCode::GuestPanic, "{e}");
+    assert!(e.message.contains("assignment to entry in nil map"), "{e}");
+    // Other actors and tasks carry on.
+    let third = cluster
+        .actor(&m, "Counter")
+        .arg(1u64)
+        .create()
+        .await
+        .unwrap();
+    let r = third.call("add").arg(1u64).submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 2);
+}
+
 /// The SDK's own unit tests (`go test` on the build machine: codec, arguments,
 /// dispatch, transfer arena), so that `cargo test` runs them too.
 #[test]

@@ -37,6 +37,19 @@ func (c *Counter) Churn(args reef.Args) (uint64, error) {
 	return uint64(len(data)), nil
 }
 
+// Boom(msg: str) panics with msg (a Go panic inside an actor method).
+func (c *Counter) Boom(args reef.Args) error {
+	msg, err := args.String(0)
+	if err != nil {
+		return err
+	}
+	var m map[string]int
+	if msg == "nil map" {
+		m["x"] = 1 // a runtime error: assignment to entry in nil map
+	}
+	panic(msg)
+}
+
 // Get returns the count.
 func (c *Counter) Get(reef.Args) uint64 { return c.n }
 
