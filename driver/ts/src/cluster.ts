@@ -26,6 +26,11 @@ export interface ConnectOptions extends TokenOptions {
    * protocol, cheaper than loopback TCP). Default true.
    */
   unixSocket?: boolean;
+  /**
+   * On the node's machine, move large objects through the node's arena file
+   * instead of the socket. Default true; false behaves like a remote driver.
+   */
+  sharedMemory?: boolean;
 }
 
 /** A registered module. */
@@ -222,7 +227,7 @@ export class Cluster {
     const client = newClient(address);
     let conn: Connection;
     try {
-      conn = await Connection.open(address, client, metadata, timeoutMs);
+      conn = await Connection.open(address, client, metadata, timeoutMs, options.sharedMemory !== false);
     } catch (e) {
       client.close();
       throw e;
@@ -233,7 +238,7 @@ export class Cluster {
     if (options.unixSocket !== false && conn.arena && socket) {
       const unixClient = newClient(`unix:${socket}`);
       try {
-        const unix = await Connection.open(`unix:${socket}`, unixClient, metadata, 2_000);
+        const unix = await Connection.open(`unix:${socket}`, unixClient, metadata, 2_000, true);
         await conn.close();
         conn = unix;
       } catch {

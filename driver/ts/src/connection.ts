@@ -56,6 +56,8 @@ export function newClient(target: string): NodeClient {
   return new Node(address, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": -1,
     "grpc.max_send_message_length": -1,
+    // HTTP/2 windows: the default 64 KiB stalls large objects on round trips.
+    "grpc-node.flow_control_window": 64 << 20,
     // The node is one hop away; no need to probe.
     "grpc.enable_retries": 0,
   });
@@ -173,6 +175,7 @@ export class Connection {
     client: NodeClient,
     metadata: () => grpc.Metadata,
     timeoutMs = 10_000,
+    sharedMemory = true,
   ): Promise<Connection> {
     const deadline = new Date(Date.now() + timeoutMs);
     await new Promise<void>((resolve, reject) =>
@@ -217,7 +220,7 @@ export class Connection {
       call.on("end", onEnd);
     });
     const conn = new Connection(target, client, metadata, call, hello);
-    conn.arena = await ArenaFile.open(hello.arena_path, Number(hello.arena_size));
+    if (sharedMemory) conn.arena = await ArenaFile.open(hello.arena_path, Number(hello.arena_size));
     return conn;
   }
 

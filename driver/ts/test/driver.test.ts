@@ -310,6 +310,35 @@ describe("connections", () => {
     }
   });
 
+  test("without shared memory (as from another machine) large objects go through the socket", async () => {
+    const n = await startNode();
+    try {
+      const remote = await Cluster.connect(n.node.address, {
+        ...(n.node.tokenFile ? { tokenFile: n.node.tokenFile } : {}),
+        sharedMemory: false,
+      });
+      try {
+        assert.equal(remote.isSameMachine, false);
+        assert.equal(remote.transport, n.node.address);
+        assert.equal(n.cluster.isSameMachine, true);
+        assert.match(n.cluster.transport, /^unix:/);
+        const big = new Uint8Array(24 << 20);
+        for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 256;
+        const r = await remote.put(big);
+        const m = await remote.registerFile(guest("demo"));
+        const echoed = remote.task(m, "echo").arg(r).memoryLimit(128 << 20).submit();
+        assert.ok(Buffer.from(await remote.getBytes(echoed)).equals(big));
+        // Written through the socket, the object is the same one a shared-memory driver reads.
+        const view = remote.task(m, "view_len").arg(r).submit();
+        assert.equal(await remote.get(view), big.length);
+      } finally {
+        await remote.close();
+      }
+    } finally {
+      await n.stop();
+    }
+  });
+
   test("connecting to nothing fails with a typed error", async () => {
     await assert.rejects(Cluster.connect("127.0.0.1:1", { connectTimeoutMs: 500 }), (e: unknown) => {
       assert.ok(e instanceof ConnectionError, String(e));
