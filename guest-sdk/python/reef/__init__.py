@@ -564,6 +564,8 @@ class _Param:
         else:
             data = arg.value
             if self.mode == "object":
+                if data == b"\xc0" and (self.optional or self.default is not _EMPTY):
+                    return None if self.default is _EMPTY else self.default
                 raise BadArgument("%s: expected an object, got an inline value" % where)
             if self.mode == "raw":
                 return Raw(data)

@@ -172,6 +172,15 @@ class DispatchTest(unittest.TestCase):
         e = self.error(reef._run_task, "f", [Arg_Object(ObjectRef(7, 3)), inline(1), inline(1), inline("s")])
         self.assertTrue(e.startswith("BAD_ARGUMENT: argument 3 (rest): expected an integer, got str"), e)
 
+    def test_optional_object(self):
+        @reef.task
+        def h(o: "reef.ObjectRef | None" = None):
+            return None if o is None else o.id
+
+        self.assertEqual(self.run_task("h"), Output_Bytes(b"\xc0"))
+        self.assertEqual(self.run_task("h", inline(None)), Output_Bytes(b"\xc0"))
+        self.assertEqual(self.run_task("h", Arg_Object(ObjectRef(3, 1))), Output_Bytes(b"\x03"))
+
     def test_optional_and_generic_annotations(self):
         from typing import Optional
 
