@@ -12,6 +12,7 @@ import {
   InvalidModuleError,
   Module,
   NameTakenError,
+  NodeError,
   NotFoundError,
   ObjectRef,
   ReefError,
@@ -334,6 +335,23 @@ describe("connections", () => {
       } finally {
         await remote.close();
       }
+    } finally {
+      await n.stop();
+    }
+  });
+
+  test("a node that stops fails pending calls with a NodeError, not a hang", async () => {
+    const n = await startNode();
+    try {
+      const m = await n.cluster.registerFile(guest("bad"));
+      const looping = n.cluster.task(m, "loop_forever").submit();
+      const pending = assert.rejects(n.cluster.get(looping), (e: unknown) => {
+        assert.ok(e instanceof NodeError, String(e));
+        assert.ok(["NODE_STOPPING", "UNAVAILABLE", "INTERNAL"].includes(e.code), e.message);
+        return true;
+      });
+      await n.cluster.stopNode();
+      await pending;
     } finally {
       await n.stop();
     }
