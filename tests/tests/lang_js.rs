@@ -350,63 +350,72 @@ async fn totals_adds_maps_and_ranks_words() {
     );
 }
 
-/// Measures a list of modules (`REEF_JS_MEASURE=a.wasm,b.wasm`): size, first and cached
-/// registration, noop round trip, and a sum over a 64 MiB object.
+/// The figures in guest-sdk/js/README.md, for any modules with the demo's `noop` and
+/// `sum_slice` (`REEF_JS_MEASURE=target/guests/js_demo.wasm,target/guests/demo.wasm`):
+/// size, first and cached registration, noop round trip (fresh instance included), and
+/// `sum_slice` over a 64 MiB object, whole and with an empty range (the read alone).
+///
+/// `cargo test --release -p reef-tests --test lang_js -- --ignored --nocapture measure`
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 async fn measure() {
-    let list = std::env::var("REEF_JS_MEASURE").unwrap_or_default();
+    let list =
+        std::env::var("REEF_JS_MEASURE").unwrap_or_else(|_| guest("js_demo").display().to_string());
     for path in list.split(',').filter(|p| !p.is_empty()) {
         let wasm = std::fs::read(path).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let first;
-        {
+        let first = {
             let node = HostProcess::start(dir.path(), &["--object-store-memory", "256MiB"]);
-            let cluster = reef::Cluster::connect(&node.address).await.unwrap();
+            let cluster = Cluster::connect(&node.address).await.unwrap();
             let t = Instant::now();
-            let m = cluster.register(wasm.clone()).await.unwrap();
-            first = t.elapsed();
-            drop(m);
-        }
+            cluster.register(wasm.clone()).await.unwrap();
+            t.elapsed()
+        };
         let node = HostProcess::start(dir.path(), &["--object-store-memory", "256MiB"]);
-        let cluster = reef::Cluster::connect(&node.address).await.unwrap();
+        let cluster = Cluster::connect(&node.address).await.unwrap();
         let t = Instant::now();
         let m = cluster.register(wasm.clone()).await.unwrap();
         let cached = t.elapsed();
-        let mut rt = Vec::new();
-        for i in 0..120 {
+        let mut noop = Vec::new();
+        for i in 0..220 {
             let t = Instant::now();
             let r = cluster.task(&m, "noop").submit().unwrap();
             cluster.get_bytes(&r).await.unwrap();
             if i >= 20 {
-                rt.push(t.elapsed());
+                noop.push(t.elapsed());
             }
         }
-        rt.sort();
+        noop.sort();
         let xs: Vec<f64> = (0..8_000_000u64).map(|i| i as f64).collect();
         let data = cluster.put_f64s(&xs).await.unwrap();
-        let mut sums = Vec::new();
-        for _ in 0..5 {
-            let t = Instant::now();
-            let r = cluster.task(&m, "sum").arg(&data).submit().unwrap();
-            let s: f64 = cluster.get(&r).await.unwrap();
-            assert_eq!(s, 31999996000000.0);
-            sums.push(t.elapsed());
-        }
-        sums.sort();
-        let r = cluster.task(&m, "ids").arg(&data).submit().unwrap();
-        let ids = String::from_utf8_lossy(&cluster.get_bytes(&r).await.unwrap()).into_owned();
+        let sum = |end: u64| {
+            let (cluster, m, data) = (&cluster, &m, &data);
+            async move {
+                let mut times = Vec::new();
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    let r = cluster
+                        .task(m, "sum_slice")
+                        .arg(data)
+                        .arg(0u64)
+                        .arg(end)
+                        .submit()
+                        .unwrap();
+                    let s: f64 = cluster.get(&r).await.unwrap();
+                    times.push(t.elapsed());
+                    assert_eq!(s, (0..end).map(|i| i as f64).sum::<f64>());
+                }
+                times.sort();
+                times[2]
+            }
+        };
+        let whole = sum(8_000_000).await;
+        let empty = sum(0).await;
         println!(
-            "{path}: {} bytes, first registration {:?}, cached {:?}, noop round trip median {:?} p90 {:?}, sum 64 MiB median {:?} (min {:?}), data id {} seen as `{ids}`",
+            "{path}: {} bytes; registration first {first:?}, cached {cached:?}; noop round trip median {:?} (p90 {:?}); sum_slice over 64 MiB median {whole:?}, empty range (read only) {empty:?}",
             wasm.len(),
-            first,
-            cached,
-            rt[rt.len() / 2],
-            rt[rt.len() * 9 / 10],
-            sums[2],
-            sums[0],
-            data.id(),
+            noop[noop.len() / 2],
+            noop[noop.len() * 9 / 10],
         );
-        let _ = Duration::ZERO;
     }
 }
