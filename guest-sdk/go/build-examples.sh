@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go SDK's examples and the Go piece of the pipeline:
-#   OUT_DIR/go_demo.wasm, OUT_DIR/go_nested.wasm, OUT_DIR/pipeline_go.wasm
+#   OUT_DIR/go_demo.wasm, OUT_DIR/go_nested.wasm, OUT_DIR/pipeline_go.wasm, and
+#   OUT_DIR/go_unpatched.wasm (the demo without cabi_realloc_adapter, which the host refuses)
 # (called by scripts/build-guests.sh with target/guests).
 set -euo pipefail
 
@@ -17,3 +18,4 @@ build() {
 build "$here/examples/demo" go_demo
 build "$here/examples/nested" go_nested
 build "$root/examples/pipeline/go" pipeline_go
+REEF_GO_SKIP_ADAPTER_PATCH=1 build "$here/examples/demo" go_unpatched

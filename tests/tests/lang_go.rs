@@ -50,6 +50,20 @@ async fn go_module_describes_itself() {
 }
 
 #[tokio::test]
+async fn a_go_module_built_without_build_sh_is_refused_clearly() {
+    let cluster = node().await;
+    // A bare `go build` output: the WASI adapter would have no memory of its own.
+    let e = cluster
+        .register_file(guest("go_unpatched"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidModule, "{e}");
+    assert!(e.message.contains("guest-sdk/go/build.sh"), "{e}");
+    let m = cluster.register_file(guest("go_demo")).await.unwrap();
+    still_serving(&cluster, &m).await;
+}
+
+#[tokio::test]
 async fn go_small_tasks() {
     let cluster = node().await;
     let m = cluster.register_file(guest("go_demo")).await.unwrap();
