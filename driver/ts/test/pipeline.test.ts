@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 
+import { BadArgumentError, NotFoundError } from "@reef/driver";
+
 import { repo, startNode } from "./helpers.js";
 
 const LANGS = ["python", "c", "go", "js"];
@@ -61,6 +63,29 @@ test("the cross-language pipeline prints the text's top words", { skip }, async 
       timeout: 240_000,
     });
     for (const [word, count] of expected.top) assert.match(stdout, new RegExp(`\\b${word}\\s+${count}\\b`));
+
+    // Guest errors from the JavaScript and Go pieces reach the driver typed.
+    const js = await n.cluster.registerFile(join(guests, "pipeline_js.wasm"));
+    const go = await n.cluster.registerFile(join(guests, "pipeline_go.wasm"));
+    const totals = await n.cluster.actor(js, "Totals").create();
+    await assert.rejects(n.cluster.get(totals.call("add", 5)), (e: unknown) => {
+      assert.ok(e instanceof BadArgumentError, String(e));
+      assert.equal(e.code, "BAD_ARGUMENT");
+      return true;
+    });
+    await assert.rejects(n.cluster.get(totals.call("no_such_method")), (e: unknown) => {
+      assert.ok(e instanceof NotFoundError, String(e));
+      assert.equal(e.code, "UNKNOWN_FUNCTION");
+      return true;
+    });
+    await assert.rejects(n.cluster.get(n.cluster.task(go, "merge_counts").arg("not a map").submit()), (e: unknown) => {
+      assert.ok(e instanceof BadArgumentError, String(e));
+      assert.equal(e.code, "BAD_ARGUMENT");
+      return true;
+    });
+    // The actor survived its bad call.
+    assert.equal(await n.cluster.get(totals.call("add", { whale: 3, sea: 2 })), 2);
+    assert.deepEqual(await n.cluster.get(totals.call("top", 1)), [["whale", 3]]);
   } finally {
     await n.stop();
   }
