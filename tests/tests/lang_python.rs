@@ -102,10 +102,17 @@ async fn registration_is_cached_across_restarts_and_the_seed_demo_runs() {
     );
 }
 
+/// One node for the demo module's checks: each registration of a 19 MB Python
+/// component compiles it again (15 s of CPU).
 #[tokio::test]
-async fn describe_echo_add_noop_and_bad_arguments() {
+async fn demo_tasks_bad_arguments_and_exceptions() {
     let cluster = node().await;
     let m = cluster.register_file(guest("python_demo")).await.unwrap();
+    describe_echo_add_noop_and_bad_arguments(&cluster, &m).await;
+    a_raised_exception_reaches_the_driver_with_its_traceback(&cluster, &m).await;
+}
+
+async fn describe_echo_add_noop_and_bad_arguments(cluster: &Cluster, m: &Module) {
     assert_eq!(m.sdk, "reef-guest-python/0.1.0");
     for t in ["sum_slice", "noop", "echo", "add", "fail"] {
         assert!(m.tasks.iter().any(|x| x == t), "{t} missing: {:?}", m.tasks);
@@ -119,9 +126,9 @@ async fn describe_echo_add_noop_and_bad_arguments() {
     );
 
     // add: floats, and integers where floats are asked for.
-    assert_eq!(add(&cluster, &m, 20.0, 22.0).await, 42.0);
+    assert_eq!(add(cluster, m, 20.0, 22.0).await, 42.0);
     let r = cluster
-        .task(&m, "add")
+        .task(m, "add")
         .arg(2u64)
         .arg(-5i64)
         .submit()
@@ -132,25 +139,25 @@ async fn describe_echo_add_noop_and_bad_arguments() {
     assert_eq!(&bytes[..], &[0xcb, 0xc0, 0x08, 0, 0, 0, 0, 0, 0]);
 
     // noop -> nil.
-    let r = cluster.task(&m, "noop").submit().unwrap();
+    let r = cluster.task(m, "noop").submit().unwrap();
     assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &[0xc0]);
 
     // echo: raw bytes back, inline (not MessagePack) and as an arena object.
     let raw = vec![0xc1u8, 0, 255, 7, b'\n'];
     let r = cluster
-        .task(&m, "echo")
+        .task(m, "echo")
         .arg(Arg::bytes(raw.clone()))
         .submit()
         .unwrap();
     assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &raw[..]);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let obj = cluster.put_bytes(&big).await.unwrap();
-    let r = cluster.task(&m, "echo").arg(&obj).submit().unwrap();
+    let r = cluster.task(m, "echo").arg(&obj).submit().unwrap();
     assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &big[..]);
 
     // The actor: creation arguments and the running total.
     let acc = cluster
-        .actor(&m, "Accumulator")
+        .actor(m, "Accumulator")
         .arg(1.5)
         .create()
         .await
@@ -160,9 +167,9 @@ async fn describe_echo_add_noop_and_bad_arguments() {
     let r = acc.call("total").submit().unwrap();
     assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 3.5);
     // A bad argument fails the call, not the actor.
-    let err = task_error(&cluster, acc.call("add").arg("x").submit().unwrap()).await;
+    let err = task_error(cluster, acc.call("add").arg("x").submit().unwrap()).await;
     assert_eq!(err.code, ErrorCode::BadArgument, "{err}");
-    let err = task_error(&cluster, acc.call("nope").submit().unwrap()).await;
+    let err = task_error(cluster, acc.call("nope").submit().unwrap()).await;
     assert!(
         matches!(err.code, ErrorCode::UnknownFunction),
         "unknown method: {err}"
@@ -172,8 +179,8 @@ async fn describe_echo_add_noop_and_bad_arguments() {
 
     // Bad arguments: BAD_ARGUMENT naming the argument.
     let err = task_error(
-        &cluster,
-        cluster.task(&m, "add").arg("x").arg(1.0).submit().unwrap(),
+        cluster,
+        cluster.task(m, "add").arg("x").arg(1.0).submit().unwrap(),
     )
     .await;
     assert_eq!(err.code, ErrorCode::BadArgument, "{err}");
@@ -182,13 +189,13 @@ async fn describe_echo_add_noop_and_bad_arguments() {
             .contains("argument 0 (a): expected a number, got str"),
         "{err}"
     );
-    let err = task_error(&cluster, cluster.task(&m, "add").arg(1.0).submit().unwrap()).await;
+    let err = task_error(cluster, cluster.task(m, "add").arg(1.0).submit().unwrap()).await;
     assert_eq!(err.code, ErrorCode::BadArgument, "{err}");
     assert!(err.message.contains("expected 2 arguments"), "{err}");
     let err = task_error(
-        &cluster,
+        cluster,
         cluster
-            .task(&m, "add")
+            .task(m, "add")
             .arg(Arg::bytes(vec![0xc1]))
             .arg(1.0)
             .submit()
@@ -199,9 +206,9 @@ async fn describe_echo_add_noop_and_bad_arguments() {
     assert!(err.message.contains("not MessagePack"), "{err}");
     // sum_slice needs an object.
     let err = task_error(
-        &cluster,
+        cluster,
         cluster
-            .task(&m, "sum_slice")
+            .task(m, "sum_slice")
             .arg(1.0)
             .arg(0u64)
             .arg(1u64)
@@ -211,17 +218,14 @@ async fn describe_echo_add_noop_and_bad_arguments() {
     .await;
     assert_eq!(err.code, ErrorCode::BadArgument, "{err}");
     assert!(err.message.contains("expected an object"), "{err}");
-    assert_eq!(add(&cluster, &m, 1.0, 2.0).await, 3.0);
+    assert_eq!(add(cluster, m, 1.0, 2.0).await, 3.0);
 }
 
-#[tokio::test]
-async fn a_raised_exception_reaches_the_driver_with_its_traceback() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("python_demo")).await.unwrap();
+async fn a_raised_exception_reaches_the_driver_with_its_traceback(cluster: &Cluster, m: &Module) {
     let kept = cluster.put_bytes(&[9u8; 200_000]).await.unwrap();
 
-    let r = cluster.task(&m, "fail").arg("boom 42").submit().unwrap();
-    let err = task_error(&cluster, r).await;
+    let r = cluster.task(m, "fail").arg("boom 42").submit().unwrap();
+    let err = task_error(cluster, r).await;
     assert_eq!(err.code, ErrorCode::GuestError, "{err}");
     assert!(
         err.message.starts_with("ValueError: boom 42"),
@@ -239,19 +243,19 @@ async fn a_raised_exception_reaches_the_driver_with_its_traceback() {
 
     // The node survives and keeps serving (and keeps its objects).
     for i in 0..3 {
-        assert_eq!(add(&cluster, &m, i as f64, 1.0).await, i as f64 + 1.0);
+        assert_eq!(add(cluster, m, i as f64, 1.0).await, i as f64 + 1.0);
     }
     assert_eq!(
         &cluster.get_bytes(&kept).await.unwrap()[..],
         &[9u8; 200_000][..]
     );
     let err = task_error(
-        &cluster,
-        cluster.task(&m, "fail").arg("again").submit().unwrap(),
+        cluster,
+        cluster.task(m, "fail").arg("again").submit().unwrap(),
     )
     .await;
     assert!(err.message.starts_with("ValueError: again"), "{err}");
-    assert_eq!(add(&cluster, &m, 40.0, 2.0).await, 42.0);
+    assert_eq!(add(cluster, m, 40.0, 2.0).await, 42.0);
 }
 
 #[tokio::test]
