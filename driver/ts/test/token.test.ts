@@ -3,11 +3,11 @@
 // records the metadata it receives.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -16,8 +16,19 @@ import { ArgumentError, Cluster, ConnectionError, resolveToken } from "@reef/dri
 
 const proto = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "proto", "reef.proto");
 
-describe("token sources", () => {
+/** Temporary directories, removed when the file's tests end. */
+const dirs: string[] = [];
+function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "reef-ts-token-"));
+  dirs.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("token sources", () => {
+  const dir = tempDir();
   const file = join(dir, "token");
   writeFileSync(file, "from-file\n", { mode: 0o600 });
   const envFile = join(dir, "env-token");
@@ -129,7 +140,7 @@ describe("authorization metadata", () => {
 
   test("the token comes from REEF_TOKEN_FILE when no option is given", async () => {
     const node = await fakeNode("from-env-file");
-    const dir = mkdtempSync(join(tmpdir(), "reef-ts-token-"));
+    const dir = tempDir();
     writeFileSync(join(dir, "token"), "from-env-file\n", { mode: 0o600 });
     const saved = { ...process.env };
     try {
