@@ -19,6 +19,7 @@ import "unsafe"
 // wit-component gives the adapter that function instead of cabi_realloc.
 
 // adapterArenaMarker starts adapterArena; build.sh looks for it in the data segments.
+// Code must not use it: the marker has to appear exactly once in the module.
 const adapterArenaMarker = "reef-go-wasi-adapter-arena/v1:::"
 
 // adapterArenaSize holds the adapter's stack and state (64 KiB each) plus alignment slack.

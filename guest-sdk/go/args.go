@@ -63,7 +63,7 @@ func (a Args) Bytes(i int) ([]byte, error) {
 	}
 	b, err := Get(it.object.ID)
 	if err != nil {
-		return nil, fmt.Errorf("argument %d: %w", i, err)
+		return nil, withContext(err, fmt.Sprintf("argument %d", i))
 	}
 	return b, nil
 }

@@ -3,6 +3,7 @@ package reef
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"unsafe"
 )
 
@@ -27,6 +28,29 @@ type HostError struct {
 }
 
 func (e *HostError) Error() string { return e.Message }
+
+// withContext prefixes err's message with context, keeping an error code in front
+// ("UNKNOWN_OBJECT: argument 0: ..."), so the driver still gets the code.
+func withContext(err error, context string) error {
+	msg := err.Error()
+	if code, rest, ok := strings.Cut(msg, ": "); ok && isCode(code) {
+		return &HostError{Message: code + ": " + context + ": " + rest}
+	}
+	return fmt.Errorf("%s: %w", context, err)
+}
+
+// isCode reports whether s looks like an error-code name (UPPER_SNAKE_CASE).
+func isCode(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && r != '_' && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // importRet is the return area of import calls (instances are single-threaded).
 var importRet retArea

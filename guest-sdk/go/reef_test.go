@@ -345,3 +345,14 @@ func TestViewCapacity(t *testing.T) {
 func mustMarshalFloats(xs []float64) []byte {
 	return append([]byte{}, unsafe.Slice((*byte)(unsafe.Pointer(&xs[0])), 8*len(xs))...)
 }
+
+func TestWithContextKeepsTheCode(t *testing.T) {
+	err := withContext(&HostError{Message: "UNKNOWN_OBJECT: object 7 does not exist"}, "argument 0")
+	if err.Error() != "UNKNOWN_OBJECT: argument 0: object 7 does not exist" {
+		t.Error(err)
+	}
+	err = withContext(errors.New("plain: text"), "ctx")
+	if err.Error() != "ctx: plain: text" {
+		t.Error(err)
+	}
+}

@@ -52,7 +52,7 @@ func MapView(object ObjectRef) (*View, error) {
 	hostMapView(object.ID, unsafe.Pointer(&buf[0]), uint32(capacity), importRet.ptr())
 	size, err := importRet.liftResultU64()
 	if err != nil {
-		return nil, fmt.Errorf("map-view of object %d: %w", object.ID, err)
+		return nil, withContext(err, fmt.Sprintf("map-view of object %d", object.ID))
 	}
 	v := &View{alloc: alloc, buf: buf, size: int(object.Size), id: object.ID}
 	if size != object.Size {
