@@ -124,6 +124,19 @@ func Get(id ObjectID) ([]byte, error) {
 	return importRet.liftResultBytes(buf)
 }
 
+// GetValue reads a MessagePack object, e.g. a task's result, into the value ptr points
+// to (see Unmarshal).
+func GetValue(id ObjectID, ptr any) error {
+	data, err := Get(id)
+	if err != nil {
+		return err
+	}
+	if err := Unmarshal(data, ptr); err != nil {
+		return fmt.Errorf("object %d: %w", id, err)
+	}
+	return nil
+}
+
 // rawArg is one argument: inline bytes or an object.
 type rawArg struct {
 	inline   []byte

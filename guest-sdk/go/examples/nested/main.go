@@ -63,12 +63,8 @@ func newCounter(args reef.Args) (*Counter, error) {
 
 // getF64 reads a task result (MessagePack float64).
 func getF64(id reef.ObjectID) (float64, error) {
-	data, err := reef.Get(id)
-	if err != nil {
-		return 0, err
-	}
 	var x float64
-	return x, reef.Unmarshal(data, &x)
+	return x, reef.GetValue(id, &x)
 }
 
 func init() {
