@@ -240,6 +240,8 @@ async fn a_raised_exception_reaches_the_driver_with_its_traceback(cluster: &Clus
     // The traceback names the raising function and its file.
     assert!(err.message.contains("app.py"), "{}", err.message);
     assert!(err.message.contains("in fail"), "{}", err.message);
+    // It starts in the user's code, not in the SDK's dispatch.
+    assert!(!err.message.contains("reef/__init__.py"), "{}", err.message);
 
     // The node survives and keeps serving (and keeps its objects).
     for i in 0..3 {

@@ -731,12 +731,22 @@ def _error_string(e):
         head = str(e)
     else:
         head = "".join(_traceback.format_exception_only(type(e), e)).strip()
+    # Start at the first frame outside the SDK (its dispatch frames say nothing).
     tb = e.__traceback__
-    # Skip the SDK's own dispatch frame.
-    if tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
+    first = tb
+    while first is not None and _is_sdk_frame(first):
+        first = first.tb_next
+    if first is not None:
+        tb = first
     text = "".join(_traceback.format_exception(type(e), e, tb)).rstrip()
     return "%s\n\n%s" % (head, text)
+
+
+_SDK_DIR = __file__.rsplit("/", 1)[0] + "/"
+
+
+def _is_sdk_frame(tb):
+    return tb.tb_frame.f_code.co_filename.startswith(_SDK_DIR)
 
 
 def _finish_call():

@@ -225,6 +225,7 @@ class DispatchTest(unittest.TestCase):
         self.assertTrue(e.startswith("ValueError: it broke\n\nTraceback (most recent call last):"), e)
         self.assertIn("in boom", e)
         self.assertNotIn("in _guarded", e)
+        self.assertNotIn("in _run_task", e)
         self.assertTrue(e.rstrip().endswith("ValueError: it broke"), e)
 
         @reef.task
