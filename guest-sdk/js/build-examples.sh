@@ -3,8 +3,8 @@
 #   OUT_DIR/js_demo.wasm       guest-sdk/js/examples/demo      (JavaScript)
 #   OUT_DIR/ts_demo.wasm       guest-sdk/js/examples/demo-ts   (TypeScript)
 #   OUT_DIR/pipeline_js.wasm   examples/pipeline/js            (actor Totals)
-# First runs the SDK's unit tests (node --test). A module is rebuilt only when its
-# sources, the SDK, the lock file or wit/ changed.
+# First runs the SDK's unit tests (MessagePack and dispatch, on Node with a fake host).
+# A module is rebuilt only when its sources, the SDK, the lock file or wit/ changed.
 set -euo pipefail
 if [[ $# -ne 1 ]]; then
     echo "usage: $0 OUT_DIR" >&2
@@ -16,7 +16,7 @@ mkdir -p "$1"
 out="$(cd "$1" && pwd)"
 
 "$here/install.sh"
-(cd "$here" && node --test test/ 2>&1 | tail -8 | sed 's/^/js sdk unit tests: /'; exit "${PIPESTATUS[0]}")
+(cd "$here" && node --import ./test/register.mjs --test test/*.test.mjs 2>&1 | tail -8 | sed 's/^/js sdk unit tests: /'; exit "${PIPESTATUS[0]}")
 
 build() { # SRC NAME
     local src=$1 name=$2 wasm="$out/$2.wasm" stamp="$out/.$2.js-sources"

@@ -62,7 +62,9 @@ export class UnknownFunction extends ReefError {
   constructor(message: string);
 }
 /** A failed host call (code from the host's message, e.g. UNKNOWN_OBJECT). */
-export class HostError extends ReefError {}
+export class HostError extends ReefError {
+  constructor(what: string, payload: string);
+}
 
 /**
  * An object in the node's store. `view()`/`bytes()` COPY the object into the guest

@@ -54,12 +54,11 @@ export class UnknownFunction extends ReefError {
   }
 }
 
-/** A host call that failed (its message is the host's error string). */
+/** A host call that failed; the code is the host's ("UNKNOWN_OBJECT: ..."), if it gave one. */
 export class HostError extends ReefError {
-  constructor(message) {
-    // The host's string may itself start with a code ("UNKNOWN_OBJECT: ...").
-    const m = /^([A-Z][A-Z_]+): ([\s\S]*)$/.exec(message);
-    super(m ? m[2] : message, m ? m[1] : "");
+  constructor(what, payload) {
+    const m = /^([A-Z][A-Z_]+): ([\s\S]*)$/.exec(payload);
+    super(`${what}: ${m ? m[2] : payload}`, m ? m[1] : "");
     this.name = "HostError";
   }
 }
@@ -69,7 +68,7 @@ function hostCall(what, f) {
   try {
     return f();
   } catch (e) {
-    throw new HostError(`${what}: ${errorPayload(e)}`);
+    throw new HostError(what, errorPayload(e));
   }
 }
 
