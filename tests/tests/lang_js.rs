@@ -29,7 +29,8 @@ async fn add(cluster: &Cluster, m: &Module, a: f64, b: f64) -> f64 {
 }
 
 /// The seed demo in JS and in TS. The JS module is compiled on the first node and
-/// loaded from the compiled-artifact cache by a restarted node on the same data dir.
+/// loaded from the compiled-artifact cache by a restarted node on the same data dir,
+/// which then runs the JS and TS checks below.
 #[tokio::test]
 async fn seed_demo_in_js_and_ts_and_cached_registration() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,12 +58,17 @@ async fn seed_demo_in_js_and_ts_and_cached_registration() {
     eprintln!("js_demo registration: first {first:?}, cached {cached:?}");
     assert_seed_demo(&cluster, &guest("js_demo")).await;
     assert_seed_demo(&cluster, &guest("ts_demo")).await;
+
+    // The rest runs on this node too: each module compiles once (~20 s of CPU each).
+    js_tasks_bad_arguments_and_a_thrown_error(&cluster, &m).await;
+    let ts = cluster.register_file(guest("ts_demo")).await.unwrap();
+    typescript_guest_uses_the_whole_sdk(&cluster, &ts).await;
 }
 
-#[tokio::test]
-async fn describe_echo_add_noop_bad_arguments_and_a_thrown_error() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("js_demo")).await.unwrap();
+/// describe, echo/add/noop, bad arguments, unknown names, a thrown Error (text and JS
+/// stack reach the driver, the node keeps serving and keeps its objects), the actor.
+async fn js_tasks_bad_arguments_and_a_thrown_error(cluster: &Cluster, m: &Module) {
+    let (cluster, m) = (cluster.clone(), m.clone());
     assert_eq!(m.sdk, "reef-guest-js/0.1.0");
     for t in ["sum_slice", "noop", "echo", "add", "fail"] {
         assert!(m.tasks.iter().any(|x| x == t), "{t} missing: {:?}", m.tasks);
@@ -218,10 +224,8 @@ async fn describe_echo_add_noop_bad_arguments_and_a_thrown_error() {
 
 /// The TypeScript demo: a thrown TypeError with its stack, and the SDK's surface used
 /// from inside tasks (put/get, nested tasks, named actors, logs).
-#[tokio::test]
-async fn typescript_guest_uses_the_whole_sdk() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("ts_demo")).await.unwrap();
+async fn typescript_guest_uses_the_whole_sdk(cluster: &Cluster, m: &Module) {
+    let (cluster, m) = (cluster.clone(), m.clone());
 
     let r = cluster.task(&m, "fail").arg("bad ts").submit().unwrap();
     let e = task_error(&cluster, r).await;
