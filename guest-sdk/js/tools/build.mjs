@@ -9,6 +9,8 @@
 //    with every optional WASI feature disabled: the component imports only
 //    reef:runtime/host.
 //
+//   node tools/build.mjs --check SRC          type-check and bundle only (no OUT)
+//
 // Env: REEF_JS_KEEP=1 keeps the work directory (bundle and tsconfig) and prints it;
 // REEF_JS_NO_TYPECHECK=1 skips tsc.
 
@@ -27,8 +29,11 @@ function fail(message) {
   process.exit(1);
 }
 
-const [srcArg, outArg] = process.argv.slice(2);
-if (!srcArg || !outArg) fail("usage: build.sh SRC_DIR_OR_FILE OUT.wasm");
+const argv = process.argv.slice(2);
+const checkOnly = argv[0] === "--check";
+if (checkOnly) argv.shift();
+const [srcArg, outArg = checkOnly ? "check.wasm" : undefined] = argv;
+if (!srcArg || !outArg) fail("usage: build.sh [--check] SRC_DIR_OR_FILE OUT.wasm");
 const src = resolve(srcArg);
 const out = resolve(outArg);
 if (!existsSync(src)) fail(`${src} does not exist`);
@@ -97,6 +102,11 @@ try {
     logLevel: "warning",
   });
   const t2 = Date.now();
+  if (checkOnly) {
+    console.error(`reef-js build: ${entry} checks and bundles (typecheck ${t1 - t0} ms, bundle ${t2 - t1} ms)`);
+    cleanup();
+    process.exit(0);
+  }
 
   // 3. Componentize.
   const { component } = await componentize({
