@@ -198,6 +198,30 @@ async fn js_tasks_bad_arguments_and_a_thrown_error(cluster: &Cluster, m: &Module
         &[9u8; 200_000][..]
     );
 
+    // Reading an object holds it twice in guest memory (the lifted list, then the JS
+    // ArrayBuffer): past the call's memory limit that is MEMORY_LIMIT, not a crash.
+    let big = vec![1.0f64; 6 << 20]; // 48 MiB
+    let big = cluster.put_f64s(&big).await.unwrap();
+    let r = cluster
+        .task(&m, "sum_slice")
+        .arg(&big)
+        .arg(0u64)
+        .arg(2u64)
+        .memory_limit(64 << 20)
+        .submit()
+        .unwrap();
+    let e = task_error(&cluster, r).await;
+    assert_eq!(e.code, ErrorCode::MemoryLimit, "{e}");
+    let r = cluster
+        .task(&m, "sum_slice")
+        .arg(&big)
+        .arg(0u64)
+        .arg(2u64)
+        .submit()
+        .unwrap();
+    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 2.0);
+    drop(big);
+
     // The actor: creation arguments, the running total, bad calls fail only the call.
     let acc = cluster
         .actor(&m, "Accumulator")

@@ -63,20 +63,26 @@ export class HostError extends ReefError {
   }
 }
 
-/** Calls a host import, turning its `result` error into a HostError. */
+/**
+ * Calls a host import, turning its `result` error into a HostError. The engine running
+ * out of memory while lifting a result (a large `get`: the guest holds the object
+ * twice) becomes MEMORY_LIMIT; other engine errors pass through.
+ */
 function hostCall(what, f) {
   try {
     return f();
   } catch (e) {
-    throw new HostError(what, errorPayload(e));
+    if (e && typeof e === "object" && "payload" in e) throw new HostError(what, String(e.payload));
+    if (isOutOfMemory(e)) {
+      throw new ReefError(
+        `${what}: out of memory (reading an object needs about twice its size in guest memory: raise the call's memory limit)`,
+        "MEMORY_LIMIT",
+      );
+    }
+    throw e;
   }
 }
 
-function errorPayload(e) {
-  if (e && typeof e === "object" && "payload" in e) return String(e.payload);
-  if (e instanceof Error) return e.message;
-  return String(e);
-}
 
 // ---------------------------------------------------------------------------
 // Objects
@@ -437,9 +443,18 @@ function toOutput(v) {
   return { tag: "bytes", val: encode(v) };
 }
 
+/** SpiderMonkey reports a failed allocation by throwing the string "out of memory". */
+function isOutOfMemory(e) {
+  const text = typeof e === "string" ? e : e instanceof Error ? e.message : "";
+  return /^out of memory/i.test(text);
+}
+
 /** The error string for the host: "CODE: message", or the error text and JS stack. */
 export function errorString(e) {
   if (e instanceof ReefError && e.code) return `${e.code}: ${e.message}`;
+  if (isOutOfMemory(e)) {
+    return "MEMORY_LIMIT: the guest ran out of memory (reading an object needs about twice its size: raise the call's memory limit)";
+  }
   if (e instanceof Error) {
     const head = `${e.name}: ${e.message}`;
     const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";

@@ -26,6 +26,7 @@ export function objectSize(id) {
   return BigInt(objects.get(id).length);
 }
 export function get(id) {
+  if (id === 13n) throw new Error("out of memory");
   if (!objects.has(id)) fail(`UNKNOWN_OBJECT: no object ${id}`);
   return objects.get(id).slice();
 }

@@ -68,6 +68,9 @@ const user = {
       throw new BadArgument("custom");
     },
     promise: async () => 1,
+    oom() {
+      throw "out of memory";
+    },
   },
   actors: {},
 };
@@ -76,7 +79,7 @@ const guest = makeGuest(user);
 test("describe lists tasks, classes and methods", () => {
   const d = guest.describe();
   assert.equal(d.sdk, "reef-guest-js/0.1.0");
-  assert.deepEqual(d.tasks.sort(), ["add", "coded", "echo", "fail", "plain", "promise", "registered", "sum"]);
+  assert.deepEqual(d.tasks.sort(), ["add", "coded", "echo", "fail", "oom", "plain", "promise", "registered", "sum"]);
   assert.deepEqual(d.actors, [{ name: "Counter", methods: ["incr", "get"] }]);
 });
 
@@ -106,6 +109,7 @@ test("bad arguments and unknown names give coded errors", () => {
   assert.match(error(() => guest.runTask("nope", [])), /^UNKNOWN_FUNCTION: unknown task `nope`/);
   assert.equal(error(() => guest.runTask("coded", [])), "BAD_ARGUMENT: custom");
   assert.match(error(() => guest.runTask("promise", [])), /returned a Promise/);
+  assert.match(error(() => guest.runTask("oom", [])), /^MEMORY_LIMIT: the guest ran out of memory/);
 });
 
 test("a thrown Error becomes its text and the JS stack", () => {
@@ -142,4 +146,5 @@ test("host calls: submit, actors, get; host errors keep their code", () => {
   const e = error(() => lookupActor("ghost"));
   assert.equal(e.code, "UNKNOWN_ACTOR");
   assert.equal(error(() => guest.runTask("sum", [{ tag: "object", val: { id: 5n, size: 8n } }])).split("\n")[0], "UNKNOWN_OBJECT: get of object 5: no object 5");
+  assert.match(error(() => guest.runTask("sum", [{ tag: "object", val: { id: 13n, size: 8n } }])), /^MEMORY_LIMIT: get of object 13: out of memory/);
 });
