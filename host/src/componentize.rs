@@ -23,6 +23,13 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn encode(core: &[u8]) -> Result<Vec<u8>> {
+    if is_go(core) && !exports(core, "cabi_realloc_adapter") {
+        anyhow::bail!(
+            "this Go module has no `cabi_realloc_adapter` for the WASI adapter \
+             (Go's cabi_realloc cannot run before its runtime starts): \
+             build it with guest-sdk/go/build.sh"
+        );
+    }
     let mut resolve = Resolve::default();
     let pkg = resolve
         .push_str("reef.wit", WIT)
@@ -48,6 +55,24 @@ fn encode(core: &[u8]) -> Result<Vec<u8>> {
     encoder
         .encode()
         .context("the module does not fit the reef:runtime `module` world")
+}
+
+/// A module built by the Go toolchain (it carries a `go:buildid` custom section).
+fn is_go(core: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(core)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "go:buildid"))
+}
+
+fn exports(core: &[u8], name: &str) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(core)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::ExportSection(reader)) => Some(reader),
+            _ => None,
+        })
+        .flatten()
+        .any(|e| matches!(e, Ok(e) if e.name == name))
 }
 
 fn imports_wasi_preview1(core: &[u8]) -> bool {

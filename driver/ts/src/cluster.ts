@@ -1,0 +1,778 @@
+// `Cluster`: the driver's handle to a node (and through it, the cluster), and
+// the builders for tasks and actors.
+
+import { readFile } from "node:fs/promises";
+
+import * as grpc from "@grpc/grpc-js";
+
+import { Connection, grpcError, newClient } from "./connection.js";
+import { ArgumentError, fromProto, NodeError, ReefError } from "./errors.js";
+import type { Arg as ProtoArg } from "./gen/reef/v1/Arg.js";
+import type { CallOptions as ProtoCallOptions } from "./gen/reef/v1/CallOptions.js";
+import type { ModuleInfo__Output } from "./gen/reef/v1/ModuleInfo.js";
+import type { NodeClient } from "./gen/reef/v1/Node.js";
+import type { RegisterModuleReply__Output } from "./gen/reef/v1/RegisterModuleReply.js";
+import type { StatusReply__Output } from "./gen/reef/v1/StatusReply.js";
+import { LocalNode, type LocalNodeOptions } from "./local.js";
+import { ObjectRef } from "./object.js";
+import { resolveToken, type TokenOptions } from "./token.js";
+import { decodeValue, encodeValue, isRaw, rawBytes, type DecodeOptions, type Value } from "./values.js";
+
+export interface ConnectOptions extends TokenOptions {
+  /** How long to wait for the node to answer (default 10 s). */
+  connectTimeoutMs?: number;
+  /**
+   * On the node's machine, move the session to the node's Unix socket (same
+   * protocol, cheaper than loopback TCP). Default true.
+   */
+  unixSocket?: boolean;
+  /**
+   * On the node's machine, move large objects through the node's arena file
+   * instead of the socket. Default true; false behaves like a remote driver.
+   */
+  sharedMemory?: boolean;
+}
+
+/** A registered module. */
+export class Module {
+  /** Content hash: the module's name in task submissions. */
+  readonly hash: string;
+  /** The guest SDK that built it (e.g. `rust`, `python`). */
+  readonly sdk: string;
+  readonly tasks: readonly string[];
+  readonly actors: readonly { readonly name: string; readonly methods: readonly string[] }[];
+  /** Size of the registered bytes. */
+  readonly size: number;
+  /** The node loaded the compiled module from its cache (no recompilation). */
+  readonly cached: boolean;
+
+  /** @internal */
+  constructor(info: ModuleInfo__Output) {
+    this.hash = info.hash;
+    this.sdk = info.sdk;
+    this.tasks = [...info.tasks];
+    this.actors = info.actors.map((a) => ({ name: a.name, methods: [...a.methods] }));
+    this.size = Number(info.size);
+    this.cached = info.cached;
+  }
+}
+
+/** What a finished task or actor call printed and logged. */
+export interface Logs {
+  stdout: string;
+  stderr: string;
+  log: string[];
+}
+
+export interface GetOptions extends DecodeOptions {
+  /** Give up after this many milliseconds (a `TimeoutError`); default: wait as long as it takes. */
+  timeoutMs?: number;
+}
+
+export interface WaitOptions {
+  /** How many of the refs must be ready (default 1). */
+  numReturns?: number;
+  /** Return after this many milliseconds even if fewer are ready; default: no limit. */
+  timeoutMs?: number;
+}
+
+export interface WaitResult {
+  /** Ready refs, in the order given. */
+  ready: ObjectRef[];
+  /** The others, in the order given. */
+  notReady: ObjectRef[];
+}
+
+export interface CallOptions {
+  /** CPUs to reserve (default 1 for tasks, 0 for actors). */
+  numCpus?: number;
+  /** Bytes of the node's `memory` resource to reserve. */
+  memory?: number;
+  /** Custom resources to reserve, e.g. `{ gpu: 1 }`. */
+  resources?: Record<string, number>;
+  /** Guest linear-memory limit in bytes (default: the node's, 256 MiB). */
+  memoryLimit?: number;
+  /** Guest CPU-time limit in milliseconds (default: the node's, 60 s). */
+  cpuTimeMs?: number;
+}
+
+/** The node's status. Ids are bigints; sizes are numbers. */
+export interface Status {
+  nodes: { nodeId: string; address: string; state: string; resources: { name: string; total: number; available: number }[] }[];
+  tasks: { returnId: bigint; module: string; function: string; state: string }[];
+  actors: { actorId: bigint; name: string; module: string; class: string; state: string }[];
+  store: { arenaCapacity: number; arenaUsed: number; spilledBytes: number; objects: number; inlineBytes: number };
+  modules: Module[];
+}
+
+/** What a task or actor-call argument may be. */
+export type ArgValue = ObjectRef | Arg | ArrayBufferView | ArrayBuffer | Value;
+
+/**
+ * An explicit argument encoding, for when the default is not what you want:
+ * by default an `ObjectRef` is passed by reference, typed arrays as raw bytes,
+ * anything else as MessagePack.
+ */
+export class Arg {
+  private constructor(
+    /** @internal */ readonly inline: Uint8Array,
+  ) {}
+
+  /** A value MessagePack-encoded (a `Uint8Array` becomes a MessagePack `bin`). */
+  static value(v: Value): Arg {
+    return new Arg(encodeValue(v, "Arg.value"));
+  }
+
+  /** Raw bytes passed as they are. */
+  static bytes(b: ArrayBufferView | ArrayBuffer): Arg {
+    if (!isRaw(b)) throw new ArgumentError(`Arg.bytes: expected a Uint8Array or other binary view, got ${describe(b)}`);
+    return new Arg(rawBytes(b));
+  }
+
+  /** A number encoded as a MessagePack float64 even when it is whole. */
+  static f64(x: number): Arg {
+    if (typeof x !== "number") throw new ArgumentError(`Arg.f64: expected a number, got ${describe(x)}`);
+    const b = new Uint8Array(9);
+    b[0] = 0xcb;
+    new DataView(b.buffer).setFloat64(1, x, false);
+    return new Arg(b);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  if (typeof v === "string") return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + "..." : v)}`;
+  return typeof v;
+}
+
+function checkName(v: unknown, what: string): string {
+  if (typeof v !== "string") throw new ArgumentError(`${what} must be a string, got ${describe(v)}`);
+  if (v === "") throw new ArgumentError(`${what} must not be empty`);
+  return v;
+}
+
+function checkCount(v: unknown, what: string, { min = 0, integer = true } = {}): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    throw new ArgumentError(`${what} must be a finite number, got ${describe(v)}`);
+  }
+  if (integer && !Number.isInteger(v)) throw new ArgumentError(`${what} must be a whole number, got ${v}`);
+  if (v < min) throw new ArgumentError(`${what} must be at least ${min}, got ${v}`);
+  return v;
+}
+
+function checkOptions(o: unknown, what: string): Record<string, unknown> {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== "object" || Array.isArray(o)) {
+    throw new ArgumentError(`${what} must be an options object, got ${describe(o)}`);
+  }
+  return o as Record<string, unknown>;
+}
+
+/** Milliseconds for the wire: undefined = no limit (0); 0 asks for an immediate answer (1 ms). */
+function timeoutField(v: unknown, what: string): string {
+  if (v === undefined) return "0";
+  const ms = checkCount(v, what, { integer: false });
+  return String(Math.max(1, Math.ceil(ms)));
+}
+
+export class Cluster {
+  /** The address given to `connect` (or the local node's). */
+  readonly address: string;
+  /** The private node started by `Cluster.local`, if any (stopped by `close`). */
+  readonly node: LocalNode | undefined;
+  /** @internal */
+  readonly conn: Connection;
+  readonly #metadata: () => grpc.Metadata;
+
+  private constructor(address: string, conn: Connection, metadata: () => grpc.Metadata, node?: LocalNode) {
+    this.address = address;
+    this.conn = conn;
+    this.#metadata = metadata;
+    this.node = node;
+  }
+
+  /**
+   * Connects to a running node, e.g. `await Cluster.connect("127.0.0.1:6390")`.
+   * The cluster token comes from `token`, `tokenFile`, `$REEF_TOKEN` or `$REEF_TOKEN_FILE`.
+   */
+  static async connect(address: string, options: ConnectOptions = {}): Promise<Cluster> {
+    return Cluster.#connect(address, options);
+  }
+
+  /** Starts a private node (a child `host` process, see `LocalNode`) and connects to it. */
+  static async local(options: LocalNodeOptions & ConnectOptions = {}): Promise<Cluster> {
+    checkOptions(options, "options");
+    const node = await LocalNode.start(options);
+    try {
+      const tokenFile = options.token === undefined ? (options.tokenFile ?? node.tokenFile) : undefined;
+      return await Cluster.#connect(node.address, { ...options, tokenFile }, node);
+    } catch (e) {
+      await node.stop();
+      throw e;
+    }
+  }
+
+  static async #connect(address: string, options: ConnectOptions, node?: LocalNode): Promise<Cluster> {
+    checkName(address, "address");
+    checkOptions(options, "options");
+    const timeoutMs =
+      options.connectTimeoutMs === undefined ? 10_000 : checkCount(options.connectTimeoutMs, "connectTimeoutMs");
+    const token = resolveToken(options);
+    const metadata = () => {
+      const m = new grpc.Metadata();
+      if (token !== undefined) m.set("authorization", `Bearer ${token}`);
+      return m;
+    };
+    const client = newClient(address);
+    let conn: Connection;
+    try {
+      conn = await Connection.open(address, client, metadata, timeoutMs, options.sharedMemory !== false);
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    // On the node's machine, move to its Unix socket: same protocol, a cheaper
+    // transport than loopback TCP.
+    const socket = conn.hello.socket_path;
+    if (options.unixSocket !== false && conn.arena && socket) {
+      const unixClient = newClient(`unix:${socket}`);
+      try {
+        const unix = await Connection.open(`unix:${socket}`, unixClient, metadata, 2_000, true);
+        await conn.close();
+        conn = unix;
+      } catch {
+        unixClient.close();
+      }
+    }
+    return new Cluster(address, conn, metadata, node);
+  }
+
+  /** Whether large objects are written and read through the node's arena file (same machine). */
+  get isSameMachine(): boolean {
+    return this.conn.arena !== undefined;
+  }
+
+  /** Where the session runs: the TCP address, or `unix:<path>` after moving to the node's Unix socket. */
+  get transport(): string {
+    return this.conn.target;
+  }
+
+  /** The node's id, from its hello. */
+  get nodeId(): string {
+    return this.conn.hello.node_id;
+  }
+
+  /** Operations and batches sent on the session so far (diagnostics; lets tests prove nothing was sent). */
+  get sent(): { ops: number; batches: number } {
+    return { ops: this.conn.opsSent, batches: this.conn.batchesSent };
+  }
+
+  get #client(): NodeClient {
+    return this.conn.client;
+  }
+
+  /** Registers a Wasm module (component or core module) from its bytes. */
+  async register(wasm: Uint8Array): Promise<Module> {
+    if (!(wasm instanceof Uint8Array)) {
+      throw new ArgumentError(`register: expected the module's bytes as a Uint8Array, got ${describe(wasm)}`);
+    }
+    this.conn.checkOpen();
+    const reply = await new Promise<RegisterModuleReply__Output>((resolve, reject) =>
+      this.#client.RegisterModule({ wasm }, this.#metadata(), (e, r) =>
+        e || !r ? reject(grpcError(e ?? new Error("empty reply"), "RegisterModule")) : resolve(r),
+      ),
+    );
+    if (reply.result === "module" && reply.module) return new Module(reply.module);
+    if (reply.result === "error" && reply.error) throw fromProto(reply.error);
+    throw new NodeError("INTERNAL", "RegisterModule: empty reply");
+  }
+
+  /** Reads a `.wasm` file and registers it. */
+  async registerFile(path: string): Promise<Module> {
+    checkName(path, "registerFile: path");
+    let wasm: Uint8Array;
+    try {
+      wasm = await readFile(path);
+    } catch (e) {
+      throw new ArgumentError(`registerFile: cannot read ${path}: ${(e as Error).message}`);
+    }
+    return this.register(wasm);
+  }
+
+  /**
+   * Stores an object. Binary data (`Uint8Array`, `Buffer`, `Float64Array`, any
+   * typed array or `ArrayBuffer`) is stored as its raw bytes (a `Float64Array`
+   * is what guests view as `&[f64]`); any other value is MessagePack-encoded.
+   * On the node's machine large objects go straight into its arena file.
+   */
+  async put(data: ArrayBufferView | ArrayBuffer | Value): Promise<ObjectRef> {
+    const bytes = isRaw(data) ? rawBytes(data) : encodeValue(data, "put: value");
+    this.conn.checkOpen();
+    const id = this.conn.newObjectId();
+    const idField = String(id);
+    const arena = this.conn.arena;
+    if (arena && bytes.length >= this.conn.inlineThreshold) {
+      const buffer = await this.conn.request("buffer", (req_id) => ({
+        create_buffer: { req_id, id: idField, size: String(bytes.length) },
+      }));
+      await arena.write(Number(buffer.offset), bytes);
+      await this.conn.request("ok", (req_id) => ({ seal: { req_id, id: idField } }));
+    } else {
+      await this.conn.request("ok", (req_id) => ({ put: { req_id, id: idField, data: bytes } }));
+    }
+    return new ObjectRef(id, this.conn);
+  }
+
+  #checkRef(r: unknown, what: string): ObjectRef {
+    if (!(r instanceof ObjectRef)) throw new ArgumentError(`${what} must be an ObjectRef, got ${describe(r)}`);
+    if (r.conn !== this.conn) throw new ArgumentError(`${what} belongs to another cluster connection`);
+    if (r.released) throw new ArgumentError(`${what} (${r}) was released`);
+    return r;
+  }
+
+  /** Waits for objects and returns each one's bytes or error. */
+  async #fetch(refs: ObjectRef[], options: GetOptions, what: string): Promise<(Uint8Array | ReefError)[]> {
+    const o = checkOptions(options, `${what}: options`);
+    const timeout_ms = timeoutField(o.timeoutMs, `${what}: timeoutMs`);
+    const ids = refs.map((r) => String(r.id));
+    const arena = this.conn.arena;
+    const reply = await this.conn.request(
+      "get",
+      (req_id) => ({ get: { req_id, ids, timeout_ms, arena: arena !== undefined } }),
+      refs,
+    );
+    const out: (Uint8Array | ReefError)[] = [];
+    const unpin: string[] = [];
+    try {
+      for (const v of reply.values) {
+        if (v.value === "inline" && v.inline) {
+          out.push(new Uint8Array(v.inline.buffer, v.inline.byteOffset, v.inline.byteLength));
+        } else if (v.value === "arena" && v.arena) {
+          unpin.push(v.id);
+          if (!arena) throw new NodeError("INTERNAL", "the node sent an arena slice to a driver without its arena");
+          out.push(await arena.read(Number(v.arena.offset), Number(v.arena.len)));
+        } else if (v.value === "error" && v.error) {
+          out.push(fromProto(v.error));
+        } else {
+          out.push(new NodeError("INTERNAL", `the node sent no value for object ${v.id}`));
+        }
+      }
+    } finally {
+      // The node pinned arena blocks until we have read them.
+      if (unpin.length > 0 && !this.conn.closed) this.conn.send({ unpin: { ids: unpin } });
+    }
+    if (out.length !== refs.length) throw new NodeError("INTERNAL", "the node answered a get with the wrong count");
+    return out;
+  }
+
+  /** Waits for an object and returns its raw bytes. */
+  async getBytes(ref: ObjectRef, options: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const r = this.#checkRef(ref, "getBytes: ref");
+    const [v] = await this.#fetch([r], options, "getBytes");
+    if (v instanceof ReefError) throw v;
+    return v!;
+  }
+
+  /** Waits for an object of little-endian f64s (e.g. a put `Float64Array`) and returns them. */
+  async getF64s(ref: ObjectRef, options: { timeoutMs?: number } = {}): Promise<Float64Array> {
+    const bytes = await this.getBytes(ref, options);
+    if (bytes.length % 8 !== 0) {
+      throw new ReefError("BAD_ARGUMENT", `${ref} holds ${bytes.length} bytes: not a whole number of f64s`);
+    }
+    const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+    return new Float64Array(aligned.buffer, aligned.byteOffset, aligned.length / 8);
+  }
+
+  /** Waits for an object and decodes it from MessagePack. */
+  async get<T = unknown>(ref: ObjectRef, options: GetOptions = {}): Promise<T> {
+    const r = this.#checkRef(ref, "get: ref");
+    const [v] = await this.#fetch([r], options, "get");
+    if (v instanceof ReefError) throw v;
+    return decodeValue<T>(v!, options);
+  }
+
+  /** Waits for several objects and decodes each one; the first error (in order) is thrown. */
+  async getAll<T = unknown>(refs: readonly ObjectRef[], options: GetOptions = {}): Promise<T[]> {
+    if (!Array.isArray(refs)) throw new ArgumentError(`getAll: refs must be an array of ObjectRef, got ${describe(refs)}`);
+    const checked = refs.map((r, i) => this.#checkRef(r, `getAll: refs[${i}]`));
+    const values = await this.#fetch(checked, options, "getAll");
+    return values.map((v) => {
+      if (v instanceof ReefError) throw v;
+      return decodeValue<T>(v, options);
+    });
+  }
+
+  /**
+   * Waits until `numReturns` (default 1) of `refs` are ready, or the timeout
+   * passes. Never throws for a failed task: a failed result is "ready".
+   */
+  async wait(refs: readonly ObjectRef[], options: WaitOptions = {}): Promise<WaitResult> {
+    if (!Array.isArray(refs)) throw new ArgumentError(`wait: refs must be an array of ObjectRef, got ${describe(refs)}`);
+    const checked = refs.map((r, i) => this.#checkRef(r, `wait: refs[${i}]`));
+    const o = checkOptions(options, "wait: options");
+    const numReturns = o.numReturns === undefined ? Math.min(1, checked.length) : checkCount(o.numReturns, "wait: numReturns");
+    if (numReturns > checked.length) {
+      throw new ArgumentError(`wait: numReturns (${numReturns}) is more than the ${checked.length} refs given`);
+    }
+    const timeout_ms = timeoutField(o.timeoutMs, "wait: timeoutMs");
+    const ids = checked.map((r) => String(r.id));
+    const reply = await this.conn.request(
+      "wait",
+      (req_id) => ({ wait: { req_id, ids, num_returns: numReturns, timeout_ms } }),
+      checked,
+    );
+    const ready = new Set(reply.ready.map((id) => BigInt(id)));
+    return {
+      ready: checked.filter((r) => ready.has(r.id)),
+      notReady: checked.filter((r) => !ready.has(r.id)),
+    };
+  }
+
+  /** Cancels a pending or running task: its result becomes a `CancelledError`. Queued, not awaited. */
+  cancel(ref: ObjectRef): void {
+    const r = this.#checkRef(ref, "cancel: ref");
+    this.conn.send({ cancel: { id: String(r.id) } });
+  }
+
+  /** What a finished task (or actor call) printed and logged. */
+  async logs(ref: ObjectRef): Promise<Logs> {
+    const r = this.#checkRef(ref, "logs: ref");
+    const l = await this.conn.request("logs", (req_id) => ({ logs: { req_id, id: String(r.id) } }), r);
+    return { stdout: l.stdout, stderr: l.stderr, log: [...l.log] };
+  }
+
+  /** Starts building a call of task `name` of `module` (a `Module` or its hash). */
+  task(module: Module | string, name: string): TaskBuilder {
+    return new TaskBuilder(this, moduleHash(module, "task"), checkName(name, "task: name"));
+  }
+
+  /** Starts building an actor of class `className` of `module`. */
+  actor(module: Module | string, className: string): ActorBuilder {
+    return new ActorBuilder(this, moduleHash(module, "actor"), checkName(className, "actor: class name"));
+  }
+
+  /** Finds a named actor (`NotFoundError` with code `UNKNOWN_ACTOR` when there is none). */
+  async getActor(name: string): Promise<ActorHandle> {
+    checkName(name, "getActor: name");
+    const a = await this.conn.request("actor", (req_id) => ({ lookup_actor: { req_id, name } }));
+    return new ActorHandle(this, BigInt(a.actor_id), name);
+  }
+
+  /** The node's status: nodes, resources, tasks, actors, store usage, modules. */
+  async status(): Promise<Status> {
+    this.conn.checkOpen();
+    const s = await new Promise<StatusReply__Output>((resolve, reject) =>
+      this.#client.Status({}, this.#metadata(), (e, r) =>
+        e || !r ? reject(grpcError(e ?? new Error("empty reply"), "Status")) : resolve(r),
+      ),
+    );
+    const store = s.store;
+    return {
+      nodes: s.nodes.map((n) => ({
+        nodeId: n.node_id,
+        address: n.address,
+        state: n.state,
+        resources: n.resources.map((r) => ({ name: r.name, total: r.total, available: r.available })),
+      })),
+      tasks: s.tasks.map((t) => ({ returnId: BigInt(t.return_id), module: t.module, function: t.function, state: t.state })),
+      actors: s.actors.map((a) => ({
+        actorId: BigInt(a.actor_id),
+        name: a.name,
+        module: a.module,
+        class: a.class,
+        state: a.state,
+      })),
+      store: {
+        arenaCapacity: Number(store?.arena_capacity ?? 0),
+        arenaUsed: Number(store?.arena_used ?? 0),
+        spilledBytes: Number(store?.spilled_bytes ?? 0),
+        objects: Number(store?.objects ?? 0),
+        inlineBytes: Number(store?.inline_bytes ?? 0),
+      },
+      modules: s.modules.map((m) => new Module(m)),
+    };
+  }
+
+  /** Asks the node to stop (running tasks fail with `NODE_STOPPING`). */
+  async stopNode(): Promise<void> {
+    this.conn.checkOpen();
+    await new Promise<void>((resolve, reject) =>
+      this.#client.Stop({}, this.#metadata(), (e) => (e ? reject(grpcError(e, "Stop")) : resolve())),
+    );
+  }
+
+  /**
+   * Ends the session (the node releases this driver's objects, fails its
+   * unfinished tasks and kills its anonymous actors) and stops the local node
+   * if `Cluster.local` started one.
+   */
+  async close(): Promise<void> {
+    await this.conn.close();
+    await this.node?.stop();
+  }
+
+  /** @internal Queues a call that has no reply; returns a ref to its result. */
+  submitOp(make: (returnId: string) => Parameters<Connection["send"]>[0]): ObjectRef {
+    this.conn.checkOpen();
+    const id = this.conn.newObjectId();
+    this.conn.send(make(String(id)));
+    return new ObjectRef(id, this.conn);
+  }
+
+  /** @internal An argument for the wire. */
+  toArg(v: unknown, where: string): ProtoArg {
+    if (v instanceof ObjectRef) return { object: String(this.#checkRef(v, where).id) };
+    if (v instanceof Arg) return { inline: v.inline };
+    if (isRaw(v)) return { inline: rawBytes(v) };
+    return { inline: encodeValue(v, where) };
+  }
+}
+
+function moduleHash(m: unknown, what: string): string {
+  if (m instanceof Module) return m.hash;
+  if (typeof m === "string" && m !== "") return m;
+  throw new ArgumentError(`${what}: module must be a Module (from register) or a module hash, got ${describe(m)}`);
+}
+
+function optionsToProto(o: CallOptions): ProtoCallOptions {
+  const hasResources = o.numCpus !== undefined || (o.memory ?? 0) > 0 || Object.keys(o.resources ?? {}).length > 0;
+  return {
+    resources: hasResources
+      ? {
+          num_cpus: o.numCpus,
+          memory: String(o.memory ?? 0),
+          custom: { ...(o.resources ?? {}) },
+        }
+      : null,
+    memory_limit: String(o.memoryLimit ?? 0),
+    cpu_time_ms: String(o.cpuTimeMs ?? 0),
+  };
+}
+
+/** Validates and merges call options. */
+function mergeOptions(into: CallOptions, o: unknown, what: string): void {
+  const opts = checkOptions(o, what);
+  for (const [k, v] of Object.entries(opts)) {
+    switch (k) {
+      case "numCpus":
+        into.numCpus = checkCount(v, `${what}.numCpus`, { integer: false });
+        break;
+      case "memory":
+      case "memoryLimit":
+      case "cpuTimeMs":
+        into[k] = checkCount(v, `${what}.${k}`);
+        break;
+      case "resources": {
+        const r = checkOptions(v, `${what}.resources`);
+        into.resources = { ...(into.resources ?? {}) };
+        for (const [name, amount] of Object.entries(r)) {
+          into.resources[name] = checkCount(amount, `${what}.resources.${name}`, { integer: false });
+        }
+        break;
+      }
+      default:
+        throw new ArgumentError(`${what}: unknown option ${JSON.stringify(k)}`);
+    }
+  }
+}
+
+/** Builds a task call: `cluster.task(m, "add").arg(1).arg(2).submit()`. */
+export class TaskBuilder {
+  readonly #args: ProtoArg[] = [];
+  readonly #options: CallOptions = {};
+  /** Refs used as arguments stay alive until the call is queued. */
+  readonly #refs: ObjectRef[] = [];
+  #submitted = false;
+
+  /** @internal */
+  constructor(
+    private readonly cluster: Cluster,
+    readonly module: string,
+    readonly name: string,
+  ) {}
+
+  /** Adds an argument (an `ObjectRef`, raw bytes, an `Arg`, or a value to MessagePack-encode). */
+  arg(v: ArgValue): this {
+    const i = this.#args.length;
+    this.#args.push(this.cluster.toArg(v, `task ${this.name}: argument ${i}`));
+    if (v instanceof ObjectRef) this.#refs.push(v);
+    return this;
+  }
+
+  /** Adds several arguments. */
+  args(...vs: ArgValue[]): this {
+    for (const v of vs) this.arg(v);
+    return this;
+  }
+
+  /** Sets resources and limits (merged with earlier settings). */
+  options(o: CallOptions): this {
+    mergeOptions(this.#options, o, `task ${this.name}: options`);
+    return this;
+  }
+
+  numCpus(n: number): this {
+    return this.options({ numCpus: n });
+  }
+  memoryLimit(bytes: number): this {
+    return this.options({ memoryLimit: bytes });
+  }
+  cpuTimeMs(ms: number): this {
+    return this.options({ cpuTimeMs: ms });
+  }
+  resource(name: string, amount: number): this {
+    checkName(name, `task ${this.name}: resource name`);
+    return this.options({ resources: { [name]: amount } });
+  }
+
+  /** Queues the task; returns at once with a reference to its (future) result. */
+  submit(): ObjectRef {
+    if (this.#submitted) throw new ArgumentError(`task ${this.name}: this builder was already submitted`);
+    this.#submitted = true;
+    const { module, name } = this;
+    const args = this.#args;
+    const options = optionsToProto(this.#options);
+    const ref = this.cluster.submitOp((return_id) => ({
+      submit: { return_id, module, function: name, args, options },
+    }));
+    // The argument refs were alive until the submission was queued (a release
+    // of theirs can only be queued after it).
+    this.#refs.length = 0;
+    return ref;
+  }
+}
+
+/** Builds an actor: `await cluster.actor(m, "Accumulator").arg(0).name("acc").create()`. */
+export class ActorBuilder {
+  readonly #args: ProtoArg[] = [];
+  readonly #refs: ObjectRef[] = [];
+  readonly #options: CallOptions = {};
+  #name = "";
+
+  /** @internal */
+  constructor(
+    private readonly cluster: Cluster,
+    readonly module: string,
+    readonly className: string,
+  ) {}
+
+  /** Adds a constructor argument. */
+  arg(v: ArgValue): this {
+    const i = this.#args.length;
+    this.#args.push(this.cluster.toArg(v, `actor ${this.className}: argument ${i}`));
+    if (v instanceof ObjectRef) this.#refs.push(v);
+    return this;
+  }
+
+  args(...vs: ArgValue[]): this {
+    for (const v of vs) this.arg(v);
+    return this;
+  }
+
+  /**
+   * Names the actor: `cluster.getActor(name)` finds it, and it outlives this
+   * driver's session.
+   */
+  name(name: string): this {
+    this.#name = checkName(name, `actor ${this.className}: name`);
+    return this;
+  }
+
+  options(o: CallOptions): this {
+    mergeOptions(this.#options, o, `actor ${this.className}: options`);
+    return this;
+  }
+
+  numCpus(n: number): this {
+    return this.options({ numCpus: n });
+  }
+  memoryLimit(bytes: number): this {
+    return this.options({ memoryLimit: bytes });
+  }
+
+  /** Creates the actor (its constructor has run when this resolves). */
+  async create(): Promise<ActorHandle> {
+    const { module, className } = this;
+    const name = this.#name;
+    const args = this.#args;
+    const options = optionsToProto(this.#options);
+    const reply = await this.cluster.conn.request(
+      "actor",
+      (req_id) => ({ create_actor: { req_id, module, class: className, args, name, options } }),
+      this.#refs,
+    );
+    return new ActorHandle(this.cluster, BigInt(reply.actor_id), name || undefined);
+  }
+}
+
+/** A live actor. */
+export class ActorHandle {
+  /** @internal */
+  constructor(
+    private readonly cluster: Cluster,
+    readonly id: bigint,
+    /** The actor's name, if it has one. */
+    readonly name?: string,
+  ) {}
+
+  /** Starts building a call of `method`: `acc.method("add").arg(10).submit()`. */
+  method(method: string): ActorCall {
+    return new ActorCall(this.cluster, this.id, checkName(method, "actor call: method"));
+  }
+
+  /** Queues a call of `method` with `args`; returns a ref to its result: `acc.call("add", 10)`. */
+  call(method: string, ...args: ArgValue[]): ObjectRef {
+    return this.method(method)
+      .args(...args)
+      .submit();
+  }
+
+  /** Kills the actor; later calls fail with `ACTOR_DEAD` or `UNKNOWN_ACTOR`. */
+  async kill(): Promise<void> {
+    const actor_id = String(this.id);
+    await this.cluster.conn.request("ok", (req_id) => ({ kill_actor: { req_id, actor_id } }));
+  }
+
+  toString(): string {
+    return `ActorHandle(0x${this.id.toString(16)}${this.name ? ` "${this.name}"` : ""})`;
+  }
+}
+
+/** Builds an actor method call. */
+export class ActorCall {
+  readonly #args: ProtoArg[] = [];
+  readonly #refs: ObjectRef[] = [];
+  #submitted = false;
+
+  /** @internal */
+  constructor(
+    private readonly cluster: Cluster,
+    readonly actorId: bigint,
+    readonly method: string,
+  ) {}
+
+  arg(v: ArgValue): this {
+    const i = this.#args.length;
+    this.#args.push(this.cluster.toArg(v, `actor call ${this.method}: argument ${i}`));
+    if (v instanceof ObjectRef) this.#refs.push(v);
+    return this;
+  }
+
+  args(...vs: ArgValue[]): this {
+    for (const v of vs) this.arg(v);
+    return this;
+  }
+
+  /** Queues the call (calls run in submission order); returns a ref to its result. */
+  submit(): ObjectRef {
+    if (this.#submitted) throw new ArgumentError(`actor call ${this.method}: already submitted`);
+    this.#submitted = true;
+    const actor_id = String(this.actorId);
+    const { method } = this;
+    const args = this.#args;
+    const ref = this.cluster.submitOp((return_id) => ({ call_actor: { actor_id, return_id, method, args } }));
+    this.#refs.length = 0;
+    return ref;
+  }
+}

@@ -1,0 +1,3 @@
+module reef.dev/guest
+
+go 1.24

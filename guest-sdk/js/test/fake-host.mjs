@@ -1,0 +1,52 @@
+// A stand-in for the node's `reef:runtime/host@0.1.0` imports, so the SDK's dispatch
+// can be unit-tested on Node (test/hooks.mjs maps the import here).
+export const calls = [];
+export const objects = new Map();
+let next = 1n << 60n; // ids above 2^53, as driver sessions make them
+
+function fail(message) {
+  const e = new Error(message);
+  e.payload = message;
+  throw e;
+}
+
+export function log(level, message) {
+  calls.push(["log", level, message]);
+}
+export function reportPanic(message) {
+  calls.push(["report-panic", message]);
+}
+export function put(data) {
+  const id = next++;
+  objects.set(id, Uint8Array.from(data));
+  return { id, size: BigInt(data.length) };
+}
+export function objectSize(id) {
+  if (!objects.has(id)) fail(`UNKNOWN_OBJECT: no object ${id}`);
+  return BigInt(objects.get(id).length);
+}
+export function get(id) {
+  if (id === 13n) throw new Error("out of memory");
+  if (!objects.has(id)) fail(`UNKNOWN_OBJECT: no object ${id}`);
+  return objects.get(id).slice();
+}
+export function mapView() {
+  fail("not in tests");
+}
+export function releaseView() {}
+export function submit(module, fn, args) {
+  calls.push(["submit", module, fn, args]);
+  return put(new Uint8Array([0xc0])).id;
+}
+export function actorCreate(module, cls, args, name) {
+  calls.push(["actor-create", module, cls, args, name]);
+  return 7n;
+}
+export function actorLookup(name) {
+  if (name !== "known") fail(`UNKNOWN_ACTOR: no actor named ${name}`);
+  return 7n;
+}
+export function actorCall(actor, method, args) {
+  calls.push(["actor-call", actor, method, args]);
+  return put(new Uint8Array([0x2a])).id;
+}

@@ -1,0 +1,150 @@
+// Unit tests of the SDK's dispatch (describe, run-task, actors, argument types, errors)
+// against a fake host: node --import ./test/register.mjs --test test/
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import * as host from "./fake-host.mjs";
+import {
+  actor,
+  BadArgument,
+  createActor,
+  encode,
+  float,
+  get,
+  lookupActor,
+  makeGuest,
+  ObjectRef,
+  put,
+  raw,
+  submit,
+  task,
+  typed,
+} from "../src/reef.js";
+
+const inline = (v) => ({ tag: "inline", val: encode(v) });
+const objectArg = (ref) => ({ tag: "object", val: { id: ref.id, size: BigInt(ref.size) } });
+const hex = (b) => Buffer.from(b).toString("hex");
+
+function error(f) {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  assert.fail("expected an error");
+}
+
+task(function registered(x) {
+  return x * 2;
+});
+
+class Counter {
+  static args = { constructor: ["u64?"], incr: ["u64?"] };
+  constructor(n = 0) {
+    this.n = n;
+  }
+  incr(by = 1) {
+    return (this.n += by);
+  }
+  get() {
+    return this.n;
+  }
+  _hidden() {}
+}
+actor(Counter);
+
+const user = {
+  tasks: {
+    add: typed(["f64", "f64"], (a, b) => float(a + b)),
+    echo: typed(["bytes"], (d) => d),
+    sum: typed(["object"], (xs) => float(xs.f64s().reduce((a, b) => a + b, 0))),
+    plain(a, b) {
+      return [a, b];
+    },
+    fail() {
+      throw new TypeError("nope");
+    },
+    coded() {
+      throw new BadArgument("custom");
+    },
+    promise: async () => 1,
+    oom() {
+      throw "out of memory";
+    },
+  },
+  actors: {},
+};
+const guest = makeGuest(user);
+
+test("describe lists tasks, classes and methods", () => {
+  const d = guest.describe();
+  assert.equal(d.sdk, "reef-guest-js/0.1.0");
+  assert.deepEqual(d.tasks.sort(), ["add", "coded", "echo", "fail", "oom", "plain", "promise", "registered", "sum"]);
+  assert.deepEqual(d.actors, [{ name: "Counter", methods: ["incr", "get"] }]);
+});
+
+test("tasks: decoded arguments, float64 results, raw bytes", () => {
+  const out = guest.runTask("add", [inline(1), inline(2.5)]);
+  assert.equal(out.tag, "bytes");
+  assert.equal(hex(out.val), "cb400c000000000000");
+  assert.equal(hex(guest.runTask("echo", [{ tag: "inline", val: Uint8Array.from([0xc1, 0]) }]).val), "c100");
+  assert.deepEqual(guest.runTask("registered", [inline(21)]).val, encode(42));
+  // Inline bytes that are not MessagePack arrive as a Uint8Array.
+  assert.deepEqual(guest.runTask("plain", [{ tag: "inline", val: Uint8Array.from([1, 2]) }, inline("x")]).val, encode([Uint8Array.from([1, 2]), "x"]));
+});
+
+test("object arguments: ObjectRef with BigInt ids above 2^53, typed views", () => {
+  const ref = put(new Float64Array([1, 2, 3.5]));
+  assert.ok(ref.id > 2n ** 53n);
+  assert.equal(ref.size, 24);
+  const out = guest.runTask("sum", [objectArg(ref)]);
+  assert.equal(hex(out.val), hex(encode(float(6.5))));
+  assert.deepEqual([...new ObjectRef(ref.id).f64s()], [1, 2, 3.5]);
+});
+
+test("bad arguments and unknown names give coded errors", () => {
+  assert.equal(error(() => guest.runTask("add", [inline(1)])), "BAD_ARGUMENT: task add expects 2 arguments, got 1");
+  assert.match(error(() => guest.runTask("add", [inline("x"), inline(1)])), /^BAD_ARGUMENT: argument 0: expected f64, got str \("x"\)$/);
+  assert.match(error(() => guest.runTask("sum", [inline(1)])), /^BAD_ARGUMENT: argument 0: expected an object/);
+  assert.match(error(() => guest.runTask("nope", [])), /^UNKNOWN_FUNCTION: unknown task `nope`/);
+  assert.equal(error(() => guest.runTask("coded", [])), "BAD_ARGUMENT: custom");
+  assert.match(error(() => guest.runTask("promise", [])), /returned a Promise/);
+  assert.match(error(() => guest.runTask("oom", [])), /^MEMORY_LIMIT: the guest ran out of memory/);
+});
+
+test("a thrown Error becomes its text and the JS stack", () => {
+  const e = error(() => guest.runTask("fail", []));
+  assert.match(e, /^TypeError: nope\n\nStack \(most recent call first\):\n/);
+  assert.match(e, /fail/);
+});
+
+test("actors: init once, typed methods, unknown and private methods refused", () => {
+  const g = makeGuest({});
+  g.actorInit("Counter", [inline(5)]);
+  assert.deepEqual(g.actorCall("incr", []).val, encode(6));
+  assert.deepEqual(g.actorCall("incr", [inline(4)]).val, encode(10));
+  assert.match(error(() => g.actorCall("incr", [inline(-1)])), /^BAD_ARGUMENT: argument 0: expected u64/);
+  assert.match(error(() => g.actorCall("_hidden", [])), /^UNKNOWN_FUNCTION/);
+  assert.match(error(() => g.actorInit("Counter", [])), /already holds an actor/);
+  assert.match(error(() => makeGuest({}).actorInit("Nope", [])), /^UNKNOWN_FUNCTION: unknown actor class `Nope`/);
+});
+
+test("host calls: submit, actors, get; host errors keep their code", () => {
+  const ref = put(encode({ a: 1 }));
+  assert.deepEqual(get(ref), { a: 1 });
+  const r = submit("add", 1, ref, raw(Uint8Array.from([9])));
+  assert.ok(r instanceof ObjectRef);
+  const [, module, fn, args] = host.calls.findLast((c) => c[0] === "submit");
+  assert.equal(module, "");
+  assert.equal(fn, "add");
+  assert.deepEqual(args[0], inline(1));
+  assert.equal(args[1].tag, "object");
+  assert.deepEqual(args[2], { tag: "inline", val: Uint8Array.from([9]) });
+  const a = createActor("Counter", [1], { name: "c" });
+  assert.equal(a.callValue("get"), 42);
+  assert.equal(lookupActor("known").id, 7n);
+  const e = error(() => lookupActor("ghost"));
+  assert.equal(e.code, "UNKNOWN_ACTOR");
+  assert.equal(error(() => guest.runTask("sum", [{ tag: "object", val: { id: 5n, size: 8n } }])).split("\n")[0], "UNKNOWN_OBJECT: get of object 5: no object 5");
+  assert.match(error(() => guest.runTask("sum", [{ tag: "object", val: { id: 13n, size: 8n } }])), /^MEMORY_LIMIT: get of object 13: out of memory/);
+});

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds a Python Reef module: build.sh SRC_DIR OUT.wasm
+#
+# SRC_DIR holds `app.py` (the module that defines the @reef.task functions and
+# @reef.actor classes) and any other modules it imports. The result is a Wasm
+# component for the `module` world of wit/reef.wit, built with componentize-py.
+#
+# Environment:
+#   REEF_PY_APP=name     entry module in SRC_DIR (default: app)
+#   REEF_PY_STUB_WASI=1  replace every WASI import with a trapping stub
+#                        (componentize-py --stub-wasi; see README.md, "WASI imports")
+#   COMPONENTIZE_PY=...  the componentize-py to use (default: the repo's tool venv)
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 SRC_DIR OUT.wasm" >&2
+    exit 2
+fi
+SRC=$(cd "$1" && pwd)
+OUT=$2
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+APP=${REEF_PY_APP:-app}
+CPY=${COMPONENTIZE_PY:-$REPO/target/toolchains/venv/bin/componentize-py}
+
+if [ ! -x "$CPY" ] && ! command -v "$CPY" >/dev/null 2>&1; then
+    echo "componentize-py not found at $CPY: run guest-sdk/python/install.sh" >&2
+    exit 1
+fi
+if [ ! -f "$SRC/$APP.py" ] && [ ! -f "$SRC/$APP/__init__.py" ]; then
+    echo "$SRC has no $APP.py (the module defining the tasks); set REEF_PY_APP to use another" >&2
+    exit 1
+fi
+case "$APP" in
+    reef|wit_world|reef_entry) echo "the entry module may not be called $APP" >&2; exit 1 ;;
+esac
+
+# The entry module: imports the app (registering its tasks and actors at build
+# time, in componentize-py's pre-initialization) and exposes the `guest` export.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/reef-py-build.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cp -r "$HERE/reef" "$WORK/reef"
+rm -rf "$WORK/reef/__pycache__"
+STUB=()
+PRINT=""
+if [ "${REEF_PY_STUB_WASI:-0}" = 1 ]; then
+    STUB=(--stub-wasi)
+    PRINT="reef._print_to_log()"
+fi
+cat >"$WORK/reef_entry.py" <<PY
+import reef
+$PRINT
+import $APP  # noqa: F401  (registers the tasks and actors)
+from reef._guest import Guest  # noqa: F401  (the export componentize-py looks for)
+PY
+
+mkdir -p "$(dirname "$OUT")"
+# No VIRTUAL_ENV: componentize-py would add that venv's site-packages to the path.
+# Python path: the app, then the SDK and the entry module.
+env -u VIRTUAL_ENV "$CPY" -d "$REPO/wit" -w module componentize reef_entry \
+    -p "$SRC" -p "$WORK" "${STUB[@]}" -o "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "built $OUT ($(du -h "$OUT" | cut -f1))"

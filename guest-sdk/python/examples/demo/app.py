@@ -1,0 +1,48 @@
+"""The seed demo in Python: the same exports as examples/guests/demo (Rust)."""
+
+import reef
+
+
+@reef.task
+def sum_slice(xs: reef.ObjectRef, start: int, end: int) -> float:
+    """Sums xs[start:end] of an object of little-endian f64s."""
+    values = xs.view("d")
+    if not 0 <= start <= end <= len(values):
+        raise reef.BadArgument("range %d..%d is outside 0..%d" % (start, end, len(values)))
+    return float(sum(values[start:end]))
+
+
+@reef.task
+def noop() -> None:
+    return None
+
+
+@reef.task
+def echo(data: reef.Raw) -> bytes:
+    """Returns argument 0's raw bytes unchanged (bytes results are returned raw)."""
+    return data
+
+
+@reef.task
+def add(a: float, b: float) -> float:
+    return a + b
+
+
+@reef.task
+def fail(msg: str):
+    """Raises ValueError(msg): the driver gets the exception text and the traceback."""
+    raise ValueError(msg)
+
+
+@reef.actor
+class Accumulator:
+    def __init__(self, initial: float = 0.0):
+        self._total = initial
+
+    def add(self, x: float) -> float:
+        """Adds x; returns the running total."""
+        self._total += x
+        return self._total
+
+    def total(self) -> float:
+        return self._total
