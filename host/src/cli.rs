@@ -113,7 +113,7 @@ struct StartArgs {
     #[arg(long, default_value_t = 1000)]
     heartbeat_ms: u64,
     /// A node silent this long is declared dead (head only).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 30_000)]
     node_timeout_ms: u64,
     /// The cluster token, in a file. A head without it generates one and writes
     /// it to <data-dir>/token (mode 0600); other nodes need it (or $REEF_TOKEN).

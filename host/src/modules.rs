@@ -71,6 +71,8 @@ pub struct Registry {
     dir: PathBuf,
     engine_key: String,
     modules: RwLock<HashMap<String, Arc<Module>>>,
+    /// Per-hash locks held while a module compiles.
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Registry {
@@ -89,6 +91,7 @@ impl Registry {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
             modules: RwLock::new(HashMap::new()),
+            loading: Default::default(),
         })
     }
 
@@ -119,10 +122,24 @@ impl Registry {
         if let Ok(m) = self.get(&hash) {
             return Ok(m);
         }
+        // One compilation per module: concurrent registrations (or tasks
+        // fetching it on first use) wait for the first.
+        let lock = self
+            .loading
+            .lock()
+            .unwrap()
+            .entry(hash.clone())
+            .or_default()
+            .clone();
+        let _loading = lock.lock().await;
+        if let Ok(m) = self.get(&hash) {
+            return Ok(m);
+        }
         let bytes = bytes::Bytes::from(wasm.clone());
         let module = self.load(node, &hash, wasm).await?;
         node.publish_module(&module, bytes);
-        self.modules.write().unwrap().insert(hash, module.clone());
+        self.modules.write().unwrap().insert(hash.clone(), module.clone());
+        self.loading.lock().unwrap().remove(&hash);
         Ok(module)
     }
 

@@ -36,7 +36,7 @@ async fn seed_demo_in_js_and_ts_and_cached_registration() {
     let dir = tempfile::tempdir().unwrap();
     let first = {
         let node = HostProcess::start(dir.path(), &["--object-store-memory", "256MiB"]);
-        let cluster = Cluster::connect(&node.address).await.unwrap();
+        let cluster = node.connect().await;
         let t = Instant::now();
         let m = cluster.register_file(guest("js_demo")).await.unwrap();
         let first = t.elapsed();
@@ -46,7 +46,7 @@ async fn seed_demo_in_js_and_ts_and_cached_registration() {
         first
     };
     let node = HostProcess::start(dir.path(), &["--object-store-memory", "256MiB"]);
-    let cluster = Cluster::connect(&node.address).await.unwrap();
+    let cluster = node.connect().await;
     let t = Instant::now();
     let m = cluster.register_file(guest("js_demo")).await.unwrap();
     let cached = t.elapsed();
@@ -394,13 +394,13 @@ async fn measure() {
         let dir = tempfile::tempdir().unwrap();
         let first = {
             let node = HostProcess::start(dir.path(), &["--object-store-memory", "256MiB"]);
-            let cluster = Cluster::connect(&node.address).await.unwrap();
+            let cluster = node.connect().await;
             let t = Instant::now();
             cluster.register(wasm.clone()).await.unwrap();
             t.elapsed()
         };
         let node = HostProcess::start(dir.path(), &["--object-store-memory", "256MiB"]);
-        let cluster = Cluster::connect(&node.address).await.unwrap();
+        let cluster = node.connect().await;
         let t = Instant::now();
         let m = cluster.register(wasm.clone()).await.unwrap();
         let cached = t.elapsed();

@@ -53,7 +53,7 @@ async fn registration_is_cached_across_restarts_and_the_seed_demo_runs() {
 
     let first = {
         let node = HostProcess::start(dir.path(), &[]);
-        let cluster = Cluster::connect(&node.address).await.unwrap();
+        let cluster = node.connect().await;
         let t = Instant::now();
         let m = cluster.register_file(&module).await.unwrap();
         let first = t.elapsed();
@@ -69,7 +69,7 @@ async fn registration_is_cached_across_restarts_and_the_seed_demo_runs() {
     };
 
     let node = HostProcess::start(dir.path(), &[]);
-    let cluster = Cluster::connect(&node.address).await.unwrap();
+    let cluster = node.connect().await;
     let t = Instant::now();
     let m = cluster.register_file(&module).await.unwrap();
     let cached = t.elapsed();
