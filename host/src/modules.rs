@@ -138,7 +138,10 @@ impl Registry {
         let bytes = bytes::Bytes::from(wasm.clone());
         let module = self.load(node, &hash, wasm).await?;
         node.publish_module(&module, bytes);
-        self.modules.write().unwrap().insert(hash.clone(), module.clone());
+        self.modules
+            .write()
+            .unwrap()
+            .insert(hash.clone(), module.clone());
         self.loading.lock().unwrap().remove(&hash);
         Ok(module)
     }
