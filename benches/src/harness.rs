@@ -35,27 +35,57 @@ pub fn read_guest(name: &str) -> Result<Vec<u8>> {
 pub struct ChildNode {
     child: Child,
     pub address: String,
-    _dir: tempfile::TempDir,
+    /// Its data directory (module cache, token, log).
+    pub dir: PathBuf,
+    /// The cluster token file (the head's, for a worker).
+    token_file: PathBuf,
+    /// Removed on drop unless the caller owns the data directory.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ChildNode {
+    /// A head node (with the control plane) in a fresh data directory.
     pub fn start(extra: &[&str]) -> Result<ChildNode> {
         let dir = tempfile::Builder::new().prefix("reef-bench-").tempdir()?;
+        let mut node = Self::spawn(dir.path(), true, extra)?;
+        node._dir = Some(dir);
+        Ok(node)
+    }
+
+    /// A head node whose data directory `dir` outlives it (restart on the same
+    /// data dir: its module cache is kept).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Result<ChildNode> {
+        Self::spawn(dir, true, extra)
+    }
+
+    /// A worker node (fresh data directory) joining the cluster of `head`.
+    pub fn start_worker(head: &ChildNode, extra: &[&str]) -> Result<ChildNode> {
+        let dir = tempfile::Builder::new().prefix("reef-bench-").tempdir()?;
+        let token = head.token_file.to_str().context("token path")?.to_owned();
+        let mut args = vec!["--address", head.address.as_str(), "--token-file", &token];
+        args.extend_from_slice(extra);
+        let mut node = Self::spawn(dir.path(), false, &args)?;
+        node.token_file = head.token_file.clone();
+        node._dir = Some(dir);
+        Ok(node)
+    }
+
+    fn spawn(dir: &Path, head: bool, extra: &[&str]) -> Result<ChildNode> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let log = std::fs::File::create(dir.path().join("node.log"))?;
+        let log = std::fs::File::create(dir.join("node.log"))?;
         let binary = reef::host_binary();
         let mut command = Command::new(&binary);
         let mut child = command
             .arg("start")
-            .arg("--head")
+            .args(head.then_some("--head"))
             // Stops when our end of its stdin closes: on drop, or if the bench dies.
             .arg("--stop-on-stdin-close")
             .arg("--port")
             .arg(port.to_string())
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(dir)
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -67,13 +97,15 @@ impl ChildNode {
         if !banner.contains("listening on") {
             let _ = child.kill();
             let _ = child.wait();
-            let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
             bail!("the node did not start:\n{log}");
         }
         Ok(ChildNode {
             child,
             address: format!("127.0.0.1:{port}"),
-            _dir: dir,
+            dir: dir.to_owned(),
+            token_file: dir.join("token"),
+            _dir: None,
         })
     }
 
@@ -81,10 +113,28 @@ impl ChildNode {
         self.child.id()
     }
 
+    /// The cluster token.
+    pub fn token(&self) -> Result<String> {
+        reef_proto::auth::read_token_file(&self.token_file).map_err(anyhow::Error::msg)
+    }
+
     pub async fn connect(&self) -> Result<Cluster> {
-        let token = reef_proto::auth::read_token_file(&self._dir.path().join("token"))
-            .map_err(anyhow::Error::msg)?;
-        Ok(Cluster::connect_with_token(&self.address, &token).await?)
+        Ok(Cluster::connect_with_token(&self.address, &self.token()?).await?)
+    }
+
+    /// This node's id, as it reports itself.
+    pub async fn node_id(&self) -> Result<String> {
+        Ok(self.this_node().await?.node_id)
+    }
+
+    /// This node's own entry of its status (e.g. `bytes_pulled`).
+    pub async fn this_node(&self) -> Result<reef_proto::NodeStatus> {
+        let status = self.connect().await?.status().await?;
+        status
+            .nodes
+            .into_iter()
+            .find(|n| n.this_node)
+            .context("the node's status has no entry for itself")
     }
 }
 

@@ -2,6 +2,7 @@
 //! figures and prints one line per figure beside its target (see `report`).
 //! How each figure is measured is in the doc comment of its function.
 
+pub mod cluster;
 pub mod harness;
 pub mod instance;
 pub mod memory;

@@ -13,9 +13,21 @@ pub enum Unit {
     CallsPerSec,
     MiB,
     GBPerSec,
+    Millis,
+    PerSec,
+    /// A ratio ("1.00 x").
+    Times,
 }
 
 impl Unit {
+    /// A value in this unit: ratios with two decimals, the rest by [`number`].
+    fn format(self, v: f64) -> String {
+        match self {
+            Unit::Times => format!("{v:.2}"),
+            _ => number(v),
+        }
+    }
+
     fn symbol(self) -> &'static str {
         match self {
             Unit::Micros => "µs",
@@ -23,6 +35,9 @@ impl Unit {
             Unit::CallsPerSec => "calls/s",
             Unit::MiB => "MiB",
             Unit::GBPerSec => "GB/s",
+            Unit::Millis => "ms",
+            Unit::PerSec => "/s",
+            Unit::Times => "x",
         }
     }
 }
@@ -32,6 +47,10 @@ impl Unit {
 pub enum Bound {
     AtMost(f64),
     AtLeast(f64),
+    /// Equal to within the printed precision (e.g. "each byte pulled once").
+    Equal(f64),
+    /// No target: the figure is reported only (the line has no target part).
+    Report,
 }
 
 /// One line of the report.
@@ -75,6 +94,8 @@ impl Figure {
         match self.bound {
             Bound::AtMost(t) => self.value <= t,
             Bound::AtLeast(t) => self.value >= t,
+            Bound::Equal(t) => self.unit.format(self.value) == self.unit.format(t),
+            Bound::Report => true,
         }
     }
 
@@ -89,18 +110,23 @@ impl Figure {
 
 impl fmt::Display for Figure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = self.unit.symbol();
         let (op, target) = match self.bound {
             Bound::AtMost(t) => ("<=", t),
             Bound::AtLeast(t) => (">=", t),
+            Bound::Equal(t) => ("=", t),
+            Bound::Report => {
+                write!(f, "{}: {} {unit}", self.name, self.unit.format(self.value))?;
+                return Ok(());
+            }
         };
-        let unit = self.unit.symbol();
         write!(
             f,
             "{}: {} {unit} ({} {op} {} {unit})",
             self.name,
-            number(self.value),
+            self.unit.format(self.value),
             self.target_label,
-            number(target)
+            self.unit.format(target)
         )?;
         if let Some(ray) = self.ray {
             write!(f, " (Ray 2.60 here: {ray})")?;
@@ -158,6 +184,11 @@ mod tests {
         assert!(f.met());
         let g = Figure::alternative("copy", 41000.0, Unit::Micros, Bound::AtMost(100.0));
         assert_eq!(g.to_string(), "copy: 41000 µs (zero-copy target <= 100 µs)");
+        let e = Figure::new("pulls per node", 1.0, Unit::Times, Bound::Equal(1.0));
+        assert_eq!(e.to_string(), "pulls per node: 1.00 x (target = 1.00 x)");
+        assert!(e.met());
+        let r = Figure::new("module size", 4.5, Unit::MiB, Bound::Report);
+        assert_eq!(r.to_string(), "module size: 4.50 MiB");
         assert_eq!(number(6.234), "6.23");
         assert_eq!(number(12.34), "12.3");
         assert_eq!(number(20000.0), "20000");

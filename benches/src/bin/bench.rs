@@ -1,21 +1,22 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
-//! instance, views, memory. Diagnostics go to stderr (`REEF_LOG=info` for
+//! instance, views, memory, cluster, langs. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
 
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
-use reef_benches::{instance, memory, put, roundtrip, throughput, views};
+use reef_benches::{cluster, instance, memory, put, roundtrip, throughput, views};
 
-const GROUPS: [&str; 6] = [
+const GROUPS: [&str; 7] = [
     "roundtrip",
     "throughput",
     "put",
     "instance",
     "views",
     "memory",
+    "cluster",
 ];
 
 #[tokio::main]
@@ -73,6 +74,12 @@ async fn main() -> Result<()> {
 
     if wants("memory") {
         memory::concurrent_readers().await?;
+    }
+
+    if wants("cluster") {
+        cluster::transfer().await?;
+        cluster::broadcast().await?;
+        cluster::dag_and_placements().await?;
     }
     Ok(())
 }
