@@ -85,3 +85,32 @@ fn imports_wasi_preview1(core: &[u8]) -> bool {
         .flat_map(|reader| reader.into_imports())
         .any(|i| matches!(i, Ok(i) if i.module == "wasi_snapshot_preview1"))
 }
+
+/// Interfaces no guest is granted, refused at registration. `wasi:filesystem`
+/// and `wasi:sockets` are linked but grant nothing (no preopened directory;
+/// every socket address is refused): CPython and the preview-1 adapter import
+/// them whether or not the guest uses them.
+const DENIED_INTERFACES: &[&str] = &["wasi:http/"];
+
+/// The imports of a component that name a denied interface.
+pub fn denied_imports(component: &[u8]) -> Vec<String> {
+    let mut denied = Vec::new();
+    let mut depth = 0u32;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload {
+            Ok(wasmparser::Payload::ModuleSection { .. })
+            | Ok(wasmparser::Payload::ComponentSection { .. }) => depth += 1,
+            Ok(wasmparser::Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(wasmparser::Payload::ComponentImportSection(reader)) if depth == 0 => {
+                for import in reader.into_iter().flatten() {
+                    let name = import.name.name;
+                    if DENIED_INTERFACES.iter().any(|d| name.starts_with(d)) {
+                        denied.push(name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    denied
+}

@@ -23,7 +23,7 @@ pub fn new_engine() -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(POOL_INSTANCES)
         .total_core_instances(POOL_INSTANCES * 8)
-        .max_core_instances_per_component(16)
+        .max_core_instances_per_component(64)
         .total_memories(POOL_INSTANCES * 2)
         .max_memories_per_component(2)
         .max_memories_per_module(1)

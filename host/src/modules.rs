@@ -251,6 +251,17 @@ fn data_segments_end(wasm: &[u8]) -> u64 {
 /// Accepts a component as is; componentizes a core module.
 fn to_component(wasm: &[u8]) -> ReefResult<Vec<u8>> {
     if wasmparser::Parser::is_component(wasm) {
+        let denied = crate::componentize::denied_imports(wasm);
+        if !denied.is_empty() {
+            return Err(ReefError::new(
+                ErrorCode::InvalidModule,
+                format!(
+                    "the component imports interfaces guests are not granted: {} \
+                     (guests get no HTTP, files or sockets; build without them)",
+                    denied.join(", ")
+                ),
+            ));
+        }
         Ok(wasm.to_vec())
     } else if wasmparser::Parser::is_core_wasm(wasm) {
         componentize(wasm).map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))

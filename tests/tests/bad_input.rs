@@ -89,6 +89,30 @@ async fn a_module_for_another_wit_version_names_both_versions() {
 }
 
 #[tokio::test]
+async fn a_component_importing_http_is_refused_with_the_denied_imports() {
+    let cluster = node().await;
+    let component = wat::parse_str(
+        r#"(component
+            (import "wasi:http/outgoing-handler@0.2.0" (instance))
+            (import "wasi:http/types@0.2.0" (instance))
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $guest (export "describe" (func $f)))
+            (export "reef:runtime/guest@0.1.0" (instance $guest)))"#,
+    )
+    .unwrap();
+    let err = cluster.register(component).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidModule);
+    assert!(
+        err.message.contains("not granted")
+            && err.message.contains("wasi:http/outgoing-handler@0.2.0")
+            && err.message.contains("wasi:http/types@0.2.0"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn unknown_functions_methods_classes_and_modules() {
     let (cluster, demo, _bad, kept, bytes) = setup().await;
     let e = task_error(
