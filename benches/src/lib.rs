@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod harness;
 pub mod instance;
+pub mod langs;
 pub mod memory;
 pub mod put;
 pub mod report;

@@ -7,9 +7,9 @@
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
-use reef_benches::{cluster, instance, memory, put, roundtrip, throughput, views};
+use reef_benches::{cluster, instance, langs, memory, put, roundtrip, throughput, views};
 
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "roundtrip",
     "throughput",
     "put",
@@ -17,6 +17,7 @@ const GROUPS: [&str; 7] = [
     "views",
     "memory",
     "cluster",
+    "langs",
 ];
 
 #[tokio::main]
@@ -80,6 +81,10 @@ async fn main() -> Result<()> {
         cluster::transfer().await?;
         cluster::broadcast().await?;
         cluster::dag_and_placements().await?;
+    }
+
+    if wants("langs") {
+        langs::all().await?;
     }
     Ok(())
 }
