@@ -339,6 +339,9 @@ fn server_builder() -> tonic::transport::Server {
         // not throttled by HTTP/2's 64 KiB defaults.
         .initial_stream_window_size(16 << 20)
         .initial_connection_window_size(64 << 20)
+        // Peers keep one call open per object they wait for (`Locate`): the
+        // HTTP/2 default of a few hundred streams would block the rest.
+        .max_concurrent_streams(Some(1 << 20))
 }
 
 fn machine_memory() -> u64 {

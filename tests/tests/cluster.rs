@@ -374,3 +374,46 @@ async fn nodes_with_a_wrong_or_missing_token_are_refused() {
         .unwrap();
     assert_eq!(err.code, ErrorCode::Unauthenticated, "{err}");
 }
+
+#[tokio::test]
+async fn spread_dependents_of_spread_roots_finish() {
+    let c = cluster3();
+    let driver = c.head.connect().await;
+    let m = driver.register_file(guest("demo")).await.unwrap();
+    let mut leaves = Vec::new();
+    // REEF_TEST_ROOTS/REEF_TEST_LEAVES scale it up by hand.
+    let size = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (roots, per_root) = (size("REEF_TEST_ROOTS", 4), size("REEF_TEST_LEAVES", 5));
+    for r in 0..roots {
+        let root = driver
+            .task(&m, "add")
+            .arg(r as f64)
+            .arg(0.0)
+            .strategy(Strategy::Spread)
+            .submit()
+            .unwrap();
+        for _ in 0..per_root {
+            leaves.push(
+                driver
+                    .task(&m, "echo")
+                    .arg(&root)
+                    .strategy(Strategy::Spread)
+                    .submit()
+                    .unwrap(),
+            );
+        }
+    }
+    let got = tokio::time::timeout(
+        Duration::from_secs(30),
+        driver.get_many_bytes(&leaves.iter().collect::<Vec<_>>(), None),
+    )
+    .await
+    .expect("spread dependents did not finish in 30 s")
+    .unwrap();
+    assert_eq!(got.len(), roots * per_root);
+}

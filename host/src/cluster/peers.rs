@@ -20,6 +20,9 @@ pub struct PeerLink {
     pub node_id: String,
     pub address: String,
     pub client: PeerClient<TokenChannel>,
+    /// For `Locate`, which waits until an object is sealed: its own
+    /// connection, so waiting calls never hold up work and results.
+    pub locate: PeerClient<TokenChannel>,
     work: mpsc::UnboundedSender<pb::ForwardedWork>,
     ready: mpsc::UnboundedSender<pb::ReadyObject>,
 }
@@ -28,7 +31,10 @@ impl PeerLink {
     fn open(from: &str, node_id: &str, address: &str, token: &str) -> ReefResult<PeerLink> {
         let attach =
             AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
-        let client = PeerClient::with_interceptor(channel(address, token)?, attach)
+        let client = PeerClient::with_interceptor(channel(address, token)?, attach.clone())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        let locate = PeerClient::with_interceptor(channel(address, token)?, attach)
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
         let (work, work_rx) = mpsc::unbounded_channel();
@@ -66,6 +72,7 @@ impl PeerLink {
             node_id: node_id.to_string(),
             address: address.to_string(),
             client,
+            locate,
             work,
             ready,
         })

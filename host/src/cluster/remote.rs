@@ -343,7 +343,7 @@ impl Node {
         tokio::spawn(async move {
             let reply = match node.peer(&owner.node_id) {
                 Ok(link) => link
-                    .client
+                    .locate
                     .clone()
                     .locate(pb::LocateRequest {
                         id,
