@@ -2,8 +2,6 @@
 //! every node), and — on the head, in process — driver jobs and its actors.
 //! Membership and heartbeats are in `cluster`.
 
-use std::sync::Arc;
-
 use reef_gcs::{ActorRecord, ActorState};
 use reef_proto as pb;
 
@@ -20,23 +18,20 @@ fn logged<T>(what: &str, result: reef_gcs::Result<T>) -> Option<T> {
 
 impl Node {
     /// Uploads a module's bytes to the control plane, so other nodes can
-    /// fetch it by hash the first time they run it.
-    pub fn publish_module(self: &Arc<Self>, module: &Module, wasm: bytes::Bytes) {
+    /// fetch it by hash the first time they run it. Registration waits for
+    /// it: a task forwarded right after must find the module there.
+    pub async fn publish_module(&self, module: &Module, wasm: bytes::Bytes) {
         let Ok(mut gcs) = self.cluster.gcs() else {
             return;
         };
         let hash = module.hash.clone();
-        tokio::spawn(async move {
-            if let Err(status) = gcs
-                .put_module(pb::PutModuleRequest {
-                    hash: hash.clone(),
-                    wasm,
-                })
-                .await
-            {
-                tracing::warn!("control plane: uploading module {hash}: {status}");
-            }
-        });
+        let request = pb::PutModuleRequest {
+            hash: hash.clone(),
+            wasm,
+        };
+        if let Err(status) = gcs.put_module(request).await {
+            tracing::warn!("control plane: uploading module {hash}: {status}");
+        }
     }
 
     /// A driver session is a job; returns its id (0 without a control plane).

@@ -137,7 +137,7 @@ impl Registry {
         }
         let bytes = bytes::Bytes::from(wasm.clone());
         let module = self.load(node, &hash, wasm).await?;
-        node.publish_module(&module, bytes);
+        node.publish_module(&module, bytes).await;
         self.modules
             .write()
             .unwrap()

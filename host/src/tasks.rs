@@ -227,7 +227,17 @@ impl Node {
     /// resources, unknown argument) seals it with the error. Fails only when
     /// the return id is already in use.
     pub fn submit_task(self: &Arc<Self>, spec: TaskSpec) -> ReefResult<()> {
-        self.store.create_pending(spec.return_id, 1)?;
+        if let Err(e) = self.store.create_pending(spec.return_id, 1) {
+            // A forwarded task whose result a task here already waits for
+            // (a placeholder asking the owner, see `hold_object`): adopt it.
+            let placeholder = spec.hops > 0
+                && !self.owns(spec.return_id)
+                && matches!(self.store.is_ready(spec.return_id), Ok(false));
+            if !placeholder {
+                return Err(e);
+            }
+            self.store.add_ref(spec.return_id)?;
+        }
         let module = match self.check_task(&spec) {
             Ok(m) => m,
             Err(e) => {

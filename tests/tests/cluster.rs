@@ -16,7 +16,8 @@ struct Cluster3 {
 /// Node timeout of the test clusters (heartbeats every 200 ms).
 const NODE_TIMEOUT: Duration = Duration::from_millis(2000);
 
-fn cluster3() -> Cluster3 {
+/// A head and two workers, returned once every node's view shows all three.
+async fn cluster3() -> Cluster3 {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let timeout = NODE_TIMEOUT.as_millis().to_string();
     let common = ["--num-cpus", "2", "--object-store-memory", "128MiB"];
@@ -30,6 +31,18 @@ fn cluster3() -> Cluster3 {
     let head = HostProcess::start(dirs[0].path(), &head_args);
     let a = HostProcess::start_worker(dirs[1].path(), &head, &common);
     let b = HostProcess::start_worker(dirs[2].path(), &head, &common);
+    for node in [&head, &a, &b] {
+        let driver = node.connect().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let nodes = node_ids(&driver).await;
+            if nodes.len() == 3 && nodes.iter().all(|(_, _, s)| s == "alive") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} sees {nodes:?}", node.address);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     Cluster3 {
         head,
         a,
@@ -68,7 +81,7 @@ fn has_module(node: &HostProcess) -> bool {
 
 #[tokio::test]
 async fn the_cluster_forms_and_status_shows_every_node() {
-    let c = cluster3();
+    let c = cluster3().await;
     let driver = c.a.connect().await;
     let nodes = node_ids(&driver).await;
     assert_eq!(nodes.len(), 3, "{nodes:?}");
@@ -86,11 +99,17 @@ async fn the_cluster_forms_and_status_shows_every_node() {
 
 #[tokio::test]
 async fn a_dag_spread_over_all_nodes_returns_correct_results() {
-    let c = cluster3();
+    let c = cluster3().await;
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("dag")).await.unwrap();
     let n = 1000u64;
     let spread = || Strategy::Spread;
+    let nodes = node_ids(&driver).await;
+    // Scaled copies pinned round robin (so every node surely works), sums spread.
+    let pinned = |k: usize| Strategy::NodeAffinity {
+        node_id: nodes[k % nodes.len()].1.clone(),
+        soft: false,
+    };
     let xs = driver
         .task(&m, "make_range")
         .arg(n)
@@ -103,7 +122,7 @@ async fn a_dag_spread_over_all_nodes_returns_correct_results() {
             .task(&m, "scale")
             .arg(&xs)
             .arg(k as f64)
-            .strategy(spread())
+            .strategy(pinned(k))
             .submit()
             .unwrap();
         sums.push(
@@ -127,7 +146,7 @@ async fn a_dag_spread_over_all_nodes_returns_correct_results() {
 
 #[tokio::test]
 async fn a_task_pulls_an_object_held_by_another_node_once() {
-    let c = cluster3();
+    let c = cluster3().await;
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("demo")).await.unwrap();
     let nodes = node_ids(&driver).await;
@@ -190,7 +209,7 @@ async fn a_task_pulls_an_object_held_by_another_node_once() {
 
 #[tokio::test]
 async fn large_results_stay_where_they_were_made_until_needed() {
-    let c = cluster3();
+    let c = cluster3().await;
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("demo")).await.unwrap();
     let nodes = node_ids(&driver).await;
@@ -226,7 +245,7 @@ async fn large_results_stay_where_they_were_made_until_needed() {
 
 #[tokio::test]
 async fn a_killed_node_is_declared_dead_and_new_work_avoids_it() {
-    let mut c = cluster3();
+    let mut c = cluster3().await;
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("demo")).await.unwrap();
     let b_id = id_of(&node_ids(&driver).await, &c.b);
@@ -300,7 +319,7 @@ async fn a_killed_node_is_declared_dead_and_new_work_avoids_it() {
 
 #[tokio::test]
 async fn infeasible_everywhere_fails_at_once_and_unknown_nodes_are_named() {
-    let c = cluster3();
+    let c = cluster3().await;
     let driver = c.a.connect().await;
     let m = driver.register_file(guest("demo")).await.unwrap();
     let err = driver
@@ -377,7 +396,7 @@ async fn nodes_with_a_wrong_or_missing_token_are_refused() {
 
 #[tokio::test]
 async fn spread_dependents_of_spread_roots_finish() {
-    let c = cluster3();
+    let c = cluster3().await;
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("demo")).await.unwrap();
     let mut leaves = Vec::new();
