@@ -177,8 +177,7 @@ impl TaskTable {
     }
 
     /// A task forwarded to another node shows as such until its result comes.
-    pub fn note_forwarded(&self, spec: &TaskSpec, node_id: &str) {
-        let _ = node_id;
+    pub fn note_forwarded(&self, spec: &TaskSpec) {
         self.live.lock().unwrap().insert(
             spec.return_id,
             LiveTask {

@@ -43,7 +43,8 @@ pub struct Membership {
     /// Our index (0 until registered; a standalone node is 1).
     index: AtomicU32,
     registered: watch::Sender<bool>,
-    gcs: Mutex<Option<ControlPlaneClient<TokenChannel>>>,
+    /// Set once, when the node joins (read on every placement: no lock).
+    gcs: std::sync::OnceLock<ControlPlaneClient<TokenChannel>>,
     view: RwLock<Arc<pb::ClusterView>>,
     peers: Mutex<HashMap<String, PeerLink>>,
     /// Tasks this node forwarded, by result id (see `remote`).
@@ -66,7 +67,7 @@ impl Membership {
         Membership {
             index: AtomicU32::new(0),
             registered: watch::channel(false).0,
-            gcs: Mutex::new(None),
+            gcs: std::sync::OnceLock::new(),
             view: RwLock::new(Arc::new(pb::ClusterView::default())),
             peers: Mutex::default(),
             forwarded: Mutex::default(),
@@ -82,7 +83,7 @@ impl Membership {
 
     /// Whether this node is part of a cluster (has a control plane).
     pub fn is_clustered(&self) -> bool {
-        self.gcs.lock().unwrap().is_some()
+        self.gcs.get().is_some()
     }
 
     /// A node with no control plane at all runs alone as index 1.
@@ -103,9 +104,8 @@ impl Membership {
 
     pub fn gcs(&self) -> ReefResult<ControlPlaneClient<TokenChannel>> {
         self.gcs
-            .lock()
-            .unwrap()
-            .clone()
+            .get()
+            .cloned()
             .ok_or_else(|| ReefError::new(ErrorCode::Internal, "this node has no control plane"))
     }
 
@@ -232,7 +232,7 @@ impl Node {
                 }
             }
         };
-        *self.cluster.gcs.lock().unwrap() = Some(client.clone());
+        let _ = self.cluster.gcs.set(client.clone());
         if let Some(view) = reply.view {
             *self.cluster.view.write().unwrap() = Arc::new(view);
         }

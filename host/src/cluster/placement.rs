@@ -85,10 +85,16 @@ impl Node {
             self.check_feasible(request)?;
             return Ok(Placement::Local);
         }
-        let ever =
-            |n: &pb::NodeView| request.fits_in(&from_map(&n.total.clone().unwrap_or_default()));
-        let now =
-            |n: &pb::NodeView| request.fits_in(&from_map(&n.available.clone().unwrap_or_default()));
+        let ever = |n: &pb::NodeView| {
+            n.total
+                .as_ref()
+                .is_some_and(|t| request.fits_in(&from_map(t)))
+        };
+        let now = |n: &pb::NodeView| {
+            n.available
+                .as_ref()
+                .is_some_and(|a| request.fits_in(&from_map(a)))
+        };
         let fits_here_now =
             request.fits_in(&self.scheduler.available()) && self.scheduler.queued() == 0;
 
@@ -172,7 +178,7 @@ impl Node {
         }
         // Spillback: the node with room and the most free CPU.
         let free_cpu = |n: &pb::NodeView| {
-            from_map(&n.available.clone().unwrap_or_default()).cpus - request.cpus
+            n.available.as_ref().map_or(0.0, |a| from_map(a).cpus) - request.cpus
         };
         if let Some(n) = others
             .iter()

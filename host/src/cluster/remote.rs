@@ -40,7 +40,7 @@ impl Node {
             strategy: Some(spec.strategy.to_proto()),
             hops: spec.hops + 1,
         };
-        self.tasks.note_forwarded(&spec, &to.node_id);
+        self.tasks.note_forwarded(&spec);
         self.cluster.forwarded.lock().unwrap().insert(
             spec.return_id,
             Forwarded {
