@@ -1,6 +1,11 @@
 //! Actors: one instance of an exported class that lives across calls. Calls
 //! run one at a time in submission order; a trap kills the actor (its
 //! instance cannot be trusted after it), a returned error fails only its call.
+//!
+//! This module is the node-local half: the actors that live *here*. Where an
+//! actor is placed and how calls reach another node is `cluster::actors`.
+//! An actor id is `creator_index << 40 | counter`: unique in the cluster and
+//! naming the node that created it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::groups::Pool;
+use crate::cluster::placement::Strategy;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::exec;
 use crate::modules::Module;
@@ -16,6 +23,18 @@ use crate::node::Node;
 use crate::scheduler::Resources;
 use crate::store::ObjectId;
 use crate::tasks::{short, ArgSpec, CallOptions};
+
+/// Actor ids carry the creating node's index above this bit.
+const ACTOR_INDEX_SHIFT: u32 = 40;
+
+/// The index of the node that created an actor.
+pub fn creator_index(actor: u64) -> u32 {
+    (actor >> ACTOR_INDEX_SHIFT) as u32
+}
+
+/// How long a call for an actor created elsewhere waits here for the
+/// actor's creation (calls can overtake it: they come from any node).
+const PARK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What `Actors::create` needs.
 pub struct ActorSpec {
@@ -27,12 +46,16 @@ pub struct ActorSpec {
     pub options: CallOptions,
     /// The driver session that created it; anonymous actors die with it.
     pub owner: Option<u64>,
+    /// Where it runs (placement groups: which bundle's resources it uses).
+    pub strategy: Strategy,
 }
 
-struct Call {
-    return_id: ObjectId,
-    method: String,
-    args: Vec<ArgSpec>,
+/// A method call: its result object already exists (pending) and its
+/// object arguments are held.
+pub struct Call {
+    pub return_id: ObjectId,
+    pub method: String,
+    pub args: Vec<ArgSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +72,7 @@ pub struct Actor {
     pub class: String,
     /// The driver session that created it; anonymous actors die with it.
     pub owner: Option<u64>,
+    strategy: Strategy,
     mailbox: mpsc::UnboundedSender<Call>,
     state: Mutex<ActorState>,
     kill: CancellationToken,
@@ -68,12 +92,58 @@ pub struct Actors {
     by_id: Mutex<HashMap<u64, Arc<Actor>>>,
     by_name: Mutex<HashMap<String, u64>>,
     next_id: AtomicU64,
+    /// Why actors that lived here stopped (calls after that fail with it).
+    dead: Mutex<HashMap<u64, ReefError>>,
+    /// Calls for actors created elsewhere whose creation has not reached
+    /// this node yet, in arrival order.
+    parked: Mutex<HashMap<u64, Vec<Call>>>,
+}
+
+/// The module and class an actor is made from, checked.
+pub fn check_class(node: &Node, module: &str, class: &str) -> ReefResult<Arc<Module>> {
+    let module = node.registry.get(module)?;
+    if module.info.actor(class).is_none() {
+        return Err(ReefError::new(
+            ErrorCode::UnknownFunction,
+            format!(
+                "module {} exports no actor class `{class}` (classes: {})",
+                short(&module.hash),
+                module
+                    .info
+                    .actors
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(module)
 }
 
 impl Actors {
-    /// Creates an actor and starts it; returns its id at once (a failing
-    /// constructor fails the actor's calls with its error).
-    pub fn create(&self, node: &Arc<Node>, spec: ActorSpec) -> ReefResult<u64> {
+    /// A new cluster-unique actor id for the node with `index`.
+    pub fn new_id(&self, index: u32) -> u64 {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        (u64::from(index) << ACTOR_INDEX_SHIFT) | n
+    }
+
+    pub fn is_here(&self, id: u64) -> bool {
+        self.by_id.lock().unwrap().contains_key(&id)
+    }
+
+    /// Creates actor `id` here and starts it (a failing constructor fails
+    /// the actor's calls with its error). Calls that arrived before it
+    /// (parked) are queued first.
+    pub fn create(&self, node: &Arc<Node>, id: u64, spec: ActorSpec) -> ReefResult<()> {
+        let result = self.start(node, id, spec);
+        if let Err(e) = &result {
+            self.mark_dead(node, id, e.clone());
+        }
+        result
+    }
+
+    fn start(&self, node: &Arc<Node>, id: u64, spec: ActorSpec) -> ReefResult<()> {
         let ActorSpec {
             module,
             class,
@@ -81,28 +151,11 @@ impl Actors {
             name,
             options,
             owner,
+            strategy,
         } = spec;
-        let class = class.as_str();
-        let module = node.registry.get(&module)?;
-        if module.info.actor(class).is_none() {
-            return Err(ReefError::new(
-                ErrorCode::UnknownFunction,
-                format!(
-                    "module {} exports no actor class `{class}` (classes: {})",
-                    short(&module.hash),
-                    module
-                        .info
-                        .actors
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
+        let module = check_class(node, &module, &class)?;
         let resources = options.resources.clone().unwrap_or_default();
-        node.check_feasible(&resources)?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let pool = node.pool_for(&strategy, &resources)?;
         let name = name.filter(|n| !n.is_empty());
         if let Some(n) = &name {
             let mut names = self.by_name.lock().unwrap();
@@ -114,10 +167,7 @@ impl Actors {
             }
             names.insert(n.clone(), id);
         }
-        let claimed = node
-            .record_actor(id, &module.hash, class, name.as_deref())
-            .and_then(|()| node.hold_args(&args));
-        if let Err(e) = claimed {
+        if let Err(e) = node.hold_args(&args) {
             if let Some(n) = &name {
                 self.by_name.lock().unwrap().remove(n);
             }
@@ -128,17 +178,33 @@ impl Actors {
             id,
             name,
             module,
-            class: class.to_string(),
+            class,
             owner,
+            strategy,
             mailbox: tx,
             state: Mutex::new(ActorState::Starting),
             kill: CancellationToken::new(),
         });
         self.by_id.lock().unwrap().insert(id, actor.clone());
+        let parked = self.parked.lock().unwrap().remove(&id).unwrap_or_default();
+        for call in parked {
+            self.enqueue(node, id, call);
+        }
         let node = node.clone();
         let guests = &node.clone().guests;
-        guests.spawn(async move { run_actor(node, actor, args, resources, options, rx).await });
-        Ok(id)
+        guests
+            .spawn(async move { run_actor(node, actor, args, resources, pool, options, rx).await });
+        Ok(())
+    }
+
+    /// Remembers why actor `id` cannot run here; fails the calls parked for it.
+    pub fn mark_dead(&self, node: &Arc<Node>, id: u64, cause: ReefError) {
+        self.dead.lock().unwrap().insert(id, cause.clone());
+        node.report_actor_state(id, Some(&cause));
+        let parked = self.parked.lock().unwrap().remove(&id).unwrap_or_default();
+        for call in parked {
+            node.fail_call(call, dead(&cause));
+        }
     }
 
     pub fn lookup(&self, name: &str) -> ReefResult<u64> {
@@ -164,63 +230,105 @@ impl Actors {
             .ok_or_else(|| ReefError::new(ErrorCode::UnknownActor, format!("no actor {id}")))
     }
 
-    /// Queues a method call; its result object is created at once and
-    /// sealed with the error if the call cannot run.
-    pub fn call(
-        &self,
-        node: &Arc<Node>,
-        actor: u64,
-        return_id: ObjectId,
-        method: String,
-        args: Vec<ArgSpec>,
-    ) -> ReefResult<()> {
-        node.store.create_pending(return_id, 1)?;
-        let result = self.get(actor).and_then(|a| {
-            let class = a.module.info.actor(&a.class).expect("checked at creation");
-            if !class.methods.iter().any(|m| m == &method) {
-                return Err(ReefError::new(
-                    ErrorCode::UnknownFunction,
-                    format!(
-                        "actor class `{}` has no method `{method}` (methods: {})",
-                        a.class,
-                        class.methods.join(", ")
-                    ),
-                ));
+    /// Queues a call for an actor of this node. A call for an actor created
+    /// elsewhere that is not here yet waits for its creation (parked).
+    pub fn enqueue(&self, node: &Arc<Node>, id: u64, call: Call) {
+        let actor = self.by_id.lock().unwrap().get(&id).cloned();
+        let Some(a) = actor else {
+            let cause = self.dead.lock().unwrap().get(&id).cloned();
+            if let Some(cause) = cause {
+                return node.fail_call(call, dead(&cause));
             }
-            if let ActorState::Dead(e) = &*a.state.lock().unwrap() {
-                return Err(dead(e));
+            if node.cluster.is_clustered() && creator_index(id) != node.cluster.index() {
+                return self.park(node, id, call);
             }
-            node.hold_args(&args)?;
-            a.mailbox
-                .send(Call {
-                    return_id,
-                    method,
-                    args,
-                })
-                .map_err(|call| {
-                    node.release_args(&call.0.args);
-                    ReefError::new(ErrorCode::ActorDead, "the actor has stopped")
-                })
-        });
-        if let Err(e) = result {
-            node.store.resolve(return_id, Err(e));
+            return node.fail_call(
+                call,
+                ReefError::new(ErrorCode::UnknownActor, format!("no actor {id}")),
+            );
+        };
+        let class = a.module.info.actor(&a.class).expect("checked at creation");
+        if !class.methods.iter().any(|m| m == &call.method) {
+            let e = ReefError::new(
+                ErrorCode::UnknownFunction,
+                format!(
+                    "actor class `{}` has no method `{}` (methods: {})",
+                    a.class,
+                    call.method,
+                    class.methods.join(", ")
+                ),
+            );
+            return node.fail_call(call, e);
         }
-        Ok(())
+        if let ActorState::Dead(e) = &*a.state.lock().unwrap() {
+            return node.fail_call(call, dead(e));
+        }
+        if let Err(call) = a.mailbox.send(call) {
+            let e = ReefError::new(ErrorCode::ActorDead, "the actor has stopped");
+            node.fail_call(call.0, e);
+        }
+    }
+
+    fn park(&self, node: &Arc<Node>, id: u64, call: Call) {
+        let first = {
+            let mut parked = self.parked.lock().unwrap();
+            let queue = parked.entry(id).or_default();
+            queue.push(call);
+            queue.len() == 1
+        };
+        if !first {
+            return;
+        }
+        let node = Arc::downgrade(node);
+        tokio::spawn(async move {
+            tokio::time::sleep(PARK_TIMEOUT).await;
+            let Some(node) = node.upgrade() else { return };
+            let calls = node.actors.parked.lock().unwrap().remove(&id);
+            for call in calls.unwrap_or_default() {
+                let e = ReefError::new(
+                    ErrorCode::UnknownActor,
+                    format!("actor {id} was not created on this node within {PARK_TIMEOUT:?}"),
+                );
+                node.fail_call(call, e);
+            }
+        });
+    }
+
+    /// Kills the anonymous actors that node `index` created for its drivers
+    /// (that node died, and with it their owners).
+    pub fn kill_created_by(&self, node: &Node, index: u32) {
+        let ids: Vec<u64> = self
+            .by_id
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|a| a.owner.is_none() && a.name.is_none() && creator_index(a.id) == index)
+            .map(|a| a.id)
+            .collect();
+        for id in ids {
+            let _ = self.kill(node, id);
+        }
     }
 
     pub fn kill(&self, node: &Node, id: u64) -> ReefResult<()> {
         let actor = self.get(id)?;
+        let _ = node;
+        self.kill_with(
+            &actor,
+            ReefError::new(ErrorCode::ActorDead, "the actor was killed"),
+        );
+        Ok(())
+    }
+
+    fn kill_with(&self, actor: &Actor, cause: ReefError) {
         let mut state = actor.state.lock().unwrap();
         if !matches!(*state, ActorState::Dead(_)) {
-            *state = ActorState::Dead(ReefError::new(ErrorCode::ActorDead, "the actor was killed"));
+            *state = ActorState::Dead(cause);
         }
         drop(state);
         actor.kill.cancel();
         // The name is free at once, not when the actor's task has wound down.
-        self.release_name(&actor);
-        let reason = "the actor was killed".to_string();
-        node.record_actor_state(id, reef_gcs::ActorState::Dead { reason });
-        Ok(())
+        self.release_name(actor);
     }
 
     /// Kills the anonymous actors a driver created (named actors outlive it).
@@ -245,7 +353,8 @@ impl Actors {
         }
     }
 
-    fn remove(&self, actor: &Actor) {
+    fn remove(&self, actor: &Actor, cause: ReefError) {
+        self.dead.lock().unwrap().insert(actor.id, cause);
         self.by_id.lock().unwrap().remove(&actor.id);
         self.release_name(actor);
     }
@@ -282,6 +391,13 @@ impl Actors {
     }
 }
 
+fn group_of(strategy: &Strategy) -> u64 {
+    match strategy {
+        Strategy::PlacementGroup { group, .. } => *group,
+        _ => 0,
+    }
+}
+
 fn dead(cause: &ReefError) -> ReefError {
     ReefError::new(ErrorCode::ActorDead, format!("the actor is dead: {cause}"))
 }
@@ -292,30 +408,51 @@ async fn run_actor(
     actor: Arc<Actor>,
     args: Vec<ArgSpec>,
     resources: Resources,
+    pool: Pool,
     options: CallOptions,
     mut mailbox: mpsc::UnboundedReceiver<Call>,
 ) {
-    let cause = serve(&node, &actor, &args, &resources, &options, &mut mailbox).await;
-    node.release_args(&args);
-    {
-        let mut state = actor.state.lock().unwrap();
-        if !matches!(*state, ActorState::Dead(_)) {
-            *state = ActorState::Dead(cause.clone());
-        }
+    // Removing the actor's placement group kills it.
+    let group_watch = pool.removed.clone().map(|removed| {
+        let (node, actor, group) = (node.clone(), actor.clone(), group_of(&actor.strategy));
+        tokio::spawn(async move {
+            removed.cancelled().await;
+            node.actors
+                .kill_with(&actor, crate::cluster::groups::group_removed(group));
+        })
+    });
+    let cause = serve(
+        &node,
+        &actor,
+        &args,
+        &resources,
+        &pool.scheduler,
+        &options,
+        &mut mailbox,
+    )
+    .await;
+    if let Some(watch) = group_watch {
+        watch.abort();
     }
+    node.release_args(&args);
+    // A kill's reason (e.g. its placement group was removed) wins.
+    let cause = {
+        let mut state = actor.state.lock().unwrap();
+        match &*state {
+            ActorState::Dead(reason) => reason.clone(),
+            _ => {
+                *state = ActorState::Dead(cause.clone());
+                cause
+            }
+        }
+    };
     tracing::info!(actor = actor.id, "actor stopped: {cause}");
-    node.record_actor_state(
-        actor.id,
-        reef_gcs::ActorState::Dead {
-            reason: cause.to_string(),
-        },
-    );
+    node.report_actor_state(actor.id, Some(&cause));
     mailbox.close();
     while let Some(call) = mailbox.recv().await {
-        node.store.resolve(call.return_id, Err(dead(&cause)));
-        node.release_args(&call.args);
+        node.fail_call(call, dead(&cause));
     }
-    node.actors.remove(&actor);
+    node.actors.remove(&actor, cause);
 }
 
 /// Returns why the actor stopped.
@@ -324,6 +461,7 @@ async fn serve(
     actor: &Arc<Actor>,
     args: &[ArgSpec],
     resources: &Resources,
+    pool: &Arc<crate::scheduler::Scheduler>,
     options: &CallOptions,
     mailbox: &mut mpsc::UnboundedReceiver<Call>,
 ) -> ReefError {
@@ -335,7 +473,7 @@ async fn serve(
     let permit = tokio::select! {
         biased;
         _ = actor.kill.cancelled() => return killed(),
-        p = node.scheduler.acquire(resources) => p,
+        p = pool.acquire(resources) => p,
     };
     let mut store = exec::new_store(
         node,
@@ -355,7 +493,7 @@ async fn serve(
         return e;
     }
     *actor.state.lock().unwrap() = ActorState::Alive;
-    node.record_actor_state(actor.id, reef_gcs::ActorState::Alive);
+    node.report_actor_state(actor.id, None);
     loop {
         let call = tokio::select! {
             biased;
@@ -387,6 +525,7 @@ async fn serve(
         ));
         let cause = result.as_ref().err().cloned();
         node.store.resolve(call.return_id, result);
+        node.report_if_foreign(call.return_id);
         if fatal {
             return cause.unwrap();
         }

@@ -243,6 +243,12 @@ async fn start(args: StartArgs) -> Result<()> {
         pb::peer_server::PeerServer::new(crate::rpc::peer::PeerService::new(node.clone()))
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX),
+        check.clone(),
+    );
+    let groups = tonic::service::interceptor::InterceptedService::new(
+        pb::placement_groups_server::PlacementGroupsServer::new(
+            crate::rpc::groups::GroupService::new(node.clone()),
+        ),
         check,
     );
     let control_plane = match &node.gcs {
@@ -266,6 +272,7 @@ async fn start(args: StartArgs) -> Result<()> {
         server_builder()
             .add_service(service.clone())
             .add_service(peer.clone())
+            .add_service(groups.clone())
             .add_optional_service(control_plane)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -276,6 +283,7 @@ async fn start(args: StartArgs) -> Result<()> {
         server_builder()
             .add_service(service)
             .add_service(peer)
+            .add_service(groups)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::UnixListenerStream::new(unix),
                 stopping.clone().cancelled_owned(),

@@ -1,11 +1,10 @@
 //! What a node records in the control plane: module bytes (over RPC, from
-//! every node), and — on the head, in process — driver jobs and its actors.
+//! every node), and — on the head, in process — driver jobs. Actors are in
+//! `cluster::actors`.
 //! Membership and heartbeats are in `cluster`.
 
-use reef_gcs::{ActorRecord, ActorState};
 use reef_proto as pb;
 
-use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::modules::Module;
 use crate::node::Node;
 
@@ -43,36 +42,6 @@ impl Node {
     pub fn end_job(&self, job_id: u64) {
         if let (Some(gcs), true) = (&self.gcs, job_id > 0) {
             logged("ending a job", gcs.end_job(job_id));
-        }
-    }
-
-    /// Records a new actor; claims its name cluster-wide when it has one.
-    pub fn record_actor(
-        &self,
-        id: u64,
-        module: &str,
-        class: &str,
-        name: Option<&str>,
-    ) -> ReefResult<()> {
-        let Some(gcs) = &self.gcs else { return Ok(()) };
-        let mut record = ActorRecord::new(id, module, class, 0);
-        record.node_id = Some(self.id.clone());
-        record.name = name.map(str::to_string);
-        match gcs.register_actor(record) {
-            Err(reef_gcs::GcsError::NameTaken { name, .. }) => Err(ReefError::new(
-                ErrorCode::NameTaken,
-                format!("an actor named `{name}` already exists"),
-            )),
-            other => {
-                logged("recording an actor", other);
-                Ok(())
-            }
-        }
-    }
-
-    pub fn record_actor_state(&self, id: u64, state: ActorState) {
-        if let Some(gcs) = &self.gcs {
-            logged("updating an actor", gcs.set_actor_state(id, state));
         }
     }
 }

@@ -81,6 +81,10 @@ impl Permit {
     pub fn resources(&self) -> &Resources {
         &self.resources
     }
+    /// The pool it came from (the node's, or a placement-group bundle's).
+    pub fn pool(&self) -> &Arc<Scheduler> {
+        &self.scheduler
+    }
 }
 
 impl Scheduler {

@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::groups::Pool;
+use crate::cluster::placement::{Placement, Strategy};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::ctx::Limits;
 use crate::guest::exec::{self, GuestLogs};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::modules::Module;
 use crate::node::Node;
-use crate::scheduler::{Resources, Ticket};
+use crate::scheduler::{Resources, Scheduler, Ticket};
 use crate::store::{Data, ObjectId};
 
 /// How many finished tasks keep their logs.
@@ -66,6 +68,8 @@ pub enum StopReason {
     Cancelled,
     OwnerDied,
     NodeStopping,
+    /// The placement group the task ran in was removed.
+    GroupRemoved(u64),
 }
 
 impl StopReason {
@@ -79,6 +83,7 @@ impl StopReason {
             StopReason::NodeStopping => {
                 ReefError::new(ErrorCode::NodeStopping, "the node is stopping")
             }
+            StopReason::GroupRemoved(group) => crate::cluster::groups::group_removed(group),
         }
     }
 }
@@ -251,9 +256,15 @@ impl Node {
             return Ok(());
         }
         let resources = self.task_resources(&spec.options);
-        match self.place(&resources, &spec.strategy, &spec.args, spec.hops) {
-            Ok(crate::cluster::placement::Placement::Local) => {}
-            Ok(crate::cluster::placement::Placement::Remote(to)) => {
+        let placed = self
+            .place(&resources, &spec.strategy, &spec.args, spec.hops)
+            .and_then(|placement| match placement {
+                Placement::Local => self.pool_for(&spec.strategy, &resources).map(Ok),
+                Placement::Remote(to) => Ok(Err(to)),
+            });
+        let pool = match placed {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(to)) => {
                 let (id, args) = (spec.return_id, spec.args.clone());
                 if let Err(e) = self.forward_task(spec, &to) {
                     self.cluster.forwarded.lock().unwrap().remove(&id);
@@ -269,15 +280,15 @@ impl Node {
                 self.release_args(&spec.args);
                 return Ok(());
             }
-        }
+        };
         let cancel = self.tasks.insert(&spec);
         // A task whose arguments are all values takes its place in line now.
         let ticket = object_ids(&spec.args)
             .next()
             .is_none()
-            .then(|| self.scheduler.enqueue(&self.task_resources(&spec.options)));
+            .then(|| pool.scheduler.enqueue(&resources));
         let node = self.clone();
-        tokio::spawn(async move { node.drive_task(spec, module, ticket, cancel).await });
+        tokio::spawn(async move { node.drive_task(spec, module, pool, ticket, cancel).await });
         Ok(())
     }
 
@@ -344,15 +355,31 @@ impl Node {
         self: Arc<Self>,
         spec: TaskSpec,
         module: Arc<Module>,
+        pool: Pool,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
     ) {
         let id = spec.return_id;
+        // Removing the task's placement group stops it.
+        let group_watch = pool.removed.clone().map(|removed| {
+            let node = self.clone();
+            let group = match spec.strategy {
+                Strategy::PlacementGroup { group, .. } => group,
+                _ => 0,
+            };
+            tokio::spawn(async move {
+                removed.cancelled().await;
+                node.tasks.stop(id, StopReason::GroupRemoved(group));
+            })
+        });
         let (result, logs) = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => (Err(StopReason::Cancelled.error()), None),
-            r = self.run_task(&spec, &module, ticket, cancel.clone()) => r,
+            r = self.run_task(&spec, &module, &pool.scheduler, ticket, cancel.clone()) => r,
         };
+        if let Some(watch) = group_watch {
+            watch.abort();
+        }
         let reason = self.tasks.finish(id, logs);
         // A task stopped for a reason reports that reason, whatever the guest did.
         let result = match (result, reason) {
@@ -368,6 +395,7 @@ impl Node {
         self: &Arc<Self>,
         spec: &TaskSpec,
         module: &Arc<Module>,
+        pool: &Arc<Scheduler>,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
     ) -> (ReefResult<Arc<Data>>, Option<GuestLogs>) {
@@ -378,7 +406,7 @@ impl Node {
         self.tasks
             .set_state(spec.return_id, "waiting-for-resources");
         let resources = self.task_resources(&spec.options);
-        let ticket = ticket.unwrap_or_else(|| self.scheduler.enqueue(&resources));
+        let ticket = ticket.unwrap_or_else(|| pool.enqueue(&resources));
         let permit = ticket.granted().await;
         self.tasks.set_state(spec.return_id, "running");
         let call = GuestCall {

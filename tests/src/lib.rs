@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: guest modules, private nodes, and the
 //! `host` binary for CLI-level tests.
 
+pub mod cluster3;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;

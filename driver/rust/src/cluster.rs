@@ -9,6 +9,7 @@ use reef_proto as pb;
 use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::client_op::Op;
 use reef_proto::node_client::NodeClient;
+use reef_proto::placement_groups_client::PlacementGroupsClient;
 use reef_proto::server_reply::Body;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,6 +18,7 @@ use tonic::transport::Channel;
 use crate::args::{encode, Arg};
 use crate::connection::Connection;
 use crate::error::{Error, ErrorCode, Result};
+use crate::groups::{PlacementGroupBuilder, PlacementStrategy};
 use crate::local::LocalNode;
 use crate::object::{ObjectData, ObjectRef};
 use crate::options::{CallOptions, Strategy};
@@ -25,6 +27,8 @@ use crate::options::{CallOptions, Strategy};
 #[derive(Clone)]
 pub struct Cluster {
     conn: Arc<Connection>,
+    /// Placement-group calls (served by every node, passed to the control plane).
+    groups: PlacementGroupsClient<TokenChannel>,
     address: String,
     token: String,
     /// Keeps a node started by `Cluster::local` alive while the cluster lives.
@@ -86,7 +90,9 @@ impl Cluster {
     ) -> Result<Cluster> {
         let token_text = token;
         let token = AttachToken::new(token).map_err(|e| Error::new(ErrorCode::BadArgument, e))?;
-        let conn = Connection::open(tcp_client(address, token.clone()).await?).await?;
+        let channel = tcp_channel(address).await?;
+        let groups = PlacementGroupsClient::with_interceptor(channel.clone(), token.clone());
+        let conn = Connection::open(client(channel, token.clone())).await?;
         // On the node's machine, move to its Unix socket: same protocol,
         // a cheaper transport than loopback TCP.
         let conn = match (&conn.arena, conn.hello.socket_path.as_str()) {
@@ -110,6 +116,7 @@ impl Cluster {
         };
         Ok(Cluster {
             conn,
+            groups,
             address: address.to_string(),
             token: token_text.to_string(),
             _local: local,
@@ -360,6 +367,15 @@ impl Cluster {
         })
     }
 
+    /// Starts building a placement group (see `PlacementGroup`).
+    pub fn placement_group(&self, strategy: PlacementStrategy) -> PlacementGroupBuilder<'_> {
+        PlacementGroupBuilder::new(self, strategy)
+    }
+
+    pub(crate) fn groups_client(&self) -> PlacementGroupsClient<TokenChannel> {
+        self.groups.clone()
+    }
+
     /// The node's status (nodes, resources, tasks, actors, store usage).
     pub async fn status(&self) -> Result<pb::StatusReply> {
         Ok(self
@@ -378,7 +394,7 @@ impl Cluster {
     }
 }
 
-async fn tcp_client(address: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
+async fn tcp_channel(address: &str) -> Result<Channel> {
     let url = if address.starts_with("http") {
         address.to_string()
     } else {
@@ -396,7 +412,7 @@ async fn tcp_client(address: &str, token: AttachToken) -> Result<NodeClient<Toke
         .initial_connection_window_size(64 << 20)
         .connect()
         .await?;
-    Ok(client(channel, token))
+    Ok(channel)
 }
 
 async fn unix_client(path: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
@@ -530,6 +546,16 @@ impl ActorBuilder<'_> {
     }
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.options.memory_limit = Some(bytes);
+        self
+    }
+    /// Reserves `n` CPUs for the actor's lifetime (default 0).
+    pub fn num_cpus(mut self, n: f64) -> Self {
+        self.options.num_cpus = Some(n);
+        self
+    }
+    /// Where the actor lives in a cluster (placed by the control plane).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.options.strategy = strategy;
         self
     }
     pub async fn create(self) -> Result<ActorHandle> {

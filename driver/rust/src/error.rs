@@ -54,6 +54,12 @@ impl std::error::Error for Error {}
 
 impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Self {
+        // Node and control-plane errors start with the Reef code's name.
+        if let Some((name, rest)) = s.message().split_once(':') {
+            if let Some(code) = ErrorCode::from_str_name(name.trim()) {
+                return Error::new(code, rest.trim());
+            }
+        }
         let code = match s.code() {
             tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
             _ => ErrorCode::Internal,

@@ -18,6 +18,9 @@ pub enum Strategy {
     /// On one node (by id, see `Cluster::status`); `soft` falls back to the
     /// default when that node is dead or full, hard fails instead.
     NodeAffinity { node_id: String, soft: bool },
+    /// In a placement group's bundle, on its reserved resources (`bundle:
+    /// None`: any bundle it fits in). See `PlacementGroup::bundle`.
+    PlacementGroup { group: u64, bundle: Option<u32> },
 }
 
 impl Strategy {
@@ -29,6 +32,10 @@ impl Strategy {
             Strategy::NodeAffinity { node_id, soft } => Kind::NodeAffinity(pb::NodeAffinity {
                 node_id: node_id.clone(),
                 soft: *soft,
+            }),
+            Strategy::PlacementGroup { group, bundle } => Kind::PlacementGroup(pb::BundleRef {
+                placement_group_id: *group,
+                bundle_index: bundle.map_or(-1, |b| b as i32),
             }),
         };
         Some(pb::SchedulingStrategy { kind: Some(kind) })

@@ -15,6 +15,8 @@
 //! object's owner. It knows whether the object is ready and which nodes hold
 //! a copy; any node asks the owner (`Peer.Locate`) and pulls from a holder.
 
+pub mod actors;
+pub mod groups;
 mod peers;
 pub mod placement;
 pub mod remote;
@@ -52,8 +54,13 @@ pub struct Membership {
     /// Owner side: nodes other than this one holding a copy of our objects.
     pub(crate) copies: Mutex<HashMap<u64, Vec<String>>>,
     spread_cursor: AtomicUsize,
-    /// Resources placement groups reserved here, by group id.
-    bundles: Mutex<HashMap<u64, Vec<crate::scheduler::Permit>>>,
+    /// Placement-group bundles reserved here, by group id.
+    pub(crate) groups: Mutex<HashMap<u64, groups::GroupHere>>,
+    /// Groups as the control plane last answered through this node (the
+    /// pushed view can lag behind a driver's create-and-wait).
+    pub(crate) known_groups: Mutex<HashMap<u64, pb::PlacementGroupInfo>>,
+    /// Actors that do not live here: where they are (see `actors`).
+    pub(crate) actor_routes: Mutex<HashMap<u64, actors::Route>>,
 }
 
 impl Default for Membership {
@@ -73,7 +80,9 @@ impl Membership {
             forwarded: Mutex::default(),
             copies: Mutex::default(),
             spread_cursor: AtomicUsize::new(0),
-            bundles: Mutex::default(),
+            groups: Mutex::default(),
+            known_groups: Mutex::default(),
+            actor_routes: Mutex::default(),
         }
     }
 
@@ -323,59 +332,5 @@ impl Node {
             self.cluster.peers.lock().unwrap().remove(&node_id);
             self.on_node_dead(&node_id);
         }
-    }
-}
-
-impl Node {
-    /// Reserves placement-group bundles here, all or none (asked by the
-    /// control plane). The resources stay held until `release_bundles`.
-    pub fn reserve_bundles(&self, bundles: Vec<pb::BundleReservation>) -> ReefResult<()> {
-        let Some(first) = bundles.first() else {
-            return Ok(());
-        };
-        let group = first.placement_group_id;
-        let mut sum = Resources::default();
-        for b in &bundles {
-            let r = from_map(&b.resources.clone().unwrap_or_default());
-            if !(r.cpus.is_finite() && r.cpus >= 0.0)
-                || r.custom.values().any(|v| !(v.is_finite() && *v >= 0.0))
-            {
-                return Err(ReefError::new(
-                    ErrorCode::BadArgument,
-                    format!(
-                        "bundle {} of group {group}: resources must be non-negative",
-                        b.bundle_index
-                    ),
-                ));
-            }
-            sum.cpus += r.cpus;
-            sum.memory += r.memory;
-            for (k, v) in r.custom {
-                *sum.custom.entry(k).or_default() += v;
-            }
-        }
-        let permit = self.scheduler.try_acquire(&sum).ok_or_else(|| {
-            ReefError::new(
-                ErrorCode::Infeasible,
-                format!(
-                    "node {} has {:?} free, bundles need {sum:?}",
-                    self.id,
-                    self.scheduler.available()
-                ),
-            )
-        })?;
-        self.cluster
-            .bundles
-            .lock()
-            .unwrap()
-            .entry(group)
-            .or_default()
-            .push(permit);
-        Ok(())
-    }
-
-    /// Gives back what a placement group reserved here.
-    pub fn release_bundles(&self, group: u64) {
-        self.cluster.bundles.lock().unwrap().remove(&group);
     }
 }

@@ -23,6 +23,9 @@ pub enum Strategy {
     Spread,
     /// On this node; `soft` falls back to the default when it is dead or full.
     NodeAffinity { node_id: String, soft: bool },
+    /// In a bundle of a placement group (`None`: any bundle it fits in),
+    /// on the bundle's resources.
+    PlacementGroup { group: u64, bundle: Option<u32> },
 }
 
 impl Strategy {
@@ -33,6 +36,10 @@ impl Strategy {
             Some(Kind::NodeAffinity(a)) => Strategy::NodeAffinity {
                 node_id: a.node_id.clone(),
                 soft: a.soft,
+            },
+            Some(Kind::PlacementGroup(b)) => Strategy::PlacementGroup {
+                group: b.placement_group_id,
+                bundle: u32::try_from(b.bundle_index).ok(),
             },
             _ => Strategy::Default,
         }
@@ -46,6 +53,10 @@ impl Strategy {
             Strategy::NodeAffinity { node_id, soft } => Kind::NodeAffinity(pb::NodeAffinity {
                 node_id: node_id.clone(),
                 soft: *soft,
+            }),
+            Strategy::PlacementGroup { group, bundle } => Kind::PlacementGroup(pb::BundleRef {
+                placement_group_id: *group,
+                bundle_index: bundle.map_or(-1, |b| b as i32),
             }),
         };
         pb::SchedulingStrategy { kind: Some(kind) }
@@ -74,6 +85,9 @@ impl Node {
         args: &[ArgSpec],
         hops: u32,
     ) -> ReefResult<Placement> {
+        if let Strategy::PlacementGroup { group, bundle } = strategy {
+            return self.place_in_group(*group, *bundle, request);
+        }
         let view = self.cluster.view();
         let others: Vec<&pb::NodeView> = view
             .nodes

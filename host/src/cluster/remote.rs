@@ -24,10 +24,13 @@ use crate::node::{owner_index, Node};
 use crate::store::{Data, Located, ObjectId};
 use crate::tasks::{ArgSpec, CallOptions, TaskSpec};
 
-/// A task this node forwarded, until its result is reported.
+/// A task or actor call this node forwarded, until its result is reported.
 pub struct Forwarded {
     pub node_id: String,
-    pub spec: TaskSpec,
+    /// What runs there, for errors ("task `f`", "a call of `Counter.add`").
+    pub what: String,
+    /// Object arguments held here until the result comes.
+    pub args: Vec<ArgSpec>,
 }
 
 impl Node {
@@ -45,7 +48,8 @@ impl Node {
             spec.return_id,
             Forwarded {
                 node_id: to.node_id.clone(),
-                spec,
+                what: format!("task `{}`", spec.function),
+                args: spec.args,
             },
         );
         link.forward(work);
@@ -54,15 +58,15 @@ impl Node {
 
     /// Work another node forwarded here.
     pub fn accept_forwarded(self: &Arc<Self>, work: pb::ForwardedWork) {
-        let Some(pb::forwarded_work::Work::Task(task)) = work.work else {
-            tracing::warn!("forwarded actor work is not supported yet");
-            return;
+        use pb::forwarded_work::Work;
+        let strategy = Strategy::from_proto(work.strategy.as_ref());
+        let task = match work.work {
+            Some(Work::Task(task)) => task,
+            Some(Work::CreateActor(create)) => return self.accept_actor(create, strategy),
+            Some(Work::CallActor(call)) => return self.accept_call(call),
+            None => return tracing::warn!("empty forwarded work"),
         };
-        let spec = match task_from_proto(
-            task,
-            Strategy::from_proto(work.strategy.as_ref()),
-            work.hops,
-        ) {
+        let spec = match task_from_proto(task, strategy, work.hops) {
             Ok(spec) => spec,
             Err(e) => return tracing::warn!("bad forwarded task: {e}"),
         };
@@ -158,7 +162,7 @@ impl Node {
             let id = object.id;
             let forwarded = self.cluster.forwarded.lock().unwrap().remove(&id);
             if let Some(f) = &forwarded {
-                self.release_args(&f.spec.args);
+                self.release_args(&f.args);
                 self.tasks.forget_forwarded(id);
             }
             match object.result {
@@ -287,30 +291,29 @@ impl Node {
 
     /// A node died: work forwarded to it fails, and it holds no copies any more.
     pub fn on_node_dead(&self, node_id: &str) {
-        let lost: Vec<Forwarded> = {
+        let lost: Vec<(u64, Forwarded)> = {
             let mut forwarded = self.cluster.forwarded.lock().unwrap();
             let ids: Vec<u64> = forwarded
                 .iter()
                 .filter(|(_, f)| f.node_id == node_id)
                 .map(|(id, _)| *id)
                 .collect();
-            ids.iter().filter_map(|id| forwarded.remove(id)).collect()
+            ids.iter()
+                .filter_map(|id| forwarded.remove(id).map(|f| (*id, f)))
+                .collect()
         };
-        for f in lost {
-            let id = f.spec.return_id;
+        for (id, f) in lost {
             self.tasks.forget_forwarded(id);
             self.store.resolve(
                 id,
                 Err(ReefError::new(
                     ErrorCode::NodeDied,
-                    format!(
-                        "node {node_id}, which was running task `{}`, died",
-                        f.spec.function
-                    ),
+                    format!("node {node_id}, which was running {}, died", f.what),
                 )),
             );
-            self.release_args(&f.spec.args);
+            self.release_args(&f.args);
         }
+        self.on_actor_node_dead(node_id);
         for holders in self.cluster.copies.lock().unwrap().values_mut() {
             holders.retain(|h| h != node_id);
         }
@@ -432,31 +435,36 @@ pub fn error_from_proto(e: pb::Error) -> ReefError {
     .with_backtrace(e.backtrace)
 }
 
+pub(crate) fn args_to_proto(args: &[ArgSpec]) -> Vec<pb::Arg> {
+    args.iter()
+        .map(|a| pb::Arg {
+            kind: Some(match a {
+                ArgSpec::Inline(b) => pb::arg::Kind::Inline(b.clone()),
+                ArgSpec::Object(id) => pb::arg::Kind::Object(*id),
+            }),
+        })
+        .collect()
+}
+
+pub(crate) fn options_to_proto(o: &CallOptions) -> pb::CallOptions {
+    pb::CallOptions {
+        resources: o.resources.as_ref().map(|r| pb::Resources {
+            num_cpus: Some(r.cpus),
+            memory: r.memory,
+            custom: r.custom.clone().into_iter().collect(),
+        }),
+        memory_limit: o.memory_limit.unwrap_or(0),
+        cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
+    }
+}
+
 fn task_to_proto(spec: &TaskSpec) -> pb::SubmitTask {
-    let o = &spec.options;
     pb::SubmitTask {
         return_id: spec.return_id,
         module: spec.module.clone(),
         function: spec.function.clone(),
-        args: spec
-            .args
-            .iter()
-            .map(|a| pb::Arg {
-                kind: Some(match a {
-                    ArgSpec::Inline(b) => pb::arg::Kind::Inline(b.clone()),
-                    ArgSpec::Object(id) => pb::arg::Kind::Object(*id),
-                }),
-            })
-            .collect(),
-        options: Some(pb::CallOptions {
-            resources: o.resources.as_ref().map(|r| pb::Resources {
-                num_cpus: Some(r.cpus),
-                memory: r.memory,
-                custom: r.custom.clone().into_iter().collect(),
-            }),
-            memory_limit: o.memory_limit.unwrap_or(0),
-            cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
-        }),
+        args: args_to_proto(&spec.args),
+        options: Some(options_to_proto(&spec.options)),
         strategy: Some(spec.strategy.to_proto()),
     }
 }

@@ -76,8 +76,10 @@ impl GuestCtx {
     ) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        // Deny by default: no preopened directories, environment, arguments or sockets.
+        // Deny by default: no preopened directories, arguments or sockets; the
+        // environment holds only the node's id (as Ray's runtime context does).
         let wasi = WasiCtxBuilder::new()
+            .env("REEF_NODE_ID", &node.id)
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)

@@ -117,15 +117,18 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                     name,
                     options: Default::default(),
                     owner: None,
+                    strategy: Default::default(),
                 };
-                ctx.node.actors.create(&ctx.node, spec)
+                // Its first calls wait for the placement; errors surface there.
+                ctx.node.create_actor(spec).map(|(id, _placed)| id)
             });
             Ok((result.map_err(message),))
         },
     )?;
 
-    host.func_wrap("actor-lookup", |store: Ctx, (name,): (String,)| {
-        Ok((store.data().node.actors.lookup(&name).map_err(message),))
+    host.func_wrap_async("actor-lookup", |store: Ctx, (name,): (String,)| {
+        let node = store.data().node.clone();
+        Box::new(async move { Ok((node.lookup_actor(&name).await.map_err(message),)) })
     })?;
 
     host.func_wrap(
@@ -134,7 +137,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             let ctx = store.data_mut();
             let result = guest_args(ctx, args).and_then(|args| {
                 let id = ctx.node.new_object_id();
-                ctx.node.actors.call(&ctx.node, actor, id, method, args)?;
+                ctx.node.call_actor(actor, id, method, args)?;
                 ctx.owned.push(id);
                 ctx.allowed.insert(id);
                 Ok(id)
@@ -167,10 +170,13 @@ async fn read_object(
     if node.store.is_ready(id)? {
         return node.fetch(id).await;
     }
-    let held = ctx.permit.take().map(|p| p.resources().clone());
+    let held = ctx
+        .permit
+        .take()
+        .map(|p| (p.pool().clone(), p.resources().clone()));
     let result = node.fetch(id).await;
-    if let Some(resources) = held {
-        let permit = node.scheduler.acquire(&resources).await;
+    if let Some((pool, resources)) = held {
+        let permit = pool.acquire(&resources).await;
         store.data_mut().permit = Some(permit);
     }
     result

@@ -1,5 +1,6 @@
 //! gRPC: the node's service and its driver sessions.
 
+pub mod groups;
 pub mod peer;
 pub mod service;
 pub mod session;

@@ -16,6 +16,7 @@ use reef_proto::server_reply::Body;
 use tokio::sync::mpsc;
 
 use crate::actors::ActorSpec;
+use crate::cluster::placement::Strategy;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::node::{Node, ID_PREFIX_SHIFT};
 use crate::scheduler::Resources;
@@ -117,9 +118,8 @@ impl Session {
             }
             Op::CallActor(c) => {
                 let result = self.check_own_id(c.return_id).and_then(|()| {
-                    let node = &self.node;
-                    node.actors
-                        .call(node, c.actor_id, c.return_id, c.method, args(c.args)?)
+                    self.node
+                        .call_actor(c.actor_id, c.return_id, c.method, args(c.args)?)
                 });
                 match result {
                     Ok(()) => self.hold(c.return_id),
@@ -128,23 +128,34 @@ impl Session {
             }
             Op::CreateActor(c) => {
                 let node = &self.node;
-                let result = args(c.args).and_then(|a| {
-                    node.actors.create(
-                        node,
-                        ActorSpec {
-                            module: c.module,
-                            class: c.class,
-                            args: a,
-                            name: Some(c.name),
-                            options: options(c.options),
-                            owner: Some(self.prefix),
-                        },
-                    )
+                let created = args(c.args).and_then(|a| {
+                    node.create_actor(ActorSpec {
+                        module: c.module,
+                        class: c.class,
+                        args: a,
+                        name: Some(c.name),
+                        options: options(c.options),
+                        owner: Some(self.prefix),
+                        strategy: Strategy::from_proto(c.strategy.as_ref()),
+                    })
                 });
-                self.reply_result(
-                    c.req_id,
-                    result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
-                );
+                let this = self.clone();
+                tokio::spawn(async move {
+                    // The reply waits for the placement (a taken name, an
+                    // infeasible actor fail the create itself).
+                    let result = match created {
+                        Ok((actor_id, placed)) => match placed.await {
+                            Ok(Ok(())) => Ok(actor_id),
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Err(ReefError::internal("the actor's placement was lost")),
+                        },
+                        Err(e) => Err(e),
+                    };
+                    this.reply_result(
+                        c.req_id,
+                        result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
+                    );
+                });
             }
             Op::Get(g) => {
                 let this = self.clone();
@@ -238,15 +249,21 @@ impl Session {
                 );
             }
             Op::LookupActor(l) => {
-                let result = self.node.actors.lookup(&l.name);
-                self.reply_result(
-                    l.req_id,
-                    result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
-                );
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = this.node.lookup_actor(&l.name).await;
+                    this.reply_result(
+                        l.req_id,
+                        result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
+                    );
+                });
             }
             Op::KillActor(k) => {
-                let result = self.node.actors.kill(&self.node, k.actor_id);
-                self.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = this.node.kill_actor(k.actor_id).await;
+                    this.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+                });
             }
         }
     }
@@ -347,6 +364,7 @@ impl Session {
             .tasks
             .stop_all(Some(self.prefix), StopReason::OwnerDied);
         self.node.actors.kill_owned_by(&self.node, self.prefix);
+        self.node.kill_remote_actors_of(self.prefix);
         for id in self.held.lock().unwrap().drain() {
             self.node.store.release(id);
         }

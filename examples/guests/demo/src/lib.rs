@@ -92,6 +92,29 @@ fn hold_copy(args: &Args) -> Result<u64> {
     Ok(sum)
 }
 
+/// `node_id() -> str`: the node this task runs on (`REEF_NODE_ID`).
+fn node_id(_args: &Args) -> Result<String> {
+    Ok(std::env::var("REEF_NODE_ID").unwrap_or_default())
+}
+
+/// Actor `Where()`: `node() -> str`, the node it lives on.
+struct Where;
+
+impl Actor for Where {
+    const METHODS: &'static [&'static str] = &["node"];
+
+    fn new(_args: &Args) -> Result<Self> {
+        Ok(Where)
+    }
+
+    fn call(&mut self, method: &str, _args: &Args) -> Result<Output> {
+        match method {
+            "node" => Ok(std::env::var("REEF_NODE_ID").unwrap_or_default().into()),
+            _ => Err(format!("unknown method {}", method).into()),
+        }
+    }
+}
+
 /// Actor `Accumulator(initial: f64 = 0)`: `add(x: f64) -> f64` (the running total),
 /// `total() -> f64`.
 struct Accumulator {
@@ -119,6 +142,6 @@ impl Actor for Accumulator {
 }
 
 reef_guest::export_module! {
-    tasks: [sum_slice, sum_copy, noop, echo, add, view_len, touch_view, touch_copy, hold_view, hold_copy],
-    actors: [Accumulator],
+    tasks: [sum_slice, sum_copy, noop, echo, add, view_len, touch_view, touch_copy, hold_view, hold_copy, node_id],
+    actors: [Accumulator, Where],
 }

@@ -1,0 +1,96 @@
+//! `reef.v1.PlacementGroups`: drivers' placement-group calls, served by
+//! every node and passed on to the control plane (see `cluster::groups`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reef_proto as pb;
+use reef_proto::placement_groups_server::PlacementGroups;
+use tonic::{Request, Response, Status};
+
+use crate::error::ReefError;
+use crate::node::Node;
+
+pub struct GroupService {
+    node: Arc<Node>,
+}
+
+impl GroupService {
+    pub fn new(node: Arc<Node>) -> Self {
+        GroupService { node }
+    }
+
+    fn control_plane(
+        &self,
+    ) -> Result<
+        reef_proto::control_plane_client::ControlPlaneClient<reef_proto::auth::TokenChannel>,
+        Status,
+    > {
+        self.node.cluster.gcs().map_err(|_| {
+            to_status(ReefError::new(
+                crate::error::ErrorCode::UnknownPlacementGroup,
+                "placement groups need a control plane: start the node with --head \
+                 or join a cluster with --address",
+            ))
+        })
+    }
+
+    /// Notes the group's state here (tasks placed next must see it).
+    fn seen(&self, info: Response<pb::PlacementGroupInfo>) -> Response<pb::PlacementGroupInfo> {
+        self.node.note_group(info.get_ref());
+        info
+    }
+}
+
+/// Errors as the control plane words them: the Reef code name first.
+fn to_status(e: ReefError) -> Status {
+    Status::failed_precondition(format!("{}: {}", e.code.as_str_name(), e.message))
+}
+
+#[tonic::async_trait]
+impl PlacementGroups for GroupService {
+    async fn create(
+        &self,
+        request: Request<pb::CreatePlacementGroupRequest>,
+    ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
+        let reply = self
+            .control_plane()?
+            .create_placement_group(request.into_inner())
+            .await?;
+        Ok(self.seen(reply))
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::PlacementGroupId>,
+    ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
+        let reply = self
+            .control_plane()?
+            .get_placement_group(request.into_inner())
+            .await?;
+        Ok(self.seen(reply))
+    }
+
+    async fn wait(
+        &self,
+        request: Request<pb::WaitPlacementGroupRequest>,
+    ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
+        let mut request = request.into_inner();
+        // Never wait forever on the control plane's side.
+        if request.timeout_ms == 0 {
+            request.timeout_ms = Duration::from_secs(3600).as_millis() as u64;
+        }
+        let reply = self.control_plane()?.wait_placement_group(request).await?;
+        Ok(self.seen(reply))
+    }
+
+    async fn remove(
+        &self,
+        request: Request<pb::PlacementGroupId>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let id = request.into_inner();
+        let reply = self.control_plane()?.remove_placement_group(id).await?;
+        self.node.forget_group(id.id);
+        Ok(reply)
+    }
+}
