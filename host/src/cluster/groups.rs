@@ -174,13 +174,15 @@ impl Node {
                 });
                 match best {
                     Some(i) => &here.pools[i],
-                    None => return Err(ReefError::new(
-                        ErrorCode::Infeasible,
-                        format!(
+                    None => {
+                        return Err(ReefError::new(
+                            ErrorCode::Infeasible,
+                            format!(
                             "no bundle of placement group {group} on node {} can hold {request:?}",
                             self.id
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
         };
