@@ -1,8 +1,10 @@
 //! Example: one DAG over every node of a cluster (see README, "A cluster on
 //! one machine"). Tasks are spread over the nodes; each scaled copy of a
 //! 64 MB array is made on one node and summed on another, so the object moves
-//! between nodes (once) only because a task needs it there.
-use reef::Strategy;
+//! between nodes (once) only because a task needs it there. Then a placement
+//! group with one bundle per node, an actor in each bundle, and a named actor
+//! found by name.
+use reef::{PlacementStrategy, Strategy};
 use reef_examples::{cluster, guest};
 
 #[tokio::main]
@@ -60,5 +62,36 @@ async fn main() -> anyhow::Result<()> {
     for n in cluster.status().await?.nodes {
         println!("  {}: object store {} bytes used", n.address, n.store_used);
     }
+
+    // One bundle of one CPU on every node, all or nothing; an actor in each.
+    let demo = cluster.register_file(guest("demo")).await?;
+    let mut group = cluster.placement_group(PlacementStrategy::StrictSpread);
+    for _ in &ids {
+        group = group.bundle([("CPU", 1.0)]);
+    }
+    let mut pg = group.create().await?;
+    pg.ready(std::time::Duration::from_secs(10)).await?;
+    for (i, node) in pg.bundle_nodes().to_vec().iter().enumerate() {
+        let actor = cluster
+            .actor(&demo, "Where")
+            .num_cpus(1.0)
+            .strategy(pg.bundle(i as u32))
+            .create()
+            .await?;
+        let home: String = cluster.get(&actor.call("node").submit()?).await?;
+        println!("bundle {i}: reserved on {node}, its actor lives on {home}");
+        anyhow::ensure!(&home == node, "the actor is not in its bundle");
+    }
+    pg.remove().await?; // frees the CPUs and stops the actors in it
+    let acc = cluster
+        .actor(&demo, "Accumulator")
+        .name("cluster-example-totals")
+        .strategy(Strategy::Spread)
+        .create()
+        .await?;
+    let found = cluster.get_actor("cluster-example-totals").await?;
+    let total: f64 = cluster.get(&found.call("add").arg(42.0).submit()?).await?;
+    println!("named actor {}: total {total}", found.id());
+    acc.kill().await?;
     Ok(())
 }
