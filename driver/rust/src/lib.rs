@@ -27,5 +27,5 @@ pub use cluster::{ActorBuilder, ActorCall, ActorHandle, Cluster, Logs, Module, T
 pub use error::{Error, ErrorCode, Result};
 pub use local::host_binary;
 pub use object::{ObjectData, ObjectRef};
-pub use options::{CallOptions, Strategy};
+pub use options::{CallOptions, Grant, ModuleOptions, Strategy};
 pub use reef_proto::StatusReply;

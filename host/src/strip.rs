@@ -1,0 +1,165 @@
+//! `host build strip-imports`: removes a component's imports of denied WASI
+//! interfaces, so a guest whose toolchain imports them whether or not it uses
+//! them (componentize-py's CPython imports `wasi:filesystem` and
+//! `wasi:sockets`; Rust's `wasm32-wasip2` std imports `wasi:filesystem`)
+//! registers without grants.
+//!
+//! How: a stub component exporting exactly the denied interfaces is built
+//! from `wit_component::dummy_module` (every function traps with
+//! `unreachable`) and plugged into the component's matching imports with
+//! `wac-graph`. The stub imports what the stubbed interfaces' types need
+//! (`wasi:io/streams`, `wasi:clocks/wall-clock`, ...), which the node links
+//! for every guest, so every other import (stdio, clocks, random, the Reef
+//! host API) is untouched. A guest that calls a stubbed function traps.
+
+use anyhow::{bail, Context, Result};
+use wac_graph::{plug, types::Package, CompositionGraph, EncodeOptions};
+use wit_component::{dummy_module, embed_component_metadata, ComponentEncoder, StringEncoding};
+use wit_parser::decoding::{decode, DecodedWasm};
+use wit_parser::{InterfaceId, ManglingAndAbi, Resolve, WorldItem, WorldKey};
+
+/// The interfaces stripped by default: what `filesystem` and `network` grant.
+pub const DEFAULT_DENY: &[&str] = &["wasi:filesystem", "wasi:sockets"];
+
+/// Whether `import` (`wasi:filesystem/types@0.2.9`) is in one of the denied
+/// packages or interfaces (`wasi:filesystem`, `wasi:sockets/tcp`).
+fn is_denied(import: &str, deny: &[String]) -> bool {
+    let unversioned = import.split('@').next().unwrap_or(import);
+    deny.iter().any(|d| {
+        let d = d.trim().trim_end_matches('/');
+        unversioned == d || unversioned.starts_with(&format!("{d}/"))
+    })
+}
+
+/// Returns the component with the denied imports replaced by trapping stubs,
+/// and the imports that were replaced (empty: the bytes are returned as is).
+pub fn strip_imports(component: &[u8], deny: &[String]) -> Result<(Vec<u8>, Vec<String>)> {
+    if !wasmparser::Parser::is_component(component) {
+        bail!("not a component (core modules are componentized by the node at registration)");
+    }
+    let (resolve, world_id) = match decode(component).context("decoding the component's WIT")? {
+        DecodedWasm::Component(resolve, world) => (resolve, world),
+        DecodedWasm::WitPackage(..) => bail!("this is a WIT package, not a component"),
+    };
+    let world = &resolve.worlds[world_id];
+    let stubbed: Vec<(WorldKey, WorldItem)> = world
+        .imports
+        .iter()
+        .filter(|(key, _)| is_denied(&resolve.name_world_key(key), deny))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if stubbed.is_empty() {
+        return Ok((component.to_vec(), Vec::new()));
+    }
+    for (key, item) in &stubbed {
+        if !matches!(item, WorldItem::Interface { .. }) {
+            bail!(
+                "import `{}` is not an interface; only interfaces can be stubbed",
+                resolve.name_world_key(key)
+            );
+        }
+    }
+    let names: Vec<String> = stubbed
+        .iter()
+        .map(|(k, _)| resolve.name_world_key(k))
+        .collect();
+    let stub = stub_component(&resolve, world_id, &stubbed).context("building the stub")?;
+
+    let mut graph = CompositionGraph::new();
+    let original = Package::from_bytes("reef:original", None, component.to_vec(), graph.types_mut())
+        .context("loading the component into the composition")?;
+    let stub = Package::from_bytes("reef:stubs", None, stub, graph.types_mut())
+        .context("loading the stub into the composition")?;
+    let original = graph.register_package(original)?;
+    let stub = graph.register_package(stub)?;
+    plug(&mut graph, vec![stub], original).context("plugging the stub into the component")?;
+    let out = graph
+        .encode(EncodeOptions::default())
+        .context("encoding the composed component")?;
+
+    let left: Vec<String> = crate::grants::component_imports(&out)
+        .into_iter()
+        .filter(|i| is_denied(i, deny))
+        .collect();
+    if !left.is_empty() {
+        bail!("the composition still imports {}", left.join(", "));
+    }
+    Ok((out, names))
+}
+
+/// A component exporting the stubbed interfaces (trapping bodies) and
+/// importing the interfaces their types come from.
+fn stub_component(
+    resolve: &Resolve,
+    world_id: wit_parser::WorldId,
+    stubbed: &[(WorldKey, WorldItem)],
+) -> Result<Vec<u8>> {
+    let mut resolve = resolve.clone();
+    let exported: Vec<InterfaceId> = stubbed
+        .iter()
+        .filter_map(|(_, item)| match item {
+            WorldItem::Interface { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    // Every interface the exported ones use types from, transitively, that
+    // is not itself exported, is imported.
+    let mut imported: Vec<InterfaceId> = Vec::new();
+    let mut todo = exported.clone();
+    while let Some(id) = todo.pop() {
+        for dep in resolve.interface_direct_deps(id) {
+            if !exported.contains(&dep) && !imported.contains(&dep) {
+                imported.push(dep);
+                todo.push(dep);
+            }
+        }
+    }
+    let mut world = resolve.worlds[world_id].clone();
+    world.name = "reef-stubs".to_string();
+    world.includes.clear();
+    // The original imports them already (its stubbed imports need them too),
+    // in an order where every interface comes after those it uses.
+    let original = &resolve.worlds[world_id].imports;
+    if let Some(missing) = imported
+        .iter()
+        .find(|id| !original.contains_key(&WorldKey::Interface(**id)))
+    {
+        bail!(
+            "the component does not import `{}`, which its stubbed imports use",
+            resolve.id_of(*missing).unwrap_or_default()
+        );
+    }
+    world.imports = original
+        .iter()
+        .filter(|(key, _)| matches!(key, WorldKey::Interface(id) if imported.contains(id)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    world.exports = stubbed.iter().cloned().collect();
+    let stub_world = resolve.worlds.alloc(world);
+
+    let mut module = dummy_module(&resolve, stub_world, ManglingAndAbi::Standard32);
+    embed_component_metadata(&mut module, &resolve, stub_world, StringEncoding::UTF8)
+        .context("embedding the stub's world")?;
+    ComponentEncoder::default()
+        .validate(true)
+        .module(&module)?
+        .encode()
+        .context("encoding the stub component")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_names_match_packages_and_interfaces() {
+        let deny: Vec<String> = DEFAULT_DENY.iter().map(|s| s.to_string()).collect();
+        assert!(is_denied("wasi:filesystem/types@0.2.9", &deny));
+        assert!(is_denied("wasi:sockets/tcp@0.2.0", &deny));
+        assert!(!is_denied("wasi:io/streams@0.2.9", &deny));
+        assert!(!is_denied("wasi:filesystemx/types@0.2.9", &deny));
+        let one = vec!["wasi:sockets/tcp".to_string()];
+        assert!(is_denied("wasi:sockets/tcp@0.2.0", &one));
+        assert!(!is_denied("wasi:sockets/udp@0.2.0", &one));
+    }
+}

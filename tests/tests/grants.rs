@@ -1,0 +1,190 @@
+//! Grants: a component importing filesystem or network interfaces registers
+//! only when its registration grants them; the refusal lists every denied
+//! import; grants are part of the module's identity (its hash).
+
+use reef::{ErrorCode, Grant, ModuleOptions};
+use reef_tests::{guest, node};
+
+fn grants(list: &[Grant]) -> ModuleOptions {
+    list.iter()
+        .fold(ModuleOptions::default(), |o, g| o.grant(*g))
+}
+
+/// A component importing `imports` (as empty instances) and exporting a
+/// `guest` interface with only `describe`: enough to reach the import check.
+fn component_importing(imports: &[&str]) -> Vec<u8> {
+    let imports: String = imports
+        .iter()
+        .map(|n| format!("(import \"{n}\" (instance))\n"))
+        .collect();
+    wat::parse_str(format!(
+        r#"(component
+            {imports}
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $guest (export "describe" (func $f)))
+            (export "reef:runtime/guest@0.1.0" (instance $guest)))"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_component_importing_the_filesystem_needs_the_filesystem_grant() {
+    let cluster = node().await;
+    let component = component_importing(&[
+        "wasi:io/streams@0.2.0",
+        "wasi:filesystem/types@0.2.0",
+        "wasi:filesystem/preopens@0.2.0",
+    ]);
+    let err = cluster.register(component.clone()).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotGranted, "{err}");
+    assert!(
+        err.message.contains("wasi:filesystem/types@0.2.0")
+            && err.message.contains("wasi:filesystem/preopens@0.2.0")
+            && !err.message.contains("wasi:io/streams")
+            && err.message.contains("--grant filesystem"),
+        "{err}"
+    );
+    // Granting `network` does not help.
+    let err = cluster
+        .register_with(component.clone(), &grants(&[Grant::Network]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotGranted, "{err}");
+    // With the grant the imports pass; this stub then fails on its exports.
+    let err = cluster
+        .register_with(component, &grants(&[Grant::Filesystem]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidModule, "{err}");
+    assert!(err.message.contains("run-task"), "{err}");
+}
+
+#[tokio::test]
+async fn a_component_importing_sockets_or_http_needs_the_network_grant() {
+    let cluster = node().await;
+    let component = component_importing(&[
+        "wasi:sockets/tcp@0.2.0",
+        "wasi:sockets/ip-name-lookup@0.2.0",
+        "wasi:filesystem/types@0.2.0",
+    ]);
+    let err = cluster
+        .register_with(component.clone(), &grants(&[Grant::Filesystem]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotGranted, "{err}");
+    assert!(
+        err.message.contains("wasi:sockets/tcp@0.2.0")
+            && err.message.contains("wasi:sockets/ip-name-lookup@0.2.0")
+            && !err.message.contains("wasi:filesystem/types")
+            && err.message.contains("--grant network"),
+        "{err}"
+    );
+    // Without any grant, both capabilities are named.
+    let err = cluster.register(component.clone()).await.unwrap_err();
+    assert!(
+        err.message.contains("wasi:filesystem/types@0.2.0")
+            && err.message.contains("filesystem and network"),
+        "{err}"
+    );
+    let err = cluster
+        .register_with(component, &grants(&[Grant::Filesystem, Grant::Network]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidModule, "{err}");
+    // wasi:http is a network interface, but this node does not link it at all.
+    let http = component_importing(&["wasi:http/outgoing-handler@0.2.0"]);
+    let err = cluster.register(http.clone()).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotGranted, "{err}");
+    assert!(
+        err.message.contains("wasi:http/outgoing-handler@0.2.0"),
+        "{err}"
+    );
+    let err = cluster
+        .register_with(http, &grants(&[Grant::Network]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidModule, "{err}");
+    assert!(err.message.contains("does not link wasi:http"), "{err}");
+}
+
+/// CPython imports wasi:filesystem and wasi:sockets: the demo as
+/// componentize-py builds it needs both grants, and then runs.
+#[tokio::test]
+async fn an_unstripped_python_guest_runs_with_both_grants_only() {
+    let cluster = node().await;
+    let wasm = std::fs::read(guest("python_demo_wasi")).unwrap();
+    let err = cluster.register(wasm.clone()).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotGranted, "{err}");
+    for import in [
+        "wasi:filesystem/types@",
+        "wasi:filesystem/preopens@",
+        "wasi:sockets/tcp@",
+        "wasi:sockets/udp@",
+        "wasi:sockets/ip-name-lookup@",
+    ] {
+        assert!(err.message.contains(import), "{import} missing: {err}");
+    }
+    let err = cluster
+        .register_with(wasm.clone(), &grants(&[Grant::Filesystem]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("wasi:sockets/tcp@") && !err.message.contains("wasi:filesystem"),
+        "{err}"
+    );
+    let m = cluster
+        .register_with(wasm, &grants(&[Grant::Filesystem, Grant::Network]))
+        .await
+        .unwrap();
+    assert_eq!(m.grants, ["filesystem", "network"]);
+    let r = cluster.task(&m, "add").arg(20.0).arg(22.0).submit().unwrap();
+    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 42.0);
+}
+
+/// A core module is componentized with the preview-1 adapter its grants
+/// allow: with `filesystem` it sees its scratch directory, without it no
+/// directory at all. The two registrations are two modules.
+#[tokio::test]
+async fn the_filesystem_grant_gives_a_scratch_directory_and_another_hash() {
+    let cluster = node().await;
+    let wasm = std::fs::read(guest("bad")).unwrap();
+    let plain = cluster.register(wasm.clone()).await.unwrap();
+    let granted = cluster
+        .register_with(wasm.clone(), &grants(&[Grant::Filesystem]))
+        .await
+        .unwrap();
+    assert!(plain.grants.is_empty());
+    assert_eq!(granted.grants, ["filesystem"]);
+    assert_ne!(plain.hash, granted.hash, "grants must be part of the hash");
+    // Registering again with the same grants is the same module.
+    let again = cluster
+        .register_with(wasm, &grants(&[Grant::Filesystem]))
+        .await
+        .unwrap();
+    assert_eq!(again.hash, granted.hash);
+
+    let probe = |m: &reef::Module| cluster.task(m, "scratch_probe").submit().unwrap();
+    let (p, g) = (probe(&plain), probe(&granted));
+    assert_eq!(cluster.get::<String>(&p).await.unwrap(), "scratch=denied");
+    assert_eq!(
+        cluster.get::<String>(&g).await.unwrap(),
+        "scratch=ok (20 bytes)"
+    );
+    // Only the scratch directory: the rest of the host stays out of reach.
+    let r = cluster.task(&granted, "sandbox_probe").submit().unwrap();
+    assert_eq!(
+        cluster.get::<String>(&r).await.unwrap(),
+        "file=denied dir=denied env=denied args=denied net=denied"
+    );
+}
+
+#[tokio::test]
+async fn bytes_carrying_a_grants_section_are_refused_from_drivers() {
+    let cluster = node().await;
+    let core = wat::parse_str(r#"(module (@custom "reef:grants" "filesystem,network"))"#).unwrap();
+    let err = cluster.register(core).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidModule, "{err}");
+    assert!(err.message.contains("reef:grants"), "{err}");
+}
