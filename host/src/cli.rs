@@ -75,7 +75,11 @@ enum BuildCommand {
         input: PathBuf,
         output: PathBuf,
         /// Packages or interfaces to remove, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "wasi:filesystem,wasi:sockets")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "wasi:filesystem,wasi:sockets"
+        )]
         deny: Vec<String>,
     },
 }

@@ -144,7 +144,12 @@ pub fn component_imports(component: &[u8]) -> Vec<String> {
             | Ok(wasmparser::Payload::ComponentSection { .. }) => depth += 1,
             Ok(wasmparser::Payload::End(_)) => depth = depth.saturating_sub(1),
             Ok(wasmparser::Payload::ComponentImportSection(reader)) if depth == 0 => {
-                names.extend(reader.into_iter().flatten().map(|i| i.name.name.to_string()));
+                names.extend(
+                    reader
+                        .into_iter()
+                        .flatten()
+                        .map(|i| i.name.name.to_string()),
+                );
             }
             _ => {}
         }
@@ -317,8 +322,14 @@ mod tests {
         let all = Grants::parse(&["network", "filesystem"]).unwrap();
         assert!(names(all).is_empty());
         let message = refusal(&denied_imports(&c, Grants::NONE), Grants::NONE).message;
-        assert!(message.contains("wasi:filesystem/preopens@0.2.9"), "{message}");
-        assert!(message.contains("--grant filesystem --grant network"), "{message}");
+        assert!(
+            message.contains("wasi:filesystem/preopens@0.2.9"),
+            "{message}"
+        );
+        assert!(
+            message.contains("--grant filesystem --grant network"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -339,7 +350,10 @@ mod tests {
         wasmparser::Validator::new().validate_all(&sealed).unwrap();
         assert_eq!(read_sealed(&sealed).unwrap(), Some(grants));
         let component = component_importing(&["wasi:sockets/tcp@0.2.9"]);
-        let sealed = seal(component, Grants::parse(&["filesystem", "network"]).unwrap());
+        let sealed = seal(
+            component,
+            Grants::parse(&["filesystem", "network"]).unwrap(),
+        );
         wasmparser::Validator::new().validate_all(&sealed).unwrap();
         assert_eq!(
             read_sealed(&sealed).unwrap().unwrap().names(),

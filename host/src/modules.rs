@@ -19,8 +19,8 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 use wasmtime::Engine;
 
 use crate::componentize::componentize;
-use crate::grants::{self, Capability, Grants};
 use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::grants::{self, Capability, Grants};
 use crate::guest::ctx::{GuestCtx, Limits};
 use crate::guest::exec;
 use crate::guest::types::{ModuleInfo as WitModuleInfo, GUEST_INTERFACE, WIT_VERSION};
@@ -224,12 +224,15 @@ impl Registry {
             .collect();
         check_imports(&imports, grants)?;
         let exports = guest_exports(&component)?;
-        let pre = self.linker(grants).instantiate_pre(&component).map_err(|e| {
-            ReefError::new(
-                ErrorCode::InvalidModule,
-                format!("the module imports something this node does not provide: {e:#}"),
-            )
-        })?;
+        let pre = self
+            .linker(grants)
+            .instantiate_pre(&component)
+            .map_err(|e| {
+                ReefError::new(
+                    ErrorCode::InvalidModule,
+                    format!("the module imports something this node does not provide: {e:#}"),
+                )
+            })?;
         let scratch = if grants.filesystem {
             let dir = self.scratch_dir.join(hash);
             std::fs::create_dir_all(&dir).map_err(|e| {

@@ -66,8 +66,9 @@ pub fn strip_imports(component: &[u8], deny: &[String]) -> Result<(Vec<u8>, Vec<
     let stub = stub_component(&resolve, world_id, &stubbed).context("building the stub")?;
 
     let mut graph = CompositionGraph::new();
-    let original = Package::from_bytes("reef:original", None, component.to_vec(), graph.types_mut())
-        .context("loading the component into the composition")?;
+    let original =
+        Package::from_bytes("reef:original", None, component.to_vec(), graph.types_mut())
+            .context("loading the component into the composition")?;
     let stub = Package::from_bytes("reef:stubs", None, stub, graph.types_mut())
         .context("loading the stub into the composition")?;
     let original = graph.register_package(original)?;

@@ -139,7 +139,12 @@ async fn an_unstripped_python_guest_runs_with_both_grants_only() {
         .await
         .unwrap();
     assert_eq!(m.grants, ["filesystem", "network"]);
-    let r = cluster.task(&m, "add").arg(20.0).arg(22.0).submit().unwrap();
+    let r = cluster
+        .task(&m, "add")
+        .arg(20.0)
+        .arg(22.0)
+        .submit()
+        .unwrap();
     assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 42.0);
 }
 
