@@ -421,7 +421,10 @@ fn strip_imports(input: &PathBuf, output: &PathBuf, deny: &[String]) -> Result<(
     if stubbed.is_empty() {
         println!("{}: imports none of {}", input.display(), deny.join(", "));
     } else {
-        println!("stubbed (trap if called): {}", stubbed.join(", "));
+        println!(
+            "stubbed (no directories, sockets refused, other calls trap): {}",
+            stubbed.join(", ")
+        );
     }
     Ok(())
 }

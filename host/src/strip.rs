@@ -4,19 +4,31 @@
 //! `wasi:sockets`; Rust's `wasm32-wasip2` std imports `wasi:filesystem`)
 //! registers without grants.
 //!
-//! How: a stub component exporting exactly the denied interfaces is built
-//! from `wit_component::dummy_module` (every function traps with
-//! `unreachable`) and plugged into the component's matching imports with
+//! How: a stub component exporting exactly the denied interfaces (built
+//! here, as `wit_component::dummy_module` would, from a generated core
+//! module) is plugged into the component's matching imports with
 //! `wac-graph`. The stub imports what the stubbed interfaces' types need
 //! (`wasi:io/streams`, `wasi:clocks/wall-clock`, ...), which the node links
 //! for every guest, so every other import (stdio, clocks, random, the Reef
-//! host API) is untouched. A guest that calls a stubbed function traps.
+//! host API) is untouched.
+//!
+//! What the stubs do: `wasi:filesystem/preopens.get-directories` returns no
+//! directory, so every path operation fails with an error as on a node that
+//! preopens nothing (CPython's imports and tracebacks look for files);
+//! `filesystem-error-code` answers none; `create-tcp-socket` and
+//! `create-udp-socket` fail with `access-denied`. Every other function of a
+//! stubbed interface traps (`unreachable`): it needs a descriptor or a
+//! network that a stubbed guest can never get, except
+//! `instance-network`, which traps (so does name resolution).
 
 use anyhow::{bail, Context, Result};
 use wac_graph::{plug, types::Package, CompositionGraph, EncodeOptions};
-use wit_component::{dummy_module, embed_component_metadata, ComponentEncoder, StringEncoding};
+use wit_component::{embed_component_metadata, ComponentEncoder, StringEncoding};
 use wit_parser::decoding::{decode, DecodedWasm};
-use wit_parser::{InterfaceId, ManglingAndAbi, Resolve, WorldItem, WorldKey};
+use wit_parser::{
+    abi::WasmType, InterfaceId, ManglingAndAbi, Resolve, TypeDefKind, WasmExport, WasmExportKind,
+    WorldId, WorldItem, WorldKey,
+};
 
 /// The interfaces stripped by default: what `filesystem` and `network` grant.
 pub const DEFAULT_DENY: &[&str] = &["wasi:filesystem", "wasi:sockets"];
@@ -138,7 +150,7 @@ fn stub_component(
     world.exports = stubbed.iter().cloned().collect();
     let stub_world = resolve.worlds.alloc(world);
 
-    let mut module = dummy_module(&resolve, stub_world, ManglingAndAbi::Standard32);
+    let mut module = stub_module(&resolve, stub_world)?;
     embed_component_metadata(&mut module, &resolve, stub_world, StringEncoding::UTF8)
         .context("embedding the stub's world")?;
     ComponentEncoder::default()
@@ -146,6 +158,106 @@ fn stub_component(
         .module(&module)?
         .encode()
         .context("encoding the stub component")
+}
+
+/// Where stubs return their results from (zeroed memory: an empty list, `none`).
+const ZEROED_RESULT: u32 = 16;
+/// Where `result::err(access-denied)` is written for socket creation.
+const DENIED_RESULT: u32 = 32;
+/// `wasi:sockets/network.error-code.access-denied`.
+const ACCESS_DENIED: u32 = 1;
+
+/// The core module of the stub: every export of `world` (functions and
+/// resource destructors), a memory and a bump allocator for parameters.
+fn stub_module(resolve: &Resolve, world: WorldId) -> Result<Vec<u8>> {
+    let mangling = ManglingAndAbi::Standard32;
+    let memory = resolve.wasm_export_name(mangling, WasmExport::Memory);
+    let realloc = resolve.wasm_export_name(mangling, WasmExport::Realloc);
+    let mut wat = String::from("(module\n");
+    wat.push_str(&format!("(memory (export {memory:?}) 1)\n"));
+    wat.push_str("(global $heap (mut i32) (i32.const 1024))\n");
+    // Bump allocation for lifted parameters (strings, lists); never freed:
+    // a stub instance lives as long as the guest's.
+    wat.push_str(&format!("(func (export {realloc:?})"));
+    wat.push_str(
+        " (param i32 i32 i32 i32) (result i32) (local $p i32)
+           (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                                  (i32.sub (i32.const 0) (local.get 2))))
+           (global.set $heap (i32.add (local.get $p) (local.get 3)))
+           (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+             (then (if (i32.eq (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16))
+                                                     (i32.const 1)))
+                               (i32.const -1))
+                     (then unreachable))))
+           (local.get $p))\n",
+    );
+    for (key, item) in resolve.worlds[world].exports.iter() {
+        let WorldItem::Interface { id, .. } = item else {
+            bail!("only interfaces can be stubbed");
+        };
+        let interface = resolve.name_world_key(key);
+        let unversioned = interface.split('@').next().unwrap_or(&interface);
+        for (_, func) in resolve.interfaces[*id].functions.iter() {
+            let sig = resolve.wasm_signature(mangling.for_func(func).export_variant(), func);
+            let name = resolve.wasm_export_name(
+                mangling,
+                WasmExport::Func {
+                    interface: Some(key),
+                    func,
+                    kind: WasmExportKind::Normal,
+                },
+            );
+            let body = match (unversioned, func.name.as_str(), sig.results.len()) {
+                ("wasi:filesystem/preopens", "get-directories", 1)
+                | ("wasi:filesystem/types", "filesystem-error-code", 1) => {
+                    format!("i32.const {ZEROED_RESULT}")
+                }
+                ("wasi:sockets/tcp-create-socket", "create-tcp-socket", 1)
+                | ("wasi:sockets/udp-create-socket", "create-udp-socket", 1) => format!(
+                    "(i32.store8 (i32.const {DENIED_RESULT}) (i32.const 1))
+                     (i32.store8 (i32.const {}) (i32.const {ACCESS_DENIED}))
+                     i32.const {DENIED_RESULT}",
+                    DENIED_RESULT + 4
+                ),
+                _ => "unreachable".to_string(),
+            };
+            wat.push_str(&format!("(func (export {name:?})"));
+            push_types(&mut wat, "param", &sig.params);
+            push_types(&mut wat, "result", &sig.results);
+            wat.push_str(&format!(" {body})\n"));
+        }
+        for (_, ty) in resolve.interfaces[*id].types.iter() {
+            if matches!(resolve.types[*ty].kind, TypeDefKind::Resource) {
+                let name = resolve.wasm_export_name(
+                    mangling,
+                    WasmExport::ResourceDtor {
+                        interface: key,
+                        resource: *ty,
+                    },
+                );
+                wat.push_str(&format!("(func (export {name:?}) (param i32))\n"));
+            }
+        }
+    }
+    let initialize = resolve.wasm_export_name(mangling, WasmExport::Initialize);
+    wat.push_str(&format!("(func (export {initialize:?}))\n)\n"));
+    wat::parse_str(&wat).context("assembling the stub module")
+}
+
+fn push_types(wat: &mut String, what: &str, types: &[WasmType]) {
+    if types.is_empty() {
+        return;
+    }
+    wat.push_str(&format!(" ({what}"));
+    for ty in types {
+        wat.push_str(match ty {
+            WasmType::I32 | WasmType::Pointer | WasmType::Length => " i32",
+            WasmType::I64 | WasmType::PointerOrI64 => " i64",
+            WasmType::F32 => " f32",
+            WasmType::F64 => " f64",
+        });
+    }
+    wat.push(')');
 }
 
 #[cfg(test)]

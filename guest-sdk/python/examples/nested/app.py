@@ -1,6 +1,8 @@
 """Tasks that use the host from inside a task: nested submit, objects, actors, logs."""
 
 import logging
+import os
+import socket
 
 import reef
 
@@ -52,6 +54,23 @@ def use_actor(name: str, xs: list) -> list:
     totals = [found.call("add", x).value() for x in xs]
     totals.append(created.total().value())
     return totals
+
+
+@reef.task
+def sandbox_probe() -> str:
+    """Tries a file, a directory listing and a socket; one word per attempt."""
+
+    def attempt(f):
+        try:
+            f()
+            return "allowed"
+        except OSError as e:
+            return type(e).__name__
+
+    file = attempt(lambda: open("/etc/passwd", "rb").read())
+    listing = attempt(lambda: os.listdir("/"))
+    sock = attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    return f"file={file} dir={listing} socket={sock}"
 
 
 @reef.task
