@@ -74,7 +74,7 @@ if [ "${REEF_PY_KEEP_WASI:-0}" = 1 ] || [ "${REEF_PY_STUB_WASI:-0}" = 1 ]; then
     mv "$OUT.tmp" "$OUT"
 else
     HOST=${REEF_HOST:-$REPO/target/release/host}
-    if [ ! -x "$HOST" ]; then
+    if ! "$HOST" build strip-imports --help >/dev/null 2>&1; then
         echo "building $HOST (it strips the filesystem and socket imports)" >&2
         (cd "$REPO" && cargo build --release -p reef-host)
     fi
