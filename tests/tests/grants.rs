@@ -2,8 +2,10 @@
 //! only when its registration grants them; the refusal lists every denied
 //! import; grants are part of the module's identity (its hash).
 
-use reef::{ErrorCode, Grant, ModuleOptions};
-use reef_tests::{guest, node};
+use std::time::{Duration, Instant};
+
+use reef::{ErrorCode, Grant, ModuleOptions, Strategy};
+use reef_tests::{guest, node, HostProcess};
 
 fn grants(list: &[Grant]) -> ModuleOptions {
     list.iter()
@@ -192,4 +194,86 @@ async fn bytes_carrying_a_grants_section_are_refused_from_drivers() {
     let err = cluster.register(core).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidModule, "{err}");
     assert!(err.message.contains("reef:grants"), "{err}");
+}
+
+/// Another node fetches the module's bytes from the control plane by hash:
+/// the grants are sealed in them, so it runs the module with the same
+/// grants, and a restarted node restores them from its cache.
+#[tokio::test]
+async fn grants_travel_with_the_module_to_other_nodes_and_across_restarts() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let common = ["--num-cpus", "2", "--object-store-memory", "128MiB"];
+    let mut head_args = vec!["--heartbeat-ms", "200"];
+    head_args.extend_from_slice(&common);
+    let head = HostProcess::start(dirs[0].path(), &head_args);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &common);
+    let driver = head.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let worker_id = loop {
+        let nodes = driver.status().await.unwrap().nodes;
+        let alive = nodes.iter().filter(|n| n.state == "alive").count();
+        if let Some(w) = nodes.iter().find(|n| n.address == worker.address) {
+            if alive == 2 {
+                break w.node_id.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "the worker never joined");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let wasm = std::fs::read(guest("bad")).unwrap();
+    let plain = driver.register(wasm.clone()).await.unwrap();
+    let granted = driver
+        .register_with(wasm, &grants(&[Grant::Filesystem]))
+        .await
+        .unwrap();
+    let on_worker = Strategy::NodeAffinity {
+        node_id: worker_id,
+        soft: false,
+    };
+    let probe = |m: &reef::Module| {
+        driver
+            .task(m, "scratch_probe")
+            .strategy(on_worker.clone())
+            .submit()
+            .unwrap()
+    };
+    let (p, g) = (probe(&plain), probe(&granted));
+    assert_eq!(driver.get::<String>(&p).await.unwrap(), "scratch=denied");
+    assert_eq!(
+        driver.get::<String>(&g).await.unwrap(),
+        "scratch=ok (20 bytes)"
+    );
+    let file = worker
+        .dir
+        .join("scratch")
+        .join(&granted.hash)
+        .join("probe.txt");
+    assert!(file.exists(), "{} is missing", file.display());
+
+    // The CLI grants too, and says so.
+    let path = guest("bad");
+    let out = head.cli(&["register", path.to_str().unwrap(), "--grant", "filesystem"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with(&granted.hash), "{text}");
+    assert!(text.contains("grants: filesystem"), "{text}");
+
+    // After a restart the module is loaded from the node's cache with its grants.
+    drop(driver);
+    drop(worker);
+    head.cli(&["stop"]);
+    drop(head);
+    let head = HostProcess::start(dirs[0].path(), &common);
+    let driver = head.connect().await;
+    let g = driver.task(&granted, "scratch_probe").submit().unwrap();
+    let p = driver.task(&plain, "scratch_probe").submit().unwrap();
+    assert_eq!(
+        driver.get::<String>(&g).await.unwrap(),
+        "scratch=ok (20 bytes)"
+    );
+    assert_eq!(driver.get::<String>(&p).await.unwrap(), "scratch=denied");
 }
