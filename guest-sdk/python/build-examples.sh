@@ -3,8 +3,8 @@
 #   OUT_DIR/python_demo.wasm      guest-sdk/python/examples/demo
 #   OUT_DIR/python_nested.wasm    guest-sdk/python/examples/nested
 #   OUT_DIR/pipeline_python.wasm  examples/pipeline/python
-#   OUT_DIR/python_demo_wasi.wasm the demo before its filesystem and socket
-#                                 imports are stripped (the grant tests use it)
+#   OUT_DIR/python_nested_wasi.wasm  the nested example before its filesystem and
+#                                 socket imports are stripped (the grant tests use it)
 # A module is rebuilt only when its sources (or the SDK, or wit/) changed.
 set -euo pipefail
 
@@ -37,6 +37,6 @@ if command -v python3 >/dev/null 2>&1; then
     test "${PIPESTATUS[0]}" -eq 0
 fi
 
-build guest-sdk/python/examples/demo python_demo "$OUT/python_demo_wasi.wasm"
-build guest-sdk/python/examples/nested python_nested
+build guest-sdk/python/examples/demo python_demo
+build guest-sdk/python/examples/nested python_nested "$OUT/python_nested_wasi.wasm"
 build examples/pipeline/python pipeline_python

@@ -111,12 +111,13 @@ async fn a_component_importing_sockets_or_http_needs_the_network_grant() {
     assert!(err.message.contains("does not link wasi:http"), "{err}");
 }
 
-/// CPython imports wasi:filesystem and wasi:sockets: the demo as
-/// componentize-py builds it needs both grants, and then runs.
+/// CPython imports wasi:filesystem and wasi:sockets: the nested example as
+/// componentize-py builds it needs both grants, and then reaches its scratch
+/// directory and the network (nothing else of the host's filesystem).
 #[tokio::test]
 async fn an_unstripped_python_guest_runs_with_both_grants_only() {
     let cluster = node().await;
-    let wasm = std::fs::read(guest("python_demo_wasi")).unwrap();
+    let wasm = std::fs::read(guest("python_nested_wasi")).unwrap();
     let err = cluster.register(wasm.clone()).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NotGranted, "{err}");
     for import in [
@@ -141,13 +142,33 @@ async fn an_unstripped_python_guest_runs_with_both_grants_only() {
         .await
         .unwrap();
     assert_eq!(m.grants, ["filesystem", "network"]);
+    let r = cluster.task(&m, "sandbox_probe").submit().unwrap();
+    assert_eq!(
+        cluster.get::<String>(&r).await.unwrap(),
+        "file=FileNotFoundError dir=FileNotFoundError scratch=allowed socket=allowed"
+    );
+
+    // A TCP round trip to a listener of this test.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        conn.write_all(text.to_uppercase().as_bytes()).unwrap();
+    });
     let r = cluster
-        .task(&m, "add")
-        .arg(20.0)
-        .arg(22.0)
+        .task(&m, "tcp_request")
+        .arg(port as u64)
+        .arg("hello from a granted guest")
         .submit()
         .unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 42.0);
+    assert_eq!(
+        cluster.get::<String>(&r).await.unwrap(),
+        "HELLO FROM A GRANTED GUEST"
+    );
+    server.join().unwrap();
 }
 
 /// A core module is componentized with the preview-1 adapter its grants

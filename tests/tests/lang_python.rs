@@ -312,7 +312,7 @@ async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
     let r = cluster.task(&m, "sandbox_probe").submit().unwrap();
     assert_eq!(
         cluster.get::<String>(&r).await.unwrap(),
-        "file=FileNotFoundError dir=FileNotFoundError socket=PermissionError"
+        "file=FileNotFoundError dir=FileNotFoundError scratch=FileNotFoundError socket=PermissionError"
     );
 
     // Nested submit: (n-1) n (2n-1) / 6 for n = 6.

@@ -294,7 +294,7 @@ describe("driver against a real node", () => {
 
   test("grants: refused imports are listed; a grant is part of the module's hash", async () => {
     // componentize-py's output before its filesystem and socket imports are stripped.
-    const wasi = guest("python_demo_wasi");
+    const wasi = guest("python_nested_wasi");
     await assert.rejects(cluster.registerFile(wasi), (e: unknown) => {
       assert.ok(e instanceof NotGrantedError, String(e));
       assert.ok(e instanceof InvalidModuleError, String(e));
