@@ -422,7 +422,7 @@ fn strip_imports(input: &PathBuf, output: &PathBuf, deny: &[String]) -> Result<(
         println!("{}: imports none of {}", input.display(), deny.join(", "));
     } else {
         println!(
-            "stubbed (no directories, sockets refused, other calls trap): {}",
+            "stubbed (no directories; sockets and lookups refused; other calls trap): {}",
             stubbed.join(", ")
         );
     }

@@ -15,19 +15,19 @@
 //! What the stubs do: `wasi:filesystem/preopens.get-directories` returns no
 //! directory, so every path operation fails with an error as on a node that
 //! preopens nothing (CPython's imports and tracebacks look for files);
-//! `filesystem-error-code` answers none; `create-tcp-socket` and
-//! `create-udp-socket` fail with `access-denied`. Every other function of a
-//! stubbed interface traps (`unreachable`): it needs a descriptor or a
-//! network that a stubbed guest can never get, except
-//! `instance-network`, which traps (so does name resolution).
+//! `filesystem-error-code` answers none; `instance-network` returns a
+//! handle on which nothing works; `create-tcp-socket`, `create-udp-socket`
+//! and `resolve-addresses` fail with `access-denied`. Every other function
+//! of a stubbed interface traps (`unreachable`): it needs a descriptor or a
+//! socket that a stubbed guest can never get.
 
 use anyhow::{bail, Context, Result};
 use wac_graph::{plug, types::Package, CompositionGraph, EncodeOptions};
 use wit_component::{embed_component_metadata, ComponentEncoder, StringEncoding};
 use wit_parser::decoding::{decode, DecodedWasm};
 use wit_parser::{
-    abi::WasmType, InterfaceId, ManglingAndAbi, Resolve, TypeDefKind, WasmExport, WasmExportKind,
-    WorldId, WorldItem, WorldKey,
+    abi::WasmType, InterfaceId, ManglingAndAbi, Resolve, ResourceIntrinsic, TypeDefKind, TypeId,
+    WasmExport, WasmExportKind, WasmImport, WorldId, WorldItem, WorldKey,
 };
 
 /// The interfaces stripped by default: what `filesystem` and `network` grant.
@@ -174,6 +174,22 @@ fn stub_module(resolve: &Resolve, world: WorldId) -> Result<Vec<u8>> {
     let memory = resolve.wasm_export_name(mangling, WasmExport::Memory);
     let realloc = resolve.wasm_export_name(mangling, WasmExport::Realloc);
     let mut wat = String::from("(module\n");
+    // `instance-network` hands out a handle to the stub's own `network`
+    // resource, so name lookups fail with an error instead of a trap.
+    let network = network_resource(resolve, world);
+    if let Some((key, resource)) = network {
+        let (module, name) = resolve.wasm_import_name(
+            mangling,
+            WasmImport::ResourceIntrinsic {
+                interface: Some(key),
+                resource,
+                intrinsic: ResourceIntrinsic::ExportedNew,
+            },
+        );
+        wat.push_str(&format!(
+            "(import {module:?} {name:?} (func $network_new (param i32) (result i32)))\n"
+        ));
+    }
     wat.push_str(&format!("(memory (export {memory:?}) 1)\n"));
     wat.push_str("(global $heap (mut i32) (i32.const 1024))\n");
     // Bump allocation for lifted parameters (strings, lists); never freed:
@@ -212,8 +228,12 @@ fn stub_module(resolve: &Resolve, world: WorldId) -> Result<Vec<u8>> {
                 | ("wasi:filesystem/types", "filesystem-error-code", 1) => {
                     format!("i32.const {ZEROED_RESULT}")
                 }
+                ("wasi:sockets/instance-network", "instance-network", 1) if network.is_some() => {
+                    "(call $network_new (i32.const 0))".to_string()
+                }
                 ("wasi:sockets/tcp-create-socket", "create-tcp-socket", 1)
-                | ("wasi:sockets/udp-create-socket", "create-udp-socket", 1) => format!(
+                | ("wasi:sockets/udp-create-socket", "create-udp-socket", 1)
+                | ("wasi:sockets/ip-name-lookup", "resolve-addresses", 1) => format!(
                     "(i32.store8 (i32.const {DENIED_RESULT}) (i32.const 1))
                      (i32.store8 (i32.const {}) (i32.const {ACCESS_DENIED}))
                      i32.const {DENIED_RESULT}",
@@ -244,6 +264,30 @@ fn stub_module(resolve: &Resolve, world: WorldId) -> Result<Vec<u8>> {
     wat::parse_str(&wat).context("assembling the stub module")
 }
 
+/// The `network` resource of `wasi:sockets/network`, when the stub exports
+/// both it and `wasi:sockets/instance-network`.
+fn network_resource(resolve: &Resolve, world: WorldId) -> Option<(&WorldKey, TypeId)> {
+    let exports = &resolve.worlds[world].exports;
+    let unversioned = |key: &WorldKey| {
+        let name = resolve.name_world_key(key);
+        name.split('@').next().unwrap_or(&name).to_string()
+    };
+    if !exports
+        .keys()
+        .any(|k| unversioned(k) == "wasi:sockets/instance-network")
+    {
+        return None;
+    }
+    exports.iter().find_map(|(key, item)| match item {
+        WorldItem::Interface { id, .. } if unversioned(key) == "wasi:sockets/network" => resolve
+            .interfaces[*id]
+            .types
+            .get("network")
+            .map(|ty| (key, *ty)),
+        _ => None,
+    })
+}
+
 fn push_types(wat: &mut String, what: &str, types: &[WasmType]) {
     if types.is_empty() {
         return;
@@ -263,6 +307,67 @@ fn push_types(wat: &mut String, what: &str, types: &[WasmType]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A component importing `wasi:filesystem/preopens` whose `run` returns
+    /// how many preopened directories it was given.
+    fn app_component() -> Vec<u8> {
+        let wit = r#"
+            package test:app;
+            world app {
+                import wasi:filesystem/preopens@0.2.0;
+                export run: func() -> u32;
+            }
+            package wasi:filesystem@0.2.0 {
+                interface preopens { get-directories: func() -> list<string>; }
+            }"#;
+        let mut resolve = Resolve::default();
+        let pkg = resolve.push_str("app.wit", wit).unwrap();
+        let world = resolve.select_world(&[pkg], Some("app")).unwrap();
+        let mut core = wat::parse_str(
+            r#"(module
+                (import "wasi:filesystem/preopens@0.2.0" "get-directories" (func $dirs (param i32)))
+                (memory (export "memory") 1)
+                (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 256)
+                (func (export "run") (result i32)
+                    (call $dirs (i32.const 16))
+                    (i32.load (i32.const 20))))"#,
+        )
+        .unwrap();
+        embed_component_metadata(&mut core, &resolve, world, StringEncoding::UTF8).unwrap();
+        ComponentEncoder::default()
+            .validate(true)
+            .module(&core)
+            .unwrap()
+            .encode()
+            .unwrap()
+    }
+
+    #[test]
+    fn stripped_imports_are_gone_and_the_stub_answers_no_directories() {
+        let app = app_component();
+        assert_eq!(
+            crate::grants::component_imports(&app),
+            ["wasi:filesystem/preopens@0.2.0"]
+        );
+        let deny: Vec<String> = DEFAULT_DENY.iter().map(|s| s.to_string()).collect();
+        let (stripped, stubbed) = strip_imports(&app, &deny).unwrap();
+        assert_eq!(stubbed, ["wasi:filesystem/preopens@0.2.0"]);
+        assert!(crate::grants::component_imports(&stripped).is_empty());
+        // Nothing left to strip: the bytes come back as they are.
+        let (again, none) = strip_imports(&stripped, &deny).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(again, stripped);
+
+        let engine = wasmtime::Engine::default();
+        let component = wasmtime::component::Component::new(&engine, &stripped).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let linker = wasmtime::component::Linker::new(&engine);
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        let run = instance
+            .get_typed_func::<(), (u32,)>(&mut store, "run")
+            .unwrap();
+        assert_eq!(run.call(&mut store, ()).unwrap(), (0,));
+    }
 
     #[test]
     fn denied_names_match_packages_and_interfaces() {

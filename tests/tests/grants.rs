@@ -145,7 +145,8 @@ async fn an_unstripped_python_guest_runs_with_both_grants_only() {
     let r = cluster.task(&m, "sandbox_probe").submit().unwrap();
     assert_eq!(
         cluster.get::<String>(&r).await.unwrap(),
-        "file=FileNotFoundError dir=FileNotFoundError scratch=allowed socket=allowed"
+        "file=FileNotFoundError dir=FileNotFoundError scratch=allowed socket=allowed \
+         lookup=allowed"
     );
 
     // A TCP round trip to a listener of this test.

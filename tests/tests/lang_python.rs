@@ -312,7 +312,8 @@ async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
     let r = cluster.task(&m, "sandbox_probe").submit().unwrap();
     assert_eq!(
         cluster.get::<String>(&r).await.unwrap(),
-        "file=FileNotFoundError dir=FileNotFoundError scratch=FileNotFoundError socket=PermissionError"
+        "file=FileNotFoundError dir=FileNotFoundError scratch=FileNotFoundError \
+         socket=PermissionError lookup=gaierror"
     );
 
     // Nested submit: (n-1) n (2n-1) / 6 for n = 6.

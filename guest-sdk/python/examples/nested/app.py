@@ -78,7 +78,9 @@ def sandbox_probe() -> str:
     listing = attempt(lambda: os.listdir("/"))
     written = attempt(scratch)
     sock = attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
-    return f"file={file} dir={listing} scratch={written} socket={sock}"
+    # bytes: a str host needs the idna codec, which is not in the snapshot
+    lookup = attempt(lambda: socket.getaddrinfo(b"localhost", 80))
+    return f"file={file} dir={listing} scratch={written} socket={sock} lookup={lookup}"
 
 
 @reef.task
