@@ -313,7 +313,7 @@ async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
     assert_eq!(
         cluster.get::<String>(&r).await.unwrap(),
         "file=FileNotFoundError dir=FileNotFoundError scratch=FileNotFoundError \
-         socket=PermissionError lookup=gaierror"
+         socket=PermissionError lookup=PermissionError"
     );
 
     // Nested submit: (n-1) n (2n-1) / 6 for n = 6.
