@@ -74,7 +74,7 @@ pub struct Module {
 
 pub struct Registry {
     engine: Engine,
-    /// One linker per set of grants, indexed by `linker_index`: each links
+    /// One linker per set of grants (see `Registry::linker`): each links
     /// only the granted WASI interfaces.
     linkers: Vec<Linker<GuestCtx>>,
     dir: PathBuf,
