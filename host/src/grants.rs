@@ -182,7 +182,7 @@ pub fn refusal(denied: &[(String, Capability)], grants: Grants) -> ReefError {
             "the component imports interfaces it was not granted (granted: {grants}): {}. \
              Register it with the grant{} {} (host register --grant {}; \
              the drivers' register options take `grants`), or build it without these \
-             imports (host build strip-imports; see docs/architecture.md#sandbox)",
+             imports (host build strip-imports; see docs/architecture.md#grants)",
             imports.join(", "),
             if needed.len() > 1 { "s" } else { "" },
             needed.join(" and "),
