@@ -4,12 +4,20 @@
 # SRC_DIR holds `app.py` (the module that defines the @reef.task functions and
 # @reef.actor classes) and any other modules it imports. The result is a Wasm
 # component for the `module` world of wit/reef.wit, built with componentize-py.
+# CPython imports wasi:filesystem and wasi:sockets whether or not the app uses
+# them; `host build strip-imports` replaces those imports with stubs that trap
+# if called, so the module registers without grants (see README.md, "WASI imports").
 #
 # Environment:
 #   REEF_PY_APP=name     entry module in SRC_DIR (default: app)
+#   REEF_PY_KEEP_WASI=1  keep the filesystem and socket imports (the module then
+#                        needs the grants `filesystem` and `network`)
+#   REEF_PY_UNSTRIPPED_OUT=path  also write the component before stripping there
 #   REEF_PY_STUB_WASI=1  replace every WASI import with a trapping stub
-#                        (componentize-py --stub-wasi; see README.md, "WASI imports")
+#                        (componentize-py --stub-wasi: print and logs trap too)
 #   COMPONENTIZE_PY=...  the componentize-py to use (default: the repo's tool venv)
+#   REEF_HOST=...        the `host` binary that strips imports (default:
+#                        target/release/host, built with cargo if missing)
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -59,5 +67,18 @@ mkdir -p "$(dirname "$OUT")"
 # Python path: the app, then the SDK and the entry module.
 env -u VIRTUAL_ENV "$CPY" -d "$REPO/wit" -w module componentize reef_entry \
     -p "$SRC" -p "$WORK" "${STUB[@]}" -o "$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+if [ -n "${REEF_PY_UNSTRIPPED_OUT:-}" ]; then
+    cp "$OUT.tmp" "$REEF_PY_UNSTRIPPED_OUT"
+fi
+if [ "${REEF_PY_KEEP_WASI:-0}" = 1 ] || [ "${REEF_PY_STUB_WASI:-0}" = 1 ]; then
+    mv "$OUT.tmp" "$OUT"
+else
+    HOST=${REEF_HOST:-$REPO/target/release/host}
+    if ! "$HOST" build strip-imports --help >/dev/null 2>&1; then
+        echo "building $HOST (it strips the filesystem and socket imports)" >&2
+        (cd "$REPO" && cargo build --release -p reef-host)
+    fi
+    "$HOST" build strip-imports "$OUT.tmp" "$OUT" --deny wasi:filesystem,wasi:sockets
+    rm -f "$OUT.tmp"
+fi
 echo "built $OUT ($(du -h "$OUT" | cut -f1))"

@@ -1,4 +1,4 @@
-//! The `host` command line: `start`, `register`, `status`, `stop`.
+//! The `host` command line: `start`, `register`, `status`, `stop`, `build`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,6 +33,10 @@ enum Command {
     /// Register a module (.wasm component or core module) and print what it exports.
     Register {
         file: PathBuf,
+        /// Grant the module a capability: `filesystem` (wasi:filesystem, a
+        /// scratch directory at /scratch) or `network` (wasi:sockets). Repeatable.
+        #[arg(long = "grant", value_parser = ["filesystem", "network"])]
+        grants: Vec<String>,
         #[arg(long, default_value_t = default_address())]
         address: String,
         /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
@@ -49,6 +53,9 @@ enum Command {
         #[arg(long)]
         token_file: Option<PathBuf>,
     },
+    /// Tools for building guests.
+    #[command(subcommand)]
+    Build(BuildCommand),
     /// Stop a node cleanly (running tasks fail with NODE_STOPPING).
     Stop {
         #[arg(long, default_value_t = default_address())]
@@ -57,6 +64,23 @@ enum Command {
         /// token of a node on this machine in its default data directory].
         #[arg(long)]
         token_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BuildCommand {
+    /// Replace a component's imports of denied WASI interfaces with stubs that
+    /// trap when called, so it registers without grants.
+    StripImports {
+        input: PathBuf,
+        output: PathBuf,
+        /// Packages or interfaces to remove, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "wasi:filesystem,wasi:sockets"
+        )]
+        deny: Vec<String>,
     },
 }
 
@@ -143,9 +167,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Start(args) => start(*args).await,
         Command::Register {
             file,
+            grants,
             address,
             token_file,
-        } => register(&file, &address, token_file).await,
+        } => register(&file, grants, &address, token_file).await,
+        Command::Build(BuildCommand::StripImports {
+            input,
+            output,
+            deny,
+        }) => strip_imports(&input, &output, &deny),
         Command::Status {
             address,
             token_file,
@@ -388,11 +418,38 @@ async fn client(
         .max_encoding_message_size(usize::MAX))
 }
 
-async fn register(file: &PathBuf, address: &str, token_file: Option<PathBuf>) -> Result<()> {
+fn strip_imports(input: &PathBuf, output: &PathBuf, deny: &[String]) -> Result<()> {
+    let wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let (out, stubbed) = crate::strip::strip_imports(&wasm, deny)
+        .with_context(|| format!("stripping imports of {}", input.display()))?;
+    let tmp = output.with_extension("strip-tmp");
+    std::fs::write(&tmp, &out)
+        .and_then(|()| std::fs::rename(&tmp, output))
+        .with_context(|| format!("writing {}", output.display()))?;
+    if stubbed.is_empty() {
+        println!("{}: imports none of {}", input.display(), deny.join(", "));
+    } else {
+        println!(
+            "stubbed (no directories; sockets and lookups refused; other calls trap): {}",
+            stubbed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn register(
+    file: &PathBuf,
+    grants: Vec<String>,
+    address: &str,
+    token_file: Option<PathBuf>,
+) -> Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let reply = client(address, token_file)
         .await?
-        .register_module(pb::RegisterModuleRequest { wasm: wasm.into() })
+        .register_module(pb::RegisterModuleRequest {
+            wasm: wasm.into(),
+            grants,
+        })
         .await?
         .into_inner();
     match reply.result {
@@ -400,6 +457,9 @@ async fn register(file: &PathBuf, address: &str, token_file: Option<PathBuf>) ->
             println!("{}", m.hash);
             println!("  sdk:    {}", m.sdk);
             println!("  size:   {}", ByteSize(m.size));
+            if !m.grants.is_empty() {
+                println!("  grants: {}", m.grants.join(", "));
+            }
             println!("  tasks:  {}", m.tasks.join(", "));
             for a in &m.actors {
                 println!("  actor:  {} ({})", a.name, a.methods.join(", "));

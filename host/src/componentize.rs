@@ -9,20 +9,25 @@ use wit_parser::Resolve;
 /// The contract, compiled into the host so it always matches the linker.
 pub const WIT: &str = include_str!("../../wit/reef.wit");
 
-pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
+/// Componentizes `core`. A module that imports WASI preview 1 gets the
+/// preview-1 adapter: the reactor adapter (which imports `wasi:filesystem`)
+/// when the module was granted `filesystem`, else the proxy adapter, whose
+/// file calls fail with an error (EBADF/ENOTSUP) and which imports no
+/// filesystem or socket interface.
+pub fn componentize(core: &[u8], filesystem: bool) -> Result<Vec<u8>> {
     // wit-component expects well-formed input (it can panic on truncated
     // modules), so validate first and contain any panic that remains.
     wasmparser::Validator::new()
         .validate_all(core)
         .context("the module is not valid WebAssembly")?;
-    std::panic::catch_unwind(|| encode(core)).unwrap_or_else(|_| {
+    std::panic::catch_unwind(|| encode(core, filesystem)).unwrap_or_else(|_| {
         Err(anyhow::anyhow!(
             "the module is malformed (componentization failed)"
         ))
     })
 }
 
-fn encode(core: &[u8]) -> Result<Vec<u8>> {
+fn encode(core: &[u8], filesystem: bool) -> Result<Vec<u8>> {
     if is_go(core) && !exports(core, "cabi_realloc_adapter") {
         anyhow::bail!(
             "this Go module has no `cabi_realloc_adapter` for the WASI adapter \
@@ -45,11 +50,13 @@ fn encode(core: &[u8]) -> Result<Vec<u8>> {
         .module(&module)
         .context("the module does not fit the reef:runtime `module` world")?;
     if imports_wasi_preview1(core) {
+        let adapter = if filesystem {
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
+        } else {
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER
+        };
         encoder = encoder
-            .adapter(
-                "wasi_snapshot_preview1",
-                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-            )
+            .adapter("wasi_snapshot_preview1", adapter)
             .context("adding the WASI preview-1 adapter")?;
     }
     encoder
@@ -84,33 +91,4 @@ fn imports_wasi_preview1(core: &[u8]) -> bool {
         })
         .flat_map(|reader| reader.into_imports())
         .any(|i| matches!(i, Ok(i) if i.module == "wasi_snapshot_preview1"))
-}
-
-/// Interfaces no guest is granted, refused at registration. `wasi:filesystem`
-/// and `wasi:sockets` are linked but grant nothing (no preopened directory;
-/// every socket address is refused): CPython and the preview-1 adapter import
-/// them whether or not the guest uses them.
-const DENIED_INTERFACES: &[&str] = &["wasi:http/"];
-
-/// The imports of a component that name a denied interface.
-pub fn denied_imports(component: &[u8]) -> Vec<String> {
-    let mut denied = Vec::new();
-    let mut depth = 0u32;
-    for payload in wasmparser::Parser::new(0).parse_all(component) {
-        match payload {
-            Ok(wasmparser::Payload::ModuleSection { .. })
-            | Ok(wasmparser::Payload::ComponentSection { .. }) => depth += 1,
-            Ok(wasmparser::Payload::End(_)) => depth = depth.saturating_sub(1),
-            Ok(wasmparser::Payload::ComponentImportSection(reader)) if depth == 0 => {
-                for import in reader.into_iter().flatten() {
-                    let name = import.name.name;
-                    if DENIED_INTERFACES.iter().any(|d| name.starts_with(d)) {
-                        denied.push(name.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    denied
 }

@@ -1,9 +1,11 @@
 //! The module registry: content-addressed modules, compiled once, with
 //! compiled artifacts cached on disk so a restart does not recompile.
 //!
-//! Layout of `<data-dir>/modules/`: `<hash>.wasm` (the bytes as registered),
-//! `<hash>.json` (what `describe` said) and `<hash>-<engine>.cwasm` (the
-//! compiled component for this engine configuration).
+//! Layout of `<data-dir>/modules/`: `<hash>.wasm` (the bytes as registered,
+//! with the grants sealed in, see `grants`), `<hash>.json` (what `describe`
+//! said) and `<hash>-<engine>.cwasm` (the compiled component for this engine
+//! configuration). A module granted `filesystem` gets
+//! `<data-dir>/scratch/<hash>/`, preopened as `/scratch`.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -18,6 +20,7 @@ use wasmtime::Engine;
 
 use crate::componentize::componentize;
 use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::grants::{self, Capability, Grants};
 use crate::guest::ctx::{GuestCtx, Limits};
 use crate::guest::exec;
 use crate::guest::types::{ModuleInfo as WitModuleInfo, GUEST_INTERFACE, WIT_VERSION};
@@ -63,12 +66,19 @@ pub struct Module {
     /// Where the module's data segments end in linear memory: views must
     /// stay above (the memory image is mapped below).
     pub image_end: u64,
+    /// What the module was granted (part of its hash).
+    pub grants: Grants,
+    /// The directory preopened as `/scratch` when `filesystem` is granted.
+    pub scratch: Option<PathBuf>,
 }
 
 pub struct Registry {
     engine: Engine,
-    linker: Linker<GuestCtx>,
+    /// One linker per set of grants (see `Registry::linker`): each links
+    /// only the granted WASI interfaces.
+    linkers: Vec<Linker<GuestCtx>>,
     dir: PathBuf,
+    scratch_dir: PathBuf,
     engine_key: String,
     modules: RwLock<HashMap<String, Arc<Module>>>,
     /// Per-hash locks held while a module compiles.
@@ -76,19 +86,28 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(engine: &Engine, dir: PathBuf) -> anyhow::Result<Self> {
+    /// `dir` holds the module cache, `scratch_dir` the scratch directories
+    /// of modules granted `filesystem`.
+    pub fn new(engine: &Engine, dir: PathBuf, scratch_dir: PathBuf) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        let mut linker = Linker::new(engine);
-        // WASI with nothing granted (see `GuestCtx::new`): clocks, random and
-        // captured stdio work; files, sockets and environment do not exist.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::guest::host_api::add_to_linker(&mut linker)?;
+        let mut linkers = Vec::new();
+        for index in 0..4 {
+            let grants = Grants {
+                filesystem: index & 1 != 0,
+                network: index & 2 != 0,
+            };
+            let mut linker = Linker::new(engine);
+            crate::guest::ctx::add_wasi_to_linker(&mut linker, grants)?;
+            crate::guest::host_api::add_to_linker(&mut linker)?;
+            linkers.push(linker);
+        }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(Registry {
             engine: engine.clone(),
-            linker,
+            linkers,
             dir,
+            scratch_dir,
             engine_key: format!("{:016x}", hasher.finish()),
             modules: RwLock::new(HashMap::new()),
             loading: Default::default(),
@@ -115,8 +134,36 @@ impl Registry {
         v
     }
 
-    /// Registers a module (component or core module). Registering the same
-    /// bytes again returns the loaded module.
+    fn linker(&self, grants: Grants) -> &Linker<GuestCtx> {
+        &self.linkers[grants.filesystem as usize | (grants.network as usize) << 1]
+    }
+
+    /// Registers a module a driver sent, with the capabilities it asks for.
+    /// The grants are sealed into the bytes (see `grants::seal`), so the
+    /// hash names the module and its grants together.
+    pub async fn register_granted(
+        &self,
+        node: &Arc<Node>,
+        wasm: Vec<u8>,
+        grants: Grants,
+    ) -> ReefResult<Arc<Module>> {
+        if grants::read_sealed(&wasm)?.is_some() {
+            return Err(ReefError::new(
+                ErrorCode::InvalidModule,
+                format!(
+                    "the module carries a `{}` custom section, which only the node writes: \
+                     register the original bytes and pass the grants with the registration",
+                    grants::GRANTS_SECTION
+                ),
+            ));
+        }
+        self.register(node, grants::seal(wasm, grants)).await
+    }
+
+    /// Registers a module (component or core module) as stored: its grants
+    /// are those sealed in its bytes, if any (the node's own cache and the
+    /// control plane hold sealed bytes). Registering the same bytes again
+    /// returns the loaded module.
     pub async fn register(&self, node: &Arc<Node>, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
         let hash = hex::encode(Sha256::digest(&wasm));
         if let Ok(m) = self.get(&hash) {
@@ -165,15 +212,36 @@ impl Registry {
 
     async fn load(&self, node: &Arc<Node>, hash: &str, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
         let size = wasm.len() as u64;
+        let grants = grants::read_sealed(&wasm)?.unwrap_or_default();
         let cwasm = self.dir.join(format!("{hash}-{}.cwasm", self.engine_key));
-        let (component, cached) = self.compile(&wasm, cwasm.clone()).await?;
+        let (component, cached) = self.compile(&wasm, grants, cwasm.clone()).await?;
+        // Checked on the compiled component too: it covers artifacts from the
+        // cache and the adapter a core module was given.
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        check_imports(&imports, grants)?;
         let exports = guest_exports(&component)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            ReefError::new(
-                ErrorCode::InvalidModule,
-                format!("the module imports something this node does not grant: {e:#}"),
-            )
-        })?;
+        let pre = self
+            .linker(grants)
+            .instantiate_pre(&component)
+            .map_err(|e| {
+                ReefError::new(
+                    ErrorCode::InvalidModule,
+                    format!("the module imports something this node does not provide: {e:#}"),
+                )
+            })?;
+        let scratch = if grants.filesystem {
+            let dir = self.scratch_dir.join(hash);
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                ReefError::internal(format!("creating scratch dir {}: {e}", dir.display()))
+            })?;
+            Some(dir)
+        } else {
+            None
+        };
         let mut module = Module {
             hash: hash.to_string(),
             info: ModuleInfo::default(),
@@ -182,18 +250,25 @@ impl Registry {
             size,
             cached,
             image_end: data_segments_end(&wasm),
+            grants,
+            scratch,
         };
         module.info = describe(node, &module).await?;
         std::fs::write(self.dir.join(format!("{hash}.wasm")), &wasm)
             .map_err(ReefError::internal)?;
         let json = serde_json::to_vec_pretty(&module.info).map_err(ReefError::internal)?;
         std::fs::write(self.dir.join(format!("{hash}.json")), json).map_err(ReefError::internal)?;
-        tracing::info!(hash, cached, tasks = ?module.info.tasks, "registered module");
+        tracing::info!(hash, cached, %grants, tasks = ?module.info.tasks, "registered module");
         Ok(Arc::new(module))
     }
 
     /// Compiles (on a blocking thread) or loads the cached artifact.
-    async fn compile(&self, wasm: &[u8], cwasm: PathBuf) -> ReefResult<(Component, bool)> {
+    async fn compile(
+        &self,
+        wasm: &[u8],
+        grants: Grants,
+        cwasm: PathBuf,
+    ) -> ReefResult<(Component, bool)> {
         if cwasm.exists() {
             // SAFETY: the file is in the node's private data dir, written by
             // `Component::serialize` of an engine with this configuration
@@ -203,7 +278,7 @@ impl Registry {
                 Err(e) => tracing::warn!("ignoring cached artifact {}: {e}", cwasm.display()),
             }
         }
-        let component_bytes = to_component(wasm)?;
+        let component_bytes = to_component(wasm, grants)?;
         let engine = self.engine.clone();
         let component =
             tokio::task::spawn_blocking(move || Component::new(&engine, &component_bytes))
@@ -248,23 +323,47 @@ fn data_segments_end(wasm: &[u8]) -> u64 {
     end
 }
 
-/// Accepts a component as is; componentizes a core module.
-fn to_component(wasm: &[u8]) -> ReefResult<Vec<u8>> {
+/// Refuses imports of capabilities not granted (all listed at once), and
+/// `wasi:http`, which this node does not link even with `network`.
+fn check_imports(imports: &[String], grants: Grants) -> ReefResult<()> {
+    let denied: Vec<(String, Capability)> = imports
+        .iter()
+        .filter_map(|name| match grants::capability_of(name) {
+            Some(c) if !grants.has(c) => Some((name.clone(), c)),
+            _ => None,
+        })
+        .collect();
+    if !denied.is_empty() {
+        return Err(grants::refusal(&denied, grants));
+    }
+    let http: Vec<&str> = imports
+        .iter()
+        .filter(|n| n.starts_with("wasi:http/"))
+        .map(String::as_str)
+        .collect();
+    if !http.is_empty() {
+        return Err(ReefError::new(
+            ErrorCode::InvalidModule,
+            format!(
+                "the component imports {}: this node does not link wasi:http \
+                 (`network` grants wasi:sockets only)",
+                http.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Accepts a component as is (after checking its imports against its
+/// grants, before the costly compile); componentizes a core module with the
+/// preview-1 adapter its grants allow.
+fn to_component(wasm: &[u8], grants: Grants) -> ReefResult<Vec<u8>> {
     if wasmparser::Parser::is_component(wasm) {
-        let denied = crate::componentize::denied_imports(wasm);
-        if !denied.is_empty() {
-            return Err(ReefError::new(
-                ErrorCode::InvalidModule,
-                format!(
-                    "the component imports interfaces guests are not granted: {} \
-                     (guests get no HTTP, files or sockets; build without them)",
-                    denied.join(", ")
-                ),
-            ));
-        }
+        check_imports(&grants::component_imports(wasm), grants)?;
         Ok(wasm.to_vec())
     } else if wasmparser::Parser::is_core_wasm(wasm) {
-        componentize(wasm).map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))
+        componentize(wasm, grants.filesystem)
+            .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))
     } else {
         Err(ReefError::new(
             ErrorCode::InvalidModule,
@@ -318,6 +417,8 @@ async fn describe(node: &Arc<Node>, module: &Module) -> ReefResult<ModuleInfo> {
         size: module.size,
         cached: module.cached,
         image_end: module.image_end,
+        grants: module.grants,
+        scratch: module.scratch.clone(),
     });
     let limits = Limits {
         memory_bytes: node.config.default_memory_limit,

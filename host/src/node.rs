@@ -108,7 +108,11 @@ impl Node {
             });
         }
         let store = ObjectStore::new(arena, config.spill_dir.clone(), config.inline_threshold);
-        let registry = Registry::new(&engine, config.data_dir.join("modules"))?;
+        let registry = Registry::new(
+            &engine,
+            config.data_dir.join("modules"),
+            config.data_dir.join("scratch"),
+        )?;
         let scheduler = Scheduler::new(Resources {
             cpus: config.num_cpus,
             memory: config.memory,

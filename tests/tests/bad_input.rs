@@ -103,7 +103,7 @@ async fn a_component_importing_http_is_refused_with_the_denied_imports() {
     )
     .unwrap();
     let err = cluster.register(component).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::InvalidModule);
+    assert_eq!(err.code, ErrorCode::NotGranted);
     assert!(
         err.message.contains("not granted")
             && err.message.contains("wasi:http/outgoing-handler@0.2.0")

@@ -307,6 +307,15 @@ async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
     let cluster = node().await;
     let m = cluster.register_file(guest("python_nested")).await.unwrap();
 
+    // Registered without grants: the stubbed filesystem has no directory and
+    // sockets are refused, as Python errors (not traps).
+    let r = cluster.task(&m, "sandbox_probe").submit().unwrap();
+    assert_eq!(
+        cluster.get::<String>(&r).await.unwrap(),
+        "file=FileNotFoundError dir=FileNotFoundError scratch=FileNotFoundError \
+         socket=PermissionError lookup=PermissionError"
+    );
+
     // Nested submit: (n-1) n (2n-1) / 6 for n = 6.
     let r = cluster.task(&m, "fan_out").arg(6u64).submit().unwrap();
     assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 55.0);

@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::groups::{PlacementGroupBuilder, PlacementStrategy};
 use crate::local::LocalNode;
 use crate::object::{ObjectData, ObjectRef};
-use crate::options::{CallOptions, Strategy};
+use crate::options::{CallOptions, ModuleOptions, Strategy};
 
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
@@ -44,6 +44,8 @@ pub struct Module {
     pub actors: Vec<(String, Vec<String>)>,
     /// The node loaded the compiled module from its cache.
     pub cached: bool,
+    /// The capabilities it was granted (`"filesystem"`, `"network"`).
+    pub grants: Vec<String>,
 }
 
 /// What a task printed and logged.
@@ -137,12 +139,27 @@ impl Cluster {
         self.conn.arena.is_some()
     }
 
+    /// Registers a module (component or core module) with no grants.
     pub async fn register(&self, wasm: impl Into<Bytes>) -> Result<Module> {
+        self.register_with(wasm, &ModuleOptions::default()).await
+    }
+
+    /// Registers a module with options, e.g. grants:
+    /// `cluster.register_with(wasm, &ModuleOptions::default().grant(Grant::Filesystem))`.
+    pub async fn register_with(
+        &self,
+        wasm: impl Into<Bytes>,
+        options: &ModuleOptions,
+    ) -> Result<Module> {
+        let grants = options.grants.iter().map(|g| g.as_str().to_string());
         let reply = self
             .conn
             .client
             .clone()
-            .register_module(pb::RegisterModuleRequest { wasm: wasm.into() })
+            .register_module(pb::RegisterModuleRequest {
+                wasm: wasm.into(),
+                grants: grants.collect(),
+            })
             .await?
             .into_inner();
         match reply.result {
@@ -152,6 +169,7 @@ impl Cluster {
                 tasks: m.tasks,
                 actors: m.actors.into_iter().map(|a| (a.name, a.methods)).collect(),
                 cached: m.cached,
+                grants: m.grants,
             }),
             Some(pb::register_module_reply::Result::Error(e)) => Err(Error::from_proto(e)),
             None => Err(Error::new(ErrorCode::Internal, "empty reply")),
@@ -159,6 +177,15 @@ impl Cluster {
     }
 
     pub async fn register_file(&self, path: impl AsRef<Path>) -> Result<Module> {
+        self.register_file_with(path, &ModuleOptions::default())
+            .await
+    }
+
+    pub async fn register_file_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &ModuleOptions,
+    ) -> Result<Module> {
         let path = path.as_ref();
         let wasm = std::fs::read(path).map_err(|e| {
             Error::new(
@@ -166,7 +193,7 @@ impl Cluster {
                 format!("reading {}: {e}", path.display()),
             )
         })?;
-        self.register(wasm).await
+        self.register_with(wasm, options).await
     }
 
     /// Stores bytes as an object. Large objects on the node's machine are

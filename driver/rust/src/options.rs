@@ -72,3 +72,42 @@ impl CallOptions {
         })
     }
 }
+
+/// A capability a module registration may grant (none by default). See
+/// `docs/architecture.md#sandbox`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grant {
+    /// `wasi:filesystem`: the module sees a scratch directory of its own at
+    /// `/scratch` on each node (kept across its tasks there, not replicated).
+    Filesystem,
+    /// `wasi:sockets`: TCP, UDP and name lookups to any address.
+    Network,
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::Filesystem => "filesystem",
+            Grant::Network => "network",
+        }
+    }
+}
+
+/// Options of a module registration.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleOptions {
+    /// Capabilities granted. A component importing an interface of a
+    /// capability not granted is refused (`ErrorCode::NotGranted`). The same
+    /// bytes registered with other grants are another module (another hash).
+    pub grants: Vec<Grant>,
+}
+
+impl ModuleOptions {
+    /// Adds a grant: `ModuleOptions::default().grant(Grant::Filesystem)`.
+    pub fn grant(mut self, grant: Grant) -> Self {
+        if !self.grants.contains(&grant) {
+            self.grants.push(grant);
+        }
+        self
+    }
+}

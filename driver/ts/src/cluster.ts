@@ -45,6 +45,8 @@ export class Module {
   readonly size: number;
   /** The node loaded the compiled module from its cache (no recompilation). */
   readonly cached: boolean;
+  /** The capabilities the module was granted (`"filesystem"`, `"network"`). */
+  readonly grants: readonly Grant[];
 
   /** @internal */
   constructor(info: ModuleInfo__Output) {
@@ -54,7 +56,25 @@ export class Module {
     this.actors = info.actors.map((a) => ({ name: a.name, methods: [...a.methods] }));
     this.size = Number(info.size);
     this.cached = info.cached;
+    this.grants = info.grants.filter((g): g is Grant => (GRANTS as readonly string[]).includes(g));
   }
+}
+
+/**
+ * Capabilities a registration may grant: `filesystem` (wasi:filesystem, a
+ * per-module scratch directory at `/scratch`), `network` (wasi:sockets).
+ */
+export const GRANTS = ["filesystem", "network"] as const;
+export type Grant = (typeof GRANTS)[number];
+
+export interface RegisterOptions {
+  /**
+   * Capabilities granted to the module (default none). A component importing
+   * an interface of a capability not granted is refused with a
+   * `NotGrantedError` listing the imports. The same bytes registered with
+   * other grants are another module (another hash).
+   */
+  grants?: readonly Grant[];
 }
 
 /** What a finished task or actor call printed and logged. */
@@ -273,13 +293,14 @@ export class Cluster {
   }
 
   /** Registers a Wasm module (component or core module) from its bytes. */
-  async register(wasm: Uint8Array): Promise<Module> {
+  async register(wasm: Uint8Array, options: RegisterOptions = {}): Promise<Module> {
     if (!(wasm instanceof Uint8Array)) {
       throw new ArgumentError(`register: expected the module's bytes as a Uint8Array, got ${describe(wasm)}`);
     }
+    const grants = checkGrants(options, "register");
     this.conn.checkOpen();
     const reply = await new Promise<RegisterModuleReply__Output>((resolve, reject) =>
-      this.#client.RegisterModule({ wasm }, this.#metadata(), (e, r) =>
+      this.#client.RegisterModule({ wasm, grants }, this.#metadata(), (e, r) =>
         e || !r ? reject(grpcError(e ?? new Error("empty reply"), "RegisterModule")) : resolve(r),
       ),
     );
@@ -289,15 +310,16 @@ export class Cluster {
   }
 
   /** Reads a `.wasm` file and registers it. */
-  async registerFile(path: string): Promise<Module> {
+  async registerFile(path: string, options: RegisterOptions = {}): Promise<Module> {
     checkName(path, "registerFile: path");
+    checkGrants(options, "registerFile");
     let wasm: Uint8Array;
     try {
       wasm = await readFile(path);
     } catch (e) {
       throw new ArgumentError(`registerFile: cannot read ${path}: ${(e as Error).message}`);
     }
-    return this.register(wasm);
+    return this.register(wasm, options);
   }
 
   /**
@@ -775,4 +797,21 @@ export class ActorCall {
     this.#refs.length = 0;
     return ref;
   }
+}
+
+/** The grants of register options, checked before anything is sent. */
+function checkGrants(options: RegisterOptions, what: string): Grant[] {
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(`${what}: expected options as an object, got ${describe(options)}`);
+  }
+  const grants = options.grants ?? [];
+  if (!Array.isArray(grants)) {
+    throw new ArgumentError(`${what}: grants must be an array, got ${describe(grants)}`);
+  }
+  for (const g of grants) {
+    if (!(GRANTS as readonly unknown[]).includes(g)) {
+      throw new ArgumentError(`${what}: unknown grant ${describe(g)} (grants are: ${GRANTS.join(", ")})`);
+    }
+  }
+  return [...grants];
 }

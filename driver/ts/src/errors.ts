@@ -29,6 +29,12 @@ export const ERROR_CODES = [
   "OWNER_DIED",
   "VIEW_ERROR",
   "INTERNAL",
+  "NODE_DIED",
+  "UNKNOWN_NODE",
+  "UNKNOWN_PLACEMENT_GROUP",
+  "OBJECT_LOST",
+  "NOT_GRANTED",
+  "PLACEMENT_GROUP_REMOVED",
 ] as const;
 
 /**
@@ -71,6 +77,13 @@ export class ArgumentError extends ReefError {
 
 /** The module bytes were refused (`INVALID_MODULE`). */
 export class InvalidModuleError extends ReefError {}
+
+/**
+ * The module imports interfaces of a capability its registration did not
+ * grant (`NOT_GRANTED`); the message lists every such import. Register it
+ * with `{ grants: [...] }` or build it without them.
+ */
+export class NotGrantedError extends InvalidModuleError {}
 
 /**
  * Something named does not exist: `UNKNOWN_MODULE`, `UNKNOWN_FUNCTION` (task,
@@ -120,6 +133,7 @@ export class ConnectionError extends NodeError {}
 
 const CLASSES: Record<string, new (code: ErrorCode, message: string, backtrace?: string) => ReefError> = {
   INVALID_MODULE: InvalidModuleError,
+  NOT_GRANTED: NotGrantedError,
   UNKNOWN_MODULE: NotFoundError,
   UNKNOWN_FUNCTION: NotFoundError,
   UNKNOWN_OBJECT: NotFoundError,

@@ -56,6 +56,13 @@ describe("ArgumentError before anything is sent", () => {
     await refused(() => acc.call(untyped<string>(Symbol("add"))), /method must be a string/);
   });
 
+  test("register options: unknown grants are refused before anything is sent", async () => {
+    const wasm = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    await refused(() => cluster.register(wasm, { grants: untyped(["gpu"]) }), /unknown grant string "gpu" \(grants are: filesystem, network\)/);
+    await refused(() => cluster.register(wasm, { grants: untyped("filesystem") }), /grants must be an array/);
+    await refused(() => cluster.register(wasm, untyped(7)), /expected options as an object, got number/);
+  });
+
   test("arguments of unsupported types", async () => {
     await refused(() => cluster.task(demo, "add").arg(untyped(() => 1)), /argument 0: a function cannot be sent/);
     await refused(() => cluster.task(demo, "add").arg(1).arg(untyped(Symbol("x"))), /argument 1: a symbol/);

@@ -14,6 +14,7 @@ import {
   NameTakenError,
   NodeError,
   NotFoundError,
+  NotGrantedError,
   ObjectRef,
   ReefError,
   TaskError,
@@ -289,6 +290,32 @@ describe("driver against a real node", () => {
     const again = await cluster.registerFile(guest("demo"));
     assert.equal(again.hash, demo.hash);
     assert.deepEqual(again.tasks, demo.tasks);
+  });
+
+  test("grants: refused imports are listed; a grant is part of the module's hash", async () => {
+    // componentize-py's output before its filesystem and socket imports are stripped.
+    const wasi = guest("python_nested_wasi");
+    await assert.rejects(cluster.registerFile(wasi), (e: unknown) => {
+      assert.ok(e instanceof NotGrantedError, String(e));
+      assert.ok(e instanceof InvalidModuleError, String(e));
+      assert.equal(e.code, "NOT_GRANTED");
+      assert.match(e.message, /wasi:filesystem\/preopens@/);
+      assert.match(e.message, /wasi:sockets\/tcp@/);
+      return true;
+    });
+    await assert.rejects(cluster.registerFile(wasi, { grants: ["filesystem"] }), (e: unknown) => {
+      assert.ok(e instanceof NotGrantedError, String(e));
+      assert.doesNotMatch(e.message, /wasi:filesystem/);
+      assert.match(e.message, /wasi:sockets\/tcp@/);
+      return true;
+    });
+    // A core module with the filesystem grant sees its scratch directory.
+    const granted = await cluster.registerFile(guest("bad"), { grants: ["filesystem"] });
+    assert.deepEqual(granted.grants, ["filesystem"]);
+    assert.deepEqual(bad.grants, []);
+    assert.notEqual(granted.hash, bad.hash);
+    assert.equal(await cluster.get(cluster.task(granted, "scratch_probe").submit()), "scratch=ok (20 bytes)");
+    assert.equal(await cluster.get(cluster.task(bad, "scratch_probe").submit()), "scratch=denied");
   });
 });
 

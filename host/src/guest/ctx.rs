@@ -4,11 +4,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use wasmtime::component::Linker;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::views::Views;
+use crate::grants::Grants;
 use crate::modules::Module;
 use crate::node::Node;
 use crate::scheduler::{Permit, Resources};
@@ -16,6 +18,50 @@ use crate::store::ObjectId;
 
 /// Captured stdout/stderr per instance (a guest writing past it traps).
 const OUTPUT_CAPACITY: usize = 4 << 20;
+
+/// Where a module granted `filesystem` sees its scratch directory.
+pub const SCRATCH_GUEST_PATH: &str = "/scratch";
+
+/// Links the WASI interfaces every guest gets (I/O streams, clocks, random,
+/// stdio, exit, an empty environment, terminals) and those of the granted
+/// capabilities only: `wasi:filesystem/*` with `filesystem`, `wasi:sockets/*`
+/// with `network`. A component importing an interface that is not linked
+/// cannot be instantiated.
+pub fn add_wasi_to_linker(linker: &mut Linker<GuestCtx>, grants: Grants) -> anyhow::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, filesystem, random, sockets};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+
+    // wasi:io, clocks, random/random, stdin, stdout, stderr.
+    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(linker)?;
+    let l = linker;
+    random::insecure::add_to_linker::<GuestCtx, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure_seed::add_to_linker::<GuestCtx, WasiRandom>(l, |t| t.wasi.random())?;
+    cli::exit::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    cli::environment::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    cli::terminal_input::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    cli::terminal_output::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    cli::terminal_stdin::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    cli::terminal_stdout::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    cli::terminal_stderr::add_to_linker::<GuestCtx, WasiCli>(l, GuestCtx::cli)?;
+    if grants.filesystem {
+        filesystem::types::add_to_linker::<GuestCtx, WasiFilesystem>(l, GuestCtx::filesystem)?;
+        filesystem::preopens::add_to_linker::<GuestCtx, WasiFilesystem>(l, GuestCtx::filesystem)?;
+    }
+    if grants.network {
+        let options = sockets::network::LinkOptions::default();
+        sockets::network::add_to_linker::<GuestCtx, WasiSockets>(l, &options, GuestCtx::sockets)?;
+        sockets::instance_network::add_to_linker::<GuestCtx, WasiSockets>(l, GuestCtx::sockets)?;
+        sockets::tcp::add_to_linker::<GuestCtx, WasiSockets>(l, GuestCtx::sockets)?;
+        sockets::tcp_create_socket::add_to_linker::<GuestCtx, WasiSockets>(l, GuestCtx::sockets)?;
+        sockets::udp::add_to_linker::<GuestCtx, WasiSockets>(l, GuestCtx::sockets)?;
+        sockets::udp_create_socket::add_to_linker::<GuestCtx, WasiSockets>(l, GuestCtx::sockets)?;
+        sockets::ip_name_lookup::add_to_linker::<GuestCtx, WasiSockets>(l, GuestCtx::sockets)?;
+    }
+    Ok(())
+}
 
 /// Limits of one task or actor.
 #[derive(Clone, Copy, Debug)]
@@ -76,16 +122,31 @@ impl GuestCtx {
     ) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        // Deny by default: no preopened directories, arguments or sockets; the
-        // environment holds only the node's id (as Ray's runtime context does).
-        let wasi = WasiCtxBuilder::new()
-            .env("REEF_NODE_ID", &node.id)
+        // Deny by default: no arguments, and of the environment only the
+        // node's id (as Ray's runtime context gives it); a directory and the
+        // network only when granted (the linker links them only then too).
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.env("REEF_NODE_ID", &node.id)
             .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .stderr(stderr.clone());
+        let grants = module.grants;
+        if grants.network {
+            wasi.inherit_network()
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true);
+        } else {
+            wasi.allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false);
+        }
+        if let Some(dir) = &module.scratch {
+            // The guest then sees no directory: its file calls fail, the task goes on.
+            if let Err(e) = wasi.preopened_dir(dir, SCRATCH_GUEST_PATH, FsPerms::ReadWrite) {
+                tracing::warn!(module = %module.hash, "cannot preopen {}: {e:#}", dir.display());
+            }
+        }
+        let wasi = wasi.build();
         let tick_ms = crate::engine::EPOCH_TICK.as_millis() as u64;
         GuestCtx {
             node,

@@ -41,6 +41,7 @@ pub fn module_info(m: &crate::modules::Module) -> pb::ModuleInfo {
             .collect(),
         size: m.size,
         cached: m.cached,
+        grants: m.grants.names().into_iter().map(String::from).collect(),
     }
 }
 
@@ -52,8 +53,18 @@ impl NodeApi for NodeService {
         &self,
         request: Request<pb::RegisterModuleRequest>,
     ) -> Result<Response<pb::RegisterModuleReply>, Status> {
-        let wasm = request.into_inner().wasm.to_vec();
-        let result = match self.node.registry.register(&self.node, wasm).await {
+        let request = request.into_inner();
+        let registered = match crate::grants::Grants::parse(&request.grants) {
+            Ok(grants) => {
+                let wasm = request.wasm.to_vec();
+                self.node
+                    .registry
+                    .register_granted(&self.node, wasm, grants)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let result = match registered {
             Ok(m) => pb::register_module_reply::Result::Module(module_info(&m)),
             Err(e) => pb::register_module_reply::Result::Error(e.to_proto()),
         };

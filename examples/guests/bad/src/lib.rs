@@ -238,10 +238,23 @@ fn sandbox_probe(_args: &Args) -> Result<String> {
     Ok(format!("file={} dir={} env={} args={} net={}", file, dir, env, argv, net))
 }
 
+/// `scratch_probe() -> str`: writes and reads back `/scratch/probe.txt`, the
+/// directory a module granted `filesystem` gets; `denied` without it.
+fn scratch_probe(_args: &Args) -> Result<String> {
+    let path = "/scratch/probe.txt";
+    let text = "written by the guest";
+    let outcome = std::fs::write(path, text).and_then(|()| std::fs::read_to_string(path));
+    Ok(match outcome {
+        Ok(back) if back == text => format!("scratch=ok ({} bytes)", back.len()),
+        Ok(back) => format!("scratch=read back {:?}", back),
+        Err(_) => "scratch=denied".to_string(),
+    })
+}
+
 reef_guest::export_module! {
     tasks: [
         trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
-        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, steal, sandbox_probe,
+        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, steal, sandbox_probe, scratch_probe,
         print, fail,
     ],
 }

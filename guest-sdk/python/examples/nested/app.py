@@ -1,6 +1,8 @@
 """Tasks that use the host from inside a task: nested submit, objects, actors, logs."""
 
 import logging
+import os
+import socket
 
 import reef
 
@@ -52,6 +54,46 @@ def use_actor(name: str, xs: list) -> list:
     totals = [found.call("add", x).value() for x in xs]
     totals.append(created.total().value())
     return totals
+
+
+@reef.task
+def sandbox_probe() -> str:
+    """Tries a file, a directory listing, the scratch directory a `filesystem`
+    grant gives, and a socket; one word per attempt."""
+
+    def attempt(f):
+        try:
+            f()
+            return "allowed"
+        except OSError as e:
+            return type(e).__name__
+
+    def scratch():
+        with open("/scratch/probe.txt", "w") as f:
+            f.write("from python")
+        with open("/scratch/probe.txt") as f:
+            assert f.read() == "from python"
+
+    file = attempt(lambda: open("/etc/passwd", "rb").read())
+    listing = attempt(lambda: os.listdir("/"))
+    written = attempt(scratch)
+    sock = attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
+    # bytes: a str host needs the idna codec, which is not in the snapshot
+    lookup = attempt(lambda: socket.getaddrinfo(b"localhost", 80))
+    return f"file={file} dir={listing} scratch={written} socket={sock} lookup={lookup}"
+
+
+@reef.task
+def tcp_request(port: int, text: str) -> str:
+    """Sends text to 127.0.0.1:port and returns the reply (needs the `network` grant)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.connect(("127.0.0.1", port))
+        s.sendall(text.encode())
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    return reply.decode()
 
 
 @reef.task
