@@ -205,6 +205,15 @@ pub(crate) unsafe fn lift_result_u64(ret: &RetArea) -> Result<u64> {
     }
 }
 
+/// Reads a `string` an import wrote.
+///
+/// # Safety
+/// `ret` must have been filled by a host import returning `string`.
+pub(crate) unsafe fn lift_string(ret: &RetArea) -> String {
+    // SAFETY: the string at @0 was allocated for us by the host.
+    unsafe { take_string(ret.u32_at(0), ret.u32_at(4)) }
+}
+
 /// Reads a `result<object-ref, string>` an import wrote.
 ///
 /// # Safety

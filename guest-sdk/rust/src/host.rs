@@ -197,6 +197,17 @@ pub fn actor_lookup(name: &str) -> Result<ActorRef> {
     }
 }
 
+/// The id of the node this task or actor runs on (as `host status` shows it).
+pub fn node_id() -> String {
+    let mut ret = RetArea::new();
+    // SAFETY: `ret` is suitably sized; the host writes a string (ptr, len) it
+    // allocated in our memory with `cabi_realloc`.
+    unsafe {
+        imports::node_id(ret.as_mut_ptr());
+        abi::lift_string(&ret)
+    }
+}
+
 /// Calls `method` of actor `actor`; returns the id of the future result object.
 pub fn actor_call(actor: u64, method: &str, args: &[Arg]) -> Result<ObjectId> {
     let list = abi::lower_args(args);

@@ -46,6 +46,8 @@ extern "C" {
     );
     #[link_name = "actor-lookup"]
     pub fn actor_lookup(name_ptr: *const u8, name_len: usize, ret: *mut u8);
+    #[link_name = "node-id"]
+    pub fn node_id(ret: *mut u8);
     #[link_name = "actor-call"]
     pub fn actor_call(
         actor: i64,
@@ -119,6 +121,9 @@ mod native {
     }
     pub unsafe fn actor_lookup(_: *const u8, _: usize, _: *mut u8) {
         unavailable("actor-lookup")
+    }
+    pub unsafe fn node_id(_: *mut u8) {
+        unavailable("node-id")
     }
     pub unsafe fn actor_call(_: i64, _: *const u8, _: usize, _: *const u8, _: usize, _: *mut u8) {
         unavailable("actor-call")

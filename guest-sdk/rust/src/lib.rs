@@ -33,7 +33,7 @@ pub use actor::Actor;
 pub use args::Args;
 pub use error::{Error, Result};
 pub use host::{
-    actor_call, actor_create, actor_lookup, debug, error, get, get_value, info, log, object,
+    actor_call, actor_create, actor_lookup, debug, error, get, get_value, info, log, node_id, object,
     object_size, put, put_f64s, put_value, submit, trace, warn, ActorRef, Level,
 };
 pub use msgpack::Value;

@@ -122,13 +122,10 @@ impl GuestCtx {
     ) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        // Deny by default: no arguments, and of the environment only the
-        // node's id (as Ray's runtime context gives it); a directory and the
+        // Deny by default: no environment or arguments; a directory and the
         // network only when granted (the linker links them only then too).
         let mut wasi = WasiCtxBuilder::new();
-        wasi.env("REEF_NODE_ID", &node.id)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let grants = module.grants;
         if grants.network {
             wasi.inherit_network()

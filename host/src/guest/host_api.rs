@@ -145,6 +145,10 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Ok((result.map_err(message),))
         },
     )?;
+
+    host.func_wrap("node-id", |store: Ctx, (): ()| {
+        Ok((store.data().node.id.clone(),))
+    })?;
     Ok(())
 }
 

@@ -212,8 +212,7 @@ fn steal(args: &Args) -> Result<u64> {
 
 /// `sandbox_probe() -> str`: tries the filesystem, the environment, the
 /// arguments and the network; returns one word per attempt (`denied` or
-/// what it got). A node grants none of them; the environment holds only
-/// `REEF_NODE_ID`, which the node sets on purpose.
+/// what it got). A node grants none of them.
 fn sandbox_probe(_args: &Args) -> Result<String> {
     let file = match std::fs::read("/etc/passwd") {
         Ok(b) => format!("read {} bytes", b.len()),
@@ -223,7 +222,7 @@ fn sandbox_probe(_args: &Args) -> Result<String> {
         Ok(_) => "listed".to_string(),
         Err(_) => "denied".to_string(),
     };
-    let env = match std::env::vars().filter(|(k, _)| k != "REEF_NODE_ID").count() {
+    let env = match std::env::vars().count() {
         0 => "denied".to_string(),
         n => format!("{} variables", n),
     };

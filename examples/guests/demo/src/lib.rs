@@ -92,9 +92,9 @@ fn hold_copy(args: &Args) -> Result<u64> {
     Ok(sum)
 }
 
-/// `node_id() -> str`: the node this task runs on (`REEF_NODE_ID`).
+/// `node_id() -> str`: the node this task runs on.
 fn node_id(_args: &Args) -> Result<String> {
-    Ok(std::env::var("REEF_NODE_ID").unwrap_or_default())
+    Ok(reef_guest::node_id())
 }
 
 /// Actor `Where()`: `node() -> str`, the node it lives on.
@@ -109,7 +109,7 @@ impl Actor for Where {
 
     fn call(&mut self, method: &str, _args: &Args) -> Result<Output> {
         match method {
-            "node" => Ok(std::env::var("REEF_NODE_ID").unwrap_or_default().into()),
+            "node" => Ok(reef_guest::node_id().into()),
             _ => Err(format!("unknown method {}", method).into()),
         }
     }
