@@ -118,12 +118,21 @@ pub async fn transfer() -> Result<()> {
     let data = harness::touched_buffer(GIB as usize);
     let obj = driver.put_bytes(&data).await?;
     drop(data);
+    tracing::info!("submitting the 1 GiB view_len");
     let (t, len) = view_len_on(&driver, &demo, &obj, &worker_id).await?;
+    tracing::info!("1 GiB view_len done");
     ensure!(len == GIB, "view_len returned {len}");
     // A second reader on the worker: the object is there now, no new pull.
     view_len_on(&driver, &demo, &obj, &worker_id).await?;
     let pulled = worker.this_node().await?.bytes_pulled - pulled_before;
     let transfer_s = (micros(t) - baseline_us).max(1.0) / 1e6;
+    for line in std::fs::read_to_string(worker.dir.join("node.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("pull"))
+    {
+        tracing::info!("worker: {line}");
+    }
     tracing::info!(
         task_ms = t.as_secs_f64() * 1e3,
         baseline_us,

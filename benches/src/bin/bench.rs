@@ -1,7 +1,8 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
-//! instance, views, memory, cluster, langs. Diagnostics go to stderr (`REEF_LOG=info` for
+//! instance, views, memory, cluster, langs; `transfer` runs only the cluster group's
+//! 1 GiB transfer rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
 
 use anyhow::Result;
@@ -9,7 +10,7 @@ use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{cluster, instance, langs, memory, put, roundtrip, throughput, views};
 
-const GROUPS: [&str; 8] = [
+const GROUPS: [&str; 9] = [
     "roundtrip",
     "throughput",
     "put",
@@ -17,6 +18,7 @@ const GROUPS: [&str; 8] = [
     "views",
     "memory",
     "cluster",
+    "transfer",
     "langs",
 ];
 
@@ -77,8 +79,10 @@ async fn main() -> Result<()> {
         memory::concurrent_readers().await?;
     }
 
-    if wants("cluster") {
+    if wants("cluster") || wants("transfer") {
         cluster::transfer().await?;
+    }
+    if wants("cluster") {
         cluster::broadcast().await?;
         cluster::dag_and_placements().await?;
     }

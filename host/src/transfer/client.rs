@@ -181,6 +181,8 @@ impl Inner {
         *self.per_object.lock().unwrap().entry(id).or_default() += 1;
         self.transfers.fetch_add(1, Ordering::Relaxed);
         let store = &node.store;
+        let started = std::time::Instant::now();
+        tracing::info!(id, size, "pull starting");
         // The destination, allocated once for the whole object; written only
         // here, sealed (shown to anyone) only when complete, freed on failure.
         let mut heap = Vec::new();
@@ -195,6 +197,12 @@ impl Inner {
             // until it is sealed below; this is the one call.
             unsafe { b.as_mut_slice() }
         };
+        tracing::info!(
+            id,
+            size,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "pull allocated"
+        );
         let mut received = 0u64;
         let mut tried = Vec::with_capacity(holders.len());
         let mut done = false;
@@ -225,6 +233,14 @@ impl Inner {
                 ),
             ));
         }
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(
+            id,
+            size,
+            ms = secs * 1e3,
+            gb_per_s = size as f64 / secs.max(1e-9) / 1e9,
+            "pulled"
+        );
         let data = match block {
             Some(block) => Data::Arena(block),
             None => Data::Inline(heap.into()),
@@ -235,6 +251,7 @@ impl Inner {
         }
         // A placeholder (pending or remote) made by the node: fill it.
         store.fill(id, data);
+        tracing::info!(id, size, "pull sealed");
         Ok(())
     }
 
