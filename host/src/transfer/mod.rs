@@ -42,7 +42,8 @@ mod serve;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use client::{Puller, PROGRESS_TIMEOUT};
-pub use serve::{serve_pull, PullStream, CHUNK_SIZE};
+pub use serve::{serve_pull, split_listener, PullStream, CHUNK_SIZE};
 pub use testing::{bench_pull, PullFigure};

@@ -24,13 +24,15 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http;
 use tonic::Status;
 
-use super::client::{CONNECTION_WINDOW, STREAM_WINDOW};
-use super::serve::{serve_pull, PullStream};
+use super::serve::{serve_pull, split_listener, PullStream};
 use super::Puller;
 use crate::node::{Node, NodeConfig};
 use crate::store::ObjectId;
 
 const MIB: u64 = 1 << 20;
+/// HTTP/2 flow-control windows of the test server (as the node's server uses).
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
 
 /// A node inside this process, without RPC servers; its data directory goes
 /// with the guard. The arena is allocated before this returns (so its
@@ -125,8 +127,10 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-/// A gRPC server on 127.0.0.1 offering `Peer.Pull` of `node` (other Peer
-/// methods are `unimplemented`), checking the node's token. Stops on drop.
+/// A server on 127.0.0.1 serving raw pull connections of `node` and, over
+/// gRPC, `Peer.Pull` (other Peer methods are `unimplemented`), both checking
+/// the node's token: the node's own port, minus the other services. Stops on
+/// drop.
 pub struct PullServer {
     pub address: String,
     task: tokio::task::JoinHandle<()>,
@@ -137,6 +141,7 @@ impl PullServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?.to_string();
         let token = node.config.token.clone();
+        let incoming = split_listener(listener, node.clone());
         let service = tonic::service::interceptor::InterceptedService::new(
             PullOnlyPeer { node },
             reef_proto::auth::CheckToken::new(&token),
@@ -146,7 +151,7 @@ impl PullServer {
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+            .serve_with_incoming(incoming);
         let task = tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::warn!("pull server: {e}");
