@@ -97,6 +97,7 @@ impl Arena {
     /// fault per 4 KiB page the first time a transfer writes or sends a
     /// block: ~0.4 s per GiB on this VM, see `transfer`).
     pub fn prefault(&self) -> Result<()> {
+        let start = std::time::Instant::now();
         // SAFETY: fallocate on our own open descriptor, within the file's size.
         let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, self.capacity as i64) };
         if rc != 0 {
@@ -123,6 +124,11 @@ impl Arena {
             };
             at += len;
         }
+        tracing::debug!(
+            bytes = self.capacity,
+            ms = start.elapsed().as_millis() as u64,
+            "arena allocated and mapped"
+        );
         Ok(())
     }
 
@@ -202,21 +208,6 @@ impl Block {
     pub fn as_ptr(&self) -> *const u8 {
         // SAFETY: offset is inside the mapping (checked at allocation).
         unsafe { self.arena.base().add(self.offset as usize) }
-    }
-    /// Maps the block's pages into this process ahead of a large write: one
-    /// `madvise` instead of a page fault per 4 KiB page (a transfer into a
-    /// fresh 1 GiB region: 1.9 → 1.8 CPU-s, 0.48 → 0.59 GB/s). Best effort:
-    /// a kernel without `MADV_POPULATE_WRITE` (< 5.14) takes the faults later.
-    pub fn populate(&self) {
-        // SAFETY: the range is this block's own page-aligned pages, inside
-        // the mapping; populating does not change their contents.
-        unsafe {
-            libc::madvise(
-                self.as_ptr() as *mut libc::c_void,
-                round_up_page(self.len.max(1)) as usize,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
     }
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: the block is mapped for the arena's lifetime, which we hold;

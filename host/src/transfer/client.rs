@@ -43,6 +43,8 @@ struct Inner {
     /// `Bearer <token>`, presented with every request.
     auth: Vec<u8>,
     progress_timeout: Duration,
+    /// The most connections one object is pulled over at once.
+    max_stripes: u64,
     /// Idle pull connections per holder address, reused by the next pull.
     idle: Mutex<HashMap<String, Vec<TcpStream>>>,
     /// Transfers in progress: a second `pull` of the same id awaits the first.
@@ -65,6 +67,7 @@ impl Puller {
                 node,
                 auth: format!("Bearer {token}").into_bytes(),
                 progress_timeout: PROGRESS_TIMEOUT,
+                max_stripes: MAX_STRIPES,
                 idle: Mutex::default(),
                 inflight: Mutex::default(),
                 bytes_pulled: AtomicU64::new(0),
@@ -79,6 +82,15 @@ impl Puller {
     pub fn with_progress_timeout(mut self, timeout: Duration) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.progress_timeout = timeout;
+        }
+        self
+    }
+
+    /// Pulls an object over at most `stripes` connections at once (default
+    /// `MAX_STRIPES`; for measurements). Call before the puller is shared.
+    pub fn with_max_stripes(mut self, stripes: u64) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.max_stripes = stripes.max(1);
         }
         self
     }
@@ -201,7 +213,7 @@ impl Inner {
         // by this transfer's stripes, sealed (shown to anyone) only when
         // complete, freed on failure.
         let dest = Arc::new(Dest::new(store, size)?);
-        let mut stripes = stripes(size);
+        let mut stripes = stripes(size, self.max_stripes);
         let mut tried = Vec::with_capacity(holders.len());
         for holder in holders {
             let mut running = Vec::new();
@@ -411,10 +423,10 @@ struct Stripe {
     done: bool,
 }
 
-/// `size` cut into up to `MAX_STRIPES` ranges of at least `STRIPE_MIN`
-/// bytes, page-aligned; always at least one (an empty object too).
-fn stripes(size: u64) -> Vec<Stripe> {
-    let count = (size / STRIPE_MIN).clamp(1, MAX_STRIPES);
+/// `size` cut into up to `max` ranges of at least `STRIPE_MIN` bytes,
+/// page-aligned; always at least one (an empty object too).
+fn stripes(size: u64, max: u64) -> Vec<Stripe> {
+    let count = (size / STRIPE_MIN).clamp(1, max);
     let per = (size / count).div_ceil(4096) * 4096;
     (0..count)
         .map(|i| Stripe {

@@ -91,12 +91,10 @@ impl Drop for TempDir {
 }
 
 async fn wait_allocated(node: &Node) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let path = node.store.arena().path().to_owned();
     let start = Instant::now();
     loop {
-        let meta = std::fs::metadata(&path)?;
-        if meta.blocks() * 512 >= meta.len() {
+        if arena_mapped(std::process::id(), &path)? {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(60) {
@@ -104,6 +102,35 @@ async fn wait_allocated(node: &Node) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Whether the node process `pid` has allocated its arena file `path` and
+/// mapped all of it (`Arena::prefault`: its resident size in
+/// `/proc/<pid>/smaps` is the whole file), so that neither runs during a
+/// measurement.
+pub fn arena_mapped(pid: u32, path: &std::path::Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("reading the arena {}", path.display()))?;
+    if meta.blocks() * 512 < meta.len() {
+        return Ok(false);
+    }
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .with_context(|| format!("reading /proc/{pid}/smaps"))?;
+    let name = path.to_string_lossy();
+    let mut in_arena = false;
+    let mut rss = 0u64;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if !first.ends_with(':') {
+            // A mapping's header line (`start-end perms offset dev inode path`).
+            in_arena = line.ends_with(&*name);
+        } else if let (true, Some(kb)) = (in_arena, line.strip_prefix("Rss:")) {
+            let kb = kb.trim().trim_end_matches("kB").trim();
+            rss += kb.parse::<u64>().unwrap_or(0) << 10;
+        }
+    }
+    Ok(rss >= meta.len())
 }
 
 /// Puts `bytes` into the node's store as a sealed object with one reference.
@@ -391,10 +418,11 @@ pub struct PullFigure {
     pub cpu_secs_per_gib: f64,
 }
 
-/// Pulls a `size`-byte object between two in-process nodes over loopback gRPC
-/// `rounds` times and returns each round's figure (the bytes are checked
-/// after the first round, then the copy is freed for the next).
-pub async fn bench_pull(size: u64, rounds: usize) -> Result<Vec<PullFigure>> {
+/// Pulls a `size`-byte object between two in-process nodes over loopback
+/// (raw pull connections, at most `stripes` at once) `rounds` times and
+/// returns each round's figure (the bytes are checked after the first round,
+/// then the copy is freed for the next).
+pub async fn bench_pull(size: u64, stripes: u64, rounds: usize) -> Result<Vec<PullFigure>> {
     let token = reef_proto::auth::generate_token()?;
     let arena = size + 64 * MIB;
     let (holder, _hd) = in_process_node(arena, &token).await?;
@@ -403,7 +431,7 @@ pub async fn bench_pull(size: u64, rounds: usize) -> Result<Vec<PullFigure>> {
     put(&holder, 1, &bytes)?;
     drop(bytes);
     let server = PullServer::start(holder.clone()).await?;
-    let puller = Puller::new(Arc::downgrade(&puller_node), &token)?;
+    let puller = Puller::new(Arc::downgrade(&puller_node), &token)?.with_max_stripes(stripes);
     let mut figures = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let cpu = cpu_time();
