@@ -143,18 +143,23 @@ const WRITE_STEP: usize = 4 << 20;
 /// Accepts the connections of the node's TCP port: a pull connection (first
 /// byte `MAGIC[0]`) is served by [`serve_connection`] on a blocking thread
 /// of its own; every other connection goes, untouched, to the returned
-/// stream, which the gRPC server serves. Ends when the stream is dropped.
+/// stream, which the gRPC server serves. Ends when the stream is dropped or
+/// the node stops; pull connections are then shut down (their threads
+/// return at once, so the process does not wait for them to go idle).
 pub fn split_listener(
     listener: TcpListener,
     node: Arc<Node>,
 ) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let stopping = node.stopping.clone();
     let node = Arc::downgrade(&node);
+    let open = Arc::new(OpenConnections::default());
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = tx.closed() => return,
+                () = tx.closed() => break,
+                () = stopping.cancelled() => break,
             };
             let stream = match accepted {
                 Ok((stream, _)) => stream,
@@ -168,6 +173,7 @@ pub fn split_listener(
             };
             let tx = tx.clone();
             let node = node.clone();
+            let open = open.clone();
             // Peeking waits for the peer's first byte: never in the accept loop.
             tokio::spawn(async move {
                 let mut first = [0u8; 1];
@@ -175,14 +181,15 @@ pub fn split_listener(
                     Ok(Ok(1)) if first[0] == MAGIC[0] => {
                         let Some(node) = node.upgrade() else { return };
                         let handle = tokio::runtime::Handle::current();
-                        match stream.into_std() {
-                            Ok(stream) => {
-                                tokio::task::spawn_blocking(move || {
-                                    serve_connection(&node, &handle, stream)
-                                });
-                            }
-                            Err(e) => tracing::warn!("pull connection: {e}"),
-                        }
+                        let stream = match stream.into_std() {
+                            Ok(stream) => stream,
+                            Err(e) => return tracing::warn!("pull connection: {e}"),
+                        };
+                        let Some(key) = open.add(&stream) else { return };
+                        tokio::task::spawn_blocking(move || {
+                            serve_connection(&node, &handle, stream);
+                            open.remove(key);
+                        });
                     }
                     Ok(Ok(_)) => {
                         let _ = tx.send(Ok(stream));
@@ -192,8 +199,49 @@ pub fn split_listener(
                 }
             });
         }
+        open.close_all();
     });
     tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+}
+
+/// The pull connections being served, to shut them down when the node stops.
+#[derive(Default)]
+struct OpenConnections {
+    state: std::sync::Mutex<OpenState>,
+}
+
+#[derive(Default)]
+struct OpenState {
+    next: u64,
+    closed: bool,
+    streams: std::collections::HashMap<u64, std::net::TcpStream>,
+}
+
+impl OpenConnections {
+    /// Registers a connection (a clone of its socket); `None` once closed.
+    fn add(&self, stream: &std::net::TcpStream) -> Option<u64> {
+        let clone = stream.try_clone().ok()?;
+        let mut state = self.state.lock().unwrap();
+        if state.closed {
+            return None;
+        }
+        state.next += 1;
+        let key = state.next;
+        state.streams.insert(key, clone);
+        Some(key)
+    }
+
+    fn remove(&self, key: u64) {
+        self.state.lock().unwrap().streams.remove(&key);
+    }
+
+    fn close_all(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.closed = true;
+        for (_, stream) in state.streams.drain() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 /// Serves the pull requests of one connection, one after the other, until the
