@@ -371,11 +371,18 @@ impl Inner {
             offset: *reached,
             end,
         };
+        // A connection that failed at once (closed or reset) may be one the
+        // holder closed while it sat idle here; a silent one is a hung holder.
+        let before_reply = |e: std::io::Error, what: &str, at: u64| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                RangeError::After(io_error(e, what, at))
+            }
+            _ => RangeError::BeforeReply(io_error(e, what, at)),
+        };
         request
             .write_to(conn)
-            .map_err(|e| RangeError::BeforeReply(io_error(e, "request sent", *reached)))?;
-        let reply = wire::read_reply(conn)
-            .map_err(|e| RangeError::BeforeReply(io_error(e, "reply", *reached)))?;
+            .map_err(|e| before_reply(e, "request sent", *reached))?;
+        let reply = wire::read_reply(conn).map_err(|e| before_reply(e, "reply", *reached))?;
         let total = match reply {
             Ok(total) => total,
             Err((_, message)) => return Err(RangeError::After(message)),
@@ -408,8 +415,9 @@ impl Inner {
     }
 }
 
-/// Why one request failed: before any reply (a reused connection the holder
-/// had closed is retried once), or after.
+/// Why one request failed: the connection was closed or reset before any
+/// reply (a reused connection the holder had closed is retried once), or
+/// anything else.
 enum RangeError {
     BeforeReply(String),
     After(String),
