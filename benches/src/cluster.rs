@@ -56,14 +56,24 @@ pub async fn start(workers: usize, store: u64, extra: &[&str]) -> Result<Vec<Chi
     for node in &nodes {
         let arena = harness::arena_of(&node.address)?;
         harness::wait_allocated(&arena).await?;
-        // And mapped into the node (its page tables built: `Arena::prefault`).
+        // And mapped into the node (`Arena::prefault`), so that does not run
+        // during a figure: 90% of it (the kernel may unmap idle pages).
+        let size = std::fs::metadata(&arena)?.len();
         let start = Instant::now();
-        while !reef_host::transfer::testing::arena_mapped(node.pid(), &arena)? {
-            ensure!(
-                start.elapsed() < Duration::from_secs(60),
-                "the arena {} was not mapped within 60 s",
-                arena.display()
-            );
+        loop {
+            let mapped = reef_host::transfer::testing::arena_mapped_bytes(node.pid(), &arena)?;
+            if mapped >= size / 10 * 9 {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                tracing::warn!(
+                    arena = %arena.display(),
+                    mapped,
+                    size,
+                    "the arena is not fully mapped after 20 s; going on"
+                );
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

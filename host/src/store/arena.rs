@@ -28,6 +28,8 @@ pub struct Arena {
     map: MmapRaw,
     capacity: u64,
     alloc: Mutex<AllocState>,
+    /// Set once `prefault` has allocated and mapped every page.
+    prefaulted: std::sync::atomic::AtomicBool,
 }
 
 struct AllocState {
@@ -83,6 +85,7 @@ impl Arena {
             file,
             map,
             capacity,
+            prefaulted: Default::default(),
             alloc: Mutex::new(AllocState {
                 allocator: Allocator::with_max_allocs((capacity / PAGE) as u32, 1 << 20),
                 used: 0,
@@ -129,7 +132,14 @@ impl Arena {
             ms = start.elapsed().as_millis() as u64,
             "arena allocated and mapped"
         );
+        self.prefaulted
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// Whether `prefault` has finished (tests and benchmarks wait for it).
+    pub fn is_prefaulted(&self) -> bool {
+        self.prefaulted.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn path(&self) -> &Path {

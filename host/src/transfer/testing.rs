@@ -94,7 +94,7 @@ async fn wait_allocated(node: &Node) -> Result<()> {
     let path = node.store.arena().path().to_owned();
     let start = Instant::now();
     loop {
-        if arena_mapped(std::process::id(), &path)? {
+        if node.store.arena().is_prefaulted() {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(60) {
@@ -104,16 +104,17 @@ async fn wait_allocated(node: &Node) -> Result<()> {
     }
 }
 
-/// Whether the node process `pid` has allocated its arena file `path` and
-/// mapped all of it (`Arena::prefault`: its resident size in
-/// `/proc/<pid>/smaps` is the whole file), so that neither runs during a
-/// measurement.
-pub fn arena_mapped(pid: u32, path: &std::path::Path) -> Result<bool> {
+/// Bytes of the arena file `path` mapped into process `pid` (its resident
+/// size in `/proc/<pid>/smaps`), 0 until the file is fully allocated. Once
+/// `Arena::prefault` is done this is the whole file, less what the kernel
+/// has unmapped since (on this VM a DAMON `pageout` scheme unmaps pages
+/// idle for ~30 s; they fault back in when touched).
+pub fn arena_mapped_bytes(pid: u32, path: &std::path::Path) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let meta =
         std::fs::metadata(path).with_context(|| format!("reading the arena {}", path.display()))?;
     if meta.blocks() * 512 < meta.len() {
-        return Ok(false);
+        return Ok(0);
     }
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
         .with_context(|| format!("reading /proc/{pid}/smaps"))?;
@@ -130,7 +131,7 @@ pub fn arena_mapped(pid: u32, path: &std::path::Path) -> Result<bool> {
             rss += kb.parse::<u64>().unwrap_or(0) << 10;
         }
     }
-    Ok(rss >= meta.len())
+    Ok(rss)
 }
 
 /// Puts `bytes` into the node's store as a sealed object with one reference.
@@ -165,7 +166,15 @@ pub struct PullServer {
 
 impl PullServer {
     pub async fn start(node: Arc<Node>) -> Result<PullServer> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_at(node, "127.0.0.1:0").await
+    }
+
+    /// As [`PullServer::start`], on a given address (a holder restarted on
+    /// its port).
+    pub async fn start_at(node: Arc<Node>, address: &str) -> Result<PullServer> {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
         let address = listener.local_addr()?.to_string();
         let token = node.config.token.clone();
         let incoming = split_listener(listener, node.clone());
