@@ -141,8 +141,8 @@ const SEAL_WAIT: Duration = Duration::from_secs(60);
 const WRITE_STEP: usize = 4 << 20;
 
 /// Accepts the connections of the node's TCP port: a pull connection (first
-/// byte `MAGIC[0]`) is served by [`serve_connection`] on a blocking thread
-/// of its own; every other connection goes, untouched, to the returned
+/// byte `MAGIC[0]`) whose first request carries the token is served by
+/// [`serve_connection`] on a blocking thread of its own; every other connection goes, untouched, to the returned
 /// stream, which the gRPC server serves. Ends when the stream is dropped or
 /// the node stops; pull connections are then shut down (their threads
 /// return at once, so the process does not wait for them to go idle).
@@ -180,6 +180,11 @@ pub fn split_listener(
                 match tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await {
                     Ok(Ok(1)) if first[0] == MAGIC[0] => {
                         let Some(node) = node.upgrade() else { return };
+                        // Authenticated before it gets a thread.
+                        let mut stream = stream;
+                        let Some(request) = first_request(&node, &mut stream).await else {
+                            return;
+                        };
                         let handle = tokio::runtime::Handle::current();
                         let stream = match stream.into_std() {
                             Ok(stream) => stream,
@@ -187,7 +192,7 @@ pub fn split_listener(
                         };
                         let Some(key) = open.add(&stream) else { return };
                         tokio::task::spawn_blocking(move || {
-                            serve_connection(&node, &handle, stream);
+                            serve_connection(&node, &handle, stream, request);
                             open.remove(key);
                         });
                     }
@@ -202,6 +207,36 @@ pub fn split_listener(
         open.close_all();
     });
     tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+}
+
+/// The first request of a pull connection, read without a thread of its own;
+/// `None` (the connection is dropped) when it is malformed, late or carries
+/// a wrong token (which is told so first).
+async fn first_request(node: &Node, stream: &mut TcpStream) -> Option<Request> {
+    use tokio::io::AsyncWriteExt;
+    let request = tokio::time::timeout(IDLE_TIMEOUT, wire::read_request_async(stream)).await;
+    let request = match request {
+        Ok(Ok(Some(request))) => request,
+        Ok(Ok(None)) => return None,
+        Ok(Err(e)) => {
+            tracing::debug!("a bad pull request: {e}");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    if reef_proto::auth::CheckToken::new(&node.config.token).accepts(&request.auth) {
+        return Some(request);
+    }
+    let message = if request.auth.is_empty() {
+        "missing cluster token"
+    } else {
+        "wrong cluster token"
+    };
+    tracing::debug!(peer = ?stream.peer_addr().ok(), "pull refused: {message}");
+    let mut reply = Vec::new();
+    wire::write_reply(&mut reply, wire::Status::Unauthenticated, 0, message).ok()?;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, stream.write_all(&reply)).await;
+    None
 }
 
 /// The pull connections being served, to shut them down when the node stops.
@@ -244,19 +279,21 @@ impl OpenConnections {
     }
 }
 
-/// Serves the pull requests of one connection, one after the other, until the
+/// Serves the pull requests of one connection (`first`, already read and
+/// authenticated, then the next ones), one after the other, until the
 /// puller closes it, stays idle for `IDLE_TIMEOUT`, sends a bad request or
 /// a wrong token. Blocking: runs on a thread of its own.
 fn serve_connection(
     node: &Arc<Node>,
     handle: &tokio::runtime::Handle,
     stream: std::net::TcpStream,
+    first: Request,
 ) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    if let Err(e) = serve_requests(node, handle, &stream) {
+    if let Err(e) = serve_requests(node, handle, &stream, first) {
         tracing::debug!(peer, "pull connection closed: {e:#}");
     }
     let _ = stream.shutdown(Shutdown::Both);
@@ -266,6 +303,7 @@ fn serve_requests(
     node: &Arc<Node>,
     handle: &tokio::runtime::Handle,
     stream: &std::net::TcpStream,
+    first: Request,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     stream.set_nonblocking(false)?;
@@ -275,9 +313,14 @@ fn serve_requests(
     let check = reef_proto::auth::CheckToken::new(&node.config.token);
     let mut reader = std::io::BufReader::with_capacity(256, stream);
     let mut writer = stream;
+    let mut first = Some(first);
     loop {
-        let Some(req) = Request::read_from(&mut reader).context("reading a pull request")? else {
-            return Ok(());
+        let req = match first.take() {
+            Some(req) => req,
+            None => match Request::read_from(&mut reader).context("reading a pull request")? {
+                Some(req) => req,
+                None => return Ok(()),
+            },
         };
         let Request {
             auth,

@@ -161,6 +161,34 @@ pub fn read_reply(r: &mut impl Read) -> io::Result<Result<u64, (Status, String)>
     )))
 }
 
+/// [`Request::read_from`] on an async stream, reading exactly the request's
+/// bytes (nothing of what follows): a connection is authenticated before it
+/// gets a thread of its own.
+pub async fn read_request_async(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> io::Result<Option<Request>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 10];
+    match r.read(&mut head[..1]).await? {
+        0 => return Ok(None),
+        _ => r.read_exact(&mut head[1..]).await?,
+    };
+    let auth_len = u16::from_le_bytes([head[8], head[9]]) as usize;
+    if head[..8] != MAGIC || auth_len > MAX_AUTH {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "not a pull request (or another version): {:02x?}",
+                &head[..8]
+            ),
+        ));
+    }
+    let mut buf = head.to_vec();
+    buf.resize(10 + auth_len + 24, 0);
+    r.read_exact(&mut buf[10..]).await?;
+    Request::read_from(&mut &buf[..])
+}
+
 fn read_array<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
     let mut a = [0u8; N];
     r.read_exact(&mut a)?;
@@ -195,6 +223,22 @@ mod tests {
             read_reply(&mut r).unwrap(),
             Err((Status::NotFound, "UNKNOWN_OBJECT: 0x42".to_string()))
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_reads_alike_from_an_async_stream() {
+        let req = Request {
+            auth: b"Bearer xyz".to_vec(),
+            id: 9,
+            offset: 1,
+            end: 2,
+        };
+        let mut buf = vec![];
+        req.write_to(&mut buf).unwrap();
+        buf.extend_from_slice(b"rest");
+        let mut r = &buf[..];
+        assert_eq!(read_request_async(&mut r).await.unwrap(), Some(req));
+        assert_eq!(r, b"rest", "nothing read past the request");
     }
 
     #[test]
