@@ -8,10 +8,12 @@
 //! is still served, for tools; nodes no longer use it (see the
 //! measurements below).
 //!
-//! * **Holder side** — each pull connection is served on a blocking thread
-//!   of its own (not the node's single RPC thread): the token is checked
-//!   (the same `Bearer <token>` as gRPC, compared in constant time), the
-//!   object looked up (a spilled one is restored, a pending one waited for),
+//! * **Holder side** — a pull connection's first request is read on the
+//!   RPC runtime and its token checked (the same `Bearer <token>` as gRPC,
+//!   compared in constant time; a wrong one is told so and dropped); the
+//!   connection is then served on a blocking thread of its own (not the
+//!   node's single RPC thread), every request checked again: the object
+//!   looked up (a spilled one is restored, a pending one waited for),
 //!   and the requested range written to the socket straight from the stored
 //!   bytes, which stay pinned (never spilled or freed) while they are sent.
 //!   The connection then takes the next request; it is closed after 30 s
@@ -37,7 +39,7 @@
 //! already sealed here is not pulled again.
 //!
 //! **Measurements** (1 GiB, loopback, 2 vCPUs shared with two other
-//! engineers' builds: load average 3–5 throughout, so every figure is a
+//! engineers' builds: load average 3–6.5 throughout, so every figure is a
 //! range over runs).
 //!
 //! | path | GB/s | CPU-s per GiB (both nodes) |
@@ -48,7 +50,7 @@
 //! | raw, 1 stripe, in-process ([`bench_pull`]) | 2.31–3.58 | 0.23–0.36 |
 //! | raw, 2 stripes, in-process | 1.47–4.34 | 0.30–0.51 |
 //! | raw, 4 stripes, in-process | 2.05–4.84 | 0.35–0.52 |
-//! | raw, 4 stripes, two `host` processes (`make bench`: task submit to result) | 2.16–5.20 (9 runs) | |
+//! | raw, 4 stripes, two `host` processes (`make bench`: task submit to result) | 2.16–5.20 (12 runs) | |
 //!
 //! Where the time went before: (1) page faults — the first write of each
 //! 4 KiB page of a fresh arena region costs ~1.6 µs on this VM, 0.4 s per GiB
