@@ -50,7 +50,7 @@
 //! | raw, 1 stripe, in-process ([`bench_pull`]) | 2.31–3.58 | 0.23–0.36 |
 //! | raw, 2 stripes, in-process | 1.47–4.34 | 0.30–0.51 |
 //! | raw, 4 stripes, in-process | 2.05–4.84 | 0.35–0.52 |
-//! | raw, 4 stripes, two `host` processes (`make bench`: task submit to result) | 2.16–5.20 (12 runs) | |
+//! | raw, 4 stripes, two `host` processes (`make bench`: task submit to result) | 2.16–5.20 (16 runs; last 3: 3.90–4.40) | |
 //!
 //! Where the time went before: (1) page faults — the first write of each
 //! 4 KiB page of a fresh arena region costs ~1.6 µs on this VM, 0.4 s per GiB
