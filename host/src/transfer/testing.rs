@@ -106,9 +106,9 @@ async fn wait_allocated(node: &Node) -> Result<()> {
 
 /// Bytes of the arena file `path` mapped into process `pid` (its resident
 /// size in `/proc/<pid>/smaps`), 0 until the file is fully allocated. Once
-/// `Arena::prefault` is done this is the whole file, less what the kernel
-/// has unmapped since (on this VM a DAMON `pageout` scheme unmaps pages
-/// idle for ~30 s; they fault back in when touched).
+/// `Arena::prefault` is done this is the whole file, less any pages the
+/// kernel has unmapped since (reclaim may; this VM runs a DAMON `pageout`
+/// scheme). Such pages fault back in when touched.
 pub fn arena_mapped_bytes(pid: u32, path: &std::path::Path) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let meta =
