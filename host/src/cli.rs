@@ -305,7 +305,8 @@ async fn start(args: StartArgs) -> Result<()> {
             .add_service(groups.clone())
             .add_optional_service(control_plane)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                // Raw pull connections are split off and served by `transfer`.
+                crate::transfer::split_listener(listener, node.clone()),
                 stopping.clone().cancelled_owned(),
             ),
     );

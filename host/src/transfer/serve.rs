@@ -1,12 +1,20 @@
-//! The holder's side of `Peer.Pull`: a locally held object streamed in chunks.
+//! The holder's side of a pull: raw pull connections on the node's port
+//! ([`split_listener`], the path `Puller` uses) and the gRPC `Peer.Pull`
+//! ([`serve_pull`]).
 
+use std::io::Write;
+use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use reef_proto as pb;
+use tokio::net::{TcpListener, TcpStream};
 use tonic::Status;
+
+use super::wire::{self, Request, MAGIC};
 
 use crate::error::{ErrorCode, ReefError};
 use crate::node::Node;
@@ -117,5 +125,257 @@ struct ArenaSlice {
 impl AsRef<[u8]> for ArenaSlice {
     fn as_ref(&self) -> &[u8] {
         &self.data.as_slice()[self.start..self.end]
+    }
+}
+
+/// How long a holder waits for the first byte of a new connection (to tell a
+/// pull from gRPC) and for the next request on an idle pull connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A puller that takes nothing for this long is given up (it gives a holder
+/// `PROGRESS_TIMEOUT`, 10 s, so it has failed over long before).
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a pending object to be sealed.
+const SEAL_WAIT: Duration = Duration::from_secs(60);
+/// Bytes per `write` of a reply (a bound on each blocking call, not a frame:
+/// the bytes go out as one stream).
+const WRITE_STEP: usize = 4 << 20;
+
+/// Accepts the connections of the node's TCP port: a pull connection (first
+/// byte `MAGIC[0]`) whose first request carries the token is served by
+/// [`serve_connection`] on a blocking thread of its own; every other connection goes, untouched, to the returned
+/// stream, which the gRPC server serves. Ends when the stream is dropped or
+/// the node stops; pull connections are then shut down (their threads
+/// return at once, so the process does not wait for them to go idle).
+pub fn split_listener(
+    listener: TcpListener,
+    node: Arc<Node>,
+) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let stopping = node.stopping.clone();
+    let node = Arc::downgrade(&node);
+    let open = Arc::new(OpenConnections::default());
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = tx.closed() => break,
+                () = stopping.cancelled() => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: the gRPC server would
+                    // see the same error; keep accepting.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let tx = tx.clone();
+            let node = node.clone();
+            let open = open.clone();
+            // Peeking waits for the peer's first byte: never in the accept loop.
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await {
+                    Ok(Ok(1)) if first[0] == MAGIC[0] => {
+                        let Some(node) = node.upgrade() else { return };
+                        // Authenticated before it gets a thread.
+                        let mut stream = stream;
+                        let Some(request) = first_request(&node, &mut stream).await else {
+                            return;
+                        };
+                        let handle = tokio::runtime::Handle::current();
+                        let stream = match stream.into_std() {
+                            Ok(stream) => stream,
+                            Err(e) => return tracing::warn!("pull connection: {e}"),
+                        };
+                        let Some(key) = open.add(&stream) else { return };
+                        tokio::task::spawn_blocking(move || {
+                            serve_connection(&node, &handle, stream, request);
+                            open.remove(key);
+                        });
+                    }
+                    Ok(Ok(_)) => {
+                        let _ = tx.send(Ok(stream));
+                    }
+                    // Closed, failed or silent before its first byte.
+                    Ok(Err(_)) | Err(_) => {}
+                }
+            });
+        }
+        open.close_all();
+    });
+    tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+}
+
+/// The first request of a pull connection, read without a thread of its own;
+/// `None` (the connection is dropped) when it is malformed, late or carries
+/// a wrong token (which is told so first).
+async fn first_request(node: &Node, stream: &mut TcpStream) -> Option<Request> {
+    use tokio::io::AsyncWriteExt;
+    let request = tokio::time::timeout(IDLE_TIMEOUT, wire::read_request_async(stream)).await;
+    let request = match request {
+        Ok(Ok(Some(request))) => request,
+        Ok(Ok(None)) => return None,
+        Ok(Err(e)) => {
+            tracing::debug!("a bad pull request: {e}");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    if reef_proto::auth::CheckToken::new(&node.config.token).accepts(&request.auth) {
+        return Some(request);
+    }
+    let message = if request.auth.is_empty() {
+        "missing cluster token"
+    } else {
+        "wrong cluster token"
+    };
+    tracing::debug!(peer = ?stream.peer_addr().ok(), "pull refused: {message}");
+    let mut reply = Vec::new();
+    wire::write_reply(&mut reply, wire::Status::Unauthenticated, 0, message).ok()?;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, stream.write_all(&reply)).await;
+    None
+}
+
+/// The pull connections being served, to shut them down when the node stops.
+#[derive(Default)]
+struct OpenConnections {
+    state: std::sync::Mutex<OpenState>,
+}
+
+#[derive(Default)]
+struct OpenState {
+    next: u64,
+    closed: bool,
+    streams: std::collections::HashMap<u64, std::net::TcpStream>,
+}
+
+impl OpenConnections {
+    /// Registers a connection (a clone of its socket); `None` once closed.
+    fn add(&self, stream: &std::net::TcpStream) -> Option<u64> {
+        let clone = stream.try_clone().ok()?;
+        let mut state = self.state.lock().unwrap();
+        if state.closed {
+            return None;
+        }
+        state.next += 1;
+        let key = state.next;
+        state.streams.insert(key, clone);
+        Some(key)
+    }
+
+    fn remove(&self, key: u64) {
+        self.state.lock().unwrap().streams.remove(&key);
+    }
+
+    fn close_all(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.closed = true;
+        for (_, stream) in state.streams.drain() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Serves the pull requests of one connection (`first`, already read and
+/// authenticated, then the next ones), one after the other, until the
+/// puller closes it, stays idle for `IDLE_TIMEOUT`, sends a bad request or
+/// a wrong token. Blocking: runs on a thread of its own.
+fn serve_connection(
+    node: &Arc<Node>,
+    handle: &tokio::runtime::Handle,
+    stream: std::net::TcpStream,
+    first: Request,
+) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    if let Err(e) = serve_requests(node, handle, &stream, first) {
+        tracing::debug!(peer, "pull connection closed: {e:#}");
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+fn serve_requests(
+    node: &Arc<Node>,
+    handle: &tokio::runtime::Handle,
+    stream: &std::net::TcpStream,
+    first: Request,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    stream.set_write_timeout(Some(SEND_TIMEOUT))?;
+    let check = reef_proto::auth::CheckToken::new(&node.config.token);
+    let mut reader = std::io::BufReader::with_capacity(256, stream);
+    let mut writer = stream;
+    let mut first = Some(first);
+    loop {
+        let req = match first.take() {
+            Some(req) => req,
+            None => match Request::read_from(&mut reader).context("reading a pull request")? {
+                Some(req) => req,
+                None => return Ok(()),
+            },
+        };
+        let Request {
+            auth,
+            id,
+            offset,
+            end,
+        } = req;
+        if !check.accepts(&auth) {
+            let message = if auth.is_empty() {
+                "missing cluster token"
+            } else {
+                "wrong cluster token"
+            };
+            wire::write_reply(&mut writer, wire::Status::Unauthenticated, 0, message)?;
+            anyhow::bail!("{message}");
+        }
+        let data = handle.block_on(async {
+            match tokio::time::timeout(SEAL_WAIT, node.store.get(id)).await {
+                Ok(r) => r.map_err(|e| (wire_status(&e), e.to_string())),
+                Err(_) => Err((
+                    wire::Status::Internal,
+                    format!("TIMEOUT: object {id:#x} was not sealed within {SEAL_WAIT:?}"),
+                )),
+            }
+        });
+        let data = match data {
+            Ok(data) => data,
+            Err((status, message)) => {
+                wire::write_reply(&mut writer, status, 0, &message)?;
+                anyhow::bail!("object {id:#x}: {message}");
+            }
+        };
+        let total = data.len();
+        if offset > total {
+            let message =
+                format!("offset {offset} is past the end of object {id:#x} ({total} bytes)");
+            wire::write_reply(&mut writer, wire::Status::OutOfRange, 0, &message)?;
+            anyhow::bail!("{message}");
+        }
+        let end = end.min(total);
+        wire::write_reply(&mut writer, wire::Status::Ok, total, "")?;
+        // Straight from the stored bytes (pinned by `data` until sent).
+        let bytes = &data.as_slice()[offset as usize..end.max(offset) as usize];
+        for step in bytes.chunks(WRITE_STEP) {
+            writer
+                .write_all(step)
+                .with_context(|| format!("sending object {id:#x}"))?;
+        }
+    }
+}
+
+fn wire_status(e: &ReefError) -> wire::Status {
+    match e.code {
+        ErrorCode::UnknownObject => wire::Status::NotFound,
+        ErrorCode::StoreFull => wire::Status::ResourceExhausted,
+        _ => wire::Status::FailedPrecondition,
     }
 }

@@ -24,13 +24,15 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http;
 use tonic::Status;
 
-use super::client::{CONNECTION_WINDOW, STREAM_WINDOW};
-use super::serve::{serve_pull, PullStream};
+use super::serve::{serve_pull, split_listener, PullStream};
 use super::Puller;
 use crate::node::{Node, NodeConfig};
 use crate::store::ObjectId;
 
 const MIB: u64 = 1 << 20;
+/// HTTP/2 flow-control windows of the test server (as the node's server uses).
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
 
 /// A node inside this process, without RPC servers; its data directory goes
 /// with the guard. The arena is allocated before this returns (so its
@@ -89,12 +91,10 @@ impl Drop for TempDir {
 }
 
 async fn wait_allocated(node: &Node) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let path = node.store.arena().path().to_owned();
     let start = Instant::now();
     loop {
-        let meta = std::fs::metadata(&path)?;
-        if meta.blocks() * 512 >= meta.len() {
+        if node.store.arena().is_prefaulted() {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(60) {
@@ -102,6 +102,36 @@ async fn wait_allocated(node: &Node) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Bytes of the arena file `path` mapped into process `pid` (its resident
+/// size in `/proc/<pid>/smaps`), 0 until the file is fully allocated. Once
+/// `Arena::prefault` is done this is the whole file, less any pages the
+/// kernel has unmapped since (reclaim may; this VM runs a DAMON `pageout`
+/// scheme). Such pages fault back in when touched.
+pub fn arena_mapped_bytes(pid: u32, path: &std::path::Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("reading the arena {}", path.display()))?;
+    if meta.blocks() * 512 < meta.len() {
+        return Ok(0);
+    }
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .with_context(|| format!("reading /proc/{pid}/smaps"))?;
+    let name = path.to_string_lossy();
+    let mut in_arena = false;
+    let mut rss = 0u64;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if !first.ends_with(':') {
+            // A mapping's header line (`start-end perms offset dev inode path`).
+            in_arena = line.ends_with(&*name);
+        } else if let (true, Some(kb)) = (in_arena, line.strip_prefix("Rss:")) {
+            let kb = kb.trim().trim_end_matches("kB").trim();
+            rss += kb.parse::<u64>().unwrap_or(0) << 10;
+        }
+    }
+    Ok(rss)
 }
 
 /// Puts `bytes` into the node's store as a sealed object with one reference.
@@ -125,8 +155,10 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-/// A gRPC server on 127.0.0.1 offering `Peer.Pull` of `node` (other Peer
-/// methods are `unimplemented`), checking the node's token. Stops on drop.
+/// A server on 127.0.0.1 serving raw pull connections of `node` and, over
+/// gRPC, `Peer.Pull` (other Peer methods are `unimplemented`), both checking
+/// the node's token: the node's own port, minus the other services. Stops on
+/// drop.
 pub struct PullServer {
     pub address: String,
     task: tokio::task::JoinHandle<()>,
@@ -134,9 +166,18 @@ pub struct PullServer {
 
 impl PullServer {
     pub async fn start(node: Arc<Node>) -> Result<PullServer> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_at(node, "127.0.0.1:0").await
+    }
+
+    /// As [`PullServer::start`], on a given address (a holder restarted on
+    /// its port).
+    pub async fn start_at(node: Arc<Node>, address: &str) -> Result<PullServer> {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
         let address = listener.local_addr()?.to_string();
         let token = node.config.token.clone();
+        let incoming = split_listener(listener, node.clone());
         let service = tonic::service::interceptor::InterceptedService::new(
             PullOnlyPeer { node },
             reef_proto::auth::CheckToken::new(&token),
@@ -146,7 +187,7 @@ impl PullServer {
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+            .serve_with_incoming(incoming);
         let task = tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::warn!("pull server: {e}");
@@ -386,10 +427,11 @@ pub struct PullFigure {
     pub cpu_secs_per_gib: f64,
 }
 
-/// Pulls a `size`-byte object between two in-process nodes over loopback gRPC
-/// `rounds` times and returns each round's figure (the bytes are checked
-/// after the first round, then the copy is freed for the next).
-pub async fn bench_pull(size: u64, rounds: usize) -> Result<Vec<PullFigure>> {
+/// Pulls a `size`-byte object between two in-process nodes over loopback
+/// (raw pull connections, at most `stripes` at once) `rounds` times and
+/// returns each round's figure (the bytes are checked after the first round,
+/// then the copy is freed for the next).
+pub async fn bench_pull(size: u64, stripes: u64, rounds: usize) -> Result<Vec<PullFigure>> {
     let token = reef_proto::auth::generate_token()?;
     let arena = size + 64 * MIB;
     let (holder, _hd) = in_process_node(arena, &token).await?;
@@ -398,7 +440,7 @@ pub async fn bench_pull(size: u64, rounds: usize) -> Result<Vec<PullFigure>> {
     put(&holder, 1, &bytes)?;
     drop(bytes);
     let server = PullServer::start(holder.clone()).await?;
-    let puller = Puller::new(Arc::downgrade(&puller_node), &token)?;
+    let puller = Puller::new(Arc::downgrade(&puller_node), &token)?.with_max_stripes(stripes);
     let mut figures = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let cpu = cpu_time();
