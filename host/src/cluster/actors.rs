@@ -55,6 +55,15 @@ pub struct RemoteActor {
 /// Resolves when a driver-created actor is placed (or failed to be).
 pub type Placed = oneshot::Receiver<ReefResult<()>>;
 
+/// Waits for a creation's placement; the actor's id once it is placed.
+pub async fn when_placed(created: ReefResult<(u64, Placed)>) -> ReefResult<u64> {
+    let (id, placed) = created?;
+    match placed.await {
+        Ok(result) => result.map(|()| id),
+        Err(_) => Err(ReefError::internal("the actor's placement was lost")),
+    }
+}
+
 impl Node {
     /// Creates an actor somewhere in the cluster; returns its id at once and
     /// a receiver for the placement's outcome.

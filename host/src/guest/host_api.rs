@@ -103,12 +103,12 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         },
     )?;
 
-    host.func_wrap(
+    host.func_wrap_async(
         "actor-create",
         |mut store: Ctx,
          (module, class, args, name): (String, String, Vec<Arg>, Option<String>)| {
             let ctx = store.data_mut();
-            let result = guest_args(ctx, args).and_then(|args| {
+            let created = guest_args(ctx, args).and_then(|args| {
                 let module = resolve_module(ctx, module);
                 let spec = ActorSpec {
                     module,
@@ -119,10 +119,14 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                     owner: None,
                     strategy: Default::default(),
                 };
-                // Its first calls wait for the placement; errors surface there.
-                ctx.node.create_actor(spec).map(|(id, _placed)| id)
+                ctx.node.create_actor(spec)
             });
-            Ok((result.map_err(message),))
+            // Returns once the actor is placed (its name claimed cluster-wide),
+            // as a driver's create does.
+            Box::new(async move {
+                let result = crate::cluster::actors::when_placed(created).await;
+                Ok((result.map_err(message),))
+            })
         },
     )?;
 

@@ -143,14 +143,7 @@ impl Session {
                 tokio::spawn(async move {
                     // The reply waits for the placement (a taken name, an
                     // infeasible actor fail the create itself).
-                    let result = match created {
-                        Ok((actor_id, placed)) => match placed.await {
-                            Ok(Ok(())) => Ok(actor_id),
-                            Ok(Err(e)) => Err(e),
-                            Err(_) => Err(ReefError::internal("the actor's placement was lost")),
-                        },
-                        Err(e) => Err(e),
-                    };
+                    let result = crate::cluster::actors::when_placed(created).await;
                     this.reply_result(
                         c.req_id,
                         result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
