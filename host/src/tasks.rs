@@ -243,7 +243,15 @@ impl Node {
             self.store.add_ref(spec.return_id)?;
         }
         let module = match self.check_task(&spec) {
-            Ok(m) => m,
+            Ok(m) => Some(m),
+            // Registered through another node: fetched by hash below.
+            Err(e)
+                if e.code == ErrorCode::UnknownModule
+                    && self.cluster.is_clustered()
+                    && spec.hops == 0 =>
+            {
+                None
+            }
             Err(e) => {
                 self.store.resolve(spec.return_id, Err(e));
                 self.report_if_foreign(spec.return_id);
@@ -255,6 +263,32 @@ impl Node {
             self.report_if_foreign(spec.return_id);
             return Ok(());
         }
+        match module {
+            Some(module) => self.schedule_task(spec, module),
+            None => {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    let fetched = node
+                        .fetch_module(&spec.module)
+                        .await
+                        .and_then(|()| node.check_task(&spec));
+                    match fetched {
+                        Ok(module) => node.schedule_task(spec, module),
+                        Err(e) => {
+                            node.store.resolve(spec.return_id, Err(e));
+                            node.report_if_foreign(spec.return_id);
+                            node.release_args(&spec.args);
+                        }
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Places a checked task whose arguments are held: runs it here or
+    /// forwards it.
+    fn schedule_task(self: &Arc<Self>, spec: TaskSpec, module: Arc<Module>) {
         let resources = self.task_resources(&spec.options);
         let placed = self
             .place(&resources, &spec.strategy, &spec.args, spec.hops)
@@ -272,13 +306,13 @@ impl Node {
                     self.store.resolve(id, Err(e));
                     self.release_args(&args);
                 }
-                return Ok(());
+                return;
             }
             Err(e) => {
                 self.store.resolve(spec.return_id, Err(e));
                 self.report_if_foreign(spec.return_id);
                 self.release_args(&spec.args);
-                return Ok(());
+                return;
             }
         };
         let cancel = self.tasks.insert(&spec);
@@ -289,7 +323,6 @@ impl Node {
             .then(|| pool.scheduler.enqueue(&resources));
         let node = self.clone();
         tokio::spawn(async move { node.drive_task(spec, module, pool, ticket, cancel).await });
-        Ok(())
     }
 
     fn check_task(&self, spec: &TaskSpec) -> ReefResult<Arc<Module>> {

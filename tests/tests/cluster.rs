@@ -371,3 +371,25 @@ async fn spread_dependents_of_spread_roots_finish() {
     .unwrap();
     assert_eq!(got.len(), roots * per_root);
 }
+
+#[tokio::test]
+async fn a_module_registered_through_one_node_runs_through_another() {
+    let c = cluster3().await;
+    let on_a = c.a.connect().await;
+    let m = on_a.register_file(guest("demo")).await.unwrap();
+    // A driver on b never registered it: b fetches it by hash.
+    let on_b = c.b.connect().await;
+    let r = on_b.task(&m, "add").arg(2.0).arg(3.0).submit().unwrap();
+    assert_eq!(on_b.get::<f64>(&r).await.unwrap(), 5.0);
+    // A hash nobody registered is still an unknown module.
+    let mut missing = m.clone();
+    missing.hash = "0".repeat(64);
+    let r = on_b
+        .task(&missing, "add")
+        .arg(1.0)
+        .arg(1.0)
+        .submit()
+        .unwrap();
+    let e = on_b.get::<f64>(&r).await.err().unwrap();
+    assert_eq!(e.code, ErrorCode::UnknownModule, "{e}");
+}

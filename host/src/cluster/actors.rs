@@ -337,7 +337,7 @@ impl Node {
     /// Kills an actor wherever it lives.
     pub async fn kill_actor(self: &Arc<Self>, actor: u64) -> ReefResult<()> {
         if self.actors.is_here(actor) {
-            return self.actors.kill(self, actor);
+            return self.kill_local_actor(actor).await;
         }
         let remote = {
             let mut routes = self.cluster.actor_routes.lock().unwrap();
@@ -359,10 +359,10 @@ impl Node {
             None if self.cluster.is_clustered() && creator_index(actor) != self.cluster.index() => {
                 match self.look_up_actor(actor).await? {
                     Some(remote) => remote,
-                    None => return self.actors.kill(self, actor),
+                    None => return self.kill_local_actor(actor).await,
                 }
             }
-            None => return self.actors.kill(self, actor),
+            None => return self.kill_local_actor(actor).await,
         };
         self.release_args(&remote.args);
         let link = self.peer(&remote.node_id)?;
@@ -371,6 +371,24 @@ impl Node {
             .kill_actor(pb::KillActorRequest { actor_id: actor })
             .await
             .map_err(|s| rpc_error(&format!("killing actor {actor}"), s))?;
+        Ok(())
+    }
+
+    /// Kills an actor of this node; returns once the control plane knows
+    /// (so its name is free and lookups fail from then on).
+    pub async fn kill_local_actor(&self, actor: u64) -> ReefResult<()> {
+        self.actors.kill(self, actor)?;
+        let Ok(mut gcs) = self.cluster.gcs() else {
+            return Ok(());
+        };
+        let request = pb::SetActorStateRequest {
+            actor_id: actor,
+            state: "DEAD".into(),
+            reason: "the actor was killed".into(),
+        };
+        if let Err(status) = gcs.set_actor_state(request).await {
+            tracing::debug!("reporting actor {actor} killed: {status}");
+        }
         Ok(())
     }
 

@@ -114,8 +114,8 @@ impl Peer for PeerService {
     ) -> Result<Response<pb::Empty>, Status> {
         let id = request.into_inner().actor_id;
         self.node
-            .actors
-            .kill(&self.node, id)
+            .kill_local_actor(id)
+            .await
             .map_err(|e| Status::not_found(e.to_string()))?;
         Ok(Response::new(pb::Empty {}))
     }
