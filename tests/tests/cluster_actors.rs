@@ -9,6 +9,14 @@ use reef::{ErrorCode, Strategy};
 use reef_tests::cluster3::{cluster3, id_of, node_ids, NODE_TIMEOUT};
 use reef_tests::guest;
 
+/// Hard affinity to one node.
+fn on(node_id: &str) -> Strategy {
+    Strategy::NodeAffinity {
+        node_id: node_id.to_string(),
+        soft: false,
+    }
+}
+
 #[tokio::test]
 async fn actors_spread_over_every_node_and_keep_call_order() {
     let c = cluster3().await;
@@ -63,20 +71,14 @@ async fn named_actors_resolve_from_any_node() {
         .actor(&m, "Accumulator")
         .arg(1.0)
         .name("totals")
-        .strategy(Strategy::NodeAffinity {
-            node_id: b.clone(),
-            soft: false,
-        })
+        .strategy(on(&b))
         .create()
         .await
         .unwrap();
     let w = on_a
         .actor(&m, "Where")
         .name("where")
-        .strategy(Strategy::NodeAffinity {
-            node_id: b.clone(),
-            soft: false,
-        })
+        .strategy(on(&b))
         .create()
         .await
         .unwrap();
@@ -151,10 +153,7 @@ async fn an_anonymous_actor_dies_with_its_driver_even_on_another_node() {
         let m = on_a.register_file(guest("demo")).await.unwrap();
         let acc = on_a
             .actor(&m, "Accumulator")
-            .strategy(Strategy::NodeAffinity {
-                node_id: b.clone(),
-                soft: false,
-            })
+            .strategy(on(&b))
             .create()
             .await
             .unwrap();
@@ -181,10 +180,7 @@ async fn calls_to_an_actor_on_a_killed_node_fail() {
     let b = id_of(&nodes, &c.b);
     let acc = driver
         .actor(&m, "Accumulator")
-        .strategy(Strategy::NodeAffinity {
-            node_id: b.clone(),
-            soft: false,
-        })
+        .strategy(on(&b))
         .create()
         .await
         .unwrap();

@@ -262,17 +262,25 @@ impl Node {
 
     /// Where the control plane says an actor created elsewhere lives.
     async fn look_up_actor(&self, actor: u64) -> ReefResult<Option<RemoteActor>> {
-        let request = pb::LookupActorRequest {
-            key: Some(pb::lookup_actor_request::Key::ActorId(actor)),
-        };
-        let location = self
+        let key = pb::lookup_actor_request::Key::ActorId(actor);
+        let location = self.ask_directory(key, format!("actor {actor}")).await?;
+        self.route_from(location)
+    }
+
+    /// The control plane's actor directory entry for an id or a name.
+    async fn ask_directory(
+        &self,
+        key: pb::lookup_actor_request::Key,
+        what: String,
+    ) -> ReefResult<pb::ActorLocation> {
+        let request = pb::LookupActorRequest { key: Some(key) };
+        Ok(self
             .cluster
             .gcs()?
             .lookup_actor(request)
             .await
-            .map_err(|s| rpc_error(&format!("looking up actor {actor}"), s))?
-            .into_inner();
-        self.route_from(location)
+            .map_err(|s| rpc_error(&format!("looking up {what}"), s))?
+            .into_inner())
     }
 
     fn route_from(&self, location: pb::ActorLocation) -> ReefResult<Option<RemoteActor>> {
@@ -398,16 +406,8 @@ impl Node {
         if local.is_ok() || !self.cluster.is_clustered() {
             return local;
         }
-        let request = pb::LookupActorRequest {
-            key: Some(pb::lookup_actor_request::Key::Name(name.to_string())),
-        };
-        let location = self
-            .cluster
-            .gcs()?
-            .lookup_actor(request)
-            .await
-            .map_err(|s| rpc_error(&format!("looking up actor `{name}`"), s))?
-            .into_inner();
+        let key = pb::lookup_actor_request::Key::Name(name.to_string());
+        let location = self.ask_directory(key, format!("actor `{name}`")).await?;
         let id = location.actor_id;
         if let Some(remote) = self.route_from(location)? {
             self.cluster
