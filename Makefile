@@ -2,12 +2,16 @@
 # Everything builds in release: one build of wasmtime serves tests, demo and benchmarks.
 CARGO ?= cargo
 
-.PHONY: deps guests build demo test bench fmt clean
+.PHONY: deps host guests build demo test bench fmt clean
 
 deps:
 	scripts/install-deps.sh
 
-guests: deps
+# The host first: Python guests are finished by `host build strip-imports`.
+host: deps
+	$(CARGO) build --release -p reef-host
+
+guests: host
 	scripts/build-guests.sh
 
 build: guests

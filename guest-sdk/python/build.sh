@@ -76,7 +76,9 @@ else
     HOST=${REEF_HOST:-$REPO/target/release/host}
     if ! "$HOST" build strip-imports --help >/dev/null 2>&1; then
         echo "building $HOST (it strips the filesystem and socket imports)" >&2
-        (cd "$REPO" && cargo build --release -p reef-host)
+        # Into the repository's own target/ (scripts/build-guests.sh points
+        # CARGO_TARGET_DIR at its guest build directory).
+        (cd "$REPO" && CARGO_TARGET_DIR="$REPO/target" cargo build --release -p reef-host)
     fi
     "$HOST" build strip-imports "$OUT.tmp" "$OUT" --deny wasi:filesystem,wasi:sockets
     rm -f "$OUT.tmp"
