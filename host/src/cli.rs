@@ -194,6 +194,27 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// One node per data directory: its token, socket, modules and spill live
+/// there, and a second node would take them over.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let path = data_dir.join("node.lock");
+    let lock = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "the data directory {} is in use by another node (stop it, or give this one \
+             another --data-dir)",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 async fn start(args: StartArgs) -> Result<()> {
     let addr = format!("{}:{}", args.bind, args.port);
     // Bind first: a second node on the same port fails here, before it touches anything.
@@ -203,6 +224,8 @@ async fn start(args: StartArgs) -> Result<()> {
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/reef/node-{}", args.port)));
+    // Held while the node runs (the OS drops it when the process ends, even killed).
+    let _data_dir_lock = lock_data_dir(&data_dir)?;
     let config = NodeConfig {
         head: args.head,
         port: args.port,

@@ -125,3 +125,23 @@ fn an_arena_larger_than_shared_memory_fails_clearly() {
         .expect("a 1 TiB arena");
     assert!(err.contains("object store needs"), "{err}");
 }
+
+#[tokio::test]
+async fn a_second_node_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = HostProcess::start(dir.path(), &[]);
+    let err = HostProcess::spawn(dir.path(), free_port(), true, &[])
+        .err()
+        .expect("a second node must not take over the data directory");
+    assert!(
+        err.contains("is in use by another node"),
+        "unclear error: {err}"
+    );
+    // The first node is untouched: its socket, token and sessions still work.
+    let out = first.cli(&["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let cluster = first.connect().await;
+    let m = cluster.register_file(guest("demo")).await.unwrap();
+    let r = cluster.task(&m, "add").arg(1.0).arg(2.0).submit().unwrap();
+    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 3.0);
+}
