@@ -33,6 +33,34 @@ pub fn host_bin() -> PathBuf {
     bin
 }
 
+/// The error a task failed with (panics when it succeeded).
+pub async fn task_error(cluster: &reef::Cluster, r: reef::ObjectRef) -> reef::Error {
+    cluster
+        .get_bytes(&r)
+        .await
+        .err()
+        .expect("the task should fail")
+}
+
+/// `add(a, b)` of a module that exports it (every language's demo does).
+pub async fn add(cluster: &reef::Cluster, m: &reef::Module, a: f64, b: f64) -> f64 {
+    let r = cluster.task(m, "add").arg(a).arg(b).submit().unwrap();
+    cluster.get::<f64>(&r).await.unwrap()
+}
+
+/// After a failure: the node still runs `demo`'s tasks and, when given, still
+/// holds an object with exactly these bytes.
+pub async fn still_serving(
+    cluster: &reef::Cluster,
+    demo: &reef::Module,
+    kept: Option<(&reef::ObjectRef, &[u8])>,
+) {
+    assert_eq!(add(cluster, demo, 20.0, 22.0).await, 42.0);
+    if let Some((kept, expected)) = kept {
+        assert_eq!(&cluster.get_bytes(kept).await.unwrap()[..], expected);
+    }
+}
+
 /// The seed demo, the same in every guest language: a 64 MiB array of f64 (0..8M),
 /// four `sum_slice` tasks over zero-copy views of quarters of it, and an
 /// `Accumulator` actor fed 10, 5, 100. Panics unless the numbers are the seed's:

@@ -4,19 +4,7 @@
 use std::time::Duration;
 
 use reef::{Cluster, ErrorCode, Module, ObjectRef};
-use reef_tests::{guest, node, node_with};
-
-/// After a failure: the node still runs tasks and still holds `kept`.
-async fn still_serving(cluster: &Cluster, demo: &Module, kept: &ObjectRef, expected: &[u8]) {
-    let r = cluster
-        .task(demo, "add")
-        .arg(20.0)
-        .arg(22.0)
-        .submit()
-        .unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 42.0);
-    assert_eq!(&cluster.get_bytes(kept).await.unwrap()[..], expected);
-}
+use reef_tests::{guest, node, node_with, still_serving, task_error};
 
 async fn setup() -> (Cluster, Module, Module, ObjectRef, Vec<u8>) {
     let cluster = node().await;
@@ -25,14 +13,6 @@ async fn setup() -> (Cluster, Module, Module, ObjectRef, Vec<u8>) {
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 199) as u8 + 1).collect();
     let kept = cluster.put_bytes(&bytes).await.unwrap();
     (cluster, demo, bad, kept, bytes)
-}
-
-async fn task_error(cluster: &Cluster, r: ObjectRef) -> reef::Error {
-    cluster
-        .get_bytes(&r)
-        .await
-        .err()
-        .expect("the task should fail")
 }
 
 #[tokio::test]
@@ -48,7 +28,7 @@ async fn invalid_wasm_bytes_are_rejected() {
     truncated.truncate(truncated.len() / 2);
     let err = cluster.register(truncated).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidModule, "{err}");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -65,7 +45,7 @@ async fn a_module_missing_the_guest_exports_is_rejected() {
     let err = cluster.register(core).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidModule);
     assert!(err.message.contains("run-task"), "{err}");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -147,7 +127,7 @@ async fn unknown_functions_methods_classes_and_modules() {
             .unwrap(),
         1.0
     );
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -177,7 +157,7 @@ async fn wrong_argument_types_and_counts() {
     )
     .await;
     assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -193,7 +173,7 @@ async fn a_reference_to_an_unknown_object() {
     assert_eq!(e.code, ErrorCode::UnknownObject, "{e}");
     let e = cluster.get_bytes(&foreign).await.err().unwrap();
     assert_eq!(e.code, ErrorCode::UnknownObject, "{e}");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -233,7 +213,7 @@ async fn misbehaving_guests_fail_only_their_own_task() {
     .await;
     assert_eq!(e.code, ErrorCode::MemoryLimit, "{e}");
     assert!(e.message.contains(&(64u64 << 20).to_string()), "{e}");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -247,7 +227,7 @@ async fn bad_view_buffers_are_refused() {
         .await;
         assert_eq!(e.code, ErrorCode::ViewError, "{task}: {e}");
     }
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -257,7 +237,7 @@ async fn a_put_larger_than_store_and_spill_fails_clearly() {
     let e = cluster.put_bytes(&huge).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::StoreFull);
     assert!(e.message.contains(&(300u64 << 20).to_string()), "{e}");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -321,7 +301,7 @@ async fn a_driver_that_disconnects_mid_dag() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(idle, "the disconnected driver's tasks are still running");
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
 
 #[tokio::test]
@@ -333,5 +313,5 @@ async fn guests_get_no_filesystem_environment_or_network() {
         report, "file=denied dir=denied env=denied args=denied net=denied",
         "the sandbox let something through"
     );
-    still_serving(&cluster, &demo, &kept, &bytes).await;
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }

@@ -4,27 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use reef::{Arg, Cluster, ErrorCode, Module, ObjectRef};
-use reef_tests::{assert_seed_demo, guest, node};
-
-async fn task_error(cluster: &Cluster, r: ObjectRef) -> reef::Error {
-    cluster
-        .get_bytes(&r)
-        .await
-        .err()
-        .expect("the task should fail")
-}
-
-/// The node still runs Go tasks.
-async fn still_serving(cluster: &Cluster, demo: &Module) {
-    let r = cluster
-        .task(demo, "add")
-        .arg(20.0)
-        .arg(22.0)
-        .submit()
-        .unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 42.0);
-}
+use reef::{Arg, ErrorCode};
+use reef_tests::{assert_seed_demo, guest, node, still_serving, task_error};
 
 #[tokio::test]
 async fn go_seed_demo() {
@@ -60,7 +41,7 @@ async fn a_go_module_built_without_build_sh_is_refused_clearly() {
     assert_eq!(e.code, ErrorCode::InvalidModule, "{e}");
     assert!(e.message.contains("guest-sdk/go/build.sh"), "{e}");
     let m = cluster.register_file(guest("go_demo")).await.unwrap();
-    still_serving(&cluster, &m).await;
+    still_serving(&cluster, &m, None).await;
 }
 
 #[tokio::test]
@@ -199,7 +180,7 @@ async fn go_bad_arguments_and_unknown_functions() {
     // The actor survived the bad call.
     let r = acc.call("add").arg(4.0).submit().unwrap();
     assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 4.0);
-    still_serving(&cluster, &m).await;
+    still_serving(&cluster, &m, None).await;
 }
 
 #[tokio::test]
@@ -220,7 +201,7 @@ async fn go_panic_reaches_the_driver_and_the_node_survives() {
     // The report carries the Go stack of the panicking goroutine.
     assert!(e.message.contains("goroutine"), "{e}");
     assert!(e.message.contains("main.go"), "{e}");
-    still_serving(&cluster, &m).await;
+    still_serving(&cluster, &m, None).await;
     // Again, on a node that has run Go panics before.
     let e = task_error(
         &cluster,
@@ -229,7 +210,7 @@ async fn go_panic_reaches_the_driver_and_the_node_survives() {
     .await;
     assert_eq!(e.code, ErrorCode::GuestPanic, "{e}");
     assert!(e.message.contains("again"), "{e}");
-    still_serving(&cluster, &m).await;
+    still_serving(&cluster, &m, None).await;
 }
 
 #[tokio::test]

@@ -12,21 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reef::{Arg, Cluster, ErrorCode, Module, ObjectRef};
-use reef_tests::{assert_seed_demo, guest, node, HostProcess};
-
-async fn task_error(cluster: &Cluster, r: ObjectRef) -> reef::Error {
-    cluster
-        .get_bytes(&r)
-        .await
-        .err()
-        .expect("the task should fail")
-}
-
-async fn add(cluster: &Cluster, m: &Module, a: f64, b: f64) -> f64 {
-    let r = cluster.task(m, "add").arg(a).arg(b).submit().unwrap();
-    cluster.get::<f64>(&r).await.unwrap()
-}
+use reef::{Arg, Cluster, ErrorCode, Module};
+use reef_tests::{add, assert_seed_demo, guest, node, task_error, HostProcess};
 
 /// The seed demo in JS and in TS. The JS module is compiled on the first node and
 /// loaded from the compiled-artifact cache by a restarted node on the same data dir,

@@ -8,20 +8,7 @@
 use std::time::Instant;
 
 use reef::{Arg, Cluster, ErrorCode, Module, ObjectRef};
-use reef_tests::{assert_seed_demo, guest, node, HostProcess};
-
-async fn task_error(cluster: &Cluster, r: ObjectRef) -> reef::Error {
-    cluster
-        .get_bytes(&r)
-        .await
-        .err()
-        .expect("the task should fail")
-}
-
-async fn add(cluster: &Cluster, m: &Module, a: f64, b: f64) -> f64 {
-    let r = cluster.task(m, "add").arg(a).arg(b).submit().unwrap();
-    cluster.get::<f64>(&r).await.unwrap()
-}
+use reef_tests::{add, assert_seed_demo, guest, node, task_error, HostProcess};
 
 /// Runs `sum_slice(data, start, end)`; its result and the time from submission to result.
 async fn timed_sum(
