@@ -16,8 +16,10 @@ cd "$work"
 [[ -d node_modules/componentize-qjs ]] || npm install --no-save --no-audit --no-fund componentize-qjs@0.4.5
 [[ -x venv/bin/python ]] || { python3 -m venv venv && venv/bin/pip install -q wasmtime; }
 wit="$repo/wit/reef.wit"
-npx componentize-qjs -w "$wit" -j "$here/probe-qjs.js" -n module --stub-wasi --sync --opt-size -o qjs.wasm
-npx componentize-qjs -w "$wit" -j "$here/probe-qjs.js" -n module --stub-wasi --sync -o qjs-speed.wasm
-time node "$repo/guest-sdk/js/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$here/probe-sm.js" \
+# One probe for both routes; componentize-qjs wants the host interface as a default import.
+sed 's|^import \* as host from|import host from|' "$here/probe.js" >probe-qjs.js
+npx componentize-qjs -w "$wit" -j probe-qjs.js -n module --stub-wasi --sync --opt-size -o qjs.wasm
+npx componentize-qjs -w "$wit" -j probe-qjs.js -n module --stub-wasi --sync -o qjs-speed.wasm
+time node "$repo/guest-sdk/js/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$here/probe.js" \
     --wit "$wit" --world-name module -d stdio random clocks http fetch-event -o sm.wasm
 venv/bin/python "$here/compare.py" qjs.wasm qjs-speed.wasm sm.wasm

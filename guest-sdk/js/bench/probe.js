@@ -1,4 +1,4 @@
-import host from "reef:runtime/host@0.1.0";
+import * as host from "reef:runtime/host@0.1.0";
 
 function argBytes(a) {
   if (a.tag === "inline") return a.val;
@@ -7,7 +7,7 @@ function argBytes(a) {
 
 export const guest = {
   describe() {
-    return { sdk: "probe-qjs", tasks: ["noop", "sum", "ids", "echo"], actors: [] };
+    return { sdk: "probe", tasks: ["noop", "sum", "ids", "echo"], actors: [] };
   },
   runTask(name, args) {
     if (name === "loop") {
