@@ -48,7 +48,9 @@ impl Data {
 pub type Resolved = Result<Arc<Data>, ReefError>;
 
 enum State {
-    Pending(Vec<oneshot::Sender<Resolved>>),
+    /// Waiters are only woken: each looks at the entry again (sealed, moved
+    /// to another node, or gone).
+    Pending(Vec<oneshot::Sender<()>>),
     Ready(Arc<Data>),
     Spilled {
         path: PathBuf,
@@ -169,7 +171,7 @@ impl ObjectStore {
         };
         drop(t);
         for w in waiters {
-            let _ = w.send(value.clone());
+            let _ = w.send(());
         }
     }
 
@@ -215,7 +217,7 @@ impl ObjectStore {
             State::Pending(waiters) => {
                 drop(t);
                 for w in waiters {
-                    let _ = w.send(Err(ReefError::unknown_object(id)));
+                    let _ = w.send(());
                 }
             }
             State::Failed(_) | State::Remote { .. } => {}
@@ -239,9 +241,8 @@ impl ObjectStore {
         };
         entry.state = State::Remote { size, holders };
         drop(t);
-        // Waiters look again and find it remote.
         for w in waiters {
-            let _ = w.send(Err(ReefError::new(ErrorCode::Internal, "moved")));
+            let _ = w.send(());
         }
     }
 
@@ -260,7 +261,7 @@ impl ObjectStore {
                 }
                 drop(t);
                 for w in waiters {
-                    let _ = w.send(Ok(data.clone()));
+                    let _ = w.send(());
                 }
             }
         }
@@ -313,12 +314,9 @@ impl ObjectStore {
                 }
             };
             match rx {
-                // Woken: look again (a waiter learns nothing from the value
-                // when the object went remote).
+                // Woken (or the entry went away): look again.
                 Some(rx) => {
-                    if rx.await.is_err() && !self.contains(id) {
-                        return Err(ReefError::unknown_object(id));
-                    }
+                    let _ = rx.await;
                 }
                 None => self.restore(id)?,
             }
@@ -338,41 +336,12 @@ impl ObjectStore {
     /// spilled object into the arena), or the error of the task that made it.
     /// The returned `Arc` pins the bytes.
     pub async fn get(&self, id: ObjectId) -> Resolved {
-        loop {
-            let rx = {
-                let mut t = self.table.lock().unwrap();
-                let now = t.tick();
-                let entry = t
-                    .objects
-                    .get_mut(&id)
-                    .ok_or_else(|| ReefError::unknown_object(id))?;
-                entry.last_use = now;
-                match &mut entry.state {
-                    State::Ready(d) => return Ok(d.clone()),
-                    State::Failed(e) => return Err(e.clone()),
-                    State::Remote { .. } => {
-                        return Err(ReefError::new(
-                            ErrorCode::Internal,
-                            format!("object {id:#x} lives on another node (use Node::fetch)"),
-                        ))
-                    }
-                    State::Pending(waiters) => {
-                        let (tx, rx) = oneshot::channel();
-                        waiters.push(tx);
-                        Some(rx)
-                    }
-                    State::Spilled { .. } => None,
-                }
-            };
-            match rx {
-                Some(rx) => match rx.await {
-                    Ok(Ok(data)) => return Ok(data),
-                    // Moved elsewhere, or failed: look again.
-                    Ok(Err(_)) => continue,
-                    Err(_) => return Err(ReefError::unknown_object(id)),
-                },
-                None => self.restore(id)?,
-            }
+        match self.locate(id).await? {
+            Located::Local(data) => Ok(data),
+            Located::Remote { .. } => Err(ReefError::new(
+                ErrorCode::Internal,
+                format!("object {id:#x} lives on another node (use Node::fetch)"),
+            )),
         }
     }
 
