@@ -132,28 +132,34 @@ impl Node {
             self.store.release(id);
             return;
         };
-        let node = self.clone();
-        tokio::spawn(async move {
-            let result = match node.store.locate(id).await {
-                Ok(Located::Local(data)) if data.len() < node.store.inline_threshold() => {
-                    pb::ready_object::Result::Inline(inline_bytes(&data))
-                }
-                Ok(_) => pb::ready_object::Result::HolderNodeId(node.id.clone()),
-                Err(e) => pb::ready_object::Result::Error(e.to_proto()),
-            };
-            let size = node.store.local_size(id).unwrap_or(0);
-            if !matches!(result, pb::ready_object::Result::HolderNodeId(_)) {
-                node.store.release(id);
+        // Callers seal the result first, so this normally answers at once.
+        let Some(located) = self.store.located_now(id) else {
+            let node = self.clone();
+            tokio::spawn(async move {
+                let _ = node.store.wait_sealed(id).await;
+                node.report_if_foreign(id);
+            });
+            return;
+        };
+        let result = match located {
+            Ok(Located::Local(data)) if data.len() < self.store.inline_threshold() => {
+                pb::ready_object::Result::Inline(inline_bytes(&data))
             }
-            match node.peer(&owner.node_id) {
-                Ok(link) => link.report(pb::ReadyObject {
-                    id,
-                    size,
-                    result: Some(result),
-                }),
-                Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
-            }
-        });
+            Ok(_) => pb::ready_object::Result::HolderNodeId(self.id.clone()),
+            Err(e) => pb::ready_object::Result::Error(e.to_proto()),
+        };
+        let size = self.store.local_size(id).unwrap_or(0);
+        if !matches!(result, pb::ready_object::Result::HolderNodeId(_)) {
+            self.store.release(id);
+        }
+        match self.peer(&owner.node_id) {
+            Ok(link) => link.report(pb::ReadyObject {
+                id,
+                size,
+                result: Some(result),
+            }),
+            Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
+        }
     }
 
     /// Owner side: results of forwarded tasks.

@@ -47,6 +47,14 @@ impl Data {
 
 pub type Resolved = Result<Arc<Data>, ReefError>;
 
+/// What one look at an entry found (see `ObjectStore::locate`).
+enum Look {
+    Sealed(ReefResult<Located>),
+    /// With a wake-up when the look registered a waiter.
+    Pending(Option<oneshot::Receiver<()>>),
+    Spilled,
+}
+
 enum State {
     /// Waiters are only woken: each looks at the entry again (sealed, moved
     /// to another node, or gone).
@@ -288,38 +296,54 @@ impl ObjectStore {
     /// a spilled object), or returns the error of the task that made it.
     pub async fn locate(&self, id: ObjectId) -> ReefResult<Located> {
         loop {
-            let rx = {
-                let mut t = self.table.lock().unwrap();
-                let now = t.tick();
-                let entry = t
-                    .objects
-                    .get_mut(&id)
-                    .ok_or_else(|| ReefError::unknown_object(id))?;
-                entry.last_use = now;
-                match &mut entry.state {
-                    State::Ready(d) => return Ok(Located::Local(d.clone())),
-                    State::Failed(e) => return Err(e.clone()),
-                    State::Remote { size, holders } => {
-                        return Ok(Located::Remote {
-                            size: *size,
-                            holders: holders.clone(),
-                        })
-                    }
-                    State::Pending(waiters) => {
-                        let (tx, rx) = oneshot::channel();
-                        waiters.push(tx);
-                        Some(rx)
-                    }
-                    State::Spilled { .. } => None,
-                }
-            };
-            match rx {
+            match self.look(id, true) {
+                Look::Sealed(located) => return located,
                 // Woken (or the entry went away): look again.
-                Some(rx) => {
+                Look::Pending(Some(rx)) => {
                     let _ = rx.await;
                 }
-                None => self.restore(id)?,
+                Look::Pending(None) => {}
+                Look::Spilled => self.restore(id)?,
             }
+        }
+    }
+
+    /// As `locate`, without waiting: None while the object is pending.
+    pub fn located_now(&self, id: ObjectId) -> Option<ReefResult<Located>> {
+        loop {
+            match self.look(id, false) {
+                Look::Sealed(located) => return Some(located),
+                Look::Pending(_) => return None,
+                Look::Spilled => {
+                    if let Err(e) = self.restore(id) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One look at an object's entry; a pending one gets a waiter if asked.
+    fn look(&self, id: ObjectId, wait: bool) -> Look {
+        let mut t = self.table.lock().unwrap();
+        let now = t.tick();
+        let Some(entry) = t.objects.get_mut(&id) else {
+            return Look::Sealed(Err(ReefError::unknown_object(id)));
+        };
+        entry.last_use = now;
+        match &mut entry.state {
+            State::Ready(d) => Look::Sealed(Ok(Located::Local(d.clone()))),
+            State::Failed(e) => Look::Sealed(Err(e.clone())),
+            State::Remote { size, holders } => Look::Sealed(Ok(Located::Remote {
+                size: *size,
+                holders: holders.clone(),
+            })),
+            State::Pending(waiters) => Look::Pending(wait.then(|| {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                rx
+            })),
+            State::Spilled { .. } => Look::Spilled,
         }
     }
 

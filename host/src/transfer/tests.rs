@@ -191,7 +191,8 @@ async fn transfer_gives_up_on_a_hung_holder() {
     proxy.freeze();
     let puller = Puller::new(Arc::downgrade(&node), &token)
         .unwrap()
-        .with_progress_timeout(Duration::from_millis(500));
+        // Long enough that the healthy holder never looks hung on a loaded machine.
+        .with_progress_timeout(Duration::from_millis(1500));
     let start = Instant::now();
     puller
         .pull(
@@ -203,7 +204,7 @@ async fn transfer_gives_up_on_a_hung_holder() {
         .unwrap();
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
         "{took:?}"
     );
     assert_local(&node, 5, &bytes).await;
