@@ -296,7 +296,7 @@ impl Actors {
 
     /// Kills the anonymous actors that node `index` created for its drivers
     /// (that node died, and with it their owners).
-    pub fn kill_created_by(&self, node: &Node, index: u32) {
+    pub fn kill_created_by(&self, index: u32) {
         let ids: Vec<u64> = self
             .by_id
             .lock()
@@ -306,13 +306,12 @@ impl Actors {
             .map(|a| a.id)
             .collect();
         for id in ids {
-            let _ = self.kill(node, id);
+            let _ = self.kill(id);
         }
     }
 
-    pub fn kill(&self, node: &Node, id: u64) -> ReefResult<()> {
+    pub fn kill(&self, id: u64) -> ReefResult<()> {
         let actor = self.get(id)?;
-        let _ = node;
         self.kill_with(
             &actor,
             ReefError::new(ErrorCode::ActorDead, "the actor was killed"),
@@ -332,7 +331,7 @@ impl Actors {
     }
 
     /// Kills the anonymous actors a driver created (named actors outlive it).
-    pub fn kill_owned_by(&self, node: &Node, owner: u64) {
+    pub fn kill_owned_by(&self, owner: u64) {
         let ids: Vec<u64> = self
             .by_id
             .lock()
@@ -342,14 +341,14 @@ impl Actors {
             .map(|a| a.id)
             .collect();
         for id in ids {
-            let _ = self.kill(node, id);
+            let _ = self.kill(id);
         }
     }
 
-    pub fn kill_all(&self, node: &Node) {
+    pub fn kill_all(&self) {
         let ids: Vec<u64> = self.by_id.lock().unwrap().keys().copied().collect();
         for id in ids {
-            let _ = self.kill(node, id);
+            let _ = self.kill(id);
         }
     }
 

@@ -181,7 +181,7 @@ impl Node {
     pub fn stop(&self) {
         self.stopping.cancel();
         self.tasks.stop_all(None, StopReason::NodeStopping);
-        self.actors.kill_all(self);
+        self.actors.kill_all();
     }
 
     /// Waits (up to `grace`) for stopped tasks to seal their results, then

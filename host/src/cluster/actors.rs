@@ -385,7 +385,7 @@ impl Node {
     /// Kills an actor of this node; returns once the control plane knows
     /// (so its name is free and lookups fail from then on).
     pub async fn kill_local_actor(&self, actor: u64) -> ReefResult<()> {
-        self.actors.kill(self, actor)?;
+        self.actors.kill(actor)?;
         let Ok(mut gcs) = self.cluster.gcs() else {
             return Ok(());
         };
@@ -493,7 +493,7 @@ impl Node {
             .find(|n| n.node_id == node_id)
             .map(|n| n.node_index);
         if let Some(index) = index {
-            self.actors.kill_created_by(self, index);
+            self.actors.kill_created_by(index);
         }
     }
 

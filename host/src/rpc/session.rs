@@ -356,7 +356,7 @@ impl Session {
         self.node
             .tasks
             .stop_all(Some(self.prefix), StopReason::OwnerDied);
-        self.node.actors.kill_owned_by(&self.node, self.prefix);
+        self.node.actors.kill_owned_by(self.prefix);
         self.node.kill_remote_actors_of(self.prefix);
         for id in self.held.lock().unwrap().drain() {
             self.node.store.release(id);
