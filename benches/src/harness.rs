@@ -176,7 +176,7 @@ pub async fn in_process_node(object_store: u64) -> Result<(Arc<Node>, tempfile::
         advertise_host: "127.0.0.1".into(),
     };
     let node = Node::start(config).await?;
-    wait_allocated(node.store.arena().path()).await?;
+    wait_allocated(node.store().arena().path()).await?;
     Ok((node, dir))
 }
 

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use reef_host::guest::ctx::Limits;
 use reef_host::guest::exec;
-use reef_host::modules::Module;
+use reef_host::module::Module;
 use reef_host::node::Node;
-use reef_host::tasks::TaskSpec;
+use reef_host::spec::Limits;
+use reef_host::spec::TaskSpec;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{median_us, percentile_us, Bound, Figure, Unit};
@@ -29,14 +29,14 @@ pub async fn fresh_instance(node: &Arc<Node>, demo: &Arc<Module>) -> Result<()> 
     };
     let start_only = || async {
         let start = Instant::now();
-        let mut store = exec::new_store(node, demo, limits, CancellationToken::new());
+        let mut store = exec::new_store(node.host(), demo, limits, CancellationToken::new());
         exec::instantiate(&mut store, demo).await?;
         drop(store);
         anyhow::Ok(start.elapsed())
     };
     let with_noop = || async {
         let start = Instant::now();
-        let mut store = exec::new_store(node, demo, limits, CancellationToken::new());
+        let mut store = exec::new_store(node.host(), demo, limits, CancellationToken::new());
         let instance = exec::instantiate(&mut store, demo).await?;
         let export = &demo.exports.run_task;
         exec::call_output(&mut store, &instance, export, "noop", &[]).await?;
@@ -82,14 +82,14 @@ pub async fn fresh_instance(node: &Arc<Node>, demo: &Arc<Module>) -> Result<()> 
     Ok(())
 }
 
-/// A whole `noop()` task in-process, from `Node::submit_task` to its sealed
+/// A whole `noop()` task in-process, from `Tasks::submit` to its sealed
 /// result (median of `ITERATIONS`, in µs): the node's share of a round trip.
 async fn noop_task_us(node: &Arc<Node>, demo: &Module) -> Result<f64> {
     let mut samples: Vec<Duration> = Vec::with_capacity(ITERATIONS);
     for i in 0..WARMUP + ITERATIONS {
-        let return_id = node.new_object_id();
+        let return_id = node.objects.new_object_id();
         let start = Instant::now();
-        node.submit_task(TaskSpec {
+        node.tasks.submit(TaskSpec {
             return_id,
             module: demo.hash.clone(),
             function: "noop".into(),
@@ -99,11 +99,11 @@ async fn noop_task_us(node: &Arc<Node>, demo: &Module) -> Result<f64> {
             strategy: Default::default(),
             hops: 0,
         })?;
-        node.store.get(return_id).await?;
+        node.store().get(return_id).await?;
         if i >= WARMUP {
             samples.push(start.elapsed());
         }
-        node.store.release(return_id);
+        node.store().release(return_id);
     }
     Ok(median_us(&samples))
 }

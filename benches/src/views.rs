@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use reef_host::guest::buffer::GuestBuffer;
 use reef_host::guest::views::{Views, VIEW_ALIGN};
-use reef_host::modules::Module;
+use reef_host::module::Module;
 use reef_host::node::Node;
+use reef_host::spec::{ArgSpec, CallOptions, TaskSpec};
 use reef_host::store::{Data, ObjectId};
-use reef_host::tasks::{ArgSpec, CallOptions, TaskSpec};
 
 use crate::harness::{GIB, MIB};
 use crate::report::{median_us, percentile_us, Bound, Figure, Unit};
@@ -54,7 +54,7 @@ const SIZES: [Size; 3] = [
 /// differences are not lost in loopback noise):
 ///
 /// - *task*: median latency of a `view_len(obj)` task minus that of a
-///   `noop()` task, run as interleaved pairs through `Node::submit_task` and
+///   `noop()` task, run as interleaved pairs through `Tasks::submit` and
 ///   `ObjectStore::get`. This is what a view adds to a task: the guest's
 ///   buffer allocation (`memory.grow`), `map-view`, `release-view` and the
 ///   larger memory reset when the instance is dropped.
@@ -125,18 +125,18 @@ pub async fn guest_views(node: &Arc<Node>, demo: &Arc<Module>) -> Result<()> {
             Bound::AtMost(TARGET_US),
         )
         .print();
-        node.store.release(id);
+        node.store().release(id);
     }
     Ok(())
 }
 
 /// Stores a `len`-byte object in the node's arena, as a driver's put would.
 fn put_object(node: &Node, len: u64) -> Result<ObjectId> {
-    let block = node.store.allocate(len)?;
+    let block = node.store().allocate(len)?;
     // SAFETY: the block is new and ours alone until `insert_ready` seals it.
     unsafe { block.as_mut_slice() }.fill(0xa5);
-    let id = node.new_object_id();
-    node.store
+    let id = node.objects.new_object_id();
+    node.store()
         .insert_ready(id, Arc::new(Data::Arena(block)), 1)?;
     Ok(id)
 }
@@ -157,9 +157,9 @@ async fn run_with(
     function: &str,
     args: Vec<ArgSpec>,
 ) -> Result<(Duration, Vec<u8>)> {
-    let return_id = node.new_object_id();
+    let return_id = node.objects.new_object_id();
     let start = Instant::now();
-    node.submit_task(TaskSpec {
+    node.tasks.submit(TaskSpec {
         return_id,
         module: demo.hash.clone(),
         function: function.to_string(),
@@ -172,16 +172,16 @@ async fn run_with(
         strategy: Default::default(),
         hops: 0,
     })?;
-    let result = node.store.get(return_id).await;
+    let result = node.store().get(return_id).await;
     let elapsed = start.elapsed();
-    node.store.release(return_id);
+    node.store().release(return_id);
     Ok((elapsed, result?.as_slice().to_vec()))
 }
 
 /// Median of `Views::map` + `Views::release` of object `id` over a
 /// stand-in for guest memory: an anonymous region of this process.
 async fn host_map_us(node: &Node, id: ObjectId) -> Result<f64> {
-    let data = node.store.get(id).await?;
+    let data = node.store().get(id).await?;
     let len = data.len().div_ceil(VIEW_ALIGN) as usize * VIEW_ALIGN as usize;
     let region = AnonRegion::new(len)?;
     let mut views = Views::default();

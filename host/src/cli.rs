@@ -254,7 +254,7 @@ async fn start(args: StartArgs) -> Result<()> {
         crate::token::node_token(args.head, args.token_file.as_deref(), &config.data_dir)?;
     let token = config.token.clone();
     let node = Node::start(config).await?;
-    let arena_path = node.store.arena().path().to_owned();
+    let arena_path = node.store().arena().path().to_owned();
     let remove_files = |node: &Node| {
         let _ = std::fs::remove_file(&node.config.socket_path);
         let _ = std::fs::remove_file(&arena_path);
@@ -329,7 +329,14 @@ async fn start(args: StartArgs) -> Result<()> {
             .add_optional_service(control_plane)
             .serve_with_incoming_shutdown(
                 // Raw pull connections are split off and served by `transfer`.
-                crate::transfer::split_listener(listener, node.clone()),
+                crate::transfer::split_listener(
+                    listener,
+                    crate::transfer::Holder {
+                        store: node.store().clone(),
+                        token: token.clone(),
+                        stopping: node.stopping.clone(),
+                    },
+                ),
                 stopping.clone().cancelled_owned(),
             ),
     );
@@ -365,7 +372,7 @@ async fn start(args: StartArgs) -> Result<()> {
         "reef node {} listening on {addr}{} (object store {} at {})",
         node.id,
         if node.config.head { " (head)" } else { "" },
-        ByteSize(node.store.arena().capacity()),
+        ByteSize(node.store().arena().capacity()),
         arena_path.display()
     );
     std::io::stdout().flush()?;

@@ -2,26 +2,33 @@
 //! actors, a local scheduler, the shared-memory object store and the gRPC
 //! API drivers use. With `--head` it also runs the control plane (`reef-gcs`).
 //!
-//! A task's path: `rpc::session` receives a submission → `tasks` waits for its
-//! object arguments in `store` and for resources in `scheduler` → `guest::exec`
-//! instantiates the module from `modules` in a fresh pooled instance and
-//! calls it → the output is sealed into `store` and wakes whoever waits.
-//! See `docs/architecture.md`.
+//! A task's path: `rpc::session` receives a submission → `tasks` asks
+//! `placement` where it runs, waits for its object arguments in `objects`
+//! and for resources in `scheduler` → `guest::exec` instantiates the module
+//! from `modules` in a fresh pooled instance and calls it → the output is
+//! sealed into the object store and wakes whoever waits. `node` wires the
+//! services together. See `docs/architecture.md`.
 
 pub mod actors;
 pub mod cli;
 pub mod cluster;
 pub mod componentize;
-pub mod control;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod grants;
 pub mod guest;
+pub mod ids;
+pub mod logs;
+pub mod module;
 pub mod modules;
 pub mod node;
+pub mod objects;
+pub mod placement;
 pub mod rpc;
+pub mod runtime;
 pub mod scheduler;
-pub mod status;
+pub mod spec;
 pub mod store;
 pub mod strip;
 pub mod tasks;

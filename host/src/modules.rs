@@ -12,65 +12,22 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use serde::{Deserialize, Serialize};
+use reef_proto as pb;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
+use crate::cluster::Membership;
 use crate::componentize::componentize;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::grants::{self, Capability, Grants};
-use crate::guest::ctx::{GuestCtx, Limits};
+use crate::guest::ctx::GuestCtx;
 use crate::guest::exec;
 use crate::guest::types::{ModuleInfo as WitModuleInfo, GUEST_INTERFACE, WIT_VERSION};
-use crate::node::Node;
-
-/// What a module exports, as its `describe` reported it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ModuleInfo {
-    pub sdk: String,
-    pub tasks: Vec<String>,
-    pub actors: Vec<ActorClassInfo>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ActorClassInfo {
-    pub name: String,
-    pub methods: Vec<String>,
-}
-
-impl ModuleInfo {
-    pub fn actor(&self, class: &str) -> Option<&ActorClassInfo> {
-        self.actors.iter().find(|a| a.name == class)
-    }
-}
-
-/// The indices of the `guest` exports, looked up once per module.
-#[derive(Clone)]
-pub struct GuestExports {
-    pub describe: ComponentExportIndex,
-    pub run_task: ComponentExportIndex,
-    pub actor_init: ComponentExportIndex,
-    pub actor_call: ComponentExportIndex,
-}
-
-pub struct Module {
-    pub hash: String,
-    pub info: ModuleInfo,
-    pub pre: InstancePre<GuestCtx>,
-    pub exports: GuestExports,
-    pub size: u64,
-    /// The compiled artifact came from the disk cache.
-    pub cached: bool,
-    /// Where the module's data segments end in linear memory: views must
-    /// stay above (the memory image is mapped below).
-    pub image_end: u64,
-    /// What the module was granted (part of its hash).
-    pub grants: Grants,
-    /// The directory preopened as `/scratch` when `filesystem` is granted.
-    pub scratch: Option<PathBuf>,
-}
+use crate::guest::HostServices;
+use crate::module::{ActorClassInfo, GuestExports, Module, ModuleInfo};
+use crate::spec::Limits;
 
 pub struct Registry {
     engine: Engine,
@@ -83,12 +40,22 @@ pub struct Registry {
     modules: RwLock<HashMap<String, Arc<Module>>>,
     /// Per-hash locks held while a module compiles.
     loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The control plane modules are published to and fetched from.
+    cluster: Arc<Membership>,
+    /// The memory limit of the instance that runs `describe`.
+    describe_memory: u64,
 }
 
 impl Registry {
     /// `dir` holds the module cache, `scratch_dir` the scratch directories
     /// of modules granted `filesystem`.
-    pub fn new(engine: &Engine, dir: PathBuf, scratch_dir: PathBuf) -> anyhow::Result<Self> {
+    pub fn new(
+        engine: &Engine,
+        dir: PathBuf,
+        scratch_dir: PathBuf,
+        cluster: Arc<Membership>,
+        describe_memory: u64,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         let mut linkers = Vec::new();
         for index in 0..4 {
@@ -111,6 +78,8 @@ impl Registry {
             engine_key: format!("{:016x}", hasher.finish()),
             modules: RwLock::new(HashMap::new()),
             loading: Default::default(),
+            cluster,
+            describe_memory,
         })
     }
 
@@ -134,6 +103,52 @@ impl Registry {
         v
     }
 
+    /// Uploads a module's bytes to the control plane, so other nodes can
+    /// fetch it by hash the first time they run it. Registration waits for
+    /// it: a task forwarded right after must find the module there.
+    async fn publish(&self, module: &Module, wasm: bytes::Bytes) {
+        let Ok(mut gcs) = self.cluster.gcs() else {
+            return;
+        };
+        let hash = module.hash.clone();
+        let request = pb::PutModuleRequest {
+            hash: hash.clone(),
+            wasm,
+        };
+        if let Err(status) = gcs.put_module(request).await {
+            tracing::warn!("control plane: uploading module {hash}: {status}");
+        }
+    }
+
+    /// Gets a module's bytes from the control plane and registers it here
+    /// (the first use on this node of a module registered elsewhere).
+    pub async fn fetch(&self, host: &HostServices, hash: &str) -> ReefResult<Arc<Module>> {
+        if let Ok(m) = self.get(hash) {
+            return Ok(m);
+        }
+        let reply = self
+            .cluster
+            .gcs()?
+            .get_module(pb::GetModuleRequest {
+                hash: hash.to_string(),
+            })
+            .await
+            .map_err(|s| crate::cluster::rpc_error(&format!("fetching module {hash}"), s))?;
+        let module = self
+            .register(host, reply.into_inner().wasm.to_vec())
+            .await?;
+        if module.hash != hash {
+            return Err(ReefError::new(
+                ErrorCode::InvalidModule,
+                format!(
+                    "the control plane returned module {} for {hash}",
+                    module.hash
+                ),
+            ));
+        }
+        Ok(module)
+    }
+
     fn linker(&self, grants: Grants) -> &Linker<GuestCtx> {
         &self.linkers[grants.filesystem as usize | (grants.network as usize) << 1]
     }
@@ -143,7 +158,7 @@ impl Registry {
     /// hash names the module and its grants together.
     pub async fn register_granted(
         &self,
-        node: &Arc<Node>,
+        host: &HostServices,
         wasm: Vec<u8>,
         grants: Grants,
     ) -> ReefResult<Arc<Module>> {
@@ -157,14 +172,14 @@ impl Registry {
                 ),
             ));
         }
-        self.register(node, grants::seal(wasm, grants)).await
+        self.register(host, grants::seal(wasm, grants)).await
     }
 
     /// Registers a module (component or core module) as stored: its grants
     /// are those sealed in its bytes, if any (the node's own cache and the
     /// control plane hold sealed bytes). Registering the same bytes again
     /// returns the loaded module.
-    pub async fn register(&self, node: &Arc<Node>, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
+    pub async fn register(&self, host: &HostServices, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
         let hash = hex::encode(Sha256::digest(&wasm));
         if let Ok(m) = self.get(&hash) {
             return Ok(m);
@@ -183,8 +198,8 @@ impl Registry {
             return Ok(m);
         }
         let bytes = bytes::Bytes::from(wasm.clone());
-        let module = self.load(node, &hash, wasm).await?;
-        node.publish_module(&module, bytes).await;
+        let module = self.load(host, &hash, wasm).await?;
+        self.publish(&module, bytes).await;
         self.modules
             .write()
             .unwrap()
@@ -194,7 +209,7 @@ impl Registry {
     }
 
     /// Loads every module registered before a restart (from the cache).
-    pub async fn load_saved(&self, node: &Arc<Node>) -> anyhow::Result<usize> {
+    pub async fn load_saved(&self, host: &HostServices) -> anyhow::Result<usize> {
         let mut n = 0;
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
@@ -202,7 +217,7 @@ impl Registry {
                 continue;
             }
             let wasm = std::fs::read(&path)?;
-            match self.register(node, wasm).await {
+            match self.register(host, wasm).await {
                 Ok(_) => n += 1,
                 Err(e) => tracing::warn!(path = %path.display(), "skipping saved module: {e}"),
             }
@@ -210,7 +225,12 @@ impl Registry {
         Ok(n)
     }
 
-    async fn load(&self, node: &Arc<Node>, hash: &str, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
+    async fn load(
+        &self,
+        host: &HostServices,
+        hash: &str,
+        wasm: Vec<u8>,
+    ) -> ReefResult<Arc<Module>> {
         let size = wasm.len() as u64;
         let grants = grants::read_sealed(&wasm)?.unwrap_or_default();
         let cwasm = self.dir.join(format!("{hash}-{}.cwasm", self.engine_key));
@@ -253,7 +273,7 @@ impl Registry {
             grants,
             scratch,
         };
-        module.info = describe(node, &module).await?;
+        module.info = describe(host, &module, self.describe_memory).await?;
         std::fs::write(self.dir.join(format!("{hash}.wasm")), &wasm)
             .map_err(ReefError::internal)?;
         let json = serde_json::to_vec_pretty(&module.info).map_err(ReefError::internal)?;
@@ -407,7 +427,11 @@ fn guest_exports(component: &Component) -> ReefResult<GuestExports> {
 }
 
 /// Asks a fresh instance what the module exports.
-async fn describe(node: &Arc<Node>, module: &Module) -> ReefResult<ModuleInfo> {
+async fn describe(
+    host: &HostServices,
+    module: &Module,
+    memory_bytes: u64,
+) -> ReefResult<ModuleInfo> {
     // A throwaway module handle for the context: describe needs no host state.
     let handle = Arc::new(Module {
         hash: module.hash.clone(),
@@ -421,10 +445,10 @@ async fn describe(node: &Arc<Node>, module: &Module) -> ReefResult<ModuleInfo> {
         scratch: module.scratch.clone(),
     });
     let limits = Limits {
-        memory_bytes: node.config.default_memory_limit,
+        memory_bytes,
         cpu_time_ms: 10_000,
     };
-    let mut store = exec::new_store(node, &handle, limits, CancellationToken::new());
+    let mut store = exec::new_store(host, &handle, limits, CancellationToken::new());
     let instance = exec::instantiate(&mut store, module)
         .await
         .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("instantiating: {e}")))?;

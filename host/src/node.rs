@@ -1,80 +1,85 @@
-//! A node: the parts of the daemon, wired together.
+//! A node: the daemon's services, wired together. Nothing below this module
+//! knows `Node`; each service owns its state and is handed the few others it
+//! uses when it is built here.
+//!
+//! ```text
+//!  rpc::{service, session, peer, groups}      cli (host start)
+//!                     \                          /
+//!                      `----------- Node -------'
+//!        tasks::Tasks      actors::ActorManager      modules::Registry
+//!              \                 |                    /
+//!               guest (HostServices, exec, host_api) --- Dispatch (here)
+//!                                |
+//!   objects::ObjectDirectory -- cluster::{Membership, groups::Bundles} -- placement
+//!          |                                  |
+//!   store::{ObjectStore, Arena}, transfer::Puller        scheduler::Scheduler
+//! ```
+//!
+//! # Life of a node
+//!
+//! 1. **Start** ([`Node::start`]): the engine and its epoch ticker; the
+//!    arena (pages faulted in on a background thread) and the object store;
+//!    the cluster membership (not joined yet), the object directory and its
+//!    puller; the scheduler and the placement-group bundles; the module
+//!    registry; the task and actor services; the host services every guest
+//!    gets; then the modules saved by an earlier run are loaded.
+//! 2. **Join** ([`Node::join_cluster`], or `run_standalone`): register with
+//!    the control plane, get the node index (ids are allocated from it:
+//!    driver sessions wait for it), heartbeat and follow the cluster view.
+//! 3. **Serve**: `cli` serves the gRPC services of `rpc` and raw pull
+//!    connections (`transfer`) until the node stops.
+//! 4. **Stop** ([`Node::stop`]): new work is refused; running and pending
+//!    tasks fail with NODE_STOPPING; actors are killed.
+//! 5. **Drain** ([`Node::drain`]): wait (bounded) until the stopped tasks
+//!    have sealed their results, then close every driver session, so each
+//!    driver sees NODE_STOPPING before the disconnect.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::{Context, Result};
+use futures::future::BoxFuture;
+use reef_proto as pb;
 use tokio_util::sync::CancellationToken;
-use wasmtime::Engine;
 
-use crate::actors::Actors;
+use crate::actors::{ActorDeps, ActorManager};
+use crate::cluster::groups::Bundles;
+use crate::cluster::{to_map, Hooks, Membership};
+use crate::error::ReefResult;
+use crate::guest::{Dispatch, HostServices};
+use crate::ids::{prefix, SLOTS};
+use crate::logs::LogStore;
 use crate::modules::Registry;
+use crate::objects::ObjectDirectory;
+use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler};
+use crate::spec::{ActorSpec, ArgSpec, Placed, TaskSpec};
 use crate::store::{Arena, ObjectId, ObjectStore};
-use crate::tasks::{StopReason, TaskTable};
+use crate::tasks::{StopReason, TaskDeps, Tasks};
 
-/// An object id is `prefix << 40 | counter`; a prefix is `node_index << 14 |
-/// slot`. The node index, given by the control plane when the node joins,
-/// names the id's *owner*: the node that tracks where the object is (see
-/// `cluster`). Slot 0 is the node's own (guest puts, nested tasks); driver
-/// sessions take slots 1.. in turn.
-pub const ID_PREFIX_SHIFT: u32 = 40;
-const SLOT_BITS: u32 = 14;
-const SLOTS: u64 = 1 << SLOT_BITS;
-
-/// The index of the node that owns an object id.
-pub fn owner_index(id: ObjectId) -> u32 {
-    ((id >> ID_PREFIX_SHIFT) >> SLOT_BITS) as u32
-}
-
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    pub head: bool,
-    pub port: u16,
-    pub num_cpus: f64,
-    /// Bytes of the `memory` resource tasks can reserve.
-    pub memory: u64,
-    pub custom_resources: std::collections::BTreeMap<String, f64>,
-    pub object_store_memory: u64,
-    /// Where the arena file is created (a tmpfs, normally `/dev/shm`).
-    pub arena_dir: PathBuf,
-    pub spill_dir: PathBuf,
-    pub data_dir: PathBuf,
-    /// The Unix socket same-machine drivers use (see `Hello.socket_path`).
-    pub socket_path: PathBuf,
-    /// Objects below this size live on the heap rather than in the arena.
-    pub inline_threshold: u64,
-    pub default_memory_limit: u64,
-    pub default_cpu_time_ms: u64,
-    /// The cluster token: checked on every RPC this node serves, presented on
-    /// every RPC it makes to other nodes and the control plane.
-    pub token: String,
-    /// The head's address when this node joins a cluster (`--address`); a
-    /// head joins its own control plane.
-    pub head_address: Option<String>,
-    /// The host other nodes reach this one at (`--node-ip`).
-    pub advertise_host: String,
-}
+pub use crate::config::NodeConfig;
 
 pub struct Node {
     pub id: String,
-    pub config: NodeConfig,
-    pub engine: Engine,
-    pub registry: Registry,
-    pub store: ObjectStore,
+    pub config: Arc<NodeConfig>,
+    /// Where objects are: the local store, copies, pulls, forwarded results.
+    pub objects: Arc<ObjectDirectory>,
+    pub registry: Arc<Registry>,
+    /// The node's resources (placement-group bundles are carved out of it).
     pub scheduler: Arc<Scheduler>,
-    pub tasks: TaskTable,
-    pub actors: Actors,
+    pub bundles: Arc<Bundles>,
+    pub tasks: Arc<Tasks>,
+    pub actors: Arc<ActorManager>,
+    /// This node's place in the cluster: index, view, peers.
+    pub cluster: Arc<Membership>,
+    /// Guests' output, by call.
+    pub logs: Arc<LogStore>,
+    /// The control plane's tables, on the head.
     pub gcs: Option<Arc<reef_gcs::Gcs>>,
-    /// This node's place in the cluster: index, view, peers, remote work.
-    pub cluster: crate::cluster::Membership,
-    /// Pulls objects from other nodes (set at start when the node has a token).
-    pub puller: std::sync::OnceLock<crate::transfer::Puller>,
-    next_object: AtomicU64,
+    /// What guests may reach; holds `work` weakly.
+    host: HostServices,
+    _work: Arc<Work>,
     next_prefix: AtomicU64,
-    /// Where guest code runs (see `GuestRuntime`).
-    pub guests: GuestRuntime,
     /// Cancelled when the node begins to stop.
     pub stopping: CancellationToken,
     /// Cancelled once stopped tasks have sealed their results: driver
@@ -82,7 +87,39 @@ pub struct Node {
     pub closing: CancellationToken,
 }
 
+/// New work guests start, handed to the task and actor services.
+struct Work {
+    tasks: Arc<Tasks>,
+    actors: Arc<ActorManager>,
+}
+
+impl Dispatch for Work {
+    fn submit(&self, spec: TaskSpec) -> ReefResult<()> {
+        self.tasks.submit(spec)
+    }
+
+    fn create_actor(&self, spec: ActorSpec) -> ReefResult<(u64, Placed)> {
+        self.actors.create(spec)
+    }
+
+    fn lookup_actor(&self, name: String) -> BoxFuture<'static, ReefResult<u64>> {
+        let actors = self.actors.clone();
+        Box::pin(async move { actors.lookup(&name).await })
+    }
+
+    fn call_actor(
+        &self,
+        actor: u64,
+        return_id: ObjectId,
+        method: String,
+        args: Vec<ArgSpec>,
+    ) -> ReefResult<()> {
+        self.actors.call(actor, return_id, method, args)
+    }
+}
+
 impl Node {
+    /// Builds and wires the node's services (steps 1 of the protocol above).
     pub async fn start(config: NodeConfig) -> Result<Arc<Node>> {
         let id = format!(
             "{:08x}{:08x}",
@@ -91,6 +128,7 @@ impl Node {
                 .duration_since(std::time::UNIX_EPOCH)?
                 .subsec_nanos()
         );
+        let config = Arc::new(config);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let engine = crate::engine::new_engine()?;
@@ -107,17 +145,31 @@ impl Node {
                 }
             });
         }
-        let store = ObjectStore::new(arena, config.spill_dir.clone(), config.inline_threshold);
-        let registry = Registry::new(
-            &engine,
-            config.data_dir.join("modules"),
-            config.data_dir.join("scratch"),
-        )?;
+        let store = Arc::new(ObjectStore::new(
+            arena,
+            config.spill_dir.clone(),
+            config.inline_threshold,
+        ));
+        let cluster = Arc::new(Membership::new(&id, &config.token));
+        let puller = if config.token.is_empty() {
+            None
+        } else {
+            Some(crate::transfer::Puller::new(&store, &config.token)?)
+        };
+        let objects = Arc::new(ObjectDirectory::new(store, cluster.clone(), puller));
         let scheduler = Scheduler::new(Resources {
             cpus: config.num_cpus,
             memory: config.memory,
             custom: config.custom_resources.clone(),
         });
+        let bundles = Arc::new(Bundles::new(scheduler.clone(), cluster.clone()));
+        let registry = Arc::new(Registry::new(
+            &engine,
+            config.data_dir.join("modules"),
+            config.data_dir.join("scratch"),
+            cluster.clone(),
+            config.default_memory_limit,
+        )?);
         let gcs = if config.head {
             Some(Arc::new(
                 reef_gcs::Gcs::open(config.data_dir.join("gcs"))
@@ -126,144 +178,183 @@ impl Node {
         } else {
             None
         };
+        let logs = Arc::new(LogStore::default());
+        let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
+        let stopping = CancellationToken::new();
+        let tasks = Arc::new(Tasks::new(TaskDeps {
+            config: config.clone(),
+            logs: logs.clone(),
+            objects: objects.clone(),
+            registry: registry.clone(),
+            cluster: cluster.clone(),
+            bundles: bundles.clone(),
+            scheduler: scheduler.clone(),
+            guests: guests.clone(),
+            stopping: stopping.clone(),
+        }));
+        let actors = Arc::new(ActorManager::new(ActorDeps {
+            config: config.clone(),
+            logs: logs.clone(),
+            objects: objects.clone(),
+            registry: registry.clone(),
+            cluster: cluster.clone(),
+            bundles: bundles.clone(),
+            guests,
+        }));
+        let work = Arc::new(Work {
+            tasks: tasks.clone(),
+            actors: actors.clone(),
+        });
+        let dispatch: Weak<dyn Dispatch> = Arc::downgrade(&work) as Weak<dyn Dispatch>;
+        let host = HostServices::new(&id, engine, objects.clone(), dispatch);
+        tasks.set_host(host.clone());
+        actors.set_host(host.clone());
+        objects.start_free_listener();
         let node = Arc::new(Node {
             id,
-            engine,
-            registry,
-            store,
-            scheduler,
-            tasks: TaskTable::default(),
-            actors: Actors::default(),
-            gcs,
-            next_object: AtomicU64::new(1),
-            next_prefix: AtomicU64::new(random_slot_base()),
-            cluster: crate::cluster::Membership::new(),
-            puller: Default::default(),
-            guests: GuestRuntime::new(config.num_cpus)?,
-            stopping: CancellationToken::new(),
-            closing: CancellationToken::new(),
             config,
+            objects,
+            registry,
+            scheduler,
+            bundles,
+            tasks,
+            actors,
+            cluster,
+            logs,
+            gcs,
+            host,
+            _work: work,
+            next_prefix: AtomicU64::new(random_slot_base()),
+            stopping,
+            closing: CancellationToken::new(),
         });
-        if !node.config.token.is_empty() {
-            let puller = crate::transfer::Puller::new(Arc::downgrade(&node), &node.config.token)?;
-            let _ = node.puller.set(puller);
-        }
-        node.start_free_listener();
-        let loaded = node.registry.load_saved(&node).await?;
+        let loaded = node.registry.load_saved(&node.host).await?;
         if loaded > 0 {
             tracing::info!(loaded, "loaded saved modules");
         }
         Ok(node)
     }
 
-    /// A fresh id for an object the node creates itself.
-    pub fn new_object_id(&self) -> ObjectId {
-        let prefix = (self.cluster.index() as u64) << SLOT_BITS;
-        (prefix << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
+    /// The host services guests get (and registration's `describe`).
+    pub fn host(&self) -> &HostServices {
+        &self.host
+    }
+
+    /// The local object store.
+    pub fn store(&self) -> &Arc<ObjectStore> {
+        self.objects.store()
+    }
+
+    /// The address other nodes and drivers reach this node at.
+    pub fn address(&self) -> String {
+        self.config.address()
+    }
+
+    /// Joins the cluster whose control plane is at `head` (for the head
+    /// itself, its own address): step 2 of the protocol above.
+    pub async fn join_cluster(self: &Arc<Self>, head: &str) -> Result<()> {
+        let request = pb::RegisterNodeRequest {
+            node_id: self.id.clone(),
+            address: self.address(),
+            total: Some(to_map(self.scheduler.total())),
+            available: Some(to_map(&self.scheduler.available())),
+            arena_path: self.store().arena().path().display().to_string(),
+        };
+        let (beat, died, forgotten) = (
+            Arc::downgrade(self),
+            Arc::downgrade(self),
+            Arc::downgrade(self),
+        );
+        let hooks = Hooks {
+            heartbeat: Box::new(move || beat.upgrade().map(|node| node.heartbeat())),
+            node_died: Box::new(move |node_id| {
+                if let Some(node) = died.upgrade() {
+                    node.objects.on_node_dead(node_id);
+                    node.actors.on_node_dead(node_id);
+                }
+            }),
+            forgotten: Box::new(move || {
+                if let Some(node) = forgotten.upgrade() {
+                    node.stop();
+                }
+            }),
+            stopping: self.stopping.clone(),
+        };
+        self.cluster.join(head, request, hooks).await
+    }
+
+    fn heartbeat(&self) -> pb::HeartbeatRequest {
+        let stats = self.store().stats();
+        pb::HeartbeatRequest {
+            node_id: self.id.clone(),
+            available: Some(to_map(&self.scheduler.available())),
+            pending_tasks: self.scheduler.queued() as u64,
+            running_tasks: self.tasks.table().len() as u64,
+            store_used: stats.arena_used,
+            store_capacity: stats.arena_capacity,
+        }
     }
 
     /// A fresh id prefix for a driver session (slots wrap after 16383 sessions).
     pub fn new_id_prefix(&self) -> u64 {
         let slot = self.next_prefix.fetch_add(1, Ordering::Relaxed) % (SLOTS - 1) + 1;
-        ((self.cluster.index() as u64) << SLOT_BITS) | slot
-    }
-
-    /// Whether this node owns the object id (it tracks the object's copies).
-    pub fn owns(&self, id: ObjectId) -> bool {
-        owner_index(id) == self.cluster.index()
+        prefix(self.cluster.index(), slot)
     }
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.is_cancelled()
     }
 
-    /// Begins a clean stop: running and pending tasks fail with NODE_STOPPING.
+    /// Step 4: begins a clean stop: running and pending tasks fail with
+    /// NODE_STOPPING, actors are killed.
     pub fn stop(&self) {
         self.stopping.cancel();
-        self.tasks.stop_all(None, StopReason::NodeStopping);
+        self.tasks.table().stop_all(None, StopReason::NodeStopping);
         self.actors.kill_all();
     }
 
-    /// Waits (up to `grace`) for stopped tasks to seal their results, then
-    /// ends every driver session.
+    /// Step 5: waits (up to `grace`) for stopped tasks to seal their
+    /// results, then ends every driver session.
     pub async fn drain(&self, grace: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + grace;
-        while !self.tasks.is_empty() && tokio::time::Instant::now() < deadline {
+        while !self.tasks.table().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         // Let the last replies go out before the streams end.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         self.closing.cancel();
     }
-}
 
-/// The threads that run tasks and actors, apart from the runtime that serves
-/// RPCs: a guest computing between epoch ticks then never delays a driver's
-/// request, and the RPC side stays on one thread, where a request costs no
-/// cross-thread wake-ups (~60 µs of a round trip on this kind of VM).
-pub struct GuestRuntime {
-    runtime: Option<tokio::runtime::Runtime>,
-    /// Whether a guest runs on the RPC thread right now (see `claim_inline`).
-    inline_busy: std::sync::atomic::AtomicBool,
-}
-
-/// The RPC thread's guest slot, given back on drop.
-pub struct InlineSlot<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl Drop for InlineSlot<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-impl GuestRuntime {
-    fn new(num_cpus: f64) -> Result<Self> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = (num_cpus.ceil() as usize).clamp(1, cores.max(1));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name(GUEST_THREAD)
-            .enable_all()
-            .build()
-            .context("starting the guest runtime")?;
-        Ok(GuestRuntime {
-            runtime: Some(runtime),
-            inline_busy: Default::default(),
-        })
+    /// Forwarded work arrived from another node.
+    pub fn accept_forwarded(&self, work: pb::ForwardedWork) {
+        use pb::forwarded_work::Work as W;
+        let strategy = crate::placement::Strategy::from_proto(work.strategy.as_ref());
+        match work.work {
+            Some(W::Task(task)) => self.tasks.accept_forwarded(task, strategy, work.hops),
+            Some(W::CreateActor(create)) => self.actors.accept_create(create, strategy),
+            Some(W::CallActor(call)) => self.actors.accept_call(call),
+            None => tracing::warn!("empty forwarded work"),
+        }
     }
 
-    /// Whether the calling thread is one of the guest threads.
-    pub fn on_guest_thread(&self) -> bool {
-        std::thread::current().name() == Some(GUEST_THREAD)
+    /// A driver session is a job; returns its id (0 without a control plane).
+    pub fn start_job(&self, description: &str) -> u64 {
+        let Some(gcs) = &self.gcs else { return 0 };
+        logged("starting a job", gcs.start_job("127.0.0.1", description)).unwrap_or(0)
     }
 
-    /// Lets one guest at a time start on the RPC thread (see `Node::run_task`).
-    pub fn claim_inline(&self) -> Option<InlineSlot<'_>> {
-        self.inline_busy
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| InlineSlot(&self.inline_busy))
-    }
-
-    pub fn spawn<F>(&self, future: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        if let Some(rt) = &self.runtime {
-            rt.spawn(future);
+    pub fn end_job(&self, job_id: u64) {
+        if let (Some(gcs), true) = (&self.gcs, job_id > 0) {
+            logged("ending a job", gcs.end_job(job_id));
         }
     }
 }
 
-const GUEST_THREAD: &str = "reef-guest";
-
-impl Drop for GuestRuntime {
-    fn drop(&mut self) {
-        // Dropping a runtime may not block inside another one.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
+/// Logs a failed control-plane write: the node goes on serving.
+fn logged<T>(what: &str, result: reef_gcs::Result<T>) -> Option<T> {
+    result
+        .map_err(|e| tracing::warn!("control plane: {what}: {e}"))
+        .ok()
 }
 
 /// A random first session slot, so ids from two separate clusters (a driver

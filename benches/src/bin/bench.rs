@@ -64,7 +64,7 @@ async fn main() -> Result<()> {
         let (node, dir) = harness::in_process_node(GIB + 256 * MIB).await?;
         let demo = node
             .registry
-            .register(&node, harness::read_guest("demo")?)
+            .register(node.host(), harness::read_guest("demo")?)
             .await?;
         if wants("instance") {
             instance::fresh_instance(&node, &demo).await?;

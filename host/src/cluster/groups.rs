@@ -13,15 +13,14 @@
 //! `PlacementGroups` service, proxied here), so they need not know the head.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use reef_proto as pb;
 use tokio_util::sync::CancellationToken;
 
-use super::from_map;
-use super::placement::{Placement, Strategy};
+use super::{from_map, Membership};
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::node::Node;
+use crate::placement::{group_removed, GroupFacts, Strategy};
 use crate::scheduler::{Permit, Resources, Scheduler};
 
 /// A group's bundles reserved on this node.
@@ -41,17 +40,32 @@ pub struct Pool {
     pub removed: Option<CancellationToken>,
 }
 
-pub fn group_removed(group: u64) -> ReefError {
-    ReefError::new(
-        ErrorCode::PlacementGroupRemoved,
-        format!("placement group {group} was removed"),
-    )
+/// The placement groups this node knows: bundles reserved here, and groups
+/// as the control plane last answered through this node.
+pub struct Bundles {
+    scheduler: Arc<Scheduler>,
+    cluster: Arc<Membership>,
+    /// Bundles reserved here, by group id.
+    here: Mutex<HashMap<u64, GroupHere>>,
+    /// Groups as the control plane last answered through this node (the
+    /// pushed view can lag behind a driver's create-and-wait).
+    known: Mutex<HashMap<u64, pb::PlacementGroupInfo>>,
 }
 
-impl Node {
+impl Bundles {
+    /// Bundles are carved out of `scheduler`, the node's own pool.
+    pub fn new(scheduler: Arc<Scheduler>, cluster: Arc<Membership>) -> Self {
+        Bundles {
+            scheduler,
+            cluster,
+            here: Mutex::default(),
+            known: Mutex::default(),
+        }
+    }
+
     /// Reserves placement-group bundles here, all or none (asked by the
-    /// control plane). The resources stay held until `release_bundles`.
-    pub fn reserve_bundles(&self, bundles: Vec<pb::BundleReservation>) -> ReefResult<()> {
+    /// control plane). The resources stay held until `release`.
+    pub fn reserve(&self, bundles: Vec<pb::BundleReservation>) -> ReefResult<()> {
         let Some(first) = bundles.first() else {
             return Ok(());
         };
@@ -83,13 +97,13 @@ impl Node {
                 ErrorCode::Infeasible,
                 format!(
                     "node {} has {:?} free, bundles need {sum:?}",
-                    self.id,
+                    self.cluster.node_id(),
                     self.scheduler.available()
                 ),
             )
         })?;
-        let mut groups = self.cluster.groups.lock().unwrap();
-        let entry = groups.entry(group).or_insert_with(|| GroupHere {
+        let mut here = self.here.lock().unwrap();
+        let entry = here.entry(group).or_insert_with(|| GroupHere {
             _reserved: reserved,
             pools: HashMap::new(),
             removed: CancellationToken::new(),
@@ -100,87 +114,91 @@ impl Node {
 
     /// Gives back what a placement group reserved here and ends the tasks
     /// and actors running in it.
-    pub fn release_bundles(&self, group: u64) {
-        let here = self.cluster.groups.lock().unwrap().remove(&group);
+    pub fn release(&self, group: u64) {
+        let here = self.here.lock().unwrap().remove(&group);
         if let Some(here) = here {
             here.removed.cancel();
         }
-        self.forget_group(group);
+        self.forget(group);
     }
 
     /// A group was removed (here or through this node): work for it fails
     /// at once, whatever the view still shows.
-    pub fn forget_group(&self, group: u64) {
-        let mut known = self.cluster.known_groups.lock().unwrap();
-        if let Some(info) = known.get_mut(&group) {
-            info.state = pb::PlacementGroupState::PgRemoved as i32;
-        } else {
-            known.insert(
-                group,
-                pb::PlacementGroupInfo {
-                    id: group,
-                    state: pb::PlacementGroupState::PgRemoved as i32,
-                    ..Default::default()
-                },
-            );
-        }
+    pub fn forget(&self, group: u64) {
+        let mut known = self.known.lock().unwrap();
+        let info = known
+            .entry(group)
+            .or_insert_with(|| pb::PlacementGroupInfo {
+                id: group,
+                ..Default::default()
+            });
+        info.state = pb::PlacementGroupState::PgRemoved as i32;
     }
 
-    /// The pool a task or actor with `strategy` takes `request` from.
+    /// Remembers a group's state from a control-plane reply.
+    pub fn note(&self, info: &pb::PlacementGroupInfo) {
+        self.known.lock().unwrap().insert(info.id, info.clone());
+    }
+
+    /// The pool work with `strategy` takes `request` from.
     pub fn pool_for(&self, strategy: &Strategy, request: &Resources) -> ReefResult<Pool> {
         let Strategy::PlacementGroup { group, bundle } = strategy else {
-            self.check_feasible(request)?;
+            if !self.scheduler.feasible(request) {
+                return Err(ReefError::new(
+                    ErrorCode::Infeasible,
+                    format!(
+                        "no node can ever satisfy {request:?}: this node has {:?} in total",
+                        self.scheduler.total()
+                    ),
+                ));
+            }
             return Ok(Pool {
                 scheduler: self.scheduler.clone(),
                 removed: None,
             });
         };
-        let groups = self.cluster.groups.lock().unwrap();
+        let groups = self.here.lock().unwrap();
+        let node_id = self.cluster.node_id();
         let here = groups.get(group).ok_or_else(|| {
             if self
-                .group_info(*group)
-                .is_ok_and(|g| g.state == pb::PlacementGroupState::PgRemoved as i32)
+                .info(*group)
+                .is_some_and(|g| g.state == pb::PlacementGroupState::PgRemoved as i32)
             {
                 return group_removed(*group);
             }
             ReefError::new(
                 ErrorCode::UnknownPlacementGroup,
-                format!("placement group {group} has no bundle on node {}", self.id),
+                format!("placement group {group} has no bundle on node {node_id}"),
             )
         })?;
         let pool = match bundle {
             Some(i) => here.pools.get(i).ok_or_else(|| {
                 ReefError::new(
                     ErrorCode::UnknownPlacementGroup,
-                    format!(
-                        "bundle {i} of placement group {group} is not on node {}",
-                        self.id
-                    ),
+                    format!("bundle {i} of placement group {group} is not on node {node_id}"),
                 )
             })?,
             None => {
                 let mut indexes: Vec<&u32> = here.pools.keys().collect();
                 indexes.sort();
-                let fitting: Vec<&u32> = indexes
+                // The fitting bundle with the most free now, else the first.
+                let best = indexes
                     .into_iter()
                     .filter(|i| here.pools[i].feasible(request))
-                    .collect();
-                // The fitting bundle with the most free now, else the first.
-                let best = fitting.iter().max_by(|a, b| {
-                    here.pools[a]
-                        .available()
-                        .cpus
-                        .total_cmp(&here.pools[b].available().cpus)
-                });
+                    .max_by(|a, b| {
+                        here.pools[a]
+                            .available()
+                            .cpus
+                            .total_cmp(&here.pools[b].available().cpus)
+                    });
                 match best {
                     Some(i) => &here.pools[i],
                     None => {
                         return Err(ReefError::new(
                             ErrorCode::Infeasible,
                             format!(
-                            "no bundle of placement group {group} on node {} can hold {request:?}",
-                            self.id
-                        ),
+                                "no bundle of placement group {group} on node {node_id} can hold {request:?}"
+                            ),
                         ))
                     }
                 }
@@ -201,83 +219,25 @@ impl Node {
         })
     }
 
-    /// Where work scheduled into a placement group runs.
-    pub(crate) fn place_in_group(
-        &self,
-        group: u64,
-        bundle: Option<u32>,
-        request: &Resources,
-    ) -> ReefResult<Placement> {
-        let held_here = {
-            let groups = self.cluster.groups.lock().unwrap();
-            groups.get(&group).is_some_and(|g| match bundle {
+    /// What placement needs to know of a group (see `placement::place`).
+    pub fn facts(&self, group: u64, bundle: Option<u32>, request: &Resources) -> GroupFacts {
+        let held_here = self
+            .here
+            .lock()
+            .unwrap()
+            .get(&group)
+            .is_some_and(|g| match bundle {
                 Some(i) => g.pools.contains_key(&i),
                 None => g.pools.values().any(|p| p.feasible(request)),
-            })
-        };
-        if held_here {
-            return Ok(Placement::Local);
-        }
-        let info = self.group_info(group)?;
-        let state = pb::PlacementGroupState::try_from(info.state)
-            .unwrap_or(pb::PlacementGroupState::Unspecified);
-        match state {
-            pb::PlacementGroupState::PgCreated => {}
-            pb::PlacementGroupState::PgRemoved => return Err(group_removed(group)),
-            other => {
-                return Err(ReefError::new(
-                    ErrorCode::UnknownPlacementGroup,
-                    format!(
-                        "placement group {group} is not ready ({}{}): wait for it first",
-                        other.as_str_name(),
-                        if info.error.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", info.error)
-                        }
-                    ),
-                ))
-            }
-        }
-        let candidates: Vec<usize> = match bundle {
-            Some(i) if (i as usize) < info.bundles.len() => vec![i as usize],
-            Some(i) => {
-                return Err(ReefError::new(
-                    ErrorCode::BadArgument,
-                    format!(
-                        "placement group {group} has {} bundles, not bundle {i}",
-                        info.bundles.len()
-                    ),
-                ))
-            }
-            None => (0..info.bundles.len())
-                .filter(|i| request.fits_in(&from_map(&info.bundles[*i])))
-                .collect(),
-        };
-        if candidates.is_empty() {
-            return Err(ReefError::new(
-                ErrorCode::Infeasible,
-                format!("no bundle of placement group {group} can hold {request:?}"),
-            ));
-        }
-        let pick = candidates[self.cluster.next_spread() % candidates.len()];
-        let node_id = info.bundle_nodes.get(pick).cloned().unwrap_or_default();
-        if node_id == self.id {
-            return Ok(Placement::Local);
-        }
-        match self.cluster.node_view(&node_id) {
-            Some(n) if n.state == pb::NodeState::Alive as i32 => Ok(Placement::Remote(Box::new(n))),
-            _ => Err(ReefError::new(
-                ErrorCode::NodeDied,
-                format!(
-                    "node {node_id}, which holds bundle {pick} of placement group {group}, is gone"
-                ),
-            )),
+            });
+        GroupFacts {
+            held_here,
+            info: if held_here { None } else { self.info(group) },
         }
     }
 
     /// A group as the pushed view or a recent reply through this node shows it.
-    fn group_info(&self, group: u64) -> ReefResult<pb::PlacementGroupInfo> {
+    fn info(&self, group: u64) -> Option<pb::PlacementGroupInfo> {
         // Groups only move forward (pending, created, removed or failed):
         // of the view and a recent reply, the later state wins.
         let rank = |g: &pb::PlacementGroupInfo| match pb::PlacementGroupState::try_from(g.state) {
@@ -285,13 +245,7 @@ impl Node {
             Ok(pb::PlacementGroupState::PgRemoved | pb::PlacementGroupState::PgFailed) => 2,
             _ => 0,
         };
-        let known = self
-            .cluster
-            .known_groups
-            .lock()
-            .unwrap()
-            .get(&group)
-            .cloned();
+        let known = self.known.lock().unwrap().get(&group).cloned();
         let viewed = self
             .cluster
             .view()
@@ -300,21 +254,9 @@ impl Node {
             .find(|g| g.id == group)
             .cloned();
         match (known, viewed) {
-            (Some(k), Some(v)) => Ok(if rank(&v) >= rank(&k) { v } else { k }),
-            (Some(g), None) | (None, Some(g)) => Ok(g),
-            (None, None) => Err(ReefError::new(
-                ErrorCode::UnknownPlacementGroup,
-                format!("no placement group {group} in the cluster"),
-            )),
+            (Some(k), Some(v)) => Some(if rank(&v) >= rank(&k) { v } else { k }),
+            (Some(g), None) | (None, Some(g)) => Some(g),
+            (None, None) => None,
         }
-    }
-
-    /// Remembers a group's state from a control-plane reply.
-    pub fn note_group(&self, info: &pb::PlacementGroupInfo) {
-        self.cluster
-            .known_groups
-            .lock()
-            .unwrap()
-            .insert(info.id, info.clone());
     }
 }

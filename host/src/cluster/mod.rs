@@ -3,45 +3,40 @@
 //! * **Membership** — the node registers with the control plane (the head's
 //!   `ControlPlane` service; the head registers with its own), gets its
 //!   *index* (which names the owner of every object id it allocates, see
-//!   `node::owner_index`), heartbeats, and receives the cluster view by
-//!   subscription: the control plane pushes a new view when anything changes.
-//! * **Placement** (`placement.rs`) — where a task runs: here when it fits
-//!   here, else forwarded (spillback) to a node chosen from the view.
-//! * **Remote work and objects** (`remote.rs`) — tasks forwarded to other
-//!   nodes, the owner's directory of object copies, and fetching objects that
-//!   live elsewhere (through `transfer`).
+//!   `ids`), heartbeats, and receives the cluster view by subscription: the
+//!   control plane pushes a new view when anything changes.
+//! * **Peers** (`peers.rs`) — batched links to other nodes' `Peer` services.
+//! * **Placement-group bundles** reserved here (`groups.rs`).
 //!
-//! Objects are owner-based, as in Ray: the node whose index is in an id is the
-//! object's owner. It knows whether the object is ready and which nodes hold
-//! a copy; any node asks the owner (`Peer.Locate`) and pulls from a holder.
+//! What the node does with a view (a node died: fail its work) is the
+//! node's business: [`Hooks`] carry it, so this module knows no service.
 
-pub mod actors;
 pub mod groups;
 mod peers;
-pub mod placement;
-pub mod remote;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use reef_proto as pb;
 use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::control_plane_client::ControlPlaneClient;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::node::Node;
 use crate::scheduler::Resources;
 
 pub use peers::PeerLink;
-pub use remote::Forwarded;
 
 /// How long a node keeps retrying to reach the control plane at start.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Membership {
+    /// This node's id and the cluster token it presents to peers.
+    node_id: String,
+    token: String,
     /// Our index (0 until registered; a standalone node is 1).
     index: AtomicU32,
     registered: watch::Sender<bool>,
@@ -49,41 +44,37 @@ pub struct Membership {
     gcs: std::sync::OnceLock<ControlPlaneClient<TokenChannel>>,
     view: RwLock<Arc<pb::ClusterView>>,
     peers: Mutex<HashMap<String, PeerLink>>,
-    /// Tasks this node forwarded, by result id (see `remote`).
-    pub(crate) forwarded: Mutex<HashMap<u64, Forwarded>>,
-    /// Owner side: nodes other than this one holding a copy of our objects.
-    pub(crate) copies: Mutex<HashMap<u64, Vec<String>>>,
     spread_cursor: AtomicUsize,
-    /// Placement-group bundles reserved here, by group id.
-    pub(crate) groups: Mutex<HashMap<u64, groups::GroupHere>>,
-    /// Groups as the control plane last answered through this node (the
-    /// pushed view can lag behind a driver's create-and-wait).
-    pub(crate) known_groups: Mutex<HashMap<u64, pb::PlacementGroupInfo>>,
-    /// Actors that do not live here: where they are (see `actors`).
-    pub(crate) actor_routes: Mutex<HashMap<u64, actors::Route>>,
 }
 
-impl Default for Membership {
-    fn default() -> Self {
-        Self::new()
-    }
+/// What the node does when the cluster changes (set by `node.rs`).
+pub struct Hooks {
+    /// This node's load for a heartbeat; `None` once the node is gone.
+    pub heartbeat: Box<dyn Fn() -> Option<pb::HeartbeatRequest> + Send + Sync>,
+    /// A node of the view was declared dead.
+    pub node_died: Box<dyn Fn(&str) + Send + Sync>,
+    /// The control plane declared this node dead: it must stop.
+    pub forgotten: Box<dyn Fn() + Send + Sync>,
+    /// Cancelled when the node stops: the background loops end.
+    pub stopping: CancellationToken,
 }
 
 impl Membership {
-    pub fn new() -> Self {
+    pub fn new(node_id: &str, token: &str) -> Self {
         Membership {
+            node_id: node_id.to_string(),
+            token: token.to_string(),
             index: AtomicU32::new(0),
             registered: watch::channel(false).0,
             gcs: std::sync::OnceLock::new(),
             view: RwLock::new(Arc::new(pb::ClusterView::default())),
             peers: Mutex::default(),
-            forwarded: Mutex::default(),
-            copies: Mutex::default(),
             spread_cursor: AtomicUsize::new(0),
-            groups: Mutex::default(),
-            known_groups: Mutex::default(),
-            actor_routes: Mutex::default(),
         }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn index(&self) -> u32 {
@@ -136,8 +127,131 @@ impl Membership {
             .cloned()
     }
 
+    /// The index of a node of the view (alive or dead).
+    pub fn index_of(&self, node_id: &str) -> Option<u32> {
+        self.node_view(node_id).map(|n| n.node_index)
+    }
+
     pub fn next_spread(&self) -> usize {
         self.spread_cursor.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Joins the cluster whose control plane is at `head` (for the head
+    /// itself, its own address): registers, then heartbeats and follows the
+    /// view in the background. Fails when the control plane refuses us (a
+    /// wrong token, resources it rejects) or cannot be reached in time.
+    pub async fn join(
+        self: &Arc<Self>,
+        head: &str,
+        request: pb::RegisterNodeRequest,
+        hooks: Hooks,
+    ) -> anyhow::Result<()> {
+        let client = ControlPlaneClient::with_interceptor(
+            channel(head, &self.token)?,
+            AttachToken::new(&self.token).map_err(anyhow::Error::msg)?,
+        )
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+        let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+        let reply = loop {
+            match client.clone().register_node(request.clone()).await {
+                Ok(reply) => break reply.into_inner(),
+                Err(status)
+                    if status.code() == tonic::Code::Unavailable
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!("control plane at {head} not reachable yet: {status}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => {
+                    anyhow::bail!(
+                        "the control plane at {head} refused this node: {}",
+                        rpc_error("registering", status)
+                    );
+                }
+            }
+        };
+        let _ = self.gcs.set(client.clone());
+        if let Some(view) = reply.view {
+            *self.view.write().unwrap() = Arc::new(view);
+        }
+        self.index.store(reply.node_index, Ordering::Relaxed);
+        self.registered.send_replace(true);
+        tracing::info!(index = reply.node_index, "joined the cluster at {head}");
+        let interval = Duration::from_millis(reply.heartbeat_interval_ms.clamp(50, 10_000));
+        let hooks = Arc::new(hooks);
+        tokio::spawn(heartbeats(hooks.clone(), client.clone(), interval));
+        tokio::spawn(follow_view(Arc::downgrade(self), hooks, client));
+        Ok(())
+    }
+
+    /// Takes a new view; the nodes it declares dead lose their links.
+    fn apply_view(&self, view: pb::ClusterView, hooks: &Hooks) {
+        let dead: Vec<String> = view
+            .nodes
+            .iter()
+            .filter(|n| n.state == pb::NodeState::Dead as i32)
+            .map(|n| n.node_id.clone())
+            .collect();
+        *self.view.write().unwrap() = Arc::new(view);
+        for node_id in dead {
+            self.peers.lock().unwrap().remove(&node_id);
+            (hooks.node_died)(&node_id);
+        }
+    }
+}
+
+async fn heartbeats(
+    hooks: Arc<Hooks>,
+    mut client: ControlPlaneClient<TokenChannel>,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        if hooks.stopping.is_cancelled() {
+            return;
+        }
+        let Some(request) = (hooks.heartbeat)() else {
+            return;
+        };
+        match client.heartbeat(request).await {
+            Ok(reply) if reply.get_ref().unknown => {
+                tracing::error!("the control plane declared this node dead: stopping");
+                (hooks.forgotten)();
+                return;
+            }
+            Ok(_) => {}
+            Err(status) => tracing::warn!("heartbeat failed: {status}"),
+        }
+    }
+}
+
+/// Follows the control plane's view; reconnects when the stream breaks.
+async fn follow_view(
+    membership: Weak<Membership>,
+    hooks: Arc<Hooks>,
+    mut client: ControlPlaneClient<TokenChannel>,
+) {
+    loop {
+        let Some(id) = membership.upgrade().map(|m| m.node_id.clone()) else {
+            return;
+        };
+        match client.subscribe(pb::SubscribeRequest { node_id: id }).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                while let Ok(Some(view)) = stream.message().await {
+                    let Some(membership) = membership.upgrade() else {
+                        return;
+                    };
+                    membership.apply_view(view, &hooks);
+                }
+            }
+            Err(status) => tracing::warn!("subscribing to the cluster view: {status}"),
+        }
+        if hooks.stopping.is_cancelled() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -185,7 +299,7 @@ pub fn channel(address: &str, token: &str) -> ReefResult<tonic::transport::Chann
         .connect_lazy())
 }
 
-fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
+pub(crate) fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
     // Control-plane errors start with the Reef error-code name.
     let message = status.message();
     let code = message
@@ -201,136 +315,4 @@ fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
         _ => message,
     };
     ReefError::new(code, format!("{what}: {message}"))
-}
-
-impl Node {
-    /// Joins the cluster whose control plane is at `head` (for the head
-    /// itself, its own address): registers, then heartbeats and follows the
-    /// view in the background. Fails when the control plane refuses us (a
-    /// wrong token, resources it rejects) or cannot be reached in time.
-    pub async fn join_cluster(self: &Arc<Self>, head: &str) -> anyhow::Result<()> {
-        let client = ControlPlaneClient::with_interceptor(
-            channel(head, &self.config.token)?,
-            AttachToken::new(&self.config.token).map_err(anyhow::Error::msg)?,
-        )
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
-        let request = pb::RegisterNodeRequest {
-            node_id: self.id.clone(),
-            address: self.address(),
-            total: Some(to_map(self.scheduler.total())),
-            available: Some(to_map(&self.scheduler.available())),
-            arena_path: self.store.arena().path().display().to_string(),
-        };
-        let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
-        let reply = loop {
-            match client.clone().register_node(request.clone()).await {
-                Ok(reply) => break reply.into_inner(),
-                Err(status)
-                    if status.code() == tonic::Code::Unavailable
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    tracing::debug!("control plane at {head} not reachable yet: {status}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(status) => {
-                    anyhow::bail!(
-                        "the control plane at {head} refused this node: {}",
-                        rpc_error("registering", status)
-                    );
-                }
-            }
-        };
-        let _ = self.cluster.gcs.set(client.clone());
-        if let Some(view) = reply.view {
-            *self.cluster.view.write().unwrap() = Arc::new(view);
-        }
-        self.cluster
-            .index
-            .store(reply.node_index, Ordering::Relaxed);
-        self.cluster.registered.send_replace(true);
-        tracing::info!(index = reply.node_index, "joined the cluster at {head}");
-        let interval = Duration::from_millis(reply.heartbeat_interval_ms.clamp(50, 10_000));
-        tokio::spawn(heartbeats(Arc::downgrade(self), client.clone(), interval));
-        tokio::spawn(follow_view(Arc::downgrade(self), client));
-        Ok(())
-    }
-
-    /// The address other nodes and drivers reach this node at.
-    pub fn address(&self) -> String {
-        format!("{}:{}", self.config.advertise_host, self.config.port)
-    }
-}
-
-async fn heartbeats(
-    node: std::sync::Weak<Node>,
-    mut client: ControlPlaneClient<TokenChannel>,
-    interval: Duration,
-) {
-    loop {
-        tokio::time::sleep(interval).await;
-        let Some(node) = node.upgrade() else { return };
-        if node.is_stopping() {
-            return;
-        }
-        let stats = node.store.stats();
-        let request = pb::HeartbeatRequest {
-            node_id: node.id.clone(),
-            available: Some(to_map(&node.scheduler.available())),
-            pending_tasks: node.scheduler.queued() as u64,
-            running_tasks: node.tasks.len() as u64,
-            store_used: stats.arena_used,
-            store_capacity: stats.arena_capacity,
-        };
-        match client.heartbeat(request).await {
-            Ok(reply) if reply.get_ref().unknown => {
-                tracing::error!("the control plane declared this node dead: stopping");
-                node.stop();
-                return;
-            }
-            Ok(_) => {}
-            Err(status) => tracing::warn!("heartbeat failed: {status}"),
-        }
-    }
-}
-
-/// Follows the control plane's view; reconnects when the stream breaks.
-async fn follow_view(node: std::sync::Weak<Node>, mut client: ControlPlaneClient<TokenChannel>) {
-    loop {
-        let Some(id) = node.upgrade().map(|n| n.id.clone()) else {
-            return;
-        };
-        match client.subscribe(pb::SubscribeRequest { node_id: id }).await {
-            Ok(stream) => {
-                let mut stream = stream.into_inner();
-                while let Ok(Some(view)) = stream.message().await {
-                    let Some(node) = node.upgrade() else { return };
-                    node.apply_view(view);
-                }
-            }
-            Err(status) => tracing::warn!("subscribing to the cluster view: {status}"),
-        }
-        let Some(n) = node.upgrade() else { return };
-        if n.is_stopping() {
-            return;
-        }
-        drop(n);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-impl Node {
-    fn apply_view(self: &Arc<Self>, view: pb::ClusterView) {
-        let dead: Vec<String> = view
-            .nodes
-            .iter()
-            .filter(|n| n.state == pb::NodeState::Dead as i32)
-            .map(|n| n.node_id.clone())
-            .collect();
-        *self.cluster.view.write().unwrap() = Arc::new(view);
-        for node_id in dead {
-            self.cluster.peers.lock().unwrap().remove(&node_id);
-            self.on_node_dead(&node_id);
-        }
-    }
 }

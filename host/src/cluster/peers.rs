@@ -8,9 +8,8 @@ use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::peer_client::PeerClient;
 use tokio::sync::mpsc;
 
-use super::channel;
+use super::{channel, Membership};
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::node::Node;
 
 /// Most items per batch.
 const MAX_BATCH: usize = 4096;
@@ -112,13 +111,13 @@ async fn send_batches<T, F, Fut>(
     }
 }
 
-impl Node {
+impl Membership {
     /// The link to a node in the view (opened on first use).
     pub fn peer(&self, node_id: &str) -> ReefResult<PeerLink> {
-        if let Some(link) = self.cluster.peers.lock().unwrap().get(node_id) {
+        if let Some(link) = self.peers.lock().unwrap().get(node_id) {
             return Ok(link.clone());
         }
-        let view = self.cluster.node_view(node_id).ok_or_else(|| {
+        let view = self.node_view(node_id).ok_or_else(|| {
             ReefError::new(
                 ErrorCode::UnknownNode,
                 format!("node {node_id} is not in the cluster"),
@@ -130,9 +129,8 @@ impl Node {
                 format!("node {node_id} is dead ({})", view.death_reason),
             ));
         }
-        let link = PeerLink::open(&self.id, node_id, &view.address, &self.config.token)?;
-        self.cluster
-            .peers
+        let link = PeerLink::open(&self.node_id, node_id, &view.address, &self.token)?;
+        self.peers
             .lock()
             .unwrap()
             .insert(node_id.to_string(), link.clone());

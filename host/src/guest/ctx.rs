@@ -1,7 +1,7 @@
 //! The per-instance state a guest's host calls work on (the `Store` data).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::Linker;
@@ -9,11 +9,11 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::services::HostServices;
 use super::views::Views;
 use crate::grants::Grants;
-use crate::modules::Module;
-use crate::node::Node;
 use crate::scheduler::{Permit, Resources};
+use crate::spec::Limits;
 use crate::store::ObjectId;
 
 /// Captured stdout/stderr per instance (a guest writing past it traps).
@@ -63,11 +63,14 @@ pub fn add_wasi_to_linker(linker: &mut Linker<GuestCtx>, grants: Grants) -> anyh
     Ok(())
 }
 
-/// Limits of one task or actor.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub memory_bytes: u64,
-    pub cpu_time_ms: u64,
+/// What an instance's context needs to know of its module.
+pub struct ModuleFacts<'a> {
+    pub hash: &'a str,
+    pub grants: Grants,
+    /// The directory preopened as `/scratch` (granted `filesystem`).
+    pub scratch: Option<&'a Path>,
+    /// Where the module's data segments end in linear memory.
+    pub image_end: u64,
 }
 
 /// Why a running guest was stopped from the epoch callback.
@@ -88,8 +91,12 @@ impl std::fmt::Display for Interrupt {
 impl std::error::Error for Interrupt {}
 
 pub struct GuestCtx {
-    pub node: Arc<Node>,
-    pub module: Arc<Module>,
+    /// What host calls may reach (see `services`).
+    pub host: HostServices,
+    /// The module's hash (`""` in `submit` names the calling module).
+    pub module_hash: String,
+    /// Views must stay above the module's data segments.
+    pub image_end: u64,
     wasi: WasiCtx,
     table: ResourceTable,
     pub memory: MemoryLimiter,
@@ -115,8 +122,8 @@ pub struct GuestCtx {
 
 impl GuestCtx {
     pub fn new(
-        node: Arc<Node>,
-        module: Arc<Module>,
+        host: HostServices,
+        module: ModuleFacts,
         limits: Limits,
         cancel: CancellationToken,
     ) -> Self {
@@ -137,7 +144,7 @@ impl GuestCtx {
                 .allow_udp(false)
                 .allow_ip_name_lookup(false);
         }
-        if let Some(dir) = &module.scratch {
+        if let Some(dir) = module.scratch {
             // The guest then sees no directory: its file calls fail, the task goes on.
             if let Err(e) = wasi.preopened_dir(dir, SCRATCH_GUEST_PATH, FsPerms::ReadWrite) {
                 tracing::warn!(module = %module.hash, "cannot preopen {}: {e:#}", dir.display());
@@ -146,8 +153,9 @@ impl GuestCtx {
         let wasi = wasi.build();
         let tick_ms = crate::engine::EPOCH_TICK.as_millis() as u64;
         GuestCtx {
-            node,
-            module,
+            host,
+            module_hash: module.hash.to_string(),
+            image_end: module.image_end,
             wasi,
             table: ResourceTable::new(),
             memory: MemoryLimiter {
@@ -178,7 +186,7 @@ impl GuestCtx {
     pub fn finish(&mut self) {
         self.views.undo_all();
         for id in self.owned.drain(..) {
-            self.node.store.release(id);
+            self.host.objects().store().release(id);
         }
     }
 }

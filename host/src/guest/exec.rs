@@ -6,23 +6,31 @@ use std::sync::Arc;
 use wasmtime::component::{ComponentExportIndex, Instance};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
-use super::ctx::{GuestCtx, Interrupt, Limits};
+use super::ctx::{GuestCtx, Interrupt, ModuleFacts};
+use super::services::HostServices;
 use super::types::{Arg, Output};
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::modules::Module;
-use crate::node::Node;
+use crate::logs::GuestLogs;
+use crate::module::Module;
+use crate::spec::Limits;
 use crate::store::Data;
 use tokio_util::sync::CancellationToken;
 
 /// A store for one task or actor, with memory and CPU-time limits armed.
 pub fn new_store(
-    node: &Arc<Node>,
-    module: &Arc<Module>,
+    host: &HostServices,
+    module: &Module,
     limits: Limits,
     cancel: CancellationToken,
 ) -> Store<GuestCtx> {
-    let ctx = GuestCtx::new(node.clone(), module.clone(), limits, cancel);
-    let mut store = Store::new(&node.engine, ctx);
+    let facts = ModuleFacts {
+        hash: &module.hash,
+        grants: module.grants,
+        scratch: module.scratch.as_deref(),
+        image_end: module.image_end,
+    };
+    let ctx = GuestCtx::new(host.clone(), facts, limits, cancel);
+    let mut store = Store::new(host.engine(), ctx);
     store.limiter(|ctx| &mut ctx.memory);
     // Check limits at every epoch tick; yield to the executor between
     // checks so a long-running guest never starves the node's other work.
@@ -68,9 +76,9 @@ pub async fn call_output(
         .call_async(&mut *store, (name, args))
         .await
         .map_err(|e| classify(e, store.data()))?;
-    let node = store.data().node.clone();
+    let objects = store.data().host.objects().clone();
     match out {
-        Ok(Output::Bytes(bytes)) => node.store.new_data(&bytes),
+        Ok(Output::Bytes(bytes)) => objects.store().new_data(&bytes),
         Ok(Output::Object(id)) => {
             if !store.data().allowed.contains(&id) {
                 return Err(ReefError::new(
@@ -78,7 +86,7 @@ pub async fn call_output(
                     format!("the guest returned object {id:#x}, which it was not given"),
                 ));
             }
-            node.fetch(id).await
+            objects.fetch(id).await
         }
         Err(message) => Err(guest_error(message)),
     }
@@ -186,14 +194,6 @@ fn short_backtrace(bt: &WasmBacktrace) -> String {
         lines[..cut].join("\n"),
         frames - SHOWN
     )
-}
-
-/// Captured output of a guest: stdout, stderr and `log` lines.
-#[derive(Clone, Debug, Default)]
-pub struct GuestLogs {
-    pub stdout: String,
-    pub stderr: String,
-    pub log: Vec<String>,
 }
 
 pub fn take_logs(ctx: &mut GuestCtx, stdout_from: usize, stderr_from: usize) -> GuestLogs {

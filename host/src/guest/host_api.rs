@@ -11,10 +11,9 @@ use wasmtime::{AsContextMut, StoreContextMut};
 use super::buffer::GuestBuffer;
 use super::ctx::GuestCtx;
 use super::types::{Arg, LogLevel, ObjectRef, HOST_INTERFACE};
-use crate::actors::ActorSpec;
 use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::spec::{when_placed, ActorSpec, ArgSpec, TaskSpec};
 use crate::store::ObjectId;
-use crate::tasks::{ArgSpec, TaskSpec};
 
 type Ctx<'a> = StoreContextMut<'a, GuestCtx>;
 
@@ -36,14 +35,14 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
     })?;
 
     host.func_wrap("put", |mut store: Ctx, (data,): (WasmList<u8>,)| {
-        let node = store.data().node.clone();
-        let result = node
-            .store
+        let objects = store.data().host.objects().clone();
+        let result = objects
+            .store()
             .new_data(data.as_le_slice(&store))
             .and_then(|data| {
-                let id = node.new_object_id();
+                let id = objects.new_object_id();
                 let size = data.len();
-                node.store.insert_ready(id, data, 1)?;
+                objects.store().insert_ready(id, data, 1)?;
                 let ctx = store.data_mut();
                 ctx.owned.push(id);
                 ctx.allowed.insert(id);
@@ -80,7 +79,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 };
                 let size = data.len();
                 let ctx = store.data_mut();
-                let image_end = ctx.module.image_end;
+                let image_end = ctx.image_end;
                 let result = ctx.views.map(data, buffer, image_end).map(|()| size);
                 Ok((result.map_err(message),))
             })
@@ -119,20 +118,26 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                     owner: None,
                     strategy: Default::default(),
                 };
-                ctx.node.create_actor(spec)
+                ctx.host.work()?.create_actor(spec)
             });
             // Returns once the actor is placed (its name claimed cluster-wide),
             // as a driver's create does.
             Box::new(async move {
-                let result = crate::cluster::actors::when_placed(created).await;
+                let result = when_placed(created).await;
                 Ok((result.map_err(message),))
             })
         },
     )?;
 
     host.func_wrap_async("actor-lookup", |store: Ctx, (name,): (String,)| {
-        let node = store.data().node.clone();
-        Box::new(async move { Ok((node.lookup_actor(&name).await.map_err(message),)) })
+        let found = store.data().host.work().map(|work| work.lookup_actor(name));
+        Box::new(async move {
+            let result = match found {
+                Ok(lookup) => lookup.await,
+                Err(e) => Err(e),
+            };
+            Ok((result.map_err(message),))
+        })
     })?;
 
     host.func_wrap(
@@ -140,8 +145,8 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         |mut store: Ctx, (actor, method, args): (u64, String, Vec<Arg>)| {
             let ctx = store.data_mut();
             let result = guest_args(ctx, args).and_then(|args| {
-                let id = ctx.node.new_object_id();
-                ctx.node.call_actor(actor, id, method, args)?;
+                let id = ctx.host.objects().new_object_id();
+                ctx.host.work()?.call_actor(actor, id, method, args)?;
                 ctx.owned.push(id);
                 ctx.allowed.insert(id);
                 Ok(id)
@@ -151,7 +156,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
     )?;
 
     host.func_wrap("node-id", |store: Ctx, (): ()| {
-        Ok((store.data().node.id.clone(),))
+        Ok((store.data().host.node_id().to_string(),))
     })?;
     Ok(())
 }
@@ -174,15 +179,15 @@ async fn read_object(
             format!("object {id:#x} was not given to this task"),
         ));
     }
-    let node = ctx.node.clone();
-    if node.store.is_ready(id)? {
-        return node.fetch(id).await;
+    let objects = ctx.host.objects().clone();
+    if objects.store().is_ready(id)? {
+        return objects.fetch(id).await;
     }
     let held = ctx
         .permit
         .take()
         .map(|p| (p.pool().clone(), p.resources().clone()));
-    let result = node.fetch(id).await;
+    let result = objects.fetch(id).await;
     if let Some((pool, resources)) = held {
         let permit = pool.acquire(&resources).await;
         store.data_mut().permit = Some(permit);
@@ -206,7 +211,7 @@ fn guest_args(ctx: &GuestCtx, args: Vec<Arg>) -> ReefResult<Vec<ArgSpec>> {
 /// "" names the calling module.
 fn resolve_module(ctx: &GuestCtx, module: String) -> String {
     if module.is_empty() {
-        ctx.module.hash.clone()
+        ctx.module_hash.clone()
     } else {
         module
     }
@@ -221,8 +226,8 @@ fn submit(
     let ctx = store.data_mut();
     let args = guest_args(ctx, args)?;
     let module = resolve_module(ctx, module);
-    let return_id = ctx.node.new_object_id();
-    ctx.node.submit_task(TaskSpec {
+    let return_id = ctx.host.objects().new_object_id();
+    ctx.host.work()?.submit(TaskSpec {
         return_id,
         module,
         function,

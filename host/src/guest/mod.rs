@@ -1,9 +1,13 @@
 //! Everything that touches a guest: the WIT types, the host imports, the
-//! per-instance context, zero-copy views and running exports.
+//! per-instance context, what a host call may reach, zero-copy views and
+//! running exports.
 
 pub mod buffer;
 pub mod ctx;
 pub mod exec;
 pub mod host_api;
+pub mod services;
 pub mod types;
 pub mod views;
+
+pub use services::{Dispatch, HostServices};

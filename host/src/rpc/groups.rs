@@ -37,7 +37,7 @@ impl GroupService {
 
     /// Notes the group's state here (tasks placed next must see it).
     fn seen(&self, info: Response<pb::PlacementGroupInfo>) -> Response<pb::PlacementGroupInfo> {
-        self.node.note_group(info.get_ref());
+        self.node.bundles.note(info.get_ref());
         info
     }
 }
@@ -90,7 +90,7 @@ impl PlacementGroups for GroupService {
     ) -> Result<Response<pb::Empty>, Status> {
         let id = request.into_inner();
         let reply = self.control_plane()?.remove_placement_group(id).await?;
-        self.node.forget_group(id.id);
+        self.node.bundles.forget(id.id);
         Ok(reply)
     }
 }

@@ -4,5 +4,6 @@ pub mod groups;
 pub mod peer;
 pub mod service;
 pub mod session;
+pub mod status;
 
 pub use service::NodeService;

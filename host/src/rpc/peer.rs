@@ -40,7 +40,9 @@ impl Peer for PeerService {
         &self,
         request: Request<pb::ObjectsReadyBatch>,
     ) -> Result<Response<pb::Empty>, Status> {
-        self.node.on_objects_ready(request.into_inner().objects);
+        self.node
+            .objects
+            .on_objects_ready(request.into_inner().objects);
         Ok(Response::new(pb::Empty {}))
     }
 
@@ -53,7 +55,9 @@ impl Peer for PeerService {
             0 => LOCATE_WAIT,
             ms => Duration::from_millis(ms),
         };
-        Ok(Response::new(self.node.locate_for(r.id, wait).await))
+        Ok(Response::new(
+            self.node.objects.locate_for(r.id, wait).await,
+        ))
     }
 
     async fn add_location(
@@ -61,12 +65,12 @@ impl Peer for PeerService {
         request: Request<pb::AddLocationRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         let r = request.into_inner();
-        self.node.add_location(r.id, r.node_id);
+        self.node.objects.add_location(r.id, r.node_id);
         Ok(Response::new(pb::Empty {}))
     }
 
     async fn free(&self, request: Request<pb::FreeRequest>) -> Result<Response<pb::Empty>, Status> {
-        self.node.on_free(request.into_inner().ids);
+        self.node.objects.on_free(request.into_inner().ids);
         Ok(Response::new(pb::Empty {}))
     }
 
@@ -77,7 +81,7 @@ impl Peer for PeerService {
         request: Request<pb::PullRequest>,
     ) -> Result<Response<Self::PullStream>, Status> {
         Ok(Response::new(crate::transfer::serve_pull(
-            &self.node,
+            self.node.store(),
             request.into_inner(),
         )))
     }
@@ -86,7 +90,7 @@ impl Peer for PeerService {
         &self,
         request: Request<pb::ReserveBundlesRequest>,
     ) -> Result<Response<pb::ReserveBundlesReply>, Status> {
-        let reply = match self.node.reserve_bundles(request.into_inner().bundles) {
+        let reply = match self.node.bundles.reserve(request.into_inner().bundles) {
             Ok(()) => pb::ReserveBundlesReply {
                 reserved: true,
                 error: String::new(),
@@ -104,7 +108,8 @@ impl Peer for PeerService {
         request: Request<pb::ReleaseBundlesRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         self.node
-            .release_bundles(request.into_inner().placement_group_id);
+            .bundles
+            .release(request.into_inner().placement_group_id);
         Ok(Response::new(pb::Empty {}))
     }
 
@@ -114,7 +119,8 @@ impl Peer for PeerService {
     ) -> Result<Response<pb::Empty>, Status> {
         let id = request.into_inner().actor_id;
         self.node
-            .kill_local_actor(id)
+            .actors
+            .kill_local(id)
             .await
             .map_err(|e| Status::not_found(e.to_string()))?;
         Ok(Response::new(pb::Empty {}))

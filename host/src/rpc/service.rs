@@ -25,26 +25,6 @@ impl NodeService {
     }
 }
 
-pub fn module_info(m: &crate::modules::Module) -> pb::ModuleInfo {
-    pb::ModuleInfo {
-        hash: m.hash.clone(),
-        sdk: m.info.sdk.clone(),
-        tasks: m.info.tasks.clone(),
-        actors: m
-            .info
-            .actors
-            .iter()
-            .map(|a| pb::ActorClass {
-                name: a.name.clone(),
-                methods: a.methods.clone(),
-            })
-            .collect(),
-        size: m.size,
-        cached: m.cached,
-        grants: m.grants.names().into_iter().map(String::from).collect(),
-    }
-}
-
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::ServerBatch, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -59,13 +39,13 @@ impl NodeApi for NodeService {
                 let wasm = request.wasm.to_vec();
                 self.node
                     .registry
-                    .register_granted(&self.node, wasm, grants)
+                    .register_granted(self.node.host(), wasm, grants)
                     .await
             }
             Err(e) => Err(e),
         };
         let result = match registered {
-            Ok(m) => pb::register_module_reply::Result::Module(module_info(&m)),
+            Ok(m) => pb::register_module_reply::Result::Module(m.to_proto()),
             Err(e) => pb::register_module_reply::Result::Error(e.to_proto()),
         };
         Ok(Response::new(pb::RegisterModuleReply {
@@ -127,7 +107,7 @@ impl NodeApi for NodeService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        Ok(Response::new(crate::status::status(&self.node)))
+        Ok(Response::new(super::status::status(&self.node)))
     }
 
     async fn stop(

@@ -15,13 +15,14 @@ use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
 use tokio::sync::mpsc;
 
-use crate::actors::ActorSpec;
-use crate::cluster::placement::Strategy;
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::node::{Node, ID_PREFIX_SHIFT};
-use crate::scheduler::Resources;
+use crate::ids::prefix_of;
+use crate::node::Node;
+use crate::placement::Strategy;
+use crate::spec::{args_from_proto as args, options_from_proto as options, when_placed};
+use crate::spec::{ActorSpec, TaskSpec};
 use crate::store::{Block, Data, ObjectId};
-use crate::tasks::{ArgSpec, CallOptions, StopReason, TaskSpec};
+use crate::tasks::StopReason;
 
 pub struct Session {
     node: Arc<Node>,
@@ -51,7 +52,7 @@ impl Session {
             pins: Mutex::default(),
             buffers: Mutex::default(),
         });
-        let arena = session.node.store.arena();
+        let arena = session.node.store().arena();
         session.reply(
             0,
             Body::Hello(pb::Hello {
@@ -59,7 +60,7 @@ impl Session {
                 id_prefix: prefix,
                 arena_path: arena.path().display().to_string(),
                 arena_size: arena.capacity(),
-                inline_threshold: session.node.store.inline_threshold(),
+                inline_threshold: session.node.store().inline_threshold(),
                 socket_path: session.node.config.socket_path.display().to_string(),
             }),
         );
@@ -80,7 +81,7 @@ impl Session {
 
     /// Ids the driver allocates must carry its prefix.
     fn check_own_id(&self, id: ObjectId) -> ReefResult<()> {
-        if id >> ID_PREFIX_SHIFT == self.prefix {
+        if prefix_of(id) == self.prefix {
             Ok(())
         } else {
             Err(ReefError::new(
@@ -98,16 +99,14 @@ impl Session {
         match op {
             Op::Submit(s) => {
                 let result = self.check_own_id(s.return_id).and_then(|()| {
-                    self.node.submit_task(TaskSpec {
+                    self.node.tasks.submit(TaskSpec {
                         return_id: s.return_id,
                         module: s.module,
                         function: s.function,
                         args: args(s.args)?,
                         options: options(s.options),
                         owner: Some(self.prefix),
-                        strategy: crate::cluster::placement::Strategy::from_proto(
-                            s.strategy.as_ref(),
-                        ),
+                        strategy: Strategy::from_proto(s.strategy.as_ref()),
                         hops: 0,
                     })
                 });
@@ -119,7 +118,8 @@ impl Session {
             Op::CallActor(c) => {
                 let result = self.check_own_id(c.return_id).and_then(|()| {
                     self.node
-                        .call_actor(c.actor_id, c.return_id, c.method, args(c.args)?)
+                        .actors
+                        .call(c.actor_id, c.return_id, c.method, args(c.args)?)
                 });
                 match result {
                     Ok(()) => self.hold(c.return_id),
@@ -129,7 +129,7 @@ impl Session {
             Op::CreateActor(c) => {
                 let node = &self.node;
                 let created = args(c.args).and_then(|a| {
-                    node.create_actor(ActorSpec {
+                    node.actors.create(ActorSpec {
                         module: c.module,
                         class: c.class,
                         args: a,
@@ -143,7 +143,7 @@ impl Session {
                 tokio::spawn(async move {
                     // The reply waits for the placement (a taken name, an
                     // infeasible actor fail the create itself).
-                    let result = crate::cluster::actors::when_placed(created).await;
+                    let result = when_placed(created).await;
                     this.reply_result(
                         c.req_id,
                         result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
@@ -160,8 +160,8 @@ impl Session {
             }
             Op::Put(p) => {
                 let result = self.check_own_id(p.id).and_then(|()| {
-                    let data = self.node.store.new_data(&p.data)?;
-                    self.node.store.insert_ready(p.id, data, 1)
+                    let data = self.node.store().new_data(&p.data)?;
+                    self.node.store().insert_ready(p.id, data, 1)
                 });
                 if result.is_ok() {
                     self.hold(p.id);
@@ -170,7 +170,7 @@ impl Session {
             }
             Op::CreateBuffer(b) => {
                 let result = self.check_own_id(b.id).and_then(|()| {
-                    let block = self.node.store.allocate(b.size)?;
+                    let block = self.node.store().allocate(b.size)?;
                     let offset = block.offset();
                     self.buffers.lock().unwrap().insert(b.id, block);
                     Ok(offset)
@@ -185,7 +185,7 @@ impl Session {
                 let result = match block {
                     Some(block) => {
                         self.node
-                            .store
+                            .store()
                             .insert_ready(s.id, Arc::new(Data::Arena(block)), 1)
                     }
                     None => Err(ReefError::new(
@@ -202,7 +202,7 @@ impl Session {
                 let mut held = self.held.lock().unwrap();
                 for id in r.ids {
                     if held.remove(&id) {
-                        self.node.store.release(id);
+                        self.node.store().release(id);
                     }
                 }
             }
@@ -218,10 +218,10 @@ impl Session {
                 }
             }
             Op::Cancel(c) => {
-                self.node.tasks.stop(c.id, StopReason::Cancelled);
+                self.node.tasks.table().stop(c.id, StopReason::Cancelled);
             }
             Op::Logs(l) => {
-                let result = self.node.tasks.logs(l.id).ok_or_else(|| {
+                let result = self.node.logs.get(l.id).ok_or_else(|| {
                     ReefError::new(
                         ErrorCode::UnknownObject,
                         format!(
@@ -244,7 +244,7 @@ impl Session {
             Op::LookupActor(l) => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let result = this.node.lookup_actor(&l.name).await;
+                    let result = this.node.actors.lookup(&l.name).await;
                     this.reply_result(
                         l.req_id,
                         result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
@@ -254,7 +254,7 @@ impl Session {
             Op::KillActor(k) => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let result = this.node.kill_actor(k.actor_id).await;
+                    let result = this.node.actors.kill(k.actor_id).await;
                     this.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
                 });
             }
@@ -265,7 +265,7 @@ impl Session {
         let fetch = async {
             let mut values = Vec::with_capacity(g.ids.len());
             for id in &g.ids {
-                let value = match self.node.fetch(*id).await {
+                let value = match self.node.objects.fetch(*id).await {
                     Ok(data) => self.object_value(*id, data, g.arena),
                     Err(e) => pb::object_value::Value::Error(e.to_proto()),
                 };
@@ -329,7 +329,7 @@ impl Session {
         for id in &w.ids {
             let id = *id;
             let node = &self.node;
-            pending.push(async move { (id, node.store.wait_sealed(id).await) });
+            pending.push(async move { (id, node.store().wait_sealed(id).await) });
         }
         let collect = async {
             while ready.len() < wanted {
@@ -355,44 +355,15 @@ impl Session {
     pub fn close(&self) {
         self.node
             .tasks
+            .table()
             .stop_all(Some(self.prefix), StopReason::OwnerDied);
-        self.node.actors.kill_owned_by(self.prefix);
-        self.node.kill_remote_actors_of(self.prefix);
+        self.node.actors.owner_left(self.prefix);
         for id in self.held.lock().unwrap().drain() {
-            self.node.store.release(id);
+            self.node.store().release(id);
         }
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
         self.node.end_job(self.job_id);
         tracing::debug!(session = self.prefix, "driver session closed");
-    }
-}
-
-pub fn args(args: Vec<pb::Arg>) -> ReefResult<Vec<ArgSpec>> {
-    args.into_iter()
-        .enumerate()
-        .map(|(i, a)| match a.kind {
-            Some(pb::arg::Kind::Inline(b)) => Ok(ArgSpec::Inline(b)),
-            Some(pb::arg::Kind::Object(id)) => Ok(ArgSpec::Object(id)),
-            None => Err(ReefError::new(
-                ErrorCode::BadArgument,
-                format!("argument {i} is empty"),
-            )),
-        })
-        .collect()
-}
-
-pub fn options(o: Option<pb::CallOptions>) -> CallOptions {
-    let Some(o) = o else {
-        return CallOptions::default();
-    };
-    CallOptions {
-        resources: o.resources.map(|r| Resources {
-            cpus: r.num_cpus.unwrap_or(1.0),
-            memory: r.memory,
-            custom: r.custom.into_iter().collect(),
-        }),
-        memory_limit: (o.memory_limit > 0).then_some(o.memory_limit),
-        cpu_time_ms: (o.cpu_time_ms > 0).then_some(o.cpu_time_ms),
     }
 }

@@ -65,7 +65,7 @@ enum State {
         len: u64,
     },
     Failed(ReefError),
-    /// Sealed on other nodes (by node id), not here: `Node::fetch` pulls it.
+    /// Sealed on other nodes (by node id), not here: `ObjectDirectory::fetch` pulls it.
     Remote {
         size: u64,
         holders: Vec<String>,
@@ -364,7 +364,7 @@ impl ObjectStore {
             Located::Local(data) => Ok(data),
             Located::Remote { .. } => Err(ReefError::new(
                 ErrorCode::Internal,
-                format!("object {id:#x} lives on another node (use Node::fetch)"),
+                format!("object {id:#x} lives on another node (use ObjectDirectory::fetch)"),
             )),
         }
     }

@@ -13,7 +13,6 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use super::wire::{self, Request};
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::node::Node;
 use crate::store::{Block, Data, ObjectId, ObjectStore};
 
 /// A holder that sends nothing for this long is given up (the next one
@@ -39,7 +38,8 @@ pub struct Puller {
 }
 
 struct Inner {
-    node: Weak<Node>,
+    /// The store pulled into (a `Weak`: the puller does not keep it alive).
+    store: Weak<ObjectStore>,
     /// `Bearer <token>`, presented with every request.
     auth: Vec<u8>,
     progress_timeout: Duration,
@@ -56,15 +56,14 @@ struct Inner {
 }
 
 impl Puller {
-    /// `node` is the node pulled into (a `Weak`, so the puller can live inside
-    /// it: `Arc::new_cyclic`); `token` is the cluster token, presented to
-    /// every holder.
-    pub fn new(node: Weak<Node>, token: &str) -> ReefResult<Puller> {
+    /// Pulls into `store`; `token` is the cluster token, presented to every
+    /// holder.
+    pub fn new(store: &Arc<ObjectStore>, token: &str) -> ReefResult<Puller> {
         reef_proto::auth::validate_token(token)
             .map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
         Ok(Puller {
             inner: Arc::new(Inner {
-                node,
+                store: Arc::downgrade(store),
                 auth: format!("Bearer {token}").into_bytes(),
                 progress_timeout: PROGRESS_TIMEOUT,
                 max_stripes: MAX_STRIPES,
@@ -129,8 +128,7 @@ impl Puller {
             match inflight.get(&id) {
                 Some(t) => (t.clone(), false),
                 None => {
-                    let node = self.inner.node()?;
-                    if node.store.local_size(id).is_some() {
+                    if self.inner.store()?.local_size(id).is_some() {
                         return Ok(false);
                     }
                     let inner = self.inner.clone();
@@ -192,8 +190,8 @@ impl Puller {
 }
 
 impl Inner {
-    fn node(&self) -> ReefResult<Arc<Node>> {
-        self.node
+    fn store(&self) -> ReefResult<Arc<ObjectStore>> {
+        self.store
             .upgrade()
             .ok_or_else(|| ReefError::new(ErrorCode::NodeStopping, "the node is stopping"))
     }
@@ -204,10 +202,10 @@ impl Inner {
         size: u64,
         holders: &[String],
     ) -> ReefResult<()> {
-        let node = self.node()?;
+        let store = self.store()?;
         *self.per_object.lock().unwrap().entry(id).or_default() += 1;
         self.transfers.fetch_add(1, Ordering::Relaxed);
-        let store = &node.store;
+        let store = &store;
         let started = Instant::now();
         // The destination, allocated once for the whole object; written only
         // by this transfer's stripes, sealed (shown to anyone) only when

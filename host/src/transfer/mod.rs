@@ -73,5 +73,5 @@ mod tests;
 mod wire;
 
 pub use client::{Puller, PROGRESS_TIMEOUT};
-pub use serve::{serve_pull, split_listener, PullStream, CHUNK_SIZE};
+pub use serve::{serve_pull, split_listener, Holder, PullStream, CHUNK_SIZE};
 pub use testing::{bench_pull, PullFigure};

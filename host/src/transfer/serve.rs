@@ -17,7 +17,7 @@ use tonic::Status;
 use super::wire::{self, Request, MAGIC};
 
 use crate::error::{ErrorCode, ReefError};
-use crate::node::Node;
+use crate::store::ObjectStore;
 use crate::store::{Data, ObjectId};
 
 /// The stream type `Peer::pull` returns.
@@ -40,12 +40,12 @@ pub const CHUNK_SIZE: u64 = 4 << 20;
 ///   `UNKNOWN_OBJECT: `; an object whose task failed → `failed_precondition`
 ///   with the task's error (`CODE: message`); an offset past the end →
 ///   `out_of_range`.
-pub fn serve_pull(node: &Arc<Node>, req: pb::PullRequest) -> PullStream {
-    let node = node.clone();
+pub fn serve_pull(store: &Arc<ObjectStore>, req: pb::PullRequest) -> PullStream {
+    let store = store.clone();
     let pb::PullRequest { id, offset } = req;
     let start = async move {
-        let data = node.store.get(id).await.map_err(|e| to_status(id, &e))?;
-        drop(node);
+        let data = store.get(id).await.map_err(|e| to_status(id, &e))?;
+        drop(store);
         let total = data.len();
         if offset > total {
             return Err(Status::out_of_range(format!(
@@ -140,6 +140,15 @@ const SEAL_WAIT: Duration = Duration::from_secs(60);
 /// the bytes go out as one stream).
 const WRITE_STEP: usize = 4 << 20;
 
+/// What serving pull connections needs of the node.
+pub struct Holder {
+    pub store: Arc<ObjectStore>,
+    /// The cluster token every pull request must carry.
+    pub token: String,
+    /// Cancelled when the node stops: the listener and its connections end.
+    pub stopping: tokio_util::sync::CancellationToken,
+}
+
 /// Accepts the connections of the node's TCP port: a pull connection (first
 /// byte `MAGIC[0]`) whose first request carries the token is served by
 /// [`serve_connection`] on a blocking thread of its own; every other connection goes, untouched, to the returned
@@ -148,11 +157,11 @@ const WRITE_STEP: usize = 4 << 20;
 /// return at once, so the process does not wait for them to go idle).
 pub fn split_listener(
     listener: TcpListener,
-    node: Arc<Node>,
+    holder: Holder,
 ) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let stopping = node.stopping.clone();
-    let node = Arc::downgrade(&node);
+    let stopping = holder.stopping.clone();
+    let holder = Arc::new(holder);
     let open = Arc::new(OpenConnections::default());
     tokio::spawn(async move {
         loop {
@@ -172,17 +181,16 @@ pub fn split_listener(
                 }
             };
             let tx = tx.clone();
-            let node = node.clone();
+            let holder = holder.clone();
             let open = open.clone();
             // Peeking waits for the peer's first byte: never in the accept loop.
             tokio::spawn(async move {
                 let mut first = [0u8; 1];
                 match tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await {
                     Ok(Ok(1)) if first[0] == MAGIC[0] => {
-                        let Some(node) = node.upgrade() else { return };
                         // Authenticated before it gets a thread.
                         let mut stream = stream;
-                        let Some(request) = first_request(&node, &mut stream).await else {
+                        let Some(request) = first_request(&holder, &mut stream).await else {
                             return;
                         };
                         let handle = tokio::runtime::Handle::current();
@@ -192,7 +200,7 @@ pub fn split_listener(
                         };
                         let Some(key) = open.add(&stream) else { return };
                         tokio::task::spawn_blocking(move || {
-                            serve_connection(&node, &handle, stream, request);
+                            serve_connection(&holder, &handle, stream, request);
                             open.remove(key);
                         });
                     }
@@ -212,7 +220,7 @@ pub fn split_listener(
 /// The first request of a pull connection, read without a thread of its own;
 /// `None` (the connection is dropped) when it is malformed, late or carries
 /// a wrong token (which is told so first).
-async fn first_request(node: &Node, stream: &mut TcpStream) -> Option<Request> {
+async fn first_request(holder: &Holder, stream: &mut TcpStream) -> Option<Request> {
     use tokio::io::AsyncWriteExt;
     let request = tokio::time::timeout(IDLE_TIMEOUT, wire::read_request_async(stream)).await;
     let request = match request {
@@ -224,7 +232,7 @@ async fn first_request(node: &Node, stream: &mut TcpStream) -> Option<Request> {
         }
         Err(_) => return None,
     };
-    if reef_proto::auth::CheckToken::new(&node.config.token).accepts(&request.auth) {
+    if reef_proto::auth::CheckToken::new(&holder.token).accepts(&request.auth) {
         return Some(request);
     }
     let message = if request.auth.is_empty() {
@@ -284,7 +292,7 @@ impl OpenConnections {
 /// puller closes it, stays idle for `IDLE_TIMEOUT`, sends a bad request or
 /// a wrong token. Blocking: runs on a thread of its own.
 fn serve_connection(
-    node: &Arc<Node>,
+    holder: &Holder,
     handle: &tokio::runtime::Handle,
     stream: std::net::TcpStream,
     first: Request,
@@ -293,14 +301,14 @@ fn serve_connection(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    if let Err(e) = serve_requests(node, handle, &stream, first) {
+    if let Err(e) = serve_requests(holder, handle, &stream, first) {
         tracing::debug!(peer, "pull connection closed: {e:#}");
     }
     let _ = stream.shutdown(Shutdown::Both);
 }
 
 fn serve_requests(
-    node: &Arc<Node>,
+    holder: &Holder,
     handle: &tokio::runtime::Handle,
     stream: &std::net::TcpStream,
     first: Request,
@@ -310,7 +318,7 @@ fn serve_requests(
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(SEND_TIMEOUT))?;
-    let check = reef_proto::auth::CheckToken::new(&node.config.token);
+    let check = reef_proto::auth::CheckToken::new(&holder.token);
     let mut reader = std::io::BufReader::with_capacity(256, stream);
     let mut writer = stream;
     let mut first = Some(first);
@@ -338,7 +346,7 @@ fn serve_requests(
             anyhow::bail!("{message}");
         }
         let data = handle.block_on(async {
-            match tokio::time::timeout(SEAL_WAIT, node.store.get(id)).await {
+            match tokio::time::timeout(SEAL_WAIT, holder.store.get(id)).await {
                 Ok(r) => r.map_err(|e| (wire_status(&e), e.to_string())),
                 Err(_) => Err((
                     wire::Status::Internal,

@@ -91,10 +91,10 @@ impl Drop for TempDir {
 }
 
 async fn wait_allocated(node: &Node) -> Result<()> {
-    let path = node.store.arena().path().to_owned();
+    let path = node.store().arena().path().to_owned();
     let start = Instant::now();
     loop {
-        if node.store.arena().is_prefaulted() {
+        if node.store().arena().is_prefaulted() {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(60) {
@@ -136,8 +136,8 @@ pub fn arena_mapped_bytes(pid: u32, path: &std::path::Path) -> Result<u64> {
 
 /// Puts `bytes` into the node's store as a sealed object with one reference.
 pub fn put(node: &Node, id: ObjectId, bytes: &[u8]) -> Result<()> {
-    let data = node.store.new_data(bytes)?;
-    node.store.insert_ready(id, data, 1)?;
+    let data = node.store().new_data(bytes)?;
+    node.store().insert_ready(id, data, 1)?;
     Ok(())
 }
 
@@ -177,7 +177,14 @@ impl PullServer {
             .with_context(|| format!("listening on {address}"))?;
         let address = listener.local_addr()?.to_string();
         let token = node.config.token.clone();
-        let incoming = split_listener(listener, node.clone());
+        let incoming = split_listener(
+            listener,
+            super::Holder {
+                store: node.store().clone(),
+                token: token.clone(),
+                stopping: node.stopping.clone(),
+            },
+        );
         let service = tonic::service::interceptor::InterceptedService::new(
             PullOnlyPeer { node },
             reef_proto::auth::CheckToken::new(&token),
@@ -244,7 +251,7 @@ impl tonic::server::ServerStreamingService<pb::PullRequest> for PullSvc {
 
     fn call(&mut self, request: tonic::Request<pb::PullRequest>) -> Self::Future {
         futures::future::ready(Ok(tonic::Response::new(serve_pull(
-            &self.0,
+            self.0.store(),
             request.into_inner(),
         ))))
     }
@@ -440,7 +447,7 @@ pub async fn bench_pull(size: u64, stripes: u64, rounds: usize) -> Result<Vec<Pu
     put(&holder, 1, &bytes)?;
     drop(bytes);
     let server = PullServer::start(holder.clone()).await?;
-    let puller = Puller::new(Arc::downgrade(&puller_node), &token)?.with_max_stripes(stripes);
+    let puller = Puller::new(puller_node.store(), &token)?.with_max_stripes(stripes);
     let mut figures = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let cpu = cpu_time();
@@ -453,12 +460,12 @@ pub async fn bench_pull(size: u64, stripes: u64, rounds: usize) -> Result<Vec<Pu
             cpu_secs_per_gib: cpu / (size as f64 / (1u64 << 30) as f64),
         });
         if round == 0 {
-            let data = puller_node.store.get(1).await?;
+            let data = puller_node.store().get(1).await?;
             if data.as_slice() != pattern(size as usize, 7).as_slice() {
                 bail!("the pulled bytes differ from the original");
             }
         }
-        puller_node.store.release(1);
+        puller_node.store().release(1);
     }
     Ok(figures)
 }

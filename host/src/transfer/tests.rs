@@ -29,7 +29,7 @@ async fn pair(holder_store: u64, puller_store: u64) -> Pair {
     let (holder, hd) = in_process_node(holder_store, &token).await.unwrap();
     let (node, nd) = in_process_node(puller_store, &token).await.unwrap();
     let server = PullServer::start(holder.clone()).await.unwrap();
-    let puller = Puller::new(Arc::downgrade(&node), &token).unwrap();
+    let puller = Puller::new(node.store(), &token).unwrap();
     Pair {
         holder,
         server,
@@ -47,7 +47,7 @@ fn dead_address() -> String {
 }
 
 async fn assert_local(node: &Node, id: u64, expected: &[u8]) -> Arc<Data> {
-    let data = node.store.get(id).await.unwrap();
+    let data = node.store().get(id).await.unwrap();
     assert_eq!(data.len(), expected.len() as u64, "object {id:#x}");
     assert!(data.as_slice() == expected, "object {id:#x}: bytes differ");
     data
@@ -89,10 +89,10 @@ async fn transfer_pulls_large_odd_and_small_objects() {
     assert_eq!(p.puller.bytes_pulled(), total);
     assert_eq!(p.puller.transfers(), sizes.len() as u64);
     // The pulled object has one reference: releasing it frees it.
-    let used = p.node.store.arena().used();
-    p.node.store.release(100);
-    assert!(!p.node.store.contains(100));
-    assert_eq!(p.node.store.arena().used(), used - 64 * MIB);
+    let used = p.node.store().arena().used();
+    p.node.store().release(100);
+    assert!(!p.node.store().contains(100));
+    assert_eq!(p.node.store().arena().used(), used - 64 * MIB);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,23 +121,23 @@ async fn transfer_fills_a_placeholder_and_keeps_its_references() {
     let p = pair(64 * MIB, 64 * MIB).await;
     let size = 2 * MIB + 3;
     put(&p.holder, 9, &pattern(size as usize, 9)).unwrap();
-    p.node.store.create_pending(9, 2).unwrap();
+    p.node.store().create_pending(9, 2).unwrap();
     let waiter = {
         let node = p.node.clone();
-        tokio::spawn(async move { node.store.get(9).await.map(|d| d.len()) })
+        tokio::spawn(async move { node.store().get(9).await.map(|d| d.len()) })
     };
     p.puller
         .pull(9, size, vec![p.server.address.clone()])
         .await
         .unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), size);
-    p.node.store.release(9);
+    p.node.store().release(9);
     assert!(
-        p.node.store.contains(9),
+        p.node.store().contains(9),
         "the placeholder's two references stay"
     );
-    p.node.store.release(9);
-    assert!(!p.node.store.contains(9));
+    p.node.store().release(9);
+    assert!(!p.node.store().contains(9));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +189,7 @@ async fn transfer_gives_up_on_a_hung_holder() {
     let second_server = PullServer::start(second).await.unwrap();
     let proxy = Proxy::start(&server.address).await.unwrap();
     proxy.freeze();
-    let puller = Puller::new(Arc::downgrade(&node), &token)
+    let puller = Puller::new(node.store(), &token)
         .unwrap()
         // Long enough that the healthy holder never looks hung on a loaded machine.
         .with_progress_timeout(Duration::from_millis(1500));
@@ -234,8 +234,8 @@ async fn transfer_fails_with_object_lost_when_every_holder_is_gone() {
     assert!(err.message.contains(&proxy.address), "{err}");
     assert!(err.message.contains(&dead), "{err}");
     // Nothing half-written is visible, and the destination was freed.
-    assert!(!p.node.store.contains(11));
-    assert_eq!(p.node.store.arena().used(), 0);
+    assert!(!p.node.store().contains(11));
+    assert_eq!(p.node.store().arena().used(), 0);
     assert_eq!(p.puller.in_progress(), 0);
     // No holders at all: the same error, at once.
     let err = p.puller.pull(12, size, vec![]).await.unwrap_err();
@@ -247,7 +247,7 @@ async fn transfer_of_an_unknown_object_is_a_clear_error() {
     let p = pair(16 * MIB, 16 * MIB).await;
     // The holder's side, directly.
     let mut stream = serve_pull(
-        &p.holder,
+        p.holder.store(),
         pb::PullRequest {
             id: 0x42,
             offset: 0,
@@ -270,7 +270,7 @@ async fn transfer_of_an_unknown_object_is_a_clear_error() {
     assert_eq!(err.code, ErrorCode::ObjectLost, "{err}");
     assert!(err.message.contains("UNKNOWN_OBJECT"), "{err}");
     // A wrong token is refused, by name.
-    let stranger = Puller::new(Arc::downgrade(&p.node), "not-the-token").unwrap();
+    let stranger = Puller::new(p.node.store(), "not-the-token").unwrap();
     put(&p.holder, 0x43, b"hello").unwrap();
     let err = stranger
         .pull(0x43, 5, vec![p.server.address.clone()])
@@ -287,12 +287,12 @@ async fn transfer_serves_from_an_offset_and_restores_spilled_objects() {
         put(&p.holder, id, &pattern(size as usize, id)).unwrap();
     }
     assert!(
-        p.holder.store.stats().spilled_bytes > 0,
+        p.holder.store().stats().spilled_bytes > 0,
         "object 1 was spilled"
     );
     // From an offset: chunks start there and cover the rest.
     let chunks: Vec<_> = serve_pull(
-        &p.holder,
+        p.holder.store(),
         pb::PullRequest {
             id: 1,
             offset: MIB + 1,
@@ -308,7 +308,7 @@ async fn transfer_serves_from_an_offset_and_restores_spilled_objects() {
     drop(chunks); // they pin object 1
                   // At the end: one empty chunk, so the puller learns the size.
     let chunks: Vec<_> = serve_pull(
-        &p.holder,
+        p.holder.store(),
         pb::PullRequest {
             id: 2,
             offset: size,
@@ -320,7 +320,7 @@ async fn transfer_serves_from_an_offset_and_restores_spilled_objects() {
     assert!(chunks[0].as_ref().unwrap().data.is_empty());
     // Past the end: out of range.
     let mut s = serve_pull(
-        &p.holder,
+        p.holder.store(),
         pb::PullRequest {
             id: 2,
             offset: size + 1,

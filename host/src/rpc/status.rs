@@ -3,10 +3,9 @@
 use reef_proto as pb;
 
 use crate::node::Node;
-use crate::rpc::service::module_info;
 
 pub fn status(node: &Node) -> pb::StatusReply {
-    let stats = node.store.stats();
+    let stats = node.store().stats();
     let total = node.scheduler.total().rows();
     let available = node.scheduler.available().rows();
     let resources = total
@@ -32,12 +31,12 @@ pub fn status(node: &Node) -> pb::StatusReply {
         .into(),
         resources,
         pending_tasks: node.scheduler.queued() as u64,
-        running_tasks: node.tasks.len() as u64,
+        running_tasks: node.tasks.table().len() as u64,
         store_used: stats.arena_used,
         store_capacity: stats.arena_capacity,
         head: node.config.head,
         this_node: true,
-        bytes_pulled: node.puller.get().map_or(0, |p| p.bytes_pulled()),
+        bytes_pulled: node.objects.puller().map_or(0, |p| p.bytes_pulled()),
     }];
     // Every other node, as of the cluster view (their last heartbeat).
     for n in node
@@ -76,19 +75,30 @@ pub fn status(node: &Node) -> pb::StatusReply {
             bytes_pulled: 0,
         });
     }
+    let mut tasks: Vec<pb::TaskSummary> = node
+        .tasks
+        .table()
+        .rows()
+        .into_iter()
+        .map(|t| pb::TaskSummary {
+            return_id: t.return_id,
+            module: t.module,
+            function: t.function,
+            state: t.state.into(),
+        })
+        .collect();
+    tasks.extend(node.objects.forwarded_tasks().into_iter().map(
+        |(return_id, module, function)| pb::TaskSummary {
+            return_id,
+            module,
+            function,
+            state: "forwarded".into(),
+        },
+    ));
+    tasks.sort_by_key(|t| t.return_id);
     pb::StatusReply {
         nodes,
-        tasks: node
-            .tasks
-            .rows()
-            .into_iter()
-            .map(|t| pb::TaskSummary {
-                return_id: t.return_id,
-                module: t.module,
-                function: t.function,
-                state: t.state.into(),
-            })
-            .collect(),
+        tasks,
         actors: node
             .actors
             .rows()
@@ -108,11 +118,6 @@ pub fn status(node: &Node) -> pb::StatusReply {
             objects: stats.objects,
             inline_bytes: stats.inline_bytes,
         }),
-        modules: node
-            .registry
-            .list()
-            .iter()
-            .map(|m| module_info(m))
-            .collect(),
+        modules: node.registry.list().iter().map(|m| m.to_proto()).collect(),
     }
 }

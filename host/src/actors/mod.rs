@@ -1,0 +1,1026 @@
+//! Actors: one instance of an exported class that lives across calls. Calls
+//! run one at a time in submission order; a trap kills the actor (its
+//! instance cannot be trusted after it), a returned error fails only its call.
+//!
+//! [`ActorManager`] keeps **one entry per actor** this node knows, and so
+//! one queue of calls per actor, wherever the actor is:
+//!
+//! * `Waiting` — being placed by this node, looked up in the control plane,
+//!   or (on its own node) created elsewhere and not arrived yet: calls wait
+//!   in the entry, in order, and go on when it settles;
+//! * `Local` — lives here: calls go to its mailbox (`local.rs`);
+//! * `Remote` — lives on another node: calls go straight there over the
+//!   batched peer link, never through the head; results come back like
+//!   forwarded tasks' (`ObjectsReady` to the result's owner);
+//! * `Gone` — dead, or never to be reached: calls fail with the cause.
+//!
+//! **Creation.** The node a driver (or guest) asks allocates the actor id
+//! (`ids::actor_id`), and the control plane places the actor (`PlaceActor`:
+//! resources, strategy, bundle) and claims its name cluster-wide. Placed
+//! here, it is created here; placed elsewhere, the creation is forwarded to
+//! that node (`Peer.Forward`). A create returns once the actor is placed.
+//!
+//! **Lifetimes.** Anonymous actors die with the driver that created them:
+//! when it disconnects (its node kills them) or when its node dies (the
+//! actor's node sees the death in the view). An actor whose node dies is
+//! dead; its pending calls fail with NODE_DIED.
+
+mod local;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use reef_proto as pb;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::groups::{Bundles, Pool};
+use crate::cluster::{rpc_error, to_map, Membership};
+use crate::config::NodeConfig;
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::guest::HostServices;
+use crate::ids::{actor_id, creator_index};
+use crate::logs::LogStore;
+use crate::module::Module;
+use crate::modules::Registry;
+use crate::objects::{Forwarded, ObjectDirectory};
+use crate::placement::{group_removed, Strategy};
+use crate::runtime::GuestRuntime;
+use crate::scheduler::Resources;
+use crate::spec::{
+    args_from_proto, args_to_proto, options_from_proto, options_to_proto, short, ActorSpec,
+    ArgSpec, Call, Placed,
+};
+use local::{dead, Actor, ActorState};
+
+/// How long a call for an actor created elsewhere waits here for the
+/// actor's creation (calls can overtake it: they come from any node).
+const PARK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why calls wait in an entry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reason {
+    /// This node asked the control plane to place the actor.
+    Placing,
+    /// This node asked the control plane where the actor lives.
+    LookingUp,
+    /// The actor will live here: its creation is on its way.
+    Arriving,
+}
+
+/// What this node knows about one actor.
+enum Entry {
+    Waiting {
+        reason: Reason,
+        calls: Vec<Call>,
+        /// Killed while waiting: killed once it settles.
+        kill: bool,
+    },
+    Local(Arc<Actor>),
+    Remote(RemoteActor),
+    /// Calls fail with this error as it is.
+    Gone(ReefError),
+}
+
+struct RemoteActor {
+    node_id: String,
+    /// The driver session on this node that created it (anonymous actors
+    /// die with it).
+    owner: Option<u64>,
+    named: bool,
+    /// Constructor arguments, held here until the actor dies.
+    args: Vec<ArgSpec>,
+}
+
+/// A summary row for `host status`.
+pub struct ActorRow {
+    pub id: u64,
+    pub name: String,
+    pub module: String,
+    pub class: String,
+    pub state: String,
+}
+
+/// What the actor manager is built from (see `node.rs`).
+pub struct ActorDeps {
+    pub config: Arc<NodeConfig>,
+    pub logs: Arc<LogStore>,
+    pub objects: Arc<ObjectDirectory>,
+    pub registry: Arc<Registry>,
+    pub cluster: Arc<Membership>,
+    pub bundles: Arc<Bundles>,
+    pub guests: Arc<GuestRuntime>,
+}
+
+pub struct ActorManager {
+    config: Arc<NodeConfig>,
+    logs: Arc<LogStore>,
+    objects: Arc<ObjectDirectory>,
+    registry: Arc<Registry>,
+    cluster: Arc<Membership>,
+    bundles: Arc<Bundles>,
+    guests: Arc<GuestRuntime>,
+    /// What actors' guests may reach (set once at start).
+    host: OnceLock<HostServices>,
+    next_id: AtomicU64,
+    entries: Mutex<HashMap<u64, Entry>>,
+    /// Names of the actors that live here.
+    names: Mutex<HashMap<String, u64>>,
+}
+
+impl ActorManager {
+    pub fn new(deps: ActorDeps) -> Self {
+        ActorManager {
+            config: deps.config,
+            logs: deps.logs,
+            objects: deps.objects,
+            registry: deps.registry,
+            cluster: deps.cluster,
+            bundles: deps.bundles,
+            guests: deps.guests,
+            host: OnceLock::new(),
+            next_id: AtomicU64::new(0),
+            entries: Mutex::default(),
+            names: Mutex::default(),
+        }
+    }
+
+    /// Gives the manager the host services its guests get (once, at start).
+    pub fn set_host(&self, host: HostServices) {
+        let _ = self.host.set(host);
+    }
+
+    fn host(&self) -> ReefResult<&HostServices> {
+        self.host
+            .get()
+            .ok_or_else(|| ReefError::internal("the actor service is not started"))
+    }
+
+    /// Whether calls for `actor` may come before its creation (it was
+    /// created by another node of a cluster).
+    fn created_elsewhere(&self, actor: u64) -> bool {
+        self.cluster.is_clustered() && creator_index(actor) != self.cluster.index()
+    }
+
+    /// Creates an actor somewhere in the cluster; returns its id at once and
+    /// a receiver for the placement's outcome.
+    pub fn create(self: &Arc<Self>, spec: ActorSpec) -> ReefResult<(u64, Placed)> {
+        match self.check_class(&spec.module, &spec.class) {
+            // Registered through another node: fetched by hash below.
+            Err(e) if e.code == ErrorCode::UnknownModule && self.cluster.is_clustered() => {}
+            other => {
+                other?;
+            }
+        }
+        let id = actor_id(
+            self.cluster.index(),
+            self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+        );
+        let (tx, rx) = oneshot::channel();
+        if !self.cluster.is_clustered() {
+            self.create_here(id, spec)?;
+            let _ = tx.send(Ok(()));
+            return Ok((id, rx));
+        }
+        self.entries.lock().unwrap().insert(
+            id,
+            Entry::Waiting {
+                reason: Reason::Placing,
+                calls: Vec::new(),
+                kill: false,
+            },
+        );
+        let this = self.clone();
+        tokio::spawn(async move {
+            let placed = this.place(id, spec).await;
+            let outcome = placed.as_ref().map(|_| ()).map_err(Clone::clone);
+            this.settle(id, placed);
+            let _ = tx.send(outcome);
+        });
+        Ok((id, rx))
+    }
+
+    /// Asks the control plane where the actor goes and starts it there.
+    /// `Ok(None)`: it lives here.
+    async fn place(self: &Arc<Self>, id: u64, spec: ActorSpec) -> ReefResult<Option<RemoteActor>> {
+        if self.registry.get(&spec.module).is_err() {
+            self.registry.fetch(self.host()?, &spec.module).await?;
+            self.check_class(&spec.module, &spec.class)?;
+        }
+        let request = pb::PlaceActorRequest {
+            actor_id: id,
+            module: spec.module.clone(),
+            class: spec.class.clone(),
+            name: spec.name.clone().unwrap_or_default(),
+            resources: Some(to_map(&spec.options.actor_resources())),
+            strategy: Some(spec.strategy.to_proto()),
+            requester_node_id: self.cluster.node_id().to_string(),
+            job_id: 0,
+        };
+        let location = self
+            .cluster
+            .gcs()?
+            .place_actor(request)
+            .await
+            .map_err(|s| rpc_error(&format!("placing actor `{}`", spec.class), s))?
+            .into_inner()
+            .location
+            .ok_or_else(|| ReefError::internal("the control plane placed the actor nowhere"))?;
+        if location.node_id == self.cluster.node_id() {
+            self.create_here(id, spec)?;
+            return Ok(None);
+        }
+        let started = self.objects.hold_args(&spec.args).and_then(|()| {
+            let link = self.cluster.peer(&location.node_id)?;
+            link.forward(pb::ForwardedWork {
+                work: Some(pb::forwarded_work::Work::CreateActor(pb::CreateActor {
+                    req_id: id,
+                    module: spec.module.clone(),
+                    class: spec.class.clone(),
+                    args: args_to_proto(&spec.args),
+                    name: spec.name.clone().unwrap_or_default(),
+                    options: Some(options_to_proto(&spec.options)),
+                    strategy: Some(spec.strategy.to_proto()),
+                })),
+                strategy: Some(spec.strategy.to_proto()),
+                hops: 1,
+            });
+            Ok(())
+        });
+        if let Err(e) = started {
+            self.report_state(id, Some(&e));
+            return Err(e);
+        }
+        Ok(Some(RemoteActor {
+            node_id: location.node_id,
+            owner: spec.owner,
+            named: spec.name.is_some_and(|n| !n.is_empty()),
+            args: spec.args,
+        }))
+    }
+
+    /// Records where an actor is (or why it is not) and lets the calls that
+    /// waited for that go, in order. A local actor settled itself when it
+    /// was created (`create_here`).
+    fn settle(self: &Arc<Self>, id: u64, placed: ReefResult<Option<RemoteActor>>) {
+        let new = match placed {
+            Ok(None) => return,
+            Ok(Some(remote)) => Entry::Remote(remote),
+            Err(e) => Entry::Gone(e),
+        };
+        let old = {
+            let mut entries = self.entries.lock().unwrap();
+            // Created here meanwhile: that entry stays.
+            if matches!(entries.get(&id), Some(Entry::Local(_))) {
+                return;
+            }
+            entries.insert(id, new)
+        };
+        if let Some(Entry::Waiting { calls, kill, .. }) = old {
+            for call in calls {
+                self.dispatch(id, call);
+            }
+            if kill {
+                self.kill_later(id);
+            }
+        }
+    }
+
+    fn kill_later(self: &Arc<Self>, id: u64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.kill(id).await {
+                tracing::warn!("killing actor {id}: {e}");
+            }
+        });
+    }
+
+    /// The module and class an actor is made from, checked.
+    fn check_class(&self, module: &str, class: &str) -> ReefResult<Arc<Module>> {
+        let module = self.registry.get(module)?;
+        if module.info.actor(class).is_none() {
+            return Err(ReefError::new(
+                ErrorCode::UnknownFunction,
+                format!(
+                    "module {} exports no actor class `{class}` (classes: {})",
+                    short(&module.hash),
+                    module
+                        .info
+                        .actors
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(module)
+    }
+
+    /// Creates actor `id` here and starts it (a failing constructor fails
+    /// the actor's calls with its error). Calls that waited for it are
+    /// queued first.
+    fn create_here(self: &Arc<Self>, id: u64, spec: ActorSpec) -> ReefResult<()> {
+        let result = self.start(id, spec);
+        if let Err(e) = &result {
+            self.mark_dead(id, e.clone());
+        }
+        result
+    }
+
+    fn start(self: &Arc<Self>, id: u64, spec: ActorSpec) -> ReefResult<()> {
+        let ActorSpec {
+            module,
+            class,
+            args,
+            name,
+            options,
+            owner,
+            strategy,
+        } = spec;
+        let module = self.check_class(&module, &class)?;
+        let resources = options.actor_resources();
+        let pool = self.bundles.pool_for(&strategy, &resources)?;
+        let name = name.filter(|n| !n.is_empty());
+        if let Some(n) = &name {
+            let mut names = self.names.lock().unwrap();
+            if names.contains_key(n) {
+                return Err(ReefError::new(
+                    ErrorCode::NameTaken,
+                    format!("an actor named `{n}` already exists"),
+                ));
+            }
+            names.insert(n.clone(), id);
+        }
+        if let Err(e) = self.objects.hold_args(&args) {
+            if let Some(n) = &name {
+                self.names.lock().unwrap().remove(n);
+            }
+            return Err(e);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let actor = Arc::new(Actor {
+            id,
+            name,
+            module,
+            class,
+            owner,
+            strategy,
+            mailbox: tx,
+            state: Mutex::new(ActorState::Starting),
+            kill: CancellationToken::new(),
+        });
+        let waiting = self
+            .entries
+            .lock()
+            .unwrap()
+            .insert(id, Entry::Local(actor.clone()));
+        let (calls, kill) = match waiting {
+            Some(Entry::Waiting { calls, kill, .. }) => (calls, kill),
+            _ => (Vec::new(), false),
+        };
+        for call in calls {
+            self.enqueue(&actor, call);
+        }
+        let limits = self.config.limits(&options);
+        let this = self.clone();
+        self.guests
+            .spawn(async move { this.run(actor, args, resources, pool, limits, rx).await });
+        if kill {
+            self.kill_later(id);
+        }
+        Ok(())
+    }
+
+    /// The actor's life here: construct, serve calls until killed or
+    /// trapped, then fail what is left in its mailbox.
+    async fn run(
+        self: Arc<Self>,
+        actor: Arc<Actor>,
+        args: Vec<ArgSpec>,
+        resources: Resources,
+        pool: Pool,
+        limits: crate::spec::Limits,
+        mut mailbox: mpsc::UnboundedReceiver<Call>,
+    ) {
+        // Removing the actor's placement group kills it.
+        let group_watch = pool.removed.clone().map(|removed| {
+            let (this, actor) = (self.clone(), actor.clone());
+            tokio::spawn(async move {
+                removed.cancelled().await;
+                this.kill_local_with(&actor, group_removed(actor.strategy.group().unwrap_or(0)));
+            })
+        });
+        let cause = match self.host() {
+            Ok(host) => {
+                let serving = local::Serving {
+                    host,
+                    objects: &self.objects,
+                    logs: &self.logs,
+                    args: &args,
+                    resources: &resources,
+                    pool: &pool.scheduler,
+                    limits,
+                };
+                local::serve(serving, &actor, &mut mailbox, || {
+                    self.report_state(actor.id, None)
+                })
+                .await
+            }
+            Err(e) => e,
+        };
+        if let Some(watch) = group_watch {
+            watch.abort();
+        }
+        self.objects.release_args(&args);
+        // A kill's reason (e.g. its placement group was removed) wins.
+        let cause = {
+            let mut state = actor.state.lock().unwrap();
+            match &*state {
+                ActorState::Dead(reason) => reason.clone(),
+                _ => {
+                    *state = ActorState::Dead(cause.clone());
+                    cause
+                }
+            }
+        };
+        tracing::info!(actor = actor.id, "actor stopped: {cause}");
+        self.report_state(actor.id, Some(&cause));
+        mailbox.close();
+        while let Some(call) = mailbox.recv().await {
+            self.objects.fail(call.return_id, dead(&cause), &call.args);
+        }
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(actor.id, Entry::Gone(dead(&cause)));
+        self.release_name(&actor);
+    }
+
+    /// Remembers why actor `id` cannot run here; fails the calls that waited for it.
+    fn mark_dead(&self, id: u64, cause: ReefError) {
+        let old = self
+            .entries
+            .lock()
+            .unwrap()
+            .insert(id, Entry::Gone(dead(&cause)));
+        self.report_state(id, Some(&cause));
+        if let Some(Entry::Waiting { calls, .. }) = old {
+            for call in calls {
+                self.objects.fail(call.return_id, dead(&cause), &call.args);
+            }
+        }
+    }
+
+    /// Calls a method of an actor anywhere in the cluster. The result
+    /// object `return_id` is created here at once; a call that cannot run
+    /// seals it with the error. Fails only when the id is already in use.
+    pub fn call(
+        self: &Arc<Self>,
+        actor: u64,
+        return_id: u64,
+        method: String,
+        args: Vec<ArgSpec>,
+    ) -> ReefResult<()> {
+        self.objects.store().create_pending(return_id, 1)?;
+        if let Err(e) = self.objects.hold_args(&args) {
+            self.objects.seal(return_id, Err(e));
+            return Ok(());
+        }
+        let call = Call {
+            return_id,
+            method,
+            args,
+        };
+        self.dispatch(actor, call);
+        Ok(())
+    }
+
+    /// Sends a call on its way: to the actor's mailbox, to its node, or
+    /// into its entry's queue until it is known where the actor is.
+    fn dispatch(self: &Arc<Self>, actor: u64, call: Call) {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get_mut(&actor) {
+            Some(Entry::Local(a)) => {
+                let a = a.clone();
+                drop(entries);
+                self.enqueue(&a, call);
+            }
+            Some(Entry::Waiting { calls, .. }) => calls.push(call),
+            Some(Entry::Remote(remote)) => {
+                let node_id = remote.node_id.clone();
+                drop(entries);
+                self.forward_call(actor, call, node_id);
+            }
+            Some(Entry::Gone(e)) => {
+                let e = e.clone();
+                drop(entries);
+                self.objects.fail(call.return_id, e, &call.args);
+            }
+            None if self.created_elsewhere(actor) => {
+                entries.insert(
+                    actor,
+                    Entry::Waiting {
+                        reason: Reason::LookingUp,
+                        calls: vec![call],
+                        kill: false,
+                    },
+                );
+                drop(entries);
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let route = this.look_up(actor).await;
+                    this.settle(actor, route);
+                });
+            }
+            None => {
+                drop(entries);
+                let e = ReefError::new(ErrorCode::UnknownActor, format!("no actor {actor}"));
+                self.objects.fail(call.return_id, e, &call.args);
+            }
+        }
+    }
+
+    /// Queues a call in a local actor's mailbox.
+    fn enqueue(&self, actor: &Actor, call: Call) {
+        let class = actor
+            .module
+            .info
+            .actor(&actor.class)
+            .expect("checked at creation");
+        if !class.methods.iter().any(|m| m == &call.method) {
+            let e = ReefError::new(
+                ErrorCode::UnknownFunction,
+                format!(
+                    "actor class `{}` has no method `{}` (methods: {})",
+                    actor.class,
+                    call.method,
+                    class.methods.join(", ")
+                ),
+            );
+            return self.objects.fail(call.return_id, e, &call.args);
+        }
+        if let Some(e) = actor.dead_error() {
+            return self.objects.fail(call.return_id, e, &call.args);
+        }
+        if let Err(call) = actor.mailbox.send(call) {
+            let e = ReefError::new(ErrorCode::ActorDead, "the actor has stopped");
+            self.objects.fail(call.0.return_id, e, &call.0.args);
+        }
+    }
+
+    fn forward_call(&self, actor: u64, call: Call, node_id: String) {
+        let link = match self.cluster.peer(&node_id) {
+            Ok(link) => link,
+            Err(e) => return self.objects.fail(call.return_id, e, &call.args),
+        };
+        let Call {
+            return_id,
+            method,
+            args,
+        } = call;
+        let work = pb::ForwardedWork {
+            work: Some(pb::forwarded_work::Work::CallActor(pb::CallActor {
+                actor_id: actor,
+                return_id,
+                method: method.clone(),
+                args: args_to_proto(&args),
+            })),
+            strategy: None,
+            hops: 1,
+        };
+        self.objects.note_forwarded(
+            return_id,
+            Forwarded {
+                node_id,
+                what: format!("a call of method `{method}` of actor {actor}"),
+                task: None,
+                args,
+            },
+        );
+        link.forward(work);
+    }
+
+    /// Where the control plane says an actor created elsewhere lives.
+    async fn look_up(&self, actor: u64) -> ReefResult<Option<RemoteActor>> {
+        let key = pb::lookup_actor_request::Key::ActorId(actor);
+        let location = self.ask_directory(key, format!("actor {actor}")).await?;
+        self.route_from(location)
+    }
+
+    /// The control plane's actor directory entry for an id or a name.
+    async fn ask_directory(
+        &self,
+        key: pb::lookup_actor_request::Key,
+        what: String,
+    ) -> ReefResult<pb::ActorLocation> {
+        let request = pb::LookupActorRequest { key: Some(key) };
+        Ok(self
+            .cluster
+            .gcs()?
+            .lookup_actor(request)
+            .await
+            .map_err(|s| rpc_error(&format!("looking up {what}"), s))?
+            .into_inner())
+    }
+
+    fn route_from(&self, location: pb::ActorLocation) -> ReefResult<Option<RemoteActor>> {
+        if location.state == "DEAD" {
+            return Err(ReefError::new(
+                ErrorCode::ActorDead,
+                format!(
+                    "actor {} is dead: {}",
+                    location.actor_id, location.death_reason
+                ),
+            ));
+        }
+        if location.node_id == self.cluster.node_id() {
+            return Ok(None);
+        }
+        Ok(Some(RemoteActor {
+            node_id: location.node_id,
+            owner: None,
+            named: true,
+            args: Vec::new(),
+        }))
+    }
+
+    /// Kills an actor wherever it lives.
+    pub async fn kill(self: &Arc<Self>, actor: u64) -> ReefResult<()> {
+        let remote = {
+            let mut entries = self.entries.lock().unwrap();
+            match entries.get_mut(&actor) {
+                Some(Entry::Local(_)) => None,
+                Some(Entry::Waiting { kill, .. }) => {
+                    *kill = true;
+                    return Ok(());
+                }
+                Some(Entry::Gone(_)) => return Ok(()),
+                Some(Entry::Remote(_)) => match entries.insert(actor, Entry::Gone(killed())) {
+                    Some(Entry::Remote(remote)) => Some(remote),
+                    _ => unreachable!("matched above"),
+                },
+                None => None,
+            }
+        };
+        let remote = match remote {
+            Some(remote) => remote,
+            None if !self.is_here(actor) && self.created_elsewhere(actor) => {
+                match self.look_up(actor).await? {
+                    Some(remote) => remote,
+                    None => return self.kill_local(actor).await,
+                }
+            }
+            None => return self.kill_local(actor).await,
+        };
+        self.objects.release_args(&remote.args);
+        let link = self.cluster.peer(&remote.node_id)?;
+        link.client
+            .clone()
+            .kill_actor(pb::KillActorRequest { actor_id: actor })
+            .await
+            .map_err(|s| rpc_error(&format!("killing actor {actor}"), s))?;
+        Ok(())
+    }
+
+    fn is_here(&self, actor: u64) -> bool {
+        matches!(
+            self.entries.lock().unwrap().get(&actor),
+            Some(Entry::Local(_))
+        )
+    }
+
+    fn local(&self, actor: u64) -> ReefResult<Arc<Actor>> {
+        match self.entries.lock().unwrap().get(&actor) {
+            Some(Entry::Local(a)) => Ok(a.clone()),
+            _ => Err(ReefError::new(
+                ErrorCode::UnknownActor,
+                format!("no actor {actor}"),
+            )),
+        }
+    }
+
+    /// Kills an actor of this node; returns once the control plane knows
+    /// (so its name is free and lookups fail from then on).
+    pub async fn kill_local(&self, actor: u64) -> ReefResult<()> {
+        let a = self.local(actor)?;
+        self.kill_local_with(&a, killed());
+        let Ok(mut gcs) = self.cluster.gcs() else {
+            return Ok(());
+        };
+        let request = pb::SetActorStateRequest {
+            actor_id: actor,
+            state: "DEAD".into(),
+            reason: "the actor was killed".into(),
+        };
+        if let Err(status) = gcs.set_actor_state(request).await {
+            tracing::debug!("reporting actor {actor} killed: {status}");
+        }
+        Ok(())
+    }
+
+    fn kill_local_with(&self, actor: &Actor, cause: ReefError) {
+        actor.kill_with(cause);
+        // The name is free at once, not when the actor's task has wound down.
+        self.release_name(actor);
+    }
+
+    fn release_name(&self, actor: &Actor) {
+        if let Some(n) = &actor.name {
+            let mut names = self.names.lock().unwrap();
+            if names.get(n) == Some(&actor.id) {
+                names.remove(n);
+            }
+        }
+    }
+
+    /// Finds a named actor anywhere in the cluster.
+    pub async fn lookup(&self, name: &str) -> ReefResult<u64> {
+        let local = self
+            .names
+            .lock()
+            .unwrap()
+            .get(name)
+            .copied()
+            .ok_or_else(|| {
+                ReefError::new(
+                    ErrorCode::UnknownActor,
+                    format!("no actor is named `{name}`"),
+                )
+            });
+        if local.is_ok() || !self.cluster.is_clustered() {
+            return local;
+        }
+        let key = pb::lookup_actor_request::Key::Name(name.to_string());
+        let location = self.ask_directory(key, format!("actor `{name}`")).await?;
+        let id = location.actor_id;
+        if let Some(remote) = self.route_from(location)? {
+            self.entries
+                .lock()
+                .unwrap()
+                .entry(id)
+                .or_insert(Entry::Remote(remote));
+        }
+        Ok(id)
+    }
+
+    /// Tells the control plane an actor of this node is alive (`None`) or
+    /// dead (why).
+    fn report_state(&self, actor: u64, dead: Option<&ReefError>) {
+        let Ok(mut gcs) = self.cluster.gcs() else {
+            return;
+        };
+        let request = pb::SetActorStateRequest {
+            actor_id: actor,
+            state: if dead.is_some() { "DEAD" } else { "ALIVE" }.into(),
+            reason: dead.map(|e| e.to_string()).unwrap_or_default(),
+        };
+        tokio::spawn(async move {
+            if let Err(status) = gcs.set_actor_state(request).await {
+                tracing::debug!("reporting actor {actor}'s state: {status}");
+            }
+        });
+    }
+
+    /// A driver session of this node ended: its anonymous actors die,
+    /// here and elsewhere (named actors outlive it).
+    pub fn owner_left(self: &Arc<Self>, owner: u64) {
+        let (here, elsewhere): (Vec<Arc<Actor>>, Vec<u64>) = {
+            let entries = self.entries.lock().unwrap();
+            let here = entries
+                .values()
+                .filter_map(|e| match e {
+                    Entry::Local(a) if a.owner == Some(owner) && a.name.is_none() => {
+                        Some(a.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let elsewhere = entries
+                .iter()
+                .filter(
+                    |(_, e)| matches!(e, Entry::Remote(a) if a.owner == Some(owner) && !a.named),
+                )
+                .map(|(id, _)| *id)
+                .collect();
+            (here, elsewhere)
+        };
+        for actor in here {
+            self.kill_local_with(&actor, killed());
+        }
+        for id in elsewhere {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.kill(id).await {
+                    tracing::debug!("killing actor {id} of a closed session: {e}");
+                }
+            });
+        }
+    }
+
+    /// A node died: actors there are dead, and anonymous actors it created
+    /// here lost their driver.
+    pub fn on_node_dead(&self, node_id: &str) {
+        let lost: Vec<RemoteActor> = {
+            let mut entries = self.entries.lock().unwrap();
+            let ids: Vec<u64> = entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::Remote(a) if a.node_id == node_id))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| {
+                    let gone = Entry::Gone(ReefError::new(
+                        ErrorCode::NodeDied,
+                        format!("node {node_id}, where actor {id} lived, died"),
+                    ));
+                    match entries.insert(id, gone) {
+                        Some(Entry::Remote(a)) => Some(a),
+                        _ => None,
+                    }
+                })
+                .collect()
+        };
+        for actor in lost {
+            self.objects.release_args(&actor.args);
+        }
+        let Some(index) = self.cluster.index_of(node_id) else {
+            return;
+        };
+        let orphans: Vec<Arc<Actor>> = self
+            .entries
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Local(a)
+                    if a.owner.is_none() && a.name.is_none() && creator_index(a.id) == index =>
+                {
+                    Some(a.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for actor in orphans {
+            self.kill_local_with(&actor, killed());
+        }
+    }
+
+    /// Stops every actor of this node (the node is stopping).
+    pub fn kill_all(&self) {
+        let here: Vec<Arc<Actor>> = self
+            .entries
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Local(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        for actor in here {
+            self.kill_local_with(&actor, killed());
+        }
+    }
+
+    /// Creation of an actor placed here by another node.
+    pub fn accept_create(self: &Arc<Self>, create: pb::CreateActor, strategy: Strategy) {
+        let id = create.req_id;
+        let args = match args_from_proto(create.args) {
+            Ok(args) => args,
+            Err(e) => return self.mark_dead(id, e),
+        };
+        let spec = ActorSpec {
+            module: create.module,
+            class: create.class,
+            args,
+            name: Some(create.name).filter(|n| !n.is_empty()),
+            options: options_from_proto(create.options),
+            owner: None,
+            strategy,
+        };
+        if self.registry.get(&spec.module).is_ok() {
+            let _ = self.create_here(id, spec);
+            return;
+        }
+        // First use of the module here: calls that come meanwhile wait.
+        let this = self.clone();
+        tokio::spawn(async move {
+            let fetched = match this.host() {
+                Ok(host) => this.registry.fetch(host, &spec.module).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(()) => {
+                    let _ = this.create_here(id, spec);
+                }
+                Err(e) => this.mark_dead(id, e),
+            }
+        });
+    }
+
+    /// A call forwarded here for an actor that lives (or will live) here.
+    pub fn accept_call(self: &Arc<Self>, call: pb::CallActor) {
+        let (actor, return_id) = (call.actor_id, call.return_id);
+        let store = self.objects.store();
+        if let Err(e) = store.create_pending(return_id, 1) {
+            // A local waiter's placeholder for this result (see `ObjectDirectory::hold`).
+            if !matches!(store.is_ready(return_id), Ok(false)) || store.add_ref(return_id).is_err()
+            {
+                return tracing::warn!("forwarded actor call {return_id:#x}: {e}");
+            }
+        }
+        let args = match args_from_proto(call.args) {
+            Ok(args) => args,
+            Err(e) => return self.objects.seal(return_id, Err(e)),
+        };
+        if let Err(e) = self.objects.hold_args(&args) {
+            return self.objects.seal(return_id, Err(e));
+        }
+        let call = Call {
+            return_id,
+            method: call.method,
+            args,
+        };
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get_mut(&actor) {
+            Some(Entry::Waiting { calls, .. }) => calls.push(call),
+            None if self.created_elsewhere(actor) => {
+                entries.insert(
+                    actor,
+                    Entry::Waiting {
+                        reason: Reason::Arriving,
+                        calls: vec![call],
+                        kill: false,
+                    },
+                );
+                drop(entries);
+                self.expire_arrival(actor);
+            }
+            _ => {
+                drop(entries);
+                self.dispatch(actor, call);
+            }
+        }
+    }
+
+    /// Calls that came for an actor whose creation never arrives fail.
+    fn expire_arrival(self: &Arc<Self>, actor: u64) {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(PARK_TIMEOUT).await;
+            let Some(this) = this.upgrade() else { return };
+            let calls = {
+                let mut entries = this.entries.lock().unwrap();
+                match entries.get(&actor) {
+                    Some(Entry::Waiting {
+                        reason: Reason::Arriving,
+                        ..
+                    }) => match entries.remove(&actor) {
+                        Some(Entry::Waiting { calls, .. }) => calls,
+                        _ => unreachable!("matched above"),
+                    },
+                    _ => return,
+                }
+            };
+            for call in calls {
+                let e = ReefError::new(
+                    ErrorCode::UnknownActor,
+                    format!("actor {actor} was not created on this node within {PARK_TIMEOUT:?}"),
+                );
+                this.objects.fail(call.return_id, e, &call.args);
+            }
+        });
+    }
+
+    pub fn rows(&self) -> Vec<ActorRow> {
+        let mut rows: Vec<_> = self
+            .entries
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Local(a) => Some(ActorRow {
+                    id: a.id,
+                    name: a.name.clone().unwrap_or_default(),
+                    module: a.module.hash.clone(),
+                    class: a.class.clone(),
+                    state: match &*a.state.lock().unwrap() {
+                        ActorState::Starting => "starting".into(),
+                        ActorState::Alive => "alive".into(),
+                        ActorState::Dead(e) => format!("dead: {e}"),
+                    },
+                }),
+                _ => None,
+            })
+            .collect();
+        rows.sort_by_key(|r| r.id);
+        rows
+    }
+}
+
+fn killed() -> ReefError {
+    ReefError::new(ErrorCode::ActorDead, "the actor was killed")
+}

@@ -1,0 +1,52 @@
+//! What a node is started with (`host start` flags, or tests' own values).
+
+use std::path::PathBuf;
+
+use crate::spec::{CallOptions, Limits};
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub head: bool,
+    pub port: u16,
+    pub num_cpus: f64,
+    /// Bytes of the `memory` resource tasks can reserve.
+    pub memory: u64,
+    pub custom_resources: std::collections::BTreeMap<String, f64>,
+    pub object_store_memory: u64,
+    /// Where the arena file is created (a tmpfs, normally `/dev/shm`).
+    pub arena_dir: PathBuf,
+    pub spill_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// The Unix socket same-machine drivers use (see `Hello.socket_path`).
+    pub socket_path: PathBuf,
+    /// Objects below this size live on the heap rather than in the arena.
+    pub inline_threshold: u64,
+    pub default_memory_limit: u64,
+    pub default_cpu_time_ms: u64,
+    /// The cluster token: checked on every RPC this node serves, presented on
+    /// every RPC it makes to other nodes and the control plane.
+    pub token: String,
+    /// The head's address when this node joins a cluster (`--address`); a
+    /// head joins its own control plane.
+    pub head_address: Option<String>,
+    /// The host other nodes reach this one at (`--node-ip`).
+    pub advertise_host: String,
+}
+
+impl NodeConfig {
+    /// The address other nodes and drivers reach this node at.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.advertise_host, self.port)
+    }
+
+    /// The limits of one call: its own, else the node's defaults.
+    pub fn limits(&self, options: &CallOptions) -> Limits {
+        Limits {
+            memory_bytes: options
+                .memory_limit
+                .unwrap_or(self.default_memory_limit)
+                .min(crate::engine::MAX_MEMORY),
+            cpu_time_ms: options.cpu_time_ms.unwrap_or(self.default_cpu_time_ms),
+        }
+    }
+}

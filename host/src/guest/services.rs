@@ -1,0 +1,81 @@
+//! What a guest's host calls may reach: [`HostServices`], a small handle
+//! held in every instance's store data instead of the whole node.
+//!
+//! A guest can read and create objects (through the node's object
+//! directory), submit tasks and create, find and call actors (through
+//! [`Dispatch`], which the node implements over its task and actor
+//! services), and learn which node it runs on. Nothing else of the node is
+//! in reach of a host call.
+
+use std::sync::{Arc, Weak};
+
+use futures::future::BoxFuture;
+use wasmtime::Engine;
+
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::objects::ObjectDirectory;
+use crate::spec::{ActorSpec, ArgSpec, Placed, TaskSpec};
+use crate::store::ObjectId;
+
+/// New work a guest starts: tasks and actors (see `node.rs`).
+pub trait Dispatch: Send + Sync {
+    /// Submits a task whose result id is allocated already.
+    fn submit(&self, spec: TaskSpec) -> ReefResult<()>;
+    /// Creates an actor; its id at once, and when it is placed.
+    fn create_actor(&self, spec: ActorSpec) -> ReefResult<(u64, Placed)>;
+    /// Finds a named actor anywhere in the cluster.
+    fn lookup_actor(&self, name: String) -> BoxFuture<'static, ReefResult<u64>>;
+    /// Calls an actor's method; the result `return_id` is created at once.
+    fn call_actor(
+        &self,
+        actor: u64,
+        return_id: ObjectId,
+        method: String,
+        args: Vec<ArgSpec>,
+    ) -> ReefResult<()>;
+}
+
+/// The host services of one node, cloned into every guest instance.
+#[derive(Clone)]
+pub struct HostServices {
+    node_id: Arc<str>,
+    engine: Engine,
+    objects: Arc<ObjectDirectory>,
+    /// Weak: the services that run guests hold this handle themselves.
+    work: Weak<dyn Dispatch>,
+}
+
+impl HostServices {
+    pub fn new(
+        node_id: &str,
+        engine: Engine,
+        objects: Arc<ObjectDirectory>,
+        work: Weak<dyn Dispatch>,
+    ) -> Self {
+        HostServices {
+            node_id: node_id.into(),
+            engine,
+            objects,
+            work,
+        }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn objects(&self) -> &Arc<ObjectDirectory> {
+        &self.objects
+    }
+
+    /// Task and actor dispatch; NODE_STOPPING once the node is gone.
+    pub fn work(&self) -> ReefResult<Arc<dyn Dispatch>> {
+        self.work
+            .upgrade()
+            .ok_or_else(|| ReefError::new(ErrorCode::NodeStopping, "the node is stopping"))
+    }
+}

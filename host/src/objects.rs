@@ -1,0 +1,544 @@
+//! The object directory: where every object this node knows lives, and the
+//! one way to read, hold, fetch or free one.
+//!
+//! * **Local objects** are in the [`ObjectStore`] (arena or heap).
+//! * **Ownership.** Objects are owner-based, as in Ray: the node whose index
+//!   is in an id (see `ids`) is the object's owner. It knows whether the
+//!   object is ready and which nodes hold a copy (`copies`); any node asks
+//!   the owner (`Peer.Locate`) and pulls from a holder (`transfer`) into its
+//!   own arena, tells the owner it holds a copy (`AddLocation`) and serves
+//!   it to its guests zero-copy. Concurrent needs of one object share one
+//!   pull. When the owner frees an object, it tells every holder (`Free`).
+//! * **Results produced elsewhere.** A task or actor call forwarded to
+//!   another node leaves its result pending here with a [`Forwarded`]
+//!   record; the other node reports the result (`ObjectsReady`): small
+//!   results come back inline, large ones stay where they were made and the
+//!   owner records the holder. Should that node die first, the owner fails
+//!   the result with NODE_DIED.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reef_proto as pb;
+
+use crate::cluster::Membership;
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::guest::types::{Arg, ObjectRef};
+use crate::ids::{object_id, owner_index, prefix};
+use crate::placement::ArgumentBytes;
+use crate::spec::{object_ids, ArgSpec};
+use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
+use crate::transfer::Puller;
+
+/// A task or actor call this node forwarded, until its result is reported.
+pub struct Forwarded {
+    pub node_id: String,
+    /// What runs there, for errors ("task `f`", "a call of `Counter.add`").
+    pub what: String,
+    /// For a task: its module and function (`host status`).
+    pub task: Option<(String, String)>,
+    /// Object arguments held here until the result comes.
+    pub args: Vec<ArgSpec>,
+}
+
+pub struct ObjectDirectory {
+    store: Arc<ObjectStore>,
+    cluster: Arc<Membership>,
+    /// Pulls objects from other nodes (absent on a node without a token).
+    puller: Option<Puller>,
+    /// Counter of the ids the node allocates itself (slot 0).
+    next_object: AtomicU64,
+    /// Owner side: nodes other than this one holding a copy of our objects.
+    copies: Mutex<HashMap<ObjectId, Vec<String>>>,
+    /// Owner side: results being produced on another node.
+    forwarded: Mutex<HashMap<ObjectId, Forwarded>>,
+}
+
+impl ObjectDirectory {
+    pub fn new(store: Arc<ObjectStore>, cluster: Arc<Membership>, puller: Option<Puller>) -> Self {
+        ObjectDirectory {
+            store,
+            cluster,
+            puller,
+            next_object: AtomicU64::new(1),
+            copies: Mutex::default(),
+            forwarded: Mutex::default(),
+        }
+    }
+
+    /// The local store (objects held here, in the arena or on the heap).
+    pub fn store(&self) -> &Arc<ObjectStore> {
+        &self.store
+    }
+
+    pub fn puller(&self) -> Option<&Puller> {
+        self.puller.as_ref()
+    }
+
+    /// A fresh id for an object the node creates itself.
+    pub fn new_object_id(&self) -> ObjectId {
+        let counter = self.next_object.fetch_add(1, Ordering::Relaxed);
+        object_id(prefix(self.cluster.index(), 0), counter)
+    }
+
+    /// Whether this node owns the object id (it tracks the object's copies).
+    pub fn owns(&self, id: ObjectId) -> bool {
+        owner_index(id) == self.cluster.index()
+    }
+
+    fn node_id(&self) -> &str {
+        self.cluster.node_id()
+    }
+
+    /// Seals a result here and, when another node owns it, reports it there.
+    pub fn seal(self: &Arc<Self>, id: ObjectId, value: Resolved) {
+        self.store.resolve(id, value);
+        self.report_if_foreign(id);
+    }
+
+    /// Seals a call's result with an error and lets its arguments go.
+    pub fn fail(self: &Arc<Self>, id: ObjectId, e: ReefError, args: &[ArgSpec]) {
+        self.seal(id, Err(e));
+        self.release_args(args);
+    }
+
+    /// Takes a reference on every object argument for as long as the call is pending.
+    pub fn hold_args(self: &Arc<Self>, args: &[ArgSpec]) -> ReefResult<()> {
+        let ids: Vec<ObjectId> = object_ids(args).collect();
+        for (i, id) in ids.iter().enumerate() {
+            if let Err(e) = self.hold(*id) {
+                for held in &ids[..i] {
+                    self.store.release(*held);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn release_args(&self, args: &[ArgSpec]) {
+        for id in object_ids(args) {
+            self.store.release(id);
+        }
+    }
+
+    /// Waits for every object argument and turns the arguments into WIT
+    /// values; an argument whose task failed fails this call. Also returns
+    /// the ids the guest may read.
+    pub async fn resolve_args(
+        self: &Arc<Self>,
+        args: &[ArgSpec],
+    ) -> ReefResult<(Vec<Arg>, HashSet<ObjectId>)> {
+        let mut out = Vec::with_capacity(args.len());
+        let mut allowed = HashSet::new();
+        for (i, arg) in args.iter().enumerate() {
+            match arg {
+                ArgSpec::Inline(b) => out.push(Arg::Inline(b.to_vec())),
+                ArgSpec::Object(id) => {
+                    let data = self.fetch(*id).await.map_err(|e| {
+                        ReefError::new(
+                            ErrorCode::DependencyFailed,
+                            format!("argument {i} (object {id:#x}) failed: {e}"),
+                        )
+                    })?;
+                    allowed.insert(*id);
+                    out.push(Arg::Object(ObjectRef {
+                        id: *id,
+                        size: data.len(),
+                    }));
+                }
+            }
+        }
+        Ok((out, allowed))
+    }
+
+    /// Bytes of the object arguments held here, and the other node holding
+    /// the most (as far as this node knows: its own objects' copies).
+    pub fn argument_bytes(&self, args: &[ArgSpec]) -> ArgumentBytes {
+        let mut here = 0;
+        let mut elsewhere: HashMap<String, u64> = HashMap::new();
+        for id in object_ids(args) {
+            if let Some(size) = self.store.local_size(id) {
+                here += size;
+            } else if let Some((size, holders)) = self.store.remote_info(id) {
+                for h in holders {
+                    *elsewhere.entry(h).or_default() += size;
+                }
+            }
+        }
+        ArgumentBytes {
+            here,
+            best_elsewhere: elsewhere.into_iter().max_by_key(|(_, b)| *b),
+        }
+    }
+
+    /// Records work whose result `id` (pending here) another node produces.
+    pub fn note_forwarded(&self, id: ObjectId, forwarded: Forwarded) {
+        self.forwarded.lock().unwrap().insert(id, forwarded);
+    }
+
+    /// Forgets a forward that could not be sent; its arguments stay held.
+    pub fn forget_forwarded(&self, id: ObjectId) {
+        self.forwarded.lock().unwrap().remove(&id);
+    }
+
+    /// Forwarded tasks still running elsewhere: (result id, module, function, node).
+    pub fn forwarded_tasks(&self) -> Vec<(ObjectId, String, String)> {
+        self.forwarded
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(id, f)| f.task.clone().map(|(m, func)| (*id, m, func)))
+            .collect()
+    }
+
+    /// After a result is sealed here: if another node owns its id, tell it.
+    /// Small results and errors travel inline and the local entry goes; a
+    /// large result stays here (its reference is the owner's, dropped on `Free`).
+    pub fn report_if_foreign(self: &Arc<Self>, id: ObjectId) {
+        if self.owns(id) || !self.cluster.is_clustered() {
+            return;
+        }
+        let owner = owner_index(id);
+        let Some(owner) = self.cluster.node_by_index(owner) else {
+            tracing::warn!("result {id:#x}: its owner (node index {owner}) is gone");
+            self.store.release(id);
+            return;
+        };
+        // Callers seal the result first, so this normally answers at once.
+        let Some(located) = self.store.located_now(id) else {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _ = this.store.wait_sealed(id).await;
+                this.report_if_foreign(id);
+            });
+            return;
+        };
+        let result = match located {
+            Ok(Located::Local(data)) if data.len() < self.store.inline_threshold() => {
+                pb::ready_object::Result::Inline(inline_bytes(&data))
+            }
+            Ok(_) => pb::ready_object::Result::HolderNodeId(self.node_id().to_string()),
+            Err(e) => pb::ready_object::Result::Error(e.to_proto()),
+        };
+        let size = self.store.local_size(id).unwrap_or(0);
+        if !matches!(result, pb::ready_object::Result::HolderNodeId(_)) {
+            self.store.release(id);
+        }
+        match self.cluster.peer(&owner.node_id) {
+            Ok(link) => link.report(pb::ReadyObject {
+                id,
+                size,
+                result: Some(result),
+            }),
+            Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
+        }
+    }
+
+    /// Owner side: results of forwarded work.
+    pub fn on_objects_ready(&self, objects: Vec<pb::ReadyObject>) {
+        for object in objects {
+            let id = object.id;
+            let forwarded = self.forwarded.lock().unwrap().remove(&id);
+            if let Some(f) = &forwarded {
+                self.release_args(&f.args);
+            }
+            match object.result {
+                Some(pb::ready_object::Result::Inline(bytes)) => {
+                    self.store.resolve(id, Ok(Arc::new(Data::Inline(bytes))))
+                }
+                Some(pb::ready_object::Result::HolderNodeId(holder)) => {
+                    self.copies
+                        .lock()
+                        .unwrap()
+                        .entry(id)
+                        .or_default()
+                        .push(holder.clone());
+                    if self.store.contains(id) {
+                        self.store.set_remote(id, object.size, vec![holder]);
+                    } else {
+                        // Freed meanwhile: the holder's copy goes too.
+                        self.free_copies(id);
+                    }
+                }
+                Some(pb::ready_object::Result::Error(e)) => {
+                    self.store.resolve(id, Err(error_from_proto(e)))
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Owner side: where an object is, once it is sealed.
+    pub async fn locate_for(&self, id: ObjectId, timeout: Duration) -> pb::LocateReply {
+        use pb::locate_reply::Result as R;
+        let located = tokio::time::timeout(timeout, self.store.locate(id)).await;
+        let (size, result) = match located {
+            Err(_) => (
+                0,
+                R::Error(
+                    ReefError::new(ErrorCode::Timeout, format!("object {id:#x} is not ready"))
+                        .to_proto(),
+                ),
+            ),
+            Ok(Err(e)) => (0, R::Error(e.to_proto())),
+            Ok(Ok(Located::Local(data))) if data.len() < self.store.inline_threshold() => {
+                (data.len(), R::Inline(inline_bytes(&data)))
+            }
+            Ok(Ok(Located::Local(data))) => {
+                let mut holders = vec![self.node_id().to_string()];
+                holders.extend(self.copies_of(id));
+                (data.len(), R::Holders(pb::Holders { node_ids: holders }))
+            }
+            Ok(Ok(Located::Remote { size, holders })) => {
+                let mut all = holders;
+                for c in self.copies_of(id) {
+                    if !all.contains(&c) {
+                        all.push(c);
+                    }
+                }
+                (size, R::Holders(pb::Holders { node_ids: all }))
+            }
+        };
+        pb::LocateReply {
+            size,
+            result: Some(result),
+        }
+    }
+
+    fn copies_of(&self, id: ObjectId) -> Vec<String> {
+        self.copies
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Owner side: another node holds a copy now.
+    pub fn add_location(&self, id: ObjectId, node_id: String) {
+        if !self.store.contains(id) {
+            return;
+        }
+        let mut copies = self.copies.lock().unwrap();
+        let list = copies.entry(id).or_default();
+        if !list.contains(&node_id) {
+            list.push(node_id);
+        }
+    }
+
+    /// Holder side: the owner freed these objects.
+    pub fn on_free(&self, ids: Vec<ObjectId>) {
+        for id in ids {
+            if !self.owns(id) {
+                self.store.release(id);
+            }
+        }
+    }
+
+    /// Owner side: an object of ours was freed here: free every copy.
+    fn free_copies(&self, id: ObjectId) {
+        let Some(holders) = self.copies.lock().unwrap().remove(&id) else {
+            return;
+        };
+        for holder in holders {
+            if let Ok(link) = self.cluster.peer(&holder) {
+                let mut client = link.client.clone();
+                tokio::spawn(async move {
+                    let _ = client.free(pb::FreeRequest { ids: vec![id] }).await;
+                });
+            }
+        }
+    }
+
+    /// Frees the copies elsewhere of every object of ours freed here (see
+    /// `ObjectStore::on_freed`), for as long as the directory lives.
+    pub fn start_free_listener(self: &Arc<Self>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.store.on_freed(tx);
+        let directory = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(id) = rx.recv().await {
+                let Some(directory) = directory.upgrade() else {
+                    return;
+                };
+                if directory.owns(id) {
+                    directory.free_copies(id);
+                }
+                if let Some(puller) = &directory.puller {
+                    puller.forget(id);
+                }
+            }
+        });
+    }
+
+    /// A node died: work forwarded to it fails, and it holds no copies any more.
+    pub fn on_node_dead(&self, node_id: &str) {
+        let lost: Vec<(ObjectId, Forwarded)> = {
+            let mut forwarded = self.forwarded.lock().unwrap();
+            let ids: Vec<ObjectId> = forwarded
+                .iter()
+                .filter(|(_, f)| f.node_id == node_id)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter()
+                .filter_map(|id| forwarded.remove(id).map(|f| (*id, f)))
+                .collect()
+        };
+        for (id, f) in lost {
+            self.store.resolve(
+                id,
+                Err(ReefError::new(
+                    ErrorCode::NodeDied,
+                    format!("node {node_id}, which was running {}, died", f.what),
+                )),
+            );
+            self.release_args(&f.args);
+        }
+        for holders in self.copies.lock().unwrap().values_mut() {
+            holders.retain(|h| h != node_id);
+        }
+    }
+
+    /// Takes a reference on an object for a local user. An object owned by
+    /// another node and not known here gets a local entry, resolved by
+    /// asking its owner (inline bytes, or where to pull it from).
+    pub fn hold(self: &Arc<Self>, id: ObjectId) -> ReefResult<()> {
+        if self.store.add_ref(id).is_ok() {
+            return Ok(());
+        }
+        if self.owns(id) || !self.cluster.is_clustered() {
+            return Err(ReefError::unknown_object(id));
+        }
+        let owner = self.cluster.node_by_index(owner_index(id)).ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::ObjectLost,
+                format!(
+                    "object {id:#x}: its owner (node index {}) is gone",
+                    owner_index(id)
+                ),
+            )
+        })?;
+        if self.store.create_pending(id, 1).is_err() {
+            // Created by a concurrent caller.
+            return self.store.add_ref(id);
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let reply = match this.cluster.peer(&owner.node_id) {
+                Ok(link) => link
+                    .locate
+                    .clone()
+                    .locate(pb::LocateRequest {
+                        id,
+                        timeout_ms: 0,
+                        requester_node_id: this.node_id().to_string(),
+                    })
+                    .await
+                    .map(|r| r.into_inner())
+                    .map_err(|s| crate::cluster::rpc_error(&format!("locating object {id:#x}"), s)),
+                Err(e) => Err(e),
+            };
+            use pb::locate_reply::Result as R;
+            let store = &this.store;
+            match reply.map(|r| (r.size, r.result)) {
+                Ok((_, Some(R::Inline(bytes)))) => {
+                    store.resolve(id, Ok(Arc::new(Data::Inline(bytes))))
+                }
+                Ok((size, Some(R::Holders(h)))) => store.set_remote(id, size, h.node_ids),
+                Ok((_, Some(R::Error(e)))) => store.resolve(id, Err(error_from_proto(e))),
+                Ok((_, None)) => store.resolve(
+                    id,
+                    Err(ReefError::new(ErrorCode::Internal, "empty locate reply")),
+                ),
+                Err(e) => store.resolve(id, Err(e)),
+            }
+        });
+        Ok(())
+    }
+
+    /// An object's bytes here, waiting for it and pulling it from another
+    /// node when it lives elsewhere.
+    pub async fn fetch(&self, id: ObjectId) -> ReefResult<Arc<Data>> {
+        let (size, holders) = match self.store.locate(id).await? {
+            Located::Local(data) => return Ok(data),
+            Located::Remote { size, holders } => (size, holders),
+        };
+        let view = self.cluster.view();
+        let addresses: Vec<String> = holders
+            .iter()
+            .filter_map(|h| {
+                view.nodes
+                    .iter()
+                    .find(|n| &n.node_id == h && n.state == pb::NodeState::Alive as i32)
+                    .map(|n| n.address.clone())
+            })
+            .collect();
+        if addresses.is_empty() {
+            return Err(ReefError::new(
+                ErrorCode::ObjectLost,
+                format!("object {id:#x}: every node that held it is gone ({holders:?})"),
+            ));
+        }
+        let (data, first) = self.pull(id, size, addresses).await?;
+        // One caller per transfer does the bookkeeping.
+        if first && !self.owns(id) {
+            // Kept as a cached copy until the owner frees it.
+            let _ = self.store.add_ref(id);
+            if let Some(owner) = self.cluster.node_by_index(owner_index(id)) {
+                if let Ok(link) = self.cluster.peer(&owner.node_id) {
+                    let mut client = link.client.clone();
+                    let me = self.node_id().to_string();
+                    tokio::spawn(async move {
+                        let _ = client
+                            .add_location(pb::AddLocationRequest { id, node_id: me })
+                            .await;
+                    });
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// Pulls an object's bytes from one of `holders` (addresses) into this
+    /// node's store (see `transfer`); true for the one caller whose pull
+    /// moved the bytes (concurrent callers share it).
+    async fn pull(
+        &self,
+        id: ObjectId,
+        size: u64,
+        holders: Vec<String>,
+    ) -> ReefResult<(Arc<Data>, bool)> {
+        let puller = self.puller.as_ref().ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::Internal,
+                "this node cannot pull objects (no token)",
+            )
+        })?;
+        let first = puller.pull_once(id, size, holders).await?;
+        match self.store.locate(id).await? {
+            Located::Local(data) => Ok((data, first)),
+            Located::Remote { .. } => Err(ReefError::internal(format!(
+                "object {id:#x} is still remote after a pull"
+            ))),
+        }
+    }
+}
+
+fn inline_bytes(data: &Data) -> Bytes {
+    match data {
+        Data::Inline(b) => b.clone(),
+        Data::Arena(_) => Bytes::copy_from_slice(data.as_slice()),
+    }
+}
+
+pub fn error_from_proto(e: pb::Error) -> ReefError {
+    ReefError::new(
+        ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Internal),
+        e.message,
+    )
+    .with_backtrace(e.backtrace)
+}

@@ -1,0 +1,185 @@
+//! Descriptions of work, as the services pass them to each other: a task, an
+//! actor's creation, a method call, their arguments and options, and their
+//! wire form (`Peer.Forward`, the driver session).
+
+use bytes::Bytes;
+use reef_proto as pb;
+use tokio::sync::oneshot;
+
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::placement::Strategy;
+use crate::scheduler::Resources;
+use crate::store::ObjectId;
+
+#[derive(Clone, Debug)]
+pub enum ArgSpec {
+    Inline(Bytes),
+    Object(ObjectId),
+}
+
+/// The object ids among a call's arguments.
+pub fn object_ids(args: &[ArgSpec]) -> impl Iterator<Item = ObjectId> + '_ {
+    args.iter().filter_map(|a| match a {
+        ArgSpec::Object(id) => Some(*id),
+        ArgSpec::Inline(_) => None,
+    })
+}
+
+/// Per-call options; `None` means the node's default.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    pub resources: Option<Resources>,
+    pub memory_limit: Option<u64>,
+    pub cpu_time_ms: Option<u64>,
+}
+
+impl CallOptions {
+    /// What a task reserves: what it asked for, else one CPU (as in Ray).
+    pub fn task_resources(&self) -> Resources {
+        self.resources.clone().unwrap_or(Resources {
+            cpus: 1.0,
+            ..Default::default()
+        })
+    }
+
+    /// What an actor reserves for its lifetime: what it asked for, else nothing.
+    pub fn actor_resources(&self) -> Resources {
+        self.resources.clone().unwrap_or_default()
+    }
+}
+
+/// Limits of one task or actor instance.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    pub cpu_time_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskSpec {
+    pub return_id: ObjectId,
+    pub module: String,
+    pub function: String,
+    pub args: Vec<ArgSpec>,
+    pub options: CallOptions,
+    /// The driver session that submitted it (its tasks fail when it leaves).
+    pub owner: Option<u64>,
+    pub strategy: Strategy,
+    /// How often it was forwarded from node to node already.
+    pub hops: u32,
+}
+
+/// An actor to create.
+pub struct ActorSpec {
+    pub module: String,
+    pub class: String,
+    pub args: Vec<ArgSpec>,
+    /// Makes the actor findable by name from any node.
+    pub name: Option<String>,
+    pub options: CallOptions,
+    /// The driver session that created it; anonymous actors die with it.
+    pub owner: Option<u64>,
+    /// Where it runs (placement groups: which bundle's resources it uses).
+    pub strategy: Strategy,
+}
+
+/// A method call: its result object already exists (pending) and its
+/// object arguments are held.
+pub struct Call {
+    pub return_id: ObjectId,
+    pub method: String,
+    pub args: Vec<ArgSpec>,
+}
+
+/// Resolves when a created actor is placed (or failed to be).
+pub type Placed = oneshot::Receiver<ReefResult<()>>;
+
+/// Waits for a creation's placement; the actor's id once it is placed.
+pub async fn when_placed(created: ReefResult<(u64, Placed)>) -> ReefResult<u64> {
+    let (id, placed) = created?;
+    match placed.await {
+        Ok(result) => result.map(|()| id),
+        Err(_) => Err(ReefError::internal("the actor's placement was lost")),
+    }
+}
+
+/// The first characters of a module hash, for messages.
+pub fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+pub fn args_from_proto(args: Vec<pb::Arg>) -> ReefResult<Vec<ArgSpec>> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| match a.kind {
+            Some(pb::arg::Kind::Inline(b)) => Ok(ArgSpec::Inline(b)),
+            Some(pb::arg::Kind::Object(id)) => Ok(ArgSpec::Object(id)),
+            None => Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("argument {i} is empty"),
+            )),
+        })
+        .collect()
+}
+
+pub fn args_to_proto(args: &[ArgSpec]) -> Vec<pb::Arg> {
+    args.iter()
+        .map(|a| pb::Arg {
+            kind: Some(match a {
+                ArgSpec::Inline(b) => pb::arg::Kind::Inline(b.clone()),
+                ArgSpec::Object(id) => pb::arg::Kind::Object(*id),
+            }),
+        })
+        .collect()
+}
+
+pub fn options_from_proto(o: Option<pb::CallOptions>) -> CallOptions {
+    let Some(o) = o else {
+        return CallOptions::default();
+    };
+    CallOptions {
+        resources: o.resources.map(|r| Resources {
+            cpus: r.num_cpus.unwrap_or(1.0),
+            memory: r.memory,
+            custom: r.custom.into_iter().collect(),
+        }),
+        memory_limit: (o.memory_limit > 0).then_some(o.memory_limit),
+        cpu_time_ms: (o.cpu_time_ms > 0).then_some(o.cpu_time_ms),
+    }
+}
+
+pub fn options_to_proto(o: &CallOptions) -> pb::CallOptions {
+    pb::CallOptions {
+        resources: o.resources.as_ref().map(|r| pb::Resources {
+            num_cpus: Some(r.cpus),
+            memory: r.memory,
+            custom: r.custom.clone().into_iter().collect(),
+        }),
+        memory_limit: o.memory_limit.unwrap_or(0),
+        cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
+    }
+}
+
+pub fn task_to_proto(spec: &TaskSpec) -> pb::SubmitTask {
+    pb::SubmitTask {
+        return_id: spec.return_id,
+        module: spec.module.clone(),
+        function: spec.function.clone(),
+        args: args_to_proto(&spec.args),
+        options: Some(options_to_proto(&spec.options)),
+        strategy: Some(spec.strategy.to_proto()),
+    }
+}
+
+pub fn task_from_proto(t: pb::SubmitTask, strategy: Strategy, hops: u32) -> ReefResult<TaskSpec> {
+    Ok(TaskSpec {
+        return_id: t.return_id,
+        module: t.module,
+        function: t.function,
+        args: args_from_proto(t.args)?,
+        options: options_from_proto(t.options),
+        owner: None,
+        strategy,
+        hops,
+    })
+}

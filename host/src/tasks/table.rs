@@ -1,0 +1,136 @@
+//! The tasks of this node that have not finished: their state for `host
+//! status`, and how to stop them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ErrorCode, ReefError};
+use crate::placement::group_removed;
+use crate::spec::TaskSpec;
+use crate::store::ObjectId;
+
+/// Why a task was stopped before it finished.
+#[derive(Clone, Copy, Debug)]
+pub enum StopReason {
+    Cancelled,
+    OwnerDied,
+    NodeStopping,
+    /// The placement group the task ran in was removed.
+    GroupRemoved(u64),
+}
+
+impl StopReason {
+    pub fn error(self) -> ReefError {
+        match self {
+            StopReason::Cancelled => ReefError::new(ErrorCode::Cancelled, "the task was cancelled"),
+            StopReason::OwnerDied => ReefError::new(
+                ErrorCode::OwnerDied,
+                "the driver that submitted the task disconnected",
+            ),
+            StopReason::NodeStopping => {
+                ReefError::new(ErrorCode::NodeStopping, "the node is stopping")
+            }
+            StopReason::GroupRemoved(group) => group_removed(group),
+        }
+    }
+}
+
+struct LiveTask {
+    module: String,
+    function: String,
+    state: &'static str,
+    owner: Option<u64>,
+    cancel: CancellationToken,
+    reason: Option<StopReason>,
+}
+
+/// A summary row for `host status`.
+pub struct TaskRow {
+    pub return_id: ObjectId,
+    pub module: String,
+    pub function: String,
+    pub state: &'static str,
+}
+
+#[derive(Default)]
+pub struct TaskTable {
+    live: Mutex<HashMap<ObjectId, LiveTask>>,
+}
+
+impl TaskTable {
+    pub fn insert(&self, spec: &TaskSpec) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        self.live.lock().unwrap().insert(
+            spec.return_id,
+            LiveTask {
+                module: spec.module.clone(),
+                function: spec.function.clone(),
+                state: "waiting-for-args",
+                owner: spec.owner,
+                cancel: cancel.clone(),
+                reason: None,
+            },
+        );
+        cancel
+    }
+
+    pub fn set_state(&self, id: ObjectId, state: &'static str) {
+        if let Some(t) = self.live.lock().unwrap().get_mut(&id) {
+            t.state = state;
+        }
+    }
+
+    /// Removes a finished task; why it was stopped, if it was.
+    pub fn finish(&self, id: ObjectId) -> Option<StopReason> {
+        self.live.lock().unwrap().remove(&id).and_then(|t| t.reason)
+    }
+
+    /// Stops a task; false when no such task is pending or running.
+    pub fn stop(&self, id: ObjectId, reason: StopReason) -> bool {
+        match self.live.lock().unwrap().get_mut(&id) {
+            Some(t) => {
+                t.reason.get_or_insert(reason);
+                t.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every task of a driver (or all tasks when `owner` is None).
+    pub fn stop_all(&self, owner: Option<u64>, reason: StopReason) {
+        for t in self.live.lock().unwrap().values_mut() {
+            if owner.is_none() || t.owner == owner {
+                t.reason.get_or_insert(reason);
+                t.cancel.cancel();
+            }
+        }
+    }
+
+    pub fn rows(&self) -> Vec<TaskRow> {
+        let mut rows: Vec<_> = self
+            .live
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, t)| TaskRow {
+                return_id: *id,
+                module: t.module.clone(),
+                function: t.function.clone(),
+                state: t.state,
+            })
+            .collect();
+        rows.sort_by_key(|r| r.return_id);
+        rows
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
