@@ -21,6 +21,7 @@ pub mod modules;
 pub mod node;
 pub mod rpc;
 pub mod scheduler;
+pub mod session_slots;
 pub mod status;
 pub mod store;
 pub mod strip;

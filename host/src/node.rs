@@ -11,6 +11,7 @@ use wasmtime::Engine;
 use crate::actors::Actors;
 use crate::modules::Registry;
 use crate::scheduler::{Resources, Scheduler};
+use crate::session_slots::{SessionSlots, SlotLease};
 use crate::store::{Arena, ObjectId, ObjectStore};
 use crate::tasks::{StopReason, TaskTable};
 
@@ -18,7 +19,7 @@ use crate::tasks::{StopReason, TaskTable};
 /// slot`. The node index, given by the control plane when the node joins,
 /// names the id's *owner*: the node that tracks where the object is (see
 /// `cluster`). Slot 0 is the node's own (guest puts, nested tasks); driver
-/// sessions take slots 1.. in turn.
+/// sessions hold slots 1.. (see `session_slots`).
 pub const ID_PREFIX_SHIFT: u32 = 40;
 const SLOT_BITS: u32 = 14;
 const SLOTS: u64 = 1 << SLOT_BITS;
@@ -72,7 +73,7 @@ pub struct Node {
     /// Pulls objects from other nodes (set at start when the node has a token).
     pub puller: std::sync::OnceLock<crate::transfer::Puller>,
     next_object: AtomicU64,
-    next_prefix: AtomicU64,
+    session_slots: SessionSlots,
     /// Where guest code runs (see `GuestRuntime`).
     pub guests: GuestRuntime,
     /// Cancelled when the node begins to stop.
@@ -136,7 +137,7 @@ impl Node {
             actors: Actors::default(),
             gcs,
             next_object: AtomicU64::new(1),
-            next_prefix: AtomicU64::new(random_slot_base()),
+            session_slots: SessionSlots::new(SLOTS, random_slot_base()),
             cluster: crate::cluster::Membership::new(),
             puller: Default::default(),
             guests: GuestRuntime::new(config.num_cpus)?,
@@ -162,10 +163,14 @@ impl Node {
         (prefix << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A fresh id prefix for a driver session (slots wrap after 16383 sessions).
-    pub fn new_id_prefix(&self) -> u64 {
-        let slot = self.next_prefix.fetch_add(1, Ordering::Relaxed) % (SLOTS - 1) + 1;
-        ((self.cluster.index() as u64) << SLOT_BITS) | slot
+    /// An id prefix for a driver session, no other live session's: it is the
+    /// session's until the lease drops. None when every slot is held.
+    pub fn new_id_prefix(&self) -> Option<(u64, SlotLease)> {
+        let lease = self.session_slots.acquire()?;
+        Some((
+            ((self.cluster.index() as u64) << SLOT_BITS) | lease.slot(),
+            lease,
+        ))
     }
 
     /// Whether this node owns the object id (it tracks the object's copies).

@@ -20,6 +20,7 @@ use crate::cluster::placement::Strategy;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::node::{Node, ID_PREFIX_SHIFT};
 use crate::scheduler::Resources;
+use crate::session_slots::SlotLease;
 use crate::store::{Block, Data, ObjectId};
 use crate::tasks::{ArgSpec, CallOptions, StopReason, TaskSpec};
 
@@ -27,6 +28,8 @@ pub struct Session {
     node: Arc<Node>,
     /// Also the session's id.
     prefix: u64,
+    /// Keeps the prefix's slot from other sessions until this one closes.
+    slot: Mutex<Option<SlotLease>>,
     out: mpsc::UnboundedSender<pb::ServerReply>,
     /// Objects the driver holds a handle to.
     held: Mutex<HashSet<ObjectId>>,
@@ -39,13 +42,15 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Arc<Self> {
-        let prefix = node.new_id_prefix();
+    /// None when the node has no free session slot.
+    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Option<Arc<Self>> {
+        let (prefix, slot) = node.new_id_prefix()?;
         let job_id = node.start_job(&format!("driver session {prefix:#x}"));
         let session = Arc::new(Session {
             job_id,
             node,
             prefix,
+            slot: Mutex::new(Some(slot)),
             out,
             held: Mutex::default(),
             pins: Mutex::default(),
@@ -63,7 +68,7 @@ impl Session {
                 socket_path: session.node.config.socket_path.display().to_string(),
             }),
         );
-        session
+        Some(session)
     }
 
     fn reply(&self, req_id: u64, body: Body) {
@@ -134,7 +139,7 @@ impl Session {
                         class: c.class,
                         args: a,
                         name: Some(c.name),
-                        options: options(c.options),
+                        options: actor_options(c.options),
                         owner: Some(self.prefix),
                         strategy: Strategy::from_proto(c.strategy.as_ref()),
                     })
@@ -364,6 +369,7 @@ impl Session {
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
         self.node.end_job(self.job_id);
+        self.slot.lock().unwrap().take();
         tracing::debug!(session = self.prefix, "driver session closed");
     }
 }
@@ -382,13 +388,24 @@ pub fn args(args: Vec<pb::Arg>) -> ReefResult<Vec<ArgSpec>> {
         .collect()
 }
 
+/// A task's options: one CPU unless it says how many.
 pub fn options(o: Option<pb::CallOptions>) -> CallOptions {
+    call_options(o, 1.0)
+}
+
+/// An actor's options: no CPU unless it says how many (asking only for
+/// memory or a custom resource reserves no CPU).
+pub fn actor_options(o: Option<pb::CallOptions>) -> CallOptions {
+    call_options(o, 0.0)
+}
+
+fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
     let Some(o) = o else {
         return CallOptions::default();
     };
     CallOptions {
         resources: o.resources.map(|r| Resources {
-            cpus: r.num_cpus.unwrap_or(1.0),
+            cpus: r.num_cpus.unwrap_or(default_cpus),
             memory: r.memory,
             custom: r.custom.into_iter().collect(),
         }),
