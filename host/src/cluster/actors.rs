@@ -509,7 +509,7 @@ impl Node {
             class: create.class,
             args,
             name: Some(create.name).filter(|n| !n.is_empty()),
-            options: crate::rpc::session::options(create.options),
+            options: crate::rpc::session::actor_options(create.options),
             owner: None,
             strategy,
         };
