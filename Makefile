@@ -2,7 +2,7 @@
 # Everything builds in release: one build of wasmtime serves tests, demo and benchmarks.
 CARGO ?= cargo
 
-.PHONY: deps host guests build demo test bench fmt clean
+.PHONY: deps host guests build demo test sdk-test check-cycles bench fmt clean
 
 deps:
 	scripts/install-deps.sh
@@ -23,11 +23,26 @@ demo: build
 test: build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace
 	$(CARGO) test --release --workspace
 	# The guest SDK is its own workspace (it targets wasm32); its unit tests run natively.
 	CARGO_TARGET_DIR=target/guest-sdk-test $(CARGO) test --release --offline --manifest-path guest-sdk/rust/Cargo.toml
 	# The TypeScript driver, against real nodes, with the cross-language pipeline.
 	cd driver/ts && npm ci --no-audit --no-fund && npm run build && REEF_PIPELINE_REQUIRED=1 npm test
+	$(MAKE) sdk-test
+	python3 scripts/test_check_cycles.py
+
+# The Python and JavaScript guest SDKs' unit tests, run natively (no wasm). Their tools
+# come from the repository's venv (target/toolchains/venv) and guest-sdk/js/node_modules.
+sdk-test:
+	guest-sdk/python/install.sh
+	target/toolchains/venv/bin/python -m unittest discover -s guest-sdk/python/tests
+	guest-sdk/js/install.sh
+	cd guest-sdk/js && npm test
+
+# host/src must have no module import cycle (prints each cycle found).
+check-cycles:
+	python3 scripts/check-cycles.py host/src
 
 bench: build
 	$(CARGO) run --release -p reef-benches --bin bench

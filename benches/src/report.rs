@@ -84,7 +84,7 @@ impl Figure {
         }
     }
 
-    /// Ray 2.60's figure on this machine (from `../shared/reference/README.md`).
+    /// Ray 2.60's figure for the same benchmark, measured on the same machine.
     pub fn ray(mut self, figure: &'static str) -> Self {
         self.ray = Some(figure);
         self

@@ -4,7 +4,7 @@
 //! # Model
 //!
 //! Hot state — nodes, the actor directory, placement groups — lives in
-//! memory under one lock ([`state`]), so a placement or a heartbeat costs
+//! memory under one lock (`state`), so a placement or a heartbeat costs
 //! microseconds. Changes are published to subscribers as a
 //! [`ClusterView`] through a `tokio::sync::watch` channel: the full view
 //! first, then the latest one after each change, at most one per
@@ -24,15 +24,15 @@
 //! * Modules, jobs and KV are written synchronously and durably through the
 //!   [`Gcs`] before the RPC returns (they are rare).
 //! * Node, actor and placement group records are written behind
-//!   ([`persist`]): batched, one storage transaction every 5 ms. A crash of
+//!   (`persist`): batched, one storage transaction every 5 ms. A crash of
 //!   the head can lose the last few milliseconds of those records.
 //! * A restarted control plane does not resurrect hot state: it marks the
 //!   nodes and actors its predecessor left alive dead ("control plane
 //!   restarted") and drops the old placement groups; nodes learn it from
 //!   `Heartbeat` (`unknown = true`) and register again.
 //!
-//! Errors carry a Reef [`ErrorCode`](reef_proto::ErrorCode) name as their
-//! message prefix (see [`crate::status`]).
+//! Errors carry a Reef [`ErrorCode`] name as their
+//! message prefix (see `crate::status`).
 
 mod actors;
 mod groups;

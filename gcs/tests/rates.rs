@@ -1,4 +1,4 @@
-//! Throughput of the control plane on loopback (issue 3's benchmark rows):
+//! Throughput of the control plane on loopback (its benchmark rows):
 //! placement groups created and removed per second, and actor placements
 //! per second, against three fake nodes. Prints the figures; asserts only
 //! correctness. `cargo test --release -p reef-gcs --test rates -- --nocapture`

@@ -28,6 +28,7 @@ pub mod placement;
 pub mod rpc;
 pub mod runtime;
 pub mod scheduler;
+pub mod session_slots;
 pub mod spec;
 pub mod store;
 pub mod strip;

@@ -34,7 +34,6 @@
 //!    have sealed their results, then close every driver session, so each
 //!    driver sees NODE_STOPPING before the disconnect.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use anyhow::{Context, Result};
@@ -53,6 +52,7 @@ use crate::modules::Registry;
 use crate::objects::ObjectDirectory;
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler};
+use crate::session_slots::{SessionSlots, SlotLease};
 use crate::spec::{ActorSpec, ArgSpec, Placed, TaskSpec};
 use crate::store::{Arena, ObjectId, ObjectStore};
 use crate::tasks::{StopReason, TaskDeps, Tasks};
@@ -79,7 +79,8 @@ pub struct Node {
     /// What guests may reach; holds `work` weakly.
     host: HostServices,
     _work: Arc<Work>,
-    next_prefix: AtomicU64,
+    /// Session slots: a slot is never given while a live session holds it.
+    session_slots: SessionSlots,
     /// Cancelled when the node begins to stop.
     pub stopping: CancellationToken,
     /// Cancelled once stopped tasks have sealed their results: driver
@@ -224,7 +225,7 @@ impl Node {
             gcs,
             host,
             _work: work,
-            next_prefix: AtomicU64::new(random_slot_base()),
+            session_slots: SessionSlots::new(SLOTS, random_slot_base()),
             stopping,
             closing: CancellationToken::new(),
         });
@@ -295,10 +296,11 @@ impl Node {
         }
     }
 
-    /// A fresh id prefix for a driver session (slots wrap after 16383 sessions).
-    pub fn new_id_prefix(&self) -> u64 {
-        let slot = self.next_prefix.fetch_add(1, Ordering::Relaxed) % (SLOTS - 1) + 1;
-        prefix(self.cluster.index(), slot)
+    /// A fresh id prefix for a driver session, with the lease that holds its
+    /// slot until the session ends; `None` when every slot is held.
+    pub fn new_id_prefix(&self) -> Option<(u64, SlotLease)> {
+        let lease = self.session_slots.acquire()?;
+        Some((prefix(self.cluster.index(), lease.slot()), lease))
     }
 
     pub fn is_stopping(&self) -> bool {

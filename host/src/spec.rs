@@ -133,13 +133,24 @@ pub fn args_to_proto(args: &[ArgSpec]) -> Vec<pb::Arg> {
         .collect()
 }
 
+/// A task's options: one CPU unless it says how many.
 pub fn options_from_proto(o: Option<pb::CallOptions>) -> CallOptions {
+    call_options(o, 1.0)
+}
+
+/// An actor's options: no CPU unless it says how many (asking only for
+/// memory or a custom resource reserves no CPU).
+pub fn actor_options_from_proto(o: Option<pb::CallOptions>) -> CallOptions {
+    call_options(o, 0.0)
+}
+
+fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
     let Some(o) = o else {
         return CallOptions::default();
     };
     CallOptions {
         resources: o.resources.map(|r| Resources {
-            cpus: r.num_cpus.unwrap_or(1.0),
+            cpus: r.num_cpus.unwrap_or(default_cpus),
             memory: r.memory,
             custom: r.custom.into_iter().collect(),
         }),

@@ -50,7 +50,7 @@ use crate::placement::{group_removed, Strategy};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::Resources;
 use crate::spec::{
-    args_from_proto, args_to_proto, options_from_proto, options_to_proto, short, ActorSpec,
+    actor_options_from_proto, args_from_proto, args_to_proto, options_to_proto, short, ActorSpec,
     ArgSpec, Call, Placed,
 };
 use local::{dead, Actor, ActorState};
@@ -897,7 +897,7 @@ impl ActorManager {
             class: create.class,
             args,
             name: Some(create.name).filter(|n| !n.is_empty()),
-            options: options_from_proto(create.options),
+            options: actor_options_from_proto(create.options),
             owner: None,
             strategy,
         };

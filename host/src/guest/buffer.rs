@@ -2,7 +2,7 @@
 //! memory (offset, length, host address) instead of as bytes.
 //!
 //! Views need the guest-side offset of the buffer (to keep mappings off the
-//! module's data segments, see `zero-copy.md`), which `WasmList` does not
+//! module's data segments, see `docs/architecture.md#zero-copy-views`), which `WasmList` does not
 //! expose. Lifting delegates to `WasmList<u8>`, so bounds are checked exactly
 //! as for any list.
 

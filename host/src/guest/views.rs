@@ -1,5 +1,5 @@
 //! Zero-copy views: an object's arena pages mapped copy-on-write over a buffer
-//! in a guest's linear memory (see `../shared/reference/zero-copy.md`).
+//! in a guest's linear memory (see `docs/architecture.md#zero-copy-views`).
 //!
 //! Every mapping is recorded and replaced by fresh anonymous memory before the
 //! instance's memory can be reused: explicitly in `release`/`undo_all`, and in

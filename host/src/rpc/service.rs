@@ -63,7 +63,9 @@ impl NodeApi for NodeService {
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx);
+        let session = Session::new(self.node.clone(), tx).ok_or_else(|| {
+            Status::resource_exhausted("every driver session slot of this node is in use")
+        })?;
         let closing = self.node.closing.clone();
         tokio::spawn(async move {
             loop {

@@ -19,7 +19,9 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::ids::prefix_of;
 use crate::node::Node;
 use crate::placement::Strategy;
-use crate::spec::{args_from_proto as args, options_from_proto as options, when_placed};
+use crate::session_slots::SlotLease;
+use crate::spec::{actor_options_from_proto as actor_options, when_placed};
+use crate::spec::{args_from_proto as args, options_from_proto as options};
 use crate::spec::{ActorSpec, TaskSpec};
 use crate::store::{Block, Data, ObjectId};
 use crate::tasks::StopReason;
@@ -35,18 +37,22 @@ pub struct Session {
     pins: Mutex<HashMap<ObjectId, Vec<Arc<Data>>>>,
     /// Arena blocks being written by the driver, not yet sealed.
     buffers: Mutex<HashMap<ObjectId, Block>>,
+    /// Keeps the prefix's slot from other sessions until this one closes.
+    slot: Mutex<Option<SlotLease>>,
     /// The session's job in the control plane.
     job_id: u64,
 }
 
 impl Session {
-    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Arc<Self> {
-        let prefix = node.new_id_prefix();
+    /// None when the node has no free session slot.
+    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Option<Arc<Self>> {
+        let (prefix, slot) = node.new_id_prefix()?;
         let job_id = node.start_job(&format!("driver session {prefix:#x}"));
         let session = Arc::new(Session {
             job_id,
             node,
             prefix,
+            slot: Mutex::new(Some(slot)),
             out,
             held: Mutex::default(),
             pins: Mutex::default(),
@@ -64,7 +70,7 @@ impl Session {
                 socket_path: session.node.config.socket_path.display().to_string(),
             }),
         );
-        session
+        Some(session)
     }
 
     fn reply(&self, req_id: u64, body: Body) {
@@ -134,7 +140,7 @@ impl Session {
                         class: c.class,
                         args: a,
                         name: Some(c.name),
-                        options: options(c.options),
+                        options: actor_options(c.options),
                         owner: Some(self.prefix),
                         strategy: Strategy::from_proto(c.strategy.as_ref()),
                     })
@@ -364,6 +370,7 @@ impl Session {
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
         self.node.end_job(self.job_id);
+        self.slot.lock().unwrap().take();
         tracing::debug!(session = self.prefix, "driver session closed");
     }
 }

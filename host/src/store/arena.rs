@@ -3,7 +3,7 @@
 //!
 //! Blocks start on a host page and are page-padded so that a view mapped into a
 //! guest never exposes bytes of a neighbouring object (see
-//! `../shared/reference/zero-copy.md`). The file is never truncated while the
+//! `docs/architecture.md#zero-copy-views`). The file is never truncated while the
 //! node runs: reading a mapped page past the end of the file raises SIGBUS.
 
 use std::fs::{File, OpenOptions};

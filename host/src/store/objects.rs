@@ -6,9 +6,25 @@
 //! live while an `Arc<Data>` does: the table holds one, and every reader (a
 //! guest view, a driver reading through its arena mapping, a running copy)
 //! holds another — a *pin*. Only unpinned objects are spilled.
+//!
+//! Spilling, when an allocation finds the arena full (`allocate`):
+//! 1. Under the table's lock, the least recently used unpinned arena object
+//!    not already being spilled is chosen and marked `spilling`.
+//! 2. The lock is released and its bytes are written to a file of its own in
+//!    the spill directory, on a blocking thread (the runtime's other tasks
+//!    move to another thread meanwhile). The object stays `Ready`: it can be
+//!    read, and nothing else waits for the write.
+//! 3. Under the lock again, the object becomes `Spilled { path }` and its
+//!    arena block is freed, unless meanwhile a reader pinned it or it was
+//!    freed: then the file is deleted and it stays as it is.
+//!
+//! The allocation then tries the arena again, spilling further objects until
+//! the block fits or none can be spilled (`STORE_FULL`). A `get` of a spilled
+//! object reads it back into a new block (`restore`), which may spill others.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -82,6 +98,8 @@ struct Entry {
     state: State,
     refs: u32,
     last_use: u64,
+    /// Its bytes are being written to the spill directory (it is `Ready`).
+    spilling: bool,
 }
 
 #[derive(Default)]
@@ -102,12 +120,19 @@ pub struct StoreStats {
     pub inline_bytes: u64,
 }
 
+/// Writes a spilled object's bytes to its file.
+type SpillWriter = Box<dyn Fn(&Path, &[u8]) -> std::io::Result<()> + Send + Sync>;
+
 pub struct ObjectStore {
     /// Told the id of every object whose last reference goes (the owner then
     /// frees copies on other nodes).
     freed: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ObjectId>>,
     arena: Arc<Arena>,
     spill_dir: PathBuf,
+    /// Numbers spill files: an id may be spilled, freed and reused while an
+    /// earlier write of it is still going.
+    spill_files: AtomicU64,
+    write_spill: SpillWriter,
     inline_threshold: u64,
     table: Mutex<Table>,
 }
@@ -118,6 +143,8 @@ impl ObjectStore {
             freed: Default::default(),
             arena,
             spill_dir,
+            spill_files: AtomicU64::new(0),
+            write_spill: Box::new(|path, bytes| std::fs::write(path, bytes)),
             inline_threshold,
             table: Mutex::new(Table::default()),
         }
@@ -146,6 +173,7 @@ impl ObjectStore {
                 state: State::Pending(Vec::new()),
                 refs,
                 last_use,
+                spilling: false,
             },
         );
         Ok(())
@@ -434,38 +462,82 @@ impl ObjectStore {
     }
 
     /// Writes the least recently used unpinned arena object to the spill
-    /// directory and frees its block. Returns false when nothing can be spilled.
+    /// directory and frees its block (the protocol is at the top of this
+    /// module). Returns false when nothing can be spilled.
     fn spill_one(&self) -> ReefResult<bool> {
+        // 1. Choose and mark the victim.
+        let (id, data) = {
+            let mut t = self.table.lock().unwrap();
+            let victim = t
+                .objects
+                .iter()
+                .filter(|(_, e)| !e.spilling)
+                .filter_map(|(id, e)| match &e.state {
+                    State::Ready(d)
+                        if matches!(**d, Data::Arena(_)) && Arc::strong_count(d) == 1 =>
+                    {
+                        Some((e.last_use, *id))
+                    }
+                    _ => None,
+                })
+                .min();
+            let Some((_, id)) = victim else {
+                return Ok(false);
+            };
+            let entry = t.objects.get_mut(&id).unwrap();
+            entry.spilling = true;
+            let State::Ready(data) = &entry.state else {
+                unreachable!()
+            };
+            (id, data.clone())
+        };
+        // 2. Write it, without the lock.
+        let n = self.spill_files.fetch_add(1, Ordering::Relaxed);
+        let path = self.spill_dir.join(format!("{id:016x}-{n}.obj"));
+        let written = blocking(|| {
+            std::fs::create_dir_all(&self.spill_dir)?;
+            (self.write_spill)(&path, data.as_slice())
+        });
+        // 3. Switch it to spilled, unless it was pinned or freed meanwhile.
+        let len = data.len();
         let mut t = self.table.lock().unwrap();
-        let victim = t
+        let entry = t
             .objects
-            .iter()
-            .filter_map(|(id, e)| match &e.state {
-                State::Ready(d) if matches!(**d, Data::Arena(_)) && Arc::strong_count(d) == 1 => {
-                    Some((e.last_use, *id))
+            .get_mut(&id)
+            .filter(|e| matches!(&e.state, State::Ready(d) if Arc::ptr_eq(d, &data)));
+        let spilled = match entry {
+            Some(entry) => {
+                entry.spilling = false;
+                // Two holders: the table and `data`.
+                if written.is_ok() && Arc::strong_count(&data) == 2 {
+                    entry.state = State::Spilled {
+                        path: path.clone(),
+                        len,
+                    };
+                    t.spilled_bytes += len;
+                    true
+                } else {
+                    false
                 }
-                _ => None,
-            })
-            .min();
-        let Some((_, id)) = victim else {
-            return Ok(false);
+            }
+            None => false,
         };
-        let entry = t.objects.get_mut(&id).unwrap();
-        let State::Ready(data) = &entry.state else {
-            unreachable!()
-        };
-        std::fs::create_dir_all(&self.spill_dir).map_err(ReefError::internal)?;
-        let path = self.spill_dir.join(format!("{id:016x}.obj"));
-        std::fs::write(&path, data.as_slice()).map_err(|e| {
-            ReefError::new(
+        drop(t);
+        // The block is freed here, without the lock, when `data` was the last holder.
+        drop(data);
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(ReefError::new(
                 ErrorCode::StoreFull,
                 format!("spilling object {id:#x} to {}: {e}", path.display()),
-            )
-        })?;
-        let len = data.len();
-        entry.state = State::Spilled { path, len };
-        t.spilled_bytes += len;
-        tracing::debug!(id, len, "spilled object");
+            ));
+        }
+        if spilled {
+            tracing::debug!(id, len, "spilled object");
+        } else {
+            let _ = std::fs::remove_file(&path);
+            tracing::debug!(id, "object pinned or freed while spilling: kept");
+        }
         Ok(true)
     }
 
@@ -480,16 +552,17 @@ impl ObjectStore {
             }
         };
         let block = self.allocate(len)?;
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = blocking(|| std::fs::read(&path)).map_err(|e| {
             ReefError::internal(format!("restoring {id:#x} from {}: {e}", path.display()))
         })?;
         // SAFETY: the block is new and ours alone until sealed.
         unsafe { block.as_mut_slice() }.copy_from_slice(&bytes);
         let mut t = self.table.lock().unwrap();
         if let Some(entry) = t.objects.get_mut(&id) {
-            if matches!(entry.state, State::Spilled { .. }) {
+            if matches!(&entry.state, State::Spilled { path: p, .. } if *p == path) {
                 entry.state = State::Ready(Arc::new(Data::Arena(block)));
                 t.spilled_bytes -= len;
+                drop(t);
                 let _ = std::fs::remove_file(&path);
                 tracing::debug!(id, len, "restored spilled object");
             }
@@ -506,6 +579,17 @@ impl ObjectStore {
             spilled_bytes: t.spilled_bytes,
             inline_bytes: t.inline_bytes,
         }
+    }
+}
+
+/// Runs blocking file I/O so that it holds up no other task: on a worker of a
+/// multi-threaded runtime, that worker's other tasks move to another thread
+/// while `f` runs. Elsewhere (a current-thread runtime, no runtime) `f` just runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -571,6 +655,91 @@ mod tests {
         let _pinned = futures::future::join_all(_pinned).await;
         let err = store.new_data(&vec![9u8; 40 << 10]).err().unwrap();
         assert_eq!(err.code, ErrorCode::StoreFull, "{err}");
+    }
+
+    /// A spill paused in the middle of its write (see `spill_blocks_no_reader`).
+    struct PausedWrite {
+        started: std::sync::mpsc::Receiver<()>,
+        resume: std::sync::mpsc::SyncSender<()>,
+    }
+
+    /// Makes the store's first spill write wait (up to 5 s) for `resume`;
+    /// the writer reports whether it was resumed before it gave up waiting.
+    fn pause_first_spill(store: &mut ObjectStore) -> (PausedWrite, Arc<Mutex<Option<bool>>>) {
+        let (started_tx, started) = std::sync::mpsc::sync_channel(1);
+        let (resume, resume_rx) = std::sync::mpsc::sync_channel(1);
+        let resumed = Arc::new(Mutex::new(None));
+        let seen = resumed.clone();
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let resume_rx = Mutex::new(resume_rx);
+        store.write_spill = Box::new(move |path, bytes| {
+            if first.swap(false, Ordering::SeqCst) {
+                started_tx.send(()).unwrap();
+                let waited = resume_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(std::time::Duration::from_secs(5));
+                *seen.lock().unwrap() = Some(waited.is_ok());
+            }
+            std::fs::write(path, bytes)
+        });
+        (PausedWrite { started, resume }, resumed)
+    }
+
+    #[test]
+    fn spill_blocks_no_reader() {
+        const MIB: usize = 1 << 20;
+        let (mut store, _dir) = store(2 << 20);
+        let (paused, resumed) = pause_first_spill(&mut store);
+        let store = Arc::new(store);
+        // The arena holds exactly two objects; `a` is the least recently used.
+        for (id, fill) in [(1u64, 0xaau8), (2, 0xbb)] {
+            let data = store.new_data(&vec![fill; MIB]).unwrap();
+            store.insert_ready(id, data, 1).unwrap();
+        }
+        // A third object needs a spill; its write stops half way.
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || store.new_data(&vec![0xcc; MIB]))
+        };
+        paused.started.recv().unwrap();
+        // Meanwhile the store answers: the other object, and the one being
+        // written (which stays readable, intact).
+        let Some(Ok(Located::Local(b))) = store.located_now(2) else {
+            panic!("object 2 is not readable")
+        };
+        assert!(b.as_slice().iter().all(|&x| x == 0xbb));
+        drop(b);
+        let Some(Ok(Located::Local(a))) = store.located_now(1) else {
+            panic!("object 1 is not readable while it is being spilled")
+        };
+        assert_eq!(store.stats().objects, 2);
+        paused.resume.send(()).unwrap();
+        // `a` was pinned while written: it stays in memory and `b` is spilled instead.
+        let c = writer.join().unwrap().unwrap();
+        assert_eq!(c.len(), MIB as u64);
+        assert_eq!(
+            *resumed.lock().unwrap(),
+            Some(true),
+            "readers waited for the spill's write"
+        );
+        assert!(a.as_slice().iter().all(|&x| x == 0xaa));
+        assert_eq!(store.local_size(1), Some(MIB as u64));
+        assert_eq!(store.stats().spilled_bytes, MIB as u64);
+        drop(a);
+        // `b` comes back intact (spilling `a`, now unpinned), then `a` does.
+        let b = store.located_now(2).unwrap().unwrap();
+        let Located::Local(b) = b else { panic!() };
+        assert!(b.as_slice().iter().all(|&x| x == 0xbb));
+        drop(b);
+        assert_eq!(store.stats().spilled_bytes, MIB as u64);
+        let Some(Ok(Located::Local(a))) = store.located_now(1) else {
+            panic!("object 1 did not come back")
+        };
+        assert!(a.as_slice().iter().all(|&x| x == 0xaa));
+        assert_eq!(store.local_size(2), Some(MIB as u64));
+        assert_eq!(store.stats().spilled_bytes, MIB as u64);
+        assert!(c.as_slice().iter().all(|&x| x == 0xcc));
     }
 
     #[tokio::test]

@@ -150,9 +150,9 @@ pub struct Holder {
 }
 
 /// Accepts the connections of the node's TCP port: a pull connection (first
-/// byte `MAGIC[0]`) whose first request carries the token is served by
-/// [`serve_connection`] on a blocking thread of its own; every other connection goes, untouched, to the returned
-/// stream, which the gRPC server serves. Ends when the stream is dropped or
+/// byte `MAGIC[0]`) whose first request carries the token is served on a
+/// blocking thread of its own (`serve_connection`); every other connection
+/// goes, untouched, to the returned stream, which the gRPC server serves. Ends when the stream is dropped or
 /// the node stops; pull connections are then shut down (their threads
 /// return at once, so the process does not wait for them to go idle).
 pub fn split_listener(
