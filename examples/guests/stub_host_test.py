@@ -82,7 +82,7 @@ class Host:
     def link(self, linker):
         h = self
         with linker.root() as root:
-            with root.add_instance("reef:runtime/host@0.1.0") as inst:
+            with root.add_instance("reef:runtime/host@0.2.0") as inst:
                 inst.add_func("log", lambda s, level, msg: h.logs.append((level, msg)))
                 inst.add_func("report-panic", lambda s, msg: h.panics.append(msg))
                 inst.add_func("put", lambda s, data: h.ref(h.add(data)))
@@ -147,7 +147,7 @@ class Guest:
         self.store.set_fuel(10**10)
         self.store.set_limits(memory_size=256 << 20)
         self.instance = self.linker.instantiate(self.store, self.component)
-        self.iface = self.instance.get_export_index(self.store, "reef:runtime/guest@0.1.0")
+        self.iface = self.instance.get_export_index(self.store, "reef:runtime/guest@0.2.0")
 
     def call_in(self, store, instance, iface, fn, *args):
         idx = instance.get_export_index(store, fn, iface)
@@ -162,7 +162,7 @@ class Guest:
     def run_fresh(self, store, fn, args):
         # A nested task: a second instance in the same store.
         inst = self.linker.instantiate(store, self.component)
-        iface = inst.get_export_index(store, "reef:runtime/guest@0.1.0")
+        iface = inst.get_export_index(store, "reef:runtime/guest@0.2.0")
         r = self.call_in(store, inst, iface, "run-task", fn, args)
         if isinstance(r, str):
             return r

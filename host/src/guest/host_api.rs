@@ -10,7 +10,7 @@ use wasmtime::{AsContextMut, StoreContextMut};
 
 use super::buffer::GuestBuffer;
 use super::ctx::GuestCtx;
-use super::types::{Arg, LogLevel, ObjectRef, HOST_INTERFACE};
+use super::types::{Arg, Failure, LogLevel, ObjectRef, HOST_INTERFACE};
 use crate::actors::ActorSpec;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::ObjectId;
@@ -49,7 +49,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 ctx.allowed.insert(id);
                 Ok(ObjectRef { id, size })
             });
-        Ok((result.map_err(message),))
+        Ok((result.map_err(Failure::from),))
     })?;
 
     host.func_wrap_async("object-size", |store: Ctx, (id,): (ObjectId,)| {
@@ -57,7 +57,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Ok((read_object(store, id)
                 .await
                 .map(|d| d.len())
-                .map_err(message),))
+                .map_err(Failure::from),))
         })
     })?;
 
@@ -66,7 +66,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Ok((read_object(store, id)
                 .await
                 .map(|d| d.as_slice().to_vec())
-                .map_err(message),))
+                .map_err(Failure::from),))
         })
     })?;
 
@@ -76,13 +76,13 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let data = match read_object(store.as_context_mut(), id).await {
                     Ok(d) => d,
-                    Err(e) => return Ok((Err(message(e)),)),
+                    Err(e) => return Ok((Err(Failure::from(e)),)),
                 };
                 let size = data.len();
                 let ctx = store.data_mut();
                 let image_end = ctx.module.image_end;
                 let result = ctx.views.map(data, buffer, image_end).map(|()| size);
-                Ok((result.map_err(message),))
+                Ok((result.map_err(Failure::from),))
             })
         },
     )?;
@@ -99,7 +99,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         "submit",
         |mut store: Ctx, (module, function, args): (String, String, Vec<Arg>)| {
             let result = submit(&mut store, module, function, args);
-            Ok((result.map_err(message),))
+            Ok((result.map_err(Failure::from),))
         },
     )?;
 
@@ -125,14 +125,14 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             // as a driver's create does.
             Box::new(async move {
                 let result = crate::cluster::actors::when_placed(created).await;
-                Ok((result.map_err(message),))
+                Ok((result.map_err(Failure::from),))
             })
         },
     )?;
 
     host.func_wrap_async("actor-lookup", |store: Ctx, (name,): (String,)| {
         let node = store.data().node.clone();
-        Box::new(async move { Ok((node.lookup_actor(&name).await.map_err(message),)) })
+        Box::new(async move { Ok((node.lookup_actor(&name).await.map_err(Failure::from),)) })
     })?;
 
     host.func_wrap(
@@ -146,7 +146,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 ctx.allowed.insert(id);
                 Ok(id)
             });
-            Ok((result.map_err(message),))
+            Ok((result.map_err(Failure::from),))
         },
     )?;
 
@@ -154,11 +154,6 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         Ok((store.data().node.id.clone(),))
     })?;
     Ok(())
-}
-
-/// Errors reach guests as strings that start with the error code's name.
-fn message(e: ReefError) -> String {
-    e.to_string()
 }
 
 /// Waits for an object the guest may read. While it waits, the guest's CPU
