@@ -2,8 +2,6 @@
 package main
 
 import (
-	"fmt"
-
 	reef "reef.dev/guest"
 )
 
