@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
@@ -369,16 +370,14 @@ func coded(err error) string {
 
 func TestFailuresCrossAsRecords(t *testing.T) {
 	var r retArea
-	keep := r.lowerResultUnit(Errorf(CodeNameTaken, "taken"))
+	_ = r.lowerResultUnit(Errorf(CodeNameTaken, "taken"))
 	if r.u8(0) != 1 || Code(r.u8(narrowPayload)) != CodeNameTaken || r.u32(narrowPayload+failureMessage+4) != 5 {
 		t.Errorf("%v", r.bytes())
 	}
-	_ = keep
-	keep = r.lowerResultOutput(output{}, errors.New("plain"))
-	if r.u8(0) != 1 || Code(r.u8(widePayload)) != CodeGuestError || r.u32(widePayload+failureMessage+4) != 5 {
+	_ = r.lowerResultOutput(output{}, fmt.Errorf("wrapped: %w", errors.New("plain")))
+	if r.u8(0) != 1 || Code(r.u8(widePayload)) != CodeGuestError || r.u32(widePayload+failureMessage+4) != 14 {
 		t.Errorf("%v", r.bytes())
 	}
-	_ = keep
 	r = retArea{}
 	r.bytes()[0] = 1
 	r.bytes()[widePayload] = byte(CodeUnknownObject)
