@@ -27,6 +27,8 @@ test: build
 	$(CARGO) test --release --workspace
 	# The guest SDK is its own workspace (it targets wasm32); its unit tests run natively.
 	CARGO_TARGET_DIR=target/guest-sdk-test $(CARGO) test --release --offline --manifest-path guest-sdk/rust/Cargo.toml
+	# The C SDK's canonical-ABI offsets against tests/golden/abi-layouts.json.
+	guest-sdk/c/tests/abi_layout_test.sh
 	# The TypeScript driver, against real nodes, with the cross-language pipeline.
 	cd driver/ts && npm ci --no-audit --no-fund && npm run build && REEF_PIPELINE_REQUIRED=1 npm test
 	$(MAKE) sdk-test

@@ -14,7 +14,7 @@ Exits non-zero on any failed check.
 """
 import argparse, glob, os, shutil, struct, subprocess, sys, tempfile
 from wasmtime import Engine, Store, Config, WasiConfig, WasmtimeError, Trap
-from wasmtime.component import Component, Linker, Record
+from wasmtime.component import Component, Linker, Record, Variant
 
 cfg = Config()
 cfg.consume_fuel = True
@@ -43,6 +43,17 @@ def unpack(b):
     if b[0] == 0xcf:
         return struct.unpack(">Q", b[1:9])[0]
     raise ValueError(b[:10].hex())
+
+def failure(code, message):
+    """The WIT `failure` record (wasmtime-py gives enums as their names)."""
+    r = Record()
+    r.code = code
+    r.message = message
+    return r
+
+def failed(r, text="", code=None):
+    """Whether a call returned a failure whose message contains `text` (and has `code`)."""
+    return isinstance(r, Record) and hasattr(r, "code") and text in r.message and code in (None, r.code)
 
 class Host:
     def __init__(self):
@@ -74,24 +85,26 @@ class Host:
         if i in self.pending:
             fn, args = self.pending.pop(i)
             out = self.runner(store, fn, args)
-            if isinstance(out, str):
-                raise RuntimeError("task failed: " + out)
+            if failed(out):
+                raise RuntimeError("task failed: %s: %s" % (out.code, out.message))
             self.objects[i] = out
         return self.objects[i]
 
     def link(self, linker):
         h = self
         with linker.root() as root:
-            with root.add_instance("reef:runtime/host@0.1.0") as inst:
+            with root.add_instance("reef:runtime/host@0.2.0") as inst:
                 inst.add_func("log", lambda s, level, msg: h.logs.append((level, msg)))
                 inst.add_func("report-panic", lambda s, msg: h.panics.append(msg))
-                inst.add_func("put", lambda s, data: h.ref(h.add(data)))
-                inst.add_func("object-size", lambda s, i: len(h.resolve(s, i)) if (i in h.objects or i in h.pending) else "no such object")
-                inst.add_func("get", lambda s, i: h.resolve(s, i) if (i in h.objects or i in h.pending) else "no such object")
+                # result<object-ref, failure> has two record cases: tagged.
+                inst.add_func("put", lambda s, data: Variant("ok", h.ref(h.add(data))))
+                missing = failure("unknown-object", "no such object")
+                inst.add_func("object-size", lambda s, i: len(h.resolve(s, i)) if (i in h.objects or i in h.pending) else missing)
+                inst.add_func("get", lambda s, i: h.resolve(s, i) if (i in h.objects or i in h.pending) else missing)
                 def map_view(s, i, buf):
                     h.views.append((i, len(buf)))
                     if i not in h.objects:
-                        return "no such object"
+                        return failure("unknown-object", "no such object")
                     return len(h.objects[i])
                 inst.add_func("map-view", map_view)
                 inst.add_func("release-view", lambda s, buf: h.views.append(("release", len(buf))))
@@ -105,13 +118,14 @@ class Host:
                     h.actors[a] = {"class": cls, "total": 0.0, "name": name}
                     return a
                 inst.add_func("actor-create", actor_create)
-                inst.add_func("actor-lookup", lambda s, name: next((a for a, v in h.actors.items() if v["name"] == name), "no actor"))
+                inst.add_func("actor-lookup", lambda s, name: next((a for a, v in h.actors.items() if v["name"] == name), failure("unknown-actor", "no actor")))
                 def actor_call(s, actor, method, args):
                     st = h.actors[actor]
                     if method == "add":
                         st["total"] += unpack(args[0])
                     return h.add(msgpack_f64(st["total"]))
                 inst.add_func("actor-call", actor_call)
+                inst.add_func("node-id", lambda s: "stub-node")
 
 
 def inline(b):
@@ -147,7 +161,7 @@ class Guest:
         self.store.set_fuel(10**10)
         self.store.set_limits(memory_size=256 << 20)
         self.instance = self.linker.instantiate(self.store, self.component)
-        self.iface = self.instance.get_export_index(self.store, "reef:runtime/guest@0.1.0")
+        self.iface = self.instance.get_export_index(self.store, "reef:runtime/guest@0.2.0")
 
     def call_in(self, store, instance, iface, fn, *args):
         idx = instance.get_export_index(store, fn, iface)
@@ -162,9 +176,9 @@ class Guest:
     def run_fresh(self, store, fn, args):
         # A nested task: a second instance in the same store.
         inst = self.linker.instantiate(store, self.component)
-        iface = inst.get_export_index(store, "reef:runtime/guest@0.1.0")
+        iface = inst.get_export_index(store, "reef:runtime/guest@0.2.0")
         r = self.call_in(store, inst, iface, "run-task", fn, args)
-        if isinstance(r, str):
+        if failed(r):
             return r
         assert isinstance(r, bytes), r
         return r
@@ -209,8 +223,8 @@ base = componentize(cli)
 g = Guest(base + "demo.wasm")
 info = g.call("describe")
 check("demo describe sdk", info.sdk == "reef-guest-rust/0.1.0", info.sdk)
-check("demo describe tasks", info.tasks == ["sum_slice", "sum_copy", "noop", "echo", "add", "view_len", "touch_view", "touch_copy"], info.tasks)
-check("demo describe actors", [(a.name, a.methods) for a in info.actors] == [("Accumulator", ["add", "total"])])
+check("demo describe tasks", info.tasks == ["sum_slice", "sum_copy", "noop", "echo", "add", "view_len", "touch_view", "touch_copy", "hold_view", "hold_copy", "node_id"], info.tasks)
+check("demo describe actors", [(a.name, a.methods) for a in info.actors] == [("Accumulator", ["add", "total"]), ("Where", ["node"])])
 check("add", out_value(g.task("add", inline(msgpack_f64(1.5)), inline(msgpack_f64(2.25)))) == 3.75)
 check("add int args", out_value(g.task("add", inline(msgpack_uint(2)), inline(msgpack_uint(3)))) == 5.0)
 check("noop", g.task("noop") == b"\xc0")
@@ -223,20 +237,20 @@ xs = struct.pack("<100d", *range(100))
 xid = g.host.add(xs)
 check("sum_copy", out_value(g.task("sum_copy", obj(g.host, xid), inline(msgpack_uint(10)), inline(msgpack_uint(20)))) == sum(range(10, 20)))
 r = g.task("sum_copy", obj(g.host, xid), inline(msgpack_uint(10)), inline(b"\xcc\xc8"))
-check("sum_copy range error", isinstance(r, str) and "outside" in r, r)
+check("sum_copy range error", failed(r, "outside", "guest-error"), r)
 vid = g.host.add(b"\x01" * 200000)
 check("view_len", out_value(g.task("view_len", obj(g.host, vid))) == 200000)
 check("view buffer rounded to 64K", (vid, 262144) in g.host.views and ("release", 262144) in g.host.views, g.host.views)
 check("touch_copy", out_value(g.task("touch_copy", obj(g.host, vid))) == len(range(0, 200000, 4096)))
 check("sum_slice (stub maps nothing -> zeros)", out_value(g.task("sum_slice", obj(g.host, xid), inline(msgpack_uint(0)), inline(msgpack_uint(100)))) == 0.0)
 r = g.task("nope")
-check("unknown task", isinstance(r, str) and "unknown task" in r, r)
+check("unknown task", failed(r, "unknown task", "unknown-function"), r)
 r = g.task("add", inline(b"\xa1x"), inline(msgpack_f64(1)))
-check("bad arg type", isinstance(r, str) and "argument 0" in r, r)
+check("bad arg type", failed(r, "argument 0", "bad-argument"), r)
 r = g.task("add", inline(msgpack_f64(1)))
-check("missing arg", isinstance(r, str) and "argument 1: missing" in r, r)
+check("missing arg", failed(r, "argument 1: missing", "bad-argument"), r)
 r = g.task("sum_slice", inline(b"\x01"), inline(msgpack_uint(0)), inline(msgpack_uint(0)))
-check("view of inline arg", isinstance(r, str) and "expected an object" in r, r)
+check("view of inline arg", failed(r, "expected an object", "bad-argument"), r)
 
 # actor
 g.new_instance()
@@ -248,14 +262,14 @@ for i in range(3000):
 check("actor add x3000", out_value(r) == total, r)
 check("actor total", out_value(g.call("actor-call", "total", [])) == total)
 r = g.call("actor-call", "nope", [])
-check("actor unknown method", isinstance(r, str) and "no method" in r, r)
+check("actor unknown method", failed(r, "no method", "unknown-function"), r)
 r = g.call("actor-init", "Accumulator", [])
-check("actor double init", isinstance(r, str), r)
+check("actor double init", failed(r, "already holds", "guest-error"), r)
 g.new_instance()
 r = g.call("actor-init", "Nope", [])
-check("actor unknown class", isinstance(r, str) and "unknown actor class" in r, r)
+check("actor unknown class", failed(r, "unknown actor class", "unknown-function"), r)
 r = g.call("actor-call", "add", [])
-check("actor-call before init", isinstance(r, str) and "before actor-init" in r, r)
+check("actor-call before init", failed(r, "before actor-init"), r)
 
 # ---- dag
 g = Guest(base + "dag.wasm")
@@ -305,9 +319,9 @@ except (WasmtimeError, Trap) as e:
     check("loop_forever stops on fuel", True, str(e).splitlines()[0][:80])
 check("read_secret", out_value(g.task("read_secret")) == 0)
 r = g.task("fail")
-check("fail", r == "failed on purpose", r)
+check("fail", failed(r, "failed on purpose", "guest-error"), r)
 r = g.task("fail", inline(b"\xa3abc"))
-check("fail(msg)", r == "abc", r)
+check("fail(msg)", failed(r, "abc", "guest-error") and r.message == "abc", r)
 g.host.logs.clear()
 check("print", g.task("print") == b"\xc0")
 check("print log", g.host.logs == [("info", "hello log")], g.host.logs)

@@ -7,12 +7,16 @@ package reef
 //   - string / list<T>: ptr u32 @0, len u32 @4 (size 8, align 4)
 //   - arg: disc u8 @0 (0 inline, 1 object); inline ptr @8, len @12; object id u64 @8, size u64 @16 (size 24, align 8)
 //   - output: disc u8 @0 (0 bytes, 1 object); bytes ptr @8, len @12; object id u64 @8 (size 16, align 8)
-//   - result<output, string>: disc @0; ok output @8; err string @8 (size 24, align 8)
-//   - result<_, string> and result<list<u8>, string>: disc @0; payload @4 (size 12, align 4)
-//   - result<u64, string>: disc @0; ok u64 @8; err string @8 (size 16, align 8)
-//   - result<object-ref, string>: disc @0; ok id @8, size @16; err string @8 (size 24, align 8)
+//   - failure: code u8 @0, message string @4 (size 12, align 4)
+//   - result<output, failure>: disc @0; ok output @8; err failure @8 (size 24, align 8)
+//   - result<_, failure> and result<list<u8>, failure>: disc @0; payload @4 (size 16, align 4)
+//   - result<u64, failure>: disc @0; ok u64 @8; err failure @8 (size 24, align 8)
+//   - result<object-ref, failure>: disc @0; ok id @8, size @16; err failure @8 (size 24, align 8)
 //   - module-info: sdk string @0, tasks list @8, actors list @16 (size 24, align 4)
 //   - actor-class: name string @0, methods list @8 (size 16, align 4)
+//
+// The constants below name these offsets; reef_test.go checks them against
+// tests/golden/abi-layouts.json, which the host's tests compute from wit/.
 //
 // # Memory the host writes into (cabi_realloc)
 //
@@ -34,6 +38,17 @@ package reef
 
 import (
 	"unsafe"
+)
+
+// Canonical-ABI offsets and sizes (see the list above).
+const (
+	argSize          = 24 // arg: 24 bytes, 8-aligned
+	variantPayload   = 8  // payload offset of arg and output
+	failureMessage   = 4  // failure: code u8 @0, message @4
+	widePayload      = 8  // result whose ok holds a u64 (u64, object-ref, output)
+	narrowPayload    = 4  // result<_, failure> and result<list<u8>, failure>
+	retAreaSize      = 24 // the largest result
+	retAreaAlignment = 8
 )
 
 // arenaSize is the size of the static arena for host-to-guest transfers.
@@ -130,11 +145,11 @@ func copyBytes(addr uintptr, n uint32) []byte {
 }
 
 // retArea is a return area large and aligned enough for every result in the interface.
-type retArea [3]uint64
+type retArea [retAreaSize / 8]uint64
 
-func (r *retArea) bytes() *[24]byte    { return (*[24]byte)(unsafe.Pointer(r)) }
-func (r *retArea) ptr() unsafe.Pointer { return unsafe.Pointer(r) }
-func (r *retArea) u8(off int) byte     { return r.bytes()[off] }
+func (r *retArea) bytes() *[retAreaSize]byte { return (*[retAreaSize]byte)(unsafe.Pointer(r)) }
+func (r *retArea) ptr() unsafe.Pointer       { return unsafe.Pointer(r) }
+func (r *retArea) u8(off int) byte           { return r.bytes()[off] }
 func (r *retArea) u32(off int) uint32 {
 	b := r.bytes()
 	return uint32(b[off]) | uint32(b[off+1])<<8 | uint32(b[off+2])<<16 | uint32(b[off+3])<<24
@@ -177,7 +192,7 @@ func takeString(ptr, n uint32) string {
 func takeArgs(ptr, n uint32) []rawArg {
 	args := make([]rawArg, n)
 	for i := uint32(0); i < n; i++ {
-		words := (*[3]uint64)(unsafe.Pointer(uintptr(ptr) + uintptr(i)*24))
+		words := (*[3]uint64)(unsafe.Pointer(uintptr(ptr) + uintptr(i)*argSize))
 		if byte(words[0]) == 0 {
 			ptr, n := uintptr(uint32(words[1])), uint32(words[1]>>32)
 			if inStaticArena(ptr) {
@@ -215,38 +230,52 @@ func words64Ptr(w []uint64) unsafe.Pointer {
 	return unsafe.Pointer(&w[0])
 }
 
-// liftErr reads an error string at off in r (copied out of the arena).
-func (r *retArea) liftErr(off int) error {
-	msg := takeString(r.u32(off), r.u32(off+4))
-	return &HostError{Message: msg}
+// liftFailure reads the failure record at off in r (its message copied out of the arena).
+func (r *retArea) liftFailure(off int) error {
+	code := Code(r.u8(off))
+	if int(code) >= len(codeNames) {
+		// A code this SDK does not know (a newer host) still fails the call.
+		code = CodeInternal
+	}
+	msg := takeString(r.u32(off+failureMessage), r.u32(off+failureMessage+4))
+	return &Error{Code: code, Message: msg}
 }
 
-// liftResultU64 reads a result<u64, string> an import wrote.
+// putFailure writes err as a failure record at off; returns the message, which must stay alive.
+func (r *retArea) putFailure(off int, err error) any {
+	msg := err.Error()
+	r.bytes()[off] = byte(CodeOf(err))
+	r.putU32(off+failureMessage, addr32(strPtr(msg)))
+	r.putU32(off+failureMessage+4, uint32(len(msg)))
+	return msg
+}
+
+// liftResultU64 reads a result<u64, failure> an import wrote.
 func (r *retArea) liftResultU64() (uint64, error) {
 	defer arenaReset()
 	if r.u8(0) == 0 {
-		return r.u64(8), nil
+		return r.u64(widePayload), nil
 	}
-	return 0, r.liftErr(8)
+	return 0, r.liftFailure(widePayload)
 }
 
-// liftResultObjectRef reads a result<object-ref, string> an import wrote.
+// liftResultObjectRef reads a result<object-ref, failure> an import wrote.
 func (r *retArea) liftResultObjectRef() (ObjectRef, error) {
 	defer arenaReset()
 	if r.u8(0) == 0 {
-		return ObjectRef{ID: r.u64(8), Size: r.u64(16)}, nil
+		return ObjectRef{ID: r.u64(widePayload), Size: r.u64(widePayload + 8)}, nil
 	}
-	return ObjectRef{}, r.liftErr(8)
+	return ObjectRef{}, r.liftFailure(widePayload)
 }
 
-// liftResultBytes reads a result<list<u8>, string> an import wrote. prepared is the
+// liftResultBytes reads a result<list<u8>, failure> an import wrote. prepared is the
 // buffer given to prepareTransfer (returned without a copy when the host used it).
 func (r *retArea) liftResultBytes(prepared []byte) ([]byte, error) {
 	defer arenaReset()
-	ptr, n := r.u32(4), r.u32(8)
 	if r.u8(0) != 0 {
-		return nil, r.liftErr(4)
+		return nil, r.liftFailure(narrowPayload)
 	}
+	ptr, n := r.u32(narrowPayload), r.u32(narrowPayload+4)
 	if n == 0 {
 		return []byte{}, nil
 	}
@@ -263,37 +292,32 @@ type output struct {
 	object   uint64
 }
 
-// lowerResultOutput writes a result<output, string>; returns what must stay alive.
+// lowerResultOutput writes a result<output, failure>; returns what must stay alive.
 func (r *retArea) lowerResultOutput(out output, err error) any {
 	*r = retArea{}
 	if err != nil {
-		msg := errorString(err)
 		r.bytes()[0] = 1
-		r.putU32(8, addr32(strPtr(msg)))
-		r.putU32(12, uint32(len(msg)))
-		return msg
+		return r.putFailure(widePayload, err)
 	}
+	payload := widePayload + variantPayload
 	if out.isObject {
-		r.bytes()[8] = 1
-		r.putU64(16, out.object)
+		r.bytes()[widePayload] = 1
+		r.putU64(payload, out.object)
 		return nil
 	}
-	r.putU32(16, addr32(bytesPtr(out.bytes)))
-	r.putU32(20, uint32(len(out.bytes)))
+	r.putU32(payload, addr32(bytesPtr(out.bytes)))
+	r.putU32(payload+4, uint32(len(out.bytes)))
 	return out.bytes
 }
 
-// lowerResultUnit writes a result<_, string>; returns what must stay alive.
+// lowerResultUnit writes a result<_, failure>; returns what must stay alive.
 func (r *retArea) lowerResultUnit(err error) any {
 	*r = retArea{}
 	if err == nil {
 		return nil
 	}
-	msg := errorString(err)
 	r.bytes()[0] = 1
-	r.putU32(4, addr32(strPtr(msg)))
-	r.putU32(8, uint32(len(msg)))
-	return msg
+	return r.putFailure(narrowPayload, err)
 }
 
 // stringList lays out a list<string> of strings: (ptr, len) pairs.

@@ -10,8 +10,8 @@ import (
 //
 // Structured arguments are MessagePack; the typed accessors (Float64, Uint64, String,
 // Decode, ...) decode them, whether the argument came inline or as an object (e.g. the
-// result of another task). Every accessor's error starts with "BAD_ARGUMENT: argument i:",
-// which gives the driver the BAD_ARGUMENT code when a task returns it.
+// result of another task). Every accessor's error is an *Error with CodeBadArgument and a
+// message starting "argument i:", so a task can return it as is.
 type Args struct {
 	items []rawArg
 }
@@ -24,7 +24,7 @@ func NewArgs(values ...any) (Args, error) {
 }
 
 func argError(i int, format string, a ...any) error {
-	return fmt.Errorf("BAD_ARGUMENT: argument %d: %s", i, fmt.Sprintf(format, a...))
+	return &Error{Code: CodeBadArgument, Message: fmt.Sprintf("argument %d: %s", i, fmt.Sprintf(format, a...))}
 }
 
 // Len is the number of arguments.

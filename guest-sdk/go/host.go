@@ -3,7 +3,6 @@ package reef
 import (
 	"fmt"
 	"runtime"
-	"strings"
 	"unsafe"
 )
 
@@ -19,38 +18,6 @@ type ObjectRef struct {
 
 // ActorID identifies an actor (see CreateActor, LookupActor).
 type ActorID uint64
-
-// HostError is an error a host function returned. Its message starts with the error
-// code when the host gave one ("UNKNOWN_OBJECT: ..."); returned from a task unchanged,
-// it reaches the driver with that code.
-type HostError struct {
-	Message string
-}
-
-func (e *HostError) Error() string { return e.Message }
-
-// withContext prefixes err's message with context, keeping an error code in front
-// ("UNKNOWN_OBJECT: argument 0: ..."), so the driver still gets the code.
-func withContext(err error, context string) error {
-	msg := err.Error()
-	if code, rest, ok := strings.Cut(msg, ": "); ok && isCode(code) {
-		return &HostError{Message: code + ": " + context + ": " + rest}
-	}
-	return fmt.Errorf("%s: %w", context, err)
-}
-
-// isCode reports whether s looks like an error-code name (UPPER_SNAKE_CASE).
-func isCode(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'A' || r > 'Z') && r != '_' && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
-}
 
 // importRet is the return area of import calls (instances are single-threaded).
 var importRet retArea
@@ -169,7 +136,7 @@ func toArgs(vs []any) ([]rawArg, error) {
 	for i, v := range vs {
 		a, err := toArg(v)
 		if err != nil {
-			return nil, fmt.Errorf("BAD_ARGUMENT: argument %d: %w", i, err)
+			return nil, &Error{Code: CodeBadArgument, Message: fmt.Sprintf("argument %d: %v", i, err)}
 		}
 		out[i] = a
 	}

@@ -70,8 +70,8 @@ var (
 // The result is encoded as MessagePack (nil becomes nil, float64 a float64, ints the
 // shortest integer, string a str, []byte a bin, slices arrays, maps and structs maps), or
 // passed as is when it is Raw (raw bytes) or ObjectRef (an object, by reference, e.g. one
-// created with Put). A non-nil error fails the task with err.Error(); an error that starts
-// with a code name and ": " ("BAD_ARGUMENT: ...") gives the driver that code.
+// created with Put). A non-nil error fails the task with err.Error() and the code of the
+// *Error in its chain (CodeOf: CodeGuestError when there is none); see Errorf.
 func Task(name string, fn TaskFunc) {
 	for _, t := range tasks {
 		if t.name == name {
@@ -176,7 +176,7 @@ func runTask(name string, args Args) (output, error) {
 			return encodeResult(v)
 		}
 	}
-	return output{}, fmt.Errorf("UNKNOWN_FUNCTION: unknown task `%s` (this module has: %s)",
+	return output{}, Errorf(CodeUnknownFunction, "unknown task `%s` (this module has: %s)",
 		name, strings.Join(taskNames(), ", "))
 }
 
@@ -197,7 +197,7 @@ func initActor(class string, args Args) error {
 		}
 	}
 	names, _ := classNames()
-	return fmt.Errorf("UNKNOWN_FUNCTION: unknown actor class `%s` (this module has: %s)",
+	return Errorf(CodeUnknownFunction, "unknown actor class `%s` (this module has: %s)",
 		class, strings.Join(names, ", "))
 }
 
@@ -225,7 +225,7 @@ func callActor(name string, args Args) (output, error) {
 		return encodeResult(result)
 	}
 	_, methods := classNames()
-	return output{}, fmt.Errorf("UNKNOWN_FUNCTION: actor class `%s` has no method `%s` (it has: %s)",
+	return output{}, Errorf(CodeUnknownFunction, "actor class `%s` has no method `%s` (it has: %s)",
 		class.name, name, strings.Join(methods[actorIndex], ", "))
 }
 
@@ -249,8 +249,4 @@ func encodeResult(v any) (output, error) {
 		return output{}, fmt.Errorf("encoding the result: %w", err)
 	}
 	return output{bytes: b}, nil
-}
-
-func errorString(err error) string {
-	return err.Error()
 }

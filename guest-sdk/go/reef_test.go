@@ -6,8 +6,11 @@ package reef
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -180,8 +183,8 @@ func TestArgErrorsNameTheArgument(t *testing.T) {
 	a := args(t, int64(-2), "x", Raw("not msgpack \xc1"))
 	check := func(err error, want string) {
 		t.Helper()
-		if err == nil || err.Error() != want {
-			t.Errorf("err = %v\nwant  %s", err, want)
+		if err == nil || coded(err) != want {
+			t.Errorf("err = %s\nwant  %s", coded(err), want)
 		}
 	}
 	_, err := a.Uint64(0)
@@ -192,7 +195,7 @@ func TestArgErrorsNameTheArgument(t *testing.T) {
 	check(err, "BAD_ARGUMENT: argument 9: missing (the call has 3 arguments)")
 	_, err = a.Object(1)
 	check(err, "BAD_ARGUMENT: argument 1: expected an object, got 2 inline bytes")
-	if _, err = a.Value(2); err == nil || !strings.HasPrefix(err.Error(), "BAD_ARGUMENT: argument 2: ") {
+	if _, err = a.Value(2); err == nil || !strings.HasPrefix(coded(err), "BAD_ARGUMENT: argument 2: ") {
 		t.Errorf("raw bytes are not MessagePack: %v", err)
 	}
 	nilArgs := args(t, nil)
@@ -227,7 +230,7 @@ func (a *testActor) Incr(args Args) (int, error) {
 }
 func (a *testActor) Total(Args) int         { return a.n }
 func (a *testActor) Reset(Args)             { a.n = 0 }
-func (a *testActor) MergeCounts(Args) error { return errors.New("BAD_ARGUMENT: nope") }
+func (a *testActor) MergeCounts(Args) error { return Errorf(CodeBadArgument, "nope") }
 func (a *testActor) NotAMethod(x int) int   { return x }
 
 func TestActorsAndTasks(t *testing.T) {
@@ -246,13 +249,13 @@ func TestActorsAndTasks(t *testing.T) {
 	if err != nil || !bytes.Equal(out.bytes, mustMarshal(t, 4.0)) {
 		t.Error(out, err)
 	}
-	if _, err := runTask("nope", Args{}); err == nil || !strings.HasPrefix(err.Error(), "UNKNOWN_FUNCTION: unknown task `nope` (this module has: double)") {
+	if _, err := runTask("nope", Args{}); err == nil || !strings.HasPrefix(coded(err), "UNKNOWN_FUNCTION: unknown task `nope` (this module has: double)") {
 		t.Error(err)
 	}
 	if _, err := callActor("incr", args(t, 1)); err == nil {
 		t.Error("a call before init should fail")
 	}
-	if err := initActor("U", Args{}); err == nil || !strings.HasPrefix(err.Error(), "UNKNOWN_FUNCTION:") {
+	if err := initActor("U", Args{}); err == nil || !strings.HasPrefix(coded(err), "UNKNOWN_FUNCTION:") {
 		t.Error(err)
 	}
 	if err := initActor("T", Args{}); err != nil {
@@ -263,10 +266,10 @@ func TestActorsAndTasks(t *testing.T) {
 	if err != nil || !bytes.Equal(out.bytes, []byte{5}) {
 		t.Error(out, err)
 	}
-	if _, err := callActor("merge_counts", Args{}); err == nil || err.Error() != "BAD_ARGUMENT: nope" {
+	if _, err := callActor("merge_counts", Args{}); err == nil || coded(err) != "BAD_ARGUMENT: nope" {
 		t.Error(err)
 	}
-	if _, err := callActor("not_a_method", Args{}); err == nil || !strings.HasPrefix(err.Error(), "UNKNOWN_FUNCTION:") {
+	if _, err := callActor("not_a_method", Args{}); err == nil || !strings.HasPrefix(coded(err), "UNKNOWN_FUNCTION:") {
 		t.Error(err)
 	}
 	out, err = callActor("reset", Args{})
@@ -347,12 +350,106 @@ func mustMarshalFloats(xs []float64) []byte {
 }
 
 func TestWithContextKeepsTheCode(t *testing.T) {
-	err := withContext(&HostError{Message: "UNKNOWN_OBJECT: object 7 does not exist"}, "argument 0")
-	if err.Error() != "UNKNOWN_OBJECT: argument 0: object 7 does not exist" {
-		t.Error(err)
+	err := withContext(&Error{Code: CodeUnknownObject, Message: "object 7 does not exist"}, "argument 0")
+	if coded(err) != "UNKNOWN_OBJECT: argument 0: object 7 does not exist" {
+		t.Error(coded(err))
 	}
-	err = withContext(errors.New("plain: text"), "ctx")
-	if err.Error() != "ctx: plain: text" {
-		t.Error(err)
+	err = withContext(errors.New("BAD_ARGUMENT: text"), "ctx")
+	if coded(err) != "GUEST_ERROR: ctx: BAD_ARGUMENT: text" {
+		t.Error(coded(err))
+	}
+}
+
+// coded is "CODE: message" for err, to compare with expectations.
+func coded(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return CodeOf(err).String() + ": " + err.Error()
+}
+
+func TestFailuresCrossAsRecords(t *testing.T) {
+	var r retArea
+	_ = r.lowerResultUnit(Errorf(CodeNameTaken, "taken"))
+	if r.u8(0) != 1 || Code(r.u8(narrowPayload)) != CodeNameTaken || r.u32(narrowPayload+failureMessage+4) != 5 {
+		t.Errorf("%v", r.bytes())
+	}
+	_ = r.lowerResultOutput(output{}, fmt.Errorf("wrapped: %w", errors.New("plain")))
+	if r.u8(0) != 1 || Code(r.u8(widePayload)) != CodeGuestError || r.u32(widePayload+failureMessage+4) != 14 {
+		t.Errorf("%v", r.bytes())
+	}
+	r = retArea{}
+	r.bytes()[0] = 1
+	r.bytes()[widePayload] = byte(CodeUnknownObject)
+	_, err := r.liftResultU64()
+	if coded(err) != "UNKNOWN_OBJECT: " {
+		t.Error(coded(err))
+	}
+	r.bytes()[narrowPayload] = 250
+	if _, err := r.liftResultBytes(nil); CodeOf(err) != CodeInternal {
+		t.Error(coded(err))
+	}
+}
+
+// TestLayoutsMatchTheGoldenFile checks the constants of abi.go and the code list against
+// tests/golden/abi-layouts.json, which the host's tests compute from wit/.
+func TestLayoutsMatchTheGoldenFile(t *testing.T) {
+	data, err := os.ReadFile("../../tests/golden/abi-layouts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	n := func(k string) int {
+		v, ok := g[k].(float64)
+		if !ok {
+			t.Fatalf("golden file has no number %s", k)
+		}
+		return int(v)
+	}
+	if g["package"] != "reef:runtime@0.2.0" {
+		t.Errorf("package %v", g["package"])
+	}
+	want := map[string]int{
+		"size.arg": argSize, "align.arg": 8, "payload.arg": variantPayload, "payload.output": variantPayload,
+		"case.arg.inline": 0, "case.arg.object": 1, "case.output.bytes": 0, "case.output.object": 1,
+		"offset.object-ref.id": 0, "offset.object-ref.size": 8,
+		"offset.failure.code": 0, "offset.failure.message": failureMessage, "size.code": 1,
+		"offset.module-info.sdk": 0, "offset.module-info.tasks": 8, "offset.module-info.actors": 16,
+		"offset.actor-class.name": 0, "offset.actor-class.methods": 8,
+		"payload.host.get.result": narrowPayload, "payload.guest.actor-init.result": narrowPayload,
+		"payload.guest.run-task.result": widePayload, "payload.guest.actor-call.result": widePayload,
+	}
+	for _, f := range []string{"put", "object-size", "map-view", "submit", "actor-create", "actor-lookup", "actor-call"} {
+		want["payload.host."+f+".result"] = widePayload
+	}
+	for k, v := range want {
+		if n(k) != v {
+			t.Errorf("%s: golden %d, SDK %d", k, n(k), v)
+		}
+	}
+	codes := 0
+	for k, v := range g {
+		result := strings.HasSuffix(k, ".result")
+		if result && strings.HasPrefix(k, "size.") && int(v.(float64)) > retAreaSize ||
+			result && strings.HasPrefix(k, "align.") && int(v.(float64)) > retAreaAlignment {
+			t.Errorf("%s = %v does not fit the return area", k, v)
+		}
+		if strings.HasPrefix(k, "case.code.") {
+			codes++
+		}
+	}
+	if codes != len(codeNames) {
+		t.Errorf("golden file has %d codes, the SDK %d", codes, len(codeNames))
+	}
+	for i, name := range codeNames {
+		if n("case.code."+name) != i {
+			t.Errorf("code %s: golden %d, SDK %d", name, n("case.code."+name), i)
+		}
+	}
+	if CodeNodeStopping.String() != "NODE_STOPPING" {
+		t.Error(CodeNodeStopping)
 	}
 }

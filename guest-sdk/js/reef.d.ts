@@ -48,10 +48,21 @@ export const msgpack: { encode: typeof encode; decode: typeof decode };
 
 export const SDK: string;
 
-/** Fails a call with "CODE: message" (the driver gets that code), or GUEST_ERROR without a code. */
+/** A Reef error code: the WIT enum `code` (the driver API's ErrorCode). */
+export type Code =
+  | "INVALID_MODULE" | "UNKNOWN_MODULE" | "UNKNOWN_FUNCTION" | "BAD_ARGUMENT" | "UNKNOWN_OBJECT"
+  | "GUEST_TRAP" | "GUEST_PANIC" | "GUEST_ERROR" | "MEMORY_LIMIT" | "CPU_TIME_LIMIT"
+  | "STACK_OVERFLOW" | "CANCELLED" | "TIMEOUT" | "STORE_FULL" | "INFEASIBLE" | "DEPENDENCY_FAILED"
+  | "UNKNOWN_ACTOR" | "ACTOR_DEAD" | "NAME_TAKEN" | "NODE_STOPPING" | "OWNER_DIED" | "VIEW_ERROR"
+  | "INTERNAL" | "UNAUTHENTICATED" | "NODE_DIED" | "UNKNOWN_NODE" | "UNKNOWN_PLACEMENT_GROUP"
+  | "OBJECT_LOST" | "NOT_GRANTED" | "PLACEMENT_GROUP_REMOVED";
+/** Every Code, in the order of its canonical-ABI discriminant. */
+export const CODES: readonly Code[];
+
+/** Fails a call with `code` and the message (the driver gets both), or GUEST_ERROR without a code. */
 export class ReefError extends Error {
-  constructor(message: string, code?: string);
-  readonly code: string;
+  constructor(message: string, code?: Code);
+  readonly code: Code | "";
 }
 /** BAD_ARGUMENT */
 export class BadArgument extends ReefError {
@@ -61,9 +72,14 @@ export class BadArgument extends ReefError {
 export class UnknownFunction extends ReefError {
   constructor(message: string);
 }
-/** A failed host call (code from the host's message, e.g. UNKNOWN_OBJECT). */
+/** The WIT `failure` record as the bindings give it: `{ code: "unknown-object", message }`. */
+export interface Failure {
+  code: string;
+  message: string;
+}
+/** A failed host call, with the host's code (e.g. UNKNOWN_OBJECT). */
 export class HostError extends ReefError {
-  constructor(what: string, payload: string);
+  constructor(what: string, failure: Failure);
 }
 
 /**
@@ -222,5 +238,5 @@ export class Args {
 }
 export function callArgs(): Args;
 
-/** The error string the host receives for a thrown value. */
-export function errorString(e: unknown): string;
+/** The `failure` the host receives for a thrown value. */
+export function failureOf(e: unknown): Failure;

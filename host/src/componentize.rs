@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
 
+use crate::guest::types::WIT_VERSION;
+
 /// The contract, compiled into the host so it always matches the linker.
 pub const WIT: &str = include_str!("../../wit/reef.wit");
 
@@ -35,6 +37,7 @@ fn encode(core: &[u8], filesystem: bool) -> Result<Vec<u8>> {
              build it with guest-sdk/go/build.sh"
         );
     }
+    check_version(core)?;
     let mut resolve = Resolve::default();
     let pkg = resolve
         .push_str("reef.wit", WIT)
@@ -62,6 +65,39 @@ fn encode(core: &[u8], filesystem: bool) -> Result<Vec<u8>> {
     encoder
         .encode()
         .context("the module does not fit the reef:runtime `module` world")
+}
+
+/// A module built for another version of the contract names it in its
+/// exports and imports (`reef:runtime/guest@0.1.0#run-task`): name both
+/// versions rather than let the encoder report a missing export.
+fn check_version(core: &[u8]) -> Result<()> {
+    let names = wasmparser::Parser::new(0)
+        .parse_all(core)
+        .filter_map(Result::ok)
+        .flat_map(|payload| match payload {
+            wasmparser::Payload::ExportSection(reader) => reader
+                .into_iter()
+                .filter_map(|e| e.ok().map(|e| e.name.to_string()))
+                .collect(),
+            wasmparser::Payload::ImportSection(reader) => reader
+                .into_imports()
+                .filter_map(|i| i.ok().map(|i| i.module.to_string()))
+                .collect(),
+            _ => Vec::new(),
+        });
+    for name in names {
+        let Some(start) = name.find("reef:runtime/") else {
+            continue;
+        };
+        let interface = name[start..].split('#').next().unwrap_or_default();
+        match interface.split_once('@') {
+            Some((_, version)) if version == WIT_VERSION => {}
+            _ => anyhow::bail!(
+                "the module was built for {interface}, this node speaks reef:runtime@{WIT_VERSION}"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// A module built by the Go toolchain (it carries a `go:buildid` custom section).

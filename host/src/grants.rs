@@ -290,7 +290,7 @@ mod tests {
             "wasi:cli/stdout@0.2.0",
             "wasi:clocks/wall-clock@0.2.0",
             "wasi:random/random@0.2.0",
-            "reef:runtime/host@0.1.0",
+            "reef:runtime/host@0.2.0",
             // Not a prefix match on the package name alone.
             "wasi:filesystemx/types@0.2.0",
         ] {

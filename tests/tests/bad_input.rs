@@ -39,7 +39,7 @@ async fn a_module_missing_the_guest_exports_is_rejected() {
         r#"(module
             (memory (export "memory") 1)
             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "reef:runtime/guest@0.1.0#describe") (result i32) i32.const 0))"#,
+            (func (export "reef:runtime/guest@0.2.0#describe") (result i32) i32.const 0))"#,
     )
     .unwrap();
     let err = cluster.register(core).await.unwrap_err();
@@ -63,7 +63,31 @@ async fn a_module_for_another_wit_version_names_both_versions() {
     let err = cluster.register(component).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidModule);
     assert!(
-        err.message.contains("reef:runtime/guest@9.9.9") && err.message.contains("0.1.0"),
+        err.message.contains("reef:runtime/guest@9.9.9") && err.message.contains("0.2.0"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_core_module_for_the_previous_wit_version_names_both_versions() {
+    let cluster = node().await;
+    // What an SDK built for reef:runtime@0.1.0 exports and imports.
+    let core = wat::parse_str(
+        r#"(module
+            (import "reef:runtime/host@0.1.0" "log" (func (param i32 i32 i32)))
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+            (func (export "reef:runtime/guest@0.1.0#describe") (result i32) i32.const 0)
+            (func (export "reef:runtime/guest@0.1.0#run-task")
+                (param i32 i32 i32 i32) (result i32) i32.const 0))"#,
+    )
+    .unwrap();
+    let err = cluster.register(core).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidModule);
+    assert!(
+        err.message.contains("built for reef:runtime/")
+            && err.message.contains("@0.1.0")
+            && err.message.contains("speaks reef:runtime@0.2.0"),
         "{err}"
     );
 }
@@ -79,7 +103,7 @@ async fn a_component_importing_http_is_refused_with_the_denied_imports() {
             (core instance $i (instantiate $m))
             (func $f (canon lift (core func $i "f")))
             (instance $guest (export "describe" (func $f)))
-            (export "reef:runtime/guest@0.1.0" (instance $guest)))"#,
+            (export "reef:runtime/guest@0.2.0" (instance $guest)))"#,
     )
     .unwrap();
     let err = cluster.register(component).await.unwrap_err();

@@ -26,7 +26,7 @@ fn component_importing(imports: &[&str]) -> Vec<u8> {
             (core instance $i (instantiate $m))
             (func $f (canon lift (core func $i "f")))
             (instance $guest (export "describe" (func $f)))
-            (export "reef:runtime/guest@0.1.0" (instance $guest)))"#
+            (export "reef:runtime/guest@0.2.0" (instance $guest)))"#
     ))
     .unwrap()
 }

@@ -2,8 +2,6 @@
 package main
 
 import (
-	"fmt"
-
 	reef "reef.dev/guest"
 )
 
@@ -18,7 +16,7 @@ func mergeCounts(args reef.Args) (any, error) {
 		}
 		for word, n := range counts {
 			if total[word]+n < n {
-				return nil, fmt.Errorf("BAD_ARGUMENT: the count of %q overflows a u64", word)
+				return nil, reef.Errorf(reef.CodeBadArgument, "the count of %q overflows a u64", word)
 			}
 			total[word] += n
 		}

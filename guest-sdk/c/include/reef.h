@@ -19,15 +19,17 @@
  *
  * Conventions:
  *   - Functions that can fail return `bool` (true on success). On failure they record an
- *     error message (read it with reef_error()); a task or method that then returns
- *     REEF_ERR fails with that message. REEF_TRY(expr) returns REEF_ERR when expr is false.
+ *     error: a code and a message (read them with reef_error_code() and reef_error()); a
+ *     task or method that then returns REEF_ERR fails with that code and message.
+ *     REEF_TRY(expr) returns REEF_ERR when expr is false.
  *   - Structured values are MessagePack (docs/encoding.md). Argument accessors decode
  *     inline arguments and object arguments alike; raw bytes are passed as they are.
  *   - Memory the SDK hands out while a call runs (copied object bytes, strings decoded
  *     from arguments) belongs to the call and is freed when the task or method returns,
  *     unless a function says the caller frees it.
- *   - An error message that starts with an error-code name and ": " (e.g.
- *     "BAD_ARGUMENT: ...") gives the driver that code; the SDK's own argument errors do.
+ *   - reef_fail(...) records the code REEF_CODE_GUEST_ERROR; reef_fail_code(code, ...)
+ *     another (the SDK's argument errors are REEF_CODE_BAD_ARGUMENT). Errors of host
+ *     functions keep the host's code (e.g. REEF_CODE_NAME_TAKEN).
  *   - Traps: abort(), assert(), reef_panic(), a write through a NULL pointer (when built
  *     with build.sh, which compiles with -fsanitize=null) and an access outside linear
  *     memory trap the instance; the task fails and the node keeps running.
@@ -72,13 +74,66 @@ extern "C" {
             return REEF_ERR;  \
     } while (0)
 
-/* Records an error message (printf format) and returns REEF_ERR:
- *     if (n == 0) return reef_fail("BAD_ARGUMENT: n must be positive"); */
+/* The error codes of reef:runtime (the WIT enum `code`, which is the driver API's
+ * ErrorCode): X(NAME, "wit-name") in the order of their canonical-ABI discriminant. */
+#define REEF_CODES(X) \
+    X(INVALID_MODULE, "invalid-module") \
+    X(UNKNOWN_MODULE, "unknown-module") \
+    X(UNKNOWN_FUNCTION, "unknown-function") \
+    X(BAD_ARGUMENT, "bad-argument") \
+    X(UNKNOWN_OBJECT, "unknown-object") \
+    X(GUEST_TRAP, "guest-trap") \
+    X(GUEST_PANIC, "guest-panic") \
+    X(GUEST_ERROR, "guest-error") \
+    X(MEMORY_LIMIT, "memory-limit") \
+    X(CPU_TIME_LIMIT, "cpu-time-limit") \
+    X(STACK_OVERFLOW, "stack-overflow") \
+    X(CANCELLED, "cancelled") \
+    X(TIMEOUT, "timeout") \
+    X(STORE_FULL, "store-full") \
+    X(INFEASIBLE, "infeasible") \
+    X(DEPENDENCY_FAILED, "dependency-failed") \
+    X(UNKNOWN_ACTOR, "unknown-actor") \
+    X(ACTOR_DEAD, "actor-dead") \
+    X(NAME_TAKEN, "name-taken") \
+    X(NODE_STOPPING, "node-stopping") \
+    X(OWNER_DIED, "owner-died") \
+    X(VIEW_ERROR, "view-error") \
+    X(INTERNAL, "internal") \
+    X(UNAUTHENTICATED, "unauthenticated") \
+    X(NODE_DIED, "node-died") \
+    X(UNKNOWN_NODE, "unknown-node") \
+    X(UNKNOWN_PLACEMENT_GROUP, "unknown-placement-group") \
+    X(OBJECT_LOST, "object-lost") \
+    X(NOT_GRANTED, "not-granted") \
+    X(PLACEMENT_GROUP_REMOVED, "placement-group-removed") \
+
+/* An error code: REEF_CODE_BAD_ARGUMENT, REEF_CODE_GUEST_ERROR, ... */
+typedef enum reef_code {
+#define REEF_CODE_ENUM_(name, wit) REEF_CODE_##name,
+    REEF_CODES(REEF_CODE_ENUM_)
+#undef REEF_CODE_ENUM_
+    REEF_CODE_COUNT_
+} reef_code;
+
+/* Records an error with code REEF_CODE_GUEST_ERROR and a message (printf format), and
+ * returns REEF_ERR. */
 int reef_fail(const char *fmt, ...) REEF_PRINTF(1, 2);
 int reef_vfail(const char *fmt, va_list ap);
 
+/* Records an error with `code` and returns REEF_ERR:
+ *     if (n == 0) return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "n must be positive"); */
+int reef_fail_code(reef_code code, const char *fmt, ...) REEF_PRINTF(2, 3);
+int reef_vfail_code(reef_code code, const char *fmt, va_list ap);
+
 /* The current error message ("" if none). Valid until the next error or the end of the call. */
 const char *reef_error(void);
+
+/* The current error's code (REEF_CODE_GUEST_ERROR if none was set). */
+reef_code reef_error_code(void);
+
+/* The driver's name of a code, e.g. "BAD_ARGUMENT" ("INTERNAL" for a value out of range). */
+const char *reef_code_name(reef_code code);
 
 /* Clears the current error message. */
 void reef_clear_error(void);
@@ -203,8 +258,8 @@ bool reef_arg_is_object(const reef_args *args, size_t i);
 bool reef_arg_is_nil(const reef_args *args, size_t i);
 
 /* Typed accessors: decode argument i (inline, or an object copied with host `get`) as
- * MessagePack. On a missing argument or a type mismatch: false, and the error
- * "BAD_ARGUMENT: argument i: ...". */
+ * MessagePack. On a missing argument or a type mismatch: false, and an error with code
+ * REEF_CODE_BAD_ARGUMENT and message "argument i: ...". */
 bool reef_arg_f64(const reef_args *args, size_t i, double *out); /* integers convert */
 bool reef_arg_u64(const reef_args *args, size_t i, uint64_t *out);
 bool reef_arg_i64(const reef_args *args, size_t i, int64_t *out);

@@ -7,25 +7,27 @@
  * - arg: disc u8 @0 (0 inline, 1 object); inline ptr @8, len @12; object id u64 @8, size u64 @16
  *   (size 24, align 8)
  * - output: disc u8 @0 (0 bytes, 1 object); bytes ptr @8, len @12; object id u64 @8 (size 16, align 8)
- * - result<output, string>: disc @0; ok output @8; err string @8 (size 24, align 8)
- * - result<_, string> and result<list<u8>, string>: disc @0; payload @4 (size 12, align 4)
- * - result<u64, string>: disc @0; ok u64 @8; err string @8 (size 16, align 8)
- * - result<object-ref, string>: disc @0; ok id @8, size @16; err string @8 (size 24, align 8)
+ * - failure: code u8 @0, message string @4 (size 12, align 4)
+ * - result<output, failure>: disc @0; ok output @8; err failure @8 (size 24, align 8)
+ * - result<_, failure> and result<list<u8>, failure>: disc @0; payload @4 (size 16, align 4)
+ * - result<u64, failure>: disc @0; ok u64 @8; err failure @8 (size 24, align 8)
+ * - result<object-ref, failure>: disc @0; ok id @8, size @16; err failure @8 (size 24, align 8)
  * - module-info: sdk string @0, tasks list @8, actors list @16 (size 24, align 4)
  * - actor-class: name string @0, methods list @8 (size 16, align 4)
  */
 #ifndef REEF_ABI_H
 #define REEF_ABI_H
 
+#include "abi_layout.h"
 #include "reef.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#define REEF_HOST_MODULE "reef:runtime/host@0.1.0"
+#define REEF_HOST_MODULE "reef:runtime/host@0.2.0"
 #define REEF_IMPORT(name) __attribute__((import_module(REEF_HOST_MODULE), import_name(name)))
 
-/* The raw imports of interface reef:runtime/host@0.1.0 (canonical ABI, flattened). */
+/* The raw imports of interface reef:runtime/host@0.2.0 (canonical ABI, flattened). */
 REEF_IMPORT("log") void reef_imp_log(int32_t level, const char *msg, size_t len);
 REEF_IMPORT("report-panic") void reef_imp_report_panic(const char *msg, size_t len);
 REEF_IMPORT("put") void reef_imp_put(const void *data, size_t len, void *ret);
@@ -47,7 +49,7 @@ void reef_imp_actor_call(uint64_t actor, const char *method, size_t method_len, 
 
 /* A return area large and aligned enough for every result in the interface. */
 typedef struct reef_ret_area {
-    _Alignas(8) uint8_t b[24];
+    _Alignas(REEF_RET_AREA_ALIGN) uint8_t b[REEF_RET_AREA_SIZE];
 } reef_ret_area;
 
 static inline uint32_t reef_ld32(const uint8_t *p) {
@@ -65,10 +67,10 @@ static inline void reef_st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* Shared between the SDK's sources. */
 
-/* Records an error message taken over from a malloc'd string (NULL: out of memory). */
+/* Records a GUEST_ERROR taken over from a malloc'd string (NULL: out of memory). */
 void reef_set_error_owned(char *msg);
-/* Records an error from a (ptr, len) string the host allocated for us (frees it). */
-void reef_set_error_host(uint32_t ptr, uint32_t len);
+/* Records the failure record a host import wrote at `failure` (frees its message). */
+void reef_set_error_host(const uint8_t *failure);
 /* Registers a malloc'd pointer to free when the current call returns; false (and frees
  * it) if the registry cannot grow. */
 bool reef_call_own(void *p);

@@ -1,5 +1,5 @@
 /*
- * The runtime of the C guest SDK: the exports of interface reef:runtime/guest@0.1.0
+ * The runtime of the C guest SDK: the exports of interface reef:runtime/guest@0.2.0
  * (describe, run-task, actor-init, actor-call, cabi_realloc, cabi_post_*), per-call
  * state (errors, memory owned by the call, views), argument accessors, results and
  * wrappers over the host functions.
@@ -17,18 +17,23 @@
 /* ------------------------------------------------------------------ errors */
 
 static char *g_error; /* malloc'd, or NULL */
+static reef_code g_error_code = REEF_CODE_GUEST_ERROR;
 static const char OOM_MESSAGE[] = "out of memory";
 static bool g_error_oom;
 
-void reef_set_error_owned(char *msg) {
+static void set_error(reef_code code, char *msg) {
     free(g_error);
     g_error = msg;
+    g_error_code = code;
     g_error_oom = msg == NULL;
 }
+
+void reef_set_error_owned(char *msg) { set_error(REEF_CODE_GUEST_ERROR, msg); }
 
 void reef_clear_error(void) {
     free(g_error);
     g_error = NULL;
+    g_error_code = REEF_CODE_GUEST_ERROR;
     g_error_oom = false;
 }
 
@@ -38,7 +43,18 @@ const char *reef_error(void) {
     return g_error_oom ? OOM_MESSAGE : "";
 }
 
-int reef_vfail(const char *fmt, va_list ap) {
+reef_code reef_error_code(void) { return g_error_code; }
+
+const char *reef_code_name(reef_code code) {
+    static const char *const names[] = {
+#define REEF_CODE_NAME_(name, wit) #name,
+        REEF_CODES(REEF_CODE_NAME_)
+#undef REEF_CODE_NAME_
+    };
+    return (unsigned)code < REEF_CODE_COUNT_ ? names[code] : "INTERNAL";
+}
+
+int reef_vfail_code(reef_code code, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);
@@ -46,14 +62,24 @@ int reef_vfail(const char *fmt, va_list ap) {
     char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (msg)
         vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    reef_set_error_owned(msg);
+    set_error(code, msg);
+    return REEF_ERR;
+}
+
+int reef_vfail(const char *fmt, va_list ap) { return reef_vfail_code(REEF_CODE_GUEST_ERROR, fmt, ap); }
+
+int reef_fail_code(reef_code code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reef_vfail_code(code, fmt, ap);
+    va_end(ap);
     return REEF_ERR;
 }
 
 int reef_fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    reef_vfail(fmt, ap);
+    reef_vfail_code(REEF_CODE_GUEST_ERROR, fmt, ap);
     va_end(ap);
     return REEF_ERR;
 }
@@ -72,8 +98,11 @@ static char *host_string(uint32_t ptr, uint32_t len) {
     return s;
 }
 
-void reef_set_error_host(uint32_t ptr, uint32_t len) {
-    reef_set_error_owned(host_string(ptr, len));
+void reef_set_error_host(const uint8_t *failure) {
+    /* A code this SDK does not know (a newer host) still fails the call. */
+    reef_code code = failure[0] < REEF_CODE_COUNT_ ? (reef_code)failure[0] : REEF_CODE_INTERNAL;
+    const uint8_t *msg = failure + REEF_FAILURE_MESSAGE;
+    set_error(code, host_string(reef_ld32(msg), reef_ld32(msg + 4)));
 }
 
 void reef_utf8_sanitize(char *s, size_t len) {
@@ -184,14 +213,6 @@ static void unmap_buffer(void *buf, size_t cap) {
     free(buf);
 }
 
-/* The length of an error-code prefix ("UPPER_CASE: "), or 0. */
-static size_t code_prefix(const char *msg) {
-    size_t i = 0;
-    while ((msg[i] >= 'A' && msg[i] <= 'Z') || msg[i] == '_')
-        i++;
-    return i > 0 && msg[i] == ':' && msg[i + 1] == ' ' ? i + 2 : 0;
-}
-
 static bool view_map(reef_object obj, reef_view *view, bool call_scoped) {
     memset(view, 0, sizeof *view);
     view->id = obj.id;
@@ -213,16 +234,14 @@ static bool view_map(reef_object obj, reef_view *view, bool call_scoped) {
     reef_ret_area ret = {{0}};
     reef_imp_map_view(obj.id, buf, cap, ret.b);
     if (ret.b[0] != 0) {
-        char *err = host_string(reef_ld32(ret.b + 8), reef_ld32(ret.b + 12));
         free(buf);
-        /* Keep the host's error code (e.g. "VIEW_ERROR: ") in front of the context. */
-        size_t code = err ? code_prefix(err) : 0;
-        reef_fail("%.*smap-view of object %llu: %s", (int)code, err ? err : "",
-                  (unsigned long long)obj.id, err ? err + code : "(out of memory)");
-        free(err);
+        reef_set_error_host(ret.b + REEF_WIDE_PAYLOAD);
+        /* Keep the host's code (e.g. VIEW_ERROR), add the context. */
+        reef_fail_code(reef_error_code(), "map-view of object %llu: %s",
+                       (unsigned long long)obj.id, reef_error());
         return false;
     }
-    uint64_t size = reef_ld64(ret.b + 8);
+    uint64_t size = reef_ld64(ret.b + REEF_WIDE_PAYLOAD);
     if (size != obj.size) {
         unmap_buffer(buf, cap);
         reef_fail("object %llu has %llu bytes, expected %llu", (unsigned long long)obj.id,
@@ -317,7 +336,7 @@ static int arg_error(size_t i, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return reef_fail("BAD_ARGUMENT: argument %zu: %s", i, detail);
+    return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "argument %zu: %s", i, detail);
 }
 
 size_t reef_args_len(const reef_args *args) { return args->n; }
@@ -498,15 +517,15 @@ static bool take_args(uint32_t ptr, uint32_t len, reef_args *args) {
         return false;
     }
     for (uint32_t k = 0; k < len; k++) {
-        const uint8_t *e = base + (size_t)k * 24;
+        const uint8_t *e = base + (size_t)k * REEF_ARG_SIZE;
         arg_item *a = &args->items[k];
         a->kind = e[0];
         if (a->kind == 0) {
-            a->len = reef_ld32(e + 12);
-            a->data = a->len ? (uint8_t *)(uintptr_t)reef_ld32(e + 8) : NULL;
+            a->len = reef_ld32(e + REEF_VARIANT_PAYLOAD + 4);
+            a->data = a->len ? (uint8_t *)(uintptr_t)reef_ld32(e + REEF_VARIANT_PAYLOAD) : NULL;
         } else {
-            a->obj.id = reef_ld64(e + 8);
-            a->obj.size = reef_ld64(e + 16);
+            a->obj.id = reef_ld64(e + REEF_VARIANT_PAYLOAD);
+            a->obj.size = reef_ld64(e + REEF_VARIANT_PAYLOAD + 8);
         }
     }
     if (len)
@@ -628,10 +647,10 @@ void reef_log(reef_log_level level, const char *fmt, ...) {
 
 static bool lift_u64(const reef_ret_area *ret, uint64_t *out) {
     if (ret->b[0] == 0) {
-        *out = reef_ld64(ret->b + 8);
+        *out = reef_ld64(ret->b + REEF_WIDE_PAYLOAD);
         return true;
     }
-    reef_set_error_host(reef_ld32(ret->b + 8), reef_ld32(ret->b + 12));
+    reef_set_error_host(ret->b + REEF_WIDE_PAYLOAD);
     return false;
 }
 
@@ -640,11 +659,11 @@ bool reef_put(const void *data, size_t len, reef_object *out) {
     static const uint8_t empty[1];
     reef_imp_put(data ? data : empty, len, ret.b);
     if (ret.b[0] == 0) {
-        out->id = reef_ld64(ret.b + 8);
-        out->size = reef_ld64(ret.b + 16);
+        out->id = reef_ld64(ret.b + REEF_WIDE_PAYLOAD);
+        out->size = reef_ld64(ret.b + REEF_WIDE_PAYLOAD + 8);
         return true;
     }
-    reef_set_error_host(reef_ld32(ret.b + 8), reef_ld32(ret.b + 12));
+    reef_set_error_host(ret.b + REEF_WIDE_PAYLOAD);
     return false;
 }
 
@@ -665,11 +684,11 @@ bool reef_object_size(reef_object_id id, uint64_t *size) {
 bool reef_get(reef_object_id id, uint8_t **data, size_t *len) {
     reef_ret_area ret = {{0}};
     reef_imp_get(id, ret.b);
-    uint32_t ptr = reef_ld32(ret.b + 4), n = reef_ld32(ret.b + 8);
     if (ret.b[0] != 0) {
-        reef_set_error_host(ptr, n);
+        reef_set_error_host(ret.b + REEF_NARROW_PAYLOAD);
         return false;
     }
+    uint32_t ptr = reef_ld32(ret.b + REEF_NARROW_PAYLOAD), n = reef_ld32(ret.b + REEF_NARROW_PAYLOAD + 4);
     *data = (uint8_t *)(uintptr_t)(n ? ptr : 0);
     *len = n;
     return true;
@@ -685,7 +704,7 @@ static bool get_number(reef_object_id id, reef_mp_value *v) {
     bool ok = reef_read(&r, v);
     free(data);
     if (!ok)
-        reef_fail("object %llu: %s", (unsigned long long)id, reef_error());
+        reef_fail_code(reef_error_code(), "object %llu: %s", (unsigned long long)id, reef_error());
     return ok;
 }
 
@@ -776,23 +795,23 @@ reef_callarg reef_pass_object(reef_object obj) {
 
 /* Lays out `args` as a list<arg> array (24-byte, 8-aligned elements). */
 static uint8_t *lower_args(const reef_callarg *args, size_t n) {
-    uint8_t *list = aligned_alloc(8, n ? n * 24 : 8);
+    uint8_t *list = aligned_alloc(REEF_ARG_ALIGN, n ? n * REEF_ARG_SIZE : REEF_ARG_ALIGN);
     if (!list) {
         reef_set_error_owned(NULL);
         return NULL;
     }
-    memset(list, 0, n * 24);
+    memset(list, 0, n * REEF_ARG_SIZE);
     for (size_t k = 0; k < n; k++) {
-        uint8_t *e = list + k * 24;
+        uint8_t *e = list + k * REEF_ARG_SIZE;
         const reef_callarg *a = &args[k];
         e[0] = a->kind_;
         if (a->kind_ == 0) {
             const uint8_t *data = a->data_ ? a->data_ : a->small_;
-            reef_st32(e + 8, (uint32_t)(uintptr_t)data);
-            reef_st32(e + 12, (uint32_t)a->len_);
+            reef_st32(e + REEF_VARIANT_PAYLOAD, (uint32_t)(uintptr_t)data);
+            reef_st32(e + REEF_VARIANT_PAYLOAD + 4, (uint32_t)a->len_);
         } else {
-            reef_st64(e + 8, a->obj_.id);
-            reef_st64(e + 16, a->obj_.size);
+            reef_st64(e + REEF_VARIANT_PAYLOAD, a->obj_.id);
+            reef_st64(e + REEF_VARIANT_PAYLOAD + 8, a->obj_.size);
         }
     }
     return list;
@@ -844,7 +863,7 @@ bool reef_actor_call(reef_actor_id actor, const char *method, const reef_callarg
 
 /* ------------------------------------------------------------------ exports */
 
-#define GUEST "reef:runtime/guest@0.1.0#"
+#define GUEST "reef:runtime/guest@0.2.0#"
 #define EXPORT(name) __attribute__((export_name(name)))
 
 static reef_ret_area g_ret;      /* the return area of every export */
@@ -870,7 +889,8 @@ static void flush_stdio(void) {
         __stdio_exit();
 }
 
-/* The error message of a failed call, as a string that stays valid until post-return. */
+/* The error message of a failed call, as a string that stays valid until post-return;
+ * its code stays in g_error_code. */
 static char *take_error_message(const char *fallback) {
     char *msg = g_error;
     g_error = NULL;
@@ -886,39 +906,43 @@ static char *take_error_message(const char *fallback) {
     return msg;
 }
 
-static void set_err_string(size_t off, char *msg) {
-    static const char fallback[] = "out of memory";
+/* Writes the current error as a failure record at `off` of the return area. */
+static void set_failure(size_t off, const char *fallback) {
+    static const char oom[] = "out of memory";
+    g_ret.b[off] = (uint8_t)g_error_code;
+    char *msg = take_error_message(fallback);
+    off += REEF_FAILURE_MESSAGE;
     if (msg) {
         keep(msg);
         reef_st32(g_ret.b + off, (uint32_t)(uintptr_t)msg);
         reef_st32(g_ret.b + off + 4, (uint32_t)strlen(msg));
     } else {
-        reef_st32(g_ret.b + off, (uint32_t)(uintptr_t)fallback);
-        reef_st32(g_ret.b + off + 4, sizeof fallback - 1);
+        reef_st32(g_ret.b + off, (uint32_t)(uintptr_t)oom);
+        reef_st32(g_ret.b + off + 4, sizeof oom - 1);
     }
 }
 
-/* Writes a result<output, string>. */
+/* Writes a result<output, failure>. */
 static uint8_t *finish_output(int rc, reef_out *out, const char *fallback) {
     memset(g_ret.b, 0, sizeof g_ret.b);
     if (rc != REEF_OK) {
         out_clear(out);
         g_ret.b[0] = 1;
-        set_err_string(8, take_error_message(fallback));
+        set_failure(REEF_WIDE_PAYLOAD, fallback);
     } else if (out->kind == 1) {
-        g_ret.b[8] = 1;
-        reef_st64(g_ret.b + 16, out->object);
+        g_ret.b[REEF_WIDE_PAYLOAD] = 1;
+        reef_st64(g_ret.b + REEF_WIDE_PAYLOAD + REEF_VARIANT_PAYLOAD, out->object);
     } else {
         if (!out->set) {
             /* No result set: nil. */
             static uint8_t nil = 0xc0;
-            reef_st32(g_ret.b + 16, (uint32_t)(uintptr_t)&nil);
-            reef_st32(g_ret.b + 20, 1);
+            reef_st32(g_ret.b + REEF_WIDE_PAYLOAD + REEF_VARIANT_PAYLOAD, (uint32_t)(uintptr_t)&nil);
+            reef_st32(g_ret.b + REEF_WIDE_PAYLOAD + REEF_VARIANT_PAYLOAD + 4, 1);
         } else {
             if (out->data)
                 keep(out->data);
-            reef_st32(g_ret.b + 16, (uint32_t)(uintptr_t)out->data);
-            reef_st32(g_ret.b + 20, (uint32_t)out->len);
+            reef_st32(g_ret.b + REEF_WIDE_PAYLOAD + REEF_VARIANT_PAYLOAD, (uint32_t)(uintptr_t)out->data);
+            reef_st32(g_ret.b + REEF_WIDE_PAYLOAD + REEF_VARIANT_PAYLOAD + 4, (uint32_t)out->len);
         }
     }
     return g_ret.b;
@@ -944,7 +968,7 @@ static void end_call(reef_args *args, char *name, bool all_views) {
     reef_check_null_guard();
 }
 
-/* Joins names for an UNKNOWN_FUNCTION message. */
+/* Joins names for an UNKNOWN_FUNCTION error. */
 static int unknown(const char *what, const char *name, const char *const *names, size_t stride,
                    size_t n) {
     size_t total = 1;
@@ -952,14 +976,15 @@ static int unknown(const char *what, const char *name, const char *const *names,
         total += strlen(*(const char *const *)((const char *)names + k * stride)) + 2;
     char *list = malloc(total);
     if (!list)
-        return reef_fail("UNKNOWN_FUNCTION: unknown %s `%s`", what, name);
+        return reef_fail_code(REEF_CODE_UNKNOWN_FUNCTION, "unknown %s `%s`", what, name);
     list[0] = '\0';
     for (size_t k = 0; k < n; k++) {
         if (k)
             strcat(list, ", ");
         strcat(list, *(const char *const *)((const char *)names + k * stride));
     }
-    reef_fail("UNKNOWN_FUNCTION: unknown %s `%s` (this module has: %s)", what, name, list);
+    reef_fail_code(REEF_CODE_UNKNOWN_FUNCTION, "unknown %s `%s` (this module has: %s)", what, name,
+                   list);
     free(list);
     return REEF_ERR;
 }
@@ -1030,7 +1055,7 @@ uint8_t *reef_export_actor_init(uint32_t class_ptr, uint32_t class_len, uint32_t
         char fallback[160];
         snprintf(fallback, sizeof fallback, "constructor of `%.100s` failed (no error message)",
                  klass);
-        set_err_string(4, take_error_message(fallback));
+        set_failure(REEF_NARROW_PAYLOAD, fallback);
     }
     end_call(&args, klass, false);
     return g_ret.b;

@@ -10,14 +10,14 @@ def main(path):
     linker = C.Linker(engine)
     linker.add_wasip2()
     with linker.root() as root:
-        with root.add_instance("reef:runtime/host@0.1.0") as li:
+        with root.add_instance("reef:runtime/host@0.2.0") as li:
             for name in ["log", "report-panic", "put", "object-size", "get", "map-view", "release-view", "submit", "actor-create", "actor-lookup", "actor-call"]:
                 li.add_func(name, lambda store, *a: None)
     def fresh():
         store = wasmtime.Store(engine)
         store.set_wasi(wasmtime.WasiConfig())
         inst = linker.instantiate(store, comp)
-        guest = inst.get_export_index(store, "reef:runtime/guest@0.1.0")
+        guest = inst.get_export_index(store, "reef:runtime/guest@0.2.0")
         return store, inst.get_func(store, inst.get_export_index(store, "run-task", guest))
     def timed(task, n):
         xs = []

@@ -1,4 +1,4 @@
-import * as host from "reef:runtime/host@0.1.0";
+import * as host from "reef:runtime/host@0.2.0";
 
 function argBytes(a) {
   if (a.tag === "inline") return a.val;

@@ -8,13 +8,13 @@
 //
 // or registers them with `task(fn)` / `actor(Class)`. guest-sdk/js/build.sh bundles the
 // module with this SDK (esbuild) and turns it into a component (componentize-js), whose
-// `reef:runtime/guest@0.1.0` export is `makeGuest(userModule)` below.
+// `reef:runtime/guest@0.2.0` export is `makeGuest(userModule)` below.
 //
 // How values cross (see README.md): inline arguments are MessagePack, decoded to JS
 // values; object arguments arrive as `ObjectRef`s; return values are MessagePack except
 // Uint8Array (raw bytes) and ObjectRef (the object itself).
 
-import * as host from "reef:runtime/host@0.1.0";
+import * as host from "reef:runtime/host@0.2.0";
 import { decode, describeValue, encode, Float, float, typedBytes } from "./msgpack.js";
 
 export { decode, encode, Float, float };
@@ -27,12 +27,30 @@ export const SDK = "reef-guest-js/0.1.0";
 // ---------------------------------------------------------------------------
 
 /**
- * An error with an optional Reef error code. Thrown from a task, it fails the task with
- * "CODE: message" (the driver gets that code) or, without a code, with GUEST_ERROR.
+ * The error codes (the WIT enum `code` of reef:runtime, which is the driver API's
+ * ErrorCode), in the order of their canonical-ABI discriminant.
+ */
+export const CODES = Object.freeze([
+  "INVALID_MODULE", "UNKNOWN_MODULE", "UNKNOWN_FUNCTION", "BAD_ARGUMENT", "UNKNOWN_OBJECT",
+  "GUEST_TRAP", "GUEST_PANIC", "GUEST_ERROR", "MEMORY_LIMIT", "CPU_TIME_LIMIT", "STACK_OVERFLOW",
+  "CANCELLED", "TIMEOUT", "STORE_FULL", "INFEASIBLE", "DEPENDENCY_FAILED", "UNKNOWN_ACTOR",
+  "ACTOR_DEAD", "NAME_TAKEN", "NODE_STOPPING", "OWNER_DIED", "VIEW_ERROR", "INTERNAL",
+  "UNAUTHENTICATED", "NODE_DIED", "UNKNOWN_NODE", "UNKNOWN_PLACEMENT_GROUP", "OBJECT_LOST",
+  "NOT_GRANTED", "PLACEMENT_GROUP_REMOVED",
+]);
+
+/** "BAD_ARGUMENT" -> "bad-argument" (the WIT name) and back. */
+const witCode = (code) => code.toLowerCase().replaceAll("_", "-");
+const driverCode = (wit) => String(wit).toUpperCase().replaceAll("-", "_");
+
+/**
+ * An error with an optional Reef error code (one of CODES). Thrown from a task, it fails
+ * the task with that code and the message (no stack); without a code, with GUEST_ERROR.
  */
 export class ReefError extends Error {
   constructor(message, code) {
     super(message);
+    if (code && !CODES.includes(code)) throw new TypeError(`unknown Reef error code ${code}`);
     this.name = "ReefError";
     this.code = code || "";
   }
@@ -54,11 +72,11 @@ export class UnknownFunction extends ReefError {
   }
 }
 
-/** A host call that failed; the code is the host's ("UNKNOWN_OBJECT: ..."), if it gave one. */
+/** A host call that failed with the host's `failure` ({ code: "unknown-object", message }). */
 export class HostError extends ReefError {
-  constructor(what, payload) {
-    const m = /^([A-Z][A-Z_]+): ([\s\S]*)$/.exec(payload);
-    super(`${what}: ${m ? m[2] : payload}`, m ? m[1] : "");
+  constructor(what, failure) {
+    const code = driverCode(failure && failure.code);
+    super(`${what}: ${failure && failure.message}`, CODES.includes(code) ? code : "INTERNAL");
     this.name = "HostError";
   }
 }
@@ -72,7 +90,7 @@ function hostCall(what, f) {
   try {
     return f();
   } catch (e) {
-    if (e && typeof e === "object" && "payload" in e) throw new HostError(what, String(e.payload));
+    if (e && typeof e === "object" && "payload" in e) throw new HostError(what, e.payload);
     if (isOutOfMemory(e)) {
       throw new ReefError(
         `${what}: out of memory (reading an object needs about twice its size in guest memory: raise the call's memory limit)`,
@@ -449,12 +467,21 @@ function isOutOfMemory(e) {
   return /^out of memory/i.test(text);
 }
 
-/** The error string for the host: "CODE: message", or the error text and JS stack. */
-export function errorString(e) {
-  if (e instanceof ReefError && e.code) return `${e.code}: ${e.message}`;
+/**
+ * The WIT `failure` for a thrown value: a ReefError's code and message, else GUEST_ERROR
+ * with the error text and JS stack.
+ */
+export function failureOf(e) {
+  if (e instanceof ReefError && e.code) return { code: witCode(e.code), message: e.message };
   if (isOutOfMemory(e)) {
-    return "MEMORY_LIMIT: the guest ran out of memory (reading an object needs about twice its size: raise the call's memory limit)";
+    const message =
+      "the guest ran out of memory (reading an object needs about twice its size: raise the call's memory limit)";
+    return { code: "memory-limit", message };
   }
+  return { code: "guest-error", message: errorText(e) };
+}
+
+function errorText(e) {
   if (e instanceof Error) {
     const head = `${e.name}: ${e.message}`;
     const stack = typeof e.stack === "string" ? e.stack.trimEnd() : "";
@@ -574,7 +601,7 @@ function checkArity(what, fn, n) {
 // The `guest` export
 // ---------------------------------------------------------------------------
 
-/** Builds the `reef:runtime/guest@0.1.0` export from the user's module namespace. */
+/** Builds the `reef:runtime/guest@0.2.0` export from the user's module namespace. */
 export function makeGuest(user) {
   const tasks = new Map(registeredTasks);
   const actors = new Map(registeredActors);
@@ -593,7 +620,8 @@ export function makeGuest(user) {
     try {
       return f();
     } catch (e) {
-      throw errorString(e);
+      // The bindings take a thrown value's `payload` as the result's `err`.
+      throw { payload: failureOf(e) };
     } finally {
       currentArgs = new Args([]);
     }

@@ -1,12 +1,13 @@
-// A stand-in for the node's `reef:runtime/host@0.1.0` imports, so the SDK's dispatch
+// A stand-in for the node's `reef:runtime/host@0.2.0` imports, so the SDK's dispatch
 // can be unit-tested on Node (test/hooks.mjs maps the import here).
 export const calls = [];
 export const objects = new Map();
 let next = 1n << 60n; // ids above 2^53, as driver sessions make them
 
-function fail(message) {
+/** Throws as the bindings do for a host `failure` (`code` in WIT's kebab-case). */
+function fail(code, message) {
   const e = new Error(message);
-  e.payload = message;
+  e.payload = { code, message };
   throw e;
 }
 
@@ -22,16 +23,16 @@ export function put(data) {
   return { id, size: BigInt(data.length) };
 }
 export function objectSize(id) {
-  if (!objects.has(id)) fail(`UNKNOWN_OBJECT: no object ${id}`);
+  if (!objects.has(id)) fail("unknown-object", `no object ${id}`);
   return BigInt(objects.get(id).length);
 }
 export function get(id) {
   if (id === 13n) throw new Error("out of memory");
-  if (!objects.has(id)) fail(`UNKNOWN_OBJECT: no object ${id}`);
+  if (!objects.has(id)) fail("unknown-object", `no object ${id}`);
   return objects.get(id).slice();
 }
 export function mapView() {
-  fail("not in tests");
+  fail("view-error", "not in tests");
 }
 export function releaseView() {}
 export function submit(module, fn, args) {
@@ -43,7 +44,7 @@ export function actorCreate(module, cls, args, name) {
   return 7n;
 }
 export function actorLookup(name) {
-  if (name !== "known") fail(`UNKNOWN_ACTOR: no actor named ${name}`);
+  if (name !== "known") fail("unknown-actor", `no actor named ${name}`);
   return 7n;
 }
 export function actorCall(actor, method, args) {

@@ -1,12 +1,15 @@
 // Unit tests of the SDK's dispatch (describe, run-task, actors, argument types, errors)
 // against a fake host: node --import ./test/register.mjs --test test/
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as host from "./fake-host.mjs";
 import {
   actor,
   BadArgument,
+  CODES,
+  ReefError,
   createActor,
   encode,
   float,
@@ -25,10 +28,16 @@ const inline = (v) => ({ tag: "inline", val: encode(v) });
 const objectArg = (ref) => ({ tag: "object", val: { id: ref.id, size: BigInt(ref.size) } });
 const hex = (b) => Buffer.from(b).toString("hex");
 
+/** The error `f` throws: "CODE: message" for an export's failure, else the thrown value. */
 function error(f) {
   try {
     f();
   } catch (e) {
+    if (e && typeof e === "object" && "payload" in e) {
+      const { code, message } = e.payload;
+      assert.ok(CODES.includes(code.toUpperCase().replaceAll("-", "_")), code);
+      return `${code.toUpperCase().replaceAll("-", "_")}: ${message}`;
+    }
     return e;
   }
   assert.fail("expected an error");
@@ -114,7 +123,7 @@ test("bad arguments and unknown names give coded errors", () => {
 
 test("a thrown Error becomes its text and the JS stack", () => {
   const e = error(() => guest.runTask("fail", []));
-  assert.match(e, /^TypeError: nope\n\nStack \(most recent call first\):\n/);
+  assert.match(e, /^GUEST_ERROR: TypeError: nope\n\nStack \(most recent call first\):\n/);
   assert.match(e, /fail/);
 });
 
@@ -147,4 +156,21 @@ test("host calls: submit, actors, get; host errors keep their code", () => {
   assert.equal(e.code, "UNKNOWN_ACTOR");
   assert.equal(error(() => guest.runTask("sum", [{ tag: "object", val: { id: 5n, size: 8n } }])).split("\n")[0], "UNKNOWN_OBJECT: get of object 5: no object 5");
   assert.match(error(() => guest.runTask("sum", [{ tag: "object", val: { id: 13n, size: 8n } }])), /^MEMORY_LIMIT: get of object 13: out of memory/);
+});
+
+test("any code can be raised; unknown codes are refused", () => {
+  const g = makeGuest({ tasks: { taken: () => { throw new ReefError("mine", "NAME_TAKEN"); } } });
+  assert.equal(error(() => g.runTask("taken", [])), "NAME_TAKEN: mine");
+  assert.throws(() => new ReefError("x", "NOT_A_CODE"), TypeError);
+});
+
+test("CODES match the golden layouts computed from wit/", () => {
+  const path = new URL("../../../tests/golden/abi-layouts.json", import.meta.url);
+  const golden = JSON.parse(readFileSync(path, "utf8"));
+  assert.equal(golden.package, "reef:runtime@0.2.0");
+  const wit = Object.entries(golden)
+    .filter(([k]) => k.startsWith("case.code."))
+    .sort((a, b) => a[1] - b[1]);
+  assert.deepEqual(wit.map(([, v]) => v), [...CODES.keys()]);
+  assert.deepEqual(wit.map(([k]) => k.slice("case.code.".length).toUpperCase().replaceAll("-", "_")), [...CODES]);
 });

@@ -40,6 +40,7 @@ __all__ = [
     "Raw",
     "Output",
     "Error",
+    "CODES",
     "BadArgument",
     "HostError",
     "put",
@@ -92,8 +93,49 @@ except ImportError:  # not inside a component
 # --------------------------------------------------------------------------
 
 
+#: The error codes (the WIT enum ``code`` of reef:runtime, which is the driver
+#: API's ErrorCode), in the order of their canonical-ABI discriminant.
+CODES = (
+    "INVALID_MODULE",
+    "UNKNOWN_MODULE",
+    "UNKNOWN_FUNCTION",
+    "BAD_ARGUMENT",
+    "UNKNOWN_OBJECT",
+    "GUEST_TRAP",
+    "GUEST_PANIC",
+    "GUEST_ERROR",
+    "MEMORY_LIMIT",
+    "CPU_TIME_LIMIT",
+    "STACK_OVERFLOW",
+    "CANCELLED",
+    "TIMEOUT",
+    "STORE_FULL",
+    "INFEASIBLE",
+    "DEPENDENCY_FAILED",
+    "UNKNOWN_ACTOR",
+    "ACTOR_DEAD",
+    "NAME_TAKEN",
+    "NODE_STOPPING",
+    "OWNER_DIED",
+    "VIEW_ERROR",
+    "INTERNAL",
+    "UNAUTHENTICATED",
+    "NODE_DIED",
+    "UNKNOWN_NODE",
+    "UNKNOWN_PLACEMENT_GROUP",
+    "OBJECT_LOST",
+    "NOT_GRANTED",
+    "PLACEMENT_GROUP_REMOVED",
+)
+
+
 class Error(Exception):
-    """A Reef error. ``code`` (e.g. ``"BAD_ARGUMENT"``) becomes the driver's error code."""
+    """A Reef error: ``code`` (one of `CODES`, e.g. ``"BAD_ARGUMENT"``) and a
+    message, which the driver gets as they are. Without a code it is the
+    guest's own error (``GUEST_ERROR``)::
+
+        raise reef.Error("n must be positive", code="BAD_ARGUMENT")
+    """
 
     code = None
 
@@ -101,6 +143,8 @@ class Error(Exception):
         super().__init__(message)
         self.message = message
         if code is not None:
+            if code not in CODES:
+                raise ValueError("unknown error code %r (see reef.CODES)" % (code,))
             self.code = code
 
     def __str__(self):
@@ -120,24 +164,19 @@ class UnknownFunction(Error):
 
 
 class HostError(Error):
-    """A host function (put, get, submit, ...) failed; ``code`` is set when the host named one."""
-
-    def __init__(self, message):
-        code = None
-        head, sep, rest = message.partition(": ")
-        if sep and head.isupper() and head.replace("_", "").isalpha():
-            code = head
-            message = rest
-        super().__init__(message, code)
+    """A host function (put, get, submit, ...) failed with the host's ``code``
+    (``UNKNOWN_OBJECT``, ``NAME_TAKEN``, ...). Raised on from a task, it reaches
+    the driver with that code."""
 
 
 def _call_host(name, *args):
     if _host is None:
-        raise HostError("reef host functions are only available inside a Reef module")
+        raise HostError("reef host functions are only available inside a Reef module", "INTERNAL")
     try:
         return getattr(_host, name)(*args)
     except _Err as e:
-        raise HostError(str(e.value)) from None
+        # e.value is the WIT `failure` record; its code is an enum named like CODES.
+        raise HostError(e.value.message, e.value.code.name) from None
 
 
 # --------------------------------------------------------------------------
@@ -722,11 +761,15 @@ def actor(cls=None, *, name=None):
 _actor_state = None  # (class, instance) after actor-init
 
 
-def _error_string(e):
-    """The error string for the host: "CODE: message" for Reef errors, else the
-    exception text and its traceback (the driver gets GUEST_ERROR)."""
+def _failure(e):
+    """The (code, message) of the call's `failure`: a Reef error's own, else
+    GUEST_ERROR with the exception text and its traceback."""
     if isinstance(e, Error) and e.code:
-        return "%s: %s" % (e.code, e.message)
+        return e.code, e.message
+    return "GUEST_ERROR", _error_text(e)
+
+
+def _error_text(e):
     if isinstance(e, Error) and not isinstance(e, HostError):
         head = str(e)
     else:
@@ -807,14 +850,14 @@ def _describe():
 
 
 def _guarded(fn, *args):
-    """Runs an export; every exception becomes the call's error string."""
+    """Runs an export; every exception becomes the call's `failure`."""
     try:
         return fn(*args)
     except BaseException as e:  # noqa: B902 - exceptions must never trap the instance
         try:
-            message = _error_string(e)
+            code, message = _failure(e)
         except BaseException:
-            message = "%s (and formatting its traceback failed)" % type(e).__name__
-        raise _Err(message) from None
+            code, message = "GUEST_ERROR", "%s (and formatting its traceback failed)" % type(e).__name__
+        raise _Err(_types.Failure(_types.Code[code], message)) from None
     finally:
         _finish_call()

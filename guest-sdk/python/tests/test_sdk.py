@@ -1,6 +1,8 @@
 """Unit tests of the SDK on the build machine (no wasm): MessagePack, argument
 decoding and result encoding. Run: python3 -m unittest discover guest-sdk/python/tests"""
 
+import enum
+import json
 import math
 import os
 import struct
@@ -108,9 +110,19 @@ class Output_Object:
     value: int
 
 
+# What componentize-py generates for the WIT enum `code` and record `failure`.
+Code = enum.Enum("Code", [(name, i) for i, name in enumerate(reef.CODES)])
+
+
+@dataclass
+class Failure:
+    code: Code
+    message: str
+
+
 fake_types = types.SimpleNamespace(
     ObjectRef=ObjectRef, Arg_Inline=Arg_Inline, Arg_Object=Arg_Object,
-    Output_Bytes=Output_Bytes, Output_Object=Output_Object,
+    Output_Bytes=Output_Bytes, Output_Object=Output_Object, Code=Code, Failure=Failure,
 )
 
 
@@ -134,9 +146,11 @@ class DispatchTest(unittest.TestCase):
         return reef._run_task(name, list(args))
 
     def error(self, fn, *args):
+        """The call's failure as "CODE: message"."""
         with self.assertRaises(reef._Err) as cm:
             reef._guarded(fn, *args)
-        return cm.exception.value
+        failure = cm.exception.value
+        return "%s: %s" % (failure.code.name, failure.message)
 
     def test_typed_arguments(self):
         @reef.task
@@ -222,7 +236,7 @@ class DispatchTest(unittest.TestCase):
             raise ValueError(msg)
 
         e = self.error(reef._run_task, "boom", [inline("it broke")])
-        self.assertTrue(e.startswith("ValueError: it broke\n\nTraceback (most recent call last):"), e)
+        self.assertTrue(e.startswith("GUEST_ERROR: ValueError: it broke\n\nTraceback (most recent call last):"), e)
         self.assertIn("in boom", e)
         self.assertNotIn("in _guarded", e)
         self.assertNotIn("in _run_task", e)
@@ -261,16 +275,39 @@ class DispatchTest(unittest.TestCase):
         e = self.error(reef._actor_call, "_private", [])
         self.assertTrue(e.startswith("UNKNOWN_FUNCTION: actor class `Acc` has no method `_private`"), e)
         e = self.error(reef._actor_init, "Acc", [])
-        self.assertEqual(e, "this instance already holds an actor\n\n" + e.split("\n\n", 1)[1])
+        self.assertEqual(e, "GUEST_ERROR: this instance already holds an actor\n\n" + e.split("\n\n", 1)[1])
         reef._actor_state = None
         e = self.error(reef._actor_init, "Nope", [])
         self.assertTrue(e.startswith("UNKNOWN_FUNCTION: unknown actor class `Nope`"), e)
 
     def test_host_error_codes(self):
-        self.assertEqual(reef.HostError("UNKNOWN_OBJECT: object 0x5 was not given").code, "UNKNOWN_OBJECT")
-        self.assertEqual(reef.HostError("plain failure: x").code, None)
+        e = reef.HostError("object 0x5 was not given", "UNKNOWN_OBJECT")
+        self.assertEqual((e.code, e.message), ("UNKNOWN_OBJECT", "object 0x5 was not given"))
+        self.assertEqual(self.error(self.raiser(e)), "UNKNOWN_OBJECT: object 0x5 was not given")
         with self.assertRaises(reef.HostError):
             reef.put(b"x")  # no host outside a component
+        with self.assertRaises(ValueError):
+            reef.Error("x", code="NOT_A_CODE")
+        self.assertEqual(self.error(self.raiser(reef.Error("x", code="NAME_TAKEN"))), "NAME_TAKEN: x")
+
+    @staticmethod
+    def raiser(e):
+        def fn():
+            raise e
+
+        return fn
+
+
+class GoldenTest(unittest.TestCase):
+    def test_codes_match_the_golden_file(self):
+        """CODES against tests/golden/abi-layouts.json (computed from wit/ by the host's tests)."""
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "golden", "abi-layouts.json")
+        with open(path) as f:
+            golden = json.load(f)
+        self.assertEqual(golden["package"], "reef:runtime@0.2.0")
+        wit = sorted((v, k[len("case.code."):]) for k, v in golden.items() if k.startswith("case.code."))
+        self.assertEqual([name.upper().replace("-", "_") for _, name in wit], list(reef.CODES))
+        self.assertEqual([i for i, _ in wit], list(range(len(reef.CODES))))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,18 @@
 //! - `string` / `list<T>`: ptr u32 @0, len u32 @4 (size 8, align 4)
 //! - `arg`: disc u8 @0 (0 inline, 1 object); inline ptr @8, len @12; object id u64 @8, size u64 @16 (size 24, align 8)
 //! - `output`: disc u8 @0 (0 bytes, 1 object); bytes ptr @8, len @12; object id u64 @8 (size 16, align 8)
-//! - `result<output, string>`: disc @0; ok output @8; err string @8 (size 24, align 8)
-//! - `result<_, string>` and `result<list<u8>, string>`: disc @0; payload @4 (size 12, align 4)
-//! - `result<u64, string>`: disc @0; ok u64 @8; err string @8 (size 16, align 8)
-//! - `result<object-ref, string>`: disc @0; ok id @8, size @16; err string @8 (size 24, align 8)
+//! - `failure`: code u8 @0, message string @4 (size 12, align 4)
+//! - `result<output, failure>`: disc @0; ok output @8; err failure @8 (size 24, align 8)
+//! - `result<_, failure>` and `result<list<u8>, failure>`: disc @0; payload @4 (size 16, align 4)
+//! - `result<u64, failure>`: disc @0; ok u64 @8; err failure @8 (size 24, align 8)
+//! - `result<object-ref, failure>`: disc @0; ok id @8, size @16; err failure @8 (size 24, align 8)
 //! - `module-info`: sdk string @0, tasks list @8, actors list @16 (size 24, align 4)
 //! - `actor-class`: name string @0, methods list @8 (size 16, align 4)
+//!
+//! `tests/golden/abi-layouts.json` (computed from `wit/` by the host's tests) holds the
+//! same numbers; the tests below check these constants against it.
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::types::{Arg, ObjectRef, Output};
 use std::alloc::{self, Layout};
 use std::any::Any;
@@ -21,18 +25,28 @@ use std::any::Any;
 pub(crate) const ARG_SIZE: usize = 24;
 /// Alignment of `arg`.
 pub(crate) const ARG_ALIGN: usize = 8;
+/// Payload offset of `output` (and of `arg`).
+const OUTPUT_PAYLOAD: usize = 8;
+/// Offset of a `failure`'s message (its code is a u8 at 0).
+const FAILURE_MESSAGE: usize = 4;
+/// Payload offset of a result whose `ok` holds a u64 (`u64`, `object-ref`, `output`).
+const WIDE_PAYLOAD: usize = 8;
+/// Payload offset of `result<_, failure>` and `result<list<u8>, failure>`.
+const NARROW_PAYLOAD: usize = 4;
+/// Size of the return area: the largest result in the interface.
+const RET_AREA_SIZE: usize = 24;
 
 /// Memory that must outlive an export's return until its `cabi_post_*` call.
 pub(crate) type KeepAlive = Option<Box<dyn Any>>;
 
 /// A return area large and aligned enough for every result in the interface.
 #[repr(C, align(8))]
-pub(crate) struct RetArea(pub [u8; 24]);
+pub(crate) struct RetArea(pub [u8; RET_AREA_SIZE]);
 
 impl RetArea {
     /// A zeroed area.
     pub(crate) const fn new() -> RetArea {
-        RetArea([0; 24])
+        RetArea([0; RET_AREA_SIZE])
     }
 
     /// The area's address, passed to imports as their `ret` parameter.
@@ -63,6 +77,27 @@ impl RetArea {
     fn put_str(&mut self, off: usize, ptr: *const u8, len: usize) {
         self.put_u32(off, addr(ptr));
         self.put_u32(off + 4, len as u32);
+    }
+
+    /// Takes the `failure` the host wrote at `off`.
+    ///
+    /// # Safety
+    /// A host import must have written a `failure` at `off` (its message is ours to free).
+    unsafe fn take_failure(&self, off: usize) -> Error {
+        // A code this SDK does not know (a newer host) still fails the call.
+        let code = Code::from_discriminant(self.0[off]).unwrap_or(Code::Internal);
+        let msg = off + FAILURE_MESSAGE;
+        // SAFETY: the message was allocated for us by the host.
+        let message = unsafe { take_string(self.u32_at(msg), self.u32_at(msg + 4)) };
+        Error::with_code(code, message)
+    }
+
+    /// Writes `e` as a `failure` at `off`; returns its message, which must stay alive.
+    fn put_failure(&mut self, off: usize, e: Error) -> KeepAlive {
+        self.0[off] = e.code() as u8;
+        let msg = e.into_message();
+        self.put_str(off + FAILURE_MESSAGE, msg.as_ptr(), msg.len());
+        Some(Box::new(msg))
     }
 }
 
@@ -190,18 +225,16 @@ pub(crate) fn lower_args(args: &[Arg]) -> Vec<[u64; 3]> {
         .collect()
 }
 
-/// Reads a `result<u64, string>` an import wrote.
+/// Reads a `result<u64, failure>` an import wrote.
 ///
 /// # Safety
-/// `ret` must have been filled by a host import returning `result<u64, string>`.
+/// `ret` must have been filled by a host import returning `result<u64, failure>`.
 pub(crate) unsafe fn lift_result_u64(ret: &RetArea) -> Result<u64> {
     if ret.0[0] == 0 {
-        Ok(ret.u64_at(8))
+        Ok(ret.u64_at(WIDE_PAYLOAD))
     } else {
-        // SAFETY: the err string at @8 was allocated for us by the host.
-        Err(Error::new(unsafe {
-            take_string(ret.u32_at(8), ret.u32_at(12))
-        }))
+        // SAFETY: forwarded contract: the host wrote the failure there.
+        Err(unsafe { ret.take_failure(WIDE_PAYLOAD) })
     }
 }
 
@@ -214,68 +247,65 @@ pub(crate) unsafe fn lift_string(ret: &RetArea) -> String {
     unsafe { take_string(ret.u32_at(0), ret.u32_at(4)) }
 }
 
-/// Reads a `result<object-ref, string>` an import wrote.
+/// Reads a `result<object-ref, failure>` an import wrote.
 ///
 /// # Safety
-/// `ret` must have been filled by a host import returning `result<object-ref, string>`.
+/// `ret` must have been filled by a host import returning `result<object-ref, failure>`.
 pub(crate) unsafe fn lift_result_object_ref(ret: &RetArea) -> Result<ObjectRef> {
     if ret.0[0] == 0 {
-        Ok(ObjectRef::new(ret.u64_at(8), ret.u64_at(16)))
+        Ok(ObjectRef::new(
+            ret.u64_at(WIDE_PAYLOAD),
+            ret.u64_at(WIDE_PAYLOAD + 8),
+        ))
     } else {
-        // SAFETY: the err string at @8 was allocated for us by the host.
-        Err(Error::new(unsafe {
-            take_string(ret.u32_at(8), ret.u32_at(12))
-        }))
+        // SAFETY: forwarded contract: the host wrote the failure there.
+        Err(unsafe { ret.take_failure(WIDE_PAYLOAD) })
     }
 }
 
-/// Reads a `result<list<u8>, string>` an import wrote.
+/// Reads a `result<list<u8>, failure>` an import wrote.
 ///
 /// # Safety
-/// `ret` must have been filled by a host import returning `result<list<u8>, string>`.
+/// `ret` must have been filled by a host import returning `result<list<u8>, failure>`.
 pub(crate) unsafe fn lift_result_bytes(ret: &RetArea) -> Result<Vec<u8>> {
-    let (ptr, len) = (ret.u32_at(4), ret.u32_at(8));
     if ret.0[0] == 0 {
+        let (ptr, len) = (ret.u32_at(NARROW_PAYLOAD), ret.u32_at(NARROW_PAYLOAD + 4));
         // SAFETY: the list was allocated for us by the host.
         Ok(unsafe { take_bytes(ptr, len) })
     } else {
-        // SAFETY: the string was allocated for us by the host.
-        Err(Error::new(unsafe { take_string(ptr, len) }))
+        // SAFETY: forwarded contract: the host wrote the failure there.
+        Err(unsafe { ret.take_failure(NARROW_PAYLOAD) })
     }
 }
 
-/// Writes a `result<output, string>` for an export; returns what must stay alive.
+/// Writes a `result<output, failure>` for an export; returns what must stay alive.
 pub(crate) fn lower_result_output(ret: &mut RetArea, result: Result<Output>) -> KeepAlive {
     *ret = RetArea::new();
     match result {
         Ok(Output::Bytes(bytes)) => {
-            ret.put_str(16, bytes.as_ptr(), bytes.len());
+            ret.put_str(WIDE_PAYLOAD + OUTPUT_PAYLOAD, bytes.as_ptr(), bytes.len());
             Some(Box::new(bytes))
         }
         Ok(Output::Object(id)) => {
-            ret.0[8] = 1;
-            ret.put_u64(16, id);
+            ret.0[WIDE_PAYLOAD] = 1;
+            ret.put_u64(WIDE_PAYLOAD + OUTPUT_PAYLOAD, id);
             None
         }
         Err(e) => {
-            let msg = e.into_message();
             ret.0[0] = 1;
-            ret.put_str(8, msg.as_ptr(), msg.len());
-            Some(Box::new(msg))
+            ret.put_failure(WIDE_PAYLOAD, e)
         }
     }
 }
 
-/// Writes a `result<_, string>` for an export; returns what must stay alive.
+/// Writes a `result<_, failure>` for an export; returns what must stay alive.
 pub(crate) fn lower_result_unit(ret: &mut RetArea, result: Result<()>) -> KeepAlive {
     *ret = RetArea::new();
     match result {
         Ok(()) => None,
         Err(e) => {
-            let msg = e.into_message();
             ret.0[0] = 1;
-            ret.put_str(4, msg.as_ptr(), msg.len());
-            Some(Box::new(msg))
+            ret.put_failure(NARROW_PAYLOAD, e)
         }
     }
 }
@@ -342,7 +372,7 @@ mod tests {
         assert_eq!((ret.0[0], ret.0[8], ret.u32_at(20)), (0, 0, 3));
 
         let _keep = lower_result_output(&mut ret, Err(Error::new("nope")));
-        assert_eq!((ret.0[0], ret.u32_at(12)), (1, 4));
+        assert_eq!((ret.0[0], ret.0[8], ret.u32_at(16)), (1, 7, 4));
     }
 
     #[test]
@@ -350,8 +380,112 @@ mod tests {
         let mut ret = RetArea::new();
         assert!(lower_result_unit(&mut ret, Ok(())).is_none());
         assert_eq!(ret.0[0], 0);
-        let _keep = lower_result_unit(&mut ret, Err(Error::new("bad class")));
-        assert_eq!((ret.0[0], ret.u32_at(8)), (1, 9));
+        let e = Error::with_code(Code::UnknownFunction, "bad class");
+        let _keep = lower_result_unit(&mut ret, Err(e));
+        assert_eq!((ret.0[0], ret.0[4], ret.u32_at(12)), (1, 2, 9));
+    }
+
+    #[test]
+    fn failures_lift_with_their_code() {
+        let mut ret = RetArea::new();
+        ret.0[0] = 1;
+        ret.0[WIDE_PAYLOAD] = Code::UnknownObject as u8;
+        // An empty message: nothing for take_failure to free.
+        ret.put_str(WIDE_PAYLOAD + FAILURE_MESSAGE, std::ptr::null(), 0);
+        // SAFETY: the area holds a failure with an empty message.
+        let e = unsafe { lift_result_u64(&ret) }.unwrap_err();
+        assert_eq!((e.code(), e.message()), (Code::UnknownObject, ""));
+        ret.0[NARROW_PAYLOAD] = 200;
+        // SAFETY: as above (the message at 8..16 is zero: empty).
+        let e = unsafe { lift_result_bytes(&ret) }.unwrap_err();
+        assert_eq!(e.code(), Code::Internal);
+    }
+
+    /// `tests/golden/abi-layouts.json`: one `"name": value` pair per line.
+    fn golden() -> std::collections::HashMap<String, String> {
+        include_str!("../../../tests/golden/abi-layouts.json")
+            .lines()
+            .filter_map(|line| {
+                let (k, v) = line.trim().trim_end_matches(',').split_once(": ")?;
+                Some((
+                    k.trim_matches('"').to_string(),
+                    v.trim_matches('"').to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn constants_match_the_golden_layouts() {
+        let g = golden();
+        let n = |k: &str| -> usize {
+            g.get(k)
+                .unwrap_or_else(|| panic!("golden file has no {}", k))
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(g["package"], "reef:runtime@0.2.0");
+        assert_eq!((n("size.arg"), n("align.arg")), (ARG_SIZE, ARG_ALIGN));
+        assert_eq!(
+            (n("payload.arg"), n("payload.output")),
+            (OUTPUT_PAYLOAD, OUTPUT_PAYLOAD)
+        );
+        assert_eq!((n("case.arg.inline"), n("case.arg.object")), (0, 1));
+        assert_eq!((n("case.output.bytes"), n("case.output.object")), (0, 1));
+        assert_eq!(
+            (n("offset.object-ref.id"), n("offset.object-ref.size")),
+            (0, 8)
+        );
+        let failure = (n("offset.failure.code"), n("offset.failure.message"));
+        assert_eq!(failure, (0, FAILURE_MESSAGE));
+        assert_eq!(n("size.code"), 1);
+        let info = (
+            "offset.module-info.sdk",
+            "offset.module-info.tasks",
+            "offset.module-info.actors",
+        );
+        assert_eq!((n(info.0), n(info.1), n(info.2)), (0, 8, 16));
+        let class = (
+            n("offset.actor-class.name"),
+            n("offset.actor-class.methods"),
+        );
+        assert_eq!(class, (0, 8));
+        let wide = [
+            "put",
+            "object-size",
+            "map-view",
+            "submit",
+            "actor-create",
+            "actor-lookup",
+            "actor-call",
+        ];
+        for f in wide {
+            assert_eq!(
+                n(&format!("payload.host.{}.result", f)),
+                WIDE_PAYLOAD,
+                "{}",
+                f
+            );
+        }
+        assert_eq!(n("payload.host.get.result"), NARROW_PAYLOAD);
+        assert_eq!(n("payload.guest.run-task.result"), WIDE_PAYLOAD);
+        assert_eq!(n("payload.guest.actor-call.result"), WIDE_PAYLOAD);
+        assert_eq!(n("payload.guest.actor-init.result"), NARROW_PAYLOAD);
+        for (k, v) in &g {
+            let v: usize = v.parse().unwrap_or(0);
+            if k.starts_with("size.") && k.ends_with(".result") {
+                assert!(v <= RET_AREA_SIZE, "{}", k);
+            }
+            if k.starts_with("align.") && k.ends_with(".result") {
+                assert!(v <= std::mem::align_of::<RetArea>(), "{}", k);
+            }
+        }
+        for (i, (name, code)) in crate::error::CODES.iter().enumerate() {
+            assert_eq!(n(&format!("case.code.{}", name)), i);
+            assert_eq!(*code as usize, i);
+        }
+        let codes = g.keys().filter(|k| k.starts_with("case.code."));
+        assert_eq!(codes.count(), crate::error::CODES.len());
     }
 
     #[test]

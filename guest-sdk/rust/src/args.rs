@@ -1,6 +1,6 @@
 //! The arguments a task or actor method receives, with typed accessors.
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::host;
 use crate::msgpack::{self, Value};
 use crate::types::{Arg, ObjectRef};
@@ -17,10 +17,9 @@ pub struct Args {
     items: Vec<Arg>,
 }
 
-/// A malformed argument. The `BAD_ARGUMENT:` prefix is the error code the host
-/// reports to the driver (see `docs/encoding.md`).
+/// A malformed argument: the driver gets `BAD_ARGUMENT`.
 fn arg_error(i: usize, msg: impl std::fmt::Display) -> Error {
-    Error::new(format!("BAD_ARGUMENT: argument {}: {}", i, msg))
+    Error::with_code(Code::BadArgument, format!("argument {}: {}", i, msg))
 }
 
 impl Args {
@@ -196,18 +195,16 @@ mod tests {
     #[test]
     fn errors_name_the_argument() {
         let a = args();
+        let coded = |e: Error| format!("{}: {}", e.code(), e.message());
         assert_eq!(
-            a.u64(1).unwrap_err().to_string(),
+            coded(a.u64(1).unwrap_err()),
             "BAD_ARGUMENT: argument 1: expected an unsigned integer, got int (-2)"
         );
         assert_eq!(
-            a.u64(9).unwrap_err().to_string(),
+            coded(a.u64(9).unwrap_err()),
             "BAD_ARGUMENT: argument 9: missing (the call has 8 arguments)"
         );
-        assert!(a
-            .object(0)
-            .unwrap_err()
-            .to_string()
+        assert!(coded(a.object(0).unwrap_err())
             .starts_with("BAD_ARGUMENT: argument 0: expected an object"));
         assert!(a.string(0).is_err());
         assert!(a.value(4).is_err(), "raw bytes are not MessagePack");

@@ -6,7 +6,7 @@
 use crate::abi::{self, KeepAlive, RetArea};
 use crate::actor::{Actor, DynActor};
 use crate::args::Args;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::panic::install_hook;
 use crate::types::Output;
 use std::cell::{RefCell, UnsafeCell};
@@ -113,16 +113,19 @@ pub unsafe fn run_task(
     let args = Args::new(args);
     let result = match module.tasks.iter().find(|t| t.name == name) {
         Some(task) => (task.run)(&args),
-        None => Err(Error::new(format!(
-            "UNKNOWN_FUNCTION: unknown task `{}` (this module has: {})",
-            name,
-            module
-                .tasks
-                .iter()
-                .map(|t| t.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+        None => Err(Error::with_code(
+            Code::UnknownFunction,
+            format!(
+                "unknown task `{}` (this module has: {})",
+                name,
+                module
+                    .tasks
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
     };
     drop(args);
     flush_stdout();
@@ -164,16 +167,19 @@ fn init_actor(module: &Module, class: &str, args: &Args) -> Result<()> {
         .iter()
         .position(|c| c.name == class)
         .ok_or_else(|| {
-            Error::new(format!(
-                "UNKNOWN_FUNCTION: unknown actor class `{}` (this module has: {})",
-                class,
-                module
-                    .actors
-                    .iter()
-                    .map(|c| c.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            Error::with_code(
+                Code::UnknownFunction,
+                format!(
+                    "unknown actor class `{}` (this module has: {})",
+                    class,
+                    module
+                        .actors
+                        .iter()
+                        .map(|c| c.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
         })?;
     let state = (module.actors[index].create)(args)?;
     ACTOR.with(|a| *a.borrow_mut() = Some((index, state)));
@@ -207,12 +213,15 @@ pub unsafe fn actor_call(
             if class.methods.iter().any(|m| *m == method) {
                 actor.call_dyn(&method, &args)
             } else {
-                Err(Error::new(format!(
-                    "UNKNOWN_FUNCTION: actor class `{}` has no method `{}` (it has: {})",
-                    class.name,
-                    method,
-                    class.methods.join(", ")
-                )))
+                Err(Error::with_code(
+                    Code::UnknownFunction,
+                    format!(
+                        "actor class `{}` has no method `{}` (it has: {})",
+                        class.name,
+                        method,
+                        class.methods.join(", ")
+                    ),
+                ))
             }
         }
     });
@@ -296,19 +305,19 @@ macro_rules! export_module {
                 ),*],
             };
 
-            #[export_name = "reef:runtime/guest@0.1.0#describe"]
+            #[export_name = "reef:runtime/guest@0.2.0#describe"]
             extern "C" fn __reef_describe() -> *mut u8 {
                 $crate::export::describe(&__REEF_MODULE)
             }
 
-            #[export_name = "cabi_post_reef:runtime/guest@0.1.0#describe"]
+            #[export_name = "cabi_post_reef:runtime/guest@0.2.0#describe"]
             extern "C" fn __reef_post_describe(_ret: *mut u8) {
                 $crate::export::post_return()
             }
 
             // SAFETY (all `unsafe` exports below): only the host calls them, passing
             // strings and lists it allocated through `cabi_realloc`, per the canonical ABI.
-            #[export_name = "reef:runtime/guest@0.1.0#run-task"]
+            #[export_name = "reef:runtime/guest@0.2.0#run-task"]
             unsafe extern "C" fn __reef_run_task(
                 name_ptr: u32,
                 name_len: u32,
@@ -318,12 +327,12 @@ macro_rules! export_module {
                 $crate::export::run_task(&__REEF_MODULE, name_ptr, name_len, args_ptr, args_len)
             }
 
-            #[export_name = "cabi_post_reef:runtime/guest@0.1.0#run-task"]
+            #[export_name = "cabi_post_reef:runtime/guest@0.2.0#run-task"]
             extern "C" fn __reef_post_run_task(_ret: *mut u8) {
                 $crate::export::post_return()
             }
 
-            #[export_name = "reef:runtime/guest@0.1.0#actor-init"]
+            #[export_name = "reef:runtime/guest@0.2.0#actor-init"]
             unsafe extern "C" fn __reef_actor_init(
                 class_ptr: u32,
                 class_len: u32,
@@ -333,12 +342,12 @@ macro_rules! export_module {
                 $crate::export::actor_init(&__REEF_MODULE, class_ptr, class_len, args_ptr, args_len)
             }
 
-            #[export_name = "cabi_post_reef:runtime/guest@0.1.0#actor-init"]
+            #[export_name = "cabi_post_reef:runtime/guest@0.2.0#actor-init"]
             extern "C" fn __reef_post_actor_init(_ret: *mut u8) {
                 $crate::export::post_return()
             }
 
-            #[export_name = "reef:runtime/guest@0.1.0#actor-call"]
+            #[export_name = "reef:runtime/guest@0.2.0#actor-call"]
             unsafe extern "C" fn __reef_actor_call(
                 method_ptr: u32,
                 method_len: u32,
@@ -348,7 +357,7 @@ macro_rules! export_module {
                 $crate::export::actor_call(&__REEF_MODULE, method_ptr, method_len, args_ptr, args_len)
             }
 
-            #[export_name = "cabi_post_reef:runtime/guest@0.1.0#actor-call"]
+            #[export_name = "cabi_post_reef:runtime/guest@0.2.0#actor-call"]
             extern "C" fn __reef_post_actor_call(_ret: *mut u8) {
                 $crate::export::post_return()
             }

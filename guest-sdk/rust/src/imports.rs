@@ -1,11 +1,11 @@
-//! The raw core-wasm imports of interface `reef:runtime/host@0.1.0` (canonical ABI, flattened).
+//! The raw core-wasm imports of interface `reef:runtime/host@0.2.0` (canonical ABI, flattened).
 //!
 //! Pointers and lengths are `i32` in wasm32; results with more than one flat value are
 //! written to `ret`, a caller-provided area laid out as described in `abi.rs`.
 //! Off wasm32 (host unit tests, `cargo check`) every function panics.
 
 #[cfg(target_arch = "wasm32")]
-#[link(wasm_import_module = "reef:runtime/host@0.1.0")]
+#[link(wasm_import_module = "reef:runtime/host@0.2.0")]
 extern "C" {
     #[link_name = "log"]
     pub fn log(level: i32, msg_ptr: *const u8, msg_len: usize);

@@ -1,7 +1,7 @@
 //! Reef guest SDK for Rust: write Reef tasks and actors as a wasm32-wasi module.
 //!
 //! The module implements the `module` world of `wit/reef.wit` (package
-//! `reef:runtime@0.1.0`) through a hand-written canonical ABI, so it builds with any
+//! `reef:runtime@0.2.0`) through a hand-written canonical ABI, so it builds with any
 //! Rust from 1.63 on and needs no dependencies. See README.md for a walkthrough.
 //!
 //! ```ignore
@@ -31,10 +31,10 @@ mod view;
 
 pub use actor::Actor;
 pub use args::Args;
-pub use error::{Error, Result};
+pub use error::{Code, Error, Result};
 pub use host::{
-    actor_call, actor_create, actor_lookup, debug, error, get, get_value, info, log, node_id, object,
-    object_size, put, put_f64s, put_value, submit, trace, warn, ActorRef, Level,
+    actor_call, actor_create, actor_lookup, debug, error, get, get_value, info, log, node_id,
+    object, object_size, put, put_f64s, put_value, submit, trace, warn, ActorRef, Level,
 };
 pub use msgpack::Value;
 pub use types::{Arg, ObjectId, ObjectRef, Output};
@@ -42,5 +42,5 @@ pub use view::{Element, View};
 
 /// The names most guests need: `use reef_guest::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Actor, Arg, Args, Error, ObjectRef, Output, Result, Value, View};
+    pub use crate::{Actor, Arg, Args, Code, Error, ObjectRef, Output, Result, Value, View};
 }

@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use super::ctx::{GuestCtx, Interrupt, ModuleFacts};
 use super::services::HostServices;
-use super::types::{Arg, Output};
+use super::types::{Arg, Failure, Output};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::logs::GuestLogs;
 use crate::module::Module;
@@ -61,7 +61,7 @@ pub async fn instantiate(store: &mut Store<GuestCtx>, module: &Module) -> ReefRe
         .map_err(|e| classify(e, store.data()))
 }
 
-/// Calls an export that returns `result<output, string>` and stores its output.
+/// Calls an export that returns `result<output, failure>` and stores its output.
 pub async fn call_output(
     store: &mut Store<GuestCtx>,
     instance: &Instance,
@@ -70,7 +70,7 @@ pub async fn call_output(
     args: &[Arg],
 ) -> ReefResult<Arc<Data>> {
     let func = instance
-        .get_typed_func::<(&str, &[Arg]), (Result<Output, String>,)>(&mut *store, export)
+        .get_typed_func::<(&str, &[Arg]), (Result<Output, Failure>,)>(&mut *store, export)
         .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))?;
     let (out,) = func
         .call_async(&mut *store, (name, args))
@@ -88,11 +88,11 @@ pub async fn call_output(
             }
             objects.fetch(id).await
         }
-        Err(message) => Err(guest_error(message)),
+        Err(failure) => Err(failure.into()),
     }
 }
 
-/// Calls `actor-init`, which returns `result<_, string>`.
+/// Calls `actor-init`, which returns `result<_, failure>`.
 pub async fn call_init(
     store: &mut Store<GuestCtx>,
     instance: &Instance,
@@ -101,25 +101,13 @@ pub async fn call_init(
     args: &[Arg],
 ) -> ReefResult<()> {
     let func = instance
-        .get_typed_func::<(&str, &[Arg]), (Result<(), String>,)>(&mut *store, export)
+        .get_typed_func::<(&str, &[Arg]), (Result<(), Failure>,)>(&mut *store, export)
         .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))?;
     let (out,) = func
         .call_async(&mut *store, (class, args))
         .await
         .map_err(|e| classify(e, store.data()))?;
-    out.map_err(guest_error)
-}
-
-/// A guest's error string. The SDKs start errors the host should classify
-/// with a code name (`BAD_ARGUMENT: expected 2 arguments`); anything else
-/// is the guest's own error.
-pub fn guest_error(message: String) -> ReefError {
-    if let Some((code, rest)) = message.split_once(": ") {
-        if let Some(code) = ErrorCode::from_str_name(code) {
-            return ReefError::new(code, rest.to_string());
-        }
-    }
-    ReefError::new(ErrorCode::GuestError, message)
+    out.map_err(ReefError::from)
 }
 
 /// Names the cause of a failed guest call.

@@ -10,7 +10,7 @@ use wasmtime::{AsContextMut, StoreContextMut};
 
 use super::buffer::GuestBuffer;
 use super::ctx::GuestCtx;
-use super::types::{Arg, LogLevel, ObjectRef, HOST_INTERFACE};
+use super::types::{Arg, Failure, LogLevel, ObjectRef, HOST_INTERFACE};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::spec::{when_placed, ActorSpec, ArgSpec, TaskSpec};
 use crate::store::ObjectId;
@@ -48,7 +48,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 ctx.allowed.insert(id);
                 Ok(ObjectRef { id, size })
             });
-        Ok((result.map_err(message),))
+        Ok((result.map_err(Failure::from),))
     })?;
 
     host.func_wrap_async("object-size", |store: Ctx, (id,): (ObjectId,)| {
@@ -56,7 +56,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Ok((read_object(store, id)
                 .await
                 .map(|d| d.len())
-                .map_err(message),))
+                .map_err(Failure::from),))
         })
     })?;
 
@@ -65,7 +65,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Ok((read_object(store, id)
                 .await
                 .map(|d| d.as_slice().to_vec())
-                .map_err(message),))
+                .map_err(Failure::from),))
         })
     })?;
 
@@ -75,13 +75,13 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let data = match read_object(store.as_context_mut(), id).await {
                     Ok(d) => d,
-                    Err(e) => return Ok((Err(message(e)),)),
+                    Err(e) => return Ok((Err(Failure::from(e)),)),
                 };
                 let size = data.len();
                 let ctx = store.data_mut();
                 let image_end = ctx.image_end;
                 let result = ctx.views.map(data, buffer, image_end).map(|()| size);
-                Ok((result.map_err(message),))
+                Ok((result.map_err(Failure::from),))
             })
         },
     )?;
@@ -98,7 +98,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         "submit",
         |mut store: Ctx, (module, function, args): (String, String, Vec<Arg>)| {
             let result = submit(&mut store, module, function, args);
-            Ok((result.map_err(message),))
+            Ok((result.map_err(Failure::from),))
         },
     )?;
 
@@ -124,7 +124,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             // as a driver's create does.
             Box::new(async move {
                 let result = when_placed(created).await;
-                Ok((result.map_err(message),))
+                Ok((result.map_err(Failure::from),))
             })
         },
     )?;
@@ -136,7 +136,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 Ok(lookup) => lookup.await,
                 Err(e) => Err(e),
             };
-            Ok((result.map_err(message),))
+            Ok((result.map_err(Failure::from),))
         })
     })?;
 
@@ -151,7 +151,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 ctx.allowed.insert(id);
                 Ok(id)
             });
-            Ok((result.map_err(message),))
+            Ok((result.map_err(Failure::from),))
         },
     )?;
 
@@ -159,11 +159,6 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         Ok((store.data().host.node_id().to_string(),))
     })?;
     Ok(())
-}
-
-/// Errors reach guests as strings that start with the error code's name.
-fn message(e: ReefError) -> String {
-    e.to_string()
 }
 
 /// Waits for an object the guest may read. While it waits, the guest's CPU

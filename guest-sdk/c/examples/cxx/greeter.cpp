@@ -22,11 +22,11 @@ int sorted(const reef_args *args, reef_out *out) {
     uint32_t n;
     REEF_TRY(reef_arg_reader(args, 0, &r));
     if (!reef_read_array(&r, &n))
-        return reef_fail("BAD_ARGUMENT: argument 0: %s", reef_error());
+        return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "argument 0: %s", reef_error());
     std::vector<int64_t> xs(n);
     for (auto &x : xs)
         if (!reef_read_i64(&r, &x))
-            return reef_fail("BAD_ARGUMENT: argument 0: %s", reef_error());
+            return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "argument 0: %s", reef_error());
     std::sort(xs.begin(), xs.end());
     reef_writer w;
     reef_writer_init(&w);

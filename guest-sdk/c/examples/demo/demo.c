@@ -18,7 +18,7 @@ static int sum_slice(const reef_args *args, reef_out *out) {
     REEF_TRY(reef_arg_u64(args, 1, &start));
     REEF_TRY(reef_arg_u64(args, 2, &end));
     if (start > end || end > n)
-        return reef_fail("BAD_ARGUMENT: range %llu..%llu is outside 0..%zu",
+        return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "range %llu..%llu is outside 0..%zu",
                          (unsigned long long)start, (unsigned long long)end, n);
     double sum = 0;
     for (uint64_t i = start; i < end; i++)

@@ -28,7 +28,7 @@ static int sum_of_squares(const reef_args *args, reef_out *out) {
     uint64_t n;
     REEF_TRY(reef_arg_u64(args, 0, &n));
     if (n > 1000)
-        return reef_fail("BAD_ARGUMENT: n must be at most 1000, got %llu", (unsigned long long)n);
+        return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "n must be at most 1000, got %llu", (unsigned long long)n);
     reef_object_id ids[1000];
     for (uint64_t i = 0; i < n; i++) {
         reef_callarg arg = reef_pass_f64((double)(i + 1));
@@ -116,7 +116,7 @@ static int mp_roundtrip(const reef_args *args, reef_out *out) {
         reef_mp_value v;
         if (!reef_read(&r, &v)) {
             reef_writer_free(&w);
-            return reef_fail("BAD_ARGUMENT: argument 0: %s", reef_error());
+            return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "argument 0: %s", reef_error());
         }
         switch (v.type) {
         case REEF_MP_NIL: reef_write_nil(&w); break;
@@ -130,7 +130,7 @@ static int mp_roundtrip(const reef_args *args, reef_out *out) {
         case REEF_MP_MAP: reef_write_map(&w, v.v.count); break;
         case REEF_MP_EXT:
             reef_writer_free(&w);
-            return reef_fail("BAD_ARGUMENT: argument 0: ext values are not supported here");
+            return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "argument 0: ext values are not supported here");
         }
     }
     return reef_return_msgpack(out, &w);
@@ -140,7 +140,7 @@ static int scribble(const reef_args *args, reef_out *out) {
     reef_view view;
     REEF_TRY(reef_arg_view(args, 0, &view));
     if (view.len == 0)
-        return reef_fail("BAD_ARGUMENT: argument 0: scribble needs a non-empty object");
+        return reef_fail_code(REEF_CODE_BAD_ARGUMENT, "argument 0: scribble needs a non-empty object");
     /* The mapping is private: these writes never reach the stored object. */
     memset((uint8_t *)view.data, 0xEE, view.len);
     return reef_return_u64(out, view.data[0]);

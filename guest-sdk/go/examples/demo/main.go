@@ -66,7 +66,7 @@ func sliceRange(args reef.Args, n int) (int, int, error) {
 		return 0, 0, err
 	}
 	if start > end || end > uint64(n) {
-		return 0, 0, fmt.Errorf("BAD_ARGUMENT: range %d..%d is outside 0..%d", start, end, n)
+		return 0, 0, reef.Errorf(reef.CodeBadArgument, "range %d..%d is outside 0..%d", start, end, n)
 	}
 	return int(start), int(end), nil
 }
