@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reef::ErrorCode;
-use reef_tests::{free_port, guest, HostProcess};
+use reef_testkit::{free_port, guest, HostProcess};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -63,8 +63,7 @@ async fn stop_fails_running_tasks_with_node_stopping() {
     let err = cluster.get_bytes(&running).await.err().unwrap();
     assert_eq!(err.code, ErrorCode::NodeStopping, "{err}");
     let Some(status) = node.wait_exit(Duration::from_secs(10)) else {
-        let _ = node.child.kill();
-        let _ = node.child.wait();
+        let _ = node.kill();
         panic!("the node did not exit:\n{}", node.log());
     };
     assert!(status.success());
