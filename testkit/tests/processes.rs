@@ -41,8 +41,7 @@ async fn a_node_in_a_given_dir_keeps_it_and_a_second_node_there_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = HostProcess::start(dir.path(), &[]);
     let err = HostProcess::start_on(dir.path(), reef_testkit::free_port(), &[])
-        .err()
-        .expect("a second node on one data dir");
+        .expect_err("a second node on one data dir");
     assert!(err.contains("is in use by another node"), "{err}");
     let mut first = first;
     first.kill().unwrap();

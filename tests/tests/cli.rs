@@ -110,9 +110,7 @@ fn two_nodes_on_one_port_fail_clearly() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let first = HostProcess::start(a.path(), &[]);
-    let err = HostProcess::start_on(b.path(), first.port, &[])
-        .err()
-        .expect("second node started");
+    let err = HostProcess::start_on(b.path(), first.port, &[]).expect_err("second node started");
     assert!(err.contains("is another node using this port"), "{err}");
 }
 
@@ -120,8 +118,7 @@ fn two_nodes_on_one_port_fail_clearly() {
 fn an_arena_larger_than_shared_memory_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let err = HostProcess::start_on(dir.path(), free_port(), &["--object-store-memory", "1TiB"])
-        .err()
-        .expect("a 1 TiB arena");
+        .expect_err("a 1 TiB arena");
     assert!(err.contains("object store needs"), "{err}");
 }
 
@@ -130,8 +127,7 @@ async fn a_second_node_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = HostProcess::start(dir.path(), &[]);
     let err = HostProcess::spawn(dir.path(), free_port(), true, &[])
-        .err()
-        .expect("a second node must not take over the data directory");
+        .expect_err("a second node must not take over the data directory");
     assert!(
         err.contains("is in use by another node"),
         "unclear error: {err}"

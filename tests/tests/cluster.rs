@@ -175,7 +175,7 @@ async fn large_results_stay_where_they_were_made_until_needed() {
         .unwrap();
     assert_eq!(driver.get::<u64>(&len).await.unwrap(), 3 << 20);
     // The driver reads it too (the head pulls it).
-    assert_eq!(driver.get_bytes(&made).await.unwrap().as_ref(), &big[..]);
+    assert_eq!(&driver.get_bytes(&made).await.unwrap()[..], &big[..]);
 }
 
 #[tokio::test]
@@ -307,8 +307,7 @@ async fn nodes_with_a_wrong_or_missing_token_are_refused() {
             bad.to_str().unwrap(),
         ],
     )
-    .err()
-    .expect("a node with a wrong token must not start");
+    .expect_err("a node with a wrong token must not start");
     assert!(err.contains("wrong cluster token"), "{err}");
     let none = tempfile::tempdir().unwrap();
     let err = HostProcess::spawn(
@@ -317,8 +316,7 @@ async fn nodes_with_a_wrong_or_missing_token_are_refused() {
         false,
         &["--address", &head.address],
     )
-    .err()
-    .expect("a node without a token must not start");
+    .expect_err("a node without a token must not start");
     assert!(err.contains("cluster token"), "{err}");
     // A driver with a wrong token is refused too.
     let err = reef::Cluster::connect_with_token(&head.address, "not-the-token")

@@ -144,4 +144,6 @@ fn c_sdk_msgpack_matches_the_golden_vectors() {
         let got = ask(format!("D {}", hex(bytes)));
         assert!(got.starts_with("ERR "), "{name}: decoded as {got}");
     }
+    drop(stdin);
+    assert!(harness.wait().unwrap().success());
 }
