@@ -20,7 +20,7 @@ build: guests
 demo: build
 	./target/release/demo
 
-test: build
+test: build check-cycles
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace

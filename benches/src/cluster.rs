@@ -60,7 +60,7 @@ pub async fn start(workers: usize, store: u64, extra: &[&str]) -> Result<Vec<Chi
         let size = std::fs::metadata(&arena)?.len();
         let start = Instant::now();
         loop {
-            let mapped = reef_host::transfer::testing::arena_mapped_bytes(node.pid(), &arena)?;
+            let mapped = reef_testkit::arena::mapped_bytes(node.pid(), &arena)?;
             if mapped >= size / 10 * 9 {
                 break;
             }

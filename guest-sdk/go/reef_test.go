@@ -2,7 +2,7 @@ package reef
 
 // Unit tests that run on the build machine (go test): the MessagePack codec, argument
 // accessors, result encoding, actor registration and the transfer arena. The host side
-// is covered by tests/tests/lang_go.rs.
+// is covered by tests/tests/conformance.rs and tests/tests/lang_go.rs.
 
 import (
 	"bytes"

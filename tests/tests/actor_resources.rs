@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reef::CallOptions;
-use reef_tests::{guest, node_with};
+use reef_testkit::{guest, node_with};
 
 /// Whether a one-CPU task submitted now finishes within a few seconds.
 async fn a_task_can_run(cluster: &reef::Cluster, m: &reef::Module) -> bool {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use reef::{Cluster, ErrorCode, Module, ObjectRef};
-use reef_tests::{guest, node, node_with, still_serving, task_error};
+use reef_testkit::{guest, node, node_with};
+use reef_tests::{still_serving, task_error};
 
 async fn setup() -> (Cluster, Module, Module, ObjectRef, Vec<u8>) {
     let cluster = node().await;

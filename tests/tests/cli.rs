@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reef::ErrorCode;
-use reef_tests::{free_port, guest, HostProcess};
+use reef_testkit::{free_port, guest, HostProcess};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -63,8 +63,7 @@ async fn stop_fails_running_tasks_with_node_stopping() {
     let err = cluster.get_bytes(&running).await.err().unwrap();
     assert_eq!(err.code, ErrorCode::NodeStopping, "{err}");
     let Some(status) = node.wait_exit(Duration::from_secs(10)) else {
-        let _ = node.child.kill();
-        let _ = node.child.wait();
+        let _ = node.kill();
         panic!("the node did not exit:\n{}", node.log());
     };
     assert!(status.success());
@@ -111,9 +110,7 @@ fn two_nodes_on_one_port_fail_clearly() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let first = HostProcess::start(a.path(), &[]);
-    let err = HostProcess::start_on(b.path(), first.port, &[])
-        .err()
-        .expect("second node started");
+    let err = HostProcess::start_on(b.path(), first.port, &[]).expect_err("second node started");
     assert!(err.contains("is another node using this port"), "{err}");
 }
 
@@ -121,8 +118,7 @@ fn two_nodes_on_one_port_fail_clearly() {
 fn an_arena_larger_than_shared_memory_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let err = HostProcess::start_on(dir.path(), free_port(), &["--object-store-memory", "1TiB"])
-        .err()
-        .expect("a 1 TiB arena");
+        .expect_err("a 1 TiB arena");
     assert!(err.contains("object store needs"), "{err}");
 }
 
@@ -131,8 +127,7 @@ async fn a_second_node_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = HostProcess::start(dir.path(), &[]);
     let err = HostProcess::spawn(dir.path(), free_port(), true, &[])
-        .err()
-        .expect("a second node must not take over the data directory");
+        .expect_err("a second node must not take over the data directory");
     assert!(
         err.contains("is in use by another node"),
         "unclear error: {err}"

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use reef::{ErrorCode, Strategy};
-use reef_tests::cluster3::{cluster3, id_of, node_ids, NODE_TIMEOUT};
-use reef_tests::{guest, HostProcess};
+use reef_testkit::cluster3::{cluster3, id_of, node_ids, NODE_TIMEOUT};
+use reef_testkit::{guest, HostProcess};
 
 /// Whether a node compiled a module (it fetched it by hash to run a task).
 fn has_module(node: &HostProcess) -> bool {
@@ -175,7 +175,7 @@ async fn large_results_stay_where_they_were_made_until_needed() {
         .unwrap();
     assert_eq!(driver.get::<u64>(&len).await.unwrap(), 3 << 20);
     // The driver reads it too (the head pulls it).
-    assert_eq!(driver.get_bytes(&made).await.unwrap().as_ref(), &big[..]);
+    assert_eq!(&driver.get_bytes(&made).await.unwrap()[..], &big[..]);
 }
 
 #[tokio::test]
@@ -184,8 +184,7 @@ async fn a_killed_node_is_declared_dead_and_new_work_avoids_it() {
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("demo")).await.unwrap();
     let b_id = id_of(&node_ids(&driver).await, &c.b);
-    c.b.child.kill().unwrap();
-    c.b.child.wait().unwrap();
+    c.b.kill().unwrap();
     let killed = Instant::now();
     loop {
         let nodes = node_ids(&driver).await;
@@ -299,7 +298,7 @@ async fn nodes_with_a_wrong_or_missing_token_are_refused() {
     let bad = wrong.path().join("bad-token");
     let err = HostProcess::spawn(
         wrong.path(),
-        reef_tests::free_port(),
+        reef_testkit::free_port(),
         false,
         &[
             "--address",
@@ -308,18 +307,16 @@ async fn nodes_with_a_wrong_or_missing_token_are_refused() {
             bad.to_str().unwrap(),
         ],
     )
-    .err()
-    .expect("a node with a wrong token must not start");
+    .expect_err("a node with a wrong token must not start");
     assert!(err.contains("wrong cluster token"), "{err}");
     let none = tempfile::tempdir().unwrap();
     let err = HostProcess::spawn(
         none.path(),
-        reef_tests::free_port(),
+        reef_testkit::free_port(),
         false,
         &["--address", &head.address],
     )
-    .err()
-    .expect("a node without a token must not start");
+    .expect_err("a node without a token must not start");
     assert!(err.contains("cluster token"), "{err}");
     // A driver with a wrong token is refused too.
     let err = reef::Cluster::connect_with_token(&head.address, "not-the-token")

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use reef::{ErrorCode, Strategy};
-use reef_tests::cluster3::{cluster3, id_of, node_ids, NODE_TIMEOUT};
-use reef_tests::guest;
+use reef_testkit::cluster3::{cluster3, id_of, node_ids, NODE_TIMEOUT};
+use reef_testkit::guest;
 
 /// Hard affinity to one node.
 fn on(node_id: &str) -> Strategy {
@@ -186,7 +186,7 @@ async fn calls_to_an_actor_on_a_killed_node_fail() {
         .unwrap();
     let r = acc.call("add").arg(1.0).submit().unwrap();
     assert_eq!(driver.get::<f64>(&r).await.unwrap(), 1.0);
-    c.b.child.kill().unwrap();
+    c.b.kill().unwrap();
     let deadline = Instant::now() + NODE_TIMEOUT + Duration::from_secs(10);
     loop {
         let r = acc.call("add").arg(1.0).submit().unwrap();

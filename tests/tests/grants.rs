@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reef::{ErrorCode, Grant, ModuleOptions, Strategy};
-use reef_tests::{guest, node, HostProcess};
+use reef_testkit::{guest, node, HostProcess};
 
 fn grants(list: &[Grant]) -> ModuleOptions {
     list.iter()

@@ -1,34 +1,14 @@
-//! The Go guest SDK (guest-sdk/go): the seed demo, small tasks, bad arguments, a Go
-//! panic, host calls from inside Go tasks, and the Go piece of the cross-language
-//! pipeline (`merge_counts`), against real nodes.
+//! What only the Go guest SDK (guest-sdk/go) has: a module built without build.sh,
+//! host calls from inside Go tasks, panics and garbage collections in actors, and the
+//! Go piece of the cross-language pipeline (`merge_counts`), against real nodes.
+//! What every guest language does alike (the seed demo, the demo's tasks, bad
+//! arguments, failures, the actor, the module cache) is in conformance.rs.
 
 use std::collections::BTreeMap;
 
 use reef::{Arg, ErrorCode};
-use reef_tests::{assert_seed_demo, guest, node, still_serving, task_error};
-
-#[tokio::test]
-async fn go_seed_demo() {
-    let cluster = node().await;
-    assert_seed_demo(&cluster, &guest("go_demo")).await;
-}
-
-#[tokio::test]
-async fn go_module_describes_itself() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("go_demo")).await.unwrap();
-    assert!(m.sdk.starts_with("reef-guest-go/"), "{}", m.sdk);
-    for task in ["sum_slice", "noop", "echo", "add", "fail"] {
-        assert!(m.tasks.iter().any(|t| t == task), "{task}: {:?}", m.tasks);
-    }
-    assert_eq!(
-        m.actors,
-        vec![(
-            "Accumulator".to_string(),
-            vec!["add".to_string(), "total".to_string()]
-        )]
-    );
-}
+use reef_testkit::{guest, node};
+use reef_tests::{still_serving, task_error};
 
 #[tokio::test]
 async fn a_go_module_built_without_build_sh_is_refused_clearly() {
@@ -41,175 +21,6 @@ async fn a_go_module_built_without_build_sh_is_refused_clearly() {
     assert_eq!(e.code, ErrorCode::InvalidModule, "{e}");
     assert!(e.message.contains("guest-sdk/go/build.sh"), "{e}");
     let m = cluster.register_file(guest("go_demo")).await.unwrap();
-    still_serving(&cluster, &m, None).await;
-}
-
-#[tokio::test]
-async fn go_small_tasks() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("go_demo")).await.unwrap();
-
-    let r = cluster.task(&m, "noop").submit().unwrap();
-    assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &[0xc0]);
-
-    let r = cluster
-        .task(&m, "add")
-        .arg(20.0)
-        .arg(22.5)
-        .submit()
-        .unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 42.5);
-    // Integers are converted where a float is asked for.
-    let r = cluster
-        .task(&m, "add")
-        .arg(2u64)
-        .arg(-3i64)
-        .submit()
-        .unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), -1.0);
-
-    // echo: raw bytes back, inline and from an object (copied in with host get).
-    let small = b"hello, go".to_vec();
-    let r = cluster
-        .task(&m, "echo")
-        .arg(Arg::bytes(small.clone()))
-        .submit()
-        .unwrap();
-    assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &small[..]);
-    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-    let obj = cluster.put_bytes(&big).await.unwrap();
-    let r = cluster.task(&m, "echo").arg(&obj).submit().unwrap();
-    assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &big[..]);
-    // An inline argument larger than the SDK's static transfer arena (1 MiB).
-    let inline: Vec<u8> = (0..2_500_000u32).map(|i| (i % 239) as u8).collect();
-    let r = cluster
-        .task(&m, "echo")
-        .arg(Arg::bytes(inline.clone()))
-        .submit()
-        .unwrap();
-    assert_eq!(&cluster.get_bytes(&r).await.unwrap()[..], &inline[..]);
-
-    // sum_copy (host get) and view_len (a view) over the same object.
-    let xs: Vec<f64> = (0..100_000u64).map(|i| i as f64).collect();
-    let data = cluster.put_f64s(&xs).await.unwrap();
-    let r = cluster
-        .task(&m, "sum_copy")
-        .arg(&data)
-        .arg(10u64)
-        .arg(1010u64)
-        .submit()
-        .unwrap();
-    let expected: f64 = (10..1010u64).map(|i| i as f64).sum();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), expected);
-    let r = cluster.task(&m, "view_len").arg(&data).submit().unwrap();
-    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 800_000);
-
-    // An actor with an initial value; its methods by their snake_case names.
-    let acc = cluster
-        .actor(&m, "Accumulator")
-        .arg(1.5)
-        .create()
-        .await
-        .unwrap();
-    let r = acc.call("add").arg(2u64).submit().unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 3.5);
-    let r = acc.call("total").submit().unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 3.5);
-}
-
-#[tokio::test]
-async fn go_bad_arguments_and_unknown_functions() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("go_demo")).await.unwrap();
-
-    let e = task_error(
-        &cluster,
-        cluster.task(&m, "add").arg("x").arg(1.0).submit().unwrap(),
-    )
-    .await;
-    assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
-    assert!(e.message.contains("argument 0"), "{e}");
-    assert!(e.message.contains("str"), "{e}");
-
-    let e = task_error(&cluster, cluster.task(&m, "add").arg(1.0).submit().unwrap()).await;
-    assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
-    assert!(e.message.contains("argument 1: missing"), "{e}");
-
-    // sum_slice wants an object, and a range inside it.
-    let e = task_error(
-        &cluster,
-        cluster
-            .task(&m, "sum_slice")
-            .arg(1.0)
-            .arg(0u64)
-            .arg(1u64)
-            .submit()
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
-    assert!(e.message.contains("expected an object"), "{e}");
-    let data = cluster.put_f64s(&[1.0, 2.0, 3.0]).await.unwrap();
-    let e = task_error(
-        &cluster,
-        cluster
-            .task(&m, "sum_slice")
-            .arg(&data)
-            .arg(0u64)
-            .arg(4u64)
-            .submit()
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
-
-    let e = task_error(&cluster, cluster.task(&m, "no_such_task").submit().unwrap()).await;
-    assert_eq!(e.code, ErrorCode::UnknownFunction, "{e}");
-    assert!(e.message.contains("no_such_task"), "{e}");
-    let acc = cluster.actor(&m, "Accumulator").create().await.unwrap();
-    let e = task_error(&cluster, acc.call("no_such_method").submit().unwrap()).await;
-    assert_eq!(e.code, ErrorCode::UnknownFunction, "{e}");
-    assert!(e.message.contains("no_such_method"), "{e}");
-    let e = cluster
-        .actor(&m, "NoSuchClass")
-        .create()
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(e.code, ErrorCode::UnknownFunction, "{e}");
-    // The actor survived the bad call.
-    let r = acc.call("add").arg(4.0).submit().unwrap();
-    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 4.0);
-    still_serving(&cluster, &m, None).await;
-}
-
-#[tokio::test]
-async fn go_panic_reaches_the_driver_and_the_node_survives() {
-    let cluster = node().await;
-    let m = cluster.register_file(guest("go_demo")).await.unwrap();
-    let e = task_error(
-        &cluster,
-        cluster
-            .task(&m, "fail")
-            .arg("boom from go 42")
-            .submit()
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(e.code, ErrorCode::GuestPanic, "{e}");
-    assert!(e.message.contains("boom from go 42"), "{e}");
-    // The report carries the Go stack of the panicking goroutine.
-    assert!(e.message.contains("goroutine"), "{e}");
-    assert!(e.message.contains("main.go"), "{e}");
-    still_serving(&cluster, &m, None).await;
-    // Again, on a node that has run Go panics before.
-    let e = task_error(
-        &cluster,
-        cluster.task(&m, "fail").arg("again").submit().unwrap(),
-    )
-    .await;
-    assert_eq!(e.code, ErrorCode::GuestPanic, "{e}");
-    assert!(e.message.contains("again"), "{e}");
     still_serving(&cluster, &m, None).await;
 }
 
@@ -446,34 +257,4 @@ async fn go_panic_in_an_actor_method() {
         .unwrap();
     let r = third.call("add").arg(1u64).submit().unwrap();
     assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 2);
-}
-
-/// The SDK's own unit tests (`go test` on the build machine: codec, arguments,
-/// dispatch, transfer arena), so that `cargo test` runs them too.
-#[test]
-fn go_sdk_unit_tests() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let go = root.join("target/toolchains/venv/bin/go");
-    assert!(
-        go.exists(),
-        "{} is missing: run guest-sdk/go/install.sh",
-        go.display()
-    );
-    let out = std::process::Command::new(go)
-        .args(["test", "-count=1", "./..."])
-        .current_dir(root.join("guest-sdk/go"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOWORK", "off")
-        .env("GOCACHE", root.join("target/go/cache"))
-        .env("GOPATH", root.join("target/go/path"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go test failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

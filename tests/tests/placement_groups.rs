@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reef::{ErrorCode, PlacementGroup, PlacementStrategy};
-use reef_tests::cluster3::{cluster3, node_ids};
-use reef_tests::guest;
+use reef_testkit::cluster3::{cluster3, node_ids};
+use reef_testkit::guest;
 
 const READY: Duration = Duration::from_secs(10);
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reef::ErrorCode;
-use reef_tests::{guest, node};
+use reef_testkit::{guest, node};
 
 #[tokio::test]
 async fn seed_demo_partial_sums_and_accumulator() {
@@ -185,7 +185,7 @@ async fn cancel_stops_a_running_and_a_queued_task() {
 
 async fn node_with_cpus(n: u32) -> reef::Cluster {
     let n = n.to_string();
-    reef_tests::node_with(&["--num-cpus", &n]).await
+    reef_testkit::node_with(&["--num-cpus", &n]).await
 }
 
 #[tokio::test]
@@ -225,7 +225,7 @@ async fn put_and_get_round_trip_small_and_large() {
 
 #[tokio::test]
 async fn custom_resources_gate_tasks() {
-    let cluster = reef_tests::node_with(&["--resource", "gpu=1"]).await;
+    let cluster = reef_testkit::node_with(&["--resource", "gpu=1"]).await;
     let m = cluster.register_file(guest("demo")).await.unwrap();
     let ok = cluster
         .task(&m, "add")

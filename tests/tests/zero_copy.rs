@@ -4,7 +4,7 @@
 //! bytes of an object it was not given.
 
 use reef::ErrorCode;
-use reef_tests::{guest, node, HostProcess};
+use reef_testkit::{guest, node, HostProcess};
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8 + 1).collect()
@@ -132,8 +132,7 @@ async fn concurrent_readers_share_the_objects_pages() {
     let demo = cluster.register_file(guest("demo")).await.unwrap();
     let obj = cluster.put_bytes(&pattern(64 << 20)).await.unwrap();
     let private_mib = || {
-        let text =
-            std::fs::read_to_string(format!("/proc/{}/smaps_rollup", node.child.id())).unwrap();
+        let text = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", node.pid())).unwrap();
         let kb = |key: &str| -> u64 {
             text.lines()
                 .find(|l| l.starts_with(key))

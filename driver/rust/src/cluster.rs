@@ -330,8 +330,7 @@ impl Cluster {
 
     /// Waits for an object and decodes it from MessagePack.
     pub async fn get<T: DeserializeOwned>(&self, r: &ObjectRef) -> Result<T> {
-        let data = self.get_bytes(r).await?;
-        rmp_serde::from_slice(&data).map_err(Error::decode)
+        crate::args::decode(&self.get_bytes(r).await?)
     }
 
     /// Waits for several objects and decodes each one; the first error wins.
@@ -340,7 +339,7 @@ impl Cluster {
         self.get_many_bytes(&refs, None)
             .await?
             .into_iter()
-            .map(|d| rmp_serde::from_slice(&d?).map_err(Error::decode))
+            .map(|d| crate::args::decode(&d?))
             .collect()
     }
 

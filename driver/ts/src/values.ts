@@ -8,8 +8,8 @@ import { ArgumentError, ReefError } from "./errors.js";
 /**
  * A value the driver encodes as MessagePack: null/undefined (nil), booleans,
  * numbers (integers as ints, others as float64), bigints (int64/uint64),
- * strings, Dates (timestamp extension), Uint8Arrays (bin), arrays, Maps and
- * plain objects (maps) of those. Functions, symbols, class instances and
+ * strings, Dates (timestamp extension), Uint8Arrays (bin), arrays, Maps with
+ * string keys and plain objects (maps) of those. Functions, symbols, class instances and
  * ObjectRefs nested in a value are refused at run time with an ArgumentError.
  * (The type is wide so that interface-typed objects are accepted.)
  */
@@ -65,6 +65,12 @@ export function checkValue(v: unknown, where: string, seen: Set<object> = new Se
     v.forEach((x, i) => checkValue(x, `${where}[${i}]`, seen));
   } else if (v instanceof Map) {
     for (const [k, x] of v) {
+      // The encoder writes a map's keys as property names.
+      if (typeof k !== "string") {
+        throw new ArgumentError(
+          `${where}: a Map key must be a string (got ${typeof k} ${String(k)}); use an array of pairs`,
+        );
+      }
       checkValue(k, `${where} (a map key)`, seen);
       checkValue(x, `${where}.get(${String(k)})`, seen);
     }
@@ -89,11 +95,48 @@ export function setObjectRefCheck(f: (v: object) => boolean): void {
   isObjectRefLike = f;
 }
 
+/**
+ * A whole number outside the 32-bit ranges: with `useBigInt64` the encoder
+ * would write it as a float64, where every guest SDK writes (and reads) an
+ * int64/uint64.
+ */
+function isWideInteger(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && (v >= 2 ** 32 || v < -(2 ** 31));
+}
+
+/**
+ * `v` as the encoder must see it: every wide integer as a bigint, and every
+ * Map as a plain object (the encoder writes a Map as an empty map). Containers
+ * with neither are returned as they are.
+ */
+function widenIntegers(v: unknown): unknown {
+  if (isWideInteger(v)) return BigInt(v);
+  if (v === null || typeof v !== "object" || ArrayBuffer.isView(v) || v instanceof Date) return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    v.forEach((x, i) => {
+      const w = widenIntegers(x);
+      if (w !== x) (out ??= v.slice())[i] = w;
+    });
+    return out ?? v;
+  }
+  if (v instanceof Map) {
+    // Keys are strings (checkValue).
+    return Object.fromEntries([...v].map(([k, x]) => [k, widenIntegers(x)]));
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const w = widenIntegers(x);
+    if (w !== x) (out ??= { ...v })[k] = w;
+  }
+  return out ?? v;
+}
+
 /** MessagePack bytes of a checked value. */
 export function encodeValue(v: unknown, where = "value"): Uint8Array {
   checkValue(v, where);
   try {
-    return encoder.encode(v);
+    return encoder.encode(widenIntegers(v));
   } catch (e) {
     throw new ArgumentError(`${where}: cannot encode as MessagePack: ${(e as Error).message}`);
   }

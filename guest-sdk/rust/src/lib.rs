@@ -24,6 +24,8 @@ pub mod export;
 mod host;
 mod imports;
 pub mod msgpack;
+#[cfg(test)]
+mod msgpack_golden;
 mod panic;
 pub mod raw;
 mod types;

@@ -44,10 +44,10 @@
 //!
 //! | path | GB/s | CPU-s per GiB (both nodes) |
 //! | --- | --- | --- |
-//! | gRPC `Peer.Pull`, 4 MiB chunks, 1 MiB HTTP/2 frames, in-process ([`bench_pull`] before) | 1.24–1.41 | 0.71 |
+//! | gRPC `Peer.Pull`, 4 MiB chunks, 1 MiB HTTP/2 frames, in-process (`testing::bench_pull` before) | 1.24–1.41 | 0.71 |
 //! | the same between two `host` processes (`make bench`), page faults included | 0.32–0.59 | |
 //! | gRPC, arena mapped at start (no faults), two processes | 0.83 | |
-//! | raw, 1 stripe, in-process ([`bench_pull`]) | 2.31–3.58 | 0.23–0.36 |
+//! | raw, 1 stripe, in-process (`testing::bench_pull`) | 2.31–3.58 | 0.23–0.36 |
 //! | raw, 2 stripes, in-process | 1.47–4.34 | 0.30–0.51 |
 //! | raw, 4 stripes, in-process | 2.05–4.84 | 0.35–0.52 |
 //! | raw, 4 stripes, two `host` processes (`make bench`: task submit to result) | 2.16–5.20 (16 runs; last 3: 3.90–4.40) | |
@@ -67,11 +67,13 @@
 
 mod client;
 mod serve;
-pub mod testing;
+// Test support (in-process nodes, a pull-only server, a faulty proxy, the
+// pull benchmark): compiled into the unit tests only, not the daemon.
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;
 mod wire;
 
 pub use client::{Puller, PROGRESS_TIMEOUT};
 pub use serve::{serve_pull, split_listener, Holder, PullStream, CHUNK_SIZE};
-pub use testing::{bench_pull, PullFigure};

@@ -104,36 +104,6 @@ async fn wait_allocated(node: &Node) -> Result<()> {
     }
 }
 
-/// Bytes of the arena file `path` mapped into process `pid` (its resident
-/// size in `/proc/<pid>/smaps`), 0 until the file is fully allocated. Once
-/// `Arena::prefault` is done this is the whole file, less any pages the
-/// kernel has unmapped since (reclaim may; this VM runs a DAMON `pageout`
-/// scheme). Such pages fault back in when touched.
-pub fn arena_mapped_bytes(pid: u32, path: &std::path::Path) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("reading the arena {}", path.display()))?;
-    if meta.blocks() * 512 < meta.len() {
-        return Ok(0);
-    }
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
-        .with_context(|| format!("reading /proc/{pid}/smaps"))?;
-    let name = path.to_string_lossy();
-    let mut in_arena = false;
-    let mut rss = 0u64;
-    for line in smaps.lines() {
-        let first = line.split_whitespace().next().unwrap_or("");
-        if !first.ends_with(':') {
-            // A mapping's header line (`start-end perms offset dev inode path`).
-            in_arena = line.ends_with(&*name);
-        } else if let (true, Some(kb)) = (in_arena, line.strip_prefix("Rss:")) {
-            let kb = kb.trim().trim_end_matches("kB").trim();
-            rss += kb.parse::<u64>().unwrap_or(0) << 10;
-        }
-    }
-    Ok(rss)
-}
-
 /// Puts `bytes` into the node's store as a sealed object with one reference.
 pub fn put(node: &Node, id: ObjectId, bytes: &[u8]) -> Result<()> {
     let data = node.store().new_data(bytes)?;

@@ -399,7 +399,9 @@ async fn transfer_port_still_serves_grpc_pull() {
 async fn transfer_bench_1gib() {
     for _ in 0..2 {
         for stripes in [1, 2, 4] {
-            let figures = super::bench_pull(1 << 30, stripes, 3).await.unwrap();
+            let figures = super::testing::bench_pull(1 << 30, stripes, 3)
+                .await
+                .unwrap();
             let best = figures.iter().map(|f| f.bytes_per_sec).fold(0.0, f64::max);
             let all: Vec<String> = figures
                 .iter()

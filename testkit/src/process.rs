@@ -1,0 +1,103 @@
+//! A `host start` process managed by a test: started in a data directory the
+//! test owns (a restarted node finds its module cache there), with test-style
+//! helpers that panic on failure.
+
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use reef_launcher::{Launch, LaunchError, RunningHost};
+
+use crate::{free_port, host_bin};
+
+/// A started node; stops (closing its stdin) when dropped. The launcher's
+/// fields and methods (`address`, `port`, `dir`, `token_file`, `pid`, `log`,
+/// `kill`, `wait_exit`) are reached through `Deref`.
+#[derive(Debug)]
+pub struct HostProcess(RunningHost);
+
+impl Deref for HostProcess {
+    type Target = RunningHost;
+    fn deref(&self) -> &RunningHost {
+        &self.0
+    }
+}
+
+impl DerefMut for HostProcess {
+    fn deref_mut(&mut self) -> &mut RunningHost {
+        &mut self.0
+    }
+}
+
+impl HostProcess {
+    /// A head node on a free port with its data in `dir`.
+    pub fn start(dir: &Path, extra: &[&str]) -> HostProcess {
+        Self::start_on(dir, free_port(), extra).expect("node did not start")
+    }
+
+    /// A node that joins the cluster of `head` (with its token).
+    pub fn start_worker(dir: &Path, head: &HostProcess, extra: &[&str]) -> HostProcess {
+        let launch = Launch::worker(head);
+        Self::launch(launch, dir, free_port(), extra).expect("worker node did not start")
+    }
+
+    /// A head node on `port`; on failure, what it logged.
+    pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> Result<HostProcess, String> {
+        Self::spawn(dir, port, true, extra)
+    }
+
+    /// `host start` (`--head` when `head`) on `port` with its data in `dir`,
+    /// waited for until it serves; on failure, what it logged. A node is
+    /// given a 128 MiB arena unless `extra` says otherwise.
+    pub fn spawn(dir: &Path, port: u16, head: bool, extra: &[&str]) -> Result<HostProcess, String> {
+        Self::launch(Launch::new(head), dir, port, extra)
+    }
+
+    fn launch(
+        launch: Launch,
+        dir: &Path,
+        port: u16,
+        extra: &[&str],
+    ) -> Result<HostProcess, String> {
+        let store: &[&str] = if extra.contains(&"--object-store-memory") {
+            &[]
+        } else {
+            &["--object-store-memory", "128MiB"]
+        };
+        launch
+            .binary(host_bin())
+            .port(port)
+            .data_dir(dir)
+            .args(store.iter().chain(extra))
+            .start()
+            .map(HostProcess)
+            .map_err(|e| match e {
+                LaunchError::NotStarted { log } => log,
+                other => other.to_string(),
+            })
+    }
+
+    /// The cluster token this node presents (its own, or its head's).
+    pub fn token(&self) -> String {
+        self.0.token().expect("the node's token file")
+    }
+
+    /// A driver connected to this node.
+    pub async fn connect(&self) -> reef::Cluster {
+        reef::Cluster::connect_with_token(&self.address, &self.token())
+            .await
+            .expect("connecting to the node")
+    }
+
+    /// Runs a `host` subcommand against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(host_bin())
+            .args(args)
+            .arg("--address")
+            .arg(&self.address)
+            .arg("--token-file")
+            .arg(&self.token_file)
+            .output()
+            .expect("running the host binary")
+    }
+}
