@@ -1,5 +1,5 @@
 //! What guests printed: captured per task or actor call, kept for the last
-//! [`KEPT_LOGS`] calls of this node, read by drivers with `logs`.
+//! `KEPT_LOGS` calls of this node, read by drivers with `logs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

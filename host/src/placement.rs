@@ -122,7 +122,7 @@ pub struct ArgumentBytes {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     Local,
-    Remote(pb::NodeView),
+    Remote(Box<pb::NodeView>),
 }
 
 fn alive(n: &pb::NodeView) -> bool {
@@ -167,7 +167,7 @@ pub fn place(
     let ever = |n: &pb::NodeView| resources(n.total.as_ref()).is_some_and(|t| need.fits_in(&t));
     let now = |n: &pb::NodeView| resources(n.available.as_ref()).is_some_and(|a| need.fits_in(&a));
     let fits_here_now = need.fits_in(&local.available) && local.queued == 0;
-    let remote = |n: &pb::NodeView| Ok(Decision::Remote(n.clone()));
+    let remote = |n: &pb::NodeView| Ok(Decision::Remote(Box::new(n.clone())));
 
     if let Strategy::NodeAffinity { node_id, soft } = request.strategy {
         if node_id == local.node_id {
@@ -350,7 +350,7 @@ fn place_in_group(
         return Ok(Decision::Local);
     }
     match view.nodes.iter().find(|n| n.node_id == node_id) {
-        Some(n) if alive(n) => Ok(Decision::Remote(n.clone())),
+        Some(n) if alive(n) => Ok(Decision::Remote(Box::new(n.clone()))),
         _ => Err(ReefError::new(
             ErrorCode::NodeDied,
             format!(

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::scheduler::Resources;
 
-pub use peers::PeerLink;
+pub use peers::{channel, PeerLink};
 
 /// How long a node keeps retrying to reach the control plane at start.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -277,28 +277,6 @@ pub fn from_map(m: &pb::ResourceMap) -> Resources {
     r
 }
 
-/// Connects a token-carrying channel to `address` (lazily: the first call dials).
-pub fn channel(address: &str, token: &str) -> ReefResult<tonic::transport::Channel> {
-    let url = if address.starts_with("http") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let _ = AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
-    Ok(tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| {
-            ReefError::new(
-                ErrorCode::BadArgument,
-                format!("bad address {address}: {e}"),
-            )
-        })?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        .connect_lazy())
-}
-
 pub(crate) fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
     // Control-plane errors start with the Reef error-code name.
     let message = status.message();
@@ -315,4 +293,31 @@ pub(crate) fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
         _ => message,
     };
     ReefError::new(code, format!("{what}: {message}"))
+}
+
+impl Membership {
+    /// The link to a node in the view (opened on first use).
+    pub fn peer(&self, node_id: &str) -> ReefResult<PeerLink> {
+        if let Some(link) = self.peers.lock().unwrap().get(node_id) {
+            return Ok(link.clone());
+        }
+        let view = self.node_view(node_id).ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::UnknownNode,
+                format!("node {node_id} is not in the cluster"),
+            )
+        })?;
+        if view.state != pb::NodeState::Alive as i32 {
+            return Err(ReefError::new(
+                ErrorCode::NodeDied,
+                format!("node {node_id} is dead ({})", view.death_reason),
+            ));
+        }
+        let link = PeerLink::open(&self.node_id, node_id, &view.address, &self.token)?;
+        self.peers
+            .lock()
+            .unwrap()
+            .insert(node_id.to_string(), link.clone());
+        Ok(link)
+    }
 }

@@ -8,7 +8,8 @@ use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::peer_client::PeerClient;
 use tokio::sync::mpsc;
 
-use super::{channel, Membership};
+use std::time::Duration;
+
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// Most items per batch.
@@ -27,7 +28,12 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
-    fn open(from: &str, node_id: &str, address: &str, token: &str) -> ReefResult<PeerLink> {
+    pub(super) fn open(
+        from: &str,
+        node_id: &str,
+        address: &str,
+        token: &str,
+    ) -> ReefResult<PeerLink> {
         let attach =
             AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
         let client = PeerClient::with_interceptor(channel(address, token)?, attach.clone())
@@ -111,29 +117,24 @@ async fn send_batches<T, F, Fut>(
     }
 }
 
-impl Membership {
-    /// The link to a node in the view (opened on first use).
-    pub fn peer(&self, node_id: &str) -> ReefResult<PeerLink> {
-        if let Some(link) = self.peers.lock().unwrap().get(node_id) {
-            return Ok(link.clone());
-        }
-        let view = self.node_view(node_id).ok_or_else(|| {
+/// Connects a token-carrying channel to `address` (lazily: the first call dials).
+pub fn channel(address: &str, token: &str) -> ReefResult<tonic::transport::Channel> {
+    let url = if address.starts_with("http") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let _ = AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
+    Ok(tonic::transport::Endpoint::from_shared(url)
+        .map_err(|e| {
             ReefError::new(
-                ErrorCode::UnknownNode,
-                format!("node {node_id} is not in the cluster"),
+                ErrorCode::BadArgument,
+                format!("bad address {address}: {e}"),
             )
-        })?;
-        if view.state != pb::NodeState::Alive as i32 {
-            return Err(ReefError::new(
-                ErrorCode::NodeDied,
-                format!("node {node_id} is dead ({})", view.death_reason),
-            ));
-        }
-        let link = PeerLink::open(&self.node_id, node_id, &view.address, &self.token)?;
-        self.peers
-            .lock()
-            .unwrap()
-            .insert(node_id.to_string(), link.clone());
-        Ok(link)
-    }
+        })?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(64 << 20)
+        .connect_lazy())
 }

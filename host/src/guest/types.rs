@@ -246,7 +246,7 @@ mod tests {
     fn wit_codes() -> Vec<String> {
         let mut resolve = Resolve::default();
         resolve
-            .push_str("reef.wit", crate::componentize::WIT)
+            .push_str("reef.wit", include_str!("../../../wit/reef.wit"))
             .unwrap();
         let code = resolve
             .types
