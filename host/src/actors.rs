@@ -24,12 +24,9 @@ use crate::scheduler::Resources;
 use crate::store::ObjectId;
 use crate::tasks::{short, ArgSpec, CallOptions};
 
-/// Actor ids carry the creating node's index above this bit.
-const ACTOR_INDEX_SHIFT: u32 = 40;
-
 /// The index of the node that created an actor.
 pub fn creator_index(actor: u64) -> u32 {
-    (actor >> ACTOR_INDEX_SHIFT) as u32
+    reef_core::ActorId(actor).creator_index()
 }
 
 /// How long a call for an actor created elsewhere waits here for the
@@ -125,7 +122,7 @@ impl Actors {
     /// A new cluster-unique actor id for the node with `index`.
     pub fn new_id(&self, index: u32) -> u64 {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        (u64::from(index) << ACTOR_INDEX_SHIFT) | n
+        reef_core::ActorId::new(index, n).0
     }
 
     pub fn is_here(&self, id: u64) -> bool {

@@ -14,18 +14,17 @@ use crate::scheduler::{Resources, Scheduler};
 use crate::store::{Arena, ObjectId, ObjectStore};
 use crate::tasks::{StopReason, TaskTable};
 
-/// An object id is `prefix << 40 | counter`; a prefix is `node_index << 14 |
-/// slot`. The node index, given by the control plane when the node joins,
-/// names the id's *owner*: the node that tracks where the object is (see
-/// `cluster`). Slot 0 is the node's own (guest puts, nested tasks); driver
-/// sessions take slots 1.. in turn.
-pub const ID_PREFIX_SHIFT: u32 = 40;
-const SLOT_BITS: u32 = 14;
-const SLOTS: u64 = 1 << SLOT_BITS;
+/// Id layout (see `reef_core::ids`): an object id is `prefix << 40 | counter`,
+/// a prefix `node_index << 14 | slot`; the node index names the id's *owner*,
+/// the node that tracks where the object is (see `cluster`). Slot 0 is the
+/// node's own (guest puts, nested tasks); driver sessions take slots 1.. in turn.
+pub use reef_core::ids::ID_PREFIX_SHIFT;
+use reef_core::ids::SLOTS;
+use reef_core::IdPrefix;
 
 /// The index of the node that owns an object id.
 pub fn owner_index(id: ObjectId) -> u32 {
-    ((id >> ID_PREFIX_SHIFT) >> SLOT_BITS) as u32
+    reef_core::ObjectId(id).owner_index()
 }
 
 #[derive(Clone, Debug)]
@@ -158,14 +157,15 @@ impl Node {
 
     /// A fresh id for an object the node creates itself.
     pub fn new_object_id(&self) -> ObjectId {
-        let prefix = (self.cluster.index() as u64) << SLOT_BITS;
-        (prefix << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
+        IdPrefix::node(self.cluster.index())
+            .object(self.next_object.fetch_add(1, Ordering::Relaxed))
+            .0
     }
 
     /// A fresh id prefix for a driver session (slots wrap after 16383 sessions).
     pub fn new_id_prefix(&self) -> u64 {
         let slot = self.next_prefix.fetch_add(1, Ordering::Relaxed) % (SLOTS - 1) + 1;
-        ((self.cluster.index() as u64) << SLOT_BITS) | slot
+        IdPrefix::new(self.cluster.index(), slot).0
     }
 
     /// Whether this node owns the object id (it tracks the object's copies).

@@ -434,11 +434,7 @@ fn inline_bytes(data: &Data) -> Bytes {
 }
 
 pub fn error_from_proto(e: pb::Error) -> ReefError {
-    ReefError::new(
-        ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Internal),
-        e.message,
-    )
-    .with_backtrace(e.backtrace)
+    ReefError::from_proto(e)
 }
 
 pub(crate) fn args_to_proto(args: &[ArgSpec]) -> Vec<pb::Arg> {
@@ -454,11 +450,10 @@ pub(crate) fn args_to_proto(args: &[ArgSpec]) -> Vec<pb::Arg> {
 
 pub(crate) fn options_to_proto(o: &CallOptions) -> pb::CallOptions {
     pb::CallOptions {
-        resources: o.resources.as_ref().map(|r| pb::Resources {
-            num_cpus: Some(r.cpus),
-            memory: r.memory,
-            custom: r.custom.clone().into_iter().collect(),
-        }),
+        resources: o
+            .resources
+            .as_ref()
+            .map(crate::scheduler::Resources::to_request),
         memory_limit: o.memory_limit.unwrap_or(0),
         cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
     }

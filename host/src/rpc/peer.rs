@@ -113,10 +113,7 @@ impl Peer for PeerService {
         request: Request<pb::KillActorRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         let id = request.into_inner().actor_id;
-        self.node
-            .kill_local_actor(id)
-            .await
-            .map_err(|e| Status::not_found(e.to_string()))?;
+        self.node.kill_local_actor(id).await.map_err(Status::from)?;
         Ok(Response::new(pb::Empty {}))
     }
 }

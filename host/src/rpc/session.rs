@@ -387,11 +387,7 @@ pub fn options(o: Option<pb::CallOptions>) -> CallOptions {
         return CallOptions::default();
     };
     CallOptions {
-        resources: o.resources.map(|r| Resources {
-            cpus: r.num_cpus.unwrap_or(1.0),
-            memory: r.memory,
-            custom: r.custom.into_iter().collect(),
-        }),
+        resources: o.resources.map(|r| Resources::from_request(&r, 1.0)),
         memory_limit: (o.memory_limit > 0).then_some(o.memory_limit),
         cpu_time_ms: (o.cpu_time_ms > 0).then_some(o.cpu_time_ms),
     }
