@@ -31,6 +31,9 @@ pub const SLOTS: u64 = 1 << SLOT_BITS;
 /// The largest counter an id can hold.
 pub const MAX_COUNTER: u64 = (1 << COUNTER_BITS) - 1;
 
+// The node index keeps some bits above the slot and the counter.
+const _: () = assert!(COUNTER_BITS + SLOT_BITS < 64);
+
 /// An object id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId(pub u64);
@@ -131,8 +134,6 @@ mod tests {
     fn the_layout_is_the_protos() {
         assert_eq!(COUNTER_BITS, 40);
         assert_eq!(SLOT_BITS, 14);
-        // Node index, slot and counter fill the 64 bits without overlap.
-        assert!(COUNTER_BITS + SLOT_BITS < 64);
     }
 
     #[test]
