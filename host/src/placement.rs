@@ -13,64 +13,7 @@ use reef_proto as pb;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::scheduler::Resources;
 
-/// A scheduling strategy (`SchedulingStrategy` on the wire).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Strategy {
-    /// Here when it fits now, else the node holding most argument bytes,
-    /// else any node with room.
-    #[default]
-    Default,
-    /// Round-robin over the nodes with room.
-    Spread,
-    /// On this node; `soft` falls back to the default when it is dead or full.
-    NodeAffinity { node_id: String, soft: bool },
-    /// In a bundle of a placement group (`None`: any bundle it fits in),
-    /// on the bundle's resources.
-    PlacementGroup { group: u64, bundle: Option<u32> },
-}
-
-impl Strategy {
-    pub fn from_proto(s: Option<&pb::SchedulingStrategy>) -> Strategy {
-        use pb::scheduling_strategy::Kind;
-        match s.and_then(|s| s.kind.as_ref()) {
-            Some(Kind::Spread(_)) => Strategy::Spread,
-            Some(Kind::NodeAffinity(a)) => Strategy::NodeAffinity {
-                node_id: a.node_id.clone(),
-                soft: a.soft,
-            },
-            Some(Kind::PlacementGroup(b)) => Strategy::PlacementGroup {
-                group: b.placement_group_id,
-                bundle: u32::try_from(b.bundle_index).ok(),
-            },
-            _ => Strategy::Default,
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::SchedulingStrategy {
-        use pb::scheduling_strategy::Kind;
-        let kind = match self {
-            Strategy::Default => Kind::Default(pb::Empty {}),
-            Strategy::Spread => Kind::Spread(pb::Empty {}),
-            Strategy::NodeAffinity { node_id, soft } => Kind::NodeAffinity(pb::NodeAffinity {
-                node_id: node_id.clone(),
-                soft: *soft,
-            }),
-            Strategy::PlacementGroup { group, bundle } => Kind::PlacementGroup(pb::BundleRef {
-                placement_group_id: *group,
-                bundle_index: bundle.map_or(-1, |b| b as i32),
-            }),
-        };
-        pb::SchedulingStrategy { kind: Some(kind) }
-    }
-
-    /// The placement group the strategy uses, if any.
-    pub fn group(&self) -> Option<u64> {
-        match self {
-            Strategy::PlacementGroup { group, .. } => Some(*group),
-            _ => None,
-        }
-    }
-}
+pub use reef_core::Strategy;
 
 /// What is being placed.
 #[derive(Debug)]
@@ -122,7 +65,7 @@ pub struct ArgumentBytes {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     Local,
-    Remote(pb::NodeView),
+    Remote(Box<pb::NodeView>),
 }
 
 fn alive(n: &pb::NodeView) -> bool {
@@ -167,7 +110,7 @@ pub fn place(
     let ever = |n: &pb::NodeView| resources(n.total.as_ref()).is_some_and(|t| need.fits_in(&t));
     let now = |n: &pb::NodeView| resources(n.available.as_ref()).is_some_and(|a| need.fits_in(&a));
     let fits_here_now = need.fits_in(&local.available) && local.queued == 0;
-    let remote = |n: &pb::NodeView| Ok(Decision::Remote(n.clone()));
+    let remote = |n: &pb::NodeView| Ok(Decision::Remote(Box::new(n.clone())));
 
     if let Strategy::NodeAffinity { node_id, soft } = request.strategy {
         if node_id == local.node_id {
@@ -350,7 +293,7 @@ fn place_in_group(
         return Ok(Decision::Local);
     }
     match view.nodes.iter().find(|n| n.node_id == node_id) {
-        Some(n) if alive(n) => Ok(Decision::Remote(n.clone())),
+        Some(n) if alive(n) => Ok(Decision::Remote(Box::new(n.clone()))),
         _ => Err(ReefError::new(
             ErrorCode::NodeDied,
             format!(

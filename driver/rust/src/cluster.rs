@@ -331,7 +331,7 @@ impl Cluster {
     /// Waits for an object and decodes it from MessagePack.
     pub async fn get<T: DeserializeOwned>(&self, r: &ObjectRef) -> Result<T> {
         let data = self.get_bytes(r).await?;
-        rmp_serde::from_slice(&data).map_err(Error::decode)
+        rmp_serde::from_slice(&data).map_err(crate::error::decode)
     }
 
     /// Waits for several objects and decodes each one; the first error wins.
@@ -340,7 +340,7 @@ impl Cluster {
         self.get_many_bytes(&refs, None)
             .await?
             .into_iter()
-            .map(|d| rmp_serde::from_slice(&d?).map_err(Error::decode))
+            .map(|d| rmp_serde::from_slice(&d?).map_err(crate::error::decode))
             .collect()
     }
 
@@ -422,42 +422,11 @@ impl Cluster {
 }
 
 async fn tcp_channel(address: &str) -> Result<Channel> {
-    let url = if address.starts_with("http") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::BadArgument,
-                format!("bad address {address}: {e}"),
-            )
-        })?
-        .tcp_nodelay(true)
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        .connect()
-        .await?;
-    Ok(channel)
+    reef_core::channel::connect(address).await
 }
 
 async fn unix_client(path: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
-    let path = path.to_string();
-    // The URI is required by the API but unused: the connector dials the socket.
-    let channel = tonic::transport::Endpoint::from_static("http://node.local")
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await?;
-    Ok(client(channel, token))
+    Ok(client(reef_core::channel::connect_unix(path).await?, token))
 }
 
 fn client(channel: Channel, token: AttachToken) -> NodeClient<TokenChannel> {
@@ -539,7 +508,7 @@ impl TaskBuilder<'_> {
                 module,
                 function,
                 args: args_to_proto(args),
-                strategy: options.strategy.to_proto(),
+                strategy: Some(options.strategy.to_proto()),
                 options: options.to_proto(),
             })
         })
@@ -603,7 +572,7 @@ impl ActorBuilder<'_> {
                     class,
                     args: args_to_proto(args),
                     name,
-                    strategy: options.strategy.to_proto(),
+                    strategy: Some(options.strategy.to_proto()),
                     options: options.to_proto(),
                 })
             })

@@ -94,7 +94,7 @@ fn run(cases: Vec<Case>) {
 }
 
 fn remote(n: pb::NodeView) -> Result<Decision, ErrorCode> {
-    Ok(Decision::Remote(n))
+    Ok(Decision::Remote(Box::new(n)))
 }
 
 #[test]
