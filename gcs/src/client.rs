@@ -2,20 +2,19 @@
 //!
 //! A thin, cloneable wrapper over the generated `ControlPlaneClient`: the
 //! channel connects lazily (and reconnects) and every call carries the
-//! cluster token. Errors are tonic [`Status`]es whose message starts with a
-//! Reef error code name; [`status_to_reef`] splits them back.
+//! cluster token. Errors are tonic [`Status`]es carrying the Reef error in
+//! their details: `reef_core::ReefError::from(status)` gets it back.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use reef_core::ReefError;
 use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::control_plane_client::ControlPlaneClient;
 use reef_proto::*;
-use tonic::transport::Endpoint;
 use tonic::{Status, Streaming};
 
 use crate::service::MAX_MESSAGE_BYTES;
-pub use crate::status::status_to_reef;
 
 /// A token-carrying client of the head's `ControlPlane` service.
 #[derive(Clone, Debug)]
@@ -30,18 +29,8 @@ impl GcsClient {
     /// head is unreachable fails with `Unavailable`. Needs a tokio runtime.
     pub fn connect_lazy(address: &str, token: &str) -> Result<Self, String> {
         let attach = AttachToken::new(token)?;
-        let uri = if address.contains("://") {
-            address.to_owned()
-        } else {
-            format!("http://{address}")
-        };
-        let channel = Endpoint::from_shared(uri)
-            .map_err(|e| format!("bad control plane address {address}: {e}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
+        let channel = reef_core::channel::lazy(address)
+            .map_err(|e| format!("bad control plane address {address}: {}", e.message))?;
         let inner = ControlPlaneClient::with_interceptor(channel, attach)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -122,9 +111,9 @@ impl GcsClient {
     /// `INFEASIBLE`, ... otherwise).
     pub async fn place_actor(&self, req: PlaceActorRequest) -> Result<ActorLocation, Status> {
         let reply = self.inner.clone().place_actor(req).await?.into_inner();
-        reply
-            .location
-            .ok_or_else(|| Status::internal("INTERNAL: PlaceActor replied without a location"))
+        reply.location.ok_or_else(|| {
+            ReefError::new(ErrorCode::Internal, "PlaceActor replied without a location").into()
+        })
     }
 
     /// `state`: `"ALIVE"` or `"DEAD"` (with `reason`).

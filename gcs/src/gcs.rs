@@ -40,7 +40,11 @@ impl std::fmt::Debug for Gcs {
 }
 
 fn validate_resources(what: &str, resources: &Resources) -> Result<()> {
-    match resources.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+    match resources
+        .rows()
+        .into_iter()
+        .find(|(_, v)| !v.is_finite() || *v < 0.0)
+    {
         Some((name, v)) => Err(GcsError::InvalidArgument(format!(
             "{what} resource `{name}` must be finite and non-negative, got {v}"
         ))),

@@ -35,7 +35,8 @@
 //!   directory, jobs, KV and placement groups ([`placement`] places
 //!   bundles). Hot state is in memory, persisted write-behind.
 //! * [`client`]: [`GcsClient`], the token-carrying client nodes and drivers
-//!   use, and [`status_to_reef`] to turn its errors back into Reef codes.
+//!   use; its errors carry the Reef error in the status details
+//!   (`reef_core::ReefError::from(status)`).
 //!
 //! ```
 //! use reef_gcs::{ActorRecord, Gcs, NodeInfo, Resources};
@@ -56,7 +57,6 @@ mod file_store;
 mod gcs;
 mod memory_store;
 pub mod placement;
-pub mod resources;
 pub mod service;
 mod status;
 mod storage;
@@ -71,7 +71,7 @@ pub use file_store::{FileStore, DB_FILE};
 pub use gcs::Gcs;
 pub use memory_store::MemoryStore;
 pub use service::{server, ControlPlaneService, ServiceConfig};
-pub use status::{reef_status, status_to_reef};
+pub use status::reef_status;
 pub use storage::{Entry, Storage, WriteOp};
 pub use tables::{
     ActorClassInfo, ActorRecord, ActorState, ActorTable, JobRecord, JobState, JobTable, Kv,

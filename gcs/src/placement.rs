@@ -18,7 +18,6 @@
 
 use reef_proto::PlacementStrategy;
 
-use crate::resources::{self, describe, fits};
 use crate::tables::Resources;
 
 /// A node bundles may go on (callers pass alive, non-draining nodes only).
@@ -107,7 +106,7 @@ impl Plan<'_> {
     }
 
     fn assign(&mut self, bundle: usize, node: usize) {
-        resources::subtract(&mut self.free[node], &self.bundles[bundle]);
+        self.free[node].subtract(&self.bundles[bundle]);
         self.assigned[bundle] = Some(node);
     }
 
@@ -131,11 +130,9 @@ impl Plan<'_> {
     /// The fitting node with the most free CPU (earliest on ties).
     fn roomiest(&self, request: &Resources, among: impl Iterator<Item = usize>) -> Option<usize> {
         among
-            .filter(|&n| fits(request, &self.free[n]))
+            .filter(|&n| request.fits_in(&self.free[n]))
             .fold(None, |best: Option<usize>, n| match best {
-                Some(b) if resources::cpu(&self.free[b]) >= resources::cpu(&self.free[n]) => {
-                    Some(b)
-                }
+                Some(b) if self.free[b].cpus >= self.free[n].cpus => Some(b),
                 _ => Some(n),
             })
     }
@@ -150,11 +147,10 @@ impl Plan<'_> {
                 .iter()
                 .position(|n| n.node_id == node_id)
                 .ok_or_else(|| PlacementError::UnknownNode(node_id.clone()))?;
-            if !fits(&self.bundles[bundle], &self.free[node]) {
+            if !self.bundles[bundle].fits_in(&self.free[node]) {
                 return Err(PlacementError::Infeasible(format!(
                     "bundle {bundle} {} does not fit on its node {node_id} (left: {})",
-                    describe(&self.bundles[bundle]),
-                    describe(&self.free[node]),
+                    &self.bundles[bundle], &self.free[node],
                 )));
             }
             self.assign(bundle, node);
@@ -171,9 +167,9 @@ impl Plan<'_> {
             )));
         }
         let rest = self.unassigned();
-        let need = resources::sum(rest.iter().map(|&b| &self.bundles[b]));
+        let need = Resources::sum(rest.iter().map(|&b| &self.bundles[b]));
         let node = match used.first() {
-            Some(&n) if fits(&need, &self.free[n]) => Some(n),
+            Some(&n) if need.fits_in(&self.free[n]) => Some(n),
             Some(_) => None,
             None => self.roomiest(&need, 0..self.nodes.len()),
         };
@@ -181,7 +177,7 @@ impl Plan<'_> {
             return Err(PlacementError::Infeasible(format!(
                 "STRICT_PACK: the {} bundles together need {} and no single node has that",
                 self.bundles.len(),
-                describe(&resources::sum(self.bundles.iter())),
+                Resources::sum(self.bundles.iter()),
             )));
         };
         for b in rest {
@@ -194,11 +190,11 @@ impl Plan<'_> {
         let mut rest = self.unassigned();
         // One node for everything when possible (on a node already used by
         // a pinned bundle if there is one).
-        let need = resources::sum(rest.iter().map(|&b| &self.bundles[b]));
+        let need = Resources::sum(rest.iter().map(|&b| &self.bundles[b]));
         let used = self.used_nodes();
         let single = match used.as_slice() {
             [] => self.roomiest(&need, 0..self.nodes.len()),
-            [n] if fits(&need, &self.free[*n]) => Some(*n),
+            [n] if need.fits_in(&self.free[*n]) => Some(*n),
             _ => None,
         };
         if let Some(node) = single {
@@ -215,7 +211,7 @@ impl Plan<'_> {
             let node = used
                 .iter()
                 .copied()
-                .filter(|&n| fits(&self.bundles[b], &self.free[n]))
+                .filter(|&n| self.bundles[b].fits_in(&self.free[n]))
                 .max_by_key(|&n| self.node_load(n))
                 .or_else(|| self.roomiest(&self.bundles[b], 0..self.nodes.len()));
             match node {
@@ -256,12 +252,12 @@ impl Plan<'_> {
                 self.bundles.len(),
                 self.bundles.len() - left.len(),
                 left[0],
-                describe(&self.bundles[left[0]]),
+                &self.bundles[left[0]],
             )));
         }
         for b in left {
             let node = (0..self.nodes.len())
-                .filter(|&n| fits(&self.bundles[b], &self.free[n]))
+                .filter(|&n| self.bundles[b].fits_in(&self.free[n]))
                 .min_by_key(|&n| self.node_load(n));
             match node {
                 Some(n) => self.assign(b, n),
@@ -280,12 +276,10 @@ impl Plan<'_> {
                 let mut nodes: Vec<usize> = open
                     .iter()
                     .copied()
-                    .filter(|&n| fits(&self.bundles[b], &self.free[n]))
+                    .filter(|&n| self.bundles[b].fits_in(&self.free[n]))
                     .collect();
                 // Roomiest first, so ties prefer the least loaded node.
-                nodes.sort_by(|&x, &y| {
-                    resources::cpu(&self.free[y]).total_cmp(&resources::cpu(&self.free[x]))
-                });
+                nodes.sort_by(|&x, &y| self.free[y].cpus.total_cmp(&self.free[x].cpus));
                 nodes
             })
             .collect();
@@ -305,7 +299,7 @@ impl Plan<'_> {
         PlacementError::Infeasible(format!(
             "{}: bundle {bundle} {} fits on no node",
             self.strategy_name(),
-            describe(&self.bundles[bundle]),
+            &self.bundles[bundle],
         ))
     }
 }
@@ -334,7 +328,7 @@ fn augment(
 
 /// Sort key for first-fit decreasing: CPU first, then everything else.
 fn size_key(r: &Resources) -> f64 {
-    resources::cpu(r) * 1e6 + r.values().sum::<f64>()
+    r.cpus * 1e6 + r.rows().iter().map(|(_, v)| v).sum::<f64>()
 }
 
 #[cfg(test)]

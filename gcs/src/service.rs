@@ -31,8 +31,8 @@
 //!   restarted") and drops the old placement groups; nodes learn it from
 //!   `Heartbeat` (`unknown = true`) and register again.
 //!
-//! Errors carry a Reef [`ErrorCode`] name as their
-//! message prefix (see `crate::status`).
+//! Errors carry the Reef error (`reef.v1.Error`) in the status details, its
+//! code name also prefixing the message (see `crate::status`).
 
 mod actors;
 mod groups;

@@ -1,15 +1,17 @@
-//! Errors on the wire: every status the control plane returns has a message
-//! that starts with a Reef [`ErrorCode`] name (`"UNKNOWN_NODE: node abc is
-//! not in the cluster"`), so a caller maps it back with [`status_to_reef`].
+//! Errors on the wire: every status the control plane returns carries the
+//! Reef error (`reef.v1.Error`) in its details, so a caller gets the code
+//! back with `ReefError::from(status)`; the message repeats it for logs
+//! (`"UNKNOWN_NODE: node abc is not in the cluster"`).
 
+use reef_core::ReefError;
 use reef_proto::ErrorCode;
 use tonic::{Code, Status};
 
 use crate::error::GcsError;
 
-/// A status whose message is `"<ERROR_CODE>: <message>"`.
+/// A status with gRPC code `grpc` carrying the Reef error `code: message`.
 pub fn reef_status(grpc: Code, code: ErrorCode, message: impl std::fmt::Display) -> Status {
-    Status::new(grpc, format!("{}: {message}", code.as_str_name()))
+    ReefError::new(code, message.to_string()).to_status(grpc)
 }
 
 pub(crate) fn bad_argument(message: impl std::fmt::Display) -> Status {
@@ -59,43 +61,22 @@ impl From<GcsError> for Status {
     }
 }
 
-/// The Reef error code and message of a status: the code named at the start
-/// of the message when there is one (the prefix is removed from the
-/// message), else one derived from the gRPC code (`Unauthenticated` →
-/// `UNAUTHENTICATED`, `DeadlineExceeded` → `TIMEOUT`, `Cancelled` →
-/// `CANCELLED`, anything else `INTERNAL` with the gRPC code in the message).
-pub fn status_to_reef(status: &Status) -> (ErrorCode, String) {
-    let message = status.message();
-    if let Some((name, rest)) = message.split_once(':') {
-        if let Some(code) = ErrorCode::from_str_name(name.trim()) {
-            return (code, rest.trim_start().to_owned());
-        }
-    }
-    let code = match status.code() {
-        Code::Unauthenticated => ErrorCode::Unauthenticated,
-        Code::DeadlineExceeded => ErrorCode::Timeout,
-        Code::Cancelled => ErrorCode::Cancelled,
-        _ => ErrorCode::Internal,
-    };
-    let message = if code == ErrorCode::Internal {
-        format!("control plane: {:?}: {message}", status.code())
-    } else {
-        message.to_owned()
-    };
-    (code, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn reef(s: &Status) -> (ErrorCode, String) {
+        let e = ReefError::from_status(s);
+        (e.code, e.message)
+    }
+
     #[test]
-    fn codes_round_trip_through_the_message() {
+    fn codes_travel_in_the_details() {
         let s = unknown_node("abc");
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "UNKNOWN_NODE: node abc is not in the cluster");
         assert_eq!(
-            status_to_reef(&s),
+            reef(&s),
             (
                 ErrorCode::UnknownNode,
                 "node abc is not in the cluster".into()
@@ -107,22 +88,11 @@ mod tests {
         }
         .into();
         assert_eq!(s.code(), Code::AlreadyExists);
-        assert_eq!(status_to_reef(&s).0, ErrorCode::NameTaken);
+        assert_eq!(reef(&s).0, ErrorCode::NameTaken);
         let s: Status = GcsError::not_found("job", 7).into();
-        assert_eq!(status_to_reef(&s).0, ErrorCode::BadArgument);
-    }
-
-    #[test]
-    fn plain_statuses_map_by_grpc_code() {
-        let (code, msg) = status_to_reef(&Status::unauthenticated("wrong cluster token"));
-        assert_eq!(code, ErrorCode::Unauthenticated);
-        assert_eq!(msg, "wrong cluster token");
-        let (code, msg) = status_to_reef(&Status::unavailable("connection refused: x"));
-        assert_eq!(code, ErrorCode::Internal);
-        assert!(msg.contains("Unavailable"), "{msg}");
-        assert_eq!(
-            status_to_reef(&Status::deadline_exceeded("slow")).0,
-            ErrorCode::Timeout
-        );
+        assert_eq!(reef(&s).0, ErrorCode::BadArgument);
+        let s: Status = GcsError::not_found("placement group", 7).into();
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(reef(&s).0, ErrorCode::UnknownPlacementGroup);
     }
 }

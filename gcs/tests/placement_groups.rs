@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use reef_gcs::{status_to_reef, ServiceConfig};
+use reef_core::ReefError;
+use reef_gcs::ServiceConfig;
 use reef_proto::scheduling_strategy::Kind;
 use reef_proto::*;
 use tonic::Code;
@@ -126,7 +127,10 @@ async fn all_four_strategies_place_and_remove_releases() {
     }
     assert!(head.service.view().placement_groups.is_empty());
     let err = c.pg_get(987_654).await.unwrap_err();
-    assert_eq!(status_to_reef(&err).0, ErrorCode::UnknownPlacementGroup);
+    assert_eq!(
+        ReefError::from_status(&err).code,
+        ErrorCode::UnknownPlacementGroup
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,12 +173,12 @@ async fn groups_that_can_never_fit_are_rejected_at_once() {
         .pg_create(group(PlacementStrategy::Pack, &[-1.0]))
         .await
         .unwrap_err();
-    assert_eq!(status_to_reef(&err).0, ErrorCode::BadArgument);
+    assert_eq!(ReefError::from_status(&err).code, ErrorCode::BadArgument);
     let err = c
         .pg_create(group(PlacementStrategy::Pack, &[]))
         .await
         .unwrap_err();
-    assert_eq!(status_to_reef(&err).0, ErrorCode::BadArgument);
+    assert_eq!(ReefError::from_status(&err).code, ErrorCode::BadArgument);
     // Nothing was reserved anywhere.
     for n in &nodes {
         assert_eq!(n.reserve_calls.load(Ordering::Relaxed), 0);
@@ -302,13 +306,16 @@ async fn actors_go_into_bundles_and_die_with_their_group() {
         "only bundle 1 fits 2 CPUs"
     );
     let err = c.place_actor(place(3, 0, 2.0)).await.unwrap_err();
-    assert_eq!(status_to_reef(&err).0, ErrorCode::Infeasible);
+    assert_eq!(ReefError::from_status(&err).code, ErrorCode::Infeasible);
     let err = c.place_actor(place(3, 5, 1.0)).await.unwrap_err();
-    assert_eq!(status_to_reef(&err).0, ErrorCode::BadArgument);
+    assert_eq!(ReefError::from_status(&err).code, ErrorCode::BadArgument);
     c.pg_remove(info.id).await.unwrap();
     assert_eq!(c.lookup_actor_id(1).await.unwrap().state, "DEAD");
     let err = c.place_actor(place(4, 0, 1.0)).await.unwrap_err();
-    assert_eq!(status_to_reef(&err).0, ErrorCode::UnknownPlacementGroup);
+    assert_eq!(
+        ReefError::from_status(&err).code,
+        ErrorCode::UnknownPlacementGroup
+    );
     drop(nodes);
 }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use reef_gcs::{status_to_reef, GcsClient, ServiceConfig};
+use reef_core::ReefError;
+use reef_gcs::{GcsClient, ServiceConfig};
 use reef_proto::scheduling_strategy::Kind;
 use reef_proto::*;
 use sha2::{Digest, Sha256};
@@ -41,7 +42,7 @@ fn strategy(kind: Kind) -> Option<SchedulingStrategy> {
 }
 
 fn code_of(status: &tonic::Status) -> ErrorCode {
-    status_to_reef(status).0
+    ReefError::from_status(status).code
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

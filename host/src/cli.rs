@@ -322,7 +322,7 @@ async fn start(args: StartArgs) -> Result<()> {
     };
     let stopping = node.stopping.clone();
     let tcp_server = tokio::spawn(
-        server_builder()
+        reef_core::channel::server()
             .add_service(service.clone())
             .add_service(peer.clone())
             .add_service(groups.clone())
@@ -341,7 +341,7 @@ async fn start(args: StartArgs) -> Result<()> {
             ),
     );
     let unix_server = tokio::spawn(
-        server_builder()
+        reef_core::channel::server()
             .add_service(service)
             .add_service(peer)
             .add_service(groups)
@@ -401,18 +401,6 @@ async fn start(args: StartArgs) -> Result<()> {
     Ok(())
 }
 
-fn server_builder() -> tonic::transport::Server {
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        // Large windows: a put or get of a large object over the socket is
-        // not throttled by HTTP/2's 64 KiB defaults.
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        // Peers keep one call open per object they wait for (`Locate`): the
-        // HTTP/2 default of a few hundred streams would block the rest.
-        .max_concurrent_streams(Some(1 << 20))
-}
-
 fn machine_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, size) = unsafe {
@@ -433,14 +421,7 @@ async fn client(
         None => reef_proto::auth::find_token(address),
     }
     .map_err(anyhow::Error::msg)?;
-    let url = if address.starts_with("http") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(url)
-        .with_context(|| format!("bad address {address}"))?
-        .connect()
+    let channel = reef_core::channel::connect(address)
         .await
         .with_context(|| format!("cannot reach a node at {address}"))?;
     let token = reef_proto::auth::AttachToken::new(&token).map_err(anyhow::Error::msg)?;

@@ -1,4 +1,5 @@
-//! The bit layout of object and actor ids.
+//! The bit layout of object and actor ids, as the host uses them (plain
+//! `u64`s; the layout itself is `reef_core::ids`).
 //!
 //! ```text
 //! object id:  | node index (10) | slot (14) | counter (40) |
@@ -11,43 +12,40 @@
 //! the node's own (guest puts, nested tasks); driver sessions take slots 1..
 //! in turn, each allocating ids in its own range without asking the node.
 
+use reef_core::{ActorId, IdPrefix};
+
 use crate::store::ObjectId;
 
-/// Bits of an id below its prefix (object ids) or creator index (actor ids).
-pub const ID_PREFIX_SHIFT: u32 = 40;
-/// Bits of a prefix that name the session slot.
-pub const SLOT_BITS: u32 = 14;
-/// Session slots per node (slot 0 is the node's own).
-pub const SLOTS: u64 = 1 << SLOT_BITS;
+pub use reef_core::ids::{ID_PREFIX_SHIFT, SLOTS, SLOT_BITS};
 
 /// The index of the node that owns an object id.
 pub fn owner_index(id: ObjectId) -> u32 {
-    ((id >> ID_PREFIX_SHIFT) >> SLOT_BITS) as u32
+    reef_core::ObjectId(id).owner_index()
 }
 
 /// The prefix of the ids a node (slot 0) or a session (slot 1..) allocates.
 pub fn prefix(node_index: u32, slot: u64) -> u64 {
-    (u64::from(node_index) << SLOT_BITS) | slot
+    IdPrefix::new(node_index, slot).0
 }
 
 /// The prefix an object id was allocated under.
 pub fn prefix_of(id: ObjectId) -> u64 {
-    id >> ID_PREFIX_SHIFT
+    reef_core::ObjectId(id).prefix().0
 }
 
 /// The `counter`-th object id under `prefix`.
 pub fn object_id(prefix: u64, counter: u64) -> ObjectId {
-    (prefix << ID_PREFIX_SHIFT) | counter
+    IdPrefix(prefix).object(counter).0
 }
 
 /// The `counter`-th actor id created by node `index`.
 pub fn actor_id(index: u32, counter: u64) -> u64 {
-    (u64::from(index) << ID_PREFIX_SHIFT) | counter
+    ActorId::new(index, counter).0
 }
 
 /// The index of the node that created an actor.
 pub fn creator_index(actor: u64) -> u32 {
-    (actor >> ID_PREFIX_SHIFT) as u32
+    ActorId(actor).creator_index()
 }
 
 #[cfg(test)]

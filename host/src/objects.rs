@@ -265,7 +265,7 @@ impl ObjectDirectory {
                     }
                 }
                 Some(pb::ready_object::Result::Error(e)) => {
-                    self.store.resolve(id, Err(error_from_proto(e)))
+                    self.store.resolve(id, Err(ReefError::from_proto(e)))
                 }
                 None => {}
             }
@@ -449,7 +449,7 @@ impl ObjectDirectory {
                     store.resolve(id, Ok(Arc::new(Data::Inline(bytes))))
                 }
                 Ok((size, Some(R::Holders(h)))) => store.set_remote(id, size, h.node_ids),
-                Ok((_, Some(R::Error(e)))) => store.resolve(id, Err(error_from_proto(e))),
+                Ok((_, Some(R::Error(e)))) => store.resolve(id, Err(ReefError::from_proto(e))),
                 Ok((_, None)) => store.resolve(
                     id,
                     Err(ReefError::new(ErrorCode::Internal, "empty locate reply")),
@@ -533,12 +533,4 @@ fn inline_bytes(data: &Data) -> Bytes {
         Data::Inline(b) => b.clone(),
         Data::Arena(_) => Bytes::copy_from_slice(data.as_slice()),
     }
-}
-
-pub fn error_from_proto(e: pb::Error) -> ReefError {
-    ReefError::new(
-        ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Internal),
-        e.message,
-    )
-    .with_backtrace(e.backtrace)
 }

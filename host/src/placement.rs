@@ -13,64 +13,7 @@ use reef_proto as pb;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::scheduler::Resources;
 
-/// A scheduling strategy (`SchedulingStrategy` on the wire).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Strategy {
-    /// Here when it fits now, else the node holding most argument bytes,
-    /// else any node with room.
-    #[default]
-    Default,
-    /// Round-robin over the nodes with room.
-    Spread,
-    /// On this node; `soft` falls back to the default when it is dead or full.
-    NodeAffinity { node_id: String, soft: bool },
-    /// In a bundle of a placement group (`None`: any bundle it fits in),
-    /// on the bundle's resources.
-    PlacementGroup { group: u64, bundle: Option<u32> },
-}
-
-impl Strategy {
-    pub fn from_proto(s: Option<&pb::SchedulingStrategy>) -> Strategy {
-        use pb::scheduling_strategy::Kind;
-        match s.and_then(|s| s.kind.as_ref()) {
-            Some(Kind::Spread(_)) => Strategy::Spread,
-            Some(Kind::NodeAffinity(a)) => Strategy::NodeAffinity {
-                node_id: a.node_id.clone(),
-                soft: a.soft,
-            },
-            Some(Kind::PlacementGroup(b)) => Strategy::PlacementGroup {
-                group: b.placement_group_id,
-                bundle: u32::try_from(b.bundle_index).ok(),
-            },
-            _ => Strategy::Default,
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::SchedulingStrategy {
-        use pb::scheduling_strategy::Kind;
-        let kind = match self {
-            Strategy::Default => Kind::Default(pb::Empty {}),
-            Strategy::Spread => Kind::Spread(pb::Empty {}),
-            Strategy::NodeAffinity { node_id, soft } => Kind::NodeAffinity(pb::NodeAffinity {
-                node_id: node_id.clone(),
-                soft: *soft,
-            }),
-            Strategy::PlacementGroup { group, bundle } => Kind::PlacementGroup(pb::BundleRef {
-                placement_group_id: *group,
-                bundle_index: bundle.map_or(-1, |b| b as i32),
-            }),
-        };
-        pb::SchedulingStrategy { kind: Some(kind) }
-    }
-
-    /// The placement group the strategy uses, if any.
-    pub fn group(&self) -> Option<u64> {
-        match self {
-            Strategy::PlacementGroup { group, .. } => Some(*group),
-            _ => None,
-        }
-    }
-}
+pub use reef_core::Strategy;
 
 /// What is being placed.
 #[derive(Debug)]

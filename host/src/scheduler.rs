@@ -1,52 +1,12 @@
 //! Local resource accounting: tasks and actors take CPUs, memory and custom
 //! resources from the node's pool and wait, in submission order, until they fit.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-/// Resources a task or actor asks for, or a node offers.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Resources {
-    pub cpus: f64,
-    pub memory: u64,
-    pub custom: BTreeMap<String, f64>,
-}
-
-impl Resources {
-    pub fn fits_in(&self, available: &Resources) -> bool {
-        self.cpus <= available.cpus + 1e-9
-            && self.memory <= available.memory
-            && self
-                .custom
-                .iter()
-                .all(|(k, v)| *v <= available.custom.get(k).copied().unwrap_or(0.0) + 1e-9)
-    }
-    fn take(&self, from: &mut Resources) {
-        from.cpus -= self.cpus;
-        from.memory -= self.memory;
-        for (k, v) in &self.custom {
-            *from.custom.entry(k.clone()).or_default() -= v;
-        }
-    }
-    fn give(&self, to: &mut Resources) {
-        to.cpus += self.cpus;
-        to.memory += self.memory;
-        for (k, v) in &self.custom {
-            *to.custom.entry(k.clone()).or_default() += v;
-        }
-    }
-    /// Rows for `host status`: (name, amount).
-    pub fn rows(&self) -> Vec<(String, f64)> {
-        let mut rows = vec![
-            ("CPU".to_string(), self.cpus),
-            ("memory".to_string(), self.memory as f64),
-        ];
-        rows.extend(self.custom.iter().map(|(k, v)| (k.clone(), *v)));
-        rows
-    }
-}
+pub use reef_core::Resources;
 
 struct Waiter {
     seq: u64,
@@ -121,7 +81,7 @@ impl Scheduler {
         if state.queued > 0 || !request.fits_in(&state.available) {
             return None;
         }
-        request.take(&mut state.available);
+        state.available.subtract(request);
         Some(Permit {
             scheduler: self.clone(),
             resources: request.clone(),
@@ -140,7 +100,7 @@ impl Scheduler {
     pub fn enqueue(self: &Arc<Self>, request: &Resources) -> Ticket {
         let mut state = self.state.lock().unwrap();
         let wait = if state.queued == 0 && request.fits_in(&state.available) {
-            request.take(&mut state.available);
+            state.available.subtract(request);
             None
         } else {
             let (tx, rx) = oneshot::channel();
@@ -168,7 +128,7 @@ impl Scheduler {
     fn release(&self, resources: &Resources) {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
-        resources.give(&mut state.available);
+        state.available.add(resources);
         loop {
             // The oldest waiter, among the heads of the classes that fit now.
             let next = state
@@ -186,10 +146,10 @@ impl Scheduler {
                 state.classes.swap_remove(i);
             }
             state.queued -= 1;
-            request.take(&mut state.available);
+            state.available.subtract(&request);
             if waiter.wake.send(()).is_err() {
                 // The waiter gave up (cancelled): return its share.
-                request.give(&mut state.available);
+                state.available.add(&request);
             }
         }
     }

@@ -36,10 +36,9 @@ pub struct CallOptions {
 impl CallOptions {
     /// What a task reserves: what it asked for, else one CPU (as in Ray).
     pub fn task_resources(&self) -> Resources {
-        self.resources.clone().unwrap_or(Resources {
-            cpus: 1.0,
-            ..Default::default()
-        })
+        self.resources
+            .clone()
+            .unwrap_or_else(|| Resources::cpus(1.0))
     }
 
     /// What an actor reserves for its lifetime: what it asked for, else nothing.
@@ -149,11 +148,9 @@ fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
         return CallOptions::default();
     };
     CallOptions {
-        resources: o.resources.map(|r| Resources {
-            cpus: r.num_cpus.unwrap_or(default_cpus),
-            memory: r.memory,
-            custom: r.custom.into_iter().collect(),
-        }),
+        resources: o
+            .resources
+            .map(|r| Resources::from_request(&r, default_cpus)),
         memory_limit: (o.memory_limit > 0).then_some(o.memory_limit),
         cpu_time_ms: (o.cpu_time_ms > 0).then_some(o.cpu_time_ms),
     }
@@ -161,11 +158,7 @@ fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
 
 pub fn options_to_proto(o: &CallOptions) -> pb::CallOptions {
     pb::CallOptions {
-        resources: o.resources.as_ref().map(|r| pb::Resources {
-            num_cpus: Some(r.cpus),
-            memory: r.memory,
-            custom: r.custom.clone().into_iter().collect(),
-        }),
+        resources: o.resources.as_ref().map(Resources::to_request),
         memory_limit: o.memory_limit.unwrap_or(0),
         cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
     }

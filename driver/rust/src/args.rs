@@ -41,10 +41,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
 /// bytes): exactly one value, with no bytes after it (as every guest SDK reads).
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
-    let value = T::deserialize(&mut de).map_err(Error::decode)?;
+    let value = T::deserialize(&mut de).map_err(crate::error::decode)?;
     let used = de.get_ref().position();
     if used != bytes.len() as u64 {
-        return Err(Error::decode(format!(
+        return Err(crate::error::decode(format!(
             "{} bytes after the value",
             bytes.len() as u64 - used
         )));

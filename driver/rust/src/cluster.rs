@@ -421,42 +421,11 @@ impl Cluster {
 }
 
 async fn tcp_channel(address: &str) -> Result<Channel> {
-    let url = if address.starts_with("http") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::BadArgument,
-                format!("bad address {address}: {e}"),
-            )
-        })?
-        .tcp_nodelay(true)
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        .connect()
-        .await?;
-    Ok(channel)
+    reef_core::channel::connect(address).await
 }
 
 async fn unix_client(path: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
-    let path = path.to_string();
-    // The URI is required by the API but unused: the connector dials the socket.
-    let channel = tonic::transport::Endpoint::from_static("http://node.local")
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await?;
-    Ok(client(channel, token))
+    Ok(client(reef_core::channel::connect_unix(path).await?, token))
 }
 
 fn client(channel: Channel, token: AttachToken) -> NodeClient<TokenChannel> {
@@ -538,7 +507,7 @@ impl TaskBuilder<'_> {
                 module,
                 function,
                 args: args_to_proto(args),
-                strategy: options.strategy.to_proto(),
+                strategy: Some(options.strategy.to_proto()),
                 options: options.to_proto(),
             })
         })
@@ -602,7 +571,7 @@ impl ActorBuilder<'_> {
                     class,
                     args: args_to_proto(args),
                     name,
-                    strategy: options.strategy.to_proto(),
+                    strategy: Some(options.strategy.to_proto()),
                     options: options.to_proto(),
                 })
             })

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use reef_core::IdPrefix;
 use reef_proto as pb;
 use reef_proto::auth::TokenChannel;
 use reef_proto::client_op::Op;
@@ -18,7 +19,6 @@ use crate::error::{Error, Result};
 
 /// Operations packed into one message at most.
 const MAX_BATCH: usize = 4096;
-const ID_PREFIX_SHIFT: u32 = 40;
 
 pub(crate) struct Connection {
     pub client: NodeClient<TokenChannel>,
@@ -52,7 +52,7 @@ impl Connection {
             .message()
             .await?
             .and_then(|b| b.replies.into_iter().next())
-            .ok_or_else(Error::disconnected)?;
+            .ok_or_else(crate::error::disconnected)?;
         let Some(Body::Hello(hello)) = first.body else {
             return Err(Error::new(
                 pb::ErrorCode::Internal,
@@ -87,12 +87,14 @@ impl Connection {
 
     /// A fresh object id in this session's range.
     pub fn new_object_id(&self) -> u64 {
-        (self.hello.id_prefix << ID_PREFIX_SHIFT) | self.next_object.fetch_add(1, Ordering::Relaxed)
+        IdPrefix(self.hello.id_prefix)
+            .object(self.next_object.fetch_add(1, Ordering::Relaxed))
+            .0
     }
 
     /// Queues an operation that has no reply.
     pub fn send(&self, op: Op) -> Result<()> {
-        self.ops.send(op).map_err(|_| Error::disconnected())
+        self.ops.send(op).map_err(|_| crate::error::disconnected())
     }
 
     /// Sends an operation built around a fresh request id and waits for its reply.
@@ -101,7 +103,7 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(req_id, tx);
         self.send(make(req_id))?;
-        match rx.await.map_err(|_| Error::disconnected())? {
+        match rx.await.map_err(|_| crate::error::disconnected())? {
             Body::Error(e) => Err(Error::from_proto(e)),
             body => Ok(body),
         }

@@ -5,42 +5,7 @@ use std::time::Duration;
 
 use reef_proto as pb;
 
-/// Where a task runs in a cluster.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Strategy {
-    /// On the node the driver is connected to when it fits there now; else
-    /// the node holding most of the task's argument bytes; else any node with
-    /// room (spillback).
-    #[default]
-    Default,
-    /// Round-robin over the nodes with room.
-    Spread,
-    /// On one node (by id, see `Cluster::status`); `soft` falls back to the
-    /// default when that node is dead or full, hard fails instead.
-    NodeAffinity { node_id: String, soft: bool },
-    /// In a placement group's bundle, on its reserved resources (`bundle:
-    /// None`: any bundle it fits in). See `PlacementGroup::bundle`.
-    PlacementGroup { group: u64, bundle: Option<u32> },
-}
-
-impl Strategy {
-    pub(crate) fn to_proto(&self) -> Option<pb::SchedulingStrategy> {
-        use pb::scheduling_strategy::Kind;
-        let kind = match self {
-            Strategy::Default => return None,
-            Strategy::Spread => Kind::Spread(pb::Empty {}),
-            Strategy::NodeAffinity { node_id, soft } => Kind::NodeAffinity(pb::NodeAffinity {
-                node_id: node_id.clone(),
-                soft: *soft,
-            }),
-            Strategy::PlacementGroup { group, bundle } => Kind::PlacementGroup(pb::BundleRef {
-                placement_group_id: *group,
-                bundle_index: bundle.map_or(-1, |b| b as i32),
-            }),
-        };
-        Some(pb::SchedulingStrategy { kind: Some(kind) })
-    }
-}
+pub use reef_core::Strategy;
 
 #[derive(Clone, Debug, Default)]
 pub struct CallOptions {

@@ -9,8 +9,11 @@ import { fileURLToPath } from "node:url";
 
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import protobuf from "protobufjs";
 
 import { ConnectionError, fromProto, NodeError, ReefError } from "./errors.js";
+import type { Error__Output as ProtoError } from "./gen/reef/v1/Error.js";
+import { COUNTER_BITS } from "./gen/constants.js";
 import type { ProtoGrpcType } from "./gen/reef.js";
 import type { ClientBatch } from "./gen/reef/v1/ClientBatch.js";
 import type { ClientOp } from "./gen/reef/v1/ClientOp.js";
@@ -21,7 +24,6 @@ import type { ServerReply__Output } from "./gen/reef/v1/ServerReply.js";
 
 /** Operations packed into one message at most. */
 const MAX_BATCH = 4096;
-const ID_PREFIX_SHIFT = 40n;
 
 /** Where the .proto is: copied beside the package by `npm run build`. */
 function protoPath(): string {
@@ -63,8 +65,31 @@ export function newClient(target: string): NodeClient {
   });
 }
 
-/** Maps a failed unary call or stream to a typed error. */
+let errorType: protobuf.Type | undefined;
+
+/**
+ * The Reef error a failed call's status carries: the node and the control
+ * plane put the encoded `reef.v1.Error` in the status details
+ * (`grpc-status-details-bin`). Undefined when there is none.
+ */
+export function statusError(metadata: grpc.Metadata | undefined): ProtoError | undefined {
+  const details = metadata?.get("grpc-status-details-bin")[0];
+  if (!(details instanceof Buffer) || details.length === 0) return undefined;
+  errorType ??= protobuf.loadSync(protoPath()).lookupType("reef.v1.Error");
+  try {
+    return errorType.toObject(errorType.decode(details), { enums: String, defaults: true }) as ProtoError;
+  } catch {
+    return undefined; // details of another kind: fall back to the gRPC code
+  }
+}
+
+/**
+ * The typed error of a failed call to a Reef gRPC service (a unary call or a
+ * stream): the Reef error the status carries, else one from the gRPC code.
+ */
 export function grpcError(e: grpc.ServiceError | Error, what: string): ReefError {
+  const carried = statusError((e as grpc.ServiceError).metadata);
+  if (carried) return fromProto(carried);
   const code = (e as grpc.ServiceError).code;
   const details = (e as grpc.ServiceError).details ?? e.message;
   if (code === grpc.status.UNAUTHENTICATED || code === grpc.status.PERMISSION_DENIED) {
@@ -233,9 +258,9 @@ export class Connection {
     if (this.closedError) throw this.closedError;
   }
 
-  /** A fresh object id in this session's range: `prefix << 40 | counter`. */
+  /** A fresh object id in this session's range: `prefix << COUNTER_BITS | counter`. */
   newObjectId(): bigint {
-    return (this.idPrefix << ID_PREFIX_SHIFT) | this.nextObject++;
+    return (this.idPrefix << COUNTER_BITS) | this.nextObject++;
   }
 
   /** Queues an operation that has no reply. */

@@ -4,38 +4,10 @@
 
 import type { Error__Output as ProtoError } from "./gen/reef/v1/Error.js";
 
-/** The node's error codes (`ErrorCode` in proto/reef.proto). */
-export const ERROR_CODES = [
-  "INVALID_MODULE",
-  "UNKNOWN_MODULE",
-  "UNKNOWN_FUNCTION",
-  "BAD_ARGUMENT",
-  "UNKNOWN_OBJECT",
-  "GUEST_TRAP",
-  "GUEST_PANIC",
-  "GUEST_ERROR",
-  "MEMORY_LIMIT",
-  "CPU_TIME_LIMIT",
-  "STACK_OVERFLOW",
-  "CANCELLED",
-  "TIMEOUT",
-  "STORE_FULL",
-  "INFEASIBLE",
-  "DEPENDENCY_FAILED",
-  "UNKNOWN_ACTOR",
-  "ACTOR_DEAD",
-  "NAME_TAKEN",
-  "NODE_STOPPING",
-  "OWNER_DIED",
-  "VIEW_ERROR",
-  "INTERNAL",
-  "NODE_DIED",
-  "UNKNOWN_NODE",
-  "UNKNOWN_PLACEMENT_GROUP",
-  "OBJECT_LOST",
-  "NOT_GRANTED",
-  "PLACEMENT_GROUP_REMOVED",
-] as const;
+import { ERROR_CODES } from "./gen/constants.js";
+
+/** The node's error codes (`ErrorCode` in proto/reef.proto), generated from it. */
+export { ERROR_CODES };
 
 /**
  * A node error code, or `UNAVAILABLE` / `UNAUTHENTICATED` for transport
@@ -87,7 +59,8 @@ export class NotGrantedError extends InvalidModuleError {}
 
 /**
  * Something named does not exist: `UNKNOWN_MODULE`, `UNKNOWN_FUNCTION` (task,
- * actor class or method), `UNKNOWN_OBJECT`, `UNKNOWN_ACTOR`.
+ * actor class or method), `UNKNOWN_OBJECT`, `UNKNOWN_ACTOR`, `UNKNOWN_NODE`,
+ * `UNKNOWN_PLACEMENT_GROUP`.
  */
 export class NotFoundError extends ReefError {}
 
@@ -138,6 +111,8 @@ const CLASSES: Record<string, new (code: ErrorCode, message: string, backtrace?:
   UNKNOWN_FUNCTION: NotFoundError,
   UNKNOWN_OBJECT: NotFoundError,
   UNKNOWN_ACTOR: NotFoundError,
+  UNKNOWN_NODE: NotFoundError,
+  UNKNOWN_PLACEMENT_GROUP: NotFoundError,
   BAD_ARGUMENT: BadArgumentError,
   GUEST_TRAP: TaskError,
   GUEST_PANIC: TaskError,

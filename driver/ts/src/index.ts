@@ -45,6 +45,8 @@ export {
   TimeoutError,
   type ErrorCode,
 } from "./errors.js";
+export { grpcError } from "./connection.js";
+export { COUNTER_BITS, SLOT_BITS } from "./gen/constants.js";
 export { LocalNode, freePort, type LocalNodeOptions } from "./local.js";
 export { ObjectRef } from "./object.js";
 export { resolveToken, type TokenOptions } from "./token.js";

@@ -26,7 +26,6 @@ use reef_proto::{
 use tonic::{Code, Status};
 
 use super::state::{ActorEntry, NodeEntry, State, ALIVE, DEAD, PENDING};
-use crate::resources::{self, cpu, describe, fits, from_proto};
 use crate::status::{bad_argument, infeasible, reef_status, unknown_node};
 use crate::tables::Resources;
 
@@ -47,9 +46,11 @@ impl State {
         if req.actor_id == 0 {
             return Err(bad_argument("actor_id must be non-zero"));
         }
-        let resources = from_proto(req.resources.as_ref());
-        resources::validate(&format!("actor {}", req.actor_id), &resources)
-            .map_err(bad_argument)?;
+        let resources = Resources::validated(
+            &format!("actor {}", req.actor_id),
+            &req.resources.clone().unwrap_or_default(),
+        )
+        .map_err(bad_argument)?;
         if let Some(existing) = self.actors.get(&req.actor_id) {
             if existing.live() {
                 // A retried request: same answer.
@@ -75,7 +76,7 @@ impl State {
         )?;
         let node = self.nodes.get_mut(&node_id).expect("chosen from the nodes");
         if group.is_none() {
-            resources::subtract(&mut node.delta, &resources);
+            node.debit.add(&resources);
         }
         let location = ActorLocation {
             actor_id: req.actor_id,
@@ -121,8 +122,8 @@ impl State {
                 let target = self.nodes.get(&a.node_id);
                 let takes_it = target.is_some_and(|n| {
                     n.schedulable()
-                        && fits(need, &n.total)
-                        && (!a.soft || fits(need, &n.available()))
+                        && need.fits_in(&n.total)
+                        && (!a.soft || need.fits_in(&n.available()))
                 });
                 if takes_it {
                     return Ok((a.node_id.clone(), None));
@@ -143,9 +144,7 @@ impl State {
                     )),
                     Some(n) => Err(infeasible(format!(
                         "actor {actor_id} needs {} but its node {} (hard affinity) has {} in total",
-                        describe(need),
-                        a.node_id,
-                        describe(&n.total)
+                        need, a.node_id, &n.total
                     ))),
                 }
             }
@@ -161,20 +160,25 @@ impl State {
     ) -> Result<(String, Option<u64>), Status> {
         let nodes = self.schedulable_nodes();
         if let Some(r) = nodes.iter().find(|n| n.view.node_id == requester) {
-            if fits(need, &r.available()) {
+            if need.fits_in(&r.available()) {
                 return Ok((requester.to_owned(), None));
             }
         }
-        if let Some(n) = roomiest(nodes.iter().copied().filter(|n| fits(need, &n.available()))) {
+        if let Some(n) = roomiest(
+            nodes
+                .iter()
+                .copied()
+                .filter(|n| need.fits_in(&n.available())),
+        ) {
             return Ok((n.view.node_id.clone(), None));
         }
         // Nothing free now: queue on a node that can ever hold it.
         if let Some(r) = nodes.iter().find(|n| n.view.node_id == requester) {
-            if fits(need, &r.total) {
+            if need.fits_in(&r.total) {
                 return Ok((requester.to_owned(), None));
             }
         }
-        match roomiest(nodes.iter().copied().filter(|n| fits(need, &n.total))) {
+        match roomiest(nodes.iter().copied().filter(|n| need.fits_in(&n.total))) {
             Some(n) => Ok((n.view.node_id.clone(), None)),
             None => Err(self.never_fits(actor_id, need, nodes.len())),
         }
@@ -189,13 +193,13 @@ impl State {
         let mut fitting: Vec<&NodeEntry> = nodes
             .iter()
             .copied()
-            .filter(|n| fits(need, &n.available()))
+            .filter(|n| need.fits_in(&n.available()))
             .collect();
         if fitting.is_empty() {
             fitting = nodes
                 .iter()
                 .copied()
-                .filter(|n| fits(need, &n.total))
+                .filter(|n| need.fits_in(&n.total))
                 .collect();
         }
         if fitting.is_empty() {
@@ -240,12 +244,12 @@ impl State {
         }
         let index = if bundle.bundle_index < 0 {
             let fitting: Vec<usize> = (0..g.bundles.len())
-                .filter(|&i| fits(need, &g.bundles[i]))
+                .filter(|&i| need.fits_in(&g.bundles[i]))
                 .collect();
             if fitting.is_empty() {
                 return Err(infeasible(format!(
                     "actor {actor_id} needs {}, more than any bundle of placement group {id}",
-                    describe(need)
+                    need
                 )));
             }
             let i = fitting[self.spread_cursor % fitting.len()];
@@ -259,11 +263,10 @@ impl State {
                     g.bundles.len()
                 )));
             };
-            if !fits(need, b) {
+            if !need.fits_in(b) {
                 return Err(infeasible(format!(
                     "actor {actor_id} needs {} but bundle {i} of placement group {id} has {}",
-                    describe(need),
-                    describe(b)
+                    need, b
                 )));
             }
             i
@@ -274,7 +277,7 @@ impl State {
     fn never_fits(&self, actor_id: u64, need: &Resources, alive: usize) -> Status {
         infeasible(format!(
             "actor {actor_id} needs {}, which no alive node has in total ({alive} alive nodes)",
-            describe(need)
+            need
         ))
     }
 
@@ -340,7 +343,7 @@ impl State {
 /// The node with the most free CPU (the first on ties).
 fn roomiest<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Option<&'a NodeEntry> {
     nodes.fold(None, |best: Option<&NodeEntry>, n| match best {
-        Some(b) if cpu(&b.available()) >= cpu(&n.available()) => Some(b),
+        Some(b) if b.available().cpus >= n.available().cpus => Some(b),
         _ => Some(n),
     })
 }

@@ -33,7 +33,6 @@ use super::peers::ReserveError;
 use super::state::{GroupEntry, State};
 use super::Inner;
 use crate::placement::{place_bundles, Candidate, PlacementError};
-use crate::resources::{self, from_proto};
 use crate::status::{bad_argument, infeasible, reef_status};
 use crate::tables::{Counter, Resources};
 
@@ -64,10 +63,13 @@ impl Inner {
         if req.bundles.is_empty() {
             return Err(bad_argument("a placement group needs at least one bundle"));
         }
-        let bundles: Vec<Resources> = req.bundles.iter().map(|b| from_proto(Some(b))).collect();
-        for (i, b) in bundles.iter().enumerate() {
-            resources::validate(&format!("bundle {i}"), b).map_err(bad_argument)?;
-        }
+        let bundles = req
+            .bundles
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Resources::validated(&format!("bundle {i}"), b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad_argument)?;
         let id = self.next_group_id()?;
         self.with_state(|st| {
             let nodes = st.schedulable_nodes();
@@ -301,7 +303,7 @@ fn plan_round(st: &mut State, id: u64, claimed: bool) -> Option<Round> {
             .push(BundleReservation {
                 placement_group_id: id,
                 bundle_index: i as u32,
-                resources: Some(resources::to_proto(bundle)),
+                resources: Some(bundle.to_map()),
             });
     }
     st.debit_bundles(&assignment, &bundles);

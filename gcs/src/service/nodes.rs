@@ -13,9 +13,9 @@ use tonic::Status;
 use super::state::{NodeEntry, State};
 use super::{millis, Inner};
 use crate::clock::now_millis;
-use crate::resources::{self, from_proto};
 use crate::status::{bad_argument, internal, unknown_node};
 use crate::tables::Counter;
+use crate::tables::Resources;
 
 /// A `ReleaseBundles` the control plane owes a node: (address, group id).
 pub(crate) type Release = (String, u64);
@@ -34,15 +34,14 @@ impl Inner {
                 req.node_id
             )));
         }
-        let total = from_proto(req.total.as_ref());
         let what = format!("node {}: total", req.node_id);
-        resources::validate(&what, &total).map_err(bad_argument)?;
+        let total = Resources::validated(&what, &req.total.clone().unwrap_or_default())
+            .map_err(bad_argument)?;
         let available = match &req.available {
-            Some(m) if !m.amounts.is_empty() => from_proto(Some(m)),
+            Some(m) if !m.amounts.is_empty() => available_within(m, &total)
+                .map_err(|e| bad_argument(format!("node {}: {e}", req.node_id)))?,
             _ => total.clone(),
         };
-        resources::validate_available(&available, &total)
-            .map_err(|e| bad_argument(format!("node {}: {e}", req.node_id)))?;
 
         let gcs = self.gcs.clone();
         let index = tokio::task::spawn_blocking(move || gcs.reserve_ids(Counter::Node, 1))
@@ -77,7 +76,8 @@ impl Inner {
                     },
                     total,
                     reported: available,
-                    delta: Default::default(),
+                    credit: Resources::new(),
+                    debit: Resources::new(),
                     last_seen: Instant::now(),
                     start_time_ms: now,
                 },
@@ -110,15 +110,15 @@ impl Inner {
             node.last_seen = Instant::now();
             node.view.last_heartbeat_ms = now_millis();
             if let Some(map) = &req.available {
-                let available = from_proto(Some(map));
-                resources::validate_available(&available, &node.total).map_err(|e| {
+                let available = available_within(map, &node.total).map_err(|e| {
                     bad_argument(format!(
                         "node {}: {e}; keeping its last reported resources",
                         req.node_id
                     ))
                 })?;
                 node.reported = available;
-                node.delta.clear();
+                node.credit = Resources::new();
+                node.debit = Resources::new();
             }
             node.view.pending_tasks = req.pending_tasks;
             node.view.running_tasks = req.running_tasks;
@@ -262,4 +262,15 @@ impl State {
         self.bump();
         releases
     }
+}
+
+/// A node's reported `available` map, valid and within its `total`: no
+/// resource the node does not have, none above its total.
+fn available_within(
+    map: &reef_proto::ResourceMap,
+    total: &Resources,
+) -> Result<Resources, reef_core::ResourcesError> {
+    let available = Resources::validated("available", map)?;
+    available.check_within(total)?;
+    Ok(available)
 }

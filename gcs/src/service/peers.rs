@@ -8,7 +8,6 @@ use std::time::Duration;
 use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::peer_client::PeerClient;
 use reef_proto::{BundleReservation, ReleaseBundlesRequest, ReserveBundlesRequest};
-use tonic::transport::Endpoint;
 
 pub(crate) struct PeerPool {
     token: AttachToken,
@@ -30,15 +29,9 @@ impl PeerPool {
         if let Some(c) = clients.get(address) {
             return Ok(c.clone());
         }
-        let uri = if address.contains("://") {
-            address.to_owned()
-        } else {
-            format!("http://{address}")
-        };
-        let channel = Endpoint::from_shared(uri)
-            .map_err(|e| format!("bad node address {address}: {e}"))?
+        let channel = reef_core::channel::endpoint(address)
+            .map_err(|e| format!("bad node address {address}: {}", e.message))?
             .connect_timeout(self.timeout)
-            .tcp_nodelay(true)
             .connect_lazy();
         let client = PeerClient::with_interceptor(channel, self.token.clone());
         clients.insert(address.to_owned(), client.clone());

@@ -14,7 +14,6 @@ use reef_proto::{
 use tokio::sync::watch;
 
 use super::persist::Persister;
-use crate::resources::{self, adjusted};
 use crate::tables::{self, id_key, ActorRecord, ActorState, NodeInfo, Record, Resources};
 
 /// Storage table of placement group records (prost-encoded
@@ -34,8 +33,9 @@ pub(crate) struct NodeEntry {
     /// Available resources as of the last heartbeat.
     pub reported: Resources,
     /// What the control plane committed since the last heartbeat: bundles
-    /// reserved and actors placed (negative), bundles released (positive).
-    pub delta: Resources,
+    /// released (`credit`), bundles reserved and actors placed (`debit`).
+    pub credit: Resources,
+    pub debit: Resources,
     pub last_seen: Instant,
     pub start_time_ms: u64,
 }
@@ -56,13 +56,17 @@ impl NodeEntry {
 
     /// Last reported availability adjusted by what was committed since.
     pub fn available(&self) -> Resources {
-        adjusted(&self.reported, &self.delta, &self.total)
+        let mut available = self.reported.clone();
+        available.add(&self.credit);
+        available.subtract(&self.debit);
+        available.clamp_to(&self.total);
+        available
     }
 
     pub fn to_view(&self) -> NodeView {
         NodeView {
-            total: Some(resources::to_proto(&self.total)),
-            available: Some(resources::to_proto(&self.available())),
+            total: Some(self.total.to_map()),
+            available: Some(self.available().to_map()),
             ..self.view.clone()
         }
     }
@@ -298,7 +302,7 @@ impl State {
     pub fn credit_bundles(&mut self, nodes: &[String], bundles: &[Resources]) {
         for (node_id, bundle) in nodes.iter().zip(bundles) {
             if let Some(node) = self.nodes.get_mut(node_id) {
-                resources::add(&mut node.delta, bundle);
+                node.credit.add(bundle);
             }
         }
     }
@@ -307,7 +311,7 @@ impl State {
     pub fn debit_bundles(&mut self, nodes: &[String], bundles: &[Resources]) {
         for (node_id, bundle) in nodes.iter().zip(bundles) {
             if let Some(node) = self.nodes.get_mut(node_id) {
-                resources::subtract(&mut node.delta, bundle);
+                node.debit.add(bundle);
             }
         }
     }

@@ -1,14 +1,12 @@
 //! Cluster membership: one [`NodeInfo`] per node that ever registered.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Record, Table};
 use crate::clock::now_millis;
 
-/// Resource name (`"CPU"`, `"memory"`, custom) to quantity.
-pub type Resources = BTreeMap<String, f64>;
+/// Resource amounts (`"CPU"`, `"memory"`, custom); stored as a name → amount map.
+pub use reef_core::Resources;
 
 /// Liveness of a node as far as the control plane knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +88,7 @@ mod tests {
             assert_eq!(table.get("n1").unwrap(), Some(node.clone()));
 
             node.state = NodeState::Dead;
-            node.resources_available.insert("CPU".into(), 2.5);
+            node.resources_available.set("CPU", 2.5);
             table.put(&node).unwrap();
             table
                 .put(&NodeInfo::new("n0", "a:1", Resources::new()))

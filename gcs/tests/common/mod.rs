@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reef_gcs::resources::{self, from_proto};
 use reef_gcs::tables::Resources;
 use reef_gcs::{ControlPlaneService, Gcs, GcsClient, ServiceConfig};
 use reef_proto::auth::CheckToken;
@@ -38,7 +37,7 @@ pub fn cpus(n: f64) -> Resources {
 }
 
 pub fn rmap(n: f64) -> Option<ResourceMap> {
-    Some(resources::to_proto(&cpus(n)))
+    Some(cpus(n).to_map())
 }
 
 /// A running control plane.
@@ -85,7 +84,7 @@ impl FakeNodeState {
         let mut free = self.total.clone();
         for bundles in self.reserved.values() {
             for (_, r) in bundles {
-                resources::subtract(&mut free, r);
+                free.subtract(r);
             }
         }
         free
@@ -135,8 +134,8 @@ impl FakeNode {
         RegisterNodeRequest {
             node_id: self.id.clone(),
             address: self.address.clone(),
-            total: Some(resources::to_proto(&total)),
-            available: Some(resources::to_proto(&total)),
+            total: Some(total.to_map()),
+            available: Some(total.to_map()),
             arena_path: String::new(),
         }
     }
@@ -161,7 +160,7 @@ impl FakeNode {
         let free = self.state.lock().unwrap().free();
         HeartbeatRequest {
             node_id: self.id.clone(),
-            available: Some(resources::to_proto(&free)),
+            available: Some(free.to_map()),
             ..Default::default()
         }
     }
@@ -219,12 +218,12 @@ impl Peer for FakeNode {
                 (
                     b.placement_group_id,
                     b.bundle_index,
-                    from_proto(b.resources.as_ref()),
+                    Resources::from_map(&b.resources.clone().unwrap_or_default()),
                 )
             })
             .collect();
-        let need = resources::sum(bundles.iter().map(|b| &b.2));
-        if !resources::fits(&need, &st.free()) {
+        let need = Resources::sum(bundles.iter().map(|b| &b.2));
+        if !need.fits_in(&st.free()) {
             return Ok(Response::new(ReserveBundlesReply {
                 reserved: false,
                 error: format!("{}: {need:?} does not fit", self.id),

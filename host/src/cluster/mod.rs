@@ -257,42 +257,17 @@ async fn follow_view(
 
 /// A `Resources` as the wire's resource map ("CPU", "memory", custom names).
 pub fn to_map(r: &Resources) -> pb::ResourceMap {
-    pb::ResourceMap {
-        amounts: r.rows().into_iter().collect(),
-    }
+    r.to_map()
 }
 
 /// The wire's resource map as `Resources`.
 pub fn from_map(m: &pb::ResourceMap) -> Resources {
-    let mut r = Resources::default();
-    for (name, amount) in &m.amounts {
-        match name.as_str() {
-            "CPU" => r.cpus = *amount,
-            "memory" => r.memory = *amount as u64,
-            other => {
-                r.custom.insert(other.to_string(), *amount);
-            }
-        }
-    }
-    r
+    Resources::from_map(m)
 }
 
+/// A failed call's error (its code from the status details), saying `what` failed.
 pub(crate) fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
-    // Control-plane errors start with the Reef error-code name.
-    let message = status.message();
-    let code = message
-        .split_once(':')
-        .and_then(|(name, _)| ErrorCode::from_str_name(name.trim()))
-        .unwrap_or(match status.code() {
-            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
-            tonic::Code::NotFound => ErrorCode::UnknownObject,
-            _ => ErrorCode::Internal,
-        });
-    let message = match message.split_once(':') {
-        Some((name, rest)) if ErrorCode::from_str_name(name.trim()).is_some() => rest.trim(),
-        _ => message,
-    };
-    ReefError::new(code, format!("{what}: {message}"))
+    ReefError::from(status).context(what)
 }
 
 impl Membership {

@@ -8,7 +8,6 @@ use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::peer_client::PeerClient;
 use tokio::sync::mpsc;
 
-use std::time::Duration;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
@@ -119,22 +118,6 @@ async fn send_batches<T, F, Fut>(
 
 /// Connects a token-carrying channel to `address` (lazily: the first call dials).
 pub fn channel(address: &str, token: &str) -> ReefResult<tonic::transport::Channel> {
-    let url = if address.starts_with("http") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
     let _ = AttachToken::new(token).map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
-    Ok(tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| {
-            ReefError::new(
-                ErrorCode::BadArgument,
-                format!("bad address {address}: {e}"),
-            )
-        })?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .initial_stream_window_size(16 << 20)
-        .initial_connection_window_size(64 << 20)
-        .connect_lazy())
+    reef_core::channel::lazy(address)
 }

@@ -42,9 +42,9 @@ impl GroupService {
     }
 }
 
-/// Errors as the control plane words them: the Reef code name first.
+/// Errors as the control plane sends them: the `reef.v1.Error` in the details.
 fn to_status(e: ReefError) -> Status {
-    Status::failed_precondition(format!("{}: {}", e.code.as_str_name(), e.message))
+    e.to_status(tonic::Code::FailedPrecondition)
 }
 
 #[tonic::async_trait]

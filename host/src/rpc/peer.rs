@@ -122,7 +122,7 @@ impl Peer for PeerService {
             .actors
             .kill_local(id)
             .await
-            .map_err(|e| Status::not_found(e.to_string()))?;
+            .map_err(Status::from)?;
         Ok(Response::new(pb::Empty {}))
     }
 }

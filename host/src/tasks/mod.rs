@@ -229,7 +229,7 @@ impl Tasks {
             .place(&spec, &resources)
             .and_then(|decision| match decision {
                 Decision::Local => self.bundles.pool_for(&spec.strategy, &resources).map(Ok),
-                Decision::Remote(to) => Ok(Err(to)),
+                Decision::Remote(to) => Ok(Err(*to)),
             });
         let pool = match placed {
             Ok(Ok(pool)) => pool,

@@ -1,0 +1,22 @@
+//! The concepts every Reef crate shares, defined once: the host, the control
+//! plane and the Rust driver all use these.
+//!
+//! * [`ids`] — the bit layout of object and actor ids (owner node, session
+//!   slot, counter); the ids stay `u64` on the wire.
+//! * [`Strategy`] — where a task or actor runs, and its wire form.
+//! * [`Resources`] — what a call asks for or a node offers, the one float
+//!   tolerance, and the wire's resource maps.
+//! * [`ReefError`] — the typed error, its proto form, and its gRPC form (a
+//!   status whose details carry the encoded `reef.v1.Error`).
+//! * [`channel`] — how every gRPC client connects.
+
+pub mod channel;
+mod error;
+pub mod ids;
+mod resources;
+mod strategy;
+
+pub use error::{grpc_code, ErrorCode, ReefError, ReefResult};
+pub use ids::{ActorId, IdPrefix, ObjectId};
+pub use resources::{Resources, ResourcesError, EPSILON};
+pub use strategy::Strategy;
