@@ -39,18 +39,10 @@ impl From<GcsError> for Status {
             GcsError::NotFound { what, .. } => {
                 let code = match *what {
                     "node" => ErrorCode::UnknownNode,
-                    "actor" | "actor name" => ErrorCode::UnknownActor,
-                    "module" => ErrorCode::UnknownModule,
-                    "placement group" => ErrorCode::UnknownPlacementGroup,
+                    "actor" => ErrorCode::UnknownActor,
                     _ => ErrorCode::BadArgument,
                 };
                 reef_status(Code::NotFound, code, message)
-            }
-            GcsError::NameTaken { .. } => {
-                reef_status(Code::AlreadyExists, ErrorCode::NameTaken, message)
-            }
-            GcsError::NodeDead { .. } => {
-                reef_status(Code::FailedPrecondition, ErrorCode::NodeDied, message)
             }
             GcsError::InvalidArgument(m) => bad_argument(m),
             GcsError::Storage(_) => reef_status(Code::Unavailable, ErrorCode::Internal, message),
@@ -101,13 +93,9 @@ mod tests {
                 "node abc is not in the cluster".into()
             )
         );
-        let s: Status = GcsError::NameTaken {
-            name: "x".into(),
-            holder: 3,
-        }
-        .into();
-        assert_eq!(s.code(), Code::AlreadyExists);
-        assert_eq!(status_to_reef(&s).0, ErrorCode::NameTaken);
+        let s: Status = GcsError::not_found("actor", 3).into();
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(status_to_reef(&s).0, ErrorCode::UnknownActor);
         let s: Status = GcsError::not_found("job", 7).into();
         assert_eq!(status_to_reef(&s).0, ErrorCode::BadArgument);
     }

@@ -66,7 +66,6 @@ pub struct Node {
     pub scheduler: Arc<Scheduler>,
     pub tasks: TaskTable,
     pub actors: Actors,
-    pub gcs: Option<Arc<reef_gcs::Gcs>>,
     /// This node's place in the cluster: index, view, peers, remote work.
     pub cluster: crate::cluster::Membership,
     /// Pulls objects from other nodes (set at start when the node has a token).
@@ -118,14 +117,6 @@ impl Node {
             memory: config.memory,
             custom: config.custom_resources.clone(),
         });
-        let gcs = if config.head {
-            Some(Arc::new(
-                reef_gcs::Gcs::open(config.data_dir.join("gcs"))
-                    .context("opening the control-plane store")?,
-            ))
-        } else {
-            None
-        };
         let node = Arc::new(Node {
             id,
             engine,
@@ -134,7 +125,6 @@ impl Node {
             scheduler,
             tasks: TaskTable::default(),
             actors: Actors::default(),
-            gcs,
             next_object: AtomicU64::new(1),
             next_prefix: AtomicU64::new(random_slot_base()),
             cluster: crate::cluster::Membership::new(),

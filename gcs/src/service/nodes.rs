@@ -44,8 +44,8 @@ impl Inner {
         resources::validate_available(&available, &total)
             .map_err(|e| bad_argument(format!("node {}: {e}", req.node_id)))?;
 
-        let gcs = self.gcs.clone();
-        let index = tokio::task::spawn_blocking(move || gcs.reserve_ids(Counter::Node, 1))
+        let counters = self.counters.clone();
+        let index = tokio::task::spawn_blocking(move || counters.next(Counter::Node))
             .await
             .map_err(internal)??;
         let node_index =

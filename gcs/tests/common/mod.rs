@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use reef_gcs::resources::{self, from_proto};
 use reef_gcs::tables::Resources;
-use reef_gcs::{ControlPlaneService, Gcs, GcsClient, ServiceConfig};
+pub use reef_gcs::ControlPlane;
+use reef_gcs::{ControlPlaneService, FileStore, GcsClient, ServiceConfig};
 use reef_proto::auth::CheckToken;
 use reef_proto::peer_server::{Peer, PeerServer};
 use reef_proto::*;
@@ -52,8 +53,8 @@ pub struct Head {
 /// Starts a control plane over a fresh file store.
 pub async fn start_head(config: ServiceConfig) -> Head {
     let dir = tempfile::tempdir().unwrap();
-    let gcs = Arc::new(Gcs::open(dir.path()).unwrap());
-    let service = ControlPlaneService::new(gcs, TOKEN, config).unwrap();
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    let service = ControlPlaneService::new(store, TOKEN, config).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let grpc = service.clone().into_server(TOKEN);

@@ -1,7 +1,8 @@
 //! This node's place in the cluster.
 //!
 //! * **Membership** — the node registers with the control plane (the head's
-//!   `ControlPlane` service; the head registers with its own), gets its
+//!   `ControlPlane` service, reached through one `reef_gcs::ControlPlane`
+//!   client: over gRPC, or in process on the head), gets its
 //!   *index* (which names the owner of every object id it allocates, see
 //!   `node::owner_index`), heartbeats, and receives the cluster view by
 //!   subscription: the control plane pushes a new view when anything changes.
@@ -26,9 +27,10 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::StreamExt;
+use reef_gcs::ControlPlane;
 use reef_proto as pb;
-use reef_proto::auth::{AttachToken, TokenChannel};
-use reef_proto::control_plane_client::ControlPlaneClient;
+use reef_proto::auth::AttachToken;
 use tokio::sync::watch;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
@@ -46,7 +48,7 @@ pub struct Membership {
     index: AtomicU32,
     registered: watch::Sender<bool>,
     /// Set once, when the node joins (read on every placement: no lock).
-    gcs: std::sync::OnceLock<ControlPlaneClient<TokenChannel>>,
+    gcs: std::sync::OnceLock<Arc<dyn ControlPlane>>,
     view: RwLock<Arc<pb::ClusterView>>,
     peers: Mutex<HashMap<String, PeerLink>>,
     /// Tasks this node forwarded, by result id (see `remote`).
@@ -111,7 +113,8 @@ impl Membership {
         self.view.read().unwrap().clone()
     }
 
-    pub fn gcs(&self) -> ReefResult<ControlPlaneClient<TokenChannel>> {
+    /// The control plane client: every call to the control plane goes here.
+    pub fn gcs(&self) -> ReefResult<Arc<dyn ControlPlane>> {
         self.gcs
             .get()
             .cloned()
@@ -204,17 +207,14 @@ fn rpc_error(what: &str, status: tonic::Status) -> ReefError {
 }
 
 impl Node {
-    /// Joins the cluster whose control plane is at `head` (for the head
-    /// itself, its own address): registers, then heartbeats and follows the
-    /// view in the background. Fails when the control plane refuses us (a
-    /// wrong token, resources it rejects) or cannot be reached in time.
-    pub async fn join_cluster(self: &Arc<Self>, head: &str) -> anyhow::Result<()> {
-        let client = ControlPlaneClient::with_interceptor(
-            channel(head, &self.config.token)?,
-            AttachToken::new(&self.config.token).map_err(anyhow::Error::msg)?,
-        )
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+    /// Joins the cluster through `control_plane` (for the head, its own, in
+    /// process): registers, then heartbeats and follows the view in the
+    /// background. Fails when the control plane refuses us (a wrong token,
+    /// resources it rejects) or cannot be reached in time.
+    pub async fn join_cluster(
+        self: &Arc<Self>,
+        control_plane: Arc<dyn ControlPlane>,
+    ) -> anyhow::Result<()> {
         let request = pb::RegisterNodeRequest {
             node_id: self.id.clone(),
             address: self.address(),
@@ -224,24 +224,24 @@ impl Node {
         };
         let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
         let reply = loop {
-            match client.clone().register_node(request.clone()).await {
-                Ok(reply) => break reply.into_inner(),
+            match control_plane.register(request.clone()).await {
+                Ok(reply) => break reply,
                 Err(status)
                     if status.code() == tonic::Code::Unavailable
                         && tokio::time::Instant::now() < deadline =>
                 {
-                    tracing::debug!("control plane at {head} not reachable yet: {status}");
+                    tracing::debug!("{control_plane:?} is not reachable yet: {status}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(status) => {
                     anyhow::bail!(
-                        "the control plane at {head} refused this node: {}",
+                        "{control_plane:?} refused this node: {}",
                         rpc_error("registering", status)
                     );
                 }
             }
         };
-        let _ = self.cluster.gcs.set(client.clone());
+        let _ = self.cluster.gcs.set(control_plane.clone());
         if let Some(view) = reply.view {
             *self.cluster.view.write().unwrap() = Arc::new(view);
         }
@@ -249,10 +249,17 @@ impl Node {
             .index
             .store(reply.node_index, Ordering::Relaxed);
         self.cluster.registered.send_replace(true);
-        tracing::info!(index = reply.node_index, "joined the cluster at {head}");
+        tracing::info!(
+            index = reply.node_index,
+            "joined the cluster of {control_plane:?}"
+        );
         let interval = Duration::from_millis(reply.heartbeat_interval_ms.clamp(50, 10_000));
-        tokio::spawn(heartbeats(Arc::downgrade(self), client.clone(), interval));
-        tokio::spawn(follow_view(Arc::downgrade(self), client));
+        tokio::spawn(heartbeats(
+            Arc::downgrade(self),
+            control_plane.clone(),
+            interval,
+        ));
+        tokio::spawn(follow_view(Arc::downgrade(self), control_plane));
         Ok(())
     }
 
@@ -264,7 +271,7 @@ impl Node {
 
 async fn heartbeats(
     node: std::sync::Weak<Node>,
-    mut client: ControlPlaneClient<TokenChannel>,
+    client: Arc<dyn ControlPlane>,
     interval: Duration,
 ) {
     loop {
@@ -283,27 +290,26 @@ async fn heartbeats(
             store_capacity: stats.arena_capacity,
         };
         match client.heartbeat(request).await {
-            Ok(reply) if reply.get_ref().unknown => {
+            Ok(true) => {
                 tracing::error!("the control plane declared this node dead: stopping");
                 node.stop();
                 return;
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(status) => tracing::warn!("heartbeat failed: {status}"),
         }
     }
 }
 
 /// Follows the control plane's view; reconnects when the stream breaks.
-async fn follow_view(node: std::sync::Weak<Node>, mut client: ControlPlaneClient<TokenChannel>) {
+async fn follow_view(node: std::sync::Weak<Node>, client: Arc<dyn ControlPlane>) {
     loop {
         let Some(id) = node.upgrade().map(|n| n.id.clone()) else {
             return;
         };
-        match client.subscribe(pb::SubscribeRequest { node_id: id }).await {
-            Ok(stream) => {
-                let mut stream = stream.into_inner();
-                while let Ok(Some(view)) = stream.message().await {
+        match client.subscribe(&id).await {
+            Ok(mut stream) => {
+                while let Some(Ok(view)) = stream.next().await {
                     let Some(node) = node.upgrade() else { return };
                     node.apply_view(view);
                 }

@@ -95,18 +95,13 @@ impl Node {
 
     /// Gets a module's bytes from the control plane and registers it here.
     pub async fn fetch_module(self: &Arc<Self>, hash: &str) -> ReefResult<()> {
-        let reply = self
+        let wasm = self
             .cluster
             .gcs()?
-            .get_module(pb::GetModuleRequest {
-                hash: hash.to_string(),
-            })
+            .get_module(hash)
             .await
             .map_err(|s| super::rpc_error(&format!("fetching module {hash}"), s))?;
-        let module = self
-            .registry
-            .register(self, reply.into_inner().wasm.to_vec())
-            .await?;
+        let module = self.registry.register(self, wasm.to_vec()).await?;
         if module.hash != hash {
             return Err(ReefError::new(
                 ErrorCode::InvalidModule,

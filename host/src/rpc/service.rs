@@ -47,6 +47,25 @@ pub fn module_info(m: &crate::modules::Module) -> pb::ModuleInfo {
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::ServerBatch, Status>> + Send>>;
 
+/// Where a driver connected from: `host:port` over TCP, `unix:pid <pid>`
+/// over the node's Unix socket.
+fn driver_address<T>(request: &Request<T>) -> String {
+    if let Some(address) = request.remote_addr() {
+        return address.to_string();
+    }
+    let unix = request
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>();
+    match unix
+        .and_then(|info| info.peer_cred)
+        .and_then(|cred| cred.pid())
+    {
+        Some(pid) => format!("unix:pid {pid}"),
+        None if unix.is_some() => "unix".to_string(),
+        None => "unknown".to_string(),
+    }
+}
+
 #[tonic::async_trait]
 impl NodeApi for NodeService {
     async fn register_module(
@@ -79,11 +98,12 @@ impl NodeApi for NodeService {
         &self,
         request: Request<Streaming<pb::ClientBatch>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        let driver = driver_address(&request);
         let mut inbound = request.into_inner();
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx);
+        let session = Session::new(self.node.clone(), tx, driver);
         let closing = self.node.closing.clone();
         tokio::spawn(async move {
             loop {

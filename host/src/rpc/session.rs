@@ -35,15 +35,20 @@ pub struct Session {
     /// Arena blocks being written by the driver, not yet sealed.
     buffers: Mutex<HashMap<ObjectId, Block>>,
     /// The session's job in the control plane.
-    job_id: u64,
+    job: crate::control::Job,
 }
 
 impl Session {
-    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Arc<Self> {
+    /// A session of the driver connected from `driver_address`.
+    pub fn new(
+        node: Arc<Node>,
+        out: mpsc::UnboundedSender<pb::ServerReply>,
+        driver_address: String,
+    ) -> Arc<Self> {
         let prefix = node.new_id_prefix();
-        let job_id = node.start_job(&format!("driver session {prefix:#x}"));
+        let job = node.start_job(driver_address, format!("driver session {prefix:#x}"));
         let session = Arc::new(Session {
-            job_id,
+            job,
             node,
             prefix,
             out,
@@ -363,7 +368,7 @@ impl Session {
         }
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
-        self.node.end_job(self.job_id);
+        self.node.end_job(&self.job);
         tracing::debug!(session = self.prefix, "driver session closed");
     }
 }
