@@ -195,10 +195,6 @@ impl Peer for FakeNode {
     async fn free(&self, _: Request<FreeRequest>) -> Result<Response<Empty>, Status> {
         unused()
     }
-    type PullStream = tokio_stream::Empty<Result<PullChunk, Status>>;
-    async fn pull(&self, _: Request<PullRequest>) -> Result<Response<Self::PullStream>, Status> {
-        unused()
-    }
 
     async fn reserve_bundles(
         &self,
