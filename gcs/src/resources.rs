@@ -59,7 +59,7 @@ pub fn fits(request: &Resources, free: &Resources) -> bool {
         .all(|(name, amount)| *amount <= free.get(name).copied().unwrap_or(0.0) + EPSILON)
 }
 
-/// `into -= amount`, per resource (may go negative; see [`clamp`]).
+/// `into -= amount`, per resource (may go negative; see [`adjusted`]).
 pub fn subtract(into: &mut Resources, amount: &Resources) {
     for (name, v) in amount {
         *into.entry(name.clone()).or_insert(0.0) -= v;

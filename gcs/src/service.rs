@@ -4,7 +4,7 @@
 //! # Model
 //!
 //! Hot state — nodes, the actor directory, placement groups — lives in
-//! memory under one lock ([`state`]), so a placement or a heartbeat costs
+//! memory under one lock (`state.rs`), so a placement or a heartbeat costs
 //! microseconds. Changes are published to subscribers as a
 //! [`ClusterView`] through a `tokio::sync::watch` channel: the full view
 //! first, then the latest one after each change, at most one per
@@ -22,9 +22,9 @@
 //!   (group ids reserved 4096 at a time), so they are never reused, even
 //!   across restarts.
 //! * Modules, jobs and KV are written synchronously and durably to the
-//!   [`Storage`] before the call returns (they are rare; [`registry`]).
+//!   [`Storage`] before the call returns (they are rare; `registry.rs`).
 //! * Node, actor and placement group records are written behind
-//!   ([`persist`]): batched, one storage transaction every 5 ms. A crash of
+//!   (`persist.rs`): batched, one storage transaction every 5 ms. A crash of
 //!   the head can lose the last few milliseconds of those records.
 //! * A restarted control plane does not resurrect hot state: it marks the
 //!   nodes and actors its predecessor left alive dead ("control plane
@@ -36,11 +36,11 @@
 //! Nodes and drivers elsewhere reach the service over gRPC
 //! ([`crate::GcsClient`]); the head node, which runs it, calls it in process
 //! ([`InProcess`]). Both implement [`crate::ControlPlane`] with the same
-//! semantics: every operation below is one method of [`Inner`], and the gRPC
+//! semantics: every operation is one method of the service state, and the gRPC
 //! server is a thin adapter over them.
 //!
-//! Errors carry a Reef [`ErrorCode`](reef_proto::ErrorCode) name as their
-//! message prefix (see [`crate::status`]).
+//! Errors carry a Reef [`ErrorCode`] name as their
+//! message prefix (see [`crate::status_to_reef`]).
 
 mod actors;
 mod groups;
@@ -351,7 +351,7 @@ async fn retry_groups(weak: Weak<Inner>, view_published: Arc<Notify>) {
     }
 }
 
-/// The gRPC adapter: unwraps requests, calls [`Inner`], wraps replies.
+/// The gRPC adapter: unwraps requests, calls the service state, wraps replies.
 #[tonic::async_trait]
 impl ControlPlaneApi for ControlPlaneService {
     async fn register_node(
