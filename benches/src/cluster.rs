@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use reef::{Cluster, Module, ObjectRef, Strategy};
-use reef_gcs::GcsClient;
+use reef_gcs::{ControlPlane, GcsClient};
 use reef_proto::{
     CreatePlacementGroupRequest, PlacementGroupState, PlacementStrategy, ResourceMap,
 };

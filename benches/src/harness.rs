@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use reef::Cluster;
-use reef_host::node::Node;
+use reef_host::node::{Node, NodeConfig};
 use reef_testkit::{Launch, RunningHost};
 
 pub const KIB: u64 = 1 << 10;
@@ -84,7 +84,7 @@ impl ChildNode {
 /// the host's own code paths. The data dir is removed when the guard drops.
 pub async fn in_process_node(object_store: u64) -> Result<(Arc<Node>, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("reef-bench-").tempdir()?;
-    let node = Node::start(reef_testkit::node_config(dir.path(), object_store)).await?;
+    let node = Node::start(NodeConfig::for_tests(dir.path(), object_store)).await?;
     wait_allocated(node.store().arena().path()).await?;
     Ok((node, dir))
 }

@@ -1,4 +1,5 @@
-//! [`GcsClient`]: what nodes and drivers use to talk to the control plane.
+//! [`GcsClient`]: the [`ControlPlane`] over gRPC, for every node but the head
+//! (and for tools and benchmarks).
 //!
 //! A thin, cloneable wrapper over the generated `ControlPlaneClient`: the
 //! channel connects lazily (and reconnects) and every call carries the
@@ -12,15 +13,22 @@ use reef_core::ReefError;
 use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::control_plane_client::ControlPlaneClient;
 use reef_proto::*;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
+use crate::control_plane::{ControlPlane, ViewStream};
 use crate::service::MAX_MESSAGE_BYTES;
 
-/// A token-carrying client of the head's `ControlPlane` service.
-#[derive(Clone, Debug)]
+/// A token-carrying gRPC client of the head's `ControlPlane` service.
+#[derive(Clone)]
 pub struct GcsClient {
     inner: ControlPlaneClient<TokenChannel>,
     address: String,
+}
+
+impl std::fmt::Debug for GcsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the control plane at {}", self.address)
+    }
 }
 
 impl GcsClient {
@@ -45,79 +53,62 @@ impl GcsClient {
         &self.address
     }
 
-    /// The generated client, for calls without a convenience method.
-    pub fn raw(&self) -> ControlPlaneClient<TokenChannel> {
+    fn rpc(&self) -> ControlPlaneClient<TokenChannel> {
         self.inner.clone()
     }
+}
 
-    // ---- nodes -------------------------------------------------------
-
-    pub async fn register(&self, req: RegisterNodeRequest) -> Result<RegisterNodeReply, Status> {
-        Ok(self.inner.clone().register_node(req).await?.into_inner())
+#[async_trait::async_trait]
+impl ControlPlane for GcsClient {
+    async fn register(&self, req: RegisterNodeRequest) -> Result<RegisterNodeReply, Status> {
+        Ok(self.rpc().register_node(req).await?.into_inner())
     }
 
-    /// Returns `unknown`: when true the control plane no longer knows the
-    /// node (declared dead) and it must stop or register again.
-    pub async fn heartbeat(&self, req: HeartbeatRequest) -> Result<bool, Status> {
-        Ok(self
-            .inner
-            .clone()
-            .heartbeat(req)
-            .await?
-            .into_inner()
-            .unknown)
+    async fn heartbeat(&self, req: HeartbeatRequest) -> Result<bool, Status> {
+        Ok(self.rpc().heartbeat(req).await?.into_inner().unknown)
     }
 
-    /// The view stream: the full view first, then one per change.
-    pub async fn subscribe(&self, node_id: &str) -> Result<Streaming<ClusterView>, Status> {
+    async fn subscribe(&self, node_id: &str) -> Result<ViewStream, Status> {
         let req = SubscribeRequest {
             node_id: node_id.to_owned(),
         };
-        Ok(self.inner.clone().subscribe(req).await?.into_inner())
+        let stream = self.rpc().subscribe(req).await?.into_inner();
+        Ok(Box::pin(stream))
     }
 
-    pub async fn drain(&self, node_id: &str, reason: &str) -> Result<(), Status> {
+    async fn drain(&self, node_id: &str, reason: &str) -> Result<(), Status> {
         let req = DrainNodeRequest {
             node_id: node_id.to_owned(),
             reason: reason.to_owned(),
         };
-        self.inner.clone().drain_node(req).await?;
+        self.rpc().drain_node(req).await?;
         Ok(())
     }
 
-    // ---- modules -----------------------------------------------------
-
-    /// Stores a module's bytes; `hash` must be the hex sha256 of `wasm`.
-    pub async fn put_module(&self, hash: &str, wasm: Bytes) -> Result<(), Status> {
+    async fn put_module(&self, hash: &str, wasm: Bytes) -> Result<(), Status> {
         let req = PutModuleRequest {
             hash: hash.to_owned(),
             wasm,
         };
-        self.inner.clone().put_module(req).await?;
+        self.rpc().put_module(req).await?;
         Ok(())
     }
 
-    /// A module's bytes by hash (`UNKNOWN_MODULE` when never stored).
-    pub async fn get_module(&self, hash: &str) -> Result<Bytes, Status> {
+    async fn get_module(&self, hash: &str) -> Result<Bytes, Status> {
         let req = GetModuleRequest {
             hash: hash.to_owned(),
         };
-        Ok(self.inner.clone().get_module(req).await?.into_inner().wasm)
+        Ok(self.rpc().get_module(req).await?.into_inner().wasm)
     }
 
-    // ---- actors ------------------------------------------------------
-
-    /// Picks the actor's node and claims its name (`NAME_TAKEN`,
-    /// `INFEASIBLE`, ... otherwise).
-    pub async fn place_actor(&self, req: PlaceActorRequest) -> Result<ActorLocation, Status> {
-        let reply = self.inner.clone().place_actor(req).await?.into_inner();
+    async fn place_actor(&self, req: PlaceActorRequest) -> Result<ActorLocation, Status> {
+        let reply = self.rpc().place_actor(req).await?.into_inner();
         reply.location.ok_or_else(|| {
             ReefError::new(ErrorCode::Internal, "PlaceActor replied without a location").into()
         })
     }
 
-    /// `state`: `"ALIVE"` or `"DEAD"` (with `reason`).
-    pub async fn set_actor_state(
+    async fn set_actor_state(
         &self,
         actor_id: u64,
         state: &str,
@@ -128,45 +119,38 @@ impl GcsClient {
             state: state.to_owned(),
             reason: reason.to_owned(),
         };
-        self.inner.clone().set_actor_state(req).await?;
+        self.rpc().set_actor_state(req).await?;
         Ok(())
     }
 
-    /// The live actor named `name` (`UNKNOWN_ACTOR` if none).
-    pub async fn lookup_actor_name(&self, name: &str) -> Result<ActorLocation, Status> {
-        self.lookup(lookup_actor_request::Key::Name(name.to_owned()))
-            .await
-    }
-
-    /// Actor `actor_id` in any state (`UNKNOWN_ACTOR` if not known).
-    pub async fn lookup_actor_id(&self, actor_id: u64) -> Result<ActorLocation, Status> {
-        self.lookup(lookup_actor_request::Key::ActorId(actor_id))
-            .await
-    }
-
-    async fn lookup(&self, key: lookup_actor_request::Key) -> Result<ActorLocation, Status> {
+    async fn lookup_actor(&self, key: lookup_actor_request::Key) -> Result<ActorLocation, Status> {
         let req = LookupActorRequest { key: Some(key) };
-        Ok(self.inner.clone().lookup_actor(req).await?.into_inner())
+        Ok(self.rpc().lookup_actor(req).await?.into_inner())
     }
 
-    // ---- jobs and KV ---------------------------------------------------
+    async fn start_job(&self, req: StartJobRequest) -> Result<u64, Status> {
+        Ok(self.rpc().start_job(req).await?.into_inner().job_id)
+    }
 
-    pub async fn start_job(&self, driver_address: &str, description: &str) -> Result<u64, Status> {
-        let req = StartJobRequest {
-            driver_address: driver_address.to_owned(),
-            description: description.to_owned(),
+    async fn end_job(&self, job_id: u64, ended_at_ms: u64) -> Result<(), Status> {
+        let req = EndJobRequest {
+            job_id,
+            ended_at_ms,
         };
-        Ok(self.inner.clone().start_job(req).await?.into_inner().job_id)
-    }
-
-    pub async fn end_job(&self, job_id: u64) -> Result<(), Status> {
-        self.inner.clone().end_job(EndJobRequest { job_id }).await?;
+        self.rpc().end_job(req).await?;
         Ok(())
     }
 
-    /// Returns whether the value was stored (false: the key existed and
-    /// `overwrite` was false).
-    pub async fn kv_put(
+    async fn list_jobs(&self) -> Result<Vec<JobInfo>, Status> {
+        Ok(self
+            .rpc()
+            .list_jobs(ListJobsRequest {})
+            .await?
+            .into_inner()
+            .jobs)
+    }
+
+    async fn kv_put(
         &self,
         ns: &str,
         key: &str,
@@ -179,85 +163,56 @@ impl GcsClient {
             value,
             overwrite,
         };
-        Ok(self.inner.clone().kv_put(req).await?.into_inner().written)
+        Ok(self.rpc().kv_put(req).await?.into_inner().written)
     }
 
-    pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Bytes>, Status> {
+    async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Bytes>, Status> {
         let req = KvGetRequest {
             ns: ns.to_owned(),
             key: key.to_owned(),
         };
-        Ok(self.inner.clone().kv_get(req).await?.into_inner().value)
+        Ok(self.rpc().kv_get(req).await?.into_inner().value)
     }
 
-    pub async fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, Status> {
+    async fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, Status> {
         let req = KvDeleteRequest {
             ns: ns.to_owned(),
             key: key.to_owned(),
         };
-        Ok(self
-            .inner
-            .clone()
-            .kv_delete(req)
-            .await?
-            .into_inner()
-            .deleted)
+        Ok(self.rpc().kv_delete(req).await?.into_inner().deleted)
     }
 
-    pub async fn kv_keys(&self, ns: &str, prefix: &str) -> Result<Vec<String>, Status> {
+    async fn kv_keys(&self, ns: &str, prefix: &str) -> Result<Vec<String>, Status> {
         let req = KvKeysRequest {
             ns: ns.to_owned(),
             prefix: prefix.to_owned(),
         };
-        Ok(self.inner.clone().kv_keys(req).await?.into_inner().keys)
+        Ok(self.rpc().kv_keys(req).await?.into_inner().keys)
     }
 
-    // ---- placement groups --------------------------------------------
-
-    /// Creates a group: rejected at once when it can never fit
-    /// (`INFEASIBLE`) or names an unknown node (`UNKNOWN_NODE`); otherwise
-    /// returned `PG_CREATED`, or `PG_PENDING` while resources are busy.
-    pub async fn pg_create(
+    async fn pg_create(
         &self,
         req: CreatePlacementGroupRequest,
     ) -> Result<PlacementGroupInfo, Status> {
-        Ok(self
-            .inner
-            .clone()
-            .create_placement_group(req)
-            .await?
-            .into_inner())
+        Ok(self.rpc().create_placement_group(req).await?.into_inner())
     }
 
-    pub async fn pg_get(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
+    async fn pg_get(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
         let req = PlacementGroupId { id };
-        Ok(self
-            .inner
-            .clone()
-            .get_placement_group(req)
-            .await?
-            .into_inner())
+        Ok(self.rpc().get_placement_group(req).await?.into_inner())
     }
 
-    /// Waits up to `timeout` for the group to leave `PG_PENDING`; returns it
-    /// as it is then (check `state`: still pending on timeout).
-    pub async fn pg_wait(&self, id: u64, timeout: Duration) -> Result<PlacementGroupInfo, Status> {
+    async fn pg_wait(&self, id: u64, timeout: Duration) -> Result<PlacementGroupInfo, Status> {
         let req = WaitPlacementGroupRequest {
             id,
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
-        Ok(self
-            .inner
-            .clone()
-            .wait_placement_group(req)
-            .await?
-            .into_inner())
+        Ok(self.rpc().wait_placement_group(req).await?.into_inner())
     }
 
-    /// Removes the group; its bundles are released on every node.
-    pub async fn pg_remove(&self, id: u64) -> Result<(), Status> {
+    async fn pg_remove(&self, id: u64) -> Result<(), Status> {
         let req = PlacementGroupId { id };
-        self.inner.clone().remove_placement_group(req).await?;
+        self.rpc().remove_placement_group(req).await?;
         Ok(())
     }
 }

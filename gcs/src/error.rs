@@ -7,11 +7,9 @@ pub type Result<T, E = GcsError> = std::result::Result<T, E>;
 
 /// Everything a control-plane operation can fail with.
 ///
-/// The variants are coarse on purpose so a gRPC service can map them onto
-/// status codes one to one (`Storage` -> unavailable/internal, `NotFound` ->
-/// not found, `NameTaken` -> already exists, `NodeDead` -> failed
-/// precondition, `InvalidArgument` -> invalid argument, `Corrupt` -> data
-/// loss).
+/// The variants are coarse on purpose so the service can map them onto
+/// status codes one to one (`Storage` -> unavailable, `NotFound` -> not
+/// found, `InvalidArgument` -> invalid argument, `Corrupt` -> data loss).
 #[derive(Debug, thiserror::Error)]
 pub enum GcsError {
     /// The storage backend failed (I/O, database, network).
@@ -21,14 +19,6 @@ pub enum GcsError {
     /// A record the operation needs does not exist.
     #[error("{what} `{key}` not found")]
     NotFound { what: &'static str, key: String },
-
-    /// A live actor already holds this name.
-    #[error("actor name `{name}` is already taken by live actor {holder}")]
-    NameTaken { name: String, holder: u64 },
-
-    /// A dead node tried to act as alive (heartbeat after being marked dead).
-    #[error("node `{node_id}` is marked dead")]
-    NodeDead { node_id: String },
 
     /// The caller passed a value the control plane refuses to store.
     #[error("invalid argument: {0}")]

@@ -1,61 +1,60 @@
-//! Reef's control plane: the global control store (GCS).
+//! Reef's control plane: the `reef.v1.ControlPlane` service the head node
+//! runs, and the clients nodes and drivers reach it through.
 //!
-//! The head node runs one [`Gcs`] in process. It is the cluster's source
-//! of truth for metadata, playing the role of Ray's GCS:
+//! It is the cluster's source of truth for metadata, playing the role of
+//! Ray's GCS:
 //!
-//! * **nodes** ([`NodeInfo`]): membership, heartbeats, total and available
-//!   resources, failure detection ([`Gcs::expire_nodes`]);
-//! * **modules** ([`ModuleRecord`]): the Wasm components uploaded to the
-//!   cluster, content-addressed, with the tasks and actor classes they
-//!   export;
-//! * **actors** ([`ActorRecord`]): lifecycle, placement and cluster-unique
-//!   names ([`Gcs::register_named_actor`], [`Gcs::lookup_actor`]);
-//! * **jobs** ([`JobRecord`]): one per driver session, ids from a durable
-//!   counter;
-//! * **KV** ([`Kv`]): a small namespaced byte store for drivers and
-//!   libraries, like Ray's internal KV.
+//! * **membership**: nodes register, get a cluster-unique index, heartbeat;
+//!   a silent node is declared dead (its actors die, its placement groups
+//!   are rescheduled);
+//! * **the cluster view**: every node, its resources and the placement
+//!   groups, pushed to subscribers when it changes;
+//! * **the module registry**: Wasm modules' bytes by content hash, fetched by
+//!   a node the first time it runs one;
+//! * **the actor directory**: where each actor lives, placement of new
+//!   actors, cluster-unique names;
+//! * **placement groups**: bundles reserved atomically across nodes
+//!   ([`placement`] decides where);
+//! * **jobs**: one per driver session on any node, with the driver's
+//!   address, its node and its start and end times;
+//! * **KV**: a small namespaced byte store for drivers and libraries.
 //!
-//! It holds metadata only: task arguments, results and objects travel on
-//! the data plane, never through here.
+//! It holds metadata only: task arguments, results and objects travel
+//! between nodes, never through here.
 //!
 //! # Layers
 //!
-//! * [`Storage`]: table-scoped byte key/value backend. [`FileStore`]
-//!   (embedded redb file, durable; the default) and [`MemoryStore`]
-//!   (ephemeral) implement it; a networked backend (Redis) can be added
-//!   behind the same small trait.
-//! * [`tables`]: typed records, serialized as JSON, one table each.
-//! * [`Gcs`]: the operations and their invariants (name uniqueness, id
-//!   allocation, liveness). Its methods are synchronous, take `&self`, and
-//!   return [`GcsError`], so an RPC service can wrap an `Arc<Gcs>` and map
-//!   errors to status codes.
-//! * [`service`]: the `ControlPlane` gRPC service the head serves
-//!   ([`server`], [`ControlPlaneService`]): membership and failure
-//!   detection, the pushed cluster view, the module registry, the actor
-//!   directory, jobs, KV and placement groups ([`placement`] places
-//!   bundles). Hot state is in memory, persisted write-behind.
-//! * [`client`]: [`GcsClient`], the token-carrying client nodes and drivers
-//!   use; its errors carry the Reef error in the status details
-//!   (`reef_core::ReefError::from(status)`).
+//! * [`ControlPlane`]: the operations, as a trait. [`GcsClient`] implements
+//!   it over gRPC (every node but the head); [`InProcess`] calls the service
+//!   in the head's own process. Both behave the same: the gRPC server and
+//!   the in-process client call the same service methods.
+//! * [`service`]: [`ControlPlaneService`], the service itself. Hot state
+//!   (nodes, actors, groups) lives in memory under one lock and is persisted
+//!   write-behind; modules, jobs and KV are written through.
+//! * [`tables`]: the typed records the service persists (JSON values).
+//! * [`Storage`]: the table-scoped byte key/value backend under it all.
+//!   [`FileStore`] (one embedded redb file, durable) implements it; a
+//!   networked backend can implement the same small trait.
 //!
-//! ```
-//! use reef_gcs::{ActorRecord, Gcs, NodeInfo, Resources};
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use reef_gcs::{ControlPlane, ControlPlaneService, FileStore, ServiceConfig};
 //!
-//! let gcs = Gcs::in_memory();
-//! gcs.register_node(NodeInfo::new("n1", "127.0.0.1:7000", Resources::from([("CPU".into(), 4.0)])))?;
-//! let job = gcs.start_job("127.0.0.1:5000", "demo")?;
-//! let id = gcs.new_actor_id()?;
-//! gcs.register_named_actor("counter", ActorRecord::new(id, "ab12", "Counter", job))?;
-//! assert_eq!(gcs.lookup_actor("counter")?.map(|a| a.actor_id), Some(id));
-//! # Ok::<(), reef_gcs::GcsError>(())
+//! let store = Arc::new(FileStore::open("/tmp/reef-gcs")?);
+//! let service = ControlPlaneService::new(store, "a-cluster-token", ServiceConfig::default())?;
+//! // The head calls it in process; others serve `service.into_server(token)`
+//! // and connect with `GcsClient::connect_lazy`.
+//! let control_plane: Arc<dyn ControlPlane> = Arc::new(service.in_process());
+//! control_plane.kv_put("ns", "key", "value".into(), true).await?;
+//! # Ok(()) }
 //! ```
 
 pub mod client;
 mod clock;
+pub mod control_plane;
 mod error;
 mod file_store;
-mod gcs;
-mod memory_store;
 pub mod placement;
 pub mod service;
 mod status;
@@ -66,14 +65,13 @@ mod test_util;
 
 pub use client::GcsClient;
 pub use clock::now_millis;
+pub use control_plane::{ControlPlane, ViewStream};
 pub use error::{GcsError, Result};
 pub use file_store::{FileStore, DB_FILE};
-pub use gcs::Gcs;
-pub use memory_store::MemoryStore;
-pub use service::{server, ControlPlaneService, ServiceConfig};
+pub use service::{ControlPlaneService, InProcess, ServiceConfig};
 pub use status::reef_status;
 pub use storage::{Entry, Storage, WriteOp};
 pub use tables::{
-    ActorClassInfo, ActorRecord, ActorState, ActorTable, JobRecord, JobState, JobTable, Kv,
-    ModuleRecord, ModuleTable, NodeInfo, NodeState, NodeTable, Resources,
+    ActorRecord, ActorState, ActorTable, JobRecord, JobState, JobTable, Kv, NodeInfo, NodeState,
+    NodeTable, Resources,
 };

@@ -21,8 +21,8 @@
 //! * Node indexes and placement group ids come from durable counters
 //!   (group ids reserved 4096 at a time), so they are never reused, even
 //!   across restarts.
-//! * Modules, jobs and KV are written synchronously and durably through the
-//!   [`Gcs`] before the RPC returns (they are rare).
+//! * Modules, jobs and KV are written synchronously and durably to the
+//!   [`Storage`] before the call returns (they are rare; `registry.rs`).
 //! * Node, actor and placement group records are written behind
 //!   (`persist`): batched, one storage transaction every 5 ms. A crash of
 //!   the head can lose the last few milliseconds of those records.
@@ -31,38 +31,48 @@
 //!   restarted") and drops the old placement groups; nodes learn it from
 //!   `Heartbeat` (`unknown = true`) and register again.
 //!
+//! # Callers
+//!
+//! Nodes and drivers elsewhere reach the service over gRPC
+//! ([`crate::GcsClient`]); the head node, which runs it, calls it in process
+//! ([`InProcess`]). Both implement [`crate::ControlPlane`] with the same
+//! semantics: every operation is one method of the service state, and the gRPC
+//! server is a thin adapter over them.
+//!
 //! Errors carry the Reef error (`reef.v1.Error`) in the status details, its
 //! code name also prefixing the message (see `crate::status`).
 
 mod actors;
 mod groups;
+mod in_process;
 mod nodes;
 mod peers;
 mod persist;
 mod registry;
 mod state;
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use reef_proto::auth::{AttachToken, CheckToken};
-use reef_proto::control_plane_server::{ControlPlane, ControlPlaneServer};
+use reef_proto::control_plane_server::{ControlPlane as ControlPlaneApi, ControlPlaneServer};
 use reef_proto::*;
 use tokio::sync::{watch, Notify};
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
+use crate::control_plane::ViewStream;
 use crate::error::GcsError;
-use crate::storage::WriteOp;
-use crate::tables::{self, ActorRecord, ActorState, NodeInfo, Record};
-use crate::Gcs;
+use crate::storage::{Storage, WriteOp};
+use crate::tables::{
+    self, ActorRecord, ActorState, ActorTable, Counters, JobTable, Kv, NodeInfo, NodeTable, Record,
+};
 use peers::PeerPool;
 use persist::Persister;
-use registry::blocking;
 use state::{Retention, State, GROUP_TABLE};
 
+pub use in_process::InProcess;
 pub use registry::MODULE_BLOB_TABLE;
 
 /// Largest message the service accepts or sends (modules can be big).
@@ -112,7 +122,11 @@ pub(crate) fn millis(d: Duration) -> u64 {
 }
 
 pub(crate) struct Inner {
-    gcs: Arc<Gcs>,
+    store: Arc<dyn Storage>,
+    /// Node indexes, placement group and job ids.
+    counters: Arc<Counters>,
+    jobs: JobTable,
+    kv: Arc<Kv>,
     config: ServiceConfig,
     state: Mutex<State>,
     /// Something in `state` changed: wakes the view publisher. (The tasks
@@ -146,6 +160,19 @@ impl Inner {
         let view = self.with_state(|st| st.view());
         self.views.send_replace(Arc::new(view));
     }
+
+    /// The current state first (the last published view may lag by up to
+    /// one `view_interval`), then every later published view.
+    pub(crate) fn subscribe(&self, node_id: &str) -> ViewStream {
+        tracing::debug!(node_id, "view subscriber");
+        let changes = tokio_stream::wrappers::WatchStream::from_changes(self.views.subscribe());
+        let first = self.with_state(|st| st.view());
+        let seen = first.version;
+        let later = changes
+            .filter(move |view| futures::future::ready(view.version > seen))
+            .map(|view| Ok(ClusterView::clone(&view)));
+        Box::pin(futures::stream::once(futures::future::ready(Ok(first))).chain(later))
+    }
 }
 
 /// The `ControlPlane` implementation. Cheap to clone (one shared state).
@@ -164,25 +191,19 @@ impl std::fmt::Debug for ControlPlaneService {
 /// The service with token checking, ready for `Server::add_service`.
 pub type ControlPlaneGrpc = InterceptedService<ControlPlaneServer<ControlPlaneService>, CheckToken>;
 
-/// Builds the service over `gcs` and wraps it for the head's tonic server:
-/// every call must carry `token`, and calls to nodes carry it too. Must be
-/// called inside a tokio runtime (it spawns the background tasks).
-pub fn server(
-    gcs: Arc<Gcs>,
-    token: &str,
-    config: ServiceConfig,
-) -> Result<ControlPlaneGrpc, GcsError> {
-    Ok(ControlPlaneService::new(gcs, token, config)?.into_server(token))
-}
-
 impl ControlPlaneService {
-    /// The service over `gcs`; `token` authenticates its calls to nodes.
+    /// The service over `store`; `token` authenticates its calls to nodes.
     /// Marks what a previous control plane on the same store left alive as
-    /// dead. Must be called inside a tokio runtime.
-    pub fn new(gcs: Arc<Gcs>, token: &str, config: ServiceConfig) -> Result<Self, GcsError> {
+    /// dead. Must be called inside a tokio runtime (it spawns the background
+    /// tasks).
+    pub fn new(
+        store: Arc<dyn Storage>,
+        token: &str,
+        config: ServiceConfig,
+    ) -> Result<Self, GcsError> {
         let attach = AttachToken::new(token).map_err(GcsError::InvalidArgument)?;
-        recover(&gcs)?;
-        let persist = Arc::new(Persister::new(gcs.storage().clone(), config.flush_interval));
+        recover(&store)?;
+        let persist = Arc::new(Persister::new(store.clone(), config.flush_interval));
         let retention = Retention {
             dead_actors: config.retained_dead_actors,
             removed_groups: config.retained_removed_groups,
@@ -197,7 +218,10 @@ impl ControlPlaneService {
             views,
             group_ids: Mutex::new((1, 0)),
             persist,
-            gcs,
+            counters: Arc::new(Counters::new(store.clone())),
+            jobs: JobTable::new(store.clone()),
+            kv: Arc::new(Kv::new(store.clone())),
+            store,
             config,
         });
         let weak = Arc::downgrade(&inner);
@@ -236,23 +260,24 @@ impl ControlPlaneService {
         self.inner.persist.flush();
     }
 
-    pub fn gcs(&self) -> &Arc<Gcs> {
-        &self.inner.gcs
+    /// A client calling this service in process (for the node running it).
+    pub fn in_process(&self) -> InProcess {
+        InProcess::new(self.inner.clone())
     }
 }
 
 /// Marks records a previous control plane left live as dead and drops its
 /// placement groups, in one storage transaction.
-fn recover(gcs: &Gcs) -> Result<(), GcsError> {
+fn recover(store: &Arc<dyn Storage>) -> Result<(), GcsError> {
     let reason = "control plane restarted";
     let mut pairs = Vec::new();
-    for mut node in gcs.nodes()? {
+    for mut node in NodeTable::new(store.clone()).all()? {
         if node.is_alive() {
             node.state = tables::NodeState::Dead;
             pairs.push((NodeInfo::TABLE, tables::encode(&node)?));
         }
     }
-    for mut actor in gcs.actors()? {
+    for mut actor in ActorTable::new(store.clone()).all()? {
         if actor.is_live() {
             actor.state = ActorState::Dead {
                 reason: reason.into(),
@@ -260,7 +285,7 @@ fn recover(gcs: &Gcs) -> Result<(), GcsError> {
             pairs.push((ActorRecord::TABLE, tables::encode(&actor)?));
         }
     }
-    let groups = gcs.storage().scan(GROUP_TABLE)?;
+    let groups = store.scan(GROUP_TABLE)?;
     let mut ops: Vec<WriteOp<'_>> = pairs
         .iter()
         .map(|(table, (key, value))| WriteOp::Put { table, key, value })
@@ -274,7 +299,7 @@ fn recover(gcs: &Gcs) -> Result<(), GcsError> {
             records = ops.len(),
             "control plane: retiring the previous run's state"
         );
-        gcs.storage().write_batch(&ops)?;
+        store.write_batch(&ops)?;
     }
     Ok(())
 }
@@ -326,10 +351,9 @@ async fn retry_groups(weak: Weak<Inner>, view_published: Arc<Notify>) {
     }
 }
 
-type ViewStream = Pin<Box<dyn Stream<Item = Result<ClusterView, Status>> + Send + 'static>>;
-
+/// The gRPC adapter: unwraps requests, calls the service state, wraps replies.
 #[tonic::async_trait]
-impl ControlPlane for ControlPlaneService {
+impl ControlPlaneApi for ControlPlaneService {
     async fn register_node(
         &self,
         request: Request<RegisterNodeRequest>,
@@ -355,18 +379,9 @@ impl ControlPlane for ControlPlaneService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        tracing::debug!(node_id = %request.get_ref().node_id, "view subscriber");
-        // The current state first (the last published view may lag by up to
-        // one `view_interval`), then every later published view.
-        let changes =
-            tokio_stream::wrappers::WatchStream::from_changes(self.inner.views.subscribe());
-        let first = self.inner.with_state(|st| st.view());
-        let seen = first.version;
-        let later = changes
-            .filter(move |view| futures::future::ready(view.version > seen))
-            .map(|view| Ok(ClusterView::clone(&view)));
-        let stream = futures::stream::once(futures::future::ready(Ok(first))).chain(later);
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(
+            self.inner.subscribe(&request.get_ref().node_id),
+        ))
     }
 
     async fn drain_node(
@@ -429,40 +444,32 @@ impl ControlPlane for ControlPlaneService {
         &self,
         request: Request<StartJobRequest>,
     ) -> Result<Response<StartJobReply>, Status> {
-        let req = request.into_inner();
-        let job_id = blocking(&self.inner.gcs, move |gcs| {
-            gcs.start_job(req.driver_address, req.description)
-        })
-        .await?;
+        let job_id = self.inner.start_job(request.into_inner()).await?;
         Ok(Response::new(StartJobReply { job_id }))
     }
 
     async fn end_job(&self, request: Request<EndJobRequest>) -> Result<Response<Empty>, Status> {
-        let job_id = request.get_ref().job_id;
-        blocking(&self.inner.gcs, move |gcs| gcs.end_job(job_id)).await?;
+        self.inner.end_job(request.into_inner()).await?;
         Ok(Response::new(Empty {}))
     }
 
+    async fn list_jobs(
+        &self,
+        _request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsReply>, Status> {
+        let jobs = self.inner.list_jobs().await?;
+        Ok(Response::new(ListJobsReply { jobs }))
+    }
+
     async fn kv_put(&self, request: Request<KvPutRequest>) -> Result<Response<KvPutReply>, Status> {
-        let req = request.into_inner();
-        let written = blocking(&self.inner.gcs, move |gcs| {
-            // `Kv::put` answers "newly added"; `written` is "stored now".
-            let added = gcs.kv_put(&req.ns, req.key.as_bytes(), &req.value, req.overwrite)?;
-            Ok(added || req.overwrite)
-        })
-        .await?;
+        let written = self.inner.kv_put(request.into_inner()).await?;
         Ok(Response::new(KvPutReply { written }))
     }
 
     async fn kv_get(&self, request: Request<KvGetRequest>) -> Result<Response<KvGetReply>, Status> {
         let req = request.into_inner();
-        let value = blocking(&self.inner.gcs, move |gcs| {
-            gcs.kv_get(&req.ns, req.key.as_bytes())
-        })
-        .await?;
-        Ok(Response::new(KvGetReply {
-            value: value.map(Into::into),
-        }))
+        let value = self.inner.kv_get(req.ns, req.key).await?;
+        Ok(Response::new(KvGetReply { value }))
     }
 
     async fn kv_delete(
@@ -470,10 +477,7 @@ impl ControlPlane for ControlPlaneService {
         request: Request<KvDeleteRequest>,
     ) -> Result<Response<KvDeleteReply>, Status> {
         let req = request.into_inner();
-        let deleted = blocking(&self.inner.gcs, move |gcs| {
-            gcs.kv_delete(&req.ns, req.key.as_bytes())
-        })
-        .await?;
+        let deleted = self.inner.kv_delete(req.ns, req.key).await?;
         Ok(Response::new(KvDeleteReply { deleted }))
     }
 
@@ -482,14 +486,7 @@ impl ControlPlane for ControlPlaneService {
         request: Request<KvKeysRequest>,
     ) -> Result<Response<KvKeysReply>, Status> {
         let req = request.into_inner();
-        let keys = blocking(&self.inner.gcs, move |gcs| {
-            gcs.kv_keys(&req.ns, req.prefix.as_bytes())
-        })
-        .await?;
-        let keys = keys
-            .into_iter()
-            .map(|k| String::from_utf8_lossy(&k).into_owned())
-            .collect();
+        let keys = self.inner.kv_keys(req.ns, req.prefix).await?;
         Ok(Response::new(KvKeysReply { keys }))
     }
 

@@ -48,12 +48,6 @@ impl From<GcsError> for Status {
                 };
                 reef_status(Code::NotFound, code, message)
             }
-            GcsError::NameTaken { .. } => {
-                reef_status(Code::AlreadyExists, ErrorCode::NameTaken, message)
-            }
-            GcsError::NodeDead { .. } => {
-                reef_status(Code::FailedPrecondition, ErrorCode::NodeDied, message)
-            }
             GcsError::InvalidArgument(m) => bad_argument(m),
             GcsError::Storage(_) => reef_status(Code::Unavailable, ErrorCode::Internal, message),
             GcsError::Corrupt { .. } => reef_status(Code::DataLoss, ErrorCode::Internal, message),
@@ -82,13 +76,9 @@ mod tests {
                 "node abc is not in the cluster".into()
             )
         );
-        let s: Status = GcsError::NameTaken {
-            name: "x".into(),
-            holder: 3,
-        }
-        .into();
-        assert_eq!(s.code(), Code::AlreadyExists);
-        assert_eq!(reef(&s).0, ErrorCode::NameTaken);
+        let s: Status = GcsError::not_found("actor", 3).into();
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(reef(&s).0, ErrorCode::UnknownActor);
         let s: Status = GcsError::not_found("job", 7).into();
         assert_eq!(reef(&s).0, ErrorCode::BadArgument);
         let s: Status = GcsError::not_found("placement group", 7).into();

@@ -30,8 +30,8 @@ pub enum WriteOp<'a> {
 /// that was never written yields nothing rather than an error.
 /// Implementations must be safe to share between threads. Individual calls
 /// are atomic; [`Storage::write_batch`] is atomic as a whole. Callers that
-/// need read-modify-write atomicity serialize themselves (the [`crate::Gcs`]
-/// does, with one writer lock).
+/// need read-modify-write atomicity serialize themselves (as [`crate::tables::Kv`]
+/// and [`crate::tables::Counters`] do).
 pub trait Storage: Send + Sync {
     /// Reads one value.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;

@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::{FileStore, MemoryStore, Storage};
+use crate::{FileStore, Storage};
 
-/// Runs `f` once against a fresh [`MemoryStore`] and once against a fresh
-/// [`FileStore`] in a temporary directory.
-pub(crate) fn on_both_stores(f: impl Fn(Arc<dyn Storage>)) {
-    f(Arc::new(MemoryStore::new()));
+/// A fresh [`FileStore`] in a temporary directory (kept while the guard lives).
+pub(crate) fn file_store() -> (tempfile::TempDir, Arc<dyn Storage>) {
     let dir = tempfile::tempdir().unwrap();
-    f(Arc::new(FileStore::open(dir.path()).unwrap()));
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    (dir, store)
 }

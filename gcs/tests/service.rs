@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
+use futures::StreamExt;
 use reef_core::ReefError;
 use reef_gcs::{GcsClient, ServiceConfig};
 use reef_proto::scheduling_strategy::Kind;
@@ -89,7 +90,7 @@ async fn nodes_register_heartbeat_and_subscribers_see_views() {
     assert!(view.nodes[0].head && !view.nodes[1].head);
 
     let mut views = head.client.subscribe("head").await.unwrap();
-    let first_view = views.message().await.unwrap().unwrap();
+    let first_view = views.next().await.unwrap().unwrap();
     assert_eq!(first_view.nodes.len(), 2, "the full view comes first");
 
     let mut hb = HeartbeatRequest {
@@ -103,7 +104,7 @@ async fn nodes_register_heartbeat_and_subscribers_see_views() {
     assert!(!head.client.heartbeat(hb.clone()).await.unwrap());
     let mut last_version = first_view.version;
     let seen = loop {
-        let v = tokio::time::timeout(Duration::from_secs(5), views.message())
+        let v = tokio::time::timeout(Duration::from_secs(5), views.next())
             .await
             .expect("a view within 5 s")
             .unwrap()
@@ -129,9 +130,7 @@ async fn nodes_register_heartbeat_and_subscribers_see_views() {
     }
     let elapsed = start.elapsed();
     let mut count = 0;
-    while let Ok(Some(Ok(v))) = tokio::time::timeout(Duration::from_millis(300), views.message())
-        .await
-        .map(|m| m.transpose())
+    while let Ok(Some(Ok(v))) = tokio::time::timeout(Duration::from_millis(300), views.next()).await
     {
         count += 1;
         if v.nodes[1].pending_tasks == 199 {
@@ -186,7 +185,7 @@ async fn a_silent_node_is_declared_dead_within_the_timeout() {
     let mut views = head.client.subscribe("alive").await.unwrap();
     let start = Instant::now();
     let dead = loop {
-        let v = tokio::time::timeout(Duration::from_secs(5), views.message())
+        let v = tokio::time::timeout(Duration::from_secs(5), views.next())
             .await
             .expect("a view within 5 s")
             .unwrap()
@@ -482,91 +481,112 @@ async fn actors_are_placed_named_and_looked_up() {
     assert_eq!(code_of(&err), ErrorCode::UnknownNode);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_and_kv() {
-    let head = start_head(ServiceConfig::default()).await;
-    let c = &head.client;
-    let job = c.start_job("127.0.0.1:1", "test").await.unwrap();
-    assert_eq!(c.start_job("127.0.0.1:1", "test").await.unwrap(), job + 1);
-    c.end_job(job).await.unwrap();
+fn job(driver: &str, node_id: &str, started_at_ms: u64) -> StartJobRequest {
+    StartJobRequest {
+        driver_address: driver.into(),
+        description: "test".into(),
+        node_id: node_id.into(),
+        started_at_ms,
+    }
+}
+
+/// Jobs and KV through `c`, its keys in namespace `ns`.
+async fn jobs_and_kv_through(c: &dyn ControlPlane, ns: &str) {
+    let before = c.list_jobs().await.unwrap().len();
+    let first = c.start_job(job("127.0.0.1:1", "n1", 1_000)).await.unwrap();
+    let second = c.start_job(job("10.0.0.2:5", "n2", 0)).await.unwrap();
+    assert_eq!(second, first + 1);
+    c.end_job(first, 2_000).await.unwrap();
+    c.end_job(first, 3_000).await.unwrap(); // idempotent: the first end stays
     assert_eq!(
-        code_of(&c.end_job(12345).await.unwrap_err()),
+        code_of(&c.end_job(12345, 0).await.unwrap_err()),
         ErrorCode::BadArgument
     );
+    let jobs = c.list_jobs().await.unwrap();
+    assert_eq!(jobs.len(), before + 2);
+    let ended = jobs.iter().find(|j| j.job_id == first).unwrap();
+    assert_eq!(
+        (ended.driver_address.as_str(), ended.node_id.as_str()),
+        ("127.0.0.1:1", "n1")
+    );
+    assert_eq!((ended.started_at_ms, ended.ended_at_ms), (1_000, 2_000));
+    let running = jobs.iter().find(|j| j.job_id == second).unwrap();
+    assert_eq!(running.ended_at_ms, 0);
+    // No start time given: the control plane's clock.
+    assert!(running.started_at_ms >= reef_gcs::now_millis() - 60_000);
 
     assert!(c
-        .kv_put("ns", "k", Bytes::from_static(b"v1"), false)
+        .kv_put(ns, "k", Bytes::from_static(b"v1"), false)
         .await
         .unwrap());
     assert!(!c
-        .kv_put("ns", "k", Bytes::from_static(b"v2"), false)
+        .kv_put(ns, "k", Bytes::from_static(b"v2"), false)
         .await
         .unwrap());
     assert_eq!(
-        c.kv_get("ns", "k").await.unwrap().unwrap(),
+        c.kv_get(ns, "k").await.unwrap().unwrap(),
         Bytes::from_static(b"v1")
     );
     assert!(c
-        .kv_put("ns", "k", Bytes::from_static(b"v3"), true)
+        .kv_put(ns, "k", Bytes::from_static(b"v3"), true)
         .await
         .unwrap());
     assert_eq!(
-        c.kv_get("ns", "k").await.unwrap().unwrap(),
+        c.kv_get(ns, "k").await.unwrap().unwrap(),
         Bytes::from_static(b"v3")
     );
-    c.kv_put("ns", "k2", Bytes::new(), true).await.unwrap();
-    assert_eq!(c.kv_keys("ns", "k").await.unwrap(), ["k", "k2"]);
-    assert!(c.kv_delete("ns", "k").await.unwrap());
-    assert!(c.kv_get("ns", "k").await.unwrap().is_none());
+    c.kv_put(ns, "k2", Bytes::new(), true).await.unwrap();
+    assert_eq!(c.kv_keys(ns, "k").await.unwrap(), ["k", "k2"]);
+    assert!(c.kv_delete(ns, "k").await.unwrap());
+    assert!(c.kv_get(ns, "k").await.unwrap().is_none());
     assert!(c.kv_get("other", "k2").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_and_kv_over_grpc_and_in_process() {
+    let head = start_head(ServiceConfig::default()).await;
+    jobs_and_kv_through(&head.client, "grpc").await;
+    let in_process = head.service.in_process();
+    jobs_and_kv_through(&in_process, "local").await;
+    // One store behind both.
+    assert_eq!(head.client.list_jobs().await.unwrap().len(), 4);
+    assert_eq!(
+        in_process.kv_keys("grpc", "").await.unwrap(),
+        head.client.kv_keys("grpc", "").await.unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_control_plane_retires_the_previous_state() {
-    use reef_gcs::{ActorState, ControlPlaneService, Gcs};
-    use reef_proto::control_plane_server::ControlPlane;
-    use tonic::Request;
+    use std::sync::Arc;
+
+    use reef_gcs::{ActorState, ActorTable, ControlPlaneService, FileStore, NodeTable, Storage};
 
     let dir = tempfile::tempdir().unwrap();
     {
-        let gcs = std::sync::Arc::new(Gcs::open(dir.path()).unwrap());
-        let service = ControlPlaneService::new(gcs, TOKEN, ServiceConfig::default()).unwrap();
-        let reply = service
-            .register_node(Request::new(node("n1", 2.0)))
-            .await
-            .unwrap();
-        assert_eq!(reply.into_inner().node_index, 1);
-        service
-            .place_actor(Request::new(actor(5, "named", 1.0, "n1")))
-            .await
-            .unwrap();
+        let store = Arc::new(FileStore::open(dir.path()).unwrap());
+        let service = ControlPlaneService::new(store, TOKEN, ServiceConfig::default()).unwrap();
+        let c = service.in_process();
+        assert_eq!(c.register(node("n1", 2.0)).await.unwrap().node_index, 1);
+        c.place_actor(actor(5, "named", 1.0, "n1")).await.unwrap();
         // Dropping the service flushes what is queued and closes the store.
     }
-    let gcs = eventually(Duration::from_secs(5), || Gcs::open(dir.path()).ok()).await;
-    assert_eq!(gcs.actor(5).unwrap().unwrap().state, ActorState::Pending);
-    let gcs = std::sync::Arc::new(gcs);
-    let service = ControlPlaneService::new(gcs.clone(), TOKEN, ServiceConfig::default()).unwrap();
-    assert!(!gcs.node("n1").unwrap().unwrap().is_alive());
+    let store: Arc<dyn Storage> =
+        Arc::new(eventually(Duration::from_secs(5), || FileStore::open(dir.path()).ok()).await);
+    let actors = ActorTable::new(store.clone());
+    assert_eq!(actors.require(&5).unwrap().state, ActorState::Pending);
+    let service = ControlPlaneService::new(store.clone(), TOKEN, ServiceConfig::default()).unwrap();
+    assert!(!NodeTable::new(store).require("n1").unwrap().is_alive());
     assert!(matches!(
-        gcs.actor(5).unwrap().unwrap().state,
+        actors.require(&5).unwrap().state,
         ActorState::Dead { .. }
     ));
     // Indexes are never reused; the old node must register again.
+    let c = service.in_process();
     let hb = HeartbeatRequest {
         node_id: "n1".into(),
         ..Default::default()
     };
-    assert!(
-        service
-            .heartbeat(Request::new(hb))
-            .await
-            .unwrap()
-            .into_inner()
-            .unknown
-    );
-    let reply = service
-        .register_node(Request::new(node("n1", 2.0)))
-        .await
-        .unwrap();
-    assert_eq!(reply.into_inner().node_index, 2);
+    assert!(c.heartbeat(hb).await.unwrap());
+    assert_eq!(c.register(node("n1", 2.0)).await.unwrap().node_index, 2);
 }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -304,22 +305,36 @@ async fn start(args: StartArgs) -> Result<()> {
         ),
         check,
     );
-    let control_plane = match &node.gcs {
-        Some(gcs) => Some(
-            reef_gcs::service::server(
-                gcs.clone(),
-                &token,
-                reef_gcs::service::ServiceConfig {
-                    heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
-                    node_timeout: Duration::from_millis(args.node_timeout_ms),
-                    head_node_id: Some(node.id.clone()),
-                    ..Default::default()
-                },
-            )
-            .context("starting the control plane")?,
-        ),
-        None => None,
+    // The head runs the control plane: served to the other nodes, called in
+    // process by its own node.
+    let control_plane = if node.config.head {
+        let store = reef_gcs::FileStore::open(node.config.data_dir.join("gcs"))
+            .context("opening the control-plane store")?;
+        let service = reef_gcs::ControlPlaneService::new(
+            Arc::new(store),
+            &token,
+            reef_gcs::ServiceConfig {
+                heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
+                node_timeout: Duration::from_millis(args.node_timeout_ms),
+                head_node_id: Some(node.id.clone()),
+                ..Default::default()
+            },
+        )
+        .context("starting the control plane")?;
+        Some(service)
+    } else {
+        None
     };
+    let client: Option<Arc<dyn reef_gcs::ControlPlane>> =
+        match (&control_plane, &node.config.head_address) {
+            (Some(service), _) => Some(Arc::new(service.in_process())),
+            (None, Some(head)) => Some(Arc::new(
+                reef_gcs::GcsClient::connect_lazy(head, &token).map_err(anyhow::Error::msg)?,
+            )),
+            (None, None) => None,
+        };
+    let to_flush = control_plane.clone();
+    let control_plane = control_plane.map(|service| service.into_server(&token));
     let stopping = node.stopping.clone();
     let tcp_server = tokio::spawn(
         reef_core::channel::server()
@@ -353,14 +368,9 @@ async fn start(args: StartArgs) -> Result<()> {
 
     // Join the cluster before saying we are up: a wrong token or a head that
     // refuses us is an error at start.
-    let head = if node.config.head {
-        Some(node.address())
-    } else {
-        node.config.head_address.clone()
-    };
-    match head {
-        Some(head) => {
-            if let Err(e) = node.join_cluster(&head).await {
+    match client {
+        Some(client) => {
+            if let Err(e) = node.join_cluster(client).await {
                 node.stop();
                 remove_files(&node);
                 return Err(e);
@@ -395,6 +405,10 @@ async fn start(args: StartArgs) -> Result<()> {
             closing.cancelled().await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         } => {}
+    }
+    if let Some(control_plane) = to_flush {
+        // Records written behind (nodes, actors, groups) land before exit.
+        control_plane.flush();
     }
     remove_files(&node);
     tracing::info!("node stopped");

@@ -34,6 +34,32 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// A node for tests and benchmarks run inside one process: not a head,
+    /// no port, no token, everything it writes under `dir` (its arena in
+    /// `/dev/shm`), an `object_store`-byte arena, and resources ample enough
+    /// that no test or figure waits for them (16 CPUs, 16 GiB). Change
+    /// fields for more.
+    pub fn for_tests(dir: &std::path::Path, object_store: u64) -> NodeConfig {
+        NodeConfig {
+            head: false,
+            port: 0,
+            num_cpus: 16.0,
+            memory: 16 << 30,
+            custom_resources: Default::default(),
+            object_store_memory: object_store,
+            arena_dir: "/dev/shm".into(),
+            spill_dir: dir.join("spill"),
+            data_dir: dir.to_owned(),
+            socket_path: dir.join("node.sock"),
+            inline_threshold: 100 << 10,
+            default_memory_limit: 256 << 20,
+            default_cpu_time_ms: 60_000,
+            token: String::new(),
+            head_address: None,
+            advertise_host: "127.0.0.1".into(),
+        }
+    }
+
     /// The address other nodes and drivers reach this node at.
     pub fn address(&self) -> String {
         format!("{}:{}", self.advertise_host, self.port)

@@ -19,6 +19,7 @@ pub mod error;
 pub mod grants;
 pub mod guest;
 pub mod ids;
+pub mod jobs;
 pub mod logs;
 pub mod module;
 pub mod modules;

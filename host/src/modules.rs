@@ -12,7 +12,6 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use reef_proto as pb;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, Linker};
@@ -107,16 +106,11 @@ impl Registry {
     /// fetch it by hash the first time they run it. Registration waits for
     /// it: a task forwarded right after must find the module there.
     async fn publish(&self, module: &Module, wasm: bytes::Bytes) {
-        let Ok(mut gcs) = self.cluster.gcs() else {
+        let Ok(gcs) = self.cluster.gcs() else {
             return;
         };
-        let hash = module.hash.clone();
-        let request = pb::PutModuleRequest {
-            hash: hash.clone(),
-            wasm,
-        };
-        if let Err(status) = gcs.put_module(request).await {
-            tracing::warn!("control plane: uploading module {hash}: {status}");
+        if let Err(status) = gcs.put_module(&module.hash, wasm).await {
+            tracing::warn!("control plane: uploading module {}: {status}", module.hash);
         }
     }
 
@@ -126,17 +120,13 @@ impl Registry {
         if let Ok(m) = self.get(hash) {
             return Ok(m);
         }
-        let reply = self
+        let wasm = self
             .cluster
             .gcs()?
-            .get_module(pb::GetModuleRequest {
-                hash: hash.to_string(),
-            })
+            .get_module(hash)
             .await
             .map_err(|s| crate::cluster::rpc_error(&format!("fetching module {hash}"), s))?;
-        let module = self
-            .register(host, reply.into_inner().wasm.to_vec())
-            .await?;
+        let module = self.register(host, wasm.to_vec()).await?;
         if module.hash != hash {
             return Err(ReefError::new(
                 ErrorCode::InvalidModule,

@@ -47,6 +47,7 @@ use crate::cluster::{to_map, Hooks, Membership};
 use crate::error::ReefResult;
 use crate::guest::{Dispatch, HostServices};
 use crate::ids::{prefix, SLOTS};
+use crate::jobs::Job;
 use crate::logs::LogStore;
 use crate::modules::Registry;
 use crate::objects::ObjectDirectory;
@@ -74,8 +75,6 @@ pub struct Node {
     pub cluster: Arc<Membership>,
     /// Guests' output, by call.
     pub logs: Arc<LogStore>,
-    /// The control plane's tables, on the head.
-    pub gcs: Option<Arc<reef_gcs::Gcs>>,
     /// What guests may reach; holds `work` weakly.
     host: HostServices,
     _work: Arc<Work>,
@@ -171,14 +170,6 @@ impl Node {
             cluster.clone(),
             config.default_memory_limit,
         )?);
-        let gcs = if config.head {
-            Some(Arc::new(
-                reef_gcs::Gcs::open(config.data_dir.join("gcs"))
-                    .context("opening the control-plane store")?,
-            ))
-        } else {
-            None
-        };
         let logs = Arc::new(LogStore::default());
         let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
         let stopping = CancellationToken::new();
@@ -222,7 +213,6 @@ impl Node {
             actors,
             cluster,
             logs,
-            gcs,
             host,
             _work: work,
             session_slots: SessionSlots::new(SLOTS, random_slot_base()),
@@ -251,9 +241,12 @@ impl Node {
         self.config.address()
     }
 
-    /// Joins the cluster whose control plane is at `head` (for the head
-    /// itself, its own address): step 2 of the protocol above.
-    pub async fn join_cluster(self: &Arc<Self>, head: &str) -> Result<()> {
+    /// Joins the cluster through `control_plane` (on the head, its own, in
+    /// process): step 2 of the protocol above.
+    pub async fn join_cluster(
+        self: &Arc<Self>,
+        control_plane: Arc<dyn reef_gcs::ControlPlane>,
+    ) -> Result<()> {
         let request = pb::RegisterNodeRequest {
             node_id: self.id.clone(),
             address: self.address(),
@@ -281,7 +274,7 @@ impl Node {
             }),
             stopping: self.stopping.clone(),
         };
-        self.cluster.join(head, request, hooks).await
+        self.cluster.join(control_plane, request, hooks).await
     }
 
     fn heartbeat(&self) -> pb::HeartbeatRequest {
@@ -339,24 +332,16 @@ impl Node {
         }
     }
 
-    /// A driver session is a job; returns its id (0 without a control plane).
-    pub fn start_job(&self, description: &str) -> u64 {
-        let Some(gcs) = &self.gcs else { return 0 };
-        logged("starting a job", gcs.start_job("127.0.0.1", description)).unwrap_or(0)
+    /// Records a session of the driver at `driver_address` as a job (in
+    /// the background; nothing without a control plane).
+    pub fn start_job(&self, driver_address: String, description: String) -> Job {
+        Job::start(
+            self.cluster.gcs().ok(),
+            &self.id,
+            driver_address,
+            description,
+        )
     }
-
-    pub fn end_job(&self, job_id: u64) {
-        if let (Some(gcs), true) = (&self.gcs, job_id > 0) {
-            logged("ending a job", gcs.end_job(job_id));
-        }
-    }
-}
-
-/// Logs a failed control-plane write: the node goes on serving.
-fn logged<T>(what: &str, result: reef_gcs::Result<T>) -> Option<T> {
-    result
-        .map_err(|e| tracing::warn!("control plane: {what}: {e}"))
-        .ok()
 }
 
 /// A random first session slot, so ids from two separate clusters (a driver

@@ -8,9 +8,10 @@
 //! * [`cluster3`]: a head and two workers on 127.0.0.1;
 //! * [`guest`]: the guest modules `scripts/build-guests.sh` builds;
 //! * [`arena`]: a node's shared-memory arena file, seen from outside;
-//! * [`golden`]: the shared golden MessagePack vectors of every SDK's codec;
-//! * `node_config` (feature `in-process`): the configuration of a node
-//!   started inside the test process.
+//! * [`golden`]: the shared golden MessagePack vectors of every SDK's codec.
+//!
+//! A node started inside the test process takes
+//! `reef_host::node::NodeConfig::for_tests`.
 //!
 //! Nodes are started with `--stop-on-stdin-close`: a test process that dies
 //! takes its nodes with it.
@@ -18,14 +19,10 @@
 pub mod arena;
 pub mod cluster3;
 pub mod golden;
-#[cfg(feature = "in-process")]
-mod in_process;
 mod process;
 
 use std::path::PathBuf;
 
-#[cfg(feature = "in-process")]
-pub use in_process::node_config;
 pub use process::HostProcess;
 pub use reef_launcher::{
     free_port as try_free_port, host_binary, Launch, LaunchError, RunningHost,

@@ -390,3 +390,75 @@ async fn a_module_registered_through_one_node_runs_through_another() {
     let e = on_b.get::<f64>(&r).await.err().unwrap();
     assert_eq!(e.code, ErrorCode::UnknownModule, "{e}");
 }
+
+/// The jobs the control plane of `head` has recorded, once `done` accepts
+/// them (fails after 10 s).
+async fn jobs_when(
+    head: &HostProcess,
+    done: impl Fn(&[reef_proto::JobInfo]) -> bool,
+) -> Vec<reef_proto::JobInfo> {
+    use reef_gcs::ControlPlane;
+    let control_plane = reef_gcs::GcsClient::connect_lazy(&head.address, &head.token()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = control_plane.list_jobs().await.unwrap();
+        if done(&jobs) {
+            return jobs;
+        }
+        assert!(Instant::now() < deadline, "{jobs:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_driver_session_on_every_node_is_a_job_with_its_address() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "1"]);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &["--num-cpus", "1"]);
+    let before = reef_gcs::now_millis();
+    let on_worker = worker.connect().await;
+    let nodes = node_ids(&on_worker).await;
+    let (head_id, worker_id) = (id_of(&nodes, &head), id_of(&nodes, &worker));
+    // This process is on the node's machine: its session moved from TCP to
+    // the node's Unix socket, and each was a job of the worker.
+    let unix = format!("unix:pid {}", std::process::id());
+    let running = |jobs: &[reef_proto::JobInfo], node: &str| {
+        jobs.iter()
+            .find(|j| j.node_id == node && j.driver_address == unix && j.ended_at_ms == 0)
+            .cloned()
+    };
+    let jobs = jobs_when(&head, |jobs| running(jobs, &worker_id).is_some()).await;
+    let job = running(&jobs, &worker_id).unwrap();
+    assert!(job.started_at_ms >= before, "{job:?}");
+    let tcp = jobs
+        .iter()
+        .find(|j| j.node_id == worker_id && j.job_id != job.job_id)
+        .unwrap_or_else(|| panic!("no TCP session in {jobs:#?}"));
+    let port: u16 = tcp
+        .driver_address
+        .strip_prefix("127.0.0.1:")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("{tcp:?}"));
+    assert_ne!(port, worker.port, "the driver's port, not the node's");
+
+    // The head records its own drivers' jobs the same way (in process).
+    let on_head = head.connect().await;
+    jobs_when(&head, |jobs| running(jobs, &head_id).is_some()).await;
+
+    // A driver that leaves ends its job, with the time it left.
+    let leaving = reef_gcs::now_millis();
+    drop(on_worker);
+    let jobs = jobs_when(&head, |jobs| {
+        jobs.iter()
+            .any(|j| j.job_id == job.job_id && j.ended_at_ms != 0)
+    })
+    .await;
+    let seen = reef_gcs::now_millis();
+    let ended = jobs.iter().find(|j| j.job_id == job.job_id).unwrap();
+    assert!(
+        (leaving..=seen).contains(&ended.ended_at_ms),
+        "{ended:?} ended outside {leaving}..={seen}"
+    );
+    assert!(running(&jobs, &head_id).is_some(), "{jobs:#?}");
+    drop(on_head);
+}

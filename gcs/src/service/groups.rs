@@ -126,7 +126,7 @@ impl Inner {
     fn next_group_id(&self) -> Result<u64, Status> {
         let mut ids = self.group_ids.lock().unwrap_or_else(|e| e.into_inner());
         if ids.0 > ids.1 {
-            let last = self.gcs.reserve_ids(Counter::PlacementGroup, ID_BLOCK)?;
+            let last = self.counters.advance(Counter::PlacementGroup, ID_BLOCK)?;
             *ids = (last - ID_BLOCK + 1, last);
         }
         let id = ids.0;

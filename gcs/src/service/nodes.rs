@@ -43,8 +43,8 @@ impl Inner {
             _ => total.clone(),
         };
 
-        let gcs = self.gcs.clone();
-        let index = tokio::task::spawn_blocking(move || gcs.reserve_ids(Counter::Node, 1))
+        let counters = self.counters.clone();
+        let index = tokio::task::spawn_blocking(move || counters.next(Counter::Node))
             .await
             .map_err(internal)??;
         let node_index =

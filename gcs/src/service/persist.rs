@@ -119,11 +119,11 @@ impl Drop for Persister {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryStore;
+    use crate::test_util::file_store;
 
     #[test]
     fn writes_land_coalesced_and_in_order() {
-        let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
+        let (_dir, store) = file_store();
         let p = Persister::new(store.clone(), Duration::from_secs(3600));
         p.put("t", b"a".to_vec(), b"1".to_vec());
         p.put("t", b"a".to_vec(), b"2".to_vec());
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_background_thread_flushes() {
-        let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
+        let (_dir, store) = file_store();
         let p = Persister::new(store.clone(), Duration::from_millis(2));
         p.put("t", b"k".to_vec(), b"v".to_vec());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -1,4 +1,4 @@
-//! Actors and the name index used for named-actor lookup.
+//! Actors, as the service last persisted them.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,24 +32,6 @@ pub struct ActorRecord {
 }
 
 impl ActorRecord {
-    /// A pending, unnamed, unplaced actor.
-    pub fn new(
-        actor_id: u64,
-        module_hash: impl Into<String>,
-        class: impl Into<String>,
-        job_id: u64,
-    ) -> Self {
-        Self {
-            actor_id,
-            name: None,
-            module_hash: module_hash.into(),
-            class: class.into(),
-            node_id: None,
-            state: ActorState::Pending,
-            job_id,
-        }
-    }
-
     /// Not dead (pending or alive); only live actors hold their name.
     pub fn is_live(&self) -> bool {
         !matches!(self.state, ActorState::Dead { .. })
@@ -73,68 +55,40 @@ impl Record for ActorRecord {
 /// Actors keyed by actor id.
 pub type ActorTable = Table<ActorRecord>;
 
-/// Name index entry: which actor last claimed a name.
-///
-/// The index may point at a dead or renamed actor; readers must check the
-/// actor record itself (the [`crate::Gcs`] does).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActorName {
-    pub name: String,
-    pub actor_id: u64,
-}
-
-impl Record for ActorName {
-    const TABLE: &'static str = "actor_names";
-    const WHAT: &'static str = "actor name";
-    type Key = str;
-
-    fn encode_key(key: &str) -> Vec<u8> {
-        key.as_bytes().to_vec()
-    }
-
-    fn storage_key(&self) -> Vec<u8> {
-        Self::encode_key(&self.name)
-    }
-}
-
-/// Actor name -> actor id index.
-pub type ActorNameTable = Table<ActorName>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::on_both_stores;
+    use crate::test_util::file_store;
 
     #[test]
     fn roundtrip() {
-        on_both_stores(|store| {
-            let table = ActorTable::new(store.clone());
-            let mut a = ActorRecord::new(300, "ab12", "Counter", 1);
-            let b = ActorRecord {
-                name: Some("b".into()),
-                node_id: Some("n1".into()),
-                state: ActorState::Alive,
-                ..ActorRecord::new(2, "ab12", "Counter", 1)
-            };
-            table.put(&a).unwrap();
-            table.put(&b).unwrap();
-            assert_eq!(table.require(&300).unwrap(), a);
+        let (_dir, store) = file_store();
+        let table = ActorTable::new(store);
+        let record = |actor_id, state| ActorRecord {
+            actor_id,
+            name: None,
+            module_hash: "ab12".into(),
+            class: "Counter".into(),
+            node_id: None,
+            state,
+            job_id: 1,
+        };
+        let mut a = record(300, ActorState::Pending);
+        let b = ActorRecord {
+            name: Some("b".into()),
+            node_id: Some("n1".into()),
+            ..record(2, ActorState::Alive)
+        };
+        table.put(&a).unwrap();
+        table.put(&b).unwrap();
+        assert_eq!(table.require(&300).unwrap(), a);
 
-            a.state = ActorState::Dead {
-                reason: "oom".into(),
-            };
-            table.put(&a).unwrap();
-            assert!(!table.require(&300).unwrap().is_live());
-            // Big-endian ids: numeric order, not lexicographic.
-            assert_eq!(table.all().unwrap(), vec![b.clone(), a]);
-
-            let names = ActorNameTable::new(store);
-            let entry = ActorName {
-                name: "b".into(),
-                actor_id: 2,
-            };
-            names.put(&entry).unwrap();
-            assert_eq!(names.get("b").unwrap(), Some(entry));
-        });
+        a.state = ActorState::Dead {
+            reason: "oom".into(),
+        };
+        table.put(&a).unwrap();
+        assert!(!table.require(&300).unwrap().is_live());
+        // Big-endian ids: numeric order, not lexicographic.
+        assert_eq!(table.all().unwrap(), vec![b, a]);
     }
 }

@@ -15,8 +15,12 @@ pub enum JobState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub job_id: u64,
-    /// Where the driver can be reached (`host:port` or pid-ish tag).
+    /// Where the driver connected from: its `host:port`, or for a driver on
+    /// the node's Unix socket `unix:pid <pid>`.
     pub driver_address: String,
+    /// The node the driver is connected to.
+    #[serde(default)]
+    pub node_id: String,
     /// Free-form description (entrypoint, user label).
     pub description: String,
     pub started_at_ms: u64,
@@ -44,27 +48,38 @@ pub type JobTable = Table<JobRecord>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::on_both_stores;
+    use crate::test_util::file_store;
 
     #[test]
     fn roundtrip() {
-        on_both_stores(|store| {
-            let table = JobTable::new(store);
-            let mut job = JobRecord {
-                job_id: 7,
-                driver_address: "127.0.0.1:5555".into(),
-                description: "examples/pi".into(),
-                started_at_ms: 10,
-                ended_at_ms: None,
-                state: JobState::Running,
-            };
-            table.put(&job).unwrap();
-            assert_eq!(table.require(&7).unwrap(), job);
-            job.ended_at_ms = Some(20);
-            job.state = JobState::Finished;
-            table.put(&job).unwrap();
-            assert_eq!(table.all().unwrap(), vec![job]);
-            assert!(table.get(&8).unwrap().is_none());
-        });
+        let (_dir, store) = file_store();
+        let table = JobTable::new(store);
+        let mut job = JobRecord {
+            job_id: 7,
+            driver_address: "127.0.0.1:5555".into(),
+            node_id: "n1".into(),
+            description: "examples/pi".into(),
+            started_at_ms: 10,
+            ended_at_ms: None,
+            state: JobState::Running,
+        };
+        table.put(&job).unwrap();
+        assert_eq!(table.require(&7).unwrap(), job);
+        job.ended_at_ms = Some(20);
+        job.state = JobState::Finished;
+        table.put(&job).unwrap();
+        assert_eq!(table.all().unwrap(), vec![job]);
+        assert!(table.get(&8).unwrap().is_none());
+    }
+
+    #[test]
+    fn records_written_before_node_ids_still_read() {
+        let old = br#"{"job_id":3,"driver_address":"127.0.0.1","description":"d",
+            "started_at_ms":1,"ended_at_ms":null,"state":"Running"}"#;
+        let (_dir, store) = file_store();
+        store.put(JobRecord::TABLE, &id_key(3), old).unwrap();
+        let job = JobTable::new(store).require(&3).unwrap();
+        assert_eq!(job.node_id, "");
+        assert_eq!(job.state, JobState::Running);
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::error::{GcsError, Result};
-use crate::storage::{Storage, WriteOp};
+use crate::storage::Storage;
 
 const TABLE: &str = "kv";
 
@@ -55,10 +55,6 @@ impl Kv {
         self.store.get(TABLE, &full_key(namespace, key)?)
     }
 
-    pub fn exists(&self, namespace: &str, key: &[u8]) -> Result<bool> {
-        Ok(self.get(namespace, key)?.is_some())
-    }
-
     /// Stores `value` under `key`. With `overwrite == false` an existing
     /// value is kept. Returns whether the key was newly added (like Ray's
     /// `internal_kv_put`).
@@ -77,19 +73,6 @@ impl Kv {
         self.store.delete(TABLE, &full_key(namespace, key)?)
     }
 
-    /// Removes every key starting with `prefix`; returns how many.
-    pub fn delete_prefix(&self, namespace: &str, prefix: &[u8]) -> Result<usize> {
-        let p = full_key(namespace, prefix)?;
-        let _guard = self.guard();
-        let entries = self.store.scan_prefix(TABLE, &p)?;
-        let ops: Vec<_> = entries
-            .iter()
-            .map(|(key, _)| WriteOp::Delete { table: TABLE, key })
-            .collect();
-        self.store.write_batch(&ops)?;
-        Ok(ops.len())
-    }
-
     /// Keys (without the namespace) starting with `prefix`, in byte order.
     pub fn keys(&self, namespace: &str, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
         let ns_len = ns_prefix(namespace)?.len();
@@ -106,51 +89,41 @@ impl Kv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::on_both_stores;
+    use crate::test_util::file_store;
 
     #[test]
     fn put_get_overwrite_delete() {
-        on_both_stores(|store| {
-            let kv = Kv::new(store);
-            assert_eq!(kv.get("ns", b"k").unwrap(), None);
-            assert!(kv.put("ns", b"k", b"v1", false).unwrap());
-            assert!(!kv.put("ns", b"k", b"v2", false).unwrap());
-            assert_eq!(kv.get("ns", b"k").unwrap().as_deref(), Some(&b"v1"[..]));
-            assert!(!kv.put("ns", b"k", b"v3", true).unwrap());
-            assert_eq!(kv.get("ns", b"k").unwrap().as_deref(), Some(&b"v3"[..]));
-            assert!(kv.exists("ns", b"k").unwrap());
-            assert!(!kv.exists("other", b"k").unwrap());
-            assert!(kv.delete("ns", b"k").unwrap());
-            assert!(!kv.delete("ns", b"k").unwrap());
-        });
+        let (_dir, store) = file_store();
+        let kv = Kv::new(store);
+        assert_eq!(kv.get("ns", b"k").unwrap(), None);
+        assert!(kv.put("ns", b"k", b"v1", false).unwrap());
+        assert!(!kv.put("ns", b"k", b"v2", false).unwrap());
+        assert_eq!(kv.get("ns", b"k").unwrap().as_deref(), Some(&b"v1"[..]));
+        assert!(!kv.put("ns", b"k", b"v3", true).unwrap());
+        assert_eq!(kv.get("ns", b"k").unwrap().as_deref(), Some(&b"v3"[..]));
+        assert_eq!(kv.get("other", b"k").unwrap(), None);
+        assert!(kv.delete("ns", b"k").unwrap());
+        assert!(!kv.delete("ns", b"k").unwrap());
     }
 
     #[test]
     fn prefix_listing_is_namespace_scoped() {
-        on_both_stores(|store| {
-            let kv = Kv::new(store);
-            for key in [&b"fn:b"[..], b"fn:a", b"fx", b"other"] {
-                kv.put("app", key, b"1", true).unwrap();
-            }
-            // "ap" is a string prefix of "app" but a different namespace.
-            kv.put("ap", b"pfn:z", b"1", true).unwrap();
-            kv.put("", b"fn:root", b"1", true).unwrap();
+        let (_dir, store) = file_store();
+        let kv = Kv::new(store);
+        for key in [&b"fn:b"[..], b"fn:a", b"fx", b"other"] {
+            kv.put("app", key, b"1", true).unwrap();
+        }
+        // "ap" is a string prefix of "app" but a different namespace.
+        kv.put("ap", b"pfn:z", b"1", true).unwrap();
+        kv.put("", b"fn:root", b"1", true).unwrap();
 
-            assert_eq!(
-                kv.keys("app", b"fn:").unwrap(),
-                vec![b"fn:a".to_vec(), b"fn:b".to_vec()]
-            );
-            assert_eq!(kv.keys("app", b"f").unwrap().len(), 3);
-            assert_eq!(kv.keys("app", b"").unwrap().len(), 4);
-            assert_eq!(kv.keys("ap", b"").unwrap(), vec![b"pfn:z".to_vec()]);
-            assert_eq!(kv.keys("", b"").unwrap(), vec![b"fn:root".to_vec()]);
-
-            assert_eq!(kv.delete_prefix("app", b"fn:").unwrap(), 2);
-            assert_eq!(
-                kv.keys("app", b"").unwrap(),
-                vec![b"fx".to_vec(), b"other".to_vec()]
-            );
-            assert_eq!(kv.delete_prefix("app", b"nothing").unwrap(), 0);
-        });
+        assert_eq!(
+            kv.keys("app", b"fn:").unwrap(),
+            vec![b"fn:a".to_vec(), b"fn:b".to_vec()]
+        );
+        assert_eq!(kv.keys("app", b"f").unwrap().len(), 3);
+        assert_eq!(kv.keys("app", b"").unwrap().len(), 4);
+        assert_eq!(kv.keys("ap", b"").unwrap(), vec![b"pfn:z".to_vec()]);
+        assert_eq!(kv.keys("", b"").unwrap(), vec![b"fn:root".to_vec()]);
     }
 }

@@ -1,7 +1,13 @@
-//! Typed tables over a [`Storage`].
+//! Typed records over a [`Storage`]: what the control plane writes.
+//!
+//! * node and actor records ([`NodeInfo`], [`ActorRecord`]): written behind
+//!   by the service as they change, read back only when a restarted control
+//!   plane retires what its predecessor left alive;
+//! * jobs ([`JobRecord`]) and the user KV ([`Kv`]): written through;
+//! * id counters ([`Counters`]): node indexes, placement group and job ids.
 //!
 //! Each record type names its table and how its key is encoded
-//! ([`Record`]); [`Table`] turns that into typed get/put/delete/scan with
+//! ([`Record`]); [`Table`] turns that into typed get/put/scan with
 //! serde_json values. String keys are stored as UTF-8, numeric ids as
 //! big-endian `u64` so scans come back in id order.
 
@@ -9,7 +15,6 @@ mod actor;
 mod job;
 mod kv;
 mod meta;
-mod module;
 mod node;
 
 use std::fmt::Display;
@@ -19,15 +24,14 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use actor::{ActorName, ActorNameTable, ActorRecord, ActorState, ActorTable};
+pub use actor::{ActorRecord, ActorState, ActorTable};
 pub use job::{JobRecord, JobState, JobTable};
 pub use kv::Kv;
 pub use meta::{Counter, Counters};
-pub use module::{ActorClassInfo, ModuleRecord, ModuleTable};
 pub use node::{NodeInfo, NodeState, NodeTable, Resources};
 
 use crate::error::{GcsError, Result};
-use crate::storage::{Storage, WriteOp};
+use crate::storage::Storage;
 
 /// A value stored in its own table under a key derived from itself.
 pub trait Record: Serialize + DeserializeOwned {
@@ -99,11 +103,6 @@ impl<R: Record> Table<R> {
         self.store.put(R::TABLE, &key, &value)
     }
 
-    /// Removes the record under `key`; returns whether it existed.
-    pub fn delete(&self, key: &R::Key) -> Result<bool> {
-        self.store.delete(R::TABLE, &R::encode_key(key))
-    }
-
     /// Every record, in key order.
     pub fn all(&self) -> Result<Vec<R>> {
         self.store
@@ -123,15 +122,6 @@ pub(crate) fn encode<R: Record>(record: &R) -> Result<(Vec<u8>, Vec<u8>)> {
         source,
     })?;
     Ok((key, value))
-}
-
-/// A batch put of an already encoded pair for `R`'s table.
-pub(crate) fn put_op<'a, R: Record>(pair: &'a (Vec<u8>, Vec<u8>)) -> WriteOp<'a> {
-    WriteOp::Put {
-        table: R::TABLE,
-        key: &pair.0,
-        value: &pair.1,
-    }
 }
 
 fn decode<R: Record>(key: &[u8], bytes: &[u8]) -> Result<R> {
@@ -174,7 +164,7 @@ mod tests {
 
     #[test]
     fn corrupt_value_is_reported_with_table_and_key() {
-        let store: Arc<dyn Storage> = Arc::new(crate::MemoryStore::new());
+        let (_dir, store) = crate::test_util::file_store();
         store.put(NodeInfo::TABLE, b"n1", b"not json").unwrap();
         let err = NodeTable::new(store).get("n1").unwrap_err();
         match err {

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Record, Table};
-use crate::clock::now_millis;
 
 /// Resource amounts (`"CPU"`, `"memory"`, custom); stored as a name → amount map.
 pub use reef_core::Resources;
@@ -33,20 +32,6 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
-    /// A freshly started, alive node with everything available.
-    pub fn new(node_id: impl Into<String>, address: impl Into<String>, total: Resources) -> Self {
-        let now = now_millis();
-        Self {
-            node_id: node_id.into(),
-            address: address.into(),
-            resources_available: total.clone(),
-            resources_total: total,
-            state: NodeState::Alive,
-            last_heartbeat_ms: now,
-            start_time_ms: now,
-        }
-    }
-
     pub fn is_alive(&self) -> bool {
         self.state == NodeState::Alive
     }
@@ -72,35 +57,30 @@ pub type NodeTable = Table<NodeInfo>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::on_both_stores;
+    use crate::test_util::file_store;
 
     #[test]
     fn roundtrip() {
-        on_both_stores(|store| {
-            let table = NodeTable::new(store);
-            let mut node = NodeInfo::new(
-                "n1",
-                "10.0.0.1:7000",
-                Resources::from([("CPU".into(), 8.0), ("memory".into(), 1e9)]),
-            );
-            assert_eq!(table.get("n1").unwrap(), None);
-            table.put(&node).unwrap();
-            assert_eq!(table.get("n1").unwrap(), Some(node.clone()));
-
-            node.state = NodeState::Dead;
-            node.resources_available.set("CPU", 2.5);
-            table.put(&node).unwrap();
-            table
-                .put(&NodeInfo::new("n0", "a:1", Resources::new()))
-                .unwrap();
-            let all = table.all().unwrap();
-            assert_eq!(all.len(), 2);
-            assert_eq!(all[0].node_id, "n0");
-            assert_eq!(all[1], node);
-
-            assert!(table.delete("n1").unwrap());
-            assert!(!table.delete("n1").unwrap());
-            assert!(table.require("n1").is_err());
-        });
+        let (_dir, store) = file_store();
+        let table = NodeTable::new(store);
+        let node = |id: &str, state| NodeInfo {
+            node_id: id.into(),
+            address: "10.0.0.1:7000".into(),
+            resources_total: Resources::from([("CPU".into(), 8.0), ("memory".into(), 1e9)]),
+            resources_available: Resources::from([("CPU".into(), 2.5)]),
+            state,
+            last_heartbeat_ms: 10,
+            start_time_ms: 5,
+        };
+        assert_eq!(table.get("n1").unwrap(), None);
+        table.put(&node("n1", NodeState::Alive)).unwrap();
+        assert!(table.require("n1").unwrap().is_alive());
+        table.put(&node("n1", NodeState::Dead)).unwrap();
+        table.put(&node("n0", NodeState::Alive)).unwrap();
+        let all = table.all().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].node_id, "n0");
+        assert_eq!(all[1], node("n1", NodeState::Dead));
+        assert!(table.require("n2").is_err());
     }
 }

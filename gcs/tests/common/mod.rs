@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reef_gcs::tables::Resources;
-use reef_gcs::{ControlPlaneService, Gcs, GcsClient, ServiceConfig};
+pub use reef_gcs::ControlPlane;
+use reef_gcs::{ControlPlaneService, FileStore, GcsClient, ServiceConfig};
 use reef_proto::auth::CheckToken;
 use reef_proto::peer_server::{Peer, PeerServer};
 use reef_proto::*;
@@ -51,8 +52,8 @@ pub struct Head {
 /// Starts a control plane over a fresh file store.
 pub async fn start_head(config: ServiceConfig) -> Head {
     let dir = tempfile::tempdir().unwrap();
-    let gcs = Arc::new(Gcs::open(dir.path()).unwrap());
-    let service = ControlPlaneService::new(gcs, TOKEN, config).unwrap();
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    let service = ControlPlaneService::new(store, TOKEN, config).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let grpc = service.clone().into_server(TOKEN);
@@ -191,10 +192,6 @@ impl Peer for FakeNode {
         unused()
     }
     async fn free(&self, _: Request<FreeRequest>) -> Result<Response<Empty>, Status> {
-        unused()
-    }
-    type PullStream = tokio_stream::Empty<Result<PullChunk, Status>>;
-    async fn pull(&self, _: Request<PullRequest>) -> Result<Response<Self::PullStream>, Status> {
         unused()
     }
 

@@ -224,10 +224,7 @@ impl ActorManager {
             .gcs()?
             .place_actor(request)
             .await
-            .map_err(|s| rpc_error(&format!("placing actor `{}`", spec.class), s))?
-            .into_inner()
-            .location
-            .ok_or_else(|| ReefError::internal("the control plane placed the actor nowhere"))?;
+            .map_err(|s| rpc_error(&format!("placing actor `{}`", spec.class), s))?;
         if location.node_id == self.cluster.node_id() {
             self.create_here(id, spec)?;
             return Ok(None);
@@ -616,14 +613,11 @@ impl ActorManager {
         key: pb::lookup_actor_request::Key,
         what: String,
     ) -> ReefResult<pb::ActorLocation> {
-        let request = pb::LookupActorRequest { key: Some(key) };
-        Ok(self
-            .cluster
+        self.cluster
             .gcs()?
-            .lookup_actor(request)
+            .lookup_actor(key)
             .await
-            .map_err(|s| rpc_error(&format!("looking up {what}"), s))?
-            .into_inner())
+            .map_err(|s| rpc_error(&format!("looking up {what}"), s))
     }
 
     fn route_from(&self, location: pb::ActorLocation) -> ReefResult<Option<RemoteActor>> {
@@ -707,15 +701,11 @@ impl ActorManager {
     pub async fn kill_local(&self, actor: u64) -> ReefResult<()> {
         let a = self.local(actor)?;
         self.kill_local_with(&a, killed());
-        let Ok(mut gcs) = self.cluster.gcs() else {
+        let Ok(gcs) = self.cluster.gcs() else {
             return Ok(());
         };
-        let request = pb::SetActorStateRequest {
-            actor_id: actor,
-            state: "DEAD".into(),
-            reason: "the actor was killed".into(),
-        };
-        if let Err(status) = gcs.set_actor_state(request).await {
+        let killed = gcs.set_actor_state(actor, "DEAD", "the actor was killed");
+        if let Err(status) = killed.await {
             tracing::debug!("reporting actor {actor} killed: {status}");
         }
         Ok(())
@@ -769,16 +759,13 @@ impl ActorManager {
     /// Tells the control plane an actor of this node is alive (`None`) or
     /// dead (why).
     fn report_state(&self, actor: u64, dead: Option<&ReefError>) {
-        let Ok(mut gcs) = self.cluster.gcs() else {
+        let Ok(gcs) = self.cluster.gcs() else {
             return;
         };
-        let request = pb::SetActorStateRequest {
-            actor_id: actor,
-            state: if dead.is_some() { "DEAD" } else { "ALIVE" }.into(),
-            reason: dead.map(|e| e.to_string()).unwrap_or_default(),
-        };
+        let state = if dead.is_some() { "DEAD" } else { "ALIVE" };
+        let reason = dead.map(|e| e.to_string()).unwrap_or_default();
         tokio::spawn(async move {
-            if let Err(status) = gcs.set_actor_state(request).await {
+            if let Err(status) = gcs.set_actor_state(actor, state, &reason).await {
                 tracing::debug!("reporting actor {actor}'s state: {status}");
             }
         });

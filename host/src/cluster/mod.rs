@@ -1,7 +1,8 @@
 //! This node's place in the cluster.
 //!
 //! * **Membership** — the node registers with the control plane (the head's
-//!   `ControlPlane` service; the head registers with its own), gets its
+//!   `ControlPlane` service, reached through one `reef_gcs::ControlPlane`
+//!   client: over gRPC, or in process on the head), gets its
 //!   *index* (which names the owner of every object id it allocates, see
 //!   `ids`), heartbeats, and receives the cluster view by subscription: the
 //!   control plane pushes a new view when anything changes.
@@ -19,9 +20,9 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use futures::StreamExt;
+use reef_gcs::ControlPlane;
 use reef_proto as pb;
-use reef_proto::auth::{AttachToken, TokenChannel};
-use reef_proto::control_plane_client::ControlPlaneClient;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +42,7 @@ pub struct Membership {
     index: AtomicU32,
     registered: watch::Sender<bool>,
     /// Set once, when the node joins (read on every placement: no lock).
-    gcs: std::sync::OnceLock<ControlPlaneClient<TokenChannel>>,
+    gcs: std::sync::OnceLock<Arc<dyn ControlPlane>>,
     view: RwLock<Arc<pb::ClusterView>>,
     peers: Mutex<HashMap<String, PeerLink>>,
     spread_cursor: AtomicUsize,
@@ -102,7 +103,8 @@ impl Membership {
         self.view.read().unwrap().clone()
     }
 
-    pub fn gcs(&self) -> ReefResult<ControlPlaneClient<TokenChannel>> {
+    /// The control-plane client (an error on a node running alone).
+    pub fn gcs(&self) -> ReefResult<Arc<dyn ControlPlane>> {
         self.gcs
             .get()
             .cloned()
@@ -136,36 +138,30 @@ impl Membership {
         self.spread_cursor.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Joins the cluster whose control plane is at `head` (for the head
-    /// itself, its own address): registers, then heartbeats and follows the
-    /// view in the background. Fails when the control plane refuses us (a
-    /// wrong token, resources it rejects) or cannot be reached in time.
+    /// Joins the cluster through `client` (on the head, its own control
+    /// plane, in process): registers, then heartbeats and follows the view
+    /// in the background. Fails when the control plane refuses us (a wrong
+    /// token, resources it rejects) or cannot be reached in time.
     pub async fn join(
         self: &Arc<Self>,
-        head: &str,
+        client: Arc<dyn ControlPlane>,
         request: pb::RegisterNodeRequest,
         hooks: Hooks,
     ) -> anyhow::Result<()> {
-        let client = ControlPlaneClient::with_interceptor(
-            channel(head, &self.token)?,
-            AttachToken::new(&self.token).map_err(anyhow::Error::msg)?,
-        )
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
         let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
         let reply = loop {
-            match client.clone().register_node(request.clone()).await {
-                Ok(reply) => break reply.into_inner(),
+            match client.register(request.clone()).await {
+                Ok(reply) => break reply,
                 Err(status)
                     if status.code() == tonic::Code::Unavailable
                         && tokio::time::Instant::now() < deadline =>
                 {
-                    tracing::debug!("control plane at {head} not reachable yet: {status}");
+                    tracing::debug!("control plane {client:?} not reachable yet: {status}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(status) => {
                     anyhow::bail!(
-                        "the control plane at {head} refused this node: {}",
+                        "the control plane {client:?} refused this node: {}",
                         rpc_error("registering", status)
                     );
                 }
@@ -177,7 +173,7 @@ impl Membership {
         }
         self.index.store(reply.node_index, Ordering::Relaxed);
         self.registered.send_replace(true);
-        tracing::info!(index = reply.node_index, "joined the cluster at {head}");
+        tracing::info!(index = reply.node_index, "joined the cluster of {client:?}");
         let interval = Duration::from_millis(reply.heartbeat_interval_ms.clamp(50, 10_000));
         let hooks = Arc::new(hooks);
         tokio::spawn(heartbeats(hooks.clone(), client.clone(), interval));
@@ -201,11 +197,7 @@ impl Membership {
     }
 }
 
-async fn heartbeats(
-    hooks: Arc<Hooks>,
-    mut client: ControlPlaneClient<TokenChannel>,
-    interval: Duration,
-) {
+async fn heartbeats(hooks: Arc<Hooks>, client: Arc<dyn ControlPlane>, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         if hooks.stopping.is_cancelled() {
@@ -215,12 +207,12 @@ async fn heartbeats(
             return;
         };
         match client.heartbeat(request).await {
-            Ok(reply) if reply.get_ref().unknown => {
+            Ok(true) => {
                 tracing::error!("the control plane declared this node dead: stopping");
                 (hooks.forgotten)();
                 return;
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(status) => tracing::warn!("heartbeat failed: {status}"),
         }
     }
@@ -230,16 +222,15 @@ async fn heartbeats(
 async fn follow_view(
     membership: Weak<Membership>,
     hooks: Arc<Hooks>,
-    mut client: ControlPlaneClient<TokenChannel>,
+    client: Arc<dyn ControlPlane>,
 ) {
     loop {
         let Some(id) = membership.upgrade().map(|m| m.node_id.clone()) else {
             return;
         };
-        match client.subscribe(pb::SubscribeRequest { node_id: id }).await {
-            Ok(stream) => {
-                let mut stream = stream.into_inner();
-                while let Ok(Some(view)) = stream.message().await {
+        match client.subscribe(&id).await {
+            Ok(mut stream) => {
+                while let Some(Ok(view)) = stream.next().await {
                     let Some(membership) = membership.upgrade() else {
                         return;
                     };

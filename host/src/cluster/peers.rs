@@ -8,7 +8,6 @@ use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::peer_client::PeerClient;
 use tokio::sync::mpsc;
 
-
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// Most items per batch.

@@ -20,12 +20,7 @@ impl GroupService {
         GroupService { node }
     }
 
-    fn control_plane(
-        &self,
-    ) -> Result<
-        reef_proto::control_plane_client::ControlPlaneClient<reef_proto::auth::TokenChannel>,
-        Status,
-    > {
+    fn control_plane(&self) -> Result<Arc<dyn reef_gcs::ControlPlane>, Status> {
         self.node.cluster.gcs().map_err(|_| {
             to_status(ReefError::new(
                 crate::error::ErrorCode::UnknownPlacementGroup,
@@ -36,9 +31,9 @@ impl GroupService {
     }
 
     /// Notes the group's state here (tasks placed next must see it).
-    fn seen(&self, info: Response<pb::PlacementGroupInfo>) -> Response<pb::PlacementGroupInfo> {
-        self.node.bundles.note(info.get_ref());
-        info
+    fn seen(&self, info: pb::PlacementGroupInfo) -> Response<pb::PlacementGroupInfo> {
+        self.node.bundles.note(&info);
+        Response::new(info)
     }
 }
 
@@ -55,7 +50,7 @@ impl PlacementGroups for GroupService {
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
         let reply = self
             .control_plane()?
-            .create_placement_group(request.into_inner())
+            .pg_create(request.into_inner())
             .await?;
         Ok(self.seen(reply))
     }
@@ -64,10 +59,7 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::PlacementGroupId>,
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
-        let reply = self
-            .control_plane()?
-            .get_placement_group(request.into_inner())
-            .await?;
+        let reply = self.control_plane()?.pg_get(request.get_ref().id).await?;
         Ok(self.seen(reply))
     }
 
@@ -75,12 +67,13 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::WaitPlacementGroupRequest>,
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
-        let mut request = request.into_inner();
+        let request = request.into_inner();
         // Never wait forever on the control plane's side.
-        if request.timeout_ms == 0 {
-            request.timeout_ms = Duration::from_secs(3600).as_millis() as u64;
-        }
-        let reply = self.control_plane()?.wait_placement_group(request).await?;
+        let timeout = match request.timeout_ms {
+            0 => Duration::from_secs(3600),
+            ms => Duration::from_millis(ms),
+        };
+        let reply = self.control_plane()?.pg_wait(request.id, timeout).await?;
         Ok(self.seen(reply))
     }
 
@@ -88,9 +81,9 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::PlacementGroupId>,
     ) -> Result<Response<pb::Empty>, Status> {
-        let id = request.into_inner();
-        let reply = self.control_plane()?.remove_placement_group(id).await?;
-        self.node.bundles.forget(id.id);
-        Ok(reply)
+        let id = request.into_inner().id;
+        self.control_plane()?.pg_remove(id).await?;
+        self.node.bundles.forget(id);
+        Ok(Response::new(pb::Empty {}))
     }
 }

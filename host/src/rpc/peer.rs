@@ -74,18 +74,6 @@ impl Peer for PeerService {
         Ok(Response::new(pb::Empty {}))
     }
 
-    type PullStream = crate::transfer::PullStream;
-
-    async fn pull(
-        &self,
-        request: Request<pb::PullRequest>,
-    ) -> Result<Response<Self::PullStream>, Status> {
-        Ok(Response::new(crate::transfer::serve_pull(
-            self.node.store(),
-            request.into_inner(),
-        )))
-    }
-
     async fn reserve_bundles(
         &self,
         request: Request<pb::ReserveBundlesRequest>,

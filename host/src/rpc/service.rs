@@ -27,6 +27,25 @@ impl NodeService {
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::ServerBatch, Status>> + Send>>;
 
+/// Where a driver connected from: `host:port` over TCP, `unix:pid <pid>`
+/// over the node's Unix socket.
+fn driver_address<T>(request: &Request<T>) -> String {
+    if let Some(address) = request.remote_addr() {
+        return address.to_string();
+    }
+    let unix = request
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>();
+    match unix
+        .and_then(|info| info.peer_cred)
+        .and_then(|cred| cred.pid())
+    {
+        Some(pid) => format!("unix:pid {pid}"),
+        None if unix.is_some() => "unix".to_string(),
+        None => "unknown".to_string(),
+    }
+}
+
 #[tonic::async_trait]
 impl NodeApi for NodeService {
     async fn register_module(
@@ -59,11 +78,12 @@ impl NodeApi for NodeService {
         &self,
         request: Request<Streaming<pb::ClientBatch>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        let driver = driver_address(&request);
         let mut inbound = request.into_inner();
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx).ok_or_else(|| {
+        let session = Session::new(self.node.clone(), tx, driver).ok_or_else(|| {
             Status::resource_exhausted("every driver session slot of this node is in use")
         })?;
         let closing = self.node.closing.clone();

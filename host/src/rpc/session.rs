@@ -40,16 +40,21 @@ pub struct Session {
     /// Keeps the prefix's slot from other sessions until this one closes.
     slot: Mutex<Option<SlotLease>>,
     /// The session's job in the control plane.
-    job_id: u64,
+    job: crate::jobs::Job,
 }
 
 impl Session {
-    /// None when the node has no free session slot.
-    pub fn new(node: Arc<Node>, out: mpsc::UnboundedSender<pb::ServerReply>) -> Option<Arc<Self>> {
+    /// A session of the driver connected from `driver_address`; `None`
+    /// when the node has no free session slot.
+    pub fn new(
+        node: Arc<Node>,
+        out: mpsc::UnboundedSender<pb::ServerReply>,
+        driver_address: String,
+    ) -> Option<Arc<Self>> {
         let (prefix, slot) = node.new_id_prefix()?;
-        let job_id = node.start_job(&format!("driver session {prefix:#x}"));
+        let job = node.start_job(driver_address, format!("driver session {prefix:#x}"));
         let session = Arc::new(Session {
-            job_id,
+            job,
             node,
             prefix,
             slot: Mutex::new(Some(slot)),
@@ -369,7 +374,7 @@ impl Session {
         }
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
-        self.node.end_job(self.job_id);
+        self.job.end();
         self.slot.lock().unwrap().take();
         tracing::debug!(session = self.prefix, "driver session closed");
     }

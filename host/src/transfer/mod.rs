@@ -4,9 +4,8 @@
 //! holder's ordinary port (the one serving gRPC), told apart on accept by
 //! their first byte ([`split_listener`]; framing in `wire.rs`: a request
 //! with the cluster token, a status and size, then the object's bytes as
-//! they are). The gRPC `Peer.Pull` ([`serve_pull`], [`CHUNK_SIZE`] chunks)
-//! is still served, for tools; nodes no longer use it (see the
-//! measurements below).
+//! they are). They replaced a gRPC `Peer.Pull` stream of 4 MiB chunks (see
+//! the measurements below).
 //!
 //! * **Holder side** — a pull connection's first request is read on the
 //!   RPC runtime and its token checked (the same `Bearer <token>` as gRPC,
@@ -76,4 +75,4 @@ mod tests;
 mod wire;
 
 pub use client::{Puller, PROGRESS_TIMEOUT};
-pub use serve::{serve_pull, split_listener, Holder, PullStream, CHUNK_SIZE};
+pub use serve::{split_listener, Holder};

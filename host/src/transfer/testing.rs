@@ -1,38 +1,24 @@
 //! What the transfer tests and the transfer benchmark need: in-process nodes,
-//! a gRPC server offering only `Peer.Pull` (through [`serve_pull`]), a TCP
-//! proxy that can cut or freeze connections (a holder dying mid-stream), and
-//! [`bench_pull`].
+//! a server of raw pull connections ([`PullServer`]), a TCP proxy that can
+//! cut or freeze connections (a holder dying mid-stream), and [`bench_pull`].
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use futures::future::BoxFuture;
-use prost::Message;
-use reef_proto as pb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tonic::body::Body;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::codegen::http;
-use tonic::Status;
 
-use super::serve::{serve_pull, split_listener, PullStream};
+use super::serve::split_listener;
 use super::Puller;
 use crate::node::{Node, NodeConfig};
 use crate::store::ObjectId;
 
 const MIB: u64 = 1 << 20;
-/// HTTP/2 flow-control windows of the test server (as the node's server uses).
-const STREAM_WINDOW: u32 = 16 << 20;
-const CONNECTION_WINDOW: u32 = 64 << 20;
 
 /// A node inside this process, without RPC servers; its data directory goes
 /// with the guard. The arena is allocated before this returns (so its
@@ -40,22 +26,10 @@ const CONNECTION_WINDOW: u32 = 64 << 20;
 pub async fn in_process_node(object_store: u64, token: &str) -> Result<(Arc<Node>, TempDir)> {
     let dir = TempDir::new()?;
     let config = NodeConfig {
-        head: false,
-        port: 0,
         num_cpus: 1.0,
         memory: 1 << 30,
-        custom_resources: BTreeMap::new(),
-        object_store_memory: object_store,
-        arena_dir: PathBuf::from("/dev/shm"),
-        spill_dir: dir.path().join("spill"),
-        data_dir: dir.path().to_owned(),
-        socket_path: dir.path().join("node.sock"),
-        inline_threshold: 100 << 10,
-        default_memory_limit: 256 * MIB,
-        default_cpu_time_ms: 60_000,
         token: token.to_string(),
-        head_address: None,
-        advertise_host: "127.0.0.1".into(),
+        ..NodeConfig::for_tests(dir.path(), object_store)
     };
     let node = Node::start(config).await?;
     wait_allocated(&node).await?;
@@ -125,13 +99,14 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-/// A server on 127.0.0.1 serving raw pull connections of `node` and, over
-/// gRPC, `Peer.Pull` (other Peer methods are `unimplemented`), both checking
-/// the node's token: the node's own port, minus the other services. Stops on
-/// drop.
+/// A server on 127.0.0.1 serving raw pull connections of `node`, checking
+/// the node's token: the node's own port, minus its gRPC services (other
+/// connections are closed). Stops on drop.
 pub struct PullServer {
     pub address: String,
     task: tokio::task::JoinHandle<()>,
+    /// The node whose store is served, kept alive while the server runs.
+    _node: Arc<Node>,
 }
 
 impl PullServer {
@@ -142,124 +117,30 @@ impl PullServer {
     /// As [`PullServer::start`], on a given address (a holder restarted on
     /// its port).
     pub async fn start_at(node: Arc<Node>, address: &str) -> Result<PullServer> {
+        use futures::StreamExt;
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;
         let address = listener.local_addr()?.to_string();
-        let token = node.config.token.clone();
-        let incoming = split_listener(
-            listener,
-            super::Holder {
-                store: node.store().clone(),
-                token: token.clone(),
-                stopping: node.stopping.clone(),
-            },
-        );
-        let service = tonic::service::interceptor::InterceptedService::new(
-            PullOnlyPeer { node },
-            reef_proto::auth::CheckToken::new(&token),
-        );
-        let server = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .add_service(service)
-            .serve_with_incoming(incoming);
-        let task = tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::warn!("pull server: {e}");
-            }
-        });
-        Ok(PullServer { address, task })
+        let holder = super::Holder {
+            store: node.store().clone(),
+            token: node.config.token.clone(),
+            stopping: node.stopping.clone(),
+        };
+        // Other (gRPC) connections are dropped.
+        let mut others = Box::pin(split_listener(listener, holder));
+        let task = tokio::spawn(async move { while others.next().await.is_some() {} });
+        Ok(PullServer {
+            address,
+            task,
+            _node: node,
+        })
     }
 }
 
 impl Drop for PullServer {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// `reef.v1.Peer` with only `Pull`, the way the node's Peer service serves it.
-#[derive(Clone)]
-pub struct PullOnlyPeer {
-    pub node: Arc<Node>,
-}
-
-impl tonic::server::NamedService for PullOnlyPeer {
-    const NAME: &'static str = "reef.v1.Peer";
-}
-
-impl tonic::codegen::Service<http::Request<Body>> for PullOnlyPeer {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let node = self.node.clone();
-        Box::pin(async move {
-            if req.uri().path() != "/reef.v1.Peer/Pull" {
-                return Ok(Status::unimplemented(req.uri().path().to_string()).into_http());
-            }
-            let mut grpc = tonic::server::Grpc::new(PullCodec)
-                .apply_max_message_size_config(Some(64 << 10), Some(usize::MAX));
-            Ok(grpc.server_streaming(PullSvc(node), req).await)
-        })
-    }
-}
-
-struct PullSvc(Arc<Node>);
-
-impl tonic::server::ServerStreamingService<pb::PullRequest> for PullSvc {
-    type Response = pb::PullChunk;
-    type ResponseStream = PullStream;
-    type Future = futures::future::Ready<Result<tonic::Response<PullStream>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<pb::PullRequest>) -> Self::Future {
-        futures::future::ready(Ok(tonic::Response::new(serve_pull(
-            self.0.store(),
-            request.into_inner(),
-        ))))
-    }
-}
-
-/// Prost encoding of the Pull messages (what the generated server uses).
-#[derive(Default)]
-struct PullCodec;
-
-impl Codec for PullCodec {
-    type Encode = pb::PullChunk;
-    type Decode = pb::PullRequest;
-    type Encoder = PullCodec;
-    type Decoder = PullCodec;
-    fn encoder(&mut self) -> PullCodec {
-        PullCodec
-    }
-    fn decoder(&mut self) -> PullCodec {
-        PullCodec
-    }
-}
-
-impl Encoder for PullCodec {
-    type Item = pb::PullChunk;
-    type Error = Status;
-    fn encode(&mut self, item: pb::PullChunk, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buf)
-            .map_err(|e| Status::internal(e.to_string()))
-    }
-}
-
-impl Decoder for PullCodec {
-    type Item = pb::PullRequest;
-    type Error = Status;
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<pb::PullRequest>, Status> {
-        pb::PullRequest::decode(buf)
-            .map(Some)
-            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 

@@ -1,14 +1,11 @@
-//! Two in-process nodes: a holder serving `Peer.Pull` over loopback gRPC (a
-//! minimal Peer service around `serve_pull`) and a puller.
+//! Two in-process nodes: a holder serving raw pull connections on loopback
+//! and a puller.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use reef_proto as pb;
-
 use super::testing::{in_process_node, pattern, put, Proxy, PullServer, TempDir};
-use super::{serve_pull, Puller, CHUNK_SIZE};
+use super::Puller;
 use crate::error::ErrorCode;
 use crate::node::Node;
 use crate::store::Data;
@@ -58,8 +55,8 @@ async fn transfer_pulls_large_odd_and_small_objects() {
     let p = pair(256 * MIB, 256 * MIB).await;
     let sizes = [
         64 * MIB,
-        CHUNK_SIZE + 1,
-        3 * CHUNK_SIZE - 4095,
+        4 * MIB + 1,
+        12 * MIB - 4095,
         100 << 10,       // exactly the inline threshold: arena
         (100 << 10) - 1, // heap
         1000,
@@ -245,23 +242,6 @@ async fn transfer_fails_with_object_lost_when_every_holder_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_of_an_unknown_object_is_a_clear_error() {
     let p = pair(16 * MIB, 16 * MIB).await;
-    // The holder's side, directly.
-    let mut stream = serve_pull(
-        p.holder.store(),
-        pb::PullRequest {
-            id: 0x42,
-            offset: 0,
-        },
-    );
-    let status = stream.next().await.unwrap().unwrap_err();
-    assert_eq!(status.code(), tonic::Code::NotFound);
-    assert!(
-        status.message().starts_with("UNKNOWN_OBJECT: "),
-        "{}",
-        status.message()
-    );
-    assert!(stream.next().await.is_none());
-    // Through a pull.
     let err = p
         .puller
         .pull(0x42, 100, vec![p.server.address.clone()])
@@ -280,7 +260,7 @@ async fn transfer_of_an_unknown_object_is_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transfer_serves_from_an_offset_and_restores_spilled_objects() {
+async fn transfer_restores_spilled_objects() {
     let p = pair(8 * MIB, 16 * MIB).await;
     let size = 3 * MIB;
     for id in 1..=3u64 {
@@ -289,46 +269,6 @@ async fn transfer_serves_from_an_offset_and_restores_spilled_objects() {
     assert!(
         p.holder.store().stats().spilled_bytes > 0,
         "object 1 was spilled"
-    );
-    // From an offset: chunks start there and cover the rest.
-    let chunks: Vec<_> = serve_pull(
-        p.holder.store(),
-        pb::PullRequest {
-            id: 1,
-            offset: MIB + 1,
-        },
-    )
-    .map(|c| c.unwrap())
-    .collect()
-    .await;
-    assert_eq!(chunks[0].offset, MIB + 1);
-    assert_eq!(chunks[0].total_size, size);
-    let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
-    assert!(joined == pattern(size as usize, 1)[(MIB + 1) as usize..]);
-    drop(chunks); // they pin object 1
-                  // At the end: one empty chunk, so the puller learns the size.
-    let chunks: Vec<_> = serve_pull(
-        p.holder.store(),
-        pb::PullRequest {
-            id: 2,
-            offset: size,
-        },
-    )
-    .collect()
-    .await;
-    assert_eq!(chunks.len(), 1);
-    assert!(chunks[0].as_ref().unwrap().data.is_empty());
-    // Past the end: out of range.
-    let mut s = serve_pull(
-        p.holder.store(),
-        pb::PullRequest {
-            id: 2,
-            offset: size + 1,
-        },
-    );
-    assert_eq!(
-        s.next().await.unwrap().unwrap_err().code(),
-        tonic::Code::OutOfRange
     );
     // A spilled object is pulled like any other.
     p.puller
@@ -365,31 +305,6 @@ async fn transfer_reconnects_when_the_holder_closed_an_idle_connection() {
     assert_local(&p.node, 22, &pattern(MIB as usize, 22)).await;
     assert_eq!(p.puller.bytes_pulled(), 2 * MIB);
     drop(server);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transfer_port_still_serves_grpc_pull() {
-    let p = pair(16 * MIB, 16 * MIB).await;
-    let size = 5 * MIB + 3;
-    put(&p.holder, 31, &pattern(size as usize, 31)).unwrap();
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", p.server.address))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let token = reef_proto::auth::AttachToken::new(&p.token).unwrap();
-    let mut client = reef_proto::peer_client::PeerClient::with_interceptor(channel, token)
-        .max_decoding_message_size(usize::MAX);
-    let mut stream = client
-        .pull(pb::PullRequest { id: 31, offset: 0 })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.message().await.unwrap() {
-        bytes.extend_from_slice(&chunk.data);
-    }
-    assert!(bytes == pattern(size as usize, 31));
 }
 
 /// `cargo test --release -p reef-host transfer_bench -- --ignored --nocapture`

@@ -35,7 +35,7 @@ const MAX_AUTH: usize = 4096;
 /// The longest error message a puller reads.
 const MAX_MESSAGE: usize = 64 << 10;
 
-/// What a holder answers (the gRPC codes `Peer.Pull` uses for the same cases).
+/// What a holder answers (named after the gRPC codes for the same cases).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Status {
