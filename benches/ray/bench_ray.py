@@ -91,7 +91,7 @@ def roundtrip(warmup=300, calls=1000):
     return {"samples": [timed(lambda: ray.get(noop.remote())) for _ in range(calls)]}
 
 
-def tasks(n=10_000, runs=3):
+def tasks(n=5_000, runs=3):
     """Async task throughput: n `noop` tasks submitted without waiting, then one
     `ray.get` of all (Reef: throughput::tasks). Seconds of each run after a warm-up run."""
 
@@ -114,7 +114,7 @@ def actor_roundtrip(warmup=300, calls=1000):
     return {"samples": samples}
 
 
-def actor_calls(n=10_000, runs=3):
+def actor_calls(n=5_000, runs=3):
     """Async actor calls: n `add(1.0)` calls on one actor without waiting, then one
     `ray.get` of all; the last total checks the order (Reef: throughput::actor_calls)."""
     acc = Accumulator.remote()
