@@ -20,7 +20,8 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target/bench-ray/venv/bin/python"))
 }
 
-fn workspace() -> PathBuf {
+/// The workspace's root directory.
+pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("benches/ is inside the workspace")
@@ -62,7 +63,8 @@ impl Ray {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
-            .kill_on_drop(true)
+            // Not killed on drop: its stdin closing ends it, after `ray.shutdown()`
+            // (a killed driver would leave Ray's processes behind).
             .spawn()
             .with_context(|| format!("starting {} {}", python.display(), script.display()))?;
         let stdin = child.stdin.take().context("no stdin")?;

@@ -52,7 +52,7 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     harness::warn_if_busy();
-    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-ray/ray.log");
+    let log = reef_benches::ray::workspace().join("target/bench-ray/ray.log");
     eprintln!(
         "bench-ray: starting Ray (its messages go to {})",
         log.display()
