@@ -1,8 +1,8 @@
-# Entry points: `make demo`, `make test`, `make bench` (see README.md).
+# Entry points: `make demo`, `make test`, `make bench`, `make bench-ray` (see README.md).
 # Everything builds in release: one build of wasmtime serves tests, demo and benchmarks.
 CARGO ?= cargo
 
-.PHONY: deps host guests build demo test sdk-test check-cycles bench fmt clean
+.PHONY: deps host guests build demo test sdk-test check-cycles bench bench-ray fmt clean
 
 deps:
 	scripts/install-deps.sh
@@ -48,6 +48,12 @@ check-cycles:
 
 bench: build
 	$(CARGO) run --release -p reef-benches --bin bench
+
+# Reef and Ray side by side: installs Ray and numpy into target/bench-ray/venv
+# (scripts/install-ray.sh), then runs the same workloads on both. Not part of `make test`.
+bench-ray: build
+	python="$$(scripts/install-ray.sh)" && \
+		REEF_RAY_PYTHON="$$python" $(CARGO) run --release -p reef-benches --bin bench-ray
 
 fmt:
 	$(CARGO) fmt --all

@@ -12,7 +12,7 @@ use reef::{Cluster, Module, ObjectRef};
 use crate::harness::{touched_buffer, ChildNode, MIB};
 use crate::report::{Bound, Figure, Unit};
 
-const READERS: usize = 16;
+pub const READERS: usize = 16;
 const OBJECT: usize = 64 * MIB as usize;
 const TARGET_MIB: f64 = 16.0;
 /// Runs per reader kind; the figure is the highest peak seen.
@@ -39,6 +39,28 @@ const HOLD_MS: u64 = 300;
 /// views add: it charges the node 16/17 of every arena page that 16 views
 /// (and the driver's mapping) share, though no page was added.
 pub async fn concurrent_readers() -> Result<()> {
+    let peaks = peak_mib(&["hold_view", "hold_copy"]).await?;
+    for (task, peak) in ["hold_view", "hold_copy"].into_iter().zip(peaks) {
+        let copy = task == "hold_copy";
+        let name = format!(
+            "node memory added by {READERS} concurrent guest readers of one 64 MiB object \
+             ({}{task}, peak USS + page tables)",
+            if copy { "copy: " } else { "" }
+        );
+        let bound = Bound::AtMost(TARGET_MIB);
+        match copy {
+            false => Figure::new(name, peak, Unit::MiB, bound),
+            true => Figure::alternative(name, peak, Unit::MiB, bound),
+        }
+        .print();
+    }
+    Ok(())
+}
+
+/// The node memory added (MiB, highest of `RUNS` runs) by 16 concurrent
+/// readers running each of `tasks` (`hold_view`, `hold_copy`), measured as
+/// [`concurrent_readers`] describes.
+pub async fn peak_mib(tasks: &[&str]) -> Result<Vec<f64>> {
     let node = ChildNode::start(&["--num-cpus", "16", "--object-store-memory", "512MiB"])?;
     crate::harness::wait_allocated(&crate::harness::arena_of(&node.address)?).await?;
     let cluster = node.connect().await?;
@@ -50,11 +72,13 @@ pub async fn concurrent_readers() -> Result<()> {
     let obj = cluster.put_bytes(&touched_buffer(OBJECT)).await?;
 
     // Warm the pool slots, runtime threads and allocator before any baseline.
-    readers(&cluster, &demo, "hold_view", &obj).await?;
-    readers(&cluster, &demo, "hold_copy", &obj).await?;
+    for task in tasks {
+        readers(&cluster, &demo, task, &obj).await?;
+    }
 
     let pid = node.pid();
-    for (task, copy) in [("hold_view", false), ("hold_copy", true)] {
+    let mut peaks = Vec::with_capacity(tasks.len());
+    for &task in tasks {
         let mut peak_kib = 0;
         for _ in 0..RUNS {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -82,19 +106,9 @@ pub async fn concurrent_readers() -> Result<()> {
             }
             peak_kib = peak_kib.max(max_private.saturating_sub(private));
         }
-        let name = format!(
-            "node memory added by {READERS} concurrent guest readers of one 64 MiB object \
-             ({}{task}, peak USS + page tables)",
-            if copy { "copy: " } else { "" }
-        );
-        let bound = Bound::AtMost(TARGET_MIB);
-        match copy {
-            false => Figure::new(name, mib(peak_kib), Unit::MiB, bound),
-            true => Figure::alternative(name, mib(peak_kib), Unit::MiB, bound),
-        }
-        .print();
+        peaks.push(mib(peak_kib));
     }
-    Ok(())
+    Ok(peaks)
 }
 
 /// Submits the 16 readers at once, waits for all of them and checks what

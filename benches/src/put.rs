@@ -8,7 +8,7 @@ use reef::Cluster;
 use crate::harness::ChildNode;
 use crate::report::{percentile_us, Bound, Figure, Unit};
 
-const RUNS: usize = 5;
+pub const RUNS: usize = 5;
 
 /// **Same-machine `put` of 1 GiB.** `Cluster::put_bytes` of a pre-touched
 /// 1 GiB buffer into a node whose arena the driver maps (the bytes are
@@ -27,7 +27,6 @@ pub async fn same_machine(cluster: &Cluster, data: &[u8]) -> Result<()> {
         Unit::GBPerSec,
         Bound::AtLeast(5.0),
     )
-    .ray("1.7 GB/s")
     .print();
     Ok(())
 }
@@ -56,7 +55,8 @@ pub async fn over_socket(data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-async fn puts(cluster: &Cluster, data: &[u8], runs: usize) -> Result<Vec<Duration>> {
+/// `runs` puts of `data`, each released before the next.
+pub async fn puts(cluster: &Cluster, data: &[u8], runs: usize) -> Result<Vec<Duration>> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
@@ -68,6 +68,7 @@ async fn puts(cluster: &Cluster, data: &[u8], runs: usize) -> Result<Vec<Duratio
     Ok(times)
 }
 
-fn gb_per_s(len: usize, times: &[Duration]) -> f64 {
+/// `len` bytes (in 10^9-byte GB) over the median of `times`.
+pub fn gb_per_s(len: usize, times: &[Duration]) -> f64 {
     len as f64 / 1e9 / (percentile_us(times, 0.5) / 1e6)
 }

@@ -1,6 +1,7 @@
 //! The one output format of `make bench`: a line per figure,
-//! `<figure>: <value> <unit> (target <op> <value> <unit>)`, optionally
-//! followed by Ray's figure on this machine.
+//! `<figure>: <value> <unit> (target <op> <value> <unit>)`; and the one of
+//! `make bench-ray`, a line per figure measured on Reef and on Ray side by side
+//! (see [`Compared`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -61,7 +62,6 @@ pub struct Figure {
     bound: Bound,
     /// "target", or e.g. "zero-copy target" on the line of a copying alternative.
     target_label: &'static str,
-    ray: Option<&'static str>,
 }
 
 impl Figure {
@@ -72,7 +72,6 @@ impl Figure {
             unit,
             bound,
             target_label: "target",
-            ray: None,
         }
     }
 
@@ -82,12 +81,6 @@ impl Figure {
             target_label: "zero-copy target",
             ..Figure::new(name, value, unit, bound)
         }
-    }
-
-    /// Ray 2.60's figure for the same benchmark, measured on the same machine.
-    pub fn ray(mut self, figure: &'static str) -> Self {
-        self.ray = Some(figure);
-        self
     }
 
     pub fn met(&self) -> bool {
@@ -127,11 +120,57 @@ impl fmt::Display for Figure {
             self.unit.format(self.value),
             self.target_label,
             self.unit.format(target)
-        )?;
-        if let Some(ray) = self.ray {
-            write!(f, " (Ray 2.60 here: {ray})")?;
+        )
+    }
+}
+
+/// The first line of `make bench-ray`'s figures: how to read the ratios.
+pub const COMPARED_HEADER: &str = "ratio = reef / ray. Rows in µs, ms or MiB: lower is better \
+     (ratio < 1: Reef ahead). Rows in /s, tasks/s, calls/s or GB/s: higher is better \
+     (ratio > 1: Reef ahead).";
+
+/// One line of `make bench-ray`: a figure measured on Reef and on Ray in the
+/// same run, `<figure>: reef <v> <unit> | ray <v> <unit> | ratio <reef/ray>`.
+pub struct Compared {
+    name: String,
+    reef: f64,
+    ray: f64,
+    unit: Unit,
+}
+
+impl Compared {
+    pub fn new(name: impl Into<String>, reef: f64, ray: f64, unit: Unit) -> Self {
+        Compared {
+            name: name.into(),
+            reef,
+            ray,
+            unit,
         }
-        Ok(())
+    }
+
+    /// Prints the line on stdout.
+    pub fn print(self) {
+        println!("{self}");
+    }
+}
+
+impl fmt::Display for Compared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = self.unit.symbol();
+        let ratio = self.reef / self.ray;
+        // Small ratios keep two significant digits.
+        let ratio = if ratio < 0.1 {
+            format!("{ratio:.3}")
+        } else {
+            number(ratio)
+        };
+        write!(
+            f,
+            "{}: reef {} {unit} | ray {} {unit} | ratio {ratio}",
+            self.name,
+            self.unit.format(self.reef),
+            self.unit.format(self.ray),
+        )
     }
 }
 
@@ -175,11 +214,10 @@ mod tests {
             143.4,
             Unit::Micros,
             Bound::AtMost(200.0),
-        )
-        .ray("5.8 ms");
+        );
         assert_eq!(
             f.to_string(),
-            "sync task round trip (median): 143 µs (target <= 200 µs) (Ray 2.60 here: 5.8 ms)"
+            "sync task round trip (median): 143 µs (target <= 200 µs)"
         );
         assert!(f.met());
         let g = Figure::alternative("copy", 41000.0, Unit::Micros, Bound::AtMost(100.0));
@@ -192,6 +230,25 @@ mod tests {
         assert_eq!(number(6.234), "6.23");
         assert_eq!(number(12.34), "12.3");
         assert_eq!(number(20000.0), "20000");
+    }
+
+    #[test]
+    fn compared_line_format() {
+        let c = Compared::new("seed demo (median)", 4.2, 12.5, Unit::Millis);
+        assert_eq!(
+            c.to_string(),
+            "seed demo (median): reef 4.20 ms | ray 12.5 ms | ratio 0.34"
+        );
+        let t = Compared::new("tasks", 51000.0, 1741.0, Unit::TasksPerSec);
+        assert_eq!(
+            t.to_string(),
+            "tasks: reef 51000 tasks/s | ray 1741 tasks/s | ratio 29.3"
+        );
+        let s = Compared::new("round trip", 100.0, 2600.0, Unit::Micros);
+        assert_eq!(
+            s.to_string(),
+            "round trip: reef 100 µs | ray 2600 µs | ratio 0.038"
+        );
     }
 
     #[test]

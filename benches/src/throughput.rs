@@ -9,39 +9,49 @@ use reef::{Cluster, Module, ObjectRef};
 use crate::report::{Bound, Figure, Unit};
 
 /// Tasks (or calls) per measured run.
-const N: usize = 50_000;
+pub const N: usize = 50_000;
 /// Measured runs; the figure is their median.
-const RUNS: usize = 3;
+pub const RUNS: usize = 3;
 
 /// **Async task throughput.** Submit `N` `noop()` tasks without waiting,
 /// then `get_many` all their results; the rate is `N` over the time from
 /// the first submit to the last result. Median of `RUNS` runs after a
 /// warm-up run; results are released outside the timed region.
 pub async fn tasks(cluster: &Cluster, demo: &Module) -> Result<()> {
+    let times = task_run_times(cluster, demo, N, RUNS).await?;
+    Figure::new(
+        format!("async task throughput ({N} noop tasks, one driver)"),
+        rate(N, &times),
+        Unit::TasksPerSec,
+        Bound::AtLeast(20_000.0),
+    )
+    .print();
+    Ok(())
+}
+
+/// The times of `runs` runs of `n` async `noop()` tasks, after a warm-up run.
+pub async fn task_run_times(
+    cluster: &Cluster,
+    demo: &Module,
+    n: usize,
+    runs: usize,
+) -> Result<Vec<Duration>> {
     let run = || async {
         let start = Instant::now();
-        let refs = (0..N)
+        let refs = (0..n)
             .map(|_| cluster.task(demo, "noop").submit())
             .collect::<reef::Result<Vec<ObjectRef>>>()?;
         let done: Vec<()> = cluster.get_many(&refs).await?;
         let elapsed = start.elapsed();
-        ensure!(done.len() == N);
+        ensure!(done.len() == n);
         anyhow::Ok(elapsed)
     };
     run().await?;
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
         times.push(run().await?);
     }
-    Figure::new(
-        format!("async task throughput ({N} noop tasks, one driver)"),
-        rate(&mut times),
-        Unit::TasksPerSec,
-        Bound::AtLeast(20_000.0),
-    )
-    .ray("788 tasks/s")
-    .print();
-    Ok(())
+    Ok(times)
 }
 
 /// **Async actor calls.** One `Accumulator` actor; submit `N` calls of
@@ -49,15 +59,33 @@ pub async fn tasks(cluster: &Cluster, demo: &Module) -> Result<()> {
 /// over the time from the first submit to the last result. Median of `RUNS`
 /// runs after a warm-up run. The last result checks that every call ran in order.
 pub async fn actor_calls(cluster: &Cluster, demo: &Module) -> Result<()> {
+    let times = actor_call_run_times(cluster, demo, N, RUNS).await?;
+    Figure::new(
+        format!("async actor calls ({N} calls, one driver, one actor)"),
+        rate(N, &times),
+        Unit::CallsPerSec,
+        Bound::AtLeast(30_000.0),
+    )
+    .print();
+    Ok(())
+}
+
+/// The times of `runs` runs of `n` async actor calls, after a warm-up run.
+pub async fn actor_call_run_times(
+    cluster: &Cluster,
+    demo: &Module,
+    n: usize,
+    runs: usize,
+) -> Result<Vec<Duration>> {
     let acc = cluster.actor(demo, "Accumulator").create().await?;
     let mut total = 0.0;
     let mut run = || {
         let acc = &acc;
-        total += N as f64;
+        total += n as f64;
         let expected = total;
         async move {
             let start = Instant::now();
-            let refs = (0..N)
+            let refs = (0..n)
                 .map(|_| acc.call("add").arg(1.0).submit())
                 .collect::<reef::Result<Vec<ObjectRef>>>()?;
             let totals: Vec<f64> = cluster.get_many(&refs).await?;
@@ -67,25 +95,18 @@ pub async fn actor_calls(cluster: &Cluster, demo: &Module) -> Result<()> {
         }
     };
     run().await?;
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
         times.push(run().await?);
     }
     acc.kill().await?;
-    Figure::new(
-        format!("async actor calls ({N} calls, one driver, one actor)"),
-        rate(&mut times),
-        Unit::CallsPerSec,
-        Bound::AtLeast(30_000.0),
-    )
-    .ray("2719 calls/s")
-    .print();
-    Ok(())
+    Ok(times)
 }
 
-/// `N` over the median run time.
-fn rate(times: &mut [Duration]) -> f64 {
+/// `n` over the median run time.
+pub fn rate(n: usize, times: &[Duration]) -> f64 {
+    let mut times = times.to_vec();
     times.sort();
     tracing::info!(?times, "run times");
-    N as f64 / times[times.len() / 2].as_secs_f64()
+    n as f64 / times[times.len() / 2].as_secs_f64()
 }

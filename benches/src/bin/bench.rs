@@ -1,7 +1,7 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
-//! instance, views, memory, cluster, langs; `transfer` runs only the cluster
+//! instance, views, memory, seed, cluster, langs; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
 //! and actor rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
@@ -9,15 +9,16 @@
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
-use reef_benches::{cluster, instance, langs, memory, put, roundtrip, throughput, views};
+use reef_benches::{cluster, instance, langs, memory, put, roundtrip, seed, throughput, views};
 
-const GROUPS: [&str; 10] = [
+const GROUPS: [&str; 11] = [
     "roundtrip",
     "throughput",
     "put",
     "instance",
     "views",
     "memory",
+    "seed",
     "cluster",
     "transfer",
     "scheduling",
@@ -79,6 +80,10 @@ async fn main() -> Result<()> {
 
     if wants("memory") {
         memory::concurrent_readers().await?;
+    }
+
+    if wants("seed") {
+        seed::figures().await?;
     }
 
     if wants("cluster") || wants("transfer") {
