@@ -186,9 +186,9 @@ const LANGUAGES: &[Language] = &[
         fail_lacks: &[],
         missing_argument: "expects 2 arguments, got 1",
         wrong_type: "argument 0: expected f64, got str",
-        // The demo throws a RangeError (a guest error) for a range outside the object.
-        bad_range_code: ErrorCode::GuestError,
-        bad_range: Some("RangeError: range 1..9 is outside 0..3"),
+        // The demo throws the SDK's BadArgument for a range outside the object.
+        bad_range_code: ErrorCode::BadArgument,
+        bad_range: Some("range 1..9 is outside 0..3"),
         lists_tasks: false,
         cache_speedup: Some(4),
         extra: Some(|c, m| Box::pin(js_extra(c, m))),
@@ -219,9 +219,9 @@ const LANGUAGES: &[Language] = &[
         fail_lacks: &[],
         missing_argument: "expects 2 arguments, got 1",
         wrong_type: "argument 0: expected f64, got str",
-        // The demo throws a RangeError (a guest error) for a range outside the object.
-        bad_range_code: ErrorCode::GuestError,
-        bad_range: Some("RangeError: range 1..9 is outside 0..3"),
+        // The demo throws the SDK's BadArgument for a range outside the object.
+        bad_range_code: ErrorCode::BadArgument,
+        bad_range: Some("range 1..9 is outside 0..3"),
         lists_tasks: false,
         cache_speedup: Some(2),
         extra: Some(|c, m| Box::pin(ts_extra(c, m))),

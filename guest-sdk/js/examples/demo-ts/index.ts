@@ -6,6 +6,7 @@
 // build.sh type-checks this file with tsc against reef.d.ts, bundles it with esbuild
 // and compiles it with componentize-js, like a JS guest.
 import {
+  BadArgument,
   createActor,
   float,
   get,
@@ -22,7 +23,7 @@ export const tasks = {
   sum_slice: typed(["object", "u64", "u64"], (xs: ObjectRef, start: number, end: number): Float => {
     const view: Float64Array = xs.f64s();
     if (start > end || end > view.length) {
-      throw new RangeError(`range ${start}..${end} is outside 0..${view.length}`);
+      throw new BadArgument(`range ${start}..${end} is outside 0..${view.length}`);
     }
     let sum = 0;
     for (let i = start; i < end; i++) sum += view[i];

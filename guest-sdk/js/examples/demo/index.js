@@ -5,14 +5,14 @@
 // Arguments come MessagePack-decoded; `typed([...], fn)` declares their types so a
 // wrong argument fails with BAD_ARGUMENT. Results are MessagePack; `float(x)` keeps a
 // whole number a float64, as the f64 results of the Rust demo are.
-import { float, log, typed } from "reef";
+import { BadArgument, float, log, typed } from "reef";
 
 export const tasks = {
   /** sum_slice(xs: object of f64, start: u64, end: u64) -> f64 */
   sum_slice: typed(["object", "u64", "u64"], (xs, start, end) => {
     const view = xs.f64s(); // Float64Array over the object's bytes (a copy: see README)
     if (start > end || end > view.length) {
-      throw new RangeError(`range ${start}..${end} is outside 0..${view.length}`);
+      throw new BadArgument(`range ${start}..${end} is outside 0..${view.length}`);
     }
     let sum = 0;
     for (let i = start; i < end; i++) sum += view[i];
