@@ -75,29 +75,38 @@ async fn run_workload(
     let data = cluster.put_f64s(&xs).await?;
     drop(xs);
 
-    let mut times = vec![Vec::with_capacity(runs); modules.len()];
+    // Per guest: the workload's tasks, and one task over the whole array (the
+    // guest's compute on one core, beside the native loops below).
+    let variants = [w.tasks, 1];
+    let mut times = vec![Vec::with_capacity(runs); modules.len() * variants.len()];
     for i in 0..WARMUPS + runs {
         for (k, (_, module)) in modules.iter().enumerate() {
-            let start = Instant::now();
-            let total = sum_by_tasks(cluster, module, &data, w).await?;
-            let took = start.elapsed();
-            ensure!(
-                (total - expected).abs() <= expected * 1e-12,
-                "wrong total {total} (expected {expected})"
-            );
-            if i >= WARMUPS {
-                times[k].push(took);
+            for (v, &tasks) in variants.iter().enumerate() {
+                let start = Instant::now();
+                let total = sum_by_tasks(cluster, module, &data, w, tasks).await?;
+                let took = start.elapsed();
+                ensure!(
+                    (total - expected).abs() <= expected * 1e-12,
+                    "wrong total {total} (expected {expected})"
+                );
+                if i >= WARMUPS {
+                    times[k * variants.len() + v].push(took);
+                }
             }
         }
     }
     println!("{}:", w.label);
-    for ((name, _), t) in modules.iter().zip(&mut times) {
-        t.sort();
-        println!(
-            "  {name:>10}: median {:7.2} ms  best {:7.2} ms",
-            ms(t[t.len() / 2]),
-            ms(t[0])
-        );
+    for (k, (name, _)) in modules.iter().enumerate() {
+        for (v, &tasks) in variants.iter().enumerate() {
+            let t = &mut times[k * variants.len() + v];
+            t.sort();
+            println!(
+                "  {name:>10}: median {:7.2} ms  best {:7.2} ms  ({tasks} task{})",
+                ms(t[t.len() / 2]),
+                ms(t[0]),
+                if tasks == 1 { "" } else { "s" }
+            );
+        }
     }
     if let Some((plain, split)) = native_floor(cluster, &data, w, runs).await? {
         println!(
@@ -114,17 +123,18 @@ async fn run_workload(
     Ok(())
 }
 
-/// One run: `w.tasks` tasks each summing its share, then `get` of all sums.
+/// One run: `tasks` tasks each summing its share, then `get` of all sums.
 async fn sum_by_tasks(
     cluster: &Cluster,
     module: &Module,
     data: &ObjectRef,
     w: &Workload,
+    tasks: u64,
 ) -> Result<f64> {
-    let share = w.elements / w.tasks;
-    let parts = (0..w.tasks)
+    let share = w.elements / tasks;
+    let parts = (0..tasks)
         .map(|t| {
-            let end = if t + 1 == w.tasks {
+            let end = if t + 1 == tasks {
                 w.elements
             } else {
                 (t + 1) * share

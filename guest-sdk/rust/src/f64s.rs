@@ -265,8 +265,12 @@ mod tests {
             assert_eq!(max(&xs), Some(hi), "n = {}", n);
         }
         assert!(min(&[1.0, f64::NAN, 3.0]).unwrap().is_nan());
-        assert!(max(&[1.0; 20].iter().chain(&[f64::NAN]).cloned().collect::<Vec<_>>())
-            .unwrap()
-            .is_nan());
+        assert!(max(&[1.0; 20]
+            .iter()
+            .chain(&[f64::NAN])
+            .cloned()
+            .collect::<Vec<_>>())
+        .unwrap()
+        .is_nan());
     }
 }

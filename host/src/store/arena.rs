@@ -12,11 +12,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use memmap2::MmapRaw;
 use offset_allocator::{Allocation, Allocator};
+
+use super::hugemap::{AlignedMap, HUGE_PAGE};
 
 /// Host page size; every block is a whole number of pages.
 pub const PAGE: u64 = 4096;
+
+/// Objects at least this large start on a 2 MiB boundary of the arena, so that
+/// a view of one (whose guest buffer is 2 MiB-aligned too) maps 2 MiB folios
+/// whole (see `hugemap`). Below it, the up to 2 MiB of alignment would waste
+/// more than a quarter of the object.
+pub const HUGE_OBJECT: u64 = 8 << 20;
 
 pub fn round_up_page(n: u64) -> u64 {
     n.div_ceil(PAGE) * PAGE
@@ -25,7 +32,7 @@ pub fn round_up_page(n: u64) -> u64 {
 pub struct Arena {
     path: PathBuf,
     file: File,
-    map: MmapRaw,
+    map: AlignedMap,
     capacity: u64,
     alloc: Mutex<AllocState>,
     /// Set once `prefault` has allocated and mapped every page.
@@ -49,7 +56,8 @@ impl Arena {
     /// Creates the arena file (which must not exist yet: two nodes never share
     /// one) and maps it. Pages are allocated in the background by `prefault`.
     pub fn create(path: &Path, capacity: u64) -> Result<Arc<Self>> {
-        let capacity = round_up_page(capacity);
+        // Whole 2 MiB folios (see `prefault`).
+        let capacity = capacity.div_ceil(HUGE_PAGE) * HUGE_PAGE;
         if capacity / PAGE > u32::MAX as u64 {
             bail!(
                 "an object store of {capacity} bytes is larger than the maximum of {} bytes",
@@ -79,7 +87,8 @@ impl Arena {
             })?;
         file.set_len(capacity)
             .with_context(|| format!("sizing arena {}", path.display()))?;
-        let map = MmapRaw::map_raw(&file).context("mapping the arena")?;
+        let map = AlignedMap::new(file.as_raw_fd(), capacity as usize)
+            .with_context(|| format!("mapping arena {}", path.display()))?;
         Ok(Arc::new(Arena {
             path: path.to_owned(),
             file,
@@ -95,10 +104,13 @@ impl Arena {
 
     /// Allocates the file's pages up front so writers copy into memory that
     /// already exists (fresh tmpfs pages cost ~10x a memcpy) and a full
-    /// `/dev/shm` is found now rather than as a SIGBUS later; then maps them
-    /// into this process (page tables built once, here, instead of a page
-    /// fault per 4 KiB page the first time a transfer writes or sends a
-    /// block: ~0.4 s per GiB on this VM, see `transfer`).
+    /// `/dev/shm` is found now rather than as a SIGBUS later; collapses them
+    /// into 2 MiB folios (a view then maps 2 MiB per page-table entry, see
+    /// `hugemap`; best effort, a range stays in 4 KiB pages when the kernel
+    /// has no huge page for it); then maps them into this process (page
+    /// tables built once, here, instead of a page fault per page the first
+    /// time a transfer writes or sends a block: ~0.4 s per GiB on this VM in
+    /// 4 KiB pages, see `transfer`).
     pub fn prefault(&self) -> Result<()> {
         let start = std::time::Instant::now();
         // SAFETY: fallocate on our own open descriptor, within the file's size.
@@ -113,22 +125,28 @@ impl Arena {
         // In 64 MiB steps, so the mm lock is never held long.
         const STEP: u64 = 64 << 20;
         let mut at = 0;
+        let mut collapse = true;
+        let mut collapsed = 0;
         while at < self.capacity {
             let len = STEP.min(self.capacity - at);
-            // SAFETY: a page-aligned range inside our mapping; populating
-            // maps the pages without changing their contents. Best effort: a
-            // kernel without MADV_POPULATE_WRITE (< 5.14) takes faults later.
-            unsafe {
-                libc::madvise(
-                    self.base().add(at as usize) as *mut libc::c_void,
-                    len as usize,
-                    libc::MADV_POPULATE_WRITE,
-                )
-            };
+            if collapse {
+                match self.map.collapse(at as usize, len as usize) {
+                    Ok(()) => collapsed += len,
+                    // EINVAL/ENOSYS: the kernel cannot; anything else (EAGAIN,
+                    // ENOMEM: no huge page free now) may pass for the next range.
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                        tracing::debug!("arena stays in 4 KiB pages: MADV_COLLAPSE: {e}");
+                        collapse = false;
+                    }
+                    Err(e) => tracing::debug!(at, "arena range stays in 4 KiB pages: {e}"),
+                }
+            }
+            self.map.populate(at as usize, len as usize);
             at += len;
         }
         tracing::debug!(
             bytes = self.capacity,
+            huge_bytes = collapsed,
             ms = start.elapsed().as_millis() as u64,
             "arena allocated and mapped"
         );
@@ -163,14 +181,32 @@ impl Arena {
         )
     }
 
-    /// Reserves a page-padded block for `len` bytes, or `None` when no free run is large enough.
+    /// Reserves a page-padded block for `len` bytes, or `None` when no free run
+    /// is large enough. A block of `HUGE_OBJECT` bytes or more starts on a 2 MiB
+    /// boundary when a large enough run is free.
     pub fn allocate(self: &Arc<Self>, len: u64) -> Option<Block> {
         let pages = (round_up_page(len.max(1)) / PAGE) as u32;
+        let slack = (HUGE_PAGE / PAGE) as u32 - 1;
         let mut state = self.alloc.lock().unwrap();
-        let allocation = state.allocator.allocate(pages)?;
+        let (allocation, reserved_pages) = if len >= HUGE_OBJECT {
+            match state.allocator.allocate(pages + slack) {
+                Some(a) => (a, pages + slack),
+                None => (state.allocator.allocate(pages)?, pages),
+            }
+        } else {
+            (state.allocator.allocate(pages)?, pages)
+        };
+        // `used` counts the object's pages, not the alignment slack (which
+        // `free` shows as fragmentation).
         state.used += pages as u64 * PAGE;
         drop(state);
-        let offset = allocation.offset as u64 * PAGE;
+        let start = allocation.offset as u64 * PAGE;
+        let offset = if reserved_pages > pages {
+            start.div_ceil(HUGE_PAGE) * HUGE_PAGE
+        } else {
+            start
+        };
+        debug_assert!(offset + round_up_page(len.max(1)) <= start + reserved_pages as u64 * PAGE);
         let block = Block {
             arena: self.clone(),
             allocation,
