@@ -25,6 +25,9 @@ pub const PAGE: u64 = 4096;
 /// more than a quarter of the object.
 pub const HUGE_OBJECT: u64 = 8 << 20;
 
+/// `prefault` works in steps of this many bytes, so the mm lock is never held long.
+const PREFAULT_STEP: u64 = 64 << 20;
+
 pub fn round_up_page(n: u64) -> u64 {
     n.div_ceil(PAGE) * PAGE
 }
@@ -56,8 +59,7 @@ impl Arena {
     /// Creates the arena file (which must not exist yet: two nodes never share
     /// one) and maps it. Pages are allocated in the background by `prefault`.
     pub fn create(path: &Path, capacity: u64) -> Result<Arc<Self>> {
-        // Whole 2 MiB folios (see `prefault`).
-        let capacity = capacity.div_ceil(HUGE_PAGE) * HUGE_PAGE;
+        let capacity = round_up_page(capacity);
         if capacity / PAGE > u32::MAX as u64 {
             bail!(
                 "an object store of {capacity} bytes is larger than the maximum of {} bytes",
@@ -104,13 +106,12 @@ impl Arena {
 
     /// Allocates the file's pages up front so writers copy into memory that
     /// already exists (fresh tmpfs pages cost ~10x a memcpy) and a full
-    /// `/dev/shm` is found now rather than as a SIGBUS later; collapses them
-    /// into 2 MiB folios (a view then maps 2 MiB per page-table entry, see
-    /// `hugemap`; best effort, a range stays in 4 KiB pages when the kernel
-    /// has no huge page for it); then maps them into this process (page
-    /// tables built once, here, instead of a page fault per page the first
-    /// time a transfer writes or sends a block: ~0.4 s per GiB on this VM in
-    /// 4 KiB pages, see `transfer`).
+    /// `/dev/shm` is found now rather than as a SIGBUS later; then maps them
+    /// into this process (page tables built once, here, instead of a page
+    /// fault per page the first time a transfer writes or sends a block:
+    /// ~0.4 s per GiB on this VM in 4 KiB pages, see `transfer`). Then, with
+    /// `is_prefaulted` already true, collapses them into 2 MiB folios (see
+    /// `collapse`), which takes longer (~3 ms per 2 MiB here).
     pub fn prefault(&self) -> Result<()> {
         let start = std::time::Instant::now();
         // SAFETY: fallocate on our own open descriptor, within the file's size.
@@ -122,37 +123,52 @@ impl Arena {
                 std::io::Error::last_os_error()
             );
         }
-        // In 64 MiB steps, so the mm lock is never held long.
-        const STEP: u64 = 64 << 20;
         let mut at = 0;
-        let mut collapse = true;
-        let mut collapsed = 0;
         while at < self.capacity {
-            let len = STEP.min(self.capacity - at);
-            if collapse {
-                match self.map.collapse(at as usize, len as usize) {
-                    Ok(()) => collapsed += len,
-                    // EINVAL/ENOSYS: the kernel cannot; anything else (EAGAIN,
-                    // ENOMEM: no huge page free now) may pass for the next range.
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-                        tracing::debug!("arena stays in 4 KiB pages: MADV_COLLAPSE: {e}");
-                        collapse = false;
-                    }
-                    Err(e) => tracing::debug!(at, "arena range stays in 4 KiB pages: {e}"),
-                }
-            }
+            let len = PREFAULT_STEP.min(self.capacity - at);
             self.map.populate(at as usize, len as usize);
             at += len;
         }
         tracing::debug!(
             bytes = self.capacity,
-            huge_bytes = collapsed,
             ms = start.elapsed().as_millis() as u64,
             "arena allocated and mapped"
         );
         self.prefaulted
             .store(true, std::sync::atomic::Ordering::Release);
+        self.collapse();
         Ok(())
+    }
+
+    /// Rebuilds the arena's page cache in 2 MiB folios, so that a view maps
+    /// 2 MiB per page-table entry (see `hugemap`). Best effort: a range stays
+    /// in 4 KiB pages when the kernel cannot or has no huge page free for it.
+    /// Objects already stored keep their bytes; their readers briefly wait.
+    fn collapse(&self) {
+        let start = std::time::Instant::now();
+        // Only whole 2 MiB folios; a tail shorter than that stays in 4 KiB pages.
+        let end = self.capacity / HUGE_PAGE * HUGE_PAGE;
+        let (mut at, mut collapsed) = (0, 0);
+        while at < end {
+            let len = PREFAULT_STEP.min(end - at);
+            match self.map.collapse(at as usize, len as usize) {
+                Ok(()) => collapsed += len,
+                // EINVAL/ENOSYS: this kernel cannot (before 6.1, or shmem THP
+                // set to `deny`); others (EAGAIN, ENOMEM: no huge page free
+                // now, a page busy) may pass for the next range.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    tracing::debug!("arena stays in 4 KiB pages: MADV_COLLAPSE: {e}");
+                    return;
+                }
+                Err(e) => tracing::debug!(at, "arena range stays in 4 KiB pages: {e}"),
+            }
+            at += len;
+        }
+        tracing::debug!(
+            bytes = collapsed,
+            ms = start.elapsed().as_millis() as u64,
+            "arena collapsed into 2 MiB pages"
+        );
     }
 
     /// Whether `prefault` has finished (tests and benchmarks wait for it).
@@ -325,4 +341,37 @@ pub fn free_bytes(dir: &Path) -> Result<u64> {
         );
     }
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_blocks_start_on_huge_page_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let arena = Arena::create(&dir.path().join("arena"), 64 << 20).unwrap();
+        arena.prefault().unwrap();
+        // A small block first, so the next free offset is not 2 MiB-aligned.
+        let small = arena.allocate(5000).unwrap();
+        assert_eq!(small.offset() % PAGE, 0);
+        let large = arena.allocate(HUGE_OBJECT).unwrap();
+        assert_eq!(large.offset() % HUGE_PAGE, 0, "offset {:#x}", large.offset());
+        assert!(large.offset() >= small.offset() + PAGE);
+        // `used` counts the objects' pages, not the alignment slack.
+        assert_eq!(arena.used(), 2 * PAGE + HUGE_OBJECT);
+        drop(large);
+        drop(small);
+        assert_eq!(arena.used(), 0);
+    }
+
+    #[test]
+    fn a_large_block_fits_unaligned_when_no_aligned_run_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let arena = Arena::create(&dir.path().join("arena"), HUGE_OBJECT + PAGE).unwrap();
+        let _small = arena.allocate(PAGE).unwrap();
+        let large = arena.allocate(HUGE_OBJECT).expect("exactly enough room is left");
+        assert_eq!(large.offset(), PAGE);
+        assert_eq!(arena.used(), arena.capacity());
+    }
 }
