@@ -356,7 +356,12 @@ mod tests {
         let small = arena.allocate(5000).unwrap();
         assert_eq!(small.offset() % PAGE, 0);
         let large = arena.allocate(HUGE_OBJECT).unwrap();
-        assert_eq!(large.offset() % HUGE_PAGE, 0, "offset {:#x}", large.offset());
+        assert_eq!(
+            large.offset() % HUGE_PAGE,
+            0,
+            "offset {:#x}",
+            large.offset()
+        );
         assert!(large.offset() >= small.offset() + PAGE);
         // `used` counts the objects' pages, not the alignment slack.
         assert_eq!(arena.used(), 2 * PAGE + HUGE_OBJECT);
@@ -370,7 +375,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let arena = Arena::create(&dir.path().join("arena"), HUGE_OBJECT + PAGE).unwrap();
         let _small = arena.allocate(PAGE).unwrap();
-        let large = arena.allocate(HUGE_OBJECT).expect("exactly enough room is left");
+        let large = arena
+            .allocate(HUGE_OBJECT)
+            .expect("exactly enough room is left");
         assert_eq!(large.offset(), PAGE);
         assert_eq!(arena.used(), arena.capacity());
     }
