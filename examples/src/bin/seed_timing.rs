@@ -2,8 +2,8 @@
 //! four tasks summing disjoint quarters through zero-copy views, `get` of the
 //! four sums; median of `REEF_RUNS` (default 20) after 3 warm-ups, the object
 //! already stored. Guests alternate run by run (the machine may be noisy).
-//! Then the same for a 1 GiB array over 64 tasks (`REEF_MAP_REDUCE=0` skips
-//! it), and beside both the host-native floor: Rust loops summing the same
+//! Then the same for a 1 GiB array over 64 tasks (default 5 runs;
+//! `REEF_MAP_REDUCE=0` skips it), and beside both the host-native floor: Rust loops summing the same
 //! arena bytes (the driver's zero-copy `get`), one thread.
 //!
 //! ```sh
@@ -20,6 +20,8 @@ const WARMUPS: usize = 3;
 
 struct Workload {
     label: &'static str,
+    /// Measured runs unless `REEF_RUNS` says otherwise.
+    runs: usize,
     elements: u64,
     tasks: u64,
     /// Guest memory limit of each task: every task maps the whole object.
@@ -28,12 +30,14 @@ struct Workload {
 
 const SEED: Workload = Workload {
     label: "seed demo (64 MiB, 4 tasks)",
+    runs: 20,
     elements: 8_000_000,
     tasks: 4,
     memory_limit: 256 << 20,
 };
 const MAP_REDUCE: Workload = Workload {
     label: "map/reduce (1 GiB, 64 tasks)",
+    runs: 5,
     elements: 1 << 27,
     tasks: 64,
     memory_limit: 1536 << 20,
@@ -45,10 +49,7 @@ async fn main() -> Result<()> {
     if names.is_empty() {
         names = vec!["demo".into(), "c_demo".into()];
     }
-    let runs: usize = std::env::var("REEF_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let runs: Option<usize> = std::env::var("REEF_RUNS").ok().and_then(|s| s.parse().ok());
     let cluster = cluster().await?;
     let mut modules = Vec::new();
     for name in &names {
@@ -59,6 +60,7 @@ async fn main() -> Result<()> {
         workloads.push(MAP_REDUCE);
     }
     for w in workloads {
+        let runs = runs.unwrap_or(w.runs);
         run_workload(&cluster, &modules, &w, runs).await?;
     }
     Ok(())
