@@ -13,7 +13,8 @@
 #      (apt-get install rustc cargo libstd-rust-dev-wasm32; rustc 1.63 ships wasm32-wasi)
 #   2. rustup's cargo with the wasm32-wasip1 target (rustup target add wasm32-wasip1)
 # Guests have path dependencies only, so the build runs --offline.
-# Env: GUEST_BUILD_JOBS (default 2), GUEST_TARGET_DIR (default target/guest-build).
+# Env: GUEST_BUILD_JOBS (default 2), GUEST_TARGET_DIR (default target/guest-build),
+# RUSTFLAGS (extra flags; +simd128 is always added).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +47,9 @@ else
         names+=("$(basename "$(dirname "$manifest")")")
     done
 fi
+
+# Wasm SIMD (simd128): every Reef node runs it, and loops over views vectorize with it.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
 
 mkdir -p "$out"
 echo "build-guests: $("${cargo[@]}" --version) for $target" >&2

@@ -42,7 +42,8 @@ fi
 
 sanitize="${REEF_SANITIZE-null,bounds}"
 target=(--target=wasm32-wasi)
-common=("${target[@]}" -I"$sdk/include" -Wall -Wextra -Wno-unused-parameter)
+# Wasm SIMD: every Reef node runs it, and the SDK's array helpers (reef_f64_sum, ...) use it.
+common=("${target[@]}" -msimd128 -I"$sdk/include" -Wall -Wextra -Wno-unused-parameter)
 [[ -n "$sanitize" ]] && common+=("-fsanitize=$sanitize")
 read -r -a cflags <<<"${CFLAGS:--O2}"
 read -r -a cxxflags <<<"${CXXFLAGS:--O2}"

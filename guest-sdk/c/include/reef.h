@@ -304,6 +304,21 @@ const int64_t *reef_view_i64s(const reef_view *view, size_t *count);
 const uint32_t *reef_view_u32s(const reef_view *view, size_t *count);
 const int32_t *reef_view_i32s(const reef_view *view, size_t *count);
 
+/* ------------------------------------------------------------------ array helpers */
+
+/* Reductions over doubles (e.g. from reef_view_f64s) that run at memory speed: Wasm SIMD
+ * (build.sh compiles with -msimd128) with eight partial results in flight, combined at the
+ * end. A sequential `for` loop is one chain of dependent additions and runs at a third of
+ * that. The sum's order differs from a sequential loop's, so it may differ in the last
+ * bits (it is exact whenever every partial sum is, e.g. for integers below 2^53). */
+double reef_f64_sum(const double *xs, size_t n);
+/* The dot product of a[0..n) and b[0..n). */
+double reef_f64_dot(const double *a, const double *b, size_t n);
+/* The smallest / largest of xs[0..n) into *out (NaN if any element is NaN); false, with
+ * *out untouched, when n == 0. */
+bool reef_f64_min(const double *xs, size_t n, double *out);
+bool reef_f64_max(const double *xs, size_t n, double *out);
+
 /* ------------------------------------------------------------------ results */
 
 /* Where a task or method puts its result. Returning REEF_OK without setting one returns nil. */

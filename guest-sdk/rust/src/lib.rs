@@ -21,6 +21,7 @@ mod args;
 mod error;
 #[doc(hidden)]
 pub mod export;
+pub mod f64s;
 mod host;
 mod imports;
 pub mod msgpack;

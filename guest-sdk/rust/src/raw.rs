@@ -10,6 +10,24 @@ use crate::imports;
 /// Alignment the host requires of a view buffer (64 KiB).
 pub const VIEW_ALIGN: usize = 65536;
 
+/// Objects at least this large (8 MiB) start on a 2 MiB boundary of the node's store.
+pub const HUGE_VIEW: u64 = 8 << 20;
+
+/// Alignment of view buffers for objects of [`HUGE_VIEW`] bytes or more (2 MiB): when the
+/// buffer and the object agree modulo 2 MiB, the host's kernel maps the view in 2 MiB
+/// pages instead of 4 KiB ones (one page-table entry instead of 512, on every fault and
+/// again when the view is released).
+pub const HUGE_VIEW_ALIGN: usize = 2 << 20;
+
+/// The alignment [`crate::View`] gives the buffer of an object of `size` bytes.
+pub fn view_align(size: u64) -> usize {
+    if size >= HUGE_VIEW {
+        HUGE_VIEW_ALIGN
+    } else {
+        VIEW_ALIGN
+    }
+}
+
 /// `len` rounded up to a multiple of [`VIEW_ALIGN`], or `None` on overflow.
 pub fn view_capacity(len: u64) -> Option<usize> {
     let align = VIEW_ALIGN as u64;

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::host;
-use crate::raw::{self, VIEW_ALIGN};
+use crate::raw;
 use crate::types::{ObjectId, ObjectRef};
 use std::alloc::{self, Layout};
 use std::fmt;
@@ -10,7 +10,8 @@ use std::ptr::NonNull;
 
 /// A read-mostly, zero-copy view of an object.
 ///
-/// The buffer is 64 KiB-aligned and as long as the object rounded up to 64 KiB. Reads
+/// The buffer is 64 KiB-aligned (2 MiB-aligned for objects of 8 MiB or more, so the host
+/// can map them in 2 MiB pages) and as long as the object rounded up to 64 KiB. Reads
 /// touch the store's pages directly; writes (through [`View::as_bytes_mut`]) land in
 /// private copies and never change the object. Dropping the view unmaps it.
 pub struct View {
@@ -53,7 +54,8 @@ impl View {
         let too_large = || Error::new(format!("object {} is too large for a view", object.id));
         let cap = raw::view_capacity(object.size).ok_or_else(too_large)?;
         let len = usize::try_from(object.size).map_err(|_| too_large())?;
-        let layout = Layout::from_size_align(cap, VIEW_ALIGN).map_err(|_| too_large())?;
+        let layout =
+            Layout::from_size_align(cap, raw::view_align(object.size)).map_err(|_| too_large())?;
         // SAFETY: `layout` has a non-zero size.
         let ptr = NonNull::new(unsafe { alloc::alloc(layout) }).ok_or_else(|| {
             Error::new(format!(
@@ -179,12 +181,12 @@ impl Drop for View {
         }
         // SAFETY: the buffer is mapped and no borrow of it outlives `self`; after
         // release-view it holds fresh zeroed pages and can be freed with the layout it
-        // was allocated with.
+        // was allocated with (the same size and alignment as in `map`).
         unsafe {
             raw::release_view(self.ptr.as_ptr(), self.cap);
             alloc::dealloc(
                 self.ptr.as_ptr(),
-                Layout::from_size_align_unchecked(self.cap, VIEW_ALIGN),
+                Layout::from_size_align_unchecked(self.cap, raw::view_align(self.len as u64)),
             );
         }
     }

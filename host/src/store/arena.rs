@@ -12,11 +12,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use memmap2::MmapRaw;
 use offset_allocator::{Allocation, Allocator};
+
+use super::hugemap::{AlignedMap, HUGE_PAGE};
 
 /// Host page size; every block is a whole number of pages.
 pub const PAGE: u64 = 4096;
+
+/// Objects at least this large start on a 2 MiB boundary of the arena, so that
+/// a view of one (whose guest buffer is 2 MiB-aligned too) maps 2 MiB folios
+/// whole (see `hugemap`). Below it, the up to 2 MiB of alignment would waste
+/// more than a quarter of the object.
+pub const HUGE_OBJECT: u64 = 8 << 20;
+
+/// `prefault` works in steps of this many bytes, so the mm lock is never held long.
+const PREFAULT_STEP: u64 = 64 << 20;
 
 pub fn round_up_page(n: u64) -> u64 {
     n.div_ceil(PAGE) * PAGE
@@ -25,7 +35,7 @@ pub fn round_up_page(n: u64) -> u64 {
 pub struct Arena {
     path: PathBuf,
     file: File,
-    map: MmapRaw,
+    map: AlignedMap,
     capacity: u64,
     alloc: Mutex<AllocState>,
     /// Set once `prefault` has allocated and mapped every page.
@@ -79,7 +89,8 @@ impl Arena {
             })?;
         file.set_len(capacity)
             .with_context(|| format!("sizing arena {}", path.display()))?;
-        let map = MmapRaw::map_raw(&file).context("mapping the arena")?;
+        let map = AlignedMap::new(file.as_raw_fd(), capacity as usize)
+            .with_context(|| format!("mapping arena {}", path.display()))?;
         Ok(Arc::new(Arena {
             path: path.to_owned(),
             file,
@@ -97,8 +108,10 @@ impl Arena {
     /// already exists (fresh tmpfs pages cost ~10x a memcpy) and a full
     /// `/dev/shm` is found now rather than as a SIGBUS later; then maps them
     /// into this process (page tables built once, here, instead of a page
-    /// fault per 4 KiB page the first time a transfer writes or sends a
-    /// block: ~0.4 s per GiB on this VM, see `transfer`).
+    /// fault per page the first time a transfer writes or sends a block:
+    /// ~0.4 s per GiB on this VM in 4 KiB pages, see `transfer`). Then, with
+    /// `is_prefaulted` already true, collapses them into 2 MiB folios (see
+    /// `collapse`), which takes longer (~3 ms per 2 MiB here).
     pub fn prefault(&self) -> Result<()> {
         let start = std::time::Instant::now();
         // SAFETY: fallocate on our own open descriptor, within the file's size.
@@ -110,21 +123,10 @@ impl Arena {
                 std::io::Error::last_os_error()
             );
         }
-        // In 64 MiB steps, so the mm lock is never held long.
-        const STEP: u64 = 64 << 20;
         let mut at = 0;
         while at < self.capacity {
-            let len = STEP.min(self.capacity - at);
-            // SAFETY: a page-aligned range inside our mapping; populating
-            // maps the pages without changing their contents. Best effort: a
-            // kernel without MADV_POPULATE_WRITE (< 5.14) takes faults later.
-            unsafe {
-                libc::madvise(
-                    self.base().add(at as usize) as *mut libc::c_void,
-                    len as usize,
-                    libc::MADV_POPULATE_WRITE,
-                )
-            };
+            let len = PREFAULT_STEP.min(self.capacity - at);
+            self.map.populate(at as usize, len as usize);
             at += len;
         }
         tracing::debug!(
@@ -134,7 +136,39 @@ impl Arena {
         );
         self.prefaulted
             .store(true, std::sync::atomic::Ordering::Release);
+        self.collapse();
         Ok(())
+    }
+
+    /// Rebuilds the arena's page cache in 2 MiB folios, so that a view maps
+    /// 2 MiB per page-table entry (see `hugemap`). Best effort: a range stays
+    /// in 4 KiB pages when the kernel cannot or has no huge page free for it.
+    /// Objects already stored keep their bytes; their readers briefly wait.
+    fn collapse(&self) {
+        let start = std::time::Instant::now();
+        // Only whole 2 MiB folios; a tail shorter than that stays in 4 KiB pages.
+        let end = self.capacity / HUGE_PAGE * HUGE_PAGE;
+        let (mut at, mut collapsed) = (0, 0);
+        while at < end {
+            let len = PREFAULT_STEP.min(end - at);
+            match self.map.collapse(at as usize, len as usize) {
+                Ok(()) => collapsed += len,
+                // EINVAL/ENOSYS: this kernel cannot (before 6.1, or shmem THP
+                // set to `deny`); others (EAGAIN, ENOMEM: no huge page free
+                // now, a page busy) may pass for the next range.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    tracing::debug!("arena stays in 4 KiB pages: MADV_COLLAPSE: {e}");
+                    return;
+                }
+                Err(e) => tracing::debug!(at, "arena range stays in 4 KiB pages: {e}"),
+            }
+            at += len;
+        }
+        tracing::debug!(
+            bytes = collapsed,
+            ms = start.elapsed().as_millis() as u64,
+            "arena collapsed into 2 MiB pages"
+        );
     }
 
     /// Whether `prefault` has finished (tests and benchmarks wait for it).
@@ -163,14 +197,32 @@ impl Arena {
         )
     }
 
-    /// Reserves a page-padded block for `len` bytes, or `None` when no free run is large enough.
+    /// Reserves a page-padded block for `len` bytes, or `None` when no free run
+    /// is large enough. A block of `HUGE_OBJECT` bytes or more starts on a 2 MiB
+    /// boundary when a large enough run is free.
     pub fn allocate(self: &Arc<Self>, len: u64) -> Option<Block> {
         let pages = (round_up_page(len.max(1)) / PAGE) as u32;
+        let slack = (HUGE_PAGE / PAGE) as u32 - 1;
         let mut state = self.alloc.lock().unwrap();
-        let allocation = state.allocator.allocate(pages)?;
+        let (allocation, reserved_pages) = if len >= HUGE_OBJECT {
+            match state.allocator.allocate(pages + slack) {
+                Some(a) => (a, pages + slack),
+                None => (state.allocator.allocate(pages)?, pages),
+            }
+        } else {
+            (state.allocator.allocate(pages)?, pages)
+        };
+        // `used` counts the object's pages, not the alignment slack (which
+        // `free` shows as fragmentation).
         state.used += pages as u64 * PAGE;
         drop(state);
-        let offset = allocation.offset as u64 * PAGE;
+        let start = allocation.offset as u64 * PAGE;
+        let offset = if reserved_pages > pages {
+            start.div_ceil(HUGE_PAGE) * HUGE_PAGE
+        } else {
+            start
+        };
+        debug_assert!(offset + round_up_page(len.max(1)) <= start + reserved_pages as u64 * PAGE);
         let block = Block {
             arena: self.clone(),
             allocation,
@@ -289,4 +341,44 @@ pub fn free_bytes(dir: &Path) -> Result<u64> {
         );
     }
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_blocks_start_on_huge_page_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let arena = Arena::create(&dir.path().join("arena"), 64 << 20).unwrap();
+        arena.prefault().unwrap();
+        // A small block first, so the next free offset is not 2 MiB-aligned.
+        let small = arena.allocate(5000).unwrap();
+        assert_eq!(small.offset() % PAGE, 0);
+        let large = arena.allocate(HUGE_OBJECT).unwrap();
+        assert_eq!(
+            large.offset() % HUGE_PAGE,
+            0,
+            "offset {:#x}",
+            large.offset()
+        );
+        assert!(large.offset() >= small.offset() + PAGE);
+        // `used` counts the objects' pages, not the alignment slack.
+        assert_eq!(arena.used(), 2 * PAGE + HUGE_OBJECT);
+        drop(large);
+        drop(small);
+        assert_eq!(arena.used(), 0);
+    }
+
+    #[test]
+    fn a_large_block_fits_unaligned_when_no_aligned_run_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let arena = Arena::create(&dir.path().join("arena"), HUGE_OBJECT + PAGE).unwrap();
+        let _small = arena.allocate(PAGE).unwrap();
+        let large = arena
+            .allocate(HUGE_OBJECT)
+            .expect("exactly enough room is left");
+        assert_eq!(large.offset(), PAGE);
+        assert_eq!(arena.used(), arena.capacity());
+    }
 }

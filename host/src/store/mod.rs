@@ -1,7 +1,9 @@
 //! The per-node object store: a shared-memory arena plus the object table.
 
 mod arena;
+mod hugemap;
 mod objects;
 
-pub use arena::{remove_stale_arenas, round_up_page, Arena, Block, PAGE};
+pub use arena::{remove_stale_arenas, round_up_page, Arena, Block, HUGE_OBJECT, PAGE};
+pub use hugemap::HUGE_PAGE;
 pub use objects::{Data, Located, ObjectId, ObjectStore, Resolved, StoreStats};

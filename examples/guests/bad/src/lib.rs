@@ -181,6 +181,19 @@ fn read_secret(_args: &Args) -> Result<u64> {
     Ok(sum)
 }
 
+/// `read_heap(mib: u64) -> u64`: as `read_secret`, over `mib` MiB (to cover where a
+/// large view, whose buffer is 2 MiB-aligned, was mapped in an earlier instance).
+fn read_heap(args: &Args) -> Result<u64> {
+    let len = (args.u64(0)? as usize) << 20;
+    let buf = Buffer::new(len)?;
+    let mut sum = 0u64;
+    for i in (0..len).step_by(64) {
+        // SAFETY: `i < len` lies inside the allocation; volatile so the read really happens.
+        sum += unsafe { std::ptr::read_volatile(buf.ptr.add(i)) } as u64;
+    }
+    Ok(sum)
+}
+
 /// `print() -> nil`: writes "hello stdout" to stdout, "hello stderr" to stderr, and
 /// logs "hello log" at info level.
 fn print(_args: &Args) -> Result<()> {
@@ -234,7 +247,10 @@ fn sandbox_probe(_args: &Args) -> Result<String> {
         Ok(_) => "connected".to_string(),
         Err(_) => "denied".to_string(),
     };
-    Ok(format!("file={} dir={} env={} args={} net={}", file, dir, env, argv, net))
+    Ok(format!(
+        "file={} dir={} env={} args={} net={}",
+        file, dir, env, argv, net
+    ))
 }
 
 /// `scratch_probe() -> str`: writes and reads back `/scratch/probe.txt`, the
@@ -253,7 +269,7 @@ fn scratch_probe(_args: &Args) -> Result<String> {
 reef_guest::export_module! {
     tasks: [
         trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
-        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, steal, sandbox_probe, scratch_probe,
+        misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, read_heap, steal, sandbox_probe, scratch_probe,
         print, fail,
     ],
 }
