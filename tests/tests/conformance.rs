@@ -94,8 +94,8 @@ const LANGUAGES: &[Language] = &[
         fail_lacks: &[],
         missing_argument: "argument 1: missing",
         wrong_type: "argument 0: expected a number, got str",
-        // The Rust demo fails with a plain error (its SDK has no typed codes yet).
-        bad_range_code: ErrorCode::GuestError,
+        // The demo raises BadArgument for a range outside the object.
+        bad_range_code: ErrorCode::BadArgument,
         bad_range: Some("1..9 is outside 0..3"),
         lists_tasks: true,
         cache_speedup: None,

@@ -35,7 +35,10 @@ fn sum_copy(args: &Args) -> Result<f64> {
 fn slice_range(args: &Args, len: usize) -> Result<std::ops::Range<usize>> {
     let (start, end) = (args.u64(1)?, args.u64(2)?);
     if start > end || end > len as u64 {
-        return Err(format!("range {}..{} is outside 0..{}", start, end, len).into());
+        return Err(Error::with_code(
+            Code::BadArgument,
+            format!("range {}..{} is outside 0..{}", start, end, len),
+        ));
     }
     Ok(start as usize..end as usize)
 }
