@@ -148,6 +148,17 @@ struct StartArgs {
     /// passes a pipe, so the node stops even if the parent is killed).
     #[arg(long, hide = true)]
     stop_on_stdin_close: bool,
+    /// Port of the Prometheus endpoint `/metrics`; 0 turns it off
+    /// [default: --port + 1000, so nodes sharing a machine do not collide].
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    /// Interface `/metrics` listens on (0.0.0.0 exposes it off this machine).
+    #[arg(long, default_value = "127.0.0.1")]
+    metrics_host: String,
+    /// Serve `/metrics` without the cluster token (for a scraper that cannot
+    /// send `Authorization: Bearer <token>`).
+    #[arg(long)]
+    metrics_no_auth: bool,
 }
 
 fn default_address() -> String {
@@ -222,6 +233,7 @@ async fn start(args: StartArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (is another node using this port?)"))?;
+    let metrics_listener = bind_metrics(&args).await?;
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/reef/node-{}", args.port)));
@@ -303,7 +315,7 @@ async fn start(args: StartArgs) -> Result<()> {
         pb::placement_groups_server::PlacementGroupsServer::new(
             crate::rpc::groups::GroupService::new(node.clone()),
         ),
-        check,
+        check.clone(),
     );
     // The head runs the control plane: served to the other nodes, called in
     // process by its own node.
@@ -336,8 +348,24 @@ async fn start(args: StartArgs) -> Result<()> {
     let to_flush = control_plane.clone();
     let control_plane = control_plane.map(|service| service.into_server(&token));
     let stopping = node.stopping.clone();
+    if let Some(listener) = metrics_listener {
+        let access = if args.metrics_no_auth {
+            crate::metrics::http::Access::Open
+        } else {
+            crate::metrics::http::Access::Token(check.clone())
+        };
+        let metrics = node.metrics.clone();
+        tokio::spawn(crate::metrics::http::serve(
+            listener,
+            access,
+            Arc::new(move || metrics.encode()),
+            stopping.clone(),
+        ));
+    }
+    let rpc_metrics = crate::metrics::rpc::RpcLayer(node.metrics.clone());
     let tcp_server = tokio::spawn(
         reef_core::channel::server()
+            .layer(rpc_metrics.clone())
             .add_service(service.clone())
             .add_service(peer.clone())
             .add_service(groups.clone())
@@ -357,6 +385,7 @@ async fn start(args: StartArgs) -> Result<()> {
     );
     let unix_server = tokio::spawn(
         reef_core::channel::server()
+            .layer(rpc_metrics)
             .add_service(service)
             .add_service(peer)
             .add_service(groups)
@@ -413,6 +442,32 @@ async fn start(args: StartArgs) -> Result<()> {
     remove_files(&node);
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// The `/metrics` listener: `None` when turned off. A port given with
+/// `--metrics-port` must be free; the default one (`--port` + 1000) is
+/// skipped with a warning when it is not.
+async fn bind_metrics(args: &StartArgs) -> Result<Option<tokio::net::TcpListener>> {
+    let (port, chosen) = match args.metrics_port {
+        Some(0) => return Ok(None),
+        Some(port) => (port, true),
+        None => match args.port.checked_add(1000).filter(|_| args.port != 0) {
+            Some(port) => (port, false),
+            None => return Ok(None),
+        },
+    };
+    let addr = format!("{}:{port}", args.metrics_host);
+    match tokio::net::TcpListener::bind(&addr).await {
+        Ok(listener) => {
+            tracing::info!("metrics at http://{addr}/metrics");
+            Ok(Some(listener))
+        }
+        Err(e) if chosen => Err(e).with_context(|| format!("cannot serve metrics on {addr}")),
+        Err(e) => {
+            tracing::warn!("no metrics: cannot listen on {addr} ({e}); choose --metrics-port");
+            Ok(None)
+        }
+    }
 }
 
 fn machine_memory() -> u64 {

@@ -21,6 +21,7 @@ pub mod guest;
 pub mod ids;
 pub mod jobs;
 pub mod logs;
+pub mod metrics;
 pub mod module;
 pub mod modules;
 pub mod node;

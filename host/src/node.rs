@@ -49,6 +49,7 @@ use crate::guest::{Dispatch, HostServices};
 use crate::ids::{prefix, SLOTS};
 use crate::jobs::Job;
 use crate::logs::LogStore;
+use crate::metrics::{Metrics, Snapshot};
 use crate::modules::Registry;
 use crate::objects::ObjectDirectory;
 use crate::runtime::GuestRuntime;
@@ -75,6 +76,8 @@ pub struct Node {
     pub cluster: Arc<Membership>,
     /// Guests' output, by call.
     pub logs: Arc<LogStore>,
+    /// The node's metrics (served on `/metrics` by `cli`).
+    pub metrics: Arc<Metrics>,
     /// What guests may reach; holds `work` weakly.
     host: HostServices,
     _work: Arc<Work>,
@@ -173,6 +176,7 @@ impl Node {
         let logs = Arc::new(LogStore::default());
         let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
         let stopping = CancellationToken::new();
+        let metrics = Arc::new(Metrics::new());
         let tasks = Arc::new(Tasks::new(TaskDeps {
             config: config.clone(),
             logs: logs.clone(),
@@ -183,6 +187,7 @@ impl Node {
             scheduler: scheduler.clone(),
             guests: guests.clone(),
             stopping: stopping.clone(),
+            metrics: metrics.clone(),
         }));
         let actors = Arc::new(ActorManager::new(ActorDeps {
             config: config.clone(),
@@ -192,7 +197,15 @@ impl Node {
             cluster: cluster.clone(),
             bundles: bundles.clone(),
             guests,
+            metrics: metrics.clone(),
         }));
+        metrics.set_source(snapshot(
+            Arc::downgrade(&objects),
+            Arc::downgrade(&actors),
+            Arc::downgrade(&registry),
+            Arc::downgrade(&scheduler),
+            engine.pooling_allocator_metrics(),
+        ));
         let work = Arc::new(Work {
             tasks: tasks.clone(),
             actors: actors.clone(),
@@ -213,6 +226,7 @@ impl Node {
             actors,
             cluster,
             logs,
+            metrics,
             host,
             _work: work,
             session_slots: SessionSlots::new(SLOTS, random_slot_base()),
@@ -341,6 +355,63 @@ impl Node {
             driver_address,
             description,
         )
+    }
+}
+
+/// What `/metrics` reads at each scrape (held weakly: the services hold
+/// the metrics).
+fn snapshot(
+    objects: Weak<ObjectDirectory>,
+    actors: Weak<ActorManager>,
+    registry: Weak<Registry>,
+    scheduler: Weak<Scheduler>,
+    pool: Option<wasmtime::PoolingAllocatorMetrics>,
+) -> impl Fn() -> Snapshot + Send + Sync {
+    move || {
+        let mut s = Snapshot::default();
+        if let Some(objects) = objects.upgrade() {
+            let stats = objects.store().stats();
+            s.objects = stats.objects;
+            s.arena_capacity = stats.arena_capacity;
+            s.arena_used = stats.arena_used;
+            s.inline_bytes = stats.inline_bytes;
+            s.spilled_bytes = stats.spilled_bytes;
+            (s.spills, s.spilled_bytes_total) = stats.spills;
+            (s.restores, s.restored_bytes_total) = stats.restores;
+            if let Some(puller) = objects.puller() {
+                s.pulled_bytes = puller.bytes_pulled();
+                s.pulls = puller.transfers();
+                s.pulls_in_progress = puller.in_progress() as u64;
+            }
+        }
+        if let Some(actors) = actors.upgrade() {
+            let mut by_state = [("starting", 0), ("alive", 0), ("dead", 0)];
+            for row in actors.rows() {
+                let state = row.state.split(':').next().unwrap_or_default();
+                if let Some(n) = by_state.iter_mut().find(|(s, _)| *s == state) {
+                    n.1 += 1;
+                }
+            }
+            s.actors = by_state.to_vec();
+        }
+        if let Some(registry) = registry.upgrade() {
+            for module in registry.list() {
+                if module.cached {
+                    s.modules_cached += 1;
+                } else {
+                    s.modules_compiled += 1;
+                }
+            }
+        }
+        if let Some(scheduler) = scheduler.upgrade() {
+            s.tasks_queued = scheduler.queued() as u64;
+        }
+        if let Some(pool) = &pool {
+            s.pool_instances = pool.component_instances();
+            s.pool_memories = pool.memories() as u64;
+            s.pool_capacity = crate::engine::POOL_INSTANCES.into();
+        }
+        s
     }
 }
 

@@ -1,7 +1,9 @@
 //! An actor that lives on this node: its instance, its mailbox and the loop
 //! that serves its calls one at a time, in the order they were queued.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -9,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{ErrorCode, ReefError};
 use crate::guest::{exec, HostServices};
 use crate::logs::LogStore;
+use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::objects::ObjectDirectory;
 use crate::placement::Strategy;
@@ -74,6 +77,7 @@ pub struct Serving<'a> {
     pub resources: &'a Resources,
     pub pool: &'a Arc<Scheduler>,
     pub limits: Limits,
+    pub metrics: &'a Metrics,
 }
 
 /// Constructs the actor, then serves its calls until it is killed or traps;
@@ -97,6 +101,7 @@ pub async fn serve(
     store.data_mut().allowed = allowed;
     store.data_mut().permit = Some(permit);
     store.data_mut().resources = s.resources.clone();
+    s.metrics.actor_started();
     let instance = match exec::instantiate(&mut store, &actor.module).await {
         Ok(i) => i,
         Err(e) => return e,
@@ -107,6 +112,8 @@ pub async fn serve(
     }
     *actor.state.lock().unwrap() = ActorState::Alive;
     alive();
+    // The metrics of each method called, looked up once per actor.
+    let mut series = HashMap::new();
     loop {
         let call = tokio::select! {
             biased;
@@ -119,6 +126,7 @@ pub async fn serve(
         };
         // Each call gets a fresh CPU-time budget.
         store.data_mut().ticks_used = 0;
+        let start = Instant::now();
         let result = match s.objects.resolve_args(&call.args).await {
             Ok((wit_args, allowed)) => {
                 store.data_mut().allowed.extend(allowed);
@@ -127,6 +135,17 @@ pub async fn serve(
             }
             Err(e) => Err(e),
         };
+        let method = match series.get(&call.method) {
+            Some(method) => Arc::clone(method),
+            None => {
+                let method = s
+                    .metrics
+                    .actor_method(&actor.module.hash, &actor.class, &call.method);
+                series.insert(call.method.clone(), method.clone());
+                method
+            }
+        };
+        method.called(start.elapsed(), result.as_ref().err().map(|e| e.code));
         let logs = exec::take_logs(store.data_mut(), out_from, err_from);
         s.logs.put(call.return_id, logs);
         s.objects.release_args(&call.args);

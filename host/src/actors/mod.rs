@@ -43,6 +43,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::HostServices;
 use crate::ids::{actor_id, creator_index};
 use crate::logs::LogStore;
+use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::modules::Registry;
 use crate::objects::{Forwarded, ObjectDirectory};
@@ -112,6 +113,7 @@ pub struct ActorDeps {
     pub cluster: Arc<Membership>,
     pub bundles: Arc<Bundles>,
     pub guests: Arc<GuestRuntime>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct ActorManager {
@@ -122,6 +124,7 @@ pub struct ActorManager {
     cluster: Arc<Membership>,
     bundles: Arc<Bundles>,
     guests: Arc<GuestRuntime>,
+    metrics: Arc<Metrics>,
     /// What actors' guests may reach (set once at start).
     host: OnceLock<HostServices>,
     next_id: AtomicU64,
@@ -140,6 +143,7 @@ impl ActorManager {
             cluster: deps.cluster,
             bundles: deps.bundles,
             guests: deps.guests,
+            metrics: deps.metrics,
             host: OnceLock::new(),
             next_id: AtomicU64::new(0),
             entries: Mutex::default(),
@@ -420,6 +424,7 @@ impl ActorManager {
                     resources: &resources,
                     pool: &pool.scheduler,
                     limits,
+                    metrics: &self.metrics,
                 };
                 local::serve(serving, &actor, &mut mailbox, || {
                     self.report_state(actor.id, None)

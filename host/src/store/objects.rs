@@ -108,6 +108,9 @@ struct Table {
     clock: u64,
     spilled_bytes: u64,
     inline_bytes: u64,
+    /// Since start: objects spilled and restored, and their bytes.
+    spills: (u64, u64),
+    restores: (u64, u64),
 }
 
 /// Store usage for `host status`.
@@ -118,6 +121,9 @@ pub struct StoreStats {
     pub arena_used: u64,
     pub spilled_bytes: u64,
     pub inline_bytes: u64,
+    /// Since start: objects spilled and restored, and their bytes.
+    pub spills: (u64, u64),
+    pub restores: (u64, u64),
 }
 
 /// Writes a spilled object's bytes to its file.
@@ -515,6 +521,7 @@ impl ObjectStore {
                         len,
                     };
                     t.spilled_bytes += len;
+                    t.spills = (t.spills.0 + 1, t.spills.1 + len);
                     true
                 } else {
                     false
@@ -562,6 +569,7 @@ impl ObjectStore {
             if matches!(&entry.state, State::Spilled { path: p, .. } if *p == path) {
                 entry.state = State::Ready(Arc::new(Data::Arena(block)));
                 t.spilled_bytes -= len;
+                t.restores = (t.restores.0 + 1, t.restores.1 + len);
                 drop(t);
                 let _ = std::fs::remove_file(&path);
                 tracing::debug!(id, len, "restored spilled object");
@@ -578,6 +586,8 @@ impl ObjectStore {
             arena_used: self.arena.used(),
             spilled_bytes: t.spilled_bytes,
             inline_bytes: t.inline_bytes,
+            spills: t.spills,
+            restores: t.restores,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::guest::exec;
 use crate::guest::types::Arg;
 use crate::guest::HostServices;
 use crate::logs::{GuestLogs, LogStore};
+use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::modules::Registry;
 use crate::objects::{Forwarded, ObjectDirectory};
@@ -60,6 +61,7 @@ pub struct Tasks {
     /// What the guests of this service's tasks may reach (set once at start).
     host: OnceLock<HostServices>,
     stopping: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 /// What the task service is built from (see `node.rs`).
@@ -73,6 +75,7 @@ pub struct TaskDeps {
     pub scheduler: Arc<Scheduler>,
     pub guests: Arc<GuestRuntime>,
     pub stopping: CancellationToken,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Tasks {
@@ -89,6 +92,7 @@ impl Tasks {
             guests: deps.guests,
             host: OnceLock::new(),
             stopping: deps.stopping,
+            metrics: deps.metrics,
         }
     }
 
@@ -136,16 +140,22 @@ impl Tasks {
                 None
             }
             Err(e) => {
+                let module = self.registry.get(&spec.module).ok();
+                self.count(&spec, module.as_deref(), Some(&e));
                 self.objects.seal(spec.return_id, Err(e));
                 return Ok(());
             }
         };
         if let Err(e) = self.objects.hold_args(&spec.args) {
+            self.count(&spec, module.as_deref(), Some(&e));
             self.objects.seal(spec.return_id, Err(e));
             return Ok(());
         }
         match module {
-            Some(module) => self.schedule(spec, module),
+            Some(module) => {
+                self.count(&spec, Some(&module), None);
+                self.schedule(spec, module)
+            }
             None => {
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -153,6 +163,8 @@ impl Tasks {
                         Ok(()) => this.check(&spec),
                         Err(e) => Err(e),
                     };
+                    let module = fetched.as_ref().ok().map(|m| &**m);
+                    this.count(&spec, module, fetched.as_ref().err());
                     match fetched {
                         Ok(module) => this.schedule(spec, module),
                         Err(e) => this.objects.fail(spec.return_id, e, &spec.args),
@@ -161,6 +173,19 @@ impl Tasks {
             }
         }
         Ok(())
+    }
+
+    /// Counts a task submitted here by a driver or guest (forwarded ones
+    /// were counted where they were submitted) and, when it cannot run, its
+    /// failure.
+    fn count(&self, spec: &TaskSpec, module: Option<&Module>, rejected: Option<&ReefError>) {
+        let series = self.metrics.task(module, &spec.module, &spec.function);
+        if spec.hops == 0 {
+            series.submitted();
+        }
+        if let Some(e) = rejected {
+            series.done(Some(e.code));
+        }
     }
 
     async fn fetch_module(&self, hash: &str) -> ReefResult<()> {
@@ -234,9 +259,18 @@ impl Tasks {
         let pool = match placed {
             Ok(Ok(pool)) => pool,
             Ok(Err(to)) => return self.forward(spec, &to),
-            Err(e) => return self.objects.fail(spec.return_id, e, &spec.args),
+            Err(e) => {
+                let series = self
+                    .metrics
+                    .task(Some(&module), &spec.module, &spec.function);
+                series.done(Some(e.code));
+                return self.objects.fail(spec.return_id, e, &spec.args);
+            }
         };
-        let cancel = self.table.insert(&spec);
+        let series = self
+            .metrics
+            .task(Some(&module), &spec.module, &spec.function);
+        let cancel = self.table.insert(&spec, series);
         // A task whose arguments are all values takes its place in line now.
         let ticket = object_ids(&spec.args)
             .next()
@@ -323,6 +357,9 @@ impl Tasks {
             (Err(_), Some(reason)) => Err(reason.error()),
             (r, _) => r,
         };
+        self.metrics
+            .task(Some(&module), &spec.module, &spec.function)
+            .done(result.as_ref().err().map(|e| e.code));
         self.objects.seal(id, result);
         self.objects.release_args(&spec.args);
     }

@@ -2,11 +2,13 @@
 //! status`, and how to stop them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, ReefError};
+use crate::metrics::TaskFn;
 use crate::placement::group_removed;
 use crate::spec::TaskSpec;
 use crate::store::ObjectId;
@@ -44,6 +46,10 @@ struct LiveTask {
     owner: Option<u64>,
     cancel: CancellationToken,
     reason: Option<StopReason>,
+    /// Its function's metrics; when it arrived, then when it started running.
+    series: Arc<TaskFn>,
+    since: Instant,
+    running: bool,
 }
 
 /// A summary row for `host status`.
@@ -60,7 +66,7 @@ pub struct TaskTable {
 }
 
 impl TaskTable {
-    pub fn insert(&self, spec: &TaskSpec) -> CancellationToken {
+    pub fn insert(&self, spec: &TaskSpec, series: Arc<TaskFn>) -> CancellationToken {
         let cancel = CancellationToken::new();
         self.live.lock().unwrap().insert(
             spec.return_id,
@@ -71,6 +77,9 @@ impl TaskTable {
                 owner: spec.owner,
                 cancel: cancel.clone(),
                 reason: None,
+                series,
+                since: Instant::now(),
+                running: false,
             },
         );
         cancel
@@ -79,12 +88,26 @@ impl TaskTable {
     pub fn set_state(&self, id: ObjectId, state: &'static str) {
         if let Some(t) = self.live.lock().unwrap().get_mut(&id) {
             t.state = state;
+            let running = state == "running";
+            if running != t.running {
+                let now = Instant::now();
+                if running {
+                    t.series.started(now - t.since);
+                } else {
+                    t.series.stopped(now - t.since);
+                }
+                (t.running, t.since) = (running, now);
+            }
         }
     }
 
     /// Removes a finished task; why it was stopped, if it was.
     pub fn finish(&self, id: ObjectId) -> Option<StopReason> {
-        self.live.lock().unwrap().remove(&id).and_then(|t| t.reason)
+        let t = self.live.lock().unwrap().remove(&id)?;
+        if t.running {
+            t.series.stopped(t.since.elapsed());
+        }
+        t.reason
     }
 
     /// Stops a task; false when no such task is pending or running.

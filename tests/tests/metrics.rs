@@ -1,0 +1,163 @@
+//! `/metrics` of a real node: refused without the cluster token, parsed as
+//! the Prometheus text format, and its values move as work runs.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use prometheus_parse::{Sample, Scrape, Value};
+use reef::ErrorCode;
+use reef_testkit::{free_port, guest, HostProcess};
+
+/// `GET /metrics` on 127.0.0.1:`port`: the status code and the body.
+fn get(port: u16, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting to /metrics");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    (status, body.to_string())
+}
+
+fn scrape(port: u16, token: &str) -> Vec<Sample> {
+    let (status, body) = get(port, Some(token));
+    assert_eq!(status, 200, "{body}");
+    Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("the Prometheus text format")
+        .samples
+}
+
+/// The value of the sample `name` whose labels include `labels` (0 when absent).
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<_> = samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .collect();
+    assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
+    match found.first().map(|s| &s.value) {
+        None => 0.0,
+        Some(Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v)) => *v,
+        Some(Value::Histogram(buckets)) => buckets
+            .iter()
+            .find(|b| b.less_than.is_infinite())
+            .map_or(0.0, |b| b.count),
+        Some(other) => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_and_move_with_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let node = HostProcess::start(dir.path(), &["--metrics-port", &port.to_string()]);
+    let token = node.token();
+
+    assert_eq!(get(port, None).0, 401);
+    assert_eq!(get(port, Some("not-the-token")).0, 401);
+    let before = scrape(port, &token);
+    assert!(value(&before, "reef_node_memory_rss_bytes", &[]) > 0.0);
+    assert!(value(&before, "reef_arena_capacity_bytes", &[]) >= (128u64 << 20) as f64);
+
+    let cluster = node.connect().await;
+    let demo = cluster.register_file(guest("demo")).await.unwrap();
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    let sums: Vec<_> = (0..5)
+        .map(|i| {
+            cluster
+                .task(&demo, "add")
+                .arg(1.0)
+                .arg(i as f64)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    for (i, r) in sums.iter().enumerate() {
+        assert_eq!(cluster.get::<f64>(r).await.unwrap(), 1.0 + i as f64);
+    }
+    let boom = cluster.task(&bad, "panic").submit().unwrap();
+    let err = cluster.get::<()>(&boom).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::GuestPanic, "{err}");
+    let acc = cluster.actor(&demo, "Accumulator").create().await.unwrap();
+    let total = acc.call("add").arg(2.5).submit().unwrap();
+    assert_eq!(cluster.get::<f64>(&total).await.unwrap(), 2.5);
+    let xs = vec![1.0f64; 1 << 17]; // 1 MiB: above the inline threshold, in the arena
+    let _put = cluster.put_f64s(&xs).await.unwrap();
+
+    let after = scrape(port, &token);
+    let add = [
+        ("tenant", "default"),
+        ("module", &demo.hash[..12]),
+        ("function", "add"),
+    ];
+    assert_eq!(value(&after, "reef_tasks_submitted_total", &add), 5.0);
+    assert_eq!(value(&after, "reef_tasks_finished_total", &add), 5.0);
+    assert_eq!(value(&after, "reef_tasks_running", &add), 0.0);
+    assert_eq!(value(&after, "reef_task_run_seconds", &add), 5.0);
+    assert_eq!(
+        value(&after, "reef_task_scheduling_delay_seconds", &add),
+        5.0
+    );
+    let panic = [("module", &bad.hash[..12]), ("function", "panic")];
+    assert_eq!(value(&after, "reef_tasks_submitted_total", &panic), 1.0);
+    assert_eq!(value(&after, "reef_tasks_finished_total", &panic), 0.0);
+    let failed = [panic[0], panic[1], ("code", "GUEST_PANIC")];
+    assert_eq!(value(&after, "reef_tasks_failed_total", &failed), 1.0);
+    assert!(value(&after, "reef_instance_starts_total", &[("kind", "task")]) >= 6.0);
+    let add_call = [("class", "Accumulator"), ("method", "add")];
+    assert_eq!(value(&after, "reef_actor_calls_total", &add_call), 1.0);
+    assert_eq!(value(&after, "reef_actor_call_seconds", &add_call), 1.0);
+    assert_eq!(value(&after, "reef_actors", &[("state", "alive")]), 1.0);
+    let arena = |s: &[Sample]| value(s, "reef_arena_used_bytes", &[]);
+    assert!(
+        arena(&after) >= arena(&before) + (1 << 20) as f64,
+        "arena use {} -> {}",
+        arena(&before),
+        arena(&after)
+    );
+    assert!(value(&after, "reef_objects", &[]) > value(&before, "reef_objects", &[]));
+    let register = [("method", "/reef.v1.Node/RegisterModule"), ("code", "0")];
+    assert_eq!(value(&after, "reef_rpc_requests_total", &register), 2.0);
+    assert_eq!(
+        value(&after, "reef_module_loads_total", &[("cache", "miss")])
+            + value(&after, "reef_module_loads_total", &[("cache", "hit")]),
+        2.0
+    );
+}
+
+#[test]
+fn the_default_port_is_the_node_port_plus_1000_and_0_turns_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = HostProcess::start(dir.path(), &[]);
+    assert_eq!(get(node.port + 1000, None).0, 401);
+
+    let dir = tempfile::tempdir().unwrap();
+    let off = HostProcess::start(dir.path(), &["--metrics-port", "0"]);
+    assert!(TcpStream::connect(("127.0.0.1", off.port + 1000)).is_err());
+}
+
+#[test]
+fn an_unauthenticated_metrics_port_is_an_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _node = HostProcess::start(
+        dir.path(),
+        &["--metrics-port", &port.to_string(), "--metrics-no-auth"],
+    );
+    let (status, body) = get(port, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("# TYPE reef_tasks_submitted_total counter"),
+        "{body}"
+    );
+}
