@@ -19,6 +19,7 @@ export {
   type Grant,
   type RegisterOptions,
   type CallOptions,
+  type TaskOptions,
   type ConnectOptions,
   type GetOptions,
   type Logs,

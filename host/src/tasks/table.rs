@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, ReefError};
 use crate::placement::group_removed;
-use crate::spec::TaskSpec;
+use crate::spec::Attempt;
 use crate::store::ObjectId;
 
 /// Why a task was stopped before it finished.
@@ -40,6 +40,7 @@ impl StopReason {
 struct LiveTask {
     module: String,
     function: String,
+    attempt: u32,
     state: &'static str,
     owner: Option<u64>,
     cancel: CancellationToken,
@@ -52,6 +53,8 @@ pub struct TaskRow {
     pub module: String,
     pub function: String,
     pub state: &'static str,
+    /// 1: the first attempt; more after retries.
+    pub attempt: u32,
 }
 
 #[derive(Default)]
@@ -60,13 +63,15 @@ pub struct TaskTable {
 }
 
 impl TaskTable {
-    pub fn insert(&self, spec: &TaskSpec) -> CancellationToken {
+    pub fn insert(&self, attempt: &Attempt) -> CancellationToken {
         let cancel = CancellationToken::new();
+        let spec = &attempt.spec;
         self.live.lock().unwrap().insert(
             spec.return_id,
             LiveTask {
                 module: spec.module.clone(),
                 function: spec.function.clone(),
+                attempt: attempt.number,
                 state: "waiting-for-args",
                 owner: spec.owner,
                 cancel: cancel.clone(),
@@ -120,6 +125,7 @@ impl TaskTable {
                 module: t.module.clone(),
                 function: t.function.clone(),
                 state: t.state,
+                attempt: t.attempt,
             })
             .collect();
         rows.sort_by_key(|r| r.return_id);
