@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 
 import { Connection, grpcError, newClient } from "./connection.js";
-import { ArgumentError, ERROR_CODES, fromProto, NodeError, ReefError, type ErrorCode } from "./errors.js";
+import { ArgumentError, ERROR_CODES, fromProto, NodeError, ReefError } from "./errors.js";
 import type { Arg as ProtoArg } from "./gen/reef/v1/Arg.js";
 import type { CallOptions as ProtoCallOptions } from "./gen/reef/v1/CallOptions.js";
 import type { ModuleInfo__Output } from "./gen/reef/v1/ModuleInfo.js";
@@ -116,6 +116,9 @@ export interface CallOptions {
   cpuTimeMs?: number;
 }
 
+/** An error code a node sets (`ErrorCode` in proto/reef.proto). */
+export type NodeErrorCode = (typeof ERROR_CODES)[number];
+
 /** A task's options: those of every call, and its retries. */
 export interface TaskOptions extends CallOptions {
   /**
@@ -129,7 +132,7 @@ export interface TaskOptions extends CallOptions {
    * (`GUEST_ERROR`, `GUEST_PANIC`, `GUEST_TRAP`), or a list of codes
    * (default: none, a guest failure fails the task at once).
    */
-  retryExceptions?: boolean | ErrorCode[];
+  retryExceptions?: boolean | NodeErrorCode[];
 }
 
 /** The node's status. Ids are bigints; sizes are numbers. */
@@ -636,10 +639,10 @@ function mergeOptions(into: TaskOptions, o: unknown, what: string, task = false)
   }
 }
 
-function checkRetryExceptions(v: unknown, what: string): boolean | ErrorCode[] {
+function checkRetryExceptions(v: unknown, what: string): boolean | NodeErrorCode[] {
   if (typeof v === "boolean") return v;
   const codes: readonly string[] = ERROR_CODES;
-  if (Array.isArray(v) && v.every((c) => typeof c === "string" && codes.includes(c))) return [...v] as ErrorCode[];
+  if (Array.isArray(v) && v.every((c) => typeof c === "string" && codes.includes(c))) return [...v] as NodeErrorCode[];
   throw new ArgumentError(`${what} must be true, false or a list of error codes (ERROR_CODES), got ${describe(v)}`);
 }
 
@@ -684,7 +687,7 @@ export class TaskBuilder {
   }
 
   /** Guest failures retried too: `true` (every one) or a list of error codes. */
-  retryExceptions(codes: boolean | ErrorCode[]): this {
+  retryExceptions(codes: boolean | NodeErrorCode[]): this {
     return this.options({ retryExceptions: codes });
   }
 

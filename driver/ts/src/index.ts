@@ -20,6 +20,7 @@ export {
   type RegisterOptions,
   type CallOptions,
   type TaskOptions,
+  type NodeErrorCode,
   type ConnectOptions,
   type GetOptions,
   type Logs,
