@@ -27,11 +27,12 @@ async fn load_of(driver: &Cluster, node: &HostProcess) -> u64 {
 
 /// Submits `TASKS` sleeping tasks through the head (they spill to the
 /// workers), SIGKILLs the busier worker once it has work, and waits for every
-/// result: (values of the tasks that succeeded, errors of the others).
+/// result: (values of the tasks that succeeded, errors of the others, time
+/// from the kill to the last result).
 async fn kill_a_worker_under_load(
     c: &mut Cluster3,
     max_retries: Option<u32>,
-) -> (Vec<(usize, f64)>, Vec<reef::Error>) {
+) -> (Vec<(usize, f64)>, Vec<reef::Error>, Duration) {
     let driver = c.head.connect().await;
     let m = driver.register_file(guest("nested")).await.unwrap();
     let refs: Vec<ObjectRef> = (0..TASKS)
@@ -56,6 +57,7 @@ async fn kill_a_worker_under_load(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     victim.kill().unwrap();
+    let killed = Instant::now();
     let mut values = Vec::new();
     let mut errors = Vec::new();
     let wait = NODE_TIMEOUT + Duration::from_secs(40);
@@ -66,15 +68,16 @@ async fn kill_a_worker_under_load(
             Err(_) => panic!("task {i} still pending after {wait:?}"),
         }
     }
-    (values, errors)
+    (values, errors, killed.elapsed())
 }
 
 #[tokio::test]
 async fn tasks_of_a_killed_worker_are_retried_elsewhere() {
     let mut c = cluster3().await;
-    let (values, errors) = kill_a_worker_under_load(&mut c, None).await;
+    let (values, errors, recovery) = kill_a_worker_under_load(&mut c, None).await;
     eprintln!(
-        "worker killed under {TASKS} tasks: {} correct, {} failed",
+        "worker killed under {TASKS} tasks: {} correct, {} failed, all done {recovery:?} after the kill \
+         (node timeout {NODE_TIMEOUT:?})",
         values.iter().filter(|(i, v)| *v == *i as f64).count(),
         errors.len()
     );
@@ -106,7 +109,7 @@ async fn tasks_of_a_killed_worker_are_retried_elsewhere() {
 #[tokio::test]
 async fn without_retries_the_killed_workers_tasks_fail_with_node_died() {
     let mut c = cluster3().await;
-    let (values, errors) = kill_a_worker_under_load(&mut c, Some(0)).await;
+    let (values, errors, _) = kill_a_worker_under_load(&mut c, Some(0)).await;
     eprintln!(
         "worker killed under {TASKS} tasks, max_retries 0: {} correct, {} failed",
         values.iter().filter(|(i, v)| *v == *i as f64).count(),
