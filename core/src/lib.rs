@@ -9,14 +9,17 @@
 //! * [`ReefError`] — the typed error, its proto form, and its gRPC form (a
 //!   status whose details carry the encoded `reef.v1.Error`).
 //! * [`channel`] — how every gRPC client connects.
+//! * [`RetryPolicy`] — a task's retries and the failures that allow one.
 
 pub mod channel;
 mod error;
 pub mod ids;
 mod resources;
+pub mod retry;
 mod strategy;
 
 pub use error::{grpc_code, ErrorCode, ReefError, ReefResult};
 pub use ids::{ActorId, IdPrefix, ObjectId};
 pub use resources::{Resources, ResourcesError, EPSILON};
+pub use retry::{RetryExceptions, RetryPolicy};
 pub use strategy::Strategy;

@@ -610,11 +610,12 @@ async fn status(address: &str, token_file: Option<PathBuf>) -> Result<()> {
     println!("tasks: {}", s.tasks.len());
     for t in &s.tasks {
         println!(
-            "  {:#x} {}::{} {}",
+            "  {:#x} {}::{} {} (attempt {})",
             t.return_id,
             &t.module[..t.module.len().min(12)],
             t.function,
-            t.state
+            t.state,
+            t.attempt.max(1)
         );
     }
     println!("actors: {}", s.actors.len());

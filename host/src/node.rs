@@ -277,7 +277,8 @@ impl Node {
             heartbeat: Box::new(move || beat.upgrade().map(|node| node.heartbeat())),
             node_died: Box::new(move |node_id| {
                 if let Some(node) = died.upgrade() {
-                    node.objects.on_node_dead(node_id);
+                    let failed = node.objects.on_node_dead(node_id);
+                    node.tasks.on_failed_elsewhere(failed);
                     node.actors.on_node_dead(node_id);
                 }
             }),
@@ -332,6 +333,13 @@ impl Node {
         // Let the last replies go out before the streams end.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         self.closing.cancel();
+    }
+
+    /// Results of work this node forwarded, reported by the nodes that ran
+    /// it; failed task attempts go to the task service (retried or failed).
+    pub fn objects_ready(&self, objects: Vec<pb::ReadyObject>) {
+        let failed = self.objects.on_objects_ready(objects);
+        self.tasks.on_failed_elsewhere(failed);
     }
 
     /// Forwarded work arrived from another node.

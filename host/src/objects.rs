@@ -13,8 +13,10 @@
 //!   another node leaves its result pending here with a [`Forwarded`]
 //!   record; the other node reports the result (`ObjectsReady`): small
 //!   results come back inline, large ones stay where they were made and the
-//!   owner records the holder. Should that node die first, the owner fails
-//!   the result with NODE_DIED.
+//!   owner records the holder. Should that node die first, an actor call's
+//!   result fails with NODE_DIED; a task's failed attempt (that node died,
+//!   or reported a failure) goes back to the task service, which retries or
+//!   fails it (see `tasks`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +31,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::ids::{object_id, owner_index, prefix};
 use crate::placement::ArgumentBytes;
-use crate::spec::{object_ids, ArgSpec};
+use crate::spec::{object_ids, ArgSpec, Attempt, FailedAttempt};
 use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
 use crate::transfer::Puller;
 
@@ -38,8 +40,9 @@ pub struct Forwarded {
     pub node_id: String,
     /// What runs there, for errors ("task `f`", "a call of `Counter.add`").
     pub what: String,
-    /// For a task: its module and function (`host status`).
-    pub task: Option<(String, String)>,
+    /// For a task: the attempt running there, to run it again should it
+    /// fail (and for `host status`).
+    pub task: Option<Box<Attempt>>,
     /// Object arguments held here until the result comes.
     pub args: Vec<ArgSpec>,
 }
@@ -185,14 +188,50 @@ impl ObjectDirectory {
         self.forwarded.lock().unwrap().remove(&id);
     }
 
-    /// Forwarded tasks still running elsewhere: (result id, module, function, node).
-    pub fn forwarded_tasks(&self) -> Vec<(ObjectId, String, String)> {
+    /// Forwarded tasks still running elsewhere: (result id, module, function, attempt).
+    pub fn forwarded_tasks(&self) -> Vec<(ObjectId, String, String, u32)> {
         self.forwarded
             .lock()
             .unwrap()
             .iter()
-            .filter_map(|(id, f)| f.task.clone().map(|(m, func)| (*id, m, func)))
+            .filter_map(|(id, f)| {
+                let a = f.task.as_ref()?;
+                Some((
+                    *id,
+                    a.spec.module.clone(),
+                    a.spec.function.clone(),
+                    a.number,
+                ))
+            })
             .collect()
+    }
+
+    /// Seals a failed task's result where its owner reads it. On the owner,
+    /// here. Elsewhere the owner is told and the local entry let go (the
+    /// caller's reference): the owner may still retry the task, so a task
+    /// here waiting for the result learns the outcome from the owner.
+    pub fn seal_failure(self: &Arc<Self>, id: ObjectId, e: ReefError) {
+        if self.owns(id) || !self.cluster.is_clustered() {
+            return self.store.resolve(id, Err(e));
+        }
+        self.report_failure(id, e);
+        self.store.release(id);
+    }
+
+    /// Tells the owner of `id` that the work producing it failed here.
+    fn report_failure(&self, id: ObjectId, e: ReefError) {
+        let owner = owner_index(id);
+        let Some(owner) = self.cluster.node_by_index(owner) else {
+            return tracing::warn!("result {id:#x}: its owner (node index {owner}) is gone");
+        };
+        match self.cluster.peer(&owner.node_id) {
+            Ok(link) => link.report(pb::ReadyObject {
+                id,
+                size: 0,
+                result: Some(pb::ready_object::Result::Error(e.to_proto())),
+            }),
+            Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
+        }
     }
 
     /// After a result is sealed here: if another node owns its id, tell it.
@@ -238,11 +277,25 @@ impl ObjectDirectory {
         }
     }
 
-    /// Owner side: results of forwarded work.
-    pub fn on_objects_ready(&self, objects: Vec<pb::ReadyObject>) {
+    /// Owner side: results of forwarded work. A task's failed attempt is
+    /// returned (its arguments still held) for the task service to retry or fail.
+    pub fn on_objects_ready(&self, objects: Vec<pb::ReadyObject>) -> Vec<FailedAttempt> {
+        let mut failed = Vec::new();
         for object in objects {
             let id = object.id;
             let forwarded = self.forwarded.lock().unwrap().remove(&id);
+            if let (Some(pb::ready_object::Result::Error(e)), Some(f)) =
+                (&object.result, &forwarded)
+            {
+                if let Some(attempt) = &f.task {
+                    failed.push(FailedAttempt {
+                        attempt: (**attempt).clone(),
+                        error: ReefError::from_proto(e.clone()),
+                        node_id: f.node_id.clone(),
+                    });
+                    continue;
+                }
+            }
             if let Some(f) = &forwarded {
                 self.release_args(&f.args);
             }
@@ -270,6 +323,7 @@ impl ObjectDirectory {
                 None => {}
             }
         }
+        failed
     }
 
     /// Owner side: where an object is, once it is sealed.
@@ -375,8 +429,11 @@ impl ObjectDirectory {
         });
     }
 
-    /// A node died: work forwarded to it fails, and it holds no copies any more.
-    pub fn on_node_dead(&self, node_id: &str) {
+    /// A node died: it holds no copies any more, and the work forwarded to
+    /// it failed: actor calls fail with NODE_DIED; the tasks' attempts are
+    /// returned (their arguments still held) for the task service to retry
+    /// or fail.
+    pub fn on_node_dead(&self, node_id: &str) -> Vec<FailedAttempt> {
         let lost: Vec<(ObjectId, Forwarded)> = {
             let mut forwarded = self.forwarded.lock().unwrap();
             let ids: Vec<ObjectId> = forwarded
@@ -388,19 +445,28 @@ impl ObjectDirectory {
                 .filter_map(|id| forwarded.remove(id).map(|f| (*id, f)))
                 .collect()
         };
+        let mut failed = Vec::new();
         for (id, f) in lost {
-            self.store.resolve(
-                id,
-                Err(ReefError::new(
-                    ErrorCode::NodeDied,
-                    format!("node {node_id}, which was running {}, died", f.what),
-                )),
+            let error = ReefError::new(
+                ErrorCode::NodeDied,
+                format!("node {node_id}, which was running {}, died", f.what),
             );
-            self.release_args(&f.args);
+            match f.task {
+                Some(attempt) => failed.push(FailedAttempt {
+                    attempt: *attempt,
+                    error,
+                    node_id: node_id.to_string(),
+                }),
+                None => {
+                    self.store.resolve(id, Err(error));
+                    self.release_args(&f.args);
+                }
+            }
         }
         for holders in self.copies.lock().unwrap().values_mut() {
             holders.retain(|h| h != node_id);
         }
+        failed
     }
 
     /// Takes a reference on an object for a local user. An object owned by

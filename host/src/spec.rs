@@ -3,6 +3,7 @@
 //! wire form (`Peer.Forward`, the driver session).
 
 use bytes::Bytes;
+use reef_core::RetryPolicy;
 use reef_proto as pb;
 use tokio::sync::oneshot;
 
@@ -31,6 +32,8 @@ pub struct CallOptions {
     pub resources: Option<Resources>,
     pub memory_limit: Option<u64>,
     pub cpu_time_ms: Option<u64>,
+    /// Tasks only: retries after a failed attempt (see `reef_core::retry`).
+    pub retry: RetryPolicy,
 }
 
 impl CallOptions {
@@ -66,6 +69,21 @@ pub struct TaskSpec {
     pub strategy: Strategy,
     /// How often it was forwarded from node to node already.
     pub hops: u32,
+}
+
+/// One attempt of a task: which one it is (1: the first; more after retries).
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub spec: TaskSpec,
+    pub number: u32,
+}
+
+/// An attempt that failed on another node, for its owner to retry or fail.
+pub struct FailedAttempt {
+    pub attempt: Attempt,
+    pub error: ReefError,
+    /// Where it ran.
+    pub node_id: String,
 }
 
 /// An actor to create.
@@ -148,6 +166,7 @@ fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
         return CallOptions::default();
     };
     CallOptions {
+        retry: RetryPolicy::from_proto(&o),
         resources: o
             .resources
             .map(|r| Resources::from_request(&r, default_cpus)),
@@ -157,15 +176,20 @@ fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
 }
 
 pub fn options_to_proto(o: &CallOptions) -> pb::CallOptions {
-    pb::CallOptions {
+    let mut options = pb::CallOptions {
         resources: o.resources.as_ref().map(Resources::to_request),
         memory_limit: o.memory_limit.unwrap_or(0),
         cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
-    }
+        ..Default::default()
+    };
+    o.retry.write_proto(&mut options);
+    options
 }
 
-pub fn task_to_proto(spec: &TaskSpec) -> pb::SubmitTask {
+/// A task on the wire (`attempt`: which attempt this is, 1 the first).
+pub fn task_to_proto(spec: &TaskSpec, attempt: u32) -> pb::SubmitTask {
     pb::SubmitTask {
+        attempt,
         return_id: spec.return_id,
         module: spec.module.clone(),
         function: spec.function.clone(),

@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::groups::{PlacementGroupBuilder, PlacementStrategy};
 use crate::local::LocalNode;
 use crate::object::{ObjectData, ObjectRef};
-use crate::options::{CallOptions, ModuleOptions, Strategy};
+use crate::options::{CallOptions, ModuleOptions, RetryExceptions, Strategy};
 
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
@@ -492,6 +492,20 @@ impl TaskBuilder<'_> {
         self.options.strategy = strategy;
         self
     }
+    /// How often a failed attempt is run again when its failure allows it
+    /// (default 3; 0: never): always for a node failure (the node running it
+    /// died or stopped), for a guest failure only as `retry_exceptions` says.
+    /// The result's reference stays the same: `get` waits for the last attempt.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.options.max_retries = Some(n);
+        self
+    }
+    /// The guest failures that allow a retry too: `RetryExceptions::All`
+    /// (`GUEST_ERROR`, `GUEST_PANIC`, `GUEST_TRAP`) or a list of codes.
+    pub fn retry_exceptions(mut self, exceptions: RetryExceptions) -> Self {
+        self.options.retry_exceptions = exceptions;
+        self
+    }
     /// Submits the task; returns at once with a reference to its result.
     pub fn submit(self) -> Result<ObjectRef> {
         let TaskBuilder {
@@ -509,6 +523,7 @@ impl TaskBuilder<'_> {
                 args: args_to_proto(args),
                 strategy: Some(options.strategy.to_proto()),
                 options: options.to_proto(),
+                attempt: 0,
             })
         })
     }

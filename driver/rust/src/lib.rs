@@ -29,5 +29,5 @@ pub use error::{Error, ErrorCode, Result};
 pub use groups::{PlacementGroup, PlacementGroupBuilder, PlacementStrategy};
 pub use local::host_binary;
 pub use object::{ObjectData, ObjectRef};
-pub use options::{CallOptions, Grant, ModuleOptions, Strategy};
+pub use options::{CallOptions, Grant, ModuleOptions, RetryExceptions, Strategy};
 pub use reef_proto::StatusReply;

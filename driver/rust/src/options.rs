@@ -1,11 +1,12 @@
-//! Per-call options: resources to reserve and guest limits.
+//! Per-call options: resources to reserve, guest limits and task retries.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reef_proto as pb;
 
-pub use reef_core::Strategy;
+use reef_core::RetryPolicy;
+pub use reef_core::{RetryExceptions, Strategy};
 
 #[derive(Clone, Debug, Default)]
 pub struct CallOptions {
@@ -20,13 +21,19 @@ pub struct CallOptions {
     pub memory_limit: Option<u64>,
     /// Guest CPU-time limit (default 60 s).
     pub cpu_time: Option<Duration>,
+    /// Tasks only: how often a failed attempt is run again when its failure
+    /// allows it (default 3, as in Ray; 0: never). A node failure (the node
+    /// running it died or stopped, the host failed) always allows a retry.
+    pub max_retries: Option<u32>,
+    /// Tasks only: the guest failures that allow a retry too (default none).
+    pub retry_exceptions: RetryExceptions,
 }
 
 impl CallOptions {
     pub(crate) fn to_proto(&self) -> Option<pb::CallOptions> {
         let has_resources =
             self.num_cpus.is_some() || self.memory > 0 || !self.resources.is_empty();
-        Some(pb::CallOptions {
+        let mut options = pb::CallOptions {
             resources: has_resources.then(|| pb::Resources {
                 num_cpus: self.num_cpus,
                 memory: self.memory,
@@ -34,7 +41,14 @@ impl CallOptions {
             }),
             memory_limit: self.memory_limit.unwrap_or(0),
             cpu_time_ms: self.cpu_time.map_or(0, |d| d.as_millis() as u64),
-        })
+            ..Default::default()
+        };
+        RetryPolicy {
+            max_retries: self.max_retries,
+            exceptions: self.retry_exceptions.clone(),
+        }
+        .write_proto(&mut options);
+        Some(options)
     }
 }
 

@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 
 import { Connection, grpcError, newClient } from "./connection.js";
-import { ArgumentError, fromProto, NodeError, ReefError } from "./errors.js";
+import { ArgumentError, ERROR_CODES, fromProto, NodeError, ReefError } from "./errors.js";
 import type { Arg as ProtoArg } from "./gen/reef/v1/Arg.js";
 import type { CallOptions as ProtoCallOptions } from "./gen/reef/v1/CallOptions.js";
 import type { ModuleInfo__Output } from "./gen/reef/v1/ModuleInfo.js";
@@ -116,10 +116,30 @@ export interface CallOptions {
   cpuTimeMs?: number;
 }
 
+/** An error code a node sets (`ErrorCode` in proto/reef.proto). */
+export type NodeErrorCode = (typeof ERROR_CODES)[number];
+
+/** A task's options: those of every call, and its retries. */
+export interface TaskOptions extends CallOptions {
+  /**
+   * How often a failed attempt runs again when its failure allows it (default
+   * 3, as in Ray; 0: never). A node failure (the node running it died or
+   * stopped, the host failed) always does; the result's ref stays the same.
+   */
+  maxRetries?: number;
+  /**
+   * Guest failures that allow a retry too: `true` for every one
+   * (`GUEST_ERROR`, `GUEST_PANIC`, `GUEST_TRAP`), or a list of codes
+   * (default: none, a guest failure fails the task at once).
+   */
+  retryExceptions?: boolean | NodeErrorCode[];
+}
+
 /** The node's status. Ids are bigints; sizes are numbers. */
 export interface Status {
   nodes: { nodeId: string; address: string; state: string; resources: { name: string; total: number; available: number }[] }[];
-  tasks: { returnId: bigint; module: string; function: string; state: string }[];
+  /** `attempt`: 1 for the first attempt, more after retries. */
+  tasks: { returnId: bigint; module: string; function: string; state: string; attempt: number }[];
   actors: { actorId: bigint; name: string; module: string; class: string; state: string }[];
   store: { arenaCapacity: number; arenaUsed: number; spilledBytes: number; objects: number; inlineBytes: number };
   modules: Module[];
@@ -497,7 +517,13 @@ export class Cluster {
         state: n.state,
         resources: n.resources.map((r) => ({ name: r.name, total: r.total, available: r.available })),
       })),
-      tasks: s.tasks.map((t) => ({ returnId: BigInt(t.return_id), module: t.module, function: t.function, state: t.state })),
+      tasks: s.tasks.map((t) => ({
+        returnId: BigInt(t.return_id),
+        module: t.module,
+        function: t.function,
+        state: t.state,
+        attempt: Math.max(t.attempt, 1),
+      })),
       actors: s.actors.map((a) => ({
         actorId: BigInt(a.actor_id),
         name: a.name,
@@ -557,9 +583,15 @@ function moduleHash(m: unknown, what: string): string {
   throw new ArgumentError(`${what}: module must be a Module (from register) or a module hash, got ${describe(m)}`);
 }
 
-function optionsToProto(o: CallOptions): ProtoCallOptions {
+function optionsToProto(o: TaskOptions): ProtoCallOptions {
   const hasResources = o.numCpus !== undefined || (o.memory ?? 0) > 0 || Object.keys(o.resources ?? {}).length > 0;
+  const exceptions = o.retryExceptions;
   return {
+    ...(o.maxRetries === undefined ? {} : { max_retries: o.maxRetries }),
+    retry_exceptions:
+      exceptions === undefined || exceptions === false
+        ? null
+        : { all: exceptions === true, codes: exceptions === true ? [] : exceptions },
     resources: hasResources
       ? {
           num_cpus: o.numCpus,
@@ -572,10 +604,18 @@ function optionsToProto(o: CallOptions): ProtoCallOptions {
   };
 }
 
-/** Validates and merges call options. */
-function mergeOptions(into: CallOptions, o: unknown, what: string): void {
+/** Validates and merges call options (a task's when `task`: with its retries). */
+function mergeOptions(into: TaskOptions, o: unknown, what: string, task = false): void {
   const opts = checkOptions(o, what);
   for (const [k, v] of Object.entries(opts)) {
+    if (task && k === "maxRetries") {
+      into.maxRetries = checkCount(v, `${what}.maxRetries`);
+      continue;
+    }
+    if (task && k === "retryExceptions") {
+      into.retryExceptions = checkRetryExceptions(v, `${what}.retryExceptions`);
+      continue;
+    }
     switch (k) {
       case "numCpus":
         into.numCpus = checkCount(v, `${what}.numCpus`, { integer: false });
@@ -599,10 +639,17 @@ function mergeOptions(into: CallOptions, o: unknown, what: string): void {
   }
 }
 
+function checkRetryExceptions(v: unknown, what: string): boolean | NodeErrorCode[] {
+  if (typeof v === "boolean") return v;
+  const codes: readonly string[] = ERROR_CODES;
+  if (Array.isArray(v) && v.every((c) => typeof c === "string" && codes.includes(c))) return [...v] as NodeErrorCode[];
+  throw new ArgumentError(`${what} must be true, false or a list of error codes (ERROR_CODES), got ${describe(v)}`);
+}
+
 /** Builds a task call: `cluster.task(m, "add").arg(1).arg(2).submit()`. */
 export class TaskBuilder {
   readonly #args: ProtoArg[] = [];
-  readonly #options: CallOptions = {};
+  readonly #options: TaskOptions = {};
   /** Refs used as arguments stay alive until the call is queued. */
   readonly #refs: ObjectRef[] = [];
   #submitted = false;
@@ -628,10 +675,20 @@ export class TaskBuilder {
     return this;
   }
 
-  /** Sets resources and limits (merged with earlier settings). */
-  options(o: CallOptions): this {
-    mergeOptions(this.#options, o, `task ${this.name}: options`);
+  /** Sets resources, limits and retries (merged with earlier settings). */
+  options(o: TaskOptions): this {
+    mergeOptions(this.#options, o, `task ${this.name}: options`, true);
     return this;
+  }
+
+  /** Retries after a failed attempt whose failure allows one (default 3; 0: never). */
+  maxRetries(n: number): this {
+    return this.options({ maxRetries: n });
+  }
+
+  /** Guest failures retried too: `true` (every one) or a list of error codes. */
+  retryExceptions(codes: boolean | NodeErrorCode[]): this {
+    return this.options({ retryExceptions: codes });
   }
 
   numCpus(n: number): this {

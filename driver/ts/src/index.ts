@@ -19,6 +19,8 @@ export {
   type Grant,
   type RegisterOptions,
   type CallOptions,
+  type TaskOptions,
+  type NodeErrorCode,
   type ConnectOptions,
   type GetOptions,
   type Logs,

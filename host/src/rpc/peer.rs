@@ -40,9 +40,7 @@ impl Peer for PeerService {
         &self,
         request: Request<pb::ObjectsReadyBatch>,
     ) -> Result<Response<pb::Empty>, Status> {
-        self.node
-            .objects
-            .on_objects_ready(request.into_inner().objects);
+        self.node.objects_ready(request.into_inner().objects);
         Ok(Response::new(pb::Empty {}))
     }
 

@@ -85,14 +85,16 @@ pub fn status(node: &Node) -> pb::StatusReply {
             module: t.module,
             function: t.function,
             state: t.state.into(),
+            attempt: t.attempt,
         })
         .collect();
     tasks.extend(node.objects.forwarded_tasks().into_iter().map(
-        |(return_id, module, function)| pb::TaskSummary {
+        |(return_id, module, function, attempt)| pb::TaskSummary {
             return_id,
             module,
             function,
             state: "forwarded".into(),
+            attempt,
         },
     ));
     tasks.sort_by_key(|t| t.return_id);

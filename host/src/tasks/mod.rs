@@ -6,7 +6,13 @@
 //! and checks the call → `schedule` asks `placement` where it runs (here,
 //! or forwarded to another node) → `drive` waits for the arguments and a
 //! permit, runs the guest and seals the result.
+//!
+//! A failed attempt goes back to the task's owner (the node it was
+//! submitted to), which runs it again when its retry policy allows (see
+//! `retry`): placed anew, its arguments fetched again, its result object the
+//! same. The owner seals the result once, with the value or the last error.
 
+mod retry;
 mod table;
 
 use std::collections::HashSet;
@@ -14,6 +20,7 @@ use std::sync::{Arc, OnceLock};
 
 use reef_proto as pb;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::cluster::groups::{Bundles, Pool};
 use crate::cluster::Membership;
@@ -31,6 +38,7 @@ use crate::placement::{self, Decision, Strategy};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler, Ticket};
 use crate::spec::{object_ids, short, task_from_proto, task_to_proto, Limits, TaskSpec};
+use crate::spec::{Attempt, FailedAttempt};
 use crate::store::{Data, ObjectId};
 
 pub use table::{StopReason, TaskRow, TaskTable};
@@ -116,6 +124,11 @@ impl Tasks {
     /// resources, unknown argument) seals it with the error. Fails only when
     /// the return id is already in use.
     pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> ReefResult<()> {
+        self.submit_attempt(Attempt { spec, number: 1 })
+    }
+
+    fn submit_attempt(self: &Arc<Self>, attempt: Attempt) -> ReefResult<()> {
+        let spec = &attempt.spec;
         let store = self.objects.store();
         if let Err(e) = store.create_pending(spec.return_id, 1) {
             // A forwarded task whose result a task here already waits for
@@ -129,7 +142,7 @@ impl Tasks {
             }
             store.add_ref(spec.return_id)?;
         }
-        let module = match self.check(&spec) {
+        let module = match self.check(spec) {
             Ok(m) => Some(m),
             // Registered through another node: fetched by hash below.
             Err(e)
@@ -141,32 +154,33 @@ impl Tasks {
             }
             Err(e) => {
                 let module = self.registry.get(&spec.module).ok();
-                self.count(&spec, module.as_deref(), Some(&e));
-                self.objects.seal(spec.return_id, Err(e));
+                self.count(spec, module.as_deref(), Some(&e));
+                self.objects.seal_failure(spec.return_id, e);
                 return Ok(());
             }
         };
         if let Err(e) = self.objects.hold_args(&spec.args) {
-            self.count(&spec, module.as_deref(), Some(&e));
-            self.objects.seal(spec.return_id, Err(e));
+            self.count(spec, module.as_deref(), Some(&e));
+            self.objects.seal_failure(spec.return_id, e);
             return Ok(());
         }
         match module {
             Some(module) => {
-                self.count(&spec, Some(&module), None);
-                self.schedule(spec, module)
+                self.count(spec, Some(&module), None);
+                self.schedule(attempt, module, None)
             }
             None => {
                 let this = self.clone();
                 tokio::spawn(async move {
+                    let spec = &attempt.spec;
                     let fetched = match this.fetch_module(&spec.module).await {
-                        Ok(()) => this.check(&spec),
+                        Ok(()) => this.check(spec),
                         Err(e) => Err(e),
                     };
                     let module = fetched.as_ref().ok().map(|m| &**m);
                     this.count(&spec, module, fetched.as_ref().err());
                     match fetched {
-                        Ok(module) => this.schedule(spec, module),
+                        Ok(module) => this.schedule(attempt, module, None),
                         Err(e) => this.objects.fail(spec.return_id, e, &spec.args),
                     }
                 });
@@ -194,34 +208,93 @@ impl Tasks {
 
     /// Work another node forwarded here.
     pub fn accept_forwarded(self: &Arc<Self>, task: pb::SubmitTask, strategy: Strategy, hops: u32) {
-        let spec = match task_from_proto(task, strategy, hops) {
-            Ok(spec) => spec,
+        let number = task.attempt.max(1);
+        let attempt = match task_from_proto(task, strategy, hops) {
+            Ok(spec) => Attempt { spec, number },
             Err(e) => return tracing::warn!("bad forwarded task: {e}"),
         };
-        if self.registry.get(&spec.module).is_ok() {
-            return self.submit_forwarded(spec);
+        if self.registry.get(&attempt.spec.module).is_ok() {
+            return self.submit_forwarded(attempt);
         }
         // First use of a module here: fetch it from the control plane by hash.
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = this.fetch_module(&spec.module).await {
-                this.objects.store().create_pending(spec.return_id, 1).ok();
-                this.objects.seal(spec.return_id, Err(e));
+            let id = attempt.spec.return_id;
+            if let Err(e) = this.fetch_module(&attempt.spec.module).await {
+                this.objects.store().create_pending(id, 1).ok();
+                this.objects.seal_failure(id, e);
                 return;
             }
-            this.submit_forwarded(spec);
+            this.submit_forwarded(attempt);
         });
     }
 
-    fn submit_forwarded(self: &Arc<Self>, spec: TaskSpec) {
-        let id = spec.return_id;
-        if let Err(e) = self.submit(spec) {
+    fn submit_forwarded(self: &Arc<Self>, attempt: Attempt) {
+        let id = attempt.spec.return_id;
+        if let Err(e) = self.submit_attempt(attempt) {
             tracing::warn!("forwarded task {id:#x}: {e}");
         }
     }
 
-    /// Where a task runs (see `placement::place`).
-    fn place(&self, spec: &TaskSpec, resources: &Resources) -> ReefResult<Decision> {
+    /// Attempts that failed on other nodes (they died, or reported the
+    /// failure): each is retried or its result failed (see `settle_failure`).
+    pub fn on_failed_elsewhere(self: &Arc<Self>, failed: Vec<FailedAttempt>) {
+        for f in failed {
+            self.settle_failure(f.attempt, f.error, Some(&f.node_id));
+        }
+    }
+
+    /// An attempt failed with `error` (on `node_id`, when not here). The
+    /// owner runs the task again when its policy allows and this node is not
+    /// stopping (away from a node that died or is stopping), else seals the
+    /// result with the error, naming the attempt count once retries were
+    /// possible; another node tells the owner. The arguments stay held
+    /// until the result is sealed.
+    fn settle_failure(self: &Arc<Self>, attempt: Attempt, error: ReefError, node_id: Option<&str>) {
+        let id = attempt.spec.return_id;
+        if !self.objects.owns(id) {
+            self.objects.seal_failure(id, error);
+            return self.objects.release_args(&attempt.spec.args);
+        }
+        if !self.objects.store().contains(id) {
+            // Nobody holds the result any more: nothing to retry for.
+            return self.objects.release_args(&attempt.spec.args);
+        }
+        let policy = &attempt.spec.options.retry;
+        if !policy.retries(attempt.number, error.code) || self.stopping.is_cancelled() {
+            let error = retry::final_error(error, &attempt);
+            tracing::debug!(task = %format_args!("{id:#x}"), attempt = attempt.number, "task failed: {error}");
+            return self.objects.fail(id, error, &attempt.spec.args);
+        }
+        tracing::info!(
+            task = %format_args!("{id:#x}"),
+            function = %attempt.spec.function,
+            attempt = attempt.number,
+            cause = %error,
+            "retrying task"
+        );
+        let avoid = node_id.filter(|_| retry::avoids_node(error.code));
+        let next = Attempt {
+            number: attempt.number + 1,
+            spec: attempt.spec,
+        };
+        match self.check(&next.spec) {
+            Ok(module) => self.schedule(next, module, avoid),
+            Err(e) => {
+                let e = retry::unplaced(e, &next);
+                self.objects.fail(id, e, &next.spec.args)
+            }
+        }
+    }
+
+    /// Where a task runs (see `placement::place`); never on `avoid` (a node
+    /// an earlier attempt failed on as it stopped or died).
+    fn place(
+        &self,
+        spec: &TaskSpec,
+        resources: &Resources,
+        avoid: Option<&str>,
+    ) -> ReefResult<Decision> {
         let group = match &spec.strategy {
             Strategy::PlacementGroup { group, bundle } => {
                 Some(self.bundles.facts(*group, *bundle, resources))
@@ -243,61 +316,92 @@ impl Tasks {
             spread: self.cluster.next_spread(),
         };
         let args = self.objects.argument_bytes(&spec.args);
-        placement::place(&request, &local, &self.cluster.view(), &args)
+        let mut view = self.cluster.view();
+        if let Some(avoid) = avoid {
+            for n in Arc::make_mut(&mut view).nodes.iter_mut() {
+                if n.node_id == avoid && n.state == pb::NodeState::Alive as i32 {
+                    n.state = pb::NodeState::Draining as i32;
+                }
+            }
+        }
+        placement::place(&request, &local, &view, &args)
     }
 
     /// Places a checked task whose arguments are held: runs it here or
     /// forwards it.
-    fn schedule(self: &Arc<Self>, spec: TaskSpec, module: Arc<Module>) {
+    fn schedule(self: &Arc<Self>, attempt: Attempt, module: Arc<Module>, avoid: Option<&str>) {
+        let spec = &attempt.spec;
         let resources = spec.options.task_resources();
         let placed = self
-            .place(&spec, &resources)
+            .place(spec, &resources, avoid)
             .and_then(|decision| match decision {
                 Decision::Local => self.bundles.pool_for(&spec.strategy, &resources).map(Ok),
                 Decision::Remote(to) => Ok(Err(*to)),
             });
         let pool = match placed {
             Ok(Ok(pool)) => pool,
-            Ok(Err(to)) => return self.forward(spec, &to),
+            Ok(Err(to)) => return self.forward(attempt, &to),
             Err(e) => {
                 let series = self
                     .metrics
                     .task(Some(&module), &spec.module, &spec.function);
                 series.done(Some(e.code));
+                let e = if attempt.number > 1 {
+                    retry::unplaced(e, &attempt)
+                } else {
+                    e
+                };
                 return self.objects.fail(spec.return_id, e, &spec.args);
             }
         };
         let series = self
             .metrics
             .task(Some(&module), &spec.module, &spec.function);
-        let cancel = self.table.insert(&spec, series);
+        let cancel = self.table.insert(&attempt, series);
         // A task whose arguments are all values takes its place in line now.
         let ticket = object_ids(&spec.args)
             .next()
             .is_none()
             .then(|| pool.scheduler.enqueue(&resources));
+        let span = tracing::debug_span!(
+            "task",
+            id = %format_args!("{:#x}", spec.return_id),
+            attempt = attempt.number
+        );
         let this = self.clone();
-        tokio::spawn(async move { this.drive(spec, module, pool, ticket, cancel).await });
+        tokio::spawn(
+            async move { this.drive(attempt, module, pool, ticket, cancel).await }.instrument(span),
+        );
     }
 
     /// Sends a task (its result pending here, its arguments held) to another node.
-    fn forward(&self, spec: TaskSpec, to: &pb::NodeView) {
+    fn forward(&self, attempt: Attempt, to: &pb::NodeView) {
+        let spec = &attempt.spec;
         let link = match self.cluster.peer(&to.node_id) {
             Ok(link) => link,
             Err(e) => return self.objects.fail(spec.return_id, e, &spec.args),
         };
         let work = pb::ForwardedWork {
-            work: Some(pb::forwarded_work::Work::Task(task_to_proto(&spec))),
+            work: Some(pb::forwarded_work::Work::Task(task_to_proto(
+                spec,
+                attempt.number,
+            ))),
             strategy: Some(spec.strategy.to_proto()),
             hops: spec.hops + 1,
         };
+        tracing::trace!(
+            task = %format_args!("{:#x}", spec.return_id),
+            attempt = attempt.number,
+            to = %to.node_id,
+            "forwarded"
+        );
         self.objects.note_forwarded(
             spec.return_id,
             Forwarded {
                 node_id: to.node_id.clone(),
                 what: format!("task `{}`", spec.function),
-                task: Some((spec.module, spec.function)),
-                args: spec.args,
+                args: spec.args.clone(),
+                task: Some(Box::new(attempt)),
             },
         );
         link.forward(work);
@@ -324,12 +428,13 @@ impl Tasks {
 
     async fn drive(
         self: Arc<Self>,
-        spec: TaskSpec,
+        attempt: Attempt,
         module: Arc<Module>,
         pool: Pool,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
     ) {
+        let spec = &attempt.spec;
         let id = spec.return_id;
         // Removing the task's placement group stops it.
         let group_watch = pool.removed.clone().map(|removed| {
@@ -343,7 +448,7 @@ impl Tasks {
         let (result, logs) = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => (Err(StopReason::Cancelled.error()), None),
-            r = self.run(&spec, &module, &pool.scheduler, ticket, cancel.clone()) => r,
+            r = self.run(spec, &module, &pool.scheduler, ticket, cancel.clone()) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
@@ -357,11 +462,17 @@ impl Tasks {
             (Err(_), Some(reason)) => Err(reason.error()),
             (r, _) => r,
         };
+        // Every attempt's outcome counts (a retried failure too).
         self.metrics
             .task(Some(&module), &spec.module, &spec.function)
             .done(result.as_ref().err().map(|e| e.code));
-        self.objects.seal(id, result);
-        self.objects.release_args(&spec.args);
+        match result {
+            Ok(data) => {
+                self.objects.seal(id, Ok(data));
+                self.objects.release_args(&spec.args);
+            }
+            Err(e) => self.settle_failure(attempt, e, None),
+        }
     }
 
     async fn run(

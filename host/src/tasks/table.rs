@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{ErrorCode, ReefError};
 use crate::metrics::TaskFn;
 use crate::placement::group_removed;
-use crate::spec::TaskSpec;
+use crate::spec::Attempt;
 use crate::store::ObjectId;
 
 /// Why a task was stopped before it finished.
@@ -42,6 +42,7 @@ impl StopReason {
 struct LiveTask {
     module: String,
     function: String,
+    attempt: u32,
     state: &'static str,
     owner: Option<u64>,
     cancel: CancellationToken,
@@ -58,6 +59,8 @@ pub struct TaskRow {
     pub module: String,
     pub function: String,
     pub state: &'static str,
+    /// 1: the first attempt; more after retries.
+    pub attempt: u32,
 }
 
 #[derive(Default)]
@@ -66,13 +69,15 @@ pub struct TaskTable {
 }
 
 impl TaskTable {
-    pub fn insert(&self, spec: &TaskSpec, series: Arc<TaskFn>) -> CancellationToken {
+    pub fn insert(&self, attempt: &Attempt, series: Arc<TaskFn>) -> CancellationToken {
         let cancel = CancellationToken::new();
+        let spec = &attempt.spec;
         self.live.lock().unwrap().insert(
             spec.return_id,
             LiveTask {
                 module: spec.module.clone(),
                 function: spec.function.clone(),
+                attempt: attempt.number,
                 state: "waiting-for-args",
                 owner: spec.owner,
                 cancel: cancel.clone(),
@@ -143,6 +148,7 @@ impl TaskTable {
                 module: t.module.clone(),
                 function: t.function.clone(),
                 state: t.state,
+                attempt: t.attempt,
             })
             .collect();
         rows.sort_by_key(|r| r.return_id);

@@ -109,6 +109,31 @@ fn call_named(args: &Args) -> Result<f64> {
         .ok_or_else(|| Error::new("add returned a non-number"))
 }
 
+/// `flaky(name: str, failures: u64, pause_ms: u64 = 0) -> f64`: adds 1 to the named
+/// `Counter` and fails with GUEST_ERROR while its total is at most `failures`, so the
+/// first `failures` attempts of a retried task fail and the next returns the total
+/// (after sleeping `pause_ms`).
+fn flaky(args: &Args) -> Result<f64> {
+    let counter = actor_lookup(&args.string(0)?)?;
+    let total = counter
+        .call_value("add", &[Arg::from(1.0)])?
+        .as_f64()
+        .ok_or_else(|| Error::new("add returned a non-number"))?;
+    if total <= args.u64(1)? as f64 {
+        return Err(Error::new(format!("flaky: call {} fails", total)));
+    }
+    if !args.is_nil(2) {
+        std::thread::sleep(std::time::Duration::from_millis(args.u64(2)?));
+    }
+    Ok(total)
+}
+
+/// `pause(ms: u64, x: f64) -> f64`: sleeps `ms` milliseconds (no CPU spent), then returns x.
+fn pause(args: &Args) -> Result<f64> {
+    std::thread::sleep(std::time::Duration::from_millis(args.u64(0)?));
+    args.f64(1)
+}
+
 /// Actor `Counter(initial: f64 = 0)`: `add(x: f64) -> f64` (new total), `total() -> f64`.
 struct Counter {
     total: f64,
@@ -134,6 +159,6 @@ impl Actor for Counter {
 }
 
 reef_guest::export_module! {
-    tasks: [add, square, fan_out, fan_out_add, part_sum, split_sum, use_actor, call_named],
+    tasks: [add, square, fan_out, fan_out_add, part_sum, split_sum, use_actor, call_named, flaky, pause],
     actors: [Counter],
 }

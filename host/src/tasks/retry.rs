@@ -1,0 +1,82 @@
+//! What a task's owner says when it gives up on a task, and where a retry
+//! may not go. Which failures allow a retry is `reef_core::retry`'s rule
+//! (node failures always, guest failures when `retry_exceptions` lists them).
+
+use crate::error::{ErrorCode, ReefError};
+use crate::spec::Attempt;
+
+/// The error a task fails with after its last attempt: the attempt's own,
+/// naming how many attempts ran once retries were possible (its failure
+/// allowed one, or earlier attempts ran). The code stays the cause's.
+pub fn final_error(mut error: ReefError, attempt: &Attempt) -> ReefError {
+    if attempt.number > 1 || attempt.spec.options.retry.allows(error.code) {
+        error.message = format!("{} (after {})", error.message, attempts(attempt.number));
+    }
+    error
+}
+
+/// The error of a retry that could not be placed or started: its own,
+/// naming the attempts that ran before it.
+pub fn unplaced(mut error: ReefError, attempt: &Attempt) -> ReefError {
+    error.message = format!(
+        "{} (retrying after {}; the next could not be placed)",
+        error.message,
+        attempts(attempt.number - 1)
+    );
+    error
+}
+
+/// Whether a retry after this failure avoids the node it ran on: one that
+/// died or is stopping takes no more work.
+pub fn avoids_node(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::NodeDied | ErrorCode::NodeStopping)
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reef_core::{RetryExceptions, RetryPolicy};
+
+    use super::*;
+    use crate::spec::TaskSpec;
+
+    fn attempt(number: u32, retry: RetryPolicy) -> Attempt {
+        let mut spec = TaskSpec {
+            return_id: 1,
+            module: "m".into(),
+            function: "f".into(),
+            args: Vec::new(),
+            options: Default::default(),
+            owner: None,
+            strategy: Default::default(),
+            hops: 0,
+        };
+        spec.options.retry = retry;
+        Attempt { spec, number }
+    }
+
+    #[test]
+    fn the_final_error_names_the_attempts_and_keeps_the_code() {
+        let died = ReefError::new(ErrorCode::NodeDied, "node n died");
+        let e = final_error(died.clone(), &attempt(4, RetryPolicy::default()));
+        assert_eq!(e.code, ErrorCode::NodeDied);
+        assert_eq!(e.message, "node n died (after 4 attempts)");
+        let never = RetryPolicy {
+            max_retries: Some(0),
+            exceptions: RetryExceptions::None,
+        };
+        let e = final_error(died, &attempt(1, never));
+        assert_eq!(e.message, "node n died (after 1 attempt)");
+        // A guest error that no policy retries fails as the guest said.
+        let guest = ReefError::new(ErrorCode::GuestError, "no");
+        let e = final_error(guest.clone(), &attempt(1, RetryPolicy::default()));
+        assert_eq!(e, guest);
+    }
+}
