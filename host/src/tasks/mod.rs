@@ -178,7 +178,7 @@ impl Tasks {
                         Err(e) => Err(e),
                     };
                     let module = fetched.as_ref().ok().map(|m| &**m);
-                    this.count(&spec, module, fetched.as_ref().err());
+                    this.count(spec, module, fetched.as_ref().err());
                     match fetched {
                         Ok(module) => this.schedule(attempt, module, None),
                         Err(e) => this.objects.fail(spec.return_id, e, &spec.args),
