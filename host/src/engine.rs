@@ -14,6 +14,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 /// ran in turn on that one thread while the guest threads stayed idle. At 1 ms
 /// the ticker costs ~1,000 wake-ups a second and a guest a yield per ms.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+// CPU-time limits are counted in whole milliseconds of ticks.
+const _: () = assert!(EPOCH_TICK.as_millis() >= 1);
 
 /// Largest linear memory a guest may be allowed (the wasm32 maximum).
 pub const MAX_MEMORY: u64 = 4 << 30;

@@ -69,3 +69,44 @@ pub async fn assert_seed_demo(cluster: &reef::Cluster, module: &std::path::Path)
     }
     assert_eq!(totals, vec![10.0, 15.0, 115.0], "{}", module.display());
 }
+
+/// Mapping undone before slot reuse: `rounds` times, four `bad` instances
+/// write 0xEE through a view of a `len`-byte object of 0x5A bytes, then four
+/// fresh `bad` instances read the first `heap_mib` MiB of their heap (where
+/// the views were mapped) and must see only zeros. The same module both
+/// times, because the instance pool hands a module its own freed slots first.
+pub async fn check_slot_reuse(cluster: &reef::Cluster, len: usize, rounds: usize, heap_mib: u64) {
+    let bad = cluster
+        .register_file(reef_testkit::guest("bad"))
+        .await
+        .unwrap();
+    let obj = cluster.put_bytes(&vec![0x5Au8; len]).await.unwrap();
+    for _ in 0..rounds {
+        let writes: Vec<_> = (0..4)
+            .map(|_| cluster.task(&bad, "write_view").arg(&obj).submit().unwrap())
+            .collect();
+        for w in cluster.get_many::<u64>(&writes).await.unwrap() {
+            assert_eq!(w, 0xEE);
+        }
+        let reads: Vec<_> = (0..4)
+            .map(|_| {
+                cluster
+                    .task(&bad, "read_heap")
+                    .arg(heap_mib)
+                    .submit()
+                    .unwrap()
+            })
+            .collect();
+        for s in cluster.get_many::<u64>(&reads).await.unwrap() {
+            assert_eq!(
+                s, 0,
+                "a fresh instance saw bytes of a view of an earlier instance"
+            );
+        }
+    }
+    assert_eq!(
+        &cluster.get_bytes(&obj).await.unwrap()[..],
+        &vec![0x5Au8; len][..],
+        "a guest's write reached the stored object"
+    );
+}

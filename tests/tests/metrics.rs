@@ -38,7 +38,8 @@ fn scrape(port: u16, token: &str) -> Vec<Sample> {
         .samples
 }
 
-/// The value of the sample `name` whose labels include `labels` (0 when absent).
+/// The value of the sample `name` whose labels include `labels` (panics
+/// when there is none: a renamed or missing series must fail the test).
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<_> = samples
         .iter()
@@ -46,7 +47,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .collect();
     assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
     match found.first().map(|s| &s.value) {
-        None => 0.0,
+        None => panic!("no sample {name} {labels:?}"),
         Some(Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v)) => *v,
         Some(Value::Histogram(buckets)) => buckets
             .iter()

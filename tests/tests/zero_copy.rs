@@ -15,7 +15,8 @@ async fn a_guest_writing_into_its_view_never_changes_the_object() {
     let cluster = node().await;
     let bad = cluster.register_file(guest("bad")).await.unwrap();
     let demo = cluster.register_file(guest("demo")).await.unwrap();
-    for len in [300_000usize, 4 << 20] {
+    // The last two sizes are stored on 2 MiB boundaries, in 2 MiB pages.
+    for len in [300_000usize, 4 << 20, 8 << 20, (24 << 20) + 12_345] {
         let bytes = pattern(len);
         let obj = cluster.put_bytes(&bytes).await.unwrap();
         // The guest sees its own write (0xEE = 238) in its private copy...
@@ -35,35 +36,7 @@ async fn a_guest_writing_into_its_view_never_changes_the_object() {
 
 #[tokio::test]
 async fn mappings_are_undone_before_an_instance_slot_is_reused() {
-    let cluster = node().await;
-    let bad = cluster.register_file(guest("bad")).await.unwrap();
-    let demo = cluster.register_file(guest("demo")).await.unwrap();
-    // Nonzero objects viewed again and again, interleaved with fresh instances
-    // that read uninitialised heap where views used to be mapped: always zero.
-    let obj = cluster.put_bytes(&vec![0x5Au8; 2 << 20]).await.unwrap();
-    for _ in 0..30 {
-        let views: Vec<_> = (0..4)
-            .map(|_| {
-                cluster
-                    .task(&demo, "touch_view")
-                    .arg(&obj)
-                    .submit()
-                    .unwrap()
-            })
-            .collect();
-        let secrets: Vec<_> = (0..4)
-            .map(|_| cluster.task(&bad, "read_secret").submit().unwrap())
-            .collect();
-        for v in cluster.get_many::<u64>(&views).await.unwrap() {
-            assert_eq!(v, 0x5A * 512);
-        }
-        for s in cluster.get_many::<u64>(&secrets).await.unwrap() {
-            assert_eq!(
-                s, 0,
-                "a fresh instance saw bytes of an object it was not given"
-            );
-        }
-    }
+    reef_tests::check_slot_reuse(&node().await, 2 << 20, 30, 8).await;
 }
 
 #[tokio::test]

@@ -272,14 +272,38 @@ impl ActorMethod {
 pub struct RpcMethod {
     method: String,
     latency: Histogram,
+    /// The OK series, looked up once (most calls end OK).
+    ok: Counter,
     by_status: Family<RpcStatusLabels, Counter>,
 }
 
 impl RpcMethod {
+    fn new(
+        method: &str,
+        latency: &HistogramFamily<RpcLabels>,
+        by_status: &Family<RpcStatusLabels, Counter>,
+    ) -> RpcMethod {
+        RpcMethod {
+            method: method.to_string(),
+            latency: latency.get_or_create_owned(&RpcLabels {
+                method: method.to_string(),
+            }),
+            ok: by_status.get_or_create_owned(&RpcStatusLabels {
+                method: method.to_string(),
+                code: "0".to_string(),
+            }),
+            by_status: by_status.clone(),
+        }
+    }
+
     /// A call was answered after `took` with gRPC status `code` ("0": OK;
     /// a streaming call is counted when its response starts).
     pub fn answered(&self, took: Duration, code: &str) {
         self.latency.observe(took.as_secs_f64());
+        if code == "0" {
+            self.ok.inc();
+            return;
+        }
         let code = if code.len() <= 2 && code.bytes().all(|b| b.is_ascii_digit()) {
             code
         } else {
@@ -627,13 +651,7 @@ impl Metrics {
             actors,
             actor_methods: Bounded::new(MAX_FUNCTIONS),
             actor_starts: starts.get_or_create_owned(&[("kind", "actor")]),
-            other_rpc: Arc::new(RpcMethod {
-                method: OTHER.into(),
-                latency: rpc_latency.get_or_create_owned(&RpcLabels {
-                    method: OTHER.into(),
-                }),
-                by_status: rpc_status.clone(),
-            }),
+            other_rpc: Arc::new(RpcMethod::new(OTHER, &rpc_latency, &rpc_status)),
             rpc_latency,
             rpc_status,
             rpc_methods: Default::default(),
@@ -691,22 +709,16 @@ impl Metrics {
             && path
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/' || b == b'_');
+        if !plausible {
+            return self.other_rpc.clone();
+        }
         let mut methods = self.rpc_methods.write().unwrap();
-        if !plausible || methods.len() >= MAX_RPC_METHODS {
+        if methods.len() >= MAX_RPC_METHODS {
             return self.other_rpc.clone();
         }
         methods
             .entry(path.to_string())
-            .or_insert_with(|| {
-                let labels = RpcLabels {
-                    method: path.to_string(),
-                };
-                Arc::new(RpcMethod {
-                    method: path.to_string(),
-                    latency: self.rpc_latency.get_or_create_owned(&labels),
-                    by_status: self.rpc_status.clone(),
-                })
-            })
+            .or_insert_with(|| Arc::new(RpcMethod::new(path, &self.rpc_latency, &self.rpc_status)))
             .clone()
     }
 

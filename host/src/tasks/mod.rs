@@ -30,7 +30,7 @@ use crate::guest::exec;
 use crate::guest::types::Arg;
 use crate::guest::HostServices;
 use crate::logs::{GuestLogs, LogStore};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TaskFn};
 use crate::module::Module;
 use crate::modules::Registry;
 use crate::objects::{Forwarded, ObjectDirectory};
@@ -166,8 +166,8 @@ impl Tasks {
         }
         match module {
             Some(module) => {
-                self.count(spec, Some(&module), None);
-                self.schedule(attempt, module, None)
+                let series = self.count(spec, Some(&module), None);
+                self.schedule(attempt, module, series, None)
             }
             None => {
                 let this = self.clone();
@@ -178,9 +178,9 @@ impl Tasks {
                         Err(e) => Err(e),
                     };
                     let module = fetched.as_ref().ok().map(|m| &**m);
-                    this.count(spec, module, fetched.as_ref().err());
+                    let series = this.count(spec, module, fetched.as_ref().err());
                     match fetched {
-                        Ok(module) => this.schedule(attempt, module, None),
+                        Ok(module) => this.schedule(attempt, module, series, None),
                         Err(e) => this.objects.fail(spec.return_id, e, &spec.args),
                     }
                 });
@@ -191,8 +191,13 @@ impl Tasks {
 
     /// Counts a task submitted here by a driver or guest (forwarded ones
     /// were counted where they were submitted) and, when it cannot run, its
-    /// failure.
-    fn count(&self, spec: &TaskSpec, module: Option<&Module>, rejected: Option<&ReefError>) {
+    /// failure. Returns the task's series, looked up once per task.
+    fn count(
+        &self,
+        spec: &TaskSpec,
+        module: Option<&Module>,
+        rejected: Option<&ReefError>,
+    ) -> Arc<TaskFn> {
         let series = self.metrics.task(module, &spec.module, &spec.function);
         if spec.hops == 0 {
             series.submitted();
@@ -200,6 +205,7 @@ impl Tasks {
         if let Some(e) = rejected {
             series.done(Some(e.code));
         }
+        series
     }
 
     async fn fetch_module(&self, hash: &str) -> ReefResult<()> {
@@ -279,7 +285,12 @@ impl Tasks {
             spec: attempt.spec,
         };
         match self.check(&next.spec) {
-            Ok(module) => self.schedule(next, module, avoid),
+            Ok(module) => {
+                let series =
+                    self.metrics
+                        .task(Some(&module), &next.spec.module, &next.spec.function);
+                self.schedule(next, module, series, avoid)
+            }
             Err(e) => {
                 let e = retry::unplaced(e, &next);
                 self.objects.fail(id, e, &next.spec.args)
@@ -329,7 +340,13 @@ impl Tasks {
 
     /// Places a checked task whose arguments are held: runs it here or
     /// forwards it.
-    fn schedule(self: &Arc<Self>, attempt: Attempt, module: Arc<Module>, avoid: Option<&str>) {
+    fn schedule(
+        self: &Arc<Self>,
+        attempt: Attempt,
+        module: Arc<Module>,
+        series: Arc<TaskFn>,
+        avoid: Option<&str>,
+    ) {
         let spec = &attempt.spec;
         let resources = spec.options.task_resources();
         let placed = self
@@ -342,9 +359,6 @@ impl Tasks {
             Ok(Ok(pool)) => pool,
             Ok(Err(to)) => return self.forward(attempt, &to),
             Err(e) => {
-                let series = self
-                    .metrics
-                    .task(Some(&module), &spec.module, &spec.function);
                 series.done(Some(e.code));
                 let e = if attempt.number > 1 {
                     retry::unplaced(e, &attempt)
@@ -354,10 +368,7 @@ impl Tasks {
                 return self.objects.fail(spec.return_id, e, &spec.args);
             }
         };
-        let series = self
-            .metrics
-            .task(Some(&module), &spec.module, &spec.function);
-        let cancel = self.table.insert(&attempt, series);
+        let cancel = self.table.insert(&attempt, series.clone());
         // A task whose arguments are all values takes its place in line now.
         let ticket = object_ids(&spec.args)
             .next()
@@ -370,7 +381,11 @@ impl Tasks {
         );
         let this = self.clone();
         tokio::spawn(
-            async move { this.drive(attempt, module, pool, ticket, cancel).await }.instrument(span),
+            async move {
+                this.drive(attempt, module, series, pool, ticket, cancel)
+                    .await
+            }
+            .instrument(span),
         );
     }
 
@@ -430,6 +445,7 @@ impl Tasks {
         self: Arc<Self>,
         attempt: Attempt,
         module: Arc<Module>,
+        series: Arc<TaskFn>,
         pool: Pool,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
@@ -463,9 +479,7 @@ impl Tasks {
             (r, _) => r,
         };
         // Every attempt's outcome counts (a retried failure too).
-        self.metrics
-            .task(Some(&module), &spec.module, &spec.function)
-            .done(result.as_ref().err().map(|e| e.code));
+        series.done(result.as_ref().err().map(|e| e.code));
         match result {
             Ok(data) => {
                 self.objects.seal(id, Ok(data));
