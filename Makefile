@@ -51,9 +51,10 @@ bench: build
 
 # Reef and Ray side by side: installs Ray and numpy into target/bench-ray/venv
 # (scripts/install-ray.sh), then runs the same workloads on both. Not part of `make test`.
+# `make bench-ray GROUPS="seed mapreduce"` runs only those groups of rows.
 bench-ray: build
 	python="$$(scripts/install-ray.sh)" && \
-		REEF_RAY_PYTHON="$$python" $(CARGO) run --release -p reef-benches --bin bench-ray
+		REEF_RAY_PYTHON="$$python" $(CARGO) run --release -p reef-benches --bin bench-ray -- $(GROUPS)
 
 fmt:
 	$(CARGO) fmt --all

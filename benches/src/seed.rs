@@ -185,7 +185,8 @@ pub async fn host_sum_samples(
 pub async fn local_cluster() -> Result<Cluster> {
     let cluster =
         Cluster::local_with(&["--num-cpus", "2", "--object-store-memory", "1536MiB"]).await?;
-    harness::wait_allocated(&harness::arena_of(cluster.address())?).await?;
+    // Views of the stored arrays are measured on a node in its steady state.
+    reef_testkit::arena::wait_huge_pages(cluster.address()).await?;
     Ok(cluster)
 }
 

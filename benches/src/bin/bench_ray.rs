@@ -9,6 +9,9 @@
 //! of CPUs, in the venv of `scripts/install-ray.sh` (or `$REEF_RAY_PYTHON`).
 //! Ray's own messages go to `target/bench-ray/ray.log`. Diagnostics go to
 //! stderr (`REEF_LOG=info` for run times).
+//!
+//! `bench-ray [GROUP...]` runs only some groups: roundtrip, async, actors,
+//! put, seed, readers, dag, mapreduce (all by default).
 
 use std::time::Duration;
 
@@ -42,8 +45,25 @@ const DAG_ROOTS: usize = 100;
 const DAG_FANOUT: usize = 99;
 const DAG_RUNS: usize = 3;
 
+/// The groups of rows, in the order they run.
+const GROUPS: [&str; 8] = [
+    "roundtrip",
+    "async",
+    "actors",
+    "put",
+    "seed",
+    "readers",
+    "dag",
+    "mapreduce",
+];
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(bad) = args.iter().find(|a| !GROUPS.contains(&a.as_str())) {
+        anyhow::bail!("unknown group `{bad}` (groups: {})", GROUPS.join(", "));
+    }
+    let wants = |g: &str| args.is_empty() || args.iter().any(|a| a == g);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("REEF_LOG")
@@ -67,14 +87,30 @@ async fn main() -> Result<()> {
     println!("{COMPARED_HEADER}");
     let demo = cluster.register_file(harness::guest("demo")).await?;
 
-    round_trips(&cluster, &demo, &mut ray).await?;
-    async_rates(&cluster, &demo, &mut ray).await?;
-    actor_creations(&cluster, &demo, &mut ray).await?;
-    puts(&cluster, &mut ray).await?;
-    seed_demo(&cluster, &mut ray).await?;
-    readers(&mut ray).await?;
-    dag(&cluster, &demo, &mut ray).await?;
-    map_reduce(&cluster, &mut ray).await?;
+    if wants("roundtrip") {
+        round_trips(&cluster, &demo, &mut ray).await?;
+    }
+    if wants("async") {
+        async_rates(&cluster, &demo, &mut ray).await?;
+    }
+    if wants("actors") {
+        actor_creations(&cluster, &demo, &mut ray).await?;
+    }
+    if wants("put") {
+        puts(&cluster, &mut ray).await?;
+    }
+    if wants("seed") {
+        seed_demo(&cluster, &mut ray).await?;
+    }
+    if wants("readers") {
+        readers(&mut ray).await?;
+    }
+    if wants("dag") {
+        dag(&cluster, &demo, &mut ray).await?;
+    }
+    if wants("mapreduce") {
+        map_reduce(&cluster, &mut ray).await?;
+    }
 
     drop(cluster);
     ray.stop().await

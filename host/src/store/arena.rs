@@ -144,29 +144,48 @@ impl Arena {
     /// Rebuilds the arena's page cache in 2 MiB folios, so that a view maps
     /// 2 MiB per page-table entry (see `hugemap`). Best effort: a range stays
     /// in 4 KiB pages when the kernel cannot or has no huge page free for it.
+    /// Ranges refused for want of free huge pages (ENOMEM, EAGAIN: memory is
+    /// fragmented, or a page was busy) are tried again after growing pauses,
+    /// `COLLAPSE_RETRIES` times: the kernel compacts memory meanwhile.
     /// Objects already stored keep their bytes; their readers briefly wait.
     fn collapse(&self) {
+        const COLLAPSE_RETRIES: u32 = 3;
         let start = std::time::Instant::now();
         // Only whole 2 MiB folios; a tail shorter than that stays in 4 KiB pages.
         let end = self.capacity / HUGE_PAGE * HUGE_PAGE;
-        let (mut at, mut collapsed) = (0, 0);
-        while at < end {
-            let len = PREFAULT_STEP.min(end - at);
-            match self.map.collapse(at as usize, len as usize) {
-                Ok(()) => collapsed += len,
-                // EINVAL/ENOSYS: this kernel cannot (before 6.1, or shmem THP
-                // set to `deny`); others (EAGAIN, ENOMEM: no huge page free
-                // now, a page busy) may pass for the next range.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-                    tracing::debug!("arena stays in 4 KiB pages: MADV_COLLAPSE: {e}");
-                    return;
+        let mut pending: Vec<(u64, u64)> = (0..end)
+            .step_by(PREFAULT_STEP as usize)
+            .map(|at| (at, PREFAULT_STEP.min(end - at)))
+            .collect();
+        let mut collapsed = 0;
+        for round in 0..=COLLAPSE_RETRIES {
+            if round > 0 {
+                if pending.is_empty() {
+                    break;
                 }
-                Err(e) => tracing::debug!(at, "arena range stays in 4 KiB pages: {e}"),
+                std::thread::sleep(std::time::Duration::from_secs(1 << (round - 1)));
             }
-            at += len;
+            let mut refused = Vec::new();
+            for (at, len) in pending {
+                match self.map.collapse(at as usize, len as usize) {
+                    Ok(()) => collapsed += len,
+                    // EINVAL/ENOSYS: this kernel cannot (before 6.1, or shmem THP
+                    // set to `deny`).
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                        tracing::debug!("arena stays in 4 KiB pages: MADV_COLLAPSE: {e}");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(at, round, "arena range stays in 4 KiB pages for now: {e}");
+                        refused.push((at, len));
+                    }
+                }
+            }
+            pending = refused;
         }
         tracing::debug!(
             bytes = collapsed,
+            left_in_4k_pages = pending.iter().map(|r| r.1).sum::<u64>(),
             ms = start.elapsed().as_millis() as u64,
             "arena collapsed into 2 MiB pages"
         );
