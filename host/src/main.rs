@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
@@ -7,6 +9,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: log files stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = reef_host::cli::Cli::parse();
     // RPCs are served by one thread; guests run on their own threads
