@@ -91,8 +91,11 @@ impl Streamer {
     /// Reads the `len` bytes of object `id` (pinned by the node for this
     /// session).
     pub async fn pull(&self, id: u64, len: u64) -> Result<Vec<u8>> {
-        // Zeroed pages from the allocator: faulted in as the bytes land.
+        // Zeroed pages from the allocator (fresh, untouched for large
+        // sizes), faulted in as the bytes land: in 2 MiB pages where the
+        // kernel can, 512 times fewer faults than in 4 KiB ones.
         let mut buf = vec![0u8; len as usize];
+        advise_huge_pages(&mut buf);
         let mut rest = &mut buf[..];
         let mut parts = Vec::new();
         for (start, end) in stripes(len) {
@@ -187,6 +190,21 @@ impl Streamer {
             ErrorCode::Internal,
             format!("the connection to {} failed {what}: {e}", self.address),
         )
+    }
+}
+
+/// Asks for 2 MiB pages over the 2 MiB-aligned part of `buf` (advice only:
+/// its contents do not change; ignored where transparent huge pages are off).
+fn advise_huge_pages(buf: &mut [u8]) {
+    const HUGE: usize = 2 << 20;
+    let start = (buf.as_ptr() as usize).next_multiple_of(HUGE);
+    let end = (buf.as_ptr() as usize + buf.len()) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: `[start, end)` lies inside `buf`, which we borrow mutably;
+        // MADV_HUGEPAGE changes how its pages are backed, never their bytes.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
     }
 }
 
