@@ -14,7 +14,7 @@
 
 import { connect, type Socket } from "node:net";
 
-import { fromProto, NodeError, ReefError, ConnectionError } from "./errors.js";
+import { fromProto, ReefError, ConnectionError } from "./errors.js";
 import type { Error__Output as ProtoError } from "./gen/reef/v1/Error.js";
 
 /**
@@ -42,14 +42,19 @@ function replyError(status: number, message: string): ReefError {
   return fromProto({ code, message: m ? m[2]! : message, backtrace: "" } as ProtoError);
 }
 
-/** One raw connection: exact reads into caller-supplied memory. */
+/**
+ * One raw connection: exact reads into caller-supplied memory. Node asks
+ * for the buffer of the next read right after a read completes; when no
+ * read is waiting, bytes land in a small spare buffer and are queued (a
+ * reply header, the first bytes of a body), then copied into the next read.
+ */
 class RawConnection {
   private target: Uint8Array = new Uint8Array(0);
   private filled = 0;
   private waiting: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
-  /** Bytes that arrived when none were expected (a protocol error). */
-  private readonly spare = Buffer.alloc(64);
+  private readonly spare = Buffer.allocUnsafe(64 << 10);
+  private queued: Buffer[] = [];
   readonly socket: Socket;
 
   private constructor(host: string, port: number) {
@@ -61,10 +66,11 @@ class RawConnection {
         buffer: () => (this.filled < this.target.length ? this.target.subarray(this.filled) : this.spare),
         callback: (n: number, buf: Uint8Array) => {
           if (buf === this.spare) {
-            this.fail(new NodeError("INTERNAL", "the node sent bytes no request asked for"));
-            return false;
+            this.queued.push(Buffer.from(this.spare.subarray(0, n)));
+            this.drain();
+          } else {
+            this.filled += n;
           }
-          this.filled += n;
           if (this.filled === this.target.length && this.waiting) {
             const w = this.waiting;
             this.waiting = undefined;
@@ -100,13 +106,26 @@ class RawConnection {
 
   /** Fills `into` with the next bytes from the node. */
   read(into: Uint8Array): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
     this.target = into;
     this.filled = 0;
-    if (into.length === 0) return Promise.resolve();
+    this.drain();
+    if (this.filled === into.length) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
     });
+  }
+
+  /** Moves queued bytes into the current target. */
+  private drain(): void {
+    while (this.queued.length > 0 && this.filled < this.target.length) {
+      const q = this.queued[0]!;
+      const k = Math.min(q.length, this.target.length - this.filled);
+      this.target.set(q.subarray(0, k), this.filled);
+      this.filled += k;
+      if (k === q.length) this.queued.shift();
+      else this.queued[0] = q.subarray(k);
+    }
   }
 
   /** Writes `data`; resolves once the socket has taken it. */
