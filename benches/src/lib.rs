@@ -12,6 +12,7 @@ pub mod langs;
 pub mod memory;
 pub mod put;
 pub mod ray;
+pub mod remote;
 pub mod report;
 pub mod roundtrip;
 pub mod seed;

@@ -10,6 +10,8 @@
 //!   status whose details carry the encoded `reef.v1.Error`).
 //! * [`channel`] — how every gRPC client connects.
 //! * [`RetryPolicy`] — a task's retries and the failures that allow one.
+//! * [`wire`] — the raw object connections to a node's port: pulls (node to
+//!   node, and remote drivers' gets) and pushes (remote drivers' puts).
 
 pub mod channel;
 mod error;
@@ -17,6 +19,7 @@ pub mod ids;
 mod resources;
 pub mod retry;
 mod strategy;
+pub mod wire;
 
 pub use error::{grpc_code, ErrorCode, ReefError, ReefResult};
 pub use ids::{ActorId, IdPrefix, ObjectId};

@@ -376,6 +376,7 @@ async fn start(args: StartArgs) -> Result<()> {
                     listener,
                     crate::transfer::Holder {
                         store: node.store().clone(),
+                        uploads: node.uploads.clone(),
                         token: token.clone(),
                         stopping: node.stopping.clone(),
                     },

@@ -78,6 +78,8 @@ pub struct Node {
     pub logs: Arc<LogStore>,
     /// The node's metrics (served on `/metrics` by `cli`).
     pub metrics: Arc<Metrics>,
+    /// Remote drivers' streamed puts in progress.
+    pub uploads: Arc<crate::transfer::Uploads>,
     /// What guests may reach; holds `work` weakly.
     host: HostServices,
     _work: Arc<Work>,
@@ -227,6 +229,7 @@ impl Node {
             cluster,
             logs,
             metrics,
+            uploads: Arc::default(),
             host,
             _work: work,
             session_slots: SessionSlots::new(SLOTS, random_slot_base()),

@@ -1,6 +1,6 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
-//! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
+//! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put, remote,
 //! instance, views, memory, seed, cluster, langs; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
 //! and actor rows. Diagnostics go to stderr (`REEF_LOG=info` for
@@ -9,12 +9,15 @@
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
-use reef_benches::{cluster, instance, langs, memory, put, roundtrip, seed, throughput, views};
+use reef_benches::{
+    cluster, instance, langs, memory, put, remote, roundtrip, seed, throughput, views,
+};
 
-const GROUPS: [&str; 11] = [
+const GROUPS: [&str; 12] = [
     "roundtrip",
     "throughput",
     "put",
+    "remote",
     "instance",
     "views",
     "memory",
@@ -59,6 +62,11 @@ async fn main() -> Result<()> {
             drop(cluster);
             put::over_socket(&data).await?;
         }
+    }
+
+    if wants("remote") {
+        let data = harness::touched_buffer(GIB as usize);
+        remote::figures(&data).await?;
     }
 
     if wants("instance") || wants("views") {

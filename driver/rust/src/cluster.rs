@@ -16,12 +16,14 @@ use serde::Serialize;
 use tonic::transport::Channel;
 
 use crate::args::{encode, Arg};
+use crate::connect::ConnectOptions;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::{PlacementGroupBuilder, PlacementStrategy};
 use crate::local::LocalNode;
 use crate::object::{ObjectData, ObjectRef};
 use crate::options::{CallOptions, ModuleOptions, RetryExceptions, Strategy};
+use crate::stream::{Streamer, STREAM_THRESHOLD};
 
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct Cluster {
     groups: PlacementGroupsClient<TokenChannel>,
     address: String,
     token: String,
+    /// Raw connections for large objects when the arena is not mapped.
+    streamer: Arc<Streamer>,
     /// Keeps a node started by `Cluster::local` alive while the cluster lives.
     _local: Option<Arc<LocalNode>>,
 }
@@ -62,14 +66,23 @@ impl Cluster {
     /// or the token file of a node on this machine in its default data
     /// directory; see [`Cluster::connect_with_token`].
     pub async fn connect(address: &str) -> Result<Cluster> {
-        let token = reef_proto::auth::find_token(address)
-            .map_err(|e| Error::new(ErrorCode::Unauthenticated, e))?;
-        Self::connect_inner(address, &token, None).await
+        Self::connect_with(address, ConnectOptions::default()).await
     }
 
     /// Connects to a running node with the given cluster token.
     pub async fn connect_with_token(address: &str, token: &str) -> Result<Cluster> {
-        Self::connect_inner(address, token, None).await
+        Self::connect_with(address, ConnectOptions::default().token(token)).await
+    }
+
+    /// Connects to a running node with options, e.g. with the same-machine
+    /// path turned off (see [`ConnectOptions`]).
+    pub async fn connect_with(address: &str, options: ConnectOptions) -> Result<Cluster> {
+        let token = match &options.token {
+            Some(token) => token.clone(),
+            None => reef_proto::auth::find_token(address)
+                .map_err(|e| Error::new(ErrorCode::Unauthenticated, e))?,
+        };
+        Self::connect_inner(address, &token, options.same_machine, None).await
     }
 
     /// Starts a private node (a child `host` process) and connects to it.
@@ -82,24 +95,26 @@ impl Cluster {
         let node = LocalNode::start(args).await?;
         let address = node.address.clone();
         let token = node.token.clone();
-        Self::connect_inner(&address, &token, Some(Arc::new(node))).await
+        let same_machine = ConnectOptions::default().same_machine;
+        Self::connect_inner(&address, &token, same_machine, Some(Arc::new(node))).await
     }
 
     async fn connect_inner(
         address: &str,
         token: &str,
+        same_machine: bool,
         local: Option<Arc<LocalNode>>,
     ) -> Result<Cluster> {
         let token_text = token;
         let token = AttachToken::new(token).map_err(|e| Error::new(ErrorCode::BadArgument, e))?;
         let channel = tcp_channel(address).await?;
         let groups = PlacementGroupsClient::with_interceptor(channel.clone(), token.clone());
-        let conn = Connection::open(client(channel, token.clone())).await?;
+        let conn = Connection::open(client(channel, token.clone()), same_machine).await?;
         // On the node's machine, move to its Unix socket: same protocol,
         // a cheaper transport than loopback TCP.
         let conn = match (&conn.arena, conn.hello.socket_path.as_str()) {
             (Some(_), path) if !path.is_empty() => match unix_client(path, token).await {
-                Ok(client) => match Connection::open(client).await {
+                Ok(client) => match Connection::open(client, true).await {
                     Ok(unix) => {
                         tracing::debug!("session moved to the unix socket {path}");
                         unix
@@ -121,6 +136,7 @@ impl Cluster {
             groups,
             address: address.to_string(),
             token: token_text.to_string(),
+            streamer: Arc::new(Streamer::new(address, token_text)),
             _local: local,
         })
     }
@@ -197,7 +213,8 @@ impl Cluster {
     }
 
     /// Stores bytes as an object. Large objects on the node's machine are
-    /// written straight into its arena.
+    /// written straight into its arena; from elsewhere, objects of at least
+    /// 1 MiB are streamed over raw connections to the node's port.
     pub async fn put_bytes(&self, data: &[u8]) -> Result<ObjectRef> {
         let id = self.conn.new_object_id();
         match &self.conn.arena {
@@ -205,7 +222,14 @@ impl Cluster {
                 let size = data.len() as u64;
                 let body = self
                     .conn
-                    .request(|req_id| Op::CreateBuffer(pb::CreateBuffer { req_id, id, size }))
+                    .request(|req_id| {
+                        Op::CreateBuffer(pb::CreateBuffer {
+                            req_id,
+                            id,
+                            size,
+                            stream: false,
+                        })
+                    })
                     .await?;
                 let Body::Buffer(b) = body else {
                     return Err(unexpected());
@@ -215,6 +239,7 @@ impl Cluster {
                     .request(|req_id| Op::Seal(pb::Seal { req_id, id }))
                     .await?;
             }
+            None if data.len() as u64 >= STREAM_THRESHOLD => self.put_streamed(id, data).await?,
             _ => {
                 let data = Bytes::copy_from_slice(data);
                 self.conn
@@ -223,6 +248,35 @@ impl Cluster {
             }
         }
         Ok(ObjectRef::new(id, self.conn.clone()))
+    }
+
+    /// A put over raw push connections: the node allocates the declared size
+    /// first; a put that fails or is dropped half-way frees it.
+    async fn put_streamed(&self, id: u64, data: &[u8]) -> Result<()> {
+        let size = data.len() as u64;
+        // Until sealed, dropping this tells the node to free the buffer (sent
+        // after the create, so it also covers a put dropped before the reply).
+        let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+        let body = self
+            .conn
+            .request(|req_id| {
+                Op::CreateBuffer(pb::CreateBuffer {
+                    req_id,
+                    id,
+                    size,
+                    stream: true,
+                })
+            })
+            .await?;
+        let Body::Buffer(_) = body else {
+            return Err(unexpected());
+        };
+        self.streamer.push(id, data).await?;
+        self.conn
+            .request(|req_id| Op::Seal(pb::Seal { req_id, id }))
+            .await?;
+        unsealed.defuse();
+        Ok(())
     }
 
     /// Stores a slice of `f64` as little-endian bytes (what guests view as `&[f64]`).
@@ -285,6 +339,7 @@ impl Cluster {
     ) -> Result<Vec<Result<ObjectData>>> {
         let ids: Vec<u64> = refs.iter().map(|r| r.id()).collect();
         let arena = self.conn.arena.is_some();
+        let stream_threshold = if arena { 0 } else { STREAM_THRESHOLD };
         let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
         let body = self
             .conn
@@ -294,24 +349,39 @@ impl Cluster {
                     ids,
                     timeout_ms,
                     arena,
+                    stream_threshold,
                 })
             })
             .await?;
         let Body::Get(reply) = body else {
             return Err(unexpected());
         };
-        Ok(reply
+        // Every streamed object is unpinned, read or not.
+        let streamed: Vec<u64> = reply
             .values
-            .into_iter()
-            .map(|v| match v.value {
+            .iter()
+            .filter(|v| matches!(v.value, Some(pb::object_value::Value::Streamed(_))))
+            .map(|v| v.id)
+            .collect();
+        let _unpin = (!streamed.is_empty())
+            .then(|| OnDrop::new(&self.conn, Op::Unpin(pb::Unpin { ids: streamed })));
+        let mut out = Vec::with_capacity(reply.values.len());
+        for v in reply.values {
+            out.push(match v.value {
                 Some(pb::object_value::Value::Inline(b)) => Ok(ObjectData::owned(b)),
                 Some(pb::object_value::Value::Arena(s)) => {
                     Ok(ObjectData::arena(v.id, s.offset, s.len, self.conn.clone()))
                 }
+                Some(pb::object_value::Value::Streamed(len)) => self
+                    .streamer
+                    .pull(v.id, len)
+                    .await
+                    .map(|b| ObjectData::owned(b.into())),
                 Some(pb::object_value::Value::Error(e)) => Err(Error::from_proto(e)),
                 None => Err(unexpected()),
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     pub async fn get_bytes(&self, r: &ObjectRef) -> Result<ObjectData> {
@@ -432,6 +502,29 @@ fn client(channel: Channel, token: AttachToken) -> NodeClient<TokenChannel> {
     NodeClient::with_interceptor(channel, token)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX)
+}
+
+/// Sends an operation when dropped, unless defused.
+struct OnDrop<'a> {
+    conn: &'a Connection,
+    op: Option<Op>,
+}
+
+impl<'a> OnDrop<'a> {
+    fn new(conn: &'a Connection, op: Op) -> Self {
+        OnDrop { conn, op: Some(op) }
+    }
+    fn defuse(mut self) {
+        self.op = None;
+    }
+}
+
+impl Drop for OnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take() {
+            let _ = self.conn.send(op);
+        }
+    }
 }
 
 fn unexpected() -> Error {

@@ -31,7 +31,8 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub async fn open(mut client: NodeClient<TokenChannel>) -> Result<Arc<Self>> {
+    /// Opens a session; `map_arena`: map the node's arena when it is on this machine.
+    pub async fn open(mut client: NodeClient<TokenChannel>, map_arena: bool) -> Result<Arc<Self>> {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel::<Op>();
         // Everything queued when HTTP/2 asks for the next message goes out as
         // one batch (read straight from the queue: no task in between).
@@ -73,7 +74,9 @@ impl Connection {
             // Dropping the senders fails every request still waiting.
             routes.lock().unwrap().clear();
         });
-        let arena = ArenaMap::open(&hello.arena_path, hello.arena_size);
+        let arena = map_arena
+            .then(|| ArenaMap::open(&hello.arena_path, hello.arena_size))
+            .flatten();
         Ok(Arc::new(Connection {
             client,
             ops: ops_tx,

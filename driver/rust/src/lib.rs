@@ -11,20 +11,25 @@
 //!
 //! Values passed inline are MessagePack (what every guest SDK reads);
 //! large objects on the node's machine are written and read in place
-//! through its shared-memory arena.
+//! through its shared-memory arena; from another machine (or with
+//! [`ConnectOptions::same_machine`] off) they are streamed over raw TCP
+//! connections to the node's port.
 
 mod arena;
 mod args;
 mod cluster;
+mod connect;
 mod connection;
 mod error;
 mod groups;
 mod local;
 mod object;
 mod options;
+mod stream;
 
 pub use args::Arg;
 pub use cluster::{ActorBuilder, ActorCall, ActorHandle, Cluster, Logs, Module, TaskBuilder};
+pub use connect::{ConnectOptions, SAME_MACHINE_ENV};
 pub use error::{Error, ErrorCode, Result};
 pub use groups::{PlacementGroup, PlacementGroupBuilder, PlacementStrategy};
 pub use local::host_binary;

@@ -15,6 +15,7 @@ import type { RegisterModuleReply__Output } from "./gen/reef/v1/RegisterModuleRe
 import type { StatusReply__Output } from "./gen/reef/v1/StatusReply.js";
 import { LocalNode, type LocalNodeOptions } from "./local.js";
 import { ObjectRef } from "./object.js";
+import { STREAM_THRESHOLD, Streamer } from "./stream.js";
 import { resolveToken, type TokenOptions } from "./token.js";
 import { decodeValue, encodeValue, isRaw, rawBytes, type DecodeOptions, type Value } from "./values.js";
 
@@ -28,7 +29,9 @@ export interface ConnectOptions extends TokenOptions {
   unixSocket?: boolean;
   /**
    * On the node's machine, move large objects through the node's arena file
-   * instead of the socket. Default true; false behaves like a remote driver.
+   * instead of the socket. Default true unless `$REEF_SAME_MACHINE` is `0`;
+   * false behaves like a remote driver: objects of 1 MiB and more are
+   * streamed over raw TCP connections to the node's port.
    */
   sharedMemory?: boolean;
 }
@@ -209,6 +212,12 @@ function checkOptions(o: unknown, what: string): Record<string, unknown> {
   return o as Record<string, unknown>;
 }
 
+/** The same-machine path's default: on unless `$REEF_SAME_MACHINE` is `0`, `false`, `no` or `off`. */
+function sameMachineDefault(): boolean {
+  const v = process.env.REEF_SAME_MACHINE?.trim().toLowerCase();
+  return !(v === "0" || v === "false" || v === "no" || v === "off");
+}
+
 /** Milliseconds for the wire: undefined = no limit (0); 0 asks for an immediate answer (1 ms). */
 function timeoutField(v: unknown, what: string): string {
   if (v === undefined) return "0";
@@ -224,12 +233,21 @@ export class Cluster {
   /** @internal */
   readonly conn: Connection;
   readonly #metadata: () => grpc.Metadata;
+  /** Raw connections for large objects when the arena is not mapped. */
+  readonly #streamer: Streamer;
 
-  private constructor(address: string, conn: Connection, metadata: () => grpc.Metadata, node?: LocalNode) {
+  private constructor(
+    address: string,
+    conn: Connection,
+    metadata: () => grpc.Metadata,
+    node?: LocalNode,
+    token?: string,
+  ) {
     this.address = address;
     this.conn = conn;
     this.#metadata = metadata;
     this.node = node;
+    this.#streamer = new Streamer(address, token);
   }
 
   /**
@@ -267,7 +285,7 @@ export class Cluster {
     const client = newClient(address);
     let conn: Connection;
     try {
-      conn = await Connection.open(address, client, metadata, timeoutMs, options.sharedMemory !== false);
+      conn = await Connection.open(address, client, metadata, timeoutMs, options.sharedMemory ?? sameMachineDefault());
     } catch (e) {
       client.close();
       throw e;
@@ -285,7 +303,7 @@ export class Cluster {
         unixClient.close();
       }
     }
-    return new Cluster(address, conn, metadata, node);
+    return new Cluster(address, conn, metadata, node, token);
   }
 
   /** Whether large objects are written and read through the node's arena file (same machine). */
@@ -360,6 +378,18 @@ export class Cluster {
       }));
       await arena.write(Number(buffer.offset), bytes);
       await this.conn.request("ok", (req_id) => ({ seal: { req_id, id: idField } }));
+    } else if (!arena && bytes.length >= STREAM_THRESHOLD) {
+      // The node allocates the declared size first; a failed push frees it.
+      await this.conn.request("buffer", (req_id) => ({
+        create_buffer: { req_id, id: idField, size: String(bytes.length), stream: true },
+      }));
+      try {
+        await this.#streamer.push(id, bytes);
+        await this.conn.request("ok", (req_id) => ({ seal: { req_id, id: idField } }));
+      } catch (e) {
+        if (!this.conn.closed) this.conn.send({ release: { ids: [idField] } });
+        throw e;
+      }
     } else {
       await this.conn.request("ok", (req_id) => ({ put: { req_id, id: idField, data: bytes } }));
     }
@@ -381,7 +411,15 @@ export class Cluster {
     const arena = this.conn.arena;
     const reply = await this.conn.request(
       "get",
-      (req_id) => ({ get: { req_id, ids, timeout_ms, arena: arena !== undefined } }),
+      (req_id) => ({
+        get: {
+          req_id,
+          ids,
+          timeout_ms,
+          arena: arena !== undefined,
+          stream_threshold: arena ? "0" : String(STREAM_THRESHOLD),
+        },
+      }),
       refs,
     );
     const out: (Uint8Array | ReefError)[] = [];
@@ -394,6 +432,9 @@ export class Cluster {
           unpin.push(v.id);
           if (!arena) throw new NodeError("INTERNAL", "the node sent an arena slice to a driver without its arena");
           out.push(await arena.read(Number(v.arena.offset), Number(v.arena.len)));
+        } else if (v.value === "streamed" && v.streamed !== undefined) {
+          unpin.push(v.id);
+          out.push(await this.#streamer.pull(BigInt(v.id), Number(v.streamed)));
         } else if (v.value === "error" && v.error) {
           out.push(fromProto(v.error));
         } else {
@@ -556,6 +597,7 @@ export class Cluster {
    * if `Cluster.local` started one.
    */
   async close(): Promise<void> {
+    this.#streamer.close();
     await this.conn.close();
     await this.node?.stop();
   }

@@ -37,6 +37,8 @@ pub struct Session {
     pins: Mutex<HashMap<ObjectId, Vec<Arc<Data>>>>,
     /// Arena blocks being written by the driver, not yet sealed.
     buffers: Mutex<HashMap<ObjectId, Block>>,
+    /// Buffers the driver pushes over raw connections (`node.uploads`).
+    streams: Mutex<HashSet<ObjectId>>,
     /// Keeps the prefix's slot from other sessions until this one closes.
     slot: Mutex<Option<SlotLease>>,
     /// The session's job in the control plane.
@@ -62,6 +64,7 @@ impl Session {
             held: Mutex::default(),
             pins: Mutex::default(),
             buffers: Mutex::default(),
+            streams: Mutex::default(),
         });
         let arena = session.node.store().arena();
         session.reply(
@@ -181,9 +184,15 @@ impl Session {
             }
             Op::CreateBuffer(b) => {
                 let result = self.check_own_id(b.id).and_then(|()| {
+                    // The declared size is checked against the store's limits here.
                     let block = self.node.store().allocate(b.size)?;
                     let offset = block.offset();
-                    self.buffers.lock().unwrap().insert(b.id, block);
+                    if b.stream {
+                        self.node.uploads.begin(b.id, block)?;
+                        self.streams.lock().unwrap().insert(b.id);
+                    } else {
+                        self.buffers.lock().unwrap().insert(b.id, block);
+                    }
                     Ok(offset)
                 });
                 self.reply_result(
@@ -192,7 +201,19 @@ impl Session {
                 );
             }
             Op::Seal(s) => {
-                let block = self.buffers.lock().unwrap().remove(&s.id);
+                let streamed = self.streams.lock().unwrap().remove(&s.id);
+                let block = if streamed {
+                    match self.node.uploads.finish(s.id) {
+                        Ok(block) => Some(block),
+                        Err(e) => {
+                            // An incomplete put is not kept.
+                            self.node.uploads.discard(s.id);
+                            return self.reply(s.req_id, Body::Error(e.to_proto()));
+                        }
+                    }
+                } else {
+                    self.buffers.lock().unwrap().remove(&s.id)
+                };
                 let result = match block {
                     Some(block) => {
                         self.node
@@ -211,7 +232,12 @@ impl Session {
             }
             Op::Release(r) => {
                 let mut held = self.held.lock().unwrap();
+                let mut streams = self.streams.lock().unwrap();
                 for id in r.ids {
+                    // A streamed put given up before its seal.
+                    if streams.remove(&id) {
+                        self.node.uploads.discard(id);
+                    }
                     if held.remove(&id) {
                         self.node.store().release(id);
                     }
@@ -277,7 +303,7 @@ impl Session {
             let mut values = Vec::with_capacity(g.ids.len());
             for id in &g.ids {
                 let value = match self.node.objects.fetch(*id).await {
-                    Ok(data) => self.object_value(*id, data, g.arena),
+                    Ok(data) => self.object_value(*id, data, g.arena, g.stream_threshold),
                     Err(e) => pb::object_value::Value::Error(e.to_proto()),
                 };
                 values.push(pb::ObjectValue {
@@ -309,20 +335,26 @@ impl Session {
         );
     }
 
-    fn object_value(&self, id: ObjectId, data: Arc<Data>, arena: bool) -> pb::object_value::Value {
+    fn object_value(
+        &self,
+        id: ObjectId,
+        data: Arc<Data>,
+        arena: bool,
+        stream_threshold: u64,
+    ) -> pb::object_value::Value {
         match &*data {
+            // A remote driver pulls large objects over raw connections.
+            data_ref if !arena && stream_threshold > 0 && data_ref.len() >= stream_threshold => {
+                let len = data_ref.len();
+                self.pin(id, data.clone());
+                pb::object_value::Value::Streamed(len)
+            }
             Data::Arena(block) if arena => {
                 let slice = pb::ArenaSlice {
                     offset: block.offset(),
                     len: block.len(),
                 };
-                // Pinned (no spill, no reuse) until the driver has read it.
-                self.pins
-                    .lock()
-                    .unwrap()
-                    .entry(id)
-                    .or_default()
-                    .push(data.clone());
+                self.pin(id, data.clone());
                 pb::object_value::Value::Arena(slice)
             }
             // Heap objects are `Bytes`: handed to the reply without a copy.
@@ -331,6 +363,11 @@ impl Session {
                 pb::object_value::Value::Inline(Bytes::copy_from_slice(block.as_slice()))
             }
         }
+    }
+
+    /// Pinned (no spill, no reuse) until the driver has read it (`Unpin`).
+    fn pin(&self, id: ObjectId, data: Arc<Data>) {
+        self.pins.lock().unwrap().entry(id).or_default().push(data);
     }
 
     async fn wait(&self, w: pb::Wait) {
@@ -374,6 +411,9 @@ impl Session {
         }
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
+        for id in self.streams.lock().unwrap().drain() {
+            self.node.uploads.discard(id);
+        }
         self.job.end();
         self.slot.lock().unwrap().take();
         tracing::debug!(session = self.prefix, "driver session closed");

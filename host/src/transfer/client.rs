@@ -364,6 +364,7 @@ impl Inner {
             _ => format!("{what} at byte {at}: {e}"),
         };
         let request = Request {
+            kind: wire::Kind::Pull,
             auth: self.auth.clone(),
             id,
             offset: *reached,

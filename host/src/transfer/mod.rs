@@ -2,7 +2,7 @@
 //!
 //! Nodes pull over **raw pull connections**: plain TCP connections to the
 //! holder's ordinary port (the one serving gRPC), told apart on accept by
-//! their first byte ([`split_listener`]; framing in `wire.rs`: a request
+//! their first byte ([`split_listener`]; framing in `reef_core::wire`: a request
 //! with the cluster token, a status and size, then the object's bytes as
 //! they are). They replaced a gRPC `Peer.Pull` stream of 4 MiB chunks (see
 //! the measurements below).
@@ -66,13 +66,16 @@
 
 mod client;
 mod serve;
+mod upload;
 // Test support (in-process nodes, a pull-only server, a faulty proxy, the
 // pull benchmark): compiled into the unit tests only, not the daemon.
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
-mod wire;
+// The framing, shared with the drivers' pushes and pulls.
+use reef_core::wire;
 
 pub use client::{Puller, PROGRESS_TIMEOUT};
 pub use serve::{split_listener, Holder};
+pub use upload::{Claim, Uploads};

@@ -1,5 +1,6 @@
-//! The holder's side of a pull: raw pull connections on the node's port
-//! ([`split_listener`], the path `Puller` uses).
+//! The node's side of raw connections on its port ([`split_listener`]):
+//! pulls (the path `Puller` and remote drivers' gets use) and pushes (remote
+//! drivers' streamed puts, into `Uploads`).
 
 use std::io::Write;
 use std::net::Shutdown;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::wire::{self, Request, MAGIC};
+use super::upload::Uploads;
+use super::wire::{self, Kind, Request, MAGIC};
 
 use crate::error::{ErrorCode, ReefError};
 use crate::store::ObjectStore;
@@ -29,6 +31,8 @@ const WRITE_STEP: usize = 4 << 20;
 /// What serving pull connections needs of the node.
 pub struct Holder {
     pub store: Arc<ObjectStore>,
+    /// The buffers remote drivers push into.
+    pub uploads: Arc<Uploads>,
     /// The cluster token every pull request must carry.
     pub token: String,
     /// Cancelled when the node stops: the listener and its connections end.
@@ -217,6 +221,7 @@ fn serve_requests(
             },
         };
         let Request {
+            kind,
             auth,
             id,
             offset,
@@ -230,6 +235,10 @@ fn serve_requests(
             };
             wire::write_reply(&mut writer, wire::Status::Unauthenticated, 0, message)?;
             anyhow::bail!("{message}");
+        }
+        if kind == Kind::Push {
+            receive(holder, &mut reader, &mut writer, id, offset, end)?;
+            continue;
         }
         let data = handle.block_on(async {
             match tokio::time::timeout(SEAL_WAIT, holder.store.get(id)).await {
@@ -264,6 +273,53 @@ fn serve_requests(
                 .with_context(|| format!("sending object {id:#x}"))?;
         }
     }
+}
+
+/// Bytes asked of one `read` of a push (a bound on each blocking call).
+const READ_STEP: u64 = 4 << 20;
+
+/// One push: `[offset, end)` of object `id`'s upload, read from the socket
+/// straight into the buffer. A refused range is told so; a connection that
+/// ends or stalls mid-range discards the upload (the claim is dropped).
+fn receive(
+    holder: &Holder,
+    reader: &mut impl std::io::Read,
+    writer: &mut impl Write,
+    id: u64,
+    offset: u64,
+    end: u64,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut claim = match holder.uploads.claim(id, offset, end) {
+        Ok(claim) => claim,
+        Err(e) => {
+            wire::write_reply(writer, wire::error_status(e.code), 0, &e.to_string())?;
+            anyhow::bail!("push refused: {e}");
+        }
+    };
+    wire::write_reply(writer, wire::Status::Ok, claim.size(), "")?;
+    let len = claim.len();
+    let mut reached = 0;
+    while reached < len {
+        let step = (len - reached).min(READ_STEP);
+        let n = match reader.read(claim.range_mut(reached, reached + step)) {
+            Ok(0) => anyhow::bail!(
+                "object {id:#x}: the push ended at byte {}",
+                offset + reached
+            ),
+            Ok(n) => n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("object {id:#x}: receiving byte {}", offset + reached)
+                })
+            }
+        };
+        reached += n;
+    }
+    claim.complete();
+    wire::write_reply(writer, wire::Status::Ok, len, "")?;
+    Ok(())
 }
 
 fn wire_status(e: &ReefError) -> wire::Status {

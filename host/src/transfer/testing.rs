@@ -124,6 +124,7 @@ impl PullServer {
         let address = listener.local_addr()?.to_string();
         let holder = super::Holder {
             store: node.store().clone(),
+            uploads: node.uploads.clone(),
             token: node.config.token.clone(),
             stopping: node.stopping.clone(),
         };

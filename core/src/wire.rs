@@ -1,34 +1,44 @@
-//! The framing of a raw pull connection: a few fixed fields, then the
-//! object's bytes as they are, with no per-chunk envelope (so neither side
-//! encodes, decodes or copies a chunk: the holder writes from its arena and
-//! the puller reads into its destination block).
+//! The framing of raw object connections to a node's port: a few fixed
+//! fields, then an object's bytes as they are, with no per-chunk envelope (so
+//! neither side encodes, decodes or copies a chunk: the sender writes from
+//! its memory, the receiver reads into its destination).
 //!
-//! A pull connection is a TCP connection to the node's ordinary port (the
-//! one serving gRPC): its first byte, [`MAGIC`]`[0]` (0xEE), can never start
-//! an HTTP/2 connection (whose preface starts with `P`), so the node tells the
-//! two apart on accept (`serve::split_listener`). Integers are little-endian.
+//! Two kinds of request share the framing: a **pull** (a node pulling from
+//! another, or a remote driver's `get`) and a **push** (a remote driver's
+//! `put`, into a buffer its session created with `CreateBuffer { stream }`).
+//!
+//! A raw connection is a TCP connection to the node's ordinary port (the one
+//! serving gRPC): its first byte, [`MAGIC`]`[0]` (0xEE), can never start an
+//! HTTP/2 connection (whose preface starts with `P`), so the node tells the
+//! two apart on accept. Integers are little-endian.
 //!
 //! ```text
-//! request  (puller → holder), any number per connection, one at a time:
-//!   magic     8 bytes   EE 'R' 'E' 'E' 'F' 'P' 'L' 01   (01: version)
+//! request, any number per connection, one at a time:
+//!   magic     8 bytes   EE 'R' 'E' 'E' 'F' 'P' 'L' 01 (pull)
+//!                    or EE 'R' 'E' 'E' 'F' 'P' 'U' 01 (push)   (01: version)
 //!   auth_len  u16       then `auth_len` bytes: "Bearer <cluster token>",
 //!                       exactly the gRPC `authorization` value
 //!   id        u64       the object
-//!   offset    u64       first byte wanted
-//!   end       u64       one past the last byte wanted (clamped to the size)
-//! reply    (holder → puller):
+//!   offset    u64       first byte
+//!   end       u64       one past the last byte (a pull clamps it to the size)
+//! reply header:
 //!   status    u8        0 = OK, else a `Status` (below)
 //!   size      u64       the object's total size (0 on error)
-//!   OK:    exactly min(end, size) - offset bytes of the object follow; the
-//!          connection then takes the next request.
 //!   error: msg_len u32 and a UTF-8 message (`CODE: text`, e.g.
-//!          `UNKNOWN_OBJECT: ...`); the holder then closes the connection.
+//!          `UNKNOWN_OBJECT: ...`); the node then closes the connection.
+//! pull, OK: exactly min(end, size) - offset bytes of the object follow.
+//! push, OK: the driver sends exactly end - offset bytes; the node answers
+//!          with a second reply header once they are in place (OK, or the
+//!          error that discarded the buffer).
 //! ```
+//! After a complete exchange the connection takes the next request.
 
 use std::io::{self, Read, Write};
 
-/// The first bytes of every request; the last one is the version.
+/// The first bytes of a pull request; the last one is the version.
 pub const MAGIC: [u8; 8] = [0xEE, b'R', b'E', b'E', b'F', b'P', b'L', 1];
+/// The first bytes of a push request.
+pub const PUSH_MAGIC: [u8; 8] = [0xEE, b'R', b'E', b'E', b'F', b'P', b'U', 1];
 
 /// The longest `authorization` value a holder reads.
 const MAX_AUTH: usize = 4096;
@@ -68,9 +78,38 @@ impl Status {
     }
 }
 
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The node sends bytes of a stored object.
+    Pull,
+    /// The driver sends bytes of an object it is putting.
+    Push,
+}
+
+impl Kind {
+    fn magic(self) -> [u8; 8] {
+        match self {
+            Kind::Pull => MAGIC,
+            Kind::Push => PUSH_MAGIC,
+        }
+    }
+
+    fn from_magic(magic: &[u8]) -> Option<Kind> {
+        if magic == MAGIC {
+            Some(Kind::Pull)
+        } else if magic == PUSH_MAGIC {
+            Some(Kind::Push)
+        } else {
+            None
+        }
+    }
+}
+
 /// One request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    pub kind: Kind,
     /// `Bearer <token>`.
     pub auth: Vec<u8>,
     pub id: u64,
@@ -82,7 +121,7 @@ impl Request {
     /// Writes the request in one `write_all` (one segment with TCP_NODELAY).
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         let mut buf = Vec::with_capacity(8 + 2 + self.auth.len() + 24);
-        buf.extend_from_slice(&MAGIC);
+        buf.extend_from_slice(&self.kind.magic());
         buf.extend_from_slice(&(self.auth.len() as u16).to_le_bytes());
         buf.extend_from_slice(&self.auth);
         buf.extend_from_slice(&self.id.to_le_bytes());
@@ -98,12 +137,12 @@ impl Request {
             0 => return Ok(None),
             _ => r.read_exact(&mut magic[1..])?,
         }
-        if magic != MAGIC {
+        let Some(kind) = Kind::from_magic(&magic) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("not a pull request (or another version): {magic:02x?}"),
+                format!("not a pull or push request (or another version): {magic:02x?}"),
             ));
-        }
+        };
         let auth_len = u16::from_le_bytes(read_array(r)?) as usize;
         if auth_len > MAX_AUTH {
             return Err(io::Error::new(
@@ -117,6 +156,7 @@ impl Request {
         let offset = u64::from_le_bytes(read_array(r)?);
         let end = u64::from_le_bytes(read_array(r)?);
         Ok(Some(Request {
+            kind,
             auth,
             id,
             offset,
@@ -161,6 +201,39 @@ pub fn read_reply(r: &mut impl Read) -> io::Result<Result<u64, (Status, String)>
     )))
 }
 
+/// The typed error a reply's status and message (`CODE: text`) stand for.
+pub fn reply_error(status: Status, message: &str) -> crate::ReefError {
+    use crate::ErrorCode;
+    let named = message
+        .split_once(": ")
+        .and_then(|(code, text)| Some((ErrorCode::from_str_name(code)?, text)));
+    match named {
+        Some((code, text)) => crate::ReefError::new(code, text),
+        None => {
+            let code = match status {
+                Status::Unauthenticated => ErrorCode::Unauthenticated,
+                Status::NotFound => ErrorCode::UnknownObject,
+                Status::OutOfRange => ErrorCode::BadArgument,
+                Status::ResourceExhausted => ErrorCode::StoreFull,
+                Status::Ok | Status::FailedPrecondition | Status::Internal => ErrorCode::Internal,
+            };
+            crate::ReefError::new(code, message)
+        }
+    }
+}
+
+/// The status a typed error is sent with (its message carries the code).
+pub fn error_status(code: crate::ErrorCode) -> Status {
+    use crate::ErrorCode;
+    match code {
+        ErrorCode::Unauthenticated => Status::Unauthenticated,
+        ErrorCode::UnknownObject => Status::NotFound,
+        ErrorCode::StoreFull => Status::ResourceExhausted,
+        ErrorCode::BadArgument => Status::OutOfRange,
+        _ => Status::FailedPrecondition,
+    }
+}
+
 /// [`Request::read_from`] on an async stream, reading exactly the request's
 /// bytes (nothing of what follows): a connection is authenticated before it
 /// gets a thread of its own.
@@ -174,11 +247,11 @@ pub async fn read_request_async(
         _ => r.read_exact(&mut head[1..]).await?,
     };
     let auth_len = u16::from_le_bytes([head[8], head[9]]) as usize;
-    if head[..8] != MAGIC || auth_len > MAX_AUTH {
+    if Kind::from_magic(&head[..8]).is_none() || auth_len > MAX_AUTH {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "not a pull request (or another version): {:02x?}",
+                "not a pull or push request (or another version): {:02x?}",
                 &head[..8]
             ),
         ));
@@ -187,6 +260,33 @@ pub async fn read_request_async(
     buf.resize(10 + auth_len + 24, 0);
     r.read_exact(&mut buf[10..]).await?;
     Request::read_from(&mut &buf[..])
+}
+
+/// [`read_reply`] on an async stream.
+pub async fn read_reply_async(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> io::Result<Result<u64, (Status, String)>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 9];
+    r.read_exact(&mut head).await?;
+    let status = Status::from_u8(head[0]);
+    let size = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+    if status == Status::Ok {
+        return Ok(Ok(size));
+    }
+    let len = r.read_u32_le().await? as usize;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("an error message of {len} bytes"),
+        ));
+    }
+    let mut message = vec![0u8; len];
+    r.read_exact(&mut message).await?;
+    Ok(Err((
+        status,
+        String::from_utf8_lossy(&message).into_owned(),
+    )))
 }
 
 fn read_array<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
@@ -202,6 +302,7 @@ mod tests {
     #[test]
     fn requests_and_replies_round_trip() {
         let req = Request {
+            kind: Kind::Pull,
             auth: b"Bearer abc".to_vec(),
             id: 0x1234_5678_9abc,
             offset: 17,
@@ -228,6 +329,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_reads_alike_from_an_async_stream() {
         let req = Request {
+            kind: Kind::Push,
             auth: b"Bearer xyz".to_vec(),
             id: 9,
             offset: 1,
@@ -239,6 +341,15 @@ mod tests {
         let mut r = &buf[..];
         assert_eq!(read_request_async(&mut r).await.unwrap(), Some(req));
         assert_eq!(r, b"rest", "nothing read past the request");
+    }
+
+    #[test]
+    fn reply_errors_keep_their_code() {
+        let e = reply_error(Status::OutOfRange, "BAD_ARGUMENT: 5 bytes past the size");
+        assert_eq!(e.code, crate::ErrorCode::BadArgument);
+        assert_eq!(e.message, "5 bytes past the size");
+        let e = reply_error(Status::NotFound, "gone");
+        assert_eq!(e.code, crate::ErrorCode::UnknownObject);
     }
 
     #[test]

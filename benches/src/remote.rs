@@ -1,0 +1,90 @@
+//! Figures 7b: a driver on another machine puts and gets 1 GiB, measured on
+//! one machine over loopback TCP with the same-machine path (the mapped
+//! arena, the Unix socket) turned off: the bytes go over raw connections to
+//! the node's port.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use reef::{Cluster, ConnectOptions};
+
+use crate::harness::{self, ChildNode};
+use crate::put::{gb_per_s, puts, RUNS};
+use crate::report::{Bound, Figure, Unit};
+
+/// **Remote `put` and `get` of 1 GiB.** `Cluster::put_bytes` of a
+/// pre-touched 1 GiB buffer, released between runs; then `get_bytes` of one
+/// stored 1 GiB object into a fresh buffer, dropped between runs. Figures:
+/// 1 GiB (10^9-byte GB) over the median time of `RUNS`.
+pub async fn figures(data: &[u8]) -> Result<()> {
+    let node = ChildNode::start(&["--object-store-memory", "1536MiB"])?;
+    harness::wait_allocated(&harness::arena_of(&node.address)?).await?;
+    // After allocating, the node collapses its arena into 2 MiB pages in the
+    // background (seconds of copying for 1.5 GiB): let it finish.
+    wait_idle(node.pid()).await?;
+    let options = ConnectOptions::default()
+        .token(&node.token()?)
+        .same_machine(false);
+    let cluster = Cluster::connect_with(&node.address, options).await?;
+    ensure!(
+        !cluster.is_same_machine(),
+        "the driver mapped the node's arena"
+    );
+    let times = puts(&cluster, data, RUNS).await?;
+    Figure::new(
+        "remote driver put of 1 GiB (loopback TCP, same-machine path off, median)",
+        gb_per_s(data.len(), &times),
+        Unit::GBPerSec,
+        Bound::AtLeast(1.0),
+    )
+    .print();
+    let times = gets(&cluster, data, RUNS).await?;
+    Figure::new(
+        "remote driver get of 1 GiB (loopback TCP, same-machine path off, median)",
+        gb_per_s(data.len(), &times),
+        Unit::GBPerSec,
+        Bound::AtLeast(1.0),
+    )
+    .print();
+    Ok(())
+}
+
+/// Waits (at most 60 s) until process `pid` uses less than 5% of a core
+/// over 200 ms.
+async fn wait_idle(pid: u32) -> Result<()> {
+    let cpu_ticks = || -> Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command (which may hold spaces): utime is the 12th, stime the 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+    };
+    let start = Instant::now();
+    let mut last = cpu_ticks()?;
+    while start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = cpu_ticks()?;
+        // Clock ticks are 10 ms: at most one tick in 200 ms.
+        if now - last <= 1 {
+            tracing::info!(ms = start.elapsed().as_millis() as u64, "node idle");
+            return Ok(());
+        }
+        last = now;
+    }
+    tracing::warn!("the node stayed busy for 60 s");
+    Ok(())
+}
+
+/// `runs` gets of one stored copy of `data`, each into a fresh buffer.
+pub async fn gets(cluster: &Cluster, data: &[u8], runs: usize) -> Result<Vec<Duration>> {
+    let obj = cluster.put_bytes(data).await?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let back = cluster.get_bytes(&obj).await?;
+        times.push(start.elapsed());
+        ensure!(back.len() == data.len(), "got {} bytes", back.len());
+    }
+    tracing::info!(?times, "gets of {} bytes", data.len());
+    Ok(times)
+}

@@ -1,0 +1,57 @@
+//! How `Cluster::connect_with` connects.
+
+/// Options of [`Cluster::connect_with`](crate::Cluster::connect_with).
+///
+/// ```no_run
+/// # async fn demo() -> reef::Result<()> {
+/// use reef::{Cluster, ConnectOptions};
+/// // Behave as a driver on another machine would, even on the node's own:
+/// let options = ConnectOptions::default().same_machine(false);
+/// let cluster = Cluster::connect_with("127.0.0.1:6390", options).await?;
+/// assert!(!cluster.is_same_machine());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub(crate) token: Option<String>,
+    pub(crate) same_machine: bool,
+}
+
+/// Set to `0` (or `false`, `no`, `off`), turns the same-machine path off by
+/// default (see [`ConnectOptions::same_machine`]).
+pub const SAME_MACHINE_ENV: &str = "REEF_SAME_MACHINE";
+
+impl Default for ConnectOptions {
+    /// No token (found as `Cluster::connect` does), the same-machine path on
+    /// unless `$REEF_SAME_MACHINE` says `0`.
+    fn default() -> Self {
+        let off = std::env::var(SAME_MACHINE_ENV).is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            )
+        });
+        ConnectOptions {
+            token: None,
+            same_machine: !off,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// The cluster token (default: `$REEF_TOKEN`, `$REEF_TOKEN_FILE`, or the
+    /// token file of a node on this machine, as `Cluster::connect`).
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// On the node's machine, map its arena (large objects are written and
+    /// read in place) and move the session to its Unix socket. Default on;
+    /// off, the driver behaves exactly as one on another machine: large
+    /// objects are streamed over TCP connections to the node's port.
+    pub fn same_machine(mut self, on: bool) -> Self {
+        self.same_machine = on;
+        self
+    }
+}
