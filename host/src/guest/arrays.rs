@@ -91,13 +91,19 @@ async fn reduce(
         return Ok(None);
     };
     let (init, f): (f64, fn(f64, f64) -> f64) = match op {
-        Op::Sum => (0.0, |a, b| a + b),
+        Op::Sum => (0.0, add),
         Op::Min => (first, min2),
         Op::Max => (first, max2),
     };
     let mut acc = Partials::new(init);
     for chunk in xs.chunks(CHUNK) {
-        acc.fold(chunk, f);
+        // One monomorphic loop per operation (through the fn pointer `f`, the
+        // loop would make a call per element and never vectorize).
+        match op {
+            Op::Sum => acc.fold(chunk, add),
+            Op::Min => acc.fold(chunk, min2),
+            Op::Max => acc.fold(chunk, max2),
+        }
         tokio::task::yield_now().await;
     }
     Ok(Some(acc.finish(f)))
@@ -119,7 +125,7 @@ async fn dot(
         acc.fold_products(x, y);
         tokio::task::yield_now().await;
     }
-    Ok(acc.finish(|p, q| p + q))
+    Ok(acc.finish(add))
 }
 
 /// The object's bytes as f64s: in place when 8-byte aligned (arena blocks
@@ -178,24 +184,29 @@ impl Partials {
         }
     }
 
-    fn fold(&mut self, xs: &[f64], f: fn(f64, f64) -> f64) {
+    #[inline(always)]
+    fn fold(&mut self, xs: &[f64], f: impl Fn(f64, f64) -> f64) {
+        let mut acc = self.acc;
         let mut chunks = xs.chunks_exact(STEP);
         for c in &mut chunks {
-            for j in 0..STEP {
-                self.acc[j] = f(self.acc[j], c[j]);
+            for (a, &x) in acc.iter_mut().zip(c) {
+                *a = f(*a, x);
             }
         }
+        self.acc = acc;
         self.tail.extend_from_slice(chunks.remainder());
     }
 
     fn fold_products(&mut self, xs: &[f64], ys: &[f64]) {
+        let mut acc = self.acc;
         let mut cx = xs.chunks_exact(STEP);
         let mut cy = ys.chunks_exact(STEP);
         for (x, y) in (&mut cx).zip(&mut cy) {
-            for j in 0..STEP {
-                self.acc[j] += x[j] * y[j];
+            for ((a, &p), &q) in acc.iter_mut().zip(x).zip(y) {
+                *a += p * q;
             }
         }
+        self.acc = acc;
         self.tail.extend(
             cx.remainder()
                 .iter()
@@ -215,6 +226,10 @@ impl Partials {
         let v = [f(p[0], p[4]), f(p[1], p[5]), f(p[2], p[6]), f(p[3], p[7])];
         f(f(v[0], v[2]), f(v[1], v[3]))
     }
+}
+
+fn add(a: f64, b: f64) -> f64 {
+    a + b
 }
 
 /// NaN-propagating min/max, as Wasm's `f64.min`/`f64.max` (and the SDKs').
