@@ -1,6 +1,8 @@
 //! Guest languages side by side: the same demo module (noop, sum_slice,
 //! add, Accumulator) built from Rust, C, Go, Python, JavaScript and
-//! TypeScript. No targets: every line is reported only.
+//! TypeScript. The interpreted languages (Python, JS, TS) are held to targets
+//! taken from the same run: a noop round trip within 3x the Rust guest's, a
+//! 64 MiB view sum within 5x the C guest's. Every other line is reported only.
 
 use std::time::{Duration, Instant};
 
@@ -25,10 +27,18 @@ const NOOP_CALLS: usize = 200;
 const SUM_RUNS: usize = 3;
 /// f64s summed: 64 MiB.
 const SUM_LEN: u64 = 8 * 1024 * 1024;
+/// The interpreted languages' noop round trip: at most this times Rust's.
+const NOOP_VS_RUST: f64 = 3.0;
+/// The interpreted languages' view sum: at most this times C's.
+const SUM_VS_C: f64 = 5.0;
+/// The languages held to those targets.
+const INTERPRETED: [&str; 3] = ["python", "js", "ts"];
 
 /// Every language module present in the guest directory (`harness::guest`);
 /// a missing one is skipped with a note on stderr.
 pub async fn all() -> Result<()> {
+    let mut rust_noop_us = None;
+    let mut c_sum_ms = None;
     for (lang, name) in MODULES {
         let path = harness::guest(name);
         if !path.exists() {
@@ -38,9 +48,34 @@ pub async fn all() -> Result<()> {
             );
             continue;
         }
-        language(lang, name).await?;
+        let targets = if INTERPRETED.contains(&lang) {
+            Targets {
+                noop_us: rust_noop_us.map(|us| us * NOOP_VS_RUST),
+                sum_ms: c_sum_ms.map(|ms| ms * SUM_VS_C),
+            }
+        } else {
+            Targets::default()
+        };
+        let (noop_us, sum_ms) = language(lang, name, targets).await?;
+        match lang {
+            "rust" => rust_noop_us = Some(noop_us),
+            "c" => c_sum_ms = Some(sum_ms),
+            _ => {}
+        }
     }
     Ok(())
+}
+
+/// Bounds of one language's noop round trip (µs) and view sum (ms); `None`
+/// reports the figure only.
+#[derive(Default)]
+pub struct Targets {
+    pub noop_us: Option<f64>,
+    pub sum_ms: Option<f64>,
+}
+
+fn bound(target: Option<f64>) -> Bound {
+    target.map_or(Bound::Report, Bound::AtMost)
 }
 
 /// For one module:
@@ -55,7 +90,9 @@ pub async fn all() -> Result<()> {
 ///   measured per language here (the `instance` group measures it for Rust).
 /// - **sum of a 64 MiB view**: `sum_slice` over 8M f64 (0..8M, checked), one
 ///   task, submit to result; median of `SUM_RUNS` after a warm-up.
-pub async fn language(lang: &str, name: &str) -> Result<()> {
+///
+/// Returns the noop round trip (µs) and the view sum (ms).
+pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, f64)> {
     let path = harness::guest(name);
     let size = std::fs::metadata(&path)?.len();
     Figure::new(
@@ -98,11 +135,16 @@ pub async fn language(lang: &str, name: &str) -> Result<()> {
     )
     .print();
 
+    let noop_us = noop_rtt_us(&cluster, &module).await?;
+    let vs_rust = match targets.noop_us {
+        Some(_) => format!(", target {NOOP_VS_RUST}x rust's"),
+        None => String::new(),
+    };
     Figure::new(
-        format!("{lang} trivial task round trip (sync noop, median of {NOOP_CALLS})"),
-        noop_rtt_us(&cluster, &module).await?,
+        format!("{lang} trivial task round trip (sync noop, median of {NOOP_CALLS}{vs_rust})"),
+        noop_us,
         Unit::Micros,
-        Bound::Report,
+        bound(targets.noop_us),
     )
     .print();
 
@@ -127,14 +169,19 @@ pub async fn language(lang: &str, name: &str) -> Result<()> {
             times.push(t);
         }
     }
+    let sum_ms = median_us(&times) / 1e3;
+    let vs_c = match targets.sum_ms {
+        Some(_) => format!(", target {SUM_VS_C}x c's"),
+        None => String::new(),
+    };
     Figure::new(
-        format!("{lang} sum of a 64 MiB view (sum_slice over 8M f64, median of {SUM_RUNS})"),
-        median_us(&times) / 1e3,
+        format!("{lang} sum of a 64 MiB view (sum_slice over 8M f64, median of {SUM_RUNS}{vs_c})"),
+        sum_ms,
         Unit::Millis,
-        Bound::Report,
+        bound(targets.sum_ms),
     )
     .print();
-    Ok(())
+    Ok((noop_us, sum_ms))
 }
 
 async fn noop_rtt_us(cluster: &Cluster, module: &Module) -> Result<f64> {

@@ -106,6 +106,18 @@ export class ObjectRef {
   u32s(): Uint32Array;
   i64s(): BigInt64Array;
   u64s(): BigUint64Array;
+  /** The number of float64s (BAD_ARGUMENT unless the size is a multiple of 8). */
+  f64Length(): number;
+  /**
+   * Reductions over the float64s [start, end) (end omitted: to the last), computed by the
+   * node over the stored object: nothing is copied into the guest.
+   */
+  sumF64(start?: number | bigint, end?: number | bigint): number;
+  /** undefined for an empty range; NaN if any element is NaN. */
+  minF64(start?: number | bigint, end?: number | bigint): number | undefined;
+  maxF64(start?: number | bigint, end?: number | bigint): number | undefined;
+  /** The dot product of [start, end) and `other`'s elements from `otherStart` on. */
+  dotF64(other: ObjectRef, start?: number | bigint, end?: number | bigint, otherStart?: number | bigint): number;
 }
 
 /** Stores a value as a new object: bytes and typed arrays raw, anything else MessagePack. */

@@ -113,7 +113,8 @@ function hostCall(what, f) {
  * `view()` and `bytes()` COPY: the canonical ABI lifts `host.get`'s `list<u8>` into a
  * fresh JS buffer. JS engines built for components cannot place an ArrayBuffer over
  * pages the host maps, so there is no zero-copy read in JS guests (README.md has the
- * measured cost).
+ * measured cost). `sumF64`, `minF64`, `maxF64` and `dotF64` copy nothing: the node
+ * computes them over the stored object.
  */
 export class ObjectRef {
   constructor(id, size) {
@@ -179,9 +180,60 @@ export class ObjectRef {
     return typedView(this, BigUint64Array);
   }
 
+  // Reductions over the object read as little-endian float64s, elements [start, end)
+  // (end omitted: to the last one). The node computes them over the stored bytes in
+  // place, at memory speed: nothing is copied into the guest, unlike `f64s()`.
+  // BAD_ARGUMENT if the size is not a multiple of 8 or the range is outside the object.
+
+  /** The number of float64s in the object. */
+  f64Length() {
+    const size = this.size;
+    if (size % 8 !== 0) throw new BadArgument(`object ${this.id} has ${size} bytes, not a whole number of float64s`);
+    return size / 8;
+  }
+
+  /**
+   * The sum (0 for an empty range), with the partial sums of the Rust and C SDKs'
+   * `f64s` helpers: it may differ from a sequential loop's in the last bits.
+   */
+  sumF64(start = 0, end = undefined) {
+    const [s, e] = f64Range(this, start, end);
+    return hostCall(`f64-sum of object ${this.id}`, () => host.f64Sum(this.id, s, e));
+  }
+  /** The smallest element (undefined for an empty range, NaN if any is NaN). */
+  minF64(start = 0, end = undefined) {
+    const [s, e] = f64Range(this, start, end);
+    return hostCall(`f64-min of object ${this.id}`, () => host.f64Min(this.id, s, e)) ?? undefined;
+  }
+  /** The largest element (undefined for an empty range, NaN if any is NaN). */
+  maxF64(start = 0, end = undefined) {
+    const [s, e] = f64Range(this, start, end);
+    return hostCall(`f64-max of object ${this.id}`, () => host.f64Max(this.id, s, e)) ?? undefined;
+  }
+  /** The dot product of elements [start, end) and `other`'s from `otherStart` on, as many. */
+  dotF64(other, start = 0, end = undefined, otherStart = 0) {
+    const [s, e] = f64Range(this, start, end);
+    if (e < s) throw new BadArgument(`range ${s}..${e} is reversed`);
+    const o = asRef(other);
+    return hostCall(`f64-dot of objects ${this.id} and ${o.id}`, () =>
+      host.f64Dot(this.id, s, o.id, BigInt(otherStart), e - s),
+    );
+  }
+
   toString() {
     return `ObjectRef(${this.id})`;
   }
+}
+
+/** [start, end) as u64 BigInts; `end` undefined is the object's length in float64s. */
+function f64Range(ref, start, end) {
+  const e = end === undefined || end === null ? ref.f64Length() : end;
+  for (const [name, v] of [["start", start], ["end", e]]) {
+    if (!(typeof v === "bigint" ? v >= 0n : Number.isSafeInteger(v) && v >= 0)) {
+      throw new BadArgument(`${name} must be a non-negative integer, got ${describeValue(v)}`);
+    }
+  }
+  return [BigInt(start), BigInt(e)];
 }
 
 function typedView(ref, Type) {

@@ -31,6 +31,36 @@ export function get(id) {
   if (!objects.has(id)) fail("unknown-object", `no object ${id}`);
   return objects.get(id).slice();
 }
+function f64s(id) {
+  if (!objects.has(id)) fail("unknown-object", `no object ${id}`);
+  const b = objects.get(id);
+  if (b.length % 8) fail("bad-argument", `object ${id} is not whole f64s`);
+  return new Float64Array(b.slice().buffer);
+}
+function slice(id, start, end) {
+  const xs = f64s(id);
+  if (typeof start !== "bigint" || typeof end !== "bigint") throw new TypeError("u64 arguments must be BigInts");
+  if (start > end || end > BigInt(xs.length)) fail("bad-argument", `range ${start}..${end} is outside`);
+  return [...xs.subarray(Number(start), Number(end))];
+}
+export function f64Sum(id, start, end) {
+  calls.push(["f64-sum", id, start, end]);
+  return slice(id, start, end).reduce((a, b) => a + b, 0);
+}
+export function f64Min(id, start, end) {
+  const xs = slice(id, start, end);
+  return xs.length ? Math.min(...xs) : undefined;
+}
+export function f64Max(id, start, end) {
+  const xs = slice(id, start, end);
+  return xs.length ? Math.max(...xs) : undefined;
+}
+export function f64Dot(a, aStart, b, bStart, len) {
+  calls.push(["f64-dot", a, aStart, b, bStart, len]);
+  const xs = slice(a, aStart, aStart + len);
+  const ys = slice(b, bStart, bStart + len);
+  return xs.reduce((acc, x, i) => acc + x * ys[i], 0);
+}
 export function mapView() {
   fail("view-error", "not in tests");
 }

@@ -111,6 +111,24 @@ test("object arguments: ObjectRef with BigInt ids above 2^53, typed views", () =
   assert.deepEqual([...new ObjectRef(ref.id).f64s()], [1, 2, 3.5]);
 });
 
+test("f64 reductions pass BigInt ranges to the host", () => {
+  const xs = put(new Float64Array([1, 2, 3, 4]));
+  const ys = put(new Float64Array([2, 2, 2]));
+  assert.equal(xs.f64Length(), 4);
+  assert.equal(xs.sumF64(), 10);
+  assert.equal(xs.sumF64(1, 3), 5);
+  assert.deepEqual(host.calls.at(-1), ["f64-sum", xs.id, 1n, 3n]);
+  assert.equal(xs.minF64(), 1);
+  assert.equal(xs.maxF64(2n), 4);
+  assert.equal(xs.minF64(2, 2), undefined);
+  assert.equal(xs.dotF64(ys, 1), 18);
+  assert.deepEqual(host.calls.at(-1), ["f64-dot", xs.id, 1n, ys.id, 0n, 3n]);
+  const bad = (e) => e instanceof ReefError && e.code === "BAD_ARGUMENT";
+  assert.throws(() => xs.sumF64(1, 9), bad);
+  assert.throws(() => xs.sumF64(-1), (e) => bad(e) && /^start must be a non-negative integer/.test(e.message));
+  assert.throws(() => put(new Uint8Array(3)).f64Length(), bad);
+});
+
 test("bad arguments and unknown names give coded errors", () => {
   assert.equal(error(() => guest.runTask("add", [inline(1)])), "BAD_ARGUMENT: task add expects 2 arguments, got 1");
   assert.match(error(() => guest.runTask("add", [inline("x"), inline(1)])), /^BAD_ARGUMENT: argument 0: expected f64, got str \("x"\)$/);

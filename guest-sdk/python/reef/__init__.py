@@ -231,6 +231,8 @@ class ObjectRef:
 
         componentize-py lowers every ``list<u8>`` by copying, so the host's
         zero-copy ``map-view`` cannot be used from Python: this is ``memoryview(self.bytes())``.
+        For sums, minima, maxima and dot products of f64s use ``sum_f64`` & co.,
+        which copy nothing.
         """
         mv = memoryview(self.bytes())
         if fmt == "B":
@@ -241,6 +243,43 @@ class ObjectRef:
                 % (self.id, len(mv), fmt)
             )
         return mv.cast(fmt)
+
+    # Reductions over the object read as little-endian f64s, elements
+    # [start, end) (end None: to the last one). The node computes them over the
+    # stored bytes in place, at memory speed: nothing is copied into the guest,
+    # unlike ``view("d")``. BAD_ARGUMENT if the size is not a multiple of 8 or
+    # the range is outside the object.
+
+    def f64_len(self):
+        """The number of f64s in the object (BAD_ARGUMENT if its size is not a multiple of 8)."""
+        size = self.size
+        if size % 8:
+            raise BadArgument("object %#x has %d bytes, not a whole number of f64s" % (self.id, size))
+        return size // 8
+
+    def _range(self, start, end):
+        return int(start), self.f64_len() if end is None else int(end)
+
+    def sum_f64(self, start=0, end=None):
+        """The sum of the f64s (0.0 for an empty range), with the partial sums of the
+        Rust and C SDKs' ``f64s`` helpers: it may differ from a sequential sum in the last bits."""
+        return _call_host("f64_sum", self.id, *self._range(start, end))
+
+    def min_f64(self, start=0, end=None):
+        """The smallest f64 (None for an empty range, NaN if any is NaN)."""
+        return _call_host("f64_min", self.id, *self._range(start, end))
+
+    def max_f64(self, start=0, end=None):
+        """The largest f64 (None for an empty range, NaN if any is NaN)."""
+        return _call_host("f64_max", self.id, *self._range(start, end))
+
+    def dot_f64(self, other, start=0, end=None, other_start=0):
+        """The dot product of this object's f64s [start, end) and ``other``'s (an
+        `ObjectRef`) from ``other_start`` on, as many."""
+        start, end = self._range(start, end)
+        if end < start:
+            raise BadArgument("range %d..%d is reversed" % (start, end))
+        return _call_host("f64_dot", self.id, start, other.id, int(other_start), end - start)
 
     def value(self):
         """The object decoded from MessagePack."""

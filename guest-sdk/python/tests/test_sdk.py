@@ -310,5 +310,58 @@ class GoldenTest(unittest.TestCase):
         self.assertEqual([i for i, _ in wit], list(range(len(reef.CODES))))
 
 
+class F64HelpersTest(unittest.TestCase):
+    """ObjectRef.sum_f64 & co. pass the right ranges to the host functions (a
+    fake host here; the host's own tests check the arithmetic)."""
+
+    class FakeHost:
+        def __init__(self, objects):
+            self.objects = objects
+            self.calls = []
+
+        def object_size(self, id):
+            return 8 * len(self.objects[id]) + (3 if id == 9 else 0)
+
+        def f64_sum(self, id, start, end):
+            self.calls.append(("sum", id, start, end))
+            return float(sum(self.objects[id][start:end]))
+
+        def f64_min(self, id, start, end):
+            xs = self.objects[id][start:end]
+            return min(xs) if xs else None
+
+        def f64_max(self, id, start, end):
+            xs = self.objects[id][start:end]
+            return max(xs) if xs else None
+
+        def f64_dot(self, a, a_start, b, b_start, n):
+            self.calls.append(("dot", a, a_start, b, b_start, n))
+            xs, ys = self.objects[a][a_start:a_start + n], self.objects[b][b_start:b_start + n]
+            return float(sum(x * y for x, y in zip(xs, ys)))
+
+    def setUp(self):
+        self.saved = reef._host
+        self.host = self.FakeHost({1: [1.0, 2.0, 3.0, 4.0], 2: [2.0, 2.0, 2.0], 9: []})
+        reef._host = self.host
+
+    def tearDown(self):
+        reef._host = self.saved
+
+    def test_ranges(self):
+        xs = reef.ObjectRef(1)
+        self.assertEqual(xs.f64_len(), 4)
+        self.assertEqual(xs.sum_f64(), 10.0)
+        self.assertEqual(xs.sum_f64(1, 3), 5.0)
+        self.assertEqual(self.host.calls[-2:], [("sum", 1, 0, 4), ("sum", 1, 1, 3)])
+        self.assertEqual((xs.min_f64(), xs.max_f64(2)), (1.0, 4.0))
+        self.assertIsNone(xs.min_f64(2, 2))
+        self.assertEqual(xs.dot_f64(reef.ObjectRef(2), 1), 18.0)
+        self.assertEqual(self.host.calls[-1], ("dot", 1, 1, 2, 0, 3))
+        with self.assertRaises(reef.BadArgument):
+            xs.dot_f64(reef.ObjectRef(2), 3, 1)
+        with self.assertRaises(reef.BadArgument):
+            reef.ObjectRef(9).f64_len()  # 3 bytes: not whole f64s
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -158,12 +158,12 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
     host.func_wrap("node-id", |store: Ctx, (): ()| {
         Ok((store.data().host.node_id().to_string(),))
     })?;
-    Ok(())
+    super::arrays::add_to_linker(&mut host)
 }
 
 /// Waits for an object the guest may read. While it waits, the guest's CPU
 /// is given back to the scheduler.
-async fn read_object(
+pub(super) async fn read_object(
     mut store: Ctx<'_>,
     id: ObjectId,
 ) -> ReefResult<std::sync::Arc<crate::store::Data>> {

@@ -2,6 +2,7 @@
 //! per-instance context, what a host call may reach, zero-copy views and
 //! running exports.
 
+pub mod arrays;
 pub mod buffer;
 pub mod ctx;
 pub mod exec;

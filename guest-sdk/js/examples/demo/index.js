@@ -10,13 +10,13 @@ import { BadArgument, float, log, typed } from "reef";
 export const tasks = {
   /** sum_slice(xs: object of f64, start: u64, end: u64) -> f64 */
   sum_slice: typed(["object", "u64", "u64"], (xs, start, end) => {
-    const view = xs.f64s(); // Float64Array over the object's bytes (a copy: see README)
-    if (start > end || end > view.length) {
-      throw new BadArgument(`range ${start}..${end} is outside 0..${view.length}`);
+    // Summed by the node over the stored object: nothing is copied in (xs.f64s()
+    // would copy it into a Float64Array, then a JS loop reads it at a few hundred MB/s).
+    const n = xs.f64Length();
+    if (start > end || end > n) {
+      throw new BadArgument(`range ${start}..${end} is outside 0..${n}`);
     }
-    let sum = 0;
-    for (let i = start; i < end; i++) sum += view[i];
-    return float(sum);
+    return float(xs.sumF64(start, end));
   }),
 
   /** noop() -> nil */
