@@ -13,6 +13,7 @@ pub mod memory;
 pub mod put;
 pub mod ray;
 pub mod report;
+pub mod restarts;
 pub mod roundtrip;
 pub mod seed;
 pub mod throughput;

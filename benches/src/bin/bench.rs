@@ -3,13 +3,15 @@
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
 //! instance, views, memory, seed, cluster, langs; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
-//! and actor rows. Diagnostics go to stderr (`REEF_LOG=info` for
+//! and actor rows, `restarts` only its actor restart rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
 
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
-use reef_benches::{cluster, instance, langs, memory, put, roundtrip, seed, throughput, views};
+use reef_benches::{
+    cluster, instance, langs, memory, put, restarts, roundtrip, seed, throughput, views,
+};
 
 const GROUPS: [&str; 11] = [
     "roundtrip",
@@ -94,6 +96,10 @@ async fn main() -> Result<()> {
     }
     if wants("cluster") || wants("scheduling") {
         cluster::dag_and_placements().await?;
+    }
+
+    if wants("cluster") || wants("restarts") {
+        restarts::actor_restart().await?;
     }
 
     if wants("langs") {

@@ -24,7 +24,9 @@ mod object;
 mod options;
 
 pub use args::Arg;
-pub use cluster::{ActorBuilder, ActorCall, ActorHandle, Cluster, Logs, Module, TaskBuilder};
+pub use cluster::{
+    ActorBuilder, ActorCall, ActorHandle, Cluster, Lifetime, Logs, Module, TaskBuilder,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use groups::{PlacementGroup, PlacementGroupBuilder, PlacementStrategy};
 pub use local::host_binary;
