@@ -278,7 +278,8 @@ async fn detached_actors_outlive_their_creator_node() {
     let nodes = node_ids(&on_a).await;
     let b = id_of(&nodes, &c.b);
     for (name, lifetime) in [("owned", Lifetime::Owned), ("kept", Lifetime::Detached)] {
-        on_a.actor(&m, "Counter")
+        let actor = on_a
+            .actor(&m, "Counter")
             .arg(1.0)
             .name(name)
             .lifetime(lifetime)
@@ -286,6 +287,10 @@ async fn detached_actors_outlive_their_creator_node() {
             .create()
             .await
             .unwrap();
+        // Created on b (a create returns once placed; the creation itself
+        // travels from a to b after that).
+        let r = actor.call("total").submit().unwrap();
+        assert_eq!(on_a.get::<f64>(&r).await.unwrap(), 1.0);
     }
     // Node a, which created both (and ran their driver), dies.
     c.a.kill().unwrap();

@@ -113,7 +113,7 @@ struct RemoteActor {
     lifecycle: Lifecycle,
     /// On the node that created it: how, to place it again after its node
     /// died; its arguments are held here until the actor dies.
-    spec: Option<ActorSpec>,
+    spec: Option<Box<ActorSpec>>,
 }
 
 impl RemoteActor {
@@ -320,7 +320,7 @@ impl ActorManager {
             node_id,
             owner: spec.owner,
             lifecycle: spec.lifecycle,
-            spec: Some(spec),
+            spec: Some(Box::new(spec)),
         }))
     }
 
@@ -1085,7 +1085,7 @@ impl ActorManager {
             let this = self.clone();
             match remote.spec {
                 Some(spec) => {
-                    tokio::spawn(this.restart(id, spec));
+                    tokio::spawn(this.restart(id, *spec));
                 }
                 None => {
                     tokio::spawn(async move {
