@@ -55,6 +55,11 @@ impl ChildNode {
         Ok(ChildNode(launch.args(extra.iter().copied()).start()?))
     }
 
+    /// SIGKILLs the node (no goodbye to the cluster).
+    pub fn kill(&mut self) -> Result<()> {
+        Ok(self.0.kill()?)
+    }
+
     /// The cluster token.
     pub fn token(&self) -> Result<String> {
         Ok(self.0.token()?)

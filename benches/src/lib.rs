@@ -14,6 +14,7 @@ pub mod put;
 pub mod ray;
 pub mod remote;
 pub mod report;
+pub mod restarts;
 pub mod roundtrip;
 pub mod seed;
 pub mod throughput;

@@ -157,7 +157,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::NodeDied
         | E::ObjectLost
         | E::PlacementGroupRemoved => Code::FailedPrecondition,
-        E::NodeStopping => Code::Unavailable,
+        E::NodeStopping | E::ActorRestarting => Code::Unavailable,
         E::GuestTrap | E::GuestPanic | E::GuestError => Code::Aborted,
         E::Internal | E::Unspecified => Code::Internal,
     }

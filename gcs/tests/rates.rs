@@ -112,6 +112,8 @@ async fn placement_groups_and_actors_per_second() {
                 strategy: None,
                 requester_node_id: format!("n{}", i % 3),
                 job_id: 1,
+                lifecycle: None,
+                restart: false,
             };
             let loc = client.place_actor(req).await.unwrap();
             assert_eq!(loc.state, "PENDING");

@@ -35,6 +35,8 @@ fn actor(id: u64, name: &str, cpu: f64, requester: &str) -> PlaceActorRequest {
         strategy: None,
         requester_node_id: requester.into(),
         job_id: 1,
+        lifecycle: None,
+        restart: false,
     }
 }
 

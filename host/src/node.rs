@@ -280,9 +280,9 @@ impl Node {
             heartbeat: Box::new(move || beat.upgrade().map(|node| node.heartbeat())),
             node_died: Box::new(move |node_id| {
                 if let Some(node) = died.upgrade() {
-                    let failed = node.objects.on_node_dead(node_id);
+                    let (failed, calls) = node.objects.on_node_dead(node_id);
                     node.tasks.on_failed_elsewhere(failed);
-                    node.actors.on_node_dead(node_id);
+                    node.actors.on_node_dead(node_id, calls);
                 }
             }),
             forgotten: Box::new(move || {

@@ -31,7 +31,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::ids::{object_id, owner_index, prefix};
 use crate::placement::ArgumentBytes;
-use crate::spec::{object_ids, ArgSpec, Attempt, FailedAttempt};
+use crate::spec::{object_ids, ArgSpec, Attempt, Call, FailedAttempt};
 use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
 use crate::transfer::Puller;
 
@@ -45,6 +45,16 @@ pub struct Forwarded {
     pub task: Option<Box<Attempt>>,
     /// Object arguments held here until the result comes.
     pub args: Vec<ArgSpec>,
+    /// For an actor call: the actor and the call, for the actor manager to
+    /// retry or fail should the actor's node die.
+    pub actor_call: Option<(u64, String, u32)>,
+}
+
+/// An actor call whose actor's node died before it answered (its
+/// arguments still held, its result pending).
+pub struct LostCall {
+    pub actor: u64,
+    pub call: Call,
 }
 
 pub struct ObjectDirectory {
@@ -433,7 +443,7 @@ impl ObjectDirectory {
     /// it failed: actor calls fail with NODE_DIED; the tasks' attempts are
     /// returned (their arguments still held) for the task service to retry
     /// or fail.
-    pub fn on_node_dead(&self, node_id: &str) -> Vec<FailedAttempt> {
+    pub fn on_node_dead(&self, node_id: &str) -> (Vec<FailedAttempt>, Vec<LostCall>) {
         let lost: Vec<(ObjectId, Forwarded)> = {
             let mut forwarded = self.forwarded.lock().unwrap();
             let ids: Vec<ObjectId> = forwarded
@@ -446,7 +456,18 @@ impl ObjectDirectory {
                 .collect()
         };
         let mut failed = Vec::new();
+        let mut calls = Vec::new();
         for (id, f) in lost {
+            if let Some((actor, method, retries)) = f.actor_call {
+                let call = Call {
+                    return_id: id,
+                    method,
+                    args: f.args,
+                    retries,
+                };
+                calls.push(LostCall { actor, call });
+                continue;
+            }
             let error = ReefError::new(
                 ErrorCode::NodeDied,
                 format!("node {node_id}, which was running {}, died", f.what),
@@ -466,7 +487,9 @@ impl ObjectDirectory {
         for holders in self.copies.lock().unwrap().values_mut() {
             holders.retain(|h| h != node_id);
         }
-        failed
+        // In the order they were made (ids grow per caller).
+        calls.sort_by_key(|c| c.call.return_id);
+        (failed, calls)
     }
 
     /// Takes a reference on an object for a local user. An object owned by

@@ -86,7 +86,53 @@ pub struct FailedAttempt {
     pub node_id: String,
 }
 
+/// How an actor survives failures and how long it lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Restarts after its node died or its instance trapped; -1: no limit.
+    pub max_restarts: i32,
+    /// Retries of a call that was in flight when the actor failed; -1: no limit.
+    pub max_task_retries: i32,
+    /// Outlives the driver session (and node) that created it.
+    pub detached: bool,
+    /// Restarts so far.
+    pub num_restarts: u32,
+}
+
+impl Lifecycle {
+    /// Whether one more restart is allowed.
+    pub fn may_restart(&self) -> bool {
+        self.max_restarts < 0 || self.num_restarts < self.max_restarts as u32
+    }
+
+    /// Whether a call that failed with the actor `retries` times already
+    /// may run again.
+    pub fn may_retry(&self, retries: u32) -> bool {
+        self.max_task_retries < 0 || retries < self.max_task_retries as u32
+    }
+
+    pub fn from_proto(l: Option<pb::ActorLifecycle>) -> Self {
+        let l = l.unwrap_or_default();
+        Lifecycle {
+            max_restarts: l.max_restarts.max(-1),
+            max_task_retries: l.max_task_retries.max(-1),
+            detached: l.detached,
+            num_restarts: l.num_restarts,
+        }
+    }
+
+    pub fn to_proto(self) -> pb::ActorLifecycle {
+        pb::ActorLifecycle {
+            max_restarts: self.max_restarts,
+            max_task_retries: self.max_task_retries,
+            detached: self.detached,
+            num_restarts: self.num_restarts,
+        }
+    }
+}
+
 /// An actor to create.
+#[derive(Clone)]
 pub struct ActorSpec {
     pub module: String,
     pub class: String,
@@ -98,6 +144,7 @@ pub struct ActorSpec {
     pub owner: Option<u64>,
     /// Where it runs (placement groups: which bundle's resources it uses).
     pub strategy: Strategy,
+    pub lifecycle: Lifecycle,
 }
 
 /// A method call: its result object already exists (pending) and its
@@ -106,6 +153,8 @@ pub struct Call {
     pub return_id: ObjectId,
     pub method: String,
     pub args: Vec<ArgSpec>,
+    /// Times it ran again after the actor failed while running it.
+    pub retries: u32,
 }
 
 /// Resolves when a created actor is placed (or failed to be).

@@ -3,17 +3,17 @@
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put, remote,
 //! instance, views, memory, seed, cluster, langs; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
-//! and actor rows. Diagnostics go to stderr (`REEF_LOG=info` for
+//! and actor rows, `restarts` only its actor restart rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
 
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{
-    cluster, instance, langs, memory, put, remote, roundtrip, seed, throughput, views,
+    cluster, instance, langs, memory, put, remote, restarts, roundtrip, seed, throughput, views,
 };
 
-const GROUPS: [&str; 12] = [
+const GROUPS: [&str; 13] = [
     "roundtrip",
     "throughput",
     "put",
@@ -25,6 +25,7 @@ const GROUPS: [&str; 12] = [
     "cluster",
     "transfer",
     "scheduling",
+    "restarts",
     "langs",
 ];
 
@@ -102,6 +103,10 @@ async fn main() -> Result<()> {
     }
     if wants("cluster") || wants("scheduling") {
         cluster::dag_and_placements().await?;
+    }
+
+    if wants("cluster") || wants("restarts") {
+        restarts::actor_restart().await?;
     }
 
     if wants("langs") {

@@ -312,6 +312,7 @@ impl Cluster {
             args: Vec::new(),
             name: String::new(),
             options: CallOptions::default(),
+            lifecycle: pb::ActorLifecycle::default(),
         }
     }
 
@@ -630,6 +631,18 @@ pub struct ActorBuilder<'a> {
     args: Vec<Arg>,
     name: String,
     options: CallOptions,
+    lifecycle: pb::ActorLifecycle,
+}
+
+/// How long an actor lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lifetime {
+    /// It ends with the driver session (or node) that created it, named or
+    /// not.
+    #[default]
+    Owned,
+    /// It outlives its creator; only `kill` ends it.
+    Detached,
 }
 
 impl ActorBuilder<'_> {
@@ -637,8 +650,8 @@ impl ActorBuilder<'_> {
         self.args.push(a.into());
         self
     }
-    /// Makes the actor findable with `Cluster::get_actor` (and keeps it alive
-    /// after this driver disconnects).
+    /// Makes the actor findable with `Cluster::get_actor`. A name does not
+    /// keep it alive after this driver disconnects: see [`Self::lifetime`].
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.to_string();
         self
@@ -661,6 +674,23 @@ impl ActorBuilder<'_> {
         self.options.strategy = strategy;
         self
     }
+    /// Restarts after its node died or its instance trapped (default 0;
+    /// -1: without limit). `actor-init` runs again with the same arguments.
+    pub fn max_restarts(mut self, n: i32) -> Self {
+        self.lifecycle.max_restarts = n.max(-1);
+        self
+    }
+    /// Retries of a call that was running when the actor failed (default 0;
+    /// -1: without limit); otherwise it fails with `ACTOR_RESTARTING`.
+    pub fn max_task_retries(mut self, n: i32) -> Self {
+        self.lifecycle.max_task_retries = n.max(-1);
+        self
+    }
+    /// Whether it outlives this driver (default: it ends with it).
+    pub fn lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifecycle.detached = lifetime == Lifetime::Detached;
+        self
+    }
     pub async fn create(self) -> Result<ActorHandle> {
         let ActorBuilder {
             cluster,
@@ -669,6 +699,7 @@ impl ActorBuilder<'_> {
             args,
             name,
             options,
+            lifecycle,
         } = self;
         let body = cluster
             .conn
@@ -681,6 +712,7 @@ impl ActorBuilder<'_> {
                     name,
                     strategy: Some(options.strategy.to_proto()),
                     options: options.to_proto(),
+                    lifecycle: Some(lifecycle),
                 })
             })
             .await?;

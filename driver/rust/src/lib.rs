@@ -28,7 +28,9 @@ mod options;
 mod stream;
 
 pub use args::Arg;
-pub use cluster::{ActorBuilder, ActorCall, ActorHandle, Cluster, Logs, Module, TaskBuilder};
+pub use cluster::{
+    ActorBuilder, ActorCall, ActorHandle, Cluster, Lifetime, Logs, Module, TaskBuilder,
+};
 pub use connect::{ConnectOptions, SAME_MACHINE_ENV};
 pub use error::{Error, ErrorCode, Result};
 pub use groups::{PlacementGroup, PlacementGroupBuilder, PlacementStrategy};

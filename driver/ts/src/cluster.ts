@@ -138,6 +138,25 @@ export interface TaskOptions extends CallOptions {
   retryExceptions?: boolean | NodeErrorCode[];
 }
 
+/** How an actor survives failures and how long it lives. */
+export interface ActorOptions extends CallOptions {
+  /**
+   * Restarts after its node died or its instance trapped (default 0; -1:
+   * without limit). `actor-init` runs again with the same arguments.
+   */
+  maxRestarts?: number;
+  /**
+   * Retries of a call that was running when the actor failed (default 0; -1:
+   * without limit); otherwise the call fails with `ACTOR_RESTARTING`.
+   */
+  maxTaskRetries?: number;
+  /**
+   * `"detached"`: the actor outlives this driver (only `kill` ends it).
+   * Default `"owned"`: it ends with this driver's session, named or not.
+   */
+  lifetime?: "owned" | "detached";
+}
+
 /** The node's status. Ids are bigints; sizes are numbers. */
 export interface Status {
   nodes: { nodeId: string; address: string; state: string; resources: { name: string; total: number; available: number }[] }[];
@@ -681,6 +700,12 @@ function mergeOptions(into: TaskOptions, o: unknown, what: string, task = false)
   }
 }
 
+/** A count of restarts or retries: an integer >= -1 (-1: without limit). */
+function checkRestarts(v: unknown, what: string): number {
+  if (typeof v === "number" && Number.isInteger(v) && v >= -1 && v <= 2 ** 31 - 1) return v;
+  throw new ArgumentError(`${what} must be an integer >= -1 (-1: without limit), got ${describe(v)}`);
+}
+
 function checkRetryExceptions(v: unknown, what: string): boolean | NodeErrorCode[] {
   if (typeof v === "boolean") return v;
   const codes: readonly string[] = ERROR_CODES;
@@ -769,6 +794,7 @@ export class ActorBuilder {
   readonly #args: ProtoArg[] = [];
   readonly #refs: ObjectRef[] = [];
   readonly #options: CallOptions = {};
+  readonly #lifecycle = { max_restarts: 0, max_task_retries: 0, detached: false };
   #name = "";
 
   /** @internal */
@@ -792,16 +818,29 @@ export class ActorBuilder {
   }
 
   /**
-   * Names the actor: `cluster.getActor(name)` finds it, and it outlives this
-   * driver's session.
+   * Names the actor: `cluster.getActor(name)` finds it. A name does not keep
+   * it alive after this driver's session: see `lifetime`.
    */
   name(name: string): this {
     this.#name = checkName(name, `actor ${this.className}: name`);
     return this;
   }
 
-  options(o: CallOptions): this {
-    mergeOptions(this.#options, o, `actor ${this.className}: options`);
+  /** Sets resources, limits, restarts and lifetime (merged with earlier settings). */
+  options(o: ActorOptions): this {
+    const what = `actor ${this.className}: options`;
+    const { maxRestarts, maxTaskRetries, lifetime, ...call } = checkOptions(o, what) as ActorOptions;
+    if (maxRestarts !== undefined) this.#lifecycle.max_restarts = checkRestarts(maxRestarts, `${what}.maxRestarts`);
+    if (maxTaskRetries !== undefined) {
+      this.#lifecycle.max_task_retries = checkRestarts(maxTaskRetries, `${what}.maxTaskRetries`);
+    }
+    if (lifetime !== undefined) {
+      if (lifetime !== "owned" && lifetime !== "detached") {
+        throw new ArgumentError(`${what}.lifetime must be "owned" or "detached", got ${describe(lifetime)}`);
+      }
+      this.#lifecycle.detached = lifetime === "detached";
+    }
+    mergeOptions(this.#options, call, what);
     return this;
   }
 
@@ -810,6 +849,18 @@ export class ActorBuilder {
   }
   memoryLimit(bytes: number): this {
     return this.options({ memoryLimit: bytes });
+  }
+  /** Restarts after its node died or its instance trapped (default 0; -1: without limit). */
+  maxRestarts(n: number): this {
+    return this.options({ maxRestarts: n });
+  }
+  /** Retries of a call running when the actor failed (default 0; -1: without limit). */
+  maxTaskRetries(n: number): this {
+    return this.options({ maxTaskRetries: n });
+  }
+  /** `"detached"`: outlives this driver; `"owned"` (default): ends with it. */
+  lifetime(l: "owned" | "detached"): this {
+    return this.options({ lifetime: l });
   }
 
   /** Creates the actor (its constructor has run when this resolves). */
@@ -820,7 +871,9 @@ export class ActorBuilder {
     const options = optionsToProto(this.#options);
     const reply = await this.cluster.conn.request(
       "actor",
-      (req_id) => ({ create_actor: { req_id, module, class: className, args, name, options } }),
+      (req_id) => ({
+        create_actor: { req_id, module, class: className, args, name, options, lifecycle: { ...this.#lifecycle } },
+      }),
       this.#refs,
     );
     return new ActorHandle(this.cluster, BigInt(reply.actor_id), name || undefined);

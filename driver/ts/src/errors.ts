@@ -91,6 +91,12 @@ export class TimeoutError extends ReefError {}
 /** The actor is gone (`ACTOR_DEAD`). */
 export class ActorDeadError extends ReefError {}
 
+/**
+ * The actor failed while running the call and is being restarted; the call
+ * was not retried (`ACTOR_RESTARTING`, see `maxTaskRetries`).
+ */
+export class ActorRestartingError extends ReefError {}
+
 /** An actor with that name exists already (`NAME_TAKEN`). */
 export class NameTakenError extends ReefError {}
 
@@ -127,6 +133,7 @@ const CLASSES: Record<string, new (code: ErrorCode, message: string, backtrace?:
   CANCELLED: CancelledError,
   TIMEOUT: TimeoutError,
   ACTOR_DEAD: ActorDeadError,
+  ACTOR_RESTARTING: ActorRestartingError,
   NAME_TAKEN: NameTakenError,
   NODE_STOPPING: NodeError,
   OWNER_DIED: NodeError,

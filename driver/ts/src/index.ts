@@ -18,6 +18,7 @@ export {
   type ArgValue,
   type Grant,
   type RegisterOptions,
+  type ActorOptions,
   type CallOptions,
   type TaskOptions,
   type NodeErrorCode,
@@ -30,6 +31,7 @@ export {
 } from "./cluster.js";
 export {
   ActorDeadError,
+  ActorRestartingError,
   ArgumentError,
   BadArgumentError,
   CancelledError,

@@ -25,7 +25,7 @@ use reef_proto::{
 };
 use tonic::{Code, Status};
 
-use super::state::{ActorEntry, NodeEntry, State, ALIVE, DEAD, PENDING};
+use super::state::{ActorEntry, NodeEntry, State, ALIVE, DEAD, PENDING, RESTARTING};
 use crate::status::{bad_argument, infeasible, reef_status, unknown_node};
 use crate::tables::Resources;
 
@@ -52,10 +52,18 @@ impl State {
         )
         .map_err(bad_argument)?;
         if let Some(existing) = self.actors.get(&req.actor_id) {
+            if req.restart {
+                return self.replace_actor(req, &resources);
+            }
             if existing.live() {
                 // A retried request: same answer.
                 return Ok(existing.location.clone());
             }
+        } else if req.restart {
+            return Err(unknown_actor(format!(
+                "actor {} is not in the directory (nothing to restart)",
+                req.actor_id
+            )));
         }
         if !req.name.is_empty() {
             if let Some(&holder) = self.names.get(&req.name) {
@@ -84,6 +92,8 @@ impl State {
             address: node.view.address.clone(),
             state: PENDING.into(),
             death_reason: String::new(),
+            num_restarts: 0,
+            lifecycle: Some(req.lifecycle.unwrap_or_default()),
         };
         if let Some(g) = group.and_then(|g| self.groups.get_mut(&g)) {
             g.actors.push(req.actor_id);
@@ -100,6 +110,62 @@ impl State {
                 class: req.class.clone(),
                 job_id: req.job_id,
             },
+        );
+        self.save_actor(req.actor_id);
+        self.bump();
+        Ok(location)
+    }
+
+    /// Places again an actor whose node died (state RESTARTING), by its
+    /// strategy, keeping its name; a dead actor stays dead, a live one
+    /// keeps its place (a repeated request).
+    fn replace_actor(
+        &mut self,
+        req: &PlaceActorRequest,
+        resources: &Resources,
+    ) -> Result<ActorLocation, Status> {
+        let actor = &self.actors[&req.actor_id];
+        match actor.location.state.as_str() {
+            RESTARTING => {}
+            DEAD => {
+                return Err(reef_status(
+                    Code::FailedPrecondition,
+                    ErrorCode::ActorDead,
+                    format!(
+                        "actor {} is dead: {}",
+                        req.actor_id, actor.location.death_reason
+                    ),
+                ))
+            }
+            _ => return Ok(actor.location.clone()),
+        }
+        let (node_id, group) = self.choose_node(
+            req.actor_id,
+            resources,
+            req.strategy.as_ref(),
+            &req.requester_node_id,
+        )?;
+        let node = self.nodes.get_mut(&node_id).expect("chosen from the nodes");
+        if group.is_none() {
+            node.debit.add(resources);
+        }
+        let address = node.view.address.clone();
+        if let Some(g) = group.and_then(|g| self.groups.get_mut(&g)) {
+            if !g.actors.contains(&req.actor_id) {
+                g.actors.push(req.actor_id);
+            }
+        }
+        let actor = self.actors.get_mut(&req.actor_id).expect("checked above");
+        actor.location.node_id = node_id;
+        actor.location.address = address;
+        actor.location.state = PENDING.into();
+        actor.location.num_restarts += 1;
+        let location = actor.location.clone();
+        tracing::info!(
+            actor = req.actor_id,
+            node = %location.node_id,
+            restart = location.num_restarts,
+            "actor placed again"
         );
         self.save_actor(req.actor_id);
         self.bump();
@@ -295,6 +361,24 @@ impl State {
                 self.kill_actor(req.actor_id, reason);
                 Ok(())
             }
+            RESTARTING => {
+                if !actor.live() {
+                    return Err(reef_status(
+                        Code::FailedPrecondition,
+                        ErrorCode::ActorDead,
+                        format!(
+                            "actor {} is dead ({})",
+                            req.actor_id, actor.location.death_reason
+                        ),
+                    ));
+                }
+                // Restarted in place by its node (its instance trapped).
+                actor.location.state = RESTARTING.into();
+                actor.location.death_reason = req.reason.clone();
+                actor.location.num_restarts += 1;
+                self.save_actor(req.actor_id);
+                Ok(())
+            }
             ALIVE | PENDING => {
                 if !actor.live() {
                     return Err(reef_status(
@@ -311,7 +395,7 @@ impl State {
                 Ok(())
             }
             other => Err(bad_argument(format!(
-                "actor state `{other}`: expected ALIVE, DEAD or PENDING"
+                "actor state `{other}`: expected ALIVE, RESTARTING, DEAD or PENDING"
             ))),
         }
     }

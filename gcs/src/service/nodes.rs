@@ -10,7 +10,7 @@ use reef_proto::{
 };
 use tonic::Status;
 
-use super::state::{NodeEntry, State};
+use super::state::{ActorEntry, NodeEntry, State, RESTARTING};
 use super::{millis, Inner};
 use crate::clock::now_millis;
 use crate::status::{bad_argument, internal, unknown_node};
@@ -197,6 +197,45 @@ impl Inner {
 }
 
 impl State {
+    /// The actors of a node that died: those with restarts left whose
+    /// creator node lives (it places them again) are RESTARTING, the
+    /// others dead; actors the dead node was restarting are dead too.
+    fn restart_or_kill_actors(&mut self, node_id: &str, reason: &str) {
+        let index = self.nodes.get(node_id).map(|n| n.view.node_index as u64);
+        let creator_alive = |st: &State, a: &ActorEntry| {
+            Some(a.creator_index()) != index
+                && st
+                    .nodes
+                    .values()
+                    .any(|n| n.view.node_index as u64 == a.creator_index() && !n.is_dead())
+        };
+        let mut restart = Vec::new();
+        let mut doomed = Vec::new();
+        for a in self.actors.values().filter(|a| a.live()) {
+            let id = a.location.actor_id;
+            if a.location.node_id == node_id {
+                if a.may_restart() && creator_alive(self, a) {
+                    restart.push(id);
+                } else {
+                    doomed.push((id, reason.to_owned()));
+                }
+            } else if a.location.state == RESTARTING && Some(a.creator_index()) == index {
+                let why = format!("its creator node {node_id}, which restarts it, died: {reason}");
+                doomed.push((id, why));
+            }
+        }
+        for id in restart {
+            let a = self.actors.get_mut(&id).expect("listed above");
+            a.location.state = RESTARTING.into();
+            a.location.death_reason = reason.to_owned();
+            tracing::info!(actor = id, "actor restarting: {reason}");
+            self.save_actor(id);
+        }
+        for (id, why) in doomed {
+            self.kill_actor(id, &why);
+        }
+    }
+
     /// Marks a node dead with `reason`: its actors die (names freed), its
     /// placement groups go back to pending (or fail, when a bundle was
     /// pinned to it) after their other bundles are released — the returned
@@ -214,15 +253,7 @@ impl State {
         self.save_node(node_id);
 
         let actor_reason = format!("node {node_id} died: {reason}");
-        let doomed: Vec<u64> = self
-            .actors
-            .values()
-            .filter(|a| a.live() && a.location.node_id == node_id)
-            .map(|a| a.location.actor_id)
-            .collect();
-        for id in doomed {
-            self.kill_actor(id, &actor_reason);
-        }
+        self.restart_or_kill_actors(node_id, &actor_reason);
 
         let hit: Vec<u64> = self
             .groups

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use prost::Message;
 use reef_proto::{
-    ActorLocation, ClusterView, NodeState, NodeView, PlacementGroupInfo, PlacementGroupState,
+    ActorLifecycle, ActorLocation, ClusterView, NodeState, NodeView, PlacementGroupInfo,
+    PlacementGroupState,
 };
 use tokio::sync::watch;
 
@@ -24,6 +25,7 @@ pub(crate) const GROUP_TABLE: &str = "placement_groups";
 pub(crate) const PENDING: &str = "PENDING";
 pub(crate) const ALIVE: &str = "ALIVE";
 pub(crate) const DEAD: &str = "DEAD";
+pub(crate) const RESTARTING: &str = "RESTARTING";
 
 pub(crate) struct NodeEntry {
     /// The node as published; `total`/`available` are filled in by
@@ -101,6 +103,22 @@ impl ActorEntry {
         self.location.state != DEAD
     }
 
+    pub fn lifecycle(&self) -> ActorLifecycle {
+        self.location.lifecycle.unwrap_or_default()
+    }
+
+    /// Whether one more restart is allowed.
+    pub fn may_restart(&self) -> bool {
+        let max = self.lifecycle().max_restarts;
+        max < 0 || self.location.num_restarts < max as u32
+    }
+
+    /// The index of the node that created it (and restarts it after its
+    /// node dies).
+    pub fn creator_index(&self) -> u64 {
+        self.location.actor_id >> reef_core::ids::ACTOR_INDEX_SHIFT
+    }
+
     fn record(&self) -> ActorRecord {
         ActorRecord {
             actor_id: self.location.actor_id,
@@ -110,12 +128,19 @@ impl ActorEntry {
             node_id: (!self.location.node_id.is_empty()).then(|| self.location.node_id.clone()),
             state: match self.location.state.as_str() {
                 ALIVE => ActorState::Alive,
+                RESTARTING => ActorState::Restarting {
+                    reason: self.location.death_reason.clone(),
+                },
                 DEAD => ActorState::Dead {
                     reason: self.location.death_reason.clone(),
                 },
                 _ => ActorState::Pending,
             },
             job_id: self.job_id,
+            max_restarts: self.lifecycle().max_restarts,
+            num_restarts: self.location.num_restarts,
+            max_task_retries: self.lifecycle().max_task_retries,
+            detached: self.lifecycle().detached,
         }
     }
 }

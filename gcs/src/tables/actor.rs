@@ -10,6 +10,10 @@ pub enum ActorState {
     /// Registered, not yet placed/constructed.
     Pending,
     Alive,
+    /// Its node died (or its instance trapped) and it restarts.
+    Restarting {
+        reason: String,
+    },
     Dead {
         reason: String,
     },
@@ -29,6 +33,17 @@ pub struct ActorRecord {
     pub state: ActorState,
     /// Job that created the actor.
     pub job_id: u64,
+    /// Restarts allowed (-1: without limit) and made so far.
+    #[serde(default)]
+    pub max_restarts: i32,
+    #[serde(default)]
+    pub num_restarts: u32,
+    /// Retries of a call in flight when the actor failed (-1: without limit).
+    #[serde(default)]
+    pub max_task_retries: i32,
+    /// Outlives its creator (driver session and node).
+    #[serde(default)]
+    pub detached: bool,
 }
 
 impl ActorRecord {
@@ -72,6 +87,10 @@ mod tests {
             node_id: None,
             state,
             job_id: 1,
+            max_restarts: 0,
+            num_restarts: 0,
+            max_task_retries: 0,
+            detached: false,
         };
         let mut a = record(300, ActorState::Pending);
         let b = ActorRecord {

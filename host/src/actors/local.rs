@@ -1,7 +1,8 @@
 //! An actor that lives on this node: its instance, its mailbox and the loop
 //! that serves its calls one at a time, in the order they were queued.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -16,12 +17,14 @@ use crate::module::Module;
 use crate::objects::ObjectDirectory;
 use crate::placement::Strategy;
 use crate::scheduler::{Resources, Scheduler};
-use crate::spec::{ArgSpec, Call, Limits};
+use crate::spec::{ArgSpec, Call, Lifecycle, Limits};
 
 #[derive(Clone, Debug)]
 pub enum ActorState {
     Starting,
     Alive,
+    /// Its instance failed; a new one is being made (calls wait).
+    Restarting(ReefError),
     Dead(ReefError),
 }
 
@@ -33,6 +36,10 @@ pub struct Actor {
     /// The driver session that created it; anonymous actors die with it.
     pub owner: Option<u64>,
     pub strategy: Strategy,
+    /// Restarts and retries allowed, lifetime; `num_restarts` as created.
+    pub lifecycle: Lifecycle,
+    /// Restarts so far (here and on the nodes it lived on before).
+    pub restarts: AtomicU32,
     /// The actor's one queue once it lives here.
     pub mailbox: mpsc::UnboundedSender<Call>,
     pub state: Mutex<ActorState>,
@@ -48,6 +55,15 @@ impl Actor {
         }
         drop(state);
         self.kill.cancel();
+    }
+
+    /// Whether one more restart is allowed.
+    pub fn may_restart(&self) -> bool {
+        Lifecycle {
+            num_restarts: self.restarts.load(Ordering::Relaxed),
+            ..self.lifecycle
+        }
+        .may_restart()
     }
 
     /// The error calls get once the actor is dead.
@@ -80,21 +96,44 @@ pub struct Serving<'a> {
     pub metrics: &'a Metrics,
 }
 
-/// Constructs the actor, then serves its calls until it is killed or traps;
-/// returns why it stopped. `alive` is called once the constructor returned.
+/// Why an instance of the actor stopped serving.
+pub struct Stopped {
+    pub cause: ReefError,
+    /// The constructor failed (the actor is not restarted then).
+    pub in_init: bool,
+    /// The call it failed in, unsealed and with its arguments still held:
+    /// retried after a restart, or failed.
+    pub call: Option<Call>,
+}
+
+impl Stopped {
+    fn before_calls(cause: ReefError) -> Self {
+        Stopped {
+            cause,
+            in_init: true,
+            call: None,
+        }
+    }
+}
+
+/// Constructs an instance of the actor, then serves its calls (first those
+/// in `retry`, then the mailbox's) until it is killed or the instance
+/// fails; returns why it stopped. `alive` is called once the constructor
+/// returned.
 pub async fn serve(
-    s: Serving<'_>,
+    s: &Serving<'_>,
     actor: &Arc<Actor>,
+    retry: &mut VecDeque<Call>,
     mailbox: &mut mpsc::UnboundedReceiver<Call>,
-    alive: impl FnOnce(),
-) -> ReefError {
+    alive: impl Fn(),
+) -> Stopped {
     let (wit_args, allowed) = match s.objects.resolve_args(s.args).await {
         Ok(a) => a,
-        Err(e) => return e,
+        Err(e) => return Stopped::before_calls(e),
     };
     let permit = tokio::select! {
         biased;
-        _ = actor.kill.cancelled() => return killed(),
+        _ = actor.kill.cancelled() => return Stopped::before_calls(killed()),
         p = s.pool.acquire(s.resources) => p,
     };
     let mut store = exec::new_store(s.host, &actor.module, s.limits, actor.kill.clone());
@@ -104,21 +143,29 @@ pub async fn serve(
     s.metrics.actor_started();
     let instance = match exec::instantiate(&mut store, &actor.module).await {
         Ok(i) => i,
-        Err(e) => return e,
+        Err(e) => return Stopped::before_calls(e),
     };
     let init = &actor.module.exports.actor_init;
     if let Err(e) = exec::call_init(&mut store, &instance, init, &actor.class, &wit_args).await {
-        return e;
+        return Stopped::before_calls(e);
     }
     *actor.state.lock().unwrap() = ActorState::Alive;
     alive();
     // The metrics of each method called, looked up once per actor.
     let mut series = HashMap::new();
+    let stopped = |cause| Stopped {
+        cause,
+        in_init: false,
+        call: None,
+    };
     loop {
-        let call = tokio::select! {
-            biased;
-            _ = actor.kill.cancelled() => return killed(),
-            c = mailbox.recv() => match c { Some(c) => c, None => return killed() },
+        let call = match retry.pop_front() {
+            Some(c) => c,
+            None => tokio::select! {
+                biased;
+                _ = actor.kill.cancelled() => return stopped(killed()),
+                c = mailbox.recv() => match c { Some(c) => c, None => return stopped(killed()) },
+            },
         };
         let (out_from, err_from) = {
             let ctx = store.data();
@@ -127,13 +174,16 @@ pub async fn serve(
         // Each call gets a fresh CPU-time budget.
         store.data_mut().ticks_used = 0;
         let start = Instant::now();
-        let result = match s.objects.resolve_args(&call.args).await {
+        // An argument that cannot be had fails the call, not the instance.
+        let (result, ran) = match s.objects.resolve_args(&call.args).await {
             Ok((wit_args, allowed)) => {
                 store.data_mut().allowed.extend(allowed);
                 let export = &actor.module.exports.actor_call;
-                exec::call_output(&mut store, &instance, export, &call.method, &wit_args).await
+                let out =
+                    exec::call_output(&mut store, &instance, export, &call.method, &wit_args).await;
+                (out, true)
             }
-            Err(e) => Err(e),
+            Err(e) => (Err(e), false),
         };
         let method = match series.get(&call.method) {
             Some(method) => Arc::clone(method),
@@ -148,17 +198,32 @@ pub async fn serve(
         method.called(start.elapsed(), result.as_ref().err().map(|e| e.code));
         let logs = exec::take_logs(store.data_mut(), out_from, err_from);
         s.logs.put(call.return_id, logs);
-        s.objects.release_args(&call.args);
         // A guest-returned error leaves the instance usable; a trap does not.
-        let fatal = matches!(&result, Err(e) if !matches!(
-            e.code,
-            ErrorCode::GuestError | ErrorCode::BadArgument | ErrorCode::UnknownFunction
-                | ErrorCode::DependencyFailed | ErrorCode::UnknownObject
-        ));
-        let cause = result.as_ref().err().cloned();
-        s.objects.seal(call.return_id, result);
-        if fatal {
-            return cause.unwrap();
+        match result {
+            Err(e) if ran && is_fatal(&e) => {
+                return Stopped {
+                    cause: e,
+                    in_init: false,
+                    call: Some(call),
+                }
+            }
+            result => {
+                s.objects.release_args(&call.args);
+                s.objects.seal(call.return_id, result);
+            }
         }
     }
+}
+
+/// Whether a call's failure leaves the instance unusable: anything but an
+/// error the guest returned or a bad argument the host caught first.
+pub fn is_fatal(e: &ReefError) -> bool {
+    !matches!(
+        e.code,
+        ErrorCode::GuestError
+            | ErrorCode::BadArgument
+            | ErrorCode::UnknownFunction
+            | ErrorCode::DependencyFailed
+            | ErrorCode::UnknownObject
+    )
 }

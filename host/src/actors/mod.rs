@@ -20,15 +20,25 @@
 //! here, it is created here; placed elsewhere, the creation is forwarded to
 //! that node (`Peer.Forward`). A create returns once the actor is placed.
 //!
-//! **Lifetimes.** Anonymous actors die with the driver that created them:
-//! when it disconnects (its node kills them) or when its node dies (the
-//! actor's node sees the death in the view). An actor whose node dies is
-//! dead; its pending calls fail with NODE_DIED.
+//! **Lifetimes.** An actor dies with the driver session that created it
+//! (its node kills it when the driver disconnects) or with the node that
+//! created it (the actor's node sees the death in the view), named or not,
+//! unless it is *detached* (`Lifecycle::detached`): then only `kill` ends it.
+//!
+//! **Restarts** (`Lifecycle::max_restarts`). An actor whose instance fails
+//! (a trap, not a returned error) is restarted in place: a new instance,
+//! `actor-init` again with the original arguments, the calls in its mailbox
+//! kept. An actor whose node dies is marked RESTARTING by the control plane
+//! and placed again by the node that created it (which holds its
+//! arguments); every node with calls for it waits in its entry until the
+//! control plane says where it lives now. A call that was running when the
+//! actor failed runs again, first, up to `max_task_retries` times, else fails
+//! with `ACTOR_RESTARTING` (or `ACTOR_DEAD` when it will not restart).
 
 mod local;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -46,19 +56,23 @@ use crate::logs::LogStore;
 use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::modules::Registry;
-use crate::objects::{Forwarded, ObjectDirectory};
+use crate::objects::{Forwarded, LostCall, ObjectDirectory};
 use crate::placement::{group_removed, Strategy};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::Resources;
 use crate::spec::{
     actor_options_from_proto, args_from_proto, args_to_proto, options_to_proto, short, ActorSpec,
-    ArgSpec, Call, Placed,
+    ArgSpec, Call, Lifecycle, Placed,
 };
 use local::{dead, Actor, ActorState};
 
 /// How long a call for an actor created elsewhere waits here for the
 /// actor's creation (calls can overtake it: they come from any node).
 const PARK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Actor states in the control plane's directory.
+const DEAD: &str = "DEAD";
+const RESTARTING: &str = "RESTARTING";
 
 /// Why calls wait in an entry.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -69,6 +83,8 @@ enum Reason {
     LookingUp,
     /// The actor will live here: its creation is on its way.
     Arriving,
+    /// Its node died: this node waits for it to be placed again.
+    Restarting,
 }
 
 /// What this node knows about one actor.
@@ -78,6 +94,10 @@ enum Entry {
         calls: Vec<Call>,
         /// Killed while waiting: killed once it settles.
         kill: bool,
+        /// Calls that were running when the actor failed (and why it did)
+        /// and may not run again: they fail once it is known whether it
+        /// restarts.
+        doomed: Vec<(Call, ReefError)>,
     },
     Local(Arc<Actor>),
     Remote(RemoteActor),
@@ -87,13 +107,32 @@ enum Entry {
 
 struct RemoteActor {
     node_id: String,
-    /// The driver session on this node that created it (anonymous actors
-    /// die with it).
+    /// The driver session on this node that created it (it dies with it
+    /// unless detached).
     owner: Option<u64>,
-    named: bool,
-    /// Constructor arguments, held here until the actor dies.
-    args: Vec<ArgSpec>,
+    lifecycle: Lifecycle,
+    /// On the node that created it: how, to place it again after its node
+    /// died; its arguments are held here until the actor dies.
+    spec: Option<Box<ActorSpec>>,
 }
+
+impl RemoteActor {
+    fn args(&self) -> &[ArgSpec] {
+        self.spec.as_ref().map_or(&[], |s| &s.args)
+    }
+}
+
+fn waiting(reason: Reason, calls: Vec<Call>) -> Entry {
+    Entry::Waiting {
+        reason,
+        calls,
+        kill: false,
+        doomed: Vec::new(),
+    }
+}
+
+/// How long a node waits for an actor the control plane is restarting.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A summary row for `host status`.
 pub struct ActorRow {
@@ -188,14 +227,10 @@ impl ActorManager {
             let _ = tx.send(Ok(()));
             return Ok((id, rx));
         }
-        self.entries.lock().unwrap().insert(
-            id,
-            Entry::Waiting {
-                reason: Reason::Placing,
-                calls: Vec::new(),
-                kill: false,
-            },
-        );
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(id, waiting(Reason::Placing, Vec::new()));
         let this = self.clone();
         tokio::spawn(async move {
             let placed = this.place(id, spec).await;
@@ -213,6 +248,26 @@ impl ActorManager {
             self.registry.fetch(self.host()?, &spec.module).await?;
             self.check_class(&spec.module, &spec.class)?;
         }
+        let location = self.ask_placement(id, &spec, false).await?;
+        if location.node_id == self.cluster.node_id() {
+            self.create_here(id, spec)?;
+            return Ok(None);
+        }
+        if let Err(e) = self.objects.hold_args(&spec.args) {
+            self.report_state(id, Some(&e));
+            return Err(e);
+        }
+        self.start_remote(id, spec, location.node_id)
+    }
+
+    /// The control plane's placement for an actor (`restart`: again, after
+    /// its node died).
+    async fn ask_placement(
+        &self,
+        id: u64,
+        spec: &ActorSpec,
+        restart: bool,
+    ) -> ReefResult<pb::ActorLocation> {
         let request = pb::PlaceActorRequest {
             actor_id: id,
             module: spec.module.clone(),
@@ -222,19 +277,25 @@ impl ActorManager {
             strategy: Some(spec.strategy.to_proto()),
             requester_node_id: self.cluster.node_id().to_string(),
             job_id: 0,
+            lifecycle: Some(spec.lifecycle.to_proto()),
+            restart,
         };
-        let location = self
-            .cluster
+        self.cluster
             .gcs()?
             .place_actor(request)
             .await
-            .map_err(|s| rpc_error(&format!("placing actor `{}`", spec.class), s))?;
-        if location.node_id == self.cluster.node_id() {
-            self.create_here(id, spec)?;
-            return Ok(None);
-        }
-        let started = self.objects.hold_args(&spec.args).and_then(|()| {
-            let link = self.cluster.peer(&location.node_id)?;
+            .map_err(|s| rpc_error(&format!("placing actor `{}`", spec.class), s))
+    }
+
+    /// Sends an actor's creation to the node it was placed on; its
+    /// arguments are held (and stay held in the returned entry).
+    fn start_remote(
+        &self,
+        id: u64,
+        spec: ActorSpec,
+        node_id: String,
+    ) -> ReefResult<Option<RemoteActor>> {
+        let sent = self.cluster.peer(&node_id).map(|link| {
             link.forward(pb::ForwardedWork {
                 work: Some(pb::forwarded_work::Work::CreateActor(pb::CreateActor {
                     req_id: id,
@@ -244,22 +305,57 @@ impl ActorManager {
                     name: spec.name.clone().unwrap_or_default(),
                     options: Some(options_to_proto(&spec.options)),
                     strategy: Some(spec.strategy.to_proto()),
+                    lifecycle: Some(spec.lifecycle.to_proto()),
                 })),
                 strategy: Some(spec.strategy.to_proto()),
                 hops: 1,
-            });
-            Ok(())
+            })
         });
-        if let Err(e) = started {
+        if let Err(e) = sent {
+            self.objects.release_args(&spec.args);
             self.report_state(id, Some(&e));
             return Err(e);
         }
         Ok(Some(RemoteActor {
-            node_id: location.node_id,
+            node_id,
             owner: spec.owner,
-            named: spec.name.is_some_and(|n| !n.is_empty()),
-            args: spec.args,
+            lifecycle: spec.lifecycle,
+            spec: Some(Box::new(spec)),
         }))
+    }
+
+    /// Places again an actor this node created, whose node died (the
+    /// control plane marked it RESTARTING); its arguments are still held.
+    async fn restart(self: Arc<Self>, id: u64, mut spec: ActorSpec) {
+        let placed = match self.ask_placement(id, &spec, true).await {
+            Ok(location) => {
+                spec.lifecycle.num_restarts = location.num_restarts;
+                tracing::info!(
+                    actor = id,
+                    node = %location.node_id,
+                    restart = location.num_restarts,
+                    "restarting actor"
+                );
+                if location.node_id == self.cluster.node_id() {
+                    let args = spec.args.clone();
+                    let created = self.create_here(id, spec).map(|()| None);
+                    // The actor holds its arguments itself now.
+                    self.objects.release_args(&args);
+                    created
+                } else {
+                    self.start_remote(id, spec, location.node_id)
+                }
+            }
+            Err(e) => {
+                self.objects.release_args(&spec.args);
+                Err(if e.code == ErrorCode::ActorDead {
+                    e
+                } else {
+                    dead(&e)
+                })
+            }
+        };
+        self.settle(id, placed);
     }
 
     /// Records where an actor is (or why it is not) and lets the calls that
@@ -271,6 +367,10 @@ impl ActorManager {
             Ok(Some(remote)) => Entry::Remote(remote),
             Err(e) => Entry::Gone(e),
         };
+        let outcome = match &new {
+            Entry::Gone(e) => Err(e.clone()),
+            _ => Ok(()),
+        };
         let old = {
             let mut entries = self.entries.lock().unwrap();
             // Created here meanwhile: that entry stays.
@@ -279,7 +379,14 @@ impl ActorManager {
             }
             entries.insert(id, new)
         };
-        if let Some(Entry::Waiting { calls, kill, .. }) = old {
+        if let Some(Entry::Waiting {
+            calls,
+            kill,
+            doomed,
+            ..
+        }) = old
+        {
+            self.fail_doomed(id, doomed, outcome);
             for call in calls {
                 self.dispatch(id, call);
             }
@@ -287,6 +394,28 @@ impl ActorManager {
                 self.kill_later(id);
             }
         }
+    }
+
+    /// Fails the calls that were running when actor `id` failed and may not
+    /// run again: `ACTOR_RESTARTING` when it restarts (`Ok`), else with why
+    /// it will not.
+    fn fail_doomed(&self, id: u64, doomed: Vec<(Call, ReefError)>, outcome: ReefResult<()>) {
+        for (call, cause) in doomed {
+            let e = match &outcome {
+                Ok(()) => restarting(id, &call, &cause),
+                Err(e) => dead(e),
+            };
+            self.objects.fail(call.return_id, e, &call.args);
+        }
+    }
+
+    /// Fails the doomed calls of a waiting entry now (the actor restarts).
+    fn fail_doomed_now(&self, id: u64) {
+        let doomed = match self.entries.lock().unwrap().get_mut(&id) {
+            Some(Entry::Waiting { doomed, .. }) => std::mem::take(doomed),
+            _ => return,
+        };
+        self.fail_doomed(id, doomed, Ok(()));
     }
 
     fn kill_later(self: &Arc<Self>, id: u64) {
@@ -340,6 +469,7 @@ impl ActorManager {
             options,
             owner,
             strategy,
+            lifecycle,
         } = spec;
         let module = self.check_class(&module, &class)?;
         let resources = options.actor_resources();
@@ -369,6 +499,8 @@ impl ActorManager {
             class,
             owner,
             strategy,
+            lifecycle,
+            restarts: AtomicU32::new(lifecycle.num_restarts),
             mailbox: tx,
             state: Mutex::new(ActorState::Starting),
             kill: CancellationToken::new(),
@@ -378,10 +510,16 @@ impl ActorManager {
             .lock()
             .unwrap()
             .insert(id, Entry::Local(actor.clone()));
-        let (calls, kill) = match waiting {
-            Some(Entry::Waiting { calls, kill, .. }) => (calls, kill),
-            _ => (Vec::new(), false),
+        let (calls, kill, doomed) = match waiting {
+            Some(Entry::Waiting {
+                calls,
+                kill,
+                doomed,
+                ..
+            }) => (calls, kill, doomed),
+            _ => (Vec::new(), false, Vec::new()),
         };
+        self.fail_doomed(id, doomed, Ok(()));
         for call in calls {
             self.enqueue(&actor, call);
         }
@@ -426,10 +564,8 @@ impl ActorManager {
                     limits,
                     metrics: &self.metrics,
                 };
-                local::serve(serving, &actor, &mut mailbox, || {
-                    self.report_state(actor.id, None)
-                })
-                .await
+                self.serve_with_restarts(&serving, &actor, &mut mailbox)
+                    .await
             }
             Err(e) => e,
         };
@@ -461,6 +597,49 @@ impl ActorManager {
         self.release_name(&actor);
     }
 
+    /// Serves the actor, making a new instance each time one fails while it
+    /// may restart; returns why it stopped for good.
+    async fn serve_with_restarts(
+        &self,
+        serving: &local::Serving<'_>,
+        actor: &Arc<Actor>,
+        mailbox: &mut mpsc::UnboundedReceiver<Call>,
+    ) -> ReefError {
+        let mut retry = VecDeque::new();
+        loop {
+            let stopped = local::serve(serving, actor, &mut retry, mailbox, || {
+                self.report_state(actor.id, None)
+            })
+            .await;
+            let cause = stopped.cause;
+            let restart = !stopped.in_init
+                && !actor.kill.is_cancelled()
+                && actor.dead_error().is_none()
+                && actor.may_restart();
+            if let Some(mut call) = stopped.call {
+                if restart && actor.lifecycle.may_retry(call.retries) {
+                    call.retries += 1;
+                    retry.push_front(call);
+                } else {
+                    self.objects.fail(call.return_id, cause.clone(), &call.args);
+                }
+            }
+            if !restart {
+                return cause;
+            }
+            let n = actor.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(actor = actor.id, restart = n, "restarting actor: {cause}");
+            {
+                let mut state = actor.state.lock().unwrap();
+                if matches!(*state, ActorState::Dead(_)) {
+                    return cause;
+                }
+                *state = ActorState::Restarting(cause.clone());
+            }
+            self.report_restarting(actor.id, &cause);
+        }
+    }
+
     /// Remembers why actor `id` cannot run here; fails the calls that waited for it.
     fn mark_dead(&self, id: u64, cause: ReefError) {
         let old = self
@@ -469,7 +648,8 @@ impl ActorManager {
             .unwrap()
             .insert(id, Entry::Gone(dead(&cause)));
         self.report_state(id, Some(&cause));
-        if let Some(Entry::Waiting { calls, .. }) = old {
+        if let Some(Entry::Waiting { calls, doomed, .. }) = old {
+            self.fail_doomed(id, doomed, Err(cause.clone()));
             for call in calls {
                 self.objects.fail(call.return_id, dead(&cause), &call.args);
             }
@@ -495,6 +675,7 @@ impl ActorManager {
             return_id,
             method,
             args,
+            retries: 0,
         };
         self.dispatch(actor, call);
         Ok(())
@@ -522,14 +703,7 @@ impl ActorManager {
                 self.objects.fail(call.return_id, e, &call.args);
             }
             None if self.created_elsewhere(actor) => {
-                entries.insert(
-                    actor,
-                    Entry::Waiting {
-                        reason: Reason::LookingUp,
-                        calls: vec![call],
-                        kill: false,
-                    },
-                );
+                entries.insert(actor, waiting(Reason::LookingUp, vec![call]));
                 drop(entries);
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -582,6 +756,7 @@ impl ActorManager {
             return_id,
             method,
             args,
+            retries,
         } = call;
         let work = pb::ForwardedWork {
             work: Some(pb::forwarded_work::Work::CallActor(pb::CallActor {
@@ -600,16 +775,42 @@ impl ActorManager {
                 what: format!("a call of method `{method}` of actor {actor}"),
                 task: None,
                 args,
+                actor_call: Some((actor, method.clone(), retries)),
             },
         );
         link.forward(work);
     }
 
-    /// Where the control plane says an actor created elsewhere lives.
+    /// Where the control plane says an actor created elsewhere lives;
+    /// while it is still placed on a node that died (it is restarting),
+    /// asks again until it is placed anew or dead.
     async fn look_up(&self, actor: u64) -> ReefResult<Option<RemoteActor>> {
-        let key = pb::lookup_actor_request::Key::ActorId(actor);
-        let location = self.ask_directory(key, format!("actor {actor}")).await?;
-        self.route_from(location)
+        let deadline = tokio::time::Instant::now() + RESTART_TIMEOUT;
+        loop {
+            let key = pb::lookup_actor_request::Key::ActorId(actor);
+            let location = self.ask_directory(key, format!("actor {actor}")).await?;
+            if location.state == DEAD || !self.node_gone(&location.node_id) {
+                return self.route_from(location);
+            }
+            self.fail_doomed_now(actor);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ReefError::new(
+                    ErrorCode::ActorRestarting,
+                    format!(
+                        "actor {actor} was still restarting after {RESTART_TIMEOUT:?} ({})",
+                        location.death_reason
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether a node is dead (or not in this node's view).
+    fn node_gone(&self, node_id: &str) -> bool {
+        self.cluster
+            .node_view(node_id)
+            .is_none_or(|n| n.state == pb::NodeState::Dead as i32)
     }
 
     /// The control plane's actor directory entry for an id or a name.
@@ -626,7 +827,7 @@ impl ActorManager {
     }
 
     fn route_from(&self, location: pb::ActorLocation) -> ReefResult<Option<RemoteActor>> {
-        if location.state == "DEAD" {
+        if location.state == DEAD {
             return Err(ReefError::new(
                 ErrorCode::ActorDead,
                 format!(
@@ -638,11 +839,15 @@ impl ActorManager {
         if location.node_id == self.cluster.node_id() {
             return Ok(None);
         }
+        let lifecycle = Lifecycle {
+            num_restarts: location.num_restarts,
+            ..Lifecycle::from_proto(location.lifecycle)
+        };
         Ok(Some(RemoteActor {
             node_id: location.node_id,
             owner: None,
-            named: true,
-            args: Vec::new(),
+            lifecycle,
+            spec: None,
         }))
     }
 
@@ -674,7 +879,7 @@ impl ActorManager {
             }
             None => return self.kill_local(actor).await,
         };
-        self.objects.release_args(&remote.args);
+        self.objects.release_args(remote.args());
         let link = self.cluster.peer(&remote.node_id)?;
         link.client
             .clone()
@@ -751,6 +956,10 @@ impl ActorManager {
         let key = pb::lookup_actor_request::Key::Name(name.to_string());
         let location = self.ask_directory(key, format!("actor `{name}`")).await?;
         let id = location.actor_id;
+        if self.node_gone(&location.node_id) {
+            // Restarting: calls look it up again (and wait) until it lives.
+            return Ok(id);
+        }
         if let Some(remote) = self.route_from(location)? {
             self.entries
                 .lock()
@@ -776,15 +985,28 @@ impl ActorManager {
         });
     }
 
-    /// A driver session of this node ended: its anonymous actors die,
-    /// here and elsewhere (named actors outlive it).
+    /// Tells the control plane an actor of this node restarts in place.
+    fn report_restarting(&self, actor: u64, cause: &ReefError) {
+        let Ok(gcs) = self.cluster.gcs() else {
+            return;
+        };
+        let reason = cause.to_string();
+        tokio::spawn(async move {
+            if let Err(status) = gcs.set_actor_state(actor, RESTARTING, &reason).await {
+                tracing::debug!("reporting actor {actor} restarting: {status}");
+            }
+        });
+    }
+
+    /// A driver session of this node ended: the actors it created die,
+    /// here and elsewhere, unless detached.
     pub fn owner_left(self: &Arc<Self>, owner: u64) {
         let (here, elsewhere): (Vec<Arc<Actor>>, Vec<u64>) = {
             let entries = self.entries.lock().unwrap();
             let here = entries
                 .values()
                 .filter_map(|e| match e {
-                    Entry::Local(a) if a.owner == Some(owner) && a.name.is_none() => {
+                    Entry::Local(a) if a.owner == Some(owner) && !a.lifecycle.detached => {
                         Some(a.clone())
                     }
                     _ => None,
@@ -793,7 +1015,7 @@ impl ActorManager {
             let elsewhere = entries
                 .iter()
                 .filter(
-                    |(_, e)| matches!(e, Entry::Remote(a) if a.owner == Some(owner) && !a.named),
+                    |(_, e)| matches!(e, Entry::Remote(a) if a.owner == Some(owner) && !a.lifecycle.detached),
                 )
                 .map(|(id, _)| *id)
                 .collect();
@@ -812,31 +1034,66 @@ impl ActorManager {
         }
     }
 
-    /// A node died: actors there are dead, and anonymous actors it created
-    /// here lost their driver.
-    pub fn on_node_dead(&self, node_id: &str) {
-        let lost: Vec<RemoteActor> = {
+    /// A node died. Actors there: this node waits for them to be placed
+    /// again (and places those it created itself), with the calls that were
+    /// running there (`lost`) first when they may run again. Actors that
+    /// node created here and that are not detached lost their creator.
+    pub fn on_node_dead(self: &Arc<Self>, node_id: &str, lost: Vec<LostCall>) {
+        let cause = |id: u64| {
+            ReefError::new(
+                ErrorCode::NodeDied,
+                format!("node {node_id}, where actor {id} lived, died"),
+            )
+        };
+        let mut affected: Vec<(u64, RemoteActor)> = Vec::new();
+        let mut unrouted = Vec::new();
+        {
             let mut entries = self.entries.lock().unwrap();
             let ids: Vec<u64> = entries
                 .iter()
                 .filter(|(_, e)| matches!(e, Entry::Remote(a) if a.node_id == node_id))
                 .map(|(id, _)| *id)
                 .collect();
-            ids.into_iter()
-                .filter_map(|id| {
-                    let gone = Entry::Gone(ReefError::new(
-                        ErrorCode::NodeDied,
-                        format!("node {node_id}, where actor {id} lived, died"),
-                    ));
-                    match entries.insert(id, gone) {
-                        Some(Entry::Remote(a)) => Some(a),
-                        _ => None,
+            for id in ids {
+                let old = entries.insert(id, waiting(Reason::Restarting, Vec::new()));
+                if let Some(Entry::Remote(a)) = old {
+                    affected.push((id, a));
+                }
+            }
+            for LostCall { actor, mut call } in lost {
+                let lifecycle = affected
+                    .iter()
+                    .find(|(id, _)| *id == actor)
+                    .map(|(_, a)| a.lifecycle);
+                match (entries.get_mut(&actor), lifecycle) {
+                    (Some(Entry::Waiting { calls, doomed, .. }), Some(lifecycle)) => {
+                        if lifecycle.may_retry(call.retries) {
+                            call.retries += 1;
+                            calls.push(call);
+                        } else {
+                            doomed.push((call, cause(actor)));
+                        }
                     }
-                })
-                .collect()
-        };
-        for actor in lost {
-            self.objects.release_args(&actor.args);
+                    _ => unrouted.push((actor, call)),
+                }
+            }
+        }
+        for (actor, call) in unrouted {
+            self.objects.fail(call.return_id, cause(actor), &call.args);
+        }
+        for (id, remote) in affected {
+            let this = self.clone();
+            match remote.spec {
+                Some(spec) => {
+                    tokio::spawn(this.restart(id, *spec));
+                }
+                None => {
+                    tokio::spawn(async move {
+                        let route = this.look_up(id).await;
+                        this.settle(id, route);
+                    });
+                }
+            }
         }
         let Some(index) = self.cluster.index_of(node_id) else {
             return;
@@ -847,16 +1104,18 @@ impl ActorManager {
             .unwrap()
             .values()
             .filter_map(|e| match e {
-                Entry::Local(a)
-                    if a.owner.is_none() && a.name.is_none() && creator_index(a.id) == index =>
-                {
+                Entry::Local(a) if !a.lifecycle.detached && creator_index(a.id) == index => {
                     Some(a.clone())
                 }
                 _ => None,
             })
             .collect();
         for actor in orphans {
-            self.kill_local_with(&actor, killed());
+            let cause = ReefError::new(
+                ErrorCode::OwnerDied,
+                format!("node {node_id}, which created the actor, died"),
+            );
+            self.kill_local_with(&actor, cause);
         }
     }
 
@@ -892,6 +1151,7 @@ impl ActorManager {
             options: actor_options_from_proto(create.options),
             owner: None,
             strategy,
+            lifecycle: Lifecycle::from_proto(create.lifecycle),
         };
         if self.registry.get(&spec.module).is_ok() {
             let _ = self.create_here(id, spec);
@@ -935,19 +1195,13 @@ impl ActorManager {
             return_id,
             method: call.method,
             args,
+            retries: 0,
         };
         let mut entries = self.entries.lock().unwrap();
         match entries.get_mut(&actor) {
             Some(Entry::Waiting { calls, .. }) => calls.push(call),
             None if self.created_elsewhere(actor) => {
-                entries.insert(
-                    actor,
-                    Entry::Waiting {
-                        reason: Reason::Arriving,
-                        calls: vec![call],
-                        kill: false,
-                    },
-                );
+                entries.insert(actor, waiting(Reason::Arriving, vec![call]));
                 drop(entries);
                 self.expire_arrival(actor);
             }
@@ -999,10 +1253,15 @@ impl ActorManager {
                     name: a.name.clone().unwrap_or_default(),
                     module: a.module.hash.clone(),
                     class: a.class.clone(),
-                    state: match &*a.state.lock().unwrap() {
-                        ActorState::Starting => "starting".into(),
-                        ActorState::Alive => "alive".into(),
-                        ActorState::Dead(e) => format!("dead: {e}"),
+                    state: match (
+                        &*a.state.lock().unwrap(),
+                        a.restarts.load(Ordering::Relaxed),
+                    ) {
+                        (ActorState::Starting, _) => "starting".into(),
+                        (ActorState::Alive, 0) => "alive".into(),
+                        (ActorState::Alive, n) => format!("alive (restarts: {n})"),
+                        (ActorState::Restarting(e), n) => format!("restarting (restart {n}): {e}"),
+                        (ActorState::Dead(e), _) => format!("dead: {e}"),
                     },
                 }),
                 _ => None,
@@ -1015,4 +1274,17 @@ impl ActorManager {
 
 fn killed() -> ReefError {
     ReefError::new(ErrorCode::ActorDead, "the actor was killed")
+}
+
+/// The error of a call that was running when actor `id` failed (`cause`)
+/// and may not run again while it restarts.
+fn restarting(id: u64, call: &Call, cause: &ReefError) -> ReefError {
+    ReefError::new(
+        ErrorCode::ActorRestarting,
+        format!(
+            "actor {id} is restarting after {cause}; call `{}` was running and is not retried \
+             (max_task_retries)",
+            call.method
+        ),
+    )
 }

@@ -117,6 +117,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                     options: Default::default(),
                     owner: None,
                     strategy: Default::default(),
+                    lifecycle: Default::default(),
                 };
                 ctx.host.work()?.create_actor(spec)
             });

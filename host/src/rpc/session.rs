@@ -22,7 +22,7 @@ use crate::placement::Strategy;
 use crate::session_slots::SlotLease;
 use crate::spec::{actor_options_from_proto as actor_options, when_placed};
 use crate::spec::{args_from_proto as args, options_from_proto as options};
-use crate::spec::{ActorSpec, TaskSpec};
+use crate::spec::{ActorSpec, Lifecycle, TaskSpec};
 use crate::store::{Block, Data, ObjectId};
 use crate::tasks::StopReason;
 
@@ -151,6 +151,7 @@ impl Session {
                         options: actor_options(c.options),
                         owner: Some(self.prefix),
                         strategy: Strategy::from_proto(c.strategy.as_ref()),
+                        lifecycle: Lifecycle::from_proto(c.lifecycle),
                     })
                 });
                 let this = self.clone();

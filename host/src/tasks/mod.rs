@@ -417,6 +417,7 @@ impl Tasks {
                 what: format!("task `{}`", spec.function),
                 args: spec.args.clone(),
                 task: Some(Box::new(attempt)),
+                actor_call: None,
             },
         );
         link.forward(work);

@@ -134,13 +134,15 @@ fn pause(args: &Args) -> Result<f64> {
     args.f64(1)
 }
 
-/// Actor `Counter(initial: f64 = 0)`: `add(x: f64) -> f64` (new total), `total() -> f64`.
+/// Actor `Counter(initial: f64 = 0)`: `add(x: f64) -> f64` (new total), `total() -> f64`,
+/// `slow_add(x: f64, ms: u64) -> f64` (adds after sleeping `ms`), `crash()` (traps: a
+/// failure of the instance, not an error it returns).
 struct Counter {
     total: f64,
 }
 
 impl Actor for Counter {
-    const METHODS: &'static [&'static str] = &["add", "total"];
+    const METHODS: &'static [&'static str] = &["add", "total", "slow_add", "crash"];
 
     fn new(args: &Args) -> Result<Self> {
         let total = if args.is_nil(0) { 0.0 } else { args.f64(0)? };
@@ -153,6 +155,12 @@ impl Actor for Counter {
                 self.total += args.f64(0)?;
                 Ok(self.total.into())
             }
+            "slow_add" => {
+                std::thread::sleep(std::time::Duration::from_millis(args.u64(1)?));
+                self.total += args.f64(0)?;
+                Ok(self.total.into())
+            }
+            "crash" => core::arch::wasm32::unreachable(),
             _ => Ok(self.total.into()),
         }
     }
