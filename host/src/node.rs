@@ -396,9 +396,14 @@ fn snapshot(
             }
         }
         if let Some(actors) = actors.upgrade() {
-            let mut by_state = [("starting", 0), ("alive", 0), ("dead", 0)];
+            let mut by_state = [("starting", 0), ("alive", 0), ("restarting", 0), ("dead", 0)];
             for row in actors.rows() {
-                let state = row.state.split(':').next().unwrap_or_default();
+                // The state is the first word: "alive (restarts: 1)", "dead: <cause>".
+                let state = row
+                    .state
+                    .split(|c: char| c == ':' || c.is_whitespace())
+                    .next()
+                    .unwrap_or_default();
                 if let Some(n) = by_state.iter_mut().find(|(s, _)| *s == state) {
                     n.1 += 1;
                 }
