@@ -1,7 +1,8 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put,
-//! instance, views, memory, seed, cluster, langs; `transfer` runs only the cluster
+//! instance, views, memory, seed, cluster, langs; `head-restart` runs only
+//! the cluster group's head restart row; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
 //! and actor rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
@@ -9,9 +10,11 @@
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
-use reef_benches::{cluster, instance, langs, memory, put, roundtrip, seed, throughput, views};
+use reef_benches::{
+    cluster, head_restart, instance, langs, memory, put, roundtrip, seed, throughput, views,
+};
 
-const GROUPS: [&str; 11] = [
+const GROUPS: [&str; 12] = [
     "roundtrip",
     "throughput",
     "put",
@@ -23,6 +26,7 @@ const GROUPS: [&str; 11] = [
     "transfer",
     "scheduling",
     "langs",
+    "head-restart",
 ];
 
 #[tokio::main]
@@ -94,6 +98,9 @@ async fn main() -> Result<()> {
     }
     if wants("cluster") || wants("scheduling") {
         cluster::dag_and_placements().await?;
+    }
+    if wants("cluster") || wants("head-restart") {
+        head_restart::figure().await?;
     }
 
     if wants("langs") {

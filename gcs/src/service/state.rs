@@ -38,6 +38,10 @@ pub(crate) struct NodeEntry {
     pub debit: Resources,
     pub last_seen: Instant,
     pub start_time_ms: u64,
+    /// Restored from storage by a restarted control plane and not yet
+    /// registered again: its heartbeats are answered `unknown` until the
+    /// node re-registers and reports what it holds.
+    pub reconnecting: bool,
 }
 
 impl NodeEntry {
@@ -74,6 +78,7 @@ impl NodeEntry {
     fn record(&self) -> NodeInfo {
         NodeInfo {
             node_id: self.view.node_id.clone(),
+            node_index: self.view.node_index,
             address: self.view.address.clone(),
             resources_total: self.total.clone(),
             resources_available: self.available(),
@@ -94,11 +99,35 @@ pub(crate) struct ActorEntry {
     pub module: String,
     pub class: String,
     pub job_id: u64,
+    /// The placement group whose bundle holds it.
+    pub group: Option<u64>,
 }
 
 impl ActorEntry {
     pub fn live(&self) -> bool {
         self.location.state != DEAD
+    }
+
+    /// A live actor as a previous control plane persisted it, on the node
+    /// at `address`.
+    pub fn restored(record: &ActorRecord, address: &str) -> Self {
+        ActorEntry {
+            location: ActorLocation {
+                actor_id: record.actor_id,
+                node_id: record.node_id.clone().unwrap_or_default(),
+                address: address.to_owned(),
+                state: match record.state {
+                    ActorState::Alive => ALIVE.into(),
+                    _ => PENDING.into(),
+                },
+                death_reason: String::new(),
+            },
+            name: record.name.clone().unwrap_or_default(),
+            module: record.module_hash.clone(),
+            class: record.class.clone(),
+            job_id: record.job_id,
+            group: record.placement_group,
+        }
     }
 
     fn record(&self) -> ActorRecord {
@@ -116,6 +145,7 @@ impl ActorEntry {
                 _ => ActorState::Pending,
             },
             job_id: self.job_id,
+            placement_group: self.group,
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct ActorRecord {
     pub state: ActorState,
     /// Job that created the actor.
     pub job_id: u64,
+    /// The placement group whose bundle holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_group: Option<u64>,
 }
 
 impl ActorRecord {
@@ -72,6 +75,7 @@ mod tests {
             node_id: None,
             state,
             job_id: 1,
+            placement_group: None,
         };
         let mut a = record(300, ActorState::Pending);
         let b = ActorRecord {
