@@ -131,16 +131,16 @@ async fn head_restart_keeps_the_cluster(store: Store) {
     let sums: Vec<f64> = on_a.get_many(&down).await.unwrap();
     assert_eq!(sums, (0..50).map(|i| i as f64 + 2.0).collect::<Vec<_>>());
 
-    // The head comes back: on its data directory, or as a new process on
-    // the same Redis (with the cluster's token).
-    let token = token_file.to_str().unwrap().to_owned();
-    let mut restart_args = head_args.clone();
-    restart_args.extend_from_slice(&["--token-file", &token]);
+    // The head comes back: on its data directory (its token is there), or
+    // as a new process in a new one on the same Redis, given the token.
     let restart_dir: &Path = match &store {
         Store::File => dirs[0].path(),
-        Store::Redis(_) => dirs[3].path(),
+        Store::Redis(_) => {
+            std::fs::copy(&token_file, dirs[3].path().join("token")).unwrap();
+            dirs[3].path()
+        }
     };
-    let head = HostProcess::start_on(restart_dir, port, &restart_args).unwrap();
+    let head = HostProcess::start_on(restart_dir, port, &head_args).unwrap();
 
     let results: Vec<f64> = on_a.get_many(&refs).await.unwrap();
     assert_eq!(
