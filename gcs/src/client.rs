@@ -231,11 +231,8 @@ impl ControlPlane for GcsClient {
             job_id,
             ended_at_ms,
         };
-        self.patiently("end_job", |mut c| {
-            let req = req.clone();
-            async move { c.end_job(req).await }
-        })
-        .await?;
+        self.patiently("end_job", |mut c| async move { c.end_job(req).await })
+            .await?;
         Ok(())
     }
 
@@ -332,9 +329,8 @@ impl ControlPlane for GcsClient {
     async fn pg_get(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
         let req = PlacementGroupId { id };
         Ok(self
-            .patiently("get_placement_group", |mut c| {
-                let req = req.clone();
-                async move { c.get_placement_group(req).await }
+            .patiently("get_placement_group", |mut c| async move {
+                c.get_placement_group(req).await
             })
             .await?
             .into_inner())
@@ -346,9 +342,8 @@ impl ControlPlane for GcsClient {
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
         Ok(self
-            .patiently("wait_placement_group", |mut c| {
-                let req = req.clone();
-                async move { c.wait_placement_group(req).await }
+            .patiently("wait_placement_group", |mut c| async move {
+                c.wait_placement_group(req).await
             })
             .await?
             .into_inner())
@@ -356,9 +351,8 @@ impl ControlPlane for GcsClient {
 
     async fn pg_remove(&self, id: u64) -> Result<(), Status> {
         let req = PlacementGroupId { id };
-        self.patiently("remove_placement_group", |mut c| {
-            let req = req.clone();
-            async move { c.remove_placement_group(req).await }
+        self.patiently("remove_placement_group", |mut c| async move {
+            c.remove_placement_group(req).await
         })
         .await?;
         Ok(())
