@@ -8,7 +8,7 @@
 //!
 //! **A head that went away.** Every call but `register`, `heartbeat` and
 //! `subscribe` (whose callers have loops of their own) is retried with
-//! [`Backoff`] while the head cannot be reached (`Unavailable`), for up to
+//! [`Backoff`] while the head cannot be reached ([`is_unreachable`]), for up to
 //! the client's *patience* (60 s by default): a node keeps working through a
 //! head restart, and what needs the head waits for it. When the patience
 //! runs out the call fails with `TIMEOUT`, naming the head and the last
@@ -28,6 +28,17 @@ use crate::backoff::Backoff;
 use crate::control_plane::{ControlPlane, ViewStream};
 use crate::service::MAX_MESSAGE_BYTES;
 use crate::status::reef_status;
+
+/// Whether a failed call never reached the head, or lost its connection
+/// on the way (`Unavailable`, or `Unknown` for a transport error: a
+/// connection reset mid-call, as when the head is killed).
+pub fn is_unreachable(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable => true,
+        Code::Unknown => status.message().contains("transport error"),
+        _ => false,
+    }
+}
 
 /// How long a call waits for an unreachable head by default.
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
@@ -90,7 +101,7 @@ impl GcsClient {
         let mut backoff = Backoff::default();
         loop {
             match call(self.rpc()).await {
-                Err(status) if status.code() == Code::Unavailable => {
+                Err(status) if is_unreachable(&status) => {
                     let waited = started.elapsed();
                     if waited >= self.patience {
                         return Err(reef_status(
@@ -356,5 +367,18 @@ impl ControlPlane for GcsClient {
         })
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_count_as_unreachable() {
+        assert!(is_unreachable(&Status::unavailable("connection refused")));
+        assert!(is_unreachable(&Status::unknown("transport error")));
+        assert!(!is_unreachable(&Status::unknown("something else")));
+        assert!(!is_unreachable(&Status::not_found("no such actor")));
     }
 }

@@ -252,7 +252,7 @@ impl Membership {
                 );
                 Rejoin::Refused
             }
-            Err(status) if status.code() == tonic::Code::Unavailable => Rejoin::Later,
+            Err(status) if reef_gcs::client::is_unreachable(&status) => Rejoin::Later,
             Err(status) => {
                 tracing::error!(
                     "the control plane refused this node: {}; stopping",
