@@ -79,7 +79,17 @@ pub async fn figure() -> Result<()> {
         let (dir_path, token_path) = (dir.path().to_owned(), token_file.clone());
         let restart =
             tokio::task::spawn_blocking(move || start_head(&dir_path, port, Some(&token_path)));
-        let found = on_a.get_actor("bench-head-restart").await?;
+        let found = match on_a.get_actor("bench-head-restart").await {
+            Ok(found) => found,
+            Err(e) => {
+                let head = restart.await??;
+                anyhow::bail!(
+                    "{e}\nthe head logged:\n{}\nworker B logged:\n{}",
+                    head.log(),
+                    b.log()
+                );
+            }
+        };
         let total = found.call("total").submit()?;
         ensure!(
             on_a.get::<f64>(&total).await? == 7.0,

@@ -158,6 +158,24 @@ impl Inner {
         out
     }
 
+    /// Places an actor. A named one is stored before the reply (its name
+    /// must survive a restart of the head); others are written behind.
+    pub(crate) async fn place_actor(
+        &self,
+        req: PlaceActorRequest,
+    ) -> Result<ActorLocation, Status> {
+        let location = self.with_state(|st| st.place_actor(&req))?;
+        if !req.name.is_empty() {
+            // Waits for the batch holding the record: concurrent placements
+            // share one storage transaction.
+            let persist = self.persist.clone();
+            tokio::task::spawn_blocking(move || persist.flush())
+                .await
+                .map_err(crate::status::internal)?;
+        }
+        Ok(location)
+    }
+
     fn publish(&self) {
         let view = self.with_state(|st| st.view());
         self.views.send_replace(Arc::new(view));
@@ -385,7 +403,7 @@ impl ControlPlaneApi for ControlPlaneService {
         request: Request<PlaceActorRequest>,
     ) -> Result<Response<PlaceActorReply>, Status> {
         let req = request.into_inner();
-        let location = self.inner.with_state(|st| st.place_actor(&req))?;
+        let location = self.inner.place_actor(req).await?;
         Ok(Response::new(PlaceActorReply {
             location: Some(location),
         }))
