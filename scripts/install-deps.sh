@@ -16,6 +16,14 @@ if ! { [[ -x /usr/bin/rustc ]] && { [[ -d /usr/lib/rustlib/wasm32-wasi ]] || [[ 
         || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends rustc cargo libstd-rust-dev-wasm32; }
 fi
 
+# redis-server: the tests of the control plane's Redis store start their own.
+if ! command -v redis-server >/dev/null; then
+    echo "install-deps: installing redis-server (tests of the Redis control-plane store)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends redis-server \
+        || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends redis-server; }
+fi
+
 if command -v rustup >/dev/null; then
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" \

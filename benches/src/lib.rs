@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod dispatch;
 pub mod harness;
+pub mod head_restart;
 pub mod instance;
 pub mod langs;
 pub mod memory;

@@ -5,24 +5,50 @@
 //! channel connects lazily (and reconnects) and every call carries the
 //! cluster token. Errors are tonic [`Status`]es carrying the Reef error in
 //! their details: `reef_core::ReefError::from(status)` gets it back.
+//!
+//! **A head that went away.** Every call but `register`, `heartbeat` and
+//! `subscribe` (whose callers have loops of their own) is retried with
+//! [`Backoff`] while the head cannot be reached ([`is_unreachable`]), for up to
+//! the client's *patience* (60 s by default): a node keeps working through a
+//! head restart, and what needs the head waits for it. When the patience
+//! runs out the call fails with `TIMEOUT`, naming the head and the last
+//! transport error.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reef_core::ReefError;
 use reef_proto::auth::{AttachToken, TokenChannel};
 use reef_proto::control_plane_client::ControlPlaneClient;
 use reef_proto::*;
-use tonic::Status;
+use tonic::{Code, Status};
 
+use crate::backoff::Backoff;
 use crate::control_plane::{ControlPlane, ViewStream};
 use crate::service::MAX_MESSAGE_BYTES;
+use crate::status::reef_status;
+
+/// Whether a failed call never reached the head, or lost its connection
+/// on the way (`Unavailable`, or `Unknown` for a transport error: a
+/// connection reset mid-call, as when the head is killed).
+pub fn is_unreachable(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable => true,
+        Code::Unknown => status.message().contains("transport error"),
+        _ => false,
+    }
+}
+
+/// How long a call waits for an unreachable head by default.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A token-carrying gRPC client of the head's `ControlPlane` service.
 #[derive(Clone)]
 pub struct GcsClient {
     inner: ControlPlaneClient<TokenChannel>,
     address: String,
+    patience: Duration,
 }
 
 impl std::fmt::Debug for GcsClient {
@@ -45,7 +71,15 @@ impl GcsClient {
         Ok(Self {
             inner,
             address: address.to_owned(),
+            patience: DEFAULT_PATIENCE,
         })
+    }
+
+    /// How long calls wait for an unreachable head before failing with
+    /// `TIMEOUT` (zero: fail at once).
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
     }
 
     /// The address this client talks to.
@@ -55,6 +89,39 @@ impl GcsClient {
 
     fn rpc(&self) -> ControlPlaneClient<TokenChannel> {
         self.inner.clone()
+    }
+
+    /// Runs `call` until it gets through to the head, for up to the patience.
+    async fn patiently<T, F, Fut>(&self, what: &str, call: F) -> Result<T, Status>
+    where
+        F: Fn(ControlPlaneClient<TokenChannel>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let started = Instant::now();
+        let mut backoff = Backoff::default();
+        loop {
+            match call(self.rpc()).await {
+                Err(status) if is_unreachable(&status) => {
+                    let waited = started.elapsed();
+                    if waited >= self.patience {
+                        return Err(reef_status(
+                            Code::DeadlineExceeded,
+                            reef_proto::ErrorCode::Timeout,
+                            format!(
+                                "{what}: the control plane at {} was unreachable for {} ms: {}",
+                                self.address,
+                                waited.as_millis(),
+                                status.message()
+                            ),
+                        ));
+                    }
+                    tracing::debug!(what, address = %self.address, "control plane unreachable: waiting");
+                    let delay = backoff.next_delay().min(self.patience - waited);
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -81,7 +148,11 @@ impl ControlPlane for GcsClient {
             node_id: node_id.to_owned(),
             reason: reason.to_owned(),
         };
-        self.rpc().drain_node(req).await?;
+        self.patiently("drain_node", |mut c| {
+            let req = req.clone();
+            async move { c.drain_node(req).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -90,7 +161,11 @@ impl ControlPlane for GcsClient {
             hash: hash.to_owned(),
             wasm,
         };
-        self.rpc().put_module(req).await?;
+        self.patiently("put_module", |mut c| {
+            let req = req.clone();
+            async move { c.put_module(req).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -98,11 +173,24 @@ impl ControlPlane for GcsClient {
         let req = GetModuleRequest {
             hash: hash.to_owned(),
         };
-        Ok(self.rpc().get_module(req).await?.into_inner().wasm)
+        Ok(self
+            .patiently("get_module", |mut c| {
+                let req = req.clone();
+                async move { c.get_module(req).await }
+            })
+            .await?
+            .into_inner()
+            .wasm)
     }
 
     async fn place_actor(&self, req: PlaceActorRequest) -> Result<ActorLocation, Status> {
-        let reply = self.rpc().place_actor(req).await?.into_inner();
+        let reply = self
+            .patiently("place_actor", |mut c| {
+                let req = req.clone();
+                async move { c.place_actor(req).await }
+            })
+            .await?
+            .into_inner();
         reply.location.ok_or_else(|| {
             ReefError::new(ErrorCode::Internal, "PlaceActor replied without a location").into()
         })
@@ -119,17 +207,34 @@ impl ControlPlane for GcsClient {
             state: state.to_owned(),
             reason: reason.to_owned(),
         };
-        self.rpc().set_actor_state(req).await?;
+        self.patiently("set_actor_state", |mut c| {
+            let req = req.clone();
+            async move { c.set_actor_state(req).await }
+        })
+        .await?;
         Ok(())
     }
 
     async fn lookup_actor(&self, key: lookup_actor_request::Key) -> Result<ActorLocation, Status> {
         let req = LookupActorRequest { key: Some(key) };
-        Ok(self.rpc().lookup_actor(req).await?.into_inner())
+        Ok(self
+            .patiently("lookup_actor", |mut c| {
+                let req = req.clone();
+                async move { c.lookup_actor(req).await }
+            })
+            .await?
+            .into_inner())
     }
 
     async fn start_job(&self, req: StartJobRequest) -> Result<u64, Status> {
-        Ok(self.rpc().start_job(req).await?.into_inner().job_id)
+        Ok(self
+            .patiently("start_job", |mut c| {
+                let req = req.clone();
+                async move { c.start_job(req).await }
+            })
+            .await?
+            .into_inner()
+            .job_id)
     }
 
     async fn end_job(&self, job_id: u64, ended_at_ms: u64) -> Result<(), Status> {
@@ -137,17 +242,18 @@ impl ControlPlane for GcsClient {
             job_id,
             ended_at_ms,
         };
-        self.rpc().end_job(req).await?;
+        self.patiently("end_job", |mut c| async move { c.end_job(req).await })
+            .await?;
         Ok(())
     }
 
     async fn list_jobs(&self) -> Result<Vec<JobInfo>, Status> {
-        Ok(self
-            .rpc()
-            .list_jobs(ListJobsRequest {})
-            .await?
-            .into_inner()
-            .jobs)
+        let reply = self
+            .patiently("list_jobs", |mut c| async move {
+                c.list_jobs(ListJobsRequest {}).await
+            })
+            .await?;
+        Ok(reply.into_inner().jobs)
     }
 
     async fn kv_put(
@@ -163,7 +269,14 @@ impl ControlPlane for GcsClient {
             value,
             overwrite,
         };
-        Ok(self.rpc().kv_put(req).await?.into_inner().written)
+        Ok(self
+            .patiently("kv_put", |mut c| {
+                let req = req.clone();
+                async move { c.kv_put(req).await }
+            })
+            .await?
+            .into_inner()
+            .written)
     }
 
     async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Bytes>, Status> {
@@ -171,7 +284,14 @@ impl ControlPlane for GcsClient {
             ns: ns.to_owned(),
             key: key.to_owned(),
         };
-        Ok(self.rpc().kv_get(req).await?.into_inner().value)
+        Ok(self
+            .patiently("kv_get", |mut c| {
+                let req = req.clone();
+                async move { c.kv_get(req).await }
+            })
+            .await?
+            .into_inner()
+            .value)
     }
 
     async fn kv_delete(&self, ns: &str, key: &str) -> Result<bool, Status> {
@@ -179,7 +299,14 @@ impl ControlPlane for GcsClient {
             ns: ns.to_owned(),
             key: key.to_owned(),
         };
-        Ok(self.rpc().kv_delete(req).await?.into_inner().deleted)
+        Ok(self
+            .patiently("kv_delete", |mut c| {
+                let req = req.clone();
+                async move { c.kv_delete(req).await }
+            })
+            .await?
+            .into_inner()
+            .deleted)
     }
 
     async fn kv_keys(&self, ns: &str, prefix: &str) -> Result<Vec<String>, Status> {
@@ -187,19 +314,37 @@ impl ControlPlane for GcsClient {
             ns: ns.to_owned(),
             prefix: prefix.to_owned(),
         };
-        Ok(self.rpc().kv_keys(req).await?.into_inner().keys)
+        Ok(self
+            .patiently("kv_keys", |mut c| {
+                let req = req.clone();
+                async move { c.kv_keys(req).await }
+            })
+            .await?
+            .into_inner()
+            .keys)
     }
 
     async fn pg_create(
         &self,
         req: CreatePlacementGroupRequest,
     ) -> Result<PlacementGroupInfo, Status> {
-        Ok(self.rpc().create_placement_group(req).await?.into_inner())
+        Ok(self
+            .patiently("create_placement_group", |mut c| {
+                let req = req.clone();
+                async move { c.create_placement_group(req).await }
+            })
+            .await?
+            .into_inner())
     }
 
     async fn pg_get(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
         let req = PlacementGroupId { id };
-        Ok(self.rpc().get_placement_group(req).await?.into_inner())
+        Ok(self
+            .patiently("get_placement_group", |mut c| async move {
+                c.get_placement_group(req).await
+            })
+            .await?
+            .into_inner())
     }
 
     async fn pg_wait(&self, id: u64, timeout: Duration) -> Result<PlacementGroupInfo, Status> {
@@ -207,12 +352,33 @@ impl ControlPlane for GcsClient {
             id,
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         };
-        Ok(self.rpc().wait_placement_group(req).await?.into_inner())
+        Ok(self
+            .patiently("wait_placement_group", |mut c| async move {
+                c.wait_placement_group(req).await
+            })
+            .await?
+            .into_inner())
     }
 
     async fn pg_remove(&self, id: u64) -> Result<(), Status> {
         let req = PlacementGroupId { id };
-        self.rpc().remove_placement_group(req).await?;
+        self.patiently("remove_placement_group", |mut c| async move {
+            c.remove_placement_group(req).await
+        })
+        .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_count_as_unreachable() {
+        assert!(is_unreachable(&Status::unavailable("connection refused")));
+        assert!(is_unreachable(&Status::unknown("transport error")));
+        assert!(!is_unreachable(&Status::unknown("something else")));
+        assert!(!is_unreachable(&Status::not_found("no such actor")));
     }
 }

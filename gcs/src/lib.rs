@@ -33,8 +33,9 @@
 //!   write-behind; modules, jobs and KV are written through.
 //! * [`tables`]: the typed records the service persists (JSON values).
 //! * [`Storage`]: the table-scoped byte key/value backend under it all.
-//!   [`FileStore`] (one embedded redb file, durable) implements it; a
-//!   networked backend can implement the same small trait.
+//!   [`FileStore`] (one embedded redb file, durable, the default) and
+//!   [`RedisStore`] (a Redis server, so a new head anywhere can take over)
+//!   implement it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,27 +51,33 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 pub mod client;
 mod clock;
 pub mod control_plane;
 mod error;
 mod file_store;
 pub mod placement;
+mod redis_store;
 pub mod service;
 mod status;
 mod storage;
+mod storage_spec;
 pub mod tables;
 #[cfg(test)]
 mod test_util;
 
+pub use backoff::Backoff;
 pub use client::GcsClient;
 pub use clock::now_millis;
 pub use control_plane::{ControlPlane, ViewStream};
 pub use error::{GcsError, Result};
 pub use file_store::{FileStore, DB_FILE};
+pub use redis_store::RedisStore;
 pub use service::{ControlPlaneService, InProcess, ServiceConfig};
 pub use status::reef_status;
 pub use storage::{Entry, Storage, WriteOp};
+pub use storage_spec::StorageSpec;
 pub use tables::{
     ActorRecord, ActorState, ActorTable, JobRecord, JobState, JobTable, Kv, NodeInfo, NodeState,
     NodeTable, Resources,

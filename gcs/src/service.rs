@@ -26,10 +26,12 @@
 //! * Node, actor and placement group records are written behind
 //!   (`persist`): batched, one storage transaction every 5 ms. A crash of
 //!   the head can lose the last few milliseconds of those records.
-//! * A restarted control plane does not resurrect hot state: it marks the
-//!   nodes and actors its predecessor left alive dead ("control plane
-//!   restarted") and drops the old placement groups; nodes learn it from
-//!   `Heartbeat` (`unknown = true`) and register again.
+//! * A restarted control plane (same store: data directory or Redis) takes
+//!   its predecessor's state over (`recover`): nodes it left alive come back
+//!   *reconnecting* until they register again with their index and report
+//!   their actors and bundles (nodes learn it from `Heartbeat`, answered
+//!   `unknown = true`); those that do not within the node timeout die like
+//!   any silent node, and with them the actors and groups they held.
 //!
 //! # Callers
 //!
@@ -48,6 +50,7 @@ mod in_process;
 mod nodes;
 mod peers;
 mod persist;
+mod recover;
 mod registry;
 mod state;
 
@@ -64,13 +67,12 @@ use tonic::{Request, Response, Status};
 
 use crate::control_plane::ViewStream;
 use crate::error::GcsError;
-use crate::storage::{Storage, WriteOp};
-use crate::tables::{
-    self, ActorRecord, ActorState, ActorTable, Counters, JobTable, Kv, NodeInfo, NodeTable, Record,
-};
+use crate::storage::Storage;
+use crate::tables::{Counters, JobTable, Kv};
 use peers::PeerPool;
 use persist::Persister;
-use state::{Retention, State, GROUP_TABLE};
+use recover::Restored;
+use state::{Retention, State};
 
 pub use in_process::InProcess;
 pub use registry::MODULE_BLOB_TABLE;
@@ -156,6 +158,24 @@ impl Inner {
         out
     }
 
+    /// Places an actor. A named one is stored before the reply (its name
+    /// must survive a restart of the head); others are written behind.
+    pub(crate) async fn place_actor(
+        &self,
+        req: PlaceActorRequest,
+    ) -> Result<ActorLocation, Status> {
+        let location = self.with_state(|st| st.place_actor(&req))?;
+        if !req.name.is_empty() {
+            // Waits for the batch holding the record: concurrent placements
+            // share one storage transaction.
+            let persist = self.persist.clone();
+            tokio::task::spawn_blocking(move || persist.flush())
+                .await
+                .map_err(crate::status::internal)?;
+        }
+        Ok(location)
+    }
+
     fn publish(&self) {
         let view = self.with_state(|st| st.view());
         self.views.send_replace(Arc::new(view));
@@ -193,22 +213,27 @@ pub type ControlPlaneGrpc = InterceptedService<ControlPlaneServer<ControlPlaneSe
 
 impl ControlPlaneService {
     /// The service over `store`; `token` authenticates its calls to nodes.
-    /// Marks what a previous control plane on the same store left alive as
-    /// dead. Must be called inside a tokio runtime (it spawns the background
-    /// tasks).
+    /// Takes over what a previous control plane on the same store left (see
+    /// `recover`). Must be called inside a tokio runtime (it spawns the
+    /// background tasks).
     pub fn new(
         store: Arc<dyn Storage>,
         token: &str,
         config: ServiceConfig,
     ) -> Result<Self, GcsError> {
         let attach = AttachToken::new(token).map_err(GcsError::InvalidArgument)?;
-        recover(&store)?;
+        let restored = Restored::load(&store)?;
         let persist = Arc::new(Persister::new(store.clone(), config.flush_interval));
         let retention = Retention {
             dead_actors: config.retained_dead_actors,
             removed_groups: config.retained_removed_groups,
         };
-        let state = State::new(persist.clone(), config.head_node_id.clone(), retention);
+        let mut state = State::new(persist.clone(), config.head_node_id.clone(), retention);
+        let releases = if restored.is_empty() {
+            Vec::new()
+        } else {
+            state.restore(restored)
+        };
         let (views, _) = watch::channel(Arc::new(state.view()));
         let inner = Arc::new(Inner {
             peers: PeerPool::new(attach, config.peer_timeout),
@@ -228,6 +253,7 @@ impl ControlPlaneService {
         tokio::spawn(publish_views(weak.clone(), inner.changed.clone()));
         tokio::spawn(detect_failures(weak.clone()));
         tokio::spawn(retry_groups(weak, inner.view_published.clone()));
+        inner.release_later(releases);
         Ok(Self { inner })
     }
 
@@ -264,44 +290,6 @@ impl ControlPlaneService {
     pub fn in_process(&self) -> InProcess {
         InProcess::new(self.inner.clone())
     }
-}
-
-/// Marks records a previous control plane left live as dead and drops its
-/// placement groups, in one storage transaction.
-fn recover(store: &Arc<dyn Storage>) -> Result<(), GcsError> {
-    let reason = "control plane restarted";
-    let mut pairs = Vec::new();
-    for mut node in NodeTable::new(store.clone()).all()? {
-        if node.is_alive() {
-            node.state = tables::NodeState::Dead;
-            pairs.push((NodeInfo::TABLE, tables::encode(&node)?));
-        }
-    }
-    for mut actor in ActorTable::new(store.clone()).all()? {
-        if actor.is_live() {
-            actor.state = ActorState::Dead {
-                reason: reason.into(),
-            };
-            pairs.push((ActorRecord::TABLE, tables::encode(&actor)?));
-        }
-    }
-    let groups = store.scan(GROUP_TABLE)?;
-    let mut ops: Vec<WriteOp<'_>> = pairs
-        .iter()
-        .map(|(table, (key, value))| WriteOp::Put { table, key, value })
-        .collect();
-    ops.extend(groups.iter().map(|(key, _)| WriteOp::Delete {
-        table: GROUP_TABLE,
-        key,
-    }));
-    if !ops.is_empty() {
-        tracing::info!(
-            records = ops.len(),
-            "control plane: retiring the previous run's state"
-        );
-        store.write_batch(&ops)?;
-    }
-    Ok(())
 }
 
 /// Publishes the view after changes, at most one per `view_interval`.
@@ -415,7 +403,7 @@ impl ControlPlaneApi for ControlPlaneService {
         request: Request<PlaceActorRequest>,
     ) -> Result<Response<PlaceActorReply>, Status> {
         let req = request.into_inner();
-        let location = self.inner.with_state(|st| st.place_actor(&req))?;
+        let location = self.inner.place_actor(req).await?;
         Ok(Response::new(PlaceActorReply {
             location: Some(location),
         }))

@@ -359,3 +359,99 @@ async fn a_dead_node_sends_its_groups_back_to_pending() {
         err.message()
     );
 }
+
+/// What a fake node holds, as it reports it to a restarted control plane.
+fn rejoin(node: &FakeNode, index: u32) -> RegisterNodeRequest {
+    let held = node.state.lock().unwrap().reserved.clone();
+    let mut bundles: Vec<BundleReservation> = held
+        .iter()
+        .flat_map(|(group, b)| {
+            b.iter().map(|(i, _)| BundleReservation {
+                placement_group_id: *group,
+                bundle_index: *i,
+                resources: None,
+            })
+        })
+        .collect();
+    bundles.sort_by_key(|b| (b.placement_group_id, b.bundle_index));
+    RegisterNodeRequest {
+        node_index: index,
+        bundles,
+        ..node.register_request()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_control_plane_keeps_groups_its_nodes_still_hold() {
+    use std::sync::Arc;
+
+    use reef_gcs::{ControlPlaneService, FileStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = [
+        FakeNode::start("n0", 4.0).await,
+        FakeNode::start("n1", 4.0).await,
+        FakeNode::start("n2", 4.0).await,
+    ];
+    let (spread, pinned) = {
+        let store = Arc::new(FileStore::open(dir.path()).unwrap());
+        let service = ControlPlaneService::new(store, TOKEN, config()).unwrap();
+        let c = service.in_process();
+        for n in &nodes {
+            c.register(n.register_request()).await.unwrap();
+        }
+        let spread = c
+            .pg_create(group(PlacementStrategy::Spread, &[1.0, 1.0, 1.0]))
+            .await
+            .unwrap();
+        assert_eq!(state(&spread), PlacementGroupState::PgCreated);
+        let mut req = group(PlacementStrategy::Pack, &[1.0]);
+        req.node_ids = vec!["n0".into()];
+        let pinned = c.pg_create(req).await.unwrap();
+        assert_eq!(pinned.bundle_nodes, vec!["n0".to_string()]);
+        (spread, pinned)
+    };
+    // n0 also holds bundles of a group the control plane never recorded.
+    nodes[0]
+        .state
+        .lock()
+        .unwrap()
+        .reserved
+        .insert(999_999, vec![(0, cpus(0.5))]);
+    // n2 lost its bundles while the control plane was away.
+    nodes[2].state.lock().unwrap().reserved.clear();
+
+    let store = eventually(Duration::from_secs(5), || FileStore::open(dir.path()).ok()).await;
+    let service = ControlPlaneService::new(Arc::new(store), TOKEN, config()).unwrap();
+    let c = service.in_process();
+    // Restored as they were until the nodes report.
+    assert_eq!(
+        state(&c.pg_get(spread.id).await.unwrap()),
+        PlacementGroupState::PgCreated
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let reply = c.register(rejoin(n, i as u32 + 1)).await.unwrap();
+        assert_eq!(reply.node_index, i as u32 + 1);
+    }
+    // The pinned group is untouched; the stale bundles are released.
+    let kept = c.pg_get(pinned.id).await.unwrap();
+    assert_eq!(state(&kept), PlacementGroupState::PgCreated);
+    assert_eq!(kept.bundle_nodes, pinned.bundle_nodes);
+    assert_eq!(kept.node_ids, vec!["n0".to_string()]);
+    eventually(Duration::from_secs(5), || {
+        (!nodes[0]
+            .state
+            .lock()
+            .unwrap()
+            .reserved
+            .contains_key(&999_999))
+        .then_some(())
+    })
+    .await;
+    // The spread group lost n2's bundle: rescheduled over the three nodes.
+    let again = c.pg_wait(spread.id, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(state(&again), PlacementGroupState::PgCreated, "{again:?}");
+    assert_eq!(distinct(&again.bundle_nodes), 3);
+    assert_reserved_as_reported(&nodes, &again);
+    assert_eq!(nodes[0].bundles_of(pinned.id), vec![0]);
+}

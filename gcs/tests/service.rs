@@ -18,10 +18,15 @@ use tonic::Code;
 fn node(id: &str, cpu: f64) -> RegisterNodeRequest {
     RegisterNodeRequest {
         node_id: id.into(),
-        address: format!("127.0.0.1:{}", 7000 + id.len()),
+        // One address per node: a node registering at a live node's
+        // address replaces it.
+        address: format!(
+            "127.0.0.1:{}",
+            7000 + id.bytes().map(u16::from).sum::<u16>()
+        ),
         total: rmap(cpu),
         available: rmap(cpu),
-        arena_path: String::new(),
+        ..Default::default()
     }
 }
 
@@ -352,8 +357,8 @@ async fn actors_are_placed_named_and_looked_up() {
     let third = c.place_actor(actor(3, "", 1.0, "a")).await.unwrap();
     assert_eq!(third.node_id, "b");
     assert_eq!(third.state, "PENDING");
-    assert_eq!(third.address, "127.0.0.1:7001");
-    // Fits b's total but nothing is free anywhere: queued on b.
+    assert_eq!(third.address, "127.0.0.1:7098"); // b
+                                                 // Fits b's total but nothing is free anywhere: queued on b.
     assert_eq!(
         c.place_actor(actor(4, "", 3.5, "c")).await.unwrap().node_id,
         "b"
@@ -559,36 +564,97 @@ async fn jobs_and_kv_over_grpc_and_in_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_control_plane_retires_the_previous_state() {
+async fn a_restarted_control_plane_keeps_what_reconnecting_nodes_hold() {
     use std::sync::Arc;
 
     use reef_gcs::{ActorState, ActorTable, ControlPlaneService, FileStore, NodeTable, Storage};
 
+    let config = ServiceConfig {
+        node_timeout: Duration::from_millis(1500),
+        ..Default::default()
+    };
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Arc::new(FileStore::open(dir.path()).unwrap());
-        let service = ControlPlaneService::new(store, TOKEN, ServiceConfig::default()).unwrap();
+        let service = ControlPlaneService::new(store, TOKEN, config.clone()).unwrap();
         let c = service.in_process();
         assert_eq!(c.register(node("n1", 2.0)).await.unwrap().node_index, 1);
-        c.place_actor(actor(5, "named", 1.0, "n1")).await.unwrap();
+        assert_eq!(c.register(node("n22", 2.0)).await.unwrap().node_index, 2);
+        c.place_actor(actor(5, "kept", 1.0, "n1")).await.unwrap();
+        c.set_actor_state(5, "ALIVE", "").await.unwrap();
+        c.place_actor(actor(6, "vanished", 0.5, "n1"))
+            .await
+            .unwrap();
+        c.set_actor_state(6, "ALIVE", "").await.unwrap();
+        c.place_actor(actor(7, "elsewhere", 1.0, "n22"))
+            .await
+            .unwrap();
+        c.kv_put("ns", "k", Bytes::from_static(b"v"), true)
+            .await
+            .unwrap();
         // Dropping the service flushes what is queued and closes the store.
     }
     let store: Arc<dyn Storage> =
         Arc::new(eventually(Duration::from_secs(5), || FileStore::open(dir.path()).ok()).await);
-    let actors = ActorTable::new(store.clone());
-    assert_eq!(actors.require(&5).unwrap().state, ActorState::Pending);
-    let service = ControlPlaneService::new(store.clone(), TOKEN, ServiceConfig::default()).unwrap();
-    assert!(!NodeTable::new(store).require("n1").unwrap().is_alive());
-    assert!(matches!(
-        actors.require(&5).unwrap().state,
-        ActorState::Dead { .. }
-    ));
-    // Indexes are never reused; the old node must register again.
+    let service = ControlPlaneService::new(store.clone(), TOKEN, config).unwrap();
     let c = service.in_process();
+    assert_eq!(
+        c.kv_get("ns", "k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    // Restored, but a node must register again before its heartbeats count.
+    assert_eq!(c.lookup_actor_name("kept").await.unwrap().node_id, "n1");
     let hb = HeartbeatRequest {
         node_id: "n1".into(),
         ..Default::default()
     };
-    assert!(c.heartbeat(hb).await.unwrap());
-    assert_eq!(c.register(node("n1", 2.0)).await.unwrap().node_index, 2);
+    assert!(c.heartbeat(hb.clone()).await.unwrap());
+    // A node asking for an index it does not have is refused.
+    let wrong = RegisterNodeRequest {
+        node_index: 2,
+        ..node("n1", 2.0)
+    };
+    assert_eq!(
+        code_of(&c.register(wrong).await.unwrap_err()),
+        ErrorCode::NodeDied
+    );
+    // n1 comes back holding actor 5 only; n22 never does.
+    let back = RegisterNodeRequest {
+        node_index: 1,
+        actors: vec![5],
+        ..node("n1", 2.0)
+    };
+    assert_eq!(c.register(back).await.unwrap().node_index, 1);
+    assert!(!c.heartbeat(hb.clone()).await.unwrap());
+    assert_eq!(c.lookup_actor_name("kept").await.unwrap().state, "ALIVE");
+    let gone = c.lookup_actor_id(6).await.unwrap();
+    assert_eq!(gone.state, "DEAD");
+    assert!(gone.death_reason.contains("reconnected"), "{gone:?}");
+    // n22 is declared dead once the node timeout passes, with its actor.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dead = loop {
+        assert!(!c.heartbeat(hb.clone()).await.unwrap(), "n1 stays known");
+        let view = service.view();
+        let n22 = view.nodes.iter().find(|n| n.node_id == "n22").unwrap();
+        if n22.state == NodeState::Dead as i32 {
+            break n22.clone();
+        }
+        assert!(Instant::now() < deadline, "n22 was not declared dead");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(dead.death_reason.contains("reconnect"), "{dead:?}");
+    assert_eq!(c.lookup_actor_id(7).await.unwrap().state, "DEAD");
+    service.flush();
+    let actors = ActorTable::new(store.clone());
+    assert_eq!(actors.require(&5).unwrap().state, ActorState::Alive);
+    assert!(matches!(
+        actors.require(&7).unwrap().state,
+        ActorState::Dead { .. }
+    ));
+    assert!(NodeTable::new(store.clone())
+        .require("n1")
+        .unwrap()
+        .is_alive());
+    // A new node still gets a fresh index.
+    assert_eq!(c.register(node("n333", 2.0)).await.unwrap().node_index, 3);
 }

@@ -140,6 +140,12 @@ struct StartArgs {
     /// A node silent this long is declared dead (head only).
     #[arg(long, default_value_t = 30_000)]
     node_timeout_ms: u64,
+    /// Where the control plane keeps its state (head only): `file` (an
+    /// embedded store in <data-dir>/gcs), a directory for that store, or
+    /// `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`, so a new head anywhere can
+    /// take the cluster over.
+    #[arg(long, default_value = "file")]
+    gcs_storage: reef_gcs::StorageSpec,
     /// The cluster token, in a file. A head without it generates one and writes
     /// it to <data-dir>/token (mode 0600); other nodes need it (or $REEF_TOKEN).
     #[arg(long)]
@@ -320,10 +326,13 @@ async fn start(args: StartArgs) -> Result<()> {
     // The head runs the control plane: served to the other nodes, called in
     // process by its own node.
     let control_plane = if node.config.head {
-        let store = reef_gcs::FileStore::open(node.config.data_dir.join("gcs"))
-            .context("opening the control-plane store")?;
+        let store = args
+            .gcs_storage
+            .open(&node.config.data_dir.join("gcs"))
+            .with_context(|| format!("opening the control-plane store ({})", args.gcs_storage))?;
+        tracing::info!(storage = %args.gcs_storage, "control-plane store opened");
         let service = reef_gcs::ControlPlaneService::new(
-            Arc::new(store),
+            store,
             &token,
             reef_gcs::ServiceConfig {
                 heartbeat_interval: Duration::from_millis(args.heartbeat_ms),

@@ -264,20 +264,30 @@ impl Node {
         self: &Arc<Self>,
         control_plane: Arc<dyn reef_gcs::ControlPlane>,
     ) -> Result<()> {
-        let request = pb::RegisterNodeRequest {
-            node_id: self.id.clone(),
-            address: self.address(),
-            total: Some(to_map(self.scheduler.total())),
-            available: Some(to_map(&self.scheduler.available())),
-            arena_path: self.store().arena().path().display().to_string(),
-        };
-        let (beat, died, forgotten) = (
+        let request = self.registration();
+        let (beat, rejoin, died, forgotten) = (
+            Arc::downgrade(self),
             Arc::downgrade(self),
             Arc::downgrade(self),
             Arc::downgrade(self),
         );
         let hooks = Hooks {
             heartbeat: Box::new(move || beat.upgrade().map(|node| node.heartbeat())),
+            rejoin: Box::new(move || {
+                let node = rejoin.upgrade()?;
+                let mut request = node.registration();
+                // What a restarted control plane keeps records of: the
+                // actors living here (not dead) and the bundles reserved.
+                request.actors = node
+                    .actors
+                    .rows()
+                    .into_iter()
+                    .filter(|a| !a.state.starts_with("dead"))
+                    .map(|a| a.id)
+                    .collect();
+                request.bundles = node.bundles.held();
+                Some(request)
+            }),
             node_died: Box::new(move |node_id| {
                 if let Some(node) = died.upgrade() {
                     let (failed, calls) = node.objects.on_node_dead(node_id);
@@ -293,6 +303,18 @@ impl Node {
             stopping: self.stopping.clone(),
         };
         self.cluster.join(control_plane, request, hooks).await
+    }
+
+    /// This node's registration with the control plane, as of now.
+    fn registration(&self) -> pb::RegisterNodeRequest {
+        pb::RegisterNodeRequest {
+            node_id: self.id.clone(),
+            address: self.address(),
+            total: Some(to_map(self.scheduler.total())),
+            available: Some(to_map(&self.scheduler.available())),
+            arena_path: self.store().arena().path().display().to_string(),
+            ..Default::default()
+        }
     }
 
     fn heartbeat(&self) -> pb::HeartbeatRequest {
@@ -396,7 +418,12 @@ fn snapshot(
             }
         }
         if let Some(actors) = actors.upgrade() {
-            let mut by_state = [("starting", 0), ("alive", 0), ("restarting", 0), ("dead", 0)];
+            let mut by_state = [
+                ("starting", 0),
+                ("alive", 0),
+                ("restarting", 0),
+                ("dead", 0),
+            ];
             for row in actors.rows() {
                 // The state is the first word: "alive (restarts: 1)", "dead: <cause>".
                 let state = row

@@ -7,8 +7,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 /// The token this node checks and presents: from `--token-file`, else
-/// `$REEF_TOKEN`; a head with neither generates one and writes it to
-/// `<data-dir>/token`, readable by its owner only.
+/// `$REEF_TOKEN`; a head with neither reads `<data-dir>/token`, which it
+/// generated the first time (readable by its owner only), so a head
+/// restarted on its data directory keeps its cluster's token and the other
+/// nodes reconnect.
 pub fn node_token(head: bool, token_file: Option<&Path>, data_dir: &Path) -> Result<String> {
     if let Some(path) = token_file {
         return reef_proto::auth::read_token_file(path).map_err(anyhow::Error::msg);
@@ -24,8 +26,12 @@ pub fn node_token(head: bool, token_file: Option<&Path>, data_dir: &Path) -> Res
              (the head wrote it to <head data-dir>/token) or set REEF_TOKEN"
         );
     }
+    let path = data_dir.join("token");
+    if path.exists() {
+        return reef_proto::auth::read_token_file(&path).map_err(anyhow::Error::msg);
+    }
     let token = reef_proto::auth::generate_token().context("generating a cluster token")?;
-    write_private(&data_dir.join("token"), &token)?;
+    write_private(&path, &token)?;
     Ok(token)
 }
 

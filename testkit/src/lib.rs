@@ -8,6 +8,7 @@
 //! * [`cluster3`]: a head and two workers on 127.0.0.1;
 //! * [`guest`]: the guest modules `scripts/build-guests.sh` builds;
 //! * [`arena`]: a node's shared-memory arena file, seen from outside;
+//! * [`redis`]: a real `redis-server` (for the control plane's Redis store);
 //! * [`golden`]: the shared golden MessagePack vectors of every SDK's codec.
 //!
 //! A node started inside the test process takes
@@ -20,6 +21,7 @@ pub mod arena;
 pub mod cluster3;
 pub mod golden;
 mod process;
+pub mod redis;
 
 use std::path::PathBuf;
 

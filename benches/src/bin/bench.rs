@@ -1,7 +1,8 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put, remote,
-//! instance, views, memory, seed, cluster, langs; `transfer` runs only the cluster
+//! instance, views, memory, seed, cluster, langs; `head-restart` runs only
+//! the cluster group's head restart row; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
 //! and actor rows, `restarts` only its actor restart rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
@@ -10,10 +11,11 @@ use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{
-    cluster, instance, langs, memory, put, remote, restarts, roundtrip, seed, throughput, views,
+    cluster, head_restart, instance, langs, memory, put, remote, restarts, roundtrip, seed,
+    throughput, views,
 };
 
-const GROUPS: [&str; 13] = [
+const GROUPS: [&str; 14] = [
     "roundtrip",
     "throughput",
     "put",
@@ -27,6 +29,7 @@ const GROUPS: [&str; 13] = [
     "scheduling",
     "restarts",
     "langs",
+    "head-restart",
 ];
 
 #[tokio::main]
@@ -103,6 +106,9 @@ async fn main() -> Result<()> {
     }
     if wants("cluster") || wants("scheduling") {
         cluster::dag_and_placements().await?;
+    }
+    if wants("cluster") || wants("head-restart") {
+        head_restart::figure().await?;
     }
 
     if wants("cluster") || wants("restarts") {

@@ -109,6 +109,7 @@ impl State {
                 module: req.module.clone(),
                 class: req.class.clone(),
                 job_id: req.job_id,
+                group,
             },
         );
         self.save_actor(req.actor_id);

@@ -105,6 +105,7 @@ impl Inner {
                         bundles: req.bundles.clone(),
                         bundle_nodes: Vec::new(),
                         error: String::new(),
+                        node_ids: req.node_ids.clone(),
                     },
                     bundles,
                     pinned: req.node_ids.clone(),

@@ -64,7 +64,7 @@ impl ControlPlane for InProcess {
     }
 
     async fn place_actor(&self, req: PlaceActorRequest) -> Result<ActorLocation, Status> {
-        self.inner.with_state(|st| st.place_actor(&req))
+        self.inner.place_actor(req).await
     }
 
     async fn set_actor_state(

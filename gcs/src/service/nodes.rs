@@ -1,6 +1,17 @@
 //! Membership: registration, heartbeats, draining, and what a node's death
 //! does to the actors and placement groups on it.
+//!
+//! **Reconnecting.** A node whose heartbeat is answered `unknown` registers
+//! again with the index it has (`RegisterNodeRequest.node_index`) and what
+//! it holds (its live actors, its reserved bundles). The control plane
+//! accepts it when it still knows that node alive under that index — a
+//! record restored after the control plane restarted (`recover.rs`) — and
+//! reconciles: the node's actors it does not report are dead, its groups
+//! with a bundle it does not report are rescheduled, and bundles it holds
+//! for groups that no longer exist are released. Any other node asking for
+//! an index (declared dead meanwhile, unknown) is refused and must restart.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +24,7 @@ use tonic::Status;
 use super::state::{ActorEntry, NodeEntry, State, RESTARTING};
 use super::{millis, Inner};
 use crate::clock::now_millis;
-use crate::status::{bad_argument, internal, unknown_node};
+use crate::status::{bad_argument, internal, reef_status, unknown_node};
 use crate::tables::Counter;
 use crate::tables::Resources;
 
@@ -42,6 +53,9 @@ impl Inner {
                 .map_err(|e| bad_argument(format!("node {}: {e}", req.node_id)))?,
             _ => total.clone(),
         };
+        if req.node_index != 0 {
+            return self.reconnect_node(&req, total, available);
+        }
 
         let counters = self.counters.clone();
         let index = tokio::task::spawn_blocking(move || counters.next(Counter::Node))
@@ -57,6 +71,21 @@ impl Inner {
                 Some(old) if !old.is_dead() => st.kill_node(&req.node_id, "the node re-registered"),
                 _ => Vec::new(),
             };
+            // A node on the address of another one replaced it (a restarted
+            // head, say): the old process is gone.
+            let replaced: Vec<String> = st
+                .nodes
+                .values()
+                .filter(|n| {
+                    !n.is_dead() && n.view.address == req.address && n.view.node_id != req.node_id
+                })
+                .map(|n| n.view.node_id.clone())
+                .collect();
+            let mut releases = releases;
+            for old in replaced {
+                let reason = format!("replaced by node {} at {}", req.node_id, req.address);
+                releases.extend(st.kill_node(&old, &reason));
+            }
             if st.head.is_none() {
                 st.head = Some(req.node_id.clone());
             }
@@ -80,6 +109,7 @@ impl Inner {
                     debit: Resources::new(),
                     last_seen: Instant::now(),
                     start_time_ms: now,
+                    reconnecting: false,
                 },
             );
             st.save_node(&req.node_id);
@@ -104,7 +134,7 @@ impl Inner {
             let Some(node) = st.nodes.get_mut(&req.node_id) else {
                 return Ok(HeartbeatReply { unknown: true });
             };
-            if node.is_dead() {
+            if node.is_dead() || node.reconnecting {
                 return Ok(HeartbeatReply { unknown: true });
             }
             node.last_seen = Instant::now();
@@ -164,23 +194,74 @@ impl Inner {
     pub(crate) fn expire_silent_nodes(self: &Arc<Self>) {
         let timeout = self.config.node_timeout;
         let releases = self.with_state(|st| {
-            let silent: Vec<(String, u128)> = st
+            let silent: Vec<(String, String)> = st
                 .nodes
                 .values()
                 .filter(|n| !n.is_dead() && n.last_seen.elapsed() > timeout)
-                .map(|n| (n.view.node_id.clone(), n.last_seen.elapsed().as_millis()))
+                .map(|n| {
+                    let silent_ms = n.last_seen.elapsed().as_millis();
+                    let timeout_ms = timeout.as_millis();
+                    let reason = if n.reconnecting {
+                        format!("did not reconnect within {silent_ms} ms of the control plane's restart (node timeout {timeout_ms} ms)")
+                    } else {
+                        format!("no heartbeat for {silent_ms} ms (node timeout {timeout_ms} ms)")
+                    };
+                    (n.view.node_id.clone(), reason)
+                })
                 .collect();
             let mut releases = Vec::new();
-            for (id, silent_ms) in silent {
-                let reason = format!(
-                    "no heartbeat for {silent_ms} ms (node timeout {} ms)",
-                    timeout.as_millis()
-                );
+            for (id, reason) in silent {
                 releases.extend(st.kill_node(&id, &reason));
             }
             releases
         });
         self.release_later(releases);
+    }
+
+    /// A node that already has an index registers again (see the module
+    /// docs): accepted only if it is known alive under that index.
+    fn reconnect_node(
+        self: &Arc<Self>,
+        req: &RegisterNodeRequest,
+        total: Resources,
+        available: Resources,
+    ) -> Result<RegisterNodeReply, Status> {
+        let (view, releases) = self.with_state(|st| {
+            let known = st.nodes.get(&req.node_id).is_some_and(|n| {
+                !n.is_dead() && n.view.node_index == req.node_index
+            });
+            if !known {
+                return Err(reef_status(
+                    tonic::Code::FailedPrecondition,
+                    reef_proto::ErrorCode::NodeDied,
+                    format!(
+                        "node {} (index {}) is not alive in the control plane (declared dead, or unknown to it): it must restart to join again",
+                        req.node_id, req.node_index
+                    ),
+                ));
+            }
+            let releases = st.reconcile_node(req);
+            let node = st.nodes.get_mut(&req.node_id).expect("checked above");
+            node.view.address = req.address.clone();
+            node.view.last_heartbeat_ms = now_millis();
+            node.total = total;
+            node.reported = available;
+            node.credit = Resources::new();
+            node.debit = Resources::new();
+            node.last_seen = Instant::now();
+            node.reconnecting = false;
+            st.save_node(&req.node_id);
+            st.bump();
+            Ok((st.view(), releases))
+        })?;
+        tracing::info!(node_id = %req.node_id, node_index = req.node_index, actors = req.actors.len(), bundles = req.bundles.len(), "node reconnected");
+        self.release_later(releases);
+        Ok(RegisterNodeReply {
+            node_index: req.node_index,
+            heartbeat_interval_ms: millis(self.config.heartbeat_interval),
+            node_timeout_ms: millis(self.config.node_timeout),
+            view: Some(view),
+        })
     }
 
     /// Sends the owed `ReleaseBundles` calls in the background.
@@ -266,31 +347,105 @@ impl State {
             .collect();
         let mut releases = Vec::new();
         for id in hit {
-            for (other, address) in self.group_nodes(id) {
-                if other != node_id {
-                    releases.push((address, id));
-                }
-            }
-            let g = self.groups.get_mut(&id).expect("listed above");
-            let nodes = std::mem::take(&mut g.info.bundle_nodes);
-            let bundles = g.bundles.clone();
-            let actors = std::mem::take(&mut g.actors);
-            let pinned_here = g.pinned.iter().any(|p| p == node_id);
-            self.credit_bundles(&nodes, &bundles);
-            let lost = format!("placement group {id} lost node {node_id}: {reason}");
-            for actor in actors {
-                self.kill_actor(actor, &lost);
-            }
-            if pinned_here {
-                let error =
-                    format!("NODE_DIED: node {node_id}, a bundle's requested node, died: {reason}");
-                self.set_group_state(id, PlacementGroupState::PgFailed, error);
-            } else {
-                let error = format!("rescheduling: node {node_id} died: {reason}");
-                self.set_group_state(id, PlacementGroupState::PgPending, error);
-            }
+            releases.extend(self.lose_group(id, node_id, &format!("died: {reason}")));
         }
         self.bump();
+        releases
+    }
+
+    /// A created group lost its bundles on `node_id` (`what` happened to
+    /// it): its other bundles are released (the returned calls), its actors
+    /// die, and it goes back to pending — or fails, when a bundle was pinned
+    /// to that node.
+    pub(crate) fn lose_group(&mut self, id: u64, node_id: &str, what: &str) -> Vec<Release> {
+        let releases: Vec<Release> = self
+            .group_nodes(id)
+            .into_iter()
+            .filter(|(other, _)| other != node_id)
+            .map(|(_, address)| (address, id))
+            .collect();
+        let Some(g) = self.groups.get_mut(&id) else {
+            return releases;
+        };
+        let nodes = std::mem::take(&mut g.info.bundle_nodes);
+        let bundles = g.bundles.clone();
+        let actors = std::mem::take(&mut g.actors);
+        let pinned_here = g.pinned.iter().any(|p| p == node_id);
+        self.credit_bundles(&nodes, &bundles);
+        let lost = format!("placement group {id} lost node {node_id}: {what}");
+        for actor in actors {
+            self.kill_actor(actor, &lost);
+        }
+        if pinned_here {
+            let error = format!("NODE_DIED: node {node_id}, a bundle's requested node, {what}");
+            self.set_group_state(id, PlacementGroupState::PgFailed, error);
+        } else {
+            let error = format!("rescheduling: node {node_id} {what}");
+            self.set_group_state(id, PlacementGroupState::PgPending, error);
+        }
+        releases
+    }
+
+    /// Matches what a reconnecting node reports against the records: see
+    /// the module docs. Returns the `ReleaseBundles` calls owed.
+    fn reconcile_node(&mut self, req: &RegisterNodeRequest) -> Vec<Release> {
+        let node_id = req.node_id.as_str();
+        let held: HashSet<u64> = req.actors.iter().copied().collect();
+        let missing: Vec<u64> = self
+            .actors
+            .values()
+            .filter(|a| {
+                a.live()
+                    && a.location.node_id == node_id
+                    && a.location.state == super::state::ALIVE
+                    && !held.contains(&a.location.actor_id)
+            })
+            .map(|a| a.location.actor_id)
+            .collect();
+        for id in missing {
+            let reason = format!("actor {id} was gone from node {node_id} when it reconnected");
+            self.kill_actor(id, &reason);
+        }
+
+        let bundles: HashSet<(u64, u32)> = req
+            .bundles
+            .iter()
+            .map(|b| (b.placement_group_id, b.bundle_index))
+            .collect();
+        let lost: Vec<u64> = self
+            .groups
+            .iter()
+            .filter(|(id, g)| {
+                g.state() == PlacementGroupState::PgCreated
+                    && g.info
+                        .bundle_nodes
+                        .iter()
+                        .enumerate()
+                        .any(|(i, n)| n == node_id && !bundles.contains(&(**id, i as u32)))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut releases = Vec::new();
+        for id in lost {
+            releases.extend(self.lose_group(id, node_id, "came back without its bundles"));
+        }
+        // Bundles of groups that are gone (removed, failed, or lost with the
+        // previous control plane's last writes) are given back.
+        let mut stale: Vec<u64> = bundles
+            .iter()
+            .map(|(group, _)| *group)
+            .filter(|group| {
+                !self.groups.get(group).is_some_and(|g| {
+                    matches!(
+                        g.state(),
+                        PlacementGroupState::PgCreated | PlacementGroupState::PgPending
+                    )
+                })
+            })
+            .collect();
+        stale.sort_unstable();
+        stale.dedup();
+        releases.extend(stale.into_iter().map(|g| (req.address.clone(), g)));
         releases
     }
 }

@@ -7,10 +7,10 @@
 //! however many records changed (group commit), instead of one per record.
 //! Several writes to one key within an interval collapse into the last.
 //!
-//! Durability: a record is on disk at most one interval (plus the commit)
+//! Durability: a record is stored at most one interval (plus the commit)
 //! after the RPC that changed it returned. A crash of the head loses at most
-//! that window; nothing else depends on it, because a restarted control plane
-//! does not resurrect hot state (see the service docs).
+//! that window; a restarted control plane takes over what was stored, and
+//! nodes reconnecting report what they hold (see `recover.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

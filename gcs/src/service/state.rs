@@ -40,6 +40,10 @@ pub(crate) struct NodeEntry {
     pub debit: Resources,
     pub last_seen: Instant,
     pub start_time_ms: u64,
+    /// Restored from storage by a restarted control plane and not yet
+    /// registered again: its heartbeats are answered `unknown` until the
+    /// node re-registers and reports what it holds.
+    pub reconnecting: bool,
 }
 
 impl NodeEntry {
@@ -76,6 +80,7 @@ impl NodeEntry {
     fn record(&self) -> NodeInfo {
         NodeInfo {
             node_id: self.view.node_id.clone(),
+            node_index: self.view.node_index,
             address: self.view.address.clone(),
             resources_total: self.total.clone(),
             resources_available: self.available(),
@@ -96,6 +101,8 @@ pub(crate) struct ActorEntry {
     pub module: String,
     pub class: String,
     pub job_id: u64,
+    /// The placement group whose bundle holds it.
+    pub group: Option<u64>,
 }
 
 impl ActorEntry {
@@ -117,6 +124,39 @@ impl ActorEntry {
     /// node dies).
     pub fn creator_index(&self) -> u64 {
         self.location.actor_id >> reef_core::ids::ACTOR_INDEX_SHIFT
+    }
+
+    /// A live actor as a previous control plane persisted it, on the node
+    /// at `address`.
+    pub fn restored(record: &ActorRecord, address: &str) -> Self {
+        ActorEntry {
+            location: ActorLocation {
+                actor_id: record.actor_id,
+                node_id: record.node_id.clone().unwrap_or_default(),
+                address: address.to_owned(),
+                state: match record.state {
+                    ActorState::Alive => ALIVE.into(),
+                    ActorState::Restarting { .. } => RESTARTING.into(),
+                    _ => PENDING.into(),
+                },
+                death_reason: match &record.state {
+                    ActorState::Restarting { reason } => reason.clone(),
+                    _ => String::new(),
+                },
+                num_restarts: record.num_restarts,
+                lifecycle: Some(ActorLifecycle {
+                    max_restarts: record.max_restarts,
+                    max_task_retries: record.max_task_retries,
+                    detached: record.detached,
+                    num_restarts: record.num_restarts,
+                }),
+            },
+            name: record.name.clone().unwrap_or_default(),
+            module: record.module_hash.clone(),
+            class: record.class.clone(),
+            job_id: record.job_id,
+            group: record.placement_group,
+        }
     }
 
     fn record(&self) -> ActorRecord {
@@ -141,6 +181,7 @@ impl ActorEntry {
             num_restarts: self.location.num_restarts,
             max_task_retries: self.lifecycle().max_task_retries,
             detached: self.lifecycle().detached,
+            placement_group: self.group,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct ActorRecord {
     /// Outlives its creator (driver session and node).
     #[serde(default)]
     pub detached: bool,
+    /// The placement group whose bundle holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_group: Option<u64>,
 }
 
 impl ActorRecord {
@@ -91,6 +94,7 @@ mod tests {
             num_restarts: 0,
             max_task_retries: 0,
             detached: false,
+            placement_group: None,
         };
         let mut a = record(300, ActorState::Pending);
         let b = ActorRecord {

@@ -20,6 +20,9 @@ pub enum NodeState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node_id: String,
+    /// The node's index (0 in records written before it was kept).
+    #[serde(default)]
+    pub node_index: u32,
     /// Where the node's services listen (`host:port`).
     pub address: String,
     pub resources_total: Resources,
@@ -65,6 +68,7 @@ mod tests {
         let table = NodeTable::new(store);
         let node = |id: &str, state| NodeInfo {
             node_id: id.into(),
+            node_index: 3,
             address: "10.0.0.1:7000".into(),
             resources_total: Resources::from([("CPU".into(), 8.0), ("memory".into(), 1e9)]),
             resources_available: Resources::from([("CPU".into(), 2.5)]),

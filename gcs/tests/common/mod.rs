@@ -137,7 +137,7 @@ impl FakeNode {
             address: self.address.clone(),
             total: Some(total.to_map()),
             available: Some(total.to_map()),
-            arena_path: String::new(),
+            ..Default::default()
         }
     }
 

@@ -112,6 +112,23 @@ impl Bundles {
         Ok(())
     }
 
+    /// The bundles reserved here (reported to a restarted control plane).
+    pub fn held(&self) -> Vec<pb::BundleReservation> {
+        let here = self.here.lock().unwrap();
+        let mut held: Vec<pb::BundleReservation> = here
+            .iter()
+            .flat_map(|(group, h)| {
+                h.pools.keys().map(|index| pb::BundleReservation {
+                    placement_group_id: *group,
+                    bundle_index: *index,
+                    resources: None,
+                })
+            })
+            .collect();
+        held.sort_by_key(|b| (b.placement_group_id, b.bundle_index));
+        held
+    }
+
     /// Gives back what a placement group reserved here and ends the tasks
     /// and actors running in it.
     pub fn release(&self, group: u64) {

@@ -11,6 +11,15 @@
 //!
 //! What the node does with a view (a node died: fail its work) is the
 //! node's business: [`Hooks`] carry it, so this module knows no service.
+//!
+//! **A head that goes away.** Heartbeats and the view subscription keep
+//! retrying with exponential backoff (100 ms doubling to 2 s) while the
+//! control plane cannot be reached; the node keeps its work, actors and
+//! objects meanwhile, and work placed from its last view goes on. When a
+//! heartbeat is answered `unknown` (the control plane restarted), the node
+//! registers again with its index and what it holds ([`Hooks::rejoin`]),
+//! and goes on as before; refused (it was declared dead meanwhile), it
+//! stops.
 
 pub mod groups;
 mod peers;
@@ -21,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
-use reef_gcs::ControlPlane;
+use reef_gcs::{Backoff, ControlPlane};
 use reef_proto as pb;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +61,9 @@ pub struct Membership {
 pub struct Hooks {
     /// This node's load for a heartbeat; `None` once the node is gone.
     pub heartbeat: Box<dyn Fn() -> Option<pb::HeartbeatRequest> + Send + Sync>,
+    /// A registration for a restarted control plane: this node with what
+    /// it holds now (its live actors, its bundles); `None` once it is gone.
+    pub rejoin: Box<dyn Fn() -> Option<pb::RegisterNodeRequest> + Send + Sync>,
     /// A node of the view was declared dead.
     pub node_died: Box<dyn Fn(&str) + Send + Sync>,
     /// The control plane declared this node dead: it must stop.
@@ -176,7 +188,12 @@ impl Membership {
         tracing::info!(index = reply.node_index, "joined the cluster of {client:?}");
         let interval = Duration::from_millis(reply.heartbeat_interval_ms.clamp(50, 10_000));
         let hooks = Arc::new(hooks);
-        tokio::spawn(heartbeats(hooks.clone(), client.clone(), interval));
+        tokio::spawn(heartbeats(
+            Arc::downgrade(self),
+            hooks.clone(),
+            client.clone(),
+            interval,
+        ));
         tokio::spawn(follow_view(Arc::downgrade(self), hooks, client));
         Ok(())
     }
@@ -197,23 +214,109 @@ impl Membership {
     }
 }
 
-async fn heartbeats(hooks: Arc<Hooks>, client: Arc<dyn ControlPlane>, interval: Duration) {
+/// How a registration with a restarted control plane went.
+enum Rejoin {
+    Done,
+    /// Not reachable (again): try later.
+    Later,
+    /// Refused: this node must stop.
+    Refused,
+}
+
+impl Membership {
+    /// Registers again with our index and what we hold, after the control
+    /// plane answered a heartbeat `unknown`.
+    async fn rejoin(&self, hooks: &Hooks, client: &dyn ControlPlane) -> Rejoin {
+        let Some(mut request) = (hooks.rejoin)() else {
+            return Rejoin::Refused;
+        };
+        request.node_index = self.index();
+        let (actors, bundles) = (request.actors.len(), request.bundles.len());
+        match client.register(request).await {
+            Ok(reply) if reply.node_index == self.index() => {
+                tracing::info!(
+                    index = reply.node_index,
+                    actors,
+                    bundles,
+                    "reconnected to the restarted control plane {client:?}"
+                );
+                if let Some(view) = reply.view {
+                    self.apply_view(view, hooks);
+                }
+                Rejoin::Done
+            }
+            Ok(reply) => {
+                tracing::error!(
+                    index = reply.node_index,
+                    "the control plane gave this node another index: stopping"
+                );
+                Rejoin::Refused
+            }
+            Err(status) if reef_gcs::client::is_unreachable(&status) => Rejoin::Later,
+            Err(status) => {
+                tracing::error!(
+                    "the control plane refused this node: {}; stopping",
+                    rpc_error("registering again", status)
+                );
+                Rejoin::Refused
+            }
+        }
+    }
+}
+
+/// Heartbeats every `interval`; while the control plane is unreachable,
+/// with backoff instead, and registers again when it comes back not knowing
+/// this node.
+async fn heartbeats(
+    membership: Weak<Membership>,
+    hooks: Arc<Hooks>,
+    client: Arc<dyn ControlPlane>,
+    interval: Duration,
+) {
+    let mut backoff = Backoff::default();
+    let mut delay = interval;
+    let mut unreachable_since: Option<tokio::time::Instant> = None;
     loop {
-        tokio::time::sleep(interval).await;
-        if hooks.stopping.is_cancelled() {
-            return;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = hooks.stopping.cancelled() => return,
         }
         let Some(request) = (hooks.heartbeat)() else {
             return;
         };
-        match client.heartbeat(request).await {
+        let answer = client.heartbeat(request).await;
+        let outcome = match answer {
+            Ok(false) => Rejoin::Done,
             Ok(true) => {
-                tracing::error!("the control plane declared this node dead: stopping");
+                let Some(membership) = membership.upgrade() else {
+                    return;
+                };
+                membership.rejoin(&hooks, client.as_ref()).await
+            }
+            Err(status) => {
+                if unreachable_since.is_none() {
+                    tracing::warn!("heartbeat failed: {status}; retrying with backoff");
+                    unreachable_since = Some(tokio::time::Instant::now());
+                }
+                Rejoin::Later
+            }
+        };
+        match outcome {
+            Rejoin::Done => {
+                if let Some(since) = unreachable_since.take() {
+                    tracing::info!(
+                        after_ms = since.elapsed().as_millis() as u64,
+                        "the control plane is reachable again"
+                    );
+                }
+                backoff.reset();
+                delay = interval;
+            }
+            Rejoin::Later => delay = backoff.next_delay(),
+            Rejoin::Refused => {
                 (hooks.forgotten)();
                 return;
             }
-            Ok(false) => {}
-            Err(status) => tracing::warn!("heartbeat failed: {status}"),
         }
     }
 }
@@ -224,6 +327,7 @@ async fn follow_view(
     hooks: Arc<Hooks>,
     client: Arc<dyn ControlPlane>,
 ) {
+    let mut backoff = Backoff::default();
     loop {
         let Some(id) = membership.upgrade().map(|m| m.node_id.clone()) else {
             return;
@@ -235,14 +339,15 @@ async fn follow_view(
                         return;
                     };
                     membership.apply_view(view, &hooks);
+                    backoff.reset();
                 }
             }
-            Err(status) => tracing::warn!("subscribing to the cluster view: {status}"),
+            Err(status) => tracing::debug!("subscribing to the cluster view: {status}"),
         }
-        if hooks.stopping.is_cancelled() {
-            return;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = hooks.stopping.cancelled() => return,
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
