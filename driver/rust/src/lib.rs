@@ -22,6 +22,7 @@ mod groups;
 mod local;
 mod object;
 mod options;
+mod state;
 
 pub use args::Arg;
 pub use cluster::{ActorBuilder, ActorCall, ActorHandle, Cluster, Logs, Module, TaskBuilder};
@@ -31,3 +32,7 @@ pub use local::host_binary;
 pub use object::{ObjectData, ObjectRef};
 pub use options::{CallOptions, Grant, ModuleOptions, RetryExceptions, Strategy};
 pub use reef_proto::StatusReply;
+pub use state::{
+    ActorInfo, BundleInfo, JobRow, ListOptions, Listing, LogLine, ModuleRow, NodeStatus,
+    ObjectInfo, Summary, SummaryKind, SummaryRow, TaskInfo,
+};

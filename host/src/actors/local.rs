@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, ReefError};
 use crate::guest::{exec, HostServices};
-use crate::logs::LogStore;
+use crate::logs::LogDir;
 use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::objects::ObjectDirectory;
@@ -72,7 +72,7 @@ fn killed() -> ReefError {
 pub struct Serving<'a> {
     pub host: &'a HostServices,
     pub objects: &'a Arc<ObjectDirectory>,
-    pub logs: &'a LogStore,
+    pub logs: &'a Arc<LogDir>,
     pub args: &'a [ArgSpec],
     pub resources: &'a Resources,
     pub pool: &'a Arc<Scheduler>,
@@ -97,7 +97,10 @@ pub async fn serve(
         _ = actor.kill.cancelled() => return killed(),
         p = s.pool.acquire(s.resources) => p,
     };
+    // Followers of the actor's log stop when it ends, however it ends.
+    let _ended = ActorLogEnd(s.logs, actor.id);
     let mut store = exec::new_store(s.host, &actor.module, s.limits, actor.kill.clone());
+    store.data().output.begin(s.logs.actor_init(actor.id));
     store.data_mut().allowed = allowed;
     store.data_mut().permit = Some(permit);
     store.data_mut().resources = s.resources.clone();
@@ -110,6 +113,7 @@ pub async fn serve(
     if let Err(e) = exec::call_init(&mut store, &instance, init, &actor.class, &wit_args).await {
         return e;
     }
+    store.data().output.finish();
     *actor.state.lock().unwrap() = ActorState::Alive;
     alive();
     // The metrics of each method called, looked up once per actor.
@@ -120,10 +124,10 @@ pub async fn serve(
             _ = actor.kill.cancelled() => return killed(),
             c = mailbox.recv() => match c { Some(c) => c, None => return killed() },
         };
-        let (out_from, err_from) = {
-            let ctx = store.data();
-            (ctx.stdout.contents().len(), ctx.stderr.contents().len())
-        };
+        store
+            .data()
+            .output
+            .begin(s.logs.actor_call(actor.id, call.return_id));
         // Each call gets a fresh CPU-time budget.
         store.data_mut().ticks_used = 0;
         let start = Instant::now();
@@ -146,8 +150,7 @@ pub async fn serve(
             }
         };
         method.called(start.elapsed(), result.as_ref().err().map(|e| e.code));
-        let logs = exec::take_logs(store.data_mut(), out_from, err_from);
-        s.logs.put(call.return_id, logs);
+        store.data().output.finish();
         s.objects.release_args(&call.args);
         // A guest-returned error leaves the instance usable; a trap does not.
         let fatal = matches!(&result, Err(e) if !matches!(
@@ -160,5 +163,14 @@ pub async fn serve(
         if fatal {
             return cause.unwrap();
         }
+    }
+}
+
+/// Marks an actor's log ended when dropped.
+struct ActorLogEnd<'a>(&'a LogDir, u64);
+
+impl Drop for ActorLogEnd<'_> {
+    fn drop(&mut self) {
+        self.0.actor_ended(self.1);
     }
 }

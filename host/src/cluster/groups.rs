@@ -63,6 +63,21 @@ impl Bundles {
         }
     }
 
+    /// The bundles reserved here: group, bundle index, the resources it holds.
+    pub fn rows(&self) -> Vec<(u64, u32, Vec<(String, f64)>)> {
+        let here = self.here.lock().unwrap();
+        let mut rows: Vec<_> = here
+            .iter()
+            .flat_map(|(group, g)| {
+                g.pools
+                    .iter()
+                    .map(|(index, pool)| (*group, *index, pool.total().rows()))
+            })
+            .collect();
+        rows.sort_by_key(|r| (r.0, r.1));
+        rows
+    }
+
     /// Reserves placement-group bundles here, all or none (asked by the
     /// control plane). The resources stay held until `release`.
     pub fn reserve(&self, bundles: Vec<pb::BundleReservation>) -> ReefResult<()> {
