@@ -376,10 +376,17 @@ impl LogDir {
         };
         let max = max_bytes.max(MIN_PAGE);
         let mut pos = offset.max(start);
+        // Every segment of the stream is gone: all that was written was deleted.
+        let deleted = match (segments.is_empty(), end) {
+            (true, Some(end)) if pos < end => end - pos,
+            _ => 0,
+        };
         let mut page = Page {
             finished,
+            skipped: deleted,
             ..Page::default()
         };
+        pos += deleted;
         let limit = end.unwrap_or(u64::MAX);
         let mut budget = max;
         for (n, base, len) in segments {
@@ -565,6 +572,14 @@ pub fn whole_call(dir: &LogDir, id: u64) -> ReefResult<Option<Vec<(Stream, Strin
             return Ok(if offset == 0 { None } else { Some(lines) });
         };
         let progressed = page.next_offset > offset;
+        if page.skipped > 0 {
+            let note = format!(
+                "{} bytes of this log were deleted: the node keeps {} bytes of logs (--log-dir-bytes)",
+                page.skipped,
+                dir.limits().node_bytes
+            );
+            lines.push((Stream::Note, note));
+        }
         lines.extend(page.lines);
         offset = page.next_offset;
         if page.at_end || !progressed {
