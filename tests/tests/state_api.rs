@@ -298,10 +298,12 @@ async fn following_an_actors_logs_sees_each_call_as_it_happens() {
     wait_for(&lines, "talker ready");
     wait_for(&lines, "said first");
     for word in ["second", "third"] {
-        let started = Instant::now();
-        talker.call("say").arg(word).submit().unwrap();
+        // (Awaited here: `wait_for` blocks this test's runtime, which sends the call.)
+        let said = talker.call("say").arg(word).submit().unwrap();
+        head.get_bytes(&said).await.unwrap();
+        let called = Instant::now();
         wait_for(&lines, &format!("said {word}"));
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(called.elapsed() < Duration::from_secs(5));
     }
     // The stream ends when the actor does.
     talker.kill().await.unwrap();
