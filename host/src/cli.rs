@@ -270,27 +270,36 @@ pub async fn run(cli: Cli) -> Result<()> {
             json,
             address,
             token_file,
-        } => state::list(&address, token_file, kind, filters, limit, json).await,
+        } => {
+            state::list(
+                client(&address, token_file).await?,
+                kind,
+                filters,
+                limit,
+                json,
+            )
+            .await
+        }
         Command::Get {
             kind,
             id,
             json,
             address,
             token_file,
-        } => state::get(&address, token_file, kind, &id, json).await,
+        } => state::get(client(&address, token_file).await?, kind, &id, json).await,
         Command::Summary {
             kind,
             json,
             address,
             token_file,
-        } => state::summary(&address, token_file, kind, json).await,
+        } => state::summary(client(&address, token_file).await?, kind, json).await,
         Command::Logs {
             id,
             follow,
             actor,
             address,
             token_file,
-        } => state::logs(&address, token_file, &id, follow, actor).await,
+        } => state::logs(client(&address, token_file).await?, &id, follow, actor).await,
         Command::Status {
             address,
             token_file,
@@ -419,9 +428,11 @@ async fn start(args: StartArgs) -> Result<()> {
         check.clone(),
     );
     let node_state = tonic::service::interceptor::InterceptedService::new(
-        pb::peer_state_server::PeerStateServer::new(crate::rpc::state::NodeStateService::new(
-            crate::rpc::state::StateApi::of(&node),
-        ))
+        pb::peer_state_server::PeerStateServer::new(
+            crate::rpc::state::peer::NodeStateService::new(crate::rpc::state::api::StateApi::of(
+                &node,
+            )),
+        )
         .max_encoding_message_size(usize::MAX),
         check.clone(),
     );

@@ -1,16 +1,16 @@
 //! `host list`, `host get`, `host summary` and `host logs`: the state API and
 //! logs, printed as tables, JSON, or log lines.
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Result};
 use bytesize::ByteSize;
 use futures::StreamExt;
 use pb::StateKind;
 use reef_proto as pb;
+use reef_proto::auth::TokenChannel;
+use reef_proto::node_client::NodeClient;
 use serde_json::{json, Value};
 
-use crate::rpc::state::parse_id;
+use crate::rpc::state::filter::parse_id;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Kind {
@@ -66,15 +66,13 @@ fn id(s: &str) -> Result<u64> {
 }
 
 pub async fn list(
-    address: &str,
-    token_file: Option<PathBuf>,
+    mut client: NodeClient<TokenChannel>,
     kind: Kind,
     filters: Vec<(String, String)>,
     limit: Option<u32>,
     as_json: bool,
 ) -> Result<()> {
-    let reply = super::client(address, token_file)
-        .await?
+    let reply = client
         .list(pb::ListRequest {
             kind: kind.proto() as i32,
             filters: filters
@@ -92,8 +90,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    address: &str,
-    token_file: Option<PathBuf>,
+    mut client: NodeClient<TokenChannel>,
     what: One,
     which: &str,
     as_json: bool,
@@ -103,8 +100,7 @@ pub async fn get(
         One::Actor => StateKind::Actors,
         One::Object => StateKind::Objects,
     };
-    let reply = super::client(address, token_file)
-        .await?
+    let reply = client
         .get_state(pb::GetStateRequest {
             kind: kind as i32,
             id: id(which)?,
@@ -117,8 +113,7 @@ pub async fn get(
 }
 
 pub async fn summary(
-    address: &str,
-    token_file: Option<PathBuf>,
+    mut client: NodeClient<TokenChannel>,
     what: Counted,
     as_json: bool,
 ) -> Result<()> {
@@ -127,8 +122,7 @@ pub async fn summary(
         Counted::Actors => StateKind::Actors,
         Counted::Objects => StateKind::Objects,
     };
-    let reply = super::client(address, token_file)
-        .await?
+    let reply = client
         .summary(pb::SummaryRequest { kind: kind as i32 })
         .await
         .map_err(status_error)?
@@ -159,14 +153,12 @@ pub async fn summary(
 }
 
 pub async fn logs(
-    address: &str,
-    token_file: Option<PathBuf>,
+    mut client: NodeClient<TokenChannel>,
     which: &str,
     follow: bool,
     actor: bool,
 ) -> Result<()> {
-    let mut stream = super::client(address, token_file)
-        .await?
+    let mut stream = client
         .read_logs(pb::ReadLogsRequest {
             id: id(which)?,
             target: if actor {

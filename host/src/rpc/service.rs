@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::session::Session;
-use super::state::{logs, StateApi, Viewer};
+use super::state::api::StateApi;
+use super::state::logs;
+use super::state::scope::Viewer;
 use crate::node::Node;
 
 /// Replies packed into one outbound message at most.

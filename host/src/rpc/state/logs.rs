@@ -11,7 +11,8 @@ use futures::{Stream, StreamExt};
 use reef_proto as pb;
 use tonic::Status;
 
-use super::{StateApi, Viewer, FAN_OUT_DEADLINE};
+use super::api::{StateApi, FAN_OUT_DEADLINE};
+use super::scope::Viewer;
 use crate::error::{ReefError, ReefResult};
 use crate::logs::{no_logs, Stream as Output, Target};
 use crate::node::Node;
@@ -51,14 +52,13 @@ pub async fn read(
     if request.local_only {
         return Err(no_logs(id));
     }
-    let mut asked = request.clone();
+    let mut asked = request;
     asked.local_only = true;
     let asks: Vec<_> = api
         .peers()
         .into_iter()
         .map(|(peer, address)| {
             let client = api.client(&peer, &address);
-            let asked = asked.clone();
             Box::pin(async move {
                 let mut client = client.map_err(|e| e.message)?;
                 match tokio::time::timeout(FAN_OUT_DEADLINE, client.read_logs(asked)).await {
@@ -95,7 +95,7 @@ fn local(node: Arc<Node>, request: pb::ReadLogsRequest) -> ChunkStream {
             }
             loop {
                 let Some(page) = node.logs.read(request.id, target, offset, max) else {
-                    let e = ReefError::from(no_logs(request.id));
+                    let e = no_logs(request.id);
                     return Some((Err(Status::from(e)), (node, offset, true)));
                 };
                 let nothing = page.lines.is_empty() && page.skipped == 0;
