@@ -14,6 +14,8 @@ use reef_proto::node_client::NodeClient;
 use crate::node::{Node, NodeConfig};
 use crate::rpc::NodeService;
 
+mod state;
+
 pub const DEFAULT_PORT: u16 = 6390;
 
 #[derive(Parser)]
@@ -47,6 +49,71 @@ enum Command {
     },
     /// Print nodes, resources, running tasks, actors and object-store usage.
     Status {
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// List the cluster's nodes, tasks (running and recently finished), actors,
+    /// objects, placement-group bundles, jobs or modules.
+    List {
+        #[arg(value_enum)]
+        kind: state::Kind,
+        /// Keep rows whose KEY equals VALUE (repeatable; ids as 0x... or decimal).
+        #[arg(long = "filter", value_parser = state::parse_filter)]
+        filters: Vec<(String, String)>,
+        /// Rows to show at most [default: 100].
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Show one task (every attempt), actor or object (every copy), on any node.
+    Get {
+        #[arg(value_enum)]
+        kind: state::One,
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Count tasks by function, actors by class, objects by state, split by state.
+    Summary {
+        #[arg(value_enum)]
+        kind: state::Counted,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = default_address())]
+        address: String,
+        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+        /// token of a node on this machine in its default data directory].
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Print what a task, actor call or actor printed and logged, from the node
+    /// that ran it.
+    Logs {
+        /// A task's (or actor call's) return id, or an actor id.
+        id: String,
+        /// Keep printing lines as they are written, until the task or actor ends.
+        #[arg(long)]
+        follow: bool,
+        /// The id is an actor's (when it is also a task's).
+        #[arg(long)]
+        actor: bool,
         #[arg(long, default_value_t = default_address())]
         address: String,
         /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
@@ -161,6 +228,14 @@ struct StartArgs {
     /// Interface `/metrics` listens on (0.0.0.0 exposes it off this machine).
     #[arg(long, default_value = "127.0.0.1")]
     metrics_host: String,
+    /// Bytes of output (stdout, stderr, `log`) one task or actor call may
+    /// write to its log file; the rest is dropped, and the drop noted.
+    #[arg(long, default_value = "16MiB")]
+    log_call_bytes: ByteSize,
+    /// Bytes of all guests' log files of the node (<data-dir>/logs); the
+    /// oldest files are deleted first.
+    #[arg(long, default_value = "1GiB")]
+    log_dir_bytes: ByteSize,
     /// Serve `/metrics` without the cluster token (for a scraper that cannot
     /// send `Authorization: Bearer <token>`).
     #[arg(long)]
@@ -194,6 +269,43 @@ pub async fn run(cli: Cli) -> Result<()> {
             output,
             deny,
         }) => strip_imports(&input, &output, &deny),
+        Command::List {
+            kind,
+            filters,
+            limit,
+            json,
+            address,
+            token_file,
+        } => {
+            state::list(
+                client(&address, token_file).await?,
+                kind,
+                filters,
+                limit,
+                json,
+            )
+            .await
+        }
+        Command::Get {
+            kind,
+            id,
+            json,
+            address,
+            token_file,
+        } => state::get(client(&address, token_file).await?, kind, &id, json).await,
+        Command::Summary {
+            kind,
+            json,
+            address,
+            token_file,
+        } => state::summary(client(&address, token_file).await?, kind, json).await,
+        Command::Logs {
+            id,
+            follow,
+            actor,
+            address,
+            token_file,
+        } => state::logs(client(&address, token_file).await?, &id, follow, actor).await,
         Command::Status {
             address,
             token_file,
@@ -264,6 +376,10 @@ async fn start(args: StartArgs) -> Result<()> {
         token: String::new(),
         head_address: args.address.clone(),
         advertise_host: args.node_ip.clone(),
+        log_limits: crate::logs::LogLimits {
+            call_bytes: args.log_call_bytes.as_u64(),
+            node_bytes: args.log_dir_bytes.as_u64(),
+        },
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");
@@ -315,6 +431,15 @@ async fn start(args: StartArgs) -> Result<()> {
         pb::peer_server::PeerServer::new(crate::rpc::peer::PeerService::new(node.clone()))
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX),
+        check.clone(),
+    );
+    let node_state = tonic::service::interceptor::InterceptedService::new(
+        pb::peer_state_server::PeerStateServer::new(
+            crate::rpc::state::peer::NodeStateService::new(crate::rpc::state::api::StateApi::of(
+                &node,
+            )),
+        )
+        .max_encoding_message_size(usize::MAX),
         check.clone(),
     );
     let groups = tonic::service::interceptor::InterceptedService::new(
@@ -377,6 +502,7 @@ async fn start(args: StartArgs) -> Result<()> {
             .layer(rpc_metrics.clone())
             .add_service(service.clone())
             .add_service(peer.clone())
+            .add_service(node_state)
             .add_service(groups.clone())
             .add_optional_service(control_plane)
             .serve_with_incoming_shutdown(

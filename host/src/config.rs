@@ -31,6 +31,8 @@ pub struct NodeConfig {
     pub head_address: Option<String>,
     /// The host other nodes reach this one at (`--node-ip`).
     pub advertise_host: String,
+    /// Bounds of guests' log files (`--log-call-bytes`, `--log-dir-bytes`).
+    pub log_limits: crate::logs::LogLimits,
 }
 
 impl NodeConfig {
@@ -57,6 +59,7 @@ impl NodeConfig {
             token: String::new(),
             head_address: None,
             advertise_host: "127.0.0.1".into(),
+            log_limits: Default::default(),
         }
     }
 

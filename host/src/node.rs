@@ -48,7 +48,7 @@ use crate::error::ReefResult;
 use crate::guest::{Dispatch, HostServices};
 use crate::ids::{prefix, SLOTS};
 use crate::jobs::Job;
-use crate::logs::LogStore;
+use crate::logs::LogDir;
 use crate::metrics::{Metrics, Snapshot};
 use crate::modules::Registry;
 use crate::objects::ObjectDirectory;
@@ -74,8 +74,8 @@ pub struct Node {
     pub actors: Arc<ActorManager>,
     /// This node's place in the cluster: index, view, peers.
     pub cluster: Arc<Membership>,
-    /// Guests' output, by call.
-    pub logs: Arc<LogStore>,
+    /// Guests' output: files under `<data-dir>/logs`, by task and actor.
+    pub logs: Arc<LogDir>,
     /// The node's metrics (served on `/metrics` by `cli`).
     pub metrics: Arc<Metrics>,
     /// Remote drivers' streamed puts in progress.
@@ -175,7 +175,8 @@ impl Node {
             cluster.clone(),
             config.default_memory_limit,
         )?);
-        let logs = Arc::new(LogStore::default());
+        let logs = LogDir::open(config.data_dir.join("logs"), config.log_limits)
+            .with_context(|| format!("opening {}", config.data_dir.join("logs").display()))?;
         let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
         let stopping = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());

@@ -484,6 +484,11 @@ impl Cluster {
             .into_inner())
     }
 
+    /// The node's unary and streaming RPCs (the state API, logs).
+    pub(crate) fn node_client(&self) -> NodeClient<TokenChannel> {
+        self.conn.client.clone()
+    }
+
     fn submit(&self, op: impl FnOnce(u64) -> Op) -> Result<ObjectRef> {
         let id = self.conn.new_object_id();
         self.conn.send(op(id))?;

@@ -25,6 +25,7 @@ mod groups;
 mod local;
 mod object;
 mod options;
+mod state;
 mod stream;
 
 pub use args::Arg;
@@ -38,3 +39,7 @@ pub use local::host_binary;
 pub use object::{ObjectData, ObjectRef};
 pub use options::{CallOptions, Grant, ModuleOptions, RetryExceptions, Strategy};
 pub use reef_proto::StatusReply;
+pub use state::{
+    ActorInfo, BundleInfo, JobRow, ListOptions, Listing, LogLine, ModuleRow, NodeStatus,
+    ObjectInfo, Summary, SummaryKind, SummaryRow, TaskInfo,
+};

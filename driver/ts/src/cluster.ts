@@ -15,6 +15,7 @@ import type { RegisterModuleReply__Output } from "./gen/reef/v1/RegisterModuleRe
 import type { StatusReply__Output } from "./gen/reef/v1/StatusReply.js";
 import { LocalNode, type LocalNodeOptions } from "./local.js";
 import { ObjectRef } from "./object.js";
+import * as state from "./state.js";
 import { STREAM_THRESHOLD, Streamer } from "./stream.js";
 import { resolveToken, type TokenOptions } from "./token.js";
 import { decodeValue, encodeValue, isRaw, rawBytes, type DecodeOptions, type Value } from "./values.js";
@@ -600,6 +601,82 @@ export class Cluster {
       },
       modules: s.modules.map((m) => new Module(m)),
     };
+  }
+
+  get #state(): state.StateClient {
+    this.conn.checkOpen();
+    return { client: this.#client, metadata: this.#metadata };
+  }
+
+  /** The cluster's nodes. */
+  async listNodes(options?: state.ListOptions): Promise<state.Listing<state.NodeInfo>> {
+    const r = await state.list(this.#state, "nodes", options);
+    return state.listing(r, state.nodes(r));
+  }
+
+  /** Tasks of every node: waiting, running, and recently finished or failed (each node keeps its last 10,000). */
+  async listTasks(options?: state.ListOptions): Promise<state.Listing<state.TaskInfo>> {
+    const r = await state.list(this.#state, "tasks", options);
+    return state.listing(r, state.tasks(r));
+  }
+
+  async listActors(options?: state.ListOptions): Promise<state.Listing<state.ActorInfo>> {
+    const r = await state.list(this.#state, "actors", options);
+    return state.listing(r, state.actors(r));
+  }
+
+  /** Object entries of every node (one per copy). */
+  async listObjects(options?: state.ListOptions): Promise<state.Listing<state.ObjectInfo>> {
+    const r = await state.list(this.#state, "objects", options);
+    return state.listing(r, state.objects(r));
+  }
+
+  /** Placement-group bundles reserved on the nodes. */
+  async listGroups(options?: state.ListOptions): Promise<state.Listing<state.BundleInfo>> {
+    const r = await state.list(this.#state, "groups", options);
+    return state.listing(r, state.groups(r));
+  }
+
+  async listJobs(options?: state.ListOptions): Promise<state.Listing<state.JobInfo>> {
+    const r = await state.list(this.#state, "jobs", options);
+    return state.listing(r, state.jobs(r));
+  }
+
+  async listModules(options?: state.ListOptions): Promise<state.Listing<state.ModuleRow>> {
+    const r = await state.list(this.#state, "modules", options);
+    return state.listing(r, state.modules(r));
+  }
+
+  /** Every attempt of a task (by its result's ref or id), wherever it ran (`NotFoundError` when no node knows it). */
+  async getTask(task: ObjectRef | bigint): Promise<state.TaskInfo[]> {
+    const id = task instanceof ObjectRef ? task.id : task;
+    return state.tasks(await state.getState(this.#state, "tasks", id));
+  }
+
+  /** An actor, wherever it lives (`NotFoundError` with `UNKNOWN_ACTOR` when none has it). */
+  async getActorInfo(actor: ActorHandle | bigint): Promise<state.ActorInfo> {
+    const id = actor instanceof ActorHandle ? actor.id : actor;
+    return state.actors(await state.getState(this.#state, "actors", id))[0];
+  }
+
+  /** Every node's entry of an object. */
+  async getObject(object: ObjectRef | bigint): Promise<state.ObjectInfo[]> {
+    const id = object instanceof ObjectRef ? object.id : object;
+    return state.objects(await state.getState(this.#state, "objects", id));
+  }
+
+  /** Counts by function (tasks), class (actors) or state (objects), each split by state. */
+  async summary(kind: "tasks" | "actors" | "objects"): Promise<state.SummaryRow[]> {
+    return state.summaryRows(await state.summary(this.#state, kind));
+  }
+
+  /**
+   * The lines of a task's, actor call's or actor's log, read from the node
+   * that ran it; with `follow`, lines keep coming until the task or actor ends.
+   */
+  logLines(target: ObjectRef | ActorHandle | bigint, options: { follow?: boolean } = {}): AsyncGenerator<state.LogLine> {
+    const id = target instanceof ObjectRef || target instanceof ActorHandle ? target.id : target;
+    return state.readLogs(this.#state, id, options.follow ?? false);
   }
 
   /** Asks the node to stop (running tasks fail with `NODE_STOPPING`). */

@@ -50,6 +50,20 @@ export {
   type ErrorCode,
 } from "./errors.js";
 export { grpcError } from "./connection.js";
+export type {
+  ActorInfo,
+  BundleInfo,
+  JobInfo,
+  Listing,
+  ListOptions,
+  LogLine,
+  ModuleRow,
+  NodeInfo,
+  ObjectInfo,
+  StateKind,
+  SummaryRow,
+  TaskInfo,
+} from "./state.js";
 export { COUNTER_BITS, SLOT_BITS } from "./gen/constants.js";
 export { LocalNode, freePort, type LocalNodeOptions } from "./local.js";
 export { ObjectRef } from "./object.js";

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, ReefError};
 use crate::guest::{exec, HostServices};
-use crate::logs::LogStore;
+use crate::logs::LogDir;
 use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::objects::ObjectDirectory;
@@ -88,7 +88,7 @@ fn killed() -> ReefError {
 pub struct Serving<'a> {
     pub host: &'a HostServices,
     pub objects: &'a Arc<ObjectDirectory>,
-    pub logs: &'a LogStore,
+    pub logs: &'a Arc<LogDir>,
     pub args: &'a [ArgSpec],
     pub resources: &'a Resources,
     pub pool: &'a Arc<Scheduler>,
@@ -136,7 +136,10 @@ pub async fn serve(
         _ = actor.kill.cancelled() => return Stopped::before_calls(killed()),
         p = s.pool.acquire(s.resources) => p,
     };
+    // Followers of the actor's log stop when it ends, however it ends.
+    let _ended = ActorLogEnd(s.logs, actor.id);
     let mut store = exec::new_store(s.host, &actor.module, s.limits, actor.kill.clone());
+    store.data().output.begin(s.logs.actor_init(actor.id));
     store.data_mut().allowed = allowed;
     store.data_mut().permit = Some(permit);
     store.data_mut().resources = s.resources.clone();
@@ -149,6 +152,7 @@ pub async fn serve(
     if let Err(e) = exec::call_init(&mut store, &instance, init, &actor.class, &wit_args).await {
         return Stopped::before_calls(e);
     }
+    store.data().output.finish();
     *actor.state.lock().unwrap() = ActorState::Alive;
     alive();
     // The metrics of each method called, looked up once per actor.
@@ -167,10 +171,10 @@ pub async fn serve(
                 c = mailbox.recv() => match c { Some(c) => c, None => return stopped(killed()) },
             },
         };
-        let (out_from, err_from) = {
-            let ctx = store.data();
-            (ctx.stdout.contents().len(), ctx.stderr.contents().len())
-        };
+        store
+            .data()
+            .output
+            .begin(s.logs.actor_call(actor.id, call.return_id));
         // Each call gets a fresh CPU-time budget.
         store.data_mut().ticks_used = 0;
         let start = Instant::now();
@@ -196,8 +200,7 @@ pub async fn serve(
             }
         };
         method.called(start.elapsed(), result.as_ref().err().map(|e| e.code));
-        let logs = exec::take_logs(store.data_mut(), out_from, err_from);
-        s.logs.put(call.return_id, logs);
+        store.data().output.finish();
         // A guest-returned error leaves the instance usable; a trap does not.
         match result {
             Err(e) if ran && is_fatal(&e) => {
@@ -226,4 +229,13 @@ pub fn is_fatal(e: &ReefError) -> bool {
             | ErrorCode::DependencyFailed
             | ErrorCode::UnknownObject
     )
+}
+
+/// Marks an actor's log ended when dropped.
+struct ActorLogEnd<'a>(&'a LogDir, u64);
+
+impl Drop for ActorLogEnd<'_> {
+    fn drop(&mut self) {
+        self.0.actor_ended(self.1);
+    }
 }

@@ -52,7 +52,7 @@ use crate::config::NodeConfig;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::HostServices;
 use crate::ids::{actor_id, creator_index};
-use crate::logs::LogStore;
+use crate::logs::LogDir;
 use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::modules::Registry;
@@ -146,7 +146,7 @@ pub struct ActorRow {
 /// What the actor manager is built from (see `node.rs`).
 pub struct ActorDeps {
     pub config: Arc<NodeConfig>,
-    pub logs: Arc<LogStore>,
+    pub logs: Arc<LogDir>,
     pub objects: Arc<ObjectDirectory>,
     pub registry: Arc<Registry>,
     pub cluster: Arc<Membership>,
@@ -157,7 +157,7 @@ pub struct ActorDeps {
 
 pub struct ActorManager {
     config: Arc<NodeConfig>,
-    logs: Arc<LogStore>,
+    logs: Arc<LogDir>,
     objects: Arc<ObjectDirectory>,
     registry: Arc<Registry>,
     cluster: Arc<Membership>,

@@ -23,6 +23,9 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::placement::{group_removed, GroupFacts, Strategy};
 use crate::scheduler::{Permit, Resources, Scheduler};
 
+/// A bundle reserved here: group, bundle index, its resources by name.
+pub type BundleRow = (u64, u32, Vec<(String, f64)>);
+
 /// A group's bundles reserved on this node.
 pub struct GroupHere {
     /// The node's resources the bundles hold (given back on drop).
@@ -61,6 +64,21 @@ impl Bundles {
             here: Mutex::default(),
             known: Mutex::default(),
         }
+    }
+
+    /// The bundles reserved here: group, bundle index, the resources it holds.
+    pub fn rows(&self) -> Vec<BundleRow> {
+        let here = self.here.lock().unwrap();
+        let mut rows: Vec<_> = here
+            .iter()
+            .flat_map(|(group, g)| {
+                g.pools
+                    .iter()
+                    .map(|(index, pool)| (*group, *index, pool.total().rows()))
+            })
+            .collect();
+        rows.sort_by_key(|r| (r.0, r.1));
+        rows
     }
 
     /// Reserves placement-group bundles here, all or none (asked by the

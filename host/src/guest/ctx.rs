@@ -6,18 +6,15 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::Linker;
 use wasmtime::ResourceLimiter;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::services::HostServices;
 use super::views::Views;
 use crate::grants::Grants;
+use crate::logs::{LogSink, Stream};
 use crate::scheduler::{Permit, Resources};
 use crate::spec::Limits;
 use crate::store::ObjectId;
-
-/// Captured stdout/stderr per instance (a guest writing past it traps).
-const OUTPUT_CAPACITY: usize = 4 << 20;
 
 /// Where a module granted `filesystem` sees its scratch directory.
 pub const SCRATCH_GUEST_PATH: &str = "/scratch";
@@ -106,9 +103,8 @@ pub struct GuestCtx {
     /// References this guest holds (its puts and submissions), dropped at the end.
     pub owned: Vec<ObjectId>,
     pub panic_message: Option<String>,
-    pub log: Vec<String>,
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
+    /// Where stdout, stderr and `log` lines go: the running call's log file.
+    pub output: LogSink,
     pub ticks_used: u64,
     pub max_ticks: u64,
     pub cancel: CancellationToken,
@@ -127,12 +123,12 @@ impl GuestCtx {
         limits: Limits,
         cancel: CancellationToken,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let output = LogSink::default();
         // Deny by default: no environment or arguments; a directory and the
         // network only when granted (the linker links them only then too).
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.stdout(output.pipe(Stream::Stdout))
+            .stderr(output.pipe(Stream::Stderr));
         let grants = module.grants;
         if grants.network {
             wasi.inherit_network()
@@ -166,9 +162,7 @@ impl GuestCtx {
             allowed: HashSet::new(),
             owned: Vec::new(),
             panic_message: None,
-            log: Vec::new(),
-            stdout,
-            stderr,
+            output,
             ticks_used: 0,
             max_ticks: limits.cpu_time_ms.div_ceil(tick_ms).max(1),
             cancel,

@@ -10,7 +10,6 @@ use super::ctx::{GuestCtx, Interrupt, ModuleFacts};
 use super::services::HostServices;
 use super::types::{Arg, Failure, Output};
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::logs::GuestLogs;
 use crate::module::Module;
 use crate::spec::Limits;
 use crate::store::Data;
@@ -182,14 +181,4 @@ fn short_backtrace(bt: &WasmBacktrace) -> String {
         lines[..cut].join("\n"),
         frames - SHOWN
     )
-}
-
-pub fn take_logs(ctx: &mut GuestCtx, stdout_from: usize, stderr_from: usize) -> GuestLogs {
-    let stdout = ctx.stdout.contents();
-    let stderr = ctx.stderr.contents();
-    GuestLogs {
-        stdout: String::from_utf8_lossy(&stdout[stdout_from.min(stdout.len())..]).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr[stderr_from.min(stderr.len())..]).into_owned(),
-        log: std::mem::take(&mut ctx.log),
-    }
 }

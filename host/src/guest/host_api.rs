@@ -20,14 +20,15 @@ type Ctx<'a> = StoreContextMut<'a, GuestCtx>;
 pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
     let mut host = linker.instance(HOST_INTERFACE)?;
 
-    host.func_wrap(
-        "log",
-        |mut store: Ctx, (level, message): (LogLevel, String)| {
-            let level = format!("{level:?}").to_lowercase();
-            store.data_mut().log.push(format!("[{level}] {message}"));
-            Ok(())
-        },
-    )?;
+    host.func_wrap("log", |store: Ctx, (level, message): (LogLevel, String)| {
+        let level = format!("{level:?}").to_lowercase();
+        let line = format!("[{level}] {message}");
+        store
+            .data()
+            .output
+            .write(crate::logs::Stream::Log, line.as_bytes());
+        Ok(())
+    })?;
 
     host.func_wrap("report-panic", |mut store: Ctx, (message,): (String,)| {
         store.data_mut().panic_message = Some(message);

@@ -10,6 +10,9 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::session::Session;
+use super::state::api::StateApi;
+use super::state::logs;
+use super::state::scope::Viewer;
 use crate::node::Node;
 
 /// Replies packed into one outbound message at most.
@@ -17,11 +20,13 @@ const MAX_BATCH: usize = 4096;
 
 pub struct NodeService {
     node: Arc<Node>,
+    state: Arc<StateApi>,
 }
 
 impl NodeService {
     pub fn new(node: Arc<Node>) -> Self {
-        NodeService { node }
+        let state = StateApi::of(&node);
+        NodeService { node, state }
     }
 }
 
@@ -130,6 +135,44 @@ impl NodeApi for NodeService {
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
         Ok(Response::new(super::status::status(&self.node)))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListReply>, Status> {
+        let viewer = Viewer::of(&request);
+        let reply = self.state.list(&viewer, request.into_inner()).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn get_state(
+        &self,
+        request: Request<pb::GetStateRequest>,
+    ) -> Result<Response<pb::ListReply>, Status> {
+        let viewer = Viewer::of(&request);
+        let reply = self.state.get(&viewer, request.into_inner()).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn summary(
+        &self,
+        request: Request<pb::SummaryRequest>,
+    ) -> Result<Response<pb::SummaryReply>, Status> {
+        let viewer = Viewer::of(&request);
+        let reply = self.state.summary(&viewer, request.into_inner()).await?;
+        Ok(Response::new(reply))
+    }
+
+    type ReadLogsStream = logs::ChunkStream;
+
+    async fn read_logs(
+        &self,
+        request: Request<pb::ReadLogsRequest>,
+    ) -> Result<Response<Self::ReadLogsStream>, Status> {
+        let viewer = Viewer::of(&request);
+        let stream = logs::read(self.state.clone(), &viewer, request.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 
     async fn stop(

@@ -259,25 +259,12 @@ impl Session {
                 self.node.tasks.table().stop(c.id, StopReason::Cancelled);
             }
             Op::Logs(l) => {
-                let result = self.node.logs.get(l.id).ok_or_else(|| {
-                    ReefError::new(
-                        ErrorCode::UnknownObject,
-                        format!(
-                            "no logs for {:#x}: the task has not finished or never existed",
-                            l.id
-                        ),
-                    )
+                // From this node's log files, or the node that ran the call.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = super::state::logs::whole_call(&this.node, l.id).await;
+                    this.reply_result(l.req_id, result.map(Body::Logs));
                 });
-                self.reply_result(
-                    l.req_id,
-                    result.map(|logs| {
-                        Body::Logs(pb::LogsReply {
-                            stdout: logs.stdout,
-                            stderr: logs.stderr,
-                            log: logs.log,
-                        })
-                    }),
-                );
             }
             Op::LookupActor(l) => {
                 let this = self.clone();

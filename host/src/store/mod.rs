@@ -6,4 +6,4 @@ mod objects;
 
 pub use arena::{remove_stale_arenas, round_up_page, Arena, Block, HUGE_OBJECT, PAGE};
 pub use hugemap::HUGE_PAGE;
-pub use objects::{Data, Located, ObjectId, ObjectStore, Resolved, StoreStats};
+pub use objects::{Data, Located, ObjectId, ObjectRow, ObjectStore, Resolved, StoreStats};

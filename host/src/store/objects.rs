@@ -126,6 +126,15 @@ pub struct StoreStats {
     pub restores: (u64, u64),
 }
 
+/// One entry of the table, as the state API lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRow {
+    pub id: ObjectId,
+    pub size: u64,
+    pub state: &'static str,
+    pub refs: u32,
+}
+
 /// Writes a spilled object's bytes to its file.
 type SpillWriter = Box<dyn Fn(&Path, &[u8]) -> std::io::Result<()> + Send + Sync>;
 
@@ -576,6 +585,32 @@ impl ObjectStore {
             }
         }
         Ok(())
+    }
+
+    /// Every entry of the table (for the state API): id, size, state, references.
+    pub fn rows(&self) -> Vec<ObjectRow> {
+        let t = self.table.lock().unwrap();
+        let mut rows: Vec<ObjectRow> = t
+            .objects
+            .iter()
+            .map(|(id, e)| {
+                let (state, size) = match &e.state {
+                    State::Pending(_) => ("pending", 0),
+                    State::Ready(data) => ("ready", data.len()),
+                    State::Spilled { len, .. } => ("spilled", *len),
+                    State::Failed(_) => ("failed", 0),
+                    State::Remote { size, .. } => ("remote", *size),
+                };
+                ObjectRow {
+                    id: *id,
+                    size,
+                    state,
+                    refs: e.refs,
+                }
+            })
+            .collect();
+        rows.sort_unstable_by_key(|r| r.id);
+        rows
     }
 
     pub fn stats(&self) -> StoreStats {

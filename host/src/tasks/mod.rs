@@ -12,6 +12,7 @@
 //! `retry`): placed anew, its arguments fetched again, its result object the
 //! same. The owner seals the result once, with the value or the last error.
 
+pub mod history;
 mod retry;
 mod table;
 
@@ -29,7 +30,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::exec;
 use crate::guest::types::Arg;
 use crate::guest::HostServices;
-use crate::logs::{GuestLogs, LogStore};
+use crate::logs::{CallLog, LogDir};
 use crate::metrics::{Metrics, TaskFn};
 use crate::module::Module;
 use crate::modules::Registry;
@@ -53,13 +54,17 @@ struct GuestCall {
     permit: crate::scheduler::Permit,
     limits: Limits,
     cancel: CancellationToken,
+    /// Where its output goes.
+    log: CallLog,
 }
 
 /// The node's task service.
 pub struct Tasks {
     config: Arc<NodeConfig>,
     table: TaskTable,
-    logs: Arc<LogStore>,
+    /// Attempts that ran here to the end (bounded).
+    history: history::History,
+    logs: Arc<LogDir>,
     objects: Arc<ObjectDirectory>,
     registry: Arc<Registry>,
     cluster: Arc<Membership>,
@@ -75,7 +80,7 @@ pub struct Tasks {
 /// What the task service is built from (see `node.rs`).
 pub struct TaskDeps {
     pub config: Arc<NodeConfig>,
-    pub logs: Arc<LogStore>,
+    pub logs: Arc<LogDir>,
     pub objects: Arc<ObjectDirectory>,
     pub registry: Arc<Registry>,
     pub cluster: Arc<Membership>,
@@ -91,6 +96,7 @@ impl Tasks {
         Tasks {
             config: deps.config,
             table: TaskTable::default(),
+            history: history::History::default(),
             logs: deps.logs,
             objects: deps.objects,
             registry: deps.registry,
@@ -117,6 +123,11 @@ impl Tasks {
 
     pub fn table(&self) -> &TaskTable {
         &self.table
+    }
+
+    /// Attempts that ran here to the end, oldest first.
+    pub fn history(&self) -> &history::History {
+        &self.history
     }
 
     /// Submits a task. The result object `spec.return_id` is created at once;
@@ -462,23 +473,30 @@ impl Tasks {
                 this.table.stop(id, StopReason::GroupRemoved(group));
             })
         });
-        let (result, logs) = tokio::select! {
+        let started_at_ms = reef_gcs::now_millis();
+        let result = tokio::select! {
             biased; // a stopped task must not start after all
-            _ = cancel.cancelled() => (Err(StopReason::Cancelled.error()), None),
+            _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
             r = self.run(spec, &module, &pool.scheduler, ticket, cancel.clone()) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
         }
         let reason = self.table.finish(id);
-        if let Some(logs) = logs {
-            self.logs.put(id, logs);
-        }
         // A task stopped for a reason reports that reason, whatever the guest did.
         let result = match (result, reason) {
             (Err(_), Some(reason)) => Err(reason.error()),
             (r, _) => r,
         };
+        self.history.record(history::Finished {
+            return_id: id,
+            module: spec.module.clone(),
+            function: spec.function.clone(),
+            attempt: attempt.number,
+            error: result.as_ref().err().map(history::error_of),
+            started_at_ms,
+            ended_at_ms: reef_gcs::now_millis(),
+        });
         // Every attempt's outcome counts (a retried failure too).
         series.done(result.as_ref().err().map(|e| e.code));
         match result {
@@ -497,11 +515,8 @@ impl Tasks {
         pool: &Arc<Scheduler>,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
-    ) -> (ReefResult<Arc<Data>>, Option<GuestLogs>) {
-        let (args, allowed) = match self.objects.resolve_args(&spec.args).await {
-            Ok(a) => a,
-            Err(e) => return (Err(e), None),
-        };
+    ) -> ReefResult<Arc<Data>> {
+        let (args, allowed) = self.objects.resolve_args(&spec.args).await?;
         self.table
             .set_state(spec.return_id, "waiting-for-resources");
         let resources = spec.options.task_resources();
@@ -517,11 +532,9 @@ impl Tasks {
             permit,
             limits: self.config.limits(&spec.options),
             cancel,
+            log: self.logs.task(spec.return_id),
         };
-        let host = match self.host() {
-            Ok(host) => host.clone(),
-            Err(e) => return (Err(e), None),
-        };
+        let host = self.host()?.clone();
         if self.guests.on_guest_thread() {
             return execute(host, call).await;
         }
@@ -540,15 +553,12 @@ impl Tasks {
             let _ = tx.send(call.await);
         });
         rx.await
-            .unwrap_or_else(|_| (Err(ReefError::internal("the guest thread stopped")), None))
+            .unwrap_or_else(|_| Err(ReefError::internal("the guest thread stopped")))
     }
 }
 
 /// Runs a task's guest call in a fresh instance.
-async fn execute(
-    host: HostServices,
-    call: GuestCall,
-) -> (ReefResult<Arc<Data>>, Option<GuestLogs>) {
+async fn execute(host: HostServices, call: GuestCall) -> ReefResult<Arc<Data>> {
     let GuestCall {
         module,
         function,
@@ -558,10 +568,12 @@ async fn execute(
         permit,
         limits,
         cancel,
+        log,
     } = call;
     let mut store = exec::new_store(&host, &module, limits, cancel);
     {
         let ctx = store.data_mut();
+        ctx.output.begin(log);
         ctx.allowed = allowed;
         ctx.resources = resources;
         ctx.permit = Some(permit);
@@ -579,7 +591,7 @@ async fn execute(
         }
         Err(e) => Err(e),
     };
-    let logs = exec::take_logs(store.data_mut(), 0, 0);
+    store.data_mut().output.finish();
     store.data_mut().finish();
-    (result, Some(logs))
+    result
 }

@@ -203,6 +203,44 @@ fn print(_args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `flood(mib: u64) -> u64`: logs `mib` MiB of 1 KiB lines and prints as much to
+/// stdout → the node keeps at most its per-call cap of it (and says so);
+/// returns the bytes written.
+fn flood(args: &Args) -> Result<u64> {
+    let lines = args.u64(0)? * 1024;
+    let line = "x".repeat(1000);
+    for i in 0..lines {
+        reef_guest::info(&format!("{:08} {}", i, line));
+        println!("{:08} {}", i, line);
+    }
+    Ok(lines * 2 * 1024)
+}
+
+/// Actor `Talker()`: `say(text: str) -> nil` logs and prints `text` (a log
+/// that grows call by call, for following).
+struct Talker;
+
+impl Actor for Talker {
+    const METHODS: &'static [&'static str] = &["say"];
+
+    fn new(_args: &Args) -> Result<Self> {
+        println!("talker ready");
+        Ok(Talker)
+    }
+
+    fn call(&mut self, method: &str, args: &Args) -> Result<Output> {
+        match method {
+            "say" => {
+                let text = args.string(0)?;
+                reef_guest::info(&text);
+                println!("said {}", text);
+                Ok(().into())
+            }
+            _ => Err(format!("unknown method {}", method).into()),
+        }
+    }
+}
+
 /// `fail(message: str = "failed on purpose")`: returns an error (no trap).
 fn fail(args: &Args) -> Result<()> {
     let message = if args.is_nil(0) {
@@ -270,6 +308,7 @@ reef_guest::export_module! {
     tasks: [
         trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
         misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, read_heap, steal, sandbox_probe, scratch_probe,
-        print, fail,
+        print, fail, flood,
     ],
+    actors: [Talker],
 }

@@ -1,0 +1,662 @@
+//! The node's log files: one stream per task and per actor under
+//! `<data-dir>/logs`, cut into segment files, with a cap per call and one for
+//! the whole directory (the oldest segments are deleted first).
+//!
+//! Offsets are positions in a stream (every segment it ever had, deleted
+//! ones included), so a reader's `next_offset` stays valid while older
+//! segments go.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::record::{self, Stream};
+use crate::error::{ErrorCode, ReefError, ReefResult};
+
+/// A segment file is closed and a new one started past this size.
+const SEGMENT_BYTES: u64 = 16 << 20;
+/// Most segment files kept (many small task logs are bounded by this).
+const MAX_FILES: usize = 20_000;
+/// Calls whose place in a stream is remembered (older calls of an actor
+/// are then read as part of the actor's log only).
+const INDEX_CALLS: usize = 100_000;
+/// Deleting stops once the directory is this fraction of its cap.
+const EVICT_TO: f64 = 0.9;
+/// A `log` line reaches the file at most this long after it was written.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// The least a page holds (one whole record).
+const MIN_PAGE: usize = record::MAX_RECORD + record::HEADER;
+
+#[derive(Clone, Copy, Debug)]
+pub struct LogLimits {
+    /// Bytes one task or actor call may write; the rest is dropped (and counted).
+    pub call_bytes: u64,
+    /// Bytes of all log files of the node.
+    pub node_bytes: u64,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            call_bytes: 16 << 20,
+            node_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Whose log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Task(u64),
+    Actor(u64),
+}
+
+/// What a reader asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A task's or an actor call's return id, else an actor id.
+    Any,
+    Call,
+    Actor,
+}
+
+struct Segment {
+    seq: u64,
+    n: u32,
+    base: u64,
+    /// Bytes written (known when the segment is no longer the last).
+    len: u64,
+}
+
+#[derive(Default)]
+struct StreamState {
+    segments: VecDeque<Segment>,
+    /// Where the stream ends (the next write goes there).
+    end: u64,
+    next_n: u32,
+    /// A call is writing (its last segment must stay).
+    writing: bool,
+    /// The task finished or the actor ended: nothing more will come.
+    ended: bool,
+}
+
+/// Where a call's lines are in its stream.
+#[derive(Clone, Copy)]
+struct Span {
+    key: Key,
+    start: u64,
+    end: Option<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    streams: HashMap<Key, StreamState>,
+    calls: HashMap<u64, Span>,
+    call_order: VecDeque<u64>,
+    files: usize,
+    next_seq: u64,
+}
+
+/// The node's log directory.
+pub struct LogDir {
+    dir: PathBuf,
+    limits: LogLimits,
+    inner: Mutex<Inner>,
+    /// Bytes in the directory's files.
+    total: AtomicU64,
+}
+
+/// One page of a log.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub lines: Vec<(Stream, String)>,
+    pub next_offset: u64,
+    /// Nothing more now; with `finished`, nothing more ever.
+    pub at_end: bool,
+    pub finished: bool,
+    /// Bytes between the offset asked for and the first kept byte (deleted by the cap).
+    pub skipped: u64,
+}
+
+impl LogDir {
+    /// Opens (emptying) the node's log directory.
+    pub fn open(dir: PathBuf, limits: LogLimits) -> std::io::Result<Arc<LogDir>> {
+        // Files of an earlier run of the node name calls that no longer exist.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Arc::new(LogDir {
+            dir,
+            limits,
+            inner: Mutex::new(Inner::default()),
+            total: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn limits(&self) -> LogLimits {
+        self.limits
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes in the directory's files now.
+    pub fn total_bytes(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The writer of a task attempt's output (its return id).
+    pub fn task(self: &Arc<Self>, return_id: u64) -> CallLog {
+        self.begin(Key::Task(return_id), return_id)
+    }
+
+    /// The writer of an actor call's output, appended to the actor's log.
+    pub fn actor_call(self: &Arc<Self>, actor: u64, return_id: u64) -> CallLog {
+        self.begin(Key::Actor(actor), return_id)
+    }
+
+    /// The writer of an actor's constructor output.
+    pub fn actor_init(self: &Arc<Self>, actor: u64) -> CallLog {
+        self.begin(Key::Actor(actor), actor)
+    }
+
+    /// The actor ended: followers of its log stop once they read it all.
+    pub fn actor_ended(&self, actor: u64) {
+        if let Some(s) = self
+            .inner
+            .lock()
+            .unwrap()
+            .streams
+            .get_mut(&Key::Actor(actor))
+        {
+            s.ended = true;
+        }
+    }
+
+    fn begin(self: &Arc<Self>, key: Key, call: u64) -> CallLog {
+        let mut inner = self.inner.lock().unwrap();
+        let stream = inner.streams.entry(key).or_default();
+        stream.writing = true;
+        stream.ended = false;
+        let start = stream.end;
+        if key != Key::Actor(call) {
+            // An actor's constructor is read with the actor's log only.
+            if inner
+                .calls
+                .insert(
+                    call,
+                    Span {
+                        key,
+                        start,
+                        end: None,
+                    },
+                )
+                .is_none()
+            {
+                inner.call_order.push_back(call);
+            }
+            while inner.call_order.len() > INDEX_CALLS {
+                if let Some(old) = inner.call_order.pop_front() {
+                    inner.calls.remove(&old);
+                }
+            }
+        }
+        drop(inner);
+        CallLog {
+            dir: self.clone(),
+            key,
+            call,
+            file: None,
+            written: 0,
+            dropped: 0,
+            last_flush: Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn file_name(&self, key: Key, n: u32) -> PathBuf {
+        match key {
+            Key::Task(id) => self.dir.join(format!("task-{id:016x}.{n}.log")),
+            Key::Actor(id) => self.dir.join(format!("actor-{id:016x}.{n}.log")),
+        }
+    }
+
+    /// The segment a write of `len` bytes goes to: the stream's last, or a
+    /// new one when there is none or it is full. Returns its path, whether
+    /// it is new, and the stream's end before the write.
+    fn segment_for(&self, key: Key, len: u64) -> (PathBuf, u64) {
+        let mut inner = self.inner.lock().unwrap();
+        let seq = inner.next_seq;
+        let stream = inner.streams.entry(key).or_default();
+        let full = match stream.segments.back() {
+            Some(last) => last.base + last.len + len > last.base + SEGMENT_BYTES && last.len > 0,
+            None => true,
+        };
+        let n = if full {
+            let n = stream.next_n;
+            stream.next_n += 1;
+            stream.segments.push_back(Segment {
+                seq,
+                n,
+                base: stream.end,
+                len: 0,
+            });
+            n
+        } else {
+            stream.segments.back().unwrap().n
+        };
+        let end = stream.end;
+        stream.end += len;
+        if let Some(last) = stream.segments.back_mut() {
+            last.len += len;
+        }
+        if full {
+            inner.next_seq += 1;
+            inner.files += 1;
+        }
+        drop(inner);
+        (self.file_name(key, n), end)
+    }
+
+    fn finished(&self, key: Key, call: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(stream) = inner.streams.get_mut(&key) else {
+            return;
+        };
+        stream.writing = false;
+        if matches!(key, Key::Task(_)) {
+            stream.ended = true;
+        }
+        let end = stream.end;
+        if stream.segments.is_empty() && matches!(key, Key::Task(_)) {
+            // Nothing written: no file, only the (empty) call is remembered.
+            inner.streams.remove(&key);
+        }
+        if let Some(span) = inner.calls.get_mut(&call) {
+            span.end = Some(end);
+        }
+    }
+
+    /// Deletes the oldest segments not being written while the directory is
+    /// over its cap or holds too many files.
+    fn evict(&self) {
+        let cap = self.limits.node_bytes;
+        let over = |dir: &LogDir, files: usize| {
+            dir.total.load(Ordering::Relaxed) > cap || files > MAX_FILES
+        };
+        let mut inner = self.inner.lock().unwrap();
+        if !over(self, inner.files) {
+            return;
+        }
+        let target = (cap as f64 * EVICT_TO) as u64;
+        // Oldest first: (seq, key, position in its stream).
+        let mut candidates: Vec<(u64, Key)> = inner
+            .streams
+            .iter()
+            .flat_map(|(key, s)| {
+                let keep_last = s.writing;
+                let count = s.segments.len() - usize::from(keep_last && !s.segments.is_empty());
+                s.segments
+                    .iter()
+                    .take(count)
+                    .map(move |seg| (seg.seq, *key))
+            })
+            .collect();
+        candidates.sort_unstable_by_key(|c| c.0);
+        for (_, key) in candidates {
+            if self.total.load(Ordering::Relaxed) <= target && inner.files <= MAX_FILES * 9 / 10 {
+                break;
+            }
+            let Some(stream) = inner.streams.get_mut(&key) else {
+                continue;
+            };
+            let Some(seg) = stream.segments.pop_front() else {
+                continue;
+            };
+            let path = self.file_name(key, seg.n);
+            let gone = stream.segments.is_empty() && stream.ended;
+            if gone {
+                inner.streams.remove(&key);
+            }
+            inner.files -= 1;
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(seg.len);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!("deleting log file {}: {e}", path.display());
+            }
+            self.total.fetch_sub(
+                size.min(self.total.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// A page of the log of `id` from `offset` (0: its start), at most about
+    /// `max_bytes`; `None` when this node has no log of `id`.
+    pub fn read(&self, id: u64, target: Target, offset: u64, max_bytes: usize) -> Option<Page> {
+        let (key, start, end, finished, segments) = {
+            let inner = self.inner.lock().unwrap();
+            let span = match target {
+                Target::Call | Target::Any => inner.calls.get(&id).copied(),
+                Target::Actor => None,
+            };
+            let span = span.or_else(|| {
+                let actor = Key::Actor(id);
+                let task = Key::Task(id);
+                match target {
+                    Target::Actor | Target::Any if inner.streams.contains_key(&actor) => {
+                        Some(Span {
+                            key: actor,
+                            start: 0,
+                            end: None,
+                        })
+                    }
+                    Target::Call | Target::Any if inner.streams.contains_key(&task) => Some(Span {
+                        key: task,
+                        start: 0,
+                        end: None,
+                    }),
+                    _ => None,
+                }
+            })?;
+            let stream = inner.streams.get(&span.key);
+            let segments: Vec<(u32, u64, u64)> = stream
+                .map(|s| s.segments.iter().map(|g| (g.n, g.base, g.len)).collect())
+                .unwrap_or_default();
+            let stream_end = stream.map_or(span.start, |s| s.end);
+            let ended = stream.is_none_or(|s| s.ended);
+            let end = span.end.or(if ended { Some(stream_end) } else { None });
+            (span.key, span.start, end, end.is_some(), segments)
+        };
+        let max = max_bytes.max(MIN_PAGE);
+        let mut pos = offset.max(start);
+        // Every segment of the stream is gone: all that was written was deleted.
+        let deleted = match (segments.is_empty(), end) {
+            (true, Some(end)) if pos < end => end - pos,
+            _ => 0,
+        };
+        let mut page = Page {
+            finished,
+            skipped: deleted,
+            ..Page::default()
+        };
+        pos += deleted;
+        let limit = end.unwrap_or(u64::MAX);
+        let mut budget = max;
+        for (n, base, len) in segments {
+            if base + len <= pos {
+                continue;
+            }
+            if pos < base {
+                page.skipped += base - pos;
+                pos = base;
+            }
+            if pos >= limit || budget == 0 {
+                break;
+            }
+            let want = (base + len)
+                .min(limit)
+                .saturating_sub(pos)
+                .min(budget as u64) as usize;
+            let mut buf = vec![0u8; want];
+            let path = self.file_name(key, n);
+            let got = match File::open(&path).and_then(|f| read_at(&f, &mut buf, pos - base)) {
+                Ok(got) => got,
+                Err(_) => break, // deleted meanwhile: the next read skips it
+            };
+            let (records, used) = record::decode(&buf[..got]);
+            for (stream, bytes) in records {
+                page.lines
+                    .push((stream, String::from_utf8_lossy(bytes).into_owned()));
+            }
+            pos += used as u64;
+            budget -= used;
+            if used < want {
+                // A record still being written (or the budget cut one).
+                break;
+            }
+        }
+        page.next_offset = pos;
+        page.at_end = end.is_some_and(|e| pos >= e) || {
+            let inner = self.inner.lock().unwrap();
+            inner.streams.get(&key).is_none_or(|s| pos >= s.end)
+        };
+        page.finished = finished && page.at_end;
+        Some(page)
+    }
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// The writer of one call's output (a task attempt, an actor call or its
+/// constructor). Writes past the call's cap are dropped and counted; the
+/// count is written as a note when the call ends.
+pub struct CallLog {
+    dir: Arc<LogDir>,
+    key: Key,
+    call: u64,
+    file: Option<(PathBuf, BufWriter<File>)>,
+    written: u64,
+    dropped: u64,
+    last_flush: Instant,
+    finished: bool,
+}
+
+impl CallLog {
+    pub fn write(&mut self, stream: Stream, bytes: &[u8]) {
+        for chunk in bytes.chunks(record::MAX_RECORD) {
+            self.write_record(stream, chunk);
+        }
+        if stream == Stream::Log && self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush();
+        }
+    }
+
+    fn write_record(&mut self, stream: Stream, bytes: &[u8]) {
+        let len = (record::HEADER + bytes.len()) as u64;
+        if stream != Stream::Note && self.written + len > self.dir.limits.call_bytes {
+            self.dropped += bytes.len() as u64;
+            return;
+        }
+        let (path, _) = self.dir.segment_for(self.key, len);
+        if self.file.as_ref().is_none_or(|(p, _)| p != &path) {
+            self.flush();
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path);
+            match file {
+                Ok(f) => self.file = Some((path, BufWriter::with_capacity(64 << 10, f))),
+                Err(e) => {
+                    tracing::warn!("opening log file {}: {e}", path.display());
+                    self.file = None;
+                }
+            }
+        }
+        let mut buf = Vec::with_capacity(len as usize);
+        record::encode(&mut buf, stream, bytes);
+        if let Some((_, w)) = &mut self.file {
+            if let Err(e) = w.write_all(&buf) {
+                tracing::warn!("writing a log file: {e}");
+            }
+        }
+        self.written += len;
+        let total = self.dir.total.fetch_add(len, Ordering::Relaxed) + len;
+        if total > self.dir.limits.node_bytes {
+            self.flush();
+            self.dir.evict();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((_, w)) = &mut self.file {
+            if let Err(e) = w.flush() {
+                tracing::warn!("writing a log file: {e}");
+            }
+        }
+        self.last_flush = Instant::now();
+    }
+
+    /// Ends the call: notes what the cap dropped, flushes, and marks the
+    /// call's span complete.
+    pub fn finish(mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if self.dropped > 0 {
+            let note = format!(
+                "{} bytes of output dropped: a call may write {} bytes of logs (--log-call-bytes)",
+                self.dropped, self.dir.limits.call_bytes
+            );
+            self.write_record(Stream::Note, note.as_bytes());
+        }
+        self.flush();
+        self.file = None;
+        self.dir.finished(self.key, self.call);
+        if self.dir.files_over() {
+            self.dir.evict();
+        }
+    }
+}
+
+impl LogDir {
+    fn files_over(&self) -> bool {
+        self.inner.lock().unwrap().files > MAX_FILES
+    }
+}
+
+impl Drop for CallLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The error for an id no node has logs of.
+pub fn no_logs(id: u64) -> ReefError {
+    ReefError::new(
+        ErrorCode::UnknownObject,
+        format!(
+            "no logs for {id:#x} on any node: not a task, actor call or actor id, \
+             not run yet, or its logs were deleted by the node's log cap"
+        ),
+    )
+}
+
+/// Reads a whole call's log into the three outputs a driver's `logs` gets
+/// (bounded by the call cap, so never more than that in memory).
+pub fn whole_call(dir: &LogDir, id: u64) -> ReefResult<Option<Vec<(Stream, String)>>> {
+    let mut offset = 0;
+    let mut lines = Vec::new();
+    loop {
+        let Some(page) = dir.read(id, Target::Call, offset, 1 << 20) else {
+            return Ok(if offset == 0 { None } else { Some(lines) });
+        };
+        let progressed = page.next_offset > offset;
+        if page.skipped > 0 {
+            let note = format!(
+                "{} bytes of this log were deleted: the node keeps {} bytes of logs (--log-dir-bytes)",
+                page.skipped,
+                dir.limits().node_bytes
+            );
+            lines.push((Stream::Note, note));
+        }
+        lines.extend(page.lines);
+        offset = page.next_offset;
+        if page.at_end || !progressed {
+            return Ok(Some(lines));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(limits: LogLimits) -> (tempfile::TempDir, Arc<LogDir>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = LogDir::open(tmp.path().join("logs"), limits).unwrap();
+        (tmp, d)
+    }
+
+    #[test]
+    fn a_call_is_capped_and_says_so() {
+        let (_tmp, d) = dir(LogLimits {
+            call_bytes: 1000,
+            node_bytes: 1 << 20,
+        });
+        let mut log = d.task(7);
+        for i in 0..100 {
+            log.write(Stream::Log, format!("line {i}").as_bytes());
+        }
+        log.finish();
+        let page = d.read(7, Target::Any, 0, 1 << 20).unwrap();
+        assert!(page.finished);
+        assert!(page.lines.len() < 100);
+        let (stream, note) = page.lines.last().unwrap();
+        assert_eq!(*stream, Stream::Note);
+        assert!(note.contains("dropped"), "{note}");
+        assert!(d.total_bytes() < 1200);
+    }
+
+    #[test]
+    fn the_oldest_files_go_first_when_the_node_cap_is_reached() {
+        let (_tmp, d) = dir(LogLimits {
+            call_bytes: 1 << 20,
+            node_bytes: 100_000,
+        });
+        for id in 0..50u64 {
+            let mut log = d.task(id);
+            log.write(Stream::Stdout, &[b'x'; 10_000]);
+            log.finish();
+        }
+        assert!(d.total_bytes() <= 100_000, "{}", d.total_bytes());
+        let gone = d.read(0, Target::Any, 0, 1 << 20).unwrap();
+        assert!(gone.lines.is_empty() && gone.skipped > 10_000, "{gone:?}");
+        let last = d.read(49, Target::Any, 0, 1 << 20).unwrap();
+        assert_eq!(last.lines.len(), 1);
+        let files = std::fs::read_dir(d.path()).unwrap().count();
+        assert!(files <= 10, "{files} files");
+    }
+
+    #[test]
+    fn actor_calls_are_read_alone_or_together_in_pages() {
+        let (_tmp, d) = dir(LogLimits::default());
+        let init = d.actor_init(1);
+        drop(init);
+        for call in 10..13u64 {
+            let mut log = d.actor_call(1, call);
+            log.write(Stream::Log, format!("in {call}").as_bytes());
+            log.finish();
+        }
+        let one = d.read(11, Target::Call, 0, 0).unwrap();
+        let texts: Vec<_> = one.lines.iter().map(|l| l.1.as_str()).collect();
+        assert_eq!(texts, vec!["in 11"]);
+        assert!(one.finished);
+        let all = d.read(1, Target::Actor, 0, 0).unwrap();
+        assert_eq!(all.lines.len(), 3);
+        assert!(!all.finished, "the actor lives on");
+        d.actor_ended(1);
+        let again = d.read(1, Target::Actor, all.next_offset, 0).unwrap();
+        assert!(again.lines.is_empty() && again.finished);
+    }
+}
