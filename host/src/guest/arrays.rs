@@ -17,7 +17,7 @@ use wasmtime::component::LinkerInstance;
 use wasmtime::{AsContextMut, StoreContextMut};
 
 use super::ctx::GuestCtx;
-use super::host_api::read_object;
+use super::read::read_object;
 use super::types::Failure;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::{Data, ObjectId};

@@ -10,6 +10,7 @@ use wasmtime::{AsContextMut, StoreContextMut};
 
 use super::buffer::GuestBuffer;
 use super::ctx::GuestCtx;
+use super::read::read_object;
 use super::types::{Arg, Failure, LogLevel, ObjectRef, HOST_INTERFACE};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::spec::{when_placed, ActorSpec, ArgSpec, TaskSpec};
@@ -161,35 +162,6 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
         Ok((store.data().host.node_id().to_string(),))
     })?;
     super::arrays::add_to_linker(&mut host)
-}
-
-/// Waits for an object the guest may read. While it waits, the guest's CPU
-/// is given back to the scheduler.
-pub(super) async fn read_object(
-    mut store: Ctx<'_>,
-    id: ObjectId,
-) -> ReefResult<std::sync::Arc<crate::store::Data>> {
-    let ctx = store.data_mut();
-    if !ctx.allowed.contains(&id) {
-        return Err(ReefError::new(
-            ErrorCode::UnknownObject,
-            format!("object {id:#x} was not given to this task"),
-        ));
-    }
-    let objects = ctx.host.objects().clone();
-    if objects.store().is_ready(id)? {
-        return objects.fetch(id).await;
-    }
-    let held = ctx
-        .permit
-        .take()
-        .map(|p| (p.pool().clone(), p.resources().clone()));
-    let result = objects.fetch(id).await;
-    if let Some((pool, resources)) = held {
-        let permit = pool.acquire(&resources).await;
-        store.data_mut().permit = Some(permit);
-    }
-    result
 }
 
 fn guest_args(ctx: &GuestCtx, args: Vec<Arg>) -> ReefResult<Vec<ArgSpec>> {

@@ -7,6 +7,7 @@ pub mod buffer;
 pub mod ctx;
 pub mod exec;
 pub mod host_api;
+mod read;
 pub mod services;
 pub mod types;
 pub mod views;

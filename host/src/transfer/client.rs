@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use super::wire::{self, Request};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::{Block, Data, ObjectId, ObjectStore};
+use reef_core::wire::{self, Request};
 
 /// A holder that sends nothing for this long is given up (the next one
 /// takes over from the same byte).

@@ -73,8 +73,6 @@ mod upload;
 mod testing;
 #[cfg(test)]
 mod tests;
-// The framing, shared with the drivers' pushes and pulls.
-use reef_core::wire;
 
 pub use client::{Puller, PROGRESS_TIMEOUT};
 pub use serve::{split_listener, Holder};

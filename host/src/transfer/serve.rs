@@ -11,7 +11,7 @@ use futures::Stream;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::upload::Uploads;
-use super::wire::{self, Kind, Request, MAGIC};
+use reef_core::wire::{self, Kind, Request, MAGIC};
 
 use crate::error::{ErrorCode, ReefError};
 use crate::store::ObjectStore;
