@@ -22,6 +22,13 @@ async fn a_task_can_run(cluster: &reef::Cluster, m: &reef::Module) -> bool {
     true
 }
 
+/// `create` returns once the actor is placed; its first answer means it has
+/// started, and so holds its resources. Adds 0 to its total.
+async fn started(cluster: &reef::Cluster, actor: &reef::ActorHandle) {
+    let r = actor.call("add").arg(0.0).submit().unwrap();
+    cluster.get::<f64>(&r).await.unwrap();
+}
+
 #[tokio::test]
 async fn an_actor_reserves_only_the_cpus_it_asks_for() {
     let cluster = node_with(&["--num-cpus", "1", "--memory", "1GiB", "--resource", "gpu=1"]).await;
@@ -37,6 +44,7 @@ async fn an_actor_reserves_only_the_cpus_it_asks_for() {
         .create()
         .await
         .unwrap();
+    started(&cluster, &memory_only).await;
     assert!(
         a_task_can_run(&cluster, &m).await,
         "an actor asking only for memory took the node's CPU"
@@ -52,6 +60,7 @@ async fn an_actor_reserves_only_the_cpus_it_asks_for() {
         .create()
         .await
         .unwrap();
+    started(&cluster, &gpu_only).await;
     assert!(
         a_task_can_run(&cluster, &m).await,
         "an actor asking only for a custom resource took the node's CPU"
@@ -88,12 +97,13 @@ async fn an_actor_reserves_only_the_cpus_it_asks_for() {
     assert_eq!(cluster.get::<f64>(&wants_gpu).await.unwrap(), 2.0);
 
     // An actor that asks for the CPU holds it while it lives.
-    let _cpu = cluster
+    let cpu = cluster
         .actor(&m, "Accumulator")
         .num_cpus(1.0)
         .create()
         .await
         .unwrap();
+    started(&cluster, &cpu).await;
     assert!(
         !a_task_can_run(&cluster, &m).await,
         "a task ran while an actor held the only CPU"
