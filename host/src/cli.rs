@@ -40,21 +40,13 @@ enum Command {
         /// scratch directory at /scratch) or `network` (wasi:sockets). Repeatable.
         #[arg(long = "grant", value_parser = ["filesystem", "network"])]
         grants: Vec<String>,
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
     /// Print nodes, resources, running tasks, actors and object-store usage.
     Status {
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
     /// List the cluster's nodes, tasks (running and recently finished), actors,
     /// objects, placement-group bundles, jobs or modules.
@@ -69,12 +61,8 @@ enum Command {
         limit: Option<u32>,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
     /// Show one task (every attempt), actor or object (every copy), on any node.
     Get {
@@ -83,12 +71,8 @@ enum Command {
         id: String,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
     /// Count tasks by function, actors by class, objects by state, split by state.
     Summary {
@@ -96,12 +80,8 @@ enum Command {
         kind: state::Counted,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
     /// Print what a task, actor call or actor printed and logged, from the node
     /// that ran it.
@@ -114,24 +94,16 @@ enum Command {
         /// The id is an actor's (when it is also a task's).
         #[arg(long)]
         actor: bool,
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
     /// Tools for building guests.
     #[command(subcommand)]
     Build(BuildCommand),
     /// Stop a node cleanly (running tasks fail with NODE_STOPPING).
     Stop {
-        #[arg(long, default_value_t = default_address())]
-        address: String,
-        /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
-        /// token of a node on this machine in its default data directory].
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
     },
 }
 
@@ -242,6 +214,17 @@ struct StartArgs {
     metrics_no_auth: bool,
 }
 
+/// The node a command talks to, and the token it shows.
+#[derive(clap::Args)]
+struct NodeTarget {
+    #[arg(long, default_value_t = default_address())]
+    address: String,
+    /// The cluster token file [default: $REEF_TOKEN, $REEF_TOKEN_FILE, or the
+    /// token of a node on this machine in its default data directory].
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
 fn default_address() -> String {
     format!("127.0.0.1:{DEFAULT_PORT}")
 }
@@ -258,12 +241,7 @@ fn parse_resource(s: &str) -> Result<(String, f64), String> {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Start(args) => start(*args).await,
-        Command::Register {
-            file,
-            grants,
-            address,
-            token_file,
-        } => register(&file, grants, &address, token_file).await,
+        Command::Register { file, grants, node } => register(&file, grants, &node).await,
         Command::Build(BuildCommand::StripImports {
             input,
             output,
@@ -274,51 +252,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             filters,
             limit,
             json,
-            address,
-            token_file,
-        } => {
-            state::list(
-                client(&address, token_file).await?,
-                kind,
-                filters,
-                limit,
-                json,
-            )
-            .await
-        }
+            node,
+        } => state::list(client(&node).await?, kind, filters, limit, json).await,
         Command::Get {
             kind,
             id,
             json,
-            address,
-            token_file,
-        } => state::get(client(&address, token_file).await?, kind, &id, json).await,
-        Command::Summary {
-            kind,
-            json,
-            address,
-            token_file,
-        } => state::summary(client(&address, token_file).await?, kind, json).await,
+            node,
+        } => state::get(client(&node).await?, kind, &id, json).await,
+        Command::Summary { kind, json, node } => {
+            state::summary(client(&node).await?, kind, json).await
+        }
         Command::Logs {
             id,
             follow,
             actor,
-            address,
-            token_file,
-        } => state::logs(client(&address, token_file).await?, &id, follow, actor).await,
-        Command::Status {
-            address,
-            token_file,
-        } => status(&address, token_file).await,
-        Command::Stop {
-            address,
-            token_file,
-        } => {
-            client(&address, token_file)
-                .await?
-                .stop(pb::StopRequest {})
-                .await?;
-            println!("node at {address} is stopping");
+            node,
+        } => state::logs(client(&node).await?, &id, follow, actor).await,
+        Command::Status { node } => status(node).await,
+        Command::Stop { node } => {
+            client(&node).await?.stop(pb::StopRequest {}).await?;
+            println!("node at {} is stopping", node.address);
             Ok(())
         }
     }
@@ -617,12 +571,10 @@ fn machine_memory() -> u64 {
     (pages.max(0) as u64) * (size.max(0) as u64)
 }
 
-async fn client(
-    address: &str,
-    token_file: Option<PathBuf>,
-) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
-    let token = match token_file {
-        Some(path) => reef_proto::auth::read_token_file(&path),
+async fn client(node: &NodeTarget) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
+    let address = node.address.as_str();
+    let token = match &node.token_file {
+        Some(path) => reef_proto::auth::read_token_file(path),
         None => reef_proto::auth::find_token(address),
     }
     .map_err(anyhow::Error::msg)?;
@@ -654,14 +606,9 @@ fn strip_imports(input: &PathBuf, output: &PathBuf, deny: &[String]) -> Result<(
     Ok(())
 }
 
-async fn register(
-    file: &PathBuf,
-    grants: Vec<String>,
-    address: &str,
-    token_file: Option<PathBuf>,
-) -> Result<()> {
+async fn register(file: &PathBuf, grants: Vec<String>, node: &NodeTarget) -> Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let reply = client(address, token_file)
+    let reply = client(node)
         .await?
         .register_module(pb::RegisterModuleRequest {
             wasm: wasm.into(),
@@ -692,8 +639,8 @@ async fn register(
     }
 }
 
-async fn status(address: &str, token_file: Option<PathBuf>) -> Result<()> {
-    let s = client(address, token_file)
+async fn status(node: NodeTarget) -> Result<()> {
+    let s = client(&node)
         .await?
         .status(pb::StatusRequest {})
         .await?
