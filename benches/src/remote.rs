@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use reef::{Cluster, ConnectOptions};
 
-use crate::harness::{self, ChildNode};
+use crate::harness::ChildNode;
 use crate::put::{gb_per_s, puts, RUNS};
 use crate::report::{Bound, Figure, Unit};
 
@@ -18,10 +18,9 @@ use crate::report::{Bound, Figure, Unit};
 /// 1 GiB (10^9-byte GB) over the median time of `RUNS`.
 pub async fn figures(data: &[u8]) -> Result<()> {
     let node = ChildNode::start(&["--object-store-memory", "1536MiB"])?;
-    harness::wait_allocated(&harness::arena_of(&node.address)?).await?;
     // After allocating, the node collapses its arena into 2 MiB pages in the
     // background (seconds of copying for 1.5 GiB): let it finish.
-    wait_idle(node.pid()).await?;
+    reef_testkit::arena::wait_huge_pages(&node.address).await?;
     let options = ConnectOptions::default()
         .token(&node.token()?)
         .same_machine(false);
@@ -46,32 +45,6 @@ pub async fn figures(data: &[u8]) -> Result<()> {
         Bound::AtLeast(1.0),
     )
     .print();
-    Ok(())
-}
-
-/// Waits (at most 60 s) until process `pid` uses less than 5% of a core
-/// over 200 ms.
-async fn wait_idle(pid: u32) -> Result<()> {
-    let cpu_ticks = || -> Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command (which may hold spaces): utime is the 12th, stime the 13th.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
-    };
-    let start = Instant::now();
-    let mut last = cpu_ticks()?;
-    while start.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = cpu_ticks()?;
-        // Clock ticks are 10 ms: at most one tick in 200 ms.
-        if now - last <= 1 {
-            tracing::info!(ms = start.elapsed().as_millis() as u64, "node idle");
-            return Ok(());
-        }
-        last = now;
-    }
-    tracing::warn!("the node stayed busy for 60 s");
     Ok(())
 }
 

@@ -99,7 +99,14 @@ async fn head_restart_keeps_the_cluster(store: Store) {
     gcs.kv_put("app", "answer", "42".into(), true)
         .await
         .unwrap();
-    let jobs_before = gcs.list_jobs().await.unwrap().len();
+    let jobs_before: Vec<u64> = gcs
+        .list_jobs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert!(!jobs_before.is_empty());
 
     // The workload, through worker A; the head dies under it.
     let refs: Vec<_> = (0..TASKS)
@@ -111,8 +118,13 @@ async fn head_restart_keeps_the_cluster(store: Store) {
                 .unwrap()
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     head.kill().unwrap();
+    // Not vacuous: work was still outstanding when the head died.
+    let (ready, _) = on_a.wait(&refs, TASKS, Some(Duration::ZERO)).await.unwrap();
+    assert!(
+        ready.len() < TASKS,
+        "the workload ended before the head died"
+    );
 
     // While the head is down: tasks placed on A run, and calls go straight
     // to the actor's node.
@@ -179,7 +191,17 @@ async fn head_restart_keeps_the_cluster(store: Store) {
         gcs.kv_get("app", "answer").await.unwrap().as_deref(),
         Some(&b"42"[..])
     );
-    assert!(gcs.list_jobs().await.unwrap().len() >= jobs_before);
+    // Every job recorded before the restart is still listed.
+    let jobs_after: Vec<u64> = gcs
+        .list_jobs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.job_id)
+        .collect();
+    for job in &jobs_before {
+        assert!(jobs_after.contains(job), "job {job} lost: {jobs_after:?}");
+    }
     assert!(!gcs.get_module(&m.hash).await.unwrap().is_empty());
     let c_dir = tempfile::tempdir().unwrap();
     let c = HostProcess::start_worker(c_dir.path(), &head, &worker_args);

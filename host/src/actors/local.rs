@@ -136,8 +136,6 @@ pub async fn serve(
         _ = actor.kill.cancelled() => return Stopped::before_calls(killed()),
         p = s.pool.acquire(s.resources) => p,
     };
-    // Followers of the actor's log stop when it ends, however it ends.
-    let _ended = ActorLogEnd(s.logs, actor.id);
     let mut store = exec::new_store(s.host, &actor.module, s.limits, actor.kill.clone());
     store.data().output.begin(s.logs.actor_init(actor.id));
     store.data_mut().allowed = allowed;
@@ -232,7 +230,7 @@ pub fn is_fatal(e: &ReefError) -> bool {
 }
 
 /// Marks an actor's log ended when dropped.
-struct ActorLogEnd<'a>(&'a LogDir, u64);
+pub struct ActorLogEnd<'a>(pub &'a LogDir, pub u64);
 
 impl Drop for ActorLogEnd<'_> {
     fn drop(&mut self) {

@@ -605,6 +605,9 @@ impl ActorManager {
         actor: &Arc<Actor>,
         mailbox: &mut mpsc::UnboundedReceiver<Call>,
     ) -> ReefError {
+        // Followers of the actor's log stop when it ends for good, however it
+        // ends (not at an in-place restart).
+        let _ended = local::ActorLogEnd(serving.logs, actor.id);
         let mut retry = VecDeque::new();
         loop {
             let stopped = local::serve(serving, actor, &mut retry, mailbox, || {
