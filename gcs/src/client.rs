@@ -92,7 +92,34 @@ impl GcsClient {
     }
 
     /// Runs `call` until it gets through to the head, for up to the patience.
+    /// For calls that are safe to repeat: a call whose connection broke
+    /// mid-way may already have been done.
     async fn patiently<T, F, Fut>(&self, what: &str, call: F) -> Result<T, Status>
+    where
+        F: Fn(ControlPlaneClient<TokenChannel>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.retrying(what, is_unreachable, call).await
+    }
+
+    /// Like `patiently`, for calls not safe to repeat (they create something):
+    /// retried only while the head cannot be reached at all (`Unavailable`),
+    /// never after a connection broke mid-call.
+    async fn patiently_unsent<T, F, Fut>(&self, what: &str, call: F) -> Result<T, Status>
+    where
+        F: Fn(ControlPlaneClient<TokenChannel>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.retrying(what, |s| s.code() == Code::Unavailable, call)
+            .await
+    }
+
+    async fn retrying<T, F, Fut>(
+        &self,
+        what: &str,
+        retry: fn(&Status) -> bool,
+        call: F,
+    ) -> Result<T, Status>
     where
         F: Fn(ControlPlaneClient<TokenChannel>) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
@@ -101,7 +128,7 @@ impl GcsClient {
         let mut backoff = Backoff::default();
         loop {
             match call(self.rpc()).await {
-                Err(status) if is_unreachable(&status) => {
+                Err(status) if retry(&status) => {
                     let waited = started.elapsed();
                     if waited >= self.patience {
                         return Err(reef_status(
@@ -228,7 +255,7 @@ impl ControlPlane for GcsClient {
 
     async fn start_job(&self, req: StartJobRequest) -> Result<u64, Status> {
         Ok(self
-            .patiently("start_job", |mut c| {
+            .patiently_unsent("start_job", |mut c| {
                 let req = req.clone();
                 async move { c.start_job(req).await }
             })
@@ -270,7 +297,7 @@ impl ControlPlane for GcsClient {
             overwrite,
         };
         Ok(self
-            .patiently("kv_put", |mut c| {
+            .patiently_unsent("kv_put", |mut c| {
                 let req = req.clone();
                 async move { c.kv_put(req).await }
             })
@@ -329,7 +356,7 @@ impl ControlPlane for GcsClient {
         req: CreatePlacementGroupRequest,
     ) -> Result<PlacementGroupInfo, Status> {
         Ok(self
-            .patiently("create_placement_group", |mut c| {
+            .patiently_unsent("create_placement_group", |mut c| {
                 let req = req.clone();
                 async move { c.create_placement_group(req).await }
             })
