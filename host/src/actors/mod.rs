@@ -1058,6 +1058,13 @@ impl ActorManager {
                 .map(|(id, _)| *id)
                 .collect();
             for id in ids {
+                // An actor without restarts (the default) is gone with its
+                // node: nothing to wait for or ask the control plane about.
+                if matches!(entries.get(&id), Some(Entry::Remote(a)) if a.lifecycle.max_restarts == 0)
+                {
+                    entries.insert(id, Entry::Gone(cause(id)));
+                    continue;
+                }
                 let old = entries.insert(id, waiting(Reason::Restarting, Vec::new()));
                 if let Some(Entry::Remote(a)) = old {
                     affected.push((id, a));
