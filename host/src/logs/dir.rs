@@ -27,7 +27,10 @@ const MAX_FILES: usize = 20_000;
 const INDEX_CALLS: usize = 100_000;
 /// Deleting stops once the directory is this fraction of its cap.
 const EVICT_TO: f64 = 0.9;
-/// A `log` line reaches the file at most this long after it was written.
+/// Output is buffered; it reaches the file when the call ends, when a
+/// segment fills, or with the first write this long after the last flush
+/// (there is no timer: a call that writes and then goes quiet keeps its
+/// last lines buffered until it ends).
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// The least a page holds (one whole record).
 const MIN_PAGE: usize = record::MAX_RECORD + record::HEADER;
@@ -462,7 +465,7 @@ impl CallLog {
         for chunk in bytes.chunks(record::MAX_RECORD) {
             self.write_record(stream, chunk);
         }
-        if stream == Stream::Log && self.last_flush.elapsed() >= FLUSH_EVERY {
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush();
         }
     }
