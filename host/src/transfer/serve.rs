@@ -13,7 +13,6 @@ use tokio::net::{TcpListener, TcpStream};
 use super::upload::Uploads;
 use reef_core::wire::{self, Kind, Request, MAGIC};
 
-use crate::error::{ErrorCode, ReefError};
 use crate::store::ObjectStore;
 
 /// How long a holder waits for the first byte of a new connection (to tell a
@@ -242,7 +241,7 @@ fn serve_requests(
         }
         let data = handle.block_on(async {
             match tokio::time::timeout(SEAL_WAIT, holder.store.get(id)).await {
-                Ok(r) => r.map_err(|e| (wire_status(&e), e.to_string())),
+                Ok(r) => r.map_err(|e| (wire::error_status(e.code), e.to_string())),
                 Err(_) => Err((
                     wire::Status::Internal,
                     format!("TIMEOUT: object {id:#x} was not sealed within {SEAL_WAIT:?}"),
@@ -320,12 +319,4 @@ fn receive(
     claim.complete();
     wire::write_reply(writer, wire::Status::Ok, len, "")?;
     Ok(())
-}
-
-fn wire_status(e: &ReefError) -> wire::Status {
-    match e.code {
-        ErrorCode::UnknownObject => wire::Status::NotFound,
-        ErrorCode::StoreFull => wire::Status::ResourceExhausted,
-        _ => wire::Status::FailedPrecondition,
-    }
 }
