@@ -98,6 +98,7 @@ async fn noop_task_us(node: &Arc<Node>, demo: &Module) -> Result<f64> {
             owner: None,
             strategy: Default::default(),
             hops: 0,
+            tenant: Default::default(),
         })?;
         node.store().get(return_id).await?;
         if i >= WARMUP {

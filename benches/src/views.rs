@@ -171,6 +171,7 @@ async fn run_with(
         owner: None,
         strategy: Default::default(),
         hops: 0,
+        tenant: Default::default(),
     })?;
     let result = node.store().get(return_id).await;
     let elapsed = start.elapsed();

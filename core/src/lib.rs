@@ -10,6 +10,8 @@
 //!   status whose details carry the encoded `reef.v1.Error`).
 //! * [`channel`] — how every gRPC client connects.
 //! * [`RetryPolicy`] — a task's retries and the failures that allow one.
+//! * [`tenant`] — who work belongs to ([`TenantId`]) and who is asking
+//!   ([`Caller`]: node, admin or tenant credential).
 //! * [`wire`] — the raw object connections to a node's port: pulls (node to
 //!   node, and remote drivers' gets) and pushes (remote drivers' puts).
 
@@ -19,6 +21,7 @@ pub mod ids;
 mod resources;
 pub mod retry;
 mod strategy;
+pub mod tenant;
 pub mod wire;
 
 pub use error::{grpc_code, ErrorCode, ReefError, ReefResult};
@@ -26,3 +29,4 @@ pub use ids::{ActorId, IdPrefix, ObjectId};
 pub use resources::{Resources, ResourcesError, EPSILON};
 pub use retry::{RetryExceptions, RetryPolicy};
 pub use strategy::Strategy;
+pub use tenant::{Caller, TenantId};

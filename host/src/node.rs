@@ -372,9 +372,12 @@ impl Node {
     pub fn accept_forwarded(&self, work: pb::ForwardedWork) {
         use pb::forwarded_work::Work as W;
         let strategy = crate::placement::Strategy::from_proto(work.strategy.as_ref());
+        let tenant = reef_core::TenantId::from_wire(&work.tenant);
         match work.work {
-            Some(W::Task(task)) => self.tasks.accept_forwarded(task, strategy, work.hops),
-            Some(W::CreateActor(create)) => self.actors.accept_create(create, strategy),
+            Some(W::Task(task)) => self
+                .tasks
+                .accept_forwarded(task, strategy, work.hops, tenant),
+            Some(W::CreateActor(create)) => self.actors.accept_create(create, strategy, tenant),
             Some(W::CallActor(call)) => self.actors.accept_call(call),
             None => tracing::warn!("empty forwarded work"),
         }

@@ -3,7 +3,7 @@
 //! wire form (`Peer.Forward`, the driver session).
 
 use bytes::Bytes;
-use reef_core::RetryPolicy;
+use reef_core::{RetryPolicy, TenantId};
 use reef_proto as pb;
 use tokio::sync::oneshot;
 
@@ -69,6 +69,8 @@ pub struct TaskSpec {
     pub strategy: Strategy,
     /// How often it was forwarded from node to node already.
     pub hops: u32,
+    /// Whose work it is (its guest's nested work is the same tenant's).
+    pub tenant: TenantId,
 }
 
 /// One attempt of a task: which one it is (1: the first; more after retries).
@@ -145,6 +147,8 @@ pub struct ActorSpec {
     /// Where it runs (placement groups: which bundle's resources it uses).
     pub strategy: Strategy,
     pub lifecycle: Lifecycle,
+    /// Whose actor it is.
+    pub tenant: TenantId,
 }
 
 /// A method call: its result object already exists (pending) and its
@@ -248,7 +252,12 @@ pub fn task_to_proto(spec: &TaskSpec, attempt: u32) -> pb::SubmitTask {
     }
 }
 
-pub fn task_from_proto(t: pb::SubmitTask, strategy: Strategy, hops: u32) -> ReefResult<TaskSpec> {
+pub fn task_from_proto(
+    t: pb::SubmitTask,
+    strategy: Strategy,
+    hops: u32,
+    tenant: TenantId,
+) -> ReefResult<TaskSpec> {
     Ok(TaskSpec {
         return_id: t.return_id,
         module: t.module,
@@ -258,5 +267,6 @@ pub fn task_from_proto(t: pb::SubmitTask, strategy: Strategy, hops: u32) -> Reef
         owner: None,
         strategy,
         hops,
+        tenant,
     })
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use reef_core::TenantId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,8 @@ pub struct Actor {
     /// The driver session that created it; anonymous actors die with it.
     pub owner: Option<u64>,
     pub strategy: Strategy,
+    /// Whose actor it is (its guest works for this tenant).
+    pub tenant: TenantId,
     /// Restarts and retries allowed, lifetime; `num_restarts` as created.
     pub lifecycle: Lifecycle,
     /// Restarts so far (here and on the nodes it lived on before).
@@ -136,7 +139,8 @@ pub async fn serve(
         _ = actor.kill.cancelled() => return Stopped::before_calls(killed()),
         p = s.pool.acquire(s.resources) => p,
     };
-    let mut store = exec::new_store(s.host, &actor.module, s.limits, actor.kill.clone());
+    let host = s.host.for_tenant(&actor.tenant);
+    let mut store = exec::new_store(&host, &actor.module, s.limits, actor.kill.clone());
     store.data().output.begin(s.logs.actor_init(actor.id));
     store.data_mut().allowed = allowed;
     store.data_mut().permit = Some(permit);

@@ -42,6 +42,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use reef_core::TenantId;
 use reef_proto as pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -309,6 +310,7 @@ impl ActorManager {
                 })),
                 strategy: Some(spec.strategy.to_proto()),
                 hops: 1,
+                tenant: spec.tenant.to_wire(),
             })
         });
         if let Err(e) = sent {
@@ -470,6 +472,7 @@ impl ActorManager {
             owner,
             strategy,
             lifecycle,
+            tenant,
         } = spec;
         let module = self.check_class(&module, &class)?;
         let resources = options.actor_resources();
@@ -499,6 +502,7 @@ impl ActorManager {
             class,
             owner,
             strategy,
+            tenant,
             lifecycle,
             restarts: AtomicU32::new(lifecycle.num_restarts),
             mailbox: tx,
@@ -770,6 +774,8 @@ impl ActorManager {
             })),
             strategy: None,
             hops: 1,
+            // The actor's node knows whose actor it is.
+            tenant: String::new(),
         };
         self.objects.note_forwarded(
             return_id,
@@ -1147,7 +1153,12 @@ impl ActorManager {
     }
 
     /// Creation of an actor placed here by another node.
-    pub fn accept_create(self: &Arc<Self>, create: pb::CreateActor, strategy: Strategy) {
+    pub fn accept_create(
+        self: &Arc<Self>,
+        create: pb::CreateActor,
+        strategy: Strategy,
+        tenant: TenantId,
+    ) {
         let id = create.req_id;
         let args = match args_from_proto(create.args) {
             Ok(args) => args,
@@ -1162,6 +1173,7 @@ impl ActorManager {
             owner: None,
             strategy,
             lifecycle: Lifecycle::from_proto(create.lifecycle),
+            tenant,
         };
         if self.registry.get(&spec.module).is_ok() {
             let _ = self.create_here(id, spec);

@@ -120,6 +120,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                     owner: None,
                     strategy: Default::default(),
                     lifecycle: Default::default(),
+                    tenant: ctx.host.tenant().clone(),
                 };
                 ctx.host.work()?.create_actor(spec)
             });
@@ -205,6 +206,7 @@ fn submit(
         owner: None,
         strategy: Default::default(),
         hops: 0,
+        tenant: ctx.host.tenant().clone(),
     })?;
     ctx.owned.push(return_id);
     ctx.allowed.insert(return_id);

@@ -10,6 +10,7 @@
 use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
+use reef_core::TenantId;
 use wasmtime::Engine;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
@@ -43,6 +44,9 @@ pub struct HostServices {
     objects: Arc<ObjectDirectory>,
     /// Weak: the services that run guests hold this handle themselves.
     work: Weak<dyn Dispatch>,
+    /// The tenant the running guest works for: its nested tasks, actors and
+    /// lookups are that tenant's (the node's own handle: the default tenant).
+    tenant: TenantId,
 }
 
 impl HostServices {
@@ -57,7 +61,21 @@ impl HostServices {
             engine,
             objects,
             work,
+            tenant: TenantId::default(),
         }
+    }
+
+    /// The same services, for a guest working for `tenant`.
+    pub fn for_tenant(&self, tenant: &TenantId) -> Self {
+        HostServices {
+            tenant: tenant.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The tenant the guest works for.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
     }
 
     pub fn node_id(&self) -> &str {

@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use reef_core::{Caller, TenantId};
 use reef_proto as pb;
 use reef_proto::node_server::Node as NodeApi;
 use tokio::sync::mpsc;
@@ -84,11 +85,12 @@ impl NodeApi for NodeService {
         request: Request<Streaming<pb::ClientBatch>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let driver = driver_address(&request);
+        let tenant = work_tenant(&request);
         let mut inbound = request.into_inner();
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx, driver).ok_or_else(|| {
+        let session = Session::new(self.node.clone(), tx, driver, tenant).ok_or_else(|| {
             Status::resource_exhausted("every driver session slot of this node is in use")
         })?;
         let closing = self.node.closing.clone();
@@ -182,5 +184,14 @@ impl NodeApi for NodeService {
         tracing::info!("stop requested");
         self.node.stop();
         Ok(Response::new(pb::StopReply {}))
+    }
+}
+
+/// The tenant a driver's work belongs to: its credential's tenant (the
+/// default tenant for admin and for servers that do not tell callers apart).
+fn work_tenant<T>(request: &Request<T>) -> TenantId {
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Tenant(tenant)) => tenant.clone(),
+        _ => TenantId::default(),
     }
 }

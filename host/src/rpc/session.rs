@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
+use reef_core::TenantId;
 use reef_proto as pb;
 use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
@@ -43,6 +44,8 @@ pub struct Session {
     slot: Mutex<Option<SlotLease>>,
     /// The session's job in the control plane.
     job: crate::jobs::Job,
+    /// Whose session it is: its tasks and actors are this tenant's.
+    tenant: TenantId,
 }
 
 impl Session {
@@ -52,10 +55,12 @@ impl Session {
         node: Arc<Node>,
         out: mpsc::UnboundedSender<pb::ServerReply>,
         driver_address: String,
+        tenant: TenantId,
     ) -> Option<Arc<Self>> {
         let (prefix, slot) = node.new_id_prefix()?;
         let job = node.start_job(driver_address, format!("driver session {prefix:#x}"));
         let session = Arc::new(Session {
+            tenant,
             job,
             node,
             prefix,
@@ -122,6 +127,7 @@ impl Session {
                         owner: Some(self.prefix),
                         strategy: Strategy::from_proto(s.strategy.as_ref()),
                         hops: 0,
+                        tenant: self.tenant.clone(),
                     })
                 });
                 match result {
@@ -152,6 +158,7 @@ impl Session {
                         owner: Some(self.prefix),
                         strategy: Strategy::from_proto(c.strategy.as_ref()),
                         lifecycle: Lifecycle::from_proto(c.lifecycle),
+                        tenant: self.tenant.clone(),
                     })
                 });
                 let this = self.clone();

@@ -19,6 +19,7 @@ mod table;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
+use reef_core::TenantId;
 use reef_proto as pb;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -224,9 +225,15 @@ impl Tasks {
     }
 
     /// Work another node forwarded here.
-    pub fn accept_forwarded(self: &Arc<Self>, task: pb::SubmitTask, strategy: Strategy, hops: u32) {
+    pub fn accept_forwarded(
+        self: &Arc<Self>,
+        task: pb::SubmitTask,
+        strategy: Strategy,
+        hops: u32,
+        tenant: TenantId,
+    ) {
         let number = task.attempt.max(1);
-        let attempt = match task_from_proto(task, strategy, hops) {
+        let attempt = match task_from_proto(task, strategy, hops, tenant) {
             Ok(spec) => Attempt { spec, number },
             Err(e) => return tracing::warn!("bad forwarded task: {e}"),
         };
@@ -414,6 +421,7 @@ impl Tasks {
             ))),
             strategy: Some(spec.strategy.to_proto()),
             hops: spec.hops + 1,
+            tenant: spec.tenant.to_wire(),
         };
         tracing::trace!(
             task = %format_args!("{:#x}", spec.return_id),
@@ -534,7 +542,7 @@ impl Tasks {
             cancel,
             log: self.logs.task(spec.return_id),
         };
-        let host = self.host()?.clone();
+        let host = self.host()?.for_tenant(&spec.tenant);
         if self.guests.on_guest_thread() {
             return execute(host, call).await;
         }

@@ -57,6 +57,7 @@ mod tests {
             owner: None,
             strategy: Default::default(),
             hops: 0,
+            tenant: Default::default(),
         };
         spec.options.retry = retry;
         Attempt { spec, number }
