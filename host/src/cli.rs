@@ -523,16 +523,17 @@ async fn start(args: StartArgs) -> Result<()> {
         }
         None => node.cluster.run_standalone(),
     }
+    // One line: a parent may read only this banner and close the pipe.
     println!(
-        "reef node {} listening on {addr}{} (object store {} at {})",
+        "reef node {} listening on {addr}{} (object store {} at {}){}",
         node.id,
         if node.config.head { " (head)" } else { "" },
         ByteSize(node.store().arena().capacity()),
-        arena_path.display()
+        arena_path.display(),
+        dashboard_url
+            .map(|url| format!("; dashboard at {url}"))
+            .unwrap_or_default()
     );
-    if let Some(url) = dashboard_url {
-        println!("dashboard at {url} (log in with the cluster token)");
-    }
     std::io::stdout().flush()?;
 
     let drain_node = node.clone();

@@ -12,7 +12,7 @@ use reef_proto as pb;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Caller, Dashboard};
+use super::shared::{Caller, Dashboard};
 use crate::error::{ErrorCode, ReefError};
 use crate::rpc::state::api::MAX_LIMIT;
 use crate::rpc::state::filter::parse_id;

@@ -12,12 +12,12 @@
 pub mod api;
 pub mod auth;
 mod pages;
+mod shared;
 pub mod timeline;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,31 +29,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::node::Node;
 use crate::rpc::state::api::StateApi;
-use crate::rpc::state::scope::Viewer;
 use auth::{Access, Sessions};
-
-/// What the handlers share.
-pub struct Dashboard {
-    api: Arc<StateApi>,
-    access: Access,
-    sessions: Sessions,
-}
-
-/// The authenticated caller of a request (put there by [`authenticate`]).
-#[derive(Clone)]
-pub struct Caller(pub Viewer);
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = StatusCode;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or(StatusCode::UNAUTHORIZED)
-    }
-}
+pub use shared::Caller;
+use shared::Dashboard;
 
 /// The dashboard's routes for `node`, accepting `access`.
 pub fn router(node: &Arc<Node>, access: Access) -> Router {

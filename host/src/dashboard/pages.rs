@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth;
-use super::Dashboard;
+use super::shared::Dashboard;
 
 const LAYOUT: &str = include_str!("assets/layout.html");
 const LOGIN: &str = include_str!("assets/login.html");

@@ -258,7 +258,7 @@ function drawTimeline(box, events) {
     const rect = svg("rect", {
       class: e.args.state === "failed" ? "task failed" : "task",
       x: label + (e.ts - start) * scale, y: i * laneH + 4,
-      width: Math.max(1, e.dur * scale), height: laneH - 8,
+      width: Math.max(3, e.dur * scale), height: laneH - 8,
     });
     const title = svg("title");
     title.textContent = `${e.name} ${e.args.task_id} (${e.args.state}) ${(e.dur / 1000).toFixed(1)} ms`;
