@@ -2,7 +2,7 @@
 # Everything builds in release: one build of wasmtime serves tests, demo and benchmarks.
 CARGO ?= cargo
 
-.PHONY: deps host guests build demo test sdk-test check-cycles bench bench-ray fmt clean
+.PHONY: deps host guests build demo test sdk-test dashboard-test check-cycles bench bench-ray fmt clean
 
 deps:
 	scripts/install-deps.sh
@@ -19,6 +19,7 @@ build: guests
 
 demo: build
 	./target/release/demo
+	@echo "Dashboard: http://127.0.0.1:8265/ on a running head (\`host start --head\` prints it); log in with the cluster token (<data-dir>/token)"
 
 test: build check-cycles
 	$(CARGO) fmt --all -- --check
@@ -32,6 +33,7 @@ test: build check-cycles
 	# The TypeScript driver, against real nodes, with the cross-language pipeline.
 	cd driver/ts && npm ci --no-audit --no-fund && npm run build && REEF_PIPELINE_REQUIRED=1 npm test
 	$(MAKE) sdk-test
+	$(MAKE) dashboard-test
 	python3 scripts/test_check_cycles.py
 
 # The Python and JavaScript guest SDKs' unit tests, run natively (no wasm). Their tools
@@ -41,6 +43,12 @@ sdk-test:
 	target/toolchains/venv/bin/python -m unittest discover -s guest-sdk/python/tests
 	guest-sdk/js/install.sh
 	cd guest-sdk/js && npm test
+
+# The dashboard in headless Chromium (puppeteer-core, pinned in tests/dashboard) against a
+# head and a worker running a DAG with a failing task; screenshots land in target/dashboard/.
+dashboard-test: build
+	cd driver/ts && npm ci --no-audit --no-fund && npm run build
+	cd tests/dashboard && npm ci --no-audit --no-fund && timeout 300 npm test
 
 # host/src must have no module import cycle (prints each cycle found).
 check-cycles:

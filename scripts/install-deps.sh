@@ -24,6 +24,14 @@ if ! command -v redis-server >/dev/null; then
         || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends redis-server; }
 fi
 
+# chromium: the dashboard's browser test drives it headless (tests/dashboard).
+if ! command -v chromium >/dev/null; then
+    echo "install-deps: installing chromium (the dashboard's browser test)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends chromium \
+        || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends chromium; }
+fi
+
 if command -v rustup >/dev/null; then
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" \

@@ -17,6 +17,8 @@ use crate::rpc::NodeService;
 mod state;
 
 pub const DEFAULT_PORT: u16 = 6390;
+/// The head's dashboard port (Ray's).
+pub const DEFAULT_DASHBOARD_PORT: u16 = 8265;
 
 #[derive(Parser)]
 #[command(
@@ -212,6 +214,16 @@ struct StartArgs {
     /// send `Authorization: Bearer <token>`).
     #[arg(long)]
     metrics_no_auth: bool,
+    /// Port of the web dashboard the head serves [default: 8265, skipped
+    /// with a warning when taken].
+    #[arg(long)]
+    dashboard_port: Option<u16>,
+    /// Interface the dashboard listens on (0.0.0.0 exposes it off this machine).
+    #[arg(long, default_value = "127.0.0.1")]
+    dashboard_host: String,
+    /// Serve no dashboard.
+    #[arg(long)]
+    no_dashboard: bool,
 }
 
 /// The node a command talks to, and the token it shows.
@@ -306,6 +318,7 @@ async fn start(args: StartArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} (is another node using this port?)"))?;
     let metrics_listener = bind_metrics(&args).await?;
+    let dashboard_listener = bind_dashboard(&args).await?;
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/reef/node-{}", args.port)));
@@ -450,6 +463,19 @@ async fn start(args: StartArgs) -> Result<()> {
             stopping.clone(),
         ));
     }
+    let dashboard_url = match dashboard_listener {
+        Some(listener) => {
+            let url = listener.local_addr().map(|a| format!("http://{a}/")).ok();
+            tokio::spawn(crate::dashboard::serve(
+                listener,
+                node.clone(),
+                crate::dashboard::auth::Access::new(check.clone()),
+                stopping.clone(),
+            ));
+            url
+        }
+        None => None,
+    };
     let rpc_metrics = crate::metrics::rpc::RpcLayer(node.metrics.clone());
     let tcp_server = tokio::spawn(
         reef_core::channel::server()
@@ -497,12 +523,16 @@ async fn start(args: StartArgs) -> Result<()> {
         }
         None => node.cluster.run_standalone(),
     }
+    // One line: a parent may read only this banner and close the pipe.
     println!(
-        "reef node {} listening on {addr}{} (object store {} at {})",
+        "reef node {} listening on {addr}{} (object store {} at {}){}",
         node.id,
         if node.config.head { " (head)" } else { "" },
         ByteSize(node.store().arena().capacity()),
-        arena_path.display()
+        arena_path.display(),
+        dashboard_url
+            .map(|url| format!("; dashboard at {url}"))
+            .unwrap_or_default()
     );
     std::io::stdout().flush()?;
 
@@ -532,6 +562,28 @@ async fn start(args: StartArgs) -> Result<()> {
     remove_files(&node);
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// The dashboard's listener (head only): `None` when turned off. A port
+/// given with `--dashboard-port` must be free; the default one is skipped
+/// with a warning when it is not (another head on this machine has it).
+async fn bind_dashboard(args: &StartArgs) -> Result<Option<tokio::net::TcpListener>> {
+    if !args.head || args.no_dashboard {
+        return Ok(None);
+    }
+    let (port, chosen) = match args.dashboard_port {
+        Some(port) => (port, true),
+        None => (DEFAULT_DASHBOARD_PORT, false),
+    };
+    let addr = format!("{}:{port}", args.dashboard_host);
+    match tokio::net::TcpListener::bind(&addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if chosen => Err(e).with_context(|| format!("cannot serve the dashboard on {addr}")),
+        Err(e) => {
+            tracing::warn!("no dashboard: cannot listen on {addr} ({e}); choose --dashboard-port");
+            Ok(None)
+        }
+    }
 }
 
 /// The `/metrics` listener: `None` when turned off. A port given with

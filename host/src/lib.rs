@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cluster;
 pub mod componentize;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod grants;
