@@ -509,7 +509,22 @@ fn memory() -> (u64, u64) {
 }
 
 /// The node's metrics (see the module documentation).
+/// The lineage series (see `lineage`).
+#[derive(Clone, Debug, Default)]
+pub struct LineageMetrics {
+    /// Lost objects whose task was submitted again.
+    pub rebuilt: Counter,
+    /// Lost objects that could not be rebuilt.
+    pub unrebuildable: Counter,
+    /// Entries dropped to stay under the cap while their result still existed.
+    pub evicted: Counter,
+    pub entries: Gauge,
+    pub bytes: Gauge,
+}
+
 pub struct Metrics {
+    /// Lineage kept and used by this node.
+    pub lineage: LineageMetrics,
     registry: Registry,
     source: Arc<OnceLock<Source>>,
     tasks: TaskFamilies,
@@ -638,9 +653,36 @@ impl Metrics {
             "gRPC requests' latency to the response (to its start, for streams).",
             rpc_latency.clone(),
         );
+        let lineage = LineageMetrics::default();
+        r.register(
+            "reef_lineage_rebuilt",
+            "Lost objects this node (their owner) rebuilt by running their task again.",
+            lineage.rebuilt.clone(),
+        );
+        r.register(
+            "reef_lineage_unrebuildable",
+            "Lost objects owned here that could not be rebuilt (put, evicted, attempts exhausted).",
+            lineage.unrebuildable.clone(),
+        );
+        r.register(
+            "reef_lineage_evicted",
+            "Lineage entries evicted by --lineage-bytes while their result still existed.",
+            lineage.evicted.clone(),
+        );
+        r.register(
+            "reef_lineage_entries",
+            "Task specs kept to rebuild lost results.",
+            lineage.entries.clone(),
+        );
+        r.register(
+            "reef_lineage_bytes",
+            "Bytes of lineage kept (bounded by --lineage-bytes).",
+            lineage.bytes.clone(),
+        );
         let source = Arc::new(OnceLock::new());
         r.register_collector(Box::new(SnapshotCollector(source.clone())));
         Metrics {
+            lineage,
             registry,
             source,
             unknown_task: Arc::new(tasks.series(UNKNOWN.into(), UNKNOWN.into())),

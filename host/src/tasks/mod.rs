@@ -34,7 +34,7 @@ use crate::logs::{CallLog, LogDir};
 use crate::metrics::{Metrics, TaskFn};
 use crate::module::Module;
 use crate::modules::Registry;
-use crate::objects::{Forwarded, ObjectDirectory};
+use crate::objects::{Forwarded, ObjectDirectory, Rebuild};
 use crate::placement::{self, Decision, Strategy};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler, Ticket};
@@ -73,6 +73,8 @@ pub struct Tasks {
     guests: Arc<GuestRuntime>,
     /// What the guests of this service's tasks may reach (set once at start).
     host: OnceLock<HostServices>,
+    /// The service itself, for rebuilds asked through `Rebuild` (set at start).
+    me: OnceLock<std::sync::Weak<Tasks>>,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
 }
@@ -105,14 +107,16 @@ impl Tasks {
             scheduler: deps.scheduler,
             guests: deps.guests,
             host: OnceLock::new(),
+            me: OnceLock::new(),
             stopping: deps.stopping,
             metrics: deps.metrics,
         }
     }
 
     /// Gives the service the host services its guests get (once, at start).
-    pub fn set_host(&self, host: HostServices) {
+    pub fn set_host(self: &Arc<Self>, host: HostServices) {
         let _ = self.host.set(host);
+        let _ = self.me.set(Arc::downgrade(self));
     }
 
     fn host(&self) -> ReefResult<&HostServices> {
@@ -503,6 +507,7 @@ impl Tasks {
             Ok(data) => {
                 self.objects.seal(id, Ok(data));
                 self.objects.release_args(&spec.args);
+                self.objects.keep_lineage(spec);
             }
             Err(e) => self.settle_failure(attempt, e, None),
         }
@@ -554,6 +559,30 @@ impl Tasks {
         });
         rx.await
             .unwrap_or_else(|_| Err(ReefError::internal("the guest thread stopped")))
+    }
+}
+
+/// Lost results rebuilt by their owner (see `objects`): the task runs again
+/// as a fresh attempt with the same result id, placed anew, retried like
+/// any task.
+impl Rebuild for Tasks {
+    fn rebuild(&self, spec: TaskSpec) {
+        let Some(this) = self.me.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        let id = spec.return_id;
+        let spec = TaskSpec { hops: 0, ..spec };
+        let module = match this.check(&spec) {
+            Ok(module) => module,
+            Err(e) => return self.objects.store().resolve(id, Err(e)),
+        };
+        if let Err(e) = this.objects.hold_args(&spec.args) {
+            return self.objects.store().resolve(id, Err(e));
+        }
+        let series = this
+            .metrics
+            .task(Some(&module), &spec.module, &spec.function);
+        this.schedule(Attempt { spec, number: 1 }, module, series, None);
     }
 }
 
