@@ -1,7 +1,7 @@
 //! Lineage: how the owner of a task's result can make it again.
 //!
 //! The owner (the node a task was submitted to) keeps the `TaskSpec` that
-//! produced each result it owns once the task succeeded, while the result
+//! produces each result it owns from the task's submission, while the result
 //! can still be needed: while the object exists here, or while the lineage
 //! of another result that took it as an argument is kept (a dependency's
 //! *lineage* is kept, not its value). When every copy of a result is lost,
@@ -69,8 +69,8 @@ impl Lineage {
         self.limits.enabled
     }
 
-    /// Keeps the spec of a task whose result `spec.return_id` (owned here)
-    /// was just sealed. A rebuilt result keeps its entry and rebuild count.
+    /// Keeps the spec of a task whose result `spec.return_id` is owned here.
+    /// An id already kept keeps its entry and rebuild count.
     pub fn record(&self, spec: &TaskSpec) {
         if !self.limits.enabled {
             return;

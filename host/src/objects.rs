@@ -121,8 +121,8 @@ impl ObjectDirectory {
         &self.lineage
     }
 
-    /// Owner side: a task whose result `spec.return_id` is owned here
-    /// succeeded; keep what it takes to run it again (see `lineage`).
+    /// Owner side: a task whose result `spec.return_id` is owned here was
+    /// submitted; keep what it takes to run it again (see `lineage`).
     pub fn keep_lineage(&self, spec: &TaskSpec) {
         if !self.lineage.enabled() || !self.owns(spec.return_id) {
             return;
@@ -358,11 +358,19 @@ impl ObjectDirectory {
                     continue;
                 }
             }
-            if let Some(f) = &forwarded {
-                self.release_args(&f.args);
-                if let Some(attempt) = &f.task {
-                    self.keep_lineage(&attempt.spec);
+            match &forwarded {
+                Some(f) => self.release_args(&f.args),
+                // The failure of an attempt already settled (its node was
+                // declared dead and the task retried): the retry decides.
+                None if matches!(object.result, Some(pb::ready_object::Result::Error(_)))
+                    && self.owns(id) =>
+                {
+                    tracing::debug!(
+                        "result {id:#x}: a failure reported after its attempt was retried"
+                    );
+                    continue;
                 }
+                None => {}
             }
             match object.result {
                 Some(pb::ready_object::Result::Inline(bytes)) => {

@@ -138,8 +138,15 @@ impl Tasks {
     /// a task that cannot run (unknown module or function, infeasible
     /// resources, unknown argument) seals it with the error. Fails only when
     /// the return id is already in use.
+    /// Its owner (this node) keeps its lineage from now on (see `lineage`):
+    /// whichever attempt's report comes, the result can be rebuilt.
     pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> ReefResult<()> {
-        self.submit_attempt(Attempt { spec, number: 1 })
+        let lineage = self.objects.lineage().enabled().then(|| spec.clone());
+        self.submit_attempt(Attempt { spec, number: 1 })?;
+        if let Some(spec) = lineage {
+            self.objects.keep_lineage(&spec);
+        }
+        Ok(())
     }
 
     fn submit_attempt(self: &Arc<Self>, attempt: Attempt) -> ReefResult<()> {
@@ -507,7 +514,6 @@ impl Tasks {
             Ok(data) => {
                 self.objects.seal(id, Ok(data));
                 self.objects.release_args(&spec.args);
-                self.objects.keep_lineage(spec);
             }
             Err(e) => self.settle_failure(attempt, e, None),
         }
