@@ -22,7 +22,6 @@ const KILL_EVERY: Duration = Duration::from_secs(3);
 const RETRIES: u32 = 20;
 /// The whole DAG's deadline (the test's bound).
 const DEADLINE: Duration = Duration::from_secs(75);
-/// The whole DAG's deadline: Duration = Duration::from_secs(75);
 
 const COMMON: &[&str] = &[
     "--num-cpus",
