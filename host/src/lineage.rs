@@ -17,15 +17,30 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
 use crate::config::LineageLimits;
 use crate::error::{ErrorCode, ReefError};
-use crate::metrics::LineageMetrics;
 use crate::spec::{object_ids, ArgSpec, TaskSpec};
 use crate::store::ObjectId;
 
 /// Fixed cost counted per entry beside its variable parts (map slots,
 /// the spec's own fields).
 const ENTRY_OVERHEAD: u64 = 160;
+
+/// The lineage series of the node's metrics (registered in `metrics`).
+#[derive(Clone, Debug, Default)]
+pub struct LineageMetrics {
+    /// Lost objects whose task was submitted again.
+    pub rebuilt: Counter,
+    /// Lost objects that could not be rebuilt.
+    pub unrebuildable: Counter,
+    /// Entries dropped to stay under the cap while their result still existed.
+    pub evicted: Counter,
+    pub entries: Gauge,
+    pub bytes: Gauge,
+}
 
 struct Entry {
     spec: TaskSpec,

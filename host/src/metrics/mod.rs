@@ -33,6 +33,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::error::ErrorCode;
+pub use crate::lineage::LineageMetrics;
 use crate::module::Module;
 
 /// The tenant label of every task and actor series until tenancy lands.
@@ -509,19 +510,6 @@ fn memory() -> (u64, u64) {
 }
 
 /// The node's metrics (see the module documentation).
-/// The lineage series (see `lineage`).
-#[derive(Clone, Debug, Default)]
-pub struct LineageMetrics {
-    /// Lost objects whose task was submitted again.
-    pub rebuilt: Counter,
-    /// Lost objects that could not be rebuilt.
-    pub unrebuildable: Counter,
-    /// Entries dropped to stay under the cap while their result still existed.
-    pub evicted: Counter,
-    pub entries: Gauge,
-    pub bytes: Gauge,
-}
-
 pub struct Metrics {
     /// Lineage kept and used by this node.
     pub lineage: LineageMetrics,
