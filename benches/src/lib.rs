@@ -13,6 +13,7 @@ pub mod langs;
 pub mod memory;
 pub mod put;
 pub mod ray;
+pub mod recovery;
 pub mod remote;
 pub mod report;
 pub mod restarts;

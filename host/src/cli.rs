@@ -210,6 +210,14 @@ struct StartArgs {
     /// oldest files are deleted first.
     #[arg(long, default_value = "1GiB")]
     log_dir_bytes: ByteSize,
+    /// Keep no lineage: a result lost with its nodes fails with OBJECT_LOST
+    /// instead of running its task again.
+    #[arg(long)]
+    no_lineage: bool,
+    /// Bytes of lineage (the specs of finished tasks whose results may be
+    /// rebuilt) the node keeps; the oldest entries are evicted beyond it.
+    #[arg(long, default_value = "128MiB")]
+    lineage_bytes: ByteSize,
     /// Serve `/metrics` without the cluster token (for a scraper that cannot
     /// send `Authorization: Bearer <token>`).
     #[arg(long)]
@@ -346,6 +354,10 @@ async fn start(args: StartArgs) -> Result<()> {
         log_limits: crate::logs::LogLimits {
             call_bytes: args.log_call_bytes.as_u64(),
             node_bytes: args.log_dir_bytes.as_u64(),
+        },
+        lineage: crate::config::LineageLimits {
+            enabled: !args.no_lineage,
+            max_bytes: args.lineage_bytes.as_u64(),
         },
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {

@@ -33,6 +33,25 @@ pub struct NodeConfig {
     pub advertise_host: String,
     /// Bounds of guests' log files (`--log-call-bytes`, `--log-dir-bytes`).
     pub log_limits: crate::logs::LogLimits,
+    /// What the node keeps to rebuild lost results (see `lineage`).
+    pub lineage: LineageLimits,
+}
+
+/// Lineage kept by a node (`--no-lineage`, `--lineage-bytes`).
+#[derive(Clone, Copy, Debug)]
+pub struct LineageLimits {
+    pub enabled: bool,
+    /// Bytes of all entries together; the oldest are evicted beyond it.
+    pub max_bytes: u64,
+}
+
+impl Default for LineageLimits {
+    fn default() -> Self {
+        LineageLimits {
+            enabled: true,
+            max_bytes: 128 << 20,
+        }
+    }
 }
 
 impl NodeConfig {
@@ -60,6 +79,7 @@ impl NodeConfig {
             head_address: None,
             advertise_host: "127.0.0.1".into(),
             log_limits: Default::default(),
+            lineage: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod grants;
 pub mod guest;
 pub mod ids;
 pub mod jobs;
+pub mod lineage;
 pub mod logs;
 pub mod metrics;
 pub mod module;

@@ -161,7 +161,14 @@ impl Node {
         } else {
             Some(crate::transfer::Puller::new(&store, &config.token)?)
         };
-        let objects = Arc::new(ObjectDirectory::new(store, cluster.clone(), puller));
+        let metrics = Arc::new(Metrics::new());
+        let lineage = crate::lineage::Lineage::new(config.lineage, metrics.lineage.clone());
+        let objects = Arc::new(ObjectDirectory::new(
+            store,
+            cluster.clone(),
+            puller,
+            lineage,
+        ));
         let scheduler = Scheduler::new(Resources {
             cpus: config.num_cpus,
             memory: config.memory,
@@ -179,7 +186,6 @@ impl Node {
             .with_context(|| format!("opening {}", config.data_dir.join("logs").display()))?;
         let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
         let stopping = CancellationToken::new();
-        let metrics = Arc::new(Metrics::new());
         let tasks = Arc::new(Tasks::new(TaskDeps {
             config: config.clone(),
             logs: logs.clone(),
@@ -216,6 +222,7 @@ impl Node {
         let dispatch: Weak<dyn Dispatch> = Arc::downgrade(&work) as Weak<dyn Dispatch>;
         let host = HostServices::new(&id, engine, objects.clone(), dispatch);
         tasks.set_host(host.clone());
+        objects.set_rebuilder(Arc::downgrade(&tasks) as Weak<dyn crate::objects::Rebuild>);
         actors.set_host(host.clone());
         objects.start_free_listener();
         let node = Arc::new(Node {

@@ -17,11 +17,17 @@
 //!   result fails with NODE_DIED; a task's failed attempt (that node died,
 //!   or reported a failure) goes back to the task service, which retries or
 //!   fails it (see `tasks`).
+//! * **Lost objects.** When every copy of a result is gone (its holders
+//!   died, or a pull from each failed), the owner rebuilds it from its
+//!   lineage (see `lineage`): the entry goes back to pending and the task
+//!   that made it runs again through the task service ([`Rebuild`]), with
+//!   its own lost or freed arguments rebuilt the same way when it needs
+//!   them. Another node that finds an object lost asks its owner again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reef_proto as pb;
@@ -30,8 +36,9 @@ use crate::cluster::Membership;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::ids::{object_id, owner_index, prefix};
+use crate::lineage::Lineage;
 use crate::placement::ArgumentBytes;
-use crate::spec::{object_ids, ArgSpec, Attempt, Call, FailedAttempt};
+use crate::spec::{object_ids, ArgSpec, Attempt, Call, FailedAttempt, TaskSpec};
 use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
 use crate::transfer::Puller;
 
@@ -57,8 +64,24 @@ pub struct LostCall {
     pub call: Call,
 }
 
+/// Runs a task again to rebuild its lost result (the task service).
+pub trait Rebuild: Send + Sync {
+    /// Submits `spec` (owned here, its result pending here) as a fresh
+    /// attempt; its result is sealed like any task's.
+    fn rebuild(&self, spec: TaskSpec);
+}
+
+/// How long a node other than the owner keeps asking the owner about an
+/// object whose holders it could not reach (the owner may not know yet
+/// that they died: that takes the node timeout).
+const ASK_OWNER_FOR: Duration = Duration::from_secs(60);
+
 pub struct ObjectDirectory {
     store: Arc<ObjectStore>,
+    /// Owner side: the specs of finished tasks, to rebuild lost results.
+    lineage: Lineage,
+    /// The task service, which runs tasks again (set once at start).
+    rebuilder: OnceLock<Weak<dyn Rebuild>>,
     cluster: Arc<Membership>,
     /// Pulls objects from other nodes (absent on a node without a token).
     puller: Option<Puller>,
@@ -71,14 +94,43 @@ pub struct ObjectDirectory {
 }
 
 impl ObjectDirectory {
-    pub fn new(store: Arc<ObjectStore>, cluster: Arc<Membership>, puller: Option<Puller>) -> Self {
+    pub fn new(
+        store: Arc<ObjectStore>,
+        cluster: Arc<Membership>,
+        puller: Option<Puller>,
+        lineage: Lineage,
+    ) -> Self {
         ObjectDirectory {
             store,
+            lineage,
+            rebuilder: OnceLock::new(),
             cluster,
             puller,
             next_object: AtomicU64::new(1),
             copies: Mutex::default(),
             forwarded: Mutex::default(),
+        }
+    }
+
+    /// Gives the directory the service that runs tasks again (once, at start).
+    pub fn set_rebuilder(&self, rebuilder: Weak<dyn Rebuild>) {
+        let _ = self.rebuilder.set(rebuilder);
+    }
+
+    pub fn lineage(&self) -> &Lineage {
+        &self.lineage
+    }
+
+    /// Owner side: a task whose result `spec.return_id` is owned here was
+    /// submitted; keep what it takes to run it again (see `lineage`).
+    pub fn keep_lineage(&self, spec: &TaskSpec) {
+        if !self.lineage.enabled() || !self.owns(spec.return_id) {
+            return;
+        }
+        self.lineage.record(spec);
+        // Freed meanwhile: the free listener may have run first.
+        if !self.store.contains(spec.return_id) {
+            self.lineage.on_freed(spec.return_id);
         }
     }
 
@@ -306,8 +358,19 @@ impl ObjectDirectory {
                     continue;
                 }
             }
-            if let Some(f) = &forwarded {
-                self.release_args(&f.args);
+            match &forwarded {
+                Some(f) => self.release_args(&f.args),
+                // The failure of an attempt already settled (its node was
+                // declared dead and the task retried): the retry decides.
+                None if matches!(object.result, Some(pb::ready_object::Result::Error(_)))
+                    && self.owns(id) =>
+                {
+                    tracing::debug!(
+                        "result {id:#x}: a failure reported after its attempt was retried"
+                    );
+                    continue;
+                }
+                None => {}
             }
             match object.result {
                 Some(pb::ready_object::Result::Inline(bytes)) => {
@@ -337,9 +400,9 @@ impl ObjectDirectory {
     }
 
     /// Owner side: where an object is, once it is sealed.
-    pub async fn locate_for(&self, id: ObjectId, timeout: Duration) -> pb::LocateReply {
+    pub async fn locate_for(self: &Arc<Self>, id: ObjectId, timeout: Duration) -> pb::LocateReply {
         use pb::locate_reply::Result as R;
-        let located = tokio::time::timeout(timeout, self.store.locate(id)).await;
+        let located = tokio::time::timeout(timeout, self.locate_alive(id)).await;
         let (size, result) = match located {
             Err(_) => (
                 0,
@@ -370,6 +433,81 @@ impl ObjectDirectory {
         pb::LocateReply {
             size,
             result: Some(result),
+        }
+    }
+
+    /// Owner side: where an object is, rebuilding it first when none of the
+    /// nodes holding it is alive.
+    async fn locate_alive(self: &Arc<Self>, id: ObjectId) -> ReefResult<Located> {
+        loop {
+            match self.store.locate(id).await? {
+                Located::Remote { holders, .. } if self.alive_addresses(&holders).is_empty() => {
+                    let lost = format!("every node that held it is gone ({holders:?})");
+                    self.rebuild(id, &holders, &lost);
+                }
+                located => return Ok(located),
+            }
+        }
+    }
+
+    /// The addresses of the nodes among `holders` that are alive in the view.
+    fn alive_addresses(&self, holders: &[String]) -> Vec<String> {
+        let view = self.cluster.view();
+        holders
+            .iter()
+            .filter_map(|h| {
+                view.nodes
+                    .iter()
+                    .find(|n| &n.node_id == h && n.state == pb::NodeState::Alive as i32)
+                    .map(|n| n.address.clone())
+            })
+            .collect()
+    }
+
+    /// Owner side: every copy of `id` (last seen on `holders`) is lost. Its
+    /// entry goes back to pending and its task runs again; when it cannot
+    /// (see `Lineage::take_for_rebuild`) the entry fails with OBJECT_LOST.
+    /// Nothing happens when another caller got there first.
+    fn rebuild(self: &Arc<Self>, id: ObjectId, holders: &[String], lost: &str) {
+        if !self.store.reopen(id, holders) {
+            return;
+        }
+        match self.lineage.take_for_rebuild(id, lost) {
+            Ok(spec) => {
+                tracing::info!(object = %format_args!("{id:#x}"), function = %spec.function, "rebuilding lost object");
+                self.resubmit(spec);
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                self.store.resolve(id, Err(e));
+            }
+        }
+    }
+
+    /// Runs a task again for a lost result. Object arguments freed here
+    /// since are made again first (pending entries, their own tasks run
+    /// again) when their lineage is kept; else they fail, and so the task.
+    fn resubmit(self: &Arc<Self>, spec: TaskSpec) {
+        for arg in object_ids(&spec.args) {
+            if !self.owns(arg) || self.store.contains(arg) {
+                continue;
+            }
+            if self.store.create_pending(arg, 0).is_err() {
+                continue; // made again by a concurrent caller
+            }
+            let lost = "freed here, needed to rebuild another object";
+            match self.lineage.take_for_rebuild(arg, lost) {
+                Ok(arg_spec) => self.resubmit(arg_spec),
+                Err(e) => self.store.resolve(arg, Err(e)),
+            }
+        }
+        let rebuilder = self.rebuilder.get().and_then(Weak::upgrade);
+        match rebuilder {
+            Some(r) => r.rebuild(spec),
+            None => self.store.resolve(
+                spec.return_id,
+                Err(ReefError::internal("the task service is stopped")),
+            ),
         }
     }
 
@@ -431,6 +569,10 @@ impl ObjectDirectory {
                 };
                 if directory.owns(id) {
                     directory.free_copies(id);
+                    // Not when a rebuild made the entry again meanwhile.
+                    if !directory.store.contains(id) {
+                        directory.lineage.on_freed(id);
+                    }
                 }
                 if let Some(puller) = &directory.puller {
                     puller.forget(id);
@@ -515,9 +657,16 @@ impl ObjectDirectory {
             // Created by a concurrent caller.
             return self.store.add_ref(id);
         }
+        self.ask_owner(id, owner.node_id);
+        Ok(())
+    }
+
+    /// Resolves the pending local entry of another node's object by asking
+    /// its owner (inline bytes, or where to pull it from).
+    fn ask_owner(self: &Arc<Self>, id: ObjectId, owner: String) {
         let this = self.clone();
         tokio::spawn(async move {
-            let reply = match this.cluster.peer(&owner.node_id) {
+            let reply = match this.cluster.peer(&owner) {
                 Ok(link) => link
                     .locate
                     .clone()
@@ -546,50 +695,79 @@ impl ObjectDirectory {
                 Err(e) => store.resolve(id, Err(e)),
             }
         });
-        Ok(())
     }
 
     /// An object's bytes here, waiting for it and pulling it from another
-    /// node when it lives elsewhere.
-    pub async fn fetch(&self, id: ObjectId) -> ReefResult<Arc<Data>> {
-        let (size, holders) = match self.store.locate(id).await? {
-            Located::Local(data) => return Ok(data),
-            Located::Remote { size, holders } => (size, holders),
-        };
-        let view = self.cluster.view();
-        let addresses: Vec<String> = holders
-            .iter()
-            .filter_map(|h| {
-                view.nodes
-                    .iter()
-                    .find(|n| &n.node_id == h && n.state == pb::NodeState::Alive as i32)
-                    .map(|n| n.address.clone())
-            })
-            .collect();
-        if addresses.is_empty() {
-            return Err(ReefError::new(
-                ErrorCode::ObjectLost,
-                format!("object {id:#x}: every node that held it is gone ({holders:?})"),
-            ));
-        }
-        let (data, first) = self.pull(id, size, addresses).await?;
-        // One caller per transfer does the bookkeeping.
-        if first && !self.owns(id) {
-            // Kept as a cached copy until the owner frees it.
-            let _ = self.store.add_ref(id);
-            if let Some(owner) = self.cluster.node_by_index(owner_index(id)) {
-                if let Ok(link) = self.cluster.peer(&owner.node_id) {
-                    let mut client = link.client.clone();
-                    let me = self.node_id().to_string();
-                    tokio::spawn(async move {
-                        let _ = client
-                            .add_location(pb::AddLocationRequest { id, node_id: me })
-                            .await;
-                    });
+    /// node when it lives elsewhere. An object whose every copy is lost is
+    /// rebuilt by its owner (see `rebuild`); another node asks the owner again.
+    pub async fn fetch(self: &Arc<Self>, id: ObjectId) -> ReefResult<Arc<Data>> {
+        let started = Instant::now();
+        let mut asked = 0u32;
+        loop {
+            let (size, holders) = match self.store.locate(id).await? {
+                Located::Local(data) => return Ok(data),
+                Located::Remote { size, holders } => (size, holders),
+            };
+            let addresses = self.alive_addresses(&holders);
+            let lost = if addresses.is_empty() {
+                ReefError::new(
+                    ErrorCode::ObjectLost,
+                    format!("object {id:#x}: every node that held it is gone ({holders:?})"),
+                )
+            } else {
+                match self.pull(id, size, addresses).await {
+                    Ok((data, first)) => {
+                        if first {
+                            self.note_copy(id);
+                        }
+                        return Ok(data);
+                    }
+                    Err(e) if e.code == ErrorCode::ObjectLost => e,
+                    Err(e) => return Err(e),
                 }
+            };
+            if self.owns(id) {
+                let why = format!("no node that held it answered ({holders:?})");
+                self.rebuild(id, &holders, &why);
+                continue;
+            }
+            // Another node's object: ask its owner again, which rebuilds it
+            // once it sees the holders dead.
+            let Some(owner) = self.cluster.node_by_index(owner_index(id)) else {
+                return Err(lost);
+            };
+            if started.elapsed() > ASK_OWNER_FOR {
+                return Err(lost);
+            }
+            if asked > 0 {
+                let pause = Duration::from_millis(50 << asked.min(5));
+                tokio::time::sleep(pause).await;
+            }
+            asked += 1;
+            if self.store.reopen(id, &holders) {
+                self.ask_owner(id, owner.node_id);
             }
         }
-        Ok(data)
+    }
+
+    /// After this node pulled a copy of another node's object: keep it as
+    /// a cached copy until the owner frees it, and tell the owner.
+    fn note_copy(&self, id: ObjectId) {
+        if self.owns(id) {
+            return;
+        }
+        let _ = self.store.add_ref(id);
+        if let Some(owner) = self.cluster.node_by_index(owner_index(id)) {
+            if let Ok(link) = self.cluster.peer(&owner.node_id) {
+                let mut client = link.client.clone();
+                let me = self.node_id().to_string();
+                tokio::spawn(async move {
+                    let _ = client
+                        .add_location(pb::AddLocationRequest { id, node_id: me })
+                        .await;
+                });
+            }
+        }
     }
 
     /// Pulls an object's bytes from one of `holders` (addresses) into this

@@ -4,18 +4,19 @@
 //! instance, views, memory, seed, cluster, langs; `head-restart` runs only
 //! the cluster group's head restart row; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
-//! and actor rows, `restarts` only its actor restart rows. Diagnostics go to stderr (`REEF_LOG=info` for
+//! and actor rows, `restarts` only its actor restart rows, `recovery` only its task recovery and
+//! lineage cost rows. Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
 
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{
-    cluster, head_restart, instance, langs, memory, put, remote, restarts, roundtrip, seed,
-    throughput, views,
+    cluster, head_restart, instance, langs, memory, put, recovery, remote, restarts, roundtrip,
+    seed, throughput, views,
 };
 
-const GROUPS: [&str; 14] = [
+const GROUPS: [&str; 15] = [
     "roundtrip",
     "throughput",
     "put",
@@ -28,6 +29,7 @@ const GROUPS: [&str; 14] = [
     "transfer",
     "scheduling",
     "restarts",
+    "recovery",
     "langs",
     "head-restart",
 ];
@@ -113,6 +115,9 @@ async fn main() -> Result<()> {
 
     if wants("cluster") || wants("restarts") {
         restarts::actor_restart().await?;
+    }
+    if wants("cluster") || wants("recovery") {
+        recovery::figures().await?;
     }
 
     if wants("langs") {

@@ -795,6 +795,10 @@ impl ActorManager {
     /// asks again until it is placed anew or dead.
     async fn look_up(&self, actor: u64) -> ReefResult<Option<RemoteActor>> {
         let deadline = tokio::time::Instant::now() + RESTART_TIMEOUT;
+        // Quick at first (a restart is often placed within tens of ms),
+        // then easing off the control plane.
+        let mut backoff =
+            reef_gcs::Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
         loop {
             let key = pb::lookup_actor_request::Key::ActorId(actor);
             let location = self.ask_directory(key, format!("actor {actor}")).await?;
@@ -811,7 +815,7 @@ impl ActorManager {
                     ),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 

@@ -33,6 +33,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::error::ErrorCode;
+pub use crate::lineage::LineageMetrics;
 use crate::module::Module;
 
 /// The tenant label of every task and actor series until tenancy lands.
@@ -510,6 +511,8 @@ fn memory() -> (u64, u64) {
 
 /// The node's metrics (see the module documentation).
 pub struct Metrics {
+    /// Lineage kept and used by this node.
+    pub lineage: LineageMetrics,
     registry: Registry,
     source: Arc<OnceLock<Source>>,
     tasks: TaskFamilies,
@@ -638,9 +641,36 @@ impl Metrics {
             "gRPC requests' latency to the response (to its start, for streams).",
             rpc_latency.clone(),
         );
+        let lineage = LineageMetrics::default();
+        r.register(
+            "reef_lineage_rebuilt",
+            "Lost objects this node (their owner) rebuilt by running their task again.",
+            lineage.rebuilt.clone(),
+        );
+        r.register(
+            "reef_lineage_unrebuildable",
+            "Lost objects owned here that could not be rebuilt (put, evicted, attempts exhausted).",
+            lineage.unrebuildable.clone(),
+        );
+        r.register(
+            "reef_lineage_evicted",
+            "Lineage entries evicted by --lineage-bytes while their result still existed.",
+            lineage.evicted.clone(),
+        );
+        r.register(
+            "reef_lineage_entries",
+            "Task specs kept to rebuild lost results.",
+            lineage.entries.clone(),
+        );
+        r.register(
+            "reef_lineage_bytes",
+            "Bytes of lineage kept (bounded by --lineage-bytes).",
+            lineage.bytes.clone(),
+        );
         let source = Arc::new(OnceLock::new());
         r.register_collector(Box::new(SnapshotCollector(source.clone())));
         Metrics {
+            lineage,
             registry,
             source,
             unknown_task: Arc::new(tasks.series(UNKNOWN.into(), UNKNOWN.into())),

@@ -297,6 +297,24 @@ impl ObjectStore {
         }
     }
 
+    /// Makes a remote object pending again when every copy is lost (its
+    /// holders are still `lost`, the ones the caller saw fail): its task
+    /// runs again, or its owner is asked again. False when another caller
+    /// did so first or the object moved meanwhile.
+    pub fn reopen(&self, id: ObjectId, lost: &[String]) -> bool {
+        let mut t = self.table.lock().unwrap();
+        let Some(entry) = t.objects.get_mut(&id) else {
+            return false;
+        };
+        match &entry.state {
+            State::Remote { holders, .. } if holders == lost => {
+                entry.state = State::Pending(Vec::new());
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Makes a remote object local with bytes pulled from a holder.
     pub fn fill(&self, id: ObjectId, data: Arc<Data>) {
         let mut t = self.table.lock().unwrap();

@@ -35,7 +35,7 @@ use crate::logs::{CallLog, LogDir};
 use crate::metrics::{Metrics, TaskFn};
 use crate::module::Module;
 use crate::modules::Registry;
-use crate::objects::{Forwarded, ObjectDirectory};
+use crate::objects::{Forwarded, ObjectDirectory, Rebuild};
 use crate::placement::{self, Decision, Strategy};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler, Ticket};
@@ -74,6 +74,8 @@ pub struct Tasks {
     guests: Arc<GuestRuntime>,
     /// What the guests of this service's tasks may reach (set once at start).
     host: OnceLock<HostServices>,
+    /// The service itself, for rebuilds asked through `Rebuild` (set at start).
+    me: OnceLock<std::sync::Weak<Tasks>>,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
 }
@@ -106,14 +108,16 @@ impl Tasks {
             scheduler: deps.scheduler,
             guests: deps.guests,
             host: OnceLock::new(),
+            me: OnceLock::new(),
             stopping: deps.stopping,
             metrics: deps.metrics,
         }
     }
 
     /// Gives the service the host services its guests get (once, at start).
-    pub fn set_host(&self, host: HostServices) {
+    pub fn set_host(self: &Arc<Self>, host: HostServices) {
         let _ = self.host.set(host);
+        let _ = self.me.set(Arc::downgrade(self));
     }
 
     fn host(&self) -> ReefResult<&HostServices> {
@@ -135,8 +139,15 @@ impl Tasks {
     /// a task that cannot run (unknown module or function, infeasible
     /// resources, unknown argument) seals it with the error. Fails only when
     /// the return id is already in use.
+    /// Its owner (this node) keeps its lineage from now on (see `lineage`):
+    /// whichever attempt's report comes, the result can be rebuilt.
     pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> ReefResult<()> {
-        self.submit_attempt(Attempt { spec, number: 1 })
+        let lineage = self.objects.lineage().enabled().then(|| spec.clone());
+        self.submit_attempt(Attempt { spec, number: 1 })?;
+        if let Some(spec) = lineage {
+            self.objects.keep_lineage(&spec);
+        }
+        Ok(())
     }
 
     fn submit_attempt(self: &Arc<Self>, attempt: Attempt) -> ReefResult<()> {
@@ -562,6 +573,30 @@ impl Tasks {
         });
         rx.await
             .unwrap_or_else(|_| Err(ReefError::internal("the guest thread stopped")))
+    }
+}
+
+/// Lost results rebuilt by their owner (see `objects`): the task runs again
+/// as a fresh attempt with the same result id, placed anew, retried like
+/// any task.
+impl Rebuild for Tasks {
+    fn rebuild(&self, spec: TaskSpec) {
+        let Some(this) = self.me.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        let id = spec.return_id;
+        let spec = TaskSpec { hops: 0, ..spec };
+        let module = match this.check(&spec) {
+            Ok(module) => module,
+            Err(e) => return self.objects.store().resolve(id, Err(e)),
+        };
+        if let Err(e) = this.objects.hold_args(&spec.args) {
+            return self.objects.store().resolve(id, Err(e));
+        }
+        let series = this
+            .metrics
+            .task(Some(&module), &spec.module, &spec.function);
+        this.schedule(Attempt { spec, number: 1 }, module, series, None);
     }
 }
 

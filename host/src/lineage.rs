@@ -1,0 +1,305 @@
+//! Lineage: how the owner of a task's result can make it again.
+//!
+//! The owner (the node a task was submitted to) keeps the `TaskSpec` that
+//! produces each result it owns from the task's submission, while the result
+//! can still be needed: while the object exists here, or while the lineage
+//! of another result that took it as an argument is kept (a dependency's
+//! *lineage* is kept, not its value). When every copy of a result is lost,
+//! `ObjectDirectory` asks [`Lineage::take_for_rebuild`] for the spec and
+//! runs the task again (see `objects`).
+//!
+//! Memory is bounded twice: an entry goes when its result is freed and no
+//! kept entry depends on it, and all entries together stay under a
+//! node-wide cap of bytes (`--lineage-bytes`), the oldest evicted first
+//! (`reef_lineage_evicted`). A result whose entry was evicted cannot be
+//! rebuilt and says so.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::config::LineageLimits;
+use crate::error::{ErrorCode, ReefError};
+use crate::spec::{object_ids, ArgSpec, TaskSpec};
+use crate::store::ObjectId;
+
+/// Fixed cost counted per entry beside its variable parts (map slots,
+/// the spec's own fields).
+const ENTRY_OVERHEAD: u64 = 160;
+
+/// The lineage series of the node's metrics (registered in `metrics`).
+#[derive(Clone, Debug, Default)]
+pub struct LineageMetrics {
+    /// Lost objects whose task was submitted again.
+    pub rebuilt: Counter,
+    /// Lost objects that could not be rebuilt.
+    pub unrebuildable: Counter,
+    /// Entries dropped to stay under the cap while their result still existed.
+    pub evicted: Counter,
+    pub entries: Gauge,
+    pub bytes: Gauge,
+}
+
+struct Entry {
+    spec: TaskSpec,
+    /// Its place in eviction order (oldest first).
+    seq: u64,
+    bytes: u64,
+    /// Times the task was run again to rebuild the result.
+    rebuilds: u32,
+    /// Kept entries that name this result as an argument.
+    dependents: u32,
+    /// The result was freed here: the entry stays only for its dependents.
+    freed: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<ObjectId, Entry>,
+    order: BTreeMap<u64, ObjectId>,
+    next_seq: u64,
+    bytes: u64,
+    /// Results that still exist but whose entry was evicted (for the error).
+    evicted: HashSet<ObjectId>,
+}
+
+pub struct Lineage {
+    limits: LineageLimits,
+    inner: Mutex<Inner>,
+    metrics: LineageMetrics,
+}
+
+impl Lineage {
+    pub fn new(limits: LineageLimits, metrics: LineageMetrics) -> Self {
+        Lineage {
+            limits,
+            inner: Mutex::default(),
+            metrics,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.limits.enabled
+    }
+
+    /// Keeps the spec of a task whose result `spec.return_id` is owned here.
+    /// An id already kept keeps its entry and rebuild count.
+    pub fn record(&self, spec: &TaskSpec) {
+        if !self.limits.enabled {
+            return;
+        }
+        let id = spec.return_id;
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(e) = inner.entries.get_mut(&id) {
+            e.freed = false;
+            return;
+        }
+        for arg in object_ids(&spec.args) {
+            if let Some(a) = inner.entries.get_mut(&arg) {
+                a.dependents += 1;
+            }
+        }
+        let bytes = spec_bytes(spec);
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.order.insert(seq, id);
+        inner.bytes += bytes;
+        inner.entries.insert(
+            id,
+            Entry {
+                spec: spec.clone(),
+                seq,
+                bytes,
+                rebuilds: 0,
+                dependents: 0,
+                freed: false,
+            },
+        );
+        while inner.bytes > self.limits.max_bytes {
+            let Some((_, oldest)) = inner.order.pop_first() else {
+                break;
+            };
+            self.remove(&mut inner, oldest, true);
+        }
+        self.update_gauges(&inner);
+    }
+
+    /// The result was freed here (no reference left): its entry goes unless
+    /// kept entries depend on it.
+    pub fn on_freed(&self, id: ObjectId) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.evicted.remove(&id);
+        let Some(e) = inner.entries.get_mut(&id) else {
+            return;
+        };
+        e.freed = true;
+        if e.dependents == 0 {
+            self.remove(&mut inner, id, false);
+            self.update_gauges(&inner);
+        }
+    }
+
+    /// Whether a freed result still has its lineage (it can be made again).
+    pub fn has(&self, id: ObjectId) -> bool {
+        self.inner.lock().unwrap().entries.contains_key(&id)
+    }
+
+    /// The spec to run again for a lost result, counting the rebuild; or the
+    /// OBJECT_LOST error saying why it cannot be rebuilt (`lost` says how it
+    /// was lost).
+    pub fn take_for_rebuild(&self, id: ObjectId, lost: &str) -> Result<TaskSpec, ReefError> {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let why = match inner.entries.get_mut(&id) {
+            Some(e) => {
+                let limit = e.spec.options.retry.max_retries();
+                if e.rebuilds < limit {
+                    e.rebuilds += 1;
+                    self.metrics.rebuilt.inc();
+                    return Ok(e.spec.clone());
+                }
+                format!("reconstruction attempts exhausted ({limit} allowed by max_retries)")
+            }
+            None if !self.limits.enabled => {
+                "lineage tracking is off on its owner (--no-lineage)".to_string()
+            }
+            None if inner.evicted.contains(&id) => {
+                "lineage evicted (the owner's --lineage-bytes cap)".to_string()
+            }
+            None => "it was not made by a task of its owner: \
+                     put by a driver cannot be rebuilt (nor by a guest)"
+                .to_string(),
+        };
+        self.metrics.unrebuildable.inc();
+        Err(ReefError::new(
+            ErrorCode::ObjectLost,
+            format!("object {id:#x} is lost ({lost}) and cannot be rebuilt: {why}"),
+        ))
+    }
+
+    /// Entries kept and their bytes.
+    pub fn usage(&self) -> (usize, u64) {
+        let inner = self.inner.lock().unwrap();
+        (inner.entries.len(), inner.bytes)
+    }
+
+    /// Drops an entry and, with it, what only its dependents kept.
+    fn remove(&self, inner: &mut Inner, id: ObjectId, evicting: bool) {
+        let mut stack = vec![(id, evicting)];
+        while let Some((id, evicting)) = stack.pop() {
+            let Some(e) = inner.entries.remove(&id) else {
+                continue;
+            };
+            inner.order.remove(&e.seq);
+            inner.bytes -= e.bytes;
+            if evicting && !e.freed {
+                inner.evicted.insert(id);
+                self.metrics.evicted.inc();
+            }
+            for arg in object_ids(&e.spec.args) {
+                if let Some(a) = inner.entries.get_mut(&arg) {
+                    a.dependents = a.dependents.saturating_sub(1);
+                    if a.dependents == 0 && a.freed {
+                        stack.push((arg, false));
+                    }
+                }
+            }
+        }
+    }
+
+    fn update_gauges(&self, inner: &Inner) {
+        self.metrics.entries.set(inner.entries.len() as i64);
+        self.metrics.bytes.set(inner.bytes as i64);
+    }
+}
+
+/// What an entry costs: its fixed part, names and inline arguments.
+fn spec_bytes(spec: &TaskSpec) -> u64 {
+    let args: usize = spec
+        .args
+        .iter()
+        .map(|a| match a {
+            ArgSpec::Inline(b) => b.len() + 16,
+            ArgSpec::Object(_) => 16,
+        })
+        .sum();
+    ENTRY_OVERHEAD + (spec.module.len() + spec.function.len() + args) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: ObjectId, args: Vec<ArgSpec>) -> TaskSpec {
+        TaskSpec {
+            return_id: id,
+            module: "m".into(),
+            function: "f".into(),
+            args,
+            options: Default::default(),
+            owner: None,
+            strategy: Default::default(),
+            hops: 0,
+        }
+    }
+
+    fn lineage(max_bytes: u64) -> Lineage {
+        Lineage::new(
+            LineageLimits {
+                enabled: true,
+                max_bytes,
+            },
+            LineageMetrics::default(),
+        )
+    }
+
+    #[test]
+    fn a_freed_result_keeps_its_lineage_while_a_dependent_is_kept() {
+        let l = lineage(1 << 20);
+        l.record(&spec(1, vec![]));
+        l.record(&spec(2, vec![ArgSpec::Object(1)]));
+        l.on_freed(1);
+        assert!(l.has(1), "2 depends on 1");
+        l.on_freed(2);
+        assert!(!l.has(2) && !l.has(1), "both go with the last dependent");
+        assert_eq!(l.usage(), (0, 0));
+    }
+
+    #[test]
+    fn rebuilds_stop_at_max_retries() {
+        let l = lineage(1 << 20);
+        l.record(&spec(1, vec![]));
+        for _ in 0..3 {
+            assert_eq!(l.take_for_rebuild(1, "x").unwrap().return_id, 1);
+        }
+        let e = l.take_for_rebuild(1, "x").unwrap_err();
+        assert_eq!(e.code, ErrorCode::ObjectLost);
+        assert!(
+            e.message.contains("reconstruction attempts exhausted"),
+            "{e}"
+        );
+        // A rebuilt result keeps its count.
+        l.record(&spec(1, vec![]));
+        assert!(l.take_for_rebuild(1, "x").is_err());
+    }
+
+    #[test]
+    fn the_cap_evicts_the_oldest_and_says_so() {
+        let one = spec_bytes(&spec(1, vec![]));
+        let l = lineage(2 * one);
+        for id in 1..=3 {
+            l.record(&spec(id, vec![]));
+        }
+        assert_eq!(l.usage(), (2, 2 * one));
+        let e = l.take_for_rebuild(1, "x").unwrap_err();
+        assert!(e.message.contains("lineage evicted"), "{e}");
+        assert!(l.take_for_rebuild(3, "x").is_ok());
+        let e = l.take_for_rebuild(9, "x").unwrap_err();
+        assert!(
+            e.message.contains("put by a driver cannot be rebuilt"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Chaos: a 10,000-task DAG over four real `host` processes while a worker
+//! is SIGKILLed every 3 s and a fresh one joins in its place. Tasks of a
+//! killed node are retried elsewhere, and intermediate objects that died
+//! with it are rebuilt from lineage when a dependent task needs them: every
+//! result must come out right.
+
+use std::time::{Duration, Instant};
+
+use reef::{Cluster, ObjectRef};
+use reef_testkit::cluster3::NODE_TIMEOUT;
+use reef_testkit::{guest, HostProcess};
+
+/// Elements of each range object: 8 KB, above the test nodes' 4 KiB inline
+/// threshold, so intermediate objects stay on the node that made them.
+const N: u64 = 1000;
+/// `scale` + `sum` pairs per range: 1 + 2 × 8 = 17 tasks per group.
+const FANOUT: u64 = 8;
+const GROUPS: u64 = 589; // 10,013 tasks
+const KILL_EVERY: Duration = Duration::from_secs(3);
+/// Every kill fails the attempts queued on the victim (a third of the
+/// DAG's waiting tasks): a task may be hit by several.
+const RETRIES: u32 = 20;
+/// The whole DAG's deadline (the test's bound).
+const DEADLINE: Duration = Duration::from_secs(75);
+
+const COMMON: &[&str] = &[
+    "--num-cpus",
+    "2",
+    "--object-store-memory",
+    "128MiB",
+    "--inline-threshold",
+    "4KiB",
+];
+
+/// A small deterministic generator (xorshift), so a failing run can be
+/// replayed with the seed it printed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Submits the DAG through `driver`: per group `r = make_range(N)`, then
+/// `sum(scale(r, j))` for j in 1..=FANOUT. Only the sums are kept.
+fn submit_dag(driver: &Cluster, m: &reef::Module) -> Vec<(u64, ObjectRef)> {
+    let mut sums = Vec::new();
+    for _ in 0..GROUPS {
+        let r = driver
+            .task(m, "make_range")
+            .arg(N)
+            .max_retries(RETRIES)
+            .submit()
+            .unwrap();
+        for j in 1..=FANOUT {
+            let s = driver
+                .task(m, "scale")
+                .arg(&r)
+                .arg(j as f64)
+                .max_retries(RETRIES)
+                .submit()
+                .unwrap();
+            let t = driver
+                .task(m, "sum")
+                .arg(&s)
+                .max_retries(RETRIES)
+                .submit()
+                .unwrap();
+            sums.push((j, t));
+        }
+    }
+    sums
+}
+
+#[tokio::test]
+async fn a_dag_survives_workers_killed_every_few_seconds() {
+    let timeout = NODE_TIMEOUT.as_millis().to_string();
+    let mut head_args = vec![
+        "--heartbeat-ms",
+        "200",
+        "--node-timeout-ms",
+        timeout.as_str(),
+    ];
+    head_args.extend_from_slice(COMMON);
+    let mut dirs = vec![tempfile::tempdir().unwrap()];
+    let head = HostProcess::start(dirs[0].path(), &head_args);
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        dirs.push(tempfile::tempdir().unwrap());
+        workers.push(HostProcess::start_worker(
+            dirs.last().unwrap().path(),
+            &head,
+            COMMON,
+        ));
+    }
+    let driver = head.connect().await;
+    let m = driver.register_file(guest("dag")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while driver.status().await.unwrap().nodes.len() < 4 {
+        assert!(Instant::now() < deadline, "the workers did not join");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let seed = 0x5eed_0000_0000_0001 ^ std::process::id() as u64;
+    eprintln!("chaos seed {seed:#x}");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let sums = submit_dag(&driver, &m);
+    let collect = {
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            let mut wrong = Vec::new();
+            for (j, t) in &sums {
+                let want = *j as f64 * (N * (N - 1) / 2) as f64;
+                match driver.get::<f64>(t).await {
+                    Ok(v) if v == want => {}
+                    other => wrong.push(format!("sum of scale {j}: {other:?}")),
+                }
+            }
+            (sums.len(), wrong)
+        })
+    };
+    let mut kills = 0;
+    let mut next_kill = Instant::now() + KILL_EVERY;
+    while !collect.is_finished() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the DAG is not done after {DEADLINE:?} ({kills} kills)"
+        );
+        if Instant::now() >= next_kill {
+            let victim = rng.below(workers.len());
+            workers[victim].kill().unwrap();
+            kills += 1;
+            dirs.push(tempfile::tempdir().unwrap());
+            workers[victim] = HostProcess::start_worker(dirs.last().unwrap().path(), &head, COMMON);
+            next_kill = Instant::now() + KILL_EVERY;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (count, wrong) = collect.await.unwrap();
+    let log = head.log();
+    let retried = log.lines().filter(|l| l.contains("retrying task")).count();
+    let rebuilt = log
+        .lines()
+        .filter(|l| l.contains("rebuilding lost object"))
+        .count();
+    eprintln!(
+        "{count} sums of a {} -task DAG in {:?} with {kills} workers killed: \
+         {} wrong, {retried} attempts retried, {rebuilt} objects rebuilt",
+        GROUPS * (1 + 2 * FANOUT),
+        started.elapsed(),
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} wrong, first: {}",
+        wrong.len(),
+        wrong[0]
+    );
+    assert!(kills >= 2, "the DAG finished before the chaos began");
+    assert!(retried + rebuilt > 0, "no node death touched the DAG");
+}
