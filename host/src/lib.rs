@@ -34,6 +34,8 @@ pub mod session_slots;
 pub mod spec;
 pub mod store;
 pub mod strip;
+pub mod submission;
 pub mod tasks;
+pub mod timeline;
 pub mod token;
 pub mod transfer;
