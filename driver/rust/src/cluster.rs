@@ -419,8 +419,8 @@ impl Cluster {
 
     /// [`get_many`](Self::get_many), calling `progress(ready, total)` as
     /// results become ready (a failed one counts as ready), at most every
-    /// [`PROGRESS_INTERVAL`]: first with the count ready at the start, last
-    /// with `(total, total)`; the counts never go down.
+    /// [`PROGRESS_INTERVAL`]: first with `(0, total)`, last with
+    /// `(total, total)`, each count higher than the one before.
     ///
     /// ```no_run
     /// # async fn demo(cluster: reef::Cluster, refs: Vec<reef::ObjectRef>) -> reef::Result<()> {

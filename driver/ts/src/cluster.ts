@@ -93,8 +93,8 @@ export interface GetOptions extends DecodeOptions {
   timeoutMs?: number;
   /**
    * `getAll` only: called with (ready, total) as results become ready (a
-   * failed one counts as ready), at most every 100 ms: first with the count
-   * ready at the start, last with (total, total). The counts never go down.
+   * failed one counts as ready), at most every 100 ms: first with (0, total),
+   * last with (total, total), each count higher than the one before.
    */
   onProgress?: (done: number, total: number) => void;
 }
@@ -541,7 +541,7 @@ export class Cluster {
     let reported = -1;
     for (;;) {
       const done = total - pending.length;
-      if (done !== reported) {
+      if (done > reported) {
         onProgress(done, total);
         reported = done;
       }
