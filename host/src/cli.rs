@@ -14,6 +14,7 @@ use reef_proto::node_client::NodeClient;
 use crate::node::{Node, NodeConfig};
 use crate::rpc::NodeService;
 
+mod job;
 mod state;
 
 pub const DEFAULT_PORT: u16 = 6390;
@@ -99,11 +100,80 @@ enum Command {
         #[command(flatten)]
         node: NodeTarget,
     },
+    /// Run a command as a job on the head, and follow it.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Write the recent tasks of every node as a Chrome trace / Perfetto JSON.
+    Timeline {
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Tasks (the most recently ended) at most [default: 1000].
+        #[arg(long)]
+        limit: Option<u32>,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
     /// Tools for building guests.
     #[command(subcommand)]
     Build(BuildCommand),
     /// Stop a node cleanly (running tasks fail with NODE_STOPPING).
     Stop {
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Run COMMAND on the head as a job (its own process; drivers inside
+    /// connect back through $REEF_ADDRESS), printing its output until it ends.
+    Submit {
+        /// Where the command runs, on the head [default: the current directory].
+        #[arg(long)]
+        working_dir: Option<PathBuf>,
+        /// Set an environment variable of the command (repeatable).
+        #[arg(long = "env", value_parser = job::parse_env)]
+        env: Vec<(String, String)>,
+        /// The job's id [default: job_<random>].
+        #[arg(long)]
+        submission_id: Option<String>,
+        /// Print the job id and return at once.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        node: NodeTarget,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// List the submitted jobs.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// A job's state, exit code, times and driver sessions.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// A job's output (stdout and stderr).
+    Logs {
+        id: String,
+        /// Keep printing output until the job ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// Stop a job: SIGTERM, then SIGKILL after a grace period.
+    Stop {
+        id: String,
         #[command(flatten)]
         node: NodeTarget,
     },
@@ -289,12 +359,44 @@ pub async fn run(cli: Cli) -> Result<()> {
             actor,
             node,
         } => state::logs(client(&node).await?, &id, follow, actor).await,
+        Command::Job(command) => run_job(command).await,
+        Command::Timeline {
+            output,
+            limit,
+            node,
+        } => job::timeline(client(&node).await?, output.as_deref(), limit.unwrap_or(0)).await,
         Command::Status { node } => status(node).await,
         Command::Stop { node } => {
             client(&node).await?.stop(pb::StopRequest {}).await?;
             println!("node at {} is stopping", node.address);
             Ok(())
         }
+    }
+}
+
+async fn run_job(command: JobCommand) -> Result<()> {
+    match command {
+        JobCommand::Submit {
+            working_dir,
+            env,
+            submission_id,
+            no_wait,
+            node,
+            command,
+        } => {
+            let submit = job::Submit {
+                entrypoint: command,
+                working_dir,
+                env,
+                submission_id,
+                no_wait,
+            };
+            job::submit(client(&node).await?, submit).await
+        }
+        JobCommand::List { json, node } => job::list(client(&node).await?, json).await,
+        JobCommand::Status { id, json, node } => job::status(client(&node).await?, &id, json).await,
+        JobCommand::Logs { id, follow, node } => job::logs(client(&node).await?, &id, follow).await,
+        JobCommand::Stop { id, node } => job::stop(client(&node).await?, &id).await,
     }
 }
 

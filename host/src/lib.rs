@@ -36,6 +36,8 @@ pub mod session_slots;
 pub mod spec;
 pub mod store;
 pub mod strip;
+pub mod submission;
 pub mod tasks;
+pub mod timeline;
 pub mod token;
 pub mod transfer;

@@ -391,13 +391,20 @@ impl Node {
     }
 
     /// Records a session of the driver at `driver_address` as a job (in
-    /// the background; nothing without a control plane).
-    pub fn start_job(&self, driver_address: String, description: String) -> Job {
+    /// the background; nothing without a control plane); `submission_id`:
+    /// the submitted job whose process the driver is ("" for none).
+    pub fn start_job(
+        &self,
+        driver_address: String,
+        description: String,
+        submission_id: String,
+    ) -> Job {
         Job::start(
             self.cluster.gcs().ok(),
             &self.id,
             driver_address,
             description,
+            submission_id,
         )
     }
 }

@@ -25,6 +25,9 @@ use crate::object::{ObjectData, ObjectRef};
 use crate::options::{CallOptions, ModuleOptions, RetryExceptions, Strategy};
 use crate::stream::{Streamer, STREAM_THRESHOLD};
 
+/// How often [`Cluster::get_many_with_progress`] asks which results are ready.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
 pub struct Cluster {
@@ -412,6 +415,44 @@ impl Cluster {
             .into_iter()
             .map(|d| crate::args::decode(&d?))
             .collect()
+    }
+
+    /// [`get_many`](Self::get_many), calling `progress(ready, total)` as
+    /// results become ready (a failed one counts as ready), at most every
+    /// [`PROGRESS_INTERVAL`]: first with `(0, total)`, last with
+    /// `(total, total)`, each count higher than the one before.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: reef::Cluster, refs: Vec<reef::ObjectRef>) -> reef::Result<()> {
+    /// let sums: Vec<f64> = cluster
+    ///     .get_many_with_progress(&refs, |done, total| eprint!("\r{done}/{total}"))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many_with_progress<T: DeserializeOwned>(
+        &self,
+        refs: &[ObjectRef],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<T>> {
+        let total = refs.len();
+        let mut pending: Vec<ObjectRef> = refs.to_vec();
+        let mut reported = None;
+        loop {
+            let done = total - pending.len();
+            if reported != Some(done) {
+                progress(done, total);
+                reported = Some(done);
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let wanted = pending.len();
+            pending = self
+                .wait(&pending, wanted, Some(PROGRESS_INTERVAL))
+                .await?
+                .1;
+        }
+        self.get_many(refs).await
     }
 
     /// Waits until `num_returns` of `refs` are ready (or the timeout passes);

@@ -30,6 +30,11 @@ pub(crate) struct Connection {
     pub arena: Option<ArenaMap>,
 }
 
+/// The environment variable `host job submit` gives the job's command.
+pub const JOB_ID_ENV: &str = "REEF_JOB_ID";
+/// The session metadata that carries it to the node.
+const JOB_ID_KEY: &str = "reef-job-id";
+
 impl Connection {
     /// Opens a session; `map_arena`: map the node's arena when it is on this machine.
     pub async fn open(mut client: NodeClient<TokenChannel>, map_arena: bool) -> Result<Arc<Self>> {
@@ -47,7 +52,15 @@ impl Connection {
             }
             Some((pb::ClientBatch { ops }, ops_rx))
         });
-        let response = client.session(outbound).await?;
+        let mut request = tonic::Request::new(outbound);
+        // A driver started by `host job submit`: its sessions are the job's.
+        if let Some(id) = std::env::var(JOB_ID_ENV)
+            .ok()
+            .and_then(|id| id.parse::<tonic::metadata::MetadataValue<_>>().ok())
+        {
+            request.metadata_mut().insert(JOB_ID_KEY, id);
+        }
+        let response = client.session(request).await?;
         let mut inbound = response.into_inner();
         let first = inbound
             .message()

@@ -91,7 +91,16 @@ export interface Logs {
 export interface GetOptions extends DecodeOptions {
   /** Give up after this many milliseconds (a `TimeoutError`); default: wait as long as it takes. */
   timeoutMs?: number;
+  /**
+   * `getAll` only: called with (ready, total) as results become ready (a
+   * failed one counts as ready), at most every 100 ms: first with (0, total),
+   * last with (total, total), each count higher than the one before.
+   */
+  onProgress?: (done: number, total: number) => void;
 }
+
+/** How often `getAll` with `onProgress` asks which results are ready. */
+const PROGRESS_INTERVAL_MS = 100;
 
 export interface WaitOptions {
   /** How many of the refs must be ready (default 1). */
@@ -300,6 +309,9 @@ export class Cluster {
     const metadata = () => {
       const m = new grpc.Metadata();
       if (token !== undefined) m.set("authorization", `Bearer ${token}`);
+      // A driver started by `host job submit`: its sessions are the job's.
+      const job = process.env.REEF_JOB_ID;
+      if (job) m.set("reef-job-id", job);
       return m;
     };
     const client = newClient(address);
@@ -499,11 +511,50 @@ export class Cluster {
   async getAll<T = unknown>(refs: readonly ObjectRef[], options: GetOptions = {}): Promise<T[]> {
     if (!Array.isArray(refs)) throw new ArgumentError(`getAll: refs must be an array of ObjectRef, got ${describe(refs)}`);
     const checked = refs.map((r, i) => this.#checkRef(r, `getAll: refs[${i}]`));
+    const o = checkOptions(options, "getAll: options");
+    if (o.onProgress !== undefined) {
+      if (typeof o.onProgress !== "function") {
+        throw new ArgumentError(`getAll: onProgress must be a function, got ${describe(o.onProgress)}`);
+      }
+      options = await this.#progress(checked, options, o.onProgress as (done: number, total: number) => void);
+    }
     const values = await this.#fetch(checked, options, "getAll");
     return values.map((v) => {
       if (v instanceof ReefError) throw v;
       return decodeValue<T>(v, options);
     });
+  }
+
+  /**
+   * Reports how many of `refs` are ready until all are (or `timeoutMs`
+   * passes); answers the options for the fetch that follows, with the time left.
+   */
+  async #progress(
+    refs: ObjectRef[],
+    options: GetOptions,
+    onProgress: (done: number, total: number) => void,
+  ): Promise<GetOptions> {
+    timeoutField(options.timeoutMs, "getAll: timeoutMs");
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    const total = refs.length;
+    let pending = refs;
+    let reported = -1;
+    for (;;) {
+      const done = total - pending.length;
+      if (done > reported) {
+        onProgress(done, total);
+        reported = done;
+      }
+      if (pending.length === 0) break;
+      const left = deadline === undefined ? PROGRESS_INTERVAL_MS : deadline - Date.now();
+      if (left <= 0) break;
+      const { notReady } = await this.wait(pending, {
+        numReturns: pending.length,
+        timeoutMs: Math.max(1, Math.min(PROGRESS_INTERVAL_MS, left)),
+      });
+      pending = notReady;
+    }
+    return deadline === undefined ? options : { ...options, timeoutMs: Math.max(1, deadline - Date.now()) };
   }
 
   /**

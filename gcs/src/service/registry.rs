@@ -38,6 +38,7 @@ fn job_info(job: JobRecord) -> JobInfo {
         node_id: job.node_id,
         started_at_ms: job.started_at_ms,
         ended_at_ms: job.ended_at_ms.unwrap_or(0),
+        submission_id: job.submission_id,
     }
 }
 
@@ -99,6 +100,7 @@ impl Inner {
                 started_at_ms: or_now(req.started_at_ms),
                 ended_at_ms: None,
                 state: JobState::Running,
+                submission_id: req.submission_id,
             };
             jobs.put(&record)?;
             tracing::info!(job_id, driver = %record.driver_address, node = %record.node_id, "job started");

@@ -26,6 +26,9 @@ pub struct JobRecord {
     pub started_at_ms: u64,
     pub ended_at_ms: Option<u64>,
     pub state: JobState,
+    /// The submitted job (`host job submit`) whose process this driver is.
+    #[serde(default)]
+    pub submission_id: String,
 }
 
 impl Record for JobRecord {
@@ -62,6 +65,7 @@ mod tests {
             started_at_ms: 10,
             ended_at_ms: None,
             state: JobState::Running,
+            submission_id: String::new(),
         };
         table.put(&job).unwrap();
         assert_eq!(table.require(&7).unwrap(), job);

@@ -294,8 +294,13 @@ fn print_rows(reply: &pb::ListReply, as_json: bool) {
         );
     }
     for j in &reply.jobs {
+        let submitted = if j.submission_id.is_empty() {
+            String::new()
+        } else {
+            format!("  submitted job {}", j.submission_id)
+        };
         println!(
-            "{:<6} {:<8} {:<24} node {}  started {} ended {}",
+            "{:<6} {:<8} {:<24} node {}  started {} ended {}{submitted}",
             j.job_id, j.state, j.driver_address, j.node_id, j.started_at_ms, j.ended_at_ms
         );
     }
@@ -345,7 +350,8 @@ fn to_json(reply: &pb::ListReply) -> Value {
             "resources": g.resources.iter().map(|r| (r.name.clone(), json!(r.total))).collect::<serde_json::Map<_, _>>()})))
         .chain(reply.jobs.iter().map(|j| json!({"job_id": j.job_id, "driver_address": j.driver_address,
             "description": j.description, "node_id": j.node_id, "state": j.state,
-            "started_at_ms": j.started_at_ms, "ended_at_ms": j.ended_at_ms})))
+            "started_at_ms": j.started_at_ms, "ended_at_ms": j.ended_at_ms,
+            "submission_id": j.submission_id})))
         .chain(reply.modules.iter().filter_map(|m| m.module.as_ref().map(|i| json!({"hash": i.hash,
             "sdk": i.sdk, "tasks": i.tasks, "size": i.size, "node_ids": m.node_ids}))))
         .collect();

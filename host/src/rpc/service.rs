@@ -15,6 +15,7 @@ use super::state::api::StateApi;
 use super::state::logs;
 use super::state::scope::Viewer;
 use crate::node::Node;
+use crate::submission::Submissions;
 
 /// Replies packed into one outbound message at most.
 const MAX_BATCH: usize = 4096;
@@ -22,13 +23,29 @@ const MAX_BATCH: usize = 4096;
 pub struct NodeService {
     node: Arc<Node>,
     state: Arc<StateApi>,
+    jobs: Arc<Submissions>,
 }
 
 impl NodeService {
     pub fn new(node: Arc<Node>) -> Self {
         let state = StateApi::of(&node);
-        NodeService { node, state }
+        let jobs = Submissions::new(node.clone());
+        NodeService { node, state, jobs }
     }
+}
+
+/// The metadata key a driver started by a submitted job sends its job id in.
+pub const JOB_ID_KEY: &str = "reef-job-id";
+
+/// The submitted job a driver's session belongs to ("" for none).
+fn submission_of<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get(JOB_ID_KEY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| crate::submission::record::valid_id(id))
+        .unwrap_or_default()
+        .to_string()
 }
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::ServerBatch, Status>> + Send>>;
@@ -86,13 +103,15 @@ impl NodeApi for NodeService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let driver = driver_address(&request);
         let tenant = work_tenant(&request);
+        let submission_id = submission_of(&request);
         let mut inbound = request.into_inner();
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx, driver, tenant).ok_or_else(|| {
-            Status::resource_exhausted("every driver session slot of this node is in use")
-        })?;
+        let session = Session::new(self.node.clone(), tx, driver, submission_id, tenant)
+            .ok_or_else(|| {
+                Status::resource_exhausted("every driver session slot of this node is in use")
+            })?;
         let closing = self.node.closing.clone();
         tokio::spawn(async move {
             loop {
@@ -175,6 +194,58 @@ impl NodeApi for NodeService {
         let viewer = Viewer::of(&request);
         let stream = logs::read(self.state.clone(), &viewer, request.into_inner()).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn submit_job(
+        &self,
+        request: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::SubmittedJob>, Status> {
+        Ok(Response::new(self.jobs.submit(request.into_inner()).await?))
+    }
+
+    async fn list_submitted_jobs(
+        &self,
+        _request: Request<pb::ListSubmittedJobsRequest>,
+    ) -> Result<Response<pb::ListSubmittedJobsReply>, Status> {
+        let jobs = self.jobs.list().await?;
+        Ok(Response::new(pb::ListSubmittedJobsReply { jobs }))
+    }
+
+    async fn get_submitted_job(
+        &self,
+        request: Request<pb::SubmittedJobId>,
+    ) -> Result<Response<pb::SubmittedJob>, Status> {
+        let id = request.into_inner().submission_id;
+        Ok(Response::new(self.jobs.get(&id).await?))
+    }
+
+    async fn stop_job(
+        &self,
+        request: Request<pb::SubmittedJobId>,
+    ) -> Result<Response<pb::SubmittedJob>, Status> {
+        let id = request.into_inner().submission_id;
+        Ok(Response::new(self.jobs.stop(&id).await?))
+    }
+
+    type ReadJobLogsStream = logs::ChunkStream;
+
+    async fn read_job_logs(
+        &self,
+        request: Request<pb::ReadJobLogsRequest>,
+    ) -> Result<Response<Self::ReadJobLogsStream>, Status> {
+        Ok(Response::new(
+            self.jobs.read_logs(request.into_inner()).await?,
+        ))
+    }
+
+    async fn timeline(
+        &self,
+        request: Request<pb::TimelineRequest>,
+    ) -> Result<Response<pb::TimelineReply>, Status> {
+        let viewer = Viewer::of(&request);
+        let limit = request.into_inner().limit as usize;
+        let reply = crate::timeline::gather(&self.state, &viewer, limit).await?;
+        Ok(Response::new(reply))
     }
 
     async fn stop(

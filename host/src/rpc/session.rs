@@ -49,16 +49,22 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session of the driver connected from `driver_address`; `None`
-    /// when the node has no free session slot.
+    /// A session of the driver connected from `driver_address` (a process
+    /// of submitted job `submission_id`, or ""); `None` when the node has
+    /// no free session slot.
     pub fn new(
         node: Arc<Node>,
         out: mpsc::UnboundedSender<pb::ServerReply>,
         driver_address: String,
+        submission_id: String,
         tenant: TenantId,
     ) -> Option<Arc<Self>> {
         let (prefix, slot) = node.new_id_prefix()?;
-        let job = node.start_job(driver_address, format!("driver session {prefix:#x}"));
+        let job = node.start_job(
+            driver_address,
+            format!("driver session {prefix:#x}"),
+            submission_id,
+        );
         let session = Arc::new(Session {
             tenant,
             job,

@@ -20,8 +20,11 @@ pub struct Finished {
     pub attempt: u32,
     /// `None`: it succeeded.
     pub error: Option<(ErrorCode, String)>,
-    pub started_at_ms: u64,
-    pub ended_at_ms: u64,
+    /// Unix microseconds: when the attempt started (waiting for its
+    /// arguments and resources), began to run (0: it never did), ended.
+    pub started_at_us: u64,
+    pub running_at_us: u64,
+    pub ended_at_us: u64,
 }
 
 #[derive(Default)]
@@ -53,6 +56,13 @@ impl History {
     }
 }
 
+/// Now, in unix microseconds (as cheap as the milliseconds: one clock read).
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 /// What a failed attempt's row says.
 pub fn error_of(e: &ReefError) -> (ErrorCode, String) {
     (e.code, e.message.clone())
@@ -72,8 +82,9 @@ mod tests {
                 function: "f".into(),
                 attempt: 1,
                 error: Some((ErrorCode::GuestError, "x".repeat(5000))),
-                started_at_ms: 0,
-                ended_at_ms: 0,
+                started_at_us: 0,
+                running_at_us: 0,
+                ended_at_us: 0,
             });
         }
         let rows = h.rows();

@@ -492,11 +492,12 @@ impl Tasks {
                 this.table.stop(id, StopReason::GroupRemoved(group));
             })
         });
-        let started_at_ms = reef_gcs::now_millis();
+        let started_at_us = history::now_micros();
+        let running_at_us = std::sync::atomic::AtomicU64::new(0);
         let result = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
-            r = self.run(spec, &module, &pool.scheduler, ticket, cancel.clone()) => r,
+            r = self.run(spec, &module, &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
@@ -513,8 +514,9 @@ impl Tasks {
             function: spec.function.clone(),
             attempt: attempt.number,
             error: result.as_ref().err().map(history::error_of),
-            started_at_ms,
-            ended_at_ms: reef_gcs::now_millis(),
+            started_at_us,
+            running_at_us: running_at_us.into_inner(),
+            ended_at_us: history::now_micros(),
         });
         // Every attempt's outcome counts (a retried failure too).
         series.done(result.as_ref().err().map(|e| e.code));
@@ -534,6 +536,7 @@ impl Tasks {
         pool: &Arc<Scheduler>,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
+        running_at_us: &std::sync::atomic::AtomicU64,
     ) -> ReefResult<Arc<Data>> {
         let (args, allowed) = self.objects.resolve_args(&spec.args).await?;
         self.table
@@ -541,6 +544,7 @@ impl Tasks {
         let resources = spec.options.task_resources();
         let ticket = ticket.unwrap_or_else(|| pool.enqueue(&resources));
         let permit = ticket.granted().await;
+        running_at_us.store(history::now_micros(), std::sync::atomic::Ordering::Relaxed);
         self.table.set_state(spec.return_id, "running");
         let call = GuestCall {
             module: module.clone(),

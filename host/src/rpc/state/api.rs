@@ -178,6 +178,7 @@ impl StateApi {
                         node_id: j.node_id,
                         started_at_ms: j.started_at_ms,
                         ended_at_ms: j.ended_at_ms,
+                        submission_id: j.submission_id,
                         state: if j.ended_at_ms == 0 {
                             "running"
                         } else {
@@ -196,6 +197,16 @@ impl StateApi {
         let mut reply = viewer.scope(reply);
         reply.total = filter_and_limit(&mut reply, &filters, limit) as u64;
         Ok(reply)
+    }
+
+    /// Every node's task rows (running and recently finished), merged, as
+    /// `viewer` may see them, and the nodes that did not answer in time.
+    pub async fn all_tasks(&self, viewer: &Viewer) -> ReefResult<(Vec<pb::TaskInfo>, Vec<String>)> {
+        let (replies, missing) = self.gather(StateKind::Tasks, &[]).await?;
+        Ok((
+            viewer.scope(merge(StateKind::Tasks, replies)).tasks,
+            missing,
+        ))
     }
 
     /// `host get KIND ID`: every row of that id (a task's attempts, the

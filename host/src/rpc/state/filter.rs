@@ -21,7 +21,13 @@ pub fn keys(kind: StateKind) -> &'static [&'static str] {
         StateKind::Actors => &["actor_id", "name", "module", "class", "state", "node_id"],
         StateKind::Objects => &["object_id", "state", "node_id", "owner_index"],
         StateKind::Groups => &["placement_group_id", "bundle_index", "node_id"],
-        StateKind::Jobs => &["job_id", "driver_address", "node_id", "state"],
+        StateKind::Jobs => &[
+            "job_id",
+            "driver_address",
+            "node_id",
+            "state",
+            "submission_id",
+        ],
         StateKind::Modules => &["hash", "sdk", "node_id"],
         StateKind::Unspecified => &[],
     }
@@ -180,6 +186,7 @@ impl Fields for pb::JobRow {
             "driver_address" => Some(self.driver_address.clone()),
             "node_id" => Some(self.node_id.clone()),
             "state" => Some(self.state.clone()),
+            "submission_id" => Some(self.submission_id.clone()),
             _ => None,
         }
     }

@@ -38,8 +38,10 @@ pub fn local(node: &Node, kind: StateKind, filters: &Filters) -> pb::ListReply {
                         .map(|(code, _)| code.as_str_name().to_string())
                         .unwrap_or_default(),
                     error_message: t.error.map(|(_, m)| m).unwrap_or_default(),
-                    started_at_ms: t.started_at_ms,
-                    ended_at_ms: t.ended_at_ms,
+                    started_at_ms: t.started_at_us / 1000,
+                    ended_at_ms: t.ended_at_us / 1000,
+                    started_at_us: t.running_at_us,
+                    ended_at_us: t.ended_at_us,
                 })
                 .collect();
             tasks.extend(node.tasks.table().rows().into_iter().map(|t| pb::TaskInfo {
