@@ -29,7 +29,7 @@ pub struct NodeService {
 impl NodeService {
     pub fn new(node: Arc<Node>) -> Self {
         let state = StateApi::of(&node);
-        let jobs = Submissions::new(node.clone());
+        let jobs = Submissions::of(&node);
         NodeService { node, state, jobs }
     }
 }

@@ -12,7 +12,7 @@ pub mod record;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use reef_proto as pb;
@@ -87,9 +87,27 @@ pub struct Submissions {
 }
 
 impl Submissions {
-    /// The jobs of `node`; on the head, marks the jobs a previous head
-    /// left running as FAILED once the control plane is reachable.
-    pub fn new(node: Arc<Node>) -> Arc<Submissions> {
+    /// The jobs of `node`, one manager per node while something holds it
+    /// (its `Node` service does; a dashboard asks for the same one).
+    pub fn of(node: &Arc<Node>) -> Arc<Submissions> {
+        static MANAGERS: Mutex<Vec<(String, Weak<Submissions>)>> = Mutex::new(Vec::new());
+        let mut managers = MANAGERS.lock().unwrap();
+        managers.retain(|(_, m)| m.strong_count() > 0);
+        if let Some(found) = managers
+            .iter()
+            .find(|(id, _)| id == &node.id)
+            .and_then(|(_, m)| m.upgrade())
+        {
+            return found;
+        }
+        let jobs = Self::start(node.clone());
+        managers.push((node.id.clone(), Arc::downgrade(&jobs)));
+        jobs
+    }
+
+    /// On the head, marks the jobs a previous head left running as FAILED
+    /// once the control plane is reachable.
+    fn start(node: Arc<Node>) -> Arc<Submissions> {
         let jobs = Arc::new(Submissions {
             node,
             running: Mutex::default(),
