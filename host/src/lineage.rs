@@ -242,6 +242,7 @@ mod tests {
             owner: None,
             strategy: Default::default(),
             hops: 0,
+            tenant: Default::default(),
         }
     }
 
