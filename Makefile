@@ -2,7 +2,7 @@
 # Everything builds in release: one build of wasmtime serves tests, demo and benchmarks.
 CARGO ?= cargo
 
-.PHONY: deps host guests build demo test sdk-test dashboard-test check-cycles bench bench-ray fmt clean
+.PHONY: chaos deps host guests build demo test sdk-test dashboard-test check-cycles bench bench-ray fmt clean
 
 deps:
 	scripts/install-deps.sh
@@ -63,6 +63,10 @@ bench: build
 bench-ray: build
 	python="$$(scripts/install-ray.sh)" && \
 		REEF_RAY_PYTHON="$$python" $(CARGO) run --release -p reef-benches --bin bench-ray -- $(GROUPS)
+
+# The chaos test kept out of `make test` until it passes every time.
+chaos: build
+	$(CARGO) test --release -p reef-tests --test chaos_dag -- --ignored
 
 fmt:
 	$(CARGO) fmt --all
