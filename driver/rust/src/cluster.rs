@@ -26,7 +26,7 @@ use crate::options::{CallOptions, ModuleOptions, RetryExceptions, Strategy};
 use crate::stream::{Streamer, STREAM_THRESHOLD};
 
 /// How often [`Cluster::get_many_with_progress`] asks which results are ready.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
@@ -419,7 +419,7 @@ impl Cluster {
 
     /// [`get_many`](Self::get_many), calling `progress(ready, total)` as
     /// results become ready (a failed one counts as ready), at most every
-    /// [`PROGRESS_INTERVAL`]: first with `(0, total)`, last with
+    /// 100 ms: first with `(0, total)`, last with
     /// `(total, total)`, each count higher than the one before.
     ///
     /// ```no_run
