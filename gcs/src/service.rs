@@ -25,7 +25,9 @@
 //!   [`Storage`] before the call returns (they are rare; `registry.rs`).
 //! * Node, actor and placement group records are written behind
 //!   (`persist`): batched, one storage transaction every 5 ms. A crash of
-//!   the head can lose the last few milliseconds of those records.
+//!   the head can lose the last few milliseconds of those records, except
+//!   what a reply vouched for: `PlaceActor` of a named actor, and every
+//!   placement group call, reply only once their record is stored.
 //! * A restarted control plane (same store: data directory or Redis) takes
 //!   its predecessor's state over (`recover`): nodes it left alive come back
 //!   *reconnecting* until they register again with their index and report
@@ -493,7 +495,8 @@ impl ControlPlaneApi for ControlPlaneService {
         request: Request<PlacementGroupId>,
     ) -> Result<Response<PlacementGroupInfo>, Status> {
         self.inner
-            .group_info(request.get_ref().id)
+            .reported_group(request.get_ref().id)
+            .await
             .map(Response::new)
     }
 

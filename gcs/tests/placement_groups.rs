@@ -455,3 +455,73 @@ async fn a_restarted_control_plane_keeps_groups_its_nodes_still_hold() {
     assert_reserved_as_reported(&nodes, &again);
     assert_eq!(nodes[0].bundles_of(pinned.id), vec![0]);
 }
+
+/// What a head SIGKILLed now leaves: a copy of its store's file, taken
+/// while the control plane runs (redb recovers it like after a crash).
+fn crash_copy(dir: &std::path::Path) -> tempfile::TempDir {
+    use reef_gcs::DB_FILE;
+
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join(DB_FILE), copy.path().join(DB_FILE)).unwrap();
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_reply_says_of_a_group_survives_a_crash_of_the_head() {
+    use std::sync::Arc;
+
+    use reef_gcs::{ControlPlaneService, FileStore};
+
+    // No background flush during the test: only what replies wait for is
+    // stored.
+    let config = ServiceConfig {
+        flush_interval: Duration::from_secs(3600),
+        ..config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let node = FakeNode::start("n0", 4.0).await;
+    let store = Arc::new(FileStore::open(dir.path()).unwrap());
+    let service = ControlPlaneService::new(store, TOKEN, config.clone()).unwrap();
+    let c = service.in_process();
+    c.register(node.register_request()).await.unwrap();
+    // The node's record is stored (groups on nodes the store does not
+    // know go back to pending when the control plane restarts).
+    service.flush();
+    let big = c
+        .pg_create(group(PlacementStrategy::Pack, &[3.0]))
+        .await
+        .unwrap();
+    assert_eq!(state(&big), PlacementGroupState::PgCreated);
+    // Fits the node, not next to `big`: pending until `big` is removed,
+    // then created by the retry loop.
+    let later = c
+        .pg_create(group(PlacementStrategy::Pack, &[2.0]))
+        .await
+        .unwrap();
+    assert_eq!(state(&later), PlacementGroupState::PgPending);
+    let crashed = crash_copy(dir.path());
+    c.pg_remove(big.id).await.unwrap();
+    let created = c.pg_wait(later.id, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(state(&created), PlacementGroupState::PgCreated);
+    let crashed_later = crash_copy(dir.path());
+
+    let restarted = |dir: &std::path::Path| {
+        let store = Arc::new(FileStore::open(dir).unwrap());
+        ControlPlaneService::new(store, TOKEN, config.clone()).unwrap()
+    };
+    let first = restarted(crashed.path());
+    let c = first.in_process();
+    let kept = c.pg_get(big.id).await.unwrap();
+    assert_eq!(state(&kept), PlacementGroupState::PgCreated, "{kept:?}");
+    assert_eq!(kept.bundle_nodes, vec!["n0".to_string()]);
+    // Still pending, or created meanwhile by this control plane's retries.
+    c.pg_get(later.id).await.unwrap();
+
+    let second = restarted(crashed_later.path());
+    let c = second.in_process();
+    let gone = c.pg_get(big.id).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+    let kept = c.pg_get(later.id).await.unwrap();
+    assert_eq!(state(&kept), PlacementGroupState::PgCreated, "{kept:?}");
+    assert_eq!(kept.bundle_nodes, vec!["n0".to_string()]);
+}

@@ -16,6 +16,11 @@
 //!
 //! At most one reservation round per group is in flight (`attempting`); a
 //! group removed meanwhile is released by that round when it returns.
+//!
+//! Group records are written behind (`persist.rs`), but a reply about a
+//! group (create, get, wait, remove) is sent only once the group's record,
+//! as the reply shows it or newer, is stored: a group a caller was told
+//! exists, is created or is removed stays so across a crash of the head.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,11 +35,11 @@ use tokio::sync::watch;
 use tonic::{Code, Status};
 
 use super::peers::ReserveError;
-use super::state::{GroupEntry, State};
+use super::state::{GroupEntry, State, GROUP_TABLE};
 use super::Inner;
 use crate::placement::{place_bundles, Candidate, PlacementError};
 use crate::status::{bad_argument, infeasible, reef_status};
-use crate::tables::{Counter, Resources};
+use crate::tables::{id_key, Counter, Resources};
 
 /// Group ids are reserved durably this many at a time.
 const ID_BLOCK: u64 = 4096;
@@ -121,7 +126,7 @@ impl Inner {
             Ok::<_, Status>(())
         })?;
         self.try_reserve(id, true).await;
-        self.group_info(id)
+        self.reported_group(id).await
     }
 
     fn next_group_id(&self) -> Result<u64, Status> {
@@ -135,9 +140,31 @@ impl Inner {
         Ok(id)
     }
 
-    pub(crate) fn group_info(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
+    fn group_info(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
         self.with_state(|st| st.groups.get(&id).map(|g| g.info.clone()))
             .ok_or_else(|| unknown_group(id))
+    }
+
+    /// The group as it is now, once its record is stored (see the module
+    /// docs).
+    pub(crate) async fn reported_group(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
+        let info = self.group_info(id)?;
+        self.store_group(id).await?;
+        Ok(info)
+    }
+
+    /// Returns once group `id`'s last queued record is stored.
+    async fn store_group(&self, id: u64) -> Result<(), Status> {
+        let key = id_key(id);
+        if self.persist.is_stored(GROUP_TABLE, &key) {
+            return Ok(());
+        }
+        // Shares the batch (one storage transaction) with whatever else is
+        // queued.
+        let persist = self.persist.clone();
+        tokio::task::spawn_blocking(move || persist.flush_record(GROUP_TABLE, &key))
+            .await
+            .map_err(crate::status::internal)
     }
 
     /// One reservation round for a pending group. `claimed`: the caller
@@ -199,7 +226,7 @@ impl Inner {
                 tracing::warn!(group = id, node, error = %e, "releasing bundles failed");
             }
         }
-        Ok(())
+        self.store_group(id).await
     }
 
     /// Waits until the group is no longer pending, at most `timeout`, and
@@ -223,7 +250,7 @@ impl Inner {
             }
         };
         let _ = tokio::time::timeout(timeout, wait).await;
-        self.group_info(id)
+        self.reported_group(id).await
     }
 
     /// Pending groups not being attempted, oldest first.

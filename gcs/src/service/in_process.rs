@@ -137,7 +137,7 @@ impl ControlPlane for InProcess {
     }
 
     async fn pg_get(&self, id: u64) -> Result<PlacementGroupInfo, Status> {
-        self.inner.group_info(id)
+        self.inner.reported_group(id).await
     }
 
     async fn pg_wait(&self, id: u64, timeout: Duration) -> Result<PlacementGroupInfo, Status> {

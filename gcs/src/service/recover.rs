@@ -15,9 +15,9 @@
 //! * placement groups keep their state and bundles; a created group with a
 //!   bundle on a node that is not among them goes back to pending.
 //!
-//! Named actors are stored before `PlaceActor` replies; other records
-//! written in the last flush interval before a crash may be missing (see
-//! `persist.rs`).
+//! Named actors are stored before `PlaceActor` replies, placement groups
+//! before any reply about them; other records written in the last flush
+//! interval before a crash may be missing (see `persist.rs`).
 
 use prost::Message;
 use reef_proto::{PlacementGroupInfo, PlacementGroupState};
