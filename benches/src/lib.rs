@@ -11,6 +11,7 @@ pub mod head_restart;
 pub mod instance;
 pub mod langs;
 pub mod memory;
+pub mod metrics;
 pub mod put;
 pub mod ray;
 pub mod recovery;

@@ -18,6 +18,8 @@ pub enum Unit {
     PerSec,
     /// A ratio ("1.00 x").
     Times,
+    /// A share of another figure ("3.20 %").
+    Percent,
 }
 
 impl Unit {
@@ -39,6 +41,7 @@ impl Unit {
             Unit::Millis => "ms",
             Unit::PerSec => "/s",
             Unit::Times => "x",
+            Unit::Percent => "%",
         }
     }
 }

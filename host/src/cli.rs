@@ -292,6 +292,10 @@ struct StartArgs {
     /// send `Authorization: Bearer <token>`).
     #[arg(long)]
     metrics_no_auth: bool,
+    /// Turn metrics off entirely: nothing counted, no `/metrics` endpoint
+    /// (to measure their cost; `--metrics-port 0` only hides the endpoint).
+    #[arg(long, conflicts_with_all = ["metrics_port", "metrics_no_auth"])]
+    no_metrics: bool,
     /// Port of the web dashboard the head serves [default: 8265, skipped
     /// with a warning when taken].
     #[arg(long)]
@@ -461,6 +465,7 @@ async fn start(args: StartArgs) -> Result<()> {
             enabled: !args.no_lineage,
             max_bytes: args.lineage_bytes.as_u64(),
         },
+        metrics: !args.no_metrics,
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");
@@ -590,7 +595,8 @@ async fn start(args: StartArgs) -> Result<()> {
         }
         None => None,
     };
-    let rpc_metrics = crate::metrics::rpc::RpcLayer(node.metrics.clone());
+    // Not installed at all when metrics are off (`--no-metrics`).
+    let rpc_metrics = tower::util::option_layer(crate::metrics::rpc::RpcLayer::of(&node.metrics));
     let tcp_server = tokio::spawn(
         reef_core::channel::server()
             .layer(rpc_metrics.clone())
@@ -704,6 +710,9 @@ async fn bind_dashboard(args: &StartArgs) -> Result<Option<tokio::net::TcpListen
 /// `--metrics-port` must be free; the default one (`--port` + 1000) is
 /// skipped with a warning when it is not.
 async fn bind_metrics(args: &StartArgs) -> Result<Option<tokio::net::TcpListener>> {
+    if args.no_metrics {
+        return Ok(None);
+    }
     let (port, chosen) = match args.metrics_port {
         Some(0) => return Ok(None),
         Some(port) => (port, true),

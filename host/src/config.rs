@@ -35,6 +35,8 @@ pub struct NodeConfig {
     pub log_limits: crate::logs::LogLimits,
     /// What the node keeps to rebuild lost results (see `lineage`).
     pub lineage: LineageLimits,
+    /// Whether the node counts metrics (`--no-metrics` turns them off).
+    pub metrics: bool,
 }
 
 /// Lineage kept by a node (`--no-lineage`, `--lineage-bytes`).
@@ -80,6 +82,7 @@ impl NodeConfig {
             advertise_host: "127.0.0.1".into(),
             log_limits: Default::default(),
             lineage: Default::default(),
+            metrics: true,
         }
     }
 

@@ -161,7 +161,11 @@ impl Node {
         } else {
             Some(crate::transfer::Puller::new(&store, &config.token)?)
         };
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(if config.metrics {
+            Metrics::new()
+        } else {
+            Metrics::off()
+        });
         let lineage = crate::lineage::Lineage::new(config.lineage, metrics.lineage.clone());
         let objects = Arc::new(ObjectDirectory::new(
             store,

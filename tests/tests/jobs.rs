@@ -1,7 +1,8 @@
 //! `host job submit|list|status|logs|stop` against a real head: a submitted
 //! driver runs, connects back and its sessions are the job's; a failing
-//! command is FAILED with its exit code; `stop` ends a sleeping job; jobs
-//! outlive a head restart (one running when the head died is FAILED).
+//! command is FAILED with its exit code; `stop` ends a sleeping job; a job's
+//! process ends when its head is SIGKILLed; jobs outlive a head restart (one
+//! running when the head died is FAILED).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -212,10 +213,7 @@ fn jobs_outlive_a_head_restart() {
     let done = submit(&head, &[], &["sh", "-c", "echo finished"]);
     assert_eq!(wait_done(&head, &done).0["state"], "SUCCEEDED");
     let lost = submit(&head, &[], &["sleep", "1000"]);
-    let pid = status(&head, &lost)["pid"].as_u64().unwrap();
     head.kill().unwrap();
-    // The orphaned process is not the restarted head's: end it here.
-    let _ = Command::new("kill").arg(pid.to_string()).status();
 
     let head = HostProcess::start_on(dir.path(), port, &[]).unwrap();
     let s = status(&head, &done);
@@ -232,4 +230,60 @@ fn jobs_outlive_a_head_restart() {
         assert!(Instant::now() < deadline, "{s}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_jobs_process_ends_when_its_head_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut head = head_in(dir.path());
+    let work = tempfile::tempdir().unwrap();
+    let pids = work.path().join("pids");
+    // A shell that starts a `sleep` of its own, writes both pids, and waits.
+    let script = format!(
+        "sleep 600 & echo $$ $! > {0}.tmp; mv {0}.tmp {0}; wait",
+        pids.display()
+    );
+    let id = submit(&head, &[], &["sh", "-c", &script]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (shell, sleep) = loop {
+        let written = std::fs::read_to_string(&pids).unwrap_or_default();
+        let parsed: Vec<u32> = written
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if let [shell, sleep] = parsed[..] {
+            break (shell, sleep);
+        }
+        assert!(Instant::now() < deadline, "the job wrote no pids");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status(&head, &id)["pid"].as_u64(), Some(u64::from(shell)));
+    assert!(
+        alive(shell) && alive(sleep),
+        "the job's processes are not running"
+    );
+    head.kill().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for pid in [shell, sleep] {
+        while alive(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "the job's process {pid} outlived its SIGKILLed head by 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whether process `pid` runs (a zombie left for its new parent to reap
+/// does not).
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) STATE ...`: the state follows the last parenthesis.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, None | Some("Z" | "X"))
 }

@@ -162,3 +162,32 @@ fn an_unauthenticated_metrics_port_is_an_opt_in() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn no_metrics_serves_no_endpoint_and_runs_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = HostProcess::start(dir.path(), &["--no-metrics"]);
+    assert!(TcpStream::connect(("127.0.0.1", node.port + 1000)).is_err());
+    let cluster = node.connect().await;
+    let demo = cluster.register_file(guest("demo")).await.unwrap();
+    let acc = cluster.actor(&demo, "Accumulator").create().await.unwrap();
+    let sum = cluster
+        .task(&demo, "add")
+        .arg(1.0)
+        .arg(2.0)
+        .submit()
+        .unwrap();
+    let total = acc.call("add").arg(2.5).submit().unwrap();
+    assert_eq!(cluster.get::<f64>(&sum).await.unwrap(), 3.0);
+    assert_eq!(cluster.get::<f64>(&total).await.unwrap(), 2.5);
+
+    // Metrics off with an endpoint asked for is a contradiction.
+    let dir = tempfile::tempdir().unwrap();
+    let both = HostProcess::start_on(
+        dir.path(),
+        free_port(),
+        &["--no-metrics", "--metrics-port", "9"],
+    );
+    let log = both.expect_err("--no-metrics with --metrics-port started");
+    assert!(log.contains("--metrics-port"), "{log}");
+}

@@ -1,7 +1,8 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
-//! `bench [GROUP...]` runs only some groups: roundtrip, throughput, put, remote,
-//! instance, views, memory, seed, cluster, langs; `head-restart` runs only
+//! `bench [GROUP...]` runs only some groups: roundtrip, throughput, metrics,
+//! put, remote, instance, views, memory, seed, cluster, langs (`metrics`: the
+//! task throughput with and without metrics, and the overhead); `head-restart` runs only
 //! the cluster group's head restart row; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
 //! and actor rows, `restarts` only its actor restart rows, `recovery` only its task recovery and
@@ -12,13 +13,14 @@ use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{
-    cluster, head_restart, instance, langs, memory, put, recovery, remote, restarts, roundtrip,
-    seed, throughput, views,
+    cluster, head_restart, instance, langs, memory, metrics, put, recovery, remote, restarts,
+    roundtrip, seed, throughput, views,
 };
 
-const GROUPS: [&str; 15] = [
+const GROUPS: [&str; 16] = [
     "roundtrip",
     "throughput",
+    "metrics",
     "put",
     "remote",
     "instance",
@@ -68,6 +70,10 @@ async fn main() -> Result<()> {
             drop(cluster);
             put::over_socket(&data).await?;
         }
+    }
+
+    if wants("metrics") {
+        metrics::overhead().await?;
     }
 
     if wants("remote") {

@@ -7,10 +7,13 @@
 //! API's credentials ([`auth`]): a session cookie from `/login`, or
 //! `Authorization: Bearer <token>`. Nothing here keeps anything per browser
 //! beyond its (bounded) session, and every answer is one page of rows, so a
-//! dashboard left open does not grow the node.
+//! dashboard left open does not grow the node; at most
+//! [`limit::MAX_REQUESTS`] requests are served at once, more are refused
+//! with 503 ([`limit`]).
 
 pub mod api;
 pub mod auth;
+pub mod limit;
 mod pages;
 mod shared;
 pub mod timeline;
@@ -61,11 +64,12 @@ pub fn router(node: &Arc<Node>, access: Access) -> Router {
             dashboard.clone(),
             authenticate,
         ));
-    Router::new()
+    let all = Router::new()
         .route("/login", get(pages::login_get).post(pages::login_post))
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/assets/{file}", get(pages::asset))
-        .merge(guarded)
+        .merge(guarded);
+    limit::bounded(all)
         .layer(middleware::from_fn(harden))
         .with_state(dashboard)
 }

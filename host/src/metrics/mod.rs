@@ -14,6 +14,12 @@
 //! RPC series are labelled by gRPC method, capped the same way. `tenant` is
 //! `default` until tenancy lands (then it is one value per tenant).
 //!
+//! **Off** (`host start --no-metrics`, [`Metrics::off`]): no registry and
+//! no families; a task's or method's series is one shared no-op handle
+//! whose methods return at once, the gRPC layer is not installed and no
+//! `/metrics` listener runs. Lineage series still count (the lineage keeps
+//! them under its own lock) but are registered nowhere.
+//!
 //! The HTTP endpoint is [`http`], the gRPC instrumentation [`rpc`].
 
 pub mod http;
@@ -98,8 +104,11 @@ struct RpcStatusLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
-/// The series of one task function, looked up once per task transition.
-pub struct TaskFn {
+/// The series of one task function, looked up once per task transition
+/// (no series: metrics are off, every call returns at once).
+pub struct TaskFn(Option<TaskSeries>);
+
+struct TaskSeries {
     labels: FnLabels,
     submitted: Counter,
     running: Gauge,
@@ -113,38 +122,47 @@ pub struct TaskFn {
 impl TaskFn {
     /// A task was submitted to this node by a driver or a guest.
     pub fn submitted(&self) {
-        self.submitted.inc();
+        if let Some(s) = &self.0 {
+            s.submitted.inc();
+        }
     }
 
     /// The task got its resources after waiting `waited` since it was
     /// accepted here (for its arguments, then its resources); it runs in a
     /// fresh instance.
     pub fn started(&self, waited: Duration) {
-        self.running.inc();
-        self.instance_starts.inc();
-        self.scheduling.observe(waited.as_secs_f64());
+        if let Some(s) = &self.0 {
+            s.running.inc();
+            s.instance_starts.inc();
+            s.scheduling.observe(waited.as_secs_f64());
+        }
     }
 
     /// The task stopped running after `ran`.
     pub fn stopped(&self, ran: Duration) {
-        self.running.dec();
-        self.run_time.observe(ran.as_secs_f64());
+        if let Some(s) = &self.0 {
+            s.running.dec();
+            s.run_time.observe(ran.as_secs_f64());
+        }
     }
 
     /// The task's result was sealed: a value, or an error with `code`.
     pub fn done(&self, error: Option<ErrorCode>) {
+        let Some(s) = &self.0 else {
+            return;
+        };
         match error {
             None => {
-                self.finished.inc();
+                s.finished.inc();
             }
             Some(code) => {
                 let labels = FailLabels {
                     tenant: TENANT,
-                    module: self.labels.module.clone(),
-                    function: self.labels.function.clone(),
+                    module: s.labels.module.clone(),
+                    function: s.labels.function.clone(),
                     code: code.as_str_name(),
                 };
-                self.failed.get_or_create(&labels).inc();
+                s.failed.get_or_create(&labels).inc();
             }
         }
     }
@@ -228,7 +246,7 @@ impl TaskFamilies {
             module,
             function,
         };
-        TaskFn {
+        TaskFn(Some(TaskSeries {
             submitted: self.submitted.get_or_create_owned(&labels),
             running: self.running.get_or_create_owned(&labels),
             finished: self.finished.get_or_create_owned(&labels),
@@ -237,12 +255,14 @@ impl TaskFamilies {
             instance_starts: self.instance_starts.clone(),
             failed: self.failed.clone(),
             labels,
-        }
+        }))
     }
 }
 
-/// The series of one actor method.
-pub struct ActorMethod {
+/// The series of one actor method (no series: metrics are off).
+pub struct ActorMethod(Option<MethodSeries>);
+
+struct MethodSeries {
     labels: MethodLabels,
     calls: Counter,
     latency: Histogram,
@@ -252,11 +272,14 @@ pub struct ActorMethod {
 impl ActorMethod {
     /// A call ran for `took` and returned a value or failed with `error`.
     pub fn called(&self, took: Duration, error: Option<ErrorCode>) {
-        self.calls.inc();
-        self.latency.observe(took.as_secs_f64());
+        let Some(s) = &self.0 else {
+            return;
+        };
+        s.calls.inc();
+        s.latency.observe(took.as_secs_f64());
         if let Some(code) = error {
-            let l = &self.labels;
-            self.failed
+            let l = &s.labels;
+            s.failed
                 .get_or_create(&MethodFailLabels {
                     tenant: TENANT,
                     module: l.module.clone(),
@@ -513,6 +536,15 @@ fn memory() -> (u64, u64) {
 pub struct Metrics {
     /// Lineage kept and used by this node.
     pub lineage: LineageMetrics,
+    /// `None`: metrics are off.
+    live: Option<Live>,
+    /// The series every task and method gets when metrics are off.
+    off_task: Arc<TaskFn>,
+    off_method: Arc<ActorMethod>,
+}
+
+/// The registry and its families (metrics on).
+struct Live {
     registry: Registry,
     source: Arc<OnceLock<Source>>,
     tasks: TaskFamilies,
@@ -543,12 +575,12 @@ impl ActorFamilies {
             class,
             method,
         };
-        ActorMethod {
+        ActorMethod(Some(MethodSeries {
             calls: self.calls.get_or_create_owned(&labels),
             latency: self.latency.get_or_create_owned(&labels),
             failed: self.failed.clone(),
             labels,
-        }
+        }))
     }
 }
 
@@ -561,7 +593,82 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics on: every series registered, served by [`Metrics::encode`].
     pub fn new() -> Self {
+        let lineage = LineageMetrics::default();
+        Metrics {
+            live: Some(Live::new(&lineage)),
+            lineage,
+            off_task: Arc::new(TaskFn(None)),
+            off_method: Arc::new(ActorMethod(None)),
+        }
+    }
+
+    /// Metrics off (`--no-metrics`): nothing is registered or counted.
+    pub fn off() -> Self {
+        Metrics {
+            live: None,
+            lineage: LineageMetrics::default(),
+            off_task: Arc::new(TaskFn(None)),
+            off_method: Arc::new(ActorMethod(None)),
+        }
+    }
+
+    /// Whether metrics are on (`/metrics` and the gRPC layer are only served then).
+    pub fn is_on(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Where the values read at each scrape come from (set once, by `node.rs`).
+    pub fn set_source(&self, source: impl Fn() -> Snapshot + Send + Sync + 'static) {
+        if let Some(live) = &self.live {
+            let _ = live.source.set(Box::new(source));
+        }
+    }
+
+    /// The series of task `function` of `module` (`None`: not registered here).
+    pub fn task(&self, module: Option<&Module>, hash: &str, function: &str) -> Arc<TaskFn> {
+        match &self.live {
+            Some(live) => live.task(module, hash, function),
+            None => self.off_task.clone(),
+        }
+    }
+
+    /// The series of method `method` of actor class `class` of `module`
+    /// (checked by the caller: an actor's calls are checked when queued).
+    pub fn actor_method(&self, module: &str, class: &str, method: &str) -> Arc<ActorMethod> {
+        match &self.live {
+            Some(live) => live.actor_method(module, class, method),
+            None => self.off_method.clone(),
+        }
+    }
+
+    /// An actor's instance was started.
+    pub fn actor_started(&self) {
+        if let Some(live) = &self.live {
+            live.actor_starts.inc();
+        }
+    }
+
+    /// The series of the gRPC method at `path` (`/package.Service/Method`);
+    /// `None` when metrics are off.
+    pub fn rpc(&self, path: &str) -> Option<Arc<RpcMethod>> {
+        self.live.as_ref().map(|live| live.rpc(path))
+    }
+
+    /// The exposition, in the Prometheus text format (empty when off).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Some(live) = &self.live {
+            // Writing to a String does not fail.
+            let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &live.registry);
+        }
+        out
+    }
+}
+
+impl Live {
+    fn new(lineage: &LineageMetrics) -> Self {
         let mut registry = Registry::default();
         let r = &mut registry;
         let starts = Family::<KindLabel, Counter>::default();
@@ -641,7 +748,6 @@ impl Metrics {
             "gRPC requests' latency to the response (to its start, for streams).",
             rpc_latency.clone(),
         );
-        let lineage = LineageMetrics::default();
         r.register(
             "reef_lineage_rebuilt",
             "Lost objects this node (their owner) rebuilt by running their task again.",
@@ -669,8 +775,7 @@ impl Metrics {
         );
         let source = Arc::new(OnceLock::new());
         r.register_collector(Box::new(SnapshotCollector(source.clone())));
-        Metrics {
-            lineage,
+        Live {
             registry,
             source,
             unknown_task: Arc::new(tasks.series(UNKNOWN.into(), UNKNOWN.into())),
@@ -688,13 +793,8 @@ impl Metrics {
         }
     }
 
-    /// Where the values read at each scrape come from (set once, by `node.rs`).
-    pub fn set_source(&self, source: impl Fn() -> Snapshot + Send + Sync + 'static) {
-        let _ = self.source.set(Box::new(source));
-    }
-
     /// The series of task `function` of `module` (`None`: not registered here).
-    pub fn task(&self, module: Option<&Module>, hash: &str, function: &str) -> Arc<TaskFn> {
+    fn task(&self, module: Option<&Module>, hash: &str, function: &str) -> Arc<TaskFn> {
         let Some(module) = module else {
             return self.unknown_task.clone();
         };
@@ -710,7 +810,7 @@ impl Metrics {
 
     /// The series of method `method` of actor class `class` of `module`
     /// (checked by the caller: an actor's calls are checked when queued).
-    pub fn actor_method(&self, module: &str, class: &str, method: &str) -> Arc<ActorMethod> {
+    fn actor_method(&self, module: &str, class: &str, method: &str) -> Arc<ActorMethod> {
         self.actor_methods.get(
             module,
             &format!("{class}.{method}"),
@@ -724,13 +824,8 @@ impl Metrics {
         )
     }
 
-    /// An actor's instance was started.
-    pub fn actor_started(&self) {
-        self.actor_starts.inc();
-    }
-
     /// The series of the gRPC method at `path` (`/package.Service/Method`).
-    pub fn rpc(&self, path: &str) -> Arc<RpcMethod> {
+    fn rpc(&self, path: &str) -> Arc<RpcMethod> {
         if let Some(m) = self.rpc_methods.read().unwrap().get(path) {
             return m.clone();
         }
@@ -751,15 +846,41 @@ impl Metrics {
             .or_insert_with(|| Arc::new(RpcMethod::new(path, &self.rpc_latency, &self.rpc_status)))
             .clone()
     }
-
-    /// The exposition, in the Prometheus text format.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String does not fail.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
-        out
-    }
 }
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_counts_nothing_and_encodes_nothing() {
+        let off = Metrics::off();
+        assert!(!off.is_on());
+        let task = off.task(None, "abcdef", "f");
+        task.submitted();
+        task.started(Duration::from_millis(1));
+        task.stopped(Duration::from_millis(1));
+        task.done(Some(ErrorCode::GuestPanic));
+        off.actor_method("abcdef", "C", "m")
+            .called(Duration::from_millis(1), None);
+        off.actor_started();
+        off.set_source(Snapshot::default);
+        assert!(off.rpc("/reef.v1.Node/List").is_none());
+        assert_eq!(off.encode(), "");
+
+        let on = Metrics::new();
+        assert!(on.is_on());
+        on.task(None, "abcdef", "f").submitted();
+        assert!(on.rpc("/reef.v1.Node/List").is_some());
+        let text = on.encode();
+        assert!(
+            text.contains(
+                r#"reef_tasks_submitted_total{tenant="default",module="unknown",function="unknown"} 1"#
+            ),
+            "{text}"
+        );
+    }
+}

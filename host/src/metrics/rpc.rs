@@ -12,7 +12,14 @@ use super::Metrics;
 
 /// Counts every request the wrapped server answers (see [`super::RpcMethod`]).
 #[derive(Clone)]
-pub struct RpcLayer(pub Arc<Metrics>);
+pub struct RpcLayer(Arc<Metrics>);
+
+impl RpcLayer {
+    /// The layer for `metrics`; `None` when they are off (nothing to wrap).
+    pub fn of(metrics: &Arc<Metrics>) -> Option<RpcLayer> {
+        metrics.is_on().then(|| RpcLayer(metrics.clone()))
+    }
+}
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcMetrics<S>;
@@ -50,6 +57,9 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await;
+            let Some(method) = method else {
+                return response;
+            };
             // An error before the body is in the headers ("trailers only");
             // otherwise the call started well (its final status is in trailers).
             let code = match &response {

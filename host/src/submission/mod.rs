@@ -3,11 +3,13 @@
 //! `REEF_JOB_ID` set so a driver inside connects back and its sessions are
 //! the job's. Output goes to bounded files under `<data-dir>/jobs/ID/`;
 //! the record (state, exit code, times) to the control plane's KV store,
-//! where it outlives the head. A job still running when its head went away
+//! where it outlives the head. A job's processes are killed when the
+//! head's process ends ([`spawn`]); a job still running when its head went away
 //! is marked FAILED when the head comes back.
 
 pub mod output;
 pub mod record;
+pub mod spawn;
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::process::ExitStatusExt;
@@ -291,7 +293,7 @@ impl Submissions {
             // Its own process group: `stop` signals the command and every
             // process it started.
             .process_group(0);
-        let mut child = match command.spawn() {
+        let mut child = match spawn::spawn(command).await {
             Ok(child) => child,
             Err(e) => {
                 return self
@@ -300,6 +302,13 @@ impl Submissions {
             }
         };
         let pid = child.id().unwrap_or(0);
+        let guard = match spawn::Guard::start(pid).await {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                tracing::warn!(job = %id, "no guard for the job's process group: {e}");
+                None
+            }
+        };
         record.state = JobState::Running;
         record.pid = Some(pid);
         let (ended_tx, ended) = watch::channel(false);
@@ -349,6 +358,9 @@ impl Submissions {
             let status = child.wait().await;
             // The output ends when every process holding the pipes has.
             let _ = writer.await;
+            if let Some(guard) = guard {
+                guard.release().await;
+            }
             record.ended_at_ms = Some(reef_gcs::now_millis());
             let stopped = running.stopping.load(std::sync::atomic::Ordering::SeqCst);
             match status {
