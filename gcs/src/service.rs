@@ -56,6 +56,7 @@ mod recover;
 mod registry;
 mod state;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -89,6 +90,11 @@ pub struct ServiceConfig {
     pub heartbeat_interval: Duration,
     /// A node silent this long is marked dead.
     pub node_timeout: Duration,
+    /// Whether a node silent for a few heartbeats has its port probed: a
+    /// refused connection (nothing listens: the process is gone) marks it
+    /// dead before the timeout. Off by default (tests with fake nodes); on
+    /// in `host start --head`.
+    pub probe_silent_nodes: bool,
     /// The node flagged `head` in the view; `None`: the first to register.
     pub head_node_id: Option<String>,
     /// Minimum time between two published views (bursts coalesce).
@@ -110,6 +116,7 @@ impl Default for ServiceConfig {
         Self {
             heartbeat_interval: Duration::from_secs(1),
             node_timeout: Duration::from_secs(10),
+            probe_silent_nodes: false,
             head_node_id: None,
             view_interval: Duration::from_millis(50),
             group_retry_interval: Duration::from_millis(100),
@@ -144,6 +151,8 @@ pub(crate) struct Inner {
     /// Next group id and the last of the reserved block.
     group_ids: Mutex<(u64, u64)>,
     persist: Arc<Persister>,
+    /// Nodes whose port is being probed (see `probe_silent_nodes`).
+    probing: Mutex<HashSet<String>>,
 }
 
 impl Inner {
@@ -245,6 +254,7 @@ impl ControlPlaneService {
             views,
             group_ids: Mutex::new((1, 0)),
             persist,
+            probing: Mutex::default(),
             counters: Arc::new(Counters::new(store.clone())),
             jobs: JobTable::new(store.clone()),
             kv: Arc::new(Kv::new(store.clone())),
@@ -324,7 +334,33 @@ async fn detect_failures(weak: Weak<Inner>) {
         tokio::time::sleep(period).await;
         let Some(inner) = weak.upgrade() else { return };
         inner.expire_silent_nodes();
+        for (node_id, address) in inner.nodes_to_probe() {
+            tokio::spawn(probe(weak.clone(), node_id, address));
+        }
     }
+}
+
+/// How long a probe waits for a connection: one that neither connects nor
+/// is refused in time says nothing.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Connects to a silent node's port; marks it dead when the connection is
+/// refused. A process that is gone leaves nothing listening, while a busy
+/// or stopped (SIGSTOP) one still has its connections accepted by the
+/// kernel, so this never takes a slow node for a dead one.
+async fn probe(weak: Weak<Inner>, node_id: String, address: String) {
+    let target = address
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    let connect = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(target)).await;
+    let refused = matches!(&connect, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+    let Some(inner) = weak.upgrade() else { return };
+    if refused {
+        inner.mark_silent_dead(&node_id, "its port refuses connections: its process is gone");
+    }
+    inner.probing.lock().unwrap().remove(&node_id);
 }
 
 /// Retries pending placement groups on every new view and periodically.

@@ -543,6 +543,7 @@ async fn start(args: StartArgs) -> Result<()> {
             reef_gcs::ServiceConfig {
                 heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
                 node_timeout: Duration::from_millis(args.node_timeout_ms),
+                probe_silent_nodes: true,
                 head_node_id: Some(node.id.clone()),
                 ..Default::default()
             },
