@@ -355,10 +355,14 @@ async fn probe(weak: Weak<Inner>, node_id: String, address: String) {
         .trim_end_matches('/')
         .to_string();
     let connect = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(target)).await;
-    let refused = matches!(&connect, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+    let refused =
+        matches!(&connect, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
     let Some(inner) = weak.upgrade() else { return };
     if refused {
-        inner.mark_silent_dead(&node_id, "its port refuses connections: its process is gone");
+        inner.mark_silent_dead(
+            &node_id,
+            "its port refuses connections: its process is gone",
+        );
     }
     inner.probing.lock().unwrap().remove(&node_id);
 }

@@ -251,7 +251,10 @@ async fn a_silent_node_whose_port_refuses_connections_is_dead_before_the_timeout
         .unwrap()
         .port();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    for (id, port) in [("gone", gone_port), ("busy", busy.local_addr().unwrap().port())] {
+    for (id, port) in [
+        ("gone", gone_port),
+        ("busy", busy.local_addr().unwrap().port()),
+    ] {
         let mut req = node(id, 1.0);
         req.address = format!("127.0.0.1:{port}");
         head.client.register(req).await.unwrap();
@@ -270,7 +273,11 @@ async fn a_silent_node_whose_port_refuses_connections_is_dead_before_the_timeout
             break v.nodes.into_iter().find(|n| n.node_id == "gone").unwrap();
         }
     };
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(
         dead.death_reason.contains("refuses connections"),
         "{}",
@@ -278,7 +285,15 @@ async fn a_silent_node_whose_port_refuses_connections_is_dead_before_the_timeout
     );
     // The busy node outlives many probes (it dies at the 30 s timeout only).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let view = head.client.subscribe("busy").await.unwrap().next().await.unwrap().unwrap();
+    let view = head
+        .client
+        .subscribe("busy")
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(node_states(&view)["busy"], NodeState::Alive);
     drop(busy);
 }

@@ -144,6 +144,9 @@ impl Node {
         let arena_path = config
             .arena_dir
             .join(format!("reef-{}-{id}.arena", config.port));
+        // Arenas of nodes killed here before (SIGKILL leaves the file, and
+        // its memory, behind) go first.
+        crate::store::remove_stale_arenas(&config.arena_dir);
         let arena = Arena::create(&arena_path, config.object_store_memory)?;
         {
             let arena = arena.clone();

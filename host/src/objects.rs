@@ -497,7 +497,10 @@ impl ObjectDirectory {
                 }
                 let e = ReefError::new(
                     ErrorCode::DependencyFailed,
-                    format!("rebuilding object {:#x}: argument {arg:#x}: {e}", spec.return_id),
+                    format!(
+                        "rebuilding object {:#x}: argument {arg:#x}: {e}",
+                        spec.return_id
+                    ),
                 );
                 return self.store.resolve(spec.return_id, Err(e));
             }

@@ -29,6 +29,24 @@ impl DerefMut for HostProcess {
     }
 }
 
+/// A failing test shows the end of each of its nodes' logs (their data
+/// directories go with the test).
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!(
+                "--- last lines of the log of the node at {} ---",
+                self.address
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 impl HostProcess {
     /// A head node on a free port with its data in `dir`.
     pub fn start(dir: &Path, extra: &[&str]) -> HostProcess {
