@@ -154,3 +154,61 @@ impl Inner {
         Ok(info(&record))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use crate::{ControlPlane, ControlPlaneService, ServiceConfig};
+
+    fn sha(token: &str) -> Vec<u8> {
+        Sha256::digest(token.as_bytes()).to_vec()
+    }
+
+    #[tokio::test]
+    async fn tenants_are_added_published_revoked_and_kept_across_restarts() {
+        let (_dir, store) = crate::test_util::file_store();
+        let service =
+            ControlPlaneService::new(store.clone(), "node", ServiceConfig::default()).unwrap();
+        let client = service.in_process();
+        let info = client.add_tenant("team-a", &sha("a")).await.unwrap();
+        assert_eq!(info.name, "team-a");
+        let err = client.add_tenant("team-a", &sha("a2")).await.unwrap_err();
+        assert_eq!(
+            reef_core::ReefError::from(err).code,
+            reef_proto::ErrorCode::NameTaken
+        );
+        assert!(client.add_tenant("Team A", &sha("x")).await.is_err());
+        assert!(
+            client.add_tenant("team-b", &sha("a")).await.is_err(),
+            "a reused token"
+        );
+        assert!(client.add_tenant("team-c", b"short").await.is_err());
+
+        let who = client.authenticate(&sha("a")).await.unwrap().unwrap();
+        assert_eq!((who.tenant.as_str(), who.admin), ("team-a", false));
+        assert!(client.authenticate(&sha("b")).await.unwrap().is_none());
+        let view = service.view();
+        assert!(view.principals.iter().any(|p| p.tenant == "team-a"));
+
+        // Kept by a control plane restarted on the same store.
+        drop((client, service));
+        let service =
+            ControlPlaneService::new(store.clone(), "node", ServiceConfig::default()).unwrap();
+        let client = service.in_process();
+        let names: Vec<String> = client
+            .list_tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["team-a"]);
+        assert!(client.authenticate(&sha("a")).await.unwrap().is_some());
+
+        client.remove_tenant("team-a").await.unwrap();
+        assert!(client.authenticate(&sha("a")).await.unwrap().is_none());
+        assert!(service.view().principals.is_empty());
+        assert!(client.remove_tenant("team-a").await.is_err());
+    }
+}
