@@ -128,7 +128,7 @@ impl Authenticator {
 
     /// Takes the credentials of a new view; ends what used those it no
     /// longer carries.
-    fn apply(&self, view: &pb::ClusterView) {
+    fn apply(self: &Arc<Self>, view: &pb::ClusterView) {
         if view.version == 0 {
             return; // not joined yet: no view from the control plane
         }
@@ -146,10 +146,41 @@ impl Authenticator {
             gone
         };
         *self.principals.write().unwrap() = principals;
-        let mut revocations = self.revocations.lock().unwrap();
-        for id in revoked {
-            if let Some(token) = revocations.remove(&id) {
-                token.cancel();
+        let unsure: Vec<CredentialId> = {
+            let mut revocations = self.revocations.lock().unwrap();
+            for id in revoked {
+                if let Some(token) = revocations.remove(&id) {
+                    token.cancel();
+                }
+            }
+            // Sessions whose credential no view carried yet (learned from the
+            // control plane a moment ago): still in force, or already revoked?
+            let in_view = self.in_view.lock().unwrap();
+            revocations
+                .keys()
+                .filter(|id| !in_view.contains(id))
+                .copied()
+                .collect()
+        };
+        if !unsure.is_empty() {
+            if let Ok(control_plane) = self.cluster.gcs() {
+                let auth = Arc::clone(self);
+                tokio::spawn(async move { auth.recheck(control_plane, unsure).await });
+            }
+        }
+    }
+
+    /// Ends the sessions of those of `ids` the control plane no longer knows.
+    async fn recheck(
+        &self,
+        control_plane: Arc<dyn reef_gcs::ControlPlane>,
+        ids: Vec<CredentialId>,
+    ) {
+        for id in ids {
+            if let Ok(None) = control_plane.authenticate(&id.0).await {
+                if let Some(token) = self.revocations.lock().unwrap().remove(&id) {
+                    token.cancel();
+                }
             }
         }
     }
