@@ -55,6 +55,7 @@ mod persist;
 mod recover;
 mod registry;
 mod state;
+mod tenants;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
@@ -71,7 +72,7 @@ use tonic::{Request, Response, Status};
 use crate::control_plane::ViewStream;
 use crate::error::GcsError;
 use crate::storage::Storage;
-use crate::tables::{Counters, JobTable, Kv};
+use crate::tables::{Counters, JobTable, Kv, TenantTable};
 use peers::PeerPool;
 use persist::Persister;
 use recover::Restored;
@@ -138,6 +139,9 @@ pub(crate) struct Inner {
     counters: Arc<Counters>,
     jobs: JobTable,
     kv: Arc<Kv>,
+    tenants: TenantTable,
+    /// Serializes read-check-write of the tenant table.
+    tenants_lock: Arc<Mutex<()>>,
     config: ServiceConfig,
     state: Mutex<State>,
     /// Something in `state` changed: wakes the view publisher. (The tasks
@@ -240,6 +244,7 @@ impl ControlPlaneService {
             removed_groups: config.retained_removed_groups,
         };
         let mut state = State::new(persist.clone(), config.head_node_id.clone(), retention);
+        state.principals = tenants::load_principals(&store)?;
         let releases = if restored.is_empty() {
             Vec::new()
         } else {
@@ -258,6 +263,8 @@ impl ControlPlaneService {
             counters: Arc::new(Counters::new(store.clone())),
             jobs: JobTable::new(store.clone()),
             kv: Arc::new(Kv::new(store.clone())),
+            tenants: TenantTable::new(store.clone()),
+            tenants_lock: Arc::default(),
             store,
             config,
         });
@@ -267,6 +274,14 @@ impl ControlPlaneService {
         tokio::spawn(retry_groups(weak, inner.view_published.clone()));
         inner.release_later(releases);
         Ok(Self { inner })
+    }
+
+    /// The service for a tonic server whose listener authenticates callers
+    /// itself (a node's: only the node credential opens this service).
+    pub fn into_plain_server(self) -> ControlPlaneServer<Self> {
+        ControlPlaneServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// Wraps the service for a tonic server, checking `token` on every call.
@@ -557,5 +572,42 @@ impl ControlPlaneApi for ControlPlaneService {
     ) -> Result<Response<Empty>, Status> {
         self.inner.remove_group(request.get_ref().id).await?;
         Ok(Response::new(Empty {}))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<AuthenticateRequest>,
+    ) -> Result<Response<AuthenticateReply>, Status> {
+        let principal = self.inner.authenticate(&request.get_ref().token_sha256);
+        Ok(Response::new(AuthenticateReply { principal }))
+    }
+
+    async fn add_tenant(
+        &self,
+        request: Request<AddTenantRequest>,
+    ) -> Result<Response<TenantInfo>, Status> {
+        let req = request.into_inner();
+        self.inner
+            .add_tenant(req.name, req.token_sha256.to_vec())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_tenants(
+        &self,
+        _request: Request<ListTenantsRequest>,
+    ) -> Result<Response<ListTenantsReply>, Status> {
+        let tenants = self.inner.list_tenants().await?;
+        Ok(Response::new(ListTenantsReply { tenants }))
+    }
+
+    async fn remove_tenant(
+        &self,
+        request: Request<RemoveTenantRequest>,
+    ) -> Result<Response<TenantInfo>, Status> {
+        self.inner
+            .remove_tenant(request.into_inner().name)
+            .await
+            .map(Response::new)
     }
 }
