@@ -388,7 +388,7 @@ const STRATEGIES: [PlacementStrategy; 4] = [
 /// each is created (must be `PG_CREATED`) then removed.
 async fn placements(head: &ChildNode, node_ids: Vec<String>) -> Result<()> {
     let client =
-        GcsClient::connect_lazy(&head.address, &head.token()?).map_err(anyhow::Error::msg)?;
+        GcsClient::connect_lazy(&head.address, &head.node_token()?).map_err(anyhow::Error::msg)?;
     let groups = 4_000;
     let c = client.clone();
     let group_rate = rate(groups, move |i| {

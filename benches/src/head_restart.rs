@@ -39,7 +39,7 @@ pub async fn figure() -> Result<()> {
     let dir = tempfile::Builder::new().prefix("reef-bench-").tempdir()?;
     let port = reef_testkit::try_free_port()?;
     let mut head = start_head(dir.path(), port, None)?;
-    let token_file = head.token_file.clone();
+    let token_file = head.node_token_file();
     let worker = |head: &RunningHost| {
         Launch::worker(head)
             .temp_prefix("reef-bench-")

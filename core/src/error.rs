@@ -109,7 +109,8 @@ impl ReefError {
 
     /// The error a failed gRPC call carried: the `reef.v1.Error` in its
     /// details when there is one, else one derived from the gRPC code
-    /// (`Unauthenticated` → `UNAUTHENTICATED`, `DeadlineExceeded` →
+    /// (`Unauthenticated` → `UNAUTHENTICATED`, `PermissionDenied` →
+    /// `PERMISSION_DENIED`, `DeadlineExceeded` →
     /// `TIMEOUT`, `Cancelled` → `CANCELLED`, anything else `INTERNAL` with
     /// the gRPC code in the message).
     pub fn from_status(status: &Status) -> Self {
@@ -121,6 +122,7 @@ impl ReefError {
         let message = status.message();
         match status.code() {
             Code::Unauthenticated => Self::new(ErrorCode::Unauthenticated, message),
+            Code::PermissionDenied => Self::new(ErrorCode::PermissionDenied, message),
             Code::DeadlineExceeded => Self::new(ErrorCode::Timeout, message),
             Code::Cancelled => Self::new(ErrorCode::Cancelled, message),
             other => Self::new(
@@ -144,7 +146,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | E::UnknownPlacementGroup => Code::NotFound,
         E::NameTaken => Code::AlreadyExists,
         E::Unauthenticated => Code::Unauthenticated,
-        E::NotGranted => Code::PermissionDenied,
+        E::NotGranted | E::PermissionDenied => Code::PermissionDenied,
         E::Timeout => Code::DeadlineExceeded,
         E::Cancelled => Code::Cancelled,
         E::StoreFull | E::MemoryLimit | E::CpuTimeLimit | E::StackOverflow => {

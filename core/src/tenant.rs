@@ -62,6 +62,29 @@ impl fmt::Debug for TenantId {
     }
 }
 
+/// Longest tenant name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a tenant name: 1 to [`MAX_NAME_LEN`] characters of `a-z`, `0-9`,
+/// `-` and `_` (it names files and metric labels).
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "a tenant name has 1 to {MAX_NAME_LEN} characters (got {})",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    {
+        return Err(format!(
+            "tenant name {name:?}: {c:?} is not allowed (use a-z, 0-9, - and _)"
+        ));
+    }
+    Ok(())
+}
+
 /// Who sent a request, as its credential says. Servers put it into the
 /// request's extensions when they authenticate it; handlers authorize with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,5 +120,14 @@ mod tests {
         assert_eq!(TenantId::from_wire(&t.to_wire()), t);
         assert_eq!(Caller::Tenant(t.clone()).tenant(), Some(&t));
         assert_eq!(Caller::Admin.tenant(), None);
+    }
+
+    #[test]
+    fn tenant_names_are_checked() {
+        assert!(validate_name("team-a_2").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("Team").is_err());
+        assert!(validate_name("a/b").unwrap_err().contains("'/'"));
+        assert!(validate_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
     }
 }

@@ -395,6 +395,57 @@ impl ControlPlane for GcsClient {
         .await?;
         Ok(())
     }
+
+    async fn authenticate(&self, token_sha256: &[u8]) -> Result<Option<Principal>, Status> {
+        let req = AuthenticateRequest {
+            token_sha256: Bytes::copy_from_slice(token_sha256),
+        };
+        Ok(self
+            .patiently("authenticate", |mut c| {
+                let req = req.clone();
+                async move { c.authenticate(req).await }
+            })
+            .await?
+            .into_inner()
+            .principal)
+    }
+
+    async fn add_tenant(&self, name: &str, token_sha256: &[u8]) -> Result<TenantInfo, Status> {
+        let req = AddTenantRequest {
+            name: name.to_owned(),
+            token_sha256: Bytes::copy_from_slice(token_sha256),
+        };
+        Ok(self
+            .patiently_unsent("add_tenant", |mut c| {
+                let req = req.clone();
+                async move { c.add_tenant(req).await }
+            })
+            .await?
+            .into_inner())
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantInfo>, Status> {
+        Ok(self
+            .patiently("list_tenants", |mut c| async move {
+                c.list_tenants(ListTenantsRequest {}).await
+            })
+            .await?
+            .into_inner()
+            .tenants)
+    }
+
+    async fn remove_tenant(&self, name: &str) -> Result<TenantInfo, Status> {
+        let req = RemoveTenantRequest {
+            name: name.to_owned(),
+        };
+        Ok(self
+            .patiently_unsent("remove_tenant", |mut c| {
+                let req = req.clone();
+                async move { c.remove_tenant(req).await }
+            })
+            .await?
+            .into_inner())
+    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use futures::Stream;
 use reef_proto::{
     lookup_actor_request, ActorLocation, ClusterView, CreatePlacementGroupRequest,
-    HeartbeatRequest, JobInfo, PlaceActorRequest, PlacementGroupInfo, RegisterNodeReply,
-    RegisterNodeRequest, StartJobRequest,
+    HeartbeatRequest, JobInfo, PlaceActorRequest, PlacementGroupInfo, Principal, RegisterNodeReply,
+    RegisterNodeRequest, StartJobRequest, TenantInfo,
 };
 use tonic::Status;
 
@@ -127,4 +127,20 @@ pub trait ControlPlane: Send + Sync + std::fmt::Debug {
 
     /// Removes the group; its bundles are released on every node.
     async fn pg_remove(&self, id: u64) -> Result<(), Status>;
+
+    // ---- credentials and tenants ---------------------------------------
+
+    /// Who holds the token whose sha256 is `token_sha256`: the admin or a
+    /// tenant (`None`: nobody; the node credential is not a principal).
+    async fn authenticate(&self, token_sha256: &[u8]) -> Result<Option<Principal>, Status>;
+
+    /// Creates a tenant whose token has the sha256 `token_sha256`
+    /// (`NAME_TAKEN` if the name is taken).
+    async fn add_tenant(&self, name: &str, token_sha256: &[u8]) -> Result<TenantInfo, Status>;
+
+    /// Every tenant, by name.
+    async fn list_tenants(&self) -> Result<Vec<TenantInfo>, Status>;
+
+    /// Revokes a tenant; the next view no longer carries its credential.
+    async fn remove_tenant(&self, name: &str) -> Result<TenantInfo, Status>;
 }

@@ -55,7 +55,9 @@ mod persist;
 mod recover;
 mod registry;
 mod state;
+mod tenants;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -70,7 +72,7 @@ use tonic::{Request, Response, Status};
 use crate::control_plane::ViewStream;
 use crate::error::GcsError;
 use crate::storage::Storage;
-use crate::tables::{Counters, JobTable, Kv};
+use crate::tables::{Counters, JobTable, Kv, TenantTable};
 use peers::PeerPool;
 use persist::Persister;
 use recover::Restored;
@@ -89,6 +91,11 @@ pub struct ServiceConfig {
     pub heartbeat_interval: Duration,
     /// A node silent this long is marked dead.
     pub node_timeout: Duration,
+    /// Whether a node silent for a few heartbeats has its port probed: a
+    /// refused connection (nothing listens: the process is gone) marks it
+    /// dead before the timeout. Off by default (tests with fake nodes); on
+    /// in `host start --head`.
+    pub probe_silent_nodes: bool,
     /// The node flagged `head` in the view; `None`: the first to register.
     pub head_node_id: Option<String>,
     /// Minimum time between two published views (bursts coalesce).
@@ -110,6 +117,7 @@ impl Default for ServiceConfig {
         Self {
             heartbeat_interval: Duration::from_secs(1),
             node_timeout: Duration::from_secs(10),
+            probe_silent_nodes: false,
             head_node_id: None,
             view_interval: Duration::from_millis(50),
             group_retry_interval: Duration::from_millis(100),
@@ -131,6 +139,9 @@ pub(crate) struct Inner {
     counters: Arc<Counters>,
     jobs: JobTable,
     kv: Arc<Kv>,
+    tenants: TenantTable,
+    /// Serializes read-check-write of the tenant table.
+    tenants_lock: Arc<Mutex<()>>,
     config: ServiceConfig,
     state: Mutex<State>,
     /// Something in `state` changed: wakes the view publisher. (The tasks
@@ -144,6 +155,8 @@ pub(crate) struct Inner {
     /// Next group id and the last of the reserved block.
     group_ids: Mutex<(u64, u64)>,
     persist: Arc<Persister>,
+    /// Nodes whose port is being probed (see `probe_silent_nodes`).
+    probing: Mutex<HashSet<String>>,
 }
 
 impl Inner {
@@ -231,6 +244,7 @@ impl ControlPlaneService {
             removed_groups: config.retained_removed_groups,
         };
         let mut state = State::new(persist.clone(), config.head_node_id.clone(), retention);
+        state.principals = tenants::load_principals(&store)?;
         let releases = if restored.is_empty() {
             Vec::new()
         } else {
@@ -245,9 +259,12 @@ impl ControlPlaneService {
             views,
             group_ids: Mutex::new((1, 0)),
             persist,
+            probing: Mutex::default(),
             counters: Arc::new(Counters::new(store.clone())),
             jobs: JobTable::new(store.clone()),
             kv: Arc::new(Kv::new(store.clone())),
+            tenants: TenantTable::new(store.clone()),
+            tenants_lock: Arc::default(),
             store,
             config,
         });
@@ -257,6 +274,14 @@ impl ControlPlaneService {
         tokio::spawn(retry_groups(weak, inner.view_published.clone()));
         inner.release_later(releases);
         Ok(Self { inner })
+    }
+
+    /// The service for a tonic server whose listener authenticates callers
+    /// itself (a node's: only the node credential opens this service).
+    pub fn into_plain_server(self) -> ControlPlaneServer<Self> {
+        ControlPlaneServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// Wraps the service for a tonic server, checking `token` on every call.
@@ -324,7 +349,37 @@ async fn detect_failures(weak: Weak<Inner>) {
         tokio::time::sleep(period).await;
         let Some(inner) = weak.upgrade() else { return };
         inner.expire_silent_nodes();
+        for (node_id, address) in inner.nodes_to_probe() {
+            tokio::spawn(probe(weak.clone(), node_id, address));
+        }
     }
+}
+
+/// How long a probe waits for a connection: one that neither connects nor
+/// is refused in time says nothing.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Connects to a silent node's port; marks it dead when the connection is
+/// refused. A process that is gone leaves nothing listening, while a busy
+/// or stopped (SIGSTOP) one still has its connections accepted by the
+/// kernel, so this never takes a slow node for a dead one.
+async fn probe(weak: Weak<Inner>, node_id: String, address: String) {
+    let target = address
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    let connect = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(target)).await;
+    let refused =
+        matches!(&connect, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+    let Some(inner) = weak.upgrade() else { return };
+    if refused {
+        inner.mark_silent_dead(
+            &node_id,
+            "its port refuses connections: its process is gone",
+        );
+    }
+    inner.probing.lock().unwrap().remove(&node_id);
 }
 
 /// Retries pending placement groups on every new view and periodically.
@@ -517,5 +572,42 @@ impl ControlPlaneApi for ControlPlaneService {
     ) -> Result<Response<Empty>, Status> {
         self.inner.remove_group(request.get_ref().id).await?;
         Ok(Response::new(Empty {}))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<AuthenticateRequest>,
+    ) -> Result<Response<AuthenticateReply>, Status> {
+        let principal = self.inner.authenticate(&request.get_ref().token_sha256);
+        Ok(Response::new(AuthenticateReply { principal }))
+    }
+
+    async fn add_tenant(
+        &self,
+        request: Request<AddTenantRequest>,
+    ) -> Result<Response<TenantInfo>, Status> {
+        let req = request.into_inner();
+        self.inner
+            .add_tenant(req.name, req.token_sha256.to_vec())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_tenants(
+        &self,
+        _request: Request<ListTenantsRequest>,
+    ) -> Result<Response<ListTenantsReply>, Status> {
+        let tenants = self.inner.list_tenants().await?;
+        Ok(Response::new(ListTenantsReply { tenants }))
+    }
+
+    async fn remove_tenant(
+        &self,
+        request: Request<RemoveTenantRequest>,
+    ) -> Result<Response<TenantInfo>, Status> {
+        self.inner
+            .remove_tenant(request.into_inner().name)
+            .await
+            .map(Response::new)
     }
 }

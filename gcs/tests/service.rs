@@ -233,6 +233,72 @@ async fn a_silent_node_is_declared_dead_within_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_node_whose_port_refuses_connections_is_dead_before_the_timeout() {
+    let timeout = Duration::from_secs(30);
+    let head = start_head(ServiceConfig {
+        heartbeat_interval: Duration::from_millis(100),
+        node_timeout: timeout,
+        probe_silent_nodes: true,
+        ..Default::default()
+    })
+    .await;
+    // "gone": a port nothing listens on any more. "busy": a listener that
+    // never accepts (the kernel still completes connections), like a node
+    // too loaded or stopped to heartbeat.
+    let gone_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    for (id, port) in [
+        ("gone", gone_port),
+        ("busy", busy.local_addr().unwrap().port()),
+    ] {
+        let mut req = node(id, 1.0);
+        req.address = format!("127.0.0.1:{port}");
+        head.client.register(req).await.unwrap();
+    }
+    let mut views = head.client.subscribe("busy").await.unwrap();
+    let start = Instant::now();
+    let dead = loop {
+        let v = tokio::time::timeout(Duration::from_secs(5), views.next())
+            .await
+            .expect("a view within 5 s")
+            .unwrap()
+            .unwrap();
+        let states = node_states(&v);
+        if states["gone"] == NodeState::Dead {
+            assert_eq!(states["busy"], NodeState::Alive, "a busy node is not dead");
+            break v.nodes.into_iter().find(|n| n.node_id == "gone").unwrap();
+        }
+    };
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        dead.death_reason.contains("refuses connections"),
+        "{}",
+        dead.death_reason
+    );
+    // The busy node outlives many probes (it dies at the 30 s timeout only).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let view = head
+        .client
+        .subscribe("busy")
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(node_states(&view)["busy"], NodeState::Alive);
+    drop(busy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_lying_about_resources_are_refused() {
     let head = start_head(ServiceConfig::default()).await;
     let mut bad = node("liar", 4.0);

@@ -16,6 +16,7 @@ use crate::rpc::NodeService;
 
 mod job;
 mod state;
+mod tenant;
 
 pub const DEFAULT_PORT: u16 = 6390;
 /// The head's dashboard port (Ray's).
@@ -117,8 +118,43 @@ enum Command {
     /// Tools for building guests.
     #[command(subcommand)]
     Build(BuildCommand),
-    /// Stop a node cleanly (running tasks fail with NODE_STOPPING).
+    /// Stop a node cleanly (running tasks fail with NODE_STOPPING). Needs
+    /// the admin credential [default token file: <data-dir>/admin-token of a
+    /// node on this machine in its default data directory].
     Stop {
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// Create, list and revoke tenants (admin credential, as for `stop`).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create tenant NAME (a-z, 0-9, - and _); its token is written to a
+    /// file (mode 0600) whose path is printed.
+    Add {
+        name: String,
+        /// Where to write the token [default: ./NAME.token]; an existing
+        /// file is not replaced.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// Every tenant and when it was created.
+    List {
+        /// One JSON object per tenant and line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// Revoke tenant NAME: its token is refused from now on and its drivers'
+    /// open sessions end with PERMISSION_DENIED.
+    Remove {
+        name: String,
         #[command(flatten)]
         node: NodeTarget,
     },
@@ -257,8 +293,11 @@ struct StartArgs {
     /// take the cluster over.
     #[arg(long, default_value = "file")]
     gcs_storage: reef_gcs::StorageSpec,
-    /// The cluster token, in a file. A head without it generates one and writes
-    /// it to <data-dir>/token (mode 0600); other nodes need it (or $REEF_TOKEN).
+    /// The node credential, in a file: a node joining a cluster needs it (the
+    /// head's <data-dir>/node-token) or $REEF_NODE_TOKEN. A head without it
+    /// keeps the one its control-plane store holds, or makes one; it also
+    /// writes the admin credential to <data-dir>/admin-token and the token of
+    /// tenant `default` to <data-dir>/token (all mode 0600).
     #[arg(long)]
     token_file: Option<PathBuf>,
     /// Stop when standard input closes (a parent that starts a private node
@@ -371,11 +410,39 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => job::timeline(client(&node).await?, output.as_deref(), limit.unwrap_or(0)).await,
         Command::Status { node } => status(node).await,
         Command::Stop { node } => {
-            client(&node).await?.stop(pb::StopRequest {}).await?;
+            let (channel, admin) = connect(&node, Credential::Admin).await?;
+            NodeClient::with_interceptor(channel, admin)
+                .stop(pb::StopRequest {})
+                .await?;
             println!("node at {} is stopping", node.address);
             Ok(())
         }
+        Command::Tenant(command) => run_tenant(command).await,
     }
+}
+
+async fn run_tenant(command: TenantCommand) -> Result<()> {
+    match command {
+        TenantCommand::Add { name, output, node } => {
+            tenant::add(tenants_client(&node).await?, &name, output).await
+        }
+        TenantCommand::List { json, node } => {
+            tenant::list(tenants_client(&node).await?, json).await
+        }
+        TenantCommand::Remove { name, node } => {
+            tenant::remove(tenants_client(&node).await?, &name).await
+        }
+    }
+}
+
+/// A client of the node's `Tenants` service, with the admin credential.
+async fn tenants_client(
+    node: &NodeTarget,
+) -> Result<pb::tenants_client::TenantsClient<reef_proto::auth::TokenChannel>> {
+    let (channel, admin) = connect(node, Credential::Admin).await?;
+    Ok(pb::tenants_client::TenantsClient::with_interceptor(
+        channel, admin,
+    ))
 }
 
 async fn run_job(command: JobCommand) -> Result<()> {
@@ -471,10 +538,31 @@ async fn start(args: StartArgs) -> Result<()> {
         bail!("--num-cpus must be a non-negative number");
     }
     let mut config = config;
-    config.token =
-        crate::token::node_token(args.head, args.token_file.as_deref(), &config.data_dir)?;
+    // The head's control-plane store holds the cluster's credentials: open
+    // it first.
+    let store = if config.head {
+        let store = args
+            .gcs_storage
+            .open(&config.data_dir.join("gcs"))
+            .with_context(|| format!("opening the control-plane store ({})", args.gcs_storage))?;
+        tracing::info!(storage = %args.gcs_storage, "control-plane store opened");
+        Some(store)
+    } else {
+        None
+    };
+    config.token = crate::token::node_token(
+        args.head,
+        args.token_file.as_deref(),
+        &config.data_dir,
+        store.as_ref(),
+    )?;
+    if let Some(store) = &store {
+        crate::token::bootstrap_head(&config.data_dir, store, &config.token)
+            .context("writing the cluster's credentials")?;
+    }
     let token = config.token.clone();
     let node = Node::start(config).await?;
+    let auth = crate::rpc::auth::Authenticator::new(&token, node.cluster.clone());
     let arena_path = node.store().arena().path().to_owned();
     let remove_files = |node: &Node| {
         let _ = std::fs::remove_file(&node.config.socket_path);
@@ -500,54 +588,52 @@ async fn start(args: StartArgs) -> Result<()> {
         signal_node.stop();
     });
 
-    // The services, each checking the token: `Node` for drivers, `Peer` for
-    // other nodes and, on the head, `ControlPlane`. TCP serves everyone, the
-    // Unix socket drivers on this machine.
+    // The services: `Node` for drivers, `Tenants` for the admin, `Peer`,
+    // `PeerState` and, on the head, `ControlPlane` for other nodes. One layer
+    // per listener authenticates every call and checks its kind of
+    // credential (`rpc::auth`). TCP serves everyone, the Unix socket drivers
+    // on this machine.
     let _ = std::fs::remove_file(&node.config.socket_path);
     let unix = tokio::net::UnixListener::bind(&node.config.socket_path)
         .with_context(|| format!("cannot listen on {}", node.config.socket_path.display()))?;
-    let check = reef_proto::auth::CheckToken::new(&token);
-    let service = tonic::service::interceptor::InterceptedService::new(
-        pb::node_server::NodeServer::new(NodeService::new(node.clone()))
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX),
-        check.clone(),
+    // `/metrics` and the dashboard take the default tenant's token on the
+    // head (as before tenants), the node credential elsewhere.
+    let api_token = if node.config.head {
+        let path = node
+            .config
+            .data_dir
+            .join(crate::token::DEFAULT_TENANT_TOKEN_FILE);
+        reef_proto::auth::read_token_file(&path).unwrap_or_else(|_| token.clone())
+    } else {
+        token.clone()
+    };
+    let check = reef_proto::auth::CheckToken::new(&api_token);
+    let service = pb::node_server::NodeServer::new(NodeService::new(node.clone(), auth.clone()))
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let peer = pb::peer_server::PeerServer::new(crate::rpc::peer::PeerService::new(node.clone()))
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    let node_state = pb::peer_state_server::PeerStateServer::new(
+        crate::rpc::state::peer::NodeStateService::new(crate::rpc::state::api::StateApi::of(&node)),
+    )
+    .max_encoding_message_size(usize::MAX);
+    let groups = pb::placement_groups_server::PlacementGroupsServer::new(
+        crate::rpc::groups::GroupService::new(node.clone()),
     );
-    let peer = tonic::service::interceptor::InterceptedService::new(
-        pb::peer_server::PeerServer::new(crate::rpc::peer::PeerService::new(node.clone()))
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX),
-        check.clone(),
-    );
-    let node_state = tonic::service::interceptor::InterceptedService::new(
-        pb::peer_state_server::PeerStateServer::new(
-            crate::rpc::state::peer::NodeStateService::new(crate::rpc::state::api::StateApi::of(
-                &node,
-            )),
-        )
-        .max_encoding_message_size(usize::MAX),
-        check.clone(),
-    );
-    let groups = tonic::service::interceptor::InterceptedService::new(
-        pb::placement_groups_server::PlacementGroupsServer::new(
-            crate::rpc::groups::GroupService::new(node.clone()),
-        ),
-        check.clone(),
-    );
+    let tenants = pb::tenants_server::TenantsServer::new(crate::rpc::tenants::TenantService::new(
+        node.cluster.clone(),
+    ));
     // The head runs the control plane: served to the other nodes, called in
     // process by its own node.
-    let control_plane = if node.config.head {
-        let store = args
-            .gcs_storage
-            .open(&node.config.data_dir.join("gcs"))
-            .with_context(|| format!("opening the control-plane store ({})", args.gcs_storage))?;
-        tracing::info!(storage = %args.gcs_storage, "control-plane store opened");
+    let control_plane = if let Some(store) = store {
         let service = reef_gcs::ControlPlaneService::new(
             store,
             &token,
             reef_gcs::ServiceConfig {
                 heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
                 node_timeout: Duration::from_millis(args.node_timeout_ms),
+                probe_silent_nodes: true,
                 head_node_id: Some(node.id.clone()),
                 ..Default::default()
             },
@@ -566,7 +652,7 @@ async fn start(args: StartArgs) -> Result<()> {
             (None, None) => None,
         };
     let to_flush = control_plane.clone();
-    let control_plane = control_plane.map(|service| service.into_server(&token));
+    let control_plane = control_plane.map(|service| service.into_plain_server());
     let stopping = node.stopping.clone();
     if let Some(listener) = metrics_listener {
         let access = if args.metrics_no_auth {
@@ -597,13 +683,16 @@ async fn start(args: StartArgs) -> Result<()> {
     };
     // Not installed at all when metrics are off (`--no-metrics`).
     let rpc_metrics = tower::util::option_layer(crate::metrics::rpc::RpcLayer::of(&node.metrics));
+    let authenticate = crate::rpc::auth::AuthLayer(auth.clone());
     let tcp_server = tokio::spawn(
         reef_core::channel::server()
             .layer(rpc_metrics.clone())
+            .layer(authenticate.clone())
             .add_service(service.clone())
             .add_service(peer.clone())
             .add_service(node_state)
             .add_service(groups.clone())
+            .add_service(tenants.clone())
             .add_optional_service(control_plane)
             .serve_with_incoming_shutdown(
                 // Raw pull connections are split off and served by `transfer`.
@@ -613,6 +702,10 @@ async fn start(args: StartArgs) -> Result<()> {
                         store: node.store().clone(),
                         uploads: node.uploads.clone(),
                         token: token.clone(),
+                        drivers: {
+                            let auth = auth.clone();
+                            Arc::new(move |header: &[u8]| auth.is_driver(header))
+                        },
                         stopping: node.stopping.clone(),
                     },
                 ),
@@ -622,9 +715,11 @@ async fn start(args: StartArgs) -> Result<()> {
     let unix_server = tokio::spawn(
         reef_core::channel::server()
             .layer(rpc_metrics)
+            .layer(authenticate)
             .add_service(service)
             .add_service(peer)
             .add_service(groups)
+            .add_service(tenants)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::UnixListenerStream::new(unix),
                 stopping.clone().cancelled_owned(),
@@ -746,17 +841,56 @@ fn machine_memory() -> u64 {
     (pages.max(0) as u64) * (size.max(0) as u64)
 }
 
-async fn client(node: &NodeTarget) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
+/// Which credential a command presents when `--token-file` is not given.
+#[derive(Clone, Copy)]
+enum Credential {
+    /// A tenant's (`$REEF_TOKEN`, `$REEF_TOKEN_FILE`, or the default tenant's
+    /// token of a local node).
+    Tenant,
+    /// The admin's (the admin token of a local node).
+    Admin,
+}
+
+/// A channel to the node and the credential its requests carry.
+async fn connect(
+    node: &NodeTarget,
+    credential: Credential,
+) -> Result<(tonic::transport::Channel, reef_proto::auth::AttachToken)> {
     let address = node.address.as_str();
-    let token = match &node.token_file {
-        Some(path) => reef_proto::auth::read_token_file(path),
-        None => reef_proto::auth::find_token(address),
+    let token = match (&node.token_file, credential) {
+        (Some(path), _) => reef_proto::auth::read_token_file(path),
+        (None, Credential::Tenant) => reef_proto::auth::find_token(address),
+        (None, Credential::Admin) => find_admin_token(address),
     }
     .map_err(anyhow::Error::msg)?;
     let channel = reef_core::channel::connect(address)
         .await
         .with_context(|| format!("cannot reach a node at {address}"))?;
     let token = reef_proto::auth::AttachToken::new(&token).map_err(anyhow::Error::msg)?;
+    Ok((channel, token))
+}
+
+/// The admin token of the node at `address` when it is a head on this
+/// machine in its default data directory.
+fn find_admin_token(address: &str) -> Result<String, String> {
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
+    let path = port.map(|port| {
+        PathBuf::from(format!("/tmp/reef/node-{port}")).join(crate::token::ADMIN_TOKEN_FILE)
+    });
+    match path {
+        Some(path) if path.exists() => reef_proto::auth::read_token_file(&path),
+        _ => Err(format!(
+            "no admin credential for {address}: pass --token-file <head data-dir>/{}",
+            crate::token::ADMIN_TOKEN_FILE
+        )),
+    }
+}
+
+async fn client(node: &NodeTarget) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
+    let (channel, token) = connect(node, Credential::Tenant).await?;
     Ok(NodeClient::with_interceptor(channel, token)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))

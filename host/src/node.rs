@@ -61,6 +61,9 @@ use crate::tasks::{StopReason, TaskDeps, Tasks};
 
 pub use crate::config::NodeConfig;
 
+/// How long forwarded work waits for this node to finish joining its cluster.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct Node {
     pub id: String,
     pub config: Arc<NodeConfig>,
@@ -141,6 +144,9 @@ impl Node {
         let arena_path = config
             .arena_dir
             .join(format!("reef-{}-{id}.arena", config.port));
+        // Arenas of nodes killed here before (SIGKILL leaves the file, and
+        // its memory, behind) go first.
+        crate::store::remove_stale_arenas(&config.arena_dir);
         let arena = Arena::create(&arena_path, config.object_store_memory)?;
         {
             let arena = arena.clone();
@@ -377,6 +383,12 @@ impl Node {
     pub fn objects_ready(&self, objects: Vec<pb::ReadyObject>) {
         let failed = self.objects.on_objects_ready(objects);
         self.tasks.on_failed_elsewhere(failed);
+    }
+
+    /// Waits until this node has joined its cluster (at most `JOIN_WAIT`:
+    /// a node that never joins stops anyway).
+    pub async fn joined(&self) {
+        let _ = tokio::time::timeout(JOIN_WAIT, self.cluster.registered()).await;
     }
 
     /// Forwarded work arrived from another node.

@@ -66,8 +66,9 @@ pub struct LostCall {
 
 /// Runs a task again to rebuild its lost result (the task service).
 pub trait Rebuild: Send + Sync {
-    /// Submits `spec` (owned here, its result pending here) as a fresh
-    /// attempt; its result is sealed like any task's.
+    /// Submits `spec` (owned here, its result pending here, a reference
+    /// held on each object argument) as a fresh attempt; its result is
+    /// sealed like any task's.
     fn rebuild(&self, spec: TaskSpec);
 }
 
@@ -421,13 +422,7 @@ impl ObjectDirectory {
                 (data.len(), R::Holders(pb::Holders { node_ids: holders }))
             }
             Ok(Ok(Located::Remote { size, holders })) => {
-                let mut all = holders;
-                for c in self.copies_of(id) {
-                    if !all.contains(&c) {
-                        all.push(c);
-                    }
-                }
-                (size, R::Holders(pb::Holders { node_ids: all }))
+                (size, R::Holders(pb::Holders { node_ids: holders }))
             }
         };
         pb::LocateReply {
@@ -436,13 +431,17 @@ impl ObjectDirectory {
         }
     }
 
-    /// Owner side: where an object is, rebuilding it first when none of the
-    /// nodes holding it is alive.
+    /// Owner side: where an object is (every node known to hold a copy),
+    /// rebuilding it first when none of them is alive.
     async fn locate_alive(self: &Arc<Self>, id: ObjectId) -> ReefResult<Located> {
         loop {
             match self.store.locate(id).await? {
-                Located::Remote { holders, .. } if self.alive_addresses(&holders).is_empty() => {
-                    let lost = format!("every node that held it is gone ({holders:?})");
+                Located::Remote { size, holders } => {
+                    let all = self.with_copies(id, &holders);
+                    if !self.alive_addresses(&all).is_empty() {
+                        return Ok(Located::Remote { size, holders: all });
+                    }
+                    let lost = format!("every node that held it is gone ({all:?})");
                     self.rebuild(id, &holders, &lost);
                 }
                 located => return Ok(located),
@@ -484,31 +483,73 @@ impl ObjectDirectory {
         }
     }
 
-    /// Runs a task again for a lost result. Object arguments freed here
-    /// since are made again first (pending entries, their own tasks run
-    /// again) when their lineage is kept; else they fail, and so the task.
+    /// Runs a task again for a lost result, with a reference on each of its
+    /// object arguments taken here (so none can be freed between the check
+    /// and the run). Arguments freed here since are made again first
+    /// (pending entries, their own tasks run again) when their lineage is
+    /// kept; else they fail, and so the task.
     fn resubmit(self: &Arc<Self>, spec: TaskSpec) {
-        for arg in object_ids(&spec.args) {
-            if !self.owns(arg) || self.store.contains(arg) {
-                continue;
-            }
-            if self.store.create_pending(arg, 0).is_err() {
-                continue; // made again by a concurrent caller
-            }
-            let lost = "freed here, needed to rebuild another object";
-            match self.lineage.take_for_rebuild(arg, lost) {
-                Ok(arg_spec) => self.resubmit(arg_spec),
-                Err(e) => self.store.resolve(arg, Err(e)),
+        let args: Vec<ObjectId> = object_ids(&spec.args).collect();
+        for (i, arg) in args.iter().enumerate() {
+            if let Err(e) = self.hold_for_rebuild(*arg) {
+                for held in &args[..i] {
+                    self.store.release(*held);
+                }
+                let e = ReefError::new(
+                    ErrorCode::DependencyFailed,
+                    format!(
+                        "rebuilding object {:#x}: argument {arg:#x}: {e}",
+                        spec.return_id
+                    ),
+                );
+                return self.store.resolve(spec.return_id, Err(e));
             }
         }
         let rebuilder = self.rebuilder.get().and_then(Weak::upgrade);
         match rebuilder {
             Some(r) => r.rebuild(spec),
-            None => self.store.resolve(
-                spec.return_id,
-                Err(ReefError::internal("the task service is stopped")),
-            ),
+            None => {
+                self.release_args(&spec.args);
+                self.store.resolve(
+                    spec.return_id,
+                    Err(ReefError::internal("the task service is stopped")),
+                )
+            }
         }
+    }
+
+    /// Takes a reference on an argument of a task run again; one of ours
+    /// freed here is made again (see `resubmit`).
+    fn hold_for_rebuild(self: &Arc<Self>, arg: ObjectId) -> ReefResult<()> {
+        // Twice at most: a concurrent caller may make it again in between.
+        for _ in 0..2 {
+            if self.store.add_ref(arg).is_ok() {
+                return Ok(());
+            }
+            if !self.owns(arg) {
+                return self.hold(arg);
+            }
+            if self.store.create_pending(arg, 1).is_ok() {
+                let lost = "freed here, needed to rebuild another object";
+                match self.lineage.take_for_rebuild(arg, lost) {
+                    Ok(arg_spec) => self.resubmit(arg_spec),
+                    Err(e) => self.store.resolve(arg, Err(e)),
+                }
+                return Ok(());
+            }
+        }
+        Err(ReefError::unknown_object(arg))
+    }
+
+    /// `holders` and the other copies of ours this node knows of.
+    fn with_copies(&self, id: ObjectId, holders: &[String]) -> Vec<String> {
+        let mut all = holders.to_vec();
+        for c in self.copies_of(id) {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+        }
+        all
     }
 
     fn copies_of(&self, id: ObjectId) -> Vec<String> {
@@ -567,12 +608,12 @@ impl ObjectDirectory {
                 let Some(directory) = directory.upgrade() else {
                     return;
                 };
-                if directory.owns(id) {
+                // A notice of an earlier life of an entry a rebuild made
+                // again meanwhile is stale: the copies recorded since are
+                // the new entry's (freed with it).
+                if directory.owns(id) && !directory.store.contains(id) {
                     directory.free_copies(id);
-                    // Not when a rebuild made the entry again meanwhile.
-                    if !directory.store.contains(id) {
-                        directory.lineage.on_freed(id);
-                    }
+                    directory.lineage.on_freed(id);
                 }
                 if let Some(puller) = &directory.puller {
                     puller.forget(id);
@@ -708,11 +749,14 @@ impl ObjectDirectory {
                 Located::Local(data) => return Ok(data),
                 Located::Remote { size, holders } => (size, holders),
             };
-            let addresses = self.alive_addresses(&holders);
+            // The owner also knows of copies pulled since (a node's copy
+            // outlives the node that made the object).
+            let all = self.with_copies(id, &holders);
+            let addresses = self.alive_addresses(&all);
             let lost = if addresses.is_empty() {
                 ReefError::new(
                     ErrorCode::ObjectLost,
-                    format!("object {id:#x}: every node that held it is gone ({holders:?})"),
+                    format!("object {id:#x}: every node that held it is gone ({all:?})"),
                 )
             } else {
                 match self.pull(id, size, addresses).await {
@@ -727,7 +771,7 @@ impl ObjectDirectory {
                 }
             };
             if self.owns(id) {
-                let why = format!("no node that held it answered ({holders:?})");
+                let why = format!("no node that held it answered ({all:?})");
                 self.rebuild(id, &holders, &why);
                 continue;
             }

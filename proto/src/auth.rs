@@ -1,5 +1,6 @@
-//! The cluster token: every RPC, from drivers and between nodes, carries it as
-//! gRPC metadata `authorization: Bearer <token>`; servers reject calls without it.
+//! Credentials on the wire: every RPC, from drivers and between nodes, carries
+//! one (the node credential, the admin's or a tenant's) as gRPC metadata
+//! `authorization: Bearer <token>`; servers reject calls without it.
 
 use std::sync::Arc;
 
@@ -87,7 +88,7 @@ impl Interceptor for AttachToken {
 }
 
 /// Compares without an early exit, so response time does not leak a prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

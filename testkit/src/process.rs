@@ -29,6 +29,24 @@ impl DerefMut for HostProcess {
     }
 }
 
+/// A failing test shows the end of each of its nodes' logs (their data
+/// directories go with the test).
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!(
+                "--- last lines of the log of the node at {} ---",
+                self.address
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 impl HostProcess {
     /// A head node on a free port with its data in `dir`.
     pub fn start(dir: &Path, extra: &[&str]) -> HostProcess {
@@ -77,9 +95,19 @@ impl HostProcess {
             })
     }
 
-    /// The cluster token this node presents (its own, or its head's).
+    /// The token of tenant `default` (its own, or its head's).
     pub fn token(&self) -> String {
         self.0.token().expect("the node's token file")
+    }
+
+    /// The node credential (cluster-internal services).
+    pub fn node_token(&self) -> String {
+        self.0.node_token().expect("the head's node-token file")
+    }
+
+    /// The admin credential.
+    pub fn admin_token(&self) -> String {
+        self.0.admin_token().expect("the head's admin-token file")
     }
 
     /// A driver connected to this node.
@@ -89,14 +117,24 @@ impl HostProcess {
             .expect("connecting to the node")
     }
 
-    /// Runs a `host` subcommand against this node.
+    /// Runs a `host` subcommand against this node (as tenant `default`).
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &self.token_file)
+    }
+
+    /// Runs a `host` subcommand against this node with the admin credential.
+    pub fn admin_cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &self.admin_token_file())
+    }
+
+    /// Runs a `host` subcommand against this node presenting `token_file`.
+    pub fn cli_with(&self, args: &[&str], token_file: &Path) -> Output {
         Command::new(host_bin())
             .args(args)
             .arg("--address")
             .arg(&self.address)
             .arg("--token-file")
-            .arg(&self.token_file)
+            .arg(token_file)
             .output()
             .expect("running the host binary")
     }

@@ -76,13 +76,7 @@ fn submit_dag(driver: &Cluster, m: &reef::Module) -> Vec<(u64, ObjectRef)> {
     sums
 }
 
-// Not in `make test` yet (run it with `make chaos`): about one run in two
-// on a loaded 2-core machine ends with a few results failed, because a
-// rebuild needs an argument whose lineage is already gone
-// ("UNKNOWN_OBJECT ... already freed") or asks a replacement worker that
-// has not joined its control plane yet ("this node has no control plane").
 #[tokio::test]
-#[ignore = "fails about one run in two: see the comment above; `make chaos` runs it"]
 async fn a_dag_survives_workers_killed_every_few_seconds() {
     let timeout = NODE_TIMEOUT.as_millis().to_string();
     let mut head_args = vec![

@@ -58,7 +58,7 @@ async fn stop_fails_running_tasks_with_node_stopping() {
     let bad = cluster.register_file(guest("bad")).await.unwrap();
     let running = cluster.task(&bad, "loop_forever").submit().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let out = node.cli(&["stop"]);
+    let out = node.admin_cli(&["stop"]);
     assert!(out.status.success(), "{}", text(&out));
     let err = cluster.get_bytes(&running).await.err().unwrap();
     assert_eq!(err.code, ErrorCode::NodeStopping, "{err}");
@@ -93,7 +93,7 @@ async fn a_restarted_node_reuses_compiled_modules() {
             cluster.register_file(guest("demo")).await.unwrap().hash,
             m.hash
         );
-        node.cli(&["stop"]);
+        node.admin_cli(&["stop"]);
         m.hash
     };
     let node = HostProcess::start(dir.path(), &[]);

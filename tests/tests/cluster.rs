@@ -398,7 +398,8 @@ async fn jobs_when(
     done: impl Fn(&[reef_proto::JobInfo]) -> bool,
 ) -> Vec<reef_proto::JobInfo> {
     use reef_gcs::ControlPlane;
-    let control_plane = reef_gcs::GcsClient::connect_lazy(&head.address, &head.token()).unwrap();
+    let control_plane =
+        reef_gcs::GcsClient::connect_lazy(&head.address, &head.node_token()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let jobs = control_plane.list_jobs().await.unwrap();

@@ -287,7 +287,7 @@ async fn grants_travel_with_the_module_to_other_nodes_and_across_restarts() {
     // After a restart the module is loaded from the node's cache with its grants.
     drop(driver);
     drop(worker);
-    head.cli(&["stop"]);
+    head.admin_cli(&["stop"]);
     drop(head);
     let head = HostProcess::start(dirs[0].path(), &common);
     let driver = head.connect().await;

@@ -95,7 +95,7 @@ async fn head_restart_keeps_the_cluster(store: Store) {
         .await
         .unwrap();
     pg.ready(Duration::from_secs(10)).await.unwrap();
-    let gcs = GcsClient::connect_lazy(&head.address, &head.token()).unwrap();
+    let gcs = GcsClient::connect_lazy(&head.address, &head.node_token()).unwrap();
     gcs.kv_put("app", "answer", "42".into(), true)
         .await
         .unwrap();

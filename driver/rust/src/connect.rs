@@ -39,11 +39,20 @@ impl Default for ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// The cluster token (default: `$REEF_TOKEN`, `$REEF_TOKEN_FILE`, or the
-    /// token file of a node on this machine, as `Cluster::connect`).
+    /// The token to present: a tenant's, or the admin's (default:
+    /// `$REEF_TOKEN`, `$REEF_TOKEN_FILE`, or the token file of tenant
+    /// `default` of a node on this machine, as `Cluster::connect`).
     pub fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_string());
         self
+    }
+
+    /// The token in the file `path` (as `host tenant add` wrote it);
+    /// `BAD_ARGUMENT` when it cannot be read or is not a token.
+    pub fn token_file(self, path: impl AsRef<std::path::Path>) -> crate::Result<Self> {
+        let token = reef_proto::auth::read_token_file(path.as_ref())
+            .map_err(|e| crate::Error::new(crate::ErrorCode::BadArgument, e))?;
+        Ok(self.token(&token))
     }
 
     /// On the node's machine, map its arena (large objects are written and

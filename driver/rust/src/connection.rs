@@ -24,6 +24,9 @@ pub(crate) struct Connection {
     pub client: NodeClient<TokenChannel>,
     ops: mpsc::UnboundedSender<Op>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>>,
+    /// Why the node ended the session, when it said (e.g. PERMISSION_DENIED:
+    /// the tenant was revoked).
+    ended: Arc<Mutex<Option<Error>>>,
     next_req: AtomicU64,
     next_object: AtomicU64,
     pub hello: pb::Hello,
@@ -75,8 +78,21 @@ impl Connection {
         };
         let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>> = Arc::default();
         let routes = pending.clone();
+        let ended: Arc<Mutex<Option<Error>>> = Arc::default();
+        let why = ended.clone();
         tokio::spawn(async move {
-            while let Ok(Some(batch)) = inbound.message().await {
+            loop {
+                let batch = match inbound.message().await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => {
+                        *why.lock().unwrap() = Some(crate::error::disconnected());
+                        break;
+                    }
+                    Err(status) => {
+                        *why.lock().unwrap() = Some(Error::from(status));
+                        break;
+                    }
+                };
                 let mut routes = routes.lock().unwrap();
                 for reply in batch.replies {
                     if let (Some(tx), Some(body)) = (routes.remove(&reply.req_id), reply.body) {
@@ -94,6 +110,7 @@ impl Connection {
             client,
             ops: ops_tx,
             pending,
+            ended,
             next_req: AtomicU64::new(1),
             next_object: AtomicU64::new(1),
             hello,
@@ -110,7 +127,17 @@ impl Connection {
 
     /// Queues an operation that has no reply.
     pub fn send(&self, op: Op) -> Result<()> {
-        self.ops.send(op).map_err(|_| crate::error::disconnected())
+        self.ops.send(op).map_err(|_| self.lost())
+    }
+
+    /// The error of a request the session can no longer answer: why the
+    /// node ended it, when it said.
+    fn lost(&self) -> Error {
+        self.ended
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(crate::error::disconnected)
     }
 
     /// Sends an operation built around a fresh request id and waits for its reply.
@@ -118,8 +145,13 @@ impl Connection {
         let req_id = self.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(req_id, tx);
+        // The session ended before we were queued: nobody would answer.
+        if self.ended.lock().unwrap().is_some() {
+            self.pending.lock().unwrap().remove(&req_id);
+            return Err(self.lost());
+        }
         self.send(make(req_id))?;
-        match rx.await.map_err(|_| crate::error::disconnected())? {
+        match rx.await.map_err(|_| self.lost())? {
             Body::Error(e) => Err(Error::from_proto(e)),
             body => Ok(body),
         }

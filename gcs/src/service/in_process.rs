@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use reef_proto::{
     lookup_actor_request, ActorLocation, CreatePlacementGroupRequest, EndJobRequest,
-    HeartbeatRequest, JobInfo, KvPutRequest, PlaceActorRequest, PlacementGroupInfo,
-    RegisterNodeReply, RegisterNodeRequest, SetActorStateRequest, StartJobRequest,
+    HeartbeatRequest, JobInfo, KvPutRequest, PlaceActorRequest, PlacementGroupInfo, Principal,
+    RegisterNodeReply, RegisterNodeRequest, SetActorStateRequest, StartJobRequest, TenantInfo,
 };
 use tonic::Status;
 
@@ -146,5 +146,23 @@ impl ControlPlane for InProcess {
 
     async fn pg_remove(&self, id: u64) -> Result<(), Status> {
         self.inner.remove_group(id).await
+    }
+
+    async fn authenticate(&self, token_sha256: &[u8]) -> Result<Option<Principal>, Status> {
+        Ok(self.inner.authenticate(token_sha256))
+    }
+
+    async fn add_tenant(&self, name: &str, token_sha256: &[u8]) -> Result<TenantInfo, Status> {
+        self.inner
+            .add_tenant(name.to_owned(), token_sha256.to_vec())
+            .await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantInfo>, Status> {
+        self.inner.list_tenants().await
+    }
+
+    async fn remove_tenant(&self, name: &str) -> Result<TenantInfo, Status> {
+        self.inner.remove_tenant(name.to_owned()).await
     }
 }

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reef_proto::{
     HeartbeatReply, HeartbeatRequest, NodeState, NodeView, PlacementGroupState, RegisterNodeReply,
@@ -214,6 +214,47 @@ impl Inner {
                 releases.extend(st.kill_node(&id, &reason));
             }
             releases
+        });
+        self.release_later(releases);
+    }
+
+    /// Nodes silent for three heartbeats (and 300 ms) but not yet for the
+    /// node timeout, not reconnecting and not being probed, as (node id,
+    /// address): their ports are probed (see `probe` in `service.rs`).
+    pub(crate) fn nodes_to_probe(&self) -> Vec<(String, String)> {
+        if !self.config.probe_silent_nodes {
+            return Vec::new();
+        }
+        let after = (self.config.heartbeat_interval * 3).max(Duration::from_millis(300));
+        let candidates: Vec<(String, String)> = {
+            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.nodes
+                .values()
+                .filter(|n| !n.is_dead() && !n.reconnecting && n.last_seen.elapsed() > after)
+                .filter(|n| !n.view.address.is_empty())
+                .map(|n| (n.view.node_id.clone(), n.view.address.clone()))
+                .collect()
+        };
+        let mut probing = self.probing.lock().unwrap();
+        candidates
+            .into_iter()
+            .filter(|(id, _)| probing.insert(id.clone()))
+            .collect()
+    }
+
+    /// Marks a node dead whose probe says its process is gone, unless it
+    /// spoke meanwhile.
+    pub(crate) fn mark_silent_dead(self: &Arc<Self>, node_id: &str, why: &str) {
+        let after = (self.config.heartbeat_interval * 3).max(Duration::from_millis(300));
+        let releases = self.with_state(|st| {
+            let silent_ms = match st.nodes.get(node_id) {
+                Some(n) if !n.is_dead() && n.last_seen.elapsed() > after => {
+                    n.last_seen.elapsed().as_millis()
+                }
+                _ => return Vec::new(),
+            };
+            let reason = format!("no heartbeat for {silent_ms} ms and {why}");
+            st.kill_node(node_id, &reason)
         });
         self.release_later(releases);
     }

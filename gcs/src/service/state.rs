@@ -10,7 +10,7 @@ use std::time::Instant;
 use prost::Message;
 use reef_proto::{
     ActorLifecycle, ActorLocation, ClusterView, NodeState, NodeView, PlacementGroupInfo,
-    PlacementGroupState,
+    PlacementGroupState, Principal,
 };
 use tokio::sync::watch;
 
@@ -229,6 +229,8 @@ pub(crate) struct State {
     removed_groups: VecDeque<u64>,
     retention: Retention,
     pub persist: Arc<Persister>,
+    /// The admin and tenant credentials in force (published in the view).
+    pub principals: Vec<Principal>,
 }
 
 impl State {
@@ -245,6 +247,7 @@ impl State {
             removed_groups: VecDeque::new(),
             retention,
             persist,
+            principals: Vec::new(),
         }
     }
 
@@ -267,6 +270,7 @@ impl State {
                 .filter(|g| g.state() != PlacementGroupState::PgRemoved)
                 .map(|g| g.info.clone())
                 .collect(),
+            principals: self.principals.clone(),
         }
     }
 

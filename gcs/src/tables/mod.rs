@@ -4,7 +4,9 @@
 //!   by the service as they change, read back only when a restarted control
 //!   plane retires what its predecessor left alive;
 //! * jobs ([`JobRecord`]) and the user KV ([`Kv`]): written through;
-//! * id counters ([`Counters`]): node indexes, placement group and job ids.
+//! * id counters ([`Counters`]): node indexes, placement group and job ids;
+//! * tenants ([`TenantRecord`], token hashes) and the cluster's node and
+//!   admin credentials ([`ClusterCredentials`]): written through.
 //!
 //! Each record type names its table and how its key is encoded
 //! ([`Record`]); [`Table`] turns that into typed get/put/scan with
@@ -16,6 +18,7 @@ mod job;
 mod kv;
 mod meta;
 mod node;
+mod tenant;
 
 use std::fmt::Display;
 use std::marker::PhantomData;
@@ -29,6 +32,7 @@ pub use job::{JobRecord, JobState, JobTable};
 pub use kv::Kv;
 pub use meta::{Counter, Counters};
 pub use node::{NodeInfo, NodeState, NodeTable, Resources};
+pub use tenant::{ClusterCredentials, CredentialTable, TenantRecord, TenantTable};
 
 use crate::error::{GcsError, Result};
 use crate::storage::Storage;
@@ -101,6 +105,11 @@ impl<R: Record> Table<R> {
     pub fn put(&self, record: &R) -> Result<()> {
         let (key, value) = encode(record)?;
         self.store.put(R::TABLE, &key, &value)
+    }
+
+    /// Removes the record under `key`; returns whether it existed.
+    pub fn delete(&self, key: &R::Key) -> Result<bool> {
+        self.store.delete(R::TABLE, &R::encode_key(key))
     }
 
     /// Every record, in key order.

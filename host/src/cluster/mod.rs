@@ -26,7 +26,7 @@ mod peers;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -52,7 +52,9 @@ pub struct Membership {
     registered: watch::Sender<bool>,
     /// Set once, when the node joins (read on every placement: no lock).
     gcs: std::sync::OnceLock<Arc<dyn ControlPlane>>,
-    view: RwLock<Arc<pb::ClusterView>>,
+    /// The latest view (watched by the credential check: it carries the
+    /// admin and tenant credentials in force).
+    view: watch::Sender<Arc<pb::ClusterView>>,
     peers: Mutex<HashMap<String, PeerLink>>,
     spread_cursor: AtomicUsize,
 }
@@ -80,7 +82,7 @@ impl Membership {
             index: AtomicU32::new(0),
             registered: watch::channel(false).0,
             gcs: std::sync::OnceLock::new(),
-            view: RwLock::new(Arc::new(pb::ClusterView::default())),
+            view: watch::channel(Arc::new(pb::ClusterView::default())).0,
             peers: Mutex::default(),
             spread_cursor: AtomicUsize::new(0),
         }
@@ -112,7 +114,12 @@ impl Membership {
     }
 
     pub fn view(&self) -> Arc<pb::ClusterView> {
-        self.view.read().unwrap().clone()
+        self.view.borrow().clone()
+    }
+
+    /// Every view this node takes from now on (the current one marked seen).
+    pub fn watch_views(&self) -> watch::Receiver<Arc<pb::ClusterView>> {
+        self.view.subscribe()
     }
 
     /// The control-plane client (an error on a node running alone).
@@ -181,7 +188,7 @@ impl Membership {
         };
         let _ = self.gcs.set(client.clone());
         if let Some(view) = reply.view {
-            *self.view.write().unwrap() = Arc::new(view);
+            self.view.send_replace(Arc::new(view));
         }
         self.index.store(reply.node_index, Ordering::Relaxed);
         self.registered.send_replace(true);
@@ -206,7 +213,7 @@ impl Membership {
             .filter(|n| n.state == pb::NodeState::Dead as i32)
             .map(|n| n.node_id.clone())
             .collect();
-        *self.view.write().unwrap() = Arc::new(view);
+        self.view.send_replace(Arc::new(view));
         for node_id in dead {
             self.peers.lock().unwrap().remove(&node_id);
             (hooks.node_died)(&node_id);

@@ -211,6 +211,7 @@ impl From<ErrorCode> for Code {
             // Codes newer than the WIT enum reach guests as the nearest
             // code they know (the message still names the cause).
             ErrorCode::ActorRestarting => Code::ActorDead,
+            ErrorCode::PermissionDenied => Code::NotGranted,
             // Never set on an error that exists; say so rather than guess.
             ErrorCode::Unspecified => Code::Internal,
         }
@@ -265,7 +266,10 @@ mod tests {
     /// The proto codes guests cannot see (newer than `reef:runtime@0.2.0`,
     /// whose enum existing guests are built against), and the WIT code each
     /// reaches them as.
-    const NEWER_THAN_WIT: [(ErrorCode, Code); 1] = [(ErrorCode::ActorRestarting, Code::ActorDead)];
+    const NEWER_THAN_WIT: [(ErrorCode, Code); 2] = [
+        (ErrorCode::ActorRestarting, Code::ActorDead),
+        (ErrorCode::PermissionDenied, Code::NotGranted),
+    ];
 
     #[test]
     fn wit_codes_are_the_proto_codes_in_order() {

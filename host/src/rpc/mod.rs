@@ -1,10 +1,13 @@
-//! gRPC: the node's service and its driver sessions.
+//! gRPC: the node's service and its driver sessions, and the credential
+//! check in front of them all (`auth`).
 
+pub mod auth;
 pub mod groups;
 pub mod peer;
 pub mod service;
 pub mod session;
 pub mod state;
 pub mod status;
+pub mod tenants;
 
 pub use service::NodeService;

@@ -30,6 +30,9 @@ impl Peer for PeerService {
         &self,
         request: Request<pb::ForwardBatch>,
     ) -> Result<Response<pb::Empty>, Status> {
+        // The control plane lists a node (so others forward to it) a moment
+        // before its registration reply arrives: work waits for the join.
+        self.node.joined().await;
         for work in request.into_inner().work {
             self.node.accept_forwarded(work);
         }

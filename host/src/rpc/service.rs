@@ -4,12 +4,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use reef_core::{Caller, TenantId};
+use reef_core::{Caller, ErrorCode, ReefError, TenantId};
 use reef_proto as pb;
 use reef_proto::node_server::Node as NodeApi;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::{Authenticator, CredentialId};
 use super::session::Session;
 use super::state::api::StateApi;
 use super::state::logs;
@@ -24,14 +26,45 @@ pub struct NodeService {
     node: Arc<Node>,
     state: Arc<StateApi>,
     jobs: Arc<Submissions>,
+    /// Tells sessions when their tenant's credential is revoked.
+    auth: Arc<Authenticator>,
 }
 
 impl NodeService {
-    pub fn new(node: Arc<Node>) -> Self {
+    pub fn new(node: Arc<Node>, auth: Arc<Authenticator>) -> Self {
         let state = StateApi::of(&node);
         let jobs = Submissions::of(&node);
-        NodeService { node, state, jobs }
+        NodeService {
+            node,
+            state,
+            jobs,
+            auth,
+        }
     }
+
+    /// Cancelled when the credential of `request` is revoked (never for
+    /// node and admin credentials, which are not revoked).
+    fn revocation<T>(&self, request: &Request<T>) -> CancellationToken {
+        let tenant = matches!(
+            request.extensions().get::<Caller>(),
+            Some(Caller::Tenant(_))
+        );
+        match request.extensions().get::<CredentialId>() {
+            Some(id) if tenant => self.auth.revocation(*id),
+            _ => CancellationToken::new(),
+        }
+    }
+}
+
+/// The token a request presented (`authorization: Bearer <token>`).
+fn presented_token<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get(reef_proto::auth::TOKEN_KEY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The metadata key a driver started by a submitted job sends its job id in.
@@ -103,21 +136,24 @@ impl NodeApi for NodeService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let driver = driver_address(&request);
         let tenant = work_tenant(&request);
+        let revoked = self.revocation(&request);
         let submission_id = submission_of(&request);
         let mut inbound = request.into_inner();
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx, driver, submission_id, tenant)
+        let session = Session::new(self.node.clone(), tx, driver, submission_id, tenant.clone())
             .ok_or_else(|| {
                 Status::resource_exhausted("every driver session slot of this node is in use")
             })?;
         let closing = self.node.closing.clone();
+        let revoked_in = revoked.clone();
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
                     m = inbound.message() => m,
                     _ = closing.cancelled() => break,
+                    _ = revoked_in.cancelled() => break,
                 };
                 match message {
                     Ok(Some(batch)) => {
@@ -146,8 +182,24 @@ impl NodeApi for NodeService {
             }
             Some((Ok(pb::ServerBatch { replies }), rx))
         });
-        // The stream ends when the node closes its sessions (see `Node::drain`).
-        let outbound = outbound.take_until(self.node.closing.clone().cancelled_owned());
+        // The stream ends when the node closes its sessions (see `Node::drain`),
+        // or with PERMISSION_DENIED when the tenant is revoked.
+        let ended_by_revocation = revoked.clone();
+        let outbound = outbound
+            .take_until(self.node.closing.clone().cancelled_owned())
+            .take_until(revoked.cancelled_owned())
+            .chain(
+                futures::stream::once(async move { ended_by_revocation.is_cancelled() })
+                    .filter_map(move |revoked| {
+                        let refusal = revoked.then(|| {
+                            Err::<pb::ServerBatch, Status>(Status::from(ReefError::new(
+                                ErrorCode::PermissionDenied,
+                                format!("tenant {tenant} was revoked: its session ended"),
+                            )))
+                        });
+                        futures::future::ready(refusal)
+                    }),
+            );
         Ok(Response::new(Box::pin(outbound)))
     }
 
@@ -200,7 +252,10 @@ impl NodeApi for NodeService {
         &self,
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmittedJob>, Status> {
-        Ok(Response::new(self.jobs.submit(request.into_inner()).await?))
+        let token = presented_token(&request);
+        Ok(Response::new(
+            self.jobs.submit(request.into_inner(), &token).await?,
+        ))
     }
 
     async fn list_submitted_jobs(

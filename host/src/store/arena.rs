@@ -8,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -80,6 +81,8 @@ impl Arena {
             .read(true)
             .write(true)
             .create_new(true)
+            // Only this user: the arena holds every object of the node.
+            .mode(0o600)
             .open(path)
             .with_context(|| {
                 format!(

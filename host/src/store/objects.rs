@@ -315,6 +315,26 @@ impl ObjectStore {
         }
     }
 
+    /// A forwarded attempt arrives for `id`, which already has an entry here
+    /// (a placeholder a task here waits on, a cached copy, a stale error):
+    /// takes a reference for the attempt. `Some(true)`: the bytes are here
+    /// already, the attempt need not run; `Some(false)`: the entry is (now)
+    /// pending and the attempt runs to seal it; `None`: no entry.
+    pub fn adopt(&self, id: ObjectId) -> Option<bool> {
+        let mut t = self.table.lock().unwrap();
+        let entry = t.objects.get_mut(&id)?;
+        entry.refs += 1;
+        Some(match &entry.state {
+            State::Ready(_) | State::Spilled { .. } => true,
+            State::Pending(_) => false,
+            // Nobody waits on a sealed entry: it simply becomes pending.
+            State::Failed(_) | State::Remote { .. } => {
+                entry.state = State::Pending(Vec::new());
+                false
+            }
+        })
+    }
+
     /// Makes a remote object local with bytes pulled from a holder.
     pub fn fill(&self, id: ObjectId, data: Arc<Data>) {
         let mut t = self.table.lock().unwrap();
@@ -698,6 +718,27 @@ mod tests {
         store.release(7);
         assert!(!store.contains(7));
         assert_eq!(store.stats().arena_used, 0);
+    }
+
+    #[test]
+    fn a_forwarded_attempt_adopts_what_is_there() {
+        let (store, _dir) = store(1 << 20);
+        assert_eq!(store.adopt(1), None);
+        // A cached copy: already here, one more reference.
+        let data = store.new_data(&[5u8; 2000]).unwrap();
+        store.insert_ready(1, data, 1).unwrap();
+        assert_eq!(store.adopt(1), Some(true));
+        store.release(1);
+        assert!(store.contains(1));
+        // A placeholder stays pending; a stale error or remote entry becomes pending.
+        store.create_pending(2, 1).unwrap();
+        assert_eq!(store.adopt(2), Some(false));
+        store.create_pending(4, 1).unwrap();
+        store.resolve(4, Err(ReefError::internal("stale")));
+        assert_eq!(store.adopt(4), Some(false));
+        assert!(!store.is_ready(4).unwrap());
+        store.resolve(4, Ok(Arc::new(Data::Inline(Bytes::from_static(b"y")))));
+        assert!(store.is_ready(4).unwrap());
     }
 
     #[tokio::test]

@@ -210,9 +210,11 @@ impl Submissions {
     }
 
     /// Starts `request`'s command; answers once it runs (or failed to start).
+    /// Its drivers present `token`: the credential the submission came with.
     pub async fn submit(
         self: &Arc<Self>,
         request: pb::SubmitJobRequest,
+        token: &str,
     ) -> Result<pb::SubmittedJob, JobError> {
         let gcs = self.head()?;
         let Some(program) = request.entrypoint.first().cloned() else {
@@ -285,7 +287,7 @@ impl Submissions {
             .current_dir(&working_dir)
             .envs(&request.env)
             .env("REEF_ADDRESS", self.node.address())
-            .env("REEF_TOKEN", &self.node.config.token)
+            .env("REEF_TOKEN", token)
             .env(JOB_ID_ENV, &id)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

@@ -154,16 +154,22 @@ impl Tasks {
         let spec = &attempt.spec;
         let store = self.objects.store();
         if let Err(e) = store.create_pending(spec.return_id, 1) {
-            // A forwarded task whose result a task here already waits for
-            // (a placeholder asking the owner, see `ObjectDirectory::hold`):
-            // adopt it.
-            let placeholder = spec.hops > 0
-                && !self.objects.owns(spec.return_id)
-                && matches!(store.is_ready(spec.return_id), Ok(false));
-            if !placeholder {
+            // A forwarded attempt whose result has an entry here already: a
+            // placeholder a task here waits on (see `ObjectDirectory::hold`),
+            // a copy pulled earlier (the owner may not know of it yet when
+            // it rebuilds the object), a stale error. It adopts the entry.
+            if spec.hops == 0 || self.objects.owns(spec.return_id) {
                 return Err(e);
             }
-            store.add_ref(spec.return_id)?;
+            match store.adopt(spec.return_id) {
+                // Freed meanwhile.
+                None => store.create_pending(spec.return_id, 1)?,
+                Some(true) => {
+                    self.objects.report_if_foreign(spec.return_id);
+                    return Ok(());
+                }
+                Some(false) => {}
+            }
         }
         let module = match self.check(spec) {
             Ok(m) => Some(m),
@@ -592,11 +598,11 @@ impl Rebuild for Tasks {
         let spec = TaskSpec { hops: 0, ..spec };
         let module = match this.check(&spec) {
             Ok(module) => module,
-            Err(e) => return self.objects.store().resolve(id, Err(e)),
+            Err(e) => {
+                self.objects.release_args(&spec.args);
+                return self.objects.store().resolve(id, Err(e));
+            }
         };
-        if let Err(e) = this.objects.hold_args(&spec.args) {
-            return self.objects.store().resolve(id, Err(e));
-        }
         let series = this
             .metrics
             .task(Some(&module), &spec.module, &spec.function);

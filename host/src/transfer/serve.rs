@@ -27,13 +27,20 @@ const SEAL_WAIT: Duration = Duration::from_secs(60);
 /// the bytes go out as one stream).
 const WRITE_STEP: usize = 4 << 20;
 
+/// Whether a whole `authorization` value (`Bearer <token>`) is a driver's
+/// credential (a tenant's or the admin's).
+pub type DriverCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// What serving pull connections needs of the node.
 pub struct Holder {
     pub store: Arc<ObjectStore>,
     /// The buffers remote drivers push into.
     pub uploads: Arc<Uploads>,
-    /// The cluster token every pull request must carry.
+    /// The node credential: pulls between nodes carry it.
     pub token: String,
+    /// Drivers' credentials: a remote driver's reads (pulls) and uploads
+    /// (pushes) carry one. A push with the node credential is refused.
+    pub drivers: DriverCheck,
     /// Cancelled when the node stops: the listener and its connections end.
     pub stopping: tokio_util::sync::CancellationToken,
 }
@@ -121,7 +128,8 @@ async fn first_request(holder: &Holder, stream: &mut TcpStream) -> Option<Reques
         }
         Err(_) => return None,
     };
-    if reef_proto::auth::CheckToken::new(&holder.token).accepts(&request.auth) {
+    let node = reef_proto::auth::CheckToken::new(&holder.token);
+    if admits(holder, &node, request.kind, &request.auth) {
         return Some(request);
     }
     let message = if request.auth.is_empty() {
@@ -134,6 +142,15 @@ async fn first_request(holder: &Holder, stream: &mut TcpStream) -> Option<Reques
     wire::write_reply(&mut reply, wire::Status::Unauthenticated, 0, message).ok()?;
     let _ = tokio::time::timeout(SEND_TIMEOUT, stream.write_all(&reply)).await;
     None
+}
+
+/// Whether a raw request of `kind` may carry `auth`: a pull the node
+/// credential or a driver's, a push a driver's.
+fn admits(holder: &Holder, node: &reef_proto::auth::CheckToken, kind: Kind, auth: &[u8]) -> bool {
+    match kind {
+        Kind::Pull => node.accepts(auth) || (holder.drivers)(auth),
+        Kind::Push => (holder.drivers)(auth),
+    }
 }
 
 /// The pull connections being served, to shut them down when the node stops.
@@ -226,7 +243,7 @@ fn serve_requests(
             offset,
             end,
         } = req;
-        if !check.accepts(&auth) {
+        if !admits(holder, &check, kind, &auth) {
             let message = if auth.is_empty() {
                 "missing cluster token"
             } else {

@@ -126,6 +126,11 @@ impl PullServer {
             store: node.store().clone(),
             uploads: node.uploads.clone(),
             token: node.config.token.clone(),
+            // In process, drivers present the node's token too.
+            drivers: {
+                let check = reef_proto::auth::CheckToken::new(&node.config.token);
+                Arc::new(move |auth: &[u8]| check.accepts(auth))
+            },
             stopping: node.stopping.clone(),
         };
         // Other (gRPC) connections are dropped.

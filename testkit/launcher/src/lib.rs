@@ -87,6 +87,8 @@ pub struct Launch {
     data_dir: Option<PathBuf>,
     temp_prefix: String,
     token_file: Option<PathBuf>,
+    /// A worker's head's data directory (its node and admin credentials).
+    head_dir: Option<PathBuf>,
     args: Vec<OsString>,
 }
 
@@ -107,19 +109,22 @@ impl Launch {
             data_dir: None,
             temp_prefix: "reef-node-".into(),
             token_file: None,
+            head_dir: None,
             args: Vec::new(),
         }
     }
 
-    /// A worker joining the cluster of `head` (its address and token file).
+    /// A worker joining the cluster of `head`: its address and the node
+    /// credential; drivers of the worker present the head's tenant token.
     pub fn worker(head: &RunningHost) -> Launch {
         let mut launch = Launch::new(false);
         launch.token_file = Some(head.token_file.clone());
+        launch.head_dir = Some(head.head_dir.clone());
         launch
             .arg("--address")
             .arg(&head.address)
             .arg("--token-file")
-            .arg(&head.token_file)
+            .arg(head.node_token_file())
     }
 
     /// The `host` binary to run (default: [`host_binary`]).
@@ -220,6 +225,7 @@ impl Launch {
             port,
             address: format!("127.0.0.1:{port}"),
             token_file: self.token_file.unwrap_or_else(|| dir.join("token")),
+            head_dir: self.head_dir.unwrap_or_else(|| dir.clone()),
             dir,
             _temp: temp,
         })
@@ -236,15 +242,39 @@ pub struct RunningHost {
     pub address: String,
     /// Its data directory (module cache, token, `node.log`).
     pub dir: PathBuf,
-    /// The cluster token file: its own, or its head's for a worker.
+    /// The token file drivers present: tenant `default`'s, in the data
+    /// directory of the node or of its head for a worker.
     pub token_file: PathBuf,
+    /// The data directory of its head (its own for a head): where the node
+    /// and admin credentials are.
+    pub head_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
 
 impl RunningHost {
-    /// The cluster token (from [`RunningHost::token_file`]).
+    /// The token of tenant `default` (from [`RunningHost::token_file`]).
     pub fn token(&self) -> Result<String, LaunchError> {
         reef_proto::auth::read_token_file(&self.token_file).map_err(LaunchError::Token)
+    }
+
+    /// The node credential's file (cluster-internal services).
+    pub fn node_token_file(&self) -> PathBuf {
+        self.head_dir.join("node-token")
+    }
+
+    /// The admin credential's file (tenants, stopping nodes).
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.head_dir.join("admin-token")
+    }
+
+    /// The node credential.
+    pub fn node_token(&self) -> Result<String, LaunchError> {
+        reef_proto::auth::read_token_file(&self.node_token_file()).map_err(LaunchError::Token)
+    }
+
+    /// The admin credential.
+    pub fn admin_token(&self) -> Result<String, LaunchError> {
+        reef_proto::auth::read_token_file(&self.admin_token_file()).map_err(LaunchError::Token)
     }
 
     pub fn pid(&self) -> u32 {
