@@ -59,6 +59,15 @@ enum Key {
     Actor(u64),
 }
 
+/// Whose stream a log is in (what [`LogDir::owner`] answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOwner {
+    /// The task whose return id this is.
+    Task(u64),
+    /// The actor with this id (its own lines and its calls').
+    Actor(u64),
+}
+
 /// What a reader asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -338,6 +347,29 @@ impl LogDir {
                 Ordering::Relaxed,
             );
         }
+    }
+
+    /// Whose log `id` is on this node: the task's (its return id) or the
+    /// actor's (an actor id, or one of its calls); `None` when this node has
+    /// no log of `id`.
+    pub fn owner(&self, id: u64, target: Target) -> Option<LogOwner> {
+        let inner = self.inner.lock().unwrap();
+        let call = match target {
+            Target::Call | Target::Any => inner.calls.get(&id).map(|span| span.key),
+            Target::Actor => None,
+        };
+        let key = call.or_else(|| {
+            let (actor, task) = (Key::Actor(id), Key::Task(id));
+            match target {
+                Target::Actor | Target::Any if inner.streams.contains_key(&actor) => Some(actor),
+                Target::Call | Target::Any if inner.streams.contains_key(&task) => Some(task),
+                _ => None,
+            }
+        })?;
+        Some(match key {
+            Key::Task(t) => LogOwner::Task(t),
+            Key::Actor(a) => LogOwner::Actor(a),
+        })
     }
 
     /// A page of the log of `id` from `offset` (0: its start), at most about
