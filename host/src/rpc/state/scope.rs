@@ -92,11 +92,9 @@ impl Viewer {
                 tenant.is_some_and(|t| self.sees_tenant(&t))
             }
             Some(LogOwner::Actor(actor)) => node
-                .actors
-                .rows()
-                .into_iter()
-                .find(|a| a.id == actor)
-                .is_some_and(|a| self.sees_tenant(&a.tenant)),
+                .logs
+                .actor_tenant(actor)
+                .is_some_and(|t| self.sees_tenant(&t)),
             None => false,
         }
     }
