@@ -204,4 +204,22 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
         "{}",
         text(&out)
     );
+
+    // An ended actor's log stays its tenant's alone.
+    actor_a.kill().await.unwrap();
+    let ended = hex(actor_a.id());
+    let out = worker.cli_with(&["logs", &ended, "--actor"], &token_a);
+    assert!(
+        out.status.success() && text(&out).contains("talker ready"),
+        "{}",
+        text(&out)
+    );
+    let refused = refusal(
+        worker.cli_with(&["logs", &ended, "--actor"], &token_b),
+        &ended,
+    );
+    assert_eq!(
+        refused,
+        refusal(cli_a(&["logs", &made_up, "--actor"]), &made_up)
+    );
 }
