@@ -251,8 +251,9 @@ impl ObjectDirectory {
         self.forwarded.lock().unwrap().remove(&id);
     }
 
-    /// Forwarded tasks still running elsewhere: (result id, module, function, attempt).
-    pub fn forwarded_tasks(&self) -> Vec<(ObjectId, String, String, u32)> {
+    /// Forwarded tasks still running elsewhere: (result id, module,
+    /// function, attempt, tenant).
+    pub fn forwarded_tasks(&self) -> Vec<(ObjectId, String, String, u32, reef_core::TenantId)> {
         self.forwarded
             .lock()
             .unwrap()
@@ -264,6 +265,7 @@ impl ObjectDirectory {
                     a.spec.module.clone(),
                     a.spec.function.clone(),
                     a.number,
+                    a.spec.tenant.clone(),
                 ))
             })
             .collect()

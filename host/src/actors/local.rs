@@ -141,7 +141,10 @@ pub async fn serve(
     };
     let host = s.host.for_tenant(&actor.tenant);
     let mut store = exec::new_store(&host, &actor.module, s.limits, actor.kill.clone());
-    store.data().output.begin(s.logs.actor_init(actor.id));
+    store
+        .data()
+        .output
+        .begin(s.logs.actor_init(actor.id, &actor.tenant));
     store.data_mut().allowed = allowed;
     store.data_mut().permit = Some(permit);
     store.data_mut().resources = s.resources.clone();
@@ -176,7 +179,7 @@ pub async fn serve(
         store
             .data()
             .output
-            .begin(s.logs.actor_call(actor.id, call.return_id));
+            .begin(s.logs.actor_call(actor.id, &actor.tenant, call.return_id));
         // Each call gets a fresh CPU-time budget.
         store.data_mut().ticks_used = 0;
         let start = Instant::now();

@@ -142,6 +142,7 @@ pub struct ActorRow {
     pub module: String,
     pub class: String,
     pub state: String,
+    pub tenant: TenantId,
 }
 
 /// What the actor manager is built from (see `node.rs`).
@@ -1279,6 +1280,7 @@ impl ActorManager {
                     name: a.name.clone().unwrap_or_default(),
                     module: a.module.hash.clone(),
                     class: a.class.clone(),
+                    tenant: a.tenant.clone(),
                     state: match (
                         &*a.state.lock().unwrap(),
                         a.restarts.load(Ordering::Relaxed),

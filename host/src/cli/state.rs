@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 use bytesize::ByteSize;
 use futures::StreamExt;
 use pb::StateKind;
+use reef_core::TenantId;
 use reef_proto as pb;
 use reef_proto::auth::TokenChannel;
 use reef_proto::node_client::NodeClient;
@@ -170,6 +171,7 @@ pub async fn logs(
             max_bytes: 0,
             follow,
             local_only: false,
+            scope_tenant: None,
         })
         .await
         .map_err(status_error)?
@@ -249,24 +251,26 @@ fn print_rows(reply: &pb::ListReply, as_json: bool) {
             )
         };
         println!(
-            "{:#018x}  {} {:<20} {:<22} attempt {}  node {}{error}",
+            "{:#018x}  {} {:<20} {:<22} attempt {}  node {}  tenant {}{error}",
             t.task_id,
             short(&t.module),
             t.function,
             t.state,
             t.attempt.max(1),
-            t.node_id
+            t.node_id,
+            TenantId::from_wire(&t.tenant)
         );
     }
     for a in &reply.actors {
         println!(
-            "{:#018x}  {} {:<16} {:<12} {:<10} node {}",
+            "{:#018x}  {} {:<16} {:<12} {:<10} node {}  tenant {}",
             a.actor_id,
             short(&a.module),
             a.class,
             if a.name.is_empty() { "-" } else { &a.name },
             a.state,
-            a.node_id
+            a.node_id,
+            TenantId::from_wire(&a.tenant)
         );
     }
     for o in &reply.objects {
@@ -340,9 +344,11 @@ fn to_json(reply: &pb::ListReply) -> Value {
         .chain(reply.tasks.iter().map(|t| json!({"task_id": hex(t.task_id), "module": t.module,
             "function": t.function, "state": t.state, "node_id": t.node_id, "attempt": t.attempt,
             "error_code": t.error_code, "error_message": t.error_message,
-            "started_at_ms": t.started_at_ms, "ended_at_ms": t.ended_at_ms})))
+            "started_at_ms": t.started_at_ms, "ended_at_ms": t.ended_at_ms,
+            "tenant": TenantId::from_wire(&t.tenant).to_string()})))
         .chain(reply.actors.iter().map(|a| json!({"actor_id": hex(a.actor_id), "name": a.name,
-            "module": a.module, "class": a.class, "state": a.state, "node_id": a.node_id})))
+            "module": a.module, "class": a.class, "state": a.state, "node_id": a.node_id,
+            "tenant": TenantId::from_wire(&a.tenant).to_string()})))
         .chain(reply.objects.iter().map(|o| json!({"object_id": hex(o.object_id), "size": o.size,
             "state": o.state, "refs": o.refs, "node_id": o.node_id, "owner_index": o.owner_index})))
         .chain(reply.groups.iter().map(|g| json!({"placement_group_id": hex(g.placement_group_id),

@@ -253,6 +253,7 @@ pub async fn logs(
         max_bytes: page.max_bytes.unwrap_or(LOG_PAGE).clamp(1, MAX_LOG_PAGE),
         follow: false,
         local_only: false,
+        scope_tenant: None,
     };
     let mut stream = crate::rpc::state::logs::read(d.api.clone(), &caller.0, request).await?;
     // One chunk is one page; the rest of the stream is dropped unread.

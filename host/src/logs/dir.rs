@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use reef_core::TenantId;
+
 use super::record::{self, Stream};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
@@ -59,6 +61,15 @@ enum Key {
     Actor(u64),
 }
 
+/// Whose stream a log is in (what [`LogDir::owner`] answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOwner {
+    /// The task whose return id this is.
+    Task(u64),
+    /// The actor with this id (its own lines and its calls').
+    Actor(u64),
+}
+
 /// What a reader asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -86,6 +97,9 @@ struct StreamState {
     writing: bool,
     /// The task finished or the actor ended: nothing more will come.
     ended: bool,
+    /// Whose actor it is (kept while its log is: readers are checked
+    /// against it after the actor ended).
+    tenant: Option<TenantId>,
 }
 
 /// Where a call's lines are in its stream.
@@ -161,13 +175,29 @@ impl LogDir {
     }
 
     /// The writer of an actor call's output, appended to the actor's log.
-    pub fn actor_call(self: &Arc<Self>, actor: u64, return_id: u64) -> CallLog {
+    pub fn actor_call(self: &Arc<Self>, actor: u64, tenant: &TenantId, return_id: u64) -> CallLog {
+        self.note_tenant(actor, tenant);
         self.begin(Key::Actor(actor), return_id)
     }
 
     /// The writer of an actor's constructor output.
-    pub fn actor_init(self: &Arc<Self>, actor: u64) -> CallLog {
+    pub fn actor_init(self: &Arc<Self>, actor: u64, tenant: &TenantId) -> CallLog {
+        self.note_tenant(actor, tenant);
         self.begin(Key::Actor(actor), actor)
+    }
+
+    fn note_tenant(&self, actor: u64, tenant: &TenantId) {
+        let mut inner = self.inner.lock().unwrap();
+        let stream = inner.streams.entry(Key::Actor(actor)).or_default();
+        if stream.tenant.as_ref() != Some(tenant) {
+            stream.tenant = Some(tenant.clone());
+        }
+    }
+
+    /// The tenant of actor `actor` whose log is here.
+    pub fn actor_tenant(&self, actor: u64) -> Option<TenantId> {
+        let inner = self.inner.lock().unwrap();
+        inner.streams.get(&Key::Actor(actor))?.tenant.clone()
     }
 
     /// The actor ended: followers of its log stop once they read it all.
@@ -338,6 +368,29 @@ impl LogDir {
                 Ordering::Relaxed,
             );
         }
+    }
+
+    /// Whose log `id` is on this node: the task's (its return id) or the
+    /// actor's (an actor id, or one of its calls); `None` when this node has
+    /// no log of `id`.
+    pub fn owner(&self, id: u64, target: Target) -> Option<LogOwner> {
+        let inner = self.inner.lock().unwrap();
+        let call = match target {
+            Target::Call | Target::Any => inner.calls.get(&id).map(|span| span.key),
+            Target::Actor => None,
+        };
+        let key = call.or_else(|| {
+            let (actor, task) = (Key::Actor(id), Key::Task(id));
+            match target {
+                Target::Actor | Target::Any if inner.streams.contains_key(&actor) => Some(actor),
+                Target::Call | Target::Any if inner.streams.contains_key(&task) => Some(task),
+                _ => None,
+            }
+        })?;
+        Some(match key {
+            Key::Task(t) => LogOwner::Task(t),
+            Key::Actor(a) => LogOwner::Actor(a),
+        })
     }
 
     /// A page of the log of `id` from `offset` (0: its start), at most about
@@ -644,10 +697,10 @@ mod tests {
     #[test]
     fn actor_calls_are_read_alone_or_together_in_pages() {
         let (_tmp, d) = dir(LogLimits::default());
-        let init = d.actor_init(1);
+        let init = d.actor_init(1, &TenantId::default());
         drop(init);
         for call in 10..13u64 {
-            let mut log = d.actor_call(1, call);
+            let mut log = d.actor_call(1, &TenantId::default(), call);
             log.write(Stream::Log, format!("in {call}").as_bytes());
             log.finish();
         }

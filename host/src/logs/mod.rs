@@ -7,5 +7,5 @@ mod dir;
 mod record;
 
 pub use capture::{Capture, LogSink};
-pub use dir::{no_logs, whole_call, CallLog, LogDir, LogLimits, Page, Target};
+pub use dir::{no_logs, whole_call, CallLog, LogDir, LogLimits, LogOwner, Page, Target};
 pub use record::Stream;

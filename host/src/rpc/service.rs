@@ -205,9 +205,10 @@ impl NodeApi for NodeService {
 
     async fn status(
         &self,
-        _request: Request<pb::StatusRequest>,
+        request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        Ok(Response::new(super::status::status(&self.node)))
+        let viewer = Viewer::of(&request);
+        Ok(Response::new(super::status::status(&self.node, &viewer)))
     }
 
     async fn list(

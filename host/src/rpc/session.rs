@@ -274,8 +274,9 @@ impl Session {
             Op::Logs(l) => {
                 // From this node's log files, or the node that ran the call.
                 let this = self.clone();
+                let viewer = super::state::scope::Viewer::tenant(self.tenant.clone());
                 tokio::spawn(async move {
-                    let result = super::state::logs::whole_call(&this.node, l.id).await;
+                    let result = super::state::logs::whole_call(&this.node, &viewer, l.id).await;
                     this.reply_result(l.req_id, result.map(Body::Logs));
                 });
             }

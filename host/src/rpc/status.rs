@@ -1,10 +1,12 @@
-//! What `host status` shows.
+//! What `host status` shows: every node and its resources (cluster capacity
+//! is not secret), and this node's tasks and actors as `viewer` may see them.
 
 use reef_proto as pb;
 
+use super::state::scope::Viewer;
 use crate::node::Node;
 
-pub fn status(node: &Node) -> pb::StatusReply {
+pub fn status(node: &Node, viewer: &Viewer) -> pb::StatusReply {
     let stats = node.store().stats();
     let total = node.scheduler.total().rows();
     let available = node.scheduler.available().rows();
@@ -80,6 +82,7 @@ pub fn status(node: &Node) -> pb::StatusReply {
         .table()
         .rows()
         .into_iter()
+        .filter(|t| viewer.sees_tenant(&t.tenant))
         .map(|t| pb::TaskSummary {
             return_id: t.return_id,
             module: t.module,
@@ -88,8 +91,9 @@ pub fn status(node: &Node) -> pb::StatusReply {
             attempt: t.attempt,
         })
         .collect();
-    tasks.extend(node.objects.forwarded_tasks().into_iter().map(
-        |(return_id, module, function, attempt)| pb::TaskSummary {
+    let forwarded = node.objects.forwarded_tasks().into_iter();
+    tasks.extend(forwarded.filter(|t| viewer.sees_tenant(&t.4)).map(
+        |(return_id, module, function, attempt, _)| pb::TaskSummary {
             return_id,
             module,
             function,
@@ -105,6 +109,7 @@ pub fn status(node: &Node) -> pb::StatusReply {
             .actors
             .rows()
             .into_iter()
+            .filter(|a| viewer.sees_tenant(&a.tenant))
             .map(|a| pb::ActorSummary {
                 actor_id: a.id,
                 name: a.name,

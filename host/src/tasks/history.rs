@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use reef_core::TenantId;
+
 use crate::error::{ErrorCode, ReefError};
 use crate::store::ObjectId;
 
@@ -18,6 +20,7 @@ pub struct Finished {
     pub module: String,
     pub function: String,
     pub attempt: u32,
+    pub tenant: TenantId,
     /// `None`: it succeeded.
     pub error: Option<(ErrorCode, String)>,
     /// Unix microseconds: when the attempt started (waiting for its
@@ -81,6 +84,7 @@ mod tests {
                 module: "m".into(),
                 function: "f".into(),
                 attempt: 1,
+                tenant: TenantId::default(),
                 error: Some((ErrorCode::GuestError, "x".repeat(5000))),
                 started_at_us: 0,
                 running_at_us: 0,

@@ -519,6 +519,7 @@ impl Tasks {
             module: spec.module.clone(),
             function: spec.function.clone(),
             attempt: attempt.number,
+            tenant: spec.tenant.clone(),
             error: result.as_ref().err().map(history::error_of),
             started_at_us,
             running_at_us: running_at_us.into_inner(),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use reef_core::TenantId;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, ReefError};
@@ -44,6 +45,7 @@ struct LiveTask {
     function: String,
     attempt: u32,
     state: &'static str,
+    tenant: TenantId,
     owner: Option<u64>,
     cancel: CancellationToken,
     reason: Option<StopReason>,
@@ -61,6 +63,7 @@ pub struct TaskRow {
     pub state: &'static str,
     /// 1: the first attempt; more after retries.
     pub attempt: u32,
+    pub tenant: TenantId,
 }
 
 #[derive(Default)]
@@ -79,6 +82,7 @@ impl TaskTable {
                 function: spec.function.clone(),
                 attempt: attempt.number,
                 state: "waiting-for-args",
+                tenant: spec.tenant.clone(),
                 owner: spec.owner,
                 cancel: cancel.clone(),
                 reason: None,
@@ -149,6 +153,7 @@ impl TaskTable {
                 function: t.function.clone(),
                 state: t.state,
                 attempt: t.attempt,
+                tenant: t.tenant.clone(),
             })
             .collect();
         rows.sort_by_key(|r| r.return_id);

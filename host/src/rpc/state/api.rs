@@ -159,7 +159,7 @@ impl StateApi {
         };
         match kind {
             StateKind::Nodes => {
-                reply.nodes = crate::rpc::status::status(&self.node).nodes;
+                reply.nodes = crate::rpc::status::status(&self.node, viewer).nodes;
             }
             StateKind::Jobs => {
                 let jobs = self

@@ -1,6 +1,7 @@
 //! `--filter key=value`: the keys each kind of row has, and matching.
 
 use pb::StateKind;
+use reef_core::TenantId;
 use reef_proto as pb;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
@@ -17,8 +18,11 @@ pub fn keys(kind: StateKind) -> &'static [&'static str] {
             "node_id",
             "attempt",
             "error_code",
+            "tenant",
         ],
-        StateKind::Actors => &["actor_id", "name", "module", "class", "state", "node_id"],
+        StateKind::Actors => &[
+            "actor_id", "name", "module", "class", "state", "node_id", "tenant",
+        ],
         StateKind::Objects => &["object_id", "state", "node_id", "owner_index"],
         StateKind::Groups => &["placement_group_id", "bundle_index", "node_id"],
         StateKind::Jobs => &[
@@ -137,6 +141,7 @@ impl Fields for pb::TaskInfo {
             "node_id" => Some(self.node_id.clone()),
             "attempt" => Some(self.attempt.to_string()),
             "error_code" => Some(self.error_code.clone()),
+            "tenant" => Some(TenantId::from_wire(&self.tenant).to_string()),
             _ => None,
         }
     }
@@ -151,6 +156,7 @@ impl Fields for pb::ActorInfo {
             "class" => Some(self.class.clone()),
             "state" => Some(self.state.clone()),
             "node_id" => Some(self.node_id.clone()),
+            "tenant" => Some(TenantId::from_wire(&self.tenant).to_string()),
             _ => None,
         }
     }

@@ -42,11 +42,12 @@ pub async fn read(
     request: pb::ReadLogsRequest,
 ) -> ReefResult<ChunkStream> {
     let id = request.id;
-    if !viewer.may_read_logs(id) {
-        return Err(no_logs(id));
-    }
     let node = api.node().clone();
     if node.logs.read(id, target(request.target), 0, 0).is_some() {
+        // A foreign log answers as a missing one (its id is not revealed).
+        if !viewer.may_read_logs(&node, id, target(request.target)) {
+            return Err(no_logs(id));
+        }
         return Ok(local(node, request));
     }
     if request.local_only {
@@ -54,11 +55,14 @@ pub async fn read(
     }
     let mut asked = request;
     asked.local_only = true;
+    // The node holding the log checks it against the caller's tenant.
+    asked.scope_tenant = viewer.narrowed_to().map(|t| t.to_wire());
     let asks: Vec<_> = api
         .peers()
         .into_iter()
         .map(|(peer, address)| {
             let client = api.client(&peer, &address);
+            let asked = asked.clone();
             Box::pin(async move {
                 let mut client = client.map_err(|e| e.message)?;
                 match tokio::time::timeout(FAN_OUT_DEADLINE, client.read_logs(asked)).await {
@@ -128,9 +132,14 @@ fn local(node: Arc<Node>, request: pb::ReadLogsRequest) -> ChunkStream {
     Box::pin(stream)
 }
 
-/// A driver's `logs(ref)`: the whole log of one task or actor call.
-pub async fn whole_call(node: &Arc<Node>, id: u64) -> ReefResult<pb::LogsReply> {
+/// A driver's `logs(ref)`: the whole log of one task or actor call, when
+/// `viewer` may read it.
+pub async fn whole_call(node: &Arc<Node>, viewer: &Viewer, id: u64) -> ReefResult<pb::LogsReply> {
     let mut reply = pb::LogsReply::default();
+    let here = node.logs.owner(id, Target::Call).is_some();
+    if here && !viewer.may_read_logs(node, id, Target::Call) {
+        return Err(no_logs(id));
+    }
     if let Some(lines) = crate::logs::whole_call(&node.logs, id)? {
         for (stream, text) in lines {
             add(&mut reply, stream.name(), text);
@@ -143,7 +152,7 @@ pub async fn whole_call(node: &Arc<Node>, id: u64) -> ReefResult<pb::LogsReply> 
         target: pb::LogTarget::Call as i32,
         ..Default::default()
     };
-    let mut stream = read(api, &Viewer::default(), request).await?;
+    let mut stream = read(api, viewer, request).await?;
     let mut bytes = 0;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(ReefError::from)?;

@@ -38,9 +38,13 @@ impl pb::peer_state_server::PeerState for NodeStateService {
         &self,
         request: tonic::Request<pb::ReadLogsRequest>,
     ) -> Result<tonic::Response<Self::ReadLogsStream>, tonic::Status> {
-        let viewer = Viewer::of(&request);
+        let mut viewer = Viewer::of(&request);
         let mut request = request.into_inner();
         request.local_only = true;
+        // The node that received a tenant's request names the tenant.
+        if let (None, Some(tenant)) = (viewer.narrowed_to(), &request.scope_tenant) {
+            viewer = Viewer::tenant(reef_core::TenantId::from_wire(tenant));
+        }
         Ok(tonic::Response::new(
             logs::read(self.api.clone(), &viewer, request).await?,
         ))

@@ -32,6 +32,7 @@ pub fn local(node: &Node, kind: StateKind, filters: &Filters) -> pb::ListReply {
                     .into(),
                     node_id: here(),
                     attempt: t.attempt,
+                    tenant: t.tenant.to_wire(),
                     error_code: t
                         .error
                         .as_ref()
@@ -51,16 +52,18 @@ pub fn local(node: &Node, kind: StateKind, filters: &Filters) -> pb::ListReply {
                 state: t.state.into(),
                 node_id: here(),
                 attempt: t.attempt,
+                tenant: t.tenant.to_wire(),
                 ..Default::default()
             }));
             tasks.extend(node.objects.forwarded_tasks().into_iter().map(
-                |(task_id, module, function, attempt)| pb::TaskInfo {
+                |(task_id, module, function, attempt, tenant)| pb::TaskInfo {
                     task_id,
                     module,
                     function,
                     state: "forwarded".into(),
                     node_id: here(),
                     attempt,
+                    tenant: tenant.to_wire(),
                     ..Default::default()
                 },
             ));
@@ -78,6 +81,7 @@ pub fn local(node: &Node, kind: StateKind, filters: &Filters) -> pb::ListReply {
                     class: a.class,
                     state: a.state,
                     node_id: here(),
+                    tenant: a.tenant.to_wire(),
                 })
                 .filter(|r| filters.matches(r))
                 .collect();
