@@ -71,8 +71,10 @@ async function main() {
     "--dashboard-port", String(dashboardPort)], ["listening on", "dashboard at"]);
   const tokenFile = join(head.dataDir, "token");
   const token = readFileSync(tokenFile, "utf8").trim();
+  // A worker joins with the node credential; drivers and the dashboard take the tenant's token.
   await startNode(["--port", String(workerPort), "--address", `127.0.0.1:${port}`,
-    "--token-file", tokenFile, "--num-cpus", "2", "--resource", "worker=1"], ["listening on"]);
+    "--token-file", join(head.dataDir, "node-token"), "--num-cpus", "2", "--resource", "worker=1"],
+    ["listening on"]);
   const base = `http://127.0.0.1:${dashboardPort}`;
   assert.match(head.out, new RegExp(`dashboard at ${base}/`), "the head prints the dashboard URL");
 
