@@ -1,6 +1,7 @@
 // The driver against a real node: `host start --head` on a free port.
 
 import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import {
@@ -377,7 +378,12 @@ describe("connections", () => {
         assert.ok(["NODE_STOPPING", "UNAVAILABLE", "INTERNAL"].includes(e.code), e.message);
         return true;
       });
-      await n.cluster.stopNode();
+      // Stopping a node takes the admin credential (written beside the tenant token).
+      const admin = await Cluster.connect(n.node.address, {
+        tokenFile: join(dirname(n.node.tokenFile!), "admin-token"),
+      });
+      await admin.stopNode();
+      await admin.close().catch(() => undefined);
       await pending;
     } finally {
       await n.stop();
