@@ -474,10 +474,39 @@ async fn run_job(command: JobCommand) -> Result<()> {
 /// One node per data directory: its token, socket, modules and spill live
 /// there, and a second node would take them over.
 fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // Private to the node's user: credentials, socket, logs and spill live here.
+    match std::fs::DirBuilder::new().mode(0o700).create(data_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(data_dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::info!(
+                    "restricting the data directory {} to its user (was mode {:o})",
+                    data_dir.display(),
+                    mode & 0o777
+                );
+                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("cannot restrict {}", data_dir.display()))?;
+            }
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot create the data directory {}", data_dir.display())
+            })
+        }
+    }
     let path = data_dir.join("node.lock");
-    let lock = std::fs::File::create(&path)
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),
@@ -596,6 +625,15 @@ async fn start(args: StartArgs) -> Result<()> {
     let _ = std::fs::remove_file(&node.config.socket_path);
     let unix = tokio::net::UnixListener::bind(&node.config.socket_path)
         .with_context(|| format!("cannot listen on {}", node.config.socket_path.display()))?;
+    // Only the node's user connects here (others use TCP with a token).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            &node.config.socket_path,
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .with_context(|| format!("cannot restrict {}", node.config.socket_path.display()))?;
+    }
     // `/metrics` and the dashboard take the default tenant's token on the
     // head (as before tenants), the node credential elsewhere.
     let api_token = if node.config.head {

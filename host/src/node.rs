@@ -388,6 +388,9 @@ impl Node {
     /// Waits until this node has joined its cluster (at most `JOIN_WAIT`:
     /// a node that never joins stops anyway).
     pub async fn joined(&self) {
+        if self.cluster.is_registered() {
+            return; // the hot path: no timer, no subscription
+        }
         let _ = tokio::time::timeout(JOIN_WAIT, self.cluster.registered()).await;
     }
 

@@ -57,6 +57,13 @@ pub struct Forwarded {
     pub actor_call: Option<(u64, String, u32)>,
 }
 
+impl Forwarded {
+    /// The task attempt running there (0 for an actor call).
+    fn attempt(&self) -> u32 {
+        self.task.as_ref().map_or(0, |a| a.number)
+    }
+}
+
 /// An actor call whose actor's node died before it answered (its
 /// arguments still held, its result pending).
 pub struct LostCall {
@@ -92,6 +99,9 @@ pub struct ObjectDirectory {
     copies: Mutex<HashMap<ObjectId, Vec<String>>>,
     /// Owner side: results being produced on another node.
     forwarded: Mutex<HashMap<ObjectId, Forwarded>>,
+    /// Producer side: the attempt number of each other node's task result
+    /// being made here, sent with the result (the owner ignores a stale one).
+    attempts: Mutex<HashMap<ObjectId, u32>>,
 }
 
 impl ObjectDirectory {
@@ -110,6 +120,7 @@ impl ObjectDirectory {
             next_object: AtomicU64::new(1),
             copies: Mutex::default(),
             forwarded: Mutex::default(),
+            attempts: Mutex::default(),
         }
     }
 
@@ -241,6 +252,17 @@ impl ObjectDirectory {
         }
     }
 
+    /// Producer side: attempt `number` of the task making another node's
+    /// object `id` runs here (its report names it).
+    pub fn note_attempt(&self, id: ObjectId, number: u32) {
+        self.attempts.lock().unwrap().insert(id, number);
+    }
+
+    /// The attempt that made `id` here, for its report (0: not a task).
+    fn take_attempt(&self, id: ObjectId) -> u32 {
+        self.attempts.lock().unwrap().remove(&id).unwrap_or(0)
+    }
+
     /// Records work whose result `id` (pending here) another node produces.
     pub fn note_forwarded(&self, id: ObjectId, forwarded: Forwarded) {
         self.forwarded.lock().unwrap().insert(id, forwarded);
@@ -286,6 +308,7 @@ impl ObjectDirectory {
     /// Tells the owner of `id` that the work producing it failed here.
     fn report_failure(&self, id: ObjectId, e: ReefError) {
         let owner = owner_index(id);
+        let attempt = self.take_attempt(id);
         let Some(owner) = self.cluster.node_by_index(owner) else {
             return tracing::warn!("result {id:#x}: its owner (node index {owner}) is gone");
         };
@@ -294,6 +317,7 @@ impl ObjectDirectory {
                 id,
                 size: 0,
                 result: Some(pb::ready_object::Result::Error(e.to_proto())),
+                attempt,
             }),
             Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
         }
@@ -309,6 +333,7 @@ impl ObjectDirectory {
         let owner = owner_index(id);
         let Some(owner) = self.cluster.node_by_index(owner) else {
             tracing::warn!("result {id:#x}: its owner (node index {owner}) is gone");
+            self.take_attempt(id);
             self.store.release(id);
             return;
         };
@@ -332,23 +357,43 @@ impl ObjectDirectory {
         if !matches!(result, pb::ready_object::Result::HolderNodeId(_)) {
             self.store.release(id);
         }
+        let attempt = self.take_attempt(id);
         match self.cluster.peer(&owner.node_id) {
             Ok(link) => link.report(pb::ReadyObject {
                 id,
                 size,
                 result: Some(result),
+                attempt,
             }),
             Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
         }
     }
 
     /// Owner side: results of forwarded work. A task's failed attempt is
-    /// returned (its arguments still held) for the task service to retry or fail.
+    /// returned (its arguments still held) for the task service to retry or
+    /// fail. A report of a task attempt that is no longer the one running
+    /// (its node was declared dead and the task run again) is stale: it
+    /// neither settles the task nor lets its arguments go.
     pub fn on_objects_ready(&self, objects: Vec<pb::ReadyObject>) -> Vec<FailedAttempt> {
         let mut failed = Vec::new();
         for object in objects {
             let id = object.id;
-            let forwarded = self.forwarded.lock().unwrap().remove(&id);
+            let forwarded = {
+                let mut forwarded = self.forwarded.lock().unwrap();
+                let current = forwarded.get(&id).map(Forwarded::attempt);
+                match current {
+                    Some(n) if object.attempt == 0 || n == 0 || n == object.attempt => {
+                        forwarded.remove(&id)
+                    }
+                    // A task attempt, but not the one in flight (or none is).
+                    _ if object.attempt != 0 && self.owns(id) => {
+                        drop(forwarded);
+                        self.drop_stale_report(object, current);
+                        continue;
+                    }
+                    _ => None,
+                }
+            };
             if let (Some(pb::ready_object::Result::Error(e)), Some(f)) =
                 (&object.result, &forwarded)
             {
@@ -400,6 +445,38 @@ impl ObjectDirectory {
             }
         }
         failed
+    }
+
+    /// A report of attempt `object.attempt` while attempt `current` runs
+    /// (or none: the task was settled meanwhile). A copy it left on its
+    /// holder is freed there (unless that node runs the current attempt,
+    /// whose entry has the same id).
+    fn drop_stale_report(&self, object: pb::ReadyObject, current: Option<u32>) {
+        let id = object.id;
+        tracing::debug!(
+            result = %format_args!("{id:#x}"),
+            attempt = object.attempt,
+            current = ?current,
+            "stale report ignored"
+        );
+        let Some(pb::ready_object::Result::HolderNodeId(holder)) = object.result else {
+            return;
+        };
+        let running_there = self
+            .forwarded
+            .lock()
+            .unwrap()
+            .get(&id)
+            .is_some_and(|f| f.node_id == holder);
+        if running_there || self.copies_of(id).contains(&holder) {
+            return;
+        }
+        if let Ok(link) = self.cluster.peer(&holder) {
+            let mut client = link.client.clone();
+            tokio::spawn(async move {
+                let _ = client.free(pb::FreeRequest { ids: vec![id] }).await;
+            });
+        }
     }
 
     /// Owner side: where an object is, once it is sealed.

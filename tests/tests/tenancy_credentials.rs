@@ -78,6 +78,41 @@ async fn the_head_writes_three_distinct_private_credentials() {
     assert_eq!(tokens[0], head.token());
     assert_eq!(tokens[1], head.node_token());
     assert_eq!(tokens[2], head.admin_token());
+    // The directory and what else the node keeps there are the node user's only.
+    for (name, want) in [("", 0o700), ("node.sock", 0o600), ("node.lock", 0o600)] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, want, "{name:?} is mode {mode:o}");
+    }
+}
+
+/// Random tokens are refused (each named a wrong token or a busy check),
+/// and the node still serves the right one promptly afterwards.
+#[tokio::test]
+async fn a_flood_of_unknown_tokens_is_refused_and_the_node_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = HostProcess::start(dir.path(), &[]);
+    let mut calls = Vec::new();
+    let shared = channel(&head).await;
+    for i in 0..200 {
+        let token = format!("{i:064x}");
+        let mut client =
+            pb::node_client::NodeClient::with_interceptor(shared.clone(), attach(&token));
+        calls.push(tokio::spawn(async move {
+            client.status(pb::StatusRequest::default()).await
+        }));
+    }
+    for call in calls {
+        let status = call
+            .await
+            .unwrap()
+            .expect_err("a random token was accepted");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    }
+    let mut client = node_client(&head, &head.token()).await;
+    client.status(pb::StatusRequest::default()).await.unwrap();
 }
 
 #[tokio::test]

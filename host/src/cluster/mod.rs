@@ -107,8 +107,16 @@ impl Membership {
         self.registered.send_replace(true);
     }
 
+    /// Whether the node has its index already (no waiting).
+    pub fn is_registered(&self) -> bool {
+        *self.registered.borrow()
+    }
+
     /// Waits until the node has its index (sessions start after that).
     pub async fn registered(&self) {
+        if self.is_registered() {
+            return;
+        }
         let mut rx = self.registered.subscribe();
         let _ = rx.wait_for(|r| *r).await;
     }
@@ -171,9 +179,16 @@ impl Membership {
         let reply = loop {
             match client.register(request.clone()).await {
                 Ok(reply) => break reply,
+                // Not reached (yet), or the connection broke (a busy head):
+                // try again. A refusal (token, resources) is final.
                 Err(status)
-                    if status.code() == tonic::Code::Unavailable
-                        && tokio::time::Instant::now() < deadline =>
+                    if matches!(
+                        status.code(),
+                        tonic::Code::Unavailable
+                            | tonic::Code::Unknown
+                            | tonic::Code::Cancelled
+                            | tonic::Code::DeadlineExceeded
+                    ) && tokio::time::Instant::now() < deadline =>
                 {
                     tracing::debug!("control plane {client:?} not reachable yet: {status}");
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::codegen::http;
 use tower::{Layer, Service};
 
+use super::token_lookups::{Lookup, TokenLookups};
 use crate::cluster::Membership;
 
 /// A kind of credential.
@@ -96,6 +97,8 @@ pub struct Authenticator {
     in_view: Mutex<HashSet<CredentialId>>,
     /// Cancelled when a credential is revoked (driver sessions end on it).
     revocations: Mutex<HashMap<CredentialId, CancellationToken>>,
+    /// Bounds the control-plane lookups of unknown tokens.
+    lookups: TokenLookups,
     cluster: Arc<Membership>,
 }
 
@@ -110,6 +113,7 @@ impl Authenticator {
             principals: RwLock::default(),
             in_view: Mutex::default(),
             revocations: Mutex::default(),
+            lookups: TokenLookups::default(),
             cluster,
         });
         auth.apply(&views.borrow_and_update());
@@ -216,13 +220,25 @@ impl Authenticator {
         let Ok(control_plane) = self.cluster.gcs() else {
             return Err(wrong());
         };
+        let _permit =
+            match self.lookups.begin(&id.0) {
+                Lookup::Ask(permit) => permit,
+                Lookup::RecentlyRefused => return Err(wrong()),
+                Lookup::Busy => return Err(unauthenticated(
+                    "unknown token not checked: too many unknown tokens are being checked; retry",
+                )),
+            };
         match control_plane.authenticate(&id.0).await? {
             Some(principal) => {
                 let caller = caller_of(&principal);
+                self.lookups.accepted(&id.0);
                 self.principals.write().unwrap().insert(id, caller.clone());
                 Ok((caller, id))
             }
-            None => Err(wrong()),
+            None => {
+                self.lookups.refused(&id.0);
+                Err(wrong())
+            }
         }
     }
 

@@ -9,5 +9,6 @@ pub mod session;
 pub mod state;
 pub mod status;
 pub mod tenants;
+mod token_lookups;
 
 pub use service::NodeService;

@@ -165,11 +165,16 @@ impl Tasks {
                 // Freed meanwhile.
                 None => store.create_pending(spec.return_id, 1)?,
                 Some(true) => {
+                    self.objects.note_attempt(spec.return_id, attempt.number);
                     self.objects.report_if_foreign(spec.return_id);
                     return Ok(());
                 }
                 Some(false) => {}
             }
+        }
+        if !self.objects.owns(spec.return_id) {
+            // Its report names the attempt (see `ObjectDirectory::on_objects_ready`).
+            self.objects.note_attempt(spec.return_id, attempt.number);
         }
         let module = match self.check(spec) {
             Ok(m) => Some(m),
@@ -263,6 +268,7 @@ impl Tasks {
             let id = attempt.spec.return_id;
             if let Err(e) = this.fetch_module(&attempt.spec.module).await {
                 this.objects.store().create_pending(id, 1).ok();
+                this.objects.note_attempt(id, attempt.number);
                 this.objects.seal_failure(id, e);
                 return;
             }
