@@ -534,9 +534,9 @@ async fn start(args: StartArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (is another node using this port?)"))?;
-    let metrics_listener = bind_metrics(&args).await?;
-    let dashboard_listener = bind_dashboard(&args).await?;
     let tls = start_tls(&args)?;
+    let metrics_listener = bind_metrics(&args, tls.is_some()).await?;
+    let dashboard_listener = bind_dashboard(&args).await?;
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/reef/node-{}", args.port)));
@@ -864,7 +864,7 @@ async fn bind_dashboard(args: &StartArgs) -> Result<Option<tokio::net::TcpListen
 /// The `/metrics` listener: `None` when turned off. A port given with
 /// `--metrics-port` must be free; the default one (`--port` + 1000) is
 /// skipped with a warning when it is not.
-async fn bind_metrics(args: &StartArgs) -> Result<Option<tokio::net::TcpListener>> {
+async fn bind_metrics(args: &StartArgs, tls: bool) -> Result<Option<tokio::net::TcpListener>> {
     if args.no_metrics {
         return Ok(None);
     }
@@ -879,7 +879,8 @@ async fn bind_metrics(args: &StartArgs) -> Result<Option<tokio::net::TcpListener
     let addr = format!("{}:{port}", args.metrics_host);
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
-            tracing::info!("metrics at http://{addr}/metrics");
+            let scheme = if tls { "https" } else { "http" };
+            tracing::info!("metrics at {scheme}://{addr}/metrics");
             Ok(Some(listener))
         }
         Err(e) if chosen => Err(e).with_context(|| format!("cannot serve metrics on {addr}")),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use reef::{Cluster, ConnectOptions, Strategy};
 use reef_testkit::cluster3::{id_of, node_ids};
-use reef_testkit::{guest, host_bin, HostProcess};
+use reef_testkit::{free_port, guest, host_bin, HostProcess};
 
 /// `host tls init DIR`: the CA, certificate and key, all mode 0600.
 fn tls_init(dir: &Path) {
@@ -71,6 +71,100 @@ struct TlsCluster {
     worker: HostProcess,
     ca: PathBuf,
     _dirs: Vec<tempfile::TempDir>,
+}
+
+/// `GET path` over HTTPS (HTTP/1.1) to `port`, trusting `ca`: the status
+/// line and the body.
+async fn https_get(port: u16, ca: &Path, path: &str, token: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in reef_core::tls::read_certs(ca).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await?;
+    let mut reply = Vec::new();
+    let _ = tls.read_to_end(&mut reply).await;
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// Plain HTTP/1.1 to `port`: what comes back, if anything.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let _ = tcp.write_all(request.as_bytes()).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[tokio::test]
+async fn metrics_and_the_dashboard_serve_https_only() {
+    let certs = tempfile::tempdir().unwrap();
+    tls_init(certs.path());
+    let ca = certs.path().join("ca.pem");
+    let (metrics, dashboard) = (free_port(), free_port());
+    let mut args = tls_args(certs.path());
+    args.extend([
+        "--metrics-port".into(),
+        metrics.to_string(),
+        "--dashboard-port".into(),
+        dashboard.to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let head = HostProcess::start(dir.path(), &args);
+    assert!(
+        head.log()
+            .contains(&format!("metrics at https://127.0.0.1:{metrics}/metrics")),
+        "{}",
+        head.log()
+    );
+    let scrape = https_get(metrics, &ca, "/metrics", &head.token())
+        .await
+        .unwrap();
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    assert!(scrape.contains("reef_"), "{scrape}");
+    let page = https_get(dashboard, &ca, "/api/overview", &head.token())
+        .await
+        .unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    // Plain HTTP gets no answer from either.
+    for port in [metrics, dashboard] {
+        let reply = http_get(port, "/metrics").await;
+        assert!(!reply.contains("HTTP/1.1"), "plain HTTP answered: {reply}");
+    }
+    // A client trusting another CA fails the handshake.
+    let other = tempfile::tempdir().unwrap();
+    tls_init(other.path());
+    let err = https_get(
+        metrics,
+        &other.path().join("ca.pem"),
+        "/metrics",
+        &head.token(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
 }
 
 async fn tls_cluster() -> TlsCluster {
