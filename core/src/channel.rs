@@ -165,9 +165,13 @@ mod tests {
             Some("http")
         );
         assert_eq!(
-            endpoint("https://example.org:1").unwrap().uri().to_string(),
-            "https://example.org:1/"
+            endpoint("http://example.org:1").unwrap().uri().to_string(),
+            "http://example.org:1/"
         );
+        // TLS needs a CA to verify the node against.
+        let err = endpoint("https://example.org:1").unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadArgument);
+        assert!(err.message.contains("no CA"), "{err}");
         let err = endpoint("not an address").unwrap_err();
         assert_eq!(err.code, ErrorCode::BadArgument);
     }
