@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint, Server};
 
+use crate::tls::ClientTls;
 use crate::{ErrorCode, ReefError, ReefResult};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,19 +29,47 @@ pub const CONNECTION_WINDOW: u32 = 64 << 20;
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The endpoint for `address` (`host:port` or a URI) with Reef's settings;
-/// change what a caller needs (say, a shorter connect timeout) on it.
+/// change what a caller needs (say, a shorter connect timeout) on it. With
+/// a TLS trust [installed](crate::tls::install) in the process, an address
+/// without a scheme is dialled with TLS.
 pub fn endpoint(address: &str) -> ReefResult<Endpoint> {
-    let uri = if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
+    endpoint_with(address, crate::tls::installed())
+}
+
+/// [`endpoint`] with TLS verifying servers against `tls` (`None`: plain
+/// unless the address says `https://`, which needs a trust).
+pub fn endpoint_with(address: &str, tls: Option<&ClientTls>) -> ReefResult<Endpoint> {
+    let uri = match (address.contains("://"), tls) {
+        (true, _) => address.to_owned(),
+        (false, Some(_)) => format!("https://{address}"),
+        (false, None) => format!("http://{address}"),
     };
-    let endpoint = Endpoint::from_shared(uri).map_err(|e| {
+    let endpoint = Endpoint::from_shared(uri.clone()).map_err(|e| {
         ReefError::new(
             ErrorCode::BadArgument,
             format!("bad address {address}: {e}"),
         )
     })?;
+    let endpoint = match tls {
+        Some(tls) if uri.starts_with("https://") => {
+            endpoint.tls_config(tls.tonic()).map_err(|e| {
+                ReefError::new(
+                    ErrorCode::BadArgument,
+                    format!("TLS settings for {address}: {e}"),
+                )
+            })?
+        }
+        None if uri.starts_with("https://") => {
+            return Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!(
+                    "{address} asks for TLS but no CA is given (the driver's tls_ca, \
+                     $REEF_TLS_CA, or a node's --tls-ca)"
+                ),
+            ))
+        }
+        _ => endpoint,
+    };
     Ok(configure(endpoint).connect_timeout(CONNECT_TIMEOUT))
 }
 
@@ -62,13 +91,33 @@ pub fn lazy(address: &str) -> ReefResult<Channel> {
 
 /// A channel to `address`, connected now.
 pub async fn connect(address: &str) -> ReefResult<Channel> {
-    endpoint(address)?.connect().await.map_err(|e| {
-        let cause = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
+    connect_with(address, crate::tls::installed()).await
+}
+
+/// [`connect`] with TLS verifying the server against `tls`.
+pub async fn connect_with(address: &str, tls: Option<&ClientTls>) -> ReefResult<Channel> {
+    endpoint_with(address, tls)?.connect().await.map_err(|e| {
         ReefError::new(
             ErrorCode::Internal,
-            format!("cannot connect to {address}{cause}"),
+            format!("cannot connect to {address}{}", causes(&e)),
         )
     })
+}
+
+/// `: cause: its cause ...` of a transport error (a TLS failure is a few
+/// levels down).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// A channel over the Unix socket at `path` (a node's socket for drivers on
@@ -87,10 +136,9 @@ pub async fn connect_unix(path: &str) -> ReefResult<Channel> {
         }))
         .await
         .map_err(|e| {
-            let cause = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
             ReefError::new(
                 ErrorCode::Internal,
-                format!("cannot connect to {path}{cause}"),
+                format!("cannot connect to {path}{}", causes(&e)),
             )
         })
 }
@@ -117,9 +165,13 @@ mod tests {
             Some("http")
         );
         assert_eq!(
-            endpoint("https://example.org:1").unwrap().uri().to_string(),
-            "https://example.org:1/"
+            endpoint("http://example.org:1").unwrap().uri().to_string(),
+            "http://example.org:1/"
         );
+        // TLS needs a CA to verify the node against.
+        let err = endpoint("https://example.org:1").unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadArgument);
+        assert!(err.message.contains("no CA"), "{err}");
         let err = endpoint("not an address").unwrap_err();
         assert_eq!(err.code, ErrorCode::BadArgument);
     }

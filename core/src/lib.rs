@@ -12,6 +12,8 @@
 //! * [`RetryPolicy`] — a task's retries and the failures that allow one.
 //! * [`tenant`] — who work belongs to ([`TenantId`]) and who is asking
 //!   ([`Caller`]: node, admin or tenant credential).
+//! * [`tls`] — TLS for TCP connections: certificates, the client trust,
+//!   streams that may be encrypted.
 //! * [`wire`] — the raw object connections to a node's port: pulls (node to
 //!   node, and remote drivers' gets) and pushes (remote drivers' puts).
 
@@ -22,6 +24,7 @@ mod resources;
 pub mod retry;
 mod strategy;
 pub mod tenant;
+pub mod tls;
 pub mod wire;
 
 pub use error::{grpc_code, ErrorCode, ReefError, ReefResult};

@@ -17,6 +17,7 @@ use crate::rpc::NodeService;
 mod job;
 mod state;
 mod tenant;
+mod tls_init;
 
 pub const DEFAULT_PORT: u16 = 6390;
 /// The head's dashboard port (Ray's).
@@ -128,6 +129,25 @@ enum Command {
     /// Create, list and revoke tenants (admin credential, as for `stop`).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Certificates for running a cluster with TLS.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Make a cluster CA and one node certificate signed by it, in DIR:
+    /// ca.pem, cert.pem and key.pem (mode 0600; existing files are not
+    /// replaced). Start every node with `--tls-cert DIR/cert.pem --tls-key
+    /// DIR/key.pem --tls-ca DIR/ca.pem`; drivers trust DIR/ca.pem.
+    Init {
+        dir: PathBuf,
+        /// A name or IP address the nodes are reached at (repeatable);
+        /// localhost, 127.0.0.1, ::1 and this machine's hostname are always
+        /// in.
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +365,18 @@ struct StartArgs {
     /// Serve no dashboard.
     #[arg(long)]
     no_dashboard: bool,
+    /// Serve every TCP listener (gRPC, object transfers, dashboard,
+    /// `/metrics`) with TLS, presenting this certificate (PEM, the node's
+    /// first; `host tls init` makes one). The Unix socket stays as it is.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The cluster CA (PEM) this node verifies the other nodes against
+    /// [default: the --tls-cert file, for a self-signed certificate].
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
 }
 
 /// The node a command talks to, and the token it shows.
@@ -356,6 +388,9 @@ struct NodeTarget {
     /// token of a node on this machine in its default data directory].
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Connect with TLS, trusting this CA (PEM) [default: $REEF_TLS_CA].
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
 }
 
 fn default_address() -> String {
@@ -418,6 +453,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Tenant(command) => run_tenant(command).await,
+        Command::Tls(TlsCommand::Init { dir, names }) => tls_init::init(&dir, &names),
     }
 }
 
@@ -527,7 +563,8 @@ async fn start(args: StartArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (is another node using this port?)"))?;
-    let metrics_listener = bind_metrics(&args).await?;
+    let tls = start_tls(&args)?;
+    let metrics_listener = bind_metrics(&args, tls.is_some()).await?;
     let dashboard_listener = bind_dashboard(&args).await?;
     let data_dir = args
         .data_dir
@@ -692,7 +729,9 @@ async fn start(args: StartArgs) -> Result<()> {
     let to_flush = control_plane.clone();
     let control_plane = control_plane.map(|service| service.into_plain_server());
     let stopping = node.stopping.clone();
+    let http_tls = tls.as_ref().map(|tls| tls.http.clone());
     if let Some(listener) = metrics_listener {
+        let listener = crate::tls::Incoming::new(listener, http_tls.clone(), stopping.clone())?;
         let access = if args.metrics_no_auth {
             crate::metrics::http::Access::Open
         } else {
@@ -708,7 +747,12 @@ async fn start(args: StartArgs) -> Result<()> {
     }
     let dashboard_url = match dashboard_listener {
         Some(listener) => {
-            let url = listener.local_addr().map(|a| format!("http://{a}/")).ok();
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let url = listener
+                .local_addr()
+                .map(|a| format!("{scheme}://{a}/"))
+                .ok();
+            let listener = crate::tls::Incoming::new(listener, http_tls, stopping.clone())?;
             tokio::spawn(crate::dashboard::serve(
                 listener,
                 node.clone(),
@@ -746,6 +790,7 @@ async fn start(args: StartArgs) -> Result<()> {
                         },
                         stopping: node.stopping.clone(),
                     },
+                    tls.as_ref().map(|tls| tls.node.clone()),
                 ),
                 stopping.clone().cancelled_owned(),
             ),
@@ -778,9 +823,10 @@ async fn start(args: StartArgs) -> Result<()> {
     }
     // One line: a parent may read only this banner and close the pipe.
     println!(
-        "reef node {} listening on {addr}{} (object store {} at {}){}",
+        "reef node {} listening on {addr}{}{} (object store {} at {}){}",
         node.id,
         if node.config.head { " (head)" } else { "" },
+        if tls.is_some() { " with TLS" } else { "" },
         ByteSize(node.store().arena().capacity()),
         arena_path.display(),
         dashboard_url
@@ -817,6 +863,20 @@ async fn start(args: StartArgs) -> Result<()> {
     Ok(())
 }
 
+/// The node's TLS (`--tls-cert`): its listeners' acceptors; the cluster CA
+/// becomes the trust of every client in the process (peers, the control
+/// plane, pulls). `None` without the flags.
+fn start_tls(args: &StartArgs) -> Result<Option<crate::tls::ServerTls>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let server = crate::tls::ServerTls::load(cert, key).context("--tls-cert / --tls-key")?;
+    let ca = args.tls_ca.as_ref().unwrap_or(cert);
+    let client = reef_core::tls::ClientTls::from_ca_file(ca).context("--tls-ca")?;
+    reef_core::tls::install(client)?;
+    Ok(Some(server))
+}
+
 /// The dashboard's listener (head only): `None` when turned off. A port
 /// given with `--dashboard-port` must be free; the default one is skipped
 /// with a warning when it is not (another head on this machine has it).
@@ -842,7 +902,7 @@ async fn bind_dashboard(args: &StartArgs) -> Result<Option<tokio::net::TcpListen
 /// The `/metrics` listener: `None` when turned off. A port given with
 /// `--metrics-port` must be free; the default one (`--port` + 1000) is
 /// skipped with a warning when it is not.
-async fn bind_metrics(args: &StartArgs) -> Result<Option<tokio::net::TcpListener>> {
+async fn bind_metrics(args: &StartArgs, tls: bool) -> Result<Option<tokio::net::TcpListener>> {
     if args.no_metrics {
         return Ok(None);
     }
@@ -857,7 +917,8 @@ async fn bind_metrics(args: &StartArgs) -> Result<Option<tokio::net::TcpListener
     let addr = format!("{}:{port}", args.metrics_host);
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
-            tracing::info!("metrics at http://{addr}/metrics");
+            let scheme = if tls { "https" } else { "http" };
+            tracing::info!("metrics at {scheme}://{addr}/metrics");
             Ok(Some(listener))
         }
         Err(e) if chosen => Err(e).with_context(|| format!("cannot serve metrics on {addr}")),
@@ -901,7 +962,15 @@ async fn connect(
         (None, Credential::Admin) => find_admin_token(address),
     }
     .map_err(anyhow::Error::msg)?;
-    let channel = reef_core::channel::connect(address)
+    let ca = node
+        .tls_ca
+        .clone()
+        .or_else(|| std::env::var_os("REEF_TLS_CA").map(PathBuf::from));
+    let tls = match &ca {
+        Some(path) => Some(reef_core::tls::ClientTls::from_ca_file(path).context("--tls-ca")?),
+        None => None,
+    };
+    let channel = reef_core::channel::connect_with(address, tls.as_ref())
         .await
         .with_context(|| format!("cannot reach a node at {address}"))?;
     let token = reef_proto::auth::AttachToken::new(&token).map_err(anyhow::Error::msg)?;

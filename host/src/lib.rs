@@ -39,5 +39,6 @@ pub mod strip;
 pub mod submission;
 pub mod tasks;
 pub mod timeline;
+pub mod tls;
 pub mod token;
 pub mod transfer;

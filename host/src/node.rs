@@ -165,7 +165,10 @@ impl Node {
         let puller = if config.token.is_empty() {
             None
         } else {
-            Some(crate::transfer::Puller::new(&store, &config.token)?)
+            Some(
+                crate::transfer::Puller::new(&store, &config.token)?
+                    .with_tls(reef_core::tls::installed().cloned()),
+            )
         };
         let metrics = Arc::new(if config.metrics {
             Metrics::new()

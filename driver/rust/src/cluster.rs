@@ -85,7 +85,8 @@ impl Cluster {
             None => reef_proto::auth::find_token(address)
                 .map_err(|e| Error::new(ErrorCode::Unauthenticated, e))?,
         };
-        Self::connect_inner(address, &token, options.same_machine, None).await
+        let tls = options.tls_or_env()?;
+        Self::connect_inner(address, &token, options.same_machine, tls, None).await
     }
 
     /// Starts a private node (a child `host` process) and connects to it.
@@ -99,20 +100,44 @@ impl Cluster {
         let address = node.address.clone();
         let token = node.token.clone();
         let same_machine = ConnectOptions::default().same_machine;
-        Self::connect_inner(&address, &token, same_machine, Some(Arc::new(node))).await
+        Self::connect_inner(&address, &token, same_machine, None, Some(Arc::new(node))).await
     }
 
     async fn connect_inner(
         address: &str,
         token: &str,
         same_machine: bool,
+        tls: Option<reef_core::tls::ClientTls>,
         local: Option<Arc<LocalNode>>,
     ) -> Result<Cluster> {
         let token_text = token;
         let token = AttachToken::new(token).map_err(|e| Error::new(ErrorCode::BadArgument, e))?;
-        let channel = tcp_channel(address).await?;
+        let channel = reef_core::channel::connect_with(address, tls.as_ref()).await?;
         let groups = PlacementGroupsClient::with_interceptor(channel.clone(), token.clone());
-        let conn = Connection::open(client(channel, token.clone()), same_machine).await?;
+        let plain = tls.is_none();
+        let conn = Connection::open(client(channel, token.clone()), same_machine)
+            .await
+            .map_err(|e| match e.code {
+                // A plain client's bytes are not a TLS handshake: the node
+                // closes the connection without a word.
+                code if plain
+                    && !matches!(
+                        code,
+                        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied
+                    ) =>
+                {
+                    Error::new(
+                        e.code,
+                        format!(
+                            "{} (if the node serves TLS, connect with its CA: \
+                         ConnectOptions::tls_ca or ${})",
+                            e.message,
+                            crate::TLS_CA_ENV
+                        ),
+                    )
+                }
+                _ => e,
+            })?;
         // On the node's machine, move to its Unix socket: same protocol,
         // a cheaper transport than loopback TCP.
         let conn = match (&conn.arena, conn.hello.socket_path.as_str()) {
@@ -139,7 +164,7 @@ impl Cluster {
             groups,
             address: address.to_string(),
             token: token_text.to_string(),
-            streamer: Arc::new(Streamer::new(address, token_text)),
+            streamer: Arc::new(Streamer::new(address, token_text, tls)),
             _local: local,
         })
     }
@@ -535,10 +560,6 @@ impl Cluster {
         self.conn.send(op(id))?;
         Ok(ObjectRef::new(id, self.conn.clone()))
     }
-}
-
-async fn tcp_channel(address: &str) -> Result<Channel> {
-    reef_core::channel::connect(address).await
 }
 
 async fn unix_client(path: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {

@@ -15,7 +15,12 @@
 pub struct ConnectOptions {
     pub(crate) token: Option<String>,
     pub(crate) same_machine: bool,
+    pub(crate) tls: Option<reef_core::tls::ClientTls>,
 }
+
+/// A PEM file of the CA a TLS cluster's certificates chain to: drivers
+/// connect with TLS trusting it (see [`ConnectOptions::tls_ca`]).
+pub const TLS_CA_ENV: &str = "REEF_TLS_CA";
 
 /// Set to `0` (or `false`, `no`, `off`), turns the same-machine path off by
 /// default (see [`ConnectOptions::same_machine`]).
@@ -34,6 +39,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             token: None,
             same_machine: !off,
+            tls: None,
         }
     }
 }
@@ -63,4 +69,29 @@ impl ConnectOptions {
         self.same_machine = on;
         self
     }
+
+    /// Connect with TLS (gRPC and object streams), verifying the node's
+    /// certificate against the CA in the PEM file `path` (a cluster started
+    /// with `host start --tls-cert`; `host tls init` writes `ca.pem`).
+    /// Default: `$REEF_TLS_CA` when set, else plain TCP (an `https://`
+    /// address then fails for want of a CA). `BAD_ARGUMENT` when the file
+    /// cannot be read or holds no certificate.
+    pub fn tls_ca(mut self, path: impl AsRef<std::path::Path>) -> crate::Result<Self> {
+        self.tls = Some(load_ca(path.as_ref())?);
+        Ok(self)
+    }
+
+    /// The TLS trust to connect with: the one given, else `$REEF_TLS_CA`'s.
+    pub(crate) fn tls_or_env(&self) -> crate::Result<Option<reef_core::tls::ClientTls>> {
+        match (&self.tls, std::env::var_os(TLS_CA_ENV)) {
+            (Some(tls), _) => Ok(Some(tls.clone())),
+            (None, Some(path)) if !path.is_empty() => Ok(Some(load_ca(path.as_ref())?)),
+            (None, _) => Ok(None),
+        }
+    }
+}
+
+fn load_ca(path: &std::path::Path) -> crate::Result<reef_core::tls::ClientTls> {
+    reef_core::tls::ClientTls::from_ca_file(path)
+        .map_err(|e| crate::Error::new(crate::ErrorCode::BadArgument, format!("TLS CA: {e}")))
 }

@@ -32,7 +32,7 @@ pub use args::Arg;
 pub use cluster::{
     ActorBuilder, ActorCall, ActorHandle, Cluster, Lifetime, Logs, Module, TaskBuilder,
 };
-pub use connect::{ConnectOptions, SAME_MACHINE_ENV};
+pub use connect::{ConnectOptions, SAME_MACHINE_ENV, TLS_CA_ENV};
 pub use error::{Error, ErrorCode, Result};
 pub use groups::{PlacementGroup, PlacementGroupBuilder, PlacementStrategy};
 pub use local::host_binary;

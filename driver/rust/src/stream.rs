@@ -23,6 +23,7 @@
 use std::sync::Mutex;
 
 use futures::future::try_join_all;
+use reef_core::tls::{ClientTls, MaybeTls};
 use reef_core::wire::{self, Kind, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -47,19 +48,22 @@ pub(crate) struct Streamer {
     address: String,
     /// `Bearer <token>`, presented with every request.
     auth: Vec<u8>,
-    idle: Mutex<Vec<TcpStream>>,
+    idle: Mutex<Vec<MaybeTls>>,
+    /// TLS to the node (ALPN `reef-raw`), when the session uses it.
+    tls: Option<ClientTls>,
 }
 
 impl Streamer {
-    pub fn new(address: &str, token: &str) -> Streamer {
+    pub fn new(address: &str, token: &str, tls: Option<ClientTls>) -> Streamer {
         let address = address
-            .strip_prefix("http://")
-            .unwrap_or(address)
+            .split_once("://")
+            .map_or(address, |(_, rest)| rest)
             .trim_end_matches('/');
         Streamer {
             address: address.to_string(),
             auth: format!("Bearer {token}").into_bytes(),
             idle: Mutex::default(),
+            tls,
         }
     }
 
@@ -76,6 +80,9 @@ impl Streamer {
                             .await
                             .map_err(|e| self.lost(e, "sending the object's bytes"))?;
                     }
+                    conn.flush()
+                        .await
+                        .map_err(|e| self.lost(e, "sending the object's bytes"))?;
                     let landed = wire::read_reply_async(&mut conn)
                         .await
                         .map_err(|e| self.lost(e, "waiting for the bytes to land"))?;
@@ -119,7 +126,7 @@ impl Streamer {
 
     /// A connection on which a request for `[start, end)` of object `id`
     /// was sent and accepted: the bytes come (pull) or go (push) next.
-    async fn open(&self, id: u64, kind: Kind, start: u64, end: u64) -> Result<TcpStream> {
+    async fn open(&self, id: u64, kind: Kind, start: u64, end: u64) -> Result<MaybeTls> {
         let mut request = Vec::new();
         Request {
             kind,
@@ -155,14 +162,14 @@ impl Streamer {
     }
 
     /// Keeps a connection whose exchange completed, for the next one.
-    fn keep(&self, conn: TcpStream) {
+    fn keep(&self, conn: MaybeTls) {
         let mut idle = self.idle.lock().unwrap();
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
     }
 
-    async fn connect(&self) -> Result<TcpStream> {
+    async fn connect(&self) -> Result<MaybeTls> {
         let conn = tokio::time::timeout(
             reef_core::channel::CONNECT_TIMEOUT,
             TcpStream::connect(&self.address),
@@ -182,7 +189,15 @@ impl Streamer {
         })?;
         conn.set_nodelay(true)
             .map_err(|e| self.lost(e, "setting up a connection"))?;
-        Ok(conn)
+        match &self.tls {
+            Some(tls) => tls.wrap_async(&self.address, conn).await.map_err(|e| {
+                Error::new(
+                    ErrorCode::Internal,
+                    format!("TLS with {} failed: {e}", self.address),
+                )
+            }),
+            None => Ok(MaybeTls::Plain(conn)),
+        }
     }
 
     fn lost(&self, e: std::io::Error, what: &str) -> Error {
@@ -210,10 +225,11 @@ fn advise_huge_pages(buf: &mut [u8]) {
 
 /// Writes a request and reads the node's reply header.
 async fn request_reply(
-    conn: &mut TcpStream,
+    conn: &mut MaybeTls,
     request: &[u8],
 ) -> std::io::Result<std::result::Result<u64, (wire::Status, String)>> {
     conn.write_all(request).await?;
+    conn.flush().await?;
     wire::read_reply_async(conn).await
 }
 

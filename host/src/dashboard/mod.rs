@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use reef_proto as pb;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::node::Node;
@@ -74,9 +73,10 @@ pub fn router(node: &Arc<Node>, access: Access) -> Router {
         .with_state(dashboard)
 }
 
-/// Serves the dashboard on `listener` until `stopping` is cancelled.
+/// Serves the dashboard on `listener` (plain or TLS) until `stopping` is
+/// cancelled.
 pub async fn serve(
-    listener: TcpListener,
+    listener: crate::tls::Incoming,
     node: Arc<Node>,
     access: Access,
     stopping: CancellationToken,

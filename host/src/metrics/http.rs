@@ -12,7 +12,6 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use reef_proto::auth::CheckToken;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// What the endpoint serves.
@@ -27,9 +26,10 @@ pub enum Access {
     Open,
 }
 
-/// Serves `/metrics` on `listener` until `stopping` is cancelled.
+/// Serves `/metrics` on `listener` (plain or TLS) until `stopping` is
+/// cancelled.
 pub async fn serve(
-    listener: TcpListener,
+    mut listener: crate::tls::Incoming,
     access: Access,
     render: Render,
     stopping: CancellationToken,
@@ -37,13 +37,9 @@ pub async fn serve(
     loop {
         let (stream, _) = tokio::select! {
             _ = stopping.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("metrics endpoint: accepting: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
+            accepted = listener.next() => match accepted {
+                Some(a) => a,
+                None => return,
             },
         };
         let (access, render, stopping) = (access.clone(), render.clone(), stopping.clone());

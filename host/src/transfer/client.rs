@@ -3,7 +3,7 @@
 //! storage, failing over between holders.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -13,6 +13,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::{Block, Data, ObjectId, ObjectStore};
+use reef_core::tls::{ClientTls, SyncStream};
 use reef_core::wire::{self, Request};
 
 /// A holder that sends nothing for this long is given up (the next one
@@ -46,7 +47,9 @@ struct Inner {
     /// The most connections one object is pulled over at once.
     max_stripes: u64,
     /// Idle pull connections per holder address, reused by the next pull.
-    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    idle: Mutex<HashMap<String, Vec<SyncStream>>>,
+    /// TLS to holders (ALPN `reef-raw`), verified against the cluster CA.
+    tls: Option<ClientTls>,
     /// Transfers in progress: a second `pull` of the same id awaits the first.
     inflight: Mutex<HashMap<ObjectId, Transfer>>,
     bytes_pulled: AtomicU64,
@@ -72,8 +75,18 @@ impl Puller {
                 bytes_pulled: AtomicU64::new(0),
                 transfers: AtomicU64::new(0),
                 per_object: Mutex::default(),
+                tls: None,
             }),
         })
+    }
+
+    /// Connects to holders with TLS, trusting `tls` (a node started with
+    /// `--tls-cert`). Call before the puller is shared.
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tls = tls;
+        }
+        self
     }
 
     /// Gives a holder at most `timeout` without a chunk (default
@@ -320,7 +333,7 @@ impl Inner {
         }
     }
 
-    fn connect(&self, holder: &str) -> Result<TcpStream, String> {
+    fn connect(&self, holder: &str) -> Result<SyncStream, String> {
         let address = holder
             .strip_prefix("http://")
             .unwrap_or(holder)
@@ -338,7 +351,12 @@ impl Inner {
                         conn.set_write_timeout(Some(self.progress_timeout))
                     };
                     setup().map_err(|e| format!("setting up the connection: {e}"))?;
-                    return Ok(conn);
+                    return match &self.tls {
+                        Some(tls) => tls
+                            .wrap_sync(address, conn)
+                            .map_err(|e| format!("starting TLS: {e}")),
+                        None => Ok(SyncStream::Plain(conn)),
+                    };
                 }
                 Err(e) => last = format!("connecting: {e}"),
             }
@@ -349,7 +367,7 @@ impl Inner {
     /// One request on `conn`: the reply, then the bytes straight into `dest`.
     fn request(
         &self,
-        conn: &mut TcpStream,
+        conn: &mut SyncStream,
         id: ObjectId,
         dest: &Dest,
         reached: &mut u64,
@@ -380,6 +398,7 @@ impl Inner {
         };
         request
             .write_to(conn)
+            .and_then(|()| conn.flush())
             .map_err(|e| before_reply(e, "request sent", *reached))?;
         let reply = wire::read_reply(conn).map_err(|e| before_reply(e, "reply", *reached))?;
         let total = match reply {

@@ -2,7 +2,8 @@
 //!
 //! Nodes pull over **raw pull connections**: plain TCP connections to the
 //! holder's ordinary port (the one serving gRPC), told apart on accept by
-//! their first byte ([`split_listener`]; framing in `reef_core::wire`: a request
+//! their first byte, or under TLS by their ALPN protocol `reef-raw`
+//! ([`split_listener`]; framing in `reef_core::wire`: a request
 //! with the cluster token, a status and size, then the object's bytes as
 //! they are). They replaced a gRPC `Peer.Pull` stream of 4 MiB chunks (see
 //! the measurements below).

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use tokio::net::{TcpListener, TcpStream};
+use reef_core::tls::{MaybeTls, SyncStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::upload::Uploads;
 use reef_core::wire::{self, Kind, Request, MAGIC};
@@ -46,15 +49,17 @@ pub struct Holder {
 }
 
 /// Accepts the connections of the node's TCP port: a pull connection (first
-/// byte `MAGIC[0]`) whose first request carries the token is served on a
-/// blocking thread of its own (`serve_connection`); every other connection
-/// goes, untouched, to the returned stream, which the gRPC server serves. Ends when the stream is dropped or
-/// the node stops; pull connections are then shut down (their threads
-/// return at once, so the process does not wait for them to go idle).
+/// byte `MAGIC[0]`; under TLS, ALPN `reef-raw`) whose first request carries
+/// the token is served on a blocking thread of its own (`serve_connection`);
+/// every other connection goes, untouched (but handshaken under TLS), to the
+/// returned stream, which the gRPC server serves. Ends when the stream is
+/// dropped or the node stops; pull connections are then shut down (their
+/// threads return at once, so the process does not wait for them to go idle).
 pub fn split_listener(
     listener: TcpListener,
     holder: Holder,
-) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static {
+    tls: Option<TlsAcceptor>,
+) -> impl Stream<Item = std::io::Result<MaybeTls>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let stopping = holder.stopping.clone();
     let holder = Arc::new(holder);
@@ -79,33 +84,27 @@ pub fn split_listener(
             let tx = tx.clone();
             let holder = holder.clone();
             let open = open.clone();
-            // Peeking waits for the peer's first byte: never in the accept loop.
+            let tls = tls.clone();
+            // Peeking (or the handshake) waits for the peer: never in the
+            // accept loop.
             tokio::spawn(async move {
-                let mut first = [0u8; 1];
-                match tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await {
-                    Ok(Ok(1)) if first[0] == MAGIC[0] => {
-                        // Authenticated before it gets a thread.
-                        let mut stream = stream;
-                        let Some(request) = first_request(&holder, &mut stream).await else {
-                            return;
-                        };
-                        let handle = tokio::runtime::Handle::current();
-                        let stream = match stream.into_std() {
-                            Ok(stream) => stream,
-                            Err(e) => return tracing::warn!("pull connection: {e}"),
-                        };
-                        let Some(key) = open.add(&stream) else { return };
-                        tokio::task::spawn_blocking(move || {
-                            serve_connection(&holder, &handle, stream, request);
-                            open.remove(key);
-                        });
+                let raw = match tls {
+                    Some(tls) => match accept_tls(&tls, stream).await {
+                        Some(Split::Raw(stream)) => stream,
+                        Some(Split::Grpc(stream)) => return drop(tx.send(Ok(stream))),
+                        None => return,
+                    },
+                    None => {
+                        let mut first = [0u8; 1];
+                        match tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await {
+                            Ok(Ok(1)) if first[0] == MAGIC[0] => MaybeTls::Plain(stream),
+                            Ok(Ok(_)) => return drop(tx.send(Ok(MaybeTls::Plain(stream)))),
+                            // Closed, failed or silent before its first byte.
+                            Ok(Err(_)) | Err(_) => return,
+                        }
                     }
-                    Ok(Ok(_)) => {
-                        let _ = tx.send(Ok(stream));
-                    }
-                    // Closed, failed or silent before its first byte.
-                    Ok(Err(_)) | Err(_) => {}
-                }
+                };
+                serve_raw(holder, open, raw).await;
             });
         }
         open.close_all();
@@ -113,10 +112,75 @@ pub fn split_listener(
     tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
 }
 
+/// A connection of the node's port told apart.
+enum Split {
+    Raw(MaybeTls),
+    Grpc(MaybeTls),
+}
+
+/// The TLS handshake of a new connection, and what it is by its ALPN
+/// protocol; `None` when the handshake failed or took too long.
+async fn accept_tls(tls: &TlsAcceptor, stream: tokio::net::TcpStream) -> Option<Split> {
+    let peer = stream.peer_addr().ok();
+    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let raw = stream.get_ref().1.alpn_protocol() == Some(reef_core::tls::ALPN_RAW);
+            let stream = MaybeTls::Tls(Box::new(stream.into()));
+            Some(if raw {
+                Split::Raw(stream)
+            } else {
+                Split::Grpc(stream)
+            })
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, "TLS handshake refused: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// A raw connection: its first request authenticated here, then served on
+/// a blocking thread of its own.
+async fn serve_raw(holder: Arc<Holder>, open: Arc<OpenConnections>, mut stream: MaybeTls) {
+    let Some(request) = first_request(&holder, &mut stream).await else {
+        return;
+    };
+    let handle = tokio::runtime::Handle::current();
+    let stream = match stream {
+        MaybeTls::Plain(tcp) => tcp.into_std().map(SyncStream::Plain),
+        MaybeTls::Tls(tls) => match *tls {
+            tokio_rustls::TlsStream::Server(tls) => {
+                let (tcp, conn) = tls.into_inner();
+                tcp.into_std()
+                    .map(|tcp| SyncStream::ServerTls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+            }
+            tokio_rustls::TlsStream::Client(_) => return,
+        },
+    };
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => return tracing::warn!("pull connection: {e}"),
+    };
+    let Some(key) = open.add(stream.tcp()) else {
+        return;
+    };
+    tokio::task::spawn_blocking(move || {
+        serve_connection(&holder, &handle, stream, request);
+        open.remove(key);
+    });
+}
+
 /// The first request of a pull connection, read without a thread of its own;
 /// `None` (the connection is dropped) when it is malformed, late or carries
 /// a wrong token (which is told so first).
-async fn first_request(holder: &Holder, stream: &mut TcpStream) -> Option<Request> {
+async fn first_request(
+    holder: &Holder,
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+) -> Option<Request> {
     use tokio::io::AsyncWriteExt;
     let request = tokio::time::timeout(IDLE_TIMEOUT, wire::read_request_async(stream)).await;
     let request = match request {
@@ -137,10 +201,14 @@ async fn first_request(holder: &Holder, stream: &mut TcpStream) -> Option<Reques
     } else {
         "wrong cluster token"
     };
-    tracing::debug!(peer = ?stream.peer_addr().ok(), "pull refused: {message}");
+    tracing::debug!("pull refused: {message}");
     let mut reply = Vec::new();
     wire::write_reply(&mut reply, wire::Status::Unauthenticated, 0, message).ok()?;
-    let _ = tokio::time::timeout(SEND_TIMEOUT, stream.write_all(&reply)).await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, async {
+        stream.write_all(&reply).await?;
+        stream.flush().await
+    })
+    .await;
     None
 }
 
@@ -200,38 +268,44 @@ impl OpenConnections {
 fn serve_connection(
     holder: &Holder,
     handle: &tokio::runtime::Handle,
-    stream: std::net::TcpStream,
+    stream: SyncStream,
     first: Request,
 ) {
+    let tcp = stream.tcp().try_clone();
     let peer = stream
+        .tcp()
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    if let Err(e) = serve_requests(holder, handle, &stream, first) {
+    if let Err(e) = serve_requests(holder, handle, stream, first) {
         tracing::debug!(peer, "pull connection closed: {e:#}");
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    if let Ok(tcp) = tcp {
+        let _ = tcp.shutdown(Shutdown::Both);
+    }
 }
 
 fn serve_requests(
     holder: &Holder,
     handle: &tokio::runtime::Handle,
-    stream: &std::net::TcpStream,
+    stream: SyncStream,
     first: Request,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    stream.set_nonblocking(false)?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    stream.set_write_timeout(Some(SEND_TIMEOUT))?;
+    let tcp = stream.tcp();
+    tcp.set_nonblocking(false)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    tcp.set_write_timeout(Some(SEND_TIMEOUT))?;
     let check = reef_proto::auth::CheckToken::new(&holder.token);
-    let mut reader = std::io::BufReader::with_capacity(256, stream);
-    let mut writer = stream;
+    // Replies are written through `conn.get_mut()` (and flushed: under TLS
+    // they are records to send).
+    let mut conn = std::io::BufReader::with_capacity(256, stream);
     let mut first = Some(first);
     loop {
         let req = match first.take() {
             Some(req) => req,
-            None => match Request::read_from(&mut reader).context("reading a pull request")? {
+            None => match Request::read_from(&mut conn).context("reading a pull request")? {
                 Some(req) => req,
                 None => return Ok(()),
             },
@@ -249,11 +323,11 @@ fn serve_requests(
             } else {
                 "wrong cluster token"
             };
-            wire::write_reply(&mut writer, wire::Status::Unauthenticated, 0, message)?;
+            reply(&mut conn, wire::Status::Unauthenticated, 0, message)?;
             anyhow::bail!("{message}");
         }
         if kind == Kind::Push {
-            receive(holder, &mut reader, &mut writer, id, offset, end)?;
+            receive(holder, &mut conn, id, offset, end)?;
             continue;
         }
         let data = handle.block_on(async {
@@ -268,7 +342,7 @@ fn serve_requests(
         let data = match data {
             Ok(data) => data,
             Err((status, message)) => {
-                wire::write_reply(&mut writer, status, 0, &message)?;
+                reply(&mut conn, status, 0, &message)?;
                 anyhow::bail!("object {id:#x}: {message}");
             }
         };
@@ -276,19 +350,33 @@ fn serve_requests(
         if offset > total {
             let message =
                 format!("offset {offset} is past the end of object {id:#x} ({total} bytes)");
-            wire::write_reply(&mut writer, wire::Status::OutOfRange, 0, &message)?;
+            reply(&mut conn, wire::Status::OutOfRange, 0, &message)?;
             anyhow::bail!("{message}");
         }
         let end = end.min(total);
-        wire::write_reply(&mut writer, wire::Status::Ok, total, "")?;
+        wire::write_reply(conn.get_mut(), wire::Status::Ok, total, "")?;
         // Straight from the stored bytes (pinned by `data` until sent).
         let bytes = &data.as_slice()[offset as usize..end.max(offset) as usize];
+        let writer = conn.get_mut();
         for step in bytes.chunks(WRITE_STEP) {
             writer
                 .write_all(step)
                 .with_context(|| format!("sending object {id:#x}"))?;
         }
+        writer.flush()?;
     }
+}
+
+/// Writes a reply and sends it.
+fn reply(
+    conn: &mut std::io::BufReader<SyncStream>,
+    status: wire::Status,
+    size: u64,
+    message: &str,
+) -> std::io::Result<()> {
+    let writer = conn.get_mut();
+    wire::write_reply(writer, status, size, message)?;
+    writer.flush()
 }
 
 /// Bytes asked of one `read` of a push (a bound on each blocking call).
@@ -299,26 +387,26 @@ const READ_STEP: u64 = 4 << 20;
 /// ends or stalls mid-range discards the upload (the claim is dropped).
 fn receive(
     holder: &Holder,
-    reader: &mut impl std::io::Read,
-    writer: &mut impl Write,
+    conn: &mut std::io::BufReader<SyncStream>,
     id: u64,
     offset: u64,
     end: u64,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
+    use std::io::Read;
     let mut claim = match holder.uploads.claim(id, offset, end) {
         Ok(claim) => claim,
         Err(e) => {
-            wire::write_reply(writer, wire::error_status(e.code), 0, &e.to_string())?;
+            reply(conn, wire::error_status(e.code), 0, &e.to_string())?;
             anyhow::bail!("push refused: {e}");
         }
     };
-    wire::write_reply(writer, wire::Status::Ok, claim.size(), "")?;
+    reply(conn, wire::Status::Ok, claim.size(), "")?;
     let len = claim.len();
     let mut reached = 0;
     while reached < len {
         let step = (len - reached).min(READ_STEP);
-        let n = match reader.read(claim.range_mut(reached, reached + step)) {
+        let n = match conn.read(claim.range_mut(reached, reached + step)) {
             Ok(0) => anyhow::bail!(
                 "object {id:#x}: the push ended at byte {}",
                 offset + reached
@@ -334,6 +422,6 @@ fn receive(
         reached += n;
     }
     claim.complete();
-    wire::write_reply(writer, wire::Status::Ok, len, "")?;
+    reply(conn, wire::Status::Ok, len, "")?;
     Ok(())
 }

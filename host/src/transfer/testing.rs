@@ -134,7 +134,7 @@ impl PullServer {
             stopping: node.stopping.clone(),
         };
         // Other (gRPC) connections are dropped.
-        let mut others = Box::pin(split_listener(listener, holder));
+        let mut others = Box::pin(split_listener(listener, holder, None));
         let task = tokio::spawn(async move { while others.next().await.is_some() {} });
         Ok(PullServer {
             address,
