@@ -95,7 +95,11 @@ async fn a_tenants_objects_are_its_own_until_shared() {
             assert_eq!(refused, task_error(b, &m, &made_up).await);
             // `wait` reports it at once, as it does an unknown id.
             let (ready, _) = b
-                .wait(&[forged.clone()], 1, Some(Duration::from_secs(20)))
+                .wait(
+                    std::slice::from_ref(&forged),
+                    1,
+                    Some(Duration::from_secs(20)),
+                )
                 .await
                 .unwrap();
             assert_eq!(ready.len(), 1);
@@ -153,14 +157,22 @@ async fn wait_tells_nothing_of_a_foreign_pending_object() {
     // Were B allowed to wait on it, it would not be ready within the timeout.
     let forged = b.object_ref(slow.id());
     let (ready, _) = b
-        .wait(&[forged.clone()], 1, Some(Duration::from_secs(3)))
+        .wait(
+            std::slice::from_ref(&forged),
+            1,
+            Some(Duration::from_secs(3)),
+        )
         .await
         .unwrap();
     assert_eq!(ready.len(), 1, "B's wait saw A's pending task");
     // Nor can B cancel it: it still runs after B asked.
     b.cancel(&forged).unwrap();
     let (ready, _) = a
-        .wait(&[slow.clone()], 1, Some(Duration::from_millis(500)))
+        .wait(
+            std::slice::from_ref(&slow),
+            1,
+            Some(Duration::from_millis(500)),
+        )
         .await
         .unwrap();
     assert!(ready.is_empty(), "B cancelled A's task");
@@ -209,14 +221,15 @@ async fn call_by_id(node: &HostProcess, token: &str, actor: u64) -> ReefError {
     tx.send(pb::ClientBatch { ops }).unwrap();
     loop {
         let batch = replies.message().await.unwrap().unwrap();
-        for r in batch.replies.into_iter().filter(|r| r.req_id == 7) {
-            let Some(Body::Get(g)) = r.body else {
-                panic!("{r:?}")
-            };
-            match g.values[0].value.clone() {
-                Some(pb::object_value::Value::Error(e)) => return ReefError::from_proto(e),
-                other => panic!("the call answered {other:?}"),
-            }
+        let Some(r) = batch.replies.into_iter().find(|r| r.req_id == 7) else {
+            continue;
+        };
+        let Some(Body::Get(g)) = r.body else {
+            panic!("{r:?}")
+        };
+        match g.values[0].value.clone() {
+            Some(pb::object_value::Value::Error(e)) => return ReefError::from_proto(e),
+            other => panic!("the call answered {other:?}"),
         }
     }
 }
