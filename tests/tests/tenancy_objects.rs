@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reef::{Arg, Cluster, ConnectOptions, ErrorCode, ObjectRef};
+use reef::{Arg, Cluster, ConnectOptions, ErrorCode, ListOptions, ObjectRef};
 use reef_core::ReefError;
 use reef_proto as pb;
 use reef_proto::auth::AttachToken;
@@ -109,6 +109,21 @@ async fn a_tenants_objects_are_its_own_until_shared() {
         }
     }
 
+    // Listings show each tenant the objects it may use.
+    let listed = |rows: reef::Listing<reef::ObjectInfo>| -> Vec<u64> {
+        rows.rows.iter().map(|o| o.object_id).collect()
+    };
+    let a_sees = listed(a.list_objects(&ListOptions::new()).await.unwrap());
+    assert!(
+        a_sees.contains(&secret.id()) && a_sees.contains(&result.id()),
+        "{a_sees:x?}"
+    );
+    for b in [&b_here, &b_there] {
+        let b_sees = listed(b.list_objects(&ListOptions::new()).await.unwrap());
+        assert!(!b_sees.contains(&secret.id()), "{b_sees:x?}");
+        assert!(!b_sees.contains(&result.id()), "{b_sees:x?}");
+    }
+
     // A's object still there after B's forged handles were dropped
     // (releases of ids B does not hold do nothing).
     assert_eq!(&*a.get_bytes(&secret).await.unwrap(), b"team-a's secret");
@@ -124,6 +139,8 @@ async fn a_tenants_objects_are_its_own_until_shared() {
         let by_a = a.object_ref(len.id());
         assert_eq!(get_error(&a, &by_a).await.0, ErrorCode::UnknownObject);
     }
+    let b_sees = listed(b_there.list_objects(&ListOptions::new()).await.unwrap());
+    assert!(b_sees.contains(&secret.id()), "{b_sees:x?}");
     // Only what was shared: A's task result is still A's alone.
     let forged = b_there.object_ref(result.id());
     assert_eq!(
