@@ -28,6 +28,7 @@ pub mod module;
 pub mod modules;
 pub mod node;
 pub mod objects;
+pub mod owners;
 pub mod placement;
 pub mod rpc;
 pub mod runtime;

@@ -38,6 +38,7 @@ use std::sync::{Arc, Weak};
 
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
+use reef_core::TenantId;
 use reef_proto as pb;
 use tokio_util::sync::CancellationToken;
 
@@ -110,19 +111,22 @@ impl Dispatch for Work {
         self.actors.create(spec)
     }
 
-    fn lookup_actor(&self, name: String) -> BoxFuture<'static, ReefResult<u64>> {
+    fn lookup_actor(&self, tenant: &TenantId, name: String) -> BoxFuture<'static, ReefResult<u64>> {
         let actors = self.actors.clone();
-        Box::pin(async move { actors.lookup(&name).await })
+        let tenant = tenant.clone();
+        Box::pin(async move { actors.lookup(&tenant, &name).await })
     }
 
     fn call_actor(
         &self,
+        caller: &TenantId,
         actor: u64,
         return_id: ObjectId,
         method: String,
         args: Vec<ArgSpec>,
     ) -> ReefResult<()> {
-        self.actors.call(actor, return_id, method, args)
+        self.actors
+            .call(actor, return_id, method, args, Some(caller.clone()))
     }
 }
 

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reef_core::TenantId;
 use reef_proto as pb;
 
 use crate::cluster::Membership;
@@ -37,6 +38,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::ids::{object_id, owner_index, prefix};
 use crate::lineage::Lineage;
+use crate::owners::Owners;
 use crate::placement::ArgumentBytes;
 use crate::spec::{object_ids, ArgSpec, Attempt, Call, FailedAttempt, TaskSpec};
 use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
@@ -54,7 +56,7 @@ pub struct Forwarded {
     pub args: Vec<ArgSpec>,
     /// For an actor call: the actor and the call, for the actor manager to
     /// retry or fail should the actor's node die.
-    pub actor_call: Option<(u64, String, u32)>,
+    pub actor_call: Option<(u64, String, u32, Option<TenantId>)>,
 }
 
 impl Forwarded {
@@ -102,6 +104,8 @@ pub struct ObjectDirectory {
     /// Producer side: the attempt number of each other node's task result
     /// being made here, sent with the result (the owner ignores a stale one).
     attempts: Mutex<HashMap<ObjectId, u32>>,
+    /// Owner side: the tenants that may use each object.
+    owners: Owners,
 }
 
 impl ObjectDirectory {
@@ -121,7 +125,122 @@ impl ObjectDirectory {
             copies: Mutex::default(),
             forwarded: Mutex::default(),
             attempts: Mutex::default(),
+            owners: Owners::default(),
         }
+    }
+
+    /// The tenants that may use the objects owned here.
+    pub fn owners(&self) -> &Owners {
+        &self.owners
+    }
+
+    /// Whether `tenant` may use object `id`, if this node can tell without
+    /// asking another: recorded here, or ours and so unknown (`false`);
+    /// `None` for another node's object (see [`ObjectDirectory::may_use`]).
+    pub fn may_use_now(&self, id: ObjectId, tenant: &TenantId) -> Option<bool> {
+        match self.owners.allows(id, tenant) {
+            Some(allowed) => Some(allowed),
+            None if self.owns(id) || !self.cluster.is_clustered() => Some(false),
+            None => None,
+        }
+    }
+
+    /// Whether `tenant` may use object `id`; another node's object is
+    /// asked of its owner (`Peer.ObjectAccess`). Unreachable owner: no.
+    pub async fn may_use(&self, id: ObjectId, tenant: &TenantId) -> bool {
+        if let Some(allowed) = self.may_use_now(id, tenant) {
+            return allowed;
+        }
+        let request = pb::ObjectAccessRequest {
+            ids: vec![id],
+            tenant: tenant.to_wire(),
+            unrestricted: false,
+            share_with: String::new(),
+        };
+        match self.ask_access(id, request).await {
+            Ok(allowed) => allowed.contains(&id),
+            Err(e) => {
+                tracing::debug!("asking the owner of object {id:#x}: {e}");
+                false
+            }
+        }
+    }
+
+    /// Lets tenant `to` use object `id`, which `from` may use (any object
+    /// known to its owner when `from` is `None`, the admin). Another node's
+    /// object is shared by its owner. An object `from` may not use fails
+    /// as an unknown one does.
+    pub async fn share(
+        &self,
+        id: ObjectId,
+        from: Option<&TenantId>,
+        to: &TenantId,
+    ) -> ReefResult<()> {
+        let allowed = match from {
+            Some(tenant) => self.owners.allows(id, tenant),
+            None => self.owners.allows(id, to).map(|_| true),
+        };
+        match allowed {
+            Some(true) => {
+                self.owners.share(id, to);
+                return Ok(());
+            }
+            Some(false) => return Err(ReefError::unknown_object(id)),
+            None if self.owns(id) || !self.cluster.is_clustered() => {
+                return Err(ReefError::unknown_object(id))
+            }
+            None => {}
+        }
+        let request = pb::ObjectAccessRequest {
+            ids: vec![id],
+            tenant: from.map(TenantId::to_wire).unwrap_or_default(),
+            unrestricted: from.is_none(),
+            share_with: to.as_str().to_string(),
+        };
+        if self.ask_access(id, request).await?.contains(&id) {
+            Ok(())
+        } else {
+            Err(ReefError::unknown_object(id))
+        }
+    }
+
+    /// Owner side of `Peer.ObjectAccess`: which of `ids` the asker may use
+    /// (granting `share_with` those when it names a tenant).
+    pub fn answer_access(&self, request: pb::ObjectAccessRequest) -> Vec<ObjectId> {
+        let tenant = TenantId::from_wire(&request.tenant);
+        let share_with =
+            (!request.share_with.is_empty()).then(|| TenantId::new(request.share_with));
+        request
+            .ids
+            .into_iter()
+            .filter(|id| self.owns(*id))
+            .filter(|id| match request.unrestricted {
+                true => self.owners.allows(*id, &tenant).is_some(),
+                false => self.owners.allows(*id, &tenant) == Some(true),
+            })
+            .inspect(|id| {
+                if let Some(to) = &share_with {
+                    self.owners.share(*id, to);
+                }
+            })
+            .collect()
+    }
+
+    /// Asks the owner of `id` (another node) `request`.
+    async fn ask_access(
+        &self,
+        id: ObjectId,
+        request: pb::ObjectAccessRequest,
+    ) -> ReefResult<Vec<ObjectId>> {
+        let owner = self
+            .cluster
+            .node_by_index(owner_index(id))
+            .ok_or_else(|| ReefError::unknown_object(id))?;
+        let mut client = self.cluster.peer(&owner.node_id)?.client.clone();
+        let reply = client.object_access(request).await.map_err(|s| {
+            crate::cluster::rpc_error(&format!("asking who may use object {id:#x}"), s)
+        })?;
+        Ok(reply.into_inner().allowed)
     }
 
     /// Gives the directory the service that runs tasks again (once, at start).
@@ -697,6 +816,9 @@ impl ObjectDirectory {
                 if let Some(puller) = &directory.puller {
                     puller.forget(id);
                 }
+                if !directory.store.contains(id) {
+                    directory.owners.forget(id);
+                }
             }
         });
     }
@@ -720,12 +842,13 @@ impl ObjectDirectory {
         let mut failed = Vec::new();
         let mut calls = Vec::new();
         for (id, f) in lost {
-            if let Some((actor, method, retries)) = f.actor_call {
+            if let Some((actor, method, retries, caller)) = f.actor_call {
                 let call = Call {
                     return_id: id,
                     method,
                     args: f.args,
                     retries,
+                    caller,
                 };
                 calls.push(LostCall { actor, call });
                 continue;

@@ -159,6 +159,9 @@ pub struct Call {
     pub args: Vec<ArgSpec>,
     /// Times it ran again after the actor failed while running it.
     pub retries: u32,
+    /// The tenant calling (the actor must be its own); `None`: any (the
+    /// admin).
+    pub caller: Option<TenantId>,
 }
 
 /// Resolves when a created actor is placed (or failed to be).

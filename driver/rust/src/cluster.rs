@@ -513,6 +513,37 @@ impl Cluster {
         self.conn.send(Op::Cancel(pb::Cancel { id: r.id() }))
     }
 
+    /// A handle to an object by its id, as another driver or tenant
+    /// passed it on (see [`Cluster::share`]). Using it fails as for an
+    /// unknown object unless this driver's tenant may use the object.
+    pub fn object_ref(&self, id: u64) -> ObjectRef {
+        ObjectRef::new(id, self.conn.clone())
+    }
+
+    /// Lets tenant `tenant` use the object (get, wait, pass as an
+    /// argument) by its id: objects are their maker's tenant's only. Only a
+    /// tenant that may use the object itself can share it; the admin can
+    /// share any. An object this tenant may not use fails as an unknown one
+    /// (`UNKNOWN_OBJECT`).
+    pub async fn share(&self, r: &ObjectRef, tenant: &str) -> Result<()> {
+        let ids = vec![r.id()];
+        let tenant = tenant.to_string();
+        let body = self
+            .conn
+            .request(|req_id| {
+                Op::Share(pb::Share {
+                    req_id,
+                    ids,
+                    tenant,
+                })
+            })
+            .await?;
+        match body {
+            Body::Ok(_) => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
     /// What a finished task (or actor call) printed and logged.
     pub async fn logs(&self, r: &ObjectRef) -> Result<Logs> {
         let id = r.id();
@@ -846,6 +877,7 @@ impl ActorCall<'_> {
                 return_id,
                 method,
                 args: args_to_proto(args),
+                ..Default::default()
             })
         })
     }

@@ -589,6 +589,15 @@ export class Cluster {
     this.conn.send({ cancel: { id: String(r.id) } });
   }
 
+  /**
+   * Lets tenant `tenant` use the object (get, wait, pass as an argument) by its id: objects are
+   * their maker's tenant's only. Fails with `UNKNOWN_OBJECT` for an object this tenant may not use.
+   */
+  async share(ref: ObjectRef, tenant: string): Promise<void> {
+    const r = this.#checkRef(ref, "share: ref");
+    await this.conn.request("ok", (req_id) => ({ share: { req_id, ids: [String(r.id)], tenant } }), r);
+  }
+
   /** What a finished task (or actor call) printed and logged. */
   async logs(ref: ObjectRef): Promise<Logs> {
     const r = this.#checkRef(ref, "logs: ref");

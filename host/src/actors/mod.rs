@@ -36,6 +36,7 @@
 //! with `ACTOR_RESTARTING` (or `ACTOR_DEAD` when it will not restart).
 
 mod local;
+pub mod names;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -211,7 +212,12 @@ impl ActorManager {
 
     /// Creates an actor somewhere in the cluster; returns its id at once and
     /// a receiver for the placement's outcome.
-    pub fn create(self: &Arc<Self>, spec: ActorSpec) -> ReefResult<(u64, Placed)> {
+    pub fn create(self: &Arc<Self>, mut spec: ActorSpec) -> ReefResult<(u64, Placed)> {
+        // Names are claimed in the tenant's namespace (see `names`).
+        spec.name = spec
+            .name
+            .filter(|n| !n.is_empty())
+            .map(|n| names::scoped(&spec.tenant, &n));
         match self.check_class(&spec.module, &spec.class) {
             // Registered through another node: fetched by hash below.
             Err(e) if e.code == ErrorCode::UnknownModule && self.cluster.is_clustered() => {}
@@ -673,6 +679,7 @@ impl ActorManager {
         return_id: u64,
         method: String,
         args: Vec<ArgSpec>,
+        caller: Option<TenantId>,
     ) -> ReefResult<()> {
         self.objects.store().create_pending(return_id, 1)?;
         if let Err(e) = self.objects.hold_args(&args) {
@@ -684,6 +691,7 @@ impl ActorManager {
             method,
             args,
             retries: 0,
+            caller,
         };
         self.dispatch(actor, call);
         Ok(())
@@ -729,6 +737,11 @@ impl ActorManager {
 
     /// Queues a call in a local actor's mailbox.
     fn enqueue(&self, actor: &Actor, call: Call) {
+        if call.caller.as_ref().is_some_and(|t| *t != actor.tenant) {
+            // Another tenant's actor answers as a missing one does.
+            let e = ReefError::new(ErrorCode::UnknownActor, format!("no actor {}", actor.id));
+            return self.objects.fail(call.return_id, e, &call.args);
+        }
         let class = actor
             .module
             .info
@@ -765,6 +778,7 @@ impl ActorManager {
             method,
             args,
             retries,
+            caller,
         } = call;
         let work = pb::ForwardedWork {
             work: Some(pb::forwarded_work::Work::CallActor(pb::CallActor {
@@ -772,6 +786,8 @@ impl ActorManager {
                 return_id,
                 method: method.clone(),
                 args: args_to_proto(&args),
+                caller_tenant: caller.as_ref().map(TenantId::to_wire).unwrap_or_default(),
+                caller_unrestricted: caller.is_none(),
             })),
             strategy: None,
             hops: 1,
@@ -785,7 +801,7 @@ impl ActorManager {
                 what: format!("a call of method `{method}` of actor {actor}"),
                 task: None,
                 args,
-                actor_call: Some((actor, method.clone(), retries)),
+                actor_call: Some((actor, method.clone(), retries, caller)),
             },
         );
         link.forward(work);
@@ -950,8 +966,10 @@ impl ActorManager {
         }
     }
 
-    /// Finds a named actor anywhere in the cluster.
-    pub async fn lookup(&self, name: &str) -> ReefResult<u64> {
+    /// Finds an actor of `tenant` named `name` anywhere in the cluster.
+    pub async fn lookup(&self, tenant: &TenantId, name: &str) -> ReefResult<u64> {
+        let shown = name;
+        let name = &names::scoped(tenant, name);
         let local = self
             .names
             .lock()
@@ -961,14 +979,14 @@ impl ActorManager {
             .ok_or_else(|| {
                 ReefError::new(
                     ErrorCode::UnknownActor,
-                    format!("no actor is named `{name}`"),
+                    format!("no actor is named `{shown}`"),
                 )
             });
         if local.is_ok() || !self.cluster.is_clustered() {
             return local;
         }
         let key = pb::lookup_actor_request::Key::Name(name.to_string());
-        let location = self.ask_directory(key, format!("actor `{name}`")).await?;
+        let location = self.ask_directory(key, format!("actor `{shown}`")).await?;
         let id = location.actor_id;
         if self.node_gone(&location.node_id) {
             // Restarting: calls look it up again (and wait) until it lives.
@@ -1218,11 +1236,13 @@ impl ActorManager {
         if let Err(e) = self.objects.hold_args(&args) {
             return self.objects.seal(return_id, Err(e));
         }
+        let caller = (!call.caller_unrestricted).then(|| TenantId::from_wire(&call.caller_tenant));
         let call = Call {
             return_id,
             method: call.method,
             args,
             retries: 0,
+            caller,
         };
         let mut entries = self.entries.lock().unwrap();
         match entries.get_mut(&actor) {
@@ -1277,7 +1297,12 @@ impl ActorManager {
             .filter_map(|e| match e {
                 Entry::Local(a) => Some(ActorRow {
                     id: a.id,
-                    name: a.name.clone().unwrap_or_default(),
+                    name: a
+                        .name
+                        .as_deref()
+                        .map(names::shown)
+                        .unwrap_or_default()
+                        .to_string(),
                     module: a.module.hash.clone(),
                     class: a.class.clone(),
                     tenant: a.tenant.clone(),

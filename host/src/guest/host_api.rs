@@ -46,6 +46,7 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
                 let size = data.len();
                 objects.store().insert_ready(id, data, 1)?;
                 let ctx = store.data_mut();
+                ctx.host.made(id);
                 ctx.owned.push(id);
                 ctx.allowed.insert(id);
                 Ok(ObjectRef { id, size })
@@ -134,7 +135,10 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
     )?;
 
     host.func_wrap_async("actor-lookup", |store: Ctx, (name,): (String,)| {
-        let found = store.data().host.work().map(|work| work.lookup_actor(name));
+        let host = &store.data().host;
+        let found = host
+            .work()
+            .map(|work| work.lookup_actor(host.tenant(), name));
         Box::new(async move {
             let result = match found {
                 Ok(lookup) => lookup.await,
@@ -150,7 +154,11 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             let ctx = store.data_mut();
             let result = guest_args(ctx, args).and_then(|args| {
                 let id = ctx.host.objects().new_object_id();
-                ctx.host.work()?.call_actor(actor, id, method, args)?;
+                ctx.host.made(id);
+                let caller = ctx.host.tenant().clone();
+                ctx.host
+                    .work()?
+                    .call_actor(&caller, actor, id, method, args)?;
                 ctx.owned.push(id);
                 ctx.allowed.insert(id);
                 Ok(id)
@@ -197,6 +205,7 @@ fn submit(
     let args = guest_args(ctx, args)?;
     let module = resolve_module(ctx, module);
     let return_id = ctx.host.objects().new_object_id();
+    ctx.host.made(return_id);
     ctx.host.work()?.submit(TaskSpec {
         return_id,
         module,

@@ -24,11 +24,13 @@ pub trait Dispatch: Send + Sync {
     fn submit(&self, spec: TaskSpec) -> ReefResult<()>;
     /// Creates an actor; its id at once, and when it is placed.
     fn create_actor(&self, spec: ActorSpec) -> ReefResult<(u64, Placed)>;
-    /// Finds a named actor anywhere in the cluster.
-    fn lookup_actor(&self, name: String) -> BoxFuture<'static, ReefResult<u64>>;
-    /// Calls an actor's method; the result `return_id` is created at once.
+    /// Finds a named actor of `tenant` anywhere in the cluster.
+    fn lookup_actor(&self, tenant: &TenantId, name: String) -> BoxFuture<'static, ReefResult<u64>>;
+    /// Calls a method of an actor of `caller`'s (another tenant's answers
+    /// as an unknown actor); the result `return_id` is created at once.
     fn call_actor(
         &self,
+        caller: &TenantId,
         actor: u64,
         return_id: ObjectId,
         method: String,
@@ -88,6 +90,12 @@ impl HostServices {
 
     pub fn objects(&self) -> &Arc<ObjectDirectory> {
         &self.objects
+    }
+
+    /// An object the guest made (a put, a nested task's or call's result)
+    /// belongs to the tenant it works for.
+    pub fn made(&self, id: ObjectId) {
+        self.objects.owners().record(id, &self.tenant);
     }
 
     /// Task and actor dispatch; NODE_STOPPING once the node is gone.

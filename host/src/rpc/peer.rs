@@ -114,4 +114,12 @@ impl Peer for PeerService {
             .map_err(Status::from)?;
         Ok(Response::new(pb::Empty {}))
     }
+
+    async fn object_access(
+        &self,
+        request: Request<pb::ObjectAccessRequest>,
+    ) -> Result<Response<pb::ObjectAccessReply>, Status> {
+        let allowed = self.node.objects.answer_access(request.into_inner());
+        Ok(Response::new(pb::ObjectAccessReply { allowed }))
+    }
 }

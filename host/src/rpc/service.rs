@@ -136,16 +136,28 @@ impl NodeApi for NodeService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let driver = driver_address(&request);
         let tenant = work_tenant(&request);
+        // A tenant's session uses its tenant's objects only; the admin's all.
+        let restricted = matches!(
+            request.extensions().get::<Caller>(),
+            Some(Caller::Tenant(_))
+        );
         let revoked = self.revocation(&request);
         let submission_id = submission_of(&request);
         let mut inbound = request.into_inner();
         // Sessions allocate ids from the node's index: wait until it is known.
         self.node.cluster.registered().await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::new(self.node.clone(), tx, driver, submission_id, tenant.clone())
-            .ok_or_else(|| {
-                Status::resource_exhausted("every driver session slot of this node is in use")
-            })?;
+        let session = Session::new(
+            self.node.clone(),
+            tx,
+            driver,
+            submission_id,
+            tenant.clone(),
+            restricted,
+        )
+        .ok_or_else(|| {
+            Status::resource_exhausted("every driver session slot of this node is in use")
+        })?;
         let closing = self.node.closing.clone();
         let revoked_in = revoked.clone();
         tokio::spawn(async move {

@@ -23,7 +23,7 @@ use crate::placement::Strategy;
 use crate::session_slots::SlotLease;
 use crate::spec::{actor_options_from_proto as actor_options, when_placed};
 use crate::spec::{args_from_proto as args, options_from_proto as options};
-use crate::spec::{ActorSpec, Lifecycle, TaskSpec};
+use crate::spec::{object_ids, ActorSpec, Lifecycle, TaskSpec};
 use crate::store::{Block, Data, ObjectId};
 use crate::tasks::StopReason;
 
@@ -44,8 +44,32 @@ pub struct Session {
     slot: Mutex<Option<SlotLease>>,
     /// The session's job in the control plane.
     job: crate::jobs::Job,
-    /// Whose session it is: its tasks and actors are this tenant's.
+    /// Whose session it is: its tasks, actors and objects are this tenant's.
     tenant: TenantId,
+    /// Whether the session may use only its tenant's objects (a tenant's
+    /// credential), not every object (the admin's).
+    restricted: bool,
+    /// Ops that arrived while a check asked another node: handled, in
+    /// order, once it is answered.
+    deferred: Mutex<Deferred>,
+}
+
+#[derive(Default)]
+struct Deferred {
+    /// A check is asking another node (`Verdict::Ask`).
+    asking: bool,
+    /// Ops deferred meanwhile are being handled.
+    draining: bool,
+    queue: std::collections::VecDeque<Op>,
+}
+
+/// Whether a session may use objects, as far as its node can tell now.
+enum Verdict {
+    Allowed,
+    /// This object (the first refused) is not the session's tenant's.
+    Denied(ObjectId),
+    /// Another node owns one of them: ask it (`Session::check`).
+    Ask,
 }
 
 impl Session {
@@ -58,6 +82,7 @@ impl Session {
         driver_address: String,
         submission_id: String,
         tenant: TenantId,
+        restricted: bool,
     ) -> Option<Arc<Self>> {
         let (prefix, slot) = node.new_id_prefix()?;
         let job = node.start_job(
@@ -67,6 +92,8 @@ impl Session {
         );
         let session = Arc::new(Session {
             tenant,
+            restricted,
+            deferred: Mutex::default(),
             job,
             node,
             prefix,
@@ -120,12 +147,137 @@ impl Session {
         self.held.lock().unwrap().insert(id);
     }
 
+    /// An object the session made (a put, a result) is its tenant's.
+    fn made(&self, id: ObjectId) {
+        self.node.objects.owners().record(id, &self.tenant);
+    }
+
+    /// Whether the session may use all of `ids`, if this node can tell.
+    fn check_now(&self, ids: &[ObjectId]) -> Verdict {
+        if !self.restricted {
+            return Verdict::Allowed;
+        }
+        let mut ask = false;
+        for id in ids {
+            match self.node.objects.may_use_now(*id, &self.tenant) {
+                Some(true) => {}
+                Some(false) => return Verdict::Denied(*id),
+                None => ask = true,
+            }
+        }
+        if ask {
+            Verdict::Ask
+        } else {
+            Verdict::Allowed
+        }
+    }
+
+    /// Whether the session may use all of `ids`; the first it may not.
+    async fn check(&self, ids: &[ObjectId]) -> Result<(), ObjectId> {
+        if !self.restricted {
+            return Ok(());
+        }
+        for id in ids {
+            if !self.node.objects.may_use(*id, &self.tenant).await {
+                return Err(*id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `then` once the session may use `ids` (at once when the node
+    /// can tell; else the session's later ops wait for the answer), else
+    /// `refused` with the first id it may not use: another tenant's object
+    /// is refused as an unknown one is.
+    fn when_allowed(
+        self: &Arc<Self>,
+        ids: Vec<ObjectId>,
+        then: impl FnOnce(&Arc<Self>) + Send + 'static,
+        refused: impl FnOnce(&Arc<Self>, ObjectId) + Send + 'static,
+    ) {
+        match self.check_now(&ids) {
+            Verdict::Allowed => then(self),
+            Verdict::Denied(id) => refused(self, id),
+            Verdict::Ask => {
+                // Later ops wait (they may use this op's result).
+                self.deferred.lock().unwrap().asking = true;
+                let this = self.clone();
+                tokio::spawn(async move {
+                    match this.check(&ids).await {
+                        Ok(()) => then(&this),
+                        Err(id) => refused(&this, id),
+                    }
+                    this.resume();
+                });
+            }
+        }
+    }
+
+    /// A submission or call whose argument `arg` the session may not use:
+    /// its result fails as with an unknown argument.
+    fn refuse_result(&self, return_id: ObjectId, arg: ObjectId) {
+        match self.node.store().create_pending(return_id, 1) {
+            Ok(()) => {
+                self.made(return_id);
+                self.hold(return_id);
+                self.node
+                    .objects
+                    .seal_failure(return_id, ReefError::unknown_object(arg));
+            }
+            Err(e) => tracing::warn!("rejected submission {return_id:#x}: {e}"),
+        }
+    }
+
+    /// Handles the driver's next op, after those deferred (see `resume`).
     pub fn handle(self: &Arc<Self>, op: Op) {
+        {
+            let mut deferred = self.deferred.lock().unwrap();
+            if deferred.asking || deferred.draining {
+                deferred.queue.push_back(op);
+                return;
+            }
+        }
+        self.handle_now(op);
+    }
+
+    /// A check asked another node was answered: handles the ops that came
+    /// meanwhile, in order, until one asks again (its answer resumes).
+    fn resume(self: &Arc<Self>) {
+        {
+            let mut deferred = self.deferred.lock().unwrap();
+            deferred.asking = false;
+            if deferred.draining {
+                // A loop below (an earlier answer's) goes on with them.
+                return;
+            }
+            deferred.draining = true;
+        }
+        loop {
+            let op = {
+                let mut deferred = self.deferred.lock().unwrap();
+                let next = match deferred.asking {
+                    true => None,
+                    false => deferred.queue.pop_front(),
+                };
+                match next {
+                    Some(op) => op,
+                    None => {
+                        deferred.draining = false;
+                        return;
+                    }
+                }
+            };
+            self.handle_now(op);
+        }
+    }
+
+    fn handle_now(self: &Arc<Self>, op: Op) {
         match op {
             Op::Submit(s) => {
-                let result = self.check_own_id(s.return_id).and_then(|()| {
-                    self.node.tasks.submit(TaskSpec {
-                        return_id: s.return_id,
+                let return_id = s.return_id;
+                let spec = self.check_own_id(return_id).and_then(|()| {
+                    Ok(TaskSpec {
+                        return_id,
                         module: s.module,
                         function: s.function,
                         args: args(s.args)?,
@@ -136,46 +288,58 @@ impl Session {
                         tenant: self.tenant.clone(),
                     })
                 });
-                match result {
-                    Ok(()) => self.hold(s.return_id),
-                    Err(e) => tracing::warn!("rejected submission {:#x}: {e}", s.return_id),
-                }
+                let spec = match spec {
+                    Ok(spec) => spec,
+                    Err(e) => return tracing::warn!("rejected submission {return_id:#x}: {e}"),
+                };
+                let ids = object_ids(&spec.args).collect();
+                self.when_allowed(
+                    ids,
+                    move |this| {
+                        this.made(return_id);
+                        match this.node.tasks.submit(spec) {
+                            Ok(()) => this.hold(return_id),
+                            Err(e) => tracing::warn!("rejected submission {return_id:#x}: {e}"),
+                        }
+                    },
+                    move |this, arg| this.refuse_result(return_id, arg),
+                );
             }
             Op::CallActor(c) => {
-                let result = self.check_own_id(c.return_id).and_then(|()| {
-                    self.node
-                        .actors
-                        .call(c.actor_id, c.return_id, c.method, args(c.args)?)
-                });
-                match result {
-                    Ok(()) => self.hold(c.return_id),
-                    Err(e) => tracing::warn!("rejected actor call {:#x}: {e}", c.return_id),
-                }
+                let return_id = c.return_id;
+                let call = self.check_own_id(return_id).and_then(|()| args(c.args));
+                let call_args = match call {
+                    Ok(a) => a,
+                    Err(e) => return tracing::warn!("rejected actor call {return_id:#x}: {e}"),
+                };
+                let ids = object_ids(&call_args).collect();
+                let (actor, method) = (c.actor_id, c.method);
+                self.when_allowed(
+                    ids,
+                    move |this| {
+                        this.made(return_id);
+                        let caller = this.caller();
+                        match this
+                            .node
+                            .actors
+                            .call(actor, return_id, method, call_args, caller)
+                        {
+                            Ok(()) => this.hold(return_id),
+                            Err(e) => tracing::warn!("rejected actor call {return_id:#x}: {e}"),
+                        }
+                    },
+                    move |this, arg| this.refuse_result(return_id, arg),
+                );
             }
             Op::CreateActor(c) => {
-                let node = &self.node;
-                let created = args(c.args).and_then(|a| {
-                    node.actors.create(ActorSpec {
-                        module: c.module,
-                        class: c.class,
-                        args: a,
-                        name: Some(c.name),
-                        options: actor_options(c.options),
-                        owner: Some(self.prefix),
-                        strategy: Strategy::from_proto(c.strategy.as_ref()),
-                        lifecycle: Lifecycle::from_proto(c.lifecycle),
-                        tenant: self.tenant.clone(),
-                    })
-                });
+                let this = self.clone();
+                tokio::spawn(async move { this.create_actor(c).await });
+            }
+            Op::Share(s) => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    // The reply waits for the placement (a taken name, an
-                    // infeasible actor fail the create itself).
-                    let result = when_placed(created).await;
-                    this.reply_result(
-                        c.req_id,
-                        result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
-                    );
+                    let result = this.share(s.ids, &s.tenant).await;
+                    this.reply_result(s.req_id, result.map(|()| Body::Ok(pb::Empty {})));
                 });
             }
             Op::Get(g) => {
@@ -192,6 +356,7 @@ impl Session {
                     self.node.store().insert_ready(p.id, data, 1)
                 });
                 if result.is_ok() {
+                    self.made(p.id);
                     self.hold(p.id);
                 }
                 self.reply_result(p.req_id, result.map(|()| Body::Ok(pb::Empty {})));
@@ -240,6 +405,7 @@ impl Session {
                     )),
                 };
                 if result.is_ok() {
+                    self.made(s.id);
                     self.hold(s.id);
                 }
                 self.reply_result(s.req_id, result.map(|()| Body::Ok(pb::Empty {})));
@@ -269,7 +435,14 @@ impl Session {
                 }
             }
             Op::Cancel(c) => {
-                self.node.tasks.table().stop(c.id, StopReason::Cancelled);
+                let id = c.id;
+                self.when_allowed(
+                    vec![id],
+                    move |this| {
+                        this.node.tasks.table().stop(id, StopReason::Cancelled);
+                    },
+                    |_, _| {},
+                );
             }
             Op::Logs(l) => {
                 // From this node's log files, or the node that ran the call.
@@ -283,7 +456,7 @@ impl Session {
             Op::LookupActor(l) => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let result = this.node.actors.lookup(&l.name).await;
+                    let result = this.node.actors.lookup(&this.tenant, &l.name).await;
                     this.reply_result(
                         l.req_id,
                         result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
@@ -300,11 +473,83 @@ impl Session {
         }
     }
 
+    /// Creates an actor whose object arguments the session may use; the
+    /// reply waits for the placement (a taken name, an infeasible actor
+    /// fail the create itself).
+    async fn create_actor(self: &Arc<Self>, c: pb::CreateActor) {
+        let ids: Vec<ObjectId> = c
+            .args
+            .iter()
+            .filter_map(|a| match a.kind {
+                Some(pb::arg::Kind::Object(id)) => Some(id),
+                _ => None,
+            })
+            .collect();
+        if let Err(arg) = self.check(&ids).await {
+            let e = ReefError::unknown_object(arg);
+            return self.reply(c.req_id, Body::Error(e.to_proto()));
+        }
+        let created = args(c.args).and_then(|a| {
+            self.node.actors.create(ActorSpec {
+                module: c.module,
+                class: c.class,
+                args: a,
+                name: Some(c.name),
+                options: actor_options(c.options),
+                owner: Some(self.prefix),
+                strategy: Strategy::from_proto(c.strategy.as_ref()),
+                lifecycle: Lifecycle::from_proto(c.lifecycle),
+                tenant: self.tenant.clone(),
+            })
+        });
+        let result = when_placed(created).await;
+        self.reply_result(
+            c.req_id,
+            result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
+        );
+    }
+
+    /// Lets tenant `to` use `ids` (objects the session may use).
+    async fn share(&self, ids: Vec<ObjectId>, to: &str) -> ReefResult<()> {
+        reef_core::tenant::validate_name(to)
+            .map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
+        let to = TenantId::new(to);
+        let from = self.restricted.then_some(&self.tenant);
+        for id in ids {
+            self.node.objects.share(id, from, &to).await?;
+        }
+        Ok(())
+    }
+
+    /// Another node's object not held here yet (passed on by id, see
+    /// `share`): a local entry, resolved by asking its owner, held until
+    /// the driver releases its handle.
+    fn hold_foreign(&self, id: ObjectId) {
+        if self.node.objects.owns(id) || self.held.lock().unwrap().contains(&id) {
+            return;
+        }
+        if !self.node.store().contains(id) && self.node.objects.hold(id).is_ok() {
+            self.hold(id);
+        }
+    }
+
+    /// Who calls an actor from this session: its tenant, or anyone (admin).
+    fn caller(&self) -> Option<TenantId> {
+        self.restricted.then(|| self.tenant.clone())
+    }
+
     async fn get(&self, g: pb::Get) {
         let fetch = async {
             let mut values = Vec::with_capacity(g.ids.len());
             for id in &g.ids {
-                let value = match self.node.objects.fetch(*id).await {
+                let fetched = match self.check(&[*id]).await {
+                    Ok(()) => {
+                        self.hold_foreign(*id);
+                        self.node.objects.fetch(*id).await
+                    }
+                    Err(id) => Err(ReefError::unknown_object(id)),
+                };
+                let value = match fetched {
                     Ok(data) => self.object_value(*id, data, g.arena, g.stream_threshold),
                     Err(e) => pb::object_value::Value::Error(e.to_proto()),
                 };
@@ -379,12 +624,18 @@ impl Session {
         for id in &w.ids {
             let id = *id;
             let node = &self.node;
-            pending.push(async move { (id, node.store().wait_sealed(id).await) });
+            pending.push(async move {
+                // Another tenant's object is ready at once, as an unknown one is.
+                if self.check(&[id]).await.is_ok() {
+                    let _ = node.store().wait_sealed(id).await;
+                }
+                id
+            });
         }
         let collect = async {
             while ready.len() < wanted {
                 match pending.next().await {
-                    Some((id, _)) => ready.push(id),
+                    Some(id) => ready.push(id),
                     None => break,
                 }
             }

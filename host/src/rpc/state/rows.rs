@@ -98,6 +98,13 @@ pub fn local(node: &Node, kind: StateKind, filters: &Filters) -> pb::ListReply {
                     refs: o.refs,
                     node_id: here(),
                     owner_index: reef_core::ids::ObjectId(o.id).owner_index(),
+                    tenants: node
+                        .objects
+                        .owners()
+                        .of(o.id)
+                        .iter()
+                        .map(|t| t.to_wire())
+                        .collect(),
                 })
                 .filter(|r| filters.matches(r))
                 .collect();

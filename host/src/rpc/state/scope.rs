@@ -62,12 +62,17 @@ impl Viewer {
     }
 
     /// Drops the rows the caller may not see. Tasks and actors carry their
-    /// tenant. Nodes, objects, bundles, jobs and modules carry none yet and
-    /// stay visible (docs/security.md, "Not promised yet").
+    /// tenant, objects the tenants that may use them (as their owner knows
+    /// them: a copy's row elsewhere is the admin's only). Nodes, bundles,
+    /// jobs and modules carry none yet and stay visible (docs/security.md,
+    /// "Not promised yet").
     pub fn scope(&self, mut reply: pb::ListReply) -> pb::ListReply {
         if self.tenant.is_some() {
             reply.tasks.retain(|t| self.sees(&t.tenant));
             reply.actors.retain(|a| self.sees(&a.tenant));
+            reply
+                .objects
+                .retain(|o| o.tenants.iter().any(|t| self.sees(t)));
         }
         reply
     }
@@ -123,6 +128,17 @@ mod tests {
                 tenant: "team-a".into(),
                 ..Default::default()
             }],
+            objects: vec![
+                pb::ObjectInfo {
+                    object_id: 4,
+                    tenants: vec!["team-a".into(), String::new()],
+                    ..Default::default()
+                },
+                pb::ObjectInfo {
+                    object_id: 5,
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         }
     }
@@ -132,14 +148,22 @@ mod tests {
         let a = Viewer::tenant(TenantId::new("team-a")).scope(reply());
         assert_eq!(a.tasks.iter().map(|t| t.task_id).collect::<Vec<_>>(), [2]);
         assert_eq!(a.actors.len(), 1);
+        assert_eq!(
+            a.objects.iter().map(|o| o.object_id).collect::<Vec<_>>(),
+            [4]
+        );
         let default = Viewer::tenant(TenantId::default()).scope(reply());
         assert_eq!(
             default.tasks.iter().map(|t| t.task_id).collect::<Vec<_>>(),
             [1]
         );
         assert!(default.actors.is_empty());
+        assert_eq!(default.objects.len(), 1, "shared with the default tenant");
         let all = Viewer::everything().scope(reply());
-        assert_eq!((all.tasks.len(), all.actors.len()), (2, 1));
+        assert_eq!(
+            (all.tasks.len(), all.actors.len(), all.objects.len()),
+            (2, 1, 2)
+        );
     }
 
     #[test]

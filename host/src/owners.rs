@@ -1,0 +1,99 @@
+//! Which tenants may use an object: [`Owners`], kept by the node that owns
+//! the object's id (see `ids`), where the id was allocated.
+//!
+//! An object belongs to the tenant that made it (a driver's put, the
+//! submitter of a task or actor call whose result it is, the tenant a guest
+//! that put it works for); `share` adds tenants. The table only answers;
+//! the checks are made where requests enter a node (`rpc::session`, the
+//! peer service) and an entry goes when its object is freed here.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use reef_core::TenantId;
+
+use crate::store::ObjectId;
+
+/// Tenants allowed to use each object this node owns (and foreign objects
+/// whose owner said so, while a copy is held here).
+#[derive(Default)]
+pub struct Owners {
+    tenants: Mutex<HashMap<ObjectId, Vec<TenantId>>>,
+}
+
+impl Owners {
+    /// `tenant` may use `id` (the maker, or one the owner vouched for).
+    pub fn record(&self, id: ObjectId, tenant: &TenantId) {
+        let mut tenants = self.tenants.lock().unwrap();
+        let list = tenants.entry(id).or_default();
+        if !list.contains(tenant) {
+            list.push(tenant.clone());
+        }
+    }
+
+    /// Adds `to` to the tenants of a recorded object; false when `id` is
+    /// not recorded here.
+    pub fn share(&self, id: ObjectId, to: &TenantId) -> bool {
+        match self.tenants.lock().unwrap().get_mut(&id) {
+            Some(list) => {
+                if !list.contains(to) {
+                    list.push(to.clone());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `tenant` may use `id`; `None` when nothing is recorded here.
+    pub fn allows(&self, id: ObjectId, tenant: &TenantId) -> Option<bool> {
+        let tenants = self.tenants.lock().unwrap();
+        tenants.get(&id).map(|list| list.contains(tenant))
+    }
+
+    /// The tenants of an object, for listings (empty when not recorded).
+    pub fn of(&self, id: ObjectId) -> Vec<TenantId> {
+        self.tenants
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The object was freed here.
+    pub fn forget(&self, id: ObjectId) {
+        self.tenants.lock().unwrap().remove(&id);
+    }
+
+    /// Objects recorded (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.tenants.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_is_its_makers_until_shared() {
+        let owners = Owners::default();
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        assert_eq!(owners.allows(7, &a), None);
+        owners.record(7, &a);
+        assert_eq!(owners.allows(7, &a), Some(true));
+        assert_eq!(owners.allows(7, &b), Some(false));
+        assert!(owners.share(7, &b));
+        assert_eq!(owners.allows(7, &b), Some(true));
+        assert!(!owners.share(8, &b), "an unknown object cannot be shared");
+        assert_eq!(owners.of(7), vec![a.clone(), b]);
+        owners.forget(7);
+        assert_eq!(owners.allows(7, &a), None);
+        assert!(owners.is_empty());
+    }
+}

@@ -1,0 +1,343 @@
+//! Objects and names belong to a tenant, against a head and a worker (real
+//! `host` processes): tenant B cannot get, wait on, pass as an argument or
+//! pin tenant A's object by its id — from A's node or another — and is
+//! answered exactly as for a made-up id; after `share(ref, B)` it can. Two
+//! tenants each have their own actor named `model`, and B cannot call A's
+//! actor by its id.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reef::{Arg, Cluster, ConnectOptions, ErrorCode, ListOptions, ObjectRef};
+use reef_core::ReefError;
+use reef_proto as pb;
+use reef_proto::auth::AttachToken;
+use reef_proto::client_op::Op;
+use reef_proto::server_reply::Body;
+use reef_testkit::{guest, HostProcess};
+
+/// `host tenant add NAME` as the admin; the token file it wrote.
+fn add_tenant(node: &HostProcess, name: &str, dir: &Path) -> PathBuf {
+    let output = dir.join(format!("{name}.token"));
+    let out = node.admin_cli(&["tenant", "add", name, "--output", output.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    output
+}
+
+async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
+    let options = ConnectOptions::default().token_file(token_file).unwrap();
+    Cluster::connect_with(&node.address, options).await.unwrap()
+}
+
+/// An error with the id in it written as `ID`.
+fn shape(e: &reef::Error, id: u64) -> (ErrorCode, String) {
+    (e.code, e.message.replace(&format!("{id:#x}"), "ID"))
+}
+
+/// What `get` of `r` answers (it must fail).
+async fn get_error(driver: &Cluster, r: &ObjectRef) -> (ErrorCode, String) {
+    let e = driver
+        .get_bytes_timeout(r, Duration::from_secs(20))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{r:?} was read"));
+    shape(&e, r.id())
+}
+
+/// What a task given `r` as its argument answers (it must fail).
+async fn task_error(driver: &Cluster, m: &reef::Module, r: &ObjectRef) -> (ErrorCode, String) {
+    let own = driver.put_bytes(b"own").await.unwrap();
+    let task = driver
+        .task(m, "view_len")
+        .arg(&own)
+        .arg(Arg::bytes(&b"x"[..]))
+        .arg(r)
+        .submit()
+        .unwrap();
+    let e = driver
+        .get_bytes_timeout(&task, Duration::from_secs(20))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a task given {r:?} ran"));
+    shape(&e, r.id())
+}
+
+#[tokio::test]
+async fn a_tenants_objects_are_its_own_until_shared() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
+    let token_a = add_tenant(&head, "team-a", dirs[2].path());
+    let token_b = add_tenant(&head, "team-b", dirs[2].path());
+    let a = connect_as(&head, &token_a).await;
+    // B on A's node (the owner answers at once) and on another (it asks).
+    let b_here = connect_as(&head, &token_b).await;
+    let b_there = connect_as(&worker, &token_b).await;
+    let m = a.register_file(guest("demo")).await.unwrap();
+
+    let secret = a.put_bytes(b"team-a's secret").await.unwrap();
+    let result = a
+        .task(&m, "echo")
+        .arg(Arg::bytes(&b"result"[..]))
+        .submit()
+        .unwrap();
+    assert_eq!(&*a.get_bytes(&result).await.unwrap(), b"result");
+
+    for b in [&b_here, &b_there] {
+        for target in [&secret, &result] {
+            let forged = b.object_ref(target.id());
+            // A made-up id of the same owner, never allocated.
+            let made_up = b.object_ref(target.id() + (1 << 30));
+            let refused = get_error(b, &forged).await;
+            assert_eq!(refused.0, ErrorCode::UnknownObject, "{refused:?}");
+            assert_eq!(refused, get_error(b, &made_up).await);
+            let refused = task_error(b, &m, &forged).await;
+            assert_eq!(refused, task_error(b, &m, &made_up).await);
+            // `wait` reports it at once, as it does an unknown id.
+            let (ready, _) = b
+                .wait(
+                    std::slice::from_ref(&forged),
+                    1,
+                    Some(Duration::from_secs(20)),
+                )
+                .await
+                .unwrap();
+            assert_eq!(ready.len(), 1);
+            // Nor can B share what it may not use.
+            let e = b.share(&forged, "team-b").await.unwrap_err();
+            assert_eq!(shape(&e, forged.id()), refused);
+        }
+    }
+
+    // Listings show each tenant the objects it may use.
+    let listed = |rows: reef::Listing<reef::ObjectInfo>| -> Vec<u64> {
+        rows.rows.iter().map(|o| o.object_id).collect()
+    };
+    let a_sees = listed(a.list_objects(&ListOptions::new()).await.unwrap());
+    assert!(
+        a_sees.contains(&secret.id()) && a_sees.contains(&result.id()),
+        "{a_sees:x?}"
+    );
+    for b in [&b_here, &b_there] {
+        let b_sees = listed(b.list_objects(&ListOptions::new()).await.unwrap());
+        assert!(!b_sees.contains(&secret.id()), "{b_sees:x?}");
+        assert!(!b_sees.contains(&result.id()), "{b_sees:x?}");
+    }
+
+    // A's object still there after B's forged handles were dropped
+    // (releases of ids B does not hold do nothing).
+    assert_eq!(&*a.get_bytes(&secret).await.unwrap(), b"team-a's secret");
+
+    // Shared: B reads it and passes it to its tasks, from either node; the
+    // results of B's tasks are B's own.
+    a.share(&secret, "team-b").await.unwrap();
+    for b in [&b_here, &b_there] {
+        let shared = b.object_ref(secret.id());
+        assert_eq!(&*b.get_bytes(&shared).await.unwrap(), b"team-a's secret");
+        let len = b.task(&m, "view_len").arg(&shared).submit().unwrap();
+        assert_eq!(b.get::<u64>(&len).await.unwrap(), 15);
+        let by_a = a.object_ref(len.id());
+        assert_eq!(get_error(&a, &by_a).await.0, ErrorCode::UnknownObject);
+    }
+    let b_sees = listed(b_there.list_objects(&ListOptions::new()).await.unwrap());
+    assert!(b_sees.contains(&secret.id()), "{b_sees:x?}");
+    // Only what was shared: A's task result is still A's alone.
+    let forged = b_there.object_ref(result.id());
+    assert_eq!(
+        get_error(&b_there, &forged).await.0,
+        ErrorCode::UnknownObject
+    );
+
+    // The admin uses any object.
+    let admin = Cluster::connect_with_token(&worker.address, &head.admin_token())
+        .await
+        .unwrap();
+    let r = admin.object_ref(result.id());
+    assert_eq!(&*admin.get_bytes(&r).await.unwrap(), b"result");
+}
+
+#[tokio::test]
+async fn wait_tells_nothing_of_a_foreign_pending_object() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let token_a = add_tenant(&head, "team-a", dirs[1].path());
+    let token_b = add_tenant(&head, "team-b", dirs[1].path());
+    let a = connect_as(&head, &token_a).await;
+    let b = connect_as(&head, &token_b).await;
+    let m = a.register_file(guest("nested")).await.unwrap();
+    let slow = a
+        .task(&m, "pause")
+        .arg(60_000u64)
+        .arg(1.0)
+        .submit()
+        .unwrap();
+    // Were B allowed to wait on it, it would not be ready within the timeout.
+    let forged = b.object_ref(slow.id());
+    let (ready, _) = b
+        .wait(
+            std::slice::from_ref(&forged),
+            1,
+            Some(Duration::from_secs(3)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ready.len(), 1, "B's wait saw A's pending task");
+    // Nor can B cancel it: it still runs after B asked.
+    b.cancel(&forged).unwrap();
+    let (ready, _) = a
+        .wait(
+            std::slice::from_ref(&slow),
+            1,
+            Some(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap();
+    assert!(ready.is_empty(), "B cancelled A's task");
+}
+
+/// Calls `method` of actor `actor` and gets the result through a raw
+/// session with `token`, as a driver that forged the id would.
+async fn call_by_id(node: &HostProcess, token: &str, actor: u64) -> ReefError {
+    let channel = reef_core::channel::connect(&node.address).await.unwrap();
+    let mut client =
+        pb::node_client::NodeClient::with_interceptor(channel, AttachToken::new(token).unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut replies = client
+        .session(tokio_stream::wrappers::UnboundedReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut prefix = None;
+    while prefix.is_none() {
+        let batch = replies.message().await.unwrap().unwrap();
+        for r in batch.replies {
+            if let Some(Body::Hello(h)) = r.body {
+                prefix = Some(h.id_prefix);
+            }
+        }
+    }
+    let return_id = reef_core::IdPrefix(prefix.unwrap()).object(1).0;
+    let ops = vec![
+        Op::CallActor(pb::CallActor {
+            actor_id: actor,
+            return_id,
+            method: "total".into(),
+            ..Default::default()
+        }),
+        Op::Get(pb::Get {
+            req_id: 7,
+            ids: vec![return_id],
+            timeout_ms: 20_000,
+            ..Default::default()
+        }),
+    ];
+    let ops = ops
+        .into_iter()
+        .map(|op| pb::ClientOp { op: Some(op) })
+        .collect();
+    tx.send(pb::ClientBatch { ops }).unwrap();
+    loop {
+        let batch = replies.message().await.unwrap().unwrap();
+        let Some(r) = batch.replies.into_iter().find(|r| r.req_id == 7) else {
+            continue;
+        };
+        let Some(Body::Get(g)) = r.body else {
+            panic!("{r:?}")
+        };
+        match g.values[0].value.clone() {
+            Some(pb::object_value::Value::Error(e)) => return ReefError::from_proto(e),
+            other => panic!("the call answered {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_own_actor_names() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let token_a = add_tenant(&head, "team-a", dirs[1].path());
+    let token_b = add_tenant(&head, "team-b", dirs[1].path());
+    let a = connect_as(&head, &token_a).await;
+    let b = connect_as(&head, &token_b).await;
+    let m = a.register_file(guest("nested")).await.unwrap();
+
+    let model_a = a
+        .actor(&m, "Counter")
+        .arg(100.0)
+        .name("model")
+        .create()
+        .await
+        .unwrap();
+    let model_b = b
+        .actor(&m, "Counter")
+        .arg(200.0)
+        .name("model")
+        .create()
+        .await
+        .unwrap();
+    assert_ne!(model_a.id(), model_b.id());
+    let only_a = a
+        .actor(&m, "Counter")
+        .name("only-a")
+        .create()
+        .await
+        .unwrap();
+    assert_eq!(a.get_actor("model").await.unwrap().id(), model_a.id());
+    assert_eq!(b.get_actor("model").await.unwrap().id(), model_b.id());
+    let e = b
+        .get_actor("only-a")
+        .await
+        .err()
+        .expect("B found A's actor");
+    assert_eq!(e.code, ErrorCode::UnknownActor, "{e}");
+
+    // A guest resolves names in its tenant's namespace.
+    let added = b
+        .task(&m, "call_named")
+        .arg("model")
+        .arg(1.0)
+        .submit()
+        .unwrap();
+    assert_eq!(b.get::<f64>(&added).await.unwrap(), 201.0);
+    let added = a
+        .task(&m, "call_named")
+        .arg("model")
+        .arg(1.0)
+        .submit()
+        .unwrap();
+    assert_eq!(a.get::<f64>(&added).await.unwrap(), 101.0);
+    let refused = b
+        .task(&m, "call_named")
+        .arg("only-a")
+        .arg(1.0)
+        .submit()
+        .unwrap();
+    let e = b
+        .get_bytes(&refused)
+        .await
+        .err()
+        .expect("B's guest called A's actor");
+    assert_eq!(e.code, ErrorCode::UnknownActor, "{e}");
+    assert!(
+        e.message.contains("`only-a`") && !e.message.contains("team-a"),
+        "{e}"
+    );
+
+    // B cannot call A's actor by its id: answered as a made-up id is.
+    let token_b = std::fs::read_to_string(&token_b).unwrap();
+    let token_b = token_b.trim();
+    let refused = call_by_id(&head, token_b, only_a.id()).await;
+    let made_up = call_by_id(&head, token_b, only_a.id() + 1000).await;
+    assert_eq!(refused.code, ErrorCode::UnknownActor, "{refused}");
+    assert_eq!(
+        refused.message.replace(&only_a.id().to_string(), "ID"),
+        made_up
+            .message
+            .replace(&(only_a.id() + 1000).to_string(), "ID")
+    );
+    // A's own call goes through, and the counters are untouched by B.
+    let total = model_a.call("total").submit().unwrap();
+    assert_eq!(a.get::<f64>(&total).await.unwrap(), 101.0);
+    let total = model_b.call("total").submit().unwrap();
+    assert_eq!(b.get::<f64>(&total).await.unwrap(), 201.0);
+}
