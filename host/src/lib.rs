@@ -29,6 +29,7 @@ pub mod modules;
 pub mod node;
 pub mod objects;
 pub mod placement;
+pub mod quotas;
 pub mod rpc;
 pub mod runtime;
 pub mod scheduler;
