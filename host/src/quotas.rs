@@ -109,7 +109,7 @@ impl Quotas {
             .principals
             .iter()
             .filter(|p| !p.admin)
-            .filter_map(|p| Some((TenantId::from_wire(&p.tenant), p.quotas.clone()?)))
+            .filter_map(|p| Some((TenantId::from_wire(&p.tenant), p.quotas?)))
             .collect();
         *self.limits.write().unwrap() = limits;
     }
@@ -120,7 +120,7 @@ impl Quotas {
         if limits.is_empty() {
             return None;
         }
-        limits.get(tenant).cloned()
+        limits.get(tenant).copied()
     }
 
     /// Checks one call's asks against the tenant's per-call quotas: the CPUs

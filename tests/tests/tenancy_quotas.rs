@@ -256,7 +256,7 @@ async fn a_tenant_over_its_quotas_is_refused_while_others_work() {
             .submit()
             .unwrap()
     };
-    let waiting = vec![gated(&b), gated(&b)];
+    let waiting = [gated(&b), gated(&b)];
     assert!(still_pending(&b, &waiting[1]).await);
     let err = b.get::<f64>(&gated(&b)).await.unwrap_err();
     assert_quota(
