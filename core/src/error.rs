@@ -149,7 +149,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         E::NotGranted | E::PermissionDenied => Code::PermissionDenied,
         E::Timeout => Code::DeadlineExceeded,
         E::Cancelled => Code::Cancelled,
-        E::StoreFull | E::MemoryLimit | E::CpuTimeLimit | E::StackOverflow => {
+        E::StoreFull | E::MemoryLimit | E::CpuTimeLimit | E::StackOverflow | E::QuotaExceeded => {
             Code::ResourceExhausted
         }
         E::Infeasible

@@ -410,10 +410,16 @@ impl ControlPlane for GcsClient {
             .principal)
     }
 
-    async fn add_tenant(&self, name: &str, token_sha256: &[u8]) -> Result<TenantInfo, Status> {
+    async fn add_tenant(
+        &self,
+        name: &str,
+        token_sha256: &[u8],
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status> {
         let req = AddTenantRequest {
             name: name.to_owned(),
             token_sha256: Bytes::copy_from_slice(token_sha256),
+            quotas: Some(quotas),
         };
         Ok(self
             .patiently_unsent("add_tenant", |mut c| {
@@ -432,6 +438,24 @@ impl ControlPlane for GcsClient {
             .await?
             .into_inner()
             .tenants)
+    }
+
+    async fn set_tenant_quotas(
+        &self,
+        name: &str,
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status> {
+        let req = SetTenantQuotasRequest {
+            name: name.to_owned(),
+            quotas: Some(quotas),
+        };
+        Ok(self
+            .patiently_unsent("set_tenant_quotas", |mut c| {
+                let req = req.clone();
+                async move { c.set_tenant_quotas(req).await }
+            })
+            .await?
+            .into_inner())
     }
 
     async fn remove_tenant(&self, name: &str) -> Result<TenantInfo, Status> {

@@ -19,7 +19,7 @@ use futures::Stream;
 use reef_proto::{
     lookup_actor_request, ActorLocation, ClusterView, CreatePlacementGroupRequest,
     HeartbeatRequest, JobInfo, PlaceActorRequest, PlacementGroupInfo, Principal, RegisterNodeReply,
-    RegisterNodeRequest, StartJobRequest, TenantInfo,
+    RegisterNodeRequest, StartJobRequest, TenantInfo, TenantQuotas,
 };
 use tonic::Status;
 
@@ -136,7 +136,19 @@ pub trait ControlPlane: Send + Sync + std::fmt::Debug {
 
     /// Creates a tenant whose token has the sha256 `token_sha256`
     /// (`NAME_TAKEN` if the name is taken).
-    async fn add_tenant(&self, name: &str, token_sha256: &[u8]) -> Result<TenantInfo, Status>;
+    async fn add_tenant(
+        &self,
+        name: &str,
+        token_sha256: &[u8],
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status>;
+
+    /// Replaces a tenant's quotas; the next view carries them to every node.
+    async fn set_tenant_quotas(
+        &self,
+        name: &str,
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status>;
 
     /// Every tenant, by name.
     async fn list_tenants(&self) -> Result<Vec<TenantInfo>, Status>;

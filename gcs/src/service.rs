@@ -588,7 +588,11 @@ impl ControlPlaneApi for ControlPlaneService {
     ) -> Result<Response<TenantInfo>, Status> {
         let req = request.into_inner();
         self.inner
-            .add_tenant(req.name, req.token_sha256.to_vec())
+            .add_tenant(
+                req.name,
+                req.token_sha256.to_vec(),
+                req.quotas.unwrap_or_default(),
+            )
             .await
             .map(Response::new)
     }
@@ -599,6 +603,17 @@ impl ControlPlaneApi for ControlPlaneService {
     ) -> Result<Response<ListTenantsReply>, Status> {
         let tenants = self.inner.list_tenants().await?;
         Ok(Response::new(ListTenantsReply { tenants }))
+    }
+
+    async fn set_tenant_quotas(
+        &self,
+        request: Request<SetTenantQuotasRequest>,
+    ) -> Result<Response<TenantInfo>, Status> {
+        let req = request.into_inner();
+        self.inner
+            .set_tenant_quotas(req.name, req.quotas.unwrap_or_default())
+            .await
+            .map(Response::new)
     }
 
     async fn remove_tenant(

@@ -126,7 +126,8 @@ enum Command {
         #[command(flatten)]
         node: NodeTarget,
     },
-    /// Create, list and revoke tenants (admin credential, as for `stop`).
+    /// Create, list, change the quotas of and revoke tenants (admin
+    /// credential, as for `stop`).
     #[command(subcommand)]
     Tenant(TenantCommand),
     /// Certificates for running a cluster with TLS.
@@ -161,9 +162,20 @@ enum TenantCommand {
         #[arg(long)]
         output: Option<PathBuf>,
         #[command(flatten)]
+        quotas: tenant::QuotaFlags,
+        #[command(flatten)]
         node: NodeTarget,
     },
-    /// Every tenant and when it was created.
+    /// Change tenant NAME's quotas (`--max-... unlimited` lifts one); new
+    /// requests are checked against them, work in progress goes on.
+    Set {
+        name: String,
+        #[command(flatten)]
+        quotas: tenant::QuotaFlags,
+        #[command(flatten)]
+        node: NodeTarget,
+    },
+    /// Every tenant, when it was created and its quotas.
     List {
         /// One JSON object per tenant and line.
         #[arg(long)]
@@ -295,6 +307,14 @@ struct StartArgs {
     /// Default guest CPU-time limit per task or actor call, in milliseconds.
     #[arg(long, default_value_t = 60_000)]
     default_cpu_time_ms: u64,
+    /// The largest memory limit one task or actor may ask for (at most
+    /// 4GiB); a call asking more fails at once with INFEASIBLE.
+    #[arg(long, default_value = "4GiB")]
+    max_call_memory: ByteSize,
+    /// Bytes of objects the node may spill to disk in all; beyond it a put
+    /// that does not fit the store fails with STORE_FULL.
+    #[arg(long, default_value = "16GiB")]
+    max_spill_bytes: ByteSize,
     /// Join the cluster whose head is at HOST:PORT (a node without --head needs it).
     #[arg(long)]
     address: Option<String>,
@@ -459,8 +479,14 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn run_tenant(command: TenantCommand) -> Result<()> {
     match command {
-        TenantCommand::Add { name, output, node } => {
-            tenant::add(tenants_client(&node).await?, &name, output).await
+        TenantCommand::Add {
+            name,
+            output,
+            quotas,
+            node,
+        } => tenant::add(tenants_client(&node).await?, &name, output, &quotas).await,
+        TenantCommand::Set { name, quotas, node } => {
+            tenant::set(tenants_client(&node).await?, &name, &quotas).await
         }
         TenantCommand::List { json, node } => {
             tenant::list(tenants_client(&node).await?, json).await
@@ -587,6 +613,8 @@ async fn start(args: StartArgs) -> Result<()> {
         inline_threshold: args.inline_threshold.as_u64(),
         default_memory_limit: args.default_memory_limit.as_u64(),
         default_cpu_time_ms: args.default_cpu_time_ms,
+        max_call_memory: args.max_call_memory.as_u64(),
+        max_spill_bytes: args.max_spill_bytes.as_u64(),
         token: String::new(),
         head_address: args.address.clone(),
         advertise_host: args.node_ip.clone(),
@@ -602,6 +630,20 @@ async fn start(args: StartArgs) -> Result<()> {
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");
+    }
+    if config.max_call_memory > crate::engine::MAX_MEMORY {
+        bail!(
+            "--max-call-memory {} is above what a guest can have ({})",
+            args.max_call_memory,
+            ByteSize(crate::engine::MAX_MEMORY)
+        );
+    }
+    if config.default_memory_limit > config.max_call_memory {
+        bail!(
+            "--default-memory-limit {} is above --max-call-memory {}",
+            args.default_memory_limit,
+            args.max_call_memory
+        );
     }
     let mut config = config;
     // The head's control-plane store holds the cluster's credentials: open

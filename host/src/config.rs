@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::spec::{CallOptions, Limits};
 
 #[derive(Clone, Debug)]
@@ -23,6 +24,11 @@ pub struct NodeConfig {
     pub inline_threshold: u64,
     pub default_memory_limit: u64,
     pub default_cpu_time_ms: u64,
+    /// The largest memory limit a call may ask for (`--max-call-memory`, at
+    /// most `engine::MAX_MEMORY`); a call asking more fails at once.
+    pub max_call_memory: u64,
+    /// Bytes the spill directory may hold (`--max-spill-bytes`).
+    pub max_spill_bytes: u64,
     /// The cluster token: checked on every RPC this node serves, presented on
     /// every RPC it makes to other nodes and the control plane.
     pub token: String,
@@ -77,6 +83,8 @@ impl NodeConfig {
             inline_threshold: 100 << 10,
             default_memory_limit: 256 << 20,
             default_cpu_time_ms: 60_000,
+            max_call_memory: crate::engine::MAX_MEMORY,
+            max_spill_bytes: u64::MAX,
             token: String::new(),
             head_address: None,
             advertise_host: "127.0.0.1".into(),
@@ -89,6 +97,22 @@ impl NodeConfig {
     /// The address other nodes and drivers reach this node at.
     pub fn address(&self) -> String {
         format!("{}:{}", self.advertise_host, self.port)
+    }
+
+    /// Checks a new call's asks against the node's limits: a memory limit
+    /// above `--max-call-memory` can never be granted here (`INFEASIBLE`).
+    pub fn check_call(&self, options: &CallOptions, what: &str) -> ReefResult<()> {
+        match options.memory_limit {
+            Some(asked) if asked > self.max_call_memory => Err(ReefError::new(
+                ErrorCode::Infeasible,
+                format!(
+                    "{what} asks for a memory limit of {asked} bytes, above this node's \
+                     --max-call-memory of {} bytes",
+                    self.max_call_memory
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The limits of one call: its own, else the node's defaults.

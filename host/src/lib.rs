@@ -30,6 +30,7 @@ pub mod node;
 pub mod objects;
 pub mod owners;
 pub mod placement;
+pub mod quotas;
 pub mod rpc;
 pub mod runtime;
 pub mod scheduler;

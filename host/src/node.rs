@@ -53,6 +53,7 @@ use crate::logs::LogDir;
 use crate::metrics::{Metrics, Snapshot};
 use crate::modules::Registry;
 use crate::objects::ObjectDirectory;
+use crate::quotas::Quotas;
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler};
 use crate::session_slots::{SessionSlots, SlotLease};
@@ -84,6 +85,8 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Remote drivers' streamed puts in progress.
     pub uploads: Arc<crate::transfer::Uploads>,
+    /// Tenants' quotas and what they use here.
+    pub quotas: Arc<Quotas>,
     /// What guests may reach; holds `work` weakly.
     host: HostServices,
     _work: Arc<Work>,
@@ -160,12 +163,12 @@ impl Node {
                 }
             });
         }
-        let store = Arc::new(ObjectStore::new(
-            arena,
-            config.spill_dir.clone(),
-            config.inline_threshold,
-        ));
+        let store = Arc::new(
+            ObjectStore::new(arena, config.spill_dir.clone(), config.inline_threshold)
+                .with_spill_limit(config.max_spill_bytes),
+        );
         let cluster = Arc::new(Membership::new(&id, &config.token));
+        let quotas = Quotas::follow(cluster.watch_views());
         let puller = if config.token.is_empty() {
             None
         } else {
@@ -214,6 +217,7 @@ impl Node {
             guests: guests.clone(),
             stopping: stopping.clone(),
             metrics: metrics.clone(),
+            quotas: quotas.clone(),
         }));
         let actors = Arc::new(ActorManager::new(ActorDeps {
             config: config.clone(),
@@ -224,6 +228,7 @@ impl Node {
             bundles: bundles.clone(),
             guests,
             metrics: metrics.clone(),
+            quotas: quotas.clone(),
         }));
         metrics.set_source(snapshot(
             Arc::downgrade(&objects),
@@ -255,6 +260,7 @@ impl Node {
             logs,
             metrics,
             uploads: Arc::default(),
+            quotas,
             host,
             _work: work,
             session_slots: SessionSlots::new(SLOTS, random_slot_base()),

@@ -113,6 +113,7 @@ pub fn bootstrap_head(data_dir: &Path, store: &Arc<dyn Storage>, node_token: &st
                 name: TenantId::DEFAULT.to_string(),
                 token_sha256: sha256_hex(&token),
                 created_at_ms: reef_gcs::now_millis(),
+                quotas: Default::default(),
             })?;
         }
         default_tenant_created = true;

@@ -82,6 +82,12 @@ export class DependencyError extends TaskError {}
  */
 export class ResourceError extends ReefError {}
 
+/**
+ * Over one of the tenant's quotas (`QUOTA_EXCEEDED`); the message names the
+ * quota, the request and what is in use. Raise it with `host tenant set`.
+ */
+export class QuotaExceededError extends ResourceError {}
+
 /** The task was cancelled (`CANCELLED`). */
 export class CancelledError extends ReefError {}
 
@@ -130,6 +136,7 @@ const CLASSES: Record<string, new (code: ErrorCode, message: string, backtrace?:
   STACK_OVERFLOW: ResourceError,
   STORE_FULL: ResourceError,
   INFEASIBLE: ResourceError,
+  QUOTA_EXCEEDED: QuotaExceededError,
   CANCELLED: CancelledError,
   TIMEOUT: TimeoutError,
   ACTOR_DEAD: ActorDeadError,

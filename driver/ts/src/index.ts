@@ -43,6 +43,7 @@ export {
   NodeError,
   NotFoundError,
   NotGrantedError,
+  QuotaExceededError,
   ReefError,
   ResourceError,
   TaskError,

@@ -11,7 +11,16 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 
-import { COUNTER_BITS, ERROR_CODES, grpcError, NotFoundError, ReefError, SLOT_BITS } from "@reef/driver";
+import {
+  COUNTER_BITS,
+  ERROR_CODES,
+  grpcError,
+  NotFoundError,
+  QuotaExceededError,
+  ReefError,
+  ResourceError,
+  SLOT_BITS,
+} from "@reef/driver";
 
 import { repo, startNode, type TestNode } from "./helpers.js";
 
@@ -53,6 +62,21 @@ describe("errors carried in the status details", () => {
     assert.equal(e.code, "UNKNOWN_ACTOR");
     assert.equal(e.detail, "actor 5 is gone");
     assert.equal(e.backtrace, "f\ng");
+  });
+
+  test("QUOTA_EXCEEDED comes back as a QuotaExceededError", () => {
+    const type = reefProto.lookupType("reef.v1.Error");
+    const message = 'tenant "b": pending tasks quota 2 exceeded (2 in use, 1 more asked)';
+    const details = Buffer.from(type.encode(type.fromObject({ code: "QUOTA_EXCEEDED", message })).finish());
+    const metadata = new grpc.Metadata();
+    metadata.set("grpc-status-details-bin", details);
+    const e = grpcError(
+      Object.assign(new Error(message), { code: grpc.status.RESOURCE_EXHAUSTED, details: message, metadata }),
+      "Submit",
+    );
+    assert.ok(e instanceof QuotaExceededError && e instanceof ResourceError, String(e));
+    assert.equal(e.code, "QUOTA_EXCEEDED");
+    assert.equal(e.detail, message);
   });
 
   test("without details, the gRPC code decides", () => {

@@ -12,6 +12,7 @@ use reef_proto::{
     lookup_actor_request, ActorLocation, CreatePlacementGroupRequest, EndJobRequest,
     HeartbeatRequest, JobInfo, KvPutRequest, PlaceActorRequest, PlacementGroupInfo, Principal,
     RegisterNodeReply, RegisterNodeRequest, SetActorStateRequest, StartJobRequest, TenantInfo,
+    TenantQuotas,
 };
 use tonic::Status;
 
@@ -152,14 +153,27 @@ impl ControlPlane for InProcess {
         Ok(self.inner.authenticate(token_sha256))
     }
 
-    async fn add_tenant(&self, name: &str, token_sha256: &[u8]) -> Result<TenantInfo, Status> {
+    async fn add_tenant(
+        &self,
+        name: &str,
+        token_sha256: &[u8],
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status> {
         self.inner
-            .add_tenant(name.to_owned(), token_sha256.to_vec())
+            .add_tenant(name.to_owned(), token_sha256.to_vec(), quotas)
             .await
     }
 
     async fn list_tenants(&self) -> Result<Vec<TenantInfo>, Status> {
         self.inner.list_tenants().await
+    }
+
+    async fn set_tenant_quotas(
+        &self,
+        name: &str,
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status> {
+        self.inner.set_tenant_quotas(name.to_owned(), quotas).await
     }
 
     async fn remove_tenant(&self, name: &str) -> Result<TenantInfo, Status> {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use reef_proto::{ErrorCode, Principal, TenantInfo};
+use reef_proto::{ErrorCode, Principal, TenantInfo, TenantQuotas};
 use tonic::{Code, Status};
 
 use super::registry::blocking;
@@ -13,6 +13,7 @@ use crate::clock::now_millis;
 use crate::error::GcsError;
 use crate::status::{bad_argument, reef_status};
 use crate::storage::Storage;
+use crate::tables::TenantQuotas as StoredQuotas;
 use crate::tables::{ClusterCredentials, CredentialTable, TenantRecord, TenantTable};
 
 /// Bytes of a sha256.
@@ -28,6 +29,7 @@ pub(crate) fn load_principals(store: &Arc<dyn Storage>) -> crate::Result<Vec<Pri
                 token_sha256: hash.into(),
                 admin: true,
                 tenant: String::new(),
+                quotas: None,
             });
         }
     }
@@ -45,6 +47,7 @@ fn principal(tenant: &TenantRecord) -> crate::Result<Principal> {
         token_sha256: hash.into(),
         admin: false,
         tenant: tenant.name.clone(),
+        quotas: Some((&tenant.quotas).into()),
     })
 }
 
@@ -52,7 +55,20 @@ fn info(tenant: &TenantRecord) -> TenantInfo {
     TenantInfo {
         name: tenant.name.clone(),
         created_at_ms: tenant.created_at_ms,
+        quotas: Some((&tenant.quotas).into()),
     }
+}
+
+/// Checks quotas before they are stored (`max_cpus` a finite number ≥ 0).
+fn checked(name: &str, quotas: &TenantQuotas) -> Result<StoredQuotas, Status> {
+    if let Some(cpus) = quotas.max_cpus {
+        if !cpus.is_finite() || cpus < 0.0 {
+            return Err(bad_argument(format!(
+                "tenant {name}: max_cpus must be a number >= 0 (got {cpus})"
+            )));
+        }
+    }
+    Ok(quotas.into())
 }
 
 impl Inner {
@@ -71,8 +87,10 @@ impl Inner {
         &self,
         name: String,
         token_sha256: Vec<u8>,
+        quotas: TenantQuotas,
     ) -> Result<TenantInfo, Status> {
         reef_core::tenant::validate_name(&name).map_err(bad_argument)?;
+        let quotas = checked(&name, &quotas)?;
         if token_sha256.len() != SHA256_BYTES {
             return Err(bad_argument(format!(
                 "the token hash of tenant {name} has {} bytes, not {SHA256_BYTES}",
@@ -88,6 +106,7 @@ impl Inner {
             name: name.clone(),
             token_sha256: hex::encode(&token_sha256),
             created_at_ms: now_millis(),
+            quotas,
         };
         let table = self.tenants.clone();
         let lock = self.tenants_lock.clone();
@@ -122,6 +141,48 @@ impl Inner {
         let table = self.tenants.clone();
         let all = blocking(move || table.all()).await?;
         Ok(all.iter().map(info).collect())
+    }
+
+    /// Replaces a tenant's quotas; the next view carries them to every node.
+    pub(crate) async fn set_tenant_quotas(
+        &self,
+        name: String,
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, Status> {
+        let quotas = checked(&name, &quotas)?;
+        let table = self.tenants.clone();
+        let lock = self.tenants_lock.clone();
+        let key = name.clone();
+        let updated = blocking(move || {
+            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(mut record) = table.get(&key)? else {
+                return Ok(None);
+            };
+            record.quotas = quotas;
+            table.put(&record)?;
+            Ok(Some(record))
+        })
+        .await?;
+        let Some(record) = updated else {
+            return Err(reef_status(
+                Code::NotFound,
+                ErrorCode::BadArgument,
+                format!("there is no tenant named {name}"),
+            ));
+        };
+        let principal = principal(&record)?;
+        self.with_state(|st| {
+            if let Some(p) = st
+                .principals
+                .iter_mut()
+                .find(|p| !p.admin && p.tenant == name)
+            {
+                *p = principal;
+            }
+            st.bump();
+        });
+        tracing::info!(tenant = %name, "tenant quotas set");
+        Ok(info(&record))
     }
 
     /// Revokes a tenant: its record goes, and the next view (pushed to every
@@ -165,25 +226,53 @@ mod tests {
         Sha256::digest(token.as_bytes()).to_vec()
     }
 
+    fn quotas(max_actors: Option<u64>) -> reef_proto::TenantQuotas {
+        reef_proto::TenantQuotas {
+            max_actors,
+            ..Default::default()
+        }
+    }
+
     #[tokio::test]
     async fn tenants_are_added_published_revoked_and_kept_across_restarts() {
         let (_dir, store) = crate::test_util::file_store();
         let service =
             ControlPlaneService::new(store.clone(), "node", ServiceConfig::default()).unwrap();
         let client = service.in_process();
-        let info = client.add_tenant("team-a", &sha("a")).await.unwrap();
+        let info = client
+            .add_tenant("team-a", &sha("a"), quotas(Some(5)))
+            .await
+            .unwrap();
         assert_eq!(info.name, "team-a");
-        let err = client.add_tenant("team-a", &sha("a2")).await.unwrap_err();
+        assert_eq!(info.quotas.unwrap().max_actors, Some(5));
+        let bad = reef_proto::TenantQuotas {
+            max_cpus: Some(f64::NAN),
+            ..Default::default()
+        };
+        assert!(client.add_tenant("team-d", &sha("d"), bad).await.is_err());
+        let err = client
+            .add_tenant("team-a", &sha("a2"), quotas(None))
+            .await
+            .unwrap_err();
         assert_eq!(
             reef_core::ReefError::from(err).code,
             reef_proto::ErrorCode::NameTaken
         );
-        assert!(client.add_tenant("Team A", &sha("x")).await.is_err());
+        assert!(client
+            .add_tenant("Team A", &sha("x"), quotas(None))
+            .await
+            .is_err());
         assert!(
-            client.add_tenant("team-b", &sha("a")).await.is_err(),
+            client
+                .add_tenant("team-b", &sha("a"), quotas(None))
+                .await
+                .is_err(),
             "a reused token"
         );
-        assert!(client.add_tenant("team-c", b"short").await.is_err());
+        assert!(client
+            .add_tenant("team-c", b"short", quotas(None))
+            .await
+            .is_err());
 
         let who = client.authenticate(&sha("a")).await.unwrap().unwrap();
         assert_eq!((who.tenant.as_str(), who.admin), ("team-a", false));
@@ -204,7 +293,28 @@ mod tests {
             .map(|t| t.name)
             .collect();
         assert_eq!(names, ["team-a"]);
-        assert!(client.authenticate(&sha("a")).await.unwrap().is_some());
+        let who = client.authenticate(&sha("a")).await.unwrap().unwrap();
+        assert_eq!(who.quotas.unwrap().max_actors, Some(5));
+
+        // New quotas replace the old ones, reach the view and are kept.
+        let set = client
+            .set_tenant_quotas("team-a", quotas(Some(9)))
+            .await
+            .unwrap();
+        assert_eq!(set.quotas.unwrap().max_actors, Some(9));
+        let in_view = service.view();
+        let p = in_view.principals.iter().find(|p| p.tenant == "team-a");
+        assert_eq!(p.unwrap().quotas.as_ref().unwrap().max_actors, Some(9));
+        assert!(client
+            .set_tenant_quotas("nobody", quotas(None))
+            .await
+            .is_err());
+        drop((client, service));
+        let service =
+            ControlPlaneService::new(store.clone(), "node", ServiceConfig::default()).unwrap();
+        let client = service.in_process();
+        let listed = client.list_tenants().await.unwrap();
+        assert_eq!(listed[0].quotas.as_ref().unwrap().max_actors, Some(9));
 
         client.remove_tenant("team-a").await.unwrap();
         assert!(client.authenticate(&sha("a")).await.unwrap().is_none());

@@ -32,7 +32,7 @@ pub use job::{JobRecord, JobState, JobTable};
 pub use kv::Kv;
 pub use meta::{Counter, Counters};
 pub use node::{NodeInfo, NodeState, NodeTable, Resources};
-pub use tenant::{ClusterCredentials, CredentialTable, TenantRecord, TenantTable};
+pub use tenant::{ClusterCredentials, CredentialTable, TenantQuotas, TenantRecord, TenantTable};
 
 use crate::error::{GcsError, Result};
 use crate::storage::Storage;

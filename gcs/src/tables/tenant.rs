@@ -9,13 +9,55 @@ use serde::{Deserialize, Serialize};
 
 use super::{Record, Table};
 
-/// A tenant: a name drivers work under, and the hash of its token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A tenant: a name drivers work under, the hash of its token, its quotas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantRecord {
     pub name: String,
     /// Lowercase hex sha256 of the tenant's token.
     pub token_sha256: String,
     pub created_at_ms: u64,
+    /// Records written before quotas existed have none: unlimited.
+    #[serde(default)]
+    pub quotas: TenantQuotas,
+}
+
+/// A tenant's quotas as stored; `None` is unlimited (see
+/// `reef.v1.TenantQuotas`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantQuotas {
+    pub max_pending_tasks: Option<u64>,
+    pub max_actors: Option<u64>,
+    pub max_cpus: Option<f64>,
+    pub max_call_memory: Option<u64>,
+    pub max_arena_bytes: Option<u64>,
+    pub max_placement_groups: Option<u64>,
+}
+
+impl From<&reef_proto::TenantQuotas> for TenantQuotas {
+    fn from(q: &reef_proto::TenantQuotas) -> Self {
+        TenantQuotas {
+            max_pending_tasks: q.max_pending_tasks,
+            max_actors: q.max_actors,
+            max_cpus: q.max_cpus,
+            max_call_memory: q.max_call_memory,
+            max_arena_bytes: q.max_arena_bytes,
+            max_placement_groups: q.max_placement_groups,
+        }
+    }
+}
+
+impl From<&TenantQuotas> for reef_proto::TenantQuotas {
+    fn from(q: &TenantQuotas) -> Self {
+        reef_proto::TenantQuotas {
+            max_pending_tasks: q.max_pending_tasks,
+            max_actors: q.max_actors,
+            max_cpus: q.max_cpus,
+            max_call_memory: q.max_call_memory,
+            max_arena_bytes: q.max_arena_bytes,
+            max_placement_groups: q.max_placement_groups,
+        }
+    }
 }
 
 impl Record for TenantRecord {
@@ -84,12 +126,31 @@ mod tests {
                     name: name.into(),
                     token_sha256: hash.into(),
                     created_at_ms: 7,
+                    quotas: TenantQuotas {
+                        max_actors: Some(3),
+                        ..Default::default()
+                    },
                 })
                 .unwrap();
         }
         let names: Vec<String> = tenants.all().unwrap().into_iter().map(|t| t.name).collect();
         assert_eq!(names, ["team-a", "team-b"]);
-        assert_eq!(tenants.get("team-a").unwrap().unwrap().token_sha256, "aa");
+        let a = tenants.get("team-a").unwrap().unwrap();
+        assert_eq!(
+            (a.token_sha256.as_str(), a.quotas.max_actors),
+            ("aa", Some(3))
+        );
+        // A record written before quotas existed loads as unlimited.
+        store
+            .put(
+                TenantRecord::TABLE,
+                b"old",
+                br#"{"name":"old","token_sha256":"cc","created_at_ms":1}"#,
+            )
+            .unwrap();
+        let old = tenants.get("old").unwrap().unwrap();
+        assert_eq!(old.quotas, TenantQuotas::default());
+        assert!(tenants.delete("old").unwrap());
         assert!(tenants.delete("team-a").unwrap());
         assert!(!tenants.delete("team-a").unwrap());
         assert_eq!(tenants.get("team-a").unwrap(), None);

@@ -60,6 +60,7 @@ use crate::module::Module;
 use crate::modules::Registry;
 use crate::objects::{Forwarded, LostCall, ObjectDirectory};
 use crate::placement::{group_removed, Strategy};
+use crate::quotas::Quotas;
 use crate::runtime::GuestRuntime;
 use crate::scheduler::Resources;
 use crate::spec::{
@@ -156,6 +157,7 @@ pub struct ActorDeps {
     pub bundles: Arc<Bundles>,
     pub guests: Arc<GuestRuntime>,
     pub metrics: Arc<Metrics>,
+    pub quotas: Arc<Quotas>,
 }
 
 pub struct ActorManager {
@@ -167,6 +169,7 @@ pub struct ActorManager {
     bundles: Arc<Bundles>,
     guests: Arc<GuestRuntime>,
     metrics: Arc<Metrics>,
+    quotas: Arc<Quotas>,
     /// What actors' guests may reach (set once at start).
     host: OnceLock<HostServices>,
     next_id: AtomicU64,
@@ -186,6 +189,7 @@ impl ActorManager {
             bundles: deps.bundles,
             guests: deps.guests,
             metrics: deps.metrics,
+            quotas: deps.quotas,
             host: OnceLock::new(),
             next_id: AtomicU64::new(0),
             entries: Mutex::default(),
@@ -204,6 +208,14 @@ impl ActorManager {
             .ok_or_else(|| ReefError::internal("the actor service is not started"))
     }
 
+    /// Whether `actor` is known here and not gone (placing, restarting, alive).
+    fn is_alive(&self, actor: u64) -> bool {
+        matches!(
+            self.entries.lock().unwrap().get(&actor),
+            Some(Entry::Waiting { .. } | Entry::Local(_) | Entry::Remote(_))
+        )
+    }
+
     /// Whether calls for `actor` may come before its creation (it was
     /// created by another node of a cluster).
     fn created_elsewhere(&self, actor: u64) -> bool {
@@ -211,8 +223,20 @@ impl ActorManager {
     }
 
     /// Creates an actor somewhere in the cluster; returns its id at once and
-    /// a receiver for the placement's outcome.
+    /// a receiver for the placement's outcome. The node's call limits and
+    /// the tenant's quotas are checked first (`INFEASIBLE`, `QUOTA_EXCEEDED`).
     pub fn create(self: &Arc<Self>, mut spec: ActorSpec) -> ReefResult<(u64, Placed)> {
+        self.config.check_call(&spec.options, "the actor")?;
+        let cpus = spec.options.actor_resources().cpus;
+        self.quotas.check_call(
+            &spec.tenant,
+            "the actor",
+            cpus,
+            &mut spec.options,
+            self.config.default_memory_limit,
+        )?;
+        self.quotas
+            .check_actor(&spec.tenant, |id| self.is_alive(id))?;
         // Names are claimed in the tenant's namespace (see `names`).
         spec.name = spec
             .name
@@ -229,6 +253,7 @@ impl ActorManager {
             self.cluster.index(),
             self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
         );
+        self.quotas.add_actor(&spec.tenant, id);
         let (tx, rx) = oneshot::channel();
         if !self.cluster.is_clustered() {
             self.create_here(id, spec)?;

@@ -1,18 +1,144 @@
-//! `host tenant add|list|remove`: tenants, managed with the admin
-//! credential. `add` makes the tenant's token here and sends only its
-//! sha256; the token goes to a file (mode 0600) whose path it prints.
+//! `host tenant add|list|set|remove`: tenants and their quotas, managed
+//! with the admin credential. `add` makes the tenant's token here and sends
+//! only its sha256; the token goes to a file (mode 0600) whose path it
+//! prints.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
+use bytesize::ByteSize;
 use reef_proto as pb;
 use reef_proto::auth::TokenChannel;
 use reef_proto::tenants_client::TenantsClient;
 
 type Client = TenantsClient<TokenChannel>;
 
-/// Creates tenant `name`, its token written to `output` [default: ./NAME.token].
-pub(super) async fn add(mut client: Client, name: &str, output: Option<PathBuf>) -> Result<()> {
+/// A quota flag's value: a limit, or `unlimited` (lifts it in `set`).
+#[derive(Clone, Debug)]
+pub(super) enum Limit<T> {
+    Unlimited,
+    Max(T),
+}
+
+impl<T: FromStr> FromStr for Limit<T>
+where
+    T::Err: fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "unlimited" {
+            return Ok(Limit::Unlimited);
+        }
+        s.parse()
+            .map(Limit::Max)
+            .map_err(|e| format!("{s:?}: {e} (or `unlimited`)"))
+    }
+}
+
+/// The quota flags of `add` and `set`; a flag not given leaves the quota
+/// as it is (unlimited for a new tenant).
+#[derive(clap::Args, Clone, Debug)]
+pub(super) struct QuotaFlags {
+    /// Tasks submitted through one node and not finished.
+    #[arg(long, value_name = "N")]
+    max_pending_tasks: Option<Limit<u64>>,
+    /// Live actors created through one node.
+    #[arg(long, value_name = "N")]
+    max_actors: Option<Limit<u64>>,
+    /// CPUs one task or actor may ask for.
+    #[arg(long, value_name = "N")]
+    max_cpus: Option<Limit<f64>>,
+    /// The largest memory limit one task or actor may ask for (e.g. 512MiB);
+    /// calls asking none get it when it is below the node's default.
+    #[arg(long, value_name = "BYTES")]
+    max_call_memory: Option<Limit<ByteSize>>,
+    /// Bytes of objects its drivers put on one node and hold (e.g. 1GiB).
+    #[arg(long, value_name = "BYTES")]
+    max_arena_bytes: Option<Limit<ByteSize>>,
+    /// Placement groups created through one node and not removed.
+    #[arg(long, value_name = "N")]
+    max_placement_groups: Option<Limit<u64>>,
+}
+
+impl QuotaFlags {
+    fn is_empty(&self) -> bool {
+        self.max_pending_tasks.is_none()
+            && self.max_actors.is_none()
+            && self.max_cpus.is_none()
+            && self.max_call_memory.is_none()
+            && self.max_arena_bytes.is_none()
+            && self.max_placement_groups.is_none()
+    }
+
+    /// `quotas` with the flags given applied.
+    fn apply(&self, mut quotas: pb::TenantQuotas) -> pb::TenantQuotas {
+        fn set<T: Clone, U>(field: &mut Option<U>, flag: &Option<Limit<T>>, f: impl Fn(T) -> U) {
+            match flag {
+                None => {}
+                Some(Limit::Unlimited) => *field = None,
+                Some(Limit::Max(v)) => *field = Some(f(v.clone())),
+            }
+        }
+        set(
+            &mut quotas.max_pending_tasks,
+            &self.max_pending_tasks,
+            |v| v,
+        );
+        set(&mut quotas.max_actors, &self.max_actors, |v| v);
+        set(&mut quotas.max_cpus, &self.max_cpus, |v| v);
+        set(&mut quotas.max_call_memory, &self.max_call_memory, |v| {
+            v.as_u64()
+        });
+        set(&mut quotas.max_arena_bytes, &self.max_arena_bytes, |v| {
+            v.as_u64()
+        });
+        set(
+            &mut quotas.max_placement_groups,
+            &self.max_placement_groups,
+            |v| v,
+        );
+        quotas
+    }
+}
+
+/// Quotas as `host tenant list` prints them (`unlimited` when none).
+fn describe(q: &pb::TenantQuotas) -> String {
+    let mut parts = Vec::new();
+    let mut count = |name: &str, v: Option<u64>| {
+        if let Some(v) = v {
+            parts.push(format!("{name}={v}"));
+        }
+    };
+    count("max-pending-tasks", q.max_pending_tasks);
+    count("max-actors", q.max_actors);
+    count("max-placement-groups", q.max_placement_groups);
+    if let Some(v) = q.max_cpus {
+        parts.push(format!("max-cpus={v}"));
+    }
+    if let Some(v) = q.max_call_memory {
+        parts.push(format!("max-call-memory={}", ByteSize(v)));
+    }
+    if let Some(v) = q.max_arena_bytes {
+        parts.push(format!("max-arena-bytes={}", ByteSize(v)));
+    }
+    if parts.is_empty() {
+        "unlimited".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// Creates tenant `name` with `quotas`, its token written to `output`
+/// [default: ./NAME.token].
+pub(super) async fn add(
+    mut client: Client,
+    name: &str,
+    output: Option<PathBuf>,
+    quotas: &QuotaFlags,
+) -> Result<()> {
     reef_core::tenant::validate_name(name).map_err(anyhow::Error::msg)?;
     let path = output.unwrap_or_else(|| PathBuf::from(format!("{name}.token")));
     let token = reef_proto::auth::generate_token().context("generating the tenant's token")?;
@@ -21,6 +147,7 @@ pub(super) async fn add(mut client: Client, name: &str, output: Option<PathBuf>)
     let request = pb::AddTenantRequest {
         name: name.to_string(),
         token_sha256: hex::decode(crate::token::sha256_hex(&token))?.into(),
+        quotas: Some(quotas.apply(pb::TenantQuotas::default())),
     };
     if let Err(status) = client.add(request).await {
         let _ = std::fs::remove_file(&path);
@@ -42,16 +169,60 @@ pub(super) async fn list(mut client: Client, json: bool) -> Result<()> {
         .map_err(reef_core::ReefError::from)?
         .into_inner();
     for t in reply.tenants {
+        let q = t.quotas.unwrap_or_default();
         if json {
             let line = serde_json::json!({
                 "name": t.name,
                 "created_at_ms": t.created_at_ms,
+                "quotas": {
+                    "max_pending_tasks": q.max_pending_tasks,
+                    "max_actors": q.max_actors,
+                    "max_cpus": q.max_cpus,
+                    "max_call_memory": q.max_call_memory,
+                    "max_arena_bytes": q.max_arena_bytes,
+                    "max_placement_groups": q.max_placement_groups,
+                },
             });
             println!("{line}");
         } else {
-            println!("{} (created at {} ms)", t.name, t.created_at_ms);
+            println!(
+                "{} (created at {} ms) quotas: {}",
+                t.name,
+                t.created_at_ms,
+                describe(&q)
+            );
         }
     }
+    Ok(())
+}
+
+/// Changes the quotas of tenant `name` given by `flags`; the others stay.
+pub(super) async fn set(mut client: Client, name: &str, flags: &QuotaFlags) -> Result<()> {
+    if flags.is_empty() {
+        bail!("no quota to set: give at least one --max-... flag (see `host tenant set --help`)");
+    }
+    let tenants = client
+        .list(pb::ListTenantsRequest {})
+        .await
+        .map_err(reef_core::ReefError::from)?
+        .into_inner()
+        .tenants;
+    let Some(current) = tenants.into_iter().find(|t| t.name == name) else {
+        bail!("there is no tenant named {name}");
+    };
+    let quotas = flags.apply(current.quotas.unwrap_or_default());
+    let info = client
+        .set_quotas(pb::SetTenantQuotasRequest {
+            name: name.to_string(),
+            quotas: Some(quotas),
+        })
+        .await
+        .map_err(reef_core::ReefError::from)?
+        .into_inner();
+    println!(
+        "tenant {name} quotas: {}",
+        describe(&info.quotas.unwrap_or_default())
+    );
     Ok(())
 }
 

@@ -212,6 +212,7 @@ impl From<ErrorCode> for Code {
             // code they know (the message still names the cause).
             ErrorCode::ActorRestarting => Code::ActorDead,
             ErrorCode::PermissionDenied => Code::NotGranted,
+            ErrorCode::QuotaExceeded => Code::Infeasible,
             // Never set on an error that exists; say so rather than guess.
             ErrorCode::Unspecified => Code::Internal,
         }
@@ -266,9 +267,10 @@ mod tests {
     /// The proto codes guests cannot see (newer than `reef:runtime@0.2.0`,
     /// whose enum existing guests are built against), and the WIT code each
     /// reaches them as.
-    const NEWER_THAN_WIT: [(ErrorCode, Code); 2] = [
+    const NEWER_THAN_WIT: [(ErrorCode, Code); 3] = [
         (ErrorCode::ActorRestarting, Code::ActorDead),
         (ErrorCode::PermissionDenied, Code::NotGranted),
+        (ErrorCode::QuotaExceeded, Code::Infeasible),
     ];
 
     #[test]

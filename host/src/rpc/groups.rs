@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reef_core::{Caller, TenantId};
 use reef_proto as pb;
 use reef_proto::placement_groups_server::PlacementGroups;
 use tonic::{Request, Response, Status};
@@ -37,6 +38,47 @@ impl GroupService {
     }
 }
 
+impl GroupService {
+    /// Checks the tenant's placement-group quota: its groups created through
+    /// this node, less those the control plane says are gone.
+    async fn check_quota(
+        &self,
+        control_plane: &Arc<dyn reef_gcs::ControlPlane>,
+        tenant: &TenantId,
+    ) -> Result<(), Status> {
+        let Some(ids) = self.node.quotas.groups_of(tenant) else {
+            return Ok(());
+        };
+        let mut gone = Vec::new();
+        for id in ids {
+            let removed = match control_plane.pg_get(id).await {
+                Ok(info) => matches!(
+                    pb::PlacementGroupState::try_from(info.state),
+                    Ok(pb::PlacementGroupState::PgRemoved | pb::PlacementGroupState::PgFailed)
+                ),
+                Err(status) => {
+                    ReefError::from(status).code == crate::error::ErrorCode::UnknownPlacementGroup
+                }
+            };
+            if removed {
+                gone.push(id);
+            }
+        }
+        self.node
+            .quotas
+            .check_group(tenant, &gone)
+            .map_err(to_status)
+    }
+}
+
+/// The tenant whose quotas a request counts against (`None`: the admin's).
+fn quota_tenant<T>(request: &Request<T>) -> Option<TenantId> {
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Tenant(tenant)) => Some(tenant.clone()),
+        _ => None,
+    }
+}
+
 /// Errors as the control plane sends them: the `reef.v1.Error` in the details.
 fn to_status(e: ReefError) -> Status {
     e.to_status(tonic::Code::FailedPrecondition)
@@ -48,10 +90,15 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::CreatePlacementGroupRequest>,
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
-        let reply = self
-            .control_plane()?
-            .pg_create(request.into_inner())
-            .await?;
+        let tenant = quota_tenant(&request);
+        let control_plane = self.control_plane()?;
+        if let Some(tenant) = &tenant {
+            self.check_quota(&control_plane, tenant).await?;
+        }
+        let reply = control_plane.pg_create(request.into_inner()).await?;
+        if let Some(tenant) = &tenant {
+            self.node.quotas.add_group(tenant, reply.id);
+        }
         Ok(self.seen(reply))
     }
 
@@ -84,6 +131,7 @@ impl PlacementGroups for GroupService {
         let id = request.into_inner().id;
         self.control_plane()?.pg_remove(id).await?;
         self.node.bundles.forget(id);
+        self.node.quotas.remove_group(id);
         Ok(Response::new(pb::Empty {}))
     }
 }

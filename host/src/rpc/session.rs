@@ -20,6 +20,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::ids::prefix_of;
 use crate::node::Node;
 use crate::placement::Strategy;
+use crate::quotas::{Charge, Counted};
 use crate::session_slots::SlotLease;
 use crate::spec::{actor_options_from_proto as actor_options, when_placed};
 use crate::spec::{args_from_proto as args, options_from_proto as options};
@@ -52,6 +53,9 @@ pub struct Session {
     /// Ops that arrived while a check asked another node: handled, in
     /// order, once it is answered.
     deferred: Mutex<Deferred>,
+    /// The tenant's arena-bytes quota taken by objects the driver put and
+    /// holds (given back when it releases them or leaves).
+    charges: Mutex<HashMap<ObjectId, Charge>>,
 }
 
 #[derive(Default)]
@@ -103,6 +107,7 @@ impl Session {
             pins: Mutex::default(),
             buffers: Mutex::default(),
             streams: Mutex::default(),
+            charges: Mutex::default(),
         });
         let arena = session.node.store().arena();
         session.reply(
@@ -145,6 +150,18 @@ impl Session {
 
     fn hold(&self, id: ObjectId) {
         self.held.lock().unwrap().insert(id);
+    }
+
+    /// Takes `bytes` of the tenant's arena-bytes quota for object `id`.
+    fn charge_bytes(&self, id: ObjectId, bytes: u64) -> ReefResult<()> {
+        let charge = self
+            .node
+            .quotas
+            .charge(&self.tenant, Counted::ArenaBytes, bytes)?;
+        if let Some(charge) = charge {
+            self.charges.lock().unwrap().insert(id, charge);
+        }
+        Ok(())
     }
 
     /// An object the session made (a put, a result) is its tenant's.
@@ -352,19 +369,26 @@ impl Session {
             }
             Op::Put(p) => {
                 let result = self.check_own_id(p.id).and_then(|()| {
+                    self.charge_bytes(p.id, p.data.len() as u64)?;
                     let data = self.node.store().new_data(&p.data)?;
                     self.node.store().insert_ready(p.id, data, 1)
                 });
-                if result.is_ok() {
-                    self.made(p.id);
-                    self.hold(p.id);
+                match result {
+                    Ok(()) => {
+                        self.made(p.id);
+                        self.hold(p.id);
+                    }
+                    Err(_) => drop(self.charges.lock().unwrap().remove(&p.id)),
                 }
                 self.reply_result(p.req_id, result.map(|()| Body::Ok(pb::Empty {})));
             }
             Op::CreateBuffer(b) => {
                 let result = self.check_own_id(b.id).and_then(|()| {
+                    self.charge_bytes(b.id, b.size)?;
                     // The declared size is checked against the store's limits here.
-                    let block = self.node.store().allocate(b.size)?;
+                    let block = self.node.store().allocate(b.size).inspect_err(|_| {
+                        self.charges.lock().unwrap().remove(&b.id);
+                    })?;
                     let offset = block.offset();
                     if b.stream {
                         self.node.uploads.begin(b.id, block)?;
@@ -413,7 +437,9 @@ impl Session {
             Op::Release(r) => {
                 let mut held = self.held.lock().unwrap();
                 let mut streams = self.streams.lock().unwrap();
+                let mut charges = self.charges.lock().unwrap();
                 for id in r.ids {
+                    charges.remove(&id);
                     // A streamed put given up before its seal.
                     if streams.remove(&id) {
                         self.node.uploads.discard(id);
@@ -664,6 +690,7 @@ impl Session {
         }
         self.pins.lock().unwrap().clear();
         self.buffers.lock().unwrap().clear();
+        self.charges.lock().unwrap().clear();
         for id in self.streams.lock().unwrap().drain() {
             self.node.uploads.discard(id);
         }

@@ -1,4 +1,4 @@
-//! `reef.v1.Tenants`: `host tenant add|list|remove`, served by every node to
+//! `reef.v1.Tenants`: `host tenant add|list|set|remove`, served by every node to
 //! the admin credential only (see `auth::accepted`) and passed on to the
 //! control plane, which keeps the tenant table.
 
@@ -40,7 +40,7 @@ impl Tenants for TenantService {
         let req = request.into_inner();
         let info = self
             .control_plane()?
-            .add_tenant(&req.name, &req.token_sha256)
+            .add_tenant(&req.name, &req.token_sha256, req.quotas.unwrap_or_default())
             .await?;
         Ok(Response::new(info))
     }
@@ -51,6 +51,18 @@ impl Tenants for TenantService {
     ) -> Result<Response<pb::ListTenantsReply>, Status> {
         let tenants = self.control_plane()?.list_tenants().await?;
         Ok(Response::new(pb::ListTenantsReply { tenants }))
+    }
+
+    async fn set_quotas(
+        &self,
+        request: Request<pb::SetTenantQuotasRequest>,
+    ) -> Result<Response<pb::TenantInfo>, Status> {
+        let req = request.into_inner();
+        let info = self
+            .control_plane()?
+            .set_tenant_quotas(&req.name, req.quotas.unwrap_or_default())
+            .await?;
+        Ok(Response::new(info))
     }
 
     async fn remove(

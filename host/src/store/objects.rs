@@ -107,6 +107,8 @@ struct Table {
     objects: HashMap<ObjectId, Entry>,
     clock: u64,
     spilled_bytes: u64,
+    /// Bytes of objects being written to the spill directory now.
+    spilling_bytes: u64,
     inline_bytes: u64,
     /// Since start: objects spilled and restored, and their bytes.
     spills: (u64, u64),
@@ -148,6 +150,9 @@ pub struct ObjectStore {
     /// earlier write of it is still going.
     spill_files: AtomicU64,
     write_spill: SpillWriter,
+    /// Bytes the spill directory may hold (`--max-spill-bytes`): the node's
+    /// disk is bounded whatever its tenants put.
+    max_spill_bytes: u64,
     inline_threshold: u64,
     table: Mutex<Table>,
 }
@@ -160,9 +165,16 @@ impl ObjectStore {
             spill_dir,
             spill_files: AtomicU64::new(0),
             write_spill: Box::new(|path, bytes| std::fs::write(path, bytes)),
+            max_spill_bytes: u64::MAX,
             inline_threshold,
             table: Mutex::new(Table::default()),
         }
+    }
+
+    /// The same store, spilling at most `bytes` to disk in all.
+    pub fn with_spill_limit(mut self, bytes: u64) -> Self {
+        self.max_spill_bytes = bytes;
+        self
     }
 
     pub fn arena(&self) -> &Arc<Arena> {
@@ -501,12 +513,16 @@ impl ObjectStore {
             if !self.spill_one()? {
                 let (free, largest) = self.arena.free();
                 let disk = free_bytes(&self.spill_dir).unwrap_or(0);
+                let spilled = self.table.lock().unwrap().spilled_bytes;
                 return Err(ReefError::new(
                     ErrorCode::StoreFull,
                     format!(
                         "object store full: needed {len} bytes, {free} bytes free \
-                         ({largest} contiguous) and every object in memory is in use; \
-                         spill directory {} has {disk} bytes free",
+                         ({largest} contiguous) and every object in memory is in use \
+                         or would not fit the spill bound; spilled {spilled} of at most \
+                         {} bytes (--max-spill-bytes), spill directory {} has {disk} \
+                         bytes free",
+                        self.max_spill_bytes,
                         self.spill_dir.display()
                     ),
                 ));
@@ -521,13 +537,19 @@ impl ObjectStore {
         // 1. Choose and mark the victim.
         let (id, data) = {
             let mut t = self.table.lock().unwrap();
+            // Only what still fits under the spill bound.
+            let room = self
+                .max_spill_bytes
+                .saturating_sub(t.spilled_bytes + t.spilling_bytes);
             let victim = t
                 .objects
                 .iter()
                 .filter(|(_, e)| !e.spilling)
                 .filter_map(|(id, e)| match &e.state {
                     State::Ready(d)
-                        if matches!(**d, Data::Arena(_)) && Arc::strong_count(d) == 1 =>
+                        if matches!(**d, Data::Arena(_))
+                            && Arc::strong_count(d) == 1
+                            && d.len() <= room =>
                     {
                         Some((e.last_use, *id))
                     }
@@ -539,6 +561,12 @@ impl ObjectStore {
             };
             let entry = t.objects.get_mut(&id).unwrap();
             entry.spilling = true;
+            let len = match &entry.state {
+                State::Ready(d) => d.len(),
+                _ => 0,
+            };
+            t.spilling_bytes += len;
+            let entry = t.objects.get_mut(&id).unwrap();
             let State::Ready(data) = &entry.state else {
                 unreachable!()
             };
@@ -554,6 +582,7 @@ impl ObjectStore {
         // 3. Switch it to spilled, unless it was pinned or freed meanwhile.
         let len = data.len();
         let mut t = self.table.lock().unwrap();
+        t.spilling_bytes -= len;
         let entry = t
             .objects
             .get_mut(&id)
@@ -759,6 +788,25 @@ mod tests {
         let _pinned = futures::future::join_all(_pinned).await;
         let err = store.new_data(&vec![9u8; 40 << 10]).err().unwrap();
         assert_eq!(err.code, ErrorCode::StoreFull, "{err}");
+    }
+
+    #[tokio::test]
+    async fn spilling_stops_at_the_spill_bound() {
+        let (store, _dir) = store(64 << 10);
+        // Room on disk for one 24 KiB object only.
+        let store = store.with_spill_limit(30 << 10);
+        for id in 1..=3u64 {
+            let data = store.new_data(&vec![id as u8; 24 << 10]).unwrap();
+            store.insert_ready(id, data, 1).unwrap();
+        }
+        assert_eq!(store.stats().spilled_bytes, 24 << 10);
+        let err = store.new_data(&vec![4u8; 24 << 10]).err().unwrap();
+        assert_eq!(err.code, ErrorCode::StoreFull, "{err}");
+        assert!(err.message.contains("--max-spill-bytes"), "{err}");
+        assert_eq!(store.stats().spilled_bytes, 24 << 10);
+        // Freeing the spilled object makes room again.
+        store.release(1);
+        store.new_data(&vec![4u8; 24 << 10]).unwrap();
     }
 
     /// A spill paused in the middle of its write (see `spill_blocks_no_reader`).

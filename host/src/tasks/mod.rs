@@ -37,6 +37,7 @@ use crate::module::Module;
 use crate::modules::Registry;
 use crate::objects::{Forwarded, ObjectDirectory, Rebuild};
 use crate::placement::{self, Decision, Strategy};
+use crate::quotas::{Counted, Quotas};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler, Ticket};
 use crate::spec::{object_ids, short, task_from_proto, task_to_proto, Limits, TaskSpec};
@@ -78,6 +79,7 @@ pub struct Tasks {
     me: OnceLock<std::sync::Weak<Tasks>>,
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
+    quotas: Arc<Quotas>,
 }
 
 /// What the task service is built from (see `node.rs`).
@@ -92,6 +94,7 @@ pub struct TaskDeps {
     pub guests: Arc<GuestRuntime>,
     pub stopping: CancellationToken,
     pub metrics: Arc<Metrics>,
+    pub quotas: Arc<Quotas>,
 }
 
 impl Tasks {
@@ -111,6 +114,7 @@ impl Tasks {
             me: OnceLock::new(),
             stopping: deps.stopping,
             metrics: deps.metrics,
+            quotas: deps.quotas,
         }
     }
 
@@ -141,9 +145,31 @@ impl Tasks {
     /// the return id is already in use.
     /// Its owner (this node) keeps its lineage from now on (see `lineage`):
     /// whichever attempt's report comes, the result can be rebuilt.
-    pub fn submit(self: &Arc<Self>, spec: TaskSpec) -> ReefResult<()> {
+    ///
+    /// The tenant's quotas and the node's call limits are checked here, at
+    /// the edge (drivers' and guests' submissions): a task over them fails
+    /// at once (`QUOTA_EXCEEDED`, `INFEASIBLE`).
+    pub fn submit(self: &Arc<Self>, mut spec: TaskSpec) -> ReefResult<()> {
+        let charge = match self.admit(&mut spec) {
+            Ok(charge) => charge,
+            Err(e) => {
+                self.objects.store().create_pending(spec.return_id, 1)?;
+                self.count(&spec, None, Some(&e));
+                self.objects.seal_failure(spec.return_id, e);
+                return Ok(());
+            }
+        };
+        let id = spec.return_id;
         let lineage = self.objects.lineage().enabled().then(|| spec.clone());
         self.submit_attempt(Attempt { spec, number: 1 })?;
+        if let Some(charge) = charge {
+            // Counted as pending until its result is sealed (or freed).
+            let store = self.objects.store().clone();
+            tokio::spawn(async move {
+                let _ = store.wait_sealed(id).await;
+                drop(charge);
+            });
+        }
         if let Some(spec) = lineage {
             self.objects.keep_lineage(&spec);
         }
@@ -221,6 +247,21 @@ impl Tasks {
             }
         }
         Ok(())
+    }
+
+    /// Checks a new task against the node's call limits and its tenant's
+    /// quotas; its share of the pending-tasks quota when it has one.
+    fn admit(&self, spec: &mut TaskSpec) -> ReefResult<Option<crate::quotas::Charge>> {
+        self.config.check_call(&spec.options, "the task")?;
+        let cpus = spec.options.task_resources().cpus;
+        self.quotas.check_call(
+            &spec.tenant,
+            "the task",
+            cpus,
+            &mut spec.options,
+            self.config.default_memory_limit,
+        )?;
+        self.quotas.charge(&spec.tenant, Counted::PendingTasks, 1)
     }
 
     /// Counts a task submitted here by a driver or guest (forwarded ones

@@ -1,0 +1,383 @@
+//! Tenants' quotas on this node: the limits the cluster view carries (set
+//! with `host tenant add|set`), what each tenant uses here, and the checks
+//! the submission edge makes (`Tasks::submit`, `ActorManager::create`, the
+//! driver session's puts, placement-group creation).
+//!
+//! Counts are per node, at the edge where work enters: the tasks a tenant
+//! submitted through this node (its drivers' and its guests' running here)
+//! and not finished, the actors created through it and alive, the bytes its
+//! drivers put here and still hold, the placement groups created through it
+//! and not removed. A cluster of N nodes lets a tenant reach N times a
+//! count quota when it spreads its drivers; per-call quotas (CPUs, memory
+//! limit) hold everywhere. Work submitted before a quota was set is not
+//! counted against it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use bytesize::ByteSize;
+use reef_core::TenantId;
+use reef_proto as pb;
+use tokio::sync::watch;
+
+use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::spec::CallOptions;
+
+/// A quota counted per node (the others bound one request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Counted {
+    PendingTasks,
+    ArenaBytes,
+}
+
+impl Counted {
+    fn name(self) -> &'static str {
+        match self {
+            Counted::PendingTasks => "pending tasks",
+            Counted::ArenaBytes => "arena bytes",
+        }
+    }
+
+    fn limit(self, q: &pb::TenantQuotas) -> Option<u64> {
+        match self {
+            Counted::PendingTasks => q.max_pending_tasks,
+            Counted::ArenaBytes => q.max_arena_bytes,
+        }
+    }
+}
+
+/// The quotas of every tenant, and their use on this node.
+#[derive(Default)]
+pub struct Quotas {
+    limits: RwLock<HashMap<TenantId, pb::TenantQuotas>>,
+    used: Mutex<HashMap<(TenantId, Counted), u64>>,
+    /// Actors and placement groups created through this node, by tenant.
+    actors: Mutex<HashMap<TenantId, HashSet<u64>>>,
+    groups: Mutex<HashMap<TenantId, HashSet<u64>>>,
+}
+
+/// `amount` of a counted quota, given back when dropped.
+pub struct Charge {
+    quotas: Weak<Quotas>,
+    key: (TenantId, Counted),
+    amount: u64,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        if let Some(quotas) = self.quotas.upgrade() {
+            let mut used = quotas.used.lock().unwrap();
+            if let Some(n) = used.get_mut(&self.key) {
+                *n = n.saturating_sub(self.amount);
+            }
+        }
+    }
+}
+
+/// The error of a request over a quota.
+pub fn exceeded(tenant: &TenantId, what: impl std::fmt::Display) -> ReefError {
+    ReefError::new(
+        ErrorCode::QuotaExceeded,
+        format!("tenant {:?}: {what}", tenant.as_str()),
+    )
+}
+
+impl Quotas {
+    /// Quotas following the views of `views` (a node running alone has none).
+    pub fn follow(mut views: watch::Receiver<Arc<pb::ClusterView>>) -> Arc<Quotas> {
+        let quotas = Arc::new(Quotas::default());
+        quotas.apply(&views.borrow_and_update());
+        let weak = Arc::downgrade(&quotas);
+        tokio::spawn(async move {
+            while views.changed().await.is_ok() {
+                let view = views.borrow_and_update().clone();
+                let Some(quotas) = weak.upgrade() else {
+                    return;
+                };
+                quotas.apply(&view);
+            }
+        });
+        quotas
+    }
+
+    /// Takes the tenants' quotas of a view.
+    pub fn apply(&self, view: &pb::ClusterView) {
+        if view.version == 0 {
+            return; // not joined yet
+        }
+        let limits = view
+            .principals
+            .iter()
+            .filter(|p| !p.admin)
+            .filter_map(|p| Some((TenantId::from_wire(&p.tenant), p.quotas?)))
+            .collect();
+        *self.limits.write().unwrap() = limits;
+    }
+
+    /// The quotas of `tenant` (`None`: unlimited in every way).
+    fn of(&self, tenant: &TenantId) -> Option<pb::TenantQuotas> {
+        let limits = self.limits.read().unwrap();
+        if limits.is_empty() {
+            return None;
+        }
+        limits.get(tenant).copied()
+    }
+
+    /// Checks one call's asks against the tenant's per-call quotas: the CPUs
+    /// of `resources`, and the memory limit (a call asking none gets the
+    /// tenant's maximum when it is below the node's default).
+    pub fn check_call(
+        &self,
+        tenant: &TenantId,
+        what: &str,
+        cpus: f64,
+        options: &mut CallOptions,
+        default_memory_limit: u64,
+    ) -> ReefResult<()> {
+        let Some(q) = self.of(tenant) else {
+            return Ok(());
+        };
+        if let Some(max) = q.max_cpus {
+            if cpus > max + reef_core::EPSILON {
+                return Err(exceeded(
+                    tenant,
+                    format_args!("CPUs quota {max} exceeded ({what} asks for {cpus} CPUs)"),
+                ));
+            }
+        }
+        if let Some(max) = q.max_call_memory {
+            match options.memory_limit {
+                Some(asked) if asked > max => {
+                    return Err(exceeded(
+                        tenant,
+                        format_args!(
+                            "call memory quota {} exceeded ({what} asks for a memory limit of {})",
+                            ByteSize(max),
+                            ByteSize(asked)
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None if default_memory_limit > max => options.memory_limit = Some(max),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `amount` of a counted quota (`None` when the tenant has no
+    /// such quota: nothing to give back).
+    pub fn charge(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        quota: Counted,
+        amount: u64,
+    ) -> ReefResult<Option<Charge>> {
+        let Some(max) = self.of(tenant).and_then(|q| quota.limit(&q)) else {
+            return Ok(None);
+        };
+        let key = (tenant.clone(), quota);
+        let mut used = self.used.lock().unwrap();
+        let in_use = used.get(&key).copied().unwrap_or(0);
+        if in_use.saturating_add(amount) > max {
+            return Err(exceeded(
+                tenant,
+                format_args!(
+                    "{} quota {max} exceeded ({in_use} in use, {amount} more asked)",
+                    quota.name()
+                ),
+            ));
+        }
+        used.insert(key.clone(), in_use + amount);
+        Ok(Some(Charge {
+            quotas: Arc::downgrade(self),
+            key,
+            amount,
+        }))
+    }
+
+    /// Checks that `tenant` may create one more actor here, counting those
+    /// it created through this node that `alive` says still live.
+    pub fn check_actor(&self, tenant: &TenantId, alive: impl Fn(u64) -> bool) -> ReefResult<()> {
+        let Some(max) = self.of(tenant).and_then(|q| q.max_actors) else {
+            return Ok(());
+        };
+        let mut actors = self.actors.lock().unwrap();
+        let live = actors.entry(tenant.clone()).or_default();
+        live.retain(|id| alive(*id));
+        check_count(tenant, "actors", max, live.len())
+    }
+
+    /// Counts an actor created through this node.
+    pub fn add_actor(&self, tenant: &TenantId, id: u64) {
+        if self.of(tenant).is_some_and(|q| q.max_actors.is_some()) {
+            let mut actors = self.actors.lock().unwrap();
+            actors.entry(tenant.clone()).or_default().insert(id);
+        }
+    }
+
+    /// The placement groups `tenant` created through this node (to be
+    /// checked for removal before [`Quotas::check_group`]), when it has a
+    /// quota on them.
+    pub fn groups_of(&self, tenant: &TenantId) -> Option<Vec<u64>> {
+        self.of(tenant)?.max_placement_groups?;
+        let groups = self.groups.lock().unwrap();
+        Some(
+            groups
+                .get(tenant)
+                .map(|g| g.iter().copied().collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Checks that `tenant` may create one more placement group, after
+    /// forgetting those in `removed`.
+    pub fn check_group(&self, tenant: &TenantId, removed: &[u64]) -> ReefResult<()> {
+        let Some(max) = self.of(tenant).and_then(|q| q.max_placement_groups) else {
+            return Ok(());
+        };
+        let mut groups = self.groups.lock().unwrap();
+        let live = groups.entry(tenant.clone()).or_default();
+        for id in removed {
+            live.remove(id);
+        }
+        check_count(tenant, "placement groups", max, live.len())
+    }
+
+    /// Counts a placement group created through this node.
+    pub fn add_group(&self, tenant: &TenantId, id: u64) {
+        if self.groups_of(tenant).is_some() {
+            let mut groups = self.groups.lock().unwrap();
+            groups.entry(tenant.clone()).or_default().insert(id);
+        }
+    }
+
+    /// Forgets a removed placement group.
+    pub fn remove_group(&self, id: u64) {
+        for live in self.groups.lock().unwrap().values_mut() {
+            live.remove(&id);
+        }
+    }
+}
+
+fn check_count(tenant: &TenantId, what: &str, max: u64, in_use: usize) -> ReefResult<()> {
+    if in_use as u64 >= max {
+        return Err(exceeded(
+            tenant,
+            format_args!("{what} quota {max} exceeded ({in_use} in use, 1 more asked)"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(tenant: &str, quotas: pb::TenantQuotas) -> pb::ClusterView {
+        pb::ClusterView {
+            version: 1,
+            principals: vec![pb::Principal {
+                token_sha256: vec![0; 32].into(),
+                admin: false,
+                tenant: tenant.into(),
+                quotas: Some(quotas),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn counted_quotas_are_taken_and_given_back() {
+        let quotas = Arc::new(Quotas::default());
+        let b = TenantId::new("b");
+        quotas.apply(&view(
+            "b",
+            pb::TenantQuotas {
+                max_pending_tasks: Some(2),
+                ..Default::default()
+            },
+        ));
+        let one = quotas.charge(&b, Counted::PendingTasks, 1).unwrap();
+        let _two = quotas.charge(&b, Counted::PendingTasks, 1).unwrap();
+        let err = quotas.charge(&b, Counted::PendingTasks, 1).err().unwrap();
+        assert_eq!(err.code, ErrorCode::QuotaExceeded);
+        assert_eq!(
+            err.message,
+            r#"tenant "b": pending tasks quota 2 exceeded (2 in use, 1 more asked)"#
+        );
+        drop(one);
+        assert!(quotas
+            .charge(&b, Counted::PendingTasks, 1)
+            .unwrap()
+            .is_some());
+        // Other tenants and other quotas are not limited.
+        let a = TenantId::new("a");
+        assert!(quotas
+            .charge(&a, Counted::PendingTasks, 99)
+            .unwrap()
+            .is_none());
+        assert!(quotas
+            .charge(&b, Counted::ArenaBytes, 99)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn per_call_quotas_refuse_impossible_asks() {
+        let quotas = Quotas::default();
+        let b = TenantId::new("b");
+        quotas.apply(&view(
+            "b",
+            pb::TenantQuotas {
+                max_cpus: Some(1.0),
+                max_call_memory: Some(64 << 20),
+                ..Default::default()
+            },
+        ));
+        let mut options = CallOptions::default();
+        let err = quotas
+            .check_call(&b, "the task", 2.0, &mut options, 256 << 20)
+            .unwrap_err();
+        assert!(err.message.contains("CPUs quota 1 exceeded"), "{err}");
+        // No limit asked: the tenant's maximum, below the node's default.
+        quotas
+            .check_call(&b, "the task", 1.0, &mut options, 256 << 20)
+            .unwrap();
+        assert_eq!(options.memory_limit, Some(64 << 20));
+        options.memory_limit = Some(128 << 20);
+        let err = quotas
+            .check_call(&b, "the task", 1.0, &mut options, 256 << 20)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::QuotaExceeded);
+        assert!(err.message.contains("call memory quota 64.0 MiB"), "{err}");
+    }
+
+    #[test]
+    fn actors_and_groups_are_counted_while_they_live() {
+        let quotas = Quotas::default();
+        let b = TenantId::new("b");
+        quotas.apply(&view(
+            "b",
+            pb::TenantQuotas {
+                max_actors: Some(1),
+                max_placement_groups: Some(1),
+                ..Default::default()
+            },
+        ));
+        quotas.check_actor(&b, |_| true).unwrap();
+        quotas.add_actor(&b, 7);
+        let err = quotas.check_actor(&b, |_| true).unwrap_err();
+        assert!(
+            err.message.contains("actors quota 1 exceeded (1 in use"),
+            "{err}"
+        );
+        quotas.check_actor(&b, |id| id != 7).unwrap();
+
+        quotas.check_group(&b, &[]).unwrap();
+        quotas.add_group(&b, 3);
+        assert_eq!(quotas.groups_of(&b), Some(vec![3]));
+        assert!(quotas.check_group(&b, &[]).is_err());
+        quotas.check_group(&b, &[3]).unwrap();
+    }
+}

@@ -1,0 +1,361 @@
+//! Tenants' quotas against real nodes: a tenant over each quota gets
+//! QUOTA_EXCEEDED naming it while the default tenant's work goes on,
+//! `host tenant set` raises a quota and the same request then works, a
+//! guest's nested submissions count against its task's tenant, and quotas
+//! survive a restart of the head.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use reef::{CallOptions, Cluster, ConnectOptions, ErrorCode, ObjectRef, PlacementStrategy};
+use reef_testkit::{guest, HostProcess};
+
+const MIB: usize = 1 << 20;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `host tenant add NAME QUOTAS...` as the admin; the token file.
+fn add_tenant(node: &HostProcess, name: &str, dir: &Path, quotas: &[&str]) -> PathBuf {
+    let output = dir.join(format!("{name}.token"));
+    let mut args = vec!["tenant", "add", name, "--output", output.to_str().unwrap()];
+    args.extend_from_slice(quotas);
+    let out = node.admin_cli(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    output
+}
+
+/// The quotas `host tenant list --json` shows for `name`.
+fn listed_quotas(node: &HostProcess, name: &str) -> serde_json::Value {
+    let out = node.admin_cli(&["tenant", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no tenant {name}: {}", text(&out)))["quotas"]
+        .clone()
+}
+
+async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
+    let options = ConnectOptions::default().token_file(token_file).unwrap();
+    Cluster::connect_with(&node.address, options).await.unwrap()
+}
+
+fn assert_quota(err: &reef::Error, expected: &str) {
+    assert_eq!(err.code, ErrorCode::QuotaExceeded, "{err}");
+    assert!(err.message.contains(expected), "{err}");
+}
+
+/// Retries `attempt` (every 50 ms, up to 10 s) until it gives `Some`: the
+/// node learns of quotas with the next cluster view, a moment after the
+/// control plane stored them.
+async fn eventually<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = attempt().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether the task of `r` is still waiting (its result not sealed after 300 ms).
+async fn still_pending(cluster: &Cluster, r: &ObjectRef) -> bool {
+    let (ready, _) = cluster
+        .wait(std::slice::from_ref(r), 1, Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    ready.is_empty()
+}
+
+fn add(cluster: &Cluster, m: &reef::Module) -> reef::Result<ObjectRef> {
+    cluster.task(m, "add").arg(1.0).arg(2.0).submit()
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_quotas_is_refused_while_others_work() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    // One CPU (a task holding it keeps its nested tasks waiting), a `gate`
+    // resource to hold tasks pending, `slot`s for placement groups.
+    let head = HostProcess::start(
+        dirs[0].path(),
+        &[
+            "--num-cpus",
+            "1",
+            "--resource",
+            "gate=1",
+            "--resource",
+            "slot=4",
+            "--max-call-memory",
+            "1GiB",
+        ],
+    );
+    let token = add_tenant(
+        &head,
+        "b",
+        dirs[1].path(),
+        &[
+            "--max-pending-tasks",
+            "2",
+            "--max-actors",
+            "1",
+            "--max-cpus",
+            "1",
+            "--max-call-memory",
+            "64MiB",
+            "--max-arena-bytes",
+            "1MiB",
+            "--max-placement-groups",
+            "1",
+        ],
+    );
+    let quotas = listed_quotas(&head, "b");
+    assert_eq!(quotas["max_pending_tasks"], 2);
+    assert_eq!(quotas["max_call_memory"], 64 * MIB);
+    assert_eq!(
+        listed_quotas(&head, "default")["max_actors"],
+        serde_json::Value::Null
+    );
+    let out = head.admin_cli(&["tenant", "list"]);
+    assert!(
+        text(&out).contains("max-pending-tasks=2 max-actors=1"),
+        "{}",
+        text(&out)
+    );
+
+    let default = head.connect().await;
+    let b = connect_as(&head, &token).await;
+    let demo = default.register_file(guest("demo")).await.unwrap();
+    // The same module, registered by the tenant too.
+    let again = b.register_file(guest("demo")).await.unwrap();
+    assert_eq!(again.hash, demo.hash);
+    let nested = b.register_file(guest("nested")).await.unwrap();
+
+    // Arena bytes: a put over the quota (once the node has the view with it).
+    let err = eventually("a 2 MiB put refused", || async {
+        b.put_bytes(&vec![1u8; 2 * MIB]).await.err()
+    })
+    .await;
+    assert_quota(
+        &err,
+        r#"tenant "b": arena bytes quota 1048576 exceeded (0 in use, 2097152 more asked)"#,
+    );
+    let held = b.put_bytes(&vec![2u8; 600 << 10]).await.unwrap();
+    let err = b.put_bytes(&vec![3u8; 600 << 10]).await.unwrap_err();
+    assert_quota(&err, "(614400 in use, 614400 more asked)");
+    drop(held);
+    let again = eventually("a put after a release", || async {
+        b.put_bytes(&vec![3u8; 600 << 10]).await.ok()
+    })
+    .await;
+    drop(again);
+    // The default tenant puts what it likes.
+    default.put_bytes(&vec![4u8; 4 * MIB]).await.unwrap();
+
+    // Per call: CPUs and memory limit beyond the tenant's maximum fail at once.
+    let r = b
+        .task(&demo, "add")
+        .arg(1.0)
+        .arg(2.0)
+        .num_cpus(2.0)
+        .submit()
+        .unwrap();
+    let err = b.get::<f64>(&r).await.unwrap_err();
+    assert_quota(
+        &err,
+        r#"tenant "b": CPUs quota 1 exceeded (the task asks for 2 CPUs)"#,
+    );
+    let r = b
+        .task(&demo, "add")
+        .arg(1.0)
+        .arg(2.0)
+        .memory_limit(128 << 20)
+        .submit()
+        .unwrap();
+    let err = b.get::<f64>(&r).await.unwrap_err();
+    assert_quota(&err, "call memory quota 64.0 MiB exceeded");
+    // Without a limit asked, the task runs under the tenant's maximum.
+    assert_eq!(b.get::<f64>(&add(&b, &demo).unwrap()).await.unwrap(), 3.0);
+    // The node's own bound holds for every tenant.
+    let r = default
+        .task(&demo, "add")
+        .arg(1.0)
+        .arg(2.0)
+        .memory_limit(8 << 30)
+        .submit()
+        .unwrap();
+    let err = default.get::<f64>(&r).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Infeasible, "{err}");
+    assert!(err.message.contains("--max-call-memory"), "{err}");
+
+    // Actors: one live at a time; a killed one frees its place.
+    let first = b.actor(&demo, "Accumulator").create().await.unwrap();
+    let err = b.actor(&demo, "Accumulator").create().await.err().unwrap();
+    assert_quota(
+        &err,
+        r#"tenant "b": actors quota 1 exceeded (1 in use, 1 more asked)"#,
+    );
+    first.kill().await.unwrap();
+    let second = eventually("an actor after a kill", || async {
+        b.actor(&demo, "Accumulator").create().await.ok()
+    })
+    .await;
+    second.kill().await.unwrap();
+    let mut accumulators = Vec::new();
+    for _ in 0..3 {
+        accumulators.push(default.actor(&demo, "Accumulator").create().await.unwrap());
+    }
+
+    // Placement groups: one; a removed one frees its place.
+    let group = || {
+        b.placement_group(PlacementStrategy::Pack)
+            .bundle([("slot", 1.0)])
+            .create()
+    };
+    let pg = group().await.unwrap();
+    let err = group().await.err().unwrap();
+    assert_quota(
+        &err,
+        r#"tenant "b": placement groups quota 1 exceeded (1 in use, 1 more asked)"#,
+    );
+    pg.remove().await.unwrap();
+    group().await.unwrap().remove().await.unwrap();
+
+    // Pending tasks: two wait for the gate the default tenant's actor holds;
+    // a third is refused, the default tenant's work goes on (actor calls and
+    // puts; a task would queue behind the waiting ones: the node's line is
+    // first come, first served until fair sharing).
+    let gate = default
+        .actor(&demo, "Accumulator")
+        .options(CallOptions {
+            resources: BTreeMap::from([("gate".to_string(), 1.0)]),
+            ..Default::default()
+        })
+        .create()
+        .await
+        .unwrap();
+    let gated = |cluster: &Cluster| {
+        cluster
+            .task(&demo, "add")
+            .arg(1.0)
+            .arg(2.0)
+            .resource("gate", 1.0)
+            .submit()
+            .unwrap()
+    };
+    let waiting = [gated(&b), gated(&b)];
+    assert!(still_pending(&b, &waiting[1]).await);
+    let err = b.get::<f64>(&gated(&b)).await.unwrap_err();
+    assert_quota(
+        &err,
+        r#"tenant "b": pending tasks quota 2 exceeded (2 in use, 1 more asked)"#,
+    );
+    let total = accumulators[0].call("add").arg(5.0).submit().unwrap();
+    assert_eq!(default.get::<f64>(&total).await.unwrap(), 5.0);
+    let big = default.put_bytes(&vec![5u8; 2 * MIB]).await.unwrap();
+    assert_eq!(default.get_bytes(&big).await.unwrap().len(), 2 * MIB);
+
+    // Raised: the same request is taken (it waits for the gate like the others).
+    let out = head.admin_cli(&["tenant", "set", "b", "--max-pending-tasks", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("max-pending-tasks=3"), "{}", text(&out));
+    assert_eq!(
+        listed_quotas(&head, "b")["max_actors"],
+        1,
+        "set kept the others"
+    );
+    let third = eventually("a third pending task taken", || async {
+        let r = gated(&b);
+        if still_pending(&b, &r).await {
+            return Some(r);
+        }
+        assert_quota(&b.get::<f64>(&r).await.unwrap_err(), "pending tasks quota");
+        None
+    })
+    .await;
+    gate.kill().await.unwrap();
+    for r in waiting.iter().chain([&third]) {
+        assert_eq!(b.get::<f64>(r).await.unwrap(), 3.0);
+    }
+
+    // A guest's nested submissions count against its task's tenant: the
+    // parent holds the only CPU, two children wait, the third is refused.
+    let parent = b.task(&nested, "fan_out_add").arg(5u64).submit().unwrap();
+    let err = b.get::<f64>(&parent).await.unwrap_err();
+    assert!(
+        err.message
+            .contains(r#"tenant "b": pending tasks quota 3 exceeded"#),
+        "{err}"
+    );
+    // The default tenant's nested work is not limited.
+    let nested_default = default.register_file(guest("nested")).await.unwrap();
+    let r = default
+        .task(&nested_default, "fan_out_add")
+        .arg(5u64)
+        .submit()
+        .unwrap();
+    assert_eq!(default.get::<f64>(&r).await.unwrap(), 15.0);
+}
+
+#[tokio::test]
+async fn quotas_survive_a_restart_of_the_head() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let port = reef_testkit::free_port();
+    let head = HostProcess::start_on(dirs[0].path(), port, &[]).unwrap();
+    let token = add_tenant(&head, "c", dirs[1].path(), &["--max-cpus", "0.5"]);
+    let out = head.admin_cli(&["tenant", "set", "c", "--max-actors", "4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = head.admin_cli(&["tenant", "set", "nobody", "--max-actors", "4"]);
+    assert!(
+        !out.status.success() && text(&out).contains("no tenant named nobody"),
+        "{}",
+        text(&out)
+    );
+    let out = head.admin_cli(&["stop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    drop(head);
+
+    let head = HostProcess::start_on(dirs[0].path(), port, &[]).unwrap();
+    let quotas = listed_quotas(&head, "c");
+    assert_eq!(quotas["max_cpus"], 0.5);
+    assert_eq!(quotas["max_actors"], 4);
+    let c = connect_as(&head, &token).await;
+    let demo = c.register_file(guest("demo")).await.unwrap();
+    let err = eventually("a 1-CPU task refused", || async {
+        c.get::<f64>(&add(&c, &demo).unwrap()).await.err()
+    })
+    .await;
+    assert_quota(
+        &err,
+        r#"tenant "c": CPUs quota 0.5 exceeded (the task asks for 1 CPUs)"#,
+    );
+    let r = c
+        .task(&demo, "add")
+        .arg(1.0)
+        .arg(2.0)
+        .num_cpus(0.5)
+        .submit()
+        .unwrap();
+    assert_eq!(c.get::<f64>(&r).await.unwrap(), 3.0);
+    // Lifted: `unlimited`.
+    let out = head.admin_cli(&["tenant", "set", "c", "--max-cpus", "unlimited"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let sum = eventually("a 1-CPU task taken", || async {
+        c.get::<f64>(&add(&c, &demo).unwrap()).await.ok()
+    })
+    .await;
+    assert_eq!(sum, 3.0);
+}
