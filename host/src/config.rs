@@ -102,6 +102,21 @@ impl NodeConfig {
     /// Checks a new call's asks against the node's limits: a memory limit
     /// above `--max-call-memory` can never be granted here (`INFEASIBLE`).
     pub fn check_call(&self, options: &CallOptions, what: &str) -> ReefResult<()> {
+        if let Some(r) = &options.resources {
+            let amounts = std::iter::once(("CPU", r.cpus))
+                .chain(r.custom.iter().map(|(name, v)| (name.as_str(), *v)));
+            for (name, amount) in amounts {
+                if !amount.is_finite() || amount < 0.0 {
+                    return Err(ReefError::new(
+                        ErrorCode::BadArgument,
+                        format!(
+                            "{what} asks for {amount} of resource `{name}`: an amount must be \
+                             finite and non-negative"
+                        ),
+                    ));
+                }
+            }
+        }
         match options.memory_limit {
             Some(asked) if asked > self.max_call_memory => Err(ReefError::new(
                 ErrorCode::Infeasible,

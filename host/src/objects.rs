@@ -377,6 +377,12 @@ impl ObjectDirectory {
         self.attempts.lock().unwrap().insert(id, number);
     }
 
+    /// Producer side: attempt of `id` sent on to another node, which
+    /// reports it to the owner itself.
+    pub fn forget_attempt(&self, id: ObjectId) {
+        self.take_attempt(id);
+    }
+
     /// The attempt that made `id` here, for its report (0: not a task).
     fn take_attempt(&self, id: ObjectId) -> u32 {
         self.attempts.lock().unwrap().remove(&id).unwrap_or(0)

@@ -22,13 +22,14 @@ pub struct Owners {
 }
 
 impl Owners {
-    /// `tenant` may use `id` (the maker, or one the owner vouched for).
+    /// A new object `id` is `tenant`'s, its maker's, only (whatever an
+    /// earlier object of the same id allowed: callers record only after the
+    /// object was made, so an id in use is never taken over).
     pub fn record(&self, id: ObjectId, tenant: &TenantId) {
-        let mut tenants = self.tenants.lock().unwrap();
-        let list = tenants.entry(id).or_default();
-        if !list.contains(tenant) {
-            list.push(tenant.clone());
-        }
+        self.tenants
+            .lock()
+            .unwrap()
+            .insert(id, vec![tenant.clone()]);
     }
 
     /// Adds `to` to the tenants of a recorded object; false when `id` is

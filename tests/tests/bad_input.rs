@@ -340,3 +340,33 @@ async fn guests_get_no_filesystem_environment_or_network() {
     );
     still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
 }
+
+/// A negative or NaN resource amount would slip past every `<=` check (and
+/// a negative one would grow the node's free CPUs): refused at the edge.
+#[tokio::test]
+async fn resource_amounts_must_be_finite_and_non_negative() {
+    let (cluster, demo, _bad, kept, bytes) = setup().await;
+    for cpus in [-1.0, f64::NAN, f64::INFINITY] {
+        let r = cluster
+            .task(&demo, "add")
+            .arg(1.0)
+            .arg(2.0)
+            .num_cpus(cpus)
+            .submit()
+            .unwrap();
+        let e = task_error(&cluster, r).await;
+        assert_eq!(e.code, ErrorCode::BadArgument, "{cpus}: {e}");
+        assert!(e.message.contains("resource `CPU`"), "{e}");
+    }
+    let r = cluster
+        .task(&demo, "add")
+        .arg(1.0)
+        .arg(2.0)
+        .resource("gpu", -2.0)
+        .submit()
+        .unwrap();
+    let e = task_error(&cluster, r).await;
+    assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
+    assert!(e.message.contains("resource `gpu`"), "{e}");
+    still_serving(&cluster, &demo, Some((&kept, &bytes))).await;
+}

@@ -247,6 +247,13 @@ async fn a_tenant_over_its_quotas_is_refused_while_others_work() {
         .create()
         .await
         .unwrap();
+    // Created means placed, not yet holding `gate`: its first call answers
+    // once its instance runs (and so holds it).
+    let first: f64 = default
+        .get(&gate.call("add").arg(1.0).submit().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(first, 1.0);
     let gated = |cluster: &Cluster| {
         cluster
             .task(&demo, "add")

@@ -64,6 +64,8 @@ struct Deferred {
     asking: bool,
     /// Ops deferred meanwhile are being handled.
     draining: bool,
+    /// The session closed: deferred ops and answers still to come do nothing.
+    closed: bool,
     queue: std::collections::VecDeque<Op>,
 }
 
@@ -149,19 +151,32 @@ impl Session {
     }
 
     fn hold(&self, id: ObjectId) {
-        self.held.lock().unwrap().insert(id);
+        let mut held = self.held.lock().unwrap();
+        if self.is_closed() {
+            // Made by an op that finished after the driver left.
+            drop(held);
+            return self.node.store().release(id);
+        }
+        held.insert(id);
     }
 
-    /// Takes `bytes` of the tenant's arena-bytes quota for object `id`.
-    fn charge_bytes(&self, id: ObjectId, bytes: u64) -> ReefResult<()> {
-        let charge = self
-            .node
+    fn is_closed(&self) -> bool {
+        self.deferred.lock().unwrap().closed
+    }
+
+    /// Takes `bytes` of the tenant's arena-bytes quota (given back when
+    /// the charge is dropped: keep it with `keep_charge` once the object is made).
+    fn charge_bytes(&self, bytes: u64) -> ReefResult<Option<Charge>> {
+        self.node
             .quotas
-            .charge(&self.tenant, Counted::ArenaBytes, bytes)?;
+            .charge(&self.tenant, Counted::ArenaBytes, bytes)
+    }
+
+    /// Object `id` was made: its charge lasts until the driver releases it.
+    fn keep_charge(&self, id: ObjectId, charge: Option<Charge>) {
         if let Some(charge) = charge {
             self.charges.lock().unwrap().insert(id, charge);
         }
-        Ok(())
     }
 
     /// An object the session made (a put, a result) is its tenant's.
@@ -220,7 +235,11 @@ impl Session {
                 self.deferred.lock().unwrap().asking = true;
                 let this = self.clone();
                 tokio::spawn(async move {
-                    match this.check(&ids).await {
+                    let verdict = this.check(&ids).await;
+                    if this.is_closed() {
+                        return; // the driver left meanwhile
+                    }
+                    match verdict {
                         Ok(()) => then(&this),
                         Err(id) => refused(&this, id),
                     }
@@ -249,6 +268,9 @@ impl Session {
     pub fn handle(self: &Arc<Self>, op: Op) {
         {
             let mut deferred = self.deferred.lock().unwrap();
+            if deferred.closed {
+                return;
+            }
             if deferred.asking || deferred.draining {
                 deferred.queue.push_back(op);
                 return;
@@ -263,6 +285,10 @@ impl Session {
         {
             let mut deferred = self.deferred.lock().unwrap();
             deferred.asking = false;
+            if deferred.closed {
+                deferred.queue.clear();
+                return;
+            }
             if deferred.draining {
                 // A loop below (an earlier answer's) goes on with them.
                 return;
@@ -313,9 +339,13 @@ impl Session {
                 self.when_allowed(
                     ids,
                     move |this| {
-                        this.made(return_id);
+                        // Recorded once made: an id in use (another's
+                        // object) is refused and never recorded.
                         match this.node.tasks.submit(spec) {
-                            Ok(()) => this.hold(return_id),
+                            Ok(()) => {
+                                this.made(return_id);
+                                this.hold(return_id);
+                            }
                             Err(e) => tracing::warn!("rejected submission {return_id:#x}: {e}"),
                         }
                     },
@@ -334,14 +364,16 @@ impl Session {
                 self.when_allowed(
                     ids,
                     move |this| {
-                        this.made(return_id);
                         let caller = this.caller();
                         match this
                             .node
                             .actors
                             .call(actor, return_id, method, call_args, caller)
                         {
-                            Ok(()) => this.hold(return_id),
+                            Ok(()) => {
+                                this.made(return_id);
+                                this.hold(return_id);
+                            }
                             Err(e) => tracing::warn!("rejected actor call {return_id:#x}: {e}"),
                         }
                     },
@@ -369,26 +401,23 @@ impl Session {
             }
             Op::Put(p) => {
                 let result = self.check_own_id(p.id).and_then(|()| {
-                    self.charge_bytes(p.id, p.data.len() as u64)?;
+                    let charge = self.charge_bytes(p.data.len() as u64)?;
                     let data = self.node.store().new_data(&p.data)?;
-                    self.node.store().insert_ready(p.id, data, 1)
+                    self.node.store().insert_ready(p.id, data, 1)?;
+                    self.keep_charge(p.id, charge);
+                    Ok(())
                 });
-                match result {
-                    Ok(()) => {
-                        self.made(p.id);
-                        self.hold(p.id);
-                    }
-                    Err(_) => drop(self.charges.lock().unwrap().remove(&p.id)),
+                if result.is_ok() {
+                    self.made(p.id);
+                    self.hold(p.id);
                 }
                 self.reply_result(p.req_id, result.map(|()| Body::Ok(pb::Empty {})));
             }
             Op::CreateBuffer(b) => {
                 let result = self.check_own_id(b.id).and_then(|()| {
-                    self.charge_bytes(b.id, b.size)?;
+                    let charge = self.charge_bytes(b.size)?;
                     // The declared size is checked against the store's limits here.
-                    let block = self.node.store().allocate(b.size).inspect_err(|_| {
-                        self.charges.lock().unwrap().remove(&b.id);
-                    })?;
+                    let block = self.node.store().allocate(b.size)?;
                     let offset = block.offset();
                     if b.stream {
                         self.node.uploads.begin(b.id, block)?;
@@ -396,6 +425,7 @@ impl Session {
                     } else {
                         self.buffers.lock().unwrap().insert(b.id, block);
                     }
+                    self.keep_charge(b.id, charge);
                     Ok(offset)
                 });
                 self.reply_result(
@@ -680,6 +710,12 @@ impl Session {
     /// The driver left: its tasks fail, its anonymous actors die, its objects
     /// and pins are released.
     pub fn close(&self) {
+        {
+            // Held while `held` is drained below: a later `hold` sees it.
+            let mut deferred = self.deferred.lock().unwrap();
+            deferred.closed = true;
+            deferred.queue.clear();
+        }
         self.node
             .tasks
             .table()

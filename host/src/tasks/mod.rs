@@ -474,6 +474,9 @@ impl Tasks {
     /// Sends a task (its result pending here, its arguments held) to another node.
     fn forward(&self, attempt: Attempt, to: &pb::NodeView) {
         let spec = &attempt.spec;
+        if !self.objects.owns(spec.return_id) {
+            self.objects.forget_attempt(spec.return_id);
+        }
         let link = match self.cluster.peer(&to.node_id) {
             Ok(link) => link,
             Err(e) => return self.objects.fail(spec.return_id, e, &spec.args),
