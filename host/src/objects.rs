@@ -44,6 +44,9 @@ use crate::spec::{object_ids, ArgSpec, Attempt, Call, FailedAttempt, TaskSpec};
 use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
 use crate::transfer::Puller;
 
+/// How long a node waits for an object's owner to say who may use it.
+const ACCESS_WAIT: Duration = Duration::from_secs(10);
+
 /// A task or actor call this node forwarded, until its result is reported.
 pub struct Forwarded {
     pub node_id: String,
@@ -237,9 +240,18 @@ impl ObjectDirectory {
             .node_by_index(owner_index(id))
             .ok_or_else(|| ReefError::unknown_object(id))?;
         let mut client = self.cluster.peer(&owner.node_id)?.client.clone();
-        let reply = client.object_access(request).await.map_err(|s| {
-            crate::cluster::rpc_error(&format!("asking who may use object {id:#x}"), s)
-        })?;
+        // The asking session's later ops wait for this answer: bounded.
+        let reply = tokio::time::timeout(ACCESS_WAIT, client.object_access(request))
+            .await
+            .map_err(|_| {
+                ReefError::new(
+                    ErrorCode::Timeout,
+                    format!("asking who may use object {id:#x}: no answer in {ACCESS_WAIT:?}"),
+                )
+            })?
+            .map_err(|s| {
+                crate::cluster::rpc_error(&format!("asking who may use object {id:#x}"), s)
+            })?;
         Ok(reply.into_inner().allowed)
     }
 

@@ -248,6 +248,13 @@ impl Peer for FakeNode {
     async fn kill_actor(&self, _: Request<KillActorRequest>) -> Result<Response<Empty>, Status> {
         Ok(Response::new(Empty {}))
     }
+
+    async fn object_access(
+        &self,
+        _: Request<ObjectAccessRequest>,
+    ) -> Result<Response<ObjectAccessReply>, Status> {
+        unused()
+    }
 }
 
 /// Starts `n` fake nodes (`n0`, `n1`, ...) of `cpu` CPUs each and registers
