@@ -399,6 +399,7 @@ async fn placements(head: &ChildNode, node_ids: Vec<String>) -> Result<()> {
                 strategy: STRATEGIES[i % STRATEGIES.len()] as i32,
                 bundles: vec![slot().expect("some"); 3],
                 node_ids: Vec::new(),
+                tenant: String::new(),
             };
             let info = client.pg_create(req).await?;
             ensure!(

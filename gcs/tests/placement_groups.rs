@@ -27,6 +27,7 @@ fn group(strategy: PlacementStrategy, cpus: &[f64]) -> CreatePlacementGroupReque
         strategy: strategy as i32,
         bundles: cpus.iter().map(|c| rmap(*c).unwrap()).collect(),
         node_ids: Vec::new(),
+        tenant: String::new(),
     }
 }
 

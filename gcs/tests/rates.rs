@@ -68,6 +68,7 @@ async fn group_rate(head: &Head, groups: usize, strategies: &[PlacementStrategy]
                 strategy: strategy as i32,
                 bundles: vec![rmap(1.0).unwrap(); 3],
                 node_ids: Vec::new(),
+                tenant: String::new(),
             };
             let info = client.pg_create(req).await.unwrap();
             assert_eq!(

@@ -561,6 +561,7 @@ fn job(driver: &str, node_id: &str, started_at_ms: u64) -> StartJobRequest {
         node_id: node_id.into(),
         started_at_ms,
         submission_id: String::new(),
+        tenant: String::new(),
     }
 }
 

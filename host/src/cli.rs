@@ -524,12 +524,16 @@ async fn run_job(command: JobCommand) -> Result<()> {
                 submission_id,
                 no_wait,
             };
-            job::submit(client(&node).await?, submit).await
+            job::submit(admin_client(&node).await?, submit).await
         }
-        JobCommand::List { json, node } => job::list(client(&node).await?, json).await,
-        JobCommand::Status { id, json, node } => job::status(client(&node).await?, &id, json).await,
-        JobCommand::Logs { id, follow, node } => job::logs(client(&node).await?, &id, follow).await,
-        JobCommand::Stop { id, node } => job::stop(client(&node).await?, &id).await,
+        JobCommand::List { json, node } => job::list(admin_client(&node).await?, json).await,
+        JobCommand::Status { id, json, node } => {
+            job::status(admin_client(&node).await?, &id, json).await
+        }
+        JobCommand::Logs { id, follow, node } => {
+            job::logs(admin_client(&node).await?, &id, follow).await
+        }
+        JobCommand::Stop { id, node } => job::stop(admin_client(&node).await?, &id).await,
     }
 }
 
@@ -828,7 +832,14 @@ async fn start(args: StartArgs) -> Result<()> {
                         token: token.clone(),
                         drivers: {
                             let auth = auth.clone();
-                            Arc::new(move |header: &[u8]| auth.is_driver(header))
+                            Arc::new(move |header: &[u8]| auth.driver(header))
+                        },
+                        access: {
+                            let objects = node.objects.clone();
+                            Arc::new(move |id, tenant| {
+                                let objects = objects.clone();
+                                Box::pin(async move { objects.may_use(id, &tenant).await })
+                            })
                         },
                         stopping: node.stopping.clone(),
                     },
@@ -1039,7 +1050,19 @@ fn find_admin_token(address: &str) -> Result<String, String> {
 }
 
 async fn client(node: &NodeTarget) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
-    let (channel, token) = connect(node, Credential::Tenant).await?;
+    node_client(node, Credential::Tenant).await
+}
+
+/// A client presenting the admin credential (by default a local head's).
+async fn admin_client(node: &NodeTarget) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
+    node_client(node, Credential::Admin).await
+}
+
+async fn node_client(
+    node: &NodeTarget,
+    credential: Credential,
+) -> Result<NodeClient<reef_proto::auth::TokenChannel>> {
+    let (channel, token) = connect(node, credential).await?;
     Ok(NodeClient::with_interceptor(channel, token)
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))

@@ -22,13 +22,15 @@ pub struct Job {
 impl Job {
     /// Records a session of the driver at `driver_address`, on node
     /// `node_id`, starting now; `submission_id`: the submitted job whose
-    /// process the driver is ("" for none). Must be called on the runtime.
+    /// process the driver is ("" for none); `tenant`: whose session it is
+    /// (as on the wire). Must be called on the runtime.
     pub fn start(
         control_plane: Option<Arc<dyn ControlPlane>>,
         node_id: &str,
         driver_address: String,
         description: String,
         submission_id: String,
+        tenant: String,
     ) -> Job {
         let started = control_plane.clone().map(|control_plane| {
             let request = pb::StartJobRequest {
@@ -37,6 +39,7 @@ impl Job {
                 node_id: node_id.to_string(),
                 started_at_ms: reef_gcs::now_millis(),
                 submission_id,
+                tenant,
             };
             tokio::spawn(async move {
                 control_plane

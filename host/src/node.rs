@@ -430,6 +430,7 @@ impl Node {
         driver_address: String,
         description: String,
         submission_id: String,
+        tenant: &reef_core::TenantId,
     ) -> Job {
         Job::start(
             self.cluster.gcs().ok(),
@@ -437,6 +438,7 @@ impl Node {
             driver_address,
             description,
             submission_id,
+            tenant.to_wire(),
         )
     }
 }

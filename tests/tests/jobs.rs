@@ -20,7 +20,7 @@ fn job(head: &HostProcess, args: &[&str], command: &[&str]) -> Output {
         .arg("--address")
         .arg(&head.address)
         .arg("--token-file")
-        .arg(&head.token_file);
+        .arg(head.admin_token_file());
     if !command.is_empty() {
         c.arg("--").args(command);
     }
@@ -286,4 +286,34 @@ fn alive(pid: u32) -> bool {
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next());
     !matches!(state, None | Some("Z" | "X"))
+}
+
+/// A submitted job is a process on the head outside any sandbox: a
+/// tenant's token (here the default tenant's) may not start, list or stop
+/// one; the admin's may.
+#[test]
+fn only_the_admin_submits_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = HostProcess::start(dir.path(), &[]);
+    for args in [
+        vec!["job", "submit", "--no-wait", "--token-file"],
+        vec!["job", "list", "--token-file"],
+    ] {
+        let mut c = Command::new(host_bin());
+        c.args(&args)
+            .arg(&head.token_file)
+            .arg("--address")
+            .arg(&head.address);
+        if args[1] == "submit" {
+            c.args(["--", "true"]);
+        }
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("PERMISSION_DENIED") && err.contains("admin"),
+            "{err}"
+        );
+    }
+    ok(job(&head, &["list"], &[]));
 }

@@ -105,6 +105,8 @@ impl<'a> PlacementGroupBuilder<'a> {
                 strategy: self.strategy.to_proto() as i32,
                 bundles: self.bundles,
                 node_ids: self.node_ids,
+                // The node sets it from the credential.
+                tenant: String::new(),
             })
             .await?
             .into_inner();

@@ -35,6 +35,36 @@ export interface ConnectOptions extends TokenOptions {
    * streamed over raw TCP connections to the node's port.
    */
   sharedMemory?: boolean;
+  /**
+   * Connect with TLS (gRPC and object streams), verifying the node's
+   * certificate against the CA in this PEM file (a node started with
+   * `host start --tls-cert`; `host tls init` writes `ca.pem`). Default:
+   * `$REEF_TLS_CA` when set, else plain TCP (an `https://` address then
+   * fails for want of a CA).
+   */
+  tlsCa?: string;
+}
+
+/** The CA to trust: `tlsCa`, else `$REEF_TLS_CA`'s file; undefined for plain TCP. */
+async function loadTlsCa(address: string, options: ConnectOptions): Promise<Buffer | undefined> {
+  const path = options.tlsCa ?? (process.env.REEF_TLS_CA || undefined);
+  if (path === undefined) {
+    if (/^https:\/\//.test(address)) {
+      throw new ArgumentError(`${address} is a TLS address: pass {tlsCa} (the cluster's CA file) or set REEF_TLS_CA`);
+    }
+    return undefined;
+  }
+  if (typeof path !== "string" || path === "") throw new ArgumentError(`tlsCa must be a file path, got ${describe(path)}`);
+  let pem: Buffer;
+  try {
+    pem = await readFile(path);
+  } catch (e) {
+    throw new ArgumentError(`TLS CA: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ArgumentError(`TLS CA: ${path} holds no PEM certificate`);
+  }
+  return pem;
 }
 
 /** A registered module. */
@@ -271,12 +301,13 @@ export class Cluster {
     metadata: () => grpc.Metadata,
     node?: LocalNode,
     token?: string,
+    tlsCa?: Buffer,
   ) {
     this.address = address;
     this.conn = conn;
     this.#metadata = metadata;
     this.node = node;
-    this.#streamer = new Streamer(address, token);
+    this.#streamer = new Streamer(address, token, tlsCa);
   }
 
   /**
@@ -314,12 +345,18 @@ export class Cluster {
       if (job) m.set("reef-job-id", job);
       return m;
     };
-    const client = newClient(address);
+    const tlsCa = await loadTlsCa(address, options);
+    const client = newClient(address, tlsCa);
     let conn: Connection;
     try {
       conn = await Connection.open(address, client, metadata, timeoutMs, options.sharedMemory ?? sameMachineDefault());
     } catch (e) {
       client.close();
+      if (!tlsCa && e instanceof ReefError && e.code === "UNAVAILABLE") {
+        // A plain client's bytes are not a TLS handshake: the node closes
+        // the connection without a word.
+        e.message += " (if the node serves TLS, connect with its CA: {tlsCa} or $REEF_TLS_CA)";
+      }
       throw e;
     }
     // On the node's machine, move to its Unix socket: same protocol, a cheaper
@@ -335,7 +372,7 @@ export class Cluster {
         unixClient.close();
       }
     }
-    return new Cluster(address, conn, metadata, node, token);
+    return new Cluster(address, conn, metadata, node, token, tlsCa);
   }
 
   /** Whether large objects are written and read through the node's arena file (same machine). */

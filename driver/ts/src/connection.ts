@@ -51,11 +51,16 @@ function nodeClientClass(): ProtoGrpcType["reef"]["v1"]["Node"] {
   return nodeConstructor;
 }
 
-/** A gRPC client of the node at `target` (`host:port`, `http://host:port` or `unix:/path`). */
-export function newClient(target: string): NodeClient {
+/**
+ * A gRPC client of the node at `target` (`host:port`, `http://host:port`,
+ * `https://host:port` or `unix:/path`); with `tlsCa` (PEM bytes) over TLS,
+ * verifying the node's certificate against that CA.
+ */
+export function newClient(target: string, tlsCa?: Buffer): NodeClient {
   const Node = nodeClientClass();
   const address = target.replace(/^https?:\/\//, "");
-  return new Node(address, grpc.credentials.createInsecure(), {
+  const credentials = tlsCa ? grpc.credentials.createSsl(tlsCa) : grpc.credentials.createInsecure();
+  return new Node(address, credentials, {
     "grpc.max_receive_message_length": -1,
     "grpc.max_send_message_length": -1,
     // HTTP/2 windows: the default 64 KiB stalls large objects on round trips.

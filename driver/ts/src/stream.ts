@@ -13,6 +13,8 @@
 // size; the object pinned), pulls read it, then the driver sends `unpin`.
 
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { isIP } from "node:net";
 
 import { fromProto, ReefError, ConnectionError } from "./errors.js";
 import type { Error__Output as ProtoError } from "./gen/reef/v1/Error.js";
@@ -57,8 +59,38 @@ class RawConnection {
   private queued: Buffer[] = [];
   readonly socket: Socket;
 
-  private constructor(host: string, port: number) {
-    this.socket = connect({
+  private constructor(host: string, port: number, tlsCa: Buffer | undefined) {
+    if (tlsCa) {
+      // Under TLS the node tells raw connections from gRPC by ALPN. Node's
+      // TLS sockets take no `onread`: records are decrypted into their own
+      // buffers, then copied into the waiting read.
+      this.socket = tlsConnect({
+        host,
+        port,
+        ca: tlsCa,
+        ALPNProtocols: ["reef-raw"],
+        servername: isIP(host) ? undefined : host,
+      });
+      this.socket.setNoDelay(true);
+      this.socket.on("data", (chunk: Buffer) => {
+        this.queued.push(chunk);
+        this.drain();
+        if (this.filled === this.target.length && this.waiting) {
+          const w = this.waiting;
+          this.waiting = undefined;
+          w.resolve();
+        }
+      });
+    } else {
+      this.socket = this.plain(host, port);
+    }
+    this.socket.on("error", (e) => this.fail(new ConnectionError("UNAVAILABLE", `raw connection: ${e.message}`)));
+    this.socket.on("close", () => this.fail(new ConnectionError("UNAVAILABLE", "the node closed the raw connection")));
+  }
+
+  /** A plain TCP connection reading straight into the waiting read's memory. */
+  private plain(host: string, port: number): Socket {
+    return connect({
       host,
       port,
       noDelay: true,
@@ -80,14 +112,12 @@ class RawConnection {
         },
       },
     });
-    this.socket.on("error", (e) => this.fail(new ConnectionError("UNAVAILABLE", `raw connection: ${e.message}`)));
-    this.socket.on("close", () => this.fail(new ConnectionError("UNAVAILABLE", "the node closed the raw connection")));
   }
 
-  static open(host: string, port: number): Promise<RawConnection> {
-    const c = new RawConnection(host, port);
+  static open(host: string, port: number, tlsCa?: Buffer): Promise<RawConnection> {
+    const c = new RawConnection(host, port, tlsCa);
     return new Promise((resolve, reject) => {
-      c.socket.once("connect", () => resolve(c));
+      c.socket.once(tlsCa ? "secureConnect" : "connect", () => resolve(c));
       c.socket.once("error", (e) => reject(new ConnectionError("UNAVAILABLE", `cannot connect to ${host}:${port}: ${e.message}`)));
     });
   }
@@ -174,9 +204,11 @@ export class Streamer {
   private readonly host: string;
   private readonly port: number;
   private readonly auth: Buffer;
+  private readonly tlsCa: Buffer | undefined;
   private idle: RawConnection[] = [];
 
-  constructor(address: string, token: string | undefined) {
+  constructor(address: string, token: string | undefined, tlsCa?: Buffer) {
+    this.tlsCa = tlsCa;
     const bare = address.replace(/^https?:\/\//, "").replace(/\/$/, "");
     const colon = bare.lastIndexOf(":");
     this.host = bare.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
@@ -249,7 +281,7 @@ export class Streamer {
         if (e instanceof ReefError && !(e instanceof ConnectionError)) throw e;
       }
     }
-    const conn = await RawConnection.open(this.host, this.port);
+    const conn = await RawConnection.open(this.host, this.port, this.tlsCa);
     try {
       await conn.write(request);
       await conn.reply();

@@ -111,6 +111,7 @@ impl Inner {
                         bundle_nodes: Vec::new(),
                         error: String::new(),
                         node_ids: req.node_ids.clone(),
+                        tenant: req.tenant.clone(),
                     },
                     bundles,
                     pinned: req.node_ids.clone(),

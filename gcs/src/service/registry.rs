@@ -39,6 +39,7 @@ fn job_info(job: JobRecord) -> JobInfo {
         started_at_ms: job.started_at_ms,
         ended_at_ms: job.ended_at_ms.unwrap_or(0),
         submission_id: job.submission_id,
+        tenant: job.tenant,
     }
 }
 
@@ -101,6 +102,7 @@ impl Inner {
                 ended_at_ms: None,
                 state: JobState::Running,
                 submission_id: req.submission_id,
+                tenant: req.tenant,
             };
             jobs.put(&record)?;
             tracing::info!(job_id, driver = %record.driver_address, node = %record.node_id, "job started");

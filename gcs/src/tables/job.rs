@@ -29,6 +29,10 @@ pub struct JobRecord {
     /// The submitted job (`host job submit`) whose process this driver is.
     #[serde(default)]
     pub submission_id: String,
+    /// Whose driver session it is ("" for the default tenant; records
+    /// written before tenants read as the default's).
+    #[serde(default)]
+    pub tenant: String,
 }
 
 impl Record for JobRecord {
@@ -66,6 +70,7 @@ mod tests {
             ended_at_ms: None,
             state: JobState::Running,
             submission_id: String::new(),
+            tenant: "team-a".into(),
         };
         table.put(&job).unwrap();
         assert_eq!(table.require(&7).unwrap(), job);

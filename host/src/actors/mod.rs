@@ -227,6 +227,7 @@ impl ActorManager {
     /// the tenant's quotas are checked first (`INFEASIBLE`, `QUOTA_EXCEEDED`).
     pub fn create(self: &Arc<Self>, mut spec: ActorSpec) -> ReefResult<(u64, Placed)> {
         self.config.check_call(&spec.options, "the actor")?;
+        self.bundles.check_tenant(&spec.strategy, &spec.tenant)?;
         let cpus = spec.options.actor_resources().cpus;
         self.quotas.check_call(
             &spec.tenant,
@@ -455,7 +456,7 @@ impl ActorManager {
     fn kill_later(self: &Arc<Self>, id: u64) {
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = this.kill(id).await {
+            if let Err(e) = this.kill(id, None).await {
                 tracing::warn!("killing actor {id}: {e}");
             }
         });
@@ -906,42 +907,133 @@ impl ActorManager {
         }))
     }
 
-    /// Kills an actor wherever it lives.
-    pub async fn kill(self: &Arc<Self>, actor: u64) -> ReefResult<()> {
-        let remote = {
+    /// Kills an actor wherever it lives, for `caller`: a tenant's driver
+    /// may kill only its tenant's actors (another tenant's answers as a
+    /// made-up id does, `UNKNOWN_ACTOR`, checked by the node the actor
+    /// lives on); `None` is the admin or the node itself.
+    pub async fn kill(self: &Arc<Self>, actor: u64, caller: Option<&TenantId>) -> ReefResult<()> {
+        let killed = self.kill_for(actor, caller).await;
+        match killed {
+            // One answer for every id a tenant may not kill, wherever the
+            // lookup stopped: it tells nothing of whether the actor exists.
+            Err(e) if caller.is_some() && e.code == ErrorCode::UnknownActor => Err(ReefError::new(
+                ErrorCode::UnknownActor,
+                format!("no actor {actor}"),
+            )),
+            other => other,
+        }
+    }
+
+    async fn kill_for(self: &Arc<Self>, actor: u64, caller: Option<&TenantId>) -> ReefResult<()> {
+        if caller.is_some() {
+            // A waiting entry does not know whose actor it is yet.
+            self.until_settled(actor).await;
+        }
+        // What to do, decided under the lock (never held across an await).
+        enum Next {
+            Done,
+            Route(RemoteActor),
+            /// Only its node knows whose it is: ask it first.
+            AskNode(String),
+            Find,
+        }
+        let next = {
             let mut entries = self.entries.lock().unwrap();
             match entries.get_mut(&actor) {
-                Some(Entry::Local(_)) => None,
-                Some(Entry::Waiting { kill, .. }) => {
-                    *kill = true;
-                    return Ok(());
+                Some(Entry::Local(a)) => {
+                    check_tenant(actor, &a.tenant, caller)?;
+                    Next::Find
                 }
-                Some(Entry::Gone(_)) => return Ok(()),
-                Some(Entry::Remote(_)) => match entries.insert(actor, Entry::Gone(killed())) {
-                    Some(Entry::Remote(remote)) => Some(remote),
-                    _ => unreachable!("matched above"),
-                },
-                None => None,
+                Some(Entry::Waiting { kill, .. }) if caller.is_none() => {
+                    *kill = true;
+                    Next::Done
+                }
+                Some(Entry::Gone(_)) => Next::Done,
+                Some(Entry::Remote(remote)) => {
+                    if let (Some(spec), Some(_)) = (&remote.spec, caller) {
+                        check_tenant(actor, &spec.tenant, caller)?;
+                    }
+                    if remote.spec.is_some() || caller.is_none() {
+                        match entries.insert(actor, Entry::Gone(killed())) {
+                            Some(Entry::Remote(remote)) => Next::Route(remote),
+                            _ => unreachable!("matched above"),
+                        }
+                    } else {
+                        Next::AskNode(remote.node_id.clone())
+                    }
+                }
+                // Still waiting after `until_settled`: refused below by
+                // the node that knows it, or unknown.
+                Some(Entry::Waiting { .. }) | None => Next::Find,
             }
+        };
+        let remote = match next {
+            Next::Done => return Ok(()),
+            Next::Route(remote) => Some(remote),
+            Next::AskNode(node_id) => return self.kill_on(actor, &node_id, caller).await,
+            Next::Find => None,
         };
         let remote = match remote {
             Some(remote) => remote,
             None if !self.is_here(actor) && self.created_elsewhere(actor) => {
                 match self.look_up(actor).await? {
+                    Some(remote) if caller.is_some() => {
+                        return self.kill_on(actor, &remote.node_id, caller).await
+                    }
                     Some(remote) => remote,
-                    None => return self.kill_local(actor).await,
+                    None => return self.kill_local(actor, caller).await,
                 }
             }
-            None => return self.kill_local(actor).await,
+            None => return self.kill_local(actor, caller).await,
         };
         self.objects.release_args(remote.args());
-        let link = self.cluster.peer(&remote.node_id)?;
+        self.kill_on(actor, &remote.node_id, caller).await
+    }
+
+    /// Asks node `node_id` to kill its actor for `caller`.
+    async fn kill_on(
+        &self,
+        actor: u64,
+        node_id: &str,
+        caller: Option<&TenantId>,
+    ) -> ReefResult<()> {
+        let link = self.cluster.peer(node_id)?;
         link.client
             .clone()
-            .kill_actor(pb::KillActorRequest { actor_id: actor })
+            .kill_actor(pb::KillActorRequest {
+                actor_id: actor,
+                caller_tenant: caller.map(TenantId::to_wire).unwrap_or_default(),
+                caller_unrestricted: caller.is_none(),
+            })
             .await
             .map_err(|s| rpc_error(&format!("killing actor {actor}"), s))?;
+        if caller.is_some() {
+            // Allowed: forget the route here too.
+            let forgotten = {
+                let mut entries = self.entries.lock().unwrap();
+                match entries.get(&actor) {
+                    Some(Entry::Remote(_)) => entries.insert(actor, Entry::Gone(killed())),
+                    _ => None,
+                }
+            };
+            if let Some(Entry::Remote(remote)) = forgotten {
+                self.objects.release_args(remote.args());
+            }
+        }
         Ok(())
+    }
+
+    /// Waits (at most `PARK_TIMEOUT`) while this node's entry for `actor`
+    /// is waiting for a placement or a lookup.
+    async fn until_settled(&self, actor: u64) {
+        let deadline = tokio::time::Instant::now() + PARK_TIMEOUT;
+        while matches!(
+            self.entries.lock().unwrap().get(&actor),
+            Some(Entry::Waiting { .. })
+        ) && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn is_here(&self, actor: u64) -> bool {
@@ -963,8 +1055,9 @@ impl ActorManager {
 
     /// Kills an actor of this node; returns once the control plane knows
     /// (so its name is free and lookups fail from then on).
-    pub async fn kill_local(&self, actor: u64) -> ReefResult<()> {
+    pub async fn kill_local(&self, actor: u64, caller: Option<&TenantId>) -> ReefResult<()> {
         let a = self.local(actor)?;
+        check_tenant(actor, &a.tenant, caller)?;
         self.kill_local_with(&a, killed());
         let Ok(gcs) = self.cluster.gcs() else {
             return Ok(());
@@ -1084,7 +1177,7 @@ impl ActorManager {
         for id in elsewhere {
             let this = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = this.kill(id).await {
+                if let Err(e) = this.kill(id, None).await {
                     tracing::debug!("killing actor {id} of a closed session: {e}");
                 }
             });
@@ -1347,6 +1440,18 @@ impl ActorManager {
             .collect();
         rows.sort_by_key(|r| r.id);
         rows
+    }
+}
+
+/// Refuses `caller` (a tenant's driver; `None`: admin or node) another
+/// tenant's actor, exactly as a made-up id is refused.
+fn check_tenant(actor: u64, tenant: &TenantId, caller: Option<&TenantId>) -> ReefResult<()> {
+    match caller {
+        Some(caller) if caller != tenant => Err(ReefError::new(
+            ErrorCode::UnknownActor,
+            format!("no actor {actor}"),
+        )),
+        _ => Ok(()),
     }
 }
 

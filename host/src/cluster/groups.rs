@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use reef_core::TenantId;
 use reef_proto as pb;
 use tokio_util::sync::CancellationToken;
 
@@ -269,6 +270,27 @@ impl Bundles {
             held_here,
             info: if held_here { None } else { self.info(group) },
         }
+    }
+
+    /// Refuses work of `tenant` in another tenant's placement group, as a
+    /// made-up group id is refused (a group this node does not know yet
+    /// fails where the work is placed, as an unknown one).
+    pub fn check_tenant(&self, strategy: &Strategy, tenant: &TenantId) -> ReefResult<()> {
+        let Strategy::PlacementGroup { group, .. } = strategy else {
+            return Ok(());
+        };
+        match self.tenant_of(*group) {
+            Some(owner) if TenantId::from_wire(&owner) != *tenant => Err(ReefError::new(
+                ErrorCode::UnknownPlacementGroup,
+                format!("placement group {group} does not exist"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whose group `group` is (as on the wire), if this node knows it.
+    pub fn tenant_of(&self, group: u64) -> Option<String> {
+        self.info(group).map(|info| info.tenant)
     }
 
     /// A group as the pushed view or a recent reply through this node shows it.

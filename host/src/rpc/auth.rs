@@ -56,20 +56,32 @@ impl Kind {
 
 /// The kinds of credential a gRPC method (`/reef.v1.Service/Method`)
 /// accepts: cluster-internal services the node credential only, the driver
-/// API tenants and the admin, managing tenants and stopping a node the
-/// admin only. Anything else: none.
+/// API tenants and the admin, managing tenants, stopping a node and
+/// submitted jobs the admin only. Anything else: none.
 pub fn accepted(path: &str) -> &'static [Kind] {
     const NODE: &[Kind] = &[Kind::Node];
     const ADMIN: &[Kind] = &[Kind::Admin];
     const DRIVER: &[Kind] = &[Kind::Tenant, Kind::Admin];
     match path.rsplit_once('/').map(|(service, _)| service) {
         _ if path == "/reef.v1.Node/Stop" => ADMIN,
+        // A submitted job is a process on the head, outside any sandbox,
+        // with the head's user: only the operator may start, see or stop one.
+        _ if JOB_SUBMISSION_METHODS.contains(&path) => ADMIN,
         Some("/reef.v1.Node" | "/reef.v1.PlacementGroups") => DRIVER,
         Some("/reef.v1.Tenants") => ADMIN,
         Some("/reef.v1.Peer" | "/reef.v1.PeerState" | "/reef.v1.ControlPlane") => NODE,
         _ => &[],
     }
 }
+
+/// The `Node` methods of submitted jobs (`host job ...`).
+const JOB_SUBMISSION_METHODS: &[&str] = &[
+    "/reef.v1.Node/SubmitJob",
+    "/reef.v1.Node/ListSubmittedJobs",
+    "/reef.v1.Node/GetSubmittedJob",
+    "/reef.v1.Node/StopJob",
+    "/reef.v1.Node/ReadJobLogs",
+];
 
 /// The sha256 of a presented token: how a credential is named inside the
 /// node (the token itself is not kept).
@@ -242,15 +254,13 @@ impl Authenticator {
         }
     }
 
-    /// Whether `header` (a whole `Bearer <token>`) is a driver's credential
-    /// this node knows (the raw transfer connections' check: a driver's
+    /// Whose driver credential `header` (a whole `Bearer <token>`) is, if
+    /// this node knows it (the raw transfer connections' check: a driver's
     /// session, opened first, made it known).
-    pub fn is_driver(&self, header: &[u8]) -> bool {
-        let Some(token) = header.strip_prefix(b"Bearer ") else {
-            return false;
-        };
+    pub fn driver(&self, header: &[u8]) -> Option<Caller> {
+        let token = header.strip_prefix(b"Bearer ")?;
         let id = CredentialId::of(token);
-        self.principals.read().unwrap().contains_key(&id)
+        self.principals.read().unwrap().get(&id).cloned()
     }
 
     /// Authenticates a call of `path` and checks its kind of credential.
@@ -365,6 +375,10 @@ mod tests {
             &[Kind::Tenant, Kind::Admin]
         );
         assert_eq!(accepted("/reef.v1.Node/Stop"), &[Kind::Admin]);
+        for method in JOB_SUBMISSION_METHODS {
+            assert_eq!(accepted(method), &[Kind::Admin], "{method}");
+        }
+        assert_eq!(accepted("/reef.v1.Node/List"), &[Kind::Tenant, Kind::Admin]);
         assert_eq!(accepted("/reef.v1.Tenants/Add"), &[Kind::Admin]);
         assert!(accepted("/reef.v1.Nodes/Session").is_empty());
         assert!(accepted("/grpc.health.v1.Health/Check").is_empty());

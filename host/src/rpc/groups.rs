@@ -71,6 +71,25 @@ impl GroupService {
     }
 }
 
+/// The group `id` as the control plane has it, if `tenant` (`None`: the
+/// admin) may see it: another tenant's group answers as a made-up id does.
+async fn group_of(
+    control_plane: &Arc<dyn reef_gcs::ControlPlane>,
+    id: u64,
+    tenant: Option<&TenantId>,
+) -> Result<pb::PlacementGroupInfo, Status> {
+    let info = control_plane.pg_get(id).await?;
+    match tenant {
+        Some(tenant) if TenantId::from_wire(&info.tenant) != *tenant => {
+            Err(to_status(ReefError::new(
+                crate::error::ErrorCode::UnknownPlacementGroup,
+                format!("placement group {id} does not exist"),
+            )))
+        }
+        _ => Ok(info),
+    }
+}
+
 /// The tenant whose quotas a request counts against (`None`: the admin's).
 fn quota_tenant<T>(request: &Request<T>) -> Option<TenantId> {
     match request.extensions().get::<Caller>() {
@@ -95,7 +114,10 @@ impl PlacementGroups for GroupService {
         if let Some(tenant) = &tenant {
             self.check_quota(&control_plane, tenant).await?;
         }
-        let reply = control_plane.pg_create(request.into_inner()).await?;
+        let mut create = request.into_inner();
+        // The admin's groups are the default tenant's, as its work is.
+        create.tenant = tenant.as_ref().map(TenantId::to_wire).unwrap_or_default();
+        let reply = control_plane.pg_create(create).await?;
         if let Some(tenant) = &tenant {
             self.node.quotas.add_group(tenant, reply.id);
         }
@@ -106,7 +128,13 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::PlacementGroupId>,
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
-        let reply = self.control_plane()?.pg_get(request.get_ref().id).await?;
+        let tenant = quota_tenant(&request);
+        let reply = group_of(
+            &self.control_plane()?,
+            request.get_ref().id,
+            tenant.as_ref(),
+        )
+        .await?;
         Ok(self.seen(reply))
     }
 
@@ -114,13 +142,16 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::WaitPlacementGroupRequest>,
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
+        let tenant = quota_tenant(&request);
         let request = request.into_inner();
+        let control_plane = self.control_plane()?;
+        group_of(&control_plane, request.id, tenant.as_ref()).await?;
         // Never wait forever on the control plane's side.
         let timeout = match request.timeout_ms {
             0 => Duration::from_secs(3600),
             ms => Duration::from_millis(ms),
         };
-        let reply = self.control_plane()?.pg_wait(request.id, timeout).await?;
+        let reply = control_plane.pg_wait(request.id, timeout).await?;
         Ok(self.seen(reply))
     }
 
@@ -128,8 +159,11 @@ impl PlacementGroups for GroupService {
         &self,
         request: Request<pb::PlacementGroupId>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let tenant = quota_tenant(&request);
         let id = request.into_inner().id;
-        self.control_plane()?.pg_remove(id).await?;
+        let control_plane = self.control_plane()?;
+        group_of(&control_plane, id, tenant.as_ref()).await?;
+        control_plane.pg_remove(id).await?;
         self.node.bundles.forget(id);
         self.node.quotas.remove_group(id);
         Ok(Response::new(pb::Empty {}))

@@ -106,10 +106,12 @@ impl Peer for PeerService {
         &self,
         request: Request<pb::KillActorRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
-        let id = request.into_inner().actor_id;
+        let request = request.into_inner();
+        let caller = (!request.caller_unrestricted)
+            .then(|| reef_core::TenantId::from_wire(&request.caller_tenant));
         self.node
             .actors
-            .kill_local(id)
+            .kill_local(request.actor_id, caller.as_ref())
             .await
             .map_err(Status::from)?;
         Ok(Response::new(pb::Empty {}))

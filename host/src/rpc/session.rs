@@ -95,6 +95,7 @@ impl Session {
             driver_address,
             format!("driver session {prefix:#x}"),
             submission_id,
+            &tenant,
         );
         let session = Arc::new(Session {
             tenant,
@@ -420,7 +421,7 @@ impl Session {
                     let block = self.node.store().allocate(b.size)?;
                     let offset = block.offset();
                     if b.stream {
-                        self.node.uploads.begin(b.id, block)?;
+                        self.node.uploads.begin(b.id, block, self.raw_caller())?;
                         self.streams.lock().unwrap().insert(b.id);
                     } else {
                         self.buffers.lock().unwrap().insert(b.id, block);
@@ -522,7 +523,11 @@ impl Session {
             Op::KillActor(k) => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let result = this.node.actors.kill(k.actor_id).await;
+                    let result = this
+                        .node
+                        .actors
+                        .kill(k.actor_id, this.caller().as_ref())
+                        .await;
                     this.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
                 });
             }
@@ -586,6 +591,14 @@ impl Session {
         }
         if !self.node.store().contains(id) && self.node.objects.hold(id).is_ok() {
             self.hold(id);
+        }
+    }
+
+    /// Who this session's driver is on its raw connections.
+    fn raw_caller(&self) -> reef_core::Caller {
+        match self.caller() {
+            Some(tenant) => reef_core::Caller::Tenant(tenant),
+            None => reef_core::Caller::Admin,
         }
     }
 

@@ -253,6 +253,7 @@ impl Tasks {
     /// quotas; its share of the pending-tasks quota when it has one.
     fn admit(&self, spec: &mut TaskSpec) -> ReefResult<Option<crate::quotas::Charge>> {
         self.config.check_call(&spec.options, "the task")?;
+        self.bundles.check_tenant(&spec.strategy, &spec.tenant)?;
         let cpus = spec.options.task_resources().cpus;
         self.quotas.check_call(
             &spec.tenant,

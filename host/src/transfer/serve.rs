@@ -16,7 +16,8 @@ use tokio_rustls::TlsAcceptor;
 use super::upload::Uploads;
 use reef_core::wire::{self, Kind, Request, MAGIC};
 
-use crate::store::ObjectStore;
+use crate::store::{ObjectId, ObjectStore};
+use reef_core::{Caller, TenantId};
 
 /// How long a holder waits for the first byte of a new connection (to tell a
 /// pull from gRPC) and for the next request on an idle pull connection.
@@ -30,9 +31,20 @@ const SEAL_WAIT: Duration = Duration::from_secs(60);
 /// the bytes go out as one stream).
 const WRITE_STEP: usize = 4 << 20;
 
-/// Whether a whole `authorization` value (`Bearer <token>`) is a driver's
-/// credential (a tenant's or the admin's).
-pub type DriverCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+/// Whose driver credential a whole `authorization` value (`Bearer <token>`)
+/// is (a tenant's or the admin's); `None` when it is not a driver's.
+pub type DriverCheck = Arc<dyn Fn(&[u8]) -> Option<Caller> + Send + Sync>;
+
+/// Whether a tenant may read an object (`ObjectDirectory::may_use`: the
+/// object's owner decides, asked over `Peer.ObjectAccess` when it is another
+/// node).
+pub type AccessCheck =
+    Arc<dyn Fn(ObjectId, TenantId) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// Objects a connection's tenants were found allowed to read, so that the
+/// stripes and chunks of one object are checked once. Bounded: when full it
+/// is emptied and checks start again.
+const ALLOWED_CACHE: usize = 1024;
 
 /// What serving pull connections needs of the node.
 pub struct Holder {
@@ -44,6 +56,9 @@ pub struct Holder {
     /// Drivers' credentials: a remote driver's reads (pulls) and uploads
     /// (pushes) carry one. A push with the node credential is refused.
     pub drivers: DriverCheck,
+    /// A tenant's pull reads only objects it may use (any other answers as
+    /// an unknown id does); the admin's and nodes' read any.
+    pub access: AccessCheck,
     /// Cancelled when the node stops: the listener and its connections end.
     pub stopping: tokio_util::sync::CancellationToken,
 }
@@ -193,7 +208,7 @@ async fn first_request(
         Err(_) => return None,
     };
     let node = reef_proto::auth::CheckToken::new(&holder.token);
-    if admits(holder, &node, request.kind, &request.auth) {
+    if admits(holder, &node, request.kind, &request.auth).is_some() {
         return Some(request);
     }
     let message = if request.auth.is_empty() {
@@ -212,12 +227,17 @@ async fn first_request(
     None
 }
 
-/// Whether a raw request of `kind` may carry `auth`: a pull the node
+/// Who sent a raw request of `kind` with `auth`, if it may: a pull the node
 /// credential or a driver's, a push a driver's.
-fn admits(holder: &Holder, node: &reef_proto::auth::CheckToken, kind: Kind, auth: &[u8]) -> bool {
+fn admits(
+    holder: &Holder,
+    node: &reef_proto::auth::CheckToken,
+    kind: Kind,
+    auth: &[u8],
+) -> Option<Caller> {
     match kind {
-        Kind::Pull => node.accepts(auth) || (holder.drivers)(auth),
-        Kind::Push => (holder.drivers)(auth),
+        Kind::Pull if node.accepts(auth) => Some(Caller::Node),
+        Kind::Pull | Kind::Push => (holder.drivers)(auth),
     }
 }
 
@@ -302,6 +322,7 @@ fn serve_requests(
     // they are records to send).
     let mut conn = std::io::BufReader::with_capacity(256, stream);
     let mut first = Some(first);
+    let mut allowed = std::collections::HashSet::new();
     loop {
         let req = match first.take() {
             Some(req) => req,
@@ -317,7 +338,7 @@ fn serve_requests(
             offset,
             end,
         } = req;
-        if !admits(holder, &check, kind, &auth) {
+        let Some(caller) = admits(holder, &check, kind, &auth) else {
             let message = if auth.is_empty() {
                 "missing cluster token"
             } else {
@@ -325,10 +346,25 @@ fn serve_requests(
             };
             reply(&mut conn, wire::Status::Unauthenticated, 0, message)?;
             anyhow::bail!("{message}");
-        }
+        };
         if kind == Kind::Push {
-            receive(holder, &mut conn, id, offset, end)?;
+            receive(holder, &mut conn, &caller, id, offset, end)?;
             continue;
+        }
+        if let Caller::Tenant(tenant) = &caller {
+            let key = (tenant.clone(), id);
+            if !allowed.contains(&key) {
+                if !handle.block_on((holder.access)(id, tenant.clone())) {
+                    // Answered as an id that never existed is.
+                    let e = crate::error::ReefError::unknown_object(id);
+                    reply(&mut conn, wire::error_status(e.code), 0, &e.to_string())?;
+                    anyhow::bail!("object {id:#x}: refused to tenant {tenant}");
+                }
+                if allowed.len() >= ALLOWED_CACHE {
+                    allowed.clear();
+                }
+                allowed.insert(key);
+            }
         }
         let data = handle.block_on(async {
             match tokio::time::timeout(SEAL_WAIT, holder.store.get(id)).await {
@@ -388,13 +424,14 @@ const READ_STEP: u64 = 4 << 20;
 fn receive(
     holder: &Holder,
     conn: &mut std::io::BufReader<SyncStream>,
+    caller: &Caller,
     id: u64,
     offset: u64,
     end: u64,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Read;
-    let mut claim = match holder.uploads.claim(id, offset, end) {
+    let mut claim = match holder.uploads.claim(id, caller, offset, end) {
         Ok(claim) => claim,
         Err(e) => {
             reply(conn, wire::error_status(e.code), 0, &e.to_string())?;

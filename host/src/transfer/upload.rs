@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::store::{Block, ObjectId};
+use reef_core::Caller;
 
 /// The buffers being pushed, by object id. One per node.
 #[derive(Default)]
@@ -25,6 +26,9 @@ pub struct Uploads {
 }
 
 struct Upload {
+    /// The driver credential that began it: only pushes with the same
+    /// kind of caller (the same tenant, or the admin) may fill it.
+    owner: Caller,
     /// The block's bytes; valid while `state.block` is `Some`, which it stays
     /// while any claim is active.
     ptr: *mut u8,
@@ -63,13 +67,15 @@ pub struct Claim {
 }
 
 impl Uploads {
-    /// Registers `block` as the buffer of object `id`, to be pushed.
-    pub fn begin(&self, id: ObjectId, block: Block) -> ReefResult<()> {
+    /// Registers `block` as the buffer of object `id`, to be pushed by
+    /// `owner`'s drivers.
+    pub fn begin(&self, id: ObjectId, block: Block, owner: Caller) -> ReefResult<()> {
         let len = block.len();
         // SAFETY: the block is new; this upload is its only writer (through
         // claims on disjoint ranges) until it is sealed.
         let ptr = unsafe { block.as_mut_slice() }.as_mut_ptr();
         let upload = Arc::new(Upload {
+            owner,
             ptr,
             len,
             state: Mutex::new(State {
@@ -90,14 +96,28 @@ impl Uploads {
 
     /// Claims `[start, end)` of object `id`'s buffer for one push; refused
     /// (and the upload discarded) when the range is past the declared size
-    /// or overlaps another push's.
-    pub fn claim(self: &Arc<Self>, id: ObjectId, start: u64, end: u64) -> ReefResult<Claim> {
-        let upload = self.map.lock().unwrap().get(&id).cloned().ok_or_else(|| {
-            ReefError::new(
-                ErrorCode::UnknownObject,
-                format!("no streamed put of object {id:#x} is in progress"),
-            )
-        })?;
+    /// or overlaps another push's. Another caller's upload is refused as a
+    /// missing one is, and left alone.
+    pub fn claim(
+        self: &Arc<Self>,
+        id: ObjectId,
+        caller: &Caller,
+        start: u64,
+        end: u64,
+    ) -> ReefResult<Claim> {
+        let upload = self
+            .map
+            .lock()
+            .unwrap()
+            .get(&id)
+            .filter(|upload| upload.owner == *caller)
+            .cloned()
+            .ok_or_else(|| {
+                ReefError::new(
+                    ErrorCode::UnknownObject,
+                    format!("no streamed put of object {id:#x} is in progress"),
+                )
+            })?;
         let refused = {
             let mut state = upload.state.lock().unwrap();
             let refused = if start > end || end > upload.len {

@@ -179,6 +179,7 @@ impl StateApi {
                         started_at_ms: j.started_at_ms,
                         ended_at_ms: j.ended_at_ms,
                         submission_id: j.submission_id,
+                        tenant: j.tenant,
                         state: if j.ended_at_ms == 0 {
                             "running"
                         } else {

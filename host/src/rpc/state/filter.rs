@@ -24,13 +24,14 @@ pub fn keys(kind: StateKind) -> &'static [&'static str] {
             "actor_id", "name", "module", "class", "state", "node_id", "tenant",
         ],
         StateKind::Objects => &["object_id", "state", "node_id", "owner_index"],
-        StateKind::Groups => &["placement_group_id", "bundle_index", "node_id"],
+        StateKind::Groups => &["placement_group_id", "bundle_index", "node_id", "tenant"],
         StateKind::Jobs => &[
             "job_id",
             "driver_address",
             "node_id",
             "state",
             "submission_id",
+            "tenant",
         ],
         StateKind::Modules => &["hash", "sdk", "node_id"],
         StateKind::Unspecified => &[],
@@ -180,6 +181,7 @@ impl Fields for pb::BundleInfo {
             "placement_group_id" => hex(self.placement_group_id),
             "bundle_index" => Some(self.bundle_index.to_string()),
             "node_id" => Some(self.node_id.clone()),
+            "tenant" => Some(TenantId::from_wire(&self.tenant).to_string()),
             _ => None,
         }
     }
@@ -193,6 +195,7 @@ impl Fields for pb::JobRow {
             "node_id" => Some(self.node_id.clone()),
             "state" => Some(self.state.clone()),
             "submission_id" => Some(self.submission_id.clone()),
+            "tenant" => Some(TenantId::from_wire(&self.tenant).to_string()),
             _ => None,
         }
     }

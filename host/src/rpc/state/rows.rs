@@ -115,6 +115,7 @@ pub fn local(node: &Node, kind: StateKind, filters: &Filters) -> pb::ListReply {
                 .rows()
                 .into_iter()
                 .map(|(group, index, resources)| pb::BundleInfo {
+                    tenant: node.bundles.tenant_of(group).unwrap_or_default(),
                     placement_group_id: group,
                     bundle_index: index,
                     node_id: here(),

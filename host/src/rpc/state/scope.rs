@@ -63,13 +63,15 @@ impl Viewer {
 
     /// Drops the rows the caller may not see. Tasks and actors carry their
     /// tenant, objects the tenants that may use them (as their owner knows
-    /// them: a copy's row elsewhere is the admin's only). Nodes, bundles,
-    /// jobs and modules carry none yet and stay visible (docs/security.md,
-    /// "Not promised yet").
+    /// them: a copy's row elsewhere is the admin's only), bundles their
+    /// group's tenant, jobs their session's. Nodes and modules carry none
+    /// yet and stay visible (docs/security.md, "Not promised yet").
     pub fn scope(&self, mut reply: pb::ListReply) -> pb::ListReply {
         if self.tenant.is_some() {
             reply.tasks.retain(|t| self.sees(&t.tenant));
             reply.actors.retain(|a| self.sees(&a.tenant));
+            reply.groups.retain(|g| self.sees(&g.tenant));
+            reply.jobs.retain(|j| self.sees(&j.tenant));
             reply
                 .objects
                 .retain(|o| o.tenants.iter().any(|t| self.sees(t)));
