@@ -25,6 +25,7 @@ pub mod lineage;
 pub mod logs;
 pub mod metrics;
 pub mod module;
+pub mod module_owners;
 pub mod modules;
 pub mod node;
 pub mod objects;

@@ -5,7 +5,8 @@
 //! with the grants sealed in, see `grants`), `<hash>.json` (what `describe`
 //! said) and `<hash>-<engine>.cwasm` (the compiled component for this engine
 //! configuration). A module granted `filesystem` gets
-//! `<data-dir>/scratch/<hash>/`, preopened as `/scratch`.
+//! `<data-dir>/scratch/<hash>/<tenant>/`, preopened as `/scratch` for the
+//! calls of that tenant (each tenant running it has its own).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -26,6 +27,7 @@ use crate::guest::exec;
 use crate::guest::types::{ModuleInfo as WitModuleInfo, GUEST_INTERFACE, WIT_VERSION};
 use crate::guest::HostServices;
 use crate::module::{ActorClassInfo, GuestExports, Module, ModuleInfo};
+use crate::module_owners::{unknown_module, ModuleOwners};
 use crate::spec::Limits;
 
 pub struct Registry {
@@ -43,6 +45,8 @@ pub struct Registry {
     cluster: Arc<Membership>,
     /// The memory limit of the instance that runs `describe`.
     describe_memory: u64,
+    /// Which tenants may run which module.
+    owners: ModuleOwners,
 }
 
 impl Registry {
@@ -77,6 +81,7 @@ impl Registry {
             engine_key: format!("{:016x}", hasher.finish()),
             modules: RwLock::new(HashMap::new()),
             loading: Default::default(),
+            owners: ModuleOwners::new(cluster.clone()),
             cluster,
             describe_memory,
         })
@@ -88,12 +93,12 @@ impl Registry {
             .unwrap()
             .get(hash)
             .cloned()
-            .ok_or_else(|| {
-                ReefError::new(
-                    ErrorCode::UnknownModule,
-                    format!("no module with hash {hash} is registered"),
-                )
-            })
+            .ok_or_else(|| unknown_module(hash))
+    }
+
+    /// Which tenants may run which module.
+    pub fn owners(&self) -> &ModuleOwners {
+        &self.owners
     }
 
     pub fn list(&self) -> Vec<Arc<Module>> {

@@ -269,6 +269,8 @@ async fn grants_travel_with_the_module_to_other_nodes_and_across_restarts() {
         .dir
         .join("scratch")
         .join(&granted.hash)
+        // Each tenant running the module has its own directory.
+        .join("default")
         .join("probe.txt");
     assert!(file.exists(), "{} is missing", file.display());
 

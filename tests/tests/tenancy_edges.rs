@@ -278,3 +278,82 @@ async fn placement_groups_belong_to_their_tenant() {
     // A's group is intact: A removes it.
     group.remove().await.unwrap();
 }
+
+/// What submitting `function` of `m` answers (it must fail), with the hash
+/// written as `HASH`.
+async fn task_refusal(driver: &Cluster, m: &reef::Module) -> (ErrorCode, String) {
+    let r = driver
+        .task(m, "echo")
+        .arg(reef::Arg::bytes(&b"x"[..]))
+        .submit()
+        .unwrap();
+    let e = driver
+        .get_bytes_timeout(&r, Duration::from_secs(20))
+        .await
+        .err()
+        .expect("the task ran");
+    (e.code, e.message.replace(&m.hash, "HASH"))
+}
+
+#[tokio::test]
+async fn a_tenant_runs_only_modules_it_or_the_admin_registered() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
+    let token_a = add_tenant(&head, "team-a", dirs[2].path());
+    let token_b = add_tenant(&head, "team-b", dirs[2].path());
+    let a = connect_as(&head, &token_a).await;
+    let b_head = connect_as(&head, &token_b).await;
+    let b_worker = connect_as(&worker, &token_b).await;
+    let demo = a.register_file(guest("demo")).await.unwrap();
+    let r = a
+        .task(&demo, "echo")
+        .arg(reef::Arg::bytes(&b"a runs it"[..]))
+        .submit()
+        .unwrap();
+    assert_eq!(&*a.get_bytes(&r).await.unwrap(), b"a runs it");
+
+    // B knows the hash but did not register it: refused as a made-up hash,
+    // on A's node and on another, for tasks and actors.
+    let made_up = reef::Module {
+        hash: "ab".repeat(32),
+        ..demo.clone()
+    };
+    for b in [&b_head, &b_worker] {
+        let refused = task_refusal(b, &demo).await;
+        assert_eq!(refused.0, ErrorCode::UnknownModule, "{refused:?}");
+        assert_eq!(refused, task_refusal(b, &made_up).await);
+    }
+    let nested = a.register_file(guest("nested")).await.unwrap();
+    let e = b_worker
+        .actor(&nested, "Counter")
+        .arg(0.0)
+        .create()
+        .await
+        .err()
+        .expect("B created an actor of A's module");
+    assert_eq!(e.code, ErrorCode::UnknownModule, "{e:?}");
+
+    // Registering the same bytes makes it B's too (one compiled module).
+    let mine = b_head.register_file(guest("demo")).await.unwrap();
+    assert_eq!(mine.hash, demo.hash);
+    let r = b_worker
+        .task(&mine, "echo")
+        .arg(reef::Arg::bytes(&b"b runs it"[..]))
+        .submit()
+        .unwrap();
+    assert_eq!(&*b_worker.get_bytes(&r).await.unwrap(), b"b runs it");
+
+    // A module the admin registered is public.
+    let admin = Cluster::connect_with_token(&head.address, &head.admin_token())
+        .await
+        .unwrap();
+    let public = admin.register_file(guest("dag")).await.unwrap();
+    let r = b_worker
+        .task(&public, "combine")
+        .arg(2.0)
+        .arg(3.0)
+        .submit()
+        .unwrap();
+    assert_eq!(b_worker.get::<f64>(&r).await.unwrap(), 5.0);
+}

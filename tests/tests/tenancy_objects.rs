@@ -74,6 +74,8 @@ async fn a_tenants_objects_are_its_own_until_shared() {
     let b_here = connect_as(&head, &token_b).await;
     let b_there = connect_as(&worker, &token_b).await;
     let m = a.register_file(guest("demo")).await.unwrap();
+    // B registers the same bytes: the same module, which B may run too.
+    b_here.register_file(guest("demo")).await.unwrap();
 
     let secret = a.put_bytes(b"team-a's secret").await.unwrap();
     let result = a
@@ -260,6 +262,7 @@ async fn each_tenant_has_its_own_actor_names() {
     let a = connect_as(&head, &token_a).await;
     let b = connect_as(&head, &token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();
+    b.register_file(guest("nested")).await.unwrap();
 
     let model_a = a
         .actor(&m, "Counter")

@@ -278,6 +278,12 @@ impl ActorManager {
     /// Asks the control plane where the actor goes and starts it there.
     /// `Ok(None)`: it lives here.
     async fn place(self: &Arc<Self>, id: u64, spec: ActorSpec) -> ReefResult<Option<RemoteActor>> {
+        // Its tenant may run the module (see `module_owners`): a module it
+        // may not run fails as an unknown hash does.
+        self.registry
+            .owners()
+            .check(&spec.module, &spec.tenant)
+            .await?;
         if self.registry.get(&spec.module).is_err() {
             self.registry.fetch(self.host()?, &spec.module).await?;
             self.check_class(&spec.module, &spec.class)?;

@@ -22,10 +22,22 @@ pub fn new_store(
     limits: Limits,
     cancel: CancellationToken,
 ) -> Store<GuestCtx> {
+    // Each tenant running the module has its own scratch directory.
+    let scratch = module.scratch.as_ref().and_then(|dir| {
+        let dir = dir.join(host.tenant().to_string());
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                // The guest then sees no directory: its file calls fail.
+                tracing::warn!("creating scratch dir {}: {e}", dir.display());
+                None
+            }
+        }
+    });
     let facts = ModuleFacts {
         hash: &module.hash,
         grants: module.grants,
-        scratch: module.scratch.as_deref(),
+        scratch: scratch.as_deref(),
         image_end: module.image_end,
     };
     let ctx = GuestCtx::new(host.clone(), facts, limits, cancel);

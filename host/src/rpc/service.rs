@@ -16,6 +16,7 @@ use super::session::Session;
 use super::state::api::StateApi;
 use super::state::logs;
 use super::state::scope::Viewer;
+use crate::module_owners::Registrant;
 use crate::node::Node;
 use crate::submission::Submissions;
 
@@ -108,14 +109,29 @@ impl NodeApi for NodeService {
         &self,
         request: Request<pb::RegisterModuleRequest>,
     ) -> Result<Response<pb::RegisterModuleReply>, Status> {
+        // Who may run it: the registering tenant, or everyone when the
+        // admin registers it (see `module_owners`).
+        let registrant = match request.extensions().get::<Caller>() {
+            Some(Caller::Admin | Caller::Node) => Registrant::Public,
+            Some(Caller::Tenant(tenant)) => Registrant::Tenant(tenant.clone()),
+            None => Registrant::Tenant(TenantId::default()),
+        };
         let request = request.into_inner();
         let registered = match crate::grants::Grants::parse(&request.grants) {
             Ok(grants) => {
                 let wasm = request.wasm.to_vec();
-                self.node
-                    .registry
+                let registry = &self.node.registry;
+                match registry
                     .register_granted(self.node.host(), wasm, grants)
                     .await
+                {
+                    Ok(module) => registry
+                        .owners()
+                        .record(&module.hash, &registrant)
+                        .await
+                        .map(|()| module),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };

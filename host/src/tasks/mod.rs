@@ -202,8 +202,18 @@ impl Tasks {
             // Its report names the attempt (see `ObjectDirectory::on_objects_ready`).
             self.objects.note_attempt(spec.return_id, attempt.number);
         }
+        // Where a task enters the cluster (not forwarded), its tenant must
+        // be one that may run the module; when this node cannot tell at
+        // once, the check is made below, with the fetch.
+        let vetted = spec.hops > 0
+            || self
+                .registry
+                .owners()
+                .may_run_now(&spec.module, &spec.tenant)
+                == Some(true);
         let module = match self.check(spec) {
-            Ok(m) => Some(m),
+            Ok(m) if vetted => Some(m),
+            Ok(_) => None,
             // Registered through another node: fetched by hash below.
             Err(e)
                 if e.code == ErrorCode::UnknownModule
@@ -233,7 +243,7 @@ impl Tasks {
                 let this = self.clone();
                 tokio::spawn(async move {
                     let spec = &attempt.spec;
-                    let fetched = match this.fetch_module(&spec.module).await {
+                    let fetched = match this.vet_module(spec).await {
                         Ok(()) => this.check(spec),
                         Err(e) => Err(e),
                     };
@@ -284,8 +294,21 @@ impl Tasks {
         series
     }
 
-    async fn fetch_module(&self, hash: &str) -> ReefResult<()> {
-        self.registry.fetch(self.host()?, hash).await.map(|_| ())
+    /// Checks that the task's tenant may run its module (see
+    /// `module_owners`) and fetches the module when it was registered
+    /// through another node. A module the tenant may not run fails as an
+    /// unknown hash does, whether or not it exists.
+    async fn vet_module(&self, spec: &TaskSpec) -> ReefResult<()> {
+        if spec.hops == 0 {
+            self.registry
+                .owners()
+                .check(&spec.module, &spec.tenant)
+                .await?;
+        }
+        self.registry
+            .fetch(self.host()?, &spec.module)
+            .await
+            .map(|_| ())
     }
 
     /// Work another node forwarded here.
@@ -308,7 +331,7 @@ impl Tasks {
         let this = self.clone();
         tokio::spawn(async move {
             let id = attempt.spec.return_id;
-            if let Err(e) = this.fetch_module(&attempt.spec.module).await {
+            if let Err(e) = this.vet_module(&attempt.spec).await {
                 this.objects.store().create_pending(id, 1).ok();
                 this.objects.note_attempt(id, attempt.number);
                 this.objects.seal_failure(id, e);
