@@ -455,7 +455,10 @@ impl Tasks {
         let ticket = object_ids(&spec.args)
             .next()
             .is_none()
-            .then(|| pool.scheduler.enqueue(&resources));
+            .then(|| {
+                pool.scheduler
+                    .enqueue(&self.quotas.share(&spec.tenant), &resources)
+            });
         let span = tracing::debug_span!(
             "task",
             id = %format_args!("{:#x}", spec.return_id),
@@ -599,7 +602,8 @@ impl Tasks {
         self.table
             .set_state(spec.return_id, "waiting-for-resources");
         let resources = spec.options.task_resources();
-        let ticket = ticket.unwrap_or_else(|| pool.enqueue(&resources));
+        let ticket =
+            ticket.unwrap_or_else(|| pool.enqueue(&self.quotas.share(&spec.tenant), &resources));
         let permit = ticket.granted().await;
         running_at_us.store(history::now_micros(), std::sync::atomic::Ordering::Relaxed);
         self.table.set_state(spec.return_id, "running");
