@@ -107,7 +107,11 @@ impl PoolState {
     /// to date, its virtual time moved up to the pool's when it was not
     /// waiting.
     fn line(&mut self, share: &Share) -> usize {
-        let i = match self.lines.iter().position(|l| l.share.tenant == share.tenant) {
+        let i = match self
+            .lines
+            .iter()
+            .position(|l| l.share.tenant == share.tenant)
+        {
             Some(i) => i,
             None => {
                 self.lines.push(Line {
@@ -430,7 +434,11 @@ mod tests {
 
     /// Whose tickets are granted, in order, when `holder` and then each
     /// granted ticket is dropped in turn (one CPU).
-    async fn grant_order(s: &Arc<Scheduler>, holder: Permit, mut line: Vec<(String, Ticket)>) -> String {
+    async fn grant_order(
+        s: &Arc<Scheduler>,
+        holder: Permit,
+        mut line: Vec<(String, Ticket)>,
+    ) -> String {
         drop(holder);
         let mut order = String::new();
         while !line.is_empty() {
@@ -482,7 +490,11 @@ mod tests {
             .collect();
         line.push(("a".to_string(), s.enqueue(&share("a", 1.0), &cpus(1.0))));
         let order = grant_order(&s, holder, line).await;
-        assert!(order.starts_with("ba") || order.starts_with('a'), "{}", &order[..10]);
+        assert!(
+            order.starts_with("ba") || order.starts_with('a'),
+            "{}",
+            &order[..10]
+        );
     }
 
     #[tokio::test]

@@ -52,7 +52,10 @@ async fn wait_for_quotas(cluster: &Cluster, module: &reef::Module) {
         if err.code == ErrorCode::QuotaExceeded {
             return;
         }
-        assert!(Instant::now() < deadline, "the node never learned the quotas: {err}");
+        assert!(
+            Instant::now() < deadline,
+            "the node never learned the quotas: {err}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -14,8 +14,8 @@ use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{
-    cluster, head_restart, instance, isolation, langs, memory, metrics, put, recovery, remote, restarts,
-    roundtrip, seed, throughput, views,
+    cluster, head_restart, instance, isolation, langs, memory, metrics, put, recovery, remote,
+    restarts, roundtrip, seed, throughput, views,
 };
 
 const GROUPS: [&str; 17] = [

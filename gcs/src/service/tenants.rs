@@ -266,7 +266,10 @@ mod tests {
             .add_tenant("team-d", &sha("d"), zero_weight)
             .await
             .unwrap_err();
-        assert!(err.message().contains("weight must be a number > 0"), "{err:?}");
+        assert!(
+            err.message().contains("weight must be a number > 0"),
+            "{err:?}"
+        );
         let err = client
             .add_tenant("team-a", &sha("a2"), quotas(None))
             .await

@@ -143,7 +143,11 @@ mod tests {
         assert_eq!(names, ["team-a", "team-b"]);
         let a = tenants.get("team-a").unwrap().unwrap();
         assert_eq!(
-            (a.token_sha256.as_str(), a.quotas.max_actors, a.quotas.weight),
+            (
+                a.token_sha256.as_str(),
+                a.quotas.max_actors,
+                a.quotas.weight
+            ),
             ("aa", Some(3), Some(2.5))
         );
         // A record written before quotas existed loads as unlimited.

@@ -452,13 +452,10 @@ impl Tasks {
         };
         let cancel = self.table.insert(&attempt, series.clone());
         // A task whose arguments are all values takes its place in line now.
-        let ticket = object_ids(&spec.args)
-            .next()
-            .is_none()
-            .then(|| {
-                pool.scheduler
-                    .enqueue(&self.quotas.share(&spec.tenant), &resources)
-            });
+        let ticket = object_ids(&spec.args).next().is_none().then(|| {
+            pool.scheduler
+                .enqueue(&self.quotas.share(&spec.tenant), &resources)
+        });
         let span = tracing::debug_span!(
             "task",
             id = %format_args!("{:#x}", spec.return_id),
