@@ -1,7 +1,7 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, metrics,
-//! put, remote, instance, views, memory, seed, cluster, langs (`metrics`: the
+//! put, remote, instance, views, memory, seed, cluster, langs, isolation (`metrics`: the
 //! task throughput with and without metrics, and the overhead); `head-restart` runs only
 //! the cluster group's head restart row; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
