@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod harness;
 pub mod head_restart;
 pub mod instance;
+pub mod isolation;
 pub mod langs;
 pub mod memory;
 pub mod metrics;

@@ -21,6 +21,7 @@ use reef_proto as pb;
 use tokio::sync::watch;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::scheduler::Share;
 use crate::spec::CallOptions;
 
 /// A quota counted per node (the others bound one request).
@@ -121,6 +122,14 @@ impl Quotas {
             return None;
         }
         limits.get(tenant).copied()
+    }
+
+    /// `tenant`'s weight (`host tenant add|set --weight`; 1 when not set)
+    /// and so its share of the node's pools when tenants compete (see
+    /// `scheduler`).
+    pub fn share(&self, tenant: &TenantId) -> Share {
+        let weight = self.of(tenant).and_then(|q| q.weight).unwrap_or(1.0);
+        Share::new(tenant.clone(), weight)
     }
 
     /// Checks one call's asks against the tenant's per-call quotas: the CPUs
@@ -321,6 +330,22 @@ mod tests {
             .charge(&b, Counted::ArenaBytes, 99)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn weights_come_with_the_quotas() {
+        let quotas = Quotas::default();
+        let b = TenantId::new("b");
+        assert_eq!(quotas.share(&b).weight, 1.0);
+        quotas.apply(&view(
+            "b",
+            pb::TenantQuotas {
+                weight: Some(3.0),
+                ..Default::default()
+            },
+        ));
+        assert_eq!(quotas.share(&b), Share::new(b.clone(), 3.0));
+        assert_eq!(quotas.share(&TenantId::new("a")).weight, 1.0);
     }
 
     #[test]

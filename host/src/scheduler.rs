@@ -1,29 +1,195 @@
 //! Local resource accounting: tasks and actors take CPUs, memory and custom
-//! resources from the node's pool and wait, in submission order, until they fit.
+//! resources from the node's pool and wait until they fit.
+//!
+//! Waiters queue per tenant. When resources free up, the next grant goes to
+//! the tenant with the least *virtual time* among those whose oldest
+//! fitting request fits now (stride scheduling): each grant advances its
+//! tenant's virtual time by the CPUs granted divided by the tenant's weight
+//! (`host tenant add|set --weight`), so tenants competing with equal-length
+//! work get grants in the ratio of their weights, and a tenant's flood
+//! never sits in front of another tenant's request. Within a tenant,
+//! requests are served in the order they were made (a later small request
+//! may pass an earlier one that does not fit yet). A tenant that starts
+//! waiting again after a pause starts at the virtual time of the last grant
+//! (idle time is not banked as credit). The pool is work-conserving: a
+//! tenant alone gets every free CPU.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-pub use reef_core::Resources;
+pub use reef_core::{Resources, TenantId};
+
+/// What a grant of no CPUs costs in virtual time, per unit of weight: a
+/// 0-CPU request (an actor by default) still takes a turn.
+const MIN_COST: f64 = 0.01;
+
+/// Whom a request is for: the tenant whose line it joins, and the
+/// tenant's weight (its share of the pool when tenants compete).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Share {
+    pub tenant: TenantId,
+    pub weight: f64,
+}
+
+impl Share {
+    /// `weight` must be finite and > 0 (the control plane checks it); any
+    /// other value counts as 1.
+    pub fn new(tenant: TenantId, weight: f64) -> Self {
+        let weight = if weight.is_finite() && weight > 0.0 {
+            weight
+        } else {
+            1.0
+        };
+        Share { tenant, weight }
+    }
+
+    /// The default tenant, weight 1 (work of no tenant: tests, benches).
+    pub fn default_tenant() -> Self {
+        Share::new(TenantId::new(TenantId::DEFAULT), 1.0)
+    }
+
+    /// Virtual time one grant of `request` costs this tenant.
+    fn cost(&self, request: &Resources) -> f64 {
+        request.cpus.max(MIN_COST) / self.weight
+    }
+}
 
 struct Waiter {
     seq: u64,
     wake: oneshot::Sender<()>,
 }
 
-/// Waiters with the same request, in order.
+/// A tenant's waiters with the same request, in order.
 struct Class {
     request: Resources,
     waiters: VecDeque<Waiter>,
 }
 
+/// One tenant's line, and its virtual time.
+struct Line {
+    share: Share,
+    /// CPUs granted so far divided by weight, from where it last started
+    /// waiting (see `PoolState::vtime`).
+    pass: f64,
+    classes: Vec<Class>,
+    queued: usize,
+}
+
+impl Line {
+    /// The class whose oldest waiter is oldest among those that fit
+    /// `available`, and that waiter's number.
+    fn next_fitting(&self, available: &Resources) -> Option<(usize, u64)> {
+        self.classes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.request.fits_in(available))
+            .filter_map(|(i, c)| c.waiters.front().map(|w| (i, w.seq)))
+            .min_by_key(|(_, seq)| *seq)
+    }
+}
+
 struct PoolState {
     available: Resources,
-    classes: Vec<Class>,
+    /// One per tenant that waits, or was granted more than the virtual time
+    /// has reached (bounded by the tenants with work on this node).
+    lines: Vec<Line>,
     next_seq: u64,
     queued: usize,
+    /// The virtual time of the latest grant: a tenant that starts waiting
+    /// (its line empty) starts here if it is behind.
+    vtime: f64,
+}
+
+impl PoolState {
+    /// The line of `share`'s tenant (made if new), its weight brought up
+    /// to date, its virtual time moved up to the pool's when it was not
+    /// waiting.
+    fn line(&mut self, share: &Share) -> usize {
+        let i = match self
+            .lines
+            .iter()
+            .position(|l| l.share.tenant == share.tenant)
+        {
+            Some(i) => i,
+            None => {
+                self.lines.push(Line {
+                    share: share.clone(),
+                    pass: self.vtime,
+                    classes: Vec::new(),
+                    queued: 0,
+                });
+                self.lines.len() - 1
+            }
+        };
+        let vtime = self.vtime;
+        let line = &mut self.lines[i];
+        line.share.weight = share.weight;
+        if line.queued == 0 && line.pass < vtime {
+            line.pass = vtime;
+        }
+        i
+    }
+
+    /// Charges line `i` for a grant of `request`.
+    fn charge(&mut self, i: usize, request: &Resources) {
+        let line = &mut self.lines[i];
+        self.vtime = self.vtime.max(line.pass);
+        line.pass += line.share.cost(request);
+    }
+
+    /// Grants waiters while one fits: each time to the tenant of least
+    /// virtual time (the oldest waiter on a tie) among those with a
+    /// fitting request.
+    fn dispatch(&mut self) {
+        loop {
+            let mut best: Option<(usize, usize, f64, u64)> = None;
+            for (l, line) in self.lines.iter().enumerate() {
+                if line.queued == 0 {
+                    continue;
+                }
+                let Some((c, seq)) = line.next_fitting(&self.available) else {
+                    continue;
+                };
+                let better = match best {
+                    None => true,
+                    Some((_, _, pass, s)) => (line.pass, seq) < (pass, s),
+                };
+                if better {
+                    best = Some((l, c, line.pass, seq));
+                }
+            }
+            let Some((l, c, _, _)) = best else { break };
+            let line = &mut self.lines[l];
+            let class = &mut line.classes[c];
+            let waiter = class.waiters.pop_front().expect("a class has waiters");
+            let request = class.request.clone();
+            if class.waiters.is_empty() {
+                line.classes.swap_remove(c);
+            }
+            line.queued -= 1;
+            self.queued -= 1;
+            if waiter.wake.is_closed() {
+                continue; // gave up (cancelled): not granted, not charged
+            }
+            self.available.subtract(&request);
+            if waiter.wake.send(()).is_err() {
+                // Gave up just now: return its share.
+                self.available.add(&request);
+                continue;
+            }
+            self.charge(l, &request);
+        }
+        self.prune();
+    }
+
+    /// Forgets lines that wait for nothing and are not ahead of the
+    /// virtual time (they would start from it anyway).
+    fn prune(&mut self) {
+        let vtime = self.vtime;
+        self.lines.retain(|l| l.queued > 0 || l.pass > vtime);
+    }
 }
 
 pub struct Scheduler {
@@ -35,6 +201,7 @@ pub struct Scheduler {
 pub struct Permit {
     scheduler: Arc<Scheduler>,
     resources: Resources,
+    share: Share,
 }
 
 impl Permit {
@@ -45,6 +212,10 @@ impl Permit {
     pub fn pool(&self) -> &Arc<Scheduler> {
         &self.scheduler
     }
+    /// Whom it was granted to.
+    pub fn share(&self) -> &Share {
+        &self.share
+    }
 }
 
 impl Scheduler {
@@ -52,9 +223,10 @@ impl Scheduler {
         Arc::new(Scheduler {
             state: Mutex::new(PoolState {
                 available: total.clone(),
-                classes: Vec::new(),
+                lines: Vec::new(),
                 next_seq: 0,
                 queued: 0,
+                vtime: 0.0,
             }),
             total,
         })
@@ -75,7 +247,8 @@ impl Scheduler {
         request.fits_in(&self.total)
     }
 
-    /// Holds `request` now if it fits and nobody waits, else None.
+    /// Holds `request` now if it fits and nobody waits, else None (for
+    /// reserving placement-group bundles: no tenant is charged).
     pub fn try_acquire(self: &Arc<Self>, request: &Resources) -> Option<Permit> {
         let mut state = self.state.lock().unwrap();
         if state.queued > 0 || !request.fits_in(&state.available) {
@@ -85,73 +258,64 @@ impl Scheduler {
         Some(Permit {
             scheduler: self.clone(),
             resources: request.clone(),
+            share: Share::default_tenant(),
         })
     }
 
-    /// Waits until `request` fits, then holds it.
-    pub async fn acquire(self: &Arc<Self>, request: &Resources) -> Permit {
-        self.enqueue(request).granted().await
+    /// Waits until `request` fits and is `share`'s turn, then holds it.
+    pub async fn acquire(self: &Arc<Self>, share: &Share, request: &Resources) -> Permit {
+        self.enqueue(share, request).granted().await
     }
 
-    /// Takes a place in line for `request` now (so requests are served in the
-    /// order they were made, not the order their tasks happen to be polled);
-    /// `Ticket::granted` waits for the resources. A later small request may
-    /// pass an earlier one that does not fit yet.
-    pub fn enqueue(self: &Arc<Self>, request: &Resources) -> Ticket {
-        let mut state = self.state.lock().unwrap();
+    /// Takes a place in `share`'s tenant's line for `request` now (so a
+    /// tenant's requests are served in the order they were made, not the
+    /// order their tasks happen to be polled); `Ticket::granted` waits for
+    /// the resources. Granted at once when it fits and nobody waits.
+    pub fn enqueue(self: &Arc<Self>, share: &Share, request: &Resources) -> Ticket {
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
+        let line = state.line(share);
         let wait = if state.queued == 0 && request.fits_in(&state.available) {
             state.available.subtract(request);
+            state.charge(line, request);
             None
         } else {
-            let (tx, rx) = oneshot::channel();
+            let (tx, mut rx) = oneshot::channel();
             let seq = state.next_seq;
             state.next_seq += 1;
             state.queued += 1;
             let waiter = Waiter { seq, wake: tx };
-            match state.classes.iter_mut().find(|c| &c.request == request) {
+            let line = &mut state.lines[line];
+            line.queued += 1;
+            match line.classes.iter_mut().find(|c| &c.request == request) {
                 Some(c) => c.waiters.push_back(waiter),
-                None => state.classes.push(Class {
+                None => line.classes.push(Class {
                     request: request.clone(),
                     waiters: VecDeque::from([waiter]),
                 }),
             }
-            Some(rx)
+            // Others wait for requests that do not fit; this one may.
+            if request.fits_in(&state.available) {
+                state.dispatch();
+            }
+            match rx.try_recv() {
+                Ok(()) => None,
+                Err(_) => Some(rx),
+            }
         };
         Ticket {
             scheduler: self.clone(),
             request: request.clone(),
+            share: share.clone(),
             wait,
             used: false,
         }
     }
 
     fn release(&self, resources: &Resources) {
-        let mut guard = self.state.lock().unwrap();
-        let state = &mut *guard;
+        let mut state = self.state.lock().unwrap();
         state.available.add(resources);
-        loop {
-            // The oldest waiter, among the heads of the classes that fit now.
-            let next = state
-                .classes
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.request.fits_in(&state.available))
-                .min_by_key(|(_, c)| c.waiters.front().map_or(u64::MAX, |w| w.seq))
-                .map(|(i, _)| i);
-            let Some(i) = next else { break };
-            let class = &mut state.classes[i];
-            let waiter = class.waiters.pop_front().unwrap();
-            let request = class.request.clone();
-            if class.waiters.is_empty() {
-                state.classes.swap_remove(i);
-            }
-            state.queued -= 1;
-            state.available.subtract(&request);
-            if waiter.wake.send(()).is_err() {
-                // The waiter gave up (cancelled): return its share.
-                state.available.add(&request);
-            }
-        }
+        state.dispatch();
     }
 }
 
@@ -159,6 +323,7 @@ impl Scheduler {
 pub struct Ticket {
     scheduler: Arc<Scheduler>,
     request: Resources,
+    share: Share,
     wait: Option<oneshot::Receiver<()>>,
     /// Turned into a permit.
     used: bool,
@@ -175,6 +340,7 @@ impl Ticket {
         Permit {
             scheduler: self.scheduler.clone(),
             resources: std::mem::take(&mut self.request),
+            share: self.share.clone(),
         }
     }
 }
@@ -214,12 +380,20 @@ mod tests {
         }
     }
 
+    fn share(tenant: &str, weight: f64) -> Share {
+        Share::new(TenantId::new(tenant), weight)
+    }
+
+    fn any() -> Share {
+        Share::default_tenant()
+    }
+
     #[tokio::test]
     async fn waits_until_resources_free_and_serves_in_order() {
         let s = Scheduler::new(cpus(2.0));
-        let a = s.acquire(&cpus(2.0)).await;
+        let a = s.acquire(&any(), &cpus(2.0)).await;
         let s2 = s.clone();
-        let waiting = tokio::spawn(async move { s2.acquire(&cpus(1.0)).await });
+        let waiting = tokio::spawn(async move { s2.acquire(&any(), &cpus(1.0)).await });
         tokio::task::yield_now().await;
         assert_eq!(s.queued(), 1);
         drop(a);
@@ -233,12 +407,12 @@ mod tests {
     #[tokio::test]
     async fn a_granted_ticket_dropped_unused_gives_its_share_back() {
         let s = Scheduler::new(cpus(1.0));
-        let ticket = s.enqueue(&cpus(1.0));
+        let ticket = s.enqueue(&any(), &cpus(1.0));
         assert_eq!(s.available().cpus, 0.0);
         drop(ticket);
         assert_eq!(s.available().cpus, 1.0);
-        let waiting = s.enqueue(&cpus(1.0));
-        let queued = s.enqueue(&cpus(1.0));
+        let waiting = s.enqueue(&any(), &cpus(1.0));
+        let queued = s.enqueue(&any(), &cpus(1.0));
         drop(waiting.granted().await);
         // `queued` was granted on release, then dropped unused.
         drop(queued);
@@ -248,13 +422,125 @@ mod tests {
     #[tokio::test]
     async fn cancelled_waiter_returns_its_share() {
         let s = Scheduler::new(cpus(1.0));
-        let a = s.acquire(&cpus(1.0)).await;
+        let a = s.acquire(&any(), &cpus(1.0)).await;
         let s2 = s.clone();
-        let waiting = tokio::spawn(async move { s2.acquire(&cpus(1.0)).await });
+        let waiting = tokio::spawn(async move { s2.acquire(&any(), &cpus(1.0)).await });
         tokio::task::yield_now().await;
         waiting.abort();
         let _ = waiting.await;
         drop(a);
         assert_eq!(s.available().cpus, 1.0);
+    }
+
+    /// Whose tickets are granted, in order, when `holder` and then each
+    /// granted ticket is dropped in turn (one CPU).
+    async fn grant_order(
+        s: &Arc<Scheduler>,
+        holder: Permit,
+        mut line: Vec<(String, Ticket)>,
+    ) -> String {
+        drop(holder);
+        let mut order = String::new();
+        while !line.is_empty() {
+            let granted = line
+                .iter_mut()
+                .position(|(_, t)| match t.wait.as_mut() {
+                    None => true,
+                    Some(rx) => match rx.try_recv() {
+                        Ok(()) => {
+                            t.wait = None;
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                })
+                .expect("one ticket is granted whenever the CPU is free");
+            let (who, ticket) = line.remove(granted);
+            order.push_str(&who);
+            drop(ticket.granted().await);
+        }
+        assert_eq!(s.available().cpus, 1.0);
+        order
+    }
+
+    #[tokio::test]
+    async fn tenants_share_by_weight_not_by_arrival() {
+        let s = Scheduler::new(cpus(1.0));
+        let holder = s.acquire(&any(), &cpus(1.0)).await;
+        let (a, b) = (share("a", 3.0), share("b", 1.0));
+        // B's flood is queued first, then A's.
+        let mut line: Vec<(String, Ticket)> = (0..8)
+            .map(|_| ("b".to_string(), s.enqueue(&b, &cpus(1.0))))
+            .collect();
+        line.extend((0..8).map(|_| ("a".to_string(), s.enqueue(&a, &cpus(1.0)))));
+        let order = grant_order(&s, holder, line).await;
+        // A (weight 3) gets three grants for each of B's while both wait.
+        let first = &order[..8];
+        assert_eq!(first.matches('a').count(), 6, "{order}");
+        assert_eq!(order.matches('a').count(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_behind_a_flood_goes_next() {
+        let s = Scheduler::new(cpus(1.0));
+        let holder = s.acquire(&any(), &cpus(1.0)).await;
+        let b = share("b", 1.0);
+        let mut line: Vec<(String, Ticket)> = (0..1000)
+            .map(|_| ("b".to_string(), s.enqueue(&b, &cpus(1.0))))
+            .collect();
+        line.push(("a".to_string(), s.enqueue(&share("a", 1.0), &cpus(1.0))));
+        let order = grant_order(&s, holder, line).await;
+        assert!(
+            order.starts_with("ba") || order.starts_with('a'),
+            "{}",
+            &order[..10]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tenant_alone_takes_every_cpu() {
+        let s = Scheduler::new(cpus(4.0));
+        let a = share("a", 1.0);
+        let tickets: Vec<Ticket> = (0..4).map(|_| s.enqueue(&a, &cpus(1.0))).collect();
+        assert!(tickets.iter().all(|t| t.wait.is_none()), "granted at once");
+        assert_eq!(s.available().cpus, 0.0);
+        drop(tickets);
+        assert_eq!(s.available().cpus, 4.0);
+    }
+
+    #[tokio::test]
+    async fn idle_time_is_no_credit() {
+        let s = Scheduler::new(cpus(1.0));
+        let (a, b) = (share("a", 1.0), share("b", 1.0));
+        // A alone had many grants...
+        for _ in 0..100 {
+            drop(s.acquire(&a, &cpus(1.0)).await);
+        }
+        let holder = s.acquire(&a, &cpus(1.0)).await;
+        // ... B arriving now does not get them as credit: they alternate.
+        let mut line: Vec<(String, Ticket)> = Vec::new();
+        for _ in 0..6 {
+            line.push(("b".to_string(), s.enqueue(&b, &cpus(1.0))));
+            line.push(("a".to_string(), s.enqueue(&a, &cpus(1.0))));
+        }
+        let order = grant_order(&s, holder, line).await;
+        assert!(!order.contains("bb") && !order.contains("aa"), "{order}");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_is_not_charged_and_memory_is_bounded() {
+        let s = Scheduler::new(cpus(1.0));
+        let holder = s.acquire(&any(), &cpus(1.0)).await;
+        let a = share("a", 1.0);
+        let gone: Vec<Ticket> = (0..100).map(|_| s.enqueue(&a, &cpus(1.0))).collect();
+        drop(gone);
+        let waiting = s.enqueue(&share("b", 1.0), &cpus(1.0));
+        drop(holder);
+        drop(waiting.granted().await);
+        assert_eq!(s.queued(), 0);
+        assert_eq!(s.available().cpus, 1.0);
+        // The line of a tenant that waits for nothing and is not ahead is forgotten.
+        let state = s.state.lock().unwrap();
+        assert!(!state.lines.iter().any(|l| l.share.tenant.as_str() == "a"));
     }
 }

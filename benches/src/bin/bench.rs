@@ -1,23 +1,24 @@
 //! `make bench`: prints one line per figure, `<figure>: <value> <unit> (target ...)`.
 //!
 //! `bench [GROUP...]` runs only some groups: roundtrip, throughput, metrics,
-//! put, remote, instance, views, memory, seed, cluster, langs (`metrics`: the
+//! put, remote, instance, views, memory, seed, cluster, langs, isolation (`metrics`: the
 //! task throughput with and without metrics, and the overhead); `head-restart` runs only
 //! the cluster group's head restart row; `transfer` runs only the cluster
 //! group's 1 GiB transfer rows, `scheduling` only its task, placement-group
 //! and actor rows, `restarts` only its actor restart rows, `recovery` only its task recovery and
-//! lineage cost rows. Diagnostics go to stderr (`REEF_LOG=info` for
+//! lineage cost rows; `isolation` the tenant-isolation group (tenant A's
+//! round trips idle and under tenant B's flood, shares by weight). Diagnostics go to stderr (`REEF_LOG=info` for
 //! percentiles and run times).
 
 use anyhow::Result;
 use reef::Cluster;
 use reef_benches::harness::{self, GIB, MIB};
 use reef_benches::{
-    cluster, head_restart, instance, langs, memory, metrics, put, recovery, remote, restarts,
-    roundtrip, seed, throughput, views,
+    cluster, head_restart, instance, isolation, langs, memory, metrics, put, recovery, remote,
+    restarts, roundtrip, seed, throughput, views,
 };
 
-const GROUPS: [&str; 16] = [
+const GROUPS: [&str; 17] = [
     "roundtrip",
     "throughput",
     "metrics",
@@ -34,6 +35,7 @@ const GROUPS: [&str; 16] = [
     "recovery",
     "langs",
     "head-restart",
+    "isolation",
 ];
 
 #[tokio::main]
@@ -124,6 +126,10 @@ async fn main() -> Result<()> {
     }
     if wants("cluster") || wants("recovery") {
         recovery::figures().await?;
+    }
+
+    if wants("isolation") {
+        isolation::figures().await?;
     }
 
     if wants("langs") {

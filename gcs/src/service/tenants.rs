@@ -59,8 +59,16 @@ fn info(tenant: &TenantRecord) -> TenantInfo {
     }
 }
 
-/// Checks quotas before they are stored (`max_cpus` a finite number ≥ 0).
+/// Checks quotas before they are stored (`max_cpus` a finite number ≥ 0,
+/// `weight` a finite number > 0).
 fn checked(name: &str, quotas: &TenantQuotas) -> Result<StoredQuotas, Status> {
+    if let Some(weight) = quotas.weight {
+        if !weight.is_finite() || weight <= 0.0 {
+            return Err(bad_argument(format!(
+                "tenant {name}: weight must be a number > 0 (got {weight})"
+            )));
+        }
+    }
     if let Some(cpus) = quotas.max_cpus {
         if !cpus.is_finite() || cpus < 0.0 {
             return Err(bad_argument(format!(
@@ -250,6 +258,18 @@ mod tests {
             ..Default::default()
         };
         assert!(client.add_tenant("team-d", &sha("d"), bad).await.is_err());
+        let zero_weight = reef_proto::TenantQuotas {
+            weight: Some(0.0),
+            ..Default::default()
+        };
+        let err = client
+            .add_tenant("team-d", &sha("d"), zero_weight)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().contains("weight must be a number > 0"),
+            "{err:?}"
+        );
         let err = client
             .add_tenant("team-a", &sha("a2"), quotas(None))
             .await

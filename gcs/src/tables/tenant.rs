@@ -32,6 +32,9 @@ pub struct TenantQuotas {
     pub max_call_memory: Option<u64>,
     pub max_arena_bytes: Option<u64>,
     pub max_placement_groups: Option<u64>,
+    /// The tenant's share weight (not a limit); `None` (a record written
+    /// before weights existed too) is 1.
+    pub weight: Option<f64>,
 }
 
 impl From<&reef_proto::TenantQuotas> for TenantQuotas {
@@ -43,6 +46,7 @@ impl From<&reef_proto::TenantQuotas> for TenantQuotas {
             max_call_memory: q.max_call_memory,
             max_arena_bytes: q.max_arena_bytes,
             max_placement_groups: q.max_placement_groups,
+            weight: q.weight,
         }
     }
 }
@@ -56,6 +60,7 @@ impl From<&TenantQuotas> for reef_proto::TenantQuotas {
             max_call_memory: q.max_call_memory,
             max_arena_bytes: q.max_arena_bytes,
             max_placement_groups: q.max_placement_groups,
+            weight: q.weight,
         }
     }
 }
@@ -128,6 +133,7 @@ mod tests {
                     created_at_ms: 7,
                     quotas: TenantQuotas {
                         max_actors: Some(3),
+                        weight: Some(2.5),
                         ..Default::default()
                     },
                 })
@@ -137,8 +143,12 @@ mod tests {
         assert_eq!(names, ["team-a", "team-b"]);
         let a = tenants.get("team-a").unwrap().unwrap();
         assert_eq!(
-            (a.token_sha256.as_str(), a.quotas.max_actors),
-            ("aa", Some(3))
+            (
+                a.token_sha256.as_str(),
+                a.quotas.max_actors,
+                a.quotas.weight
+            ),
+            ("aa", Some(3), Some(2.5))
         );
         // A record written before quotas existed loads as unlimited.
         store
@@ -150,6 +160,7 @@ mod tests {
             .unwrap();
         let old = tenants.get("old").unwrap().unwrap();
         assert_eq!(old.quotas, TenantQuotas::default());
+        assert_eq!(old.quotas.weight, None, "an old record has weight 1");
         assert!(tenants.delete("old").unwrap());
         assert!(tenants.delete("team-a").unwrap());
         assert!(!tenants.delete("team-a").unwrap());

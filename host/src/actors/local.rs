@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::objects::ObjectDirectory;
 use crate::placement::Strategy;
-use crate::scheduler::{Resources, Scheduler};
+use crate::scheduler::{Resources, Scheduler, Share};
 use crate::spec::{ArgSpec, Call, Lifecycle, Limits};
 
 #[derive(Clone, Debug)]
@@ -95,6 +95,9 @@ pub struct Serving<'a> {
     pub args: &'a [ArgSpec],
     pub resources: &'a Resources,
     pub pool: &'a Arc<Scheduler>,
+    /// The actor's tenant and weight: its creation waits in that tenant's
+    /// line of the pool.
+    pub share: Share,
     pub limits: Limits,
     pub metrics: &'a Metrics,
 }
@@ -137,7 +140,7 @@ pub async fn serve(
     let permit = tokio::select! {
         biased;
         _ = actor.kill.cancelled() => return Stopped::before_calls(killed()),
-        p = s.pool.acquire(s.resources) => p,
+        p = s.pool.acquire(&s.share, s.resources) => p,
     };
     let host = s.host.for_tenant(&actor.tenant);
     let mut store = exec::new_store(&host, &actor.module, s.limits, actor.kill.clone());

@@ -604,6 +604,7 @@ impl ActorManager {
                     args: &args,
                     resources: &resources,
                     pool: &pool.scheduler,
+                    share: self.quotas.share(&actor.tenant),
                     limits,
                     metrics: &self.metrics,
                 };

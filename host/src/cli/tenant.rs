@@ -61,6 +61,20 @@ pub(super) struct QuotaFlags {
     /// Placement groups created through one node and not removed.
     #[arg(long, value_name = "N")]
     max_placement_groups: Option<Limit<u64>>,
+    /// The tenant's share of a node's CPUs when tenants compete for them
+    /// (default 1): a tenant of weight 3 gets three times the CPU grants of
+    /// a tenant of weight 1. Not a limit: a tenant alone gets every CPU.
+    #[arg(long, value_name = "W", value_parser = parse_weight)]
+    weight: Option<f64>,
+}
+
+/// A weight: a finite number > 0.
+fn parse_weight(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(w) if w.is_finite() && w > 0.0 => Ok(w),
+        Ok(w) => Err(format!("{w}: a weight must be a number > 0")),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
 }
 
 impl QuotaFlags {
@@ -71,6 +85,7 @@ impl QuotaFlags {
             && self.max_call_memory.is_none()
             && self.max_arena_bytes.is_none()
             && self.max_placement_groups.is_none()
+            && self.weight.is_none()
     }
 
     /// `quotas` with the flags given applied.
@@ -100,6 +115,9 @@ impl QuotaFlags {
             &self.max_placement_groups,
             |v| v,
         );
+        if let Some(w) = self.weight {
+            quotas.weight = Some(w);
+        }
         quotas
     }
 }
@@ -124,11 +142,12 @@ fn describe(q: &pb::TenantQuotas) -> String {
     if let Some(v) = q.max_arena_bytes {
         parts.push(format!("max-arena-bytes={}", ByteSize(v)));
     }
-    if parts.is_empty() {
+    let quotas = if parts.is_empty() {
         "unlimited".into()
     } else {
         parts.join(" ")
-    }
+    };
+    format!("{quotas} weight={}", q.weight.unwrap_or(1.0))
 }
 
 /// Creates tenant `name` with `quotas`, its token written to `output`
@@ -182,6 +201,7 @@ pub(super) async fn list(mut client: Client, json: bool) -> Result<()> {
                     "max_arena_bytes": q.max_arena_bytes,
                     "max_placement_groups": q.max_placement_groups,
                 },
+                "weight": q.weight.unwrap_or(1.0),
             });
             println!("{line}");
         } else {
@@ -199,7 +219,7 @@ pub(super) async fn list(mut client: Client, json: bool) -> Result<()> {
 /// Changes the quotas of tenant `name` given by `flags`; the others stay.
 pub(super) async fn set(mut client: Client, name: &str, flags: &QuotaFlags) -> Result<()> {
     if flags.is_empty() {
-        bail!("no quota to set: give at least one --max-... flag (see `host tenant set --help`)");
+        bail!("no quota to set: give at least one --max-... or --weight flag (see `host tenant set --help`)");
     }
     let tenants = client
         .list(pb::ListTenantsRequest {})

@@ -27,10 +27,10 @@ pub(super) async fn read_object(
     let held = ctx
         .permit
         .take()
-        .map(|p| (p.pool().clone(), p.resources().clone()));
+        .map(|p| (p.pool().clone(), p.share().clone(), p.resources().clone()));
     let result = objects.fetch(id).await;
-    if let Some((pool, resources)) = held {
-        let permit = pool.acquire(&resources).await;
+    if let Some((pool, share, resources)) = held {
+        let permit = pool.acquire(&share, &resources).await;
         store.data_mut().permit = Some(permit);
     }
     result

@@ -23,6 +23,10 @@ use crate::submission::Submissions;
 /// Replies packed into one outbound message at most.
 const MAX_BATCH: usize = 4096;
 
+/// A driver's ops handled before its session lets other tasks of the RPC
+/// thread run (see `session`).
+const OPS_PER_SLICE: usize = 64;
+
 pub struct NodeService {
     node: Arc<Node>,
     state: Arc<StateApi>,
@@ -185,7 +189,13 @@ impl NodeApi for NodeService {
                 };
                 match message {
                     Ok(Some(batch)) => {
-                        for op in batch.ops.into_iter().filter_map(|o| o.op) {
+                        for (i, op) in batch.ops.into_iter().filter_map(|o| o.op).enumerate() {
+                            // A batch of thousands of submissions must not
+                            // hold the RPC thread from other sessions (other
+                            // tenants' drivers): let them in between slices.
+                            if i > 0 && i % OPS_PER_SLICE == 0 {
+                                tokio::task::yield_now().await;
+                            }
                             session.handle(op);
                         }
                     }

@@ -476,10 +476,10 @@ impl Tasks {
         };
         let cancel = self.table.insert(&attempt, series.clone());
         // A task whose arguments are all values takes its place in line now.
-        let ticket = object_ids(&spec.args)
-            .next()
-            .is_none()
-            .then(|| pool.scheduler.enqueue(&resources));
+        let ticket = object_ids(&spec.args).next().is_none().then(|| {
+            pool.scheduler
+                .enqueue(&self.quotas.share(&spec.tenant), &resources)
+        });
         let span = tracing::debug_span!(
             "task",
             id = %format_args!("{:#x}", spec.return_id),
@@ -623,7 +623,8 @@ impl Tasks {
         self.table
             .set_state(spec.return_id, "waiting-for-resources");
         let resources = spec.options.task_resources();
-        let ticket = ticket.unwrap_or_else(|| pool.enqueue(&resources));
+        let ticket =
+            ticket.unwrap_or_else(|| pool.enqueue(&self.quotas.share(&spec.tenant), &resources));
         let permit = ticket.granted().await;
         running_at_us.store(history::now_micros(), std::sync::atomic::Ordering::Relaxed);
         self.table.set_state(spec.return_id, "running");
