@@ -128,8 +128,10 @@ impl Quotas {
     /// and so its share of the node's pools when tenants compete (see
     /// `scheduler`).
     pub fn share(&self, tenant: &TenantId) -> Share {
-        let weight = self.of(tenant).and_then(|q| q.weight).unwrap_or(1.0);
+        let quotas = self.of(tenant);
+        let weight = quotas.and_then(|q| q.weight).unwrap_or(1.0);
         Share::new(tenant.clone(), weight)
+            .with_max_cpus_in_use(quotas.and_then(|q| q.max_cpus_in_use))
     }
 
     /// Checks one call's asks against the tenant's per-call quotas: the CPUs
@@ -151,6 +153,18 @@ impl Quotas {
                 return Err(exceeded(
                     tenant,
                     format_args!("CPUs quota {max} exceeded ({what} asks for {cpus} CPUs)"),
+                ));
+            }
+        }
+        if let Some(max) = q.max_cpus_in_use {
+            // More than the tenant may ever hold at once would wait forever.
+            if cpus > max + reef_core::EPSILON {
+                return Err(exceeded(
+                    tenant,
+                    format_args!(
+                        "CPUs-in-use quota {max} exceeded ({what} asks for {cpus} CPUs, \
+                         more than the tenant may ever hold at once)"
+                    ),
                 ));
             }
         }

@@ -31,6 +31,10 @@ const MIN_COST: f64 = 0.01;
 pub struct Share {
     pub tenant: TenantId,
     pub weight: f64,
+    /// The most CPUs the tenant's work may hold in this pool at once
+    /// (`host tenant add|set --max-cpus-in-use`): a request past it waits
+    /// for the tenant's own work to end, and other tenants go first.
+    pub max_cpus_in_use: Option<f64>,
 }
 
 impl Share {
@@ -42,7 +46,17 @@ impl Share {
         } else {
             1.0
         };
-        Share { tenant, weight }
+        Share {
+            tenant,
+            weight,
+            max_cpus_in_use: None,
+        }
+    }
+
+    /// The same share, holding at most `max` CPUs at once (`None`: no cap).
+    pub fn with_max_cpus_in_use(mut self, max: Option<f64>) -> Self {
+        self.max_cpus_in_use = max.filter(|m| m.is_finite() && *m >= 0.0);
+        self
     }
 
     /// The default tenant, weight 1 (work of no tenant: tests, benches).
@@ -75,16 +89,25 @@ struct Line {
     pass: f64,
     classes: Vec<Class>,
     queued: usize,
+    /// CPUs its granted work holds now.
+    in_use: f64,
 }
 
 impl Line {
+    /// Whether the tenant's cap lets it hold `request` more.
+    fn within_cap(&self, request: &Resources) -> bool {
+        self.share
+            .max_cpus_in_use
+            .is_none_or(|max| self.in_use + request.cpus <= max + reef_core::EPSILON)
+    }
+
     /// The class whose oldest waiter is oldest among those that fit
-    /// `available`, and that waiter's number.
+    /// `available` (and the tenant's cap), and that waiter's number.
     fn next_fitting(&self, available: &Resources) -> Option<(usize, u64)> {
         self.classes
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.request.fits_in(available))
+            .filter(|(_, c)| c.request.fits_in(available) && self.within_cap(&c.request))
             .filter_map(|(i, c)| c.waiters.front().map(|w| (i, w.seq)))
             .min_by_key(|(_, seq)| *seq)
     }
@@ -119,6 +142,7 @@ impl PoolState {
                     pass: self.vtime,
                     classes: Vec::new(),
                     queued: 0,
+                    in_use: 0.0,
                 });
                 self.lines.len() - 1
             }
@@ -126,6 +150,7 @@ impl PoolState {
         let vtime = self.vtime;
         let line = &mut self.lines[i];
         line.share.weight = share.weight;
+        line.share.max_cpus_in_use = share.max_cpus_in_use;
         if line.queued == 0 && line.pass < vtime {
             line.pass = vtime;
         }
@@ -137,6 +162,14 @@ impl PoolState {
         let line = &mut self.lines[i];
         self.vtime = self.vtime.max(line.pass);
         line.pass += line.share.cost(request);
+        line.in_use += request.cpus;
+    }
+
+    /// `tenant`'s work gave `request` back.
+    fn uncharge(&mut self, tenant: &TenantId, request: &Resources) {
+        if let Some(line) = self.lines.iter_mut().find(|l| l.share.tenant == *tenant) {
+            line.in_use = (line.in_use - request.cpus).max(0.0);
+        }
     }
 
     /// Grants waiters while one fits: each time to the tenant of least
@@ -188,7 +221,8 @@ impl PoolState {
     /// virtual time (they would start from it anyway).
     fn prune(&mut self) {
         let vtime = self.vtime;
-        self.lines.retain(|l| l.queued > 0 || l.pass > vtime);
+        self.lines
+            .retain(|l| l.queued > 0 || l.pass > vtime || l.in_use > reef_core::EPSILON);
     }
 }
 
@@ -201,7 +235,9 @@ pub struct Scheduler {
 pub struct Permit {
     scheduler: Arc<Scheduler>,
     resources: Resources,
-    share: Share,
+    /// Whom it was granted to (`None`: a placement-group reservation, no
+    /// tenant's).
+    share: Option<Share>,
 }
 
 impl Permit {
@@ -212,9 +248,9 @@ impl Permit {
     pub fn pool(&self) -> &Arc<Scheduler> {
         &self.scheduler
     }
-    /// Whom it was granted to.
-    pub fn share(&self) -> &Share {
-        &self.share
+    /// Whom it was granted to (the default tenant's for a reservation).
+    pub fn share(&self) -> Share {
+        self.share.clone().unwrap_or_else(Share::default_tenant)
     }
 }
 
@@ -258,7 +294,7 @@ impl Scheduler {
         Some(Permit {
             scheduler: self.clone(),
             resources: request.clone(),
-            share: Share::default_tenant(),
+            share: None,
         })
     }
 
@@ -275,7 +311,10 @@ impl Scheduler {
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
         let line = state.line(share);
-        let wait = if state.queued == 0 && request.fits_in(&state.available) {
+        let wait = if state.queued == 0
+            && request.fits_in(&state.available)
+            && state.lines[line].within_cap(request)
+        {
             state.available.subtract(request);
             state.charge(line, request);
             None
@@ -312,9 +351,12 @@ impl Scheduler {
         }
     }
 
-    fn release(&self, resources: &Resources) {
+    fn release(&self, resources: &Resources, share: Option<&Share>) {
         let mut state = self.state.lock().unwrap();
         state.available.add(resources);
+        if let Some(share) = share {
+            state.uncharge(&share.tenant, resources);
+        }
         state.dispatch();
     }
 }
@@ -340,7 +382,7 @@ impl Ticket {
         Permit {
             scheduler: self.scheduler.clone(),
             resources: std::mem::take(&mut self.request),
-            share: self.share.clone(),
+            share: Some(self.share.clone()),
         }
     }
 }
@@ -358,14 +400,14 @@ impl Drop for Ticket {
             Some(rx) => rx.try_recv().is_ok(),
         };
         if granted {
-            self.scheduler.release(&self.request);
+            self.scheduler.release(&self.request, Some(&self.share));
         }
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.scheduler.release(&self.resources);
+        self.scheduler.release(&self.resources, self.share.as_ref());
     }
 }
 
@@ -505,6 +547,29 @@ mod tests {
         assert!(tickets.iter().all(|t| t.wait.is_none()), "granted at once");
         assert_eq!(s.available().cpus, 0.0);
         drop(tickets);
+        assert_eq!(s.available().cpus, 4.0);
+    }
+
+    #[tokio::test]
+    async fn a_capped_tenant_waits_for_its_own_work_and_others_go_first() {
+        let s = Scheduler::new(cpus(4.0));
+        let a = share("a", 1.0).with_max_cpus_in_use(Some(1.0));
+        let b = share("b", 1.0);
+        let first = s.acquire(&a, &cpus(1.0)).await;
+        // Free CPUs, but A holds its cap: it waits, B does not.
+        let second = s.enqueue(&a, &cpus(1.0));
+        assert!(second.wait.is_some(), "A passed its cap");
+        let b1 = s.enqueue(&b, &cpus(1.0));
+        let b2 = s.enqueue(&b, &cpus(1.0));
+        assert!(b1.wait.is_none() && b2.wait.is_none(), "B waited behind A");
+        assert_eq!(s.available().cpus, 1.0);
+        // A's own work ending lets its next request in.
+        drop(first);
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), second.granted())
+            .await
+            .expect("A's waiter was not granted after its work ended");
+        assert_eq!(s.available().cpus, 1.0);
+        drop((second, b1, b2));
         assert_eq!(s.available().cpus, 4.0);
     }
 

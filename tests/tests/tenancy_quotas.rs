@@ -366,3 +366,79 @@ async fn quotas_survive_a_restart_of_the_head() {
     .await;
     assert_eq!(sum, 3.0);
 }
+
+/// `--max-cpus-in-use`: a tenant's tasks beyond the CPUs it may hold at
+/// once wait (they do not fail) while another tenant's go first; one asking
+/// more than the cap could ever give fails at once.
+#[tokio::test]
+async fn a_cpus_in_use_quota_makes_work_wait_not_fail() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "2"]);
+    let token = add_tenant(&head, "capped", dirs[1].path(), &["--max-cpus-in-use", "1"]);
+    assert_eq!(listed_quotas(&head, "capped")["max_cpus_in_use"], 1.0);
+    let capped = connect_as(&head, &token).await;
+    let other = head.connect().await;
+    let m = capped.register_file(guest("nested")).await.unwrap();
+    let mine = other.register_file(guest("nested")).await.unwrap();
+    // The node learns of the quota with the next view: a 2-CPU ask fails.
+    let e = eventually("the CPUs-in-use quota reaches the node", || async {
+        let r = capped
+            .task(&m, "pause")
+            .arg(1u64)
+            .arg(0.0)
+            .num_cpus(2.0)
+            .submit()
+            .unwrap();
+        capped.get::<f64>(&r).await.err()
+    })
+    .await;
+    assert_quota(&e, "CPUs-in-use quota 1");
+
+    let flood: Vec<ObjectRef> = (0..4)
+        .map(|i| {
+            capped
+                .task(&m, "pause")
+                .arg(700u64)
+                .arg(i as f64)
+                .num_cpus(1.0)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    // The other tenant's task is not held behind the capped flood: it ends
+    // while at least two of the flood still wait.
+    let quick = other
+        .task(&mine, "pause")
+        .arg(1u64)
+        .arg(9.0)
+        .num_cpus(1.0)
+        .submit()
+        .unwrap();
+    assert_eq!(other.get::<f64>(&quick).await.unwrap(), 9.0);
+    let (ready, _) = capped
+        .wait(&flood, flood.len(), Some(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    assert!(
+        ready.len() <= 2,
+        "{} of 4 capped tasks already done",
+        ready.len()
+    );
+    // Never more than one of the capped tenant's tasks runs at once.
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        let running = capped
+            .list_tasks(&reef::ListOptions::new().filter("state", "running"))
+            .await
+            .unwrap()
+            .rows
+            .len();
+        most = most.max(running);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(most, 1, "the capped tenant ran {most} tasks at once");
+    // They all ran, in turn.
+    let values: Vec<f64> = capped.get_many(&flood).await.unwrap();
+    assert_eq!(values, [0.0, 1.0, 2.0, 3.0]);
+}

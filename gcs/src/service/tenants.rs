@@ -59,7 +59,8 @@ fn info(tenant: &TenantRecord) -> TenantInfo {
     }
 }
 
-/// Checks quotas before they are stored (`max_cpus` a finite number ≥ 0,
+/// Checks quotas before they are stored (`max_cpus` and `max_cpus_in_use`
+/// finite numbers ≥ 0,
 /// `weight` a finite number > 0).
 fn checked(name: &str, quotas: &TenantQuotas) -> Result<StoredQuotas, Status> {
     if let Some(weight) = quotas.weight {
@@ -69,11 +70,16 @@ fn checked(name: &str, quotas: &TenantQuotas) -> Result<StoredQuotas, Status> {
             )));
         }
     }
-    if let Some(cpus) = quotas.max_cpus {
-        if !cpus.is_finite() || cpus < 0.0 {
-            return Err(bad_argument(format!(
-                "tenant {name}: max_cpus must be a number >= 0 (got {cpus})"
-            )));
+    for (field, cpus) in [
+        ("max_cpus", quotas.max_cpus),
+        ("max_cpus_in_use", quotas.max_cpus_in_use),
+    ] {
+        if let Some(cpus) = cpus {
+            if !cpus.is_finite() || cpus < 0.0 {
+                return Err(bad_argument(format!(
+                    "tenant {name}: {field} must be a number >= 0 (got {cpus})"
+                )));
+            }
         }
     }
     Ok(quotas.into())

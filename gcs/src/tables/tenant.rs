@@ -35,6 +35,8 @@ pub struct TenantQuotas {
     /// The tenant's share weight (not a limit); `None` (a record written
     /// before weights existed too) is 1.
     pub weight: Option<f64>,
+    /// CPUs its work may hold at once on a node (more waits).
+    pub max_cpus_in_use: Option<f64>,
 }
 
 impl From<&reef_proto::TenantQuotas> for TenantQuotas {
@@ -47,6 +49,7 @@ impl From<&reef_proto::TenantQuotas> for TenantQuotas {
             max_arena_bytes: q.max_arena_bytes,
             max_placement_groups: q.max_placement_groups,
             weight: q.weight,
+            max_cpus_in_use: q.max_cpus_in_use,
         }
     }
 }
@@ -61,6 +64,7 @@ impl From<&TenantQuotas> for reef_proto::TenantQuotas {
             max_arena_bytes: q.max_arena_bytes,
             max_placement_groups: q.max_placement_groups,
             weight: q.weight,
+            max_cpus_in_use: q.max_cpus_in_use,
         }
     }
 }

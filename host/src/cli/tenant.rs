@@ -51,6 +51,10 @@ pub(super) struct QuotaFlags {
     /// CPUs one task or actor may ask for.
     #[arg(long, value_name = "N")]
     max_cpus: Option<Limit<f64>>,
+    /// CPUs its tasks and actors may hold at once on one node: more wait
+    /// (other tenants go first), they do not fail.
+    #[arg(long, value_name = "N")]
+    max_cpus_in_use: Option<Limit<f64>>,
     /// The largest memory limit one task or actor may ask for (e.g. 512MiB);
     /// calls asking none get it when it is below the node's default.
     #[arg(long, value_name = "BYTES")]
@@ -82,6 +86,7 @@ impl QuotaFlags {
         self.max_pending_tasks.is_none()
             && self.max_actors.is_none()
             && self.max_cpus.is_none()
+            && self.max_cpus_in_use.is_none()
             && self.max_call_memory.is_none()
             && self.max_arena_bytes.is_none()
             && self.max_placement_groups.is_none()
@@ -104,6 +109,7 @@ impl QuotaFlags {
         );
         set(&mut quotas.max_actors, &self.max_actors, |v| v);
         set(&mut quotas.max_cpus, &self.max_cpus, |v| v);
+        set(&mut quotas.max_cpus_in_use, &self.max_cpus_in_use, |v| v);
         set(&mut quotas.max_call_memory, &self.max_call_memory, |v| {
             v.as_u64()
         });
@@ -135,6 +141,9 @@ fn describe(q: &pb::TenantQuotas) -> String {
     count("max-placement-groups", q.max_placement_groups);
     if let Some(v) = q.max_cpus {
         parts.push(format!("max-cpus={v}"));
+    }
+    if let Some(v) = q.max_cpus_in_use {
+        parts.push(format!("max-cpus-in-use={v}"));
     }
     if let Some(v) = q.max_call_memory {
         parts.push(format!("max-call-memory={}", ByteSize(v)));
@@ -197,6 +206,7 @@ pub(super) async fn list(mut client: Client, json: bool) -> Result<()> {
                     "max_pending_tasks": q.max_pending_tasks,
                     "max_actors": q.max_actors,
                     "max_cpus": q.max_cpus,
+                    "max_cpus_in_use": q.max_cpus_in_use,
                     "max_call_memory": q.max_call_memory,
                     "max_arena_bytes": q.max_arena_bytes,
                     "max_placement_groups": q.max_placement_groups,

@@ -27,7 +27,7 @@ pub(super) async fn read_object(
     let held = ctx
         .permit
         .take()
-        .map(|p| (p.pool().clone(), p.share().clone(), p.resources().clone()));
+        .map(|p| (p.pool().clone(), p.share(), p.resources().clone()));
     let result = objects.fetch(id).await;
     if let Some((pool, share, resources)) = held {
         let permit = pool.acquire(&share, &resources).await;
