@@ -11,18 +11,19 @@ use crate::report::{percentile_us, Bound, Figure, Unit};
 pub const RUNS: usize = 5;
 
 /// **Same-machine `put` of 1 GiB.** `Cluster::put_bytes` of a pre-touched
-/// 1 GiB buffer into a node whose arena the driver maps (the bytes are
-/// copied straight into the arena); the object is released between runs so
-/// the next put reuses the space. Figure: 1 GiB (10^9-byte GB) over the
+/// 1 GiB buffer into a node on the driver's machine: the node makes a
+/// fresh segment (memfd) for the object, the driver maps it and copies the
+/// bytes straight in, the node seals it. The object is released between
+/// runs. Figure: 1 GiB (10^9-byte GB) over the
 /// median put time of `RUNS`.
 pub async fn same_machine(cluster: &Cluster, data: &[u8]) -> Result<()> {
     ensure!(
         cluster.is_same_machine(),
-        "the driver did not map the node's arena"
+        "the driver does not use shared-memory segments"
     );
     let times = puts(cluster, data, RUNS).await?;
     Figure::new(
-        "same-machine driver put of 1 GiB (through the mapped arena, median)",
+        "same-machine driver put of 1 GiB (through a shared-memory segment, median)",
         gb_per_s(data.len(), &times),
         Unit::GBPerSec,
         Bound::AtLeast(5.0),

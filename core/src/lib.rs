@@ -22,6 +22,7 @@ mod error;
 pub mod ids;
 mod resources;
 pub mod retry;
+pub mod segments;
 mod strategy;
 pub mod tenant;
 pub mod tls;

@@ -1,4 +1,4 @@
-//! Large objects from a driver that does not map the node's arena (as on
+//! Large objects from a driver that does not use shared memory (as on
 //! another machine): streamed over raw TCP connections to the node's port,
 //! here over loopback with the same-machine path turned off.
 

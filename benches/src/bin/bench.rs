@@ -94,7 +94,7 @@ async fn main() -> Result<()> {
             views::guest_views(&node, &demo).await?;
         }
         node.stop();
-        drop(node); // removes its arena file
+        drop(node); // frees its arena
         drop(dir);
     }
 

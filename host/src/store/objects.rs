@@ -31,6 +31,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::arena::{free_bytes, Arena, Block};
+use super::segment::Segment;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 pub type ObjectId = u64;
@@ -494,6 +495,24 @@ impl ObjectStore {
         Ok(Arc::new(Data::Arena(block)))
     }
 
+    /// A buffer for a driver on this machine to write: a fresh segment of
+    /// `len` bytes (see `segment`), whose arena range is reserved (spilling
+    /// as `allocate` does) so that it counts against the store's capacity.
+    pub fn allocate_segment(&self, len: u64) -> ReefResult<Block> {
+        let reserved = self.allocate(len)?;
+        Ok(reserved.into_segment(Segment::create(len)?))
+    }
+
+    /// A sealed segment holding a copy of `bytes` (an object of the arena
+    /// a same-machine driver reads: it may map only that object's pages).
+    pub fn segment_copy(&self, bytes: &[u8]) -> ReefResult<Block> {
+        let block = self.allocate_segment(bytes.len() as u64)?;
+        let segment = block.segment().expect("allocate_segment makes a segment");
+        segment.fill(bytes)?;
+        segment.seal()?;
+        Ok(block)
+    }
+
     /// Reserves arena space, spilling least-recently-used unpinned objects
     /// until the block fits.
     pub fn allocate(&self, len: u64) -> ReefResult<Block> {
@@ -718,7 +737,7 @@ mod tests {
 
     fn store(capacity: u64) -> (ObjectStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let arena = Arena::create(&dir.path().join("arena"), capacity).unwrap();
+        let arena = Arena::create("test.arena", capacity).unwrap();
         (ObjectStore::new(arena, dir.path().join("spill"), 1024), dir)
     }
 
