@@ -172,8 +172,16 @@ impl Descriptors {
 
     /// The descriptor of `id`, or the node's error message.
     fn fetch(&mut self, kind: u8, id: u64) -> Result<OwnedFd, String> {
+        self.ask(kind, id, 0, 0)
+            .and_then(|fd| fd.ok_or_else(|| "no descriptor".to_string()))
+    }
+
+    /// One request; the descriptor that came with the reply, if any.
+    fn ask(&mut self, kind: u8, id: u64, addr: u64, len: u64) -> Result<Option<OwnedFd>, String> {
         let mut request = vec![kind];
-        request.extend_from_slice(&id.to_le_bytes());
+        for word in [id, addr, len] {
+            request.extend_from_slice(&word.to_le_bytes());
+        }
         self.0.write_all(&request).unwrap();
         let mut header = [0u8; segments::REPLY_HEADER_LEN];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
@@ -196,8 +204,8 @@ impl Descriptors {
         let len = u32::from_le_bytes(header[1..].try_into().unwrap()) as usize;
         let mut message = vec![0u8; len];
         self.0.read_exact(&mut message).unwrap();
-        match (header[0], fd) {
-            (segments::OK, Some(fd)) => Ok(fd),
+        match header[0] {
+            segments::OK => Ok(fd),
             _ => Err(String::from_utf8_lossy(&message).into_owned()),
         }
     }
@@ -285,6 +293,48 @@ async fn a_sealed_object_is_read_only_and_a_mapped_buffer_is_not_sealed() {
     // SAFETY: our own read-only mapping; the call must fail.
     let writable = unsafe { mm::mprotect(view.0, len, MprotectFlags::READ | MprotectFlags::WRITE) };
     assert!(writable.is_err(), "a sealed object's mapping was made writable");
+}
+
+#[tokio::test]
+async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = HostProcess::start(dir.path(), &["--object-store-memory", "64MiB"]);
+    let mut session = RawSession::open(&node.address, &node.token()).await;
+    let mut fds = session.descriptors();
+    let bytes = pattern(3 << 20);
+
+    // The node copies the bytes out of this process into its arena.
+    let id = session.new_id();
+    let copied = fds.ask(
+        segments::KIND_COPY_IN,
+        id,
+        bytes.as_ptr() as u64,
+        bytes.len() as u64,
+    );
+    assert!(matches!(copied, Ok(None)), "{copied:?}");
+    // Read back through a sealed segment of that object alone.
+    assert_eq!(
+        session.get(id).await,
+        pb::object_value::Value::Segment(bytes.len() as u64)
+    );
+    let object = fds.fetch(segments::KIND_READ, id).unwrap();
+    let view = Map::new(&object, bytes.len(), ProtFlags::READ).unwrap();
+    assert_eq!(view.bytes(), &bytes[..]);
+
+    // An address this process has not mapped: refused, typed; nothing made.
+    let bad = session.new_id();
+    let refused = fds.ask(segments::KIND_COPY_IN, bad, 4096, 1 << 20).unwrap_err();
+    assert!(refused.contains("cannot read the put's bytes"), "{refused}");
+    let pb::object_value::Value::Error(e) = session.get(bad).await else {
+        panic!("a failed put made an object")
+    };
+    assert_eq!(e.code(), pb::ErrorCode::UnknownObject, "{e:?}");
+    // An id outside the session's range: refused.
+    let foreign = reef_core::IdPrefix(session.hello.id_prefix + 1).object(1).0;
+    let refused = fds
+        .ask(segments::KIND_COPY_IN, foreign, bytes.as_ptr() as u64, 4096)
+        .unwrap_err();
+    assert!(refused.contains("not in this session's id range"), "{refused}");
 }
 
 #[tokio::test]

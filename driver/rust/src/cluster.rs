@@ -249,6 +249,12 @@ impl Cluster {
         let id = self.conn.new_object_id();
         match &self.conn.segments {
             Some(segments) if data.len() as u64 >= self.conn.hello.inline_threshold => {
+                // The node copies the bytes out of our memory; where it may
+                // not (ptrace rules), through a segment of its own.
+                match segments.copy_in(id, data).await {
+                    Ok(()) => return Ok(ObjectRef::new(id, self.conn.clone())),
+                    Err(e) => tracing::debug!("put {id:#x} through a segment: {e}"),
+                }
                 let size = data.len() as u64;
                 // Until sealed, dropping this frees the buffer on the node.
                 let unsealed =

@@ -8,6 +8,14 @@
 //! the same tenant's) cannot ask for a descriptor in its name; and a session
 //! is given only the buffers it created and the objects its own `Get`s
 //! answered (see `Session::segment_fd`).
+//!
+//! A put may instead ask the node to copy the bytes out of the driver's
+//! memory into the arena (`KIND_COPY_IN`, `Session::copy_in`): one copy into
+//! pages the arena already has, where a fresh segment's pages cost the
+//! kernel ~1 s per GiB to allocate on a VM. The node reads only the process
+//! at the other end of this connection (`SO_PEERCRED`), and only while it
+//! lives (a pidfd: a read is discarded when the process ended meanwhile, so
+//! a reused pid is never read).
 
 use std::collections::HashMap;
 use std::io::IoSlice;
@@ -16,14 +24,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use reef_core::segments::{self, HANDSHAKE_LEN, KEY_LEN, REQUEST_LEN};
+use reef_core::segments::{self, HANDSHAKE_LEN, KEY_LEN, KIND_COPY_IN, REQUEST_LEN};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use super::session::Session;
-use crate::error::ReefResult;
+use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// A connection must present its session within this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,26 +112,113 @@ async fn connection(registry: &Registry, mut stream: UnixStream) -> std::io::Res
             "refused: no session {prefix:#x} with that key"
         )));
     };
+    let peer = Peer::of(&stream).map(Arc::new);
     stream.write_all(&[segments::OK]).await?;
     let mut request = [0u8; REQUEST_LEN];
     loop {
         if stream.read_exact(&mut request).await.is_err() {
             return Ok(()); // the driver closed it
         }
-        let id = u64::from_le_bytes(request[1..].try_into().unwrap());
+        let word = |i: usize| u64::from_le_bytes(request[1 + 8 * i..9 + 8 * i].try_into().unwrap());
+        let (id, addr, len) = (word(0), word(1), word(2));
         let Some(session) = session.upgrade() else {
             return Ok(()); // the session ended
         };
-        let result = session.segment_fd(request[0], id);
+        let result = match request[0] {
+            KIND_COPY_IN => match &peer {
+                Ok(peer) => session.copy_in(id, peer.clone(), addr, len).await.map(|()| None),
+                Err(e) => Err(ReefError::internal(format!("the driver's process is unknown: {e}"))),
+            },
+            kind => session.segment_fd(kind, id).map(Some),
+        };
         drop(session);
         reply(&mut stream, result).await?;
     }
 }
 
-/// Sends one reply: the descriptor, or the error.
-async fn reply(stream: &mut UnixStream, result: ReefResult<OwnedFd>) -> std::io::Result<()> {
+/// The process at the other end of a connection: its pid, and a pidfd
+/// that tells whether that process still lives.
+pub struct Peer {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+}
+
+impl Peer {
+    fn of(stream: &UnixStream) -> std::io::Result<Peer> {
+        let pid = stream
+            .peer_cred()?
+            .pid()
+            .ok_or_else(|| std::io::Error::other("no peer pid"))?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let peer = Peer { pid, pidfd };
+        // The pid was the connected process's when pidfd_open ran only if
+        // that process is still alive now (otherwise the pid may be reused).
+        if !peer.alive() {
+            return Err(std::io::Error::other("the driver's process ended"));
+        }
+        Ok(peer)
+    }
+
+    /// Whether the process has not exited (its pidfd is not readable).
+    fn alive(&self) -> bool {
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&self.pidfd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready == 0
+    }
+
+    /// Copies `[addr, addr + buf.len())` of the process's memory into `buf`.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> ReefResult<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let local = libc::iovec {
+                iov_base: buf[done..].as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len() - done,
+            };
+            let remote = libc::iovec {
+                iov_base: (addr as usize + done) as *mut libc::c_void,
+                iov_len: buf.len() - done,
+            };
+            // SAFETY: `local` is our own writable buffer of that length; the
+            // kernel checks the remote range against the other process.
+            let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
+            if n <= 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(ReefError::new(
+                    ErrorCode::BadArgument,
+                    format!("cannot read the put's bytes from the driver's memory: {e}"),
+                ));
+            }
+            done += n as usize;
+        }
+        // Read from the driver, not from a process that took its pid.
+        if !self.alive() {
+            return Err(ReefError::new(
+                ErrorCode::BadArgument,
+                "the driver's process ended during its put",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sends one reply: success (with a descriptor, or none), or the error.
+async fn reply(
+    stream: &mut UnixStream,
+    result: ReefResult<Option<OwnedFd>>,
+) -> std::io::Result<()> {
     let (status, message, fd) = match result {
-        Ok(fd) => (segments::OK, String::new(), Some(fd)),
+        Ok(fd) => (segments::OK, String::new(), fd),
         Err(e) => (segments::ERROR, e.to_string(), None),
     };
     let mut message = message.into_bytes();

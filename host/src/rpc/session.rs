@@ -711,6 +711,38 @@ impl Session {
         self.pins.lock().unwrap().entry(id).or_default().push(data);
     }
 
+    /// A put of `len` bytes whose bytes the node copies out of the driver's
+    /// memory at `addr` (`rpc::fds`, `KIND_COPY_IN`) into a block of the
+    /// arena: the driver never maps the arena, and the bytes are copied once.
+    pub async fn copy_in(
+        self: &Arc<Self>,
+        id: ObjectId,
+        peer: Arc<super::fds::Peer>,
+        addr: u64,
+        len: u64,
+    ) -> ReefResult<()> {
+        if self.is_closed() {
+            return Err(ReefError::new(ErrorCode::Cancelled, "the session ended"));
+        }
+        self.check_own_id(id)?;
+        let charge = self.charge_bytes(len)?;
+        let block = self.node.store().allocate(len)?;
+        let block = tokio::task::spawn_blocking(move || {
+            // SAFETY: the block is new and ours alone until stored below.
+            peer.read(addr, unsafe { block.as_mut_slice() })?;
+            Ok::<_, ReefError>(block)
+        })
+        .await
+        .map_err(ReefError::internal)??;
+        self.node
+            .store()
+            .insert_ready(id, Arc::new(Data::Arena(block)), 1)?;
+        self.keep_charge(id, charge);
+        self.made(id);
+        self.hold(id);
+        Ok(())
+    }
+
     /// A descriptor of this session's segment `id` for its driver (see
     /// `rpc::fds`): the buffer of a put it created and has not sealed
     /// (`KIND_BUFFER`), or a sealed object one of its gets answered as a

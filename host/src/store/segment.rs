@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 
 use rustix::fs::{MemfdFlags, SealFlags};
 
-use super::arena::{round_up_page, HUGE_OBJECT};
-use super::hugemap::{AlignedMap, HUGE_PAGE};
+use super::arena::round_up_page;
+use super::hugemap::AlignedMap;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// Every seal a sealed segment carries: no writes, no size change, no
@@ -39,9 +39,10 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// A fresh, zeroed, writable segment for an object of `len` bytes. One of
-    /// `HUGE_OBJECT` bytes or more is built in 2 MiB pages (so views of it
-    /// map 2 MiB per entry, as of an arena object), when the kernel can.
+    /// A fresh, zeroed, writable segment for an object of `len` bytes, in
+    /// 4 KiB pages (`MADV_COLLAPSE` refuses a range without pages, and
+    /// building them first costs ~3 ms per 2 MiB here: views of a segment
+    /// map 4 KiB per entry).
     pub fn create(len: u64) -> ReefResult<Segment> {
         let size = round_up_page(len.max(1));
         let internal = |what: &str, e: std::io::Error| {
@@ -54,29 +55,11 @@ impl Segment {
         .map_err(|e| internal("creating", e.into()))?;
         let file = File::from(fd);
         file.set_len(size).map_err(|e| internal("sizing", e))?;
-        let segment = Segment {
+        Ok(Segment {
             file,
             len,
             map: OnceLock::new(),
-        };
-        if len >= HUGE_OBJECT {
-            segment.build_huge_pages(size);
-        }
-        Ok(segment)
-    }
-
-    /// Allocates the segment's pages as 2 MiB folios (`MADV_COLLAPSE` of a
-    /// range without pages fills it with zeroed huge pages). Best effort:
-    /// where the kernel cannot, the writer's faults allocate 4 KiB pages.
-    /// The writable mapping is gone when this returns.
-    fn build_huge_pages(&self, size: u64) {
-        let whole = size / HUGE_PAGE * HUGE_PAGE;
-        let Ok(map) = AlignedMap::new(self.file.as_raw_fd(), size as usize) else {
-            return;
-        };
-        if let Err(e) = map.collapse(0, whole as usize) {
-            tracing::debug!(bytes = size, "segment stays in 4 KiB pages: {e}");
-        }
+        })
     }
 
     /// Fills an unsealed segment with `bytes` (the node's copy of an arena
