@@ -5,11 +5,11 @@
 //! A connection starts with the session's id prefix (8 bytes, little
 //! endian) and the session's descriptor key (`Hello.fd_key`, `KEY_LEN`
 //! bytes, sent only on that session's stream); the node answers one byte,
-//! `OK`, or closes. Then each request is a kind byte, an object id, an
-//! address and a length (8 bytes LE each; the last two for `KIND_COPY_IN`
-//! only); each reply a status byte (`OK`, with the descriptor attached for
-//! `KIND_BUFFER` and `KIND_READ`, or `ERROR`), a length (4 bytes LE) and that
-//! many bytes of error message (empty when `OK`).
+//! `OK`, or closes. From then on the node may also read the memory of the
+//! connected process for that session's puts (`CreateBuffer.copy_from`).
+//! Each request is a kind byte and an object id (8 bytes LE); each reply a
+//! status byte (`OK`, with the descriptor attached, or `ERROR`), a length
+//! (4 bytes LE) and that many bytes of error message (empty when `OK`).
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 pub const KEY_LEN: usize = 32;
 /// The handshake: id prefix, then key.
 pub const HANDSHAKE_LEN: usize = 8 + KEY_LEN;
-/// A request: kind, object id, address, length.
-pub const REQUEST_LEN: usize = 25;
+/// A request: kind, then object id.
+pub const REQUEST_LEN: usize = 9;
 /// A reply's header: status, then message length.
 pub const REPLY_HEADER_LEN: usize = 5;
 /// The most bytes of error message a reply carries.
@@ -28,10 +28,6 @@ pub const MAX_MESSAGE: usize = 4096;
 pub const KIND_BUFFER: u8 = 1;
 /// Kind: a sealed object a `Get` answered as `segment`, to read.
 pub const KIND_READ: u8 = 2;
-/// Kind: a put whose bytes the node copies from the driver's memory
-/// (`process_vm_readv` of `[address, address + length)` of the connected
-/// process) straight into a block of its arena; no descriptor.
-pub const KIND_COPY_IN: u8 = 3;
 
 pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;

@@ -122,10 +122,22 @@ impl RawSession {
                 req_id: 1,
                 id,
                 size,
-                stream: false,
+                ..Default::default()
             }))
             .await;
         assert!(matches!(body, Body::Buffer(_)), "{body:?}");
+    }
+
+    /// A put the node copies from this process's memory at `data`.
+    async fn copy_in(&mut self, id: u64, addr: u64, size: u64) -> Body {
+        self.request(Op::CreateBuffer(pb::CreateBuffer {
+            req_id: 4,
+            id,
+            size,
+            copy_from: addr,
+            ..Default::default()
+        }))
+        .await
     }
 
     async fn seal(&mut self, id: u64) -> Body {
@@ -172,16 +184,8 @@ impl Descriptors {
 
     /// The descriptor of `id`, or the node's error message.
     fn fetch(&mut self, kind: u8, id: u64) -> Result<OwnedFd, String> {
-        self.ask(kind, id, 0, 0)
-            .and_then(|fd| fd.ok_or_else(|| "no descriptor".to_string()))
-    }
-
-    /// One request; the descriptor that came with the reply, if any.
-    fn ask(&mut self, kind: u8, id: u64, addr: u64, len: u64) -> Result<Option<OwnedFd>, String> {
         let mut request = vec![kind];
-        for word in [id, addr, len] {
-            request.extend_from_slice(&word.to_le_bytes());
-        }
+        request.extend_from_slice(&id.to_le_bytes());
         self.0.write_all(&request).unwrap();
         let mut header = [0u8; segments::REPLY_HEADER_LEN];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
@@ -204,8 +208,8 @@ impl Descriptors {
         let len = u32::from_le_bytes(header[1..].try_into().unwrap()) as usize;
         let mut message = vec![0u8; len];
         self.0.read_exact(&mut message).unwrap();
-        match header[0] {
-            segments::OK => Ok(fd),
+        match (header[0], fd) {
+            (segments::OK, Some(fd)) => Ok(fd),
             _ => Err(String::from_utf8_lossy(&message).into_owned()),
         }
     }
@@ -300,18 +304,21 @@ async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
     let dir = tempfile::tempdir().unwrap();
     let node = HostProcess::start(dir.path(), &["--object-store-memory", "64MiB"]);
     let mut session = RawSession::open(&node.address, &node.token()).await;
-    let mut fds = session.descriptors();
     let bytes = pattern(3 << 20);
+    let (addr, len) = (bytes.as_ptr() as u64, bytes.len() as u64);
 
-    // The node copies the bytes out of this process into its arena.
+    // Before the session's descriptor connection, the node does not know
+    // which process to read.
     let id = session.new_id();
-    let copied = fds.ask(
-        segments::KIND_COPY_IN,
-        id,
-        bytes.as_ptr() as u64,
-        bytes.len() as u64,
-    );
-    assert!(matches!(copied, Ok(None)), "{copied:?}");
+    let Body::Error(e) = session.copy_in(id, addr, len).await else {
+        panic!("copied from an unknown process")
+    };
+    assert!(e.message.contains("descriptor connection"), "{e:?}");
+
+    // Then it copies the bytes out of this process into its arena.
+    let mut fds = session.descriptors();
+    let copied = session.copy_in(id, addr, len).await;
+    assert!(matches!(copied, Body::Ok(_)), "{copied:?}");
     // Read back through a sealed segment of that object alone.
     assert_eq!(
         session.get(id).await,
@@ -323,18 +330,21 @@ async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
 
     // An address this process has not mapped: refused, typed; nothing made.
     let bad = session.new_id();
-    let refused = fds.ask(segments::KIND_COPY_IN, bad, 4096, 1 << 20).unwrap_err();
-    assert!(refused.contains("cannot read the put's bytes"), "{refused}");
+    let Body::Error(refused) = session.copy_in(bad, 4096, 1 << 20).await else {
+        panic!("copied from an unmapped address")
+    };
+    assert_eq!(refused.code(), pb::ErrorCode::BadArgument, "{refused:?}");
+    assert!(refused.message.contains("cannot read the put's bytes"), "{refused:?}");
     let pb::object_value::Value::Error(e) = session.get(bad).await else {
         panic!("a failed put made an object")
     };
     assert_eq!(e.code(), pb::ErrorCode::UnknownObject, "{e:?}");
     // An id outside the session's range: refused.
     let foreign = reef_core::IdPrefix(session.hello.id_prefix + 1).object(1).0;
-    let refused = fds
-        .ask(segments::KIND_COPY_IN, foreign, bytes.as_ptr() as u64, 4096)
-        .unwrap_err();
-    assert!(refused.contains("not in this session's id range"), "{refused}");
+    let Body::Error(refused) = session.copy_in(foreign, addr, 4096).await else {
+        panic!("a put into another session's id range")
+    };
+    assert!(refused.message.contains("not in this session's id range"), "{refused:?}");
 }
 
 #[tokio::test]

@@ -249,13 +249,30 @@ impl Cluster {
         let id = self.conn.new_object_id();
         match &self.conn.segments {
             Some(segments) if data.len() as u64 >= self.conn.hello.inline_threshold => {
-                // The node copies the bytes out of our memory; where it may
-                // not (ptrace rules), through a segment of its own.
-                match segments.copy_in(id, data).await {
-                    Ok(()) => return Ok(ObjectRef::new(id, self.conn.clone())),
+                let size = data.len() as u64;
+                // The node copies the bytes out of our memory (`data` stays
+                // borrowed until it answered); where it may not (ptrace
+                // rules), they go through a segment of their own.
+                let abandoned =
+                    OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+                let copy_from = data.as_ptr() as u64;
+                let copied = self
+                    .conn
+                    .request(|req_id| {
+                        Op::CreateBuffer(pb::CreateBuffer {
+                            req_id,
+                            id,
+                            size,
+                            stream: false,
+                            copy_from,
+                        })
+                    })
+                    .await;
+                abandoned.defuse();
+                match copied {
+                    Ok(_) => return Ok(ObjectRef::new(id, self.conn.clone())),
                     Err(e) => tracing::debug!("put {id:#x} through a segment: {e}"),
                 }
-                let size = data.len() as u64;
                 // Until sealed, dropping this frees the buffer on the node.
                 let unsealed =
                     OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
@@ -267,6 +284,7 @@ impl Cluster {
                             id,
                             size,
                             stream: false,
+                            copy_from: 0,
                         })
                     })
                     .await?;
@@ -307,6 +325,7 @@ impl Cluster {
                     id,
                     size,
                     stream: true,
+                    copy_from: 0,
                 })
             })
             .await?;

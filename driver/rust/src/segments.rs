@@ -20,7 +20,7 @@ use tokio::net::UnixStream;
 
 use crate::error::{Error, Result};
 
-pub use reef_core::segments::{KIND_BUFFER, KIND_COPY_IN, KIND_READ};
+pub use reef_core::segments::{KIND_BUFFER, KIND_READ};
 
 /// This session's connection to the node's descriptor socket.
 pub struct Segments {
@@ -38,7 +38,7 @@ impl Segments {
         }
         let mut stream = UnixStream::connect(&hello.fd_socket).await.ok()?;
         // Where Yama restricts ptrace to descendants, let the node read the
-        // bytes of this process's puts (`KIND_COPY_IN`); best effort: a put
+        // bytes of this process's puts (`CreateBuffer.copy_from`); best effort: a put
         // the node cannot read goes through a segment instead.
         if let Some(node) = stream.peer_cred().ok().and_then(|c| c.pid()) {
             // SAFETY: PR_SET_PTRACER takes a pid; it changes only who may trace us.
@@ -58,7 +58,12 @@ impl Segments {
     /// The descriptor of segment `id` of this session (`KIND_BUFFER`: a
     /// put's buffer; `KIND_READ`: an object a get answered as a segment).
     pub async fn fetch(&self, kind: u8, id: u64) -> Result<File> {
-        let (status, message, fd) = self.ask(kind, id, 0, 0).await?;
+        let mut stream = self.stream.lock().await;
+        let mut request = [0u8; segments::REQUEST_LEN];
+        request[0] = kind;
+        request[1..].copy_from_slice(&id.to_le_bytes());
+        stream.write_all(&request).await.map_err(lost)?;
+        let (status, message, fd) = receive(&mut stream).await.map_err(lost)?;
         match (status, fd) {
             (segments::OK, Some(fd)) => Ok(File::from(fd)),
             _ => Err(Error::new(
@@ -69,39 +74,6 @@ impl Segments {
                 ),
             )),
         }
-    }
-}
-
-impl Segments {
-    /// Stores `data` as object `id`: the node copies it out of this
-    /// process's memory into its arena (one copy, into pages that exist).
-    pub async fn copy_in(&self, id: u64, data: &[u8]) -> Result<()> {
-        // `data` stays borrowed, unchanged, until the node answered.
-        let addr = data.as_ptr() as u64;
-        let (status, message, _) = self.ask(KIND_COPY_IN, id, addr, data.len() as u64).await?;
-        match status {
-            segments::OK => Ok(()),
-            _ => Err(Error::new(
-                pb::ErrorCode::Internal,
-                String::from_utf8_lossy(&message).into_owned(),
-            )),
-        }
-    }
-
-    async fn ask(
-        &self,
-        kind: u8,
-        id: u64,
-        addr: u64,
-        len: u64,
-    ) -> Result<(u8, Vec<u8>, Option<OwnedFd>)> {
-        let mut stream = self.stream.lock().await;
-        let mut request = vec![kind];
-        for word in [id, addr, len] {
-            request.extend_from_slice(&word.to_le_bytes());
-        }
-        stream.write_all(&request).await.map_err(lost)?;
-        receive(&mut stream).await.map_err(lost)
     }
 }
 

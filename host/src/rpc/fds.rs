@@ -10,10 +10,12 @@
 //! answered (see `Session::segment_fd`).
 //!
 //! A put may instead ask the node to copy the bytes out of the driver's
-//! memory into the arena (`KIND_COPY_IN`, `Session::copy_in`): one copy into
+//! memory into the arena (`CreateBuffer.copy_from`, `Session::copy_in`), in
+//! order with the session's other operations: one copy into
 //! pages the arena already has, where a fresh segment's pages cost the
 //! kernel ~1 s per GiB to allocate on a VM. The node reads only the process
-//! at the other end of this connection (`SO_PEERCRED`), and only while it
+//! at the other end of the session's connection here (`SO_PEERCRED`), and
+//! only while it
 //! lives (a pidfd: a read is discarded when the process ended meanwhile, so
 //! a reused pid is never read).
 
@@ -24,7 +26,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use reef_core::segments::{self, HANDSHAKE_LEN, KEY_LEN, KIND_COPY_IN, REQUEST_LEN};
+use reef_core::segments::{self, HANDSHAKE_LEN, KEY_LEN, REQUEST_LEN};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
@@ -112,25 +114,22 @@ async fn connection(registry: &Registry, mut stream: UnixStream) -> std::io::Res
             "refused: no session {prefix:#x} with that key"
         )));
     };
-    let peer = Peer::of(&stream).map(Arc::new);
+    match (Peer::of(&stream), session.upgrade()) {
+        (Ok(peer), Some(session)) => session.set_peer(Arc::new(peer)),
+        (Err(e), _) => tracing::debug!("puts of session {prefix:#x} will not be copied in: {e}"),
+        (_, None) => return Ok(()),
+    }
     stream.write_all(&[segments::OK]).await?;
     let mut request = [0u8; REQUEST_LEN];
     loop {
         if stream.read_exact(&mut request).await.is_err() {
             return Ok(()); // the driver closed it
         }
-        let word = |i: usize| u64::from_le_bytes(request[1 + 8 * i..9 + 8 * i].try_into().unwrap());
-        let (id, addr, len) = (word(0), word(1), word(2));
+        let id = u64::from_le_bytes(request[1..].try_into().unwrap());
         let Some(session) = session.upgrade() else {
             return Ok(()); // the session ended
         };
-        let result = match request[0] {
-            KIND_COPY_IN => match &peer {
-                Ok(peer) => session.copy_in(id, peer.clone(), addr, len).await.map(|()| None),
-                Err(e) => Err(ReefError::internal(format!("the driver's process is unknown: {e}"))),
-            },
-            kind => session.segment_fd(kind, id).map(Some),
-        };
+        let result = session.segment_fd(request[0], id).map(Some);
         drop(session);
         reply(&mut stream, result).await?;
     }

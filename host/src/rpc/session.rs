@@ -56,6 +56,8 @@ pub struct Session {
     /// The tenant's arena-bytes quota taken by objects the driver put and
     /// holds (given back when it releases them or leaves).
     charges: Mutex<HashMap<ObjectId, Charge>>,
+    /// The driver's process, once it connected to the descriptor socket.
+    peer: Mutex<Option<Arc<super::fds::Peer>>>,
 }
 
 #[derive(Default)]
@@ -110,6 +112,7 @@ impl Session {
             buffers: Mutex::default(),
             streams: Mutex::default(),
             charges: Mutex::default(),
+            peer: Mutex::default(),
         });
         let fd_key = match session.node.fds.register(prefix, &session) {
             Ok(key) => key,
@@ -426,6 +429,15 @@ impl Session {
                 }
                 self.reply_result(p.req_id, result.map(|()| Body::Ok(pb::Empty {})));
             }
+            Op::CreateBuffer(b) if b.copy_from != 0 => {
+                // After the ops before it (a release sent before has freed
+                // its space); answered once the bytes are copied and stored.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = this.copy_in(b.id, b.copy_from, b.size).await;
+                    this.reply_result(b.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+                });
+            }
             Op::CreateBuffer(b) => {
                 let result = self.check_own_id(b.id).and_then(|()| {
                     let charge = self.charge_bytes(b.size)?;
@@ -711,19 +723,22 @@ impl Session {
         self.pins.lock().unwrap().entry(id).or_default().push(data);
     }
 
+    /// The driver's process, as its descriptor connection found it: where
+    /// `CreateBuffer.copy_from` reads.
+    pub fn set_peer(&self, peer: Arc<super::fds::Peer>) {
+        *self.peer.lock().unwrap() = Some(peer);
+    }
+
     /// A put of `len` bytes whose bytes the node copies out of the driver's
-    /// memory at `addr` (`rpc::fds`, `KIND_COPY_IN`) into a block of the
+    /// memory at `addr` (`CreateBuffer.copy_from`) into a block of the
     /// arena: the driver never maps the arena, and the bytes are copied once.
-    pub async fn copy_in(
-        self: &Arc<Self>,
-        id: ObjectId,
-        peer: Arc<super::fds::Peer>,
-        addr: u64,
-        len: u64,
-    ) -> ReefResult<()> {
-        if self.is_closed() {
-            return Err(ReefError::new(ErrorCode::Cancelled, "the session ended"));
-        }
+    async fn copy_in(self: &Arc<Self>, id: ObjectId, addr: u64, len: u64) -> ReefResult<()> {
+        let peer = self.peer.lock().unwrap().clone().ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::BadArgument,
+                "copy_from needs the session's descriptor connection (Hello.fd_socket)",
+            )
+        })?;
         self.check_own_id(id)?;
         let charge = self.charge_bytes(len)?;
         let block = self.node.store().allocate(len)?;
