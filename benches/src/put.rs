@@ -11,10 +11,11 @@ use crate::report::{percentile_us, Bound, Figure, Unit};
 pub const RUNS: usize = 5;
 
 /// **Same-machine `put` of 1 GiB.** `Cluster::put_bytes` of a pre-touched
-/// 1 GiB buffer into a node on the driver's machine: the node makes a
-/// fresh segment (memfd) for the object, the driver maps it and copies the
-/// bytes straight in, the node seals it. The object is released between
-/// runs. Figure: 1 GiB (10^9-byte GB) over the
+/// 1 GiB buffer into a node on the driver's machine: the node copies the
+/// bytes out of the driver's memory straight into its arena
+/// (`CreateBuffer.copy_from`, one `process_vm_readv`; the driver maps no
+/// memory of the node). The object is released between runs so the next
+/// put reuses the space. Figure: 1 GiB (10^9-byte GB) over the
 /// median put time of `RUNS`.
 pub async fn same_machine(cluster: &Cluster, data: &[u8]) -> Result<()> {
     ensure!(
@@ -23,7 +24,7 @@ pub async fn same_machine(cluster: &Cluster, data: &[u8]) -> Result<()> {
     );
     let times = puts(cluster, data, RUNS).await?;
     Figure::new(
-        "same-machine driver put of 1 GiB (through a shared-memory segment, median)",
+        "same-machine driver put of 1 GiB (copied in by the node, median)",
         gb_per_s(data.len(), &times),
         Unit::GBPerSec,
         Bound::AtLeast(5.0),

@@ -45,7 +45,8 @@ fn host_pids() -> Result<Vec<u32>> {
         else {
             continue;
         };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "host")
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim_end() == "host")
         {
             pids.push(pid);
         }

@@ -296,7 +296,10 @@ async fn a_sealed_object_is_read_only_and_a_mapped_buffer_is_not_sealed() {
     assert_eq!(view.bytes(), &bytes[..]);
     // SAFETY: our own read-only mapping; the call must fail.
     let writable = unsafe { mm::mprotect(view.0, len, MprotectFlags::READ | MprotectFlags::WRITE) };
-    assert!(writable.is_err(), "a sealed object's mapping was made writable");
+    assert!(
+        writable.is_err(),
+        "a sealed object's mapping was made writable"
+    );
 }
 
 #[tokio::test]
@@ -334,7 +337,10 @@ async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
         panic!("copied from an unmapped address")
     };
     assert_eq!(refused.code(), pb::ErrorCode::BadArgument, "{refused:?}");
-    assert!(refused.message.contains("cannot read the put's bytes"), "{refused:?}");
+    assert!(
+        refused.message.contains("cannot read the put's bytes"),
+        "{refused:?}"
+    );
     let pb::object_value::Value::Error(e) = session.get(bad).await else {
         panic!("a failed put made an object")
     };
@@ -344,7 +350,10 @@ async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
     let Body::Error(refused) = session.copy_in(foreign, addr, 4096).await else {
         panic!("a put into another session's id range")
     };
-    assert!(refused.message.contains("not in this session's id range"), "{refused:?}");
+    assert!(
+        refused.message.contains("not in this session's id range"),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

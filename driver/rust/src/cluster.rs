@@ -253,8 +253,7 @@ impl Cluster {
                 // The node copies the bytes out of our memory (`data` stays
                 // borrowed until it answered); where it may not (ptrace
                 // rules), they go through a segment of their own.
-                let abandoned =
-                    OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+                let abandoned = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
                 let copy_from = data.as_ptr() as u64;
                 let copied = self
                     .conn
@@ -274,8 +273,7 @@ impl Cluster {
                     Err(e) => tracing::debug!("put {id:#x} through a segment: {e}"),
                 }
                 // Until sealed, dropping this frees the buffer on the node.
-                let unsealed =
-                    OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+                let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
                 let body = self
                     .conn
                     .request(|req_id| {
@@ -432,9 +430,7 @@ impl Cluster {
         for v in reply.values {
             out.push(match v.value {
                 Some(pb::object_value::Value::Inline(b)) => Ok(ObjectData::owned(b)),
-                Some(pb::object_value::Value::Segment(len)) => {
-                    self.map_segment(v.id, len).await
-                }
+                Some(pb::object_value::Value::Segment(len)) => self.map_segment(v.id, len).await,
                 // Only for drivers that mapped the arena: no longer sent.
                 Some(pb::object_value::Value::Arena(_)) => Err(unexpected()),
                 Some(pb::object_value::Value::Streamed(len)) => self

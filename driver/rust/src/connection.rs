@@ -14,8 +14,8 @@ use reef_proto::node_client::NodeClient;
 use reef_proto::server_reply::Body;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::segments::Segments;
 use crate::error::{Error, Result};
+use crate::segments::Segments;
 
 /// Operations packed into one message at most.
 const MAX_BATCH: usize = 4096;

@@ -481,7 +481,10 @@ impl Session {
                         .segment()
                         .map_or(Ok(()), |segment| segment.seal())
                         .map_err(|e| {
-                            ReefError::new(e.code, format!("sealing object {:#x}: {}", s.id, e.message))
+                            ReefError::new(
+                                e.code,
+                                format!("sealing object {:#x}: {}", s.id, e.message),
+                            )
                         })
                         .and_then(|()| {
                             self.node
@@ -785,10 +788,13 @@ impl Session {
             }
             KIND_READ => {
                 let pins = self.pins.lock().unwrap();
-                let segment = pins.get(&id).and_then(|v| v.last()).and_then(|d| match &**d {
-                    Data::Arena(block) => block.segment().filter(|s| s.is_sealed()),
-                    Data::Inline(_) => None,
-                });
+                let segment = pins
+                    .get(&id)
+                    .and_then(|v| v.last())
+                    .and_then(|d| match &**d {
+                        Data::Arena(block) => block.segment().filter(|s| s.is_sealed()),
+                        Data::Inline(_) => None,
+                    });
                 match segment {
                     Some(segment) => dup(segment),
                     None => Err(ReefError::unknown_object(id)),

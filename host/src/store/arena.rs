@@ -331,7 +331,10 @@ impl Block {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
         // A segment is written by its driver and mapped read-only here.
-        assert!(self.segment.is_none(), "a segment is never written in place");
+        assert!(
+            self.segment.is_none(),
+            "a segment is never written in place"
+        );
         // SAFETY: the caller is the block's only writer (see above).
         unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut u8, self.len as usize) }
     }

@@ -98,7 +98,6 @@ impl AlignedMap {
         self.ptr
     }
 
-
     /// Collapses `[offset, offset+len)` (`HUGE_PAGE`-aligned) of the file's page
     /// cache into 2 MiB folios. The contents do not change; concurrent readers
     /// and writers of those pages briefly wait. An error means the kernel
