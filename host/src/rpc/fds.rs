@@ -40,10 +40,13 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once (one per same-machine session, plus strays).
 const MAX_CONNECTIONS: usize = 1024;
 
+/// A session's descriptor key, and the session.
+type Entry = (Vec<u8>, Weak<Session>);
+
 /// The sessions that may connect, by id prefix.
 #[derive(Default)]
 pub struct Registry {
-    sessions: Mutex<HashMap<u64, (Vec<u8>, Weak<Session>)>>,
+    sessions: Mutex<HashMap<u64, Entry>>,
 }
 
 impl Registry {
@@ -148,13 +151,22 @@ impl Peer {
             .peer_cred()?
             .pid()
             .ok_or_else(|| std::io::Error::other("no peer pid"))?;
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let pidfd = match peer_pidfd(stream) {
+            Some(fd) => fd,
+            // Before Linux 6.5: the pid's process now (checked alive below;
+            // the connecting process would have to die and its pid be
+            // taken within this call for it to be another's).
+            None => {
+                // SAFETY: pidfd_open takes a pid and flags and returns a new
+                // descriptor we own.
+                let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // SAFETY: a fresh descriptor nobody else owns.
+                unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }
+            }
+        };
         let peer = Peer { pid, pidfd };
         // The pid was the connected process's when pidfd_open ran only if
         // that process is still alive now (otherwise the pid may be reused).
@@ -209,6 +221,27 @@ impl Peer {
         }
         Ok(())
     }
+}
+
+/// A pidfd of the process that connected `stream` (`SO_PEERPIDFD`, Linux
+/// 6.5+: the very process, even if its pid was reused since), or `None`.
+fn peer_pidfd(stream: &UnixStream) -> Option<OwnedFd> {
+    /// `SO_PEERPIDFD`, not yet in the libc crate.
+    const SO_PEERPIDFD: libc::c_int = 77;
+    let mut fd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int into `fd` and its size into `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            &mut fd as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    // SAFETY: on success the kernel gave us a new descriptor we own.
+    (rc == 0 && fd >= 0).then(|| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// Sends one reply: success (with a descriptor, or none), or the error.
