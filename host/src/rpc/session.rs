@@ -701,10 +701,9 @@ impl Session {
                         self.pin(id, Arc::new(Data::Arena(copy)));
                         pb::object_value::Value::Segment(len)
                     }
-                    Err(e) => {
-                        tracing::debug!("object {id:#x} sent inline: no segment for it: {e}");
-                        pb::object_value::Value::Inline(Bytes::copy_from_slice(block.as_slice()))
-                    }
+                    // No room for the copy (e.g. STORE_FULL while every
+                    // object is pinned): as a get that cannot restore fails.
+                    Err(e) => pb::object_value::Value::Error(e.to_proto()),
                 }
             }
             // A remote driver pulls large objects over raw connections.
