@@ -1,8 +1,8 @@
 //! The arena's own mapping, at a 2 MiB-aligned address, and the collapse of its
 //! page cache into 2 MiB folios.
 //!
-//! tmpfs allocates 4 KiB folios unless the mount (or the system's
-//! `shmem_enabled`) asks for huge pages, which `/dev/shm` usually does not.
+//! Shared memory (the arena is a memfd) comes in 4 KiB folios unless the
+//! system's `shmem_enabled` asks for huge pages, which it usually does not.
 //! A view of 4 KiB folios costs the kernel a page-table entry and a
 //! reference per 4 KiB page, once when the guest faults it in and again when
 //! the view is undone: most of a task summing a 64 MiB view, on a VM. A
