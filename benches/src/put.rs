@@ -30,7 +30,34 @@ pub async fn same_machine(cluster: &Cluster, data: &[u8]) -> Result<()> {
         Bound::AtLeast(5.0),
     )
     .print();
+    let times = gets(cluster, data).await?;
+    Figure::new(
+        "same-machine driver get of 1 GiB (copied into a sealed segment, mapped, median)",
+        gb_per_s(data.len(), &times),
+        Unit::GBPerSec,
+        Bound::AtLeast(1.0),
+    )
+    .print();
     Ok(())
+}
+
+/// **Same-machine `get` of 1 GiB.** `Cluster::get_bytes` of an object the
+/// driver put (it lives in the node's arena): the node copies it into a
+/// fresh sealed segment for this get and hands its descriptor to the
+/// session, the driver maps it read-only. `RUNS` gets, each dropped (the
+/// segment freed) before the next.
+async fn gets(cluster: &Cluster, data: &[u8]) -> Result<Vec<Duration>> {
+    let obj = cluster.put_bytes(data).await?;
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let got = cluster.get_bytes(&obj).await?;
+        times.push(start.elapsed());
+        ensure!(got.is_zero_copy() && got.len() == data.len(), "not mapped");
+        drop(got);
+    }
+    tracing::info!(?times, "gets of {} bytes", data.len());
+    Ok(times)
 }
 
 /// **The socket alternative.** The same put to a node whose inline

@@ -54,6 +54,8 @@ pub struct Arena {
 struct AllocState {
     allocator: Allocator,
     used: u64,
+    /// Bytes of segment copies made for same-machine gets (outside the arena).
+    copies: u64,
 }
 
 /// A block of the arena owned by one object; freed when dropped. A block
@@ -62,7 +64,9 @@ struct AllocState {
 /// object counts against the store's capacity as any other.
 pub struct Block {
     arena: Arc<Arena>,
-    allocation: Allocation,
+    /// The arena range; `None` for a get's segment copy (counted in
+    /// `AllocState::copies` instead, see `Arena::reserve_copy`).
+    allocation: Option<Allocation>,
     offset: u64,
     len: u64,
     segment: Option<Segment>,
@@ -105,6 +109,7 @@ impl Arena {
             alloc: Mutex::new(AllocState {
                 allocator: Allocator::with_max_allocs((capacity / PAGE) as u32, 1 << 20),
                 used: 0,
+                copies: 0,
             }),
         }))
     }
@@ -252,7 +257,7 @@ impl Arena {
         debug_assert!(offset + round_up_page(len.max(1)) <= start + reserved_pages as u64 * PAGE);
         let block = Block {
             arena: self.clone(),
-            allocation,
+            allocation: Some(allocation),
             offset,
             len,
             segment: None,
@@ -269,6 +274,32 @@ impl Arena {
             )
         };
         Some(block)
+    }
+
+    /// Room for a segment copy of an object for a same-machine get: not a
+    /// range of the arena (the object already holds one), but counted, with
+    /// all such copies, against the arena's capacity; `None` when they
+    /// would exceed it. The block must be given its segment
+    /// (`Block::into_segment`) before its bytes are read.
+    pub fn reserve_copy(self: &Arc<Self>, len: u64) -> Option<Block> {
+        let size = round_up_page(len.max(1));
+        let mut state = self.alloc.lock().unwrap();
+        if state.copies + size > self.capacity {
+            return None;
+        }
+        state.copies += size;
+        Some(Block {
+            arena: self.clone(),
+            allocation: None,
+            offset: 0,
+            len,
+            segment: None,
+        })
+    }
+
+    /// Bytes held by segment copies for same-machine gets.
+    pub fn copies(&self) -> u64 {
+        self.alloc.lock().unwrap().copies
     }
 
     fn base(&self) -> *mut u8 {
@@ -332,7 +363,7 @@ impl Block {
     pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
         // A segment is written by its driver and mapped read-only here.
         assert!(
-            self.segment.is_none(),
+            self.segment.is_none() && self.allocation.is_some(),
             "a segment is never written in place"
         );
         // SAFETY: the caller is the block's only writer (see above).
@@ -343,8 +374,13 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         let mut state = self.arena.alloc.lock().unwrap();
-        state.used -= round_up_page(self.len.max(1));
-        state.allocator.free(self.allocation);
+        match self.allocation {
+            Some(allocation) => {
+                state.used -= round_up_page(self.len.max(1));
+                state.allocator.free(allocation);
+            }
+            None => state.copies -= round_up_page(self.len.max(1)),
+        }
     }
 }
 

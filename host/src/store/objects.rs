@@ -505,8 +505,23 @@ impl ObjectStore {
 
     /// A sealed segment holding a copy of `bytes` (an object of the arena
     /// a same-machine driver reads: it may map only that object's pages).
+    /// Such copies are counted apart from the arena, all of them together
+    /// at most the store's capacity (the object itself keeps its block).
     pub fn segment_copy(&self, bytes: &[u8]) -> ReefResult<Block> {
-        let block = self.allocate_segment(bytes.len() as u64)?;
+        let len = bytes.len() as u64;
+        let reserved = self.arena.reserve_copy(len).ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::StoreFull,
+                format!(
+                    "no room for a {len}-byte copy of an object for a driver on this machine: \
+                     such copies hold {} of at most {} bytes (the store's size); drop \
+                     objects read earlier",
+                    self.arena.copies(),
+                    self.arena.capacity()
+                ),
+            )
+        })?;
+        let block = reserved.into_segment(Segment::create(len)?);
         let segment = block.segment().expect("allocate_segment makes a segment");
         segment.fill(bytes)?;
         segment.seal()?;
