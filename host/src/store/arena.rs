@@ -443,6 +443,23 @@ mod tests {
     }
 
     #[test]
+    fn get_copies_are_counted_apart_and_bounded_by_the_capacity() {
+        let arena = Arena::create("test.arena", 4 * PAGE).unwrap();
+        let object = arena.allocate(3 * PAGE).unwrap();
+        // A copy takes no arena range: the object keeps its block.
+        let first = arena.reserve_copy(3 * PAGE).unwrap();
+        assert_eq!((arena.used(), arena.copies()), (3 * PAGE, 3 * PAGE));
+        // Copies together stay within the capacity.
+        assert!(arena.reserve_copy(2 * PAGE).is_none());
+        let second = arena.reserve_copy(PAGE - 1).unwrap();
+        assert_eq!(arena.copies(), 4 * PAGE);
+        drop((first, second));
+        assert_eq!(arena.copies(), 0);
+        drop(object);
+        assert_eq!(arena.used(), 0);
+    }
+
+    #[test]
     fn a_large_block_fits_unaligned_when_no_aligned_run_is_free() {
         let arena = Arena::create("test.arena", HUGE_OBJECT + PAGE).unwrap();
         let _small = arena.allocate(PAGE).unwrap();
