@@ -90,7 +90,9 @@ impl ChildNode {
 pub async fn in_process_node(object_store: u64) -> Result<(Arc<Node>, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("reef-bench-").tempdir()?;
     let node = Node::start(NodeConfig::for_tests(dir.path(), object_store)).await?;
-    wait_allocated(node.store().arena().path()).await?;
+    // The arena is a memfd: seen through this process's descriptor of it.
+    let arena = std::path::PathBuf::from(format!("/proc/self/fd/{}", node.store().arena().fd()));
+    wait_allocated(&arena).await?;
     Ok((node, dir))
 }
 

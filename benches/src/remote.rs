@@ -27,7 +27,7 @@ pub async fn figures(data: &[u8]) -> Result<()> {
     let cluster = Cluster::connect_with(&node.address, options).await?;
     ensure!(
         !cluster.is_same_machine(),
-        "the driver mapped the node's arena"
+        "the driver uses shared-memory segments"
     );
     let times = puts(&cluster, data, RUNS).await?;
     Figure::new(

@@ -147,8 +147,8 @@ pub fn lane_sum(xs: &[f64]) -> f64 {
 }
 
 /// **Host-native sum**: the same `SEED_TASKS` slices of the stored array summed
-/// by [`lane_sum`] in the driver, one thread, reading the node's arena in place
-/// (the driver maps it). `runs` timed runs after `warmup` untimed ones.
+/// by [`lane_sum`] in the driver, one thread, reading the object in place
+/// (the driver maps its segment). `runs` timed runs after `warmup` untimed ones.
 pub async fn host_sum_samples(
     cluster: &Cluster,
     obj: &ObjectRef,
@@ -159,7 +159,7 @@ pub async fn host_sum_samples(
     let data = cluster.get_bytes(obj).await?;
     ensure!(
         data.is_zero_copy(),
-        "the driver does not read the node's arena in place"
+        "the driver does not read the object in place"
     );
     let xs = data.as_f64s().context("the object is not aligned f64s")?;
     ensure!(xs.len() as u64 == n, "the object holds {} f64s", xs.len());

@@ -14,6 +14,8 @@
 //!   ([`Caller`]: node, admin or tenant credential).
 //! * [`tls`] — TLS for TCP connections: certificates, the client trust,
 //!   streams that may be encrypted.
+//! * [`segments`] — the descriptor socket where a driver on the node's
+//!   machine takes the memfds of its own objects.
 //! * [`wire`] — the raw object connections to a node's port: pulls (node to
 //!   node, and remote drivers' gets) and pushes (remote drivers' puts).
 
@@ -22,6 +24,7 @@ mod error;
 pub mod ids;
 mod resources;
 pub mod retry;
+pub mod segments;
 mod strategy;
 pub mod tenant;
 pub mod tls;

@@ -295,9 +295,6 @@ struct StartArgs {
     /// Unix socket for drivers on this machine [default: <data-dir>/node.sock].
     #[arg(long)]
     socket: Option<PathBuf>,
-    /// Directory of the arena file (a tmpfs).
-    #[arg(long, default_value = "/dev/shm")]
-    arena_dir: PathBuf,
     /// Objects smaller than this live on the heap, larger ones in the arena.
     #[arg(long, default_value = "100KiB")]
     inline_threshold: ByteSize,
@@ -610,7 +607,6 @@ async fn start(args: StartArgs) -> Result<()> {
         memory: args.memory.map_or_else(machine_memory, |m| m.as_u64()),
         custom_resources: args.resources.into_iter().collect(),
         object_store_memory: args.object_store_memory.as_u64(),
-        arena_dir: args.arena_dir,
         spill_dir: args.spill_dir.unwrap_or_else(|| data_dir.join("spill")),
         socket_path: args.socket.unwrap_or_else(|| data_dir.join("node.sock")),
         data_dir,
@@ -675,10 +671,9 @@ async fn start(args: StartArgs) -> Result<()> {
     let token = config.token.clone();
     let node = Node::start(config).await?;
     let auth = crate::rpc::auth::Authenticator::new(&token, node.cluster.clone());
-    let arena_path = node.store().arena().path().to_owned();
     let remove_files = |node: &Node| {
         let _ = std::fs::remove_file(&node.config.socket_path);
-        let _ = std::fs::remove_file(&arena_path);
+        let _ = std::fs::remove_file(reef_core::segments::socket_path(&node.config.socket_path));
     };
 
     if args.stop_on_stdin_close {
@@ -716,6 +711,17 @@ async fn start(args: StartArgs) -> Result<()> {
             std::fs::Permissions::from_mode(0o600),
         )
         .with_context(|| format!("cannot restrict {}", node.config.socket_path.display()))?;
+    }
+    // Where same-machine drivers take their objects' memfds (`rpc::fds`).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = reef_core::segments::socket_path(&node.config.socket_path);
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+        tokio::spawn(crate::rpc::fds::serve(node.fds.clone(), listener));
     }
     // `/metrics` and the dashboard take the default tenant's token on the
     // head (as before tenants), the node credential elsewhere.
@@ -876,12 +882,12 @@ async fn start(args: StartArgs) -> Result<()> {
     }
     // One line: a parent may read only this banner and close the pipe.
     println!(
-        "reef node {} listening on {addr}{}{} (object store {} at {}){}",
+        "reef node {} listening on {addr}{}{} (object store {} in {}){}",
         node.id,
         if node.config.head { " (head)" } else { "" },
         if tls.is_some() { " with TLS" } else { "" },
         ByteSize(node.store().arena().capacity()),
-        arena_path.display(),
+        node.store().arena().name(),
         dashboard_url
             .map(|url| format!("; dashboard at {url}"))
             .unwrap_or_default()

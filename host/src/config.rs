@@ -14,8 +14,6 @@ pub struct NodeConfig {
     pub memory: u64,
     pub custom_resources: std::collections::BTreeMap<String, f64>,
     pub object_store_memory: u64,
-    /// Where the arena file is created (a tmpfs, normally `/dev/shm`).
-    pub arena_dir: PathBuf,
     pub spill_dir: PathBuf,
     pub data_dir: PathBuf,
     /// The Unix socket same-machine drivers use (see `Hello.socket_path`).
@@ -76,7 +74,6 @@ impl NodeConfig {
             memory: 16 << 30,
             custom_resources: Default::default(),
             object_store_memory: object_store,
-            arena_dir: "/dev/shm".into(),
             spill_dir: dir.join("spill"),
             data_dir: dir.to_owned(),
             socket_path: dir.join("node.sock"),

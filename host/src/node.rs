@@ -85,6 +85,8 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Remote drivers' streamed puts in progress.
     pub uploads: Arc<crate::transfer::Uploads>,
+    /// Sessions that may take their objects' memfds (`rpc::fds`).
+    pub fds: Arc<crate::rpc::fds::Registry>,
     /// Tenants' quotas and what they use here.
     pub quotas: Arc<Quotas>,
     /// What guests may reach; holds `work` weakly.
@@ -148,13 +150,11 @@ impl Node {
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let engine = crate::engine::new_engine()?;
         crate::engine::start_epoch_ticker(&engine);
-        let arena_path = config
-            .arena_dir
-            .join(format!("reef-{}-{id}.arena", config.port));
-        // Arenas of nodes killed here before (SIGKILL leaves the file, and
-        // its memory, behind) go first.
-        crate::store::remove_stale_arenas(&config.arena_dir);
-        let arena = Arena::create(&arena_path, config.object_store_memory)?;
+        // A memfd: no path, gone with the process however it ends.
+        let arena = Arena::create(
+            &format!("reef-{}.arena", config.port),
+            config.object_store_memory,
+        )?;
         {
             let arena = arena.clone();
             std::thread::spawn(move || {
@@ -260,6 +260,7 @@ impl Node {
             logs,
             metrics,
             uploads: Arc::default(),
+            fds: Arc::default(),
             quotas,
             host,
             _work: work,
@@ -343,7 +344,6 @@ impl Node {
             address: self.address(),
             total: Some(to_map(self.scheduler.total())),
             available: Some(to_map(&self.scheduler.available())),
-            arena_path: self.store().arena().path().display().to_string(),
             ..Default::default()
         }
     }

@@ -1,6 +1,8 @@
-//! A node's shared-memory arena file (`/dev/shm/reef-<port>-<id>.arena`), as
-//! another process sees it: which file it is, whether the node's background
-//! prefault has allocated it, and how much of it a process has mapped.
+//! A node's shared-memory arena (a memfd named `reef-<port>.arena`, with no
+//! path of its own), as another process of the same user sees it: through
+//! the node's descriptor `/proc/<pid>/fd/<n>` (which `stat` follows), whether
+//! the node's background prefault has allocated it, and how much of it a
+//! process has mapped.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -8,21 +10,55 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-/// The arena file of the node listening on `address`.
+/// The memfd's name as `/proc/<pid>/fd` links and `/proc/<pid>/maps` show it.
+pub fn memfd_name(port: &str) -> String {
+    format!("/memfd:reef-{port}.arena (deleted)")
+}
+
+/// The arena of the node listening on `address`: `/proc/<pid>/fd/<n>` of the
+/// `host` process holding the memfd.
 pub fn of_node(address: &str) -> Result<PathBuf> {
     let port = address.rsplit(':').next().unwrap_or_default();
-    let prefix = format!("reef-{port}-");
-    for entry in std::fs::read_dir("/dev/shm")? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.starts_with(&prefix) && name.ends_with(".arena") {
-            return Ok(path);
+    let name = memfd_name(port);
+    for pid in host_pids()? {
+        // Processes come and go: skip those gone meanwhile.
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == name.as_str()) {
+                return Ok(fd.path());
+            }
         }
     }
-    bail!("no arena file for the node at {address} in /dev/shm")
+    bail!("no `host` process holds the arena {name} of the node at {address}")
+}
+
+/// This user's processes named `host` (others' are unreadable).
+fn host_pids() -> Result<Vec<u32>> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim_end() == "host")
+        {
+            pids.push(pid);
+        }
+    }
+    Ok(pids)
+}
+
+/// The name mappings of `arena` show in `/proc/<pid>/maps`.
+fn mapped_name(arena: &Path) -> String {
+    std::fs::read_link(arena)
+        .map(|l| l.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| arena.to_string_lossy().into_owned())
 }
 
 /// Whether every block of the arena file is allocated.
@@ -75,7 +111,7 @@ pub fn mapped_bytes(pid: u32, path: &Path) -> Result<u64> {
 fn smaps_bytes(pid: u32, path: &Path, field: &str) -> Result<u64> {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
         .with_context(|| format!("reading /proc/{pid}/smaps"))?;
-    let name = path.to_string_lossy();
+    let name = mapped_name(path);
     let mut in_arena = false;
     let mut bytes = 0u64;
     for line in smaps.lines() {
@@ -91,33 +127,15 @@ fn smaps_bytes(pid: u32, path: &Path, field: &str) -> Result<u64> {
     Ok(bytes)
 }
 
-/// The node process that owns the arena file `arena`: a process named `host`
-/// (this user's) that maps it. Drivers on the machine map it too, so the name
-/// tells them apart.
+/// The node process that holds the arena `arena` (a `/proc/<pid>/fd/<n>`
+/// path from `of_node`).
 pub fn node_pid(arena: &Path) -> Result<u32> {
-    let name = arena.to_string_lossy();
-    for entry in std::fs::read_dir("/proc")? {
-        let Some(pid) = entry?
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // Processes come and go, and others' are unreadable: skip those.
-        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
-            continue;
-        };
-        if comm.trim_end() != "host" {
-            continue;
-        }
-        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
-            if maps.lines().any(|l| l.ends_with(&*name)) {
-                return Ok(pid);
-            }
-        }
-    }
-    bail!("no `host` process maps the arena {}", arena.display())
+    arena
+        .strip_prefix("/proc")
+        .ok()
+        .and_then(|rest| rest.iter().next())
+        .and_then(|pid| pid.to_str()?.parse().ok())
+        .with_context(|| format!("{} is not a process's descriptor", arena.display()))
 }
 
 /// Waits until the node at `address` has its arena allocated and rebuilt in

@@ -7,7 +7,7 @@
 //! * [`node`] / [`node_with`]: a private node behind a connected driver;
 //! * [`cluster3`]: a head and two workers on 127.0.0.1;
 //! * [`guest`]: the guest modules `scripts/build-guests.sh` builds;
-//! * [`arena`]: a node's shared-memory arena file, seen from outside;
+//! * [`arena`]: a node's shared-memory arena (a memfd), seen from outside;
 //! * [`redis`]: a real `redis-server` (for the control plane's Redis store);
 //! * [`golden`]: the shared golden MessagePack vectors of every SDK's codec.
 //!

@@ -67,7 +67,7 @@ async fn stop_fails_running_tasks_with_node_stopping() {
         panic!("the node did not exit:\n{}", node.log());
     };
     assert!(status.success());
-    // The arena file is gone with the node.
+    // Nothing of the node is in /dev/shm (its arena is a memfd).
     let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
         .unwrap()
         .flatten()

@@ -1,4 +1,4 @@
-//! Large objects from a driver that does not map the node's arena (as on
+//! Large objects from a driver that does not use shared memory (as on
 //! another machine): streamed over raw TCP connections to the node's port,
 //! here over loopback with the same-machine path turned off.
 
@@ -233,6 +233,7 @@ async fn a_push_past_the_declared_size_is_refused() {
             id,
             size: 1 << 30,
             stream: true,
+            copy_from: 0,
         }))
         .await;
     let Body::Error(e) = body else {
@@ -247,6 +248,7 @@ async fn a_push_past_the_declared_size_is_refused() {
             id,
             size,
             stream: true,
+            copy_from: 0,
         }))
         .await;
     assert!(matches!(body, Body::Buffer(_)), "{body:?}");

@@ -96,7 +96,7 @@ async fn main() -> Result<()> {
             views::guest_views(&node, &demo).await?;
         }
         node.stop();
-        drop(node); // removes its arena file
+        drop(node); // frees its arena
         drop(dir);
     }
 

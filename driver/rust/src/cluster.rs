@@ -36,7 +36,7 @@ pub struct Cluster {
     groups: PlacementGroupsClient<TokenChannel>,
     address: String,
     token: String,
-    /// Raw connections for large objects when the arena is not mapped.
+    /// Raw connections for large objects when not on the node's machine.
     streamer: Arc<Streamer>,
     /// Keeps a node started by `Cluster::local` alive while the cluster lives.
     _local: Option<Arc<LocalNode>>,
@@ -140,7 +140,7 @@ impl Cluster {
             })?;
         // On the node's machine, move to its Unix socket: same protocol,
         // a cheaper transport than loopback TCP.
-        let conn = match (&conn.arena, conn.hello.socket_path.as_str()) {
+        let conn = match (&conn.segments, conn.hello.socket_path.as_str()) {
             (Some(_), path) if !path.is_empty() => match unix_client(path, token).await {
                 Ok(client) => match Connection::open(client, true).await {
                     Ok(unix) => {
@@ -178,9 +178,10 @@ impl Cluster {
         &self.token
     }
 
-    /// Whether large objects go through the node's shared-memory arena.
+    /// Whether large objects go through shared memory (a segment per
+    /// object) rather than over sockets.
     pub fn is_same_machine(&self) -> bool {
-        self.conn.arena.is_some()
+        self.conn.segments.is_some()
     }
 
     /// Registers a module (component or core module) with no grants.
@@ -241,13 +242,38 @@ impl Cluster {
     }
 
     /// Stores bytes as an object. Large objects on the node's machine are
-    /// written straight into its arena; from elsewhere, objects of at least
-    /// 1 MiB are streamed over raw connections to the node's port.
+    /// written straight into a segment the node makes for them; from
+    /// elsewhere, objects of at least 1 MiB are streamed over raw
+    /// connections to the node's port.
     pub async fn put_bytes(&self, data: &[u8]) -> Result<ObjectRef> {
         let id = self.conn.new_object_id();
-        match &self.conn.arena {
-            Some(arena) if data.len() as u64 >= self.conn.hello.inline_threshold => {
+        match &self.conn.segments {
+            Some(segments) if data.len() as u64 >= self.conn.hello.inline_threshold => {
                 let size = data.len() as u64;
+                // The node copies the bytes out of our memory (`data` stays
+                // borrowed until it answered); where it may not (ptrace
+                // rules), they go through a segment of their own.
+                let abandoned = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+                let copy_from = data.as_ptr() as u64;
+                let copied = self
+                    .conn
+                    .request(|req_id| {
+                        Op::CreateBuffer(pb::CreateBuffer {
+                            req_id,
+                            id,
+                            size,
+                            stream: false,
+                            copy_from,
+                        })
+                    })
+                    .await;
+                abandoned.defuse();
+                match copied {
+                    Ok(_) => return Ok(ObjectRef::new(id, self.conn.clone())),
+                    Err(e) => tracing::debug!("put {id:#x} through a segment: {e}"),
+                }
+                // Until sealed, dropping this frees the buffer on the node.
+                let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
                 let body = self
                     .conn
                     .request(|req_id| {
@@ -256,16 +282,20 @@ impl Cluster {
                             id,
                             size,
                             stream: false,
+                            copy_from: 0,
                         })
                     })
                     .await?;
-                let Body::Buffer(b) = body else {
+                let Body::Buffer(_) = body else {
                     return Err(unexpected());
                 };
-                arena.write(b.offset, data);
+                let buffer = segments.fetch(crate::segments::KIND_BUFFER, id).await?;
+                crate::segments::write(&buffer, data)?;
+                drop(buffer);
                 self.conn
                     .request(|req_id| Op::Seal(pb::Seal { req_id, id }))
                     .await?;
+                unsealed.defuse();
             }
             None if data.len() as u64 >= STREAM_THRESHOLD => self.put_streamed(id, data).await?,
             _ => {
@@ -293,6 +323,7 @@ impl Cluster {
                     id,
                     size,
                     stream: true,
+                    copy_from: 0,
                 })
             })
             .await?;
@@ -367,8 +398,8 @@ impl Cluster {
         timeout: Option<Duration>,
     ) -> Result<Vec<Result<ObjectData>>> {
         let ids: Vec<u64> = refs.iter().map(|r| r.id()).collect();
-        let arena = self.conn.arena.is_some();
-        let stream_threshold = if arena { 0 } else { STREAM_THRESHOLD };
+        let segments = self.conn.segments.is_some();
+        let stream_threshold = if segments { 0 } else { STREAM_THRESHOLD };
         let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
         let body = self
             .conn
@@ -377,8 +408,9 @@ impl Cluster {
                     req_id,
                     ids,
                     timeout_ms,
-                    arena,
+                    arena: false,
                     stream_threshold,
+                    segments,
                 })
             })
             .await?;
@@ -398,9 +430,9 @@ impl Cluster {
         for v in reply.values {
             out.push(match v.value {
                 Some(pb::object_value::Value::Inline(b)) => Ok(ObjectData::owned(b)),
-                Some(pb::object_value::Value::Arena(s)) => {
-                    Ok(ObjectData::arena(v.id, s.offset, s.len, self.conn.clone()))
-                }
+                Some(pb::object_value::Value::Segment(len)) => self.map_segment(v.id, len).await,
+                // Only for drivers that mapped the arena: no longer sent.
+                Some(pb::object_value::Value::Arena(_)) => Err(unexpected()),
                 Some(pb::object_value::Value::Streamed(len)) => self
                     .streamer
                     .pull(v.id, len)
@@ -411,6 +443,17 @@ impl Cluster {
             });
         }
         Ok(out)
+    }
+
+    /// Maps object `id`, which a get answered as a segment of `len` bytes
+    /// (pinned until the returned data drops, or now if it cannot be mapped).
+    async fn map_segment(&self, id: u64, len: u64) -> Result<ObjectData> {
+        let unpin = OnDrop::new(&self.conn, Op::Unpin(pb::Unpin { ids: vec![id] }));
+        let segments = self.conn.segments.as_ref().ok_or_else(unexpected)?;
+        let object = segments.fetch(crate::segments::KIND_READ, id).await?;
+        let map = crate::segments::map(&object, len)?;
+        unpin.defuse();
+        Ok(ObjectData::segment(id, map, self.conn.clone()))
     }
 
     pub async fn get_bytes(&self, r: &ObjectRef) -> Result<ObjectData> {

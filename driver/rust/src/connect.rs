@@ -61,8 +61,9 @@ impl ConnectOptions {
         Ok(self.token(&token))
     }
 
-    /// On the node's machine, map its arena (large objects are written and
-    /// read in place) and move the session to its Unix socket. Default on;
+    /// On the node's machine, take large objects as shared-memory segments
+    /// (written and read in place, each object its own memfd, handed to this
+    /// session only) and move the session to its Unix socket. Default on;
     /// off, the driver behaves exactly as one on another machine: large
     /// objects are streamed over TCP connections to the node's port.
     pub fn same_machine(mut self, on: bool) -> Self {

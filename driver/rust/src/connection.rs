@@ -14,8 +14,8 @@ use reef_proto::node_client::NodeClient;
 use reef_proto::server_reply::Body;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::arena::ArenaMap;
 use crate::error::{Error, Result};
+use crate::segments::Segments;
 
 /// Operations packed into one message at most.
 const MAX_BATCH: usize = 4096;
@@ -30,7 +30,8 @@ pub(crate) struct Connection {
     next_req: AtomicU64,
     next_object: AtomicU64,
     pub hello: pb::Hello,
-    pub arena: Option<ArenaMap>,
+    /// On the node's machine: where this session takes its objects' memfds.
+    pub segments: Option<Segments>,
 }
 
 /// The environment variable `host job submit` gives the job's command.
@@ -39,8 +40,12 @@ pub const JOB_ID_ENV: &str = "REEF_JOB_ID";
 const JOB_ID_KEY: &str = "reef-job-id";
 
 impl Connection {
-    /// Opens a session; `map_arena`: map the node's arena when it is on this machine.
-    pub async fn open(mut client: NodeClient<TokenChannel>, map_arena: bool) -> Result<Arc<Self>> {
+    /// Opens a session; `same_machine`: take large objects as segments when
+    /// the node is on this machine.
+    pub async fn open(
+        mut client: NodeClient<TokenChannel>,
+        same_machine: bool,
+    ) -> Result<Arc<Self>> {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel::<Op>();
         // Everything queued when HTTP/2 asks for the next message goes out as
         // one batch (read straight from the queue: no task in between).
@@ -103,9 +108,10 @@ impl Connection {
             // Dropping the senders fails every request still waiting.
             routes.lock().unwrap().clear();
         });
-        let arena = map_arena
-            .then(|| ArenaMap::open(&hello.arena_path, hello.arena_size))
-            .flatten();
+        let segments = match same_machine {
+            true => Segments::connect(&hello).await,
+            false => None,
+        };
         Ok(Arc::new(Connection {
             client,
             ops: ops_tx,
@@ -114,7 +120,7 @@ impl Connection {
             next_req: AtomicU64::new(1),
             next_object: AtomicU64::new(1),
             hello,
-            arena,
+            segments,
         }))
     }
 

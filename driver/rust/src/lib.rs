@@ -10,12 +10,12 @@
 //! ```
 //!
 //! Values passed inline are MessagePack (what every guest SDK reads);
-//! large objects on the node's machine are written and read in place
-//! through its shared-memory arena; from another machine (or with
+//! large objects on the node's machine are written and read in place,
+//! each in a shared-memory segment (memfd) of its own that the node hands
+//! only to this session; from another machine (or with
 //! [`ConnectOptions::same_machine`] off) they are streamed over raw TCP
 //! connections to the node's port.
 
-mod arena;
 mod args;
 mod cluster;
 mod connect;
@@ -25,6 +25,7 @@ mod groups;
 mod local;
 mod object;
 mod options;
+mod segments;
 mod state;
 mod stream;
 

@@ -48,19 +48,19 @@ impl std::fmt::Debug for ObjectRef {
     }
 }
 
-/// The bytes of an object. On the node's machine they are read in place from
-/// the shared arena (zero-copy; the node keeps the object pinned until this is
-/// dropped); otherwise they arrived over the socket.
+/// The bytes of an object. On the node's machine a large one is read in
+/// place from a read-only mapping of that object's segment (zero-copy; the
+/// node keeps the object pinned until this is dropped); otherwise they
+/// arrived over the socket.
 pub struct ObjectData {
     repr: Repr,
 }
 
 enum Repr {
     Owned(Bytes),
-    Arena {
+    Segment {
         id: u64,
-        offset: u64,
-        len: u64,
+        map: crate::segments::Mapping,
         conn: Arc<Connection>,
     },
 }
@@ -71,21 +71,16 @@ impl ObjectData {
             repr: Repr::Owned(b),
         }
     }
-    pub(crate) fn arena(id: u64, offset: u64, len: u64, conn: Arc<Connection>) -> Self {
+    pub(crate) fn segment(id: u64, map: crate::segments::Mapping, conn: Arc<Connection>) -> Self {
         ObjectData {
-            repr: Repr::Arena {
-                id,
-                offset,
-                len,
-                conn,
-            },
+            repr: Repr::Segment { id, map, conn },
         }
     }
-    /// Whether the bytes are read in place from the node's arena.
+    /// Whether the bytes are read in place from the object's shared memory.
     pub fn is_zero_copy(&self) -> bool {
-        matches!(self.repr, Repr::Arena { .. })
+        matches!(self.repr, Repr::Segment { .. })
     }
-    /// The bytes as little-endian `f64`s (zero-copy when aligned, which arena objects are).
+    /// The bytes as little-endian `f64`s (zero-copy when aligned, which segments are).
     pub fn as_f64s(&self) -> Option<&[f64]> {
         let b: &[u8] = self;
         if !b.len().is_multiple_of(8)
@@ -104,23 +99,14 @@ impl Deref for ObjectData {
     fn deref(&self) -> &[u8] {
         match &self.repr {
             Repr::Owned(b) => b,
-            Repr::Arena {
-                offset, len, conn, ..
-            } => {
-                let arena = conn
-                    .arena
-                    .as_ref()
-                    .expect("arena slices come only to mapped drivers");
-                // SAFETY: the node pinned this block for us until we send Unpin (in Drop).
-                unsafe { arena.slice(*offset, *len) }
-            }
+            Repr::Segment { map, .. } => map,
         }
     }
 }
 
 impl Drop for ObjectData {
     fn drop(&mut self) {
-        if let Repr::Arena { id, conn, .. } = &self.repr {
+        if let Repr::Segment { id, conn, .. } = &self.repr {
             let _ = conn.send(Op::Unpin(pb::Unpin { ids: vec![*id] }));
         }
     }

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       const xs = new Float64Array(8_000_000).map((_, i) => i);
       for (const shared of [true, false]) {
         const c = shared ? cluster : await connect(node, false);
-        const how = shared ? "arena file" : "socket";
+        const how = shared ? "unix socket" : "tcp";
         const puts: number[] = [];
         const gets: number[] = [];
         for (let i = 0; i < 3; i++) {

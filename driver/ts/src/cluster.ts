@@ -1,6 +1,7 @@
 // `Cluster`: the driver's handle to a node (and through it, the cluster), and
 // the builders for tasks and actors.
 
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 import * as grpc from "@grpc/grpc-js";
@@ -29,10 +30,11 @@ export interface ConnectOptions extends TokenOptions {
    */
   unixSocket?: boolean;
   /**
-   * On the node's machine, move large objects through the node's arena file
-   * instead of the socket. Default true unless `$REEF_SAME_MACHINE` is `0`;
-   * false behaves like a remote driver: objects of 1 MiB and more are
-   * streamed over raw TCP connections to the node's port.
+   * On the node's machine, move the session to the node's Unix socket.
+   * Default true unless `$REEF_SAME_MACHINE` is `0`. Large objects (1 MiB
+   * and more) are streamed over raw TCP connections to the node's port
+   * either way: Node.js cannot receive the per-object memfds (SCM_RIGHTS)
+   * the Rust driver maps, and no driver maps the node's arena.
    */
   sharedMemory?: boolean;
   /**
@@ -292,8 +294,9 @@ export class Cluster {
   /** @internal */
   readonly conn: Connection;
   readonly #metadata: () => grpc.Metadata;
-  /** Raw connections for large objects when the arena is not mapped. */
+  /** Raw connections for large objects. */
   readonly #streamer: Streamer;
+  readonly #sameMachine: boolean;
 
   private constructor(
     address: string,
@@ -301,8 +304,10 @@ export class Cluster {
     metadata: () => grpc.Metadata,
     node?: LocalNode,
     token?: string,
+    sameMachine = false,
     tlsCa?: Buffer,
   ) {
+    this.#sameMachine = sameMachine;
     this.address = address;
     this.conn = conn;
     this.#metadata = metadata;
@@ -349,7 +354,7 @@ export class Cluster {
     const client = newClient(address, tlsCa);
     let conn: Connection;
     try {
-      conn = await Connection.open(address, client, metadata, timeoutMs, options.sharedMemory ?? sameMachineDefault());
+      conn = await Connection.open(address, client, metadata, timeoutMs);
     } catch (e) {
       client.close();
       if (!tlsCa && e instanceof ReefError && e.code === "UNAVAILABLE") {
@@ -362,22 +367,23 @@ export class Cluster {
     // On the node's machine, move to its Unix socket: same protocol, a cheaper
     // transport than loopback TCP.
     const socket = conn.hello.socket_path;
-    if (options.unixSocket !== false && conn.arena && socket) {
+    const sameMachine = (options.sharedMemory ?? sameMachineDefault()) && socket !== "" && existsSync(socket);
+    if (options.unixSocket !== false && sameMachine) {
       const unixClient = newClient(`unix:${socket}`);
       try {
-        const unix = await Connection.open(`unix:${socket}`, unixClient, metadata, 2_000, true);
+        const unix = await Connection.open(`unix:${socket}`, unixClient, metadata, 2_000);
         await conn.close();
         conn = unix;
       } catch {
         unixClient.close();
       }
     }
-    return new Cluster(address, conn, metadata, node, token, tlsCa);
+    return new Cluster(address, conn, metadata, node, token, sameMachine, tlsCa);
   }
 
-  /** Whether large objects are written and read through the node's arena file (same machine). */
+  /** Whether the node is on this machine (the session then uses its Unix socket unless `unixSocket: false`). */
   get isSameMachine(): boolean {
-    return this.conn.arena !== undefined;
+    return this.#sameMachine;
   }
 
   /** Where the session runs: the TCP address, or `unix:<path>` after moving to the node's Unix socket. */
@@ -433,21 +439,14 @@ export class Cluster {
    * Stores an object. Binary data (`Uint8Array`, `Buffer`, `Float64Array`, any
    * typed array or `ArrayBuffer`) is stored as its raw bytes (a `Float64Array`
    * is what guests view as `&[f64]`); any other value is MessagePack-encoded.
-   * On the node's machine large objects go straight into its arena file.
+   * Objects of 1 MiB and more are streamed over raw connections to the node's port.
    */
   async put(data: ArrayBufferView | ArrayBuffer | Value): Promise<ObjectRef> {
     const bytes = isRaw(data) ? rawBytes(data) : encodeValue(data, "put: value");
     this.conn.checkOpen();
     const id = this.conn.newObjectId();
     const idField = String(id);
-    const arena = this.conn.arena;
-    if (arena && bytes.length >= this.conn.inlineThreshold) {
-      const buffer = await this.conn.request("buffer", (req_id) => ({
-        create_buffer: { req_id, id: idField, size: String(bytes.length) },
-      }));
-      await arena.write(Number(buffer.offset), bytes);
-      await this.conn.request("ok", (req_id) => ({ seal: { req_id, id: idField } }));
-    } else if (!arena && bytes.length >= STREAM_THRESHOLD) {
+    if (bytes.length >= STREAM_THRESHOLD) {
       // The node allocates the declared size first; a failed push frees it.
       await this.conn.request("buffer", (req_id) => ({
         create_buffer: { req_id, id: idField, size: String(bytes.length), stream: true },
@@ -477,7 +476,6 @@ export class Cluster {
     const o = checkOptions(options, `${what}: options`);
     const timeout_ms = timeoutField(o.timeoutMs, `${what}: timeoutMs`);
     const ids = refs.map((r) => String(r.id));
-    const arena = this.conn.arena;
     const reply = await this.conn.request(
       "get",
       (req_id) => ({
@@ -485,8 +483,7 @@ export class Cluster {
           req_id,
           ids,
           timeout_ms,
-          arena: arena !== undefined,
-          stream_threshold: arena ? "0" : String(STREAM_THRESHOLD),
+          stream_threshold: String(STREAM_THRESHOLD),
         },
       }),
       refs,
@@ -497,10 +494,6 @@ export class Cluster {
       for (const v of reply.values) {
         if (v.value === "inline" && v.inline) {
           out.push(new Uint8Array(v.inline.buffer, v.inline.byteOffset, v.inline.byteLength));
-        } else if (v.value === "arena" && v.arena) {
-          unpin.push(v.id);
-          if (!arena) throw new NodeError("INTERNAL", "the node sent an arena slice to a driver without its arena");
-          out.push(await arena.read(Number(v.arena.offset), Number(v.arena.len)));
         } else if (v.value === "streamed" && v.streamed !== undefined) {
           unpin.push(v.id);
           out.push(await this.#streamer.pull(BigInt(v.id), Number(v.streamed)));
@@ -511,7 +504,7 @@ export class Cluster {
         }
       }
     } finally {
-      // The node pinned arena blocks until we have read them.
+      // The node pinned streamed objects until we have read them.
       if (unpin.length > 0 && !this.conn.closed) this.conn.send({ unpin: { ids: unpin } });
     }
     if (out.length !== refs.length) throw new NodeError("INTERNAL", "the node answered a get with the wrong count");

@@ -2,7 +2,6 @@
 // turn of the event loop go out as one `ClientBatch`; replies are routed to
 // their waiting requests by `req_id`.
 
-import { open, type FileHandle } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -121,56 +120,10 @@ interface Pending {
   keep?: unknown;
 }
 
-/** The node's arena file, read and written with pread/pwrite when it is on this machine. */
-export class ArenaFile {
-  private constructor(readonly handle: FileHandle, readonly size: number) {}
-
-  static async open(path: string, size: number): Promise<ArenaFile | undefined> {
-    if (!path) return undefined;
-    try {
-      const handle = await open(path, "r+");
-      const stat = await handle.stat();
-      if (stat.size < size) {
-        await handle.close();
-        return undefined;
-      }
-      return new ArenaFile(handle, size);
-    } catch {
-      return undefined;
-    }
-  }
-
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    if (offset + data.length > this.size) throw new NodeError("INTERNAL", "arena write out of range");
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
-    }
-  }
-
-  async read(offset: number, len: number): Promise<Uint8Array> {
-    if (offset + len > this.size) throw new NodeError("INTERNAL", "arena read out of range");
-    const buf = Buffer.allocUnsafe(len);
-    let done = 0;
-    while (done < len) {
-      const { bytesRead } = await this.handle.read(buf, done, len - done, offset + done);
-      if (bytesRead === 0) throw new NodeError("INTERNAL", "arena file is shorter than announced");
-      done += bytesRead;
-    }
-    return buf;
-  }
-
-  async close(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
-  }
-}
-
 export class Connection {
   readonly hello: Hello__Output;
   readonly idPrefix: bigint;
   readonly inlineThreshold: number;
-  arena: ArenaFile | undefined;
   /** Operations handed to the stream (for tests and diagnostics). */
   opsSent = 0;
   /** ClientBatch messages written. */
@@ -205,7 +158,6 @@ export class Connection {
     client: NodeClient,
     metadata: () => grpc.Metadata,
     timeoutMs = 10_000,
-    sharedMemory = true,
   ): Promise<Connection> {
     const deadline = new Date(Date.now() + timeoutMs);
     await new Promise<void>((resolve, reject) =>
@@ -249,9 +201,7 @@ export class Connection {
       call.on("error", onError);
       call.on("end", onEnd);
     });
-    const conn = new Connection(target, client, metadata, call, hello);
-    if (sharedMemory) conn.arena = await ArenaFile.open(hello.arena_path, Number(hello.arena_size));
-    return conn;
+    return new Connection(target, client, metadata, call, hello);
   }
 
   get closed(): boolean {
@@ -352,8 +302,6 @@ export class Connection {
         call.end();
       });
     }
-    await this.arena?.close();
-    this.arena = undefined;
     this.client.close();
   }
 }

@@ -1,4 +1,4 @@
-// Large objects from a driver that does not use the node's arena file (as on
+// Large objects from a driver that is not on the node's machine (as on
 // another machine): streamed over raw TCP connections to the node's port,
 // here over loopback with `sharedMemory: false`.
 

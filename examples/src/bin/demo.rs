@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         N * 8 / 1_000_000,
         data.id(),
         if cluster.is_same_machine() {
-            "written in place into the node's arena"
+            "written in place into its shared-memory segment"
         } else {
             "sent over the socket"
         }

@@ -85,7 +85,7 @@ impl Views {
                         len,
                         libc::PROT_READ | libc::PROT_WRITE,
                         libc::MAP_PRIVATE | libc::MAP_FIXED,
-                        block.arena().fd(),
+                        block.fd(),
                         block.offset() as libc::off_t,
                     )
                 };

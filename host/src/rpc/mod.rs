@@ -2,6 +2,7 @@
 //! check in front of them all (`auth`).
 
 pub mod auth;
+pub mod fds;
 pub mod groups;
 pub mod peer;
 pub mod service;

@@ -25,7 +25,7 @@ use crate::session_slots::SlotLease;
 use crate::spec::{actor_options_from_proto as actor_options, when_placed};
 use crate::spec::{args_from_proto as args, options_from_proto as options};
 use crate::spec::{object_ids, ActorSpec, Lifecycle, TaskSpec};
-use crate::store::{Block, Data, ObjectId};
+use crate::store::{Block, Data, ObjectId, Segment};
 use crate::tasks::StopReason;
 
 pub struct Session {
@@ -35,9 +35,9 @@ pub struct Session {
     out: mpsc::UnboundedSender<pb::ServerReply>,
     /// Objects the driver holds a handle to.
     held: Mutex<HashSet<ObjectId>>,
-    /// Objects the driver is reading through its arena mapping.
+    /// Objects the driver is reading (segments it maps, objects it pulls).
     pins: Mutex<HashMap<ObjectId, Vec<Arc<Data>>>>,
-    /// Arena blocks being written by the driver, not yet sealed.
+    /// Segments being written by the driver, not yet sealed.
     buffers: Mutex<HashMap<ObjectId, Block>>,
     /// Buffers the driver pushes over raw connections (`node.uploads`).
     streams: Mutex<HashSet<ObjectId>>,
@@ -56,6 +56,8 @@ pub struct Session {
     /// The tenant's arena-bytes quota taken by objects the driver put and
     /// holds (given back when it releases them or leaves).
     charges: Mutex<HashMap<ObjectId, Charge>>,
+    /// The driver's process, once it connected to the descriptor socket.
+    peer: Mutex<Option<Arc<super::fds::Peer>>>,
 }
 
 #[derive(Default)]
@@ -111,17 +113,31 @@ impl Session {
             buffers: Mutex::default(),
             streams: Mutex::default(),
             charges: Mutex::default(),
+            peer: Mutex::default(),
         });
-        let arena = session.node.store().arena();
+        let fd_key = match session.node.fds.register(prefix, &session) {
+            Ok(key) => key,
+            Err(e) => {
+                // The driver streams its large objects instead.
+                tracing::warn!("no descriptor key for session {prefix:#x}: {e}");
+                Vec::new()
+            }
+        };
         session.reply(
             0,
             Body::Hello(pb::Hello {
                 node_id: session.node.id.clone(),
                 id_prefix: prefix,
-                arena_path: arena.path().display().to_string(),
-                arena_size: arena.capacity(),
+                // The arena has no path any more (a memfd); older drivers,
+                // finding none, stream large objects.
+                arena_path: String::new(),
+                arena_size: 0,
                 inline_threshold: session.node.store().inline_threshold(),
                 socket_path: session.node.config.socket_path.display().to_string(),
+                fd_socket: reef_core::segments::socket_path(&session.node.config.socket_path)
+                    .display()
+                    .to_string(),
+                fd_key: fd_key.into(),
             }),
         );
         Some(session)
@@ -414,24 +430,34 @@ impl Session {
                 }
                 self.reply_result(p.req_id, result.map(|()| Body::Ok(pb::Empty {})));
             }
+            Op::CreateBuffer(b) if b.copy_from != 0 => {
+                // After the ops before it (a release sent before has freed
+                // its space); answered once the bytes are copied and stored.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result = this.copy_in(b.id, b.copy_from, b.size).await;
+                    this.reply_result(b.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+                });
+            }
             Op::CreateBuffer(b) => {
                 let result = self.check_own_id(b.id).and_then(|()| {
                     let charge = self.charge_bytes(b.size)?;
                     // The declared size is checked against the store's limits here.
-                    let block = self.node.store().allocate(b.size)?;
-                    let offset = block.offset();
                     if b.stream {
+                        let block = self.node.store().allocate(b.size)?;
                         self.node.uploads.begin(b.id, block, self.raw_caller())?;
                         self.streams.lock().unwrap().insert(b.id);
                     } else {
+                        // A segment of its own: the driver never maps the arena.
+                        let block = self.node.store().allocate_segment(b.size)?;
                         self.buffers.lock().unwrap().insert(b.id, block);
                     }
                     self.keep_charge(b.id, charge);
-                    Ok(offset)
+                    Ok(())
                 });
                 self.reply_result(
                     b.req_id,
-                    result.map(|offset| Body::Buffer(pb::BufferReply { offset })),
+                    result.map(|()| Body::Buffer(pb::BufferReply { offset: 0 })),
                 );
             }
             Op::Seal(s) => {
@@ -449,11 +475,23 @@ impl Session {
                     self.buffers.lock().unwrap().remove(&s.id)
                 };
                 let result = match block {
-                    Some(block) => {
-                        self.node
-                            .store()
-                            .insert_ready(s.id, Arc::new(Data::Arena(block)), 1)
-                    }
+                    // A segment is sealed first: nobody writes it from then on
+                    // (refused while the driver still maps it writable; the
+                    // put fails and its buffer is freed).
+                    Some(block) => block
+                        .segment()
+                        .map_or(Ok(()), |segment| segment.seal())
+                        .map_err(|e| {
+                            ReefError::new(
+                                e.code,
+                                format!("sealing object {:#x}: {}", s.id, e.message),
+                            )
+                        })
+                        .and_then(|()| {
+                            self.node
+                                .store()
+                                .insert_ready(s.id, Arc::new(Data::Arena(block)), 1)
+                        }),
                     None => Err(ReefError::new(
                         ErrorCode::BadArgument,
                         format!("no buffer was created for object {:#x}", s.id),
@@ -469,8 +507,11 @@ impl Session {
                 let mut held = self.held.lock().unwrap();
                 let mut streams = self.streams.lock().unwrap();
                 let mut charges = self.charges.lock().unwrap();
+                let mut buffers = self.buffers.lock().unwrap();
                 for id in r.ids {
                     charges.remove(&id);
+                    // A put given up before its seal.
+                    buffers.remove(&id);
                     // A streamed put given up before its seal.
                     if streams.remove(&id) {
                         self.node.uploads.discard(id);
@@ -619,7 +660,7 @@ impl Session {
                     Err(id) => Err(ReefError::unknown_object(id)),
                 };
                 let value = match fetched {
-                    Ok(data) => self.object_value(*id, data, g.arena, g.stream_threshold),
+                    Ok(data) => self.object_value(*id, data, g.segments, g.stream_threshold),
                     Err(e) => pb::object_value::Value::Error(e.to_proto()),
                 };
                 values.push(pb::ObjectValue {
@@ -655,23 +696,34 @@ impl Session {
         &self,
         id: ObjectId,
         data: Arc<Data>,
-        arena: bool,
+        segments: bool,
         stream_threshold: u64,
     ) -> pb::object_value::Value {
         match &*data {
+            // A same-machine driver maps a segment holding only this object.
+            Data::Arena(block) if segments => {
+                let len = block.len();
+                if block.segment().is_some() {
+                    self.pin(id, data.clone());
+                    return pb::object_value::Value::Segment(len);
+                }
+                // An object of the arena (a task's result, a restored
+                // spill) is copied once into a sealed segment, for this get.
+                match self.node.store().segment_copy(block.as_slice()) {
+                    Ok(copy) => {
+                        self.pin(id, Arc::new(Data::Arena(copy)));
+                        pb::object_value::Value::Segment(len)
+                    }
+                    // No room for the copy (e.g. STORE_FULL while every
+                    // object is pinned): as a get that cannot restore fails.
+                    Err(e) => pb::object_value::Value::Error(e.to_proto()),
+                }
+            }
             // A remote driver pulls large objects over raw connections.
-            data_ref if !arena && stream_threshold > 0 && data_ref.len() >= stream_threshold => {
+            data_ref if stream_threshold > 0 && data_ref.len() >= stream_threshold => {
                 let len = data_ref.len();
                 self.pin(id, data.clone());
                 pb::object_value::Value::Streamed(len)
-            }
-            Data::Arena(block) if arena => {
-                let slice = pb::ArenaSlice {
-                    offset: block.offset(),
-                    len: block.len(),
-                };
-                self.pin(id, data.clone());
-                pb::object_value::Value::Arena(slice)
             }
             // Heap objects are `Bytes`: handed to the reply without a copy.
             Data::Inline(bytes) => pb::object_value::Value::Inline(bytes.clone()),
@@ -684,6 +736,87 @@ impl Session {
     /// Pinned (no spill, no reuse) until the driver has read it (`Unpin`).
     fn pin(&self, id: ObjectId, data: Arc<Data>) {
         self.pins.lock().unwrap().entry(id).or_default().push(data);
+    }
+
+    /// The driver's process, as its descriptor connection found it: where
+    /// `CreateBuffer.copy_from` reads.
+    pub fn set_peer(&self, peer: Arc<super::fds::Peer>) {
+        *self.peer.lock().unwrap() = Some(peer);
+    }
+
+    /// A put of `len` bytes whose bytes the node copies out of the driver's
+    /// memory at `addr` (`CreateBuffer.copy_from`) into a block of the
+    /// arena: the driver never maps the arena, and the bytes are copied once.
+    async fn copy_in(self: &Arc<Self>, id: ObjectId, addr: u64, len: u64) -> ReefResult<()> {
+        let peer = self.peer.lock().unwrap().clone().ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::BadArgument,
+                "copy_from needs the session's descriptor connection (Hello.fd_socket)",
+            )
+        })?;
+        self.check_own_id(id)?;
+        let charge = self.charge_bytes(len)?;
+        let block = self.node.store().allocate(len)?;
+        let block = tokio::task::spawn_blocking(move || {
+            // SAFETY: the block is new and ours alone until stored below.
+            peer.read(addr, unsafe { block.as_mut_slice() })?;
+            Ok::<_, ReefError>(block)
+        })
+        .await
+        .map_err(ReefError::internal)??;
+        self.node
+            .store()
+            .insert_ready(id, Arc::new(Data::Arena(block)), 1)?;
+        self.keep_charge(id, charge);
+        self.made(id);
+        self.hold(id);
+        Ok(())
+    }
+
+    /// A descriptor of this session's segment `id` for its driver (see
+    /// `rpc::fds`): the buffer of a put it created and has not sealed
+    /// (`KIND_BUFFER`), or a sealed object one of its gets answered as a
+    /// segment and it has not unpinned (`KIND_READ`). Nothing else: not
+    /// another session's, not an object this session did not get.
+    pub fn segment_fd(&self, kind: u8, id: ObjectId) -> ReefResult<std::os::fd::OwnedFd> {
+        use reef_core::segments::{KIND_BUFFER, KIND_READ};
+        let dup = |segment: &Segment| {
+            rustix::io::fcntl_dupfd_cloexec(segment.fd(), 0)
+                .map_err(|e| ReefError::internal(format!("duplicating a segment: {e}")))
+        };
+        if self.is_closed() {
+            return Err(ReefError::new(ErrorCode::Cancelled, "the session ended"));
+        }
+        match kind {
+            KIND_BUFFER => {
+                let buffers = self.buffers.lock().unwrap();
+                match buffers.get(&id).and_then(|b| b.segment()) {
+                    Some(segment) => dup(segment),
+                    None => Err(ReefError::new(
+                        ErrorCode::BadArgument,
+                        format!("this session has no unsealed buffer for object {id:#x}"),
+                    )),
+                }
+            }
+            KIND_READ => {
+                let pins = self.pins.lock().unwrap();
+                let segment = pins
+                    .get(&id)
+                    .and_then(|v| v.last())
+                    .and_then(|d| match &**d {
+                        Data::Arena(block) => block.segment().filter(|s| s.is_sealed()),
+                        Data::Inline(_) => None,
+                    });
+                match segment {
+                    Some(segment) => dup(segment),
+                    None => Err(ReefError::unknown_object(id)),
+                }
+            }
+            other => Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("unknown descriptor request kind {other}"),
+            )),
+        }
     }
 
     async fn wait(&self, w: pb::Wait) {
@@ -743,6 +876,7 @@ impl Session {
         for id in self.streams.lock().unwrap().drain() {
             self.node.uploads.discard(id);
         }
+        self.node.fds.unregister(self.prefix);
         self.job.end();
         self.slot.lock().unwrap().take();
         tracing::debug!(session = self.prefix, "driver session closed");

@@ -1,21 +1,28 @@
-//! The node's shared-memory arena: one file in `/dev/shm`, mapped once, carved
-//! into page-aligned blocks by an offset allocator.
+//! The node's shared-memory arena: one anonymous shared-memory file (a
+//! `memfd`), mapped once, carved into page-aligned blocks by an offset
+//! allocator.
+//!
+//! A memfd has no path: no other process (of this user or another) can open
+//! it, and the kernel frees it with the node's last reference, so a node
+//! killed with SIGKILL leaves nothing in `/dev/shm`. Guests' views map it
+//! through the node's own descriptor; drivers never see it (they get
+//! per-object segments, see `segment`).
 //!
 //! Blocks start on a host page and are page-padded so that a view mapped into a
 //! guest never exposes bytes of a neighbouring object (see
 //! `docs/architecture.md#zero-copy-views`). The file is never truncated while the
 //! node runs: reading a mapped page past the end of the file raises SIGBUS.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use offset_allocator::{Allocation, Allocator};
 
 use super::hugemap::{AlignedMap, HUGE_PAGE};
+use super::segment::Segment;
 
 /// Host page size; every block is a whole number of pages.
 pub const PAGE: u64 = 4096;
@@ -34,7 +41,8 @@ pub fn round_up_page(n: u64) -> u64 {
 }
 
 pub struct Arena {
-    path: PathBuf,
+    /// The memfd's name, as `/proc/<pid>/maps` shows it (`/memfd:<name> (deleted)`).
+    name: String,
     file: File,
     map: AlignedMap,
     capacity: u64,
@@ -46,20 +54,29 @@ pub struct Arena {
 struct AllocState {
     allocator: Allocator,
     used: u64,
+    /// Bytes of segment copies made for same-machine gets (outside the arena).
+    copies: u64,
 }
 
-/// A block of the arena owned by one object; freed when dropped.
+/// A block of the arena owned by one object; freed when dropped. A block
+/// may instead hold its bytes in a segment of its own (a driver's object,
+/// see `segment`): its arena range is then only reserved, so that the
+/// object counts against the store's capacity as any other.
 pub struct Block {
     arena: Arc<Arena>,
-    allocation: Allocation,
+    /// The arena range; `None` for a get's segment copy (counted in
+    /// `AllocState::copies` instead, see `Arena::reserve_copy`).
+    allocation: Option<Allocation>,
     offset: u64,
     len: u64,
+    segment: Option<Segment>,
 }
 
 impl Arena {
-    /// Creates the arena file (which must not exist yet: two nodes never share
-    /// one) and maps it. Pages are allocated in the background by `prefault`.
-    pub fn create(path: &Path, capacity: u64) -> Result<Arc<Self>> {
+    /// Creates the arena, a memfd named `name` (shown in `/proc/<pid>/maps`;
+    /// no filesystem path), and maps it. Pages are allocated in the
+    /// background by `prefault`.
+    pub fn create(name: &str, capacity: u64) -> Result<Arc<Self>> {
         let capacity = round_up_page(capacity);
         if capacity / PAGE > u32::MAX as u64 {
             bail!(
@@ -67,35 +84,24 @@ impl Arena {
                 u32::MAX as u64 * PAGE
             );
         }
-        if let Some(dir) = path.parent() {
-            let free = free_bytes(dir).unwrap_or(u64::MAX);
-            if free < capacity {
+        if let Some(available) = available_memory() {
+            if available < capacity {
                 bail!(
-                    "object store needs {capacity} bytes but {} has only {free} bytes free; \
-                     lower --object-store-memory",
-                    dir.display()
+                    "object store needs {capacity} bytes but the machine has only {available} \
+                     bytes of memory available; lower --object-store-memory"
                 );
             }
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            // Only this user: the arena holds every object of the node.
-            .mode(0o600)
-            .open(path)
-            .with_context(|| {
-                format!(
-                    "cannot create the arena file {} (is another node using it?)",
-                    path.display()
-                )
-            })?;
+        // CLOEXEC: no child process (a job's driver) inherits the arena.
+        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)
+            .with_context(|| format!("creating the arena memfd {name}"))?;
+        let file = File::from(fd);
         file.set_len(capacity)
-            .with_context(|| format!("sizing arena {}", path.display()))?;
+            .with_context(|| format!("sizing the arena to {capacity} bytes"))?;
         let map = AlignedMap::new(file.as_raw_fd(), capacity as usize)
-            .with_context(|| format!("mapping arena {}", path.display()))?;
+            .with_context(|| format!("mapping the arena of {capacity} bytes"))?;
         Ok(Arc::new(Arena {
-            path: path.to_owned(),
+            name: format!("/memfd:{name} (deleted)"),
             file,
             map,
             capacity,
@@ -103,13 +109,14 @@ impl Arena {
             alloc: Mutex::new(AllocState {
                 allocator: Allocator::with_max_allocs((capacity / PAGE) as u32, 1 << 20),
                 used: 0,
+                copies: 0,
             }),
         }))
     }
 
     /// Allocates the file's pages up front so writers copy into memory that
-    /// already exists (fresh tmpfs pages cost ~10x a memcpy) and a full
-    /// `/dev/shm` is found now rather than as a SIGBUS later; then maps them
+    /// already exists (fresh shmem pages cost ~10x a memcpy) and a lack of
+    /// memory is found now rather than as a SIGBUS later; then maps them
     /// into this process (page tables built once, here, instead of a page
     /// fault per page the first time a transfer writes or sends a block:
     /// ~0.4 s per GiB on this VM in 4 KiB pages, see `transfer`). Then
@@ -200,8 +207,9 @@ impl Arena {
         self.prefaulted.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The arena's name in `/proc/<pid>/maps` (it has no path).
+    pub fn name(&self) -> &str {
+        &self.name
     }
     pub fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
@@ -249,9 +257,10 @@ impl Arena {
         debug_assert!(offset + round_up_page(len.max(1)) <= start + reserved_pages as u64 * PAGE);
         let block = Block {
             arena: self.clone(),
-            allocation,
+            allocation: Some(allocation),
             offset,
             len,
+            segment: None,
         };
         // Zero the padding after the object so a view never shows bytes a
         // previous object left in its last page.
@@ -267,20 +276,63 @@ impl Arena {
         Some(block)
     }
 
+    /// Room for a segment copy of an object for a same-machine get: not a
+    /// range of the arena (the object already holds one), but counted, with
+    /// all such copies, against the arena's capacity; `None` when they
+    /// would exceed it. The block must be given its segment
+    /// (`Block::into_segment`) before its bytes are read.
+    pub fn reserve_copy(self: &Arc<Self>, len: u64) -> Option<Block> {
+        let size = round_up_page(len.max(1));
+        let mut state = self.alloc.lock().unwrap();
+        if state.copies + size > self.capacity {
+            return None;
+        }
+        state.copies += size;
+        Some(Block {
+            arena: self.clone(),
+            allocation: None,
+            offset: 0,
+            len,
+            segment: None,
+        })
+    }
+
+    /// Bytes held by segment copies for same-machine gets.
+    pub fn copies(&self) -> u64 {
+        self.alloc.lock().unwrap().copies
+    }
+
     fn base(&self) -> *mut u8 {
         self.map.as_mut_ptr()
     }
 }
 
-impl Drop for Arena {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 impl Block {
+    /// This block's bytes in `segment` instead of its arena range.
+    pub fn into_segment(mut self, segment: Segment) -> Block {
+        self.segment = Some(segment);
+        self
+    }
+
+    /// The segment holding the bytes, if not the arena.
+    pub fn segment(&self) -> Option<&Segment> {
+        self.segment.as_ref()
+    }
+
+    /// The file holding the bytes (the arena, or the segment), at `offset`.
+    pub fn fd(&self) -> RawFd {
+        match &self.segment {
+            Some(s) => s.raw_fd(),
+            None => self.arena.fd(),
+        }
+    }
+
+    /// Where the bytes start in `fd` (2 MiB-aligned for large objects).
     pub fn offset(&self) -> u64 {
-        self.offset
+        match self.segment {
+            Some(_) => 0,
+            None => self.offset,
+        }
     }
     pub fn len(&self) -> u64 {
         self.len
@@ -292,6 +344,9 @@ impl Block {
         &self.arena
     }
     pub fn as_ptr(&self) -> *const u8 {
+        if let Some(segment) = &self.segment {
+            return segment.as_ptr();
+        }
         // SAFETY: offset is inside the mapping (checked at allocation).
         unsafe { self.arena.base().add(self.offset as usize) }
     }
@@ -306,6 +361,11 @@ impl Block {
     /// Only the creator of an unsealed object may call this, once.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
+        // A segment is written by its driver and mapped read-only here.
+        assert!(
+            self.segment.is_none() && self.allocation.is_some(),
+            "a segment is never written in place"
+        );
         // SAFETY: the caller is the block's only writer (see above).
         unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut u8, self.len as usize) }
     }
@@ -314,40 +374,29 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         let mut state = self.arena.alloc.lock().unwrap();
-        state.used -= round_up_page(self.len.max(1));
-        state.allocator.free(self.allocation);
+        match self.allocation {
+            Some(allocation) => {
+                state.used -= round_up_page(self.len.max(1));
+                state.allocator.free(allocation);
+            }
+            None => state.copies -= round_up_page(self.len.max(1)),
+        }
     }
 }
 
-/// Removes arena files in `dir` left behind by nodes that died without
-/// cleaning up (killed with SIGKILL): `reef-<port>-<pid:08x><nanos>.arena`
-/// whose process no longer exists. Returns how many were removed.
-pub fn remove_stale_arenas(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(id) = name
-            .strip_prefix("reef-")
-            .and_then(|rest| rest.strip_suffix(".arena"))
-            .and_then(|rest| rest.split_once('-'))
-            .map(|(_port, id)| id)
-        else {
-            continue;
-        };
-        let Some(pid) = id.get(..8).and_then(|p| u32::from_str_radix(p, 16).ok()) else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists()
-            && std::fs::remove_file(entry.path()).is_ok()
-        {
-            tracing::info!(file = %entry.path().display(), "removed the arena of a dead node");
-            removed += 1;
-        }
-    }
-    removed
+/// Memory the machine can still give (`MemAvailable` of `/proc/meminfo`),
+/// or `None` when it cannot be read.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line
+        .trim_start_matches("MemAvailable:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb << 10)
 }
 
 /// Free bytes of the filesystem holding `dir`.
@@ -373,8 +422,7 @@ mod tests {
 
     #[test]
     fn large_blocks_start_on_huge_page_boundaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let arena = Arena::create(&dir.path().join("arena"), 64 << 20).unwrap();
+        let arena = Arena::create("test.arena", 64 << 20).unwrap();
         arena.prefault().unwrap();
         // A small block first, so the next free offset is not 2 MiB-aligned.
         let small = arena.allocate(5000).unwrap();
@@ -395,9 +443,25 @@ mod tests {
     }
 
     #[test]
+    fn get_copies_are_counted_apart_and_bounded_by_the_capacity() {
+        let arena = Arena::create("test.arena", 4 * PAGE).unwrap();
+        let object = arena.allocate(3 * PAGE).unwrap();
+        // A copy takes no arena range: the object keeps its block.
+        let first = arena.reserve_copy(3 * PAGE).unwrap();
+        assert_eq!((arena.used(), arena.copies()), (3 * PAGE, 3 * PAGE));
+        // Copies together stay within the capacity.
+        assert!(arena.reserve_copy(2 * PAGE).is_none());
+        let second = arena.reserve_copy(PAGE - 1).unwrap();
+        assert_eq!(arena.copies(), 4 * PAGE);
+        drop((first, second));
+        assert_eq!(arena.copies(), 0);
+        drop(object);
+        assert_eq!(arena.used(), 0);
+    }
+
+    #[test]
     fn a_large_block_fits_unaligned_when_no_aligned_run_is_free() {
-        let dir = tempfile::tempdir().unwrap();
-        let arena = Arena::create(&dir.path().join("arena"), HUGE_OBJECT + PAGE).unwrap();
+        let arena = Arena::create("test.arena", HUGE_OBJECT + PAGE).unwrap();
         let _small = arena.allocate(PAGE).unwrap();
         let large = arena
             .allocate(HUGE_OBJECT)

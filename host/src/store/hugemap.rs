@@ -1,8 +1,8 @@
 //! The arena's own mapping, at a 2 MiB-aligned address, and the collapse of its
 //! page cache into 2 MiB folios.
 //!
-//! tmpfs allocates 4 KiB folios unless the mount (or the system's
-//! `shmem_enabled`) asks for huge pages, which `/dev/shm` usually does not.
+//! Shared memory (the arena is a memfd) comes in 4 KiB folios unless the
+//! system's `shmem_enabled` asks for huge pages, which it usually does not.
 //! A view of 4 KiB folios costs the kernel a page-table entry and a
 //! reference per 4 KiB page, once when the guest faults it in and again when
 //! the view is undone: most of a task summing a 64 MiB view, on a VM. A
@@ -19,7 +19,8 @@ pub const HUGE_PAGE: u64 = 2 << 20;
 /// `MADV_COLLAPSE` (Linux 6.1), not yet in every libc crate version.
 const MADV_COLLAPSE: libc::c_int = 25;
 
-/// A shared, read-write mapping of a whole file at a `HUGE_PAGE`-aligned address.
+/// A shared mapping (read-write, or read-only) of a whole file at a
+/// `HUGE_PAGE`-aligned address.
 pub struct AlignedMap {
     ptr: *mut u8,
     len: usize,
@@ -32,8 +33,18 @@ unsafe impl Send for AlignedMap {}
 unsafe impl Sync for AlignedMap {}
 
 impl AlignedMap {
-    /// Maps `len` bytes of `fd` from offset 0. `len` must be a multiple of the page size.
+    /// Maps `len` bytes of `fd` from offset 0, read-write. `len` must be a
+    /// multiple of the page size.
     pub fn new(fd: libc::c_int, len: usize) -> io::Result<Self> {
+        Self::with_prot(fd, len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// `new`, read-only (a sealed segment, see `segment`).
+    pub fn read_only(fd: libc::c_int, len: usize) -> io::Result<Self> {
+        Self::with_prot(fd, len, libc::PROT_READ)
+    }
+
+    fn with_prot(fd: libc::c_int, len: usize, prot: libc::c_int) -> io::Result<Self> {
         let huge = HUGE_PAGE as usize;
         let span = len + huge;
         // SAFETY: a fresh, inaccessible anonymous reservation; nothing refers to it.
@@ -57,7 +68,7 @@ impl AlignedMap {
             libc::mmap(
                 aligned as *mut libc::c_void,
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_SHARED | libc::MAP_FIXED,
                 fd,
                 0,
@@ -126,7 +137,7 @@ impl AlignedMap {
 impl Drop for AlignedMap {
     fn drop(&mut self) {
         // SAFETY: our own mapping; every Block (which borrows it) holds the Arc<Arena>
-        // that owns us, so none is alive.
+        // (or the segment) that owns us, so none is alive.
         unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
     }
 }

@@ -3,7 +3,9 @@
 mod arena;
 mod hugemap;
 mod objects;
+mod segment;
 
-pub use arena::{remove_stale_arenas, round_up_page, Arena, Block, HUGE_OBJECT, PAGE};
+pub use arena::{round_up_page, Arena, Block, HUGE_OBJECT, PAGE};
 pub use hugemap::HUGE_PAGE;
 pub use objects::{Data, Located, ObjectId, ObjectRow, ObjectStore, Resolved, StoreStats};
+pub use segment::Segment;

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::arena::{free_bytes, Arena, Block};
+use super::segment::Segment;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 pub type ObjectId = u64;
@@ -494,6 +495,39 @@ impl ObjectStore {
         Ok(Arc::new(Data::Arena(block)))
     }
 
+    /// A buffer for a driver on this machine to write: a fresh segment of
+    /// `len` bytes (see `segment`), whose arena range is reserved (spilling
+    /// as `allocate` does) so that it counts against the store's capacity.
+    pub fn allocate_segment(&self, len: u64) -> ReefResult<Block> {
+        let reserved = self.allocate(len)?;
+        Ok(reserved.into_segment(Segment::create(len)?))
+    }
+
+    /// A sealed segment holding a copy of `bytes` (an object of the arena
+    /// a same-machine driver reads: it may map only that object's pages).
+    /// Such copies are counted apart from the arena, all of them together
+    /// at most the store's capacity (the object itself keeps its block).
+    pub fn segment_copy(&self, bytes: &[u8]) -> ReefResult<Block> {
+        let len = bytes.len() as u64;
+        let reserved = self.arena.reserve_copy(len).ok_or_else(|| {
+            ReefError::new(
+                ErrorCode::StoreFull,
+                format!(
+                    "no room for a {len}-byte copy of an object for a driver on this machine: \
+                     such copies hold {} of at most {} bytes (the store's size); drop \
+                     objects read earlier",
+                    self.arena.copies(),
+                    self.arena.capacity()
+                ),
+            )
+        })?;
+        let block = reserved.into_segment(Segment::create(len)?);
+        let segment = block.segment().expect("allocate_segment makes a segment");
+        segment.fill(bytes)?;
+        segment.seal()?;
+        Ok(block)
+    }
+
     /// Reserves arena space, spilling least-recently-used unpinned objects
     /// until the block fits.
     pub fn allocate(&self, len: u64) -> ReefResult<Block> {
@@ -718,7 +752,7 @@ mod tests {
 
     fn store(capacity: u64) -> (ObjectStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let arena = Arena::create(&dir.path().join("arena"), capacity).unwrap();
+        let arena = Arena::create("test.arena", capacity).unwrap();
         (ObjectStore::new(arena, dir.path().join("spill"), 1024), dir)
     }
 

@@ -4,7 +4,7 @@
 //!
 //! The child is started with `--stop-on-stdin-close` and our end of its
 //! stdin: dropping a [`RunningHost`] closes it and the node stops cleanly
-//! (fails its tasks, removes its arena file); if this process dies, the
+//! (fails its tasks, removes its sockets); if this process dies, the
 //! kernel closes the pipe and the node stops too, so no node outlives the
 //! program (or test) that started it.
 //!
@@ -311,7 +311,7 @@ impl RunningHost {
 impl Drop for RunningHost {
     fn drop(&mut self) {
         // Closing its stdin stops the node cleanly: it fails its tasks and
-        // removes its arena file. One that does not stop in time is killed.
+        // removes its sockets. One that does not stop in time is killed.
         drop(self.child.stdin.take());
         if self.wait_exit(STOP_GRACE).is_none() {
             let _ = self.child.kill();
