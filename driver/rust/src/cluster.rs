@@ -255,18 +255,7 @@ impl Cluster {
                 // rules), they go through a segment of their own.
                 let abandoned = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
                 let copy_from = data.as_ptr() as u64;
-                let copied = self
-                    .conn
-                    .request(|req_id| {
-                        Op::CreateBuffer(pb::CreateBuffer {
-                            req_id,
-                            id,
-                            size,
-                            stream: false,
-                            copy_from,
-                        })
-                    })
-                    .await;
+                let copied = self.create_buffer(id, size, false, copy_from).await;
                 abandoned.defuse();
                 match copied {
                     Ok(_) => return Ok(ObjectRef::new(id, self.conn.clone())),
@@ -274,21 +263,7 @@ impl Cluster {
                 }
                 // Until sealed, dropping this frees the buffer on the node.
                 let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
-                let body = self
-                    .conn
-                    .request(|req_id| {
-                        Op::CreateBuffer(pb::CreateBuffer {
-                            req_id,
-                            id,
-                            size,
-                            stream: false,
-                            copy_from: 0,
-                        })
-                    })
-                    .await?;
-                let Body::Buffer(_) = body else {
-                    return Err(unexpected());
-                };
+                self.create_buffer(id, size, false, 0).await?;
                 let buffer = segments.fetch(crate::segments::KIND_BUFFER, id).await?;
                 crate::segments::write(&buffer, data)?;
                 drop(buffer);
@@ -308,13 +283,10 @@ impl Cluster {
         Ok(ObjectRef::new(id, self.conn.clone()))
     }
 
-    /// A put over raw push connections: the node allocates the declared size
-    /// first; a put that fails or is dropped half-way frees it.
-    async fn put_streamed(&self, id: u64, data: &[u8]) -> Result<()> {
-        let size = data.len() as u64;
-        // Until sealed, dropping this tells the node to free the buffer (sent
-        // after the create, so it also covers a put dropped before the reply).
-        let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+    /// Asks the node for object `id`'s buffer of `size` bytes: pushed over
+    /// raw connections (`stream`), copied in from this process at
+    /// `copy_from`, or (neither) a segment to write.
+    async fn create_buffer(&self, id: u64, size: u64, stream: bool, copy_from: u64) -> Result<()> {
         let body = self
             .conn
             .request(|req_id| {
@@ -322,14 +294,26 @@ impl Cluster {
                     req_id,
                     id,
                     size,
-                    stream: true,
-                    copy_from: 0,
+                    stream,
+                    copy_from,
                 })
             })
             .await?;
-        let Body::Buffer(_) = body else {
-            return Err(unexpected());
-        };
+        match body {
+            // A copied-in put is answered once the object is sealed.
+            Body::Buffer(_) | Body::Ok(_) => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// A put over raw push connections: the node allocates the declared size
+    /// first; a put that fails or is dropped half-way frees it.
+    async fn put_streamed(&self, id: u64, data: &[u8]) -> Result<()> {
+        let size = data.len() as u64;
+        // Until sealed, dropping this tells the node to free the buffer (sent
+        // after the create, so it also covers a put dropped before the reply).
+        let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+        self.create_buffer(id, size, true, 0).await?;
         self.streamer.push(id, data).await?;
         self.conn
             .request(|req_id| Op::Seal(pb::Seal { req_id, id }))
