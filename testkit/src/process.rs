@@ -3,7 +3,7 @@
 //! helpers that panic on failure.
 
 use std::ops::{Deref, DerefMut};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use reef_launcher::{Launch, LaunchError, RunningHost};
@@ -115,6 +115,32 @@ impl HostProcess {
         reef::Cluster::connect_with_token(&self.address, &self.token())
             .await
             .expect("connecting to the node")
+    }
+
+    /// `host tenant add NAME FLAGS...` as the admin (quota flags, `--weight`),
+    /// its token written to `dir/NAME.token`; that path.
+    pub fn add_tenant(&self, name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
+        let output = dir.join(format!("{name}.token"));
+        let mut args = vec!["tenant", "add", name, "--output", output.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let out = self.admin_cli(&args);
+        assert!(
+            out.status.success(),
+            "host tenant add {name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output
+    }
+
+    /// A driver connected to this node as the tenant whose token is in `token_file`.
+    pub async fn connect_as(&self, token_file: &Path) -> reef::Cluster {
+        let options = reef::ConnectOptions::default()
+            .token_file(token_file)
+            .expect("reading the tenant's token file");
+        reef::Cluster::connect_with(&self.address, options)
+            .await
+            .expect("connecting as a tenant")
     }
 
     /// Runs a `host` subcommand against this node (as tenant `default`).

@@ -9,27 +9,12 @@
 //! A's objects hold their bytes, A's actor its state, and every one of A's
 //! tasks run meanwhile gave the right answer.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use reef::{Cluster, ConnectOptions, ErrorCode, ListOptions};
 use reef_testkit::{guest, HostProcess};
-
-fn add_tenant(node: &HostProcess, name: &str, dir: &Path, quotas: &[&str]) -> PathBuf {
-    let output = dir.join(format!("{name}.token"));
-    let mut args = vec!["tenant", "add", name, "--output", output.to_str().unwrap()];
-    args.extend_from_slice(quotas);
-    let out = node.admin_cli(&args);
-    assert!(out.status.success(), "{out:?}");
-    output
-}
-
-async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
-    let options = ConnectOptions::default().token_file(token_file).unwrap();
-    Cluster::connect_with(&node.address, options).await.unwrap()
-}
 
 /// Bytes that differ everywhere, so a changed byte anywhere is seen.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -59,9 +44,8 @@ async fn a_hostile_tenant_is_contained_and_the_other_tenants_work_goes_on() {
     let nodes = ["--num-cpus", "2", "--object-store-memory", "512MiB"];
     let head = HostProcess::start(dirs[0].path(), &nodes);
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &nodes);
-    let token_a = add_tenant(&head, "victim", dirs[2].path(), &[]);
-    let token_b = add_tenant(
-        &head,
+    let token_a = head.add_tenant("victim", dirs[2].path(), &[]);
+    let token_b = head.add_tenant(
         "attacker",
         dirs[2].path(),
         &[
@@ -73,10 +57,10 @@ async fn a_hostile_tenant_is_contained_and_the_other_tenants_work_goes_on() {
             "500",
         ],
     );
-    let a = connect_as(&head, &token_a).await;
-    let a_worker = connect_as(&worker, &token_a).await;
-    let b = connect_as(&head, &token_b).await;
-    let b_worker = connect_as(&worker, &token_b).await;
+    let a = head.connect_as(&token_a).await;
+    let a_worker = worker.connect_as(&token_a).await;
+    let b = head.connect_as(&token_b).await;
+    let b_worker = worker.connect_as(&token_b).await;
 
     // A's state: a large and a small object, an actor with a total, a
     // steady stream of tasks on both nodes.

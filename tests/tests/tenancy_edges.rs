@@ -11,10 +11,10 @@
 //!   driver sessions in `host list jobs`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use reef::{Cluster, ConnectOptions, ErrorCode, ListOptions, PlacementStrategy, Strategy};
+use reef::{Cluster, ErrorCode, ListOptions, PlacementStrategy, Strategy};
 use reef_core::wire::{self, Kind, Request};
 use reef_core::ReefError;
 use reef_proto as pb;
@@ -22,18 +22,6 @@ use reef_proto::auth::AttachToken;
 use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
 use reef_testkit::{guest, HostProcess};
-
-fn add_tenant(node: &HostProcess, name: &str, dir: &Path) -> PathBuf {
-    let output = dir.join(format!("{name}.token"));
-    let out = node.admin_cli(&["tenant", "add", name, "--output", output.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    output
-}
-
-async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
-    let options = ConnectOptions::default().token_file(token_file).unwrap();
-    Cluster::connect_with(&node.address, options).await.unwrap()
-}
 
 fn token_of(file: &Path) -> String {
     std::fs::read_to_string(file).unwrap().trim().to_string()
@@ -117,12 +105,12 @@ async fn raw_pulls_read_only_a_tenants_own_objects() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[2].path());
-    let token_b = add_tenant(&head, "team-b", dirs[2].path());
-    let a = connect_as(&head, &token_a).await;
+    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let a = head.connect_as(&token_a).await;
     // B's sessions make its token known to both nodes.
-    let _b_head = connect_as(&head, &token_b).await;
-    let _b_worker = connect_as(&worker, &token_b).await;
+    let _b_head = head.connect_as(&token_b).await;
+    let _b_worker = worker.connect_as(&token_b).await;
 
     let secret: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
     let obj = a.put_bytes(&secret).await.unwrap();
@@ -154,9 +142,9 @@ async fn a_tenant_cannot_kill_another_tenants_actor() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[2].path());
-    let token_b = add_tenant(&head, "team-b", dirs[2].path());
-    let a = connect_as(&head, &token_a).await;
+    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let a = head.connect_as(&token_a).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     let counter = a.actor(&m, "Counter").arg(0.0).create().await.unwrap();
     let add = counter.call("add").arg(5.0).submit().unwrap();
@@ -192,10 +180,10 @@ async fn a_tenant_cannot_kill_another_tenants_actor() {
 async fn placement_groups_belong_to_their_tenant() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "4"]);
-    let token_a = add_tenant(&head, "team-a", dirs[1].path());
-    let token_b = add_tenant(&head, "team-b", dirs[1].path());
-    let a = connect_as(&head, &token_a).await;
-    let b = connect_as(&head, &token_b).await;
+    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b = head.connect_as(&token_b).await;
     let m = a.register_file(guest("demo")).await.unwrap();
     let mut group = a
         .placement_group(PlacementStrategy::Pack)
@@ -300,11 +288,11 @@ async fn a_tenant_runs_only_modules_it_or_the_admin_registered() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[2].path());
-    let token_b = add_tenant(&head, "team-b", dirs[2].path());
-    let a = connect_as(&head, &token_a).await;
-    let b_head = connect_as(&head, &token_b).await;
-    let b_worker = connect_as(&worker, &token_b).await;
+    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b_head = head.connect_as(&token_b).await;
+    let b_worker = worker.connect_as(&token_b).await;
     let demo = a.register_file(guest("demo")).await.unwrap();
     let r = a
         .task(&demo, "echo")

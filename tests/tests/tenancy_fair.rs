@@ -4,11 +4,10 @@
 //! submitted behind another's queue of 20,000 runs before that queue drains.
 //! Properties (counts, order), not timings.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use reef::{Cluster, ConnectOptions, ErrorCode, ObjectRef};
+use reef::{Cluster, ErrorCode, ObjectRef};
 use reef_testkit::{guest, HostProcess};
 
 fn text(out: &Output) -> String {
@@ -17,21 +16,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// `host tenant add NAME FLAGS...` as the admin; the token file.
-fn add_tenant(node: &HostProcess, name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
-    let output = dir.join(format!("{name}.token"));
-    let mut args = vec!["tenant", "add", name, "--output", output.to_str().unwrap()];
-    args.extend_from_slice(flags);
-    let out = node.admin_cli(&args);
-    assert!(out.status.success(), "{}", text(&out));
-    output
-}
-
-async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
-    let options = ConnectOptions::default().token_file(token_file).unwrap();
-    Cluster::connect_with(&node.address, options).await.unwrap()
 }
 
 /// Waits (up to 10 s) until the node knows the tenant of `cluster`'s quotas,
@@ -90,17 +74,12 @@ async fn done(cluster: &Cluster, refs: &[ObjectRef]) -> usize {
 async fn tenants_competing_for_cpus_share_them_by_weight() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "2"]);
-    let a_token = add_tenant(
-        &head,
-        "a",
-        dirs[1].path(),
-        &["--max-cpus", "1", "--weight", "3"],
-    );
-    let b_token = add_tenant(&head, "b", dirs[1].path(), &["--max-cpus", "1"]);
+    let a_token = head.add_tenant("a", dirs[1].path(), &["--max-cpus", "1", "--weight", "3"]);
+    let b_token = head.add_tenant("b", dirs[1].path(), &["--max-cpus", "1"]);
     let out = head.admin_cli(&["tenant", "list", "--json"]);
     assert!(text(&out).contains(r#""weight":3.0"#), "{}", text(&out));
-    let a = connect_as(&head, &a_token).await;
-    let b = connect_as(&head, &b_token).await;
+    let a = head.connect_as(&a_token).await;
+    let b = head.connect_as(&b_token).await;
     let a_nested = a.register_file(guest("nested")).await.unwrap();
     let b_nested = b.register_file(guest("nested")).await.unwrap();
     wait_for_quotas(&a, &a_nested).await;
@@ -130,9 +109,9 @@ async fn tenants_competing_for_cpus_share_them_by_weight() {
 async fn a_task_behind_another_tenants_queue_runs_before_it_drains() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "1"]);
-    let b_token = add_tenant(&head, "b", dirs[1].path(), &[]);
+    let b_token = head.add_tenant("b", dirs[1].path(), &[]);
     let a = head.connect().await; // tenant `default`
-    let b = connect_as(&head, &b_token).await;
+    let b = head.connect_as(&b_token).await;
     let a_demo = a.register_file(guest("demo")).await.unwrap();
     let b_nested = b.register_file(guest("nested")).await.unwrap();
 

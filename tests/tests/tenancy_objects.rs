@@ -5,29 +5,15 @@
 //! tenants each have their own actor named `model`, and B cannot call A's
 //! actor by its id.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reef::{Arg, Cluster, ConnectOptions, ErrorCode, ListOptions, ObjectRef};
+use reef::{Arg, Cluster, ErrorCode, ListOptions, ObjectRef};
 use reef_core::ReefError;
 use reef_proto as pb;
 use reef_proto::auth::AttachToken;
 use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
 use reef_testkit::{guest, HostProcess};
-
-/// `host tenant add NAME` as the admin; the token file it wrote.
-fn add_tenant(node: &HostProcess, name: &str, dir: &Path) -> PathBuf {
-    let output = dir.join(format!("{name}.token"));
-    let out = node.admin_cli(&["tenant", "add", name, "--output", output.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    output
-}
-
-async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
-    let options = ConnectOptions::default().token_file(token_file).unwrap();
-    Cluster::connect_with(&node.address, options).await.unwrap()
-}
 
 /// An error with the id in it written as `ID`.
 fn shape(e: &reef::Error, id: u64) -> (ErrorCode, String) {
@@ -67,12 +53,12 @@ async fn a_tenants_objects_are_its_own_until_shared() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[2].path());
-    let token_b = add_tenant(&head, "team-b", dirs[2].path());
-    let a = connect_as(&head, &token_a).await;
+    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let a = head.connect_as(&token_a).await;
     // B on A's node (the owner answers at once) and on another (it asks).
-    let b_here = connect_as(&head, &token_b).await;
-    let b_there = connect_as(&worker, &token_b).await;
+    let b_here = head.connect_as(&token_b).await;
+    let b_there = worker.connect_as(&token_b).await;
     let m = a.register_file(guest("demo")).await.unwrap();
     // B registers the same bytes: the same module, which B may run too.
     b_here.register_file(guest("demo")).await.unwrap();
@@ -162,10 +148,10 @@ async fn a_tenants_objects_are_its_own_until_shared() {
 async fn wait_tells_nothing_of_a_foreign_pending_object() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[1].path());
-    let token_b = add_tenant(&head, "team-b", dirs[1].path());
-    let a = connect_as(&head, &token_a).await;
-    let b = connect_as(&head, &token_b).await;
+    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b = head.connect_as(&token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     let slow = a
         .task(&m, "pause")
@@ -257,10 +243,10 @@ async fn call_by_id(node: &HostProcess, token: &str, actor: u64) -> ReefError {
 async fn each_tenant_has_its_own_actor_names() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[1].path());
-    let token_b = add_tenant(&head, "team-b", dirs[1].path());
-    let a = connect_as(&head, &token_a).await;
-    let b = connect_as(&head, &token_b).await;
+    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b = head.connect_as(&token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     b.register_file(guest("nested")).await.unwrap();
 

@@ -5,11 +5,10 @@
 //! survive a restart of the head.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use reef::{CallOptions, Cluster, ConnectOptions, ErrorCode, ObjectRef, PlacementStrategy};
+use reef::{CallOptions, Cluster, ErrorCode, ObjectRef, PlacementStrategy};
 use reef_testkit::{guest, HostProcess};
 
 const MIB: usize = 1 << 20;
@@ -22,16 +21,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// `host tenant add NAME QUOTAS...` as the admin; the token file.
-fn add_tenant(node: &HostProcess, name: &str, dir: &Path, quotas: &[&str]) -> PathBuf {
-    let output = dir.join(format!("{name}.token"));
-    let mut args = vec!["tenant", "add", name, "--output", output.to_str().unwrap()];
-    args.extend_from_slice(quotas);
-    let out = node.admin_cli(&args);
-    assert!(out.status.success(), "{}", text(&out));
-    output
-}
-
 /// The quotas `host tenant list --json` shows for `name`.
 fn listed_quotas(node: &HostProcess, name: &str) -> serde_json::Value {
     let out = node.admin_cli(&["tenant", "list", "--json"]);
@@ -42,11 +31,6 @@ fn listed_quotas(node: &HostProcess, name: &str) -> serde_json::Value {
         .find(|v| v["name"] == name)
         .unwrap_or_else(|| panic!("no tenant {name}: {}", text(&out)))["quotas"]
         .clone()
-}
-
-async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
-    let options = ConnectOptions::default().token_file(token_file).unwrap();
-    Cluster::connect_with(&node.address, options).await.unwrap()
 }
 
 fn assert_quota(err: &reef::Error, expected: &str) {
@@ -103,8 +87,7 @@ async fn a_tenant_over_its_quotas_is_refused_while_others_work() {
             "1GiB",
         ],
     );
-    let token = add_tenant(
-        &head,
+    let token = head.add_tenant(
         "b",
         dirs[1].path(),
         &[
@@ -137,7 +120,7 @@ async fn a_tenant_over_its_quotas_is_refused_while_others_work() {
     );
 
     let default = head.connect().await;
-    let b = connect_as(&head, &token).await;
+    let b = head.connect_as(&token).await;
     let demo = default.register_file(guest("demo")).await.unwrap();
     // The same module, registered by the tenant too.
     let again = b.register_file(guest("demo")).await.unwrap();
@@ -322,7 +305,7 @@ async fn quotas_survive_a_restart_of_the_head() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let port = reef_testkit::free_port();
     let head = HostProcess::start_on(dirs[0].path(), port, &[]).unwrap();
-    let token = add_tenant(&head, "c", dirs[1].path(), &["--max-cpus", "0.5"]);
+    let token = head.add_tenant("c", dirs[1].path(), &["--max-cpus", "0.5"]);
     let out = head.admin_cli(&["tenant", "set", "c", "--max-actors", "4"]);
     assert!(out.status.success(), "{}", text(&out));
     let out = head.admin_cli(&["tenant", "set", "nobody", "--max-actors", "4"]);
@@ -339,7 +322,7 @@ async fn quotas_survive_a_restart_of_the_head() {
     let quotas = listed_quotas(&head, "c");
     assert_eq!(quotas["max_cpus"], 0.5);
     assert_eq!(quotas["max_actors"], 4);
-    let c = connect_as(&head, &token).await;
+    let c = head.connect_as(&token).await;
     let demo = c.register_file(guest("demo")).await.unwrap();
     let err = eventually("a 1-CPU task refused", || async {
         c.get::<f64>(&add(&c, &demo).unwrap()).await.err()
@@ -374,9 +357,9 @@ async fn quotas_survive_a_restart_of_the_head() {
 async fn a_cpus_in_use_quota_makes_work_wait_not_fail() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "2"]);
-    let token = add_tenant(&head, "capped", dirs[1].path(), &["--max-cpus-in-use", "1"]);
+    let token = head.add_tenant("capped", dirs[1].path(), &["--max-cpus-in-use", "1"]);
     assert_eq!(listed_quotas(&head, "capped")["max_cpus_in_use"], 1.0);
-    let capped = connect_as(&head, &token).await;
+    let capped = head.connect_as(&token).await;
     let other = head.connect().await;
     let m = capped.register_file(guest("nested")).await.unwrap();
     let mine = other.register_file(guest("nested")).await.unwrap();

@@ -4,10 +4,9 @@
 //! show only its own work, a foreign id answers exactly like a made-up one
 //! (`get` and `logs`), and the admin sees both.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use reef::{Cluster, ConnectOptions, ListOptions, Strategy};
+use reef::{ListOptions, Strategy};
 use reef_testkit::cluster3::{id_of, node_ids};
 use reef_testkit::{guest, HostProcess};
 
@@ -28,19 +27,6 @@ fn on(node_id: &str) -> Strategy {
         node_id: node_id.to_string(),
         soft: false,
     }
-}
-
-/// `host tenant add NAME` as the admin; the token file it wrote.
-fn add_tenant(node: &HostProcess, name: &str, dir: &Path) -> PathBuf {
-    let output = dir.join(format!("{name}.token"));
-    let out = node.admin_cli(&["tenant", "add", name, "--output", output.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    output
-}
-
-async fn connect_as(node: &HostProcess, token_file: &Path) -> Cluster {
-    let options = ConnectOptions::default().token_file(token_file).unwrap();
-    Cluster::connect_with(&node.address, options).await.unwrap()
 }
 
 /// `host list KIND --json` with `args` after it: (id, tenant) of each row.
@@ -71,10 +57,10 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let head = HostProcess::start(dirs[0].path(), &[]);
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = add_tenant(&head, "team-a", dirs[2].path());
-    let token_b = add_tenant(&head, "team-b", dirs[2].path());
-    let a = connect_as(&head, &token_a).await;
-    let b = connect_as(&worker, &token_b).await;
+    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b = worker.connect_as(&token_b).await;
     let nodes = node_ids(&a).await;
     let (head_id, worker_id) = (id_of(&nodes, &head), id_of(&nodes, &worker));
 
@@ -129,7 +115,7 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
 
     // `host status` on the head (where both actors live): each its own actor;
     // every node and its resources stay visible.
-    let b_on_head = connect_as(&head, &token_b).await;
+    let b_on_head = head.connect_as(&token_b).await;
     for (driver, mine, theirs) in [
         (&a, actor_a.id(), actor_b.id()),
         (&b_on_head, actor_b.id(), actor_a.id()),
