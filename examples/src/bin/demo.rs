@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         N * 8 / 1_000_000,
         data.id(),
         if cluster.is_same_machine() {
-            "written in place into its shared-memory segment"
+            "copied once by the node into its shared-memory store"
         } else {
             "sent over the socket"
         }
