@@ -713,6 +713,7 @@ async fn start(args: StartArgs) -> Result<()> {
         .with_context(|| format!("cannot restrict {}", node.config.socket_path.display()))?;
     }
     // Where same-machine drivers take their objects' memfds (`rpc::fds`).
+    let fds = Arc::new(crate::rpc::fds::Registry::default());
     {
         use std::os::unix::fs::PermissionsExt;
         let path = reef_core::segments::socket_path(&node.config.socket_path);
@@ -721,7 +722,7 @@ async fn start(args: StartArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot restrict {}", path.display()))?;
-        tokio::spawn(crate::rpc::fds::serve(node.fds.clone(), listener));
+        tokio::spawn(crate::rpc::fds::serve(fds.clone(), listener));
     }
     // `/metrics` and the dashboard take the default tenant's token on the
     // head (as before tenants), the node credential elsewhere.
@@ -735,9 +736,10 @@ async fn start(args: StartArgs) -> Result<()> {
         token.clone()
     };
     let check = reef_proto::auth::CheckToken::new(&api_token);
-    let service = pb::node_server::NodeServer::new(NodeService::new(node.clone(), auth.clone()))
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+    let service =
+        pb::node_server::NodeServer::new(NodeService::new(node.clone(), auth.clone(), fds))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
     let peer = pb::peer_server::PeerServer::new(crate::rpc::peer::PeerService::new(node.clone()))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);

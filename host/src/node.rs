@@ -85,8 +85,6 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Remote drivers' streamed puts in progress.
     pub uploads: Arc<crate::transfer::Uploads>,
-    /// Sessions that may take their objects' memfds (`rpc::fds`).
-    pub fds: Arc<crate::rpc::fds::Registry>,
     /// Tenants' quotas and what they use here.
     pub quotas: Arc<Quotas>,
     /// What guests may reach; holds `work` weakly.
@@ -260,7 +258,6 @@ impl Node {
             logs,
             metrics,
             uploads: Arc::default(),
-            fds: Arc::default(),
             quotas,
             host,
             _work: work,

@@ -32,7 +32,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use super::session::Session;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// A connection must present its session within this long.
@@ -40,8 +39,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once (one per same-machine session, plus strays).
 const MAX_CONNECTIONS: usize = 1024;
 
+/// What the descriptor socket needs of a driver session (`rpc::session`
+/// implements it; a trait, so that this module does not depend on that one).
+pub trait FdSession: Send + Sync {
+    /// The process at the other end of the session's descriptor connection.
+    fn set_peer(&self, peer: Arc<Peer>);
+    /// A descriptor of the session's own buffer (`KIND_BUFFER`) or of an
+    /// object its get returned (`KIND_READ`).
+    fn segment_fd(&self, kind: u8, id: u64) -> ReefResult<OwnedFd>;
+}
+
 /// A session's descriptor key, and the session.
-type Entry = (Vec<u8>, Weak<Session>);
+type Entry = (Vec<u8>, Weak<dyn FdSession>);
 
 /// The sessions that may connect, by id prefix.
 #[derive(Default)]
@@ -52,7 +61,7 @@ pub struct Registry {
 impl Registry {
     /// A fresh random key for session `prefix` (told to its driver in
     /// `Hello.fd_key`).
-    pub fn register(&self, prefix: u64, session: &Arc<Session>) -> std::io::Result<Vec<u8>> {
+    pub fn register(&self, prefix: u64, session: &Arc<dyn FdSession>) -> std::io::Result<Vec<u8>> {
         use std::io::Read;
         let mut key = vec![0u8; KEY_LEN];
         std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
@@ -68,7 +77,7 @@ impl Registry {
     }
 
     /// The session `prefix` when `key` is its key.
-    fn session(&self, prefix: u64, key: &[u8]) -> Option<Weak<Session>> {
+    fn session(&self, prefix: u64, key: &[u8]) -> Option<Weak<dyn FdSession>> {
         let sessions = self.sessions.lock().unwrap();
         let (expected, session) = sessions.get(&prefix)?;
         // Constant time: the comparison tells nothing of the key.

@@ -33,10 +33,12 @@ pub struct NodeService {
     jobs: Arc<Submissions>,
     /// Tells sessions when their tenant's credential is revoked.
     auth: Arc<Authenticator>,
+    /// Where sessions register for the descriptor socket (`rpc::fds`).
+    fds: Arc<super::fds::Registry>,
 }
 
 impl NodeService {
-    pub fn new(node: Arc<Node>, auth: Arc<Authenticator>) -> Self {
+    pub fn new(node: Arc<Node>, auth: Arc<Authenticator>, fds: Arc<super::fds::Registry>) -> Self {
         let state = StateApi::of(&node);
         let jobs = Submissions::of(&node);
         NodeService {
@@ -44,6 +46,7 @@ impl NodeService {
             state,
             jobs,
             auth,
+            fds,
         }
     }
 
@@ -169,6 +172,7 @@ impl NodeApi for NodeService {
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Session::new(
             self.node.clone(),
+            self.fds.clone(),
             tx,
             driver,
             submission_id,

@@ -30,6 +30,8 @@ use crate::tasks::StopReason;
 
 pub struct Session {
     node: Arc<Node>,
+    /// Where the session is registered for the descriptor socket.
+    fds: Arc<super::fds::Registry>,
     /// Also the session's id.
     prefix: u64,
     out: mpsc::UnboundedSender<pb::ServerReply>,
@@ -86,6 +88,7 @@ impl Session {
     /// no free session slot.
     pub fn new(
         node: Arc<Node>,
+        fds: Arc<super::fds::Registry>,
         out: mpsc::UnboundedSender<pb::ServerReply>,
         driver_address: String,
         submission_id: String,
@@ -105,6 +108,7 @@ impl Session {
             deferred: Mutex::default(),
             job,
             node,
+            fds,
             prefix,
             slot: Mutex::new(Some(slot)),
             out,
@@ -115,7 +119,8 @@ impl Session {
             charges: Mutex::default(),
             peer: Mutex::default(),
         });
-        let fd_key = match session.node.fds.register(prefix, &session) {
+        let registered: Arc<dyn super::fds::FdSession> = session.clone();
+        let fd_key = match session.fds.register(prefix, &registered) {
             Ok(key) => key,
             Err(e) => {
                 // The driver streams its large objects instead.
@@ -738,12 +743,6 @@ impl Session {
         self.pins.lock().unwrap().entry(id).or_default().push(data);
     }
 
-    /// The driver's process, as its descriptor connection found it: where
-    /// `CreateBuffer.copy_from` reads.
-    pub fn set_peer(&self, peer: Arc<super::fds::Peer>) {
-        *self.peer.lock().unwrap() = Some(peer);
-    }
-
     /// A put of `len` bytes whose bytes the node copies out of the driver's
     /// memory at `addr` (`CreateBuffer.copy_from`) into a block of the
     /// arena: the driver never maps the arena, and the bytes are copied once.
@@ -771,52 +770,6 @@ impl Session {
         self.made(id);
         self.hold(id);
         Ok(())
-    }
-
-    /// A descriptor of this session's segment `id` for its driver (see
-    /// `rpc::fds`): the buffer of a put it created and has not sealed
-    /// (`KIND_BUFFER`), or a sealed object one of its gets answered as a
-    /// segment and it has not unpinned (`KIND_READ`). Nothing else: not
-    /// another session's, not an object this session did not get.
-    pub fn segment_fd(&self, kind: u8, id: ObjectId) -> ReefResult<std::os::fd::OwnedFd> {
-        use reef_core::segments::{KIND_BUFFER, KIND_READ};
-        let dup = |segment: &Segment| {
-            rustix::io::fcntl_dupfd_cloexec(segment.fd(), 0)
-                .map_err(|e| ReefError::internal(format!("duplicating a segment: {e}")))
-        };
-        if self.is_closed() {
-            return Err(ReefError::new(ErrorCode::Cancelled, "the session ended"));
-        }
-        match kind {
-            KIND_BUFFER => {
-                let buffers = self.buffers.lock().unwrap();
-                match buffers.get(&id).and_then(|b| b.segment()) {
-                    Some(segment) => dup(segment),
-                    None => Err(ReefError::new(
-                        ErrorCode::BadArgument,
-                        format!("this session has no unsealed buffer for object {id:#x}"),
-                    )),
-                }
-            }
-            KIND_READ => {
-                let pins = self.pins.lock().unwrap();
-                let segment = pins
-                    .get(&id)
-                    .and_then(|v| v.last())
-                    .and_then(|d| match &**d {
-                        Data::Arena(block) => block.segment().filter(|s| s.is_sealed()),
-                        Data::Inline(_) => None,
-                    });
-                match segment {
-                    Some(segment) => dup(segment),
-                    None => Err(ReefError::unknown_object(id)),
-                }
-            }
-            other => Err(ReefError::new(
-                ErrorCode::BadArgument,
-                format!("unknown descriptor request kind {other}"),
-            )),
-        }
     }
 
     async fn wait(&self, w: pb::Wait) {
@@ -876,9 +829,63 @@ impl Session {
         for id in self.streams.lock().unwrap().drain() {
             self.node.uploads.discard(id);
         }
-        self.node.fds.unregister(self.prefix);
+        self.fds.unregister(self.prefix);
         self.job.end();
         self.slot.lock().unwrap().take();
         tracing::debug!(session = self.prefix, "driver session closed");
+    }
+}
+
+impl super::fds::FdSession for Session {
+    /// The driver's process, as its descriptor connection found it: where
+    /// `CreateBuffer.copy_from` reads.
+    fn set_peer(&self, peer: Arc<super::fds::Peer>) {
+        *self.peer.lock().unwrap() = Some(peer);
+    }
+
+    /// A descriptor of this session's segment `id` for its driver (see
+    /// `rpc::fds`): the buffer of a put it created and has not sealed
+    /// (`KIND_BUFFER`), or a sealed object one of its gets answered as a
+    /// segment and it has not unpinned (`KIND_READ`). Nothing else: not
+    /// another session's, not an object this session did not get.
+    fn segment_fd(&self, kind: u8, id: ObjectId) -> ReefResult<std::os::fd::OwnedFd> {
+        use reef_core::segments::{KIND_BUFFER, KIND_READ};
+        let dup = |segment: &Segment| {
+            rustix::io::fcntl_dupfd_cloexec(segment.fd(), 0)
+                .map_err(|e| ReefError::internal(format!("duplicating a segment: {e}")))
+        };
+        if self.is_closed() {
+            return Err(ReefError::new(ErrorCode::Cancelled, "the session ended"));
+        }
+        match kind {
+            KIND_BUFFER => {
+                let buffers = self.buffers.lock().unwrap();
+                match buffers.get(&id).and_then(|b| b.segment()) {
+                    Some(segment) => dup(segment),
+                    None => Err(ReefError::new(
+                        ErrorCode::BadArgument,
+                        format!("this session has no unsealed buffer for object {id:#x}"),
+                    )),
+                }
+            }
+            KIND_READ => {
+                let pins = self.pins.lock().unwrap();
+                let segment = pins
+                    .get(&id)
+                    .and_then(|v| v.last())
+                    .and_then(|d| match &**d {
+                        Data::Arena(block) => block.segment().filter(|s| s.is_sealed()),
+                        Data::Inline(_) => None,
+                    });
+                match segment {
+                    Some(segment) => dup(segment),
+                    None => Err(ReefError::unknown_object(id)),
+                }
+            }
+            other => Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("unknown descriptor request kind {other}"),
+            )),
+        }
     }
 }

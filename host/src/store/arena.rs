@@ -21,11 +21,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use offset_allocator::{Allocation, Allocator};
 
+pub use super::hugemap::{round_up_page, PAGE};
 use super::hugemap::{AlignedMap, HUGE_PAGE};
 use super::segment::Segment;
-
-/// Host page size; every block is a whole number of pages.
-pub const PAGE: u64 = 4096;
 
 /// Objects at least this large start on a 2 MiB boundary of the arena, so that
 /// a view of one (whose guest buffer is 2 MiB-aligned too) maps 2 MiB folios
@@ -35,10 +33,6 @@ pub const HUGE_OBJECT: u64 = 8 << 20;
 
 /// `prefault` works in steps of this many bytes, so the mm lock is never held long.
 const PREFAULT_STEP: u64 = 64 << 20;
-
-pub fn round_up_page(n: u64) -> u64 {
-    n.div_ceil(PAGE) * PAGE
-}
 
 pub struct Arena {
     /// The memfd's name, as `/proc/<pid>/maps` shows it (`/memfd:<name> (deleted)`).

@@ -13,6 +13,14 @@
 
 use std::io;
 
+/// Host page size; every arena block and segment is a whole number of pages.
+pub const PAGE: u64 = 4096;
+
+/// `n` rounded up to whole pages.
+pub fn round_up_page(n: u64) -> u64 {
+    n.div_ceil(PAGE) * PAGE
+}
+
 /// The size of a PMD-mapped huge page on x86_64 and aarch64 (4 KiB base pages).
 pub const HUGE_PAGE: u64 = 2 << 20;
 

@@ -19,8 +19,7 @@ use std::sync::OnceLock;
 
 use rustix::fs::{MemfdFlags, SealFlags};
 
-use super::arena::round_up_page;
-use super::hugemap::AlignedMap;
+use super::hugemap::{round_up_page, AlignedMap};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// Every seal a sealed segment carries: no writes, no size change, no
