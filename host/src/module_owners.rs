@@ -10,7 +10,7 @@
 //! survives restarts. Each node keeps the answers it has seen; a refusal is
 //! not kept (the registration may come a moment later).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use reef_core::TenantId;
@@ -38,18 +38,31 @@ pub enum Registrant {
 }
 
 impl Registrant {
-    fn key(&self, hash: &str) -> String {
+    /// As in keys and in the per-node answers: the tenant's name, or `*`.
+    fn name(&self) -> &str {
         match self {
-            Registrant::Tenant(t) => format!("{hash}/{t}"),
-            Registrant::Public => format!("{hash}/{PUBLIC}"),
+            Registrant::Tenant(t) => t.as_str(),
+            Registrant::Public => PUBLIC,
         }
     }
+
+    /// Its control-plane key for module `hash`.
+    fn key(&self, hash: &str) -> String {
+        format!("{hash}/{}", self.name())
+    }
+}
+
+/// Registrants known to be recorded, by module hash (looked up without
+/// allocating: every submission asks), and how many (at most `MAX_KNOWN`).
+#[derive(Default)]
+struct Known {
+    by_hash: HashMap<String, Vec<String>>,
+    count: usize,
 }
 
 pub struct ModuleOwners {
     cluster: Arc<Membership>,
-    /// `module/registrant` keys known to be recorded.
-    known: Mutex<HashSet<String>>,
+    known: Mutex<Known>,
 }
 
 impl ModuleOwners {
@@ -63,18 +76,17 @@ impl ModuleOwners {
     /// Records that `who` registered module `hash` (cluster-wide, in the
     /// control plane; without one, nothing is checked).
     pub async fn record(&self, hash: &str, who: &Registrant) -> ReefResult<()> {
-        let key = who.key(hash);
-        if self.knows(&key) {
+        if self.knows(hash, who.name()) {
             return Ok(());
         }
         if let Ok(gcs) = self.cluster.gcs() {
-            gcs.kv_put(NAMESPACE, &key, bytes::Bytes::new(), true)
+            gcs.kv_put(NAMESPACE, &who.key(hash), bytes::Bytes::new(), true)
                 .await
                 .map_err(|s| {
                     crate::cluster::rpc_error(&format!("recording module {hash}'s registrant"), s)
                 })?;
         }
-        self.remember(key);
+        self.remember(hash, who);
         Ok(())
     }
 
@@ -85,9 +97,12 @@ impl ModuleOwners {
         if !self.cluster.is_clustered() {
             return Some(true);
         }
-        let own = Registrant::Tenant(tenant.clone()).key(hash);
-        let public = Registrant::Public.key(hash);
-        (self.knows(&own) || self.knows(&public)).then_some(true)
+        let known = self.known.lock().unwrap();
+        let registrants = known.by_hash.get(hash)?;
+        registrants
+            .iter()
+            .any(|r| r == PUBLIC || r == tenant.as_str())
+            .then_some(true)
     }
 
     /// Whether `tenant` may run module `hash`: it or the admin registered
@@ -99,13 +114,10 @@ impl ModuleOwners {
         let Ok(gcs) = self.cluster.gcs() else {
             return false;
         };
-        for key in [
-            Registrant::Tenant(tenant.clone()).key(hash),
-            Registrant::Public.key(hash),
-        ] {
-            match gcs.kv_get(NAMESPACE, &key).await {
+        for who in [Registrant::Tenant(tenant.clone()), Registrant::Public] {
+            match gcs.kv_get(NAMESPACE, &who.key(hash)).await {
                 Ok(Some(_)) => {
-                    self.remember(key);
+                    self.remember(hash, &who);
                     return true;
                 }
                 Ok(None) => {}
@@ -128,16 +140,24 @@ impl ModuleOwners {
         }
     }
 
-    fn knows(&self, key: &str) -> bool {
-        self.known.lock().unwrap().contains(key)
+    fn knows(&self, hash: &str, registrant: &str) -> bool {
+        let known = self.known.lock().unwrap();
+        known
+            .by_hash
+            .get(hash)
+            .is_some_and(|r| r.iter().any(|name| name == registrant))
     }
 
-    fn remember(&self, key: String) {
+    fn remember(&self, hash: &str, who: &Registrant) {
         let mut known = self.known.lock().unwrap();
-        if known.len() >= MAX_KNOWN {
-            known.clear();
+        if known.count >= MAX_KNOWN {
+            *known = Known::default();
         }
-        known.insert(key);
+        let registrants = known.by_hash.entry(hash.to_string()).or_default();
+        if !registrants.iter().any(|name| name == who.name()) {
+            registrants.push(who.name().to_string());
+            known.count += 1;
+        }
     }
 }
 

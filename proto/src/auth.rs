@@ -16,10 +16,16 @@ const TOKEN_BYTES: usize = 32;
 
 /// A fresh random token (hex), from the kernel's random source.
 pub fn generate_token() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; TOKEN_BYTES];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let bytes = random_bytes(TOKEN_BYTES)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `n` bytes from the kernel's random source (tokens, session keys).
+pub fn random_bytes(n: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Checks that a token is usable in a header: printable ASCII, no spaces.

@@ -62,9 +62,7 @@ impl Registry {
     /// A fresh random key for session `prefix` (told to its driver in
     /// `Hello.fd_key`).
     pub fn register(&self, prefix: u64, session: &Arc<dyn FdSession>) -> std::io::Result<Vec<u8>> {
-        use std::io::Read;
-        let mut key = vec![0u8; KEY_LEN];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+        let key = reef_proto::auth::random_bytes(KEY_LEN)?;
         self.sessions
             .lock()
             .unwrap()
