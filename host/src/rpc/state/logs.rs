@@ -36,7 +36,57 @@ fn target(t: i32) -> Target {
 }
 
 /// The log of `request.id` as a stream of chunks, from wherever it is.
+/// A follower of a task or actor that exists but has not written yet (an
+/// actor still being placed, a queued task) waits for its first line
+/// instead of being told there is no log.
 pub async fn read(
+    api: Arc<StateApi>,
+    viewer: &Viewer,
+    request: pb::ReadLogsRequest,
+) -> ReefResult<ChunkStream> {
+    loop {
+        match find(api.clone(), viewer, request.clone()).await {
+            Err(e)
+                if request.follow
+                    && !request.local_only
+                    && live(&api, viewer, request.id).await =>
+            {
+                tracing::trace!("following {:#x} before its first line: {e}", request.id);
+                tokio::select! {
+                    _ = tokio::time::sleep(FOLLOW_POLL) => continue,
+                    _ = api.node().stopping.cancelled() => return Err(e),
+                }
+            }
+            found => return found,
+        }
+    }
+}
+
+/// Whether `id` is an actor or task `viewer` sees that has not ended (so
+/// its log may still appear). A forwarded row stands for a run elsewhere,
+/// which has its own row.
+async fn live(api: &StateApi, viewer: &Viewer, id: u64) -> bool {
+    for kind in [pb::StateKind::Actors, pb::StateKind::Tasks] {
+        let request = pb::GetStateRequest {
+            kind: kind as i32,
+            id,
+        };
+        let Ok(reply) = api.get(viewer, request).await else {
+            continue;
+        };
+        let ended = |state: &str| {
+            ["dead", "finished", "failed", "forwarded"]
+                .iter()
+                .any(|end| state.starts_with(end))
+        };
+        return reply.actors.iter().any(|a| !ended(&a.state))
+            || reply.tasks.iter().any(|t| !ended(&t.state));
+    }
+    false
+}
+
+/// One look for the log of `request.id`: here, else on every other node.
+async fn find(
     api: Arc<StateApi>,
     viewer: &Viewer,
     request: pb::ReadLogsRequest,
