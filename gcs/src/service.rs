@@ -157,9 +157,24 @@ pub(crate) struct Inner {
     persist: Arc<Persister>,
     /// Nodes whose port is being probed (see `probe_silent_nodes`).
     probing: Mutex<HashSet<String>>,
+    /// The node registered through [`InProcess`] (the head's own): never
+    /// declared dead for silence. It lives as long as this service does; a
+    /// silence there means the process is overloaded, and declaring it
+    /// dead would stop the head, control plane included.
+    colocated: Mutex<Option<String>>,
 }
 
 impl Inner {
+    /// Notes the node of this process (see `colocated`).
+    pub(crate) fn set_colocated(&self, node_id: &str) {
+        *self.colocated.lock().unwrap() = Some(node_id.to_string());
+    }
+
+    /// Whether `node_id` is the node of this process.
+    pub(crate) fn is_colocated(&self, node_id: &str) -> bool {
+        self.colocated.lock().unwrap().as_deref() == Some(node_id)
+    }
+
     /// Runs `f` under the state lock; wakes the publisher if the version moved.
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -260,6 +275,7 @@ impl ControlPlaneService {
             group_ids: Mutex::new((1, 0)),
             persist,
             probing: Mutex::default(),
+            colocated: Mutex::default(),
             counters: Arc::new(Counters::new(store.clone())),
             jobs: JobTable::new(store.clone()),
             kv: Arc::new(Kv::new(store.clone())),

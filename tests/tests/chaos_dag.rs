@@ -1,8 +1,8 @@
 //! Chaos: a 10,000-task DAG over four real `host` processes while a worker
-//! is SIGKILLed every 3 s (and at 10 %, 40 % and 70 % of the results, so a
-//! fast machine cannot finish before the chaos) and a fresh one joins in
-//! its place. Tasks of a
-//! killed node are retried elsewhere, and intermediate objects that died
+//! busy with it is SIGKILLed twice while the DAG is being submitted, then
+//! every 3 s and at 0.1 %, 40 % and 70 % of the results (so a fast machine
+//! cannot finish before the chaos), and a fresh one joins in its place each
+//! time. Tasks of a killed node are retried elsewhere, and intermediate objects that died
 //! with it are rebuilt from lineage when a dependent task needs them: every
 //! result must come out right.
 
@@ -55,11 +55,16 @@ impl Rng {
     }
 }
 
-/// Submits the DAG through `driver`: per group `r = make_range(N)`, then
-/// `sum(scale(r, j))` for j in 1..=FANOUT. Only the sums are kept.
-fn submit_dag(driver: &Cluster, m: &reef::Module) -> Vec<(u64, ObjectRef)> {
+/// Submits `groups` of the DAG through `driver`: per group
+/// `r = make_range(N)`, then `sum(scale(r, j))` for j in 1..=FANOUT. Only
+/// the sums are kept.
+fn submit_groups(
+    driver: &Cluster,
+    m: &reef::Module,
+    groups: std::ops::Range<u64>,
+) -> Vec<(u64, ObjectRef)> {
     let mut sums = Vec::new();
-    for _ in 0..GROUPS {
+    for _ in groups {
         let r = driver
             .task(m, "make_range")
             .arg(N)
@@ -122,8 +127,44 @@ async fn a_dag_survives_workers_killed_every_few_seconds() {
     let seed = 0x5eed_0000_0000_0001 ^ std::process::id() as u64;
     eprintln!("chaos seed {seed:#x}");
     let mut rng = Rng(seed);
+    let mut kills = 0;
     let started = Instant::now();
-    let sums = submit_dag(&driver, &m);
+    // The DAG goes out in three slices; after each of the first two, once
+    // it reached the workers, a worker that status shows running or
+    // queueing some of it is killed: every kill then costs work in flight.
+    let mut sums = Vec::new();
+    for slice in 0..3 {
+        sums.extend(submit_groups(
+            &driver,
+            &m,
+            slice * GROUPS / 3..(slice + 1) * GROUPS / 3,
+        ));
+        if slice == 2 {
+            break;
+        }
+        let victim = loop {
+            let status = driver.status().await.unwrap();
+            let busy: Vec<usize> = (0..workers.len())
+                .filter(|&i| {
+                    status.nodes.iter().any(|n| {
+                        n.address == workers[i].address && n.running_tasks + n.pending_tasks > 0
+                    })
+                })
+                .collect();
+            if !busy.is_empty() {
+                break busy[rng.below(busy.len())];
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no worker took any of the DAG"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        workers[victim].kill().unwrap();
+        kills += 1;
+        dirs.push(tempfile::tempdir().unwrap());
+        workers[victim] = HostProcess::start_worker(dirs.last().unwrap().path(), &head, COMMON);
+    }
     let total = sums.len();
     let collected = Arc::new(AtomicUsize::new(0));
     let collect = {
@@ -135,17 +176,13 @@ async fn a_dag_survives_workers_killed_every_few_seconds() {
                 let want = *j as f64 * (N * (N - 1) / 2) as f64;
                 match driver.get::<f64>(t).await {
                     Ok(v) if v == want => {}
-                    other => wrong.push(format!("sum of scale {j}: {other:?}")),
+                    other => wrong.push(format!("sum {:#x} of scale {j}: {other:?}", t.id())),
                 }
                 collected.fetch_add(1, Ordering::Relaxed);
             }
             (sums.len(), wrong)
         })
     };
-    let mut kills = 0;
-    // Kills of a worker its node status showed running or queueing tasks
-    // of the DAG: work lost, which the DAG then had to get back.
-    let mut kills_of_busy = 0;
     let mut next_kill = Instant::now() + KILL_EVERY;
     let mut milestones = KILL_AT_PROGRESS.iter().peekable();
     while !collect.is_finished() {
@@ -171,11 +208,9 @@ async fn a_dag_survives_workers_killed_every_few_seconds() {
                     .collect(),
                 Err(_) => Vec::new(),
             };
-            let victim = if busy.is_empty() {
-                rng.below(workers.len())
-            } else {
-                kills_of_busy += 1;
-                busy[rng.below(busy.len())]
+            let victim = match busy.is_empty() {
+                true => rng.below(workers.len()),
+                false => busy[rng.below(busy.len())],
             };
             workers[victim].kill().unwrap();
             kills += 1;
@@ -208,10 +243,12 @@ async fn a_dag_survives_workers_killed_every_few_seconds() {
         wrong.len(),
         wrong[0]
     );
-    assert!(kills >= 2, "the DAG finished before the chaos began");
+    // The owner (the head: the driver submitted there) retried attempts
+    // lost with a node or rebuilt objects lost with one: the kills cost
+    // work, and the results above are right anyway.
     assert!(
-        kills_of_busy > 0,
-        "no kill hit a worker holding DAG work ({retried} retried, {rebuilt} rebuilt)"
+        retried + rebuilt > 0,
+        "{kills} kills and nothing was retried or rebuilt: the chaos missed the DAG"
     );
 }
 

@@ -41,7 +41,10 @@ impl InProcess {
 #[async_trait::async_trait]
 impl ControlPlane for InProcess {
     async fn register(&self, req: RegisterNodeRequest) -> Result<RegisterNodeReply, Status> {
-        self.inner.register_node(req).await
+        let node_id = req.node_id.clone();
+        let reply = self.inner.register_node(req).await?;
+        self.inner.set_colocated(&node_id);
+        Ok(reply)
     }
 
     async fn heartbeat(&self, req: HeartbeatRequest) -> Result<bool, Status> {

@@ -18,6 +18,7 @@ mod table;
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use reef_core::TenantId;
 use reef_proto as pb;
@@ -59,6 +60,10 @@ struct GuestCall {
     /// Where its output goes.
     log: CallLog,
 }
+
+/// How long a retry or rebuild that no alive node can run waits for one
+/// to join (see `Tasks::schedule`).
+const NODE_WAIT: Duration = Duration::from_secs(30);
 
 /// The node's task service.
 pub struct Tasks {
@@ -237,7 +242,7 @@ impl Tasks {
         match module {
             Some(module) => {
                 let series = self.count(spec, Some(&module), None);
-                self.schedule(attempt, module, series, None)
+                self.schedule(attempt, module, series, None, None)
             }
             None => {
                 let this = self.clone();
@@ -250,7 +255,7 @@ impl Tasks {
                     let module = fetched.as_ref().ok().map(|m| &**m);
                     let series = this.count(spec, module, fetched.as_ref().err());
                     match fetched {
-                        Ok(module) => this.schedule(attempt, module, series, None),
+                        Ok(module) => this.schedule(attempt, module, series, None, None),
                         Err(e) => this.objects.fail(spec.return_id, e, &spec.args),
                     }
                 });
@@ -395,7 +400,13 @@ impl Tasks {
                 let series =
                     self.metrics
                         .task(Some(&module), &next.spec.module, &next.spec.function);
-                self.schedule(next, module, series, avoid)
+                self.schedule(
+                    next,
+                    module,
+                    series,
+                    avoid,
+                    Some(Instant::now() + NODE_WAIT),
+                )
             }
             Err(e) => {
                 let e = retry::unplaced(e, &next);
@@ -446,12 +457,19 @@ impl Tasks {
 
     /// Places a checked task whose arguments are held: runs it here or
     /// forwards it.
+    ///
+    /// A retry or a rebuild (`wait_for_nodes` set) that no alive node can
+    /// run waits until then for the cluster to change (a killed node's
+    /// replacement joining) instead of failing INFEASIBLE at once: a node
+    /// death must cost time, not the result. A first submission fails at
+    /// once, like an impossible request.
     fn schedule(
         self: &Arc<Self>,
         attempt: Attempt,
         module: Arc<Module>,
         series: Arc<TaskFn>,
         avoid: Option<&str>,
+        wait_for_nodes: Option<Instant>,
     ) {
         let spec = &attempt.spec;
         let resources = spec.options.task_resources();
@@ -464,6 +482,27 @@ impl Tasks {
         let pool = match placed {
             Ok(Ok(pool)) => pool,
             Ok(Err(to)) => return self.forward(attempt, &to),
+            Err(e)
+                if e.code == ErrorCode::Infeasible
+                    && wait_for_nodes.is_some_and(|until| Instant::now() < until)
+                    && !self.stopping.is_cancelled() =>
+            {
+                let avoid = avoid.map(str::to_string);
+                let mut views = self.cluster.watch_views();
+                views.mark_unchanged();
+                let until = wait_for_nodes.expect("checked above");
+                tracing::debug!(task = %format_args!("{:#x}", spec.return_id), "waiting for a node that can run it: {e}");
+                let this = self.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = views.changed() => {}
+                        _ = tokio::time::sleep_until(until.into()) => {}
+                        _ = this.stopping.cancelled() => {}
+                    }
+                    this.schedule(attempt, module, series, avoid.as_deref(), Some(until));
+                });
+                return;
+            }
             Err(e) => {
                 series.done(Some(e.code));
                 let e = if attempt.number > 1 {
@@ -682,7 +721,13 @@ impl Rebuild for Tasks {
         let series = this
             .metrics
             .task(Some(&module), &spec.module, &spec.function);
-        this.schedule(Attempt { spec, number: 1 }, module, series, None);
+        this.schedule(
+            Attempt { spec, number: 1 },
+            module,
+            series,
+            None,
+            Some(Instant::now() + NODE_WAIT),
+        );
     }
 }
 
