@@ -29,7 +29,7 @@ pub async fn sync_task(cluster: &Cluster, demo: &Module) -> Result<()> {
         "sync task round trip (median)",
         median_us(&samples),
         Unit::Micros,
-        Bound::AtMost(200.0),
+        Bound::AtMost(60.0),
     )
     .print();
     Ok(())

@@ -23,7 +23,7 @@ pub async fn tasks(cluster: &Cluster, demo: &Module) -> Result<()> {
         format!("async task throughput ({N} noop tasks, one driver)"),
         rate(N, &times),
         Unit::TasksPerSec,
-        Bound::AtLeast(20_000.0),
+        Bound::AtLeast(100_000.0),
     )
     .print();
     Ok(())
