@@ -270,7 +270,7 @@ impl Tasks {
             "the task",
             cpus,
             &mut spec.options,
-            self.config.default_memory_limit,
+            &self.config.call_defaults(),
         )?;
         self.quotas.charge(&spec.tenant, Counted::PendingTasks, 1)
     }
