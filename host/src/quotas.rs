@@ -144,6 +144,16 @@ impl Quotas {
             .with_max_instances(quotas.and_then(|q| q.max_instances))
     }
 
+    /// `tenant`'s `--max-log-bytes` (`None`: only the node's cap).
+    pub fn max_log_bytes(&self, tenant: &TenantId) -> Option<u64> {
+        self.of(tenant)?.max_log_bytes
+    }
+
+    /// `tenant`'s `--max-spill-bytes` (`None`: only the node's bound).
+    pub fn max_spill_bytes(&self, tenant: &TenantId) -> Option<u64> {
+        self.of(tenant)?.max_spill_bytes
+    }
+
     /// Checks that `tenant` may have one more instance in `pool` for an
     /// actor (an actor is not made to wait for its tenant's tasks: past
     /// the quota its creation fails).

@@ -637,7 +637,7 @@ impl Tasks {
             permit,
             limits: self.config.limits(&spec.options),
             cancel,
-            log: self.logs.task(spec.return_id),
+            log: self.logs.task(spec.return_id, &spec.tenant),
         };
         let host = self.host()?.for_tenant(&spec.tenant);
         if self.guests.on_guest_thread() {
