@@ -167,6 +167,10 @@ impl Node {
         );
         let cluster = Arc::new(Membership::new(&id, &config.token));
         let quotas = Quotas::follow(cluster.watch_views());
+        {
+            let quotas = quotas.clone();
+            store.cap_tenant_spills(Box::new(move |tenant| quotas.max_spill_bytes(tenant)));
+        }
         let puller = if config.token.is_empty() {
             None
         } else {
