@@ -481,7 +481,13 @@ mod tests {
         // Another tenant keeps the node's default.
         let mut options = CallOptions::default();
         quotas
-            .check_call(&TenantId::new("a"), "the task", 1.0, &mut options, &DEFAULTS)
+            .check_call(
+                &TenantId::new("a"),
+                "the task",
+                1.0,
+                &mut options,
+                &DEFAULTS,
+            )
             .unwrap();
         assert_eq!(options.cpu_time_ms, None);
     }

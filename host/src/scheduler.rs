@@ -112,7 +112,10 @@ impl Line {
         self.share
             .max_cpus_in_use
             .is_none_or(|max| self.in_use + request.cpus <= max + reef_core::EPSILON)
-            && self.share.max_instances.is_none_or(|max| self.instances < max)
+            && self
+                .share
+                .max_instances
+                .is_none_or(|max| self.instances < max)
     }
 
     /// The class whose oldest waiter is oldest among those that fit
@@ -239,10 +242,9 @@ impl PoolState {
     /// virtual time (they would start from it anyway).
     fn prune(&mut self) {
         let vtime = self.vtime;
-        self.lines
-            .retain(|l| {
-                l.queued > 0 || l.pass > vtime || l.in_use > reef_core::EPSILON || l.instances > 0
-            });
+        self.lines.retain(|l| {
+            l.queued > 0 || l.pass > vtime || l.in_use > reef_core::EPSILON || l.instances > 0
+        });
     }
 }
 

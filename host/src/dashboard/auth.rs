@@ -54,9 +54,7 @@ impl Access {
     pub async fn accepts(&self, token: &str) -> Option<Viewer> {
         let header = format!("Bearer {token}");
         match self {
-            Access::Token(check) => check
-                .accepts(header.as_bytes())
-                .then(Viewer::everything),
+            Access::Token(check) => check.accepts(header.as_bytes()).then(Viewer::everything),
             Access::Cluster(auth) => match auth.caller(Some(header.as_bytes())).await {
                 Ok((Caller::Admin | Caller::Node, _)) => Some(Viewer::everything()),
                 Ok((Caller::Tenant(tenant), _)) => Some(Viewer::tenant(tenant)),

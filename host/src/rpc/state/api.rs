@@ -214,15 +214,10 @@ impl StateApi {
             return;
         }
         let owners = self.node.registry.owners();
-        let visible = futures::future::join_all(
-            reply
-                .modules
-                .iter()
-                .map(|m| async move {
-                    let hash = m.module.as_ref().map_or("", |i| i.hash.as_str());
-                    owners.may_run(hash, tenant).await
-                }),
-        )
+        let visible = futures::future::join_all(reply.modules.iter().map(|m| async move {
+            let hash = m.module.as_ref().map_or("", |i| i.hash.as_str());
+            owners.may_run(hash, tenant).await
+        }))
         .await;
         let mut visible = visible.into_iter();
         reply.modules.retain(|_| visible.next().unwrap_or(false));
