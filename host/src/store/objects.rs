@@ -670,11 +670,15 @@ impl ObjectStore {
                         && spilled + d.len() > cap)
         });
         held_back.then(|| {
-            crate::quotas::exceeded(
-                tenant,
-                format_args!(
-                    "spill bytes quota {} exceeded ({} of its objects spilled on this node; \
-                     a put of {len} bytes needs room that only spilling more of them would make)",
+            // Worded as `quotas::exceeded` words the others (not called:
+            // the store is below `quotas` in the module graph).
+            ReefError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "tenant {:?}: spill bytes quota {} exceeded ({} of its objects spilled on \
+                     this node; a put of {len} bytes needs room that only spilling more of \
+                     them would make)",
+                    tenant.as_str(),
                     ByteSize(cap),
                     ByteSize(spilled)
                 ),
