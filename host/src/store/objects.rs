@@ -22,11 +22,12 @@
 //! the block fits or none can be spilled (`STORE_FULL`). A `get` of a spilled
 //! object reads it back into a new block (`restore`), which may spill others.
 //!
-//! Per tenant: an object a tenant's driver put carries its tenant, and is
-//! spilled only while that tenant's spilled bytes stay within its
-//! `--max-spill-bytes` (`cap_tenant_spills`); past it the tenant's objects
-//! stay in memory, and its own put that needs room fails with
-//! `QUOTA_EXCEEDED` when only spilling more of its objects could have made it.
+//! Per tenant: an object a tenant's driver or guest put, or its task made,
+//! carries its tenant, and is spilled only while that tenant's spilled
+//! bytes stay within its `--max-spill-bytes` (`cap_tenant_spills`); past it
+//! the tenant's objects stay in memory, and its own put that needs room
+//! fails with `QUOTA_EXCEEDED` when only spilling more of its objects could
+//! have made it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -109,8 +110,9 @@ struct Entry {
     last_use: u64,
     /// Its bytes are being written to the spill directory (it is `Ready`).
     spilling: bool,
-    /// The tenant whose driver put it (its spill counts against that
-    /// tenant's quota); `None` for other objects.
+    /// The tenant whose driver or guest put it, or whose task made it (its
+    /// spill counts against that tenant's quota); `None` for other objects
+    /// (copies pulled from other nodes, actor calls' results).
     tenant: Option<TenantId>,
 }
 
@@ -272,8 +274,19 @@ impl ObjectStore {
         Ok(())
     }
 
-    /// Inserts a sealed object `tenant`'s driver put: its spills count
-    /// against the tenant's `--max-spill-bytes`.
+    /// Makes a pending object (a task's result) `tenant`'s: once sealed,
+    /// its spills count against the tenant's `--max-spill-bytes`.
+    pub fn tag_tenant(&self, id: ObjectId, tenant: &TenantId) {
+        let mut t = self.table.lock().unwrap();
+        if let Some(entry) = t.objects.get_mut(&id) {
+            if entry.tenant.is_none() && matches!(entry.state, State::Pending(_)) {
+                entry.tenant = Some(tenant.clone());
+            }
+        }
+    }
+
+    /// Inserts a sealed object `tenant`'s driver or guest put: its spills
+    /// count against the tenant's `--max-spill-bytes`.
     pub fn insert_put(
         &self,
         id: ObjectId,
@@ -1025,6 +1038,24 @@ mod tests {
         store.release(2);
         assert_eq!(store.tenant_spilled(&b), 0);
         put(5, &a).unwrap();
+    }
+
+    #[test]
+    fn a_tasks_result_is_spilled_as_its_tenants() {
+        let (store, _dir) = store(64 << 10);
+        let b = TenantId::new("b");
+        let capped = b.clone();
+        store.cap_tenant_spills(Box::new(move |t| (*t == capped).then_some(0)));
+        // B's task result, tagged while pending: B may spill nothing.
+        store.create_pending(1, 1).unwrap();
+        store.tag_tenant(1, &b);
+        store.resolve(1, store.new_data(&[1u8; 40 << 10]));
+        let err = store
+            .new_data_for(&[2u8; 40 << 10], Some(&b))
+            .err()
+            .unwrap();
+        assert_eq!(err.code, ErrorCode::QuotaExceeded, "{err}");
+        assert_eq!(store.tenant_spilled(&b), 0);
     }
 
     /// A spill paused in the middle of its write (see `spill_blocks_no_reader`).

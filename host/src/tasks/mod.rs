@@ -198,6 +198,8 @@ impl Tasks {
                 Some(false) => {}
             }
         }
+        // Its result is its tenant's: spilled within the tenant's quota.
+        store.tag_tenant(spec.return_id, &spec.tenant);
         if !self.objects.owns(spec.return_id) {
             // Its report names the attempt (see `ObjectDirectory::on_objects_ready`).
             self.objects.note_attempt(spec.return_id, attempt.number);
