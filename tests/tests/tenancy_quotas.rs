@@ -574,6 +574,18 @@ async fn an_instances_quota_makes_tasks_wait_and_refuses_actors() {
         capped.actor(&m, "Counter").create().await.ok()
     })
     .await;
+    // Lifted: a second actor beside the first.
+    let out = head.admin_cli(&["tenant", "set", "inst", "--max-instances", "unlimited"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        listed_quotas(&head, "inst")["max_instances"],
+        serde_json::Value::Null
+    );
+    let second = eventually("a second actor once the quota is lifted", || async {
+        capped.actor(&m, "Counter").create().await.ok()
+    })
+    .await;
+    second.kill().await.unwrap();
     counter.kill().await.unwrap();
 }
 
@@ -590,6 +602,12 @@ async fn a_spill_quota_refuses_puts_that_would_spill_more() {
         &["--max-spill-bytes", "2MiB", "--max-cpus", "1"],
     );
     assert_eq!(listed_quotas(&head, "spill")["max_spill_bytes"], 2 * MIB);
+    let out = head.admin_cli(&["tenant", "list"]);
+    assert!(
+        text(&out).contains("max-spill-bytes=2.0 MiB"),
+        "{}",
+        text(&out)
+    );
     let capped = head.connect_as(&token).await;
     let other = head.connect().await;
     let mine = other.put_bytes(&vec![7u8; MIB]).await.unwrap();
@@ -650,6 +668,12 @@ async fn a_log_quota_deletes_the_tenants_own_oldest_logs_only() {
         &["--max-log-bytes", "256KiB", "--max-cpus", "1"],
     );
     assert_eq!(listed_quotas(&head, "logs")["max_log_bytes"], 256 << 10);
+    let out = head.admin_cli(&["tenant", "list"]);
+    assert!(
+        text(&out).contains("max-log-bytes=256.0 KiB"),
+        "{}",
+        text(&out)
+    );
     let capped = head.connect_as(&token).await;
     let other = head.connect().await;
     let bad = capped.register_file(guest("bad")).await.unwrap();
