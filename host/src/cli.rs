@@ -724,8 +724,9 @@ async fn start(args: StartArgs) -> Result<()> {
             .with_context(|| format!("cannot restrict {}", path.display()))?;
         tokio::spawn(crate::rpc::fds::serve(fds.clone(), listener));
     }
-    // `/metrics` and the dashboard take the default tenant's token on the
-    // head (as before tenants), the node credential elsewhere.
+    // `/metrics` takes the default tenant's token on the head (as before
+    // tenants), the node credential elsewhere; the dashboard takes every
+    // credential (see `dashboard::auth`).
     let api_token = if node.config.head {
         let path = node
             .config
@@ -810,7 +811,9 @@ async fn start(args: StartArgs) -> Result<()> {
             tokio::spawn(crate::dashboard::serve(
                 listener,
                 node.clone(),
-                crate::dashboard::auth::Access::new(check.clone()),
+                // Every credential, each reading as itself (a tenant's
+                // token sees its own work only).
+                crate::dashboard::auth::Access::cluster(auth.clone()),
                 stopping.clone(),
             ));
             url

@@ -127,6 +127,14 @@ impl NodeConfig {
         }
     }
 
+    /// What a call asking for no limits gets (before a tenant's quotas).
+    pub fn call_defaults(&self) -> crate::quotas::NodeDefaults {
+        crate::quotas::NodeDefaults {
+            memory_limit: self.default_memory_limit,
+            cpu_time_ms: self.default_cpu_time_ms,
+        }
+    }
+
     /// The limits of one call: its own, else the node's defaults.
     pub fn limits(&self, options: &CallOptions) -> Limits {
         Limits {

@@ -167,6 +167,10 @@ impl Node {
         );
         let cluster = Arc::new(Membership::new(&id, &config.token));
         let quotas = Quotas::follow(cluster.watch_views());
+        {
+            let quotas = quotas.clone();
+            store.cap_tenant_spills(Box::new(move |tenant| quotas.max_spill_bytes(tenant)));
+        }
         let puller = if config.token.is_empty() {
             None
         } else {
@@ -202,6 +206,10 @@ impl Node {
         )?);
         let logs = LogDir::open(config.data_dir.join("logs"), config.log_limits)
             .with_context(|| format!("opening {}", config.data_dir.join("logs").display()))?;
+        {
+            let quotas = quotas.clone();
+            logs.cap_tenants(Box::new(move |tenant| quotas.max_log_bytes(tenant)));
+        }
         let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
         let stopping = CancellationToken::new();
         let tasks = Arc::new(Tasks::new(TaskDeps {

@@ -21,7 +21,7 @@ use reef_proto as pb;
 use tokio::sync::watch;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::scheduler::Share;
+use crate::scheduler::{Scheduler, Share};
 use crate::spec::CallOptions;
 
 /// A quota counted per node (the others bound one request).
@@ -73,6 +73,15 @@ impl Drop for Charge {
             }
         }
     }
+}
+
+/// The node's limits for a call that asks for none (`--default-memory-limit`,
+/// `--default-cpu-time-ms`): a tenant's per-call maximum below them replaces
+/// them.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeDefaults {
+    pub memory_limit: u64,
+    pub cpu_time_ms: u64,
 }
 
 /// The error of a request over a quota.
@@ -132,19 +141,43 @@ impl Quotas {
         let weight = quotas.and_then(|q| q.weight).unwrap_or(1.0);
         Share::new(tenant.clone(), weight)
             .with_max_cpus_in_use(quotas.and_then(|q| q.max_cpus_in_use))
+            .with_max_instances(quotas.and_then(|q| q.max_instances))
+    }
+
+    /// `tenant`'s `--max-log-bytes` (`None`: only the node's cap).
+    pub fn max_log_bytes(&self, tenant: &TenantId) -> Option<u64> {
+        self.of(tenant)?.max_log_bytes
+    }
+
+    /// `tenant`'s `--max-spill-bytes` (`None`: only the node's bound).
+    pub fn max_spill_bytes(&self, tenant: &TenantId) -> Option<u64> {
+        self.of(tenant)?.max_spill_bytes
+    }
+
+    /// Checks that `tenant` may have one more instance in `pool` for an
+    /// actor (an actor is not made to wait for its tenant's tasks: past
+    /// the quota its creation fails).
+    pub fn check_instances(&self, tenant: &TenantId, pool: &Scheduler) -> ReefResult<()> {
+        let Some(max) = self.of(tenant).and_then(|q| q.max_instances) else {
+            return Ok(());
+        };
+        check_count(tenant, "instances", max, pool.instances_of(tenant) as usize)
     }
 
     /// Checks one call's asks against the tenant's per-call quotas: the CPUs
-    /// of `resources`, and the memory limit (a call asking none gets the
-    /// tenant's maximum when it is below the node's default).
+    /// of `resources`, the memory limit and the CPU time (a call asking
+    /// none gets the tenant's maximum when it is below the node's default,
+    /// so every call of the tenant stops at it: an actor's calls each run
+    /// with its creation's limits).
     pub fn check_call(
         &self,
         tenant: &TenantId,
         what: &str,
         cpus: f64,
         options: &mut CallOptions,
-        default_memory_limit: u64,
+        defaults: &NodeDefaults,
     ) -> ReefResult<()> {
+        let default_memory_limit = defaults.memory_limit;
         let Some(q) = self.of(tenant) else {
             return Ok(());
         };
@@ -182,6 +215,22 @@ impl Quotas {
                 }
                 Some(_) => {}
                 None if default_memory_limit > max => options.memory_limit = Some(max),
+                None => {}
+            }
+        }
+        if let Some(max) = q.max_call_cpu_ms {
+            match options.cpu_time_ms {
+                Some(asked) if asked > max => {
+                    return Err(exceeded(
+                        tenant,
+                        format_args!(
+                            "call CPU time quota {max} ms exceeded ({what} asks for a CPU-time \
+                             limit of {asked} ms)"
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None if defaults.cpu_time_ms > max => options.cpu_time_ms = Some(max),
                 None => {}
             }
         }
@@ -297,6 +346,11 @@ fn check_count(tenant: &TenantId, what: &str, max: u64, in_use: usize) -> ReefRe
 mod tests {
     use super::*;
 
+    const DEFAULTS: NodeDefaults = NodeDefaults {
+        memory_limit: 256 << 20,
+        cpu_time_ms: 60_000,
+    };
+
     fn view(tenant: &str, quotas: pb::TenantQuotas) -> pb::ClusterView {
         pb::ClusterView {
             version: 1,
@@ -376,20 +430,66 @@ mod tests {
         ));
         let mut options = CallOptions::default();
         let err = quotas
-            .check_call(&b, "the task", 2.0, &mut options, 256 << 20)
+            .check_call(&b, "the task", 2.0, &mut options, &DEFAULTS)
             .unwrap_err();
         assert!(err.message.contains("CPUs quota 1 exceeded"), "{err}");
         // No limit asked: the tenant's maximum, below the node's default.
         quotas
-            .check_call(&b, "the task", 1.0, &mut options, 256 << 20)
+            .check_call(&b, "the task", 1.0, &mut options, &DEFAULTS)
             .unwrap();
         assert_eq!(options.memory_limit, Some(64 << 20));
         options.memory_limit = Some(128 << 20);
         let err = quotas
-            .check_call(&b, "the task", 1.0, &mut options, 256 << 20)
+            .check_call(&b, "the task", 1.0, &mut options, &DEFAULTS)
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::QuotaExceeded);
         assert!(err.message.contains("call memory quota 64.0 MiB"), "{err}");
+    }
+
+    #[test]
+    fn a_call_cpu_time_quota_caps_every_call() {
+        let quotas = Quotas::default();
+        let b = TenantId::new("b");
+        quotas.apply(&view(
+            "b",
+            pb::TenantQuotas {
+                max_call_cpu_ms: Some(500),
+                ..Default::default()
+            },
+        ));
+        // No limit asked: the tenant's maximum, below the node's default.
+        let mut options = CallOptions::default();
+        quotas
+            .check_call(&b, "the task", 1.0, &mut options, &DEFAULTS)
+            .unwrap();
+        assert_eq!(options.cpu_time_ms, Some(500));
+        // Less is kept, more fails.
+        options.cpu_time_ms = Some(100);
+        quotas
+            .check_call(&b, "the task", 1.0, &mut options, &DEFAULTS)
+            .unwrap();
+        assert_eq!(options.cpu_time_ms, Some(100));
+        options.cpu_time_ms = Some(501);
+        let err = quotas
+            .check_call(&b, "the actor", 1.0, &mut options, &DEFAULTS)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::QuotaExceeded);
+        assert_eq!(
+            err.message,
+            r#"tenant "b": call CPU time quota 500 ms exceeded (the actor asks for a CPU-time limit of 501 ms)"#
+        );
+        // Another tenant keeps the node's default.
+        let mut options = CallOptions::default();
+        quotas
+            .check_call(
+                &TenantId::new("a"),
+                "the task",
+                1.0,
+                &mut options,
+                &DEFAULTS,
+            )
+            .unwrap();
+        assert_eq!(options.cpu_time_ms, None);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct Share {
     /// (`host tenant add|set --max-cpus-in-use`): a request past it waits
     /// for the tenant's own work to end, and other tenants go first.
     pub max_cpus_in_use: Option<f64>,
+    /// The most grants (wasm instances: running tasks, live actors) the
+    /// tenant may hold in this pool at once (`--max-instances`): a request
+    /// past it waits like one past `max_cpus_in_use`.
+    pub max_instances: Option<u64>,
 }
 
 impl Share {
@@ -50,12 +54,19 @@ impl Share {
             tenant,
             weight,
             max_cpus_in_use: None,
+            max_instances: None,
         }
     }
 
     /// The same share, holding at most `max` CPUs at once (`None`: no cap).
     pub fn with_max_cpus_in_use(mut self, max: Option<f64>) -> Self {
         self.max_cpus_in_use = max.filter(|m| m.is_finite() && *m >= 0.0);
+        self
+    }
+
+    /// The same share, holding at most `max` grants at once (`None`: no cap).
+    pub fn with_max_instances(mut self, max: Option<u64>) -> Self {
+        self.max_instances = max;
         self
     }
 
@@ -91,14 +102,20 @@ struct Line {
     queued: usize,
     /// CPUs its granted work holds now.
     in_use: f64,
+    /// Grants it holds now (each a task's or an actor's instance).
+    instances: u64,
 }
 
 impl Line {
-    /// Whether the tenant's cap lets it hold `request` more.
+    /// Whether the tenant's caps let it hold `request` more.
     fn within_cap(&self, request: &Resources) -> bool {
         self.share
             .max_cpus_in_use
             .is_none_or(|max| self.in_use + request.cpus <= max + reef_core::EPSILON)
+            && self
+                .share
+                .max_instances
+                .is_none_or(|max| self.instances < max)
     }
 
     /// The class whose oldest waiter is oldest among those that fit
@@ -143,6 +160,7 @@ impl PoolState {
                     classes: Vec::new(),
                     queued: 0,
                     in_use: 0.0,
+                    instances: 0,
                 });
                 self.lines.len() - 1
             }
@@ -151,6 +169,7 @@ impl PoolState {
         let line = &mut self.lines[i];
         line.share.weight = share.weight;
         line.share.max_cpus_in_use = share.max_cpus_in_use;
+        line.share.max_instances = share.max_instances;
         if line.queued == 0 && line.pass < vtime {
             line.pass = vtime;
         }
@@ -163,12 +182,14 @@ impl PoolState {
         self.vtime = self.vtime.max(line.pass);
         line.pass += line.share.cost(request);
         line.in_use += request.cpus;
+        line.instances += 1;
     }
 
     /// `tenant`'s work gave `request` back.
     fn uncharge(&mut self, tenant: &TenantId, request: &Resources) {
         if let Some(line) = self.lines.iter_mut().find(|l| l.share.tenant == *tenant) {
             line.in_use = (line.in_use - request.cpus).max(0.0);
+            line.instances = line.instances.saturating_sub(1);
         }
     }
 
@@ -221,8 +242,9 @@ impl PoolState {
     /// virtual time (they would start from it anyway).
     fn prune(&mut self) {
         let vtime = self.vtime;
-        self.lines
-            .retain(|l| l.queued > 0 || l.pass > vtime || l.in_use > reef_core::EPSILON);
+        self.lines.retain(|l| {
+            l.queued > 0 || l.pass > vtime || l.in_use > reef_core::EPSILON || l.instances > 0
+        });
     }
 }
 
@@ -276,6 +298,16 @@ impl Scheduler {
     }
     pub fn queued(&self) -> usize {
         self.state.lock().unwrap().queued
+    }
+    /// The grants `tenant` holds in this pool now (its running tasks' and
+    /// live actors' instances).
+    pub fn instances_of(&self, tenant: &TenantId) -> u64 {
+        let state = self.state.lock().unwrap();
+        state
+            .lines
+            .iter()
+            .find(|l| l.share.tenant == *tenant)
+            .map_or(0, |l| l.instances)
     }
 
     /// Whether the request could ever run here.
@@ -570,6 +602,29 @@ mod tests {
             .expect("A's waiter was not granted after its work ended");
         assert_eq!(s.available().cpus, 1.0);
         drop((second, b1, b2));
+        assert_eq!(s.available().cpus, 4.0);
+    }
+
+    #[tokio::test]
+    async fn an_instance_capped_tenant_waits_for_its_own_work() {
+        let s = Scheduler::new(cpus(4.0));
+        let a = share("a", 1.0).with_max_instances(Some(2));
+        let b = share("b", 1.0);
+        // Actors of no CPUs count as instances too.
+        let actor = s.acquire(&a, &cpus(0.0)).await;
+        let task = s.acquire(&a, &cpus(1.0)).await;
+        assert_eq!(s.instances_of(&a.tenant), 2);
+        let third = s.enqueue(&a, &cpus(1.0));
+        assert!(third.wait.is_some(), "A passed its instance cap");
+        let other = s.enqueue(&b, &cpus(1.0));
+        assert!(other.wait.is_none(), "B waited behind A");
+        drop(actor);
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), third.granted())
+            .await
+            .expect("A's waiter was not granted after its actor ended");
+        assert_eq!(s.instances_of(&a.tenant), 2);
+        drop((task, third, other));
+        assert_eq!(s.instances_of(&a.tenant), 0);
         assert_eq!(s.available().cpus, 4.0);
     }
 

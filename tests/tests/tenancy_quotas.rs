@@ -425,3 +425,282 @@ async fn a_cpus_in_use_quota_makes_work_wait_not_fail() {
     let values: Vec<f64> = capped.get_many(&flood).await.unwrap();
     assert_eq!(values, [0.0, 1.0, 2.0, 3.0]);
 }
+
+/// Waits until the node has tenant `name`'s quotas (its view came): a
+/// 2-CPU task of a tenant given `--max-cpus 1` is refused.
+async fn wait_for_quotas(cluster: &Cluster, name: &str) {
+    let m = cluster.register_file(guest("demo")).await.unwrap();
+    let err = eventually("the quotas reach the node", || async {
+        let r = cluster
+            .task(&m, "add")
+            .arg(1.0)
+            .arg(2.0)
+            .num_cpus(2.0)
+            .submit()
+            .unwrap();
+        cluster.get::<f64>(&r).await.err()
+    })
+    .await;
+    assert_quota(&err, &format!("tenant {name:?}: CPUs quota 1 exceeded"));
+}
+
+/// `--max-call-cpu-ms`: a call asking more CPU time is refused, one asking
+/// none is stopped at the tenant's maximum; another tenant keeps the node's
+/// default.
+#[tokio::test]
+async fn a_call_cpu_time_quota_caps_every_call_of_the_tenant() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let token = head.add_tenant("cpu", dirs[1].path(), &["--max-call-cpu-ms", "300"]);
+    assert_eq!(listed_quotas(&head, "cpu")["max_call_cpu_ms"], 300);
+    let out = head.admin_cli(&["tenant", "list"]);
+    assert!(text(&out).contains("max-call-cpu-ms=300"), "{}", text(&out));
+    let capped = head.connect_as(&token).await;
+    let other = head.connect().await;
+    let bad = capped.register_file(guest("bad")).await.unwrap();
+    let mine = other.register_file(guest("bad")).await.unwrap();
+    // Asking more than the quota fails at once (once the node has the view).
+    let err = eventually("the CPU-time quota reaches the node", || async {
+        let r = capped
+            .task(&bad, "print")
+            .cpu_time(Duration::from_secs(10))
+            .submit()
+            .unwrap();
+        capped.get_bytes(&r).await.err()
+    })
+    .await;
+    assert_quota(
+        &err,
+        r#"tenant "cpu": call CPU time quota 300 ms exceeded (the task asks for a CPU-time limit of 10000 ms)"#,
+    );
+    // Asking none: stopped at the quota.
+    let r = capped.task(&bad, "loop_forever").submit().unwrap();
+    let err = capped.get::<u64>(&r).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::CpuTimeLimit, "{err}");
+    assert!(err.message.contains("CPU-time limit of 300 ms"), "{err}");
+    // So is an actor's every call (its creation asked none).
+    let talker = capped.actor(&bad, "Talker").create().await.unwrap();
+    let said = talker.call("say").arg("hi").submit().unwrap();
+    capped.get_bytes(&said).await.unwrap();
+    let err = capped
+        .actor(&bad, "Talker")
+        .options(CallOptions {
+            cpu_time: Some(Duration::from_secs(1)),
+            ..Default::default()
+        })
+        .create()
+        .await
+        .err()
+        .unwrap();
+    assert_quota(
+        &err,
+        "call CPU time quota 300 ms exceeded (the actor asks for",
+    );
+    // The other tenant's asks are not limited by it.
+    let r = other
+        .task(&mine, "print")
+        .cpu_time(Duration::from_secs(10))
+        .submit()
+        .unwrap();
+    other.get_bytes(&r).await.unwrap();
+    let r = other
+        .task(&mine, "loop_forever")
+        .cpu_time(Duration::from_millis(1500))
+        .submit()
+        .unwrap();
+    let err = other.get::<u64>(&r).await.unwrap_err();
+    assert!(err.message.contains("CPU-time limit of 1500 ms"), "{err}");
+}
+
+/// `--max-instances`: a tenant's tasks past it wait for its own instances
+/// (another tenant's do not), an actor creation past it fails.
+#[tokio::test]
+async fn an_instances_quota_makes_tasks_wait_and_refuses_actors() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "4"]);
+    let token = head.add_tenant("inst", dirs[1].path(), &["--max-instances", "1"]);
+    assert_eq!(listed_quotas(&head, "inst")["max_instances"], 1);
+    let capped = head.connect_as(&token).await;
+    let other = head.connect().await;
+    let m = capped.register_file(guest("nested")).await.unwrap();
+    let mine = other.register_file(guest("nested")).await.unwrap();
+    // The node learns of the quota with the next view: then an actor
+    // beside a running task is refused.
+    let (first, err) = eventually("the instances quota reaches the node", || async {
+        let first = capped
+            .task(&m, "pause")
+            .arg(3000u64)
+            .arg(1.0)
+            .submit()
+            .unwrap();
+        // Running once the second, submitted after it, still waits.
+        let second = capped
+            .task(&m, "pause")
+            .arg(1u64)
+            .arg(2.0)
+            .submit()
+            .unwrap();
+        if !still_pending(&capped, &second).await {
+            return None;
+        }
+        let err = capped
+            .actor(&m, "Counter")
+            .create()
+            .await
+            .err()
+            .expect("an actor beside a running task of a 1-instance tenant");
+        Some(((first, second), err))
+    })
+    .await;
+    assert_quota(
+        &err,
+        r#"tenant "inst": instances quota 1 exceeded (1 in use, 1 more asked)"#,
+    );
+    // The other tenant's work runs meanwhile, beside the waiting task.
+    let quick = other
+        .task(&mine, "pause")
+        .arg(1u64)
+        .arg(9.0)
+        .submit()
+        .unwrap();
+    assert_eq!(other.get::<f64>(&quick).await.unwrap(), 9.0);
+    let counter = other.actor(&mine, "Counter").create().await.unwrap();
+    counter.kill().await.unwrap();
+    // Both of the capped tenant's tasks ran, in turn.
+    assert_eq!(capped.get::<f64>(&first.0).await.unwrap(), 1.0);
+    assert_eq!(capped.get::<f64>(&first.1).await.unwrap(), 2.0);
+    // With its instance free, its actor is taken.
+    let counter = eventually("an actor once the tasks ended", || async {
+        capped.actor(&m, "Counter").create().await.ok()
+    })
+    .await;
+    // Lifted: a second actor beside the first.
+    let out = head.admin_cli(&["tenant", "set", "inst", "--max-instances", "unlimited"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        listed_quotas(&head, "inst")["max_instances"],
+        serde_json::Value::Null
+    );
+    let second = eventually("a second actor once the quota is lifted", || async {
+        capped.actor(&m, "Counter").create().await.ok()
+    })
+    .await;
+    second.kill().await.unwrap();
+    counter.kill().await.unwrap();
+}
+
+/// `--max-spill-bytes`: past it the tenant's objects stay in memory and its
+/// own put that needs room fails naming the quota; freeing its objects
+/// gives room back.
+#[tokio::test]
+async fn a_spill_quota_refuses_puts_that_would_spill_more() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--object-store-memory", "16MiB"]);
+    let token = head.add_tenant(
+        "spill",
+        dirs[1].path(),
+        &["--max-spill-bytes", "2MiB", "--max-cpus", "1"],
+    );
+    assert_eq!(listed_quotas(&head, "spill")["max_spill_bytes"], 2 * MIB);
+    let out = head.admin_cli(&["tenant", "list"]);
+    assert!(
+        text(&out).contains("max-spill-bytes=2.0 MiB"),
+        "{}",
+        text(&out)
+    );
+    let capped = head.connect_as(&token).await;
+    let other = head.connect().await;
+    let mine = other.put_bytes(&vec![7u8; MIB]).await.unwrap();
+    let m = other.register_file(guest("demo")).await.unwrap();
+    wait_for_quotas(&capped, "spill").await;
+    let mut held = Vec::new();
+    let err = loop {
+        assert!(
+            held.len() < 64,
+            "64 MiB put into a 16 MiB store, nothing refused"
+        );
+        match capped.put_bytes(&vec![held.len() as u8; MIB]).await {
+            Ok(r) => held.push(r),
+            Err(e) => break e,
+        }
+    };
+    assert_quota(
+        &err,
+        r#"tenant "spill": spill bytes quota 2.0 MiB exceeded ("#,
+    );
+    assert!(
+        err.message.contains("a put of 1048576 bytes needs room"),
+        "{err}"
+    );
+    // More than the store holds was put: some were spilled, at most 2 MiB.
+    assert!(held.len() > 8, "only {} puts before {err}", held.len());
+    // The other tenant's small work goes on.
+    assert_eq!(
+        other.get::<f64>(&add(&other, &m).unwrap()).await.unwrap(),
+        3.0
+    );
+    // Freed: room again, and the first (spilled) object reads back intact.
+    let first = held.remove(0);
+    drop(held);
+    let back = eventually("room after the tenant freed its objects", || async {
+        capped.get_bytes(&first).await.ok()
+    })
+    .await;
+    assert!(back.len() == MIB && back.iter().all(|&b| b == 0));
+    let again = eventually("a put after the tenant freed its objects", || async {
+        capped.put_bytes(&vec![1u8; MIB]).await.ok()
+    })
+    .await;
+    drop(again);
+    let bytes = other.get_bytes(&mine).await.unwrap();
+    assert!(bytes.len() == MIB && bytes.iter().all(|&b| b == 7));
+}
+
+/// `--max-log-bytes`: past it the tenant's own oldest logs are deleted,
+/// never another tenant's.
+#[tokio::test]
+async fn a_log_quota_deletes_the_tenants_own_oldest_logs_only() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let token = head.add_tenant(
+        "logs",
+        dirs[1].path(),
+        &["--max-log-bytes", "256KiB", "--max-cpus", "1"],
+    );
+    assert_eq!(listed_quotas(&head, "logs")["max_log_bytes"], 256 << 10);
+    let out = head.admin_cli(&["tenant", "list"]);
+    assert!(
+        text(&out).contains("max-log-bytes=256.0 KiB"),
+        "{}",
+        text(&out)
+    );
+    let capped = head.connect_as(&token).await;
+    let other = head.connect().await;
+    let bad = capped.register_file(guest("bad")).await.unwrap();
+    let mine = other.register_file(guest("bad")).await.unwrap();
+    wait_for_quotas(&capped, "logs").await;
+    // The other tenant's log comes first: the oldest on the node.
+    let kept = other.task(&mine, "print").submit().unwrap();
+    other.get_bytes(&kept).await.unwrap();
+    let first = capped.task(&bad, "print").submit().unwrap();
+    capped.get_bytes(&first).await.unwrap();
+    assert_eq!(capped.logs(&first).await.unwrap().stdout, "hello stdout\n");
+    // 2 MiB of logs in one flood: the tenant's first log goes.
+    let flood = capped.task(&bad, "flood").arg(1u64).submit().unwrap();
+    capped.get::<u64>(&flood).await.unwrap();
+    let logs = capped.logs(&first).await;
+    assert!(
+        !logs
+            .as_ref()
+            .is_ok_and(|l| l.stdout.contains("hello stdout")),
+        "{logs:?}"
+    );
+    // The other tenant's older log is all there.
+    let logs = other.logs(&kept).await.unwrap();
+    assert_eq!(logs.stdout, "hello stdout\n", "{logs:?}");
+    // The tenant's latest flood is readable (its newest segment kept).
+    let flood = capped.task(&bad, "flood").arg(1u64).submit().unwrap();
+    capped.get::<u64>(&flood).await.unwrap();
+    let page = capped.logs(&flood).await.unwrap();
+    assert!(!page.stdout.is_empty(), "{page:?}");
+}

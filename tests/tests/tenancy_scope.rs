@@ -209,3 +209,128 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
         refusal(cli_a(&["logs", &made_up, "--actor"]), &made_up)
     );
 }
+
+/// `host list modules --json` as `token`: the module hashes listed.
+fn modules(node: &HostProcess, token: Option<&std::path::Path>) -> Vec<String> {
+    let args = ["list", "modules", "--json"];
+    let out = match token {
+        Some(token) => node.cli_with(&args, token),
+        None => node.admin_cli(&args),
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["hash"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `GET path` on the dashboard at 127.0.0.1:`port` with `token`: status and body.
+fn dashboard_get(port: u16, path: &str, token: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+/// The ids in a dashboard reply's rows under `key`.
+fn dashboard_ids(body: &serde_json::Value, key: &str) -> Vec<String> {
+    body["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r[key].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Module listings show a tenant the modules it may run (its own and the
+/// admin's), and the dashboard reads as the token that logged in.
+#[tokio::test]
+async fn module_listings_and_the_dashboard_are_scoped() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let port = reef_testkit::free_port();
+    let head = HostProcess::start(dirs[0].path(), &["--dashboard-port", &port.to_string()]);
+    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b = head.connect_as(&token_b).await;
+    let admin = reef::Cluster::connect_with_token(&head.address, &head.admin_token())
+        .await
+        .unwrap();
+    let only_a = a.register_file(guest("bad")).await.unwrap();
+    let only_b = b.register_file(guest("nested")).await.unwrap();
+    let public = admin.register_file(guest("demo")).await.unwrap();
+
+    let mut listed = modules(&head, Some(&token_a));
+    listed.sort();
+    let mut expected = vec![only_a.hash.clone(), public.hash.clone()];
+    expected.sort();
+    assert_eq!(listed, expected, "team-a's modules");
+    let listed = modules(&head, Some(&token_b));
+    assert!(
+        listed.contains(&only_b.hash) && !listed.contains(&only_a.hash),
+        "{listed:?}"
+    );
+    // The default tenant registered none: the public one only.
+    assert_eq!(modules(&head, None::<&std::path::Path>).len(), 3);
+    let out = head.cli(&["list", "modules", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["hash"], public.hash.as_str());
+
+    // The dashboard: each tenant's token its own tasks, the admin's all.
+    let task_a = a.task(&only_a, "print").submit().unwrap();
+    a.get_bytes(&task_a).await.unwrap();
+    let task_b = b.task(&only_b, "add").arg(1.0).arg(2.0).submit().unwrap();
+    b.get::<f64>(&task_b).await.unwrap();
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().trim().to_string();
+    let (status, body) = dashboard_get(port, "/api/tasks", &read(&token_a));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        dashboard_ids(&body, "task_id"),
+        [hex(task_a.id())],
+        "{body}"
+    );
+    let (_, body) = dashboard_get(port, "/api/tasks", &read(&token_b));
+    assert_eq!(
+        dashboard_ids(&body, "task_id"),
+        [hex(task_b.id())],
+        "{body}"
+    );
+    let (_, body) = dashboard_get(port, "/api/tasks", &head.admin_token());
+    let mut ids = dashboard_ids(&body, "task_id");
+    ids.sort();
+    let mut both = vec![hex(task_a.id()), hex(task_b.id())];
+    both.sort();
+    assert_eq!(ids, both, "{body}");
+    // Tenant `default`'s token (the head's `token` file) sees neither.
+    let (status, body) = dashboard_get(port, "/api/tasks", &head.token());
+    assert_eq!(status, 200, "{body}");
+    assert!(dashboard_ids(&body, "task_id").is_empty(), "{body}");
+    // A foreign task's logs are refused as an unknown id's.
+    let (status, _) = dashboard_get(
+        port,
+        &format!("/api/logs?id={}", hex(task_a.id())),
+        &read(&token_b),
+    );
+    assert_ne!(status, 200);
+    let (status, body) = dashboard_get(port, "/api/tasks", "not-a-token");
+    assert_eq!(status, 401, "{body}");
+}

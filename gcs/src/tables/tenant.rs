@@ -37,6 +37,14 @@ pub struct TenantQuotas {
     pub weight: Option<f64>,
     /// CPUs its work may hold at once on a node (more waits).
     pub max_cpus_in_use: Option<f64>,
+    /// Wasm instances its work may have at once on a node.
+    pub max_instances: Option<u64>,
+    /// CPU milliseconds one call may run.
+    pub max_call_cpu_ms: Option<u64>,
+    /// Bytes of its objects a node may have spilled.
+    pub max_spill_bytes: Option<u64>,
+    /// Bytes of its logs a node keeps.
+    pub max_log_bytes: Option<u64>,
 }
 
 impl From<&reef_proto::TenantQuotas> for TenantQuotas {
@@ -50,6 +58,10 @@ impl From<&reef_proto::TenantQuotas> for TenantQuotas {
             max_placement_groups: q.max_placement_groups,
             weight: q.weight,
             max_cpus_in_use: q.max_cpus_in_use,
+            max_instances: q.max_instances,
+            max_call_cpu_ms: q.max_call_cpu_ms,
+            max_spill_bytes: q.max_spill_bytes,
+            max_log_bytes: q.max_log_bytes,
         }
     }
 }
@@ -65,6 +77,10 @@ impl From<&TenantQuotas> for reef_proto::TenantQuotas {
             max_placement_groups: q.max_placement_groups,
             weight: q.weight,
             max_cpus_in_use: q.max_cpus_in_use,
+            max_instances: q.max_instances,
+            max_call_cpu_ms: q.max_call_cpu_ms,
+            max_spill_bytes: q.max_spill_bytes,
+            max_log_bytes: q.max_log_bytes,
         }
     }
 }
@@ -138,6 +154,8 @@ mod tests {
                     quotas: TenantQuotas {
                         max_actors: Some(3),
                         weight: Some(2.5),
+                        max_instances: Some(4),
+                        max_log_bytes: Some(1 << 20),
                         ..Default::default()
                     },
                 })
@@ -153,6 +171,10 @@ mod tests {
                 a.quotas.weight
             ),
             ("aa", Some(3), Some(2.5))
+        );
+        assert_eq!(
+            (a.quotas.max_instances, a.quotas.max_log_bytes),
+            (Some(4), Some(1 << 20))
         );
         // A record written before quotas existed loads as unlimited.
         store

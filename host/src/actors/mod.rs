@@ -234,7 +234,7 @@ impl ActorManager {
             "the actor",
             cpus,
             &mut spec.options,
-            self.config.default_memory_limit,
+            &self.config.call_defaults(),
         )?;
         self.quotas
             .check_actor(&spec.tenant, |id| self.is_alive(id))?;
@@ -516,6 +516,9 @@ impl ActorManager {
         let module = self.check_class(&module, &class)?;
         let resources = options.actor_resources();
         let pool = self.bundles.pool_for(&strategy, &resources)?;
+        // An actor's instance lives as long as it does: past the tenant's
+        // instances quota its creation fails rather than waits.
+        self.quotas.check_instances(&tenant, &pool.scheduler)?;
         let name = name.filter(|n| !n.is_empty());
         if let Some(n) = &name {
             let mut names = self.names.lock().unwrap();

@@ -65,6 +65,22 @@ pub(super) struct QuotaFlags {
     /// Placement groups created through one node and not removed.
     #[arg(long, value_name = "N")]
     max_placement_groups: Option<Limit<u64>>,
+    /// Wasm instances its running tasks and live actors may have at once on
+    /// one node: a task past it waits, an actor creation past it fails.
+    #[arg(long, value_name = "N")]
+    max_instances: Option<Limit<u64>>,
+    /// CPU time one task or actor call may run, in milliseconds: a call
+    /// asking more fails, one asking none is stopped at it.
+    #[arg(long, value_name = "MS")]
+    max_call_cpu_ms: Option<Limit<u64>>,
+    /// Bytes of its objects one node may have spilled to disk (e.g. 1GiB);
+    /// beyond it they are not spilled and its puts that need room fail.
+    #[arg(long, value_name = "BYTES")]
+    max_spill_bytes: Option<Limit<ByteSize>>,
+    /// Bytes of its calls' logs one node keeps (e.g. 64MiB); beyond it its
+    /// oldest log files are deleted first.
+    #[arg(long, value_name = "BYTES")]
+    max_log_bytes: Option<Limit<ByteSize>>,
     /// The tenant's share of a node's CPUs when tenants compete for them
     /// (default 1): a tenant of weight 3 gets three times the CPU grants of
     /// a tenant of weight 1. Not a limit: a tenant alone gets every CPU.
@@ -90,6 +106,10 @@ impl QuotaFlags {
             && self.max_call_memory.is_none()
             && self.max_arena_bytes.is_none()
             && self.max_placement_groups.is_none()
+            && self.max_instances.is_none()
+            && self.max_call_cpu_ms.is_none()
+            && self.max_spill_bytes.is_none()
+            && self.max_log_bytes.is_none()
             && self.weight.is_none()
     }
 
@@ -121,6 +141,14 @@ impl QuotaFlags {
             &self.max_placement_groups,
             |v| v,
         );
+        set(&mut quotas.max_instances, &self.max_instances, |v| v);
+        set(&mut quotas.max_call_cpu_ms, &self.max_call_cpu_ms, |v| v);
+        set(&mut quotas.max_spill_bytes, &self.max_spill_bytes, |v| {
+            v.as_u64()
+        });
+        set(&mut quotas.max_log_bytes, &self.max_log_bytes, |v| {
+            v.as_u64()
+        });
         if let Some(w) = self.weight {
             quotas.weight = Some(w);
         }
@@ -139,6 +167,8 @@ fn describe(q: &pb::TenantQuotas) -> String {
     count("max-pending-tasks", q.max_pending_tasks);
     count("max-actors", q.max_actors);
     count("max-placement-groups", q.max_placement_groups);
+    count("max-instances", q.max_instances);
+    count("max-call-cpu-ms", q.max_call_cpu_ms);
     if let Some(v) = q.max_cpus {
         parts.push(format!("max-cpus={v}"));
     }
@@ -150,6 +180,12 @@ fn describe(q: &pb::TenantQuotas) -> String {
     }
     if let Some(v) = q.max_arena_bytes {
         parts.push(format!("max-arena-bytes={}", ByteSize(v)));
+    }
+    if let Some(v) = q.max_spill_bytes {
+        parts.push(format!("max-spill-bytes={}", ByteSize(v)));
+    }
+    if let Some(v) = q.max_log_bytes {
+        parts.push(format!("max-log-bytes={}", ByteSize(v)));
     }
     let quotas = if parts.is_empty() {
         "unlimited".into()
@@ -210,6 +246,10 @@ pub(super) async fn list(mut client: Client, json: bool) -> Result<()> {
                     "max_call_memory": q.max_call_memory,
                     "max_arena_bytes": q.max_arena_bytes,
                     "max_placement_groups": q.max_placement_groups,
+                    "max_instances": q.max_instances,
+                    "max_call_cpu_ms": q.max_call_cpu_ms,
+                    "max_spill_bytes": q.max_spill_bytes,
+                    "max_log_bytes": q.max_log_bytes,
                 },
                 "weight": q.weight.unwrap_or(1.0),
             });

@@ -1,5 +1,8 @@
 //! Who may use the dashboard: the API's credentials, checked in one place
-//! ([`Access::accepts`]), and browser sessions that remember a check.
+//! ([`Access::accepts`]), and browser sessions that remember a check. The
+//! dashboard reads as the credential that logged in: a tenant's token sees
+//! that tenant's work only (as its `host list` does), the admin's and the
+//! node credential see everything.
 //!
 //! A browser logs in once (`/login?token=...` or the login form) and gets a
 //! cookie holding a random session id, never the token. Sessions are few
@@ -7,12 +10,15 @@
 //! the browsers do.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::HeaderMap;
+use reef_core::Caller;
 use reef_proto::auth::CheckToken;
+
+use crate::rpc::auth::Authenticator;
 
 use crate::rpc::state::scope::Viewer;
 
@@ -23,29 +29,44 @@ pub const MAX_SESSIONS: usize = 256;
 /// How long a session lasts after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// The credentials the dashboard accepts: those of the node's API.
+/// The credentials the dashboard accepts.
 #[derive(Clone)]
-pub struct Access {
-    check: CheckToken,
+pub enum Access {
+    /// One token, which sees everything (a node without tenants).
+    Token(CheckToken),
+    /// Every credential of the cluster, as the node's API takes them
+    /// (`rpc::auth`): each sees what it would see there.
+    Cluster(Arc<Authenticator>),
 }
 
 impl Access {
     pub fn new(check: CheckToken) -> Access {
-        Access { check }
+        Access::Token(check)
+    }
+
+    /// The cluster's credentials, each reading as itself.
+    pub fn cluster(auth: Arc<Authenticator>) -> Access {
+        Access::Cluster(auth)
     }
 
     /// Who `token` is, when the API would accept it: the one check of the
     /// dashboard (a bearer header and a login both end here).
-    pub fn accepts(&self, token: &str) -> Option<Viewer> {
-        self.check
-            .accepts(format!("Bearer {token}").as_bytes())
-            .then(Viewer::default)
+    pub async fn accepts(&self, token: &str) -> Option<Viewer> {
+        let header = format!("Bearer {token}");
+        match self {
+            Access::Token(check) => check.accepts(header.as_bytes()).then(Viewer::everything),
+            Access::Cluster(auth) => match auth.caller(Some(header.as_bytes())).await {
+                Ok((Caller::Admin | Caller::Node, _)) => Some(Viewer::everything()),
+                Ok((Caller::Tenant(tenant), _)) => Some(Viewer::tenant(tenant)),
+                Err(_) => None,
+            },
+        }
     }
 
     /// The `Authorization: Bearer <token>` header's caller.
-    fn bearer(&self, headers: &HeaderMap) -> Option<Viewer> {
+    async fn bearer(&self, headers: &HeaderMap) -> Option<Viewer> {
         let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-        self.accepts(value.strip_prefix("Bearer ")?)
+        self.accepts(value.strip_prefix("Bearer ")?).await
     }
 }
 
@@ -126,10 +147,11 @@ pub fn session_id(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The caller of a request: a live session's, or the bearer token's.
-pub fn caller(access: &Access, sessions: &Sessions, headers: &HeaderMap) -> Option<Viewer> {
-    session_id(headers)
-        .and_then(|id| sessions.get(id))
-        .or_else(|| access.bearer(headers))
+pub async fn caller(access: &Access, sessions: &Sessions, headers: &HeaderMap) -> Option<Viewer> {
+    match session_id(headers).and_then(|id| sessions.get(id)) {
+        Some(viewer) => Some(viewer),
+        None => access.bearer(headers).await,
+    }
 }
 
 /// The `Set-Cookie` value of session `id` (`None`: the one that ends it).
@@ -147,12 +169,12 @@ pub fn cookie(id: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_token_is_checked_and_sessions_are_bounded() {
+    #[tokio::test]
+    async fn the_token_is_checked_and_sessions_are_bounded() {
         let access = Access::new(CheckToken::new("secret"));
-        assert!(access.accepts("secret").is_some());
-        assert!(access.accepts("secreT").is_none());
-        assert!(access.accepts("").is_none());
+        assert!(access.accepts("secret").await.is_some());
+        assert!(access.accepts("secreT").await.is_none());
+        assert!(access.accepts("").await.is_none());
 
         let sessions = Sessions::default();
         let first = sessions.open(Viewer::default()).unwrap();
@@ -169,21 +191,21 @@ mod tests {
         assert!(sessions.get("not-a-session").is_none());
     }
 
-    #[test]
-    fn cookies_and_bearer_headers_name_the_caller() {
+    #[tokio::test]
+    async fn cookies_and_bearer_headers_name_the_caller() {
         let access = Access::new(CheckToken::new("secret"));
         let sessions = Sessions::default();
         let id = sessions.open(Viewer::default()).unwrap();
         let mut headers = HeaderMap::new();
-        assert!(caller(&access, &sessions, &headers).is_none());
+        assert!(caller(&access, &sessions, &headers).await.is_none());
         headers.insert(COOKIE, format!("a=b; {COOKIE_NAME}={id}").parse().unwrap());
         assert_eq!(session_id(&headers), Some(id.as_str()));
-        assert!(caller(&access, &sessions, &headers).is_some());
+        assert!(caller(&access, &sessions, &headers).await.is_some());
         sessions.close(&id);
-        assert!(caller(&access, &sessions, &headers).is_none());
+        assert!(caller(&access, &sessions, &headers).await.is_none());
         headers.insert(AUTHORIZATION, "Bearer secret".parse().unwrap());
-        assert!(caller(&access, &sessions, &headers).is_some());
+        assert!(caller(&access, &sessions, &headers).await.is_some());
         headers.insert(AUTHORIZATION, "Bearer wrong".parse().unwrap());
-        assert!(caller(&access, &sessions, &headers).is_none());
+        assert!(caller(&access, &sessions, &headers).await.is_none());
     }
 }

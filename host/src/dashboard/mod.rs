@@ -97,7 +97,7 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth::caller(&d.access, &d.sessions, request.headers()) {
+    match auth::caller(&d.access, &d.sessions, request.headers()).await {
         Some(viewer) => {
             request.extensions_mut().insert(Caller(viewer));
             next.run(request).await

@@ -115,18 +115,18 @@ pub struct Login {
 /// `GET /login[?token=...]`: the form, or a login with the token given.
 pub async fn login_get(State(d): State<Arc<Dashboard>>, Query(login): Query<Login>) -> Response {
     match login.token {
-        Some(token) => log_in(&d, &token),
+        Some(token) => log_in(&d, &token).await,
         None => login_page(StatusCode::OK, None),
     }
 }
 
 /// `POST /login` (the form).
 pub async fn login_post(State(d): State<Arc<Dashboard>>, Form(login): Form<Login>) -> Response {
-    log_in(&d, login.token.as_deref().unwrap_or_default())
+    log_in(&d, login.token.as_deref().unwrap_or_default()).await
 }
 
-fn log_in(d: &Dashboard, token: &str) -> Response {
-    let Some(viewer) = d.access.accepts(token.trim()) else {
+async fn log_in(d: &Dashboard, token: &str) -> Response {
+    let Some(viewer) = d.access.accepts(token.trim()).await else {
         return login_page(StatusCode::UNAUTHORIZED, Some("Wrong token."));
     };
     let id = match d.sessions.open(viewer) {

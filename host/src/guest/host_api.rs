@@ -38,13 +38,15 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
 
     host.func_wrap("put", |mut store: Ctx, (data,): (WasmList<u8>,)| {
         let objects = store.data().host.objects().clone();
+        // The guest's tenant's: its spills count against that tenant's quota.
+        let tenant = store.data().host.tenant().clone();
         let result = objects
             .store()
-            .new_data(data.as_le_slice(&store))
+            .new_data_for(data.as_le_slice(&store), Some(&tenant))
             .and_then(|data| {
                 let id = objects.new_object_id();
                 let size = data.len();
-                objects.store().insert_ready(id, data, 1)?;
+                objects.store().insert_put(id, data, 1, &tenant)?;
                 let ctx = store.data_mut();
                 ctx.host.made(id);
                 ctx.owned.push(id);

@@ -1,6 +1,8 @@
 //! The node's log files: one stream per task and per actor under
-//! `<data-dir>/logs`, cut into segment files, with a cap per call and one for
-//! the whole directory (the oldest segments are deleted first).
+//! `<data-dir>/logs`, cut into segment files, with a cap per call, one per
+//! tenant (`host tenant add|set --max-log-bytes`: the tenant's own oldest
+//! segments are deleted first, never another tenant's) and one for the
+//! whole directory (the oldest segments are deleted first).
 //!
 //! Offsets are positions in a stream (every segment it ever had, deleted
 //! ones included), so a reader's `next_offset` stays valid while older
@@ -12,7 +14,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use reef_core::TenantId;
@@ -97,8 +99,9 @@ struct StreamState {
     writing: bool,
     /// The task finished or the actor ended: nothing more will come.
     ended: bool,
-    /// Whose actor it is (kept while its log is: readers are checked
-    /// against it after the actor ended).
+    /// Whose task or actor it is (kept while its log is: readers are
+    /// checked against it after the actor ended; its bytes count against
+    /// that tenant's `--max-log-bytes`).
     tenant: Option<TenantId>,
 }
 
@@ -117,7 +120,29 @@ struct Inner {
     call_order: VecDeque<u64>,
     files: usize,
     next_seq: u64,
+    /// Bytes of the segments of each tenant's streams (tenants with any).
+    tenant_bytes: HashMap<TenantId, u64>,
 }
+
+impl Inner {
+    fn add_tenant_bytes(&mut self, tenant: &TenantId, len: u64) -> u64 {
+        let n = self.tenant_bytes.entry(tenant.clone()).or_default();
+        *n += len;
+        *n
+    }
+
+    fn sub_tenant_bytes(&mut self, tenant: &TenantId, len: u64) {
+        if let Some(n) = self.tenant_bytes.get_mut(tenant) {
+            *n = n.saturating_sub(len);
+            if *n == 0 {
+                self.tenant_bytes.remove(tenant);
+            }
+        }
+    }
+}
+
+/// A tenant's cap on its logs on this node (`None`: only the node's).
+pub type TenantCaps = Box<dyn Fn(&TenantId) -> Option<u64> + Send + Sync>;
 
 /// The node's log directory.
 pub struct LogDir {
@@ -126,6 +151,8 @@ pub struct LogDir {
     inner: Mutex<Inner>,
     /// Bytes in the directory's files.
     total: AtomicU64,
+    /// Each tenant's cap (set once by the node, from its quotas).
+    tenant_caps: OnceLock<TenantCaps>,
 }
 
 /// One page of a log.
@@ -153,7 +180,19 @@ impl LogDir {
             limits,
             inner: Mutex::new(Inner::default()),
             total: AtomicU64::new(0),
+            tenant_caps: OnceLock::new(),
         }))
+    }
+
+    /// Caps each tenant's logs (`caps` answers a tenant's `--max-log-bytes`).
+    pub fn cap_tenants(&self, caps: TenantCaps) {
+        let _ = self.tenant_caps.set(caps);
+    }
+
+    /// Bytes of `tenant`'s logs here now.
+    pub fn tenant_bytes(&self, tenant: &TenantId) -> u64 {
+        let inner = self.inner.lock().unwrap();
+        inner.tenant_bytes.get(tenant).copied().unwrap_or(0)
     }
 
     pub fn limits(&self) -> LogLimits {
@@ -169,28 +208,35 @@ impl LogDir {
         self.total.load(Ordering::Relaxed)
     }
 
-    /// The writer of a task attempt's output (its return id).
-    pub fn task(self: &Arc<Self>, return_id: u64) -> CallLog {
+    /// The writer of a task attempt's output (its return id), `tenant`'s.
+    pub fn task(self: &Arc<Self>, return_id: u64, tenant: &TenantId) -> CallLog {
+        self.note_tenant(Key::Task(return_id), tenant);
         self.begin(Key::Task(return_id), return_id)
     }
 
     /// The writer of an actor call's output, appended to the actor's log.
     pub fn actor_call(self: &Arc<Self>, actor: u64, tenant: &TenantId, return_id: u64) -> CallLog {
-        self.note_tenant(actor, tenant);
+        self.note_tenant(Key::Actor(actor), tenant);
         self.begin(Key::Actor(actor), return_id)
     }
 
     /// The writer of an actor's constructor output.
     pub fn actor_init(self: &Arc<Self>, actor: u64, tenant: &TenantId) -> CallLog {
-        self.note_tenant(actor, tenant);
+        self.note_tenant(Key::Actor(actor), tenant);
         self.begin(Key::Actor(actor), actor)
     }
 
-    fn note_tenant(&self, actor: u64, tenant: &TenantId) {
+    fn note_tenant(&self, key: Key, tenant: &TenantId) {
         let mut inner = self.inner.lock().unwrap();
-        let stream = inner.streams.entry(Key::Actor(actor)).or_default();
+        let stream = inner.streams.entry(key).or_default();
         if stream.tenant.as_ref() != Some(tenant) {
-            stream.tenant = Some(tenant.clone());
+            // A stream is one task's or one actor's: its tenant never changes.
+            let had = stream.segments.iter().map(|s| s.len).sum::<u64>();
+            let old = stream.tenant.replace(tenant.clone());
+            if let Some(old) = old {
+                inner.sub_tenant_bytes(&old, had);
+                inner.add_tenant_bytes(tenant, had);
+            }
         }
     }
 
@@ -262,9 +308,9 @@ impl LogDir {
     }
 
     /// The segment a write of `len` bytes goes to: the stream's last, or a
-    /// new one when there is none or it is full. Returns its path, whether
-    /// it is new, and the stream's end before the write.
-    fn segment_for(&self, key: Key, len: u64) -> (PathBuf, u64) {
+    /// new one when there is none or it is full. Returns its path, and the
+    /// stream's tenant when the write took it past its cap.
+    fn segment_for(&self, key: Key, len: u64) -> (PathBuf, Option<(TenantId, u64)>) {
         let mut inner = self.inner.lock().unwrap();
         let seq = inner.next_seq;
         let stream = inner.streams.entry(key).or_default();
@@ -285,17 +331,22 @@ impl LogDir {
         } else {
             stream.segments.back().unwrap().n
         };
-        let end = stream.end;
         stream.end += len;
         if let Some(last) = stream.segments.back_mut() {
             last.len += len;
         }
+        let tenant = stream.tenant.clone();
         if full {
             inner.next_seq += 1;
             inner.files += 1;
         }
+        let over = tenant.and_then(|tenant| {
+            let used = inner.add_tenant_bytes(&tenant, len);
+            let cap = self.tenant_caps.get().and_then(|caps| caps(&tenant))?;
+            (used > cap).then_some((tenant, cap))
+        });
         drop(inner);
-        (self.file_name(key, n), end)
+        (self.file_name(key, n), over)
     }
 
     fn finished(&self, key: Key, call: u64) {
@@ -329,10 +380,36 @@ impl LogDir {
             return;
         }
         let target = (cap as f64 * EVICT_TO) as u64;
-        // Oldest first: (seq, key, position in its stream).
+        self.delete_oldest(&mut inner, None, |dir, inner| {
+            dir.total.load(Ordering::Relaxed) <= target && inner.files <= MAX_FILES * 9 / 10
+        });
+    }
+
+    /// Deletes `tenant`'s oldest segments not being written (no other
+    /// tenant's) while its logs are over `cap`.
+    fn evict_tenant(&self, tenant: &TenantId, cap: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        let target = (cap as f64 * EVICT_TO) as u64;
+        let under = |inner: &Inner| inner.tenant_bytes.get(tenant).copied().unwrap_or(0) <= target;
+        if under(&inner) {
+            return;
+        }
+        self.delete_oldest(&mut inner, Some(tenant), |_, inner| under(inner));
+    }
+
+    /// Deletes the oldest segments (of `tenant`'s streams only, when given)
+    /// that no call is writing, until `enough`.
+    fn delete_oldest(
+        &self,
+        inner: &mut Inner,
+        tenant: Option<&TenantId>,
+        enough: impl Fn(&LogDir, &Inner) -> bool,
+    ) {
+        // Oldest first: (seq, key).
         let mut candidates: Vec<(u64, Key)> = inner
             .streams
             .iter()
+            .filter(|(_, s)| tenant.is_none() || s.tenant.as_ref() == tenant)
             .flat_map(|(key, s)| {
                 let keep_last = s.writing;
                 let count = s.segments.len() - usize::from(keep_last && !s.segments.is_empty());
@@ -344,7 +421,7 @@ impl LogDir {
             .collect();
         candidates.sort_unstable_by_key(|c| c.0);
         for (_, key) in candidates {
-            if self.total.load(Ordering::Relaxed) <= target && inner.files <= MAX_FILES * 9 / 10 {
+            if enough(self, inner) {
                 break;
             }
             let Some(stream) = inner.streams.get_mut(&key) else {
@@ -353,12 +430,16 @@ impl LogDir {
             let Some(seg) = stream.segments.pop_front() else {
                 continue;
             };
+            let owner = stream.tenant.clone();
             let path = self.file_name(key, seg.n);
             let gone = stream.segments.is_empty() && stream.ended;
             if gone {
                 inner.streams.remove(&key);
             }
             inner.files -= 1;
+            if let Some(owner) = owner {
+                inner.sub_tenant_bytes(&owner, seg.len);
+            }
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(seg.len);
             if let Err(e) = std::fs::remove_file(&path) {
                 tracing::warn!("deleting log file {}: {e}", path.display());
@@ -529,7 +610,7 @@ impl CallLog {
             self.dropped += bytes.len() as u64;
             return;
         }
-        let (path, _) = self.dir.segment_for(self.key, len);
+        let (path, over) = self.dir.segment_for(self.key, len);
         if self.file.as_ref().is_none_or(|(p, _)| p != &path) {
             self.flush();
             let file = std::fs::OpenOptions::new()
@@ -553,6 +634,10 @@ impl CallLog {
         }
         self.written += len;
         let total = self.dir.total.fetch_add(len, Ordering::Relaxed) + len;
+        if let Some((tenant, cap)) = over {
+            self.flush();
+            self.dir.evict_tenant(&tenant, cap);
+        }
         if total > self.dir.limits.node_bytes {
             self.flush();
             self.dir.evict();
@@ -630,7 +715,8 @@ pub fn whole_call(dir: &LogDir, id: u64) -> ReefResult<Option<Vec<(Stream, Strin
         let progressed = page.next_offset > offset;
         if page.skipped > 0 {
             let note = format!(
-                "{} bytes of this log were deleted: the node keeps {} bytes of logs (--log-dir-bytes)",
+                "{} bytes of this log were deleted: the node keeps {} bytes of logs \
+                 (--log-dir-bytes), and a tenant's own oldest go first past its --max-log-bytes",
                 page.skipped,
                 dir.limits().node_bytes
             );
@@ -660,7 +746,7 @@ mod tests {
             call_bytes: 1000,
             node_bytes: 1 << 20,
         });
-        let mut log = d.task(7);
+        let mut log = d.task(7, &TenantId::default());
         for i in 0..100 {
             log.write(Stream::Log, format!("line {i}").as_bytes());
         }
@@ -681,7 +767,7 @@ mod tests {
             node_bytes: 100_000,
         });
         for id in 0..50u64 {
-            let mut log = d.task(id);
+            let mut log = d.task(id, &TenantId::default());
             log.write(Stream::Stdout, &[b'x'; 10_000]);
             log.finish();
         }
@@ -692,6 +778,39 @@ mod tests {
         assert_eq!(last.lines.len(), 1);
         let files = std::fs::read_dir(d.path()).unwrap().count();
         assert!(files <= 10, "{files} files");
+    }
+
+    #[test]
+    fn a_tenant_over_its_cap_loses_its_own_oldest_logs_only() {
+        let (_tmp, d) = dir(LogLimits {
+            call_bytes: 1 << 20,
+            node_bytes: 10 << 20,
+        });
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        let capped = b.clone();
+        d.cap_tenants(Box::new(move |t| (*t == capped).then_some(50_000)));
+        // A's logs come first: the oldest of the directory.
+        for id in 0..5u64 {
+            let mut log = d.task(id, &a);
+            log.write(Stream::Stdout, &[b'a'; 10_000]);
+            log.finish();
+        }
+        for id in 100..120u64 {
+            let mut log = d.task(id, &b);
+            log.write(Stream::Stdout, &[b'b'; 10_000]);
+            log.finish();
+        }
+        assert!(d.tenant_bytes(&b) <= 50_000, "{}", d.tenant_bytes(&b));
+        let gone = d.read(100, Target::Any, 0, 1 << 20).unwrap();
+        assert!(gone.lines.is_empty() && gone.skipped > 0, "{gone:?}");
+        let kept = d.read(119, Target::Any, 0, 1 << 20).unwrap();
+        assert_eq!(kept.lines.len(), 1);
+        // Every one of A's logs is still there.
+        for id in 0..5u64 {
+            let page = d.read(id, Target::Any, 0, 1 << 20).unwrap();
+            assert_eq!(page.lines.len(), 1, "A's log {id} was deleted");
+        }
+        assert!(d.tenant_bytes(&a) > 50_000);
     }
 
     #[test]

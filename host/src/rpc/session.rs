@@ -424,8 +424,9 @@ impl Session {
             Op::Put(p) => {
                 let result = self.check_own_id(p.id).and_then(|()| {
                     let charge = self.charge_bytes(p.data.len() as u64)?;
-                    let data = self.node.store().new_data(&p.data)?;
-                    self.node.store().insert_ready(p.id, data, 1)?;
+                    let store = self.node.store();
+                    let data = store.new_data_for(&p.data, Some(&self.tenant))?;
+                    store.insert_put(p.id, data, 1, &self.tenant)?;
                     self.keep_charge(p.id, charge);
                     Ok(())
                 });
@@ -449,12 +450,15 @@ impl Session {
                     let charge = self.charge_bytes(b.size)?;
                     // The declared size is checked against the store's limits here.
                     if b.stream {
-                        let block = self.node.store().allocate(b.size)?;
+                        let block = self.node.store().allocate_for(b.size, Some(&self.tenant))?;
                         self.node.uploads.begin(b.id, block, self.raw_caller())?;
                         self.streams.lock().unwrap().insert(b.id);
                     } else {
                         // A segment of its own: the driver never maps the arena.
-                        let block = self.node.store().allocate_segment(b.size)?;
+                        let block = self
+                            .node
+                            .store()
+                            .allocate_segment(b.size, Some(&self.tenant))?;
                         self.buffers.lock().unwrap().insert(b.id, block);
                     }
                     self.keep_charge(b.id, charge);
@@ -493,9 +497,12 @@ impl Session {
                             )
                         })
                         .and_then(|()| {
-                            self.node
-                                .store()
-                                .insert_ready(s.id, Arc::new(Data::Arena(block)), 1)
+                            self.node.store().insert_put(
+                                s.id,
+                                Arc::new(Data::Arena(block)),
+                                1,
+                                &self.tenant,
+                            )
                         }),
                     None => Err(ReefError::new(
                         ErrorCode::BadArgument,
@@ -755,7 +762,7 @@ impl Session {
         })?;
         self.check_own_id(id)?;
         let charge = self.charge_bytes(len)?;
-        let block = self.node.store().allocate(len)?;
+        let block = self.node.store().allocate_for(len, Some(&self.tenant))?;
         let block = tokio::task::spawn_blocking(move || {
             // SAFETY: the block is new and ours alone until stored below.
             peer.read(addr, unsafe { block.as_mut_slice() })?;
@@ -765,7 +772,7 @@ impl Session {
         .map_err(ReefError::internal)??;
         self.node
             .store()
-            .insert_ready(id, Arc::new(Data::Arena(block)), 1)?;
+            .insert_put(id, Arc::new(Data::Arena(block)), 1, &self.tenant)?;
         self.keep_charge(id, charge);
         self.made(id);
         self.hold(id);

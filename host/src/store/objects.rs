@@ -21,6 +21,13 @@
 //! The allocation then tries the arena again, spilling further objects until
 //! the block fits or none can be spilled (`STORE_FULL`). A `get` of a spilled
 //! object reads it back into a new block (`restore`), which may spill others.
+//!
+//! Per tenant: an object a tenant's driver or guest put, or its task made,
+//! carries its tenant, and is spilled only while that tenant's spilled
+//! bytes stay within its `--max-spill-bytes` (`cap_tenant_spills`); past it
+//! the tenant's objects stay in memory, and its own put that needs room
+//! fails with `QUOTA_EXCEEDED` when only spilling more of its objects could
+//! have made it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +35,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use bytesize::ByteSize;
+use reef_core::TenantId;
 use tokio::sync::oneshot;
 
 use super::arena::{free_bytes, Arena, Block};
@@ -101,6 +110,10 @@ struct Entry {
     last_use: u64,
     /// Its bytes are being written to the spill directory (it is `Ready`).
     spilling: bool,
+    /// The tenant whose driver or guest put it, or whose task made it (its
+    /// spill counts against that tenant's quota); `None` for other objects
+    /// (copies pulled from other nodes, actor calls' results).
+    tenant: Option<TenantId>,
 }
 
 #[derive(Default)]
@@ -114,6 +127,31 @@ struct Table {
     /// Since start: objects spilled and restored, and their bytes.
     spills: (u64, u64),
     restores: (u64, u64),
+    /// Bytes of each tenant's objects spilled or being spilled (tenants
+    /// with any).
+    tenant_spilled: HashMap<TenantId, u64>,
+}
+
+impl Table {
+    fn tenant_spilled(&self, tenant: &TenantId) -> u64 {
+        self.tenant_spilled.get(tenant).copied().unwrap_or(0)
+    }
+
+    fn add_spilled(&mut self, tenant: Option<&TenantId>, len: u64) {
+        if let Some(tenant) = tenant {
+            *self.tenant_spilled.entry(tenant.clone()).or_default() += len;
+        }
+    }
+
+    fn sub_spilled(&mut self, tenant: Option<&TenantId>, len: u64) {
+        let Some(tenant) = tenant else { return };
+        if let Some(n) = self.tenant_spilled.get_mut(tenant) {
+            *n = n.saturating_sub(len);
+            if *n == 0 {
+                self.tenant_spilled.remove(tenant);
+            }
+        }
+    }
 }
 
 /// Store usage for `host status`.
@@ -141,6 +179,9 @@ pub struct ObjectRow {
 /// Writes a spilled object's bytes to its file.
 type SpillWriter = Box<dyn Fn(&Path, &[u8]) -> std::io::Result<()> + Send + Sync>;
 
+/// A tenant's bound on its spilled bytes (`None`: only the node's).
+pub type SpillCaps = Box<dyn Fn(&TenantId) -> Option<u64> + Send + Sync>;
+
 pub struct ObjectStore {
     /// Told the id of every object whose last reference goes (the owner then
     /// frees copies on other nodes).
@@ -154,6 +195,8 @@ pub struct ObjectStore {
     /// Bytes the spill directory may hold (`--max-spill-bytes`): the node's
     /// disk is bounded whatever its tenants put.
     max_spill_bytes: u64,
+    /// Each tenant's bound (set once by the node, from its quotas).
+    spill_caps: std::sync::OnceLock<SpillCaps>,
     inline_threshold: u64,
     table: Mutex<Table>,
 }
@@ -167,6 +210,7 @@ impl ObjectStore {
             spill_files: AtomicU64::new(0),
             write_spill: Box::new(|path, bytes| std::fs::write(path, bytes)),
             max_spill_bytes: u64::MAX,
+            spill_caps: Default::default(),
             inline_threshold,
             table: Mutex::new(Table::default()),
         }
@@ -176,6 +220,21 @@ impl ObjectStore {
     pub fn with_spill_limit(mut self, bytes: u64) -> Self {
         self.max_spill_bytes = bytes;
         self
+    }
+
+    /// Bounds each tenant's spilled bytes (`caps` answers a tenant's
+    /// `--max-spill-bytes`).
+    pub fn cap_tenant_spills(&self, caps: SpillCaps) {
+        let _ = self.spill_caps.set(caps);
+    }
+
+    fn spill_cap(&self, tenant: &TenantId) -> Option<u64> {
+        self.spill_caps.get().and_then(|caps| caps(tenant))
+    }
+
+    /// Bytes of `tenant`'s objects spilled (or being spilled) now.
+    pub fn tenant_spilled(&self, tenant: &TenantId) -> u64 {
+        self.table.lock().unwrap().tenant_spilled(tenant)
     }
 
     pub fn arena(&self) -> &Arc<Arena> {
@@ -202,6 +261,7 @@ impl ObjectStore {
                 refs,
                 last_use,
                 spilling: false,
+                tenant: None,
             },
         );
         Ok(())
@@ -210,6 +270,34 @@ impl ObjectStore {
     /// Inserts a sealed object.
     pub fn insert_ready(&self, id: ObjectId, data: Arc<Data>, refs: u32) -> ReefResult<()> {
         self.create_pending(id, refs)?;
+        self.resolve(id, Ok(data));
+        Ok(())
+    }
+
+    /// Makes a pending object (a task's result) `tenant`'s: once sealed,
+    /// its spills count against the tenant's `--max-spill-bytes`.
+    pub fn tag_tenant(&self, id: ObjectId, tenant: &TenantId) {
+        let mut t = self.table.lock().unwrap();
+        if let Some(entry) = t.objects.get_mut(&id) {
+            if entry.tenant.is_none() && matches!(entry.state, State::Pending(_)) {
+                entry.tenant = Some(tenant.clone());
+            }
+        }
+    }
+
+    /// Inserts a sealed object `tenant`'s driver or guest put: its spills
+    /// count against the tenant's `--max-spill-bytes`.
+    pub fn insert_put(
+        &self,
+        id: ObjectId,
+        data: Arc<Data>,
+        refs: u32,
+        tenant: &TenantId,
+    ) -> ReefResult<()> {
+        self.create_pending(id, refs)?;
+        if let Some(entry) = self.table.lock().unwrap().objects.get_mut(&id) {
+            entry.tenant = Some(tenant.clone());
+        }
         self.resolve(id, Ok(data));
         Ok(())
     }
@@ -276,6 +364,7 @@ impl ObjectStore {
             }
             State::Spilled { path, len } => {
                 t.spilled_bytes -= len;
+                t.sub_spilled(entry.tenant.as_ref(), len);
                 let _ = std::fs::remove_file(path);
             }
             State::Pending(waiters) => {
@@ -486,10 +575,15 @@ impl ObjectStore {
 
     /// Copies `bytes` into a new sealed object's storage (heap or arena).
     pub fn new_data(&self, bytes: &[u8]) -> ReefResult<Arc<Data>> {
+        self.new_data_for(bytes, None)
+    }
+
+    /// [`ObjectStore::new_data`] for a put of `tenant` (see [`ObjectStore::allocate_for`]).
+    pub fn new_data_for(&self, bytes: &[u8], tenant: Option<&TenantId>) -> ReefResult<Arc<Data>> {
         if (bytes.len() as u64) < self.inline_threshold {
             return Ok(Arc::new(Data::Inline(Bytes::copy_from_slice(bytes))));
         }
-        let block = self.allocate(bytes.len() as u64)?;
+        let block = self.allocate_for(bytes.len() as u64, tenant)?;
         // SAFETY: the block is new and ours alone until sealed.
         unsafe { block.as_mut_slice() }.copy_from_slice(bytes);
         Ok(Arc::new(Data::Arena(block)))
@@ -498,8 +592,8 @@ impl ObjectStore {
     /// A buffer for a driver on this machine to write: a fresh segment of
     /// `len` bytes (see `segment`), whose arena range is reserved (spilling
     /// as `allocate` does) so that it counts against the store's capacity.
-    pub fn allocate_segment(&self, len: u64) -> ReefResult<Block> {
-        let reserved = self.allocate(len)?;
+    pub fn allocate_segment(&self, len: u64, tenant: Option<&TenantId>) -> ReefResult<Block> {
+        let reserved = self.allocate_for(len, tenant)?;
         Ok(reserved.into_segment(Segment::create(len)?))
     }
 
@@ -531,6 +625,13 @@ impl ObjectStore {
     /// Reserves arena space, spilling least-recently-used unpinned objects
     /// until the block fits.
     pub fn allocate(&self, len: u64) -> ReefResult<Block> {
+        self.allocate_for(len, None)
+    }
+
+    /// [`ObjectStore::allocate`] for a put of `tenant`: when no room can be
+    /// made and only the tenant's own spill quota kept its objects in
+    /// memory, the error is `QUOTA_EXCEEDED` naming it.
+    pub fn allocate_for(&self, len: u64, tenant: Option<&TenantId>) -> ReefResult<Block> {
         if len > self.arena.capacity() {
             return Err(ReefError::new(
                 ErrorCode::StoreFull,
@@ -545,6 +646,9 @@ impl ObjectStore {
                 return Ok(block);
             }
             if !self.spill_one()? {
+                if let Some(e) = tenant.and_then(|t| self.spill_quota_error(t, len)) {
+                    return Err(e);
+                }
                 let (free, largest) = self.arena.free();
                 let disk = free_bytes(&self.spill_dir).unwrap_or(0);
                 let spilled = self.table.lock().unwrap().spilled_bytes;
@@ -564,17 +668,49 @@ impl ObjectStore {
         }
     }
 
+    /// The error of `tenant`'s put of `len` bytes for which no room could be
+    /// made, when the tenant's spill quota is why: some of its objects in
+    /// memory could have been spilled but for it.
+    fn spill_quota_error(&self, tenant: &TenantId, len: u64) -> Option<ReefError> {
+        let cap = self.spill_cap(tenant)?;
+        let t = self.table.lock().unwrap();
+        let spilled = t.tenant_spilled(tenant);
+        let held_back = t.objects.values().any(|e| {
+            e.tenant.as_ref() == Some(tenant)
+                && !e.spilling
+                && matches!(&e.state, State::Ready(d)
+                    if matches!(**d, Data::Arena(_)) && Arc::strong_count(d) == 1
+                        && spilled + d.len() > cap)
+        });
+        held_back.then(|| {
+            // Worded as `quotas::exceeded` words the others (not called:
+            // the store is below `quotas` in the module graph).
+            ReefError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "tenant {:?}: spill bytes quota {} exceeded ({} of its objects spilled on \
+                     this node; a put of {len} bytes needs room that only spilling more of \
+                     them would make)",
+                    tenant.as_str(),
+                    ByteSize(cap),
+                    ByteSize(spilled)
+                ),
+            )
+        })
+    }
+
     /// Writes the least recently used unpinned arena object to the spill
     /// directory and frees its block (the protocol is at the top of this
     /// module). Returns false when nothing can be spilled.
     fn spill_one(&self) -> ReefResult<bool> {
         // 1. Choose and mark the victim.
-        let (id, data) = {
+        let (id, data, tenant) = {
             let mut t = self.table.lock().unwrap();
-            // Only what still fits under the spill bound.
+            // Only what still fits under the spill bound, and its tenant's.
             let room = self
                 .max_spill_bytes
                 .saturating_sub(t.spilled_bytes + t.spilling_bytes);
+            let mut caps: HashMap<&TenantId, u64> = HashMap::new();
             let victim = t
                 .objects
                 .iter()
@@ -585,6 +721,16 @@ impl ObjectStore {
                             && Arc::strong_count(d) == 1
                             && d.len() <= room =>
                     {
+                        if let Some(tenant) = &e.tenant {
+                            let room = *caps.entry(tenant).or_insert_with(|| {
+                                self.spill_cap(tenant).map_or(u64::MAX, |cap| {
+                                    cap.saturating_sub(t.tenant_spilled(tenant))
+                                })
+                            });
+                            if d.len() > room {
+                                return None;
+                            }
+                        }
                         Some((e.last_use, *id))
                     }
                     _ => None,
@@ -599,12 +745,14 @@ impl ObjectStore {
                 State::Ready(d) => d.len(),
                 _ => 0,
             };
+            let tenant = entry.tenant.clone();
             t.spilling_bytes += len;
+            t.add_spilled(tenant.as_ref(), len);
             let entry = t.objects.get_mut(&id).unwrap();
             let State::Ready(data) = &entry.state else {
                 unreachable!()
             };
-            (id, data.clone())
+            (id, data.clone(), tenant)
         };
         // 2. Write it, without the lock.
         let n = self.spill_files.fetch_add(1, Ordering::Relaxed);
@@ -639,6 +787,11 @@ impl ObjectStore {
             }
             None => false,
         };
+        // Not spilled after all (pinned, or freed while `Ready`): the
+        // tenant's count taken when it was marked goes back.
+        if !spilled {
+            t.sub_spilled(tenant.as_ref(), len);
+        }
         drop(t);
         // The block is freed here, without the lock, when `data` was the last holder.
         drop(data);
@@ -678,7 +831,9 @@ impl ObjectStore {
         if let Some(entry) = t.objects.get_mut(&id) {
             if matches!(&entry.state, State::Spilled { path: p, .. } if *p == path) {
                 entry.state = State::Ready(Arc::new(Data::Arena(block)));
+                let tenant = entry.tenant.clone();
                 t.spilled_bytes -= len;
+                t.sub_spilled(tenant.as_ref(), len);
                 t.restores = (t.restores.0 + 1, t.restores.1 + len);
                 drop(t);
                 let _ = std::fs::remove_file(&path);
@@ -841,6 +996,66 @@ mod tests {
         // Freeing the spilled object makes room again.
         store.release(1);
         store.new_data(&vec![4u8; 24 << 10]).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tenant_past_its_spill_quota_keeps_its_objects_in_memory() {
+        let (store, _dir) = store(64 << 10);
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        let capped = b.clone();
+        // B may have one 24 KiB object on disk; A has no quota.
+        store.cap_tenant_spills(Box::new(move |t| (*t == capped).then_some(30 << 10)));
+        let put = |id: u64, tenant: &TenantId| {
+            let data = store.new_data_for(&vec![id as u8; 24 << 10], Some(tenant))?;
+            store.insert_put(id, data, 1, tenant)
+        };
+        put(1, &b).unwrap();
+        put(2, &b).unwrap();
+        // Object 1 (B's, the least recently used) is spilled to make room.
+        put(3, &b).unwrap();
+        assert_eq!(store.tenant_spilled(&b), 24 << 10);
+        // Only spilling more of B's would make room: B's put is refused.
+        let err = put(4, &b).unwrap_err();
+        assert_eq!(err.code, ErrorCode::QuotaExceeded, "{err}");
+        assert_eq!(
+            err.message,
+            r#"tenant "b": spill bytes quota 30.0 KiB exceeded (24.0 KiB of its objects spilled on this node; a put of 24576 bytes needs room that only spilling more of them would make)"#
+        );
+        assert_eq!(store.tenant_spilled(&b), 24 << 10);
+        // A's object spilled does not count against B; A's put, finding
+        // only B's objects (held back by B's quota), is refused as full.
+        let err = put(5, &a).unwrap_err();
+        assert_eq!(err.code, ErrorCode::StoreFull, "{err}");
+        // B freeing one and reading its spilled object back (into the room
+        // made) gives its quota back.
+        store.release(3);
+        let back = store.get(1).await.unwrap();
+        assert!(back.as_slice().iter().all(|&x| x == 1));
+        drop(back);
+        assert_eq!(store.tenant_spilled(&b), 0);
+        // Freeing B's objects makes room for A.
+        store.release(1);
+        store.release(2);
+        assert_eq!(store.tenant_spilled(&b), 0);
+        put(5, &a).unwrap();
+    }
+
+    #[test]
+    fn a_tasks_result_is_spilled_as_its_tenants() {
+        let (store, _dir) = store(64 << 10);
+        let b = TenantId::new("b");
+        let capped = b.clone();
+        store.cap_tenant_spills(Box::new(move |t| (*t == capped).then_some(0)));
+        // B's task result, tagged while pending: B may spill nothing.
+        store.create_pending(1, 1).unwrap();
+        store.tag_tenant(1, &b);
+        store.resolve(1, store.new_data(&[1u8; 40 << 10]));
+        let err = store
+            .new_data_for(&[2u8; 40 << 10], Some(&b))
+            .err()
+            .unwrap();
+        assert_eq!(err.code, ErrorCode::QuotaExceeded, "{err}");
+        assert_eq!(store.tenant_spilled(&b), 0);
     }
 
     /// A spill paused in the middle of its write (see `spill_blocks_no_reader`).

@@ -203,6 +203,8 @@ impl Tasks {
                 Some(false) => {}
             }
         }
+        // Its result is its tenant's: spilled within the tenant's quota.
+        store.tag_tenant(spec.return_id, &spec.tenant);
         if !self.objects.owns(spec.return_id) {
             // Its report names the attempt (see `ObjectDirectory::on_objects_ready`).
             self.objects.note_attempt(spec.return_id, attempt.number);
@@ -275,7 +277,7 @@ impl Tasks {
             "the task",
             cpus,
             &mut spec.options,
-            self.config.default_memory_limit,
+            &self.config.call_defaults(),
         )?;
         self.quotas.charge(&spec.tenant, Counted::PendingTasks, 1)
     }
@@ -676,7 +678,7 @@ impl Tasks {
             permit,
             limits: self.config.limits(&spec.options),
             cancel,
-            log: self.logs.task(spec.return_id),
+            log: self.logs.task(spec.return_id, &spec.tenant),
         };
         let host = self.host()?.for_tenant(&spec.tenant);
         if self.guests.on_guest_thread() {

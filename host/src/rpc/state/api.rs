@@ -146,7 +146,9 @@ impl StateApi {
         let kind = kind_of(request.kind)?;
         if request.local_only {
             let filters = Filters::parse(kind, &request.filters)?;
-            return Ok(viewer.scope(rows::local(&self.node, kind, &filters)));
+            let mut reply = viewer.scope(rows::local(&self.node, kind, &filters));
+            self.scope_modules(viewer, &mut reply).await;
+            return Ok(reply);
         }
         let limit = match request.limit as usize {
             0 => DEFAULT_LIMIT,
@@ -196,8 +198,29 @@ impl StateApi {
             }
         }
         let mut reply = viewer.scope(reply);
+        self.scope_modules(viewer, &mut reply).await;
         reply.total = filter_and_limit(&mut reply, &filters, limit) as u64;
         Ok(reply)
+    }
+
+    /// Keeps the module rows a tenant may see: modules it may run (those
+    /// it registered, and public ones: `module_owners`). Asked per module
+    /// (the node's known answers first, else the control plane's record).
+    async fn scope_modules(&self, viewer: &Viewer, reply: &mut pb::ListReply) {
+        let Some(tenant) = viewer.narrowed_to() else {
+            return;
+        };
+        if reply.modules.is_empty() {
+            return;
+        }
+        let owners = self.node.registry.owners();
+        let visible = futures::future::join_all(reply.modules.iter().map(|m| async move {
+            let hash = m.module.as_ref().map_or("", |i| i.hash.as_str());
+            owners.may_run(hash, tenant).await
+        }))
+        .await;
+        let mut visible = visible.into_iter();
+        reply.modules.retain(|_| visible.next().unwrap_or(false));
     }
 
     /// Every node's task rows (running and recently finished), merged, as

@@ -64,8 +64,9 @@ impl Viewer {
     /// Drops the rows the caller may not see. Tasks and actors carry their
     /// tenant, objects the tenants that may use them (as their owner knows
     /// them: a copy's row elsewhere is the admin's only), bundles their
-    /// group's tenant, jobs their session's. Nodes and modules carry none
-    /// yet and stay visible (docs/security.md, "Not promised yet").
+    /// group's tenant, jobs their session's. Nodes carry none and stay
+    /// visible; modules are narrowed by who may run them
+    /// (`StateApi::scope_modules`, which asks `module_owners`).
     pub fn scope(&self, mut reply: pb::ListReply) -> pb::ListReply {
         if self.tenant.is_some() {
             reply.tasks.retain(|t| self.sees(&t.tenant));
