@@ -96,7 +96,8 @@ pub struct ServiceConfig {
     /// dead before the timeout. Off by default (tests with fake nodes); on
     /// in `host start --head`.
     pub probe_silent_nodes: bool,
-    /// The node flagged `head` in the view; `None`: the first to register.
+    /// The node flagged `head` in the view (the node of this process, never
+    /// declared dead for silence); `None`: the first to register.
     pub head_node_id: Option<String>,
     /// Minimum time between two published views (bursts coalesce).
     pub view_interval: Duration,
@@ -157,22 +158,15 @@ pub(crate) struct Inner {
     persist: Arc<Persister>,
     /// Nodes whose port is being probed (see `probe_silent_nodes`).
     probing: Mutex<HashSet<String>>,
-    /// The node registered through [`InProcess`] (the head's own): never
-    /// declared dead for silence. It lives as long as this service does; a
-    /// silence there means the process is overloaded, and declaring it
-    /// dead would stop the head, control plane included.
-    colocated: Mutex<Option<String>>,
 }
 
 impl Inner {
-    /// Notes the node of this process (see `colocated`).
-    pub(crate) fn set_colocated(&self, node_id: &str) {
-        *self.colocated.lock().unwrap() = Some(node_id.to_string());
-    }
-
-    /// Whether `node_id` is the node of this process.
-    pub(crate) fn is_colocated(&self, node_id: &str) -> bool {
-        self.colocated.lock().unwrap().as_deref() == Some(node_id)
+    /// Whether `node_id` is the head's own node (`head_node_id`), which is
+    /// never declared dead for silence: it lives in this process, as long as
+    /// this service does. A silence there is an overloaded process, and
+    /// declaring it dead would stop the head, control plane included.
+    pub(crate) fn is_head_node(&self, node_id: &str) -> bool {
+        self.config.head_node_id.as_deref() == Some(node_id)
     }
 
     /// Runs `f` under the state lock; wakes the publisher if the version moved.
@@ -275,7 +269,6 @@ impl ControlPlaneService {
             group_ids: Mutex::new((1, 0)),
             persist,
             probing: Mutex::default(),
-            colocated: Mutex::default(),
             counters: Arc::new(Counters::new(store.clone())),
             jobs: JobTable::new(store.clone()),
             kv: Arc::new(Kv::new(store.clone())),

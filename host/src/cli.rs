@@ -364,8 +364,8 @@ struct StartArgs {
     /// rebuilt) the node keeps; the oldest entries are evicted beyond it.
     #[arg(long, default_value = "128MiB")]
     lineage_bytes: ByteSize,
-    /// Serve `/metrics` without the cluster token (for a scraper that cannot
-    /// send `Authorization: Bearer <token>`).
+    /// Serve `/metrics` without a credential (for a scraper that cannot send
+    /// `Authorization: Bearer <admin token>`).
     #[arg(long)]
     metrics_no_auth: bool,
     /// Turn metrics off entirely: nothing counted, no `/metrics` endpoint
@@ -724,19 +724,6 @@ async fn start(args: StartArgs) -> Result<()> {
             .with_context(|| format!("cannot restrict {}", path.display()))?;
         tokio::spawn(crate::rpc::fds::serve(fds.clone(), listener));
     }
-    // `/metrics` takes the default tenant's token on the head (as before
-    // tenants), the node credential elsewhere; the dashboard takes every
-    // credential (see `dashboard::auth`).
-    let api_token = if node.config.head {
-        let path = node
-            .config
-            .data_dir
-            .join(crate::token::DEFAULT_TENANT_TOKEN_FILE);
-        reef_proto::auth::read_token_file(&path).unwrap_or_else(|_| token.clone())
-    } else {
-        token.clone()
-    };
-    let check = reef_proto::auth::CheckToken::new(&api_token);
     let service =
         pb::node_server::NodeServer::new(NodeService::new(node.clone(), auth.clone(), fds))
             .max_decoding_message_size(usize::MAX)
@@ -790,7 +777,7 @@ async fn start(args: StartArgs) -> Result<()> {
         let access = if args.metrics_no_auth {
             crate::metrics::http::Access::Open
         } else {
-            crate::metrics::http::Access::Token(check.clone())
+            crate::metrics::http::Access::Checked(metrics_check(auth.clone()))
         };
         let metrics = node.metrics.clone();
         tokio::spawn(crate::metrics::http::serve(
@@ -930,6 +917,22 @@ async fn start(args: StartArgs) -> Result<()> {
 /// The node's TLS (`--tls-cert`): its listeners' acceptors; the cluster CA
 /// becomes the trust of every client in the process (peers, the control
 /// plane, pulls). `None` without the flags.
+/// Who may scrape `/metrics`: the admin and node credentials, checked as
+/// the node's API checks them (see `metrics::http`).
+fn metrics_check(auth: Arc<crate::rpc::auth::Authenticator>) -> crate::metrics::http::Check {
+    use crate::metrics::http::Verdict;
+    Arc::new(move |header: Option<Vec<u8>>| {
+        let auth = auth.clone();
+        Box::pin(async move {
+            match auth.caller(header.as_deref()).await {
+                Ok((reef_core::Caller::Admin | reef_core::Caller::Node, _)) => Verdict::Granted,
+                Ok((reef_core::Caller::Tenant(_), _)) => Verdict::Forbidden,
+                Err(_) => Verdict::Refused,
+            }
+        })
+    })
+}
+
 fn start_tls(args: &StartArgs) -> Result<Option<crate::tls::ServerTls>> {
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
         return Ok(None);

@@ -1,4 +1,4 @@
-//! `/metrics` of a real node: refused without the cluster token, parsed as
+//! `/metrics` of a real node: refused without the admin credential, parsed as
 //! the Prometheus text format, and its values move as work runs.
 
 use std::io::{Read, Write};
@@ -62,10 +62,15 @@ async fn metrics_need_the_token_and_move_with_work() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let node = HostProcess::start(dir.path(), &["--metrics-port", &port.to_string()]);
-    let token = node.token();
+    // The operator's credential reads the metrics; a tenant's is refused
+    // (the series name every tenant's work).
+    let token = node.admin_token();
 
     assert_eq!(get(port, None).0, 401);
     assert_eq!(get(port, Some("not-the-token")).0, 401);
+    let (status, body) = get(port, Some(&node.token()));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin-token"), "{body}");
     let before = scrape(port, &token);
     assert!(value(&before, "reef_node_memory_rss_bytes", &[]) > 0.0);
     assert!(value(&before, "reef_arena_capacity_bytes", &[]) >= (128u64 << 20) as f64);

@@ -139,7 +139,7 @@ async fn metrics_and_the_dashboard_serve_https_only() {
         "{}",
         head.log()
     );
-    let scrape = https_get(metrics, &ca, "/metrics", &head.token())
+    let scrape = https_get(metrics, &ca, "/metrics", &head.admin_token())
         .await
         .unwrap();
     assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");

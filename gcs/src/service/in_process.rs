@@ -41,10 +41,7 @@ impl InProcess {
 #[async_trait::async_trait]
 impl ControlPlane for InProcess {
     async fn register(&self, req: RegisterNodeRequest) -> Result<RegisterNodeReply, Status> {
-        let node_id = req.node_id.clone();
-        let reply = self.inner.register_node(req).await?;
-        self.inner.set_colocated(&node_id);
-        Ok(reply)
+        self.inner.register_node(req).await
     }
 
     async fn heartbeat(&self, req: HeartbeatRequest) -> Result<bool, Status> {

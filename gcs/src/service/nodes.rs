@@ -190,7 +190,7 @@ impl Inner {
     }
 
     /// The failure detector's sweep: every node silent for longer than the
-    /// node timeout is dead (but this process's own, see `colocated`).
+    /// node timeout is dead (but the head's own, see `is_head_node`).
     pub(crate) fn expire_silent_nodes(self: &Arc<Self>) {
         let timeout = self.config.node_timeout;
         let releases = self.with_state(|st| {
@@ -198,7 +198,7 @@ impl Inner {
                 .nodes
                 .values()
                 .filter(|n| !n.is_dead() && n.last_seen.elapsed() > timeout)
-                .filter(|n| !self.is_colocated(&n.view.node_id))
+                .filter(|n| !self.is_head_node(&n.view.node_id))
                 .map(|n| {
                     let silent_ms = n.last_seen.elapsed().as_millis();
                     let timeout_ms = timeout.as_millis();
@@ -232,7 +232,7 @@ impl Inner {
             st.nodes
                 .values()
                 .filter(|n| !n.is_dead() && !n.reconnecting && n.last_seen.elapsed() > after)
-                .filter(|n| !n.view.address.is_empty() && !self.is_colocated(&n.view.node_id))
+                .filter(|n| !n.view.address.is_empty() && !self.is_head_node(&n.view.node_id))
                 .map(|n| (n.view.node_id.clone(), n.view.address.clone()))
                 .collect()
         };

@@ -1,27 +1,44 @@
 //! `GET /metrics` over HTTP/1.1 (hyper, already in the tree through tonic):
-//! the exposition of [`Metrics`](super::Metrics), behind the cluster token
-//! unless the node was started with `--metrics-no-auth`.
+//! the exposition of [`Metrics`](super::Metrics), for the operator: the admin
+//! or node credential, unless the node was started with `--metrics-no-auth`.
+//! A tenant's token is refused (403): the series name every tenant's
+//! modules, functions and failures.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use reef_proto::auth::CheckToken;
 use tokio_util::sync::CancellationToken;
 
 /// What the endpoint serves.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// What a scrape's `Authorization` header value is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The admin or node credential.
+    Granted,
+    /// A tenant's credential: known, but not the operator's.
+    Forbidden,
+    /// Missing or unknown.
+    Refused,
+}
+
+/// Judges a scrape's `Authorization` header (the node's API credential
+/// check, given by the caller so this module needs no RPC types).
+pub type Check = Arc<dyn Fn(Option<Vec<u8>>) -> BoxFuture<'static, Verdict> + Send + Sync>;
+
 /// Who may scrape.
 #[derive(Clone)]
 pub enum Access {
-    /// `Authorization: Bearer <cluster token>`, compared in constant time.
-    Token(CheckToken),
+    /// The credentials `Check` grants.
+    Checked(Check),
     /// Anyone who reaches the port (`--metrics-no-auth`).
     Open,
 }
@@ -45,8 +62,8 @@ pub async fn serve(
         let (access, render, stopping) = (access.clone(), render.clone(), stopping.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let reply = respond(&access, &render, &request);
-                async move { Ok::<_, Infallible>(reply) }
+                let (access, render) = (access.clone(), render.clone());
+                async move { Ok::<_, Infallible>(respond(&access, &render, &request).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -61,27 +78,42 @@ pub async fn serve(
     }
 }
 
-fn respond(access: &Access, render: &Render, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(
+    access: &Access,
+    render: &Render,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if request.uri().path() != "/metrics" {
         return plain(
             StatusCode::NOT_FOUND,
             "not found: metrics are at /metrics\n",
         );
     }
-    if let Access::Token(check) = access {
-        let granted = request
+    if let Access::Checked(check) = access {
+        let header = request
             .headers()
             .get(AUTHORIZATION)
-            .is_some_and(|v| check.accepts(v.as_bytes()));
-        if !granted {
-            let mut reply = plain(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong cluster token (header `Authorization: Bearer <token>`)\n",
-            );
-            reply
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return reply;
+            .map(|v| v.as_bytes().to_vec());
+        match check(header).await {
+            Verdict::Granted => {}
+            Verdict::Forbidden => {
+                return plain(
+                    StatusCode::FORBIDDEN,
+                    "a tenant's token cannot read the node's metrics (they name every tenant's \
+                     work): present the admin credential (<head data dir>/admin-token) or the \
+                     node credential\n",
+                )
+            }
+            Verdict::Refused => {
+                let mut reply = plain(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or unknown credential (header `Authorization: Bearer <admin token>`)\n",
+                );
+                reply
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return reply;
+            }
         }
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
