@@ -104,7 +104,7 @@ async fn a_driver_on_the_head_reconnects_after_the_head_restarts() {
         assert!(e.message.contains("earlier session"), "{e}");
     }
     let (ready, _) = driver
-        .wait(&[put.clone()], 1, Some(Duration::ZERO))
+        .wait(std::slice::from_ref(&put), 1, Some(Duration::ZERO))
         .await
         .unwrap();
     assert_eq!(ready.len(), 1, "a lost object counts as ready");

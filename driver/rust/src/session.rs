@@ -7,7 +7,11 @@
 //! `PERMISSION_DENIED`), the supervisor opens a new session to the same
 //! address, with backoff (100 ms doubling to 2 s), for up to the
 //! `reconnect_timeout` (default 60 s, like Ray's
-//! `gcs_rpc_server_reconnect_timeout_s`; zero: never).
+//! `gcs_rpc_server_reconnect_timeout_s`; zero: never). An attempt refused
+//! with `PERMISSION_DENIED` (a revoked credential) ends the reconnect; one
+//! refused with `UNAUTHENTICATED` is retried: a node just restarted refuses
+//! every token until it has joined its control plane and loaded the
+//! cluster's credentials.
 //!
 //! * Calls in flight on the broken session fail with `NODE_DIED` naming the
 //!   node and the cause (they are not retried: a submission or a put may or
@@ -211,7 +215,7 @@ async fn supervise(sessions: Weak<Sessions>, mut end: watch::Receiver<Option<Err
 }
 
 /// Opens a new session, with backoff, until `timeout` passed: the last
-/// cause then, or at once a refused credential.
+/// cause then, or at once a revoked credential.
 async fn reconnect(
     sessions: &Weak<Sessions>,
     target: &Target,
@@ -233,7 +237,10 @@ async fn reconnect(
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, open_session(target)).await {
             Ok(Ok(session)) => return Ok(session),
-            Ok(Err(e)) if is_refusal(&e) => return Err(e),
+            // A revoked credential. (UNAUTHENTICATED is retried: a node
+            // just restarted refuses every token until it has loaded the
+            // cluster's credentials.)
+            Ok(Err(e)) if e.code == ErrorCode::PermissionDenied => return Err(e),
             Ok(Err(e)) => {
                 tracing::debug!(node = %target.address, "reconnect attempt failed: {e}");
                 cause = e;
