@@ -58,23 +58,24 @@ impl ObjectRef {
         }
     }
 
-    /// `OBJECT_LOST` when this object was made by an earlier session of
-    /// this driver than `live` (which ended: the node released its objects).
+    /// `OBJECT_LOST` when this object was made by a session other than
+    /// `live` that ended (an earlier session of this driver, or another
+    /// driver's): the node released that session's objects. A live other
+    /// session's object (another `Cluster` of this process) is asked for as
+    /// usual.
     pub(crate) fn lost_in(&self, live: &Arc<Connection>) -> Option<crate::Error> {
         let inner = &self.inner;
         if !inner.owned || Arc::ptr_eq(&inner.conn, live) {
             return None;
         }
-        let cause = inner
-            .conn
-            .ended()
-            .map_or_else(|| "it ended".to_string(), |e| e.message);
+        let cause = inner.conn.ended()?.message;
         Some(crate::Error::new(
             crate::ErrorCode::ObjectLost,
             format!(
                 "object {:#x} is lost: it was made in an earlier session of this driver, \
                  which ended ({cause}); the node releases a session's objects when it ends, \
-                 and this driver now runs in a new session",
+                 and this driver now runs in a new session (or it is another driver's, \
+                 whose session ended)",
                 inner.id
             ),
         ))
