@@ -53,9 +53,12 @@ export interface ConnectOptions extends TokenOptions {
    * flight when it broke fail with a `ConnectionError` (`UNAVAILABLE`);
    * async calls made meanwhile wait and run on the new session; `submit`
    * and `call` throw `UNAVAILABLE` meanwhile; after the timeout every call
-   * fails with `UNAVAILABLE` naming the node and the last cause. A refused
-   * credential is never retried. Objects made in the old session are gone:
-   * using one fails with `OBJECT_LOST`.
+   * fails with `UNAVAILABLE` naming the node and the last cause. A session
+   * the node ended for its credential is not reopened; while reconnecting,
+   * `PERMISSION_DENIED` (revoked) stops at once and `UNAUTHENTICATED` is
+   * retried (a node just restarted refuses tokens until it has loaded the
+   * cluster's credentials). Objects made in the old session are gone: using
+   * one fails with `OBJECT_LOST`.
    */
   reconnectTimeoutMs?: number;
 }
