@@ -131,8 +131,24 @@ async fn a_driver_gives_up_after_its_reconnect_timeout() {
     let m = driver.register_file(guest("demo")).await.unwrap();
     let r = driver.task(&m, "add").arg(1.0).arg(2.0).submit().unwrap();
     assert_eq!(driver.get::<f64>(&r).await.unwrap(), 3.0);
+    // A get in flight when the node dies fails (typed, naming the node)
+    // rather than hanging.
+    let bad = driver.register_file(guest("bad")).await.unwrap();
+    let looping = driver.task(&bad, "loop_forever").submit().unwrap();
+    let in_flight = tokio::spawn({
+        let driver = driver.clone();
+        async move { driver.get_bytes(&looping).await.map(|_| ()) }
+    });
+    // Let the get be sent. (Were it not yet, it would wait for the new
+    // session and fail when the driver gives up: typed and naming the node
+    // as well.)
+    tokio::task::yield_now().await;
+    driver.status().await.unwrap();
 
     head.kill().unwrap();
+    let e = in_flight.await.unwrap().unwrap_err();
+    assert_eq!(e.code, ErrorCode::NodeDied, "{e}");
+    assert!(e.message.contains(&head.address), "{e}");
     // The driver sees the session break when its reader next runs, then
     // gives up 2 s later.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -370,6 +370,7 @@ export class Cluster {
 
   #watch(conn: Connection): void {
     this.#sessions.add(conn);
+    conn.node = this.address;
     conn.onLost = (e) => this.#lost(conn, e);
   }
 

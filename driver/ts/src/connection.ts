@@ -144,6 +144,8 @@ export class Connection {
    * the cluster reconnects from there.
    */
   onLost: ((e: ReefError) => void) | undefined;
+  /** The node's address as the driver was given it (named in errors; default `target`). */
+  node: string | undefined;
 
   private constructor(
     /** Where the session runs: `host:port` or `unix:/path`. */
@@ -157,8 +159,8 @@ export class Connection {
     this.idPrefix = BigInt(hello.id_prefix);
     this.inlineThreshold = Number(hello.inline_threshold);
     call.on("data", (batch: ServerBatch__Output) => this.onBatch(batch));
-    call.on("error", (e: grpc.ServiceError) => this.fail(sessionLost(target, grpcError(e, "the session"))));
-    call.on("end", () => this.fail(sessionLost(target, new ConnectionError("UNAVAILABLE", "the node closed it"))));
+    call.on("error", (e: grpc.ServiceError) => this.fail(this.lostWith(grpcError(e, "the session"))));
+    call.on("end", () => this.fail(this.lostWith(new ConnectionError("UNAVAILABLE", "the node closed it"))));
   }
 
   /** Opens a session and waits for the node's Hello. */
@@ -211,6 +213,12 @@ export class Connection {
       call.on("end", onEnd);
     });
     return new Connection(target, client, metadata, call, hello);
+  }
+
+  /** The error the session's calls fail with once it ended for `e`. */
+  private lostWith(e: ReefError): ReefError {
+    const node = this.node === undefined || this.node === this.target ? this.target : `${this.node} (${this.target})`;
+    return sessionLost(node, e);
   }
 
   get closed(): boolean {

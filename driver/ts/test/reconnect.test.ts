@@ -16,6 +16,8 @@ import { Cluster, ConnectionError, freePort, LocalNode, ReefError } from "@reef/
 import { eventually, guest, hostBinary } from "./helpers.js";
 
 const HEAD_ARGS = ["--heartbeat-ms", "200", "--node-timeout-ms", "8000", "--num-cpus", "1"];
+/** Bounds each get after the restart: a hang fails with a `TimeoutError` naming the step, not the test's timeout. */
+const BOUND = { timeoutMs: 30_000 };
 
 /** Kills a node with SIGKILL (it dies without stopping) and waits for it to exit. */
 async function kill(node: LocalNode): Promise<void> {
@@ -86,11 +88,11 @@ describe("reconnect", () => {
 
     const refs = Array.from({ length: 20 }, (_, i) => cluster.task(m, "add").args(i, 1).submit());
     assert.deepEqual(
-      await cluster.getAll<number>(refs),
+      await cluster.getAll<number>(refs, BOUND),
       Array.from({ length: 20 }, (_, i) => i + 1),
     );
     // The old handle to the detached actor still answers, with its state.
-    assert.equal(await cluster.get<number>(acc.call("add", 1)), 3);
+    assert.equal(await cluster.get<number>(acc.call("add", 1), BOUND), 3);
     assert.equal((await cluster.getActor("survivor")).id, acc.id);
 
     // The old session's objects are gone, with a typed error at once.
@@ -109,7 +111,7 @@ describe("reconnect", () => {
       assert.equal(e.code, "OBJECT_LOST");
       return true;
     });
-    assert.equal(await cluster.get<number>(await cluster.put(8)), 8);
+    assert.equal(await cluster.get<number>(await cluster.put(8), BOUND), 8);
     await acc.kill();
   });
 
@@ -120,8 +122,18 @@ describe("reconnect", () => {
     clusters.push(cluster);
     const m = await cluster.registerFile(guest("demo"));
     assert.equal(await cluster.get<number>(cluster.task(m, "add").args(1, 2).submit()), 3);
+    // A get in flight when the node dies rejects (typed, naming the node) rather than hanging.
+    const bad = await cluster.registerFile(guest("bad"));
+    const inFlight = cluster.get(cluster.task(bad, "loop_forever").submit());
+    inFlight.catch(() => undefined);
 
     await kill(head);
+    await assert.rejects(inFlight, (e: unknown) => {
+      assert.ok(e instanceof ConnectionError, String(e));
+      assert.equal(e.code, "UNAVAILABLE");
+      assert.ok(e.message.includes(head.address), e.message);
+      return true;
+    });
     // The driver sees the break when the session's stream reports it, then gives up 2 s later.
     let failure: unknown;
     await eventually(
