@@ -30,6 +30,16 @@ async function aliveNodes(cluster: Cluster): Promise<number> {
   return (await cluster.status()).nodes.filter((n) => n.state === "alive").length;
 }
 
+/** Whether exactly the driver's node (by id: not its predecessor at the same address) and `worker` are alive. */
+async function joined(cluster: Cluster, worker: LocalNode): Promise<boolean> {
+  const alive = (await cluster.status()).nodes.filter((n) => n.state === "alive");
+  return (
+    alive.length === 2 &&
+    alive.some((n) => n.nodeId === cluster.nodeId) &&
+    alive.some((n) => n.address === worker.address)
+  );
+}
+
 describe("reconnect", () => {
   const dirs: string[] = [];
   const nodes: LocalNode[] = [];
@@ -84,7 +94,7 @@ describe("reconnect", () => {
     const again = await cluster.registerFile(guest("demo"));
     assert.equal(again.hash, m.hash);
     await cluster.waitConnected();
-    await eventually(async () => (await aliveNodes(cluster)) === 2, 30_000, "the worker to rejoin");
+    await eventually(() => joined(cluster, worker), 30_000, "the worker to rejoin the restarted head");
 
     const refs = Array.from({ length: 20 }, (_, i) => cluster.task(m, "add").args(i, 1).submit());
     assert.deepEqual(
