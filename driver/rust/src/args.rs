@@ -26,6 +26,13 @@ impl Arg {
     pub fn bytes(b: impl Into<Bytes>) -> Arg {
         Arg::Inline(b.into())
     }
+    /// The object passed, if it is one.
+    pub(crate) fn object(&self) -> Option<&ObjectRef> {
+        match self {
+            Arg::Object(r) => Some(r),
+            Arg::Inline(_) => None,
+        }
+    }
 }
 
 pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {

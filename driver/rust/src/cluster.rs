@@ -13,7 +13,6 @@ use reef_proto::placement_groups_client::PlacementGroupsClient;
 use reef_proto::server_reply::Body;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::Channel;
 
 use crate::args::{encode, Arg};
 use crate::connect::ConnectOptions;
@@ -23,6 +22,7 @@ use crate::groups::{PlacementGroupBuilder, PlacementStrategy};
 use crate::local::LocalNode;
 use crate::object::{ObjectData, ObjectRef};
 use crate::options::{CallOptions, ModuleOptions, RetryExceptions, Strategy};
+use crate::session::{Sessions, Target};
 use crate::stream::{Streamer, STREAM_THRESHOLD};
 
 /// How often [`Cluster::get_many_with_progress`] asks which results are ready.
@@ -31,11 +31,9 @@ pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// A connection to a Reef node (and through it, the cluster).
 #[derive(Clone)]
 pub struct Cluster {
-    conn: Arc<Connection>,
-    /// Placement-group calls (served by every node, passed to the control plane).
-    groups: PlacementGroupsClient<TokenChannel>,
-    address: String,
-    token: String,
+    /// The session with the node, reopened after it broke (see
+    /// [`ConnectOptions::reconnect_timeout`]).
+    sessions: Arc<Sessions>,
     /// Raw connections for large objects when not on the node's machine.
     streamer: Arc<Streamer>,
     /// Keeps a node started by `Cluster::local` alive while the cluster lives.
@@ -86,7 +84,7 @@ impl Cluster {
                 .map_err(|e| Error::new(ErrorCode::Unauthenticated, e))?,
         };
         let tls = options.tls_or_env()?;
-        Self::connect_inner(address, &token, options.same_machine, tls, None).await
+        Self::connect_inner(address, &token, &options, tls, None).await
     }
 
     /// Starts a private node (a child `host` process) and connects to it.
@@ -99,89 +97,61 @@ impl Cluster {
         let node = LocalNode::start(args).await?;
         let address = node.address.clone();
         let token = node.token.clone();
-        let same_machine = ConnectOptions::default().same_machine;
-        Self::connect_inner(&address, &token, same_machine, None, Some(Arc::new(node))).await
+        let options = ConnectOptions::default();
+        Self::connect_inner(&address, &token, &options, None, Some(Arc::new(node))).await
     }
 
     async fn connect_inner(
         address: &str,
         token: &str,
-        same_machine: bool,
+        options: &ConnectOptions,
         tls: Option<reef_core::tls::ClientTls>,
         local: Option<Arc<LocalNode>>,
     ) -> Result<Cluster> {
-        let token_text = token;
-        let token = AttachToken::new(token).map_err(|e| Error::new(ErrorCode::BadArgument, e))?;
-        let channel = reef_core::channel::connect_with(address, tls.as_ref()).await?;
-        let groups = PlacementGroupsClient::with_interceptor(channel.clone(), token.clone());
-        let plain = tls.is_none();
-        let conn = Connection::open(client(channel, token.clone()), same_machine)
-            .await
-            .map_err(|e| match e.code {
-                // A plain client's bytes are not a TLS handshake: the node
-                // closes the connection without a word.
-                code if plain
-                    && !matches!(
-                        code,
-                        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied
-                    ) =>
-                {
-                    Error::new(
-                        e.code,
-                        format!(
-                            "{} (if the node serves TLS, connect with its CA: \
-                         ConnectOptions::tls_ca or ${})",
-                            e.message,
-                            crate::TLS_CA_ENV
-                        ),
-                    )
-                }
-                _ => e,
-            })?;
-        // On the node's machine, move to its Unix socket: same protocol,
-        // a cheaper transport than loopback TCP.
-        let conn = match (&conn.segments, conn.hello.socket_path.as_str()) {
-            (Some(_), path) if !path.is_empty() => match unix_client(path, token).await {
-                Ok(client) => match Connection::open(client, true).await {
-                    Ok(unix) => {
-                        tracing::debug!("session moved to the unix socket {path}");
-                        unix
-                    }
-                    Err(e) => {
-                        tracing::debug!("staying on TCP: {e}");
-                        conn
-                    }
-                },
-                Err(e) => {
-                    tracing::debug!("staying on TCP: {e}");
-                    conn
-                }
-            },
-            _ => conn,
-        };
-        Ok(Cluster {
-            conn,
-            groups,
+        let attach = AttachToken::new(token).map_err(|e| Error::new(ErrorCode::BadArgument, e))?;
+        let target = Target {
             address: address.to_string(),
-            token: token_text.to_string(),
-            streamer: Arc::new(Streamer::new(address, token_text, tls)),
+            token: token.to_string(),
+            attach,
+            same_machine: options.same_machine,
+            tls: tls.clone(),
+        };
+        let sessions = Sessions::open(target, options.reconnect_timeout).await?;
+        Ok(Cluster {
+            sessions,
+            streamer: Arc::new(Streamer::new(address, token, tls)),
             _local: local,
         })
     }
 
+    /// The live session's stream, waiting while the driver reconnects.
+    async fn conn(&self) -> Result<Arc<Connection>> {
+        Ok(self.sessions.current().await?.conn)
+    }
+
+    /// Waits until the driver has a live session with its node: at once
+    /// when it has one; after its node restarted, until the driver
+    /// reconnected (every async call waits so; [`TaskBuilder::submit`] and
+    /// [`ActorCall::submit`] do not and fail with `NODE_DIED` meanwhile).
+    /// `NODE_DIED` naming the node and the last cause when the driver gave
+    /// up (see [`ConnectOptions::reconnect_timeout`]).
+    pub async fn wait_connected(&self) -> Result<()> {
+        self.sessions.current().await.map(|_| ())
+    }
+
     pub fn address(&self) -> &str {
-        &self.address
+        &self.sessions.target().address
     }
 
     /// The cluster token this connection presents (to open another one).
     pub fn token(&self) -> &str {
-        &self.token
+        &self.sessions.target().token
     }
 
     /// Whether large objects go through shared memory (a segment per
-    /// object) rather than over sockets.
+    /// object) rather than over sockets (false while reconnecting).
     pub fn is_same_machine(&self) -> bool {
-        self.conn.segments.is_some()
+        self.sessions.last().conn.segments.is_some()
     }
 
     /// Registers a module (component or core module) with no grants.
@@ -196,17 +166,18 @@ impl Cluster {
         wasm: impl Into<Bytes>,
         options: &ModuleOptions,
     ) -> Result<Module> {
-        let grants = options.grants.iter().map(|g| g.as_str().to_string());
+        let request = pb::RegisterModuleRequest {
+            wasm: wasm.into(),
+            grants: options.grants.iter().map(|g| g.as_str().into()).collect(),
+        };
+        // Registering is idempotent (the same bytes and grants are the same
+        // module): retried once on a new session when the session broke.
         let reply = self
-            .conn
-            .client
-            .clone()
-            .register_module(pb::RegisterModuleRequest {
-                wasm: wasm.into(),
-                grants: grants.collect(),
+            .unary_idempotent(|mut client| {
+                let request = request.clone();
+                async move { client.register_module(request).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         match reply.result {
             Some(pb::register_module_reply::Result::Module(m)) => Ok(Module {
                 hash: m.hash,
@@ -246,77 +217,54 @@ impl Cluster {
     /// elsewhere, objects of at least 1 MiB are streamed over raw
     /// connections to the node's port.
     pub async fn put_bytes(&self, data: &[u8]) -> Result<ObjectRef> {
-        let id = self.conn.new_object_id();
-        match &self.conn.segments {
-            Some(segments) if data.len() as u64 >= self.conn.hello.inline_threshold => {
+        let conn = self.conn().await?;
+        let id = conn.new_object_id();
+        match &conn.segments {
+            Some(segments) if data.len() as u64 >= conn.hello.inline_threshold => {
                 let size = data.len() as u64;
                 // The node copies the bytes out of our memory (`data` stays
                 // borrowed until it answered); where it may not (ptrace
                 // rules), they go through a segment of their own.
-                let abandoned = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
+                let abandoned = OnDrop::new(&conn, Op::Release(pb::Release { ids: vec![id] }));
                 let copy_from = data.as_ptr() as u64;
-                let copied = self.create_buffer(id, size, false, copy_from).await;
+                let copied = create_buffer(&conn, id, size, false, copy_from).await;
                 abandoned.defuse();
                 match copied {
-                    Ok(_) => return Ok(ObjectRef::new(id, self.conn.clone())),
+                    Ok(_) => return Ok(ObjectRef::new(id, conn.clone())),
                     Err(e) => tracing::debug!("put {id:#x} through a segment: {e}"),
                 }
                 // Until sealed, dropping this frees the buffer on the node.
-                let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
-                self.create_buffer(id, size, false, 0).await?;
+                let unsealed = OnDrop::new(&conn, Op::Release(pb::Release { ids: vec![id] }));
+                create_buffer(&conn, id, size, false, 0).await?;
                 let buffer = segments.fetch(crate::segments::KIND_BUFFER, id).await?;
                 crate::segments::write(&buffer, data)?;
                 drop(buffer);
-                self.conn
-                    .request(|req_id| Op::Seal(pb::Seal { req_id, id }))
+                conn.request(|req_id| Op::Seal(pb::Seal { req_id, id }))
                     .await?;
                 unsealed.defuse();
             }
-            None if data.len() as u64 >= STREAM_THRESHOLD => self.put_streamed(id, data).await?,
+            None if data.len() as u64 >= STREAM_THRESHOLD => {
+                self.put_streamed(&conn, id, data).await?
+            }
             _ => {
                 let data = Bytes::copy_from_slice(data);
-                self.conn
-                    .request(|req_id| Op::Put(pb::Put { req_id, id, data }))
+                conn.request(|req_id| Op::Put(pb::Put { req_id, id, data }))
                     .await?;
             }
         }
-        Ok(ObjectRef::new(id, self.conn.clone()))
-    }
-
-    /// Asks the node for object `id`'s buffer of `size` bytes: pushed over
-    /// raw connections (`stream`), copied in from this process at
-    /// `copy_from`, or (neither) a segment to write.
-    async fn create_buffer(&self, id: u64, size: u64, stream: bool, copy_from: u64) -> Result<()> {
-        let body = self
-            .conn
-            .request(|req_id| {
-                Op::CreateBuffer(pb::CreateBuffer {
-                    req_id,
-                    id,
-                    size,
-                    stream,
-                    copy_from,
-                })
-            })
-            .await?;
-        match body {
-            // A copied-in put is answered once the object is sealed.
-            Body::Buffer(_) | Body::Ok(_) => Ok(()),
-            _ => Err(unexpected()),
-        }
+        Ok(ObjectRef::new(id, conn))
     }
 
     /// A put over raw push connections: the node allocates the declared size
     /// first; a put that fails or is dropped half-way frees it.
-    async fn put_streamed(&self, id: u64, data: &[u8]) -> Result<()> {
+    async fn put_streamed(&self, conn: &Connection, id: u64, data: &[u8]) -> Result<()> {
         let size = data.len() as u64;
         // Until sealed, dropping this tells the node to free the buffer (sent
         // after the create, so it also covers a put dropped before the reply).
-        let unsealed = OnDrop::new(&self.conn, Op::Release(pb::Release { ids: vec![id] }));
-        self.create_buffer(id, size, true, 0).await?;
+        let unsealed = OnDrop::new(conn, Op::Release(pb::Release { ids: vec![id] }));
+        create_buffer(conn, id, size, true, 0).await?;
         self.streamer.push(id, data).await?;
-        self.conn
-            .request(|req_id| Op::Seal(pb::Seal { req_id, id }))
+        conn.request(|req_id| Op::Seal(pb::Seal { req_id, id }))
             .await?;
         unsealed.defuse();
         Ok(())
@@ -363,7 +311,8 @@ impl Cluster {
     pub async fn get_actor(&self, name: &str) -> Result<ActorHandle> {
         let name = name.to_string();
         let body = self
-            .conn
+            .conn()
+            .await?
             .request(|req_id| Op::LookupActor(pb::LookupActor { req_id, name }))
             .await?;
         let Body::Actor(a) = body else {
@@ -381,12 +330,23 @@ impl Cluster {
         refs: &[&ObjectRef],
         timeout: Option<Duration>,
     ) -> Result<Vec<Result<ObjectData>>> {
-        let ids: Vec<u64> = refs.iter().map(|r| r.id()).collect();
-        let segments = self.conn.segments.is_some();
+        let conn = self.conn().await?;
+        // Objects of an earlier session are gone: answered here, the node
+        // is not asked (it would not know them).
+        let lost: Vec<Option<Error>> = refs.iter().map(|r| r.lost_in(&conn)).collect();
+        let ids: Vec<u64> = refs
+            .iter()
+            .zip(&lost)
+            .filter(|(_, lost)| lost.is_none())
+            .map(|(r, _)| r.id())
+            .collect();
+        if ids.is_empty() {
+            return Ok(lost.into_iter().flatten().map(Err).collect());
+        }
+        let segments = conn.segments.is_some();
         let stream_threshold = if segments { 0 } else { STREAM_THRESHOLD };
         let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
-        let body = self
-            .conn
+        let body = conn
             .request(|req_id| {
                 Op::Get(pb::Get {
                     req_id,
@@ -409,12 +369,20 @@ impl Cluster {
             .map(|v| v.id)
             .collect();
         let _unpin = (!streamed.is_empty())
-            .then(|| OnDrop::new(&self.conn, Op::Unpin(pb::Unpin { ids: streamed })));
-        let mut out = Vec::with_capacity(reply.values.len());
-        for v in reply.values {
+            .then(|| OnDrop::new(&conn, Op::Unpin(pb::Unpin { ids: streamed })));
+        let mut values = reply.values.into_iter();
+        let mut out = Vec::with_capacity(refs.len());
+        for lost in lost {
+            if let Some(e) = lost {
+                out.push(Err(e));
+                continue;
+            }
+            let Some(v) = values.next() else {
+                return Err(unexpected());
+            };
             out.push(match v.value {
                 Some(pb::object_value::Value::Inline(b)) => Ok(ObjectData::owned(b)),
-                Some(pb::object_value::Value::Segment(len)) => self.map_segment(v.id, len).await,
+                Some(pb::object_value::Value::Segment(len)) => map_segment(&conn, v.id, len).await,
                 // Only for drivers that mapped the arena: no longer sent.
                 Some(pb::object_value::Value::Arena(_)) => Err(unexpected()),
                 Some(pb::object_value::Value::Streamed(len)) => self
@@ -427,17 +395,6 @@ impl Cluster {
             });
         }
         Ok(out)
-    }
-
-    /// Maps object `id`, which a get answered as a segment of `len` bytes
-    /// (pinned until the returned data drops, or now if it cannot be mapped).
-    async fn map_segment(&self, id: u64, len: u64) -> Result<ObjectData> {
-        let unpin = OnDrop::new(&self.conn, Op::Unpin(pb::Unpin { ids: vec![id] }));
-        let segments = self.conn.segments.as_ref().ok_or_else(unexpected)?;
-        let object = segments.fetch(crate::segments::KIND_READ, id).await?;
-        let map = crate::segments::map(&object, len)?;
-        unpin.defuse();
-        Ok(ObjectData::segment(id, map, self.conn.clone()))
     }
 
     pub async fn get_bytes(&self, r: &ObjectRef) -> Result<ObjectData> {
@@ -515,36 +472,48 @@ impl Cluster {
         num_returns: usize,
         timeout: Option<Duration>,
     ) -> Result<(Vec<ObjectRef>, Vec<ObjectRef>)> {
-        let ids: Vec<u64> = refs.iter().map(|r| r.id()).collect();
-        let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
-        let body = self
-            .conn
-            .request(|req_id| {
-                Op::Wait(pb::Wait {
-                    req_id,
-                    ids,
-                    num_returns: num_returns as u32,
-                    timeout_ms,
+        let conn = self.conn().await?;
+        // Objects of an earlier session are lost, so ready (a get fails at
+        // once), like a failed task's result; the node is asked for the rest.
+        let (lost, asked): (Vec<&ObjectRef>, Vec<&ObjectRef>) =
+            refs.iter().partition(|r| r.lost_in(&conn).is_some());
+        let mut ready: std::collections::HashSet<u64> = lost.iter().map(|r| r.id()).collect();
+        if !asked.is_empty() && ready.len() < num_returns {
+            let ids: Vec<u64> = asked.iter().map(|r| r.id()).collect();
+            let timeout_ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
+            let num_returns = (num_returns - ready.len()) as u32;
+            let body = conn
+                .request(|req_id| {
+                    Op::Wait(pb::Wait {
+                        req_id,
+                        ids,
+                        num_returns,
+                        timeout_ms,
+                    })
                 })
-            })
-            .await?;
-        let Body::Wait(w) = body else {
-            return Err(unexpected());
-        };
-        let ready: std::collections::HashSet<u64> = w.ready.into_iter().collect();
+                .await?;
+            let Body::Wait(w) = body else {
+                return Err(unexpected());
+            };
+            ready.extend(w.ready);
+        }
         Ok(refs.iter().cloned().partition(|r| ready.contains(&r.id())))
     }
 
     /// Cancels a pending or running task; its result becomes a CANCELLED error.
     pub fn cancel(&self, r: &ObjectRef) -> Result<()> {
-        self.conn.send(Op::Cancel(pb::Cancel { id: r.id() }))
+        let conn = self.sessions.now()?.conn;
+        if let Some(lost) = r.lost_in(&conn) {
+            return Err(lost);
+        }
+        conn.send(Op::Cancel(pb::Cancel { id: r.id() }))
     }
 
     /// A handle to an object by its id, as another driver or tenant
     /// passed it on (see [`Cluster::share`]). Using it fails as for an
     /// unknown object unless this driver's tenant may use the object.
     pub fn object_ref(&self, id: u64) -> ObjectRef {
-        ObjectRef::new(id, self.conn.clone())
+        ObjectRef::foreign(id, self.sessions.last().conn)
     }
 
     /// Lets tenant `tenant` use the object (get, wait, pass as an
@@ -556,7 +525,8 @@ impl Cluster {
         let ids = vec![r.id()];
         let tenant = tenant.to_string();
         let body = self
-            .conn
+            .conn()
+            .await?
             .request(|req_id| {
                 Op::Share(pb::Share {
                     req_id,
@@ -575,7 +545,8 @@ impl Cluster {
     pub async fn logs(&self, r: &ObjectRef) -> Result<Logs> {
         let id = r.id();
         let body = self
-            .conn
+            .conn()
+            .await?
             .request(|req_id| Op::Logs(pb::Logs { req_id, id }))
             .await?;
         let Body::Logs(l) = body else {
@@ -593,41 +564,117 @@ impl Cluster {
         PlacementGroupBuilder::new(self, strategy)
     }
 
-    pub(crate) fn groups_client(&self) -> PlacementGroupsClient<TokenChannel> {
-        self.groups.clone()
+    /// The placement-group client of the live session (waiting while
+    /// reconnecting).
+    pub(crate) async fn groups_client(&self) -> Result<PlacementGroupsClient<TokenChannel>> {
+        Ok(self.sessions.current().await?.groups)
     }
 
     /// The node's status (nodes, resources, tasks, actors, store usage).
     pub async fn status(&self) -> Result<pb::StatusReply> {
-        Ok(self
-            .conn
-            .client
-            .clone()
-            .status(pb::StatusRequest {})
-            .await?
-            .into_inner())
+        // Read-only: retried once on a new session when the session broke.
+        self.unary_idempotent(|mut client| async move { client.status(pb::StatusRequest {}).await })
+            .await
     }
 
-    /// The node's unary and streaming RPCs (the state API, logs).
-    pub(crate) fn node_client(&self) -> NodeClient<TokenChannel> {
-        self.conn.client.clone()
+    /// The node's unary and streaming RPCs (the state API, logs) on the
+    /// live session's channel (waiting while reconnecting).
+    pub(crate) async fn node_client(&self) -> Result<NodeClient<TokenChannel>> {
+        Ok(self.conn().await?.client.clone())
     }
 
-    fn submit(&self, op: impl FnOnce(u64) -> Op) -> Result<ObjectRef> {
-        let id = self.conn.new_object_id();
-        self.conn.send(op(id))?;
-        Ok(ObjectRef::new(id, self.conn.clone()))
+    /// Runs an idempotent unary call on the live session; when it fails
+    /// because that session broke meanwhile, once more on the next one.
+    async fn unary_idempotent<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(NodeClient<TokenChannel>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let conn = self.conn().await?;
+        let status = match call(conn.client.clone()).await {
+            Ok(reply) => return Ok(reply.into_inner()),
+            Err(status) if is_transport_status(&status) => status,
+            Err(status) => return Err(status.into()),
+        };
+        // The call and the session share the channel: when it broke, the
+        // session's reader sees it too (soon; bounded here).
+        let mut end = conn.end_signal();
+        let ended = tokio::time::timeout(SESSION_END_GRACE, end.wait_for(Option::is_some)).await;
+        if !matches!(ended, Ok(Ok(_))) {
+            return Err(status.into());
+        }
+        tracing::debug!("retrying on a new session: {status}");
+        let conn = self.conn().await?;
+        Ok(call(conn.client.clone()).await?.into_inner())
+    }
+
+    /// Sends a submission on the live session, without waiting: `NODE_DIED`
+    /// while the driver reconnects; `OBJECT_LOST` for an argument made in
+    /// an earlier session.
+    fn submit(
+        &self,
+        args: Vec<Arg>,
+        op: impl FnOnce(u64, Vec<pb::Arg>) -> Op,
+    ) -> Result<ObjectRef> {
+        let conn = self.sessions.now()?.conn;
+        if let Some(lost) = args.iter().find_map(|a| a.object()?.lost_in(&conn)) {
+            return Err(lost);
+        }
+        let id = conn.new_object_id();
+        conn.send(op(id, args_to_proto(args)))?;
+        Ok(ObjectRef::new(id, conn))
     }
 }
 
-async fn unix_client(path: &str, token: AttachToken) -> Result<NodeClient<TokenChannel>> {
-    Ok(client(reef_core::channel::connect_unix(path).await?, token))
+/// How long an idempotent unary call that failed on the transport waits for
+/// its session's reader to see the break before it fails as it is.
+const SESSION_END_GRACE: Duration = Duration::from_secs(1);
+
+/// A failure of the connection rather than an answer of the node.
+fn is_transport_status(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    ) || (status.code() == tonic::Code::Internal && status.details().is_empty())
 }
 
-fn client(channel: Channel, token: AttachToken) -> NodeClient<TokenChannel> {
-    NodeClient::with_interceptor(channel, token)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX)
+/// Asks the node for object `id`'s buffer of `size` bytes: pushed over
+/// raw connections (`stream`), copied in from this process at
+/// `copy_from`, or (neither) a segment to write.
+async fn create_buffer(
+    conn: &Connection,
+    id: u64,
+    size: u64,
+    stream: bool,
+    copy_from: u64,
+) -> Result<()> {
+    let body = conn
+        .request(|req_id| {
+            Op::CreateBuffer(pb::CreateBuffer {
+                req_id,
+                id,
+                size,
+                stream,
+                copy_from,
+            })
+        })
+        .await?;
+    match body {
+        // A copied-in put is answered once the object is sealed.
+        Body::Buffer(_) | Body::Ok(_) => Ok(()),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Maps object `id`, which a get answered as a segment of `len` bytes
+/// (pinned until the returned data drops, or now if it cannot be mapped).
+async fn map_segment(conn: &Arc<Connection>, id: u64, len: u64) -> Result<ObjectData> {
+    let unpin = OnDrop::new(conn, Op::Unpin(pb::Unpin { ids: vec![id] }));
+    let segments = conn.segments.as_ref().ok_or_else(unexpected)?;
+    let object = segments.fetch(crate::segments::KIND_READ, id).await?;
+    let map = crate::segments::map(&object, len)?;
+    unpin.defuse();
+    Ok(ObjectData::segment(id, map, conn.clone()))
 }
 
 /// Sends an operation when dropped, unless defused.
@@ -734,12 +781,12 @@ impl TaskBuilder<'_> {
             args,
             options,
         } = self;
-        cluster.submit(|return_id| {
+        cluster.submit(args, |return_id, args| {
             Op::Submit(pb::SubmitTask {
                 return_id,
                 module,
                 function,
-                args: args_to_proto(args),
+                args,
                 strategy: Some(options.strategy.to_proto()),
                 options: options.to_proto(),
                 attempt: 0,
@@ -826,8 +873,11 @@ impl ActorBuilder<'_> {
             options,
             lifecycle,
         } = self;
-        let body = cluster
-            .conn
+        let conn = cluster.conn().await?;
+        if let Some(lost) = args.iter().find_map(|a| a.object()?.lost_in(&conn)) {
+            return Err(lost);
+        }
+        let body = conn
             .request(|req_id| {
                 Op::CreateActor(pb::CreateActor {
                     req_id,
@@ -872,7 +922,8 @@ impl ActorHandle {
     pub async fn kill(&self) -> Result<()> {
         let actor_id = self.id;
         self.cluster
-            .conn
+            .conn()
+            .await?
             .request(|req_id| Op::KillActor(pb::KillActor { req_id, actor_id }))
             .await?;
         Ok(())
@@ -898,12 +949,12 @@ impl ActorCall<'_> {
             method,
             args,
         } = self;
-        actor.cluster.submit(|return_id| {
+        actor.cluster.submit(args, |return_id, args| {
             Op::CallActor(pb::CallActor {
                 actor_id: actor.id,
                 return_id,
                 method,
-                args: args_to_proto(args),
+                args,
                 ..Default::default()
             })
         })

@@ -16,6 +16,7 @@ pub struct ConnectOptions {
     pub(crate) token: Option<String>,
     pub(crate) same_machine: bool,
     pub(crate) tls: Option<reef_core::tls::ClientTls>,
+    pub(crate) reconnect_timeout: std::time::Duration,
 }
 
 /// A PEM file of the CA a TLS cluster's certificates chain to: drivers
@@ -40,6 +41,7 @@ impl Default for ConnectOptions {
             token: None,
             same_machine: !off,
             tls: None,
+            reconnect_timeout: crate::session::DEFAULT_RECONNECT_TIMEOUT,
         }
     }
 }
@@ -68,6 +70,23 @@ impl ConnectOptions {
     /// objects are streamed over TCP connections to the node's port.
     pub fn same_machine(mut self, on: bool) -> Self {
         self.same_machine = on;
+        self
+    }
+
+    /// How long the driver tries to open a new session when its session
+    /// with the node broke (the node restarted, the network failed): with
+    /// backoff from 100 ms doubling to 2 s. Default 60 s (as Ray's
+    /// `gcs_rpc_server_reconnect_timeout_s`); zero: never reconnect. Calls
+    /// in flight when it broke fail with `NODE_DIED`; async calls made
+    /// meanwhile wait and run on the new session; `submit` fails with
+    /// `NODE_DIED` meanwhile; after the timeout every call fails with
+    /// `NODE_DIED` naming the node and the last cause. A session the node
+    /// ended for its credential (`UNAUTHENTICATED`, `PERMISSION_DENIED`: a
+    /// revoked tenant) is not reopened; while reconnecting, `PERMISSION_DENIED`
+    /// stops at once and `UNAUTHENTICATED` is retried (a node just restarted
+    /// refuses tokens until it has loaded the cluster's credentials).
+    pub fn reconnect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.reconnect_timeout = timeout;
         self
     }
 

@@ -12,7 +12,7 @@ use reef_proto::auth::TokenChannel;
 use reef_proto::client_op::Op;
 use reef_proto::node_client::NodeClient;
 use reef_proto::server_reply::Body;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::segments::Segments;
@@ -24,9 +24,11 @@ pub(crate) struct Connection {
     pub client: NodeClient<TokenChannel>,
     ops: mpsc::UnboundedSender<Op>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>>,
-    /// Why the node ended the session, when it said (e.g. PERMISSION_DENIED:
-    /// the tenant was revoked).
-    ended: Arc<Mutex<Option<Error>>>,
+    /// Set once the session ended, with why: the node's word when it said
+    /// (e.g. PERMISSION_DENIED: the tenant was revoked), else `NODE_DIED`
+    /// naming the transport's cause. [`crate::session::Sessions`] watches it
+    /// to reconnect.
+    ended: watch::Receiver<Option<Error>>,
     next_req: AtomicU64,
     next_object: AtomicU64,
     pub hello: pb::Hello,
@@ -40,11 +42,13 @@ pub const JOB_ID_ENV: &str = "REEF_JOB_ID";
 const JOB_ID_KEY: &str = "reef-job-id";
 
 impl Connection {
-    /// Opens a session; `same_machine`: take large objects as segments when
-    /// the node is on this machine.
+    /// Opens a session with the node at `address` (named in errors);
+    /// `same_machine`: take large objects as segments when the node is on
+    /// this machine.
     pub async fn open(
         mut client: NodeClient<TokenChannel>,
         same_machine: bool,
+        address: &str,
     ) -> Result<Arc<Self>> {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel::<Op>();
         // Everything queued when HTTP/2 asks for the next message goes out as
@@ -83,18 +87,26 @@ impl Connection {
         };
         let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Body>>>> = Arc::default();
         let routes = pending.clone();
-        let ended: Arc<Mutex<Option<Error>>> = Arc::default();
-        let why = ended.clone();
+        let (why, ended) = watch::channel(None);
+        let address = address.to_string();
         tokio::spawn(async move {
             loop {
                 let batch = match inbound.message().await {
                     Ok(Some(batch)) => batch,
                     Ok(None) => {
-                        *why.lock().unwrap() = Some(crate::error::disconnected());
+                        why.send_replace(Some(crate::error::session_lost(
+                            &address,
+                            "the node closed it",
+                        )));
                         break;
                     }
                     Err(status) => {
-                        *why.lock().unwrap() = Some(Error::from(status));
+                        let e = Error::from(status);
+                        why.send_replace(Some(match crate::error::is_refusal(&e) {
+                            // The node's word on the credential: kept as is.
+                            true => e,
+                            false => crate::error::session_lost(&address, &e.message),
+                        }));
                         break;
                     }
                 };
@@ -139,11 +151,17 @@ impl Connection {
     /// The error of a request the session can no longer answer: why the
     /// node ended it, when it said.
     fn lost(&self) -> Error {
-        self.ended
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or_else(crate::error::disconnected)
+        self.ended().unwrap_or_else(crate::error::disconnected)
+    }
+
+    /// Why the session ended, once it has.
+    pub fn ended(&self) -> Option<Error> {
+        self.ended.borrow().clone()
+    }
+
+    /// A receiver that sees the session's end (without keeping it open).
+    pub fn end_signal(&self) -> watch::Receiver<Option<Error>> {
+        self.ended.clone()
     }
 
     /// Sends an operation built around a fresh request id and waits for its reply.
@@ -152,7 +170,7 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(req_id, tx);
         // The session ended before we were queued: nobody would answer.
-        if self.ended.lock().unwrap().is_some() {
+        if self.ended.borrow().is_some() {
             self.pending.lock().unwrap().remove(&req_id);
             return Err(self.lost());
         }

@@ -15,3 +15,24 @@ pub(crate) fn decode(e: impl std::fmt::Display) -> Error {
         format!("cannot decode the value: {e}"),
     )
 }
+
+/// Why a session's calls fail once its stream or channel broke (a
+/// transport error, or the node closed it): `NODE_DIED`, naming the node.
+pub(crate) fn session_lost(address: &str, cause: &str) -> Error {
+    Error::new(
+        ErrorCode::NodeDied,
+        format!(
+            "the session with node {address} ended ({cause}); calls in flight on it \
+             failed and were not retried"
+        ),
+    )
+}
+
+/// An error that is the node's refusal of the credential (never retried by
+/// reconnecting: the same token would be refused again).
+pub(crate) fn is_refusal(e: &Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied
+    )
+}

@@ -100,6 +100,7 @@ impl<'a> PlacementGroupBuilder<'a> {
         let info = self
             .cluster
             .groups_client()
+            .await?
             .create(pb::CreatePlacementGroupRequest {
                 name: self.name,
                 strategy: self.strategy.to_proto() as i32,
@@ -164,6 +165,7 @@ impl PlacementGroup {
         let info = self
             .cluster
             .groups_client()
+            .await?
             .wait(pb::WaitPlacementGroupRequest {
                 id: self.id(),
                 timeout_ms: timeout.as_millis().max(1) as u64,
@@ -195,6 +197,7 @@ impl PlacementGroup {
     pub async fn remove(&self) -> Result<()> {
         self.cluster
             .groups_client()
+            .await?
             .remove(pb::PlacementGroupId { id: self.id() })
             .await?;
         Ok(())

@@ -26,6 +26,7 @@ mod local;
 mod object;
 mod options;
 mod segments;
+mod session;
 mod state;
 mod stream;
 
@@ -40,6 +41,7 @@ pub use local::host_binary;
 pub use object::{ObjectData, ObjectRef};
 pub use options::{CallOptions, Grant, ModuleOptions, RetryExceptions, Strategy};
 pub use reef_proto::StatusReply;
+pub use session::DEFAULT_RECONNECT_TIMEOUT;
 pub use state::{
     ActorInfo, BundleInfo, JobRow, ListOptions, Listing, LogLine, ModuleRow, NodeStatus,
     ObjectInfo, Summary, SummaryKind, SummaryRow, TaskInfo,

@@ -11,7 +11,11 @@ use crate::connection::Connection;
 
 struct RefInner {
     id: u64,
+    /// The session it was made (or first named) in.
     conn: Arc<Connection>,
+    /// Made by that session (a put, a task's or call's result): it is
+    /// released, so lost, when that session ends.
+    owned: bool,
 }
 
 impl Drop for RefInner {
@@ -32,10 +36,49 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
+    /// An object session `conn` made.
     pub(crate) fn new(id: u64, conn: Arc<Connection>) -> Self {
         ObjectRef {
-            inner: Arc::new(RefInner { id, conn }),
+            inner: Arc::new(RefInner {
+                id,
+                conn,
+                owned: true,
+            }),
         }
+    }
+
+    /// An object made elsewhere, named by its id.
+    pub(crate) fn foreign(id: u64, conn: Arc<Connection>) -> Self {
+        ObjectRef {
+            inner: Arc::new(RefInner {
+                id,
+                conn,
+                owned: false,
+            }),
+        }
+    }
+
+    /// `OBJECT_LOST` when this object was made by a session other than
+    /// `live` that ended (an earlier session of this driver, or another
+    /// driver's): the node released that session's objects. A live other
+    /// session's object (another `Cluster` of this process) is asked for as
+    /// usual.
+    pub(crate) fn lost_in(&self, live: &Arc<Connection>) -> Option<crate::Error> {
+        let inner = &self.inner;
+        if !inner.owned || Arc::ptr_eq(&inner.conn, live) {
+            return None;
+        }
+        let cause = inner.conn.ended()?.message;
+        Some(crate::Error::new(
+            crate::ErrorCode::ObjectLost,
+            format!(
+                "object {:#x} is lost: it was made in an earlier session of this driver, \
+                 which ended ({cause}); the node releases a session's objects when it ends, \
+                 and this driver now runs in a new session (or it is another driver's, \
+                 whose session ended)",
+                inner.id
+            ),
+        ))
     }
     pub fn id(&self) -> u64 {
         self.inner.id

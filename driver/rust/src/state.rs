@@ -79,7 +79,7 @@ impl Cluster {
             limit: options.limit.unwrap_or(0),
             local_only: false,
         };
-        Ok(self.node_client().list(request).await?.into_inner())
+        Ok(self.node_client().await?.list(request).await?.into_inner())
     }
 
     pub async fn list_nodes(&self, options: &ListOptions) -> Result<Listing<NodeStatus>> {
@@ -126,7 +126,12 @@ impl Cluster {
             kind: kind as i32,
             id,
         };
-        Ok(self.node_client().get_state(request).await?.into_inner())
+        Ok(self
+            .node_client()
+            .await?
+            .get_state(request)
+            .await?
+            .into_inner())
     }
 
     /// Every attempt of a task (by its result's id), wherever it ran;
@@ -154,6 +159,7 @@ impl Cluster {
         };
         let r = self
             .node_client()
+            .await?
             .summary(pb::SummaryRequest { kind: kind as i32 })
             .await?
             .into_inner();
@@ -176,7 +182,12 @@ impl Cluster {
             follow,
             ..Default::default()
         };
-        let chunks = self.node_client().read_logs(request).await?.into_inner();
+        let chunks = self
+            .node_client()
+            .await?
+            .read_logs(request)
+            .await?
+            .into_inner();
         Ok(chunks.flat_map(|chunk| {
             let lines: Vec<Result<LogLine>> = match chunk {
                 Ok(c) => c.lines.into_iter().map(Ok).collect(),

@@ -6,8 +6,8 @@ import { readFile } from "node:fs/promises";
 
 import * as grpc from "@grpc/grpc-js";
 
-import { Connection, grpcError, newClient } from "./connection.js";
-import { ArgumentError, ERROR_CODES, fromProto, NodeError, ReefError } from "./errors.js";
+import { Connection, grpcError, isRefusal, newClient } from "./connection.js";
+import { ArgumentError, ConnectionError, ERROR_CODES, errorFor, fromProto, NodeError, ReefError } from "./errors.js";
 import type { Arg as ProtoArg } from "./gen/reef/v1/Arg.js";
 import type { CallOptions as ProtoCallOptions } from "./gen/reef/v1/CallOptions.js";
 import type { ModuleInfo__Output } from "./gen/reef/v1/ModuleInfo.js";
@@ -45,6 +45,41 @@ export interface ConnectOptions extends TokenOptions {
    * fails for want of a CA).
    */
   tlsCa?: string;
+  /**
+   * How long (ms) the driver tries to open a new session when its session
+   * with the node broke (the node restarted, the network failed), with
+   * backoff from 100 ms doubling to 2 s. Default 60,000 (as Ray's
+   * `gcs_rpc_server_reconnect_timeout_s`); 0: never reconnect. Calls in
+   * flight when it broke fail with a `ConnectionError` (`UNAVAILABLE`);
+   * async calls made meanwhile wait and run on the new session; `submit`
+   * and `call` throw `UNAVAILABLE` meanwhile; after the timeout every call
+   * fails with `UNAVAILABLE` naming the node and the last cause. A session
+   * the node ended for its credential is not reopened; while reconnecting,
+   * `PERMISSION_DENIED` (revoked) stops at once and `UNAUTHENTICATED` is
+   * retried (a node just restarted refuses tokens until it has loaded the
+   * cluster's credentials). Objects made in the old session are gone: using
+   * one fails with `OBJECT_LOST`.
+   */
+  reconnectTimeoutMs?: number;
+}
+
+/** The default of `reconnectTimeoutMs`. */
+export const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
+/** The first pause between reconnect attempts, doubling up to `BACKOFF_MAX_MS`. */
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 2_000;
+/** How long an idempotent unary call that failed on the transport waits for the session to see the break. */
+const SESSION_END_GRACE_MS = 1_000;
+
+/** How a cluster opens its sessions (again, after one broke). */
+interface SessionTarget {
+  address: string;
+  metadata: () => grpc.Metadata;
+  tlsCa: Buffer | undefined;
+  timeoutMs: number;
+  /** Move the session to the node's Unix socket when on its machine. */
+  unixSocket: boolean;
+  sharedMemory: boolean;
 }
 
 /** The CA to trust: `tlsCa`, else `$REEF_TLS_CA`'s file; undefined for plain TCP. */
@@ -291,28 +326,179 @@ export class Cluster {
   readonly address: string;
   /** The private node started by `Cluster.local`, if any (stopped by `close`). */
   readonly node: LocalNode | undefined;
-  /** @internal */
-  readonly conn: Connection;
+  /** The session opened last (live, or broken while the driver reconnects). */
+  #conn: Connection;
+  /** Every session this cluster opened (refs of earlier ones are lost, not foreign). */
+  readonly #sessions = new WeakSet<Connection>();
+  readonly #target: SessionTarget;
+  readonly #reconnectTimeoutMs: number;
+  /** While reconnecting: settles when a new session is live or the driver gave up. */
+  #reconnecting: Promise<void> | undefined;
+  /** Why the last session broke. */
+  #cause: ReefError | undefined;
+  /** Set for good: a refused credential, reconnecting off, or the timeout passed. */
+  #failure: ReefError | undefined;
+  #closing = false;
   readonly #metadata: () => grpc.Metadata;
   /** Raw connections for large objects. */
   readonly #streamer: Streamer;
   readonly #sameMachine: boolean;
 
   private constructor(
-    address: string,
+    target: SessionTarget,
     conn: Connection,
-    metadata: () => grpc.Metadata,
+    reconnectTimeoutMs: number,
     node?: LocalNode,
     token?: string,
     sameMachine = false,
-    tlsCa?: Buffer,
   ) {
     this.#sameMachine = sameMachine;
-    this.address = address;
-    this.conn = conn;
-    this.#metadata = metadata;
+    this.address = target.address;
+    this.#target = target;
+    this.#reconnectTimeoutMs = reconnectTimeoutMs;
+    this.#conn = conn;
+    this.#metadata = target.metadata;
     this.node = node;
-    this.#streamer = new Streamer(address, token, tlsCa);
+    this.#streamer = new Streamer(target.address, token, target.tlsCa);
+    this.#watch(conn);
+  }
+
+  /** @internal The session opened last. */
+  get conn(): Connection {
+    return this.#conn;
+  }
+
+  #watch(conn: Connection): void {
+    this.#sessions.add(conn);
+    conn.node = this.address;
+    conn.onLost = (e) => this.#lost(conn, e);
+  }
+
+  /** The session broke: reconnect, unless that cannot help. */
+  #lost(conn: Connection, e: ReefError): void {
+    if (conn !== this.#conn || this.#closing || this.#reconnecting || this.#failure) return;
+    this.#cause = e;
+    if (isRefusal(e) || this.#reconnectTimeoutMs === 0) {
+      this.#failure = e;
+      return;
+    }
+    const reconnecting: Promise<void> = this.#reconnect(e).finally(() => {
+      if (this.#reconnecting === reconnecting) this.#reconnecting = undefined;
+    });
+    this.#reconnecting = reconnecting;
+  }
+
+  /** Opens a new session with backoff until the timeout passes (never rejects). */
+  async #reconnect(cause: ReefError): Promise<void> {
+    const timeout = this.#reconnectTimeoutMs;
+    const deadline = Date.now() + timeout;
+    let pause = BACKOFF_FIRST_MS;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+      pause = Math.min(pause * 2, BACKOFF_MAX_MS);
+      if (this.#closing) {
+        this.#failure = new ConnectionError("UNAVAILABLE", "the cluster connection was closed");
+        return;
+      }
+      try {
+        const { conn } = await Cluster.#open(this.#target, Math.max(1, Math.min(this.#target.timeoutMs, deadline - Date.now())));
+        if (this.#closing) {
+          await conn.close();
+          this.#failure = new ConnectionError("UNAVAILABLE", "the cluster connection was closed");
+          return;
+        }
+        // Live from here (a break of the new session starts a new reconnect).
+        this.#conn = conn;
+        this.#reconnecting = undefined;
+        this.#watch(conn);
+        return;
+      } catch (e) {
+        const err = e instanceof ReefError ? e : new ConnectionError("UNAVAILABLE", String(e));
+        // A revoked credential. (UNAUTHENTICATED is retried: a node just
+        // restarted refuses every token until it has loaded the cluster's
+        // credentials.)
+        if (err.code === "PERMISSION_DENIED") {
+          this.#failure = err;
+          return;
+        }
+        cause = err;
+        this.#cause = err;
+      }
+    }
+    this.#failure = new ConnectionError(
+      "UNAVAILABLE",
+      `gave up reconnecting to node ${this.address} after ${timeout} ms; last cause: ${cause.detail}`,
+    );
+  }
+
+  /** The live session, waiting while the driver reconnects (bounded by `reconnectTimeoutMs`). */
+  async #session(): Promise<Connection> {
+    for (;;) {
+      if (this.#failure) throw this.#failure;
+      if (this.#reconnecting) {
+        await this.#reconnecting;
+        continue;
+      }
+      // Broken sessions start a reconnect (or fail) synchronously: a closed
+      // one here was closed by `close()`.
+      this.#conn.checkOpen();
+      return this.#conn;
+    }
+  }
+
+  /** The live session now, without waiting: `UNAVAILABLE` while reconnecting. */
+  #live(): Connection {
+    if (this.#failure) throw this.#failure;
+    if (this.#reconnecting) {
+      throw new ConnectionError(
+        "UNAVAILABLE",
+        `not connected: reconnecting to node ${this.address} (for up to ${this.#reconnectTimeoutMs} ms) after: ` +
+          `${this.#cause?.detail ?? "the session broke"}; async calls wait for the new session, submit() does not ` +
+          "(await cluster.waitConnected() first)",
+      );
+    }
+    this.#conn.checkOpen();
+    return this.#conn;
+  }
+
+  /**
+   * Waits until the driver has a live session with its node: at once when it
+   * has one; after its node restarted, until the driver reconnected. Rejects
+   * with `UNAVAILABLE` naming the node and the last cause when it gave up.
+   */
+  async waitConnected(): Promise<void> {
+    await this.#session();
+  }
+
+  /**
+   * Runs an idempotent unary call on the live session; when it failed
+   * because that session broke meanwhile, once more on the next one.
+   */
+  async #unaryIdempotent<T>(call: (client: NodeClient) => Promise<T>): Promise<T> {
+    const conn = await this.#session();
+    try {
+      return await call(conn.client);
+    } catch (e) {
+      if (!(e instanceof ReefError) || e.code !== "UNAVAILABLE") throw e;
+      // The call and the session share the channel: the session sees the break too.
+      const grace = new Promise<void>((r) => setTimeout(r, SESSION_END_GRACE_MS).unref());
+      await Promise.race([conn.ended, grace]);
+      if (!conn.closed) throw e;
+      return await call((await this.#session()).client);
+    }
+  }
+
+  /** `OBJECT_LOST` when `r` was made by an earlier session of this cluster than `conn`. */
+  #lostIn(r: ObjectRef, conn: Connection): ReefError | undefined {
+    if (r.conn === conn) return undefined;
+    const cause = r.conn.closedWith?.detail ?? "it ended";
+    return errorFor(
+      "OBJECT_LOST",
+      `object ${r} is lost: it was made in an earlier session of this driver, which ended (${cause}); ` +
+        "the node releases a session's objects when it ends, and this driver now runs in a new session",
+    );
   }
 
   /**
@@ -351,6 +537,25 @@ export class Cluster {
       return m;
     };
     const tlsCa = await loadTlsCa(address, options);
+    const reconnectTimeoutMs =
+      options.reconnectTimeoutMs === undefined
+        ? DEFAULT_RECONNECT_TIMEOUT_MS
+        : checkCount(options.reconnectTimeoutMs, "reconnectTimeoutMs");
+    const target: SessionTarget = {
+      address,
+      metadata,
+      tlsCa,
+      timeoutMs,
+      unixSocket: options.unixSocket !== false,
+      sharedMemory: options.sharedMemory ?? sameMachineDefault(),
+    };
+    const { conn, sameMachine } = await Cluster.#open(target, timeoutMs);
+    return new Cluster(target, conn, reconnectTimeoutMs, node, token, sameMachine);
+  }
+
+  /** Opens a session: over TCP (or TLS), then on the node's machine moved to its Unix socket. */
+  static async #open(target: SessionTarget, timeoutMs: number): Promise<{ conn: Connection; sameMachine: boolean }> {
+    const { address, metadata, tlsCa } = target;
     const client = newClient(address, tlsCa);
     let conn: Connection;
     try {
@@ -367,8 +572,8 @@ export class Cluster {
     // On the node's machine, move to its Unix socket: same protocol, a cheaper
     // transport than loopback TCP.
     const socket = conn.hello.socket_path;
-    const sameMachine = (options.sharedMemory ?? sameMachineDefault()) && socket !== "" && existsSync(socket);
-    if (options.unixSocket !== false && sameMachine) {
+    const sameMachine = target.sharedMemory && socket !== "" && existsSync(socket);
+    if (target.unixSocket && sameMachine) {
       const unixClient = newClient(`unix:${socket}`);
       try {
         const unix = await Connection.open(`unix:${socket}`, unixClient, metadata, 2_000);
@@ -378,7 +583,7 @@ export class Cluster {
         unixClient.close();
       }
     }
-    return new Cluster(address, conn, metadata, node, token, sameMachine, tlsCa);
+    return { conn, sameMachine };
   }
 
   /** Whether the node is on this machine (the session then uses its Unix socket unless `unixSocket: false`). */
@@ -401,9 +606,6 @@ export class Cluster {
     return { ops: this.conn.opsSent, batches: this.conn.batchesSent };
   }
 
-  get #client(): NodeClient {
-    return this.conn.client;
-  }
 
   /** Registers a Wasm module (component or core module) from its bytes. */
   async register(wasm: Uint8Array, options: RegisterOptions = {}): Promise<Module> {
@@ -411,11 +613,15 @@ export class Cluster {
       throw new ArgumentError(`register: expected the module's bytes as a Uint8Array, got ${describe(wasm)}`);
     }
     const grants = checkGrants(options, "register");
-    this.conn.checkOpen();
-    const reply = await new Promise<RegisterModuleReply__Output>((resolve, reject) =>
-      this.#client.RegisterModule({ wasm, grants }, this.#metadata(), (e, r) =>
-        e || !r ? reject(grpcError(e ?? new Error("empty reply"), "RegisterModule")) : resolve(r),
-      ),
+    // Idempotent (the same bytes and grants are the same module): retried
+    // once on a new session when the session broke.
+    const reply = await this.#unaryIdempotent(
+      (client) =>
+        new Promise<RegisterModuleReply__Output>((resolve, reject) =>
+          client.RegisterModule({ wasm, grants }, this.#metadata(), (e, r) =>
+            e || !r ? reject(grpcError(e ?? new Error("empty reply"), "RegisterModule")) : resolve(r),
+          ),
+        ),
     );
     if (reply.result === "module" && reply.module) return new Module(reply.module);
     if (reply.result === "error" && reply.error) throw fromProto(reply.error);
@@ -443,30 +649,30 @@ export class Cluster {
    */
   async put(data: ArrayBufferView | ArrayBuffer | Value): Promise<ObjectRef> {
     const bytes = isRaw(data) ? rawBytes(data) : encodeValue(data, "put: value");
-    this.conn.checkOpen();
-    const id = this.conn.newObjectId();
+    const conn = await this.#session();
+    const id = conn.newObjectId();
     const idField = String(id);
     if (bytes.length >= STREAM_THRESHOLD) {
       // The node allocates the declared size first; a failed push frees it.
-      await this.conn.request("buffer", (req_id) => ({
+      await conn.request("buffer", (req_id) => ({
         create_buffer: { req_id, id: idField, size: String(bytes.length), stream: true },
       }));
       try {
         await this.#streamer.push(id, bytes);
-        await this.conn.request("ok", (req_id) => ({ seal: { req_id, id: idField } }));
+        await conn.request("ok", (req_id) => ({ seal: { req_id, id: idField } }));
       } catch (e) {
-        if (!this.conn.closed) this.conn.send({ release: { ids: [idField] } });
+        if (!conn.closed) conn.send({ release: { ids: [idField] } });
         throw e;
       }
     } else {
-      await this.conn.request("ok", (req_id) => ({ put: { req_id, id: idField, data: bytes } }));
+      await conn.request("ok", (req_id) => ({ put: { req_id, id: idField, data: bytes } }));
     }
-    return new ObjectRef(id, this.conn);
+    return new ObjectRef(id, conn);
   }
 
   #checkRef(r: unknown, what: string): ObjectRef {
     if (!(r instanceof ObjectRef)) throw new ArgumentError(`${what} must be an ObjectRef, got ${describe(r)}`);
-    if (r.conn !== this.conn) throw new ArgumentError(`${what} belongs to another cluster connection`);
+    if (!this.#sessions.has(r.conn)) throw new ArgumentError(`${what} belongs to another cluster connection`);
     if (r.released) throw new ArgumentError(`${what} (${r}) was released`);
     return r;
   }
@@ -475,8 +681,14 @@ export class Cluster {
   async #fetch(refs: ObjectRef[], options: GetOptions, what: string): Promise<(Uint8Array | ReefError)[]> {
     const o = checkOptions(options, `${what}: options`);
     const timeout_ms = timeoutField(o.timeoutMs, `${what}: timeoutMs`);
-    const ids = refs.map((r) => String(r.id));
-    const reply = await this.conn.request(
+    const conn = await this.#session();
+    // Objects of an earlier session are gone: answered here, the node is not
+    // asked (it would not know them).
+    const lost = refs.map((r) => this.#lostIn(r, conn));
+    const asked = refs.filter((_, i) => lost[i] === undefined);
+    const ids = asked.map((r) => String(r.id));
+    if (ids.length === 0) return lost as ReefError[];
+    const reply = await conn.request(
       "get",
       (req_id) => ({
         get: {
@@ -486,12 +698,19 @@ export class Cluster {
           stream_threshold: String(STREAM_THRESHOLD),
         },
       }),
-      refs,
+      asked,
     );
     const out: (Uint8Array | ReefError)[] = [];
     const unpin: string[] = [];
     try {
-      for (const v of reply.values) {
+      const values = reply.values[Symbol.iterator]();
+      for (const gone of lost) {
+        if (gone) {
+          out.push(gone);
+          continue;
+        }
+        const v = values.next().value;
+        if (!v) break;
         if (v.value === "inline" && v.inline) {
           out.push(new Uint8Array(v.inline.buffer, v.inline.byteOffset, v.inline.byteLength));
         } else if (v.value === "streamed" && v.streamed !== undefined) {
@@ -505,7 +724,7 @@ export class Cluster {
       }
     } finally {
       // The node pinned streamed objects until we have read them.
-      if (unpin.length > 0 && !this.conn.closed) this.conn.send({ unpin: { ids: unpin } });
+      if (unpin.length > 0 && !conn.closed) conn.send({ unpin: { ids: unpin } });
     }
     if (out.length !== refs.length) throw new NodeError("INTERNAL", "the node answered a get with the wrong count");
     return out;
@@ -600,13 +819,22 @@ export class Cluster {
       throw new ArgumentError(`wait: numReturns (${numReturns}) is more than the ${checked.length} refs given`);
     }
     const timeout_ms = timeoutField(o.timeoutMs, "wait: timeoutMs");
-    const ids = checked.map((r) => String(r.id));
-    const reply = await this.conn.request(
-      "wait",
-      (req_id) => ({ wait: { req_id, ids, num_returns: numReturns, timeout_ms } }),
-      checked,
-    );
-    const ready = new Set(reply.ready.map((id) => BigInt(id)));
+    const conn = await this.#session();
+    // Objects of an earlier session are lost, so ready (a get fails at
+    // once), like a failed task's result; the node is asked for the rest.
+    const lost = checked.filter((r) => this.#lostIn(r, conn) !== undefined);
+    const asked = checked.filter((r) => this.#lostIn(r, conn) === undefined);
+    const ready = new Set(lost.map((r) => r.id));
+    if (asked.length > 0 && ready.size < numReturns) {
+      const ids = asked.map((r) => String(r.id));
+      const num_returns = numReturns - ready.size;
+      const reply = await conn.request(
+        "wait",
+        (req_id) => ({ wait: { req_id, ids, num_returns, timeout_ms } }),
+        asked,
+      );
+      for (const id of reply.ready) ready.add(BigInt(id));
+    }
     return {
       ready: checked.filter((r) => ready.has(r.id)),
       notReady: checked.filter((r) => !ready.has(r.id)),
@@ -616,7 +844,10 @@ export class Cluster {
   /** Cancels a pending or running task: its result becomes a `CancelledError`. Queued, not awaited. */
   cancel(ref: ObjectRef): void {
     const r = this.#checkRef(ref, "cancel: ref");
-    this.conn.send({ cancel: { id: String(r.id) } });
+    const conn = this.#live();
+    const lost = this.#lostIn(r, conn);
+    if (lost) throw lost;
+    conn.send({ cancel: { id: String(r.id) } });
   }
 
   /**
@@ -625,13 +856,13 @@ export class Cluster {
    */
   async share(ref: ObjectRef, tenant: string): Promise<void> {
     const r = this.#checkRef(ref, "share: ref");
-    await this.conn.request("ok", (req_id) => ({ share: { req_id, ids: [String(r.id)], tenant } }), r);
+    await (await this.#session()).request("ok", (req_id) => ({ share: { req_id, ids: [String(r.id)], tenant } }), r);
   }
 
   /** What a finished task (or actor call) printed and logged. */
   async logs(ref: ObjectRef): Promise<Logs> {
     const r = this.#checkRef(ref, "logs: ref");
-    const l = await this.conn.request("logs", (req_id) => ({ logs: { req_id, id: String(r.id) } }), r);
+    const l = await (await this.#session()).request("logs", (req_id) => ({ logs: { req_id, id: String(r.id) } }), r);
     return { stdout: l.stdout, stderr: l.stderr, log: [...l.log] };
   }
 
@@ -648,17 +879,20 @@ export class Cluster {
   /** Finds a named actor (`NotFoundError` with code `UNKNOWN_ACTOR` when there is none). */
   async getActor(name: string): Promise<ActorHandle> {
     checkName(name, "getActor: name");
-    const a = await this.conn.request("actor", (req_id) => ({ lookup_actor: { req_id, name } }));
+    const a = await (await this.#session()).request("actor", (req_id) => ({ lookup_actor: { req_id, name } }));
     return new ActorHandle(this, BigInt(a.actor_id), name);
   }
 
   /** The node's status: nodes, resources, tasks, actors, store usage, modules. */
   async status(): Promise<Status> {
-    this.conn.checkOpen();
-    const s = await new Promise<StatusReply__Output>((resolve, reject) =>
-      this.#client.Status({}, this.#metadata(), (e, r) =>
-        e || !r ? reject(grpcError(e ?? new Error("empty reply"), "Status")) : resolve(r),
-      ),
+    // Read-only: retried once on a new session when the session broke.
+    const s = await this.#unaryIdempotent(
+      (client) =>
+        new Promise<StatusReply__Output>((resolve, reject) =>
+          client.Status({}, this.#metadata(), (e, r) =>
+            e || !r ? reject(grpcError(e ?? new Error("empty reply"), "Status")) : resolve(r),
+          ),
+        ),
     );
     const store = s.store;
     return {
@@ -693,71 +927,76 @@ export class Cluster {
     };
   }
 
+  /** The state API on the live session (waiting while reconnecting). */
+  async #stateClient(): Promise<state.StateClient> {
+    return { client: (await this.#session()).client, metadata: this.#metadata };
+  }
+
+  /** The state API on the live session now (`UNAVAILABLE` while reconnecting). */
   get #state(): state.StateClient {
-    this.conn.checkOpen();
-    return { client: this.#client, metadata: this.#metadata };
+    return { client: this.#live().client, metadata: this.#metadata };
   }
 
   /** The cluster's nodes. */
   async listNodes(options?: state.ListOptions): Promise<state.Listing<state.NodeInfo>> {
-    const r = await state.list(this.#state, "nodes", options);
+    const r = await state.list(await this.#stateClient(), "nodes", options);
     return state.listing(r, state.nodes(r));
   }
 
   /** Tasks of every node: waiting, running, and recently finished or failed (each node keeps its last 10,000). */
   async listTasks(options?: state.ListOptions): Promise<state.Listing<state.TaskInfo>> {
-    const r = await state.list(this.#state, "tasks", options);
+    const r = await state.list(await this.#stateClient(), "tasks", options);
     return state.listing(r, state.tasks(r));
   }
 
   async listActors(options?: state.ListOptions): Promise<state.Listing<state.ActorInfo>> {
-    const r = await state.list(this.#state, "actors", options);
+    const r = await state.list(await this.#stateClient(), "actors", options);
     return state.listing(r, state.actors(r));
   }
 
   /** Object entries of every node (one per copy). */
   async listObjects(options?: state.ListOptions): Promise<state.Listing<state.ObjectInfo>> {
-    const r = await state.list(this.#state, "objects", options);
+    const r = await state.list(await this.#stateClient(), "objects", options);
     return state.listing(r, state.objects(r));
   }
 
   /** Placement-group bundles reserved on the nodes. */
   async listGroups(options?: state.ListOptions): Promise<state.Listing<state.BundleInfo>> {
-    const r = await state.list(this.#state, "groups", options);
+    const r = await state.list(await this.#stateClient(), "groups", options);
     return state.listing(r, state.groups(r));
   }
 
   async listJobs(options?: state.ListOptions): Promise<state.Listing<state.JobInfo>> {
-    const r = await state.list(this.#state, "jobs", options);
+    const r = await state.list(await this.#stateClient(), "jobs", options);
     return state.listing(r, state.jobs(r));
   }
 
   async listModules(options?: state.ListOptions): Promise<state.Listing<state.ModuleRow>> {
-    const r = await state.list(this.#state, "modules", options);
+    const r = await state.list(await this.#stateClient(), "modules", options);
     return state.listing(r, state.modules(r));
   }
 
   /** Every attempt of a task (by its result's ref or id), wherever it ran (`NotFoundError` when no node knows it). */
   async getTask(task: ObjectRef | bigint): Promise<state.TaskInfo[]> {
     const id = task instanceof ObjectRef ? task.id : task;
-    return state.tasks(await state.getState(this.#state, "tasks", id));
+    return state.tasks(await state.getState(await this.#stateClient(), "tasks", id));
   }
 
   /** An actor, wherever it lives (`NotFoundError` with `UNKNOWN_ACTOR` when none has it). */
   async getActorInfo(actor: ActorHandle | bigint): Promise<state.ActorInfo> {
     const id = actor instanceof ActorHandle ? actor.id : actor;
-    return state.actors(await state.getState(this.#state, "actors", id))[0];
+    return state.actors(await state.getState(await this.#stateClient(), "actors", id))[0];
   }
 
   /** Every node's entry of an object. */
   async getObject(object: ObjectRef | bigint): Promise<state.ObjectInfo[]> {
     const id = object instanceof ObjectRef ? object.id : object;
-    return state.objects(await state.getState(this.#state, "objects", id));
+    return state.objects(await state.getState(await this.#stateClient(), "objects", id));
   }
 
   /** Counts by function (tasks), class (actors) or state (objects), each split by state. */
   async summary(kind: "tasks" | "actors" | "objects"): Promise<state.SummaryRow[]> {
-    return state.summaryRows(await state.summary(this.#state, kind));
+    return state.summaryRows(await state.summary(await this.#stateClient(), kind));
   }
 
   /**
@@ -771,9 +1010,9 @@ export class Cluster {
 
   /** Asks the node to stop (running tasks fail with `NODE_STOPPING`). */
   async stopNode(): Promise<void> {
-    this.conn.checkOpen();
+    const conn = await this.#session();
     await new Promise<void>((resolve, reject) =>
-      this.#client.Stop({}, this.#metadata(), (e) => (e ? reject(grpcError(e, "Stop")) : resolve())),
+      conn.client.Stop({}, this.#metadata(), (e) => (e ? reject(grpcError(e, "Stop")) : resolve())),
     );
   }
 
@@ -783,22 +1022,29 @@ export class Cluster {
    * if `Cluster.local` started one.
    */
   async close(): Promise<void> {
+    this.#closing = true;
     this.#streamer.close();
-    await this.conn.close();
+    await this.#reconnecting;
+    await this.#conn.close();
     await this.node?.stop();
   }
 
   /** @internal Queues a call that has no reply; returns a ref to its result. */
   submitOp(make: (returnId: string) => Parameters<Connection["send"]>[0]): ObjectRef {
-    this.conn.checkOpen();
-    const id = this.conn.newObjectId();
-    this.conn.send(make(String(id)));
-    return new ObjectRef(id, this.conn);
+    const conn = this.#live();
+    const id = conn.newObjectId();
+    conn.send(make(String(id)));
+    return new ObjectRef(id, conn);
   }
 
   /** @internal An argument for the wire. */
   toArg(v: unknown, where: string): ProtoArg {
-    if (v instanceof ObjectRef) return { object: String(this.#checkRef(v, where).id) };
+    if (v instanceof ObjectRef) {
+      const r = this.#checkRef(v, where);
+      const lost = this.#reconnecting ? undefined : this.#lostIn(r, this.#conn);
+      if (lost) throw lost;
+      return { object: String(r.id) };
+    }
     if (v instanceof Arg) return { inline: v.inline };
     if (isRaw(v)) return { inline: rawBytes(v) };
     return { inline: encodeValue(v, where) };
@@ -1036,6 +1282,7 @@ export class ActorBuilder {
     const name = this.#name;
     const args = this.#args;
     const options = optionsToProto(this.#options);
+    await this.cluster.waitConnected();
     const reply = await this.cluster.conn.request(
       "actor",
       (req_id) => ({
@@ -1072,6 +1319,7 @@ export class ActorHandle {
   /** Kills the actor; later calls fail with `ACTOR_DEAD` or `UNKNOWN_ACTOR`. */
   async kill(): Promise<void> {
     const actor_id = String(this.id);
+    await this.cluster.waitConnected();
     await this.cluster.conn.request("ok", (req_id) => ({ kill_actor: { req_id, actor_id } }));
   }
 

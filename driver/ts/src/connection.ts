@@ -135,6 +135,17 @@ export class Connection {
   private nextReq = 1;
   private nextObject = 1n;
   private closedError: ReefError | undefined;
+  private closedByDriver = false;
+  private resolveEnded!: (e: ReefError) => void;
+  /** Resolves with why the session ended, once it has. */
+  readonly ended: Promise<ReefError> = new Promise((resolve) => (this.resolveEnded = resolve));
+  /**
+   * Called once when the session ends for a reason other than `close()`:
+   * the cluster reconnects from there.
+   */
+  onLost: ((e: ReefError) => void) | undefined;
+  /** The node's address as the driver was given it (named in errors; default `target`). */
+  node: string | undefined;
 
   private constructor(
     /** Where the session runs: `host:port` or `unix:/path`. */
@@ -148,8 +159,8 @@ export class Connection {
     this.idPrefix = BigInt(hello.id_prefix);
     this.inlineThreshold = Number(hello.inline_threshold);
     call.on("data", (batch: ServerBatch__Output) => this.onBatch(batch));
-    call.on("error", (e: grpc.ServiceError) => this.fail(grpcError(e, "the session")));
-    call.on("end", () => this.fail(new ConnectionError("UNAVAILABLE", "the node closed the session")));
+    call.on("error", (e: grpc.ServiceError) => this.fail(this.lostWith(grpcError(e, "the session"))));
+    call.on("end", () => this.fail(this.lostWith(new ConnectionError("UNAVAILABLE", "the node closed it"))));
   }
 
   /** Opens a session and waits for the node's Hello. */
@@ -204,8 +215,19 @@ export class Connection {
     return new Connection(target, client, metadata, call, hello);
   }
 
+  /** The error the session's calls fail with once it ended for `e`. */
+  private lostWith(e: ReefError): ReefError {
+    const node = this.node === undefined || this.node === this.target ? this.target : `${this.node} (${this.target})`;
+    return sessionLost(node, e);
+  }
+
   get closed(): boolean {
     return this.closedError !== undefined;
+  }
+
+  /** Why the session ended, once it has. */
+  get closedWith(): ReefError | undefined {
+    return this.closedError;
   }
 
   /** Throws when the session is gone. */
@@ -281,12 +303,15 @@ export class Connection {
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) p.reject(e);
+    this.resolveEnded(e);
+    if (!this.closedByDriver) this.onLost?.(e);
   }
 
   /** Ends the session (the node then releases this driver's objects and anonymous actors). */
   async close(): Promise<void> {
     if (!this.closedError) {
       this.flush();
+      this.closedByDriver = true;
       this.fail(new ConnectionError("UNAVAILABLE", "the cluster connection was closed"));
       const call = this.call;
       await new Promise<void>((resolve) => {
@@ -304,4 +329,23 @@ export class Connection {
     }
     this.client.close();
   }
+}
+
+/** A refused credential: reconnecting with it would be refused again. */
+export function isRefusal(e: unknown): boolean {
+  const code = (e as ReefError | undefined)?.code;
+  return code === "UNAUTHENTICATED" || code === "PERMISSION_DENIED";
+}
+
+/**
+ * Why a session's calls fail once it ended: a refused credential as the node
+ * said it; else `UNAVAILABLE` naming the node (calls in flight then are not
+ * retried: a submission or a put may or may not have been applied).
+ */
+function sessionLost(target: string, e: ReefError): ReefError {
+  if (isRefusal(e)) return e;
+  return new ConnectionError(
+    "UNAVAILABLE",
+    `the session with node ${target} ended (${e.detail}); calls in flight on it failed and were not retried`,
+  );
 }

@@ -12,6 +12,7 @@ export {
   ActorCall,
   ActorHandle,
   Cluster,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
   GRANTS,
   Module,
   TaskBuilder,

@@ -18,6 +18,13 @@ export interface LocalNodeOptions {
   dataDir?: string;
   /** How long to wait for the node's banner (default 30 s). */
   startTimeoutMs?: number;
+  /** The port to listen on (default a free one): a node restarted on its data directory and port. */
+  port?: number;
+  /**
+   * Start a head (default) or, with `false`, a worker: then `args` must say
+   * which head to join (`--address`, `--token-file`).
+   */
+  head?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -54,8 +61,9 @@ export class LocalNode {
     }
     const ownsDir = options.dataDir === undefined;
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "reef-ts-node-"));
-    const port = await freePort();
-    const args = ["start", "--head", "--stop-on-stdin-close", "--port", String(port), "--data-dir", dataDir];
+    const port = options.port ?? (await freePort());
+    const args = ["start", ...(options.head === false ? [] : ["--head"])];
+    args.push("--stop-on-stdin-close", "--port", String(port), "--data-dir", dataDir);
     if (!extra.includes("--object-store-memory")) args.push("--object-store-memory", "256MiB");
     args.push(...extra);
     // A file, not a pipe: a node must never block on a full pipe.
