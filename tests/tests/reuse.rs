@@ -33,10 +33,7 @@ async fn an_instance_serves_up_to_max_calls_calls() {
     assert_eq!(counts(&cluster, &bad, None, 4).await, [1, 1, 1, 1]);
     assert_eq!(counts(&cluster, &bad, Some(1), 4).await, [1, 1, 1, 1]);
     // 0: no limit, one instance serves them all.
-    assert_eq!(
-        counts(&cluster, &bad, Some(0), 6).await,
-        [1, 2, 3, 4, 5, 6]
-    );
+    assert_eq!(counts(&cluster, &bad, Some(0), 6).await, [1, 2, 3, 4, 5, 6]);
     // 3: a fresh instance every 3 calls.
     assert_eq!(
         counts(&cluster, &bad, Some(3), 7).await,
@@ -52,11 +49,19 @@ async fn a_trap_or_an_error_drops_the_instance() {
     let bad = cluster.register_file(guest("bad")).await.unwrap();
     assert_eq!(counts(&cluster, &bad, Some(0), 2).await, [1, 2]);
     let trapped = cluster.task(&bad, "trap").max_calls(0).submit().unwrap();
-    let e = cluster.get_bytes(&trapped).await.err().expect("trap must fail");
+    let e = cluster
+        .get_bytes(&trapped)
+        .await
+        .err()
+        .expect("trap must fail");
     assert_eq!(e.code, ErrorCode::GuestTrap, "{e}");
     assert_eq!(counts(&cluster, &bad, Some(0), 2).await, [1, 2]);
     let failed = cluster.task(&bad, "fail").max_calls(0).submit().unwrap();
-    let e = cluster.get_bytes(&failed).await.err().expect("fail must fail");
+    let e = cluster
+        .get_bytes(&failed)
+        .await
+        .err()
+        .expect("fail must fail");
     assert_eq!(e.code, ErrorCode::GuestError, "{e}");
     assert_eq!(counts(&cluster, &bad, Some(0), 2).await, [1, 2]);
 }
