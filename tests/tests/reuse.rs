@@ -3,6 +3,8 @@
 //! so its answer tells whether the instance was fresh (1) or kept (more).
 //! Against real `host` processes.
 
+use std::time::Duration;
+
 use reef::{Cluster, ErrorCode, Module};
 use reef_testkit::{guest, node, node_with, HostProcess};
 
@@ -64,6 +66,66 @@ async fn a_trap_or_an_error_drops_the_instance() {
         .expect("fail must fail");
     assert_eq!(e.code, ErrorCode::GuestError, "{e}");
     assert_eq!(counts(&cluster, &bad, Some(0), 2).await, [1, 2]);
+}
+
+#[tokio::test]
+async fn a_call_over_its_cpu_time_drops_the_instance() {
+    let cluster = node().await;
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    // The limits are part of the key: every call here has the same.
+    let limit = Duration::from_millis(300);
+    let count = || async {
+        let r = cluster
+            .task(&bad, "calls")
+            .cpu_time(limit)
+            .max_calls(0)
+            .submit()
+            .unwrap();
+        cluster.get::<u64>(&r).await.unwrap()
+    };
+    assert_eq!((count().await, count().await), (1, 2));
+    let looped = cluster
+        .task(&bad, "loop_forever")
+        .cpu_time(limit)
+        .max_calls(0)
+        .submit()
+        .unwrap();
+    let e = cluster.get_bytes(&looped).await.err().expect("must stop");
+    assert_eq!(e.code, ErrorCode::CpuTimeLimit, "{e}");
+    assert_eq!((count().await, count().await), (1, 2));
+}
+
+#[tokio::test]
+async fn a_reused_instance_cannot_read_an_earlier_calls_objects() {
+    let cluster = node().await;
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    let obj = cluster.put_bytes(&vec![7u8; 1 << 20]).await.unwrap();
+    assert_eq!(calls(&cluster, &bad, Some(0)).await, 1);
+    // Given the object, the instance reads it...
+    let leaked = cluster
+        .task(&bad, "leak_view")
+        .arg(&obj)
+        .max_calls(0)
+        .submit()
+        .unwrap();
+    cluster.get::<u64>(&leaked).await.unwrap();
+    // ...and in its next call, not given it, it cannot, by copy or view.
+    let stolen = cluster
+        .task(&bad, "steal")
+        .arg(obj.id())
+        .max_calls(0)
+        .submit()
+        .unwrap();
+    let e = cluster
+        .get_bytes(&stolen)
+        .await
+        .err()
+        .expect("steal must fail");
+    assert_eq!(e.code, ErrorCode::UnknownObject, "{e}");
+    // `steal` ran in the kept instance: had it run in a fresh one, the kept
+    // instance (count 1) would still be there and this would answer 2. The
+    // failure dropped it.
+    assert_eq!(calls(&cluster, &bad, Some(0)).await, 1);
 }
 
 #[tokio::test]
