@@ -284,3 +284,22 @@ pub fn task_from_proto(
         tenant,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_calls_survives_the_wire_and_defaults_to_one() {
+        for max_calls in [None, Some(0), Some(1), Some(5)] {
+            let options = CallOptions {
+                max_calls,
+                ..Default::default()
+            };
+            let back = options_from_proto(Some(options_to_proto(&options)));
+            assert_eq!(back.max_calls, max_calls);
+            assert_eq!(back.max_calls(), max_calls.unwrap_or(1));
+        }
+        assert_eq!(options_from_proto(None).max_calls(), 1);
+    }
+}
