@@ -63,6 +63,8 @@ struct GuestCall {
     log: CallLog,
     /// Calls one instance may serve (1: a fresh one for this task).
     max_calls: u32,
+    /// Its function's metrics (a fresh instance is counted).
+    series: Arc<TaskFn>,
 }
 
 /// How long a retry or rebuild that no alive node can run waits for one
@@ -628,7 +630,7 @@ impl Tasks {
         let result = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
-            r = self.run(spec, &module, &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
+            r = self.run(spec, &module, &series, &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
@@ -665,6 +667,7 @@ impl Tasks {
         self: &Arc<Self>,
         spec: &TaskSpec,
         module: &Arc<Module>,
+        series: &Arc<TaskFn>,
         pool: &Arc<Scheduler>,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
@@ -690,6 +693,7 @@ impl Tasks {
             cancel,
             log: self.logs.task(spec.return_id),
             max_calls: spec.options.max_calls(),
+            series: series.clone(),
         };
         let host = self.host()?.for_tenant(&spec.tenant);
         let warm = self.warm.clone();
@@ -759,6 +763,7 @@ async fn execute(host: HostServices, call: GuestCall, warm: &WarmPool) -> ReefRe
         cancel,
         log,
         max_calls,
+        series,
     } = call;
     let key = (max_calls != 1 && warm.enabled()).then(|| WarmKey {
         module: module.hash.clone(),
@@ -778,7 +783,10 @@ async fn execute(host: HostServices, call: GuestCall, warm: &WarmPool) -> ReefRe
             exec::rearm(&mut store);
             (store, Some(instance), calls)
         }
-        None => (exec::new_store(&host, &module, limits, cancel), None, 0),
+        None => {
+            series.instance_started();
+            (exec::new_store(&host, &module, limits, cancel), None, 0)
+        }
     };
     {
         let ctx = store.data_mut();
