@@ -630,7 +630,7 @@ impl Tasks {
         let result = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
-            r = self.run(spec, &module, &series, &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
+            r = self.run(spec, (&module, &series), &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
@@ -666,8 +666,7 @@ impl Tasks {
     async fn run(
         self: &Arc<Self>,
         spec: &TaskSpec,
-        module: &Arc<Module>,
-        series: &Arc<TaskFn>,
+        (module, series): (&Arc<Module>, &Arc<TaskFn>),
         pool: &Arc<Scheduler>,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
