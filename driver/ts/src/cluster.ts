@@ -850,7 +850,9 @@ function mergeOptions(into: TaskOptions, o: unknown, what: string, task = false)
       continue;
     }
     if (task && k === "maxCalls") {
-      into.maxCalls = checkCount(v, `${what}.maxCalls`);
+      const n = checkCount(v, `${what}.maxCalls`);
+      if (n > 0xffffffff) throw new ArgumentError(`${what}.maxCalls must fit in 32 bits, got ${n}`);
+      into.maxCalls = n;
       continue;
     }
     if (task && k === "retryExceptions") {
