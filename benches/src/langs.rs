@@ -2,7 +2,9 @@
 //! add, Accumulator) built from Rust, C, Go, Python, JavaScript and
 //! TypeScript. The interpreted languages (Python, JS, TS) are held to targets
 //! taken from the same run: a noop round trip within 3x the Rust guest's, a
-//! 64 MiB view sum within 5x the C guest's. Every other line is reported only.
+//! 64 MiB view sum within 5x the C guest's, and the same noop round trip in a
+//! reused instance (`max_calls=0`) within 3x the Rust guest's reused one.
+//! Every other line is reported only.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,7 @@ const INTERPRETED: [&str; 3] = ["python", "js", "ts"];
 /// a missing one is skipped with a note on stderr.
 pub async fn all() -> Result<()> {
     let mut rust_noop_us = None;
+    let mut rust_reused_us = None;
     let mut c_sum_ms = None;
     for (lang, name) in MODULES {
         let path = harness::guest(name);
@@ -51,14 +54,18 @@ pub async fn all() -> Result<()> {
         let targets = if INTERPRETED.contains(&lang) {
             Targets {
                 noop_us: rust_noop_us.map(|us| us * NOOP_VS_RUST),
+                reused_us: rust_reused_us.map(|us| us * NOOP_VS_RUST),
                 sum_ms: c_sum_ms.map(|ms| ms * SUM_VS_C),
             }
         } else {
             Targets::default()
         };
-        let (noop_us, sum_ms) = language(lang, name, targets).await?;
+        let (noop_us, reused_us, sum_ms) = language(lang, name, targets).await?;
         match lang {
-            "rust" => rust_noop_us = Some(noop_us),
+            "rust" => {
+                rust_noop_us = Some(noop_us);
+                rust_reused_us = Some(reused_us);
+            }
             "c" => c_sum_ms = Some(sum_ms),
             _ => {}
         }
@@ -71,6 +78,8 @@ pub async fn all() -> Result<()> {
 #[derive(Default)]
 pub struct Targets {
     pub noop_us: Option<f64>,
+    /// The noop round trip in a reused instance (`max_calls=0`).
+    pub reused_us: Option<f64>,
     pub sum_ms: Option<f64>,
 }
 
@@ -88,11 +97,14 @@ fn bound(target: Option<f64>) -> Bound {
 ///   result) after `NOOP_WARMUP`; every task runs in a fresh instance, so this
 ///   includes the language's instance start. Instance start alone is not
 ///   measured per language here (the `instance` group measures it for Rust).
+/// - **noop round trip, reused instance**: the same with `max_calls=0`: after
+///   the warm-up every task runs in the one instance the node keeps, so this
+///   is the round trip without instance start or first-call costs.
 /// - **sum of a 64 MiB view**: `sum_slice` over 8M f64 (0..8M, checked), one
 ///   task, submit to result; median of `SUM_RUNS` after a warm-up.
 ///
-/// Returns the noop round trip (µs) and the view sum (ms).
-pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, f64)> {
+/// Returns the noop round trips (µs; fresh, reused) and the view sum (ms).
+pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, f64, f64)> {
     let path = harness::guest(name);
     let size = std::fs::metadata(&path)?.len();
     Figure::new(
@@ -135,7 +147,7 @@ pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, 
     )
     .print();
 
-    let noop_us = noop_rtt_us(&cluster, &module).await?;
+    let noop_us = noop_rtt_us(&cluster, &module, None).await?;
     let vs_rust = match targets.noop_us {
         Some(_) => format!(", target {NOOP_VS_RUST}x rust's"),
         None => String::new(),
@@ -145,6 +157,21 @@ pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, 
         noop_us,
         Unit::Micros,
         bound(targets.noop_us),
+    )
+    .print();
+
+    let reused_us = noop_rtt_us(&cluster, &module, Some(0)).await?;
+    let vs_rust = match targets.reused_us {
+        Some(_) => format!(", target {NOOP_VS_RUST}x rust's"),
+        None => String::new(),
+    };
+    Figure::new(
+        format!(
+            "{lang} trivial task round trip, max_calls=0 (reused instance, median of {NOOP_CALLS}{vs_rust})"
+        ),
+        reused_us,
+        Unit::Micros,
+        bound(targets.reused_us),
     )
     .print();
 
@@ -181,14 +208,20 @@ pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, 
         bound(targets.sum_ms),
     )
     .print();
-    Ok((noop_us, sum_ms))
+    Ok((noop_us, reused_us, sum_ms))
 }
 
-async fn noop_rtt_us(cluster: &Cluster, module: &Module) -> Result<f64> {
+/// `max_calls`: `None` for the default (a fresh instance per task).
+async fn noop_rtt_us(cluster: &Cluster, module: &Module, max_calls: Option<u32>) -> Result<f64> {
     let mut samples: Vec<Duration> = Vec::with_capacity(NOOP_CALLS);
     for i in 0..NOOP_WARMUP + NOOP_CALLS {
         let start = Instant::now();
-        let r = cluster.task(module, "noop").submit()?;
+        let task = cluster.task(module, "noop");
+        let task = match max_calls {
+            Some(n) => task.max_calls(n),
+            None => task,
+        };
+        let r = task.submit()?;
         cluster.get::<()>(&r).await?;
         if i >= NOOP_WARMUP {
             samples.push(start.elapsed());

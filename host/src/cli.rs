@@ -372,6 +372,11 @@ struct StartArgs {
     /// (to measure their cost; `--metrics-port 0` only hides the endpoint).
     #[arg(long, conflicts_with_all = ["metrics_port", "metrics_no_auth"])]
     no_metrics: bool,
+    /// Idle wasm instances kept for reuse by tasks submitted with
+    /// `max_calls` other than 1, across all modules and tenants (least
+    /// recently used evicted first; idle ones dropped after 60 s); 0: none.
+    #[arg(long, default_value_t = 8)]
+    warm_instances: usize,
     /// Port of the web dashboard the head serves [default: 8265, skipped
     /// with a warning when taken].
     #[arg(long)]
@@ -627,6 +632,7 @@ async fn start(args: StartArgs) -> Result<()> {
             max_bytes: args.lineage_bytes.as_u64(),
         },
         metrics: !args.no_metrics,
+        warm_instances: args.warm_instances,
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");

@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub lineage: LineageLimits,
     /// Whether the node counts metrics (`--no-metrics` turns them off).
     pub metrics: bool,
+    /// Idle task instances kept for reuse by tasks with `max_calls != 1`,
+    /// across all modules and tenants (`--warm-instances`; 0: none kept).
+    pub warm_instances: usize,
 }
 
 /// Lineage kept by a node (`--no-lineage`, `--lineage-bytes`).
@@ -88,6 +91,7 @@ impl NodeConfig {
             log_limits: Default::default(),
             lineage: Default::default(),
             metrics: true,
+            warm_instances: 8,
         }
     }
 

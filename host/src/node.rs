@@ -241,6 +241,7 @@ impl Node {
             Arc::downgrade(&actors),
             Arc::downgrade(&registry),
             Arc::downgrade(&scheduler),
+            Arc::downgrade(tasks.warm()),
             engine.pooling_allocator_metrics(),
         ));
         let work = Arc::new(Work {
@@ -455,6 +456,7 @@ fn snapshot(
     actors: Weak<ActorManager>,
     registry: Weak<Registry>,
     scheduler: Weak<Scheduler>,
+    warm: Weak<crate::guest::warm::WarmPool>,
     pool: Option<wasmtime::PoolingAllocatorMetrics>,
 ) -> impl Fn() -> Snapshot + Send + Sync {
     move || {
@@ -505,6 +507,9 @@ fn snapshot(
         }
         if let Some(scheduler) = scheduler.upgrade() {
             s.tasks_queued = scheduler.queued() as u64;
+        }
+        if let Some(warm) = warm.upgrade() {
+            s.warm_instances = warm.len() as u64;
         }
         if let Some(pool) = &pool {
             s.pool_instances = pool.component_instances();

@@ -34,6 +34,9 @@ pub struct CallOptions {
     pub cpu_time_ms: Option<u64>,
     /// Tasks only: retries after a failed attempt (see `reef_core::retry`).
     pub retry: RetryPolicy,
+    /// Tasks only: calls one instance may serve (`None`: 1, a fresh
+    /// instance per task; 0: no limit). See `guest::warm`.
+    pub max_calls: Option<u32>,
 }
 
 impl CallOptions {
@@ -48,10 +51,16 @@ impl CallOptions {
     pub fn actor_resources(&self) -> Resources {
         self.resources.clone().unwrap_or_default()
     }
+
+    /// Calls one instance may serve: 1 (the default) is a fresh instance
+    /// per task, 0 no limit.
+    pub fn max_calls(&self) -> u32 {
+        self.max_calls.unwrap_or(1)
+    }
 }
 
 /// Limits of one task or actor instance.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     pub memory_bytes: u64,
     pub cpu_time_ms: u64,
@@ -228,6 +237,7 @@ fn call_options(o: Option<pb::CallOptions>, default_cpus: f64) -> CallOptions {
             .map(|r| Resources::from_request(&r, default_cpus)),
         memory_limit: (o.memory_limit > 0).then_some(o.memory_limit),
         cpu_time_ms: (o.cpu_time_ms > 0).then_some(o.cpu_time_ms),
+        max_calls: o.max_calls,
     }
 }
 
@@ -236,6 +246,7 @@ pub fn options_to_proto(o: &CallOptions) -> pb::CallOptions {
         resources: o.resources.as_ref().map(Resources::to_request),
         memory_limit: o.memory_limit.unwrap_or(0),
         cpu_time_ms: o.cpu_time_ms.unwrap_or(0),
+        max_calls: o.max_calls,
         ..Default::default()
     };
     o.retry.write_proto(&mut options);
@@ -272,4 +283,23 @@ pub fn task_from_proto(
         hops,
         tenant,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_calls_survives_the_wire_and_defaults_to_one() {
+        for max_calls in [None, Some(0), Some(1), Some(5)] {
+            let options = CallOptions {
+                max_calls,
+                ..Default::default()
+            };
+            let back = options_from_proto(Some(options_to_proto(&options)));
+            assert_eq!(back.max_calls, max_calls);
+            assert_eq!(back.max_calls(), max_calls.unwrap_or(1));
+        }
+        assert_eq!(options_from_proto(None).max_calls(), 1);
+    }
 }

@@ -266,6 +266,7 @@ async fn conform(lang: &Language) {
     describe(lang, &m);
     assert_seed_demo(&cluster, &module).await;
     add_noop_echo(&cluster, &m).await;
+    reused_instance(&cluster, &m).await;
     bad_arguments(lang, &cluster, &m).await;
     unknown_names(lang, &cluster, &m).await;
     a_failure_reaches_the_driver(lang, &cluster, &m).await;
@@ -305,6 +306,48 @@ fn describe(lang: &Language, m: &Module) {
         })
         .collect();
     assert_eq!(m.actors, actors, "{}", lang.name);
+}
+
+/// Tasks with `max_calls=0` (one instance kept for every call): each call
+/// sees its own arguments and views, a failed call drops the instance and
+/// the next starts a fresh one that works alike.
+async fn reused_instance(cluster: &Cluster, m: &Module) {
+    // 256K f64s (2 MiB): an arena object, so `sum_slice` maps a real view.
+    let n = 256 * 1024u64;
+    let xs: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let data = cluster.put_f64s(&xs).await.unwrap();
+    let sum = |start: u64, end: u64| (start..end).map(|i| i as f64).sum::<f64>();
+    for round in 0..3u64 {
+        let r = cluster
+            .task(m, "add")
+            .arg(round as f64)
+            .arg(0.5)
+            .max_calls(0)
+            .submit()
+            .unwrap();
+        assert_eq!(cluster.get::<f64>(&r).await.unwrap(), round as f64 + 0.5);
+        for (start, end) in [(0, n), (round * 1000, n / 2), (n - 7, n)] {
+            let r = cluster
+                .task(m, "sum_slice")
+                .arg(&data)
+                .arg(start)
+                .arg(end)
+                .max_calls(0)
+                .submit()
+                .unwrap();
+            assert_eq!(cluster.get::<f64>(&r).await.unwrap(), sum(start, end));
+        }
+        // A range outside the object fails the call (and drops the instance).
+        let r = cluster
+            .task(m, "sum_slice")
+            .arg(&data)
+            .arg(1u64)
+            .arg(n + 1)
+            .max_calls(0)
+            .submit()
+            .unwrap();
+        assert!(cluster.get::<f64>(&r).await.is_err());
+    }
 }
 
 async fn add_noop_echo(cluster: &Cluster, m: &Module) {

@@ -196,3 +196,30 @@ async fn no_metrics_serves_no_endpoint_and_runs_work() {
     let log = both.expect_err("--no-metrics with --metrics-port started");
     assert!(log.contains("--metrics-port"), "{log}");
 }
+
+#[tokio::test]
+async fn a_reused_instance_starts_no_instance_and_waits_in_the_warm_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let node = HostProcess::start(dir.path(), &["--metrics-port", &port.to_string()]);
+    let token = node.token();
+    let cluster = node.connect().await;
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    let before = scrape(port, &token);
+    let starts = |s: &[Sample]| value(s, "reef_instance_starts_total", &[("kind", "task")]);
+    assert_eq!(value(&before, "reef_warm_instances", &[]), 0.0);
+    for expected in 1..=4u64 {
+        let r = cluster.task(&bad, "calls").max_calls(0).submit().unwrap();
+        assert_eq!(cluster.get::<u64>(&r).await.unwrap(), expected);
+    }
+    let after = scrape(port, &token);
+    // Four tasks, one instance, kept after the last.
+    assert_eq!(starts(&after) - starts(&before), 1.0);
+    assert_eq!(value(&after, "reef_warm_instances", &[]), 1.0);
+    // A task with the default (a fresh instance) starts one and keeps none.
+    let r = cluster.task(&bad, "calls").submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 1);
+    let last = scrape(port, &token);
+    assert_eq!(starts(&last) - starts(&after), 1.0);
+    assert_eq!(value(&last, "reef_warm_instances", &[]), 1.0);
+}

@@ -766,6 +766,16 @@ impl TaskBuilder<'_> {
         self.options.max_retries = Some(n);
         self
     }
+    /// How many calls one wasm instance may serve (Ray's `max_calls`).
+    /// Default 1: every task runs in a fresh instance. N > 1: an instance
+    /// whose task succeeded is kept on the node (see `--warm-instances`) and
+    /// serves up to N tasks of the same module, tenant and limits; 0: no
+    /// limit. A kept instance's globals survive between its calls (views and
+    /// object access do not); a trap or error drops it.
+    pub fn max_calls(mut self, n: u32) -> Self {
+        self.options.max_calls = Some(n);
+        self
+    }
     /// The guest failures that allow a retry too: `RetryExceptions::All`
     /// (`GUEST_ERROR`, `GUEST_PANIC`, `GUEST_TRAP`) or a list of codes.
     pub fn retry_exceptions(mut self, exceptions: RetryExceptions) -> Self {

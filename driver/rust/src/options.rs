@@ -27,6 +27,12 @@ pub struct CallOptions {
     pub max_retries: Option<u32>,
     /// Tasks only: the guest failures that allow a retry too (default none).
     pub retry_exceptions: RetryExceptions,
+    /// Tasks only: how many calls one wasm instance may serve, as Ray's
+    /// `max_calls` (default 1: a fresh instance per task; 0: no limit). An
+    /// instance that ran a task successfully is then kept on its node for
+    /// the next task of the same module, tenant and limits, with its
+    /// globals as the last call left them.
+    pub max_calls: Option<u32>,
 }
 
 impl CallOptions {
@@ -41,6 +47,7 @@ impl CallOptions {
             }),
             memory_limit: self.memory_limit.unwrap_or(0),
             cpu_time_ms: self.cpu_time.map_or(0, |d| d.as_millis() as u64),
+            max_calls: self.max_calls,
             ..Default::default()
         };
         RetryPolicy {

@@ -213,6 +213,14 @@ export interface TaskOptions extends CallOptions {
    * (default: none, a guest failure fails the task at once).
    */
   retryExceptions?: boolean | NodeErrorCode[];
+  /**
+   * How many calls one wasm instance may serve, as Ray's `max_calls`
+   * (default 1: a fresh instance per task; 0: no limit). With N > 1 an
+   * instance whose task succeeded is kept on its node and serves up to N
+   * tasks of the same module, tenant and limits; its globals survive
+   * between calls (views and object access do not); a trap or error drops it.
+   */
+  maxCalls?: number;
 }
 
 /** How an actor survives failures and how long it lives. */
@@ -1062,6 +1070,7 @@ function optionsToProto(o: TaskOptions): ProtoCallOptions {
   const exceptions = o.retryExceptions;
   return {
     ...(o.maxRetries === undefined ? {} : { max_retries: o.maxRetries }),
+    ...(o.maxCalls === undefined ? {} : { max_calls: o.maxCalls }),
     retry_exceptions:
       exceptions === undefined || exceptions === false
         ? null
@@ -1084,6 +1093,12 @@ function mergeOptions(into: TaskOptions, o: unknown, what: string, task = false)
   for (const [k, v] of Object.entries(opts)) {
     if (task && k === "maxRetries") {
       into.maxRetries = checkCount(v, `${what}.maxRetries`);
+      continue;
+    }
+    if (task && k === "maxCalls") {
+      const n = checkCount(v, `${what}.maxCalls`);
+      if (n > 0xffffffff) throw new ArgumentError(`${what}.maxCalls must fit in 32 bits, got ${n}`);
+      into.maxCalls = n;
       continue;
     }
     if (task && k === "retryExceptions") {
@@ -1164,6 +1179,11 @@ export class TaskBuilder {
   /** Retries after a failed attempt whose failure allows one (default 3; 0: never). */
   maxRetries(n: number): this {
     return this.options({ maxRetries: n });
+  }
+
+  /** Calls one wasm instance may serve (default 1: a fresh instance per task; 0: no limit). */
+  maxCalls(n: number): this {
+    return this.options({ maxCalls: n });
   }
 
   /** Guest failures retried too: `true` (every one) or a list of error codes. */

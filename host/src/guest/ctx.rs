@@ -183,6 +183,59 @@ impl GuestCtx {
             self.host.objects().store().release(id);
         }
     }
+
+    /// Whether the instance may serve another call after the one that just
+    /// ended without an error (see `warm`): nothing stopped or denied it, it
+    /// did not panic, and no view is mapped any more (`finish` ran).
+    pub fn reusable(&self) -> bool {
+        self.interrupted.is_none()
+            && !self.memory.hit
+            && self.panic_message.is_none()
+            && self.views.is_empty()
+            && self.owned.is_empty()
+    }
+
+    /// Ends a call of an instance kept for reuse (after `output.finish` and
+    /// `finish`). What each field holds between two calls:
+    ///
+    /// - `host`: kept; replaced by the next call's in `begin_reuse` (the same
+    ///   node and tenant: the tenant is part of the pool key).
+    /// - `module_hash`, `image_end`: kept (the same module: part of the key).
+    /// - `wasi`: kept. Its stdout and stderr write to `output`, which points
+    ///   at no log between calls; no environment or arguments; the scratch
+    ///   directory is the module's for this tenant (the same for every call).
+    /// - `table`: kept: the WASI resources the guest holds (its stdio
+    ///   streams), its own state like its globals.
+    /// - `memory`: `limit` is the key's; `hit` is false (else not reused).
+    /// - `views`: empty: `finish` undid every view still mapped, replacing
+    ///   its pages with fresh zeroed ones, so the next call cannot see them.
+    /// - `allowed`: cleared here; the next call's arguments in `begin_reuse`.
+    /// - `owned`: released by `finish` (the guest's puts and submissions).
+    /// - `panic_message`, `interrupted`: `None` (else not reused).
+    /// - `output`: ended by `output.finish`; the next call's log in `begin_reuse`.
+    /// - `ticks_used`: reset in `begin_reuse`; `max_ticks` is the key's.
+    /// - `cancel`: the next call's token in `begin_reuse`.
+    /// - `permit`, `resources`: dropped here, so an idle instance holds none
+    ///   of the node's resources; the next call's in `begin_reuse`.
+    ///
+    /// The store's epoch deadline is re-armed by `exec::rearm`.
+    pub fn end_call(&mut self) {
+        self.allowed.clear();
+        self.permit = None;
+        self.resources = Resources::default();
+        self.ticks_used = 0;
+    }
+
+    /// Prepares a kept instance for its next call (see `end_call`).
+    pub fn begin_reuse(&mut self, host: HostServices, cancel: CancellationToken) {
+        debug_assert_eq!(host.tenant(), self.host.tenant());
+        self.host = host;
+        self.cancel = cancel;
+        self.ticks_used = 0;
+        self.interrupted = None;
+        self.panic_message = None;
+        self.memory.hit = false;
+    }
 }
 
 impl Drop for GuestCtx {

@@ -11,5 +11,6 @@ mod read;
 pub mod services;
 pub mod types;
 pub mod views;
+pub mod warm;
 
 pub use services::{Dispatch, HostServices};

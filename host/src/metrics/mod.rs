@@ -128,13 +128,18 @@ impl TaskFn {
     }
 
     /// The task got its resources after waiting `waited` since it was
-    /// accepted here (for its arguments, then its resources); it runs in a
-    /// fresh instance.
+    /// accepted here (for its arguments, then its resources).
     pub fn started(&self, waited: Duration) {
         if let Some(s) = &self.0 {
             s.running.inc();
-            s.instance_starts.inc();
             s.scheduling.observe(waited.as_secs_f64());
+        }
+    }
+
+    /// The task runs in a fresh instance (not one kept for reuse, `max_calls`).
+    pub fn instance_started(&self) {
+        if let Some(s) = &self.0 {
+            s.instance_starts.inc();
         }
     }
 
@@ -366,6 +371,8 @@ pub struct Snapshot {
     pub pool_instances: u64,
     pub pool_memories: u64,
     pub pool_capacity: u64,
+    /// Idle task instances kept for reuse (`max_calls`).
+    pub warm_instances: u64,
     pub tasks_queued: u64,
 }
 
@@ -487,6 +494,12 @@ impl Collector for SnapshotCollector {
             "reef_pool_memories",
             "Linear memories live in the instance pool.",
             s.pool_memories,
+        )?;
+        gauge(
+            e,
+            "reef_warm_instances",
+            "Idle task instances kept for reuse by tasks with max_calls other than 1.",
+            s.warm_instances,
         )?;
         gauge(
             e,
@@ -674,7 +687,7 @@ impl Live {
         let starts = Family::<KindLabel, Counter>::default();
         r.register(
             "reef_instance_starts",
-            "Guest instances started (each task runs in a fresh one; an actor keeps one).",
+            "Guest instances started (a task in a fresh one unless it reuses a kept one, max_calls; an actor keeps one).",
             starts.clone(),
         );
         let tasks = TaskFamilies {

@@ -1,4 +1,5 @@
-//! Tasks: a call of an exported function in a fresh instance. A submitted
+//! Tasks: a call of an exported function in a fresh instance (or, opted
+//! into with `max_calls`, a kept one: see `guest::warm`). A submitted
 //! task waits for its object arguments (a DAG), then for resources, runs,
 //! and seals its result object with the output or the typed error.
 //!
@@ -31,6 +32,7 @@ use crate::config::NodeConfig;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::exec;
 use crate::guest::types::Arg;
+use crate::guest::warm::{Warm, WarmKey, WarmPool};
 use crate::guest::HostServices;
 use crate::logs::{CallLog, LogDir};
 use crate::metrics::{Metrics, TaskFn};
@@ -59,6 +61,10 @@ struct GuestCall {
     cancel: CancellationToken,
     /// Where its output goes.
     log: CallLog,
+    /// Calls one instance may serve (1: a fresh one for this task).
+    max_calls: u32,
+    /// Its function's metrics (a fresh instance is counted).
+    series: Arc<TaskFn>,
 }
 
 /// How long a retry or rebuild that no alive node can run waits for one
@@ -85,6 +91,8 @@ pub struct Tasks {
     stopping: CancellationToken,
     metrics: Arc<Metrics>,
     quotas: Arc<Quotas>,
+    /// Instances kept for tasks with `max_calls` other than 1.
+    warm: Arc<WarmPool>,
 }
 
 /// What the task service is built from (see `node.rs`).
@@ -105,7 +113,6 @@ pub struct TaskDeps {
 impl Tasks {
     pub fn new(deps: TaskDeps) -> Self {
         Tasks {
-            config: deps.config,
             table: TaskTable::default(),
             history: history::History::default(),
             logs: deps.logs,
@@ -120,7 +127,14 @@ impl Tasks {
             stopping: deps.stopping,
             metrics: deps.metrics,
             quotas: deps.quotas,
+            warm: WarmPool::new(deps.config.warm_instances),
+            config: deps.config,
         }
+    }
+
+    /// The idle instances kept for reuse.
+    pub fn warm(&self) -> &Arc<WarmPool> {
+        &self.warm
     }
 
     /// Gives the service the host services its guests get (once, at start).
@@ -618,7 +632,7 @@ impl Tasks {
         let result = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
-            r = self.run(spec, &module, &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
+            r = self.run(spec, (&module, &series), &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
@@ -654,7 +668,7 @@ impl Tasks {
     async fn run(
         self: &Arc<Self>,
         spec: &TaskSpec,
-        module: &Arc<Module>,
+        (module, series): (&Arc<Module>, &Arc<TaskFn>),
         pool: &Arc<Scheduler>,
         ticket: Option<Ticket>,
         cancel: CancellationToken,
@@ -679,16 +693,19 @@ impl Tasks {
             limits: self.config.limits(&spec.options),
             cancel,
             log: self.logs.task(spec.return_id, &spec.tenant),
+            max_calls: spec.options.max_calls(),
+            series: series.clone(),
         };
         let host = self.host()?.for_tenant(&spec.tenant);
+        let warm = self.warm.clone();
         if self.guests.on_guest_thread() {
-            return execute(host, call).await;
+            return execute(host, call, &warm).await;
         }
         // On the RPC thread: take the first slice here when no other guest
         // is doing so. A short task then finishes without any hand-off
         // between threads; one that has to wait or runs past an epoch tick
         // moves, mid-call, to the guest threads.
-        let mut call = Box::pin(execute(host, call));
+        let mut call = Box::pin(async move { execute(host, call, &warm).await });
         if let Some(_inline) = self.guests.claim_inline() {
             if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
                 return out;
@@ -733,8 +750,9 @@ impl Rebuild for Tasks {
     }
 }
 
-/// Runs a task's guest call in a fresh instance.
-async fn execute(host: HostServices, call: GuestCall) -> ReefResult<Arc<Data>> {
+/// Runs a task's guest call in a fresh instance, or in a kept one when the
+/// task allows it (`max_calls` other than 1) and one of its key is idle.
+async fn execute(host: HostServices, call: GuestCall, warm: &WarmPool) -> ReefResult<Arc<Data>> {
     let GuestCall {
         module,
         function,
@@ -745,8 +763,32 @@ async fn execute(host: HostServices, call: GuestCall) -> ReefResult<Arc<Data>> {
         limits,
         cancel,
         log,
+        max_calls,
+        series,
     } = call;
-    let mut store = exec::new_store(&host, &module, limits, cancel);
+    let key = (max_calls != 1 && warm.enabled()).then(|| WarmKey {
+        module: module.hash.clone(),
+        tenant: host.tenant().clone(),
+        limits,
+        max_calls,
+    });
+    let kept = key.as_ref().and_then(|k| warm.take(k, &module));
+    let (mut store, instance, calls) = match kept {
+        Some(Warm {
+            mut store,
+            instance,
+            calls,
+            ..
+        }) => {
+            store.data_mut().begin_reuse(host, cancel);
+            exec::rearm(&mut store);
+            (store, Some(instance), calls)
+        }
+        None => {
+            series.instance_started();
+            (exec::new_store(&host, &module, limits, cancel), None, 0)
+        }
+    };
     {
         let ctx = store.data_mut();
         ctx.output.begin(log);
@@ -754,20 +796,40 @@ async fn execute(host: HostServices, call: GuestCall) -> ReefResult<Arc<Data>> {
         ctx.resources = resources;
         ctx.permit = Some(permit);
     }
-    let result = match exec::instantiate(&mut store, &module).await {
-        Ok(instance) => {
-            exec::call_output(
-                &mut store,
-                &instance,
-                &module.exports.run_task,
-                &function,
-                &args,
-            )
-            .await
-        }
+    let instance = match instance {
+        Some(instance) => Ok(instance),
+        None => exec::instantiate(&mut store, &module).await,
+    };
+    let result = match instance {
+        Ok(instance) => exec::call_output(
+            &mut store,
+            &instance,
+            &module.exports.run_task,
+            &function,
+            &args,
+        )
+        .await
+        .map(|data| (data, instance)),
         Err(e) => Err(e),
     };
     store.data_mut().output.finish();
     store.data_mut().finish();
-    result
+    let (data, instance) = result?;
+    let calls = calls + 1;
+    let again = max_calls == 0 || calls < max_calls;
+    if let Some(key) = key {
+        if again && store.data().reusable() {
+            store.data_mut().end_call();
+            warm.put(
+                key,
+                Warm {
+                    store,
+                    instance,
+                    module,
+                    calls,
+                },
+            );
+        }
+    }
+    Ok(data)
 }

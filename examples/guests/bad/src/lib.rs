@@ -7,6 +7,7 @@
 use reef_guest::prelude::*;
 use reef_guest::raw::{self, VIEW_ALIGN};
 use std::alloc::{self, Layout};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `trap()`: executes `unreachable` → the task fails with a trap.
 fn trap(_args: &Args) -> Result<()> {
@@ -216,6 +217,43 @@ fn flood(args: &Args) -> Result<u64> {
     Ok(lines * 2 * 1024)
 }
 
+/// `calls() -> u64`: how many times this instance ran `calls` (a global counter):
+/// 1 in a fresh instance, more in one kept for reuse (`max_calls`).
+fn calls(_args: &Args) -> Result<u64> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    Ok(CALLS.fetch_add(1, Ordering::Relaxed) + 1)
+}
+
+/// `leak_view(obj: object) -> u64`: maps a view and leaks it (never released nor
+/// freed); returns the buffer's address. The host must undo the mapping when the
+/// call ends, so that a later call of the same instance (`read_at`) sees zeros.
+fn leak_view(args: &Args) -> Result<u64> {
+    let view = args.view(0)?;
+    if touch_sum(view.as_bytes()) == 0 {
+        return Err("leak_view needs an object with non-zero bytes".into());
+    }
+    let addr = view.as_bytes().as_ptr() as u64;
+    std::mem::forget(view);
+    Ok(addr)
+}
+
+/// `read_at(addr: u64, len: u64) -> u64`: the sum of the bytes at `addr..addr+len`
+/// of this instance's memory (a buffer `leak_view` left allocated).
+fn read_at(args: &Args) -> Result<u64> {
+    let (addr, len) = (args.u64(0)? as usize, args.u64(1)? as usize);
+    let mut sum = 0u64;
+    for i in 0..len {
+        // SAFETY: the test passes a range `leak_view` leaked: allocated, never freed;
+        // volatile so the read really happens.
+        sum += unsafe { std::ptr::read_volatile((addr + i) as *const u8) } as u64;
+    }
+    Ok(sum)
+}
+
+fn touch_sum(bytes: &[u8]) -> u64 {
+    bytes.iter().map(|&b| b as u64).sum()
+}
+
 /// Actor `Talker()`: `say(text: str) -> nil` logs and prints `text` (a log
 /// that grows call by call, for following).
 struct Talker;
@@ -308,7 +346,7 @@ reef_guest::export_module! {
     tasks: [
         trap, panic, loop_forever, eat_memory, stack_overflow, write_view,
         misaligned_view, oob_view, view_beyond_memory, view_over_data, read_secret, read_heap, steal, sandbox_probe, scratch_probe,
-        print, fail, flood,
+        print, fail, flood, calls, leak_view, read_at,
     ],
     actors: [Talker],
 }
