@@ -82,9 +82,8 @@ impl ConnectOptions {
     /// `NODE_DIED` meanwhile; after the timeout every call fails with
     /// `NODE_DIED` naming the node and the last cause. A session the node
     /// ended for its credential (`UNAUTHENTICATED`, `PERMISSION_DENIED`: a
-    /// revoked tenant) is not reopened; while reconnecting, `PERMISSION_DENIED`
-    /// stops at once and `UNAUTHENTICATED` is retried (a node just restarted
-    /// refuses tokens until it has loaded the cluster's credentials).
+    /// revoked tenant) is not reopened; while reconnecting, either refusal
+    /// stops at once.
     pub fn reconnect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.reconnect_timeout = timeout;
         self

@@ -8,10 +8,9 @@
 //! address, with backoff (100 ms doubling to 2 s), for up to the
 //! `reconnect_timeout` (default 60 s, like Ray's
 //! `gcs_rpc_server_reconnect_timeout_s`; zero: never). An attempt refused
-//! with `PERMISSION_DENIED` (a revoked credential) ends the reconnect; one
-//! refused with `UNAUTHENTICATED` is retried: a node just restarted refuses
-//! every token until it has joined its control plane and loaded the
-//! cluster's credentials.
+//! for its credential (revoked, or unknown to the restarted node) ends the
+//! reconnect (a node just restarted holds requests until it has loaded the
+//! cluster's credentials, so such a refusal is final).
 //!
 //! * Calls in flight on the broken session fail with `NODE_DIED` naming the
 //!   node and the cause (they are not retried: a submission or a put may or
@@ -237,10 +236,15 @@ async fn reconnect(
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, open_session(target)).await {
             Ok(Ok(session)) => return Ok(session),
-            // A revoked credential. (UNAUTHENTICATED is retried: a node
-            // just restarted refuses every token until it has loaded the
-            // cluster's credentials.)
-            Ok(Err(e)) if e.code == ErrorCode::PermissionDenied => return Err(e),
+            // A revoked or unknown credential.
+            Ok(Err(e))
+                if matches!(
+                    e.code,
+                    ErrorCode::PermissionDenied | ErrorCode::Unauthenticated
+                ) =>
+            {
+                return Err(e)
+            }
             Ok(Err(e)) => {
                 tracing::debug!(node = %target.address, "reconnect attempt failed: {e}");
                 cause = e;

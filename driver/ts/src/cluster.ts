@@ -55,8 +55,8 @@ export interface ConnectOptions extends TokenOptions {
    * and `call` throw `UNAVAILABLE` meanwhile; after the timeout every call
    * fails with `UNAVAILABLE` naming the node and the last cause. A session
    * the node ended for its credential is not reopened; while reconnecting,
-   * `PERMISSION_DENIED` (revoked) stops at once and `UNAUTHENTICATED` is
-   * retried (a node just restarted refuses tokens until it has loaded the
+   * `PERMISSION_DENIED` (revoked) or `UNAUTHENTICATED` (unknown) stops at
+   * once (a node just restarted holds requests until it has loaded the
    * cluster's credentials). Objects made in the old session are gone: using
    * one fails with `OBJECT_LOST`.
    */
@@ -424,10 +424,8 @@ export class Cluster {
         return;
       } catch (e) {
         const err = e instanceof ReefError ? e : new ConnectionError("UNAVAILABLE", String(e));
-        // A revoked credential. (UNAUTHENTICATED is retried: a node just
-        // restarted refuses every token until it has loaded the cluster's
-        // credentials.)
-        if (err.code === "PERMISSION_DENIED") {
+        // A revoked or unknown credential.
+        if (err.code === "PERMISSION_DENIED" || err.code === "UNAUTHENTICATED") {
           this.#failure = err;
           return;
         }

@@ -98,6 +98,10 @@ impl CredentialId {
     }
 }
 
+/// How long a request waits for a node that is still joining its control
+/// plane before its token is checked (see `Authenticator::caller`).
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Maps tokens to callers; follows the cluster view to learn of new and
 /// revoked credentials.
 pub struct Authenticator {
@@ -222,6 +226,12 @@ impl Authenticator {
         let id = CredentialId::of(token);
         if reef_proto::auth::constant_time_eq(&id.0, &self.node.0) {
             return Ok((Caller::Node, id));
+        }
+        if !self.cluster.is_registered() {
+            // Still joining its control plane (a head just restarted): the
+            // credentials come with the join, so wait for it rather than
+            // refuse a token this node cannot check yet.
+            let _ = tokio::time::timeout(JOIN_WAIT, self.cluster.registered()).await;
         }
         if let Some(caller) = self.principals.read().unwrap().get(&id) {
             return Ok((caller.clone(), id));
