@@ -202,7 +202,7 @@ async fn a_reused_instance_starts_no_instance_and_waits_in_the_warm_pool() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let node = HostProcess::start(dir.path(), &["--metrics-port", &port.to_string()]);
-    let token = node.token();
+    let token = node.admin_token();
     let cluster = node.connect().await;
     let bad = cluster.register_file(guest("bad")).await.unwrap();
     let before = scrape(port, &token);
