@@ -46,6 +46,9 @@ use crate::transfer::Puller;
 
 /// How long a node waits for an object's owner to say who may use it.
 const ACCESS_WAIT: Duration = Duration::from_secs(10);
+/// How long a result waits for its owner to appear in this node's view
+/// (see `ObjectDirectory::when_owner_known`).
+const OWNER_WAIT: Duration = Duration::from_secs(10);
 
 /// A task or actor call this node forwarded, until its result is reported.
 pub struct Forwarded {
@@ -443,12 +446,15 @@ impl ObjectDirectory {
     }
 
     /// Tells the owner of `id` that the work producing it failed here.
-    fn report_failure(&self, id: ObjectId, e: ReefError) {
+    fn report_failure(self: &Arc<Self>, id: ObjectId, e: ReefError) {
         let owner = owner_index(id);
-        let attempt = self.take_attempt(id);
         let Some(owner) = self.cluster.node_by_index(owner) else {
-            return tracing::warn!("result {id:#x}: its owner (node index {owner}) is gone");
+            let report = move |this: &Arc<Self>| this.report_failure(id, e);
+            return self.when_owner_known(id, owner, report, move |this| {
+                this.take_attempt(id);
+            });
         };
+        let attempt = self.take_attempt(id);
         match self.cluster.peer(&owner.node_id) {
             Ok(link) => link.report(pb::ReadyObject {
                 id,
@@ -469,10 +475,11 @@ impl ObjectDirectory {
         }
         let owner = owner_index(id);
         let Some(owner) = self.cluster.node_by_index(owner) else {
-            tracing::warn!("result {id:#x}: its owner (node index {owner}) is gone");
-            self.take_attempt(id);
-            self.store.release(id);
-            return;
+            let report = move |this: &Arc<Self>| this.report_if_foreign(id);
+            return self.when_owner_known(id, owner, report, move |this| {
+                this.take_attempt(id);
+                this.store.release(id);
+            });
         };
         // Callers seal the result first, so this normally answers at once.
         let Some(located) = self.store.located_now(id) else {
@@ -504,6 +511,37 @@ impl ObjectDirectory {
             }),
             Err(e) => tracing::warn!("reporting result {id:#x}: {e}"),
         }
+    }
+
+    /// `report` again once node `index` (the owner of result `id`) is in
+    /// this node's view. An owner missing from the view may have joined a
+    /// moment ago (a restarted head forwards work before this node's view
+    /// has it); one still missing after `OWNER_WAIT` is gone: `gone` lets
+    /// the result go.
+    fn when_owner_known(
+        self: &Arc<Self>,
+        id: ObjectId,
+        index: u32,
+        report: impl FnOnce(&Arc<Self>) + Send + 'static,
+        gone: impl FnOnce(&Arc<Self>) + Send + 'static,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut views = this.cluster.watch_views();
+            let deadline = tokio::time::sleep(OWNER_WAIT);
+            tokio::pin!(deadline);
+            loop {
+                if this.cluster.node_by_index(index).is_some() {
+                    return report(&this);
+                }
+                tokio::select! {
+                    changed = views.changed() => if changed.is_err() { break },
+                    _ = &mut deadline => break,
+                }
+            }
+            tracing::warn!("result {id:#x}: its owner (node index {index}) is gone");
+            gone(&this);
+        });
     }
 
     /// Owner side: results of forwarded work. A task's failed attempt is
