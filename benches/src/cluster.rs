@@ -54,7 +54,7 @@ pub async fn start(workers: usize, store: u64, extra: &[&str]) -> Result<Vec<Chi
     }
     for node in &nodes {
         let arena = harness::arena_of(&node.address)?;
-        harness::wait_allocated(&arena).await?;
+        harness::wait_steady(&arena).await?;
         // And mapped into the node (`Arena::prefault`), so that does not run
         // during a figure: 90% of it (the kernel may unmap idle pages).
         let size = std::fs::metadata(&arena)?.len();

@@ -1,6 +1,7 @@
 //! What every figure needs: the guest module, nodes to run it (a child `host`
 //! process or a node inside the bench process) and a wait for a node's arena
-//! to be allocated, so that the background prefault does not disturb timings.
+//! to be allocated and rebuilt in 2 MiB pages, so that this background work does
+//! not disturb timings.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -92,11 +93,18 @@ pub async fn in_process_node(object_store: u64) -> Result<(Arc<Node>, tempfile::
     let node = Node::start(NodeConfig::for_tests(dir.path(), object_store)).await?;
     // The arena is a memfd: seen through this process's descriptor of it.
     let arena = std::path::PathBuf::from(format!("/proc/self/fd/{}", node.store().arena().fd()));
-    wait_allocated(&arena).await?;
+    wait_steady(&arena).await?;
     Ok((node, dir))
 }
 
-pub use reef_testkit::arena::{of_node as arena_of, wait_allocated};
+pub use reef_testkit::arena::of_node as arena_of;
+
+/// Waits until a node's arena is in its steady state: allocated, mapped and
+/// rebuilt in 2 MiB pages. The rebuild takes seconds of one core after a
+/// node starts; a figure measured meanwhile shares the machine with it.
+pub async fn wait_steady(arena: &Path) -> Result<()> {
+    reef_testkit::arena::wait_huge_pages_of(arena).await
+}
 
 /// A `len`-byte buffer with every page written (so no timing pays page faults).
 pub fn touched_buffer(len: usize) -> Vec<u8> {

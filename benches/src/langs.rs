@@ -119,7 +119,7 @@ pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, 
     let args = ["--object-store-memory", "512MiB"];
     let first = {
         let node = ChildNode::start_in(dir.path(), &args)?;
-        harness::wait_allocated(&harness::arena_of(&node.address)?).await?;
+        harness::wait_steady(&harness::arena_of(&node.address)?).await?;
         let cluster = node.connect().await?;
         let start = Instant::now();
         cluster.register_file(&path).await?;
@@ -134,7 +134,7 @@ pub async fn language(lang: &str, name: &str, targets: Targets) -> Result<(f64, 
     .print();
 
     let node = ChildNode::start_in(dir.path(), &args)?;
-    harness::wait_allocated(&harness::arena_of(&node.address)?).await?;
+    harness::wait_steady(&harness::arena_of(&node.address)?).await?;
     let cluster = node.connect().await?;
     let start = Instant::now();
     let module = cluster.register_file(&path).await?;

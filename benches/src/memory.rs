@@ -62,7 +62,7 @@ pub async fn concurrent_readers() -> Result<()> {
 /// [`concurrent_readers`] describes.
 pub async fn peak_mib(tasks: &[&str]) -> Result<Vec<f64>> {
     let node = ChildNode::start(&["--num-cpus", "16", "--object-store-memory", "512MiB"])?;
-    crate::harness::wait_allocated(&crate::harness::arena_of(&node.address)?).await?;
+    crate::harness::wait_steady(&crate::harness::arena_of(&node.address)?).await?;
     let cluster = node.connect().await?;
     let demo = cluster.register_file(crate::harness::guest("demo")).await?;
     ensure!(

@@ -90,7 +90,7 @@ struct Side {
 
 impl Side {
     async fn connect(node: &ChildNode) -> Result<Side> {
-        harness::wait_allocated(&harness::arena_of(&node.address)?).await?;
+        harness::wait_steady(&harness::arena_of(&node.address)?).await?;
         let cluster = node.connect().await?;
         let demo = cluster.register_file(harness::guest("demo")).await?;
         Ok(Side { cluster, demo })

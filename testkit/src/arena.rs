@@ -134,7 +134,11 @@ pub fn node_pid(arena: &Path) -> Result<u32> {
         .strip_prefix("/proc")
         .ok()
         .and_then(|rest| rest.iter().next())
-        .and_then(|pid| pid.to_str()?.parse().ok())
+        .and_then(|pid| match pid.to_str()? {
+            // A node inside this process (`/proc/self/fd/<n>`).
+            "self" => Some(std::process::id()),
+            pid => pid.parse().ok(),
+        })
         .with_context(|| format!("{} is not a process's descriptor", arena.display()))
 }
 
@@ -148,17 +152,22 @@ pub fn node_pid(arena: &Path) -> Result<u32> {
 /// after `STALL` without growth (longer than the node's pauses between
 /// retries) this returns with a warning.
 pub async fn wait_huge_pages(address: &str) -> Result<()> {
+    wait_huge_pages_of(&of_node(address)?).await
+}
+
+/// `wait_huge_pages` for the arena seen as `arena` (a `/proc/<pid>/fd/<n>`
+/// path, e.g. from `of_node`).
+pub async fn wait_huge_pages_of(arena: &Path) -> Result<()> {
     const STALL: Duration = Duration::from_secs(10);
-    let arena = of_node(address)?;
-    wait_allocated(&arena).await?;
-    let pid = node_pid(&arena)?;
-    let len = std::fs::metadata(&arena)?.len();
+    wait_allocated(arena).await?;
+    let pid = node_pid(arena)?;
+    let len = std::fs::metadata(arena)?.len();
     // The node collapses whole 2 MiB ranges only.
     let want = len / (2 << 20) * (2 << 20);
     let start = Instant::now();
     let (mut last, mut last_change) = (0, Instant::now());
     loop {
-        let pmd = smaps_bytes(pid, &arena, "ShmemPmdMapped:")?;
+        let pmd = smaps_bytes(pid, arena, "ShmemPmdMapped:")?;
         if pmd >= want {
             tracing::info!(
                 ms = start.elapsed().as_millis() as u64,

@@ -57,7 +57,7 @@ async fn main() -> Result<()> {
     if wants("roundtrip") || wants("throughput") || wants("put") {
         // One node for the driver figures, its arena large enough for a 1 GiB put.
         let cluster = Cluster::local_with(&["--object-store-memory", "1536MiB"]).await?;
-        harness::wait_allocated(&harness::arena_of(cluster.address())?).await?;
+        harness::wait_steady(&harness::arena_of(cluster.address())?).await?;
         let demo = cluster.register_file(harness::guest("demo")).await?;
         if wants("roundtrip") {
             roundtrip::sync_task(&cluster, &demo).await?;
