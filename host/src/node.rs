@@ -470,6 +470,7 @@ fn snapshot(
             s.spilled_bytes = stats.spilled_bytes;
             (s.spills, s.spilled_bytes_total) = stats.spills;
             (s.restores, s.restored_bytes_total) = stats.restores;
+            (s.segment_moves, s.segment_moved_bytes) = stats.moves;
             if let Some(puller) = objects.puller() {
                 s.pulled_bytes = puller.bytes_pulled();
                 s.pulls = puller.transfers();

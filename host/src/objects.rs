@@ -33,7 +33,7 @@ use bytes::Bytes;
 use reef_core::TenantId;
 use reef_proto as pb;
 
-use crate::cluster::Membership;
+use crate::cluster::{alive_by_index, Membership};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::ids::{object_id, owner_index, prefix};
@@ -527,17 +527,10 @@ impl ObjectDirectory {
     ) {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut views = this.cluster.watch_views();
-            let deadline = tokio::time::sleep(OWNER_WAIT);
-            tokio::pin!(deadline);
-            loop {
-                if this.cluster.node_by_index(index).is_some() {
-                    return report(&this);
-                }
-                tokio::select! {
-                    changed = views.changed() => if changed.is_err() { break },
-                    _ = &mut deadline => break,
-                }
+            let deadline = std::time::Instant::now() + OWNER_WAIT;
+            let known = |view: &Arc<pb::ClusterView>| alive_by_index(view, index).is_some();
+            if this.cluster.view_until(deadline, known).await {
+                return report(&this);
             }
             tracing::warn!("result {id:#x}: its owner (node index {index}) is gone");
             gone(&this);

@@ -6,6 +6,7 @@
 //!   [`reef_launcher`], which `reef::Cluster::local` uses too);
 //! * [`node`] / [`node_with`]: a private node behind a connected driver;
 //! * [`cluster3`]: a head and two workers on 127.0.0.1;
+//! * [`TwoTenants`]: a head, a worker and tenants `team-a` and `team-b`;
 //! * [`guest`]: the guest modules `scripts/build-guests.sh` builds;
 //! * [`arena`]: a node's shared-memory arena (a memfd), seen from outside;
 //! * [`redis`]: a real `redis-server` (for the control plane's Redis store);
@@ -22,6 +23,7 @@ pub mod cluster3;
 pub mod golden;
 mod process;
 pub mod redis;
+mod tenants;
 
 use std::path::PathBuf;
 
@@ -29,6 +31,7 @@ pub use process::HostProcess;
 pub use reef_launcher::{
     free_port as try_free_port, host_binary, Launch, LaunchError, RunningHost,
 };
+pub use tenants::TwoTenants;
 
 /// This workspace's root directory.
 pub fn workspace_root() -> PathBuf {

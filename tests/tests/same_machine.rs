@@ -330,6 +330,15 @@ async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
     let object = fds.fetch(segments::KIND_READ, id).unwrap();
     let view = Map::new(&object, bytes.len(), ProtFlags::READ).unwrap();
     assert_eq!(view.bytes(), &bytes[..]);
+    // The first get moved the object into that segment: a second get hands
+    // out the same one (the same memfd), not another copy.
+    assert_eq!(
+        session.get(id).await,
+        pb::object_value::Value::Segment(bytes.len() as u64)
+    );
+    let again = fds.fetch(segments::KIND_READ, id).unwrap();
+    let inode = |fd: &OwnedFd| rustix::fs::fstat(fd).unwrap().st_ino;
+    assert_eq!(inode(&again), inode(&object), "the second get made a copy");
 
     // An address this process has not mapped: refused, typed; nothing made.
     let bad = session.new_id();
@@ -399,4 +408,38 @@ async fn another_session_gets_no_descriptor_of_an_object_it_was_not_given() {
     }
     // A's object is intact.
     assert_eq!(&a.get_bytes(&obj).await.unwrap()[..], &bytes[..]);
+}
+
+/// Objects read by a driver on the node's machine move into segments, which
+/// are counted apart from the arena (at most the store's size together):
+/// reading more than that, one object after another, spills the least
+/// recently read ones, and every object still reads back right.
+#[tokio::test]
+async fn objects_read_once_each_make_room_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = HostProcess::start(dir.path(), &["--object-store-memory", "64MiB"]);
+    let cluster = node.connect().await;
+    assert!(cluster.is_same_machine());
+    let datas: Vec<Vec<u8>> = (0..6u8)
+        .map(|i| {
+            let mut bytes = pattern(20 << 20);
+            bytes[0] = i;
+            bytes
+        })
+        .collect();
+    let mut objects = Vec::new();
+    for bytes in &datas {
+        objects.push(cluster.put_bytes(bytes).await.unwrap());
+    }
+    // 6 x 20 MiB read into 64 MiB of segments, each dropped before the next.
+    for round in 0..2 {
+        for (obj, bytes) in objects.iter().zip(&datas) {
+            let back = cluster
+                .get_bytes(obj)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: get of {:#x}: {e}", obj.id()));
+            assert!(back.is_zero_copy());
+            assert!(&back[..] == &bytes[..], "round {round}: wrong bytes");
+        }
+    }
 }

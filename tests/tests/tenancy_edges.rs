@@ -21,7 +21,7 @@ use reef_proto as pb;
 use reef_proto::auth::AttachToken;
 use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
-use reef_testkit::{guest, HostProcess};
+use reef_testkit::{guest, HostProcess, TwoTenants};
 
 fn token_of(file: &Path) -> String {
     std::fs::read_to_string(file).unwrap().trim().to_string()
@@ -102,11 +102,9 @@ async fn kill_by_id(
 
 #[tokio::test]
 async fn raw_pulls_read_only_a_tenants_own_objects() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     // B's sessions make its token known to both nodes.
     let _b_head = head.connect_as(&token_b).await;
@@ -139,11 +137,9 @@ async fn raw_pulls_read_only_a_tenants_own_objects() {
 
 #[tokio::test]
 async fn a_tenant_cannot_kill_another_tenants_actor() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     let counter = a.actor(&m, "Counter").arg(0.0).create().await.unwrap();
@@ -178,10 +174,9 @@ async fn a_tenant_cannot_kill_another_tenants_actor() {
 
 #[tokio::test]
 async fn placement_groups_belong_to_their_tenant() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "4"]);
-    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let tenants = TwoTenants::on_head(&["--num-cpus", "4"]);
+    let head = &tenants.head;
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let b = head.connect_as(&token_b).await;
     let m = a.register_file(guest("demo")).await.unwrap();
@@ -285,11 +280,9 @@ async fn task_refusal(driver: &Cluster, m: &reef::Module) -> (ErrorCode, String)
 
 #[tokio::test]
 async fn a_tenant_runs_only_modules_it_or_the_admin_registered() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let b_head = head.connect_as(&token_b).await;
     let b_worker = worker.connect_as(&token_b).await;

@@ -13,7 +13,7 @@ use reef_proto as pb;
 use reef_proto::auth::AttachToken;
 use reef_proto::client_op::Op;
 use reef_proto::server_reply::Body;
-use reef_testkit::{guest, HostProcess};
+use reef_testkit::{guest, HostProcess, TwoTenants};
 
 /// An error with the id in it written as `ID`.
 fn shape(e: &reef::Error, id: u64) -> (ErrorCode, String) {
@@ -50,11 +50,9 @@ async fn task_error(driver: &Cluster, m: &reef::Module, r: &ObjectRef) -> (Error
 
 #[tokio::test]
 async fn a_tenants_objects_are_its_own_until_shared() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     // B on A's node (the owner answers at once) and on another (it asks).
     let b_here = head.connect_as(&token_b).await;
@@ -146,10 +144,9 @@ async fn a_tenants_objects_are_its_own_until_shared() {
 
 #[tokio::test]
 async fn wait_tells_nothing_of_a_foreign_pending_object() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let tenants = TwoTenants::on_head(&[]);
+    let head = &tenants.head;
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let b = head.connect_as(&token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();
@@ -241,10 +238,9 @@ async fn call_by_id(node: &HostProcess, token: &str, actor: u64) -> ReefError {
 
 #[tokio::test]
 async fn each_tenant_has_its_own_actor_names() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let tenants = TwoTenants::on_head(&[]);
+    let head = &tenants.head;
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let b = head.connect_as(&token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();

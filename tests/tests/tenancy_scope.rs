@@ -8,7 +8,7 @@ use std::process::Output;
 
 use reef::{ListOptions, Strategy};
 use reef_testkit::cluster3::{id_of, node_ids};
-use reef_testkit::{guest, HostProcess};
+use reef_testkit::{guest, HostProcess, TwoTenants};
 
 fn text(out: &Output) -> String {
     format!(
@@ -54,11 +54,9 @@ fn refusal(out: Output, id: &str) -> String {
 
 #[tokio::test]
 async fn each_tenant_sees_its_own_work_and_the_admin_all() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let head = HostProcess::start(dirs[0].path(), &[]);
-    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
-    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let b = worker.connect_as(&token_b).await;
     let nodes = node_ids(&a).await;
@@ -263,11 +261,10 @@ fn dashboard_ids(body: &serde_json::Value, key: &str) -> Vec<String> {
 /// admin's), and the dashboard reads as the token that logged in.
 #[tokio::test]
 async fn module_listings_and_the_dashboard_are_scoped() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let port = reef_testkit::free_port();
-    let head = HostProcess::start(dirs[0].path(), &["--dashboard-port", &port.to_string()]);
-    let token_a = head.add_tenant("team-a", dirs[1].path(), &[]);
-    let token_b = head.add_tenant("team-b", dirs[1].path(), &[]);
+    let tenants = TwoTenants::on_head(&["--dashboard-port", &port.to_string()]);
+    let head = &tenants.head;
+    let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
     let a = head.connect_as(&token_a).await;
     let b = head.connect_as(&token_b).await;
     let admin = reef::Cluster::connect_with_token(&head.address, &head.admin_token())

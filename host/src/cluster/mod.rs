@@ -130,6 +130,23 @@ impl Membership {
         self.view.subscribe()
     }
 
+    /// Waits until `ready` holds for this node's view (checked now, then at
+    /// each new view), or until `deadline`; returns whether it holds. For
+    /// work that arrives before the view has caught up with the cluster (an
+    /// owner that joined a moment ago, a dead node's replacement): bounded,
+    /// so that a node that never comes costs time, never a hang.
+    pub async fn view_until(
+        &self,
+        deadline: std::time::Instant,
+        mut ready: impl FnMut(&Arc<pb::ClusterView>) -> bool,
+    ) -> bool {
+        let mut views = self.watch_views();
+        let wait = async move { views.wait_for(|v| ready(v)).await.is_ok() };
+        tokio::time::timeout_at(deadline.into(), wait)
+            .await
+            .unwrap_or(false)
+    }
+
     /// The control-plane client (an error on a node running alone).
     pub fn gcs(&self) -> ReefResult<Arc<dyn ControlPlane>> {
         self.gcs
@@ -149,11 +166,7 @@ impl Membership {
 
     /// The alive node with this index.
     pub fn node_by_index(&self, index: u32) -> Option<pb::NodeView> {
-        self.view()
-            .nodes
-            .iter()
-            .find(|n| n.node_index == index && n.state == pb::NodeState::Alive as i32)
-            .cloned()
+        alive_by_index(&self.view(), index).cloned()
     }
 
     /// The index of a node of the view (alive or dead).
@@ -413,4 +426,11 @@ impl Membership {
             .insert(node_id.to_string(), link.clone());
         Ok(link)
     }
+}
+
+/// The alive node of `view` whose index is `index`.
+pub fn alive_by_index(view: &pb::ClusterView, index: u32) -> Option<&pb::NodeView> {
+    view.nodes
+        .iter()
+        .find(|n| n.node_index == index && n.state == pb::NodeState::Alive as i32)
 }

@@ -359,6 +359,8 @@ pub struct Snapshot {
     pub spilled_bytes_total: u64,
     pub restores: u64,
     pub restored_bytes_total: u64,
+    pub segment_moves: u64,
+    pub segment_moved_bytes: u64,
     pub pulled_bytes: u64,
     pub pulls: u64,
     pub pulls_in_progress: u64,
@@ -447,6 +449,18 @@ impl Collector for SnapshotCollector {
             "reef_restore_bytes",
             "Bytes read back from the spill directory.",
             s.restored_bytes_total,
+        )?;
+        counter(
+            e,
+            "reef_segment_moves",
+            "Arena objects moved into a sealed segment of their own for a driver on this machine.",
+            s.segment_moves,
+        )?;
+        counter(
+            e,
+            "reef_segment_move_bytes",
+            "Bytes of arena objects moved into segments for drivers on this machine.",
+            s.segment_moved_bytes,
         )?;
         counter(
             e,

@@ -719,11 +719,12 @@ impl Session {
                     self.pin(id, data.clone());
                     return pb::object_value::Value::Segment(len);
                 }
-                // An object of the arena (a task's result, a restored
-                // spill) is copied once into a sealed segment, for this get.
-                match self.node.store().segment_copy(block.as_slice()) {
-                    Ok(copy) => {
-                        self.pin(id, Arc::new(Data::Arena(copy)));
+                // An object of the arena (a put copied in, a task's result,
+                // a restored spill) moves once into a sealed segment; later
+                // gets map that segment.
+                match self.node.store().promote_to_segment(id, &data) {
+                    Ok(moved) => {
+                        self.pin(id, moved);
                         pb::object_value::Value::Segment(len)
                     }
                     // No room for the copy (e.g. STORE_FULL while every

@@ -308,6 +308,12 @@ impl Block {
         self
     }
 
+    /// Whether the block holds a range of the arena (a segment copy for a
+    /// get holds none: it is counted apart, see `Arena::reserve_copy`).
+    pub fn in_arena(&self) -> bool {
+        self.allocation.is_some()
+    }
+
     /// The segment holding the bytes, if not the arena.
     pub fn segment(&self) -> Option<&Segment> {
         self.segment.as_ref()

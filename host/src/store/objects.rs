@@ -73,6 +73,14 @@ impl Data {
 
 pub type Resolved = Result<Arc<Data>, ReefError>;
 
+/// Where a large object's bytes are counted: the arena, or the segment
+/// copies made for drivers on this machine (`ObjectStore::segment_copy`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Arena,
+    Copies,
+}
+
 /// What one look at an entry found (see `ObjectStore::locate`).
 enum Look {
     Sealed(ReefResult<Located>),
@@ -126,6 +134,9 @@ struct Table {
     inline_bytes: u64,
     /// Since start: objects spilled and restored, and their bytes.
     spills: (u64, u64),
+    /// Since start: objects moved into segments for same-machine drivers
+    /// (`promote_to_segment`), and their bytes.
+    moves: (u64, u64),
     restores: (u64, u64),
     /// Bytes of each tenant's objects spilled or being spilled (tenants
     /// with any).
@@ -165,6 +176,8 @@ pub struct StoreStats {
     /// Since start: objects spilled and restored, and their bytes.
     pub spills: (u64, u64),
     pub restores: (u64, u64),
+    /// Since start: objects moved into segments for same-machine drivers.
+    pub moves: (u64, u64),
 }
 
 /// One entry of the table, as the state API lists it.
@@ -600,10 +613,20 @@ impl ObjectStore {
     /// A sealed segment holding a copy of `bytes` (an object of the arena
     /// a same-machine driver reads: it may map only that object's pages).
     /// Such copies are counted apart from the arena, all of them together
-    /// at most the store's capacity (the object itself keeps its block).
+    /// at most the store's capacity; to make room, objects moved into such
+    /// copies earlier (`promote_to_segment`) are spilled, least recently
+    /// used first.
     pub fn segment_copy(&self, bytes: &[u8]) -> ReefResult<Block> {
         let len = bytes.len() as u64;
-        let reserved = self.arena.reserve_copy(len).ok_or_else(|| {
+        let reserved = loop {
+            if let Some(reserved) = self.arena.reserve_copy(len) {
+                break Some(reserved);
+            }
+            if len > self.arena.capacity() || !self.spill_one(Pool::Copies)? {
+                break None;
+            }
+        };
+        let reserved = reserved.ok_or_else(|| {
             ReefError::new(
                 ErrorCode::StoreFull,
                 format!(
@@ -620,6 +643,35 @@ impl ObjectStore {
         segment.fill(bytes)?;
         segment.seal()?;
         Ok(block)
+    }
+
+    /// Moves the arena object `id` (whose bytes are `data`) into a sealed
+    /// segment of its own, for drivers on this machine: the first such get
+    /// copies it once, and every later one (of any session allowed to read
+    /// it) maps that same segment, zero-copy. The segment is counted with
+    /// the segment copies (`segment_copy`), and the object's arena range is
+    /// freed once its last reader (a guest's view, a pin) is done with it.
+    /// Returns the data the get should hand out.
+    pub fn promote_to_segment(&self, id: ObjectId, data: &Arc<Data>) -> ReefResult<Arc<Data>> {
+        let Data::Arena(block) = &**data else {
+            return Ok(data.clone());
+        };
+        if block.segment().is_some() {
+            return Ok(data.clone());
+        }
+        let moved = Arc::new(Data::Arena(self.segment_copy(block.as_slice())?));
+        let mut t = self.table.lock().unwrap();
+        // Unless it was spilled, freed or moved meanwhile: then `moved` is
+        // this get's own copy, freed with its pin.
+        if let Some(entry) = t
+            .objects
+            .get_mut(&id)
+            .filter(|e| !e.spilling && matches!(&e.state, State::Ready(d) if Arc::ptr_eq(d, data)))
+        {
+            entry.state = State::Ready(moved.clone());
+            t.moves = (t.moves.0 + 1, t.moves.1 + moved.len());
+        }
+        Ok(moved)
     }
 
     /// Reserves arena space, spilling least-recently-used unpinned objects
@@ -645,7 +697,7 @@ impl ObjectStore {
             if let Some(block) = self.arena.allocate(len) {
                 return Ok(block);
             }
-            if !self.spill_one()? {
+            if !self.spill_one(Pool::Arena)? {
                 if let Some(e) = tenant.and_then(|t| self.spill_quota_error(t, len)) {
                     return Err(e);
                 }
@@ -702,7 +754,7 @@ impl ObjectStore {
     /// Writes the least recently used unpinned arena object to the spill
     /// directory and frees its block (the protocol is at the top of this
     /// module). Returns false when nothing can be spilled.
-    fn spill_one(&self) -> ReefResult<bool> {
+    fn spill_one(&self, pool: Pool) -> ReefResult<bool> {
         // 1. Choose and mark the victim.
         let (id, data, tenant) = {
             let mut t = self.table.lock().unwrap();
@@ -716,8 +768,9 @@ impl ObjectStore {
                 .iter()
                 .filter(|(_, e)| !e.spilling)
                 .filter_map(|(id, e)| match &e.state {
+                    // Only what frees room in `pool`.
                     State::Ready(d)
-                        if matches!(**d, Data::Arena(_))
+                        if matches!(&**d, Data::Arena(b) if b.in_arena() == (pool == Pool::Arena))
                             && Arc::strong_count(d) == 1
                             && d.len() <= room =>
                     {
@@ -879,6 +932,7 @@ impl ObjectStore {
             inline_bytes: t.inline_bytes,
             spills: t.spills,
             restores: t.restores,
+            moves: t.moves,
         }
     }
 }

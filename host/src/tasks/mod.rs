@@ -425,7 +425,7 @@ impl Tasks {
                 )
             }
             Err(e) => {
-                let e = retry::unplaced(e, &next);
+                let e = retry::unplaced(e, &next, None);
                 self.objects.fail(id, e, &next.spec.args)
             }
         }
@@ -504,15 +504,14 @@ impl Tasks {
                     && !self.stopping.is_cancelled() =>
             {
                 let avoid = avoid.map(str::to_string);
-                let mut views = self.cluster.watch_views();
-                views.mark_unchanged();
+                let seen = self.cluster.view();
                 let until = wait_for_nodes.expect("checked above");
                 tracing::debug!(task = %format_args!("{:#x}", spec.return_id), "waiting for a node that can run it: {e}");
                 let this = self.clone();
                 tokio::spawn(async move {
+                    let changed = |view: &Arc<pb::ClusterView>| !Arc::ptr_eq(view, &seen);
                     tokio::select! {
-                        _ = views.changed() => {}
-                        _ = tokio::time::sleep_until(until.into()) => {}
+                        _ = this.cluster.view_until(until, changed) => {}
                         _ = this.stopping.cancelled() => {}
                     }
                     this.schedule(attempt, module, series, avoid.as_deref(), Some(until));
@@ -522,7 +521,11 @@ impl Tasks {
             Err(e) => {
                 series.done(Some(e.code));
                 let e = if attempt.number > 1 {
-                    retry::unplaced(e, &attempt)
+                    let waited = (e.code == ErrorCode::Infeasible
+                        && wait_for_nodes.is_some()
+                        && !self.stopping.is_cancelled())
+                    .then_some(NODE_WAIT);
+                    retry::unplaced(e, &attempt, waited)
                 } else {
                     e
                 };

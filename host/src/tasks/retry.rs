@@ -2,6 +2,8 @@
 //! may not go. Which failures allow a retry is `reef_core::retry`'s rule
 //! (node failures always, guest failures when `retry_exceptions` lists them).
 
+use std::time::Duration;
+
 use crate::error::{ErrorCode, ReefError};
 use crate::spec::Attempt;
 
@@ -16,10 +18,17 @@ pub fn final_error(mut error: ReefError, attempt: &Attempt) -> ReefError {
 }
 
 /// The error of a retry that could not be placed or started: its own,
-/// naming the attempts that ran before it.
-pub fn unplaced(mut error: ReefError, attempt: &Attempt) -> ReefError {
+/// naming the attempts that ran before it and how long it waited for the
+/// cluster to change (`waited`, when it did).
+pub fn unplaced(mut error: ReefError, attempt: &Attempt, waited: Option<Duration>) -> ReefError {
+    let waited = waited.map_or(String::new(), |w| {
+        format!(
+            ", not even after waiting {} s for a node that could",
+            w.as_secs()
+        )
+    });
     error.message = format!(
-        "{} (retrying after {}; the next could not be placed)",
+        "{} (retrying after {}; the next could not be placed{waited})",
         error.message,
         attempts(attempt.number - 1)
     );
@@ -79,5 +88,23 @@ mod tests {
         let guest = ReefError::new(ErrorCode::GuestError, "no");
         let e = final_error(guest.clone(), &attempt(1, RetryPolicy::default()));
         assert_eq!(e, guest);
+    }
+
+    #[test]
+    fn an_unplaced_retry_says_how_long_it_waited() {
+        let none = ReefError::new(ErrorCode::Infeasible, "no node has 4 CPUs");
+        let e = unplaced(none.clone(), &attempt(3, RetryPolicy::default()), None);
+        assert_eq!(
+            e.message,
+            "no node has 4 CPUs (retrying after 2 attempts; the next could not be placed)"
+        );
+        let waited = Some(Duration::from_secs(30));
+        let e = unplaced(none, &attempt(2, RetryPolicy::default()), waited);
+        assert_eq!(e.code, ErrorCode::Infeasible);
+        assert_eq!(
+            e.message,
+            "no node has 4 CPUs (retrying after 1 attempt; the next could not be placed, \
+             not even after waiting 30 s for a node that could)"
+        );
     }
 }

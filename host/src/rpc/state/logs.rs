@@ -23,6 +23,10 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::LogChunk, Status>> +
 const DEFAULT_CHUNK: usize = 1 << 20;
 /// How often a follower looks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// The longest pause between looks for a log that has not appeared yet:
+/// each look asks every node (and the state API), so the pauses double from
+/// `FOLLOW_POLL` up to this.
+const FIRST_LINE_POLL_MAX: Duration = Duration::from_secs(1);
 /// The most a driver's `logs(ref)` returns in one reply (a call writes at
 /// most its cap; this bounds a cap set very high).
 const WHOLE_CALL_MAX: usize = 64 << 20;
@@ -44,6 +48,7 @@ pub async fn read(
     viewer: &Viewer,
     request: pb::ReadLogsRequest,
 ) -> ReefResult<ChunkStream> {
+    let mut pause = FOLLOW_POLL;
     loop {
         match find(api.clone(), viewer, request.clone()).await {
             Err(e)
@@ -53,7 +58,10 @@ pub async fn read(
             {
                 tracing::trace!("following {:#x} before its first line: {e}", request.id);
                 tokio::select! {
-                    _ = tokio::time::sleep(FOLLOW_POLL) => continue,
+                    _ = tokio::time::sleep(pause) => {
+                        pause = (pause * 2).min(FIRST_LINE_POLL_MAX);
+                        continue;
+                    }
                     _ = api.node().stopping.cancelled() => return Err(e),
                 }
             }
