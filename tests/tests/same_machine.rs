@@ -439,7 +439,7 @@ async fn objects_read_once_each_make_room_for_the_next() {
                 .await
                 .unwrap_or_else(|e| panic!("round {round}: get of {:#x}: {e}", obj.id()));
             assert!(back.is_zero_copy());
-            assert!(&back[..] == &bytes[..], "round {round}: wrong bytes");
+            assert!(back[..] == bytes[..], "round {round}: wrong bytes");
         }
     }
 }

@@ -105,19 +105,19 @@ async fn raw_pulls_read_only_a_tenants_own_objects() {
     let tenants = TwoTenants::start();
     let (head, worker) = (&tenants.head, tenants.worker());
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
+    let a = head.connect_as(token_a).await;
     // B's sessions make its token known to both nodes.
-    let _b_head = head.connect_as(&token_b).await;
-    let _b_worker = worker.connect_as(&token_b).await;
+    let _b_head = head.connect_as(token_b).await;
+    let _b_worker = worker.connect_as(token_b).await;
 
     let secret: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
     let obj = a.put_bytes(&secret).await.unwrap();
     let made_up = obj.id() + (1 << 30);
-    let (a_token, b_token) = (token_of(&token_a), token_of(&token_b));
+    let (a_token, b_token) = (token_of(token_a), token_of(token_b));
 
-    assert_eq!(raw_pull(&head, &a_token, obj.id()).unwrap(), secret);
+    assert_eq!(raw_pull(head, &a_token, obj.id()).unwrap(), secret);
     assert_eq!(
-        raw_pull(&head, &head.node_token(), obj.id()).unwrap(),
+        raw_pull(head, &head.node_token(), obj.id()).unwrap(),
         secret
     );
     for node in [&head, &worker] {
@@ -132,7 +132,7 @@ async fn raw_pulls_read_only_a_tenants_own_objects() {
     }
     // Shared, B reads it over the same path.
     a.share(&obj, "team-b").await.unwrap();
-    assert_eq!(raw_pull(&head, &b_token, obj.id()).unwrap(), secret);
+    assert_eq!(raw_pull(head, &b_token, obj.id()).unwrap(), secret);
 }
 
 #[tokio::test]
@@ -140,13 +140,13 @@ async fn a_tenant_cannot_kill_another_tenants_actor() {
     let tenants = TwoTenants::start();
     let (head, worker) = (&tenants.head, tenants.worker());
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
+    let a = head.connect_as(token_a).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     let counter = a.actor(&m, "Counter").arg(0.0).create().await.unwrap();
     let add = counter.call("add").arg(5.0).submit().unwrap();
     assert_eq!(a.get::<f64>(&add).await.unwrap(), 5.0);
 
-    let b_token = token_of(&token_b);
+    let b_token = token_of(token_b);
     let made_up = counter.id() + (1 << 30);
     for node in [&head, &worker] {
         let refused = kill_by_id(node, &b_token, counter.id()).await.unwrap_err();
@@ -161,7 +161,7 @@ async fn a_tenant_cannot_kill_another_tenants_actor() {
     let add = counter.call("add").arg(1.0).submit().unwrap();
     assert_eq!(a.get::<f64>(&add).await.unwrap(), 6.0);
     // A may kill its own, from any node.
-    kill_by_id(&worker, &token_of(&token_a), counter.id())
+    kill_by_id(worker, &token_of(token_a), counter.id())
         .await
         .unwrap();
     let after = counter.call("add").arg(1.0).submit().unwrap();
@@ -177,8 +177,8 @@ async fn placement_groups_belong_to_their_tenant() {
     let tenants = TwoTenants::on_head(&["--num-cpus", "4"]);
     let head = &tenants.head;
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
-    let b = head.connect_as(&token_b).await;
+    let a = head.connect_as(token_a).await;
+    let b = head.connect_as(token_b).await;
     let m = a.register_file(guest("demo")).await.unwrap();
     let mut group = a
         .placement_group(PlacementStrategy::Pack)
@@ -198,7 +198,7 @@ async fn placement_groups_belong_to_their_tenant() {
     let channel = reef_core::channel::connect(&head.address).await.unwrap();
     let mut groups_b = pb::placement_groups_client::PlacementGroupsClient::with_interceptor(
         channel,
-        AttachToken::new(&token_of(&token_b)).unwrap(),
+        AttachToken::new(&token_of(token_b)).unwrap(),
     );
     let made_up = group.id() + 1000;
     let refusal = |status: tonic::Status, id: u64| {
@@ -283,9 +283,9 @@ async fn a_tenant_runs_only_modules_it_or_the_admin_registered() {
     let tenants = TwoTenants::start();
     let (head, worker) = (&tenants.head, tenants.worker());
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
-    let b_head = head.connect_as(&token_b).await;
-    let b_worker = worker.connect_as(&token_b).await;
+    let a = head.connect_as(token_a).await;
+    let b_head = head.connect_as(token_b).await;
+    let b_worker = worker.connect_as(token_b).await;
     let demo = a.register_file(guest("demo")).await.unwrap();
     let r = a
         .task(&demo, "echo")

@@ -53,10 +53,10 @@ async fn a_tenants_objects_are_its_own_until_shared() {
     let tenants = TwoTenants::start();
     let (head, worker) = (&tenants.head, tenants.worker());
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
+    let a = head.connect_as(token_a).await;
     // B on A's node (the owner answers at once) and on another (it asks).
-    let b_here = head.connect_as(&token_b).await;
-    let b_there = worker.connect_as(&token_b).await;
+    let b_here = head.connect_as(token_b).await;
+    let b_there = worker.connect_as(token_b).await;
     let m = a.register_file(guest("demo")).await.unwrap();
     // B registers the same bytes: the same module, which B may run too.
     b_here.register_file(guest("demo")).await.unwrap();
@@ -147,8 +147,8 @@ async fn wait_tells_nothing_of_a_foreign_pending_object() {
     let tenants = TwoTenants::on_head(&[]);
     let head = &tenants.head;
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
-    let b = head.connect_as(&token_b).await;
+    let a = head.connect_as(token_a).await;
+    let b = head.connect_as(token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     let slow = a
         .task(&m, "pause")
@@ -241,8 +241,8 @@ async fn each_tenant_has_its_own_actor_names() {
     let tenants = TwoTenants::on_head(&[]);
     let head = &tenants.head;
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
-    let b = head.connect_as(&token_b).await;
+    let a = head.connect_as(token_a).await;
+    let b = head.connect_as(token_b).await;
     let m = a.register_file(guest("nested")).await.unwrap();
     b.register_file(guest("nested")).await.unwrap();
 
@@ -309,10 +309,10 @@ async fn each_tenant_has_its_own_actor_names() {
     );
 
     // B cannot call A's actor by its id: answered as a made-up id is.
-    let token_b = std::fs::read_to_string(&token_b).unwrap();
+    let token_b = std::fs::read_to_string(token_b).unwrap();
     let token_b = token_b.trim();
-    let refused = call_by_id(&head, token_b, only_a.id()).await;
-    let made_up = call_by_id(&head, token_b, only_a.id() + 1000).await;
+    let refused = call_by_id(head, token_b, only_a.id()).await;
+    let made_up = call_by_id(head, token_b, only_a.id() + 1000).await;
     assert_eq!(refused.code, ErrorCode::UnknownActor, "{refused}");
     assert_eq!(
         refused.message.replace(&only_a.id().to_string(), "ID"),

@@ -57,10 +57,10 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
     let tenants = TwoTenants::start();
     let (head, worker) = (&tenants.head, tenants.worker());
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
-    let b = worker.connect_as(&token_b).await;
+    let a = head.connect_as(token_a).await;
+    let b = worker.connect_as(token_b).await;
     let nodes = node_ids(&a).await;
-    let (head_id, worker_id) = (id_of(&nodes, &head), id_of(&nodes, &worker));
+    let (head_id, worker_id) = (id_of(&nodes, head), id_of(&nodes, worker));
 
     // A's task runs on the worker, B's on the head: each tenant's rows and
     // logs are on the node it is not connected to. Both actors live on the head.
@@ -113,7 +113,7 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
 
     // `host status` on the head (where both actors live): each its own actor;
     // every node and its resources stay visible.
-    let b_on_head = head.connect_as(&token_b).await;
+    let b_on_head = head.connect_as(token_b).await;
     for (driver, mine, theirs) in [
         (&a, actor_a.id(), actor_b.id()),
         (&b_on_head, actor_b.id(), actor_a.id()),
@@ -129,7 +129,7 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
     }
 
     // `host list` on the command line; the default tenant sees neither.
-    let cli_a = |args: &[&str]| head.cli_with(args, &token_a);
+    let cli_a = |args: &[&str]| head.cli_with(args, token_a);
     let rows = listed(cli_a(&["list", "tasks", "--json"]), "task_id");
     assert_eq!(rows, [(hex(task_a.id()), "team-a".to_string())]);
     let rows = listed(cli_a(&["list", "actors", "--json"]), "actor_id");
@@ -158,10 +158,10 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
         refusal(cli_a(&["logs", &made_up, "--actor"]), &made_up)
     );
     // From the worker too (B's task log is on the head: asked of it, scoped).
-    let refused = refusal(worker.cli_with(&["logs", &foreign], &token_a), &foreign);
+    let refused = refusal(worker.cli_with(&["logs", &foreign], token_a), &foreign);
     assert_eq!(refused, refusal(cli_a(&["logs", &made_up]), &made_up));
     // Its own logs, held by the other node, A reads.
-    let out = worker.cli_with(&["logs", &hex(task_a.id())], &token_a);
+    let out = worker.cli_with(&["logs", &hex(task_a.id())], token_a);
     assert!(
         out.status.success() && text(&out).contains("hello stdout"),
         "{}",
@@ -192,14 +192,14 @@ async fn each_tenant_sees_its_own_work_and_the_admin_all() {
     // An ended actor's log stays its tenant's alone.
     actor_a.kill().await.unwrap();
     let ended = hex(actor_a.id());
-    let out = worker.cli_with(&["logs", &ended, "--actor"], &token_a);
+    let out = worker.cli_with(&["logs", &ended, "--actor"], token_a);
     assert!(
         out.status.success() && text(&out).contains("talker ready"),
         "{}",
         text(&out)
     );
     let refused = refusal(
-        worker.cli_with(&["logs", &ended, "--actor"], &token_b),
+        worker.cli_with(&["logs", &ended, "--actor"], token_b),
         &ended,
     );
     assert_eq!(
@@ -265,8 +265,8 @@ async fn module_listings_and_the_dashboard_are_scoped() {
     let tenants = TwoTenants::on_head(&["--dashboard-port", &port.to_string()]);
     let head = &tenants.head;
     let (token_a, token_b) = (&tenants.token_a, &tenants.token_b);
-    let a = head.connect_as(&token_a).await;
-    let b = head.connect_as(&token_b).await;
+    let a = head.connect_as(token_a).await;
+    let b = head.connect_as(token_b).await;
     let admin = reef::Cluster::connect_with_token(&head.address, &head.admin_token())
         .await
         .unwrap();
@@ -274,18 +274,18 @@ async fn module_listings_and_the_dashboard_are_scoped() {
     let only_b = b.register_file(guest("nested")).await.unwrap();
     let public = admin.register_file(guest("demo")).await.unwrap();
 
-    let mut listed = modules(&head, Some(&token_a));
+    let mut listed = modules(head, Some(token_a));
     listed.sort();
     let mut expected = vec![only_a.hash.clone(), public.hash.clone()];
     expected.sort();
     assert_eq!(listed, expected, "team-a's modules");
-    let listed = modules(&head, Some(&token_b));
+    let listed = modules(head, Some(token_b));
     assert!(
         listed.contains(&only_b.hash) && !listed.contains(&only_a.hash),
         "{listed:?}"
     );
     // The default tenant registered none: the public one only.
-    assert_eq!(modules(&head, None::<&std::path::Path>).len(), 3);
+    assert_eq!(modules(head, None::<&std::path::Path>).len(), 3);
     let out = head.cli(&["list", "modules", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
@@ -298,14 +298,14 @@ async fn module_listings_and_the_dashboard_are_scoped() {
     let task_b = b.task(&only_b, "add").arg(1.0).arg(2.0).submit().unwrap();
     b.get::<f64>(&task_b).await.unwrap();
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().trim().to_string();
-    let (status, body) = dashboard_get(port, "/api/tasks", &read(&token_a));
+    let (status, body) = dashboard_get(port, "/api/tasks", &read(token_a));
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         dashboard_ids(&body, "task_id"),
         [hex(task_a.id())],
         "{body}"
     );
-    let (_, body) = dashboard_get(port, "/api/tasks", &read(&token_b));
+    let (_, body) = dashboard_get(port, "/api/tasks", &read(token_b));
     assert_eq!(
         dashboard_ids(&body, "task_id"),
         [hex(task_b.id())],
@@ -325,7 +325,7 @@ async fn module_listings_and_the_dashboard_are_scoped() {
     let (status, _) = dashboard_get(
         port,
         &format!("/api/logs?id={}", hex(task_a.id())),
-        &read(&token_b),
+        &read(token_b),
     );
     assert_ne!(status, 200);
     let (status, body) = dashboard_get(port, "/api/tasks", "not-a-token");
