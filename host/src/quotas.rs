@@ -53,8 +53,64 @@ pub struct Quotas {
     limits: RwLock<HashMap<TenantId, pb::TenantQuotas>>,
     used: Mutex<HashMap<(TenantId, Counted), u64>>,
     /// Actors and placement groups created through this node, by tenant.
-    actors: Mutex<HashMap<TenantId, HashSet<u64>>>,
-    groups: Mutex<HashMap<TenantId, HashSet<u64>>>,
+    actors: Mutex<HashMap<TenantId, Members>>,
+    groups: Mutex<HashMap<TenantId, Members>>,
+}
+
+/// A tenant's actors or placement groups created through this node: those
+/// that live, and how many creations passed the quota and are not recorded
+/// yet (each holds a [`Slot`]), so that concurrent creations cannot pass it.
+#[derive(Default)]
+struct Members {
+    live: HashSet<u64>,
+    starting: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Actors,
+    Groups,
+}
+
+/// A creation's place under its tenant's actors or placement-groups quota:
+/// recorded with the new id once it exists, given back when dropped
+/// unrecorded (the creation failed). Holds nothing for a tenant without
+/// that quota.
+#[derive(Debug)]
+#[must_use = "a slot is recorded with the new id, or given back when dropped"]
+pub struct Slot {
+    held: Option<(Weak<Quotas>, TenantId, Kind)>,
+}
+
+impl Slot {
+    fn none() -> Slot {
+        Slot { held: None }
+    }
+
+    /// The creation made `id`: counted as live from now on.
+    pub fn record(mut self, id: u64) {
+        if let Some((quotas, tenant, kind)) = self.held.take() {
+            if let Some(quotas) = quotas.upgrade() {
+                let mut members = quotas.members(kind).lock().unwrap();
+                let m = members.entry(tenant).or_default();
+                m.starting = m.starting.saturating_sub(1);
+                m.live.insert(id);
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((quotas, tenant, kind)) = self.held.take() {
+            if let Some(quotas) = quotas.upgrade() {
+                let mut members = quotas.members(kind).lock().unwrap();
+                if let Some(m) = members.get_mut(&tenant) {
+                    m.starting = m.starting.saturating_sub(1);
+                }
+            }
+        }
+    }
 }
 
 /// `amount` of a counted quota, given back when dropped.
@@ -268,28 +324,32 @@ impl Quotas {
         }))
     }
 
-    /// Checks that `tenant` may create one more actor here, counting those
-    /// it created through this node that `alive` says still live.
-    pub fn check_actor(&self, tenant: &TenantId, alive: impl Fn(u64) -> bool) -> ReefResult<()> {
-        let Some(max) = self.of(tenant).and_then(|q| q.max_actors) else {
-            return Ok(());
-        };
-        let mut actors = self.actors.lock().unwrap();
-        let live = actors.entry(tenant.clone()).or_default();
-        live.retain(|id| alive(*id));
-        check_count(tenant, "actors", max, live.len())
-    }
-
-    /// Counts an actor created through this node.
-    pub fn add_actor(&self, tenant: &TenantId, id: u64) {
-        if self.of(tenant).is_some_and(|q| q.max_actors.is_some()) {
-            let mut actors = self.actors.lock().unwrap();
-            actors.entry(tenant.clone()).or_default().insert(id);
+    fn members(&self, kind: Kind) -> &Mutex<HashMap<TenantId, Members>> {
+        match kind {
+            Kind::Actors => &self.actors,
+            Kind::Groups => &self.groups,
         }
     }
 
+    /// Takes a place for one more actor of `tenant` created here, counting
+    /// those it created through this node that `alive` says still live and
+    /// the creations under way; record the actor's id in the slot once the
+    /// actor is known (`alive`), or drop it if the creation fails.
+    pub fn take_actor(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        alive: impl Fn(u64) -> bool,
+    ) -> ReefResult<Slot> {
+        let Some(max) = self.of(tenant).and_then(|q| q.max_actors) else {
+            return Ok(Slot::none());
+        };
+        self.take(Kind::Actors, tenant, max, |live| {
+            live.retain(|id| alive(*id))
+        })
+    }
+
     /// The placement groups `tenant` created through this node (to be
-    /// checked for removal before [`Quotas::check_group`]), when it has a
+    /// checked for removal before [`Quotas::take_group`]), when it has a
     /// quota on them.
     pub fn groups_of(&self, tenant: &TenantId) -> Option<Vec<u64>> {
         self.of(tenant)?.max_placement_groups?;
@@ -297,37 +357,51 @@ impl Quotas {
         Some(
             groups
                 .get(tenant)
-                .map(|g| g.iter().copied().collect())
+                .map(|g| g.live.iter().copied().collect())
                 .unwrap_or_default(),
         )
     }
 
-    /// Checks that `tenant` may create one more placement group, after
-    /// forgetting those in `removed`.
-    pub fn check_group(&self, tenant: &TenantId, removed: &[u64]) -> ReefResult<()> {
+    /// Takes a place for one more placement group of `tenant`, after
+    /// forgetting those in `removed`; record the group's id in the slot once
+    /// created.
+    pub fn take_group(self: &Arc<Self>, tenant: &TenantId, removed: &[u64]) -> ReefResult<Slot> {
         let Some(max) = self.of(tenant).and_then(|q| q.max_placement_groups) else {
-            return Ok(());
+            return Ok(Slot::none());
         };
-        let mut groups = self.groups.lock().unwrap();
-        let live = groups.entry(tenant.clone()).or_default();
-        for id in removed {
-            live.remove(id);
-        }
-        check_count(tenant, "placement groups", max, live.len())
+        self.take(Kind::Groups, tenant, max, |live| {
+            for id in removed {
+                live.remove(id);
+            }
+        })
     }
 
-    /// Counts a placement group created through this node.
-    pub fn add_group(&self, tenant: &TenantId, id: u64) {
-        if self.groups_of(tenant).is_some() {
-            let mut groups = self.groups.lock().unwrap();
-            groups.entry(tenant.clone()).or_default().insert(id);
-        }
+    /// Checks and takes a place under a count quota, at once.
+    fn take(
+        self: &Arc<Self>,
+        kind: Kind,
+        tenant: &TenantId,
+        max: u64,
+        prune: impl FnOnce(&mut HashSet<u64>),
+    ) -> ReefResult<Slot> {
+        let what = match kind {
+            Kind::Actors => "actors",
+            Kind::Groups => "placement groups",
+        };
+        let mut members = self.members(kind).lock().unwrap();
+        let m = members.entry(tenant.clone()).or_default();
+        prune(&mut m.live);
+        check_count(tenant, what, max, m.live.len() + m.starting)?;
+        m.starting += 1;
+        Ok(Slot {
+            held: Some((Arc::downgrade(self), tenant.clone(), kind)),
+        })
     }
 
     /// Forgets a removed placement group.
     pub fn remove_group(&self, id: u64) {
-        for live in self.groups.lock().unwrap().values_mut() {
-            live.remove(&id);
+        for members in self.groups.lock().unwrap().values_mut() {
+            members.live.remove(&id);
         }
     }
 }
@@ -494,7 +568,7 @@ mod tests {
 
     #[test]
     fn actors_and_groups_are_counted_while_they_live() {
-        let quotas = Quotas::default();
+        let quotas = Arc::new(Quotas::default());
         let b = TenantId::new("b");
         quotas.apply(&view(
             "b",
@@ -504,19 +578,24 @@ mod tests {
                 ..Default::default()
             },
         ));
-        quotas.check_actor(&b, |_| true).unwrap();
-        quotas.add_actor(&b, 7);
-        let err = quotas.check_actor(&b, |_| true).unwrap_err();
+        // A creation under way holds its place: a second one at the same
+        // time is refused; a failed one gives its place back.
+        let first = quotas.take_actor(&b, |_| true).unwrap();
+        let err = quotas.take_actor(&b, |_| true).unwrap_err();
         assert!(
             err.message.contains("actors quota 1 exceeded (1 in use"),
             "{err}"
         );
-        quotas.check_actor(&b, |id| id != 7).unwrap();
+        drop(first);
+        quotas.take_actor(&b, |_| true).unwrap().record(7);
+        assert!(quotas.take_actor(&b, |_| true).is_err());
+        quotas.take_actor(&b, |id| id != 7).unwrap().record(8);
 
-        quotas.check_group(&b, &[]).unwrap();
-        quotas.add_group(&b, 3);
+        let slot = quotas.take_group(&b, &[]).unwrap();
+        assert!(quotas.take_group(&b, &[]).is_err());
+        slot.record(3);
         assert_eq!(quotas.groups_of(&b), Some(vec![3]));
-        assert!(quotas.check_group(&b, &[]).is_err());
-        quotas.check_group(&b, &[3]).unwrap();
+        assert!(quotas.take_group(&b, &[]).is_err());
+        quotas.take_group(&b, &[3]).unwrap().record(4);
     }
 }

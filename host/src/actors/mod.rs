@@ -236,8 +236,9 @@ impl ActorManager {
             &mut spec.options,
             &self.config.call_defaults(),
         )?;
-        self.quotas
-            .check_actor(&spec.tenant, |id| self.is_alive(id))?;
+        let slot = self
+            .quotas
+            .take_actor(&spec.tenant, |id| self.is_alive(id))?;
         // Names are claimed in the tenant's namespace (see `names`).
         spec.name = spec
             .name
@@ -254,10 +255,10 @@ impl ActorManager {
             self.cluster.index(),
             self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
         );
-        self.quotas.add_actor(&spec.tenant, id);
         let (tx, rx) = oneshot::channel();
         if !self.cluster.is_clustered() {
             self.create_here(id, spec)?;
+            slot.record(id);
             let _ = tx.send(Ok(()));
             return Ok((id, rx));
         }
@@ -265,6 +266,7 @@ impl ActorManager {
             .lock()
             .unwrap()
             .insert(id, waiting(Reason::Placing, Vec::new()));
+        slot.record(id);
         let this = self.clone();
         tokio::spawn(async move {
             let placed = this.place(id, spec).await;

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::ReefError;
 use crate::node::Node;
+use crate::quotas::Slot;
 
 pub struct GroupService {
     node: Arc<Node>,
@@ -39,16 +40,15 @@ impl GroupService {
 }
 
 impl GroupService {
-    /// Checks the tenant's placement-group quota: its groups created through
-    /// this node, less those the control plane says are gone.
-    async fn check_quota(
+    /// Takes a place under the tenant's placement-group quota: its groups
+    /// created through this node, less those the control plane says are
+    /// gone, and the creations under way.
+    async fn take_quota(
         &self,
         control_plane: &Arc<dyn reef_gcs::ControlPlane>,
         tenant: &TenantId,
-    ) -> Result<(), Status> {
-        let Some(ids) = self.node.quotas.groups_of(tenant) else {
-            return Ok(());
-        };
+    ) -> Result<Slot, Status> {
+        let ids = self.node.quotas.groups_of(tenant).unwrap_or_default();
         let mut gone = Vec::new();
         for id in ids {
             let removed = match control_plane.pg_get(id).await {
@@ -66,7 +66,7 @@ impl GroupService {
         }
         self.node
             .quotas
-            .check_group(tenant, &gone)
+            .take_group(tenant, &gone)
             .map_err(to_status)
     }
 }
@@ -111,15 +111,16 @@ impl PlacementGroups for GroupService {
     ) -> Result<Response<pb::PlacementGroupInfo>, Status> {
         let tenant = quota_tenant(&request);
         let control_plane = self.control_plane()?;
-        if let Some(tenant) = &tenant {
-            self.check_quota(&control_plane, tenant).await?;
-        }
+        let slot = match &tenant {
+            Some(tenant) => Some(self.take_quota(&control_plane, tenant).await?),
+            None => None,
+        };
         let mut create = request.into_inner();
         // The admin's groups are the default tenant's, as its work is.
         create.tenant = tenant.as_ref().map(TenantId::to_wire).unwrap_or_default();
         let reply = control_plane.pg_create(create).await?;
-        if let Some(tenant) = &tenant {
-            self.node.quotas.add_group(tenant, reply.id);
+        if let Some(slot) = slot {
+            slot.record(reply.id);
         }
         Ok(self.seen(reply))
     }
