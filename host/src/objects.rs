@@ -38,7 +38,7 @@ use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::types::{Arg, ObjectRef};
 use crate::ids::{object_id, owner_index, prefix};
 use crate::lineage::Lineage;
-use crate::owners::Owners;
+use crate::owners::{self, Owners, Shared};
 use crate::placement::ArgumentBytes;
 use crate::spec::{object_ids, ArgSpec, Attempt, Call, FailedAttempt, TaskSpec};
 use crate::store::{Data, Located, ObjectId, ObjectStore, Resolved};
@@ -188,8 +188,17 @@ impl ObjectDirectory {
         };
         match allowed {
             Some(true) => {
-                self.owners.share(id, to);
-                return Ok(());
+                return match self.owners.share(id, to) {
+                    Shared::Full => Err(ReefError::new(
+                        ErrorCode::QuotaExceeded,
+                        format!(
+                            "object {id:#x} is shared with {} tenants already, the most one \
+                             object may be",
+                            owners::MAX_TENANTS
+                        ),
+                    )),
+                    _ => Ok(()),
+                };
             }
             Some(false) => return Err(ReefError::unknown_object(id)),
             None if self.owns(id) || !self.cluster.is_clustered() => {
@@ -224,10 +233,12 @@ impl ObjectDirectory {
                 true => self.owners.allows(*id, &tenant).is_some(),
                 false => self.owners.allows(*id, &tenant) == Some(true),
             })
-            .inspect(|id| {
-                if let Some(to) = &share_with {
-                    self.owners.share(*id, to);
-                }
+            // One whose tenant list is full is not shared (the asker hears
+            // it as unknown).
+            .filter(|id| {
+                share_with
+                    .as_ref()
+                    .is_none_or(|to| self.owners.share(*id, to) == Shared::Yes)
             })
             .collect()
     }

@@ -14,6 +14,21 @@ use reef_core::TenantId;
 
 use crate::store::ObjectId;
 
+/// The most tenants one object's list may hold (its maker and those it was
+/// shared with): the list lives as long as the object, so `share` may not
+/// grow it without a bound.
+pub const MAX_TENANTS: usize = 64;
+
+/// What [`Owners::share`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Shared {
+    Yes,
+    /// Nothing is recorded for the object here.
+    Unknown,
+    /// Its list already holds `MAX_TENANTS` tenants.
+    Full,
+}
+
 /// Tenants allowed to use each object this node owns (and foreign objects
 /// whose owner said so, while a copy is held here).
 #[derive(Default)]
@@ -32,17 +47,16 @@ impl Owners {
             .insert(id, vec![tenant.clone()]);
     }
 
-    /// Adds `to` to the tenants of a recorded object; false when `id` is
-    /// not recorded here.
-    pub fn share(&self, id: ObjectId, to: &TenantId) -> bool {
+    /// Adds `to` to the tenants of a recorded object.
+    pub fn share(&self, id: ObjectId, to: &TenantId) -> Shared {
         match self.tenants.lock().unwrap().get_mut(&id) {
+            Some(list) if list.contains(to) => Shared::Yes,
+            Some(list) if list.len() >= MAX_TENANTS => Shared::Full,
             Some(list) => {
-                if !list.contains(to) {
-                    list.push(to.clone());
-                }
-                true
+                list.push(to.clone());
+                Shared::Yes
             }
-            None => false,
+            None => Shared::Unknown,
         }
     }
 
@@ -89,10 +103,20 @@ mod tests {
         owners.record(7, &a);
         assert_eq!(owners.allows(7, &a), Some(true));
         assert_eq!(owners.allows(7, &b), Some(false));
-        assert!(owners.share(7, &b));
+        assert_eq!(owners.share(7, &b), Shared::Yes);
         assert_eq!(owners.allows(7, &b), Some(true));
-        assert!(!owners.share(8, &b), "an unknown object cannot be shared");
-        assert_eq!(owners.of(7), vec![a.clone(), b]);
+        assert_eq!(owners.share(8, &b), Shared::Unknown);
+        assert_eq!(owners.of(7), vec![a.clone(), b.clone()]);
+        // The list is bounded; sharing again with a tenant on it still works.
+        for n in 2..MAX_TENANTS {
+            assert_eq!(
+                owners.share(7, &TenantId::new(format!("t{n}"))),
+                Shared::Yes
+            );
+        }
+        assert_eq!(owners.share(7, &TenantId::new("one-more")), Shared::Full);
+        assert_eq!(owners.share(7, &b), Shared::Yes);
+        assert_eq!(owners.of(7).len(), MAX_TENANTS);
         owners.forget(7);
         assert_eq!(owners.allows(7, &a), None);
         assert!(owners.is_empty());

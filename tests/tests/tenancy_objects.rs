@@ -114,6 +114,11 @@ async fn a_tenants_objects_are_its_own_until_shared() {
     // (releases of ids B does not hold do nothing).
     assert_eq!(&*a.get_bytes(&secret).await.unwrap(), b"team-a's secret");
 
+    // Only with a tenant that exists (a made-up name is refused, typed).
+    let e = a.share(&secret, "team-nobody").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::BadArgument, "{e}");
+    assert!(e.message.contains("\"team-nobody\": no such tenant"), "{e}");
+
     // Shared: B reads it and passes it to its tasks, from either node; the
     // results of B's tasks are B's own.
     a.share(&secret, "team-b").await.unwrap();

@@ -628,6 +628,20 @@ impl Session {
         reef_core::tenant::validate_name(to)
             .map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
         let to = TenantId::new(to);
+        // Only a tenant the cluster has (an object's list of tenants is
+        // bounded: made-up names must not fill it).
+        let view = self.node.cluster.view();
+        if view.version > 0
+            && !view
+                .principals
+                .iter()
+                .any(|p| !p.admin && TenantId::from_wire(&p.tenant) == to)
+        {
+            return Err(ReefError::new(
+                ErrorCode::BadArgument,
+                format!("cannot share with tenant {:?}: no such tenant", to.as_str()),
+            ));
+        }
         let from = self.restricted.then_some(&self.tenant);
         for id in ids {
             self.node.objects.share(id, from, &to).await?;
