@@ -330,4 +330,19 @@ async fn each_tenant_has_its_own_actor_names() {
     assert_eq!(a.get::<f64>(&total).await.unwrap(), 101.0);
     let total = model_b.call("total").submit().unwrap();
     assert_eq!(b.get::<f64>(&total).await.unwrap(), 201.0);
+
+    // Once A's actor is dead, B is still told there is no such actor (not
+    // that it died); A hears of its death.
+    only_a.kill().await.unwrap();
+    let dead = only_a.call("total").submit().unwrap();
+    let e = a.get::<f64>(&dead).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ActorDead, "{e}");
+    let refused = call_by_id(head, token_b, only_a.id()).await;
+    assert_eq!(refused.code, ErrorCode::UnknownActor, "{refused}");
+    assert_eq!(
+        refused.message.replace(&only_a.id().to_string(), "ID"),
+        made_up
+            .message
+            .replace(&(only_a.id() + 1000).to_string(), "ID")
+    );
 }

@@ -104,8 +104,9 @@ enum Entry {
     },
     Local(Arc<Actor>),
     Remote(RemoteActor),
-    /// Calls fail with this error as it is.
-    Gone(ReefError),
+    /// Calls fail with this error as it is, except those of a tenant other
+    /// than the actor's (when known), which are told there is no such actor.
+    Gone(ReefError, Option<TenantId>),
 }
 
 struct RemoteActor {
@@ -408,10 +409,10 @@ impl ActorManager {
         let new = match placed {
             Ok(None) => return,
             Ok(Some(remote)) => Entry::Remote(remote),
-            Err(e) => Entry::Gone(e),
+            Err(e) => Entry::Gone(e, None),
         };
         let outcome = match &new {
-            Entry::Gone(e) => Err(e.clone()),
+            Entry::Gone(e, _) => Err(e.clone()),
             _ => Ok(()),
         };
         let old = {
@@ -639,10 +640,10 @@ impl ActorManager {
         while let Some(call) = mailbox.recv().await {
             self.objects.fail(call.return_id, dead(&cause), &call.args);
         }
-        self.entries
-            .lock()
-            .unwrap()
-            .insert(actor.id, Entry::Gone(dead(&cause)));
+        self.entries.lock().unwrap().insert(
+            actor.id,
+            Entry::Gone(dead(&cause), Some(actor.tenant.clone())),
+        );
         self.release_name(&actor);
     }
 
@@ -698,7 +699,7 @@ impl ActorManager {
             .entries
             .lock()
             .unwrap()
-            .insert(id, Entry::Gone(dead(&cause)));
+            .insert(id, Entry::Gone(dead(&cause), None));
         self.report_state(id, Some(&cause));
         if let Some(Entry::Waiting { calls, doomed, .. }) = old {
             self.fail_doomed(id, doomed, Err(cause.clone()));
@@ -751,8 +752,14 @@ impl ActorManager {
                 drop(entries);
                 self.forward_call(actor, call, node_id);
             }
-            Some(Entry::Gone(e)) => {
-                let e = e.clone();
+            Some(Entry::Gone(e, tenant)) => {
+                // Another tenant's dead actor answers as a missing one does.
+                let e = match (&call.caller, tenant) {
+                    (Some(caller), Some(tenant)) if caller != tenant => {
+                        ReefError::new(ErrorCode::UnknownActor, format!("no actor {actor}"))
+                    }
+                    _ => e.clone(),
+                };
                 drop(entries);
                 self.objects.fail(call.return_id, e, &call.args);
             }
@@ -960,13 +967,19 @@ impl ActorManager {
                     *kill = true;
                     Next::Done
                 }
-                Some(Entry::Gone(_)) => Next::Done,
+                Some(Entry::Gone(_, tenant)) => {
+                    if let Some(tenant) = tenant {
+                        check_tenant(actor, tenant, caller)?;
+                    }
+                    Next::Done
+                }
                 Some(Entry::Remote(remote)) => {
                     if let (Some(spec), Some(_)) = (&remote.spec, caller) {
                         check_tenant(actor, &spec.tenant, caller)?;
                     }
                     if remote.spec.is_some() || caller.is_none() {
-                        match entries.insert(actor, Entry::Gone(killed())) {
+                        let tenant = remote.spec.as_ref().map(|s| s.tenant.clone());
+                        match entries.insert(actor, Entry::Gone(killed(), tenant)) {
                             Some(Entry::Remote(remote)) => Next::Route(remote),
                             _ => unreachable!("matched above"),
                         }
@@ -1024,7 +1037,9 @@ impl ActorManager {
             let forgotten = {
                 let mut entries = self.entries.lock().unwrap();
                 match entries.get(&actor) {
-                    Some(Entry::Remote(_)) => entries.insert(actor, Entry::Gone(killed())),
+                    Some(Entry::Remote(_)) => {
+                        entries.insert(actor, Entry::Gone(killed(), caller.cloned()))
+                    }
                     _ => None,
                 }
             };
@@ -1219,10 +1234,12 @@ impl ActorManager {
             for id in ids {
                 // An actor without restarts (the default) is gone with its
                 // node: nothing to wait for or ask the control plane about.
-                if matches!(entries.get(&id), Some(Entry::Remote(a)) if a.lifecycle.max_restarts == 0)
-                {
-                    entries.insert(id, Entry::Gone(cause(id)));
-                    continue;
+                if let Some(Entry::Remote(a)) = entries.get(&id) {
+                    if a.lifecycle.max_restarts == 0 {
+                        let tenant = a.spec.as_ref().map(|s| s.tenant.clone());
+                        entries.insert(id, Entry::Gone(cause(id), tenant));
+                        continue;
+                    }
                 }
                 let old = entries.insert(id, waiting(Reason::Restarting, Vec::new()));
                 if let Some(Entry::Remote(a)) = old {
