@@ -186,6 +186,12 @@ impl NodeApi for NodeService {
         let revoked_in = revoked.clone();
         tokio::spawn(async move {
             loop {
+                // Ops waiting behind a check are bounded: read no more meanwhile.
+                tokio::select! {
+                    _ = session.room() => {}
+                    _ = closing.cancelled() => break,
+                    _ = revoked_in.cancelled() => break,
+                }
                 let message = tokio::select! {
                     m = inbound.message() => m,
                     _ = closing.cancelled() => break,

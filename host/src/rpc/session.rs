@@ -55,12 +55,20 @@ pub struct Session {
     /// Ops that arrived while a check asked another node: handled, in
     /// order, once it is answered.
     deferred: Mutex<Deferred>,
+    /// Woken when the deferred queue drains below `MAX_DEFERRED`.
+    deferred_room: tokio::sync::Notify,
     /// The tenant's arena-bytes quota taken by objects the driver put and
     /// holds (given back when it releases them or leaves).
     charges: Mutex<HashMap<ObjectId, Charge>>,
     /// The driver's process, once it connected to the descriptor socket.
     peer: Mutex<Option<Arc<super::fds::Peer>>>,
 }
+
+/// The most ops a session keeps waiting behind a check that asks another
+/// node (`Verdict::Ask`, at most 10 s): past it the session reads no more of
+/// the driver's stream until they drain (`Session::room`), so gRPC's flow
+/// control holds the driver back instead of the node's memory growing.
+const MAX_DEFERRED: usize = 16_384;
 
 #[derive(Default)]
 struct Deferred {
@@ -106,6 +114,7 @@ impl Session {
             tenant,
             restricted,
             deferred: Mutex::default(),
+            deferred_room: tokio::sync::Notify::new(),
             job,
             node,
             fds,
@@ -301,6 +310,24 @@ impl Session {
         self.handle_now(op);
     }
 
+    /// Waits while `MAX_DEFERRED` ops or more wait behind a check (the
+    /// session's reader calls this before taking the driver's next batch).
+    pub async fn room(&self) {
+        loop {
+            let notified = self.deferred_room.notified();
+            tokio::pin!(notified);
+            // Registered before the look, so a wake-up in between is kept.
+            notified.as_mut().enable();
+            {
+                let deferred = self.deferred.lock().unwrap();
+                if deferred.closed || deferred.queue.len() < MAX_DEFERRED {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// A check asked another node was answered: handles the ops that came
     /// meanwhile, in order, until one asks again (its answer resumes).
     fn resume(self: &Arc<Self>) {
@@ -309,6 +336,8 @@ impl Session {
             deferred.asking = false;
             if deferred.closed {
                 deferred.queue.clear();
+                drop(deferred);
+                self.deferred_room.notify_waiters();
                 return;
             }
             if deferred.draining {
@@ -324,8 +353,14 @@ impl Session {
                     true => None,
                     false => deferred.queue.pop_front(),
                 };
+                let room = deferred.queue.len() + 1 == MAX_DEFERRED;
                 match next {
-                    Some(op) => op,
+                    Some(op) => {
+                        if room {
+                            self.deferred_room.notify_waiters();
+                        }
+                        op
+                    }
                     None => {
                         deferred.draining = false;
                         return;
@@ -837,6 +872,7 @@ impl Session {
             deferred.closed = true;
             deferred.queue.clear();
         }
+        self.deferred_room.notify_waiters();
         self.node
             .tasks
             .table()
