@@ -17,6 +17,7 @@ pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
+pub mod fastmap;
 pub mod grants;
 pub mod guest;
 pub mod ids;

@@ -14,7 +14,8 @@
 //! (`reef_lineage_evicted`). A result whose entry was evicted cannot be
 //! rebuilt and says so.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::fastmap::{FastMap, FastSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use prometheus_client::metrics::counter::Counter;
@@ -57,12 +58,12 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<ObjectId, Entry>,
+    entries: FastMap<ObjectId, Entry>,
     order: BTreeMap<u64, ObjectId>,
     next_seq: u64,
     bytes: u64,
     /// Results that still exist but whose entry was evicted (for the error).
-    evicted: HashSet<ObjectId>,
+    evicted: FastSet<ObjectId>,
 }
 
 pub struct Lineage {

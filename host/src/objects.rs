@@ -24,7 +24,8 @@
 //!   its own lost or freed arguments rebuilt the same way when it needs
 //!   them. Another node that finds an object lost asks its owner again.
 
-use std::collections::{HashMap, HashSet};
+use crate::fastmap::{FastMap, FastSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -104,12 +105,12 @@ pub struct ObjectDirectory {
     /// Counter of the ids the node allocates itself (slot 0).
     next_object: AtomicU64,
     /// Owner side: nodes other than this one holding a copy of our objects.
-    copies: Mutex<HashMap<ObjectId, Vec<String>>>,
+    copies: Mutex<FastMap<ObjectId, Vec<String>>>,
     /// Owner side: results being produced on another node.
-    forwarded: Mutex<HashMap<ObjectId, Forwarded>>,
+    forwarded: Mutex<FastMap<ObjectId, Forwarded>>,
     /// Producer side: the attempt number of each other node's task result
     /// being made here, sent with the result (the owner ignores a stale one).
-    attempts: Mutex<HashMap<ObjectId, u32>>,
+    attempts: Mutex<FastMap<ObjectId, u32>>,
     /// Owner side: the tenants that may use each object.
     owners: Owners,
 }
@@ -353,9 +354,9 @@ impl ObjectDirectory {
     pub async fn resolve_args(
         self: &Arc<Self>,
         args: &[ArgSpec],
-    ) -> ReefResult<(Vec<Arg>, HashSet<ObjectId>)> {
+    ) -> ReefResult<(Vec<Arg>, FastSet<ObjectId>)> {
         let mut out = Vec::with_capacity(args.len());
-        let mut allowed = HashSet::new();
+        let mut allowed = FastSet::default();
         for (i, arg) in args.iter().enumerate() {
             match arg {
                 ArgSpec::Inline(b) => out.push(Arg::Inline(b.to_vec())),

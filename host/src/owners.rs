@@ -7,7 +7,7 @@
 //! the checks are made where requests enter a node (`rpc::session`, the
 //! peer service) and an entry goes when its object is freed here.
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap;
 use std::sync::Mutex;
 
 use reef_core::TenantId;
@@ -33,7 +33,7 @@ pub enum Shared {
 /// whose owner said so, while a copy is held here).
 #[derive(Default)]
 pub struct Owners {
-    tenants: Mutex<HashMap<ObjectId, Vec<TenantId>>>,
+    tenants: Mutex<FastMap<ObjectId, Vec<TenantId>>>,
 }
 
 impl Owners {

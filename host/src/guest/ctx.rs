@@ -1,6 +1,6 @@
 //! The per-instance state a guest's host calls work on (the `Store` data).
 
-use std::collections::HashSet;
+use crate::fastmap::FastSet;
 use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
@@ -99,7 +99,7 @@ pub struct GuestCtx {
     pub memory: MemoryLimiter,
     pub views: Views,
     /// Objects this guest may read: its arguments and what it created.
-    pub allowed: HashSet<ObjectId>,
+    pub allowed: FastSet<ObjectId>,
     /// References this guest holds (its puts and submissions), dropped at the end.
     pub owned: Vec<ObjectId>,
     pub panic_message: Option<String>,
@@ -159,7 +159,7 @@ impl GuestCtx {
                 hit: false,
             },
             views: Views::default(),
-            allowed: HashSet::new(),
+            allowed: FastSet::default(),
             owned: Vec::new(),
             panic_message: None,
             output,

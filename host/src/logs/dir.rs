@@ -8,6 +8,7 @@
 //! ones included), so a reader's `next_offset` stays valid while older
 //! segments go.
 
+use crate::fastmap::FastMap;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -115,8 +116,8 @@ struct Span {
 
 #[derive(Default)]
 struct Inner {
-    streams: HashMap<Key, StreamState>,
-    calls: HashMap<u64, Span>,
+    streams: FastMap<Key, StreamState>,
+    calls: FastMap<u64, Span>,
     call_order: VecDeque<u64>,
     files: usize,
     next_seq: u64,

@@ -4,7 +4,8 @@
 //! anything that waits (get, wait, actor creation) runs on a task of its own
 //! and answers by request id. Replies are batched onto the outbound stream.
 
-use std::collections::{HashMap, HashSet};
+use crate::fastmap::{FastMap, FastSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,13 +37,13 @@ pub struct Session {
     prefix: u64,
     out: mpsc::UnboundedSender<pb::ServerReply>,
     /// Objects the driver holds a handle to.
-    held: Mutex<HashSet<ObjectId>>,
+    held: Mutex<FastSet<ObjectId>>,
     /// Objects the driver is reading (segments it maps, objects it pulls).
-    pins: Mutex<HashMap<ObjectId, Vec<Arc<Data>>>>,
+    pins: Mutex<FastMap<ObjectId, Vec<Arc<Data>>>>,
     /// Segments being written by the driver, not yet sealed.
-    buffers: Mutex<HashMap<ObjectId, Block>>,
+    buffers: Mutex<FastMap<ObjectId, Block>>,
     /// Buffers the driver pushes over raw connections (`node.uploads`).
-    streams: Mutex<HashSet<ObjectId>>,
+    streams: Mutex<FastSet<ObjectId>>,
     /// Keeps the prefix's slot from other sessions until this one closes.
     slot: Mutex<Option<SlotLease>>,
     /// The session's job in the control plane.
@@ -59,7 +60,7 @@ pub struct Session {
     deferred_room: tokio::sync::Notify,
     /// The tenant's arena-bytes quota taken by objects the driver put and
     /// holds (given back when it releases them or leaves).
-    charges: Mutex<HashMap<ObjectId, Charge>>,
+    charges: Mutex<FastMap<ObjectId, Charge>>,
     /// The driver's process, once it connected to the descriptor socket.
     peer: Mutex<Option<Arc<super::fds::Peer>>>,
 }

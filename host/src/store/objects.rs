@@ -29,6 +29,7 @@
 //! fails with `QUOTA_EXCEEDED` when only spilling more of its objects could
 //! have made it.
 
+use crate::fastmap::FastMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,7 +127,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Table {
-    objects: HashMap<ObjectId, Entry>,
+    objects: FastMap<ObjectId, Entry>,
     clock: u64,
     spilled_bytes: u64,
     /// Bytes of objects being written to the spill directory now.

@@ -17,7 +17,7 @@ pub mod history;
 mod retry;
 mod table;
 
-use std::collections::HashSet;
+use crate::fastmap::FastSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,7 @@ struct GuestCall {
     module: Arc<Module>,
     function: String,
     args: Vec<Arg>,
-    allowed: HashSet<ObjectId>,
+    allowed: FastSet<ObjectId>,
     resources: Resources,
     permit: crate::scheduler::Permit,
     limits: Limits,

@@ -1,7 +1,7 @@
 //! The tasks of this node that have not finished: their state for `host
 //! status`, and how to stop them.
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -68,7 +68,7 @@ pub struct TaskRow {
 
 #[derive(Default)]
 pub struct TaskTable {
-    live: Mutex<HashMap<ObjectId, LiveTask>>,
+    live: Mutex<FastMap<ObjectId, LiveTask>>,
 }
 
 impl TaskTable {
