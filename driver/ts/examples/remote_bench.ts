@@ -1,0 +1,83 @@
+// Times the TypeScript driver as a remote driver (`sharedMemory: false`: the
+// bytes go over raw TCP connections to the node's port) putting and getting
+// one large object. Run by `make bench` (group `remote`, benches/src/remote.rs)
+// against a node it started:
+//   node dist-test/examples/remote_bench.js --address HOST:PORT [--size BYTES] [--runs N] [--ops put,get]
+// with the cluster token in $REEF_TOKEN (or $REEF_TOKEN_FILE). Prints one line
+// per operation, `put_ms <t1> <t2> ...` and `get_ms ...`; the caller takes
+// the medians (this script judges nothing).
+
+import { parseArgs } from "node:util";
+
+import { Cluster } from "@reef/driver";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      address: { type: "string" },
+      size: { type: "string", default: String(1 << 30) },
+      runs: { type: "string", default: "5" },
+      ops: { type: "string", default: "put,get" },
+    },
+  });
+  if (!values.address) throw new Error("--address HOST:PORT is required");
+  const size = Number(values.size);
+  const runs = Number(values.runs);
+  if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`--size must be a positive integer, got ${values.size}`);
+  if (!Number.isSafeInteger(runs) || runs <= 0) throw new Error(`--runs must be a positive integer, got ${values.runs}`);
+  const ops = values.ops!.split(",");
+  const bad = ops.find((op) => op !== "put" && op !== "get");
+  if (bad !== undefined) throw new Error(`--ops: unknown operation \`${bad}\` (put, get)`);
+
+  const cluster = await Cluster.connect(values.address, { sharedMemory: false });
+  try {
+    if (cluster.isSameMachine) throw new Error("the driver maps the node's arena: the same-machine path is on");
+    // Touched (every page written) before timing, as the Rust figure's buffer.
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4096) data[i] = (i >>> 12) & 0xff;
+    // Room for the object: wait for buffers an earlier driver released (the
+    // release is a message) to be freed.
+    const roomy = async () => {
+      const { arenaCapacity, arenaUsed } = (await cluster.status()).store;
+      return arenaUsed + size <= arenaCapacity;
+    };
+    const untilRoomy = async () => {
+      for (let waited = 0; !(await roomy()); waited += 10) {
+        if (waited > 30_000) throw new Error(`the node's arena has no room for ${size} bytes`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await untilRoomy();
+
+    const putMs: number[] = [];
+    for (let r = 0; ops.includes("put") && r < runs; r++) {
+      const started = performance.now();
+      const obj = await cluster.put(data);
+      putMs.push(performance.now() - started);
+      obj.release();
+      await untilRoomy();
+    }
+    if (ops.includes("put")) console.log(`put_ms ${putMs.map((t) => t.toFixed(2)).join(" ")}`);
+    if (!ops.includes("get")) return;
+
+    const obj = await cluster.put(data);
+    const getMs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const started = performance.now();
+      const back = await cluster.getBytes(obj);
+      getMs.push(performance.now() - started);
+      if (back.length !== size || back[4096] !== data[4096] || back[size - 4096] !== data[size - 4096]) {
+        throw new Error(`get returned ${back.length} bytes that differ from the put's`);
+      }
+    }
+    console.log(`get_ms ${getMs.map((t) => t.toFixed(2)).join(" ")}`);
+    obj.release();
+  } finally {
+    await cluster.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`remote_bench: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
