@@ -238,6 +238,15 @@ pub async fn figures() -> Result<()> {
         Bound::AtMost(MAP_TARGET_MS),
     )
     .print();
+    let host = host_sum_samples(&cluster, &obj, MAP_N, MAP_WARMUP, MAP_RUNS).await?;
+    Figure::new(
+        "map/reduce's sums host-native (a Rust loop over the arena in the driver, one thread: \
+         the memory-bandwidth floor, median)",
+        median_us(&host) / 1e3,
+        Unit::Millis,
+        Bound::Report,
+    )
+    .print();
     Ok(())
 }
 
