@@ -104,6 +104,7 @@ fn ts_figures(node: &ChildNode, len: usize, runs: usize) -> Result<()> {
     for run in &TS_RUNS {
         let mut command = Command::new("node");
         command
+            .arg("--expose-gc")
             .arg(&script)
             .args(["--address", &node.address])
             .args(["--size", &len.to_string(), "--runs", &runs.to_string()])
@@ -137,6 +138,17 @@ fn ts_figures(node: &ChildNode, len: usize, runs: usize) -> Result<()> {
                 gb_per_s(len, &times),
                 Unit::GBPerSec,
                 run.bound,
+            )
+            .print();
+        }
+        if run.tunables.is_none() && run.ops.contains("get") {
+            let times = ts_times(&stdout, "get_into_ms")?;
+            Figure::new(
+                "remote TS driver get of 1 GiB into a reused buffer (getBytes(ref, { into }), \
+                 loopback TCP, median)",
+                gb_per_s(len, &times),
+                Unit::GBPerSec,
+                Bound::Report,
             )
             .print();
         }

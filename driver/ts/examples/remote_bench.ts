@@ -2,9 +2,10 @@
 // bytes go over raw TCP connections to the node's port) putting and getting
 // one large object. Run by `make bench` (group `remote`, benches/src/remote.rs)
 // against a node it started:
-//   node dist-test/examples/remote_bench.js --address HOST:PORT [--size BYTES] [--runs N] [--ops put,get]
+//   node --expose-gc dist-test/examples/remote_bench.js --address HOST:PORT [--size BYTES] [--runs N] [--ops put,get]
 // with the cluster token in $REEF_TOKEN (or $REEF_TOKEN_FILE). Prints one line
-// per operation, `put_ms <t1> <t2> ...` and `get_ms ...`; the caller takes
+// per operation, `put_ms <t1> <t2> ...`, `get_ms ...` (each into a fresh
+// buffer) and `get_into_ms ...` (into one reused buffer); the caller takes
 // the medians (this script judges nothing).
 
 import { parseArgs } from "node:util";
@@ -63,6 +64,10 @@ async function main(): Promise<void> {
     const obj = await cluster.put(data);
     const getMs: number[] = [];
     for (let r = 0; r < runs; r++) {
+      // The previous run's 1 GiB result is garbage: freed here (with
+      // --expose-gc), not by a collection inside the next timed get (as the
+      // Rust figure drops its buffer between runs).
+      (globalThis as { gc?: () => void }).gc?.();
       const started = performance.now();
       const back = await cluster.getBytes(obj);
       getMs.push(performance.now() - started);
@@ -71,6 +76,21 @@ async function main(): Promise<void> {
       }
     }
     console.log(`get_ms ${getMs.map((t) => t.toFixed(2)).join(" ")}`);
+
+    // Into one buffer reused from get to get (`getBytes(ref, { into })`),
+    // touched first as the put's: no page faults while the bytes arrive.
+    const into = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4096) into[i] = 1;
+    const intoMs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const started = performance.now();
+      const back = await cluster.getBytes(obj, { into });
+      intoMs.push(performance.now() - started);
+      if (back.buffer !== into.buffer || back.length !== size || back[4096] !== data[4096]) {
+        throw new Error("get into a buffer returned other bytes than the put's");
+      }
+    }
+    console.log(`get_into_ms ${intoMs.map((t) => t.toFixed(2)).join(" ")}`);
     obj.release();
   } finally {
     await cluster.close();

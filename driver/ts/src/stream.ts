@@ -233,9 +233,12 @@ export class Streamer {
     );
   }
 
-  /** Reads the `len` bytes of object `id` (pinned by the node for this session). */
-  async pull(id: bigint, len: number): Promise<Uint8Array> {
-    const out = Buffer.allocUnsafe(len);
+  /**
+   * Reads the `len` bytes of object `id` (pinned by the node for this
+   * session) into `into` (exactly `len` bytes) or a new buffer.
+   */
+  async pull(id: bigint, len: number, into?: Uint8Array): Promise<Uint8Array> {
+    const out = into ?? Buffer.allocUnsafe(len);
     await Promise.all(
       stripes(len).map(async ([start, end]) => {
         const conn = await this.open(PULL_MAGIC, id, start, end);

@@ -77,6 +77,36 @@ describe("remote driver (sharedMemory: false)", () => {
     assert.deepEqual(Buffer.from(await cluster.getBytes(r)), small);
   });
 
+  test("getBytes into a caller's buffer: streamed and inline objects, a buffer too small", { timeout: 120_000 }, async () => {
+    const big = pattern((3 << 20) + 5, 11);
+    const small = pattern(999, 5);
+    const [bigRef, smallRef] = [await cluster.put(big), await cluster.put(small)];
+    const into = new Uint8Array(4 << 20).fill(0xee);
+
+    const back = await cluster.getBytes(bigRef, { into });
+    assert.equal(back.buffer, into.buffer, "the bytes land in the caller's buffer");
+    assert.equal(back.length, big.length);
+    assert.equal(sha256(back), sha256(big));
+    assert.equal(into[big.length], 0xee, "nothing written past the object");
+
+    const inline = await cluster.getBytes(smallRef, { into });
+    assert.equal(inline.buffer, into.buffer);
+    assert.deepEqual(Buffer.from(inline), small);
+
+    await assert.rejects(cluster.getBytes(bigRef, { into: new Uint8Array(1 << 20) }), (e: Error) => {
+      assert.equal(e.name, "ArgumentError");
+      assert.match(e.message, /options\.into holds 1048576 bytes, the object 3145733/);
+      return true;
+    });
+    await assert.rejects(cluster.getBytes(bigRef, { into: [1, 2] as unknown as Uint8Array }), /must be a Uint8Array/);
+    // The refused get unpinned the object: it is still read, and freed on release.
+    assert.equal(sha256(await cluster.getBytes(bigRef)), sha256(big));
+    const used = await arenaUsed();
+    bigRef.release();
+    smallRef.release();
+    await eventually(async () => (await arenaUsed()) < used, 10_000, "the released object freed");
+  });
+
   test("a driver killed mid-put leaves no buffer behind", { timeout: 120_000 }, async () => {
     const before = await arenaUsed();
     const size = 256 << 20;
