@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 import { Cluster, LocalNode } from "@reef/driver";
 
@@ -105,6 +107,27 @@ describe("remote driver (sharedMemory: false)", () => {
     bigRef.release();
     smallRef.release();
     await eventually(async () => (await arenaUsed()) < used, 10_000, "the released object freed");
+  });
+
+  test("a large result the caller dropped is not kept by the driver", { timeout: 120_000 }, async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const obj = await cluster.put(pattern(96 << 20, 13));
+    // Its memory, watched through a WeakRef from a function of its own (a
+    // suspended async frame would keep its locals).
+    const watch = async () => new WeakRef((await cluster.getBytes(obj)).buffer);
+    const memory = await watch();
+    // A deref keeps its target until the current job ends: collect in the next one.
+    const tick = () => new Promise((r) => setTimeout(r, 10));
+    let freed = false;
+    for (let i = 0; i < 10 && !freed; i++) {
+      await tick();
+      gc();
+      await tick();
+      freed = memory.deref() === undefined;
+    }
+    assert.ok(freed, "the 96 MiB result is still reachable after 10 collections");
+    obj.release();
   });
 
   test("a driver killed mid-put leaves no buffer behind", { timeout: 120_000 }, async () => {
