@@ -54,7 +54,14 @@ dashboard-test: build
 check-cycles:
 	python3 scripts/check-cycles.py host/src
 
+# The `remote` group runs the TS driver too (driver/ts/examples/remote_bench.ts), when node is installed.
 bench: build
+	@if command -v npm >/dev/null; then \
+		cd driver/ts && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && \
+		{ [ -f dist-test/examples/remote_bench.js ] && \
+		  [ -z "$$(find src examples proto -newer dist-test/examples/remote_bench.js | head -1)" ] || \
+		  npm run build; }; \
+	else echo "bench: npm is not installed: the TS driver rows are skipped (scripts/install-deps.sh)"; fi
 	$(CARGO) run --release -p reef-benches --bin bench
 
 # Reef and Ray side by side: installs Ray and numpy into target/bench-ray/venv

@@ -219,6 +219,17 @@ def map_reduce(n=GIB // 8, parts=64, warmup=1, runs=5):
     return sum_parts(n, parts, warmup, runs, keep_local=False)
 
 
+def stored_sum(n=GIB // 8, warmup=1, runs=5):
+    """numpy summing the stored 0..n array in the driver, one thread, read in place
+    (`ray.get` of a numpy array maps the object store's copy): the map/reduce's floor."""
+    xs = ray.get(ARRAYS.get(n))
+    ARRAYS.local = None
+    expected = n * (n - 1) // 2
+    for _ in range(warmup):
+        assert xs.sum() == expected
+    return {"samples": [timed(lambda: xs.sum()) for _ in range(runs)]}
+
+
 def drop_arrays():
     """Frees the stored seed / map-reduce array."""
     ARRAYS.__init__()
@@ -336,6 +347,7 @@ WORKLOADS = {
         seed_demo,
         numpy_sum,
         map_reduce,
+        stored_sum,
         drop_arrays,
         readers,
         dag,

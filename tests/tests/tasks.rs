@@ -246,6 +246,66 @@ async fn custom_resources_gate_tasks() {
     assert_eq!(err.code, ErrorCode::Infeasible, "{err}");
 }
 
+/// The Rust SDK's `f64s::sum` order: element `2k` of each block of 8 into
+/// partial `k`, element `2k + 1` into `k + 4`, tail element `t` into `t`; then
+/// `((p0+p4) + (p2+p6)) + ((p1+p5) + (p3+p7))`.
+fn eight_way_sum(xs: &[f64]) -> f64 {
+    let mut p = [0.0f64; 8];
+    let blocks = xs.chunks_exact(8);
+    let tail = blocks.remainder();
+    for block in blocks {
+        for k in 0..4 {
+            p[k] += block[2 * k];
+            p[k + 4] += block[2 * k + 1];
+        }
+    }
+    for (k, x) in tail.iter().enumerate() {
+        p[k] += x;
+    }
+    ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
+}
+
+#[tokio::test]
+async fn the_guest_simd_sum_adds_every_element_in_its_documented_order() {
+    // Values whose sum depends on the order of the additions, so that a block
+    // added twice, skipped or folded into the wrong partial changes the bits;
+    // lengths and offsets around the SIMD loop's 16- and 8-element steps.
+    let cluster = node().await;
+    let m = cluster.register_file(guest("demo")).await.unwrap();
+    let xs: Vec<f64> = (0..1000).map(|i| 1.0 / (i as f64 + 1.0) - 0.3).collect();
+    let data = cluster.put_f64s(&xs).await.unwrap();
+    for (start, end) in [
+        (0, 0),
+        (0, 7),
+        (0, 8),
+        (0, 15),
+        (0, 16),
+        (0, 17),
+        (0, 24),
+        (0, 31),
+        (0, 32),
+        (0, 40),
+        (1, 26),
+        (3, 516),
+        (0, 1000),
+    ] {
+        let r = cluster
+            .task(&m, "sum_slice")
+            .arg(&data)
+            .arg(start as u64)
+            .arg(end as u64)
+            .submit()
+            .unwrap();
+        let got = cluster.get::<f64>(&r).await.unwrap();
+        let expected = eight_way_sum(&xs[start..end]);
+        assert_eq!(
+            got.to_bits(),
+            expected.to_bits(),
+            "{start}..{end}: {got} != {expected}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn small_objects_are_viewable() {
     let cluster = node().await;

@@ -336,7 +336,7 @@ async fn map_reduce(cluster: &Cluster, ray: &mut Ray) -> Result<()> {
     let job = SumParts::map_reduce(cluster, &obj);
     let runs = json!({"warmup": seed::MAP_WARMUP, "runs": seed::MAP_RUNS});
     let mut reef = vec![vec![]; modules.len()];
-    let mut theirs = vec![];
+    let (mut theirs, mut host, mut numpy) = (vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
         for ((module, _), samples) in modules.iter().zip(&mut reef) {
             samples.extend(
@@ -345,6 +345,11 @@ async fn map_reduce(cluster: &Cluster, ray: &mut Ray) -> Result<()> {
             );
         }
         theirs.extend(ray.durations("map_reduce", runs.clone(), "samples").await?);
+        host.extend(
+            seed::host_sum_samples(cluster, &obj, seed::MAP_N, seed::MAP_WARMUP, seed::MAP_RUNS)
+                .await?,
+        );
+        numpy.extend(ray.durations("stored_sum", runs.clone(), "samples").await?);
     }
     ray.run("drop_arrays", json!({})).await?;
     let n = ROUNDS * seed::MAP_RUNS;
@@ -362,5 +367,16 @@ async fn map_reduce(cluster: &Cluster, ray: &mut Ray) -> Result<()> {
         )
         .print();
     }
+    Compared::new(
+        format!(
+            "map/reduce's sums host-native in the driver, one thread: the memory-bandwidth \
+             floor (reef: Rust loop over the arena; ray: numpy sum of the stored array; \
+             median of {n})"
+        ),
+        ms(&host),
+        ms(&numpy),
+        Unit::Millis,
+    )
+    .print();
     Ok(())
 }

@@ -37,6 +37,8 @@ const PUSH_MAGIC = Buffer.from([0xee, 0x52, 0x45, 0x45, 0x46, 0x50, 0x55, 1]);
 /** `Status` values of a reply header (`reef_core::wire::Status`). */
 const STATUS_CODES = ["OK", "UNAUTHENTICATED", "UNKNOWN_OBJECT", "INTERNAL", "BAD_ARGUMENT", "STORE_FULL", "INTERNAL"];
 
+const EMPTY = new Uint8Array(0);
+
 /** The typed error of a refused request: its message is `CODE: text`. */
 function replyError(status: number, message: string): ReefError {
   const m = /^([A-Z_]+): ([\s\S]*)$/.exec(message);
@@ -51,7 +53,7 @@ function replyError(status: number, message: string): ReefError {
  * reply header, the first bytes of a body), then copied into the next read.
  */
 class RawConnection {
-  private target: Uint8Array = new Uint8Array(0);
+  private target: Uint8Array = EMPTY;
   private filled = 0;
   private waiting: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
@@ -166,6 +168,15 @@ class RawConnection {
     });
   }
 
+  /**
+   * Forgets the last read's memory: a kept connection would otherwise hold
+   * the previous get's result (up to the object's size) until its next read.
+   */
+  forgetTarget(): void {
+    this.target = EMPTY;
+    this.filled = 0;
+  }
+
   /** Reads a reply header: the size, or throws the node's typed error. */
   async reply(): Promise<number> {
     const head = Buffer.alloc(9);
@@ -182,6 +193,7 @@ class RawConnection {
 
   close(): void {
     this.failure ??= new ConnectionError("UNAVAILABLE", "closed");
+    this.forgetTarget();
     this.socket.destroy();
   }
 }
@@ -233,9 +245,12 @@ export class Streamer {
     );
   }
 
-  /** Reads the `len` bytes of object `id` (pinned by the node for this session). */
-  async pull(id: bigint, len: number): Promise<Uint8Array> {
-    const out = Buffer.allocUnsafe(len);
+  /**
+   * Reads the `len` bytes of object `id` (pinned by the node for this
+   * session) into `into` (exactly `len` bytes) or a new buffer.
+   */
+  async pull(id: bigint, len: number, into?: Uint8Array): Promise<Uint8Array> {
+    const out = into ?? Buffer.allocUnsafe(len);
     await Promise.all(
       stripes(len).map(async ([start, end]) => {
         const conn = await this.open(PULL_MAGIC, id, start, end);
@@ -293,6 +308,7 @@ export class Streamer {
   }
 
   private keep(conn: RawConnection): void {
+    conn.forgetTarget();
     if (this.idle.length < MAX_IDLE && !conn.broken) this.idle.push(conn);
     else conn.close();
   }

@@ -108,23 +108,57 @@ mod imp {
         ]
     }
 
+    /// Loads two `f64`s at `p.add(k)`.
+    ///
+    /// # Safety
+    /// `p.add(k)..p.add(k + 2)` lies inside one slice.
+    #[inline]
+    #[target_feature(enable = "simd128")]
+    unsafe fn load_at(p: *const f64, k: usize) -> v128 {
+        // SAFETY: in bounds (the caller's contract); v128_load has no alignment requirement.
+        unsafe { v128_load(p.add(k) as *const v128) }
+    }
+
     /// Folds `xs` into four vector accumulators starting at `$init` with `$vop`, then the
     /// tail into their lanes with `$sop`, and combines the eight partial results.
+    ///
+    /// The main loop takes two blocks of `STEP` per iteration through a moving pointer:
+    /// its eight loads get constant offsets (`v128.load offset=16` ...) and the loop one
+    /// compare per 128 bytes, where one block per iteration indexed from the slice start
+    /// cost an address add per load and a counter (the sum ran ~25% slower than the C
+    /// SDK's). Block after block, each accumulator sees the same elements in the same
+    /// order as before, so results are unchanged (and equal the native code's).
     macro_rules! reduce {
         ($xs:expr, $init:expr, $vop:ident, $sop:expr) => {{
             let xs: &[f64] = $xs;
             let mut acc = [$init; 4];
             let body = xs.len() - xs.len() % STEP;
-            let mut i = 0;
-            while i < body {
-                // SAFETY: i + 8 <= body <= xs.len().
+            let pairs = body - body % (2 * STEP);
+            let mut p = xs.as_ptr();
+            // SAFETY: pairs <= xs.len(): one past the end at most.
+            let end = unsafe { p.add(pairs) };
+            while p < end {
+                // SAFETY: p + 16 <= end (pairs is a multiple of 16), inside xs.
                 unsafe {
-                    acc[0] = $vop(acc[0], load(xs, i));
-                    acc[1] = $vop(acc[1], load(xs, i + 2));
-                    acc[2] = $vop(acc[2], load(xs, i + 4));
-                    acc[3] = $vop(acc[3], load(xs, i + 6));
+                    acc[0] = $vop(acc[0], load_at(p, 0));
+                    acc[1] = $vop(acc[1], load_at(p, 2));
+                    acc[2] = $vop(acc[2], load_at(p, 4));
+                    acc[3] = $vop(acc[3], load_at(p, 6));
+                    acc[0] = $vop(acc[0], load_at(p, 8));
+                    acc[1] = $vop(acc[1], load_at(p, 10));
+                    acc[2] = $vop(acc[2], load_at(p, 12));
+                    acc[3] = $vop(acc[3], load_at(p, 14));
+                    p = p.add(2 * STEP);
                 }
-                i += STEP;
+            }
+            if pairs < body {
+                // SAFETY: pairs + 8 == body <= xs.len().
+                unsafe {
+                    acc[0] = $vop(acc[0], load(xs, pairs));
+                    acc[1] = $vop(acc[1], load(xs, pairs + 2));
+                    acc[2] = $vop(acc[2], load(xs, pairs + 4));
+                    acc[3] = $vop(acc[3], load(xs, pairs + 6));
+                }
             }
             let mut p = lanes(acc);
             for (k, &x) in xs[body..].iter().enumerate() {
