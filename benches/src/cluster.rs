@@ -299,11 +299,14 @@ pub async fn dag_and_placements() -> Result<()> {
             anyhow::Ok(elapsed)
         }
     };
-    for (roots, fanout, name) in [
+    // Targets: the spread row the cluster issue's, the DAG the performance
+    // issue's (a 10,000-task DAG over 3 nodes at 50,000 tasks/s).
+    for (roots, fanout, name, target) in [
         (
             TASKS,
             0,
             format!("tasks/s of {TASKS} trivial tasks spread over 3 nodes (independent noops, Spread, one driver)"),
+            10_000.0,
         ),
         (
             ROOTS,
@@ -312,6 +315,7 @@ pub async fn dag_and_placements() -> Result<()> {
                 "tasks/s of a DAG of {TASKS} trivial tasks over 3 nodes ({ROOTS} Spread roots x \
                  {FANOUT} dependents each, default strategy)"
             ),
+            50_000.0,
         ),
     ] {
         run(roots, fanout).await?;
@@ -325,7 +329,7 @@ pub async fn dag_and_placements() -> Result<()> {
             name,
             TASKS as f64 / times[RUNS / 2].as_secs_f64(),
             Unit::TasksPerSec,
-            Bound::AtLeast(10_000.0),
+            Bound::AtLeast(target),
         )
         .print();
     }

@@ -129,9 +129,9 @@ pub async fn connect_unix(path: &str) -> ReefResult<Channel> {
         .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
             let socket = socket.clone();
             async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(socket).await?,
-                ))
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                crate::spin::global().watch(&stream);
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
         .await

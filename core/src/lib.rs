@@ -16,6 +16,8 @@
 //!   streams that may be encrypted.
 //! * [`segments`] — the descriptor socket where a driver on the node's
 //!   machine takes the memfds of its own objects.
+//! * [`spin`] — a runtime thread spins briefly on its sockets before it
+//!   sleeps (a VM's idle vCPU is slow to wake).
 //! * [`wire`] — the raw object connections to a node's port: pulls (node to
 //!   node, and remote drivers' gets) and pushes (remote drivers' puts).
 
@@ -25,6 +27,7 @@ pub mod ids;
 mod resources;
 pub mod retry;
 pub mod segments;
+pub mod spin;
 mod strategy;
 pub mod tenant;
 pub mod tls;

@@ -377,6 +377,12 @@ struct StartArgs {
     /// recently used evicted first; idle ones dropped after 60 s); 0: none.
     #[arg(long, default_value_t = 8)]
     warm_instances: usize,
+    /// Microseconds the RPC thread spins on its sockets before it sleeps:
+    /// a VM's idle vCPU takes tens of µs to wake, so a request arriving
+    /// within this is served at once; costs up to this much CPU each time
+    /// the node goes idle. 0: sleep at once [default: $REEF_SPIN_US, else 50].
+    #[arg(long)]
+    spin_us: Option<u64>,
     /// Port of the web dashboard the head serves [default: 8265, skipped
     /// with a warning when taken].
     #[arg(long)]
@@ -598,6 +604,9 @@ async fn start(args: StartArgs) -> Result<()> {
     let tls = start_tls(&args)?;
     let metrics_listener = bind_metrics(&args, tls.is_some()).await?;
     let dashboard_listener = bind_dashboard(&args).await?;
+    if let Some(us) = args.spin_us {
+        reef_core::spin::global().set_budget(std::time::Duration::from_micros(us));
+    }
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/reef/node-{}", args.port)));
@@ -861,7 +870,15 @@ async fn start(args: StartArgs) -> Result<()> {
             .add_service(groups)
             .add_service(tenants)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::UnixListenerStream::new(unix),
+                tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::UnixListenerStream::new(unix),
+                    |accepted| {
+                        if let Ok(stream) = &accepted {
+                            reef_core::spin::global().watch(stream);
+                        }
+                        accepted
+                    },
+                ),
                 stopping.clone().cancelled_owned(),
             ),
     );

@@ -25,6 +25,9 @@ fn main() -> anyhow::Result<()> {
     // (`node::GuestRuntime`).
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        // Spin briefly before sleeping (`reef_core::spin`): a VM's idle vCPU
+        // takes tens of µs to wake.
+        .on_thread_park(reef_core::spin::before_park)
         .enable_all()
         .build()?
         .block_on(reef_host::cli::run(cli))

@@ -206,6 +206,16 @@ pub fn place(
     remote(n)
 }
 
+/// Whether a node of the cluster that has died could have run work needing
+/// `need`: then a first attempt that no alive node can take waits for one
+/// to join (its replacement, say) rather than failing `INFEASIBLE` at once.
+pub fn a_dead_node_could_run(need: &Resources, view: &pb::ClusterView) -> bool {
+    view.nodes.iter().any(|n| {
+        n.state == pb::NodeState::Dead as i32
+            && resources(n.total.as_ref()).is_some_and(|t| need.fits_in(&t))
+    })
+}
+
 fn infeasible_here(need: &Resources, total: &Resources) -> ReefError {
     ReefError::new(
         ErrorCode::Infeasible,

@@ -599,8 +599,13 @@ impl Cluster {
         // The call and the session share the channel: when it broke, the
         // session's reader sees it too (soon; bounded here).
         let mut end = conn.end_signal();
-        let ended = tokio::time::timeout(SESSION_END_GRACE, end.wait_for(Option::is_some)).await;
-        if !matches!(ended, Ok(Ok(_))) {
+        // (The watch's guard is dropped here: held across the retry below it
+        // would make this future not `Send`.)
+        let ended = matches!(
+            tokio::time::timeout(SESSION_END_GRACE, end.wait_for(Option::is_some)).await,
+            Ok(Ok(_))
+        );
+        if !ended {
             return Err(status.into());
         }
         tracing::debug!("retrying on a new session: {status}");

@@ -412,3 +412,25 @@ fn placement_group_bundles() {
         },
     ]);
 }
+
+#[test]
+fn only_a_dead_node_able_to_run_the_work_makes_a_first_attempt_wait() {
+    let view = |nodes: Vec<pb::NodeView>| pb::ClusterView {
+        nodes,
+        ..Default::default()
+    };
+    // dead() had 4 CPUs.
+    assert!(a_dead_node_could_run(
+        &cpus(1.0),
+        &view(vec![node("h", 0.0, 0.0), dead("w")])
+    ));
+    assert!(!a_dead_node_could_run(
+        &cpus(8.0),
+        &view(vec![node("h", 0.0, 0.0), dead("w")])
+    ));
+    // An alive node is placement's business, not a reason to wait.
+    assert!(!a_dead_node_could_run(
+        &cpus(1.0),
+        &view(vec![node("w", 4.0, 0.0)])
+    ));
+}

@@ -477,8 +477,9 @@ impl Tasks {
     /// A retry or a rebuild (`wait_for_nodes` set) that no alive node can
     /// run waits until then for the cluster to change (a killed node's
     /// replacement joining) instead of failing INFEASIBLE at once: a node
-    /// death must cost time, not the result. A first submission fails at
-    /// once, like an impossible request.
+    /// death must cost time, not the result. A first submission waits the
+    /// same way when a node that could run it has died (workers being
+    /// replaced), and fails at once when none ever could.
     fn schedule(
         self: &Arc<Self>,
         attempt: Attempt,
@@ -500,12 +501,24 @@ impl Tasks {
             Ok(Err(to)) => return self.forward(attempt, &to),
             Err(e)
                 if e.code == ErrorCode::Infeasible
-                    && wait_for_nodes.is_some_and(|until| Instant::now() < until)
-                    && !self.stopping.is_cancelled() =>
+                    && !self.stopping.is_cancelled()
+                    && match wait_for_nodes {
+                        Some(until) => Instant::now() < until,
+                        // A first attempt waits only where a node able to run
+                        // it has died: its replacement may be on the way (an
+                        // impossible request still fails at once).
+                        None => {
+                            self.cluster.is_clustered()
+                                && crate::placement::a_dead_node_could_run(
+                                    &resources,
+                                    &self.cluster.view(),
+                                )
+                        }
+                    } =>
             {
                 let avoid = avoid.map(str::to_string);
                 let seen = self.cluster.view();
-                let until = wait_for_nodes.expect("checked above");
+                let until = wait_for_nodes.unwrap_or_else(|| Instant::now() + NODE_WAIT);
                 tracing::debug!(task = %format_args!("{:#x}", spec.return_id), "waiting for a node that can run it: {e}");
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -520,14 +533,14 @@ impl Tasks {
             }
             Err(e) => {
                 series.done(Some(e.code));
+                let waited = (e.code == ErrorCode::Infeasible
+                    && wait_for_nodes.is_some()
+                    && !self.stopping.is_cancelled())
+                .then_some(NODE_WAIT);
                 let e = if attempt.number > 1 {
-                    let waited = (e.code == ErrorCode::Infeasible
-                        && wait_for_nodes.is_some()
-                        && !self.stopping.is_cancelled())
-                    .then_some(NODE_WAIT);
                     retry::unplaced(e, &attempt, waited)
                 } else {
-                    e
+                    retry::never_placed(e, waited)
                 };
                 return self.objects.fail(spec.return_id, e, &spec.args);
             }

@@ -35,6 +35,19 @@ pub fn unplaced(mut error: ReefError, attempt: &Attempt, waited: Option<Duration
     error
 }
 
+/// The error of a first attempt that could not be placed: as placement
+/// said, and how long it waited for a node, when it did.
+pub fn never_placed(mut error: ReefError, waited: Option<Duration>) -> ReefError {
+    if let Some(w) = waited {
+        error.message = format!(
+            "{} (not even after waiting {} s for a node that could)",
+            error.message,
+            w.as_secs()
+        );
+    }
+    error
+}
+
 /// Whether a retry after this failure avoids the node it ran on: one that
 /// died or is stopping takes no more work.
 pub fn avoids_node(code: ErrorCode) -> bool {
@@ -99,12 +112,19 @@ mod tests {
             "no node has 4 CPUs (retrying after 2 attempts; the next could not be placed)"
         );
         let waited = Some(Duration::from_secs(30));
-        let e = unplaced(none, &attempt(2, RetryPolicy::default()), waited);
+        let e = unplaced(none.clone(), &attempt(2, RetryPolicy::default()), waited);
         assert_eq!(e.code, ErrorCode::Infeasible);
         assert_eq!(
             e.message,
             "no node has 4 CPUs (retrying after 1 attempt; the next could not be placed, \
              not even after waiting 30 s for a node that could)"
+        );
+        let first = never_placed(none.clone(), None);
+        assert_eq!(first, none);
+        let first = never_placed(none, waited);
+        assert_eq!(
+            first.message,
+            "no node has 4 CPUs (not even after waiting 30 s for a node that could)"
         );
     }
 }
