@@ -16,6 +16,7 @@
 //! (edge-triggered) registration of the same socket is untouched. A closed
 //! socket leaves the set by itself when its last descriptor is closed.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,13 +90,21 @@ impl Spin {
     }
 
     /// Returns once a watched socket is readable, the calling runtime has work
-    /// queued from another thread, or the budget is spent.
+    /// queued from another thread, or the budget is spent. A thread whose
+    /// spins keep finding nothing (its peer answers slower than the budget:
+    /// a loaded node, a remote driver) stops spinning for a while.
     pub fn before_park(&self) {
         let budget = self.budget();
         let Some(watched) = &self.watched else { return };
-        if budget.is_zero() {
+        if budget.is_zero() || BACKOFF.with(Backoff::skip) {
             return;
         }
+        let found = self.spin(watched, budget);
+        BACKOFF.with(|b| b.record(found));
+    }
+
+    /// Whether something came within `budget`.
+    fn spin(&self, watched: &OwnedFd, budget: Duration) -> bool {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let now = Timespec {
             tv_sec: 0,
@@ -105,21 +114,58 @@ impl Spin {
         let mut ready = [MaybeUninit::<epoll::Event>::uninit(); 1];
         loop {
             match epoll::wait(watched, &mut ready, Some(&now)) {
-                Ok((events, _)) if !events.is_empty() => return,
+                Ok((events, _)) if !events.is_empty() => return true,
                 Ok(_) => {}
-                Err(_) => return,
+                Err(_) => return false,
             }
             if runtime
                 .as_ref()
                 .is_some_and(|rt| rt.metrics().global_queue_depth() > 0)
             {
-                return;
+                return true;
             }
             if start.elapsed() >= budget {
-                return;
+                return false;
             }
-            // Polite on a busy machine: another thread ready on this core runs.
-            std::thread::yield_now();
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Fruitless spins in a row after which a thread stops spinning.
+const MISSES_TO_BACK_OFF: u32 = 4;
+/// Parks without spinning after backing off; then it tries again.
+const PARKS_BACKED_OFF: u32 = 64;
+
+thread_local! {
+    static BACKOFF: Backoff = const { Backoff { misses: Cell::new(0), skip: Cell::new(0) } };
+}
+
+/// A thread's record of its recent spins.
+struct Backoff {
+    misses: Cell<u32>,
+    skip: Cell<u32>,
+}
+
+impl Backoff {
+    /// Whether this park goes without a spin (counting it).
+    fn skip(&self) -> bool {
+        let skip = self.skip.get();
+        self.skip.set(skip.saturating_sub(1));
+        skip > 0
+    }
+
+    fn record(&self, found: bool) {
+        if found {
+            self.misses.set(0);
+            return;
+        }
+        let misses = self.misses.get() + 1;
+        if misses >= MISSES_TO_BACK_OFF {
+            self.misses.set(0);
+            self.skip.set(PARKS_BACKED_OFF);
+        } else {
+            self.misses.set(misses);
         }
     }
 }
@@ -134,15 +180,38 @@ mod tests {
         let spin = Spin::new(Duration::from_millis(200));
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         spin.watch(&b);
+        let watched = spin.watched.as_ref().unwrap();
         let start = Instant::now();
-        spin.before_park();
+        assert!(!spin.spin(watched, spin.budget()));
         let quiet = start.elapsed();
         assert!(quiet >= Duration::from_millis(200), "spun {quiet:?}");
         a.write_all(b"x").unwrap();
         let start = Instant::now();
-        spin.before_park();
+        assert!(spin.spin(watched, spin.budget()));
         let readable = start.elapsed();
         assert!(readable < Duration::from_millis(100), "spun {readable:?}");
+    }
+
+    #[test]
+    fn a_thread_whose_spins_find_nothing_stops_spinning_for_a_while() {
+        let backoff = Backoff {
+            misses: Cell::new(0),
+            skip: Cell::new(0),
+        };
+        for _ in 0..MISSES_TO_BACK_OFF - 1 {
+            assert!(!backoff.skip());
+            backoff.record(false);
+        }
+        // A spin that pays off starts the count again.
+        backoff.record(true);
+        for _ in 0..MISSES_TO_BACK_OFF {
+            assert!(!backoff.skip());
+            backoff.record(false);
+        }
+        for _ in 0..PARKS_BACKED_OFF {
+            assert!(backoff.skip());
+        }
+        assert!(!backoff.skip());
     }
 
     #[test]
