@@ -127,7 +127,8 @@ impl Spin {
             if start.elapsed() >= budget {
                 return false;
             }
-            std::hint::spin_loop();
+            // Polite on a busy machine: another thread ready on this core runs.
+            std::thread::yield_now();
         }
     }
 }
