@@ -3,8 +3,8 @@
 //!
 //! On a VM an idle vCPU halts, and waking it (the hypervisor delivering the
 //! interrupt and scheduling the vCPU again) costs 15–25 µs on each side of a
-//! round trip: a sync task took ~85 µs on an idle 2-core VM and ~50 µs when the
-//! other core was kept busy. A runtime thread that is about to park instead
+//! round trip: a sync task took ~90–110 µs on an idle 2-core VM and ~50 µs
+//! when the other core was kept busy. A runtime thread that is about to park instead
 //! polls, for at most a short budget, whether one of its sockets became
 //! readable or work was queued from another thread, and parks only when
 //! nothing came: a reply or the next request that arrives within the budget is
@@ -15,6 +15,14 @@
 //! only looks at readiness and never reads, so the runtime's own
 //! (edge-triggered) registration of the same socket is untouched. A closed
 //! socket leaves the set by itself when its last descriptor is closed.
+//!
+//! What ends a spin early: a watched socket readable (the node watches the
+//! connections it accepts, Unix and TCP; a driver its Unix-socket
+//! connection) or work queued from another thread. Anything else (a timer,
+//! a reply on a connection the node opened to a peer) waits for the spin to
+//! end: at most one budget, plus a scheduler slice when the yields between
+//! polls gave the core away. The set is the process's: in a process with
+//! several runtimes, any of their sockets ends a spin.
 
 use std::cell::Cell;
 use std::mem::MaybeUninit;
@@ -28,6 +36,8 @@ use rustix::event::Timespec;
 
 /// The spin budget of this process unless set otherwise.
 pub const DEFAULT_BUDGET: Duration = Duration::from_micros(50);
+/// The largest budget taken: past a millisecond a spin is a busy wait.
+pub const MAX_BUDGET: Duration = Duration::from_millis(1);
 
 /// The environment variable that sets a process's budget in microseconds
 /// (`0` turns spinning off).
@@ -60,16 +70,19 @@ pub fn before_park() {
 
 impl Spin {
     fn new(budget: Duration) -> Self {
-        Spin {
+        let spin = Spin {
             watched: epoll::create(epoll::CreateFlags::CLOEXEC).ok(),
-            budget_ns: AtomicU64::new(budget.as_nanos() as u64),
-        }
+            budget_ns: AtomicU64::new(0),
+        };
+        spin.set_budget(budget);
+        spin
     }
 
-    /// Sets the budget (`Duration::ZERO`: park at once, as without this).
+    /// Sets the budget, at most [`MAX_BUDGET`] (`Duration::ZERO`: park at
+    /// once, as without this).
     pub fn set_budget(&self, budget: Duration) {
-        self.budget_ns
-            .store(budget.as_nanos() as u64, Ordering::Relaxed);
+        let ns = budget.min(MAX_BUDGET).as_nanos() as u64;
+        self.budget_ns.store(ns, Ordering::Relaxed);
     }
 
     pub fn budget(&self) -> Duration {
@@ -213,6 +226,12 @@ mod tests {
             assert!(backoff.skip());
         }
         assert!(!backoff.skip());
+    }
+
+    #[test]
+    fn the_budget_is_at_most_a_millisecond() {
+        let spin = Spin::new(Duration::from_secs(3600));
+        assert_eq!(spin.budget(), MAX_BUDGET);
     }
 
     #[test]

@@ -380,8 +380,9 @@ struct StartArgs {
     /// Microseconds the RPC thread spins on its sockets before it sleeps:
     /// a VM's idle vCPU takes tens of µs to wake, so a request arriving
     /// within this is served at once; costs up to this much CPU each time
-    /// the node goes idle. 0: sleep at once [default: $REEF_SPIN_US, else 50].
-    #[arg(long)]
+    /// the node goes idle. 0: sleep at once; at most 1000 [default:
+    /// $REEF_SPIN_US, else 50].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1000))]
     spin_us: Option<u64>,
     /// Port of the web dashboard the head serves [default: 8265, skipped
     /// with a warning when taken].

@@ -207,10 +207,20 @@ pub fn place(
 }
 
 /// Whether a node of the cluster that has died could have run work needing
-/// `need`: then a first attempt that no alive node can take waits for one
-/// to join (its replacement, say) rather than failing `INFEASIBLE` at once.
-pub fn a_dead_node_could_run(need: &Resources, view: &pb::ClusterView) -> bool {
-    view.nodes.iter().any(|n| {
+/// `need` with `strategy`: then a first attempt that no alive node can take
+/// waits for one to join (its replacement, say) rather than failing
+/// `INFEASIBLE` at once. Never for a placement group or a hard node
+/// affinity: no node joining changes a bundle or a named node.
+pub fn a_dead_node_could_run(
+    need: &Resources,
+    strategy: &Strategy,
+    view: &pb::ClusterView,
+) -> bool {
+    let free = matches!(
+        strategy,
+        Strategy::Default | Strategy::Spread | Strategy::NodeAffinity { soft: true, .. }
+    );
+    free && view.nodes.iter().any(|n| {
         n.state == pb::NodeState::Dead as i32
             && resources(n.total.as_ref()).is_some_and(|t| need.fits_in(&t))
     })

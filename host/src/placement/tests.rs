@@ -419,18 +419,28 @@ fn only_a_dead_node_able_to_run_the_work_makes_a_first_attempt_wait() {
         nodes,
         ..Default::default()
     };
+    let one_dead = view(vec![node("h", 0.0, 0.0), dead("w")]);
+    let default = Strategy::Default;
     // dead() had 4 CPUs.
+    assert!(a_dead_node_could_run(&cpus(1.0), &default, &one_dead));
     assert!(a_dead_node_could_run(
         &cpus(1.0),
-        &view(vec![node("h", 0.0, 0.0), dead("w")])
+        &Strategy::Spread,
+        &one_dead
     ));
-    assert!(!a_dead_node_could_run(
-        &cpus(8.0),
-        &view(vec![node("h", 0.0, 0.0), dead("w")])
-    ));
+    assert!(!a_dead_node_could_run(&cpus(8.0), &default, &one_dead));
     // An alive node is placement's business, not a reason to wait.
-    assert!(!a_dead_node_could_run(
-        &cpus(1.0),
-        &view(vec![node("w", 4.0, 0.0)])
-    ));
+    let alive = view(vec![node("w", 4.0, 0.0)]);
+    assert!(!a_dead_node_could_run(&cpus(1.0), &default, &alive));
+    // No node joining changes a bundle or a named node.
+    let group = Strategy::PlacementGroup {
+        group: 7,
+        bundle: Some(0),
+    };
+    assert!(!a_dead_node_could_run(&cpus(1.0), &group, &one_dead));
+    let named = Strategy::NodeAffinity {
+        node_id: "h".into(),
+        soft: false,
+    };
+    assert!(!a_dead_node_could_run(&cpus(1.0), &named, &one_dead));
 }

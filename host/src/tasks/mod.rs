@@ -490,6 +490,9 @@ impl Tasks {
     ) {
         let spec = &attempt.spec;
         let resources = spec.options.task_resources();
+        // The view placement decides on, read first: a change while placing
+        // is then one to wait for, not one missed.
+        let seen = self.cluster.view();
         let placed = self
             .place(spec, &resources, avoid)
             .and_then(|decision| match decision {
@@ -511,13 +514,13 @@ impl Tasks {
                             self.cluster.is_clustered()
                                 && crate::placement::a_dead_node_could_run(
                                     &resources,
-                                    &self.cluster.view(),
+                                    &spec.strategy,
+                                    &seen,
                                 )
                         }
                     } =>
             {
                 let avoid = avoid.map(str::to_string);
-                let seen = self.cluster.view();
                 let until = wait_for_nodes.unwrap_or_else(|| Instant::now() + NODE_WAIT);
                 tracing::debug!(task = %format_args!("{:#x}", spec.return_id), "waiting for a node that can run it: {e}");
                 let this = self.clone();

@@ -87,7 +87,11 @@ pub fn split_listener(
                 () = stopping.cancelled() => break,
             };
             let stream = match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    // Requests on it end the RPC thread's spin (`reef_core::spin`).
+                    reef_core::spin::global().watch(&stream);
+                    stream
+                }
                 Err(e) => {
                     // Out of descriptors and the like: the gRPC server would
                     // see the same error; keep accepting.
