@@ -191,17 +191,19 @@ mod tests {
 
     #[test]
     fn a_readable_socket_ends_the_spin_at_once_and_a_quiet_one_spends_the_budget() {
-        let spin = Spin::new(Duration::from_millis(200));
+        let spin = Spin::new(MAX_BUDGET);
+        // spin() takes any budget: long enough here to tell the cases apart.
+        let budget = Duration::from_millis(200);
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         spin.watch(&b);
         let watched = spin.watched.as_ref().unwrap();
         let start = Instant::now();
-        assert!(!spin.spin(watched, spin.budget()));
+        assert!(!spin.spin(watched, budget));
         let quiet = start.elapsed();
         assert!(quiet >= Duration::from_millis(200), "spun {quiet:?}");
         a.write_all(b"x").unwrap();
         let start = Instant::now();
-        assert!(spin.spin(watched, spin.budget()));
+        assert!(spin.spin(watched, budget));
         let readable = start.elapsed();
         assert!(readable < Duration::from_millis(100), "spun {readable:?}");
     }
