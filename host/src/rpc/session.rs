@@ -71,6 +71,11 @@ pub struct Session {
 /// control holds the driver back instead of the node's memory growing.
 const MAX_DEFERRED: usize = 16_384;
 
+/// How long a `share` with a tenant this node's view does not list yet waits
+/// for a view that does (tenants reach other nodes with the next view, tens
+/// of ms later) before it fails as an unknown tenant.
+const NEW_TENANT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[derive(Default)]
 struct Deferred {
     /// A check is asking another node (`Verdict::Ask`).
@@ -665,14 +670,17 @@ impl Session {
             .map_err(|e| ReefError::new(ErrorCode::BadArgument, e))?;
         let to = TenantId::new(to);
         // Only a tenant the cluster has (an object's list of tenants is
-        // bounded: made-up names must not fill it).
-        let view = self.node.cluster.view();
-        if view.version > 0
-            && !view
-                .principals
-                .iter()
-                .any(|p| !p.admin && TenantId::from_wire(&p.tenant) == to)
-        {
+        // bounded: made-up names must not fill it). A tenant added a moment
+        // ago reaches this node with the next view: waited for, briefly.
+        let known = |view: &Arc<pb::ClusterView>| {
+            view.version == 0
+                || view
+                    .principals
+                    .iter()
+                    .any(|p| !p.admin && TenantId::from_wire(&p.tenant) == to)
+        };
+        let deadline = std::time::Instant::now() + NEW_TENANT_WAIT;
+        if !self.node.cluster.view_until(deadline, known).await {
             return Err(ReefError::new(
                 ErrorCode::BadArgument,
                 format!("cannot share with tenant {:?}: no such tenant", to.as_str()),
