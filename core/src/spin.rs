@@ -238,10 +238,23 @@ mod tests {
 
     #[test]
     fn a_zero_budget_never_spins() {
-        let spin = Spin::new(Duration::from_millis(500));
-        spin.set_budget(Duration::ZERO);
-        let start = Instant::now();
-        spin.before_park();
-        assert!(start.elapsed() < Duration::from_millis(250));
+        // On a fresh thread: a spin would find nothing and count a miss.
+        std::thread::spawn(|| {
+            let spin = Spin::new(MAX_BUDGET);
+            let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            spin.watch(&b);
+            spin.before_park();
+            assert_eq!(
+                BACKOFF.with(|b| b.misses.get()),
+                1,
+                "a quiet spin is a miss"
+            );
+            spin.set_budget(Duration::ZERO);
+            spin.before_park();
+            spin.before_park();
+            assert_eq!(BACKOFF.with(|b| b.misses.get()), 1, "no spin, no miss");
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -438,6 +438,7 @@ impl Tasks {
         spec: &TaskSpec,
         resources: &Resources,
         avoid: Option<&str>,
+        mut view: Arc<pb::ClusterView>,
     ) -> ReefResult<Decision> {
         let group = match &spec.strategy {
             Strategy::PlacementGroup { group, bundle } => {
@@ -460,7 +461,6 @@ impl Tasks {
             spread: self.cluster.next_spread(),
         };
         let args = self.objects.argument_bytes(&spec.args);
-        let mut view = self.cluster.view();
         if let Some(avoid) = avoid {
             for n in Arc::make_mut(&mut view).nodes.iter_mut() {
                 if n.node_id == avoid && n.state == pb::NodeState::Alive as i32 {
@@ -490,11 +490,11 @@ impl Tasks {
     ) {
         let spec = &attempt.spec;
         let resources = spec.options.task_resources();
-        // The view placement decides on, read first: a change while placing
-        // is then one to wait for, not one missed.
+        // The view placement decides on (read once: a change while placing
+        // is then one to wait for, not one missed).
         let seen = self.cluster.view();
         let placed = self
-            .place(spec, &resources, avoid)
+            .place(spec, &resources, avoid, seen.clone())
             .and_then(|decision| match decision {
                 Decision::Local => self.bundles.pool_for(&spec.strategy, &resources).map(Ok),
                 Decision::Remote(to) => Ok(Err(*to)),
