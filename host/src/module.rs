@@ -9,6 +9,7 @@ use wasmtime::component::{ComponentExportIndex, InstancePre};
 
 use crate::grants::Grants;
 use crate::guest::ctx::GuestCtx;
+use crate::tasks::inline::RunTimes;
 
 /// What a module exports, as its `describe` reported it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,6 +55,8 @@ pub struct Module {
     pub grants: Grants,
     /// The directory preopened as `/scratch` when `filesystem` is granted.
     pub scratch: Option<PathBuf>,
+    /// How long calls of each task function ran lately (where they start).
+    pub run_times: RunTimes,
 }
 
 impl Module {

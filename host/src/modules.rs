@@ -29,6 +29,7 @@ use crate::guest::HostServices;
 use crate::module::{ActorClassInfo, GuestExports, Module, ModuleInfo};
 use crate::module_owners::{unknown_module, ModuleOwners};
 use crate::spec::Limits;
+use crate::tasks::inline::RunTimes;
 
 pub struct Registry {
     engine: Engine,
@@ -267,8 +268,10 @@ impl Registry {
             image_end: data_segments_end(&wasm),
             grants,
             scratch,
+            run_times: RunTimes::default(),
         };
         module.info = describe(host, &module, self.describe_memory).await?;
+        module.run_times = RunTimes::new(&module.info.tasks);
         std::fs::write(self.dir.join(format!("{hash}.wasm")), &wasm)
             .map_err(ReefError::internal)?;
         let json = serde_json::to_vec_pretty(&module.info).map_err(ReefError::internal)?;
@@ -438,6 +441,7 @@ async fn describe(
         image_end: module.image_end,
         grants: module.grants,
         scratch: module.scratch.clone(),
+        run_times: RunTimes::default(),
     });
     let limits = Limits {
         memory_bytes,

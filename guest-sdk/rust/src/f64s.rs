@@ -18,6 +18,9 @@
 
 /// Elements handled per step: four 2-lane vectors.
 const STEP: usize = 8;
+/// Steps per iteration of the wasm loops (see `imp::reduce!`).
+#[cfg(target_arch = "wasm32")]
+const UNROLL: usize = 4;
 
 /// The sum of `xs` (0 for an empty slice), in eight interleaved partial sums.
 pub fn sum(xs: &[f64]) -> f64 {
@@ -77,7 +80,7 @@ fn combine(p: [f64; STEP], f: fn(f64, f64) -> f64) -> f64 {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{combine, max2, min2, STEP};
+    use super::{combine, max2, min2, STEP, UNROLL};
     use core::arch::wasm32::*;
 
     /// Loads two `f64`s at `xs[i..i + 2]`.
@@ -122,23 +125,25 @@ mod imp {
     /// Folds `xs` into four vector accumulators starting at `$init` with `$vop`, then the
     /// tail into their lanes with `$sop`, and combines the eight partial results.
     ///
-    /// The main loop takes two blocks of `STEP` per iteration through a moving pointer:
-    /// its eight loads get constant offsets (`v128.load offset=16` ...) and the loop one
-    /// compare per 128 bytes, where one block per iteration indexed from the slice start
-    /// cost an address add per load and a counter (the sum ran ~25% slower than the C
-    /// SDK's). Block after block, each accumulator sees the same elements in the same
-    /// order as before, so results are unchanged (and equal the native code's).
+    /// The main loop takes `UNROLL` blocks of `STEP` per iteration through a moving
+    /// pointer. Why that many: wasmtime checks for an epoch tick at every loop header,
+    /// and because that check may call into the host, Cranelift keeps the accumulators
+    /// in stack slots, stored and reloaded once per iteration. With one block per
+    /// iteration that store-to-load chain, not memory, bounded the sum; with four the
+    /// chain is paid once per 256 bytes. The remaining whole blocks go one by one.
+    /// Block after block, each accumulator sees the same elements in the same order
+    /// whatever the unrolling, so results are unchanged (and equal the native code's).
     macro_rules! reduce {
         ($xs:expr, $init:expr, $vop:ident, $sop:expr) => {{
             let xs: &[f64] = $xs;
             let mut acc = [$init; 4];
             let body = xs.len() - xs.len() % STEP;
-            let pairs = body - body % (2 * STEP);
+            let unrolled = body - body % (UNROLL * STEP);
             let mut p = xs.as_ptr();
-            // SAFETY: pairs <= xs.len(): one past the end at most.
-            let end = unsafe { p.add(pairs) };
+            // SAFETY: unrolled <= body <= xs.len(): one past the end at most.
+            let (end, body_end) = unsafe { (p.add(unrolled), xs.as_ptr().add(body)) };
             while p < end {
-                // SAFETY: p + 16 <= end (pairs is a multiple of 16), inside xs.
+                // SAFETY: p + UNROLL * STEP <= end (unrolled is a multiple of it), inside xs.
                 unsafe {
                     acc[0] = $vop(acc[0], load_at(p, 0));
                     acc[1] = $vop(acc[1], load_at(p, 2));
@@ -148,16 +153,25 @@ mod imp {
                     acc[1] = $vop(acc[1], load_at(p, 10));
                     acc[2] = $vop(acc[2], load_at(p, 12));
                     acc[3] = $vop(acc[3], load_at(p, 14));
-                    p = p.add(2 * STEP);
+                    acc[0] = $vop(acc[0], load_at(p, 16));
+                    acc[1] = $vop(acc[1], load_at(p, 18));
+                    acc[2] = $vop(acc[2], load_at(p, 20));
+                    acc[3] = $vop(acc[3], load_at(p, 22));
+                    acc[0] = $vop(acc[0], load_at(p, 24));
+                    acc[1] = $vop(acc[1], load_at(p, 26));
+                    acc[2] = $vop(acc[2], load_at(p, 28));
+                    acc[3] = $vop(acc[3], load_at(p, 30));
+                    p = p.add(UNROLL * STEP);
                 }
             }
-            if pairs < body {
-                // SAFETY: pairs + 8 == body <= xs.len().
+            while p < body_end {
+                // SAFETY: p + STEP <= body_end (body - unrolled is a multiple of STEP).
                 unsafe {
-                    acc[0] = $vop(acc[0], load(xs, pairs));
-                    acc[1] = $vop(acc[1], load(xs, pairs + 2));
-                    acc[2] = $vop(acc[2], load(xs, pairs + 4));
-                    acc[3] = $vop(acc[3], load(xs, pairs + 6));
+                    acc[0] = $vop(acc[0], load_at(p, 0));
+                    acc[1] = $vop(acc[1], load_at(p, 2));
+                    acc[2] = $vop(acc[2], load_at(p, 4));
+                    acc[3] = $vop(acc[3], load_at(p, 6));
+                    p = p.add(STEP);
                 }
             }
             let mut p = lanes(acc);

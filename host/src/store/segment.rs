@@ -14,12 +14,11 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
 
 use rustix::fs::{MemfdFlags, SealFlags};
 
-use super::hugemap::{round_up_page, AlignedMap};
+use super::hugemap::{round_up_page, AlignedMap, HUGE_PAGE};
 use crate::error::{ErrorCode, ReefError, ReefResult};
 
 /// Every seal a sealed segment carries: no writes, no size change, no
@@ -38,10 +37,10 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// A fresh, zeroed, writable segment for an object of `len` bytes, in
-    /// 4 KiB pages (`MADV_COLLAPSE` refuses a range without pages, and
-    /// building them first costs ~3 ms per 2 MiB here: views of a segment
-    /// map 4 KiB per entry).
+    /// A fresh, zeroed, writable segment for an object of `len` bytes. A
+    /// driver writes it in 4 KiB pages (building 2 MiB folios before it is
+    /// written would cost the put ~10 ms per 64 MiB); the node's own copies
+    /// are filled in 2 MiB folios (`fill`).
     pub fn create(len: u64) -> ReefResult<Segment> {
         let size = round_up_page(len.max(1));
         let internal = |what: &str, e: std::io::Error| {
@@ -62,12 +61,44 @@ impl Segment {
     }
 
     /// Fills an unsealed segment with `bytes` (the node's copy of an arena
-    /// object, without mapping it writable).
+    /// object), in 2 MiB folios where the kernel can make them: a view of
+    /// the segment then maps 2 MiB per page-table entry, as a view of the
+    /// arena does (see `hugemap`). A fresh instance viewing 64 MiB of 4 KiB
+    /// pages spends ~10 ms building and tearing down page tables, ~0.3 ms in
+    /// 2 MiB folios.
+    ///
+    /// For each whole 2 MiB of the file: one byte is written (`MADV_COLLAPSE`
+    /// refuses a range without any page), the range is collapsed into one
+    /// folio (which allocates and zeroes the rest), then the bytes are
+    /// copied in. That costs less than writing 4 KiB pages (~15 ms per
+    /// 64 MiB here against ~23 ms for `pwrite`). A range the kernel cannot
+    /// collapse (before Linux 6.1, `shmem_enabled=deny`, no huge page free)
+    /// is simply written in 4 KiB pages. The writable mapping is gone before
+    /// this returns, so the segment can then be sealed.
     pub fn fill(&self, bytes: &[u8]) -> ReefResult<()> {
         debug_assert_eq!(bytes.len() as u64, self.len);
-        self.file
-            .write_all_at(bytes, 0)
-            .map_err(|e| ReefError::internal(format!("filling a segment: {e}")))
+        let size = round_up_page(self.len.max(1)) as usize;
+        let map = AlignedMap::new(self.file.as_raw_fd(), size)
+            .map_err(|e| ReefError::internal(format!("mapping a segment to fill it: {e}")))?;
+        let huge = HUGE_PAGE as usize;
+        let mut collapse = true;
+        for (i, chunk) in bytes.chunks(huge).enumerate() {
+            let at = i * huge;
+            if collapse && chunk.len() == huge {
+                // SAFETY: `at` is inside our fresh mapping of this unsealed
+                // segment, which nobody else maps or writes yet.
+                unsafe { map.as_mut_ptr().add(at).write(0) };
+                if let Err(e) = map.collapse(at, huge) {
+                    // Not possible on this kernel at all: stop asking.
+                    collapse = !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS));
+                }
+            }
+            // SAFETY: as above; `chunk` is the caller's memory, not ours.
+            unsafe {
+                std::ptr::copy_nonoverlapping(chunk.as_ptr(), map.as_mut_ptr().add(at), chunk.len())
+            };
+        }
+        Ok(())
     }
 
     /// Seals the segment and maps it read-only. Fails (typed, and the

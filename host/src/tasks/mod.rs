@@ -14,6 +14,7 @@
 //! same. The owner seals the result once, with the value or the last error.
 
 pub mod history;
+pub mod inline;
 mod retry;
 mod table;
 
@@ -717,17 +718,34 @@ impl Tasks {
         };
         let host = self.host()?.for_tenant(&spec.tenant);
         let warm = self.warm.clone();
-        if self.guests.on_guest_thread() {
-            return execute(host, call, &warm).await;
-        }
-        // On the RPC thread: take the first slice here when no other guest
-        // is doing so. A short task then finishes without any hand-off
-        // between threads; one that has to wait or runs past an epoch tick
-        // moves, mid-call, to the guest threads.
-        let mut call = Box::pin(async move { execute(host, call, &warm).await });
-        if let Some(_inline) = self.guests.claim_inline() {
-            if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
-                return out;
+        let started = Instant::now();
+        let call = async move { execute(host, call, &warm).await };
+        let out = if self.guests.on_guest_thread() {
+            call.await
+        } else {
+            let inline = module.run_times.starts_inline(&spec.function);
+            self.start_from_rpc_thread(call, inline).await
+        };
+        module.run_times.record(&spec.function, started.elapsed());
+        out
+    }
+
+    /// Runs a guest call started on the RPC thread: its first slice here
+    /// when `inline` (see `inline`) and no other guest is doing so. A short
+    /// task then finishes without any hand-off between threads; one that has
+    /// to wait or runs past an epoch tick moves, mid-call, to the guest
+    /// threads, where a call not taken inline runs from the start.
+    async fn start_from_rpc_thread(
+        &self,
+        call: impl std::future::Future<Output = ReefResult<Arc<Data>>> + Send + 'static,
+        inline: bool,
+    ) -> ReefResult<Arc<Data>> {
+        let mut call = Box::pin(call);
+        if inline {
+            if let Some(_inline) = self.guests.claim_inline() {
+                if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
+                    return out;
+                }
             }
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
