@@ -561,13 +561,22 @@ impl Tasks {
             attempt = attempt.number
         );
         let this = self.clone();
-        tokio::spawn(
-            async move {
-                this.drive(attempt, module, series, pool, ticket, cancel)
-                    .await
-            }
-            .instrument(span),
-        );
+        // A function whose calls run long waits for its turn on the guest
+        // threads: a thread that finishes one call then starts the next one
+        // waiting there, without a round of wake-ups through the RPC thread
+        // (64 sums of 16 MiB: ~15 ms less). Short ones stay here, where their
+        // first slice may run inline (see `inline`).
+        let inline = module.run_times.starts_inline(&attempt.spec.function);
+        let drive = async move {
+            this.drive(attempt, module, series, pool, ticket, cancel)
+                .await
+        }
+        .instrument(span);
+        if inline {
+            tokio::spawn(drive);
+        } else {
+            self.guests.spawn(drive);
+        }
     }
 
     /// Sends a task (its result pending here, its arguments held) to another node.
