@@ -354,6 +354,19 @@ async fn a_put_copied_from_the_driver_reads_only_its_own_memory() {
         panic!("a failed put made an object")
     };
     assert_eq!(e.code(), pb::ErrorCode::UnknownObject, "{e:?}");
+    // The same for a put large enough to be read by several threads at once.
+    let bad = session.new_id();
+    let Body::Error(refused) = session.copy_in(bad, 4096, 48 << 20).await else {
+        panic!("copied 48 MiB from an unmapped address")
+    };
+    assert!(
+        refused.message.contains("cannot read the put's bytes"),
+        "{refused:?}"
+    );
+    let pb::object_value::Value::Error(e) = session.get(bad).await else {
+        panic!("a failed put made an object")
+    };
+    assert_eq!(e.code(), pb::ErrorCode::UnknownObject, "{e:?}");
     // An id outside the session's range: refused.
     let foreign = reef_core::IdPrefix(session.hello.id_prefix + 1).object(1).0;
     let Body::Error(refused) = session.copy_in(foreign, addr, 4096).await else {

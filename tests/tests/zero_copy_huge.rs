@@ -18,12 +18,13 @@ async fn large_views_sum_like_a_plain_loop() {
     let cluster = node().await;
     let demo = cluster.register_file(guest("demo")).await.unwrap();
     let c_demo = cluster.register_file(guest("c_demo")).await.unwrap();
-    // Integers: every order of additions gives the exact sum.
-    let n = 3_000_001u64;
+    // Integers: every order of additions gives the exact sum. 40 MB: the
+    // node reads a put this large from the driver with several threads.
+    let n = 5_000_001u64;
     let xs: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let obj = cluster.put_f64s(&xs).await.unwrap();
     for module in [&demo, &c_demo] {
-        for (start, end) in [(0, n), (1, n - 3), (5, 5), (7, 20)] {
+        for (start, end) in [(0, n), (1, n - 3), (5, 5), (7, 20), (n / 2 - 9, n / 2 + 9)] {
             let r = cluster
                 .task(module, "sum_slice")
                 .arg(&obj)

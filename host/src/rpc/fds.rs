@@ -147,6 +147,11 @@ async fn connection(registry: &Registry, mut stream: UnixStream) -> std::io::Res
 
 /// The process at the other end of a connection: its pid, and a pidfd
 /// that tells whether that process still lives.
+/// Puts of at least this many bytes are read by several threads.
+const PARALLEL_READ_MIN: usize = 32 << 20;
+/// At most this many threads read one put.
+const MAX_READ_THREADS: usize = 4;
+
 pub struct Peer {
     pid: libc::pid_t,
     pidfd: OwnedFd,
@@ -196,7 +201,47 @@ impl Peer {
     }
 
     /// Copies `[addr, addr + buf.len())` of the process's memory into `buf`.
+    /// A large put is read by several threads at once, a slice each: one
+    /// `process_vm_readv` pins and copies the driver's 4 KiB pages one by one
+    /// on one core (~5 GB/s here for 1 GiB), and the copy is not bound by
+    /// memory bandwidth yet.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> ReefResult<()> {
+        let threads = if buf.len() >= PARALLEL_READ_MIN {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READ_THREADS))
+        } else {
+            1
+        };
+        let slice = buf.len().div_ceil(threads).max(1);
+        if threads == 1 {
+            self.read_slice(addr, buf)?;
+        } else {
+            std::thread::scope(|scope| {
+                let readers: Vec<_> = buf
+                    .chunks_mut(slice)
+                    .enumerate()
+                    .map(|(i, part)| {
+                        let at = addr + (i * slice) as u64;
+                        scope.spawn(move || self.read_slice(at, part))
+                    })
+                    .collect();
+                readers.into_iter().try_for_each(|r| {
+                    r.join()
+                        .unwrap_or_else(|_| Err(ReefError::internal("a put's reader panicked")))
+                })
+            })?;
+        }
+        // Read from the driver, not from a process that took its pid.
+        if !self.alive() {
+            return Err(ReefError::new(
+                ErrorCode::BadArgument,
+                "the driver's process ended during its put",
+            ));
+        }
+        Ok(())
+    }
+
+    /// One `process_vm_readv` loop over `[addr, addr + buf.len())`.
+    fn read_slice(&self, addr: u64, buf: &mut [u8]) -> ReefResult<()> {
         let mut done = 0usize;
         while done < buf.len() {
             let local = libc::iovec {
@@ -218,13 +263,6 @@ impl Peer {
                 ));
             }
             done += n as usize;
-        }
-        // Read from the driver, not from a process that took its pid.
-        if !self.alive() {
-            return Err(ReefError::new(
-                ErrorCode::BadArgument,
-                "the driver's process ended during its put",
-            ));
         }
         Ok(())
     }
