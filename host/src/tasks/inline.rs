@@ -8,26 +8,57 @@
 //! 3.3 ms when every task started inline, 2.5-2.8 ms when none did; 64 sums of
 //! ~0.1 ms took 8.7-9.3 ms inline and 10.3-10.6 ms without.
 //!
-//! So each task function of a module keeps a moving average of how long its
-//! recent calls ran, and one whose average is above `INLINE_MAX` is driven on
+//! So each task function of a module keeps a moving average of the CPU time
+//! its recent calls took (thread CPU time around each poll: wall time would
+//! call every function long on a node busy enough that a call waits for a
+//! core, sending a flood of trivial tasks to the guest threads, where each
+//! waits behind the others' first polls), and one whose average is above
+//! `INLINE_MAX` is driven on
 //! the guest threads from the start (`Tasks::schedule`): it waits for its
 //! arguments and CPUs there, and a guest thread finishing one call starts the
 //! next waiting one without a hand-off through the RPC thread (64 sums of
 //! 16 MiB: 52-54 ms -> 45-46 ms). A function not seen yet starts inline.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::fastmap::FastMap;
 
-/// Longest average run time of a function whose calls still start on the RPC
+/// `f`'s output and the CPU time its polls took, on whichever threads.
+pub async fn cpu_timed<F: Future>(f: F) -> (F::Output, Duration) {
+    let mut f = std::pin::pin!(f);
+    let mut spent = Duration::ZERO;
+    let out = std::future::poll_fn(|cx| {
+        let start = thread_cpu_time();
+        let polled = f.as_mut().poll(cx);
+        spent += thread_cpu_time().saturating_sub(start);
+        polled
+    })
+    .await;
+    (out, spent)
+}
+
+/// The calling thread's CPU time (~0.2 µs a call here).
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write; the clock id is a constant.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Longest average CPU time of a function whose calls still start on the RPC
 /// thread: well under an epoch tick, and a few hand-offs (~50 µs each).
 const INLINE_MAX: Duration = Duration::from_micros(250);
 
 /// Run-time averages of one module's task functions.
 #[derive(Default)]
 pub struct RunTimes {
-    /// Microseconds, an exponential moving average (weight 1/4 per call).
+    /// Microseconds of CPU time, an exponential moving average (weight 1/4
+    /// per call).
     /// The keys are fixed when the module is described: lookups take no lock.
     by_function: FastMap<String, AtomicU32>,
 }
@@ -49,7 +80,7 @@ impl RunTimes {
             .is_none_or(|avg| u128::from(avg.load(Ordering::Relaxed)) <= INLINE_MAX.as_micros())
     }
 
-    /// A call of `function` ran for `took`.
+    /// A call of `function` took `took` of CPU time.
     pub fn record(&self, function: &str, took: Duration) {
         let Some(avg) = self.by_function.get(function) else {
             return;
@@ -86,6 +117,27 @@ mod tests {
         assert!(
             times.starts_inline("sum"),
             "calls that got short start inline again"
+        );
+    }
+
+    #[tokio::test]
+    async fn cpu_time_counts_polls_not_waits() {
+        let (_, idle) = cpu_timed(tokio::time::sleep(Duration::from_millis(30))).await;
+        assert!(
+            idle < Duration::from_millis(10),
+            "a sleep took {idle:?} of CPU"
+        );
+        // Spins until this thread has used 20 ms of CPU, however long that takes.
+        let (_, busy) = cpu_timed(async {
+            let start = thread_cpu_time();
+            while thread_cpu_time() - start < Duration::from_millis(20) {
+                std::hint::spin_loop();
+            }
+        })
+        .await;
+        assert!(
+            busy >= Duration::from_millis(20),
+            "a 20 ms spin counted {busy:?}"
         );
     }
 

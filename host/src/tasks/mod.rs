@@ -727,15 +727,14 @@ impl Tasks {
         };
         let host = self.host()?.for_tenant(&spec.tenant);
         let warm = self.warm.clone();
-        let started = Instant::now();
-        let call = async move { execute(host, call, &warm).await };
-        let out = if self.guests.on_guest_thread() {
+        let call = inline::cpu_timed(async move { execute(host, call, &warm).await });
+        let (out, cpu) = if self.guests.on_guest_thread() {
             call.await
         } else {
             let inline = module.run_times.starts_inline(&spec.function);
-            self.start_from_rpc_thread(call, inline).await
+            self.start_from_rpc_thread(call, inline).await?
         };
-        module.run_times.record(&spec.function, started.elapsed());
+        module.run_times.record(&spec.function, cpu);
         out
     }
 
@@ -744,16 +743,16 @@ impl Tasks {
     /// task then finishes without any hand-off between threads; one that has
     /// to wait or runs past an epoch tick moves, mid-call, to the guest
     /// threads, where a call not taken inline runs from the start.
-    async fn start_from_rpc_thread(
+    async fn start_from_rpc_thread<T: Send + 'static>(
         &self,
-        call: impl std::future::Future<Output = ReefResult<Arc<Data>>> + Send + 'static,
+        call: impl std::future::Future<Output = T> + Send + 'static,
         inline: bool,
-    ) -> ReefResult<Arc<Data>> {
+    ) -> ReefResult<T> {
         let mut call = Box::pin(call);
         if inline {
             if let Some(_inline) = self.guests.claim_inline() {
                 if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
-                    return out;
+                    return Ok(out);
                 }
             }
         }
@@ -762,7 +761,7 @@ impl Tasks {
             let _ = tx.send(call.await);
         });
         rx.await
-            .unwrap_or_else(|_| Err(ReefError::internal("the guest thread stopped")))
+            .map_err(|_| ReefError::internal("the guest thread stopped"))
     }
 }
 
