@@ -9,15 +9,16 @@
 //! ~0.1 ms took 8.7-9.3 ms inline and 10.3-10.6 ms without.
 //!
 //! So each task function of a module keeps a moving average of the CPU time
-//! its recent calls took (thread CPU time around each poll: wall time would
-//! call every function long on a node busy enough that a call waits for a
-//! core, sending a flood of trivial tasks to the guest threads, where each
-//! waits behind the others' first polls), and one whose average is above
-//! `INLINE_MAX` is driven on
-//! the guest threads from the start (`Tasks::schedule`): it waits for its
-//! arguments and CPUs there, and a guest thread finishing one call starts the
-//! next waiting one without a hand-off through the RPC thread (64 sums of
-//! 16 MiB: 52-54 ms -> 45-46 ms). A function not seen yet starts inline.
+//! its recent calls took, and one whose average is above `INLINE_MAX` is
+//! driven on the guest threads from the start (`Tasks::schedule`): it waits
+//! for its arguments and CPUs there, and a guest thread finishing one call
+//! starts the next waiting one without a hand-off through the RPC thread (64
+//! sums of 16 MiB: 52-54 ms -> 45-46 ms). A function not seen yet starts
+//! inline. CPU time (the thread's CPU clock around each poll), not wall time:
+//! on a node busy enough that calls wait for a core, wall time took trivial
+//! tasks for long ones and sent a flood of them to the guest threads, where
+//! each waited behind the others' first polls (another tenant's p99 round
+//! trip under that flood: 27-36 ms instead of 3-5 ms).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,12 +55,12 @@ fn thread_cpu_time() -> Duration {
 /// thread: well under an epoch tick, and a few hand-offs (~50 µs each).
 const INLINE_MAX: Duration = Duration::from_micros(250);
 
-/// Run-time averages of one module's task functions.
+/// CPU-time averages of one module's task functions.
 #[derive(Default)]
 pub struct RunTimes {
     /// Microseconds of CPU time, an exponential moving average (weight 1/4
-    /// per call).
-    /// The keys are fixed when the module is described: lookups take no lock.
+    /// per call). The keys are fixed when the module is described: lookups
+    /// take no lock.
     by_function: FastMap<String, AtomicU32>,
 }
 
