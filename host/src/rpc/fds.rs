@@ -145,13 +145,13 @@ async fn connection(registry: &Registry, mut stream: UnixStream) -> std::io::Res
     }
 }
 
-/// The process at the other end of a connection: its pid, and a pidfd
-/// that tells whether that process still lives.
 /// Puts of at least this many bytes are read by several threads.
 const PARALLEL_READ_MIN: usize = 32 << 20;
 /// At most this many threads read one put.
 const MAX_READ_THREADS: usize = 4;
 
+/// The process at the other end of a connection: its pid, and a pidfd
+/// that tells whether that process still lives.
 pub struct Peer {
     pid: libc::pid_t,
     pidfd: OwnedFd,
