@@ -27,7 +27,7 @@ export interface TaskInfo {
   taskId: bigint;
   module: string;
   function: string;
-  /** waiting-for-args, waiting-for-resources, running, finished, failed, forwarded */
+  /** waiting-for-args, waiting-for-resources, running, finishing, finished, failed, forwarded */
   state: string;
   nodeId: string;
   attempt: number;

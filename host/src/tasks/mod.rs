@@ -43,7 +43,7 @@ use crate::objects::{Forwarded, ObjectDirectory, Rebuild};
 use crate::placement::{self, Decision, Strategy};
 use crate::quotas::{Counted, Quotas};
 use crate::runtime::GuestRuntime;
-use crate::scheduler::{Resources, Scheduler, Ticket};
+use crate::scheduler::{Permit, Resources, Scheduler, Ticket};
 use crate::spec::{object_ids, short, task_from_proto, task_to_proto, Limits, TaskSpec};
 use crate::spec::{Attempt, FailedAttempt};
 use crate::store::{Data, ObjectId};
@@ -57,7 +57,7 @@ struct GuestCall {
     args: Vec<Arg>,
     allowed: FastSet<ObjectId>,
     resources: Resources,
-    permit: crate::scheduler::Permit,
+    permit: Permit,
     limits: Limits,
     cancel: CancellationToken,
     /// Where its output goes.
@@ -727,7 +727,16 @@ impl Tasks {
         };
         let host = self.host()?.for_tenant(&spec.tenant);
         let warm = self.warm.clone();
-        let call = inline::cpu_timed(async move { execute(host, call, &warm).await });
+        let (this, id) = (self.clone(), spec.return_id);
+        let call = inline::cpu_timed(async move {
+            let (out, permit) = execute(host, call, &warm).await;
+            // No longer running before its CPUs go to the next task (which
+            // may start on another thread at once): the state API never
+            // shows a tenant more tasks running than its quota allows.
+            this.table.set_state(id, "finishing");
+            drop(permit);
+            out
+        });
         let (out, cpu) = if self.guests.on_guest_thread() {
             call.await
         } else {
@@ -797,7 +806,13 @@ impl Rebuild for Tasks {
 
 /// Runs a task's guest call in a fresh instance, or in a kept one when the
 /// task allows it (`max_calls` other than 1) and one of its key is idle.
-async fn execute(host: HostServices, call: GuestCall, warm: &WarmPool) -> ReefResult<Arc<Data>> {
+/// Hands back the call's CPUs (its permit) with the result, for the caller
+/// to release once the task no longer shows as running.
+async fn execute(
+    host: HostServices,
+    call: GuestCall,
+    warm: &WarmPool,
+) -> (ReefResult<Arc<Data>>, Option<Permit>) {
     let GuestCall {
         module,
         function,
@@ -859,7 +874,11 @@ async fn execute(host: HostServices, call: GuestCall, warm: &WarmPool) -> ReefRe
     };
     store.data_mut().output.finish();
     store.data_mut().finish();
-    let (data, instance) = result?;
+    let permit = store.data_mut().permit.take();
+    let (data, instance) = match result {
+        Ok(done) => done,
+        Err(e) => return (Err(e), permit),
+    };
     let calls = calls + 1;
     let again = max_calls == 0 || calls < max_calls;
     if let Some(key) = key {
@@ -876,5 +895,5 @@ async fn execute(host: HostServices, call: GuestCall, warm: &WarmPool) -> ReefRe
             );
         }
     }
-    Ok(data)
+    (Ok(data), permit)
 }
