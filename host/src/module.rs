@@ -55,7 +55,8 @@ pub struct Module {
     pub grants: Grants,
     /// The directory preopened as `/scratch` when `filesystem` is granted.
     pub scratch: Option<PathBuf>,
-    /// How long calls of each task function ran lately (where they start).
+    /// The CPU time recent calls of each task function took (where the next
+    /// call starts: `tasks::inline`).
     pub run_times: RunTimes,
 }
 

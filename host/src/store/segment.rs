@@ -39,7 +39,8 @@ pub struct Segment {
 impl Segment {
     /// A fresh, zeroed, writable segment for an object of `len` bytes. A
     /// driver writes it in 4 KiB pages (building 2 MiB folios before it is
-    /// written would cost the put ~10 ms per 64 MiB); the node's own copies
+    /// written would add the collapses to the put: an estimated ~10 ms per
+    /// 64 MiB, not measured in a put); the node's own copies
     /// are filled in 2 MiB folios (`fill`).
     pub fn create(len: u64) -> ReefResult<Segment> {
         let size = round_up_page(len.max(1));
@@ -71,7 +72,7 @@ impl Segment {
     /// refuses a range without any page), the range is collapsed into one
     /// folio (which allocates and zeroes the rest), then the bytes are
     /// copied in. That costs less than writing 4 KiB pages (~15 ms per
-    /// 64 MiB here against ~23 ms for `pwrite`). A range the kernel cannot
+    /// 64 MiB against ~23 ms for `pwrite`, a C program on this VM). A range the kernel cannot
     /// collapse (before Linux 6.1, `shmem_enabled=deny`, no huge page free)
     /// is simply written in 4 KiB pages. The writable mapping is gone before
     /// this returns, so the segment can then be sealed.
