@@ -299,6 +299,15 @@ impl Scheduler {
     pub fn queued(&self) -> usize {
         self.state.lock().unwrap().queued
     }
+    /// How many of `tenant`'s requests wait in this pool now.
+    pub fn queued_of(&self, tenant: &TenantId) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .lines
+            .iter()
+            .find(|l| l.share.tenant == *tenant)
+            .map_or(0, |l| l.queued)
+    }
     /// The grants `tenant` holds in this pool now (its running tasks' and
     /// live actors' instances).
     pub fn instances_of(&self, tenant: &TenantId) -> u64 {
@@ -460,6 +469,21 @@ mod tests {
 
     fn any() -> Share {
         Share::default_tenant()
+    }
+
+    #[tokio::test]
+    async fn counts_what_each_tenant_has_waiting() {
+        let s = Scheduler::new(cpus(1.0));
+        let held = s.enqueue(&share("a", 1.0), &cpus(1.0)).granted().await;
+        let b1 = s.enqueue(&share("b", 1.0), &cpus(1.0));
+        let _b2 = s.enqueue(&share("b", 1.0), &cpus(1.0));
+        assert_eq!(s.queued_of(&TenantId::new("a")), 0);
+        assert_eq!(s.queued_of(&TenantId::new("b")), 2);
+        drop(held);
+        let b1 = b1.granted().await;
+        assert_eq!(s.queued_of(&TenantId::new("b")), 1);
+        drop(b1);
+        assert_eq!(s.queued_of(&TenantId::new("c")), 0);
     }
 
     #[tokio::test]

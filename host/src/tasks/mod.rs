@@ -740,7 +740,11 @@ impl Tasks {
         let (out, cpu) = if self.guests.on_guest_thread() {
             call.await
         } else {
-            let inline = module.run_times.starts_inline(&spec.function);
+            // A tenant with more calls waiting for CPUs is flooding: its
+            // calls go to the guest threads, and the RPC thread stays free
+            // to read and answer everyone else's requests (see `inline`).
+            let inline =
+                module.run_times.starts_inline(&spec.function) && pool.queued_of(&spec.tenant) == 0;
             self.start_from_rpc_thread(call, inline).await?
         };
         module.run_times.record(&spec.function, cpu);
