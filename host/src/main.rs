@@ -2,9 +2,6 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
-/// Polls of the RPC thread between two looks for I/O and timers.
-const RPC_EVENT_INTERVAL: u32 = 4;
-
 /// mimalloc instead of glibc's malloc: per task the RPC thread allocates and
 /// frees a few hundred blocks (wasmtime's store and instance, the task's
 /// records): ~13% of its time went to glibc's malloc, and blocks freed on
@@ -28,11 +25,6 @@ fn main() -> anyhow::Result<()> {
     // (`node::GuestRuntime`).
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        // Look for new requests every 4 polled tasks, not tokio's 61: under
-        // a flood each poll may run a guest for ~25 µs, and another
-        // tenant's request would wait in the socket for 61 of them
-        // (its p99 round trip 2-3 ms lower, no throughput lost).
-        .event_interval(RPC_EVENT_INTERVAL)
         // Spin briefly before sleeping (`reef_core::spin`): a VM's idle vCPU
         // takes tens of µs to wake.
         .on_thread_park(reef_core::spin::before_park)

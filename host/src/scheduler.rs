@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -24,6 +25,9 @@ pub use reef_core::{Resources, TenantId};
 /// What a grant of no CPUs costs in virtual time, per unit of weight: a
 /// 0-CPU request (an actor by default) still takes a turn.
 const MIN_COST: f64 = 0.01;
+/// How long after grants last alternated between tenants a pool still
+/// counts as shared (`Scheduler::crowds_others`).
+const SHARED_WINDOW: Duration = Duration::from_millis(100);
 
 /// Whom a request is for: the tenant whose line it joins, and the
 /// tenant's weight (its share of the pool when tenants compete).
@@ -140,6 +144,10 @@ struct PoolState {
     /// The virtual time of the latest grant: a tenant that starts waiting
     /// (its line empty) starts here if it is behind.
     vtime: f64,
+    /// Whom the latest grant went to, and when a grant last went to another
+    /// tenant than the one before it (see `Scheduler::crowds_others`).
+    last_granted: Option<TenantId>,
+    shared_at: Option<Instant>,
 }
 
 impl PoolState {
@@ -179,6 +187,12 @@ impl PoolState {
     /// Charges line `i` for a grant of `request`.
     fn charge(&mut self, i: usize, request: &Resources) {
         let line = &mut self.lines[i];
+        if self.last_granted.as_ref() != Some(&line.share.tenant) {
+            if self.last_granted.is_some() {
+                self.shared_at = Some(Instant::now());
+            }
+            self.last_granted = Some(line.share.tenant.clone());
+        }
         self.vtime = self.vtime.max(line.pass);
         line.pass += line.share.cost(request);
         line.in_use += request.cpus;
@@ -285,6 +299,8 @@ impl Scheduler {
                 next_seq: 0,
                 queued: 0,
                 vtime: 0.0,
+                last_granted: None,
+                shared_at: None,
             }),
             total,
         })
@@ -299,14 +315,19 @@ impl Scheduler {
     pub fn queued(&self) -> usize {
         self.state.lock().unwrap().queued
     }
-    /// How many of `tenant`'s requests wait in this pool now.
-    pub fn queued_of(&self, tenant: &TenantId) -> usize {
+    /// Whether `tenant` has requests waiting in this pool while the pool
+    /// was shared with other tenants within `SHARED_WINDOW`: its work then
+    /// keeps off the RPC thread (see `tasks::inline`). A tenant alone on a
+    /// node keeps the inline path however much it queues.
+    pub fn crowds_others(&self, tenant: &TenantId) -> bool {
         let state = self.state.lock().unwrap();
         state
-            .lines
-            .iter()
-            .find(|l| l.share.tenant == *tenant)
-            .map_or(0, |l| l.queued)
+            .shared_at
+            .is_some_and(|at| at.elapsed() < SHARED_WINDOW)
+            && state
+                .lines
+                .iter()
+                .any(|l| l.share.tenant == *tenant && l.queued > 0)
     }
     /// The grants `tenant` holds in this pool now (its running tasks' and
     /// live actors' instances).
@@ -472,18 +493,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn counts_what_each_tenant_has_waiting() {
+    async fn a_tenant_queueing_crowds_others_only_on_a_shared_pool() {
         let s = Scheduler::new(cpus(1.0));
-        let held = s.enqueue(&share("a", 1.0), &cpus(1.0)).granted().await;
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        // b alone, queueing: it crowds no one.
+        let held = s.enqueue(&share("b", 1.0), &cpus(1.0)).granted().await;
         let b1 = s.enqueue(&share("b", 1.0), &cpus(1.0));
         let _b2 = s.enqueue(&share("b", 1.0), &cpus(1.0));
-        assert_eq!(s.queued_of(&TenantId::new("a")), 0);
-        assert_eq!(s.queued_of(&TenantId::new("b")), 2);
+        assert!(!s.crowds_others(&b));
+        // a is granted between b's grants: now b's queue crowds a.
+        let a1 = s.enqueue(&share("a", 3.0), &cpus(1.0));
         drop(held);
+        let a1 = a1.granted().await;
+        assert!(s.crowds_others(&b));
+        assert!(!s.crowds_others(&a), "a has nothing waiting");
+        drop(a1);
         let b1 = b1.granted().await;
-        assert_eq!(s.queued_of(&TenantId::new("b")), 1);
+        assert!(s.crowds_others(&b), "b still has one waiting");
         drop(b1);
-        assert_eq!(s.queued_of(&TenantId::new("c")), 0);
+        assert!(!s.crowds_others(&b), "b has nothing waiting");
     }
 
     #[tokio::test]

@@ -21,11 +21,13 @@
 //! trip under that flood: 27-36 ms instead of 3-5 ms).
 //!
 //! Nor does a call start inline while more calls of its tenant wait for CPUs
-//! in its pool (`Tasks::run`): that tenant is flooding the node, and its
-//! calls run on the guest threads, so the RPC thread keeps reading and
-//! answering other tenants' requests. Another tenant's p99 round trip under
-//! a 145k-task flood went from 1.7-3.1 ms to 0.4-2.7 ms (one flooding
-//! driver's async noop tasks: ~8 % fewer per second).
+//! in a pool that other tenants' calls were granted in the last 100 ms
+//! (`Scheduler::crowds_others`): that tenant is flooding a shared node, and
+//! its calls run on the guest threads, so the RPC thread keeps reading and
+//! answering the other tenants' requests (another tenant's p99 round trip
+//! under a 145k-task flood: see docs/security.md#fair-sharing). A tenant
+//! alone on a node keeps the inline path: sending its calls to the guest
+//! threads cost a third of a 3-node DAG's throughput.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -740,11 +740,12 @@ impl Tasks {
         let (out, cpu) = if self.guests.on_guest_thread() {
             call.await
         } else {
-            // A tenant with more calls waiting for CPUs is flooding: its
-            // calls go to the guest threads, and the RPC thread stays free
-            // to read and answer everyone else's requests (see `inline`).
+            // A tenant with more calls waiting for CPUs on a node it shares
+            // is flooding it: its calls go to the guest threads, and the RPC
+            // thread stays free to read and answer the other tenants'
+            // requests (see `inline`).
             let inline =
-                module.run_times.starts_inline(&spec.function) && pool.queued_of(&spec.tenant) == 0;
+                module.run_times.starts_inline(&spec.function) && !pool.crowds_others(&spec.tenant);
             self.start_from_rpc_thread(call, inline).await?
         };
         module.run_times.record(&spec.function, cpu);
