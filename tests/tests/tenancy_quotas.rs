@@ -426,6 +426,50 @@ async fn a_cpus_in_use_quota_makes_work_wait_not_fail() {
     assert_eq!(values, [0.0, 1.0, 2.0, 3.0]);
 }
 
+/// A task whose result its driver released while it waited or ran still
+/// counts against the pending-tasks quota until it is done: submitting and
+/// dropping at once cannot queue unbounded work on the node.
+#[tokio::test]
+async fn a_released_task_counts_as_pending_until_it_is_done() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "1"]);
+    let token = head.add_tenant(
+        "b",
+        dirs[1].path(),
+        &["--max-pending-tasks", "1", "--max-cpus", "1"],
+    );
+    let b = head.connect_as(&token).await;
+    wait_for_quotas(&b, "b").await;
+    let nested = b.register_file(guest("nested")).await.unwrap();
+    let demo = b.register_file(guest("demo")).await.unwrap();
+    let long = b
+        .task(&nested, "pause")
+        .arg(1500u64)
+        .arg(1.0)
+        .submit()
+        .unwrap();
+    let (started, id) = (Instant::now(), long.id());
+    drop(long);
+    // Released: the node forgot the pending result.
+    eventually("the node frees the released result", || async {
+        b.get_object_info(id).await.is_err().then_some(())
+    })
+    .await;
+    let r = add(&b, &demo).unwrap();
+    let err = b.get::<f64>(&r).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the released task ended before the check"
+    );
+    assert_quota(&err, r#"tenant "b": pending tasks quota 1 exceeded"#);
+    // Once it is done, the tenant's next task is taken.
+    let sum = eventually("a task taken after the released one ended", || async {
+        b.get::<f64>(&add(&b, &demo).unwrap()).await.ok()
+    })
+    .await;
+    assert_eq!(sum, 3.0);
+}
+
 /// Waits until the node has tenant `name`'s quotas (its view came): a
 /// 2-CPU task of a tenant given `--max-cpus 1` is refused.
 async fn wait_for_quotas(cluster: &Cluster, name: &str) {

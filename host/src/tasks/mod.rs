@@ -71,6 +71,9 @@ struct GuestCall {
 /// How long a retry or rebuild that no alive node can run waits for one
 /// to join (see `Tasks::schedule`).
 const NODE_WAIT: Duration = Duration::from_secs(30);
+/// How often a task whose result was freed before it was sealed is looked
+/// for, to give back its pending-tasks charge once it is done.
+const RELEASED_TASK_POLL: Duration = Duration::from_millis(50);
 
 /// The node's task service.
 pub struct Tasks {
@@ -183,10 +186,16 @@ impl Tasks {
         let lineage = self.objects.lineage().enabled().then(|| spec.clone());
         self.submit_attempt(Attempt { spec, number: 1 })?;
         if let Some(charge) = charge {
-            // Counted as pending until its result is sealed (or freed).
-            let store = self.objects.store().clone();
+            // Counted as pending until its result is sealed; a result freed
+            // before that (its driver released it) counts until its task
+            // here is done, so submitting and dropping cannot queue
+            // unbounded work.
+            let this = self.clone();
             tokio::spawn(async move {
-                let _ = store.wait_sealed(id).await;
+                let _ = this.objects.store().wait_sealed(id).await;
+                while this.table.contains(id) && !this.stopping.is_cancelled() {
+                    tokio::time::sleep(RELEASED_TASK_POLL).await;
+                }
                 drop(charge);
             });
         }

@@ -110,6 +110,11 @@ impl TaskTable {
         }
     }
 
+    /// Whether a task with this return id waits or runs here.
+    pub fn contains(&self, id: ObjectId) -> bool {
+        self.live.lock().unwrap().contains_key(&id)
+    }
+
     /// Removes a finished task; why it was stopped, if it was.
     pub fn finish(&self, id: ObjectId) -> Option<StopReason> {
         let t = self.live.lock().unwrap().remove(&id)?;
