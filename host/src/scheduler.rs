@@ -321,13 +321,14 @@ impl Scheduler {
     /// node keeps the inline path however much it queues.
     pub fn crowds_others(&self, tenant: &TenantId) -> bool {
         let state = self.state.lock().unwrap();
+        // The clock is read only for a tenant with work waiting.
         state
-            .shared_at
-            .is_some_and(|at| at.elapsed() < SHARED_WINDOW)
+            .lines
+            .iter()
+            .any(|l| l.share.tenant == *tenant && l.queued > 0)
             && state
-                .lines
-                .iter()
-                .any(|l| l.share.tenant == *tenant && l.queued > 0)
+                .shared_at
+                .is_some_and(|at| at.elapsed() < SHARED_WINDOW)
     }
     /// The grants `tenant` holds in this pool now (its running tasks' and
     /// live actors' instances).
