@@ -420,6 +420,11 @@ impl ObjectDirectory {
         self.forwarded.lock().unwrap().insert(id, forwarded);
     }
 
+    /// Whether work this node forwarded to make `id` has not reported yet.
+    pub fn is_forwarded(&self, id: ObjectId) -> bool {
+        self.forwarded.lock().unwrap().contains_key(&id)
+    }
+
     /// Forgets a forward that could not be sent; its arguments stay held.
     pub fn forget_forwarded(&self, id: ObjectId) {
         self.forwarded.lock().unwrap().remove(&id);

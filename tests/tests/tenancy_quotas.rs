@@ -470,6 +470,73 @@ async fn a_released_task_counts_as_pending_until_it_is_done() {
     assert_eq!(sum, 3.0);
 }
 
+/// The same for a task the node forwarded to another: its charge is kept
+/// until the node it ran on reports it done.
+#[tokio::test]
+async fn a_released_forwarded_task_counts_as_pending_until_it_is_done() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "1"]);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &["--num-cpus", "1"]);
+    let token = head.add_tenant(
+        "b",
+        dirs[2].path(),
+        &["--max-pending-tasks", "1", "--max-cpus", "2"],
+    );
+    let b = head.connect_as(&token).await;
+    let worker_id = eventually("the worker joins", || async {
+        let status = b.status().await.ok()?;
+        let alive = status.nodes.iter().filter(|n| n.state == "alive").count();
+        let worker = status.nodes.iter().find(|n| !n.head)?;
+        (alive == 2).then(|| worker.node_id.clone())
+    })
+    .await;
+    let nested = b.register_file(guest("nested")).await.unwrap();
+    let demo = b.register_file(guest("demo")).await.unwrap();
+    // The pending-tasks quota reached the head: a second task in flight is refused.
+    eventually("the quotas reach the node", || async {
+        let first = b
+            .task(&nested, "pause")
+            .arg(500u64)
+            .arg(1.0)
+            .submit()
+            .ok()?;
+        let second = add(&b, &demo).ok()?;
+        let refused = b.get::<f64>(&second).await.err();
+        let _ = b.get_bytes(&first).await;
+        refused.filter(|e| e.code == ErrorCode::QuotaExceeded)
+    })
+    .await;
+    let long = b
+        .task(&nested, "pause")
+        .arg(3000u64)
+        .arg(1.0)
+        .strategy(reef::Strategy::NodeAffinity {
+            node_id: worker_id,
+            soft: false,
+        })
+        .submit()
+        .unwrap();
+    let (started, id) = (Instant::now(), long.id());
+    drop(long);
+    eventually("the head frees the released result", || async {
+        b.get_object_info(id).await.is_err().then_some(())
+    })
+    .await;
+    let r = add(&b, &demo).unwrap();
+    let err = b.get::<f64>(&r).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "the released task ended before the check"
+    );
+    assert_quota(&err, r#"tenant "b": pending tasks quota 1 exceeded"#);
+    let sum = eventually("a task taken after the released one ended", || async {
+        b.get::<f64>(&add(&b, &demo).unwrap()).await.ok()
+    })
+    .await;
+    assert_eq!(sum, 3.0);
+    drop(worker);
+}
+
 /// Waits until the node has tenant `name`'s quotas (its view came): a
 /// 2-CPU task of a tenant given `--max-cpus 1` is refused.
 async fn wait_for_quotas(cluster: &Cluster, name: &str) {

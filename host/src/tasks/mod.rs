@@ -187,13 +187,16 @@ impl Tasks {
         self.submit_attempt(Attempt { spec, number: 1 })?;
         if let Some(charge) = charge {
             // Counted as pending until its result is sealed; a result freed
-            // before that (its driver released it) counts until its task
-            // here is done, so submitting and dropping cannot queue
+            // before that (its driver released it) counts until its task is
+            // done, here or on the node it was forwarded to (which reports
+            // back when it ends), so submitting and dropping cannot queue
             // unbounded work.
             let this = self.clone();
             tokio::spawn(async move {
                 let _ = this.objects.store().wait_sealed(id).await;
-                while this.table.contains(id) && !this.stopping.is_cancelled() {
+                let running =
+                    |this: &Tasks| this.table.contains(id) || this.objects.is_forwarded(id);
+                while running(&this) && !this.stopping.is_cancelled() {
                     tokio::time::sleep(RELEASED_TASK_POLL).await;
                 }
                 drop(charge);
