@@ -187,15 +187,18 @@ pub fn place(
     if fits_here_now {
         return Ok(Decision::Local);
     }
-    // Spillback: the node with room and the most free CPU.
+    // Spillback: the node with room and the most free CPU; among nodes with
+    // as much, round-robin. The view is a heartbeat old, so a burst placed
+    // within one would otherwise all go to the same node.
     let free_cpu =
         |n: &pb::NodeView| resources(n.available.as_ref()).map_or(0.0, |a| a.cpus) - need.cpus;
-    if let Some(n) = others
-        .iter()
-        .filter(|n| now(n))
-        .max_by(|a, b| free_cpu(a).total_cmp(&free_cpu(b)))
-    {
-        return remote(n);
+    let with_room: Vec<&pb::NodeView> = others.iter().copied().filter(|n| now(n)).collect();
+    if let Some(most) = with_room.iter().map(|n| free_cpu(n)).max_by(f64::total_cmp) {
+        let best: Vec<&pb::NodeView> = with_room
+            .into_iter()
+            .filter(|n| free_cpu(n) == most)
+            .collect();
+        return remote(best[request.spread % best.len()]);
     }
     // Pending: no node has room now; wait in this node's line if it can
     // ever hold the work, else in the first node's that can.

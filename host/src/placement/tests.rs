@@ -117,6 +117,30 @@ fn default_and_locality() {
             ..Default::default()
         },
         Case {
+            name: "full here, two nodes as free: the counter picks the first",
+            here: (2.0, 0.0, 0),
+            others: vec![
+                node("a", 4.0, 3.0),
+                node("b", 4.0, 3.0),
+                node("c", 4.0, 1.0),
+            ],
+            spread: 4,
+            expect: remote(node("a", 4.0, 3.0)),
+            ..Default::default()
+        },
+        Case {
+            name: "full here, two nodes as free: the next placement the second",
+            here: (2.0, 0.0, 0),
+            others: vec![
+                node("a", 4.0, 3.0),
+                node("b", 4.0, 3.0),
+                node("c", 4.0, 1.0),
+            ],
+            spread: 5,
+            expect: remote(node("b", 4.0, 3.0)),
+            ..Default::default()
+        },
+        Case {
             name: "work queued here: a free node takes it",
             here: (2.0, 2.0, 1),
             others: vec![node("a", 4.0, 2.0)],

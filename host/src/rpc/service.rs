@@ -219,14 +219,17 @@ impl NodeApi for NodeService {
             session.close();
         });
         // Everything queued when the stream is polled goes out in one message.
+        // A reply is queued as its task ends, and this stream's task is woken
+        // at once (tokio runs a woken task next): every reply alone would be
+        // a message, a write and a wake-up of the driver. So once, the stream
+        // lets the tasks ready to run go first and takes what they queued.
         let outbound = futures::stream::unfold(rx, |mut rx| async move {
             let first = rx.recv().await?;
             let mut replies = vec![first];
-            while replies.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => replies.push(r),
-                    Err(_) => break,
-                }
+            drain(&mut rx, &mut replies);
+            if replies.len() < MAX_BATCH {
+                tokio::task::yield_now().await;
+                drain(&mut rx, &mut replies);
             }
             Some((Ok(pb::ServerBatch { replies }), rx))
         });
@@ -368,5 +371,15 @@ fn work_tenant<T>(request: &Request<T>) -> TenantId {
     match request.extensions().get::<Caller>() {
         Some(Caller::Tenant(tenant)) => tenant.clone(),
         _ => TenantId::default(),
+    }
+}
+
+/// Moves replies already queued into `replies`, up to `MAX_BATCH`.
+fn drain(rx: &mut mpsc::UnboundedReceiver<pb::ServerReply>, replies: &mut Vec<pb::ServerReply>) {
+    while replies.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(r) => replies.push(r),
+            Err(_) => break,
+        }
     }
 }
