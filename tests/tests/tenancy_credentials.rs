@@ -134,6 +134,16 @@ async fn each_service_takes_only_its_kind_of_credential() {
             "/reef.v1.Peer/Free",
             kind,
         );
+        // A forged "your actor ended" would free another tenant's quota place.
+        denied(
+            peer.actor_ended(pb::ActorEndedRequest {
+                actor_id: 1 << 40,
+                ..Default::default()
+            })
+            .await,
+            "/reef.v1.Peer/ActorEnded",
+            kind,
+        );
         let mut state = peer_state_client(&head, token).await;
         denied(
             state.local_state(pb::ListRequest::default()).await,

@@ -537,6 +537,77 @@ async fn a_released_forwarded_task_counts_as_pending_until_it_is_done() {
     drop(worker);
 }
 
+/// An actor created through the head that dies for good on another node
+/// (a trap, no restarts left) gives its place under `--max-actors` back on
+/// the head: the tenant's next actor is taken.
+#[tokio::test]
+async fn an_actor_that_died_on_another_node_frees_its_place_under_the_quota() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
+    let token = head.add_tenant("b", dirs[2].path(), &["--max-actors", "1"]);
+    let b = head.connect_as(&token).await;
+    let worker_id = eventually("the worker joins", || async {
+        let status = b.status().await.ok()?;
+        let alive = status.nodes.iter().filter(|n| n.state == "alive").count();
+        let worker = status.nodes.iter().find(|n| !n.head)?;
+        (alive == 2).then(|| worker.node_id.clone())
+    })
+    .await;
+    let nested = b.register_file(guest("nested")).await.unwrap();
+    let on_worker = reef::Strategy::NodeAffinity {
+        node_id: worker_id,
+        soft: false,
+    };
+    let counter = b
+        .actor(&nested, "Counter")
+        .arg(1.0)
+        .strategy(on_worker.clone())
+        .create()
+        .await
+        .unwrap();
+    // The quota reached the head: a second actor is refused.
+    let err = eventually("the actors quota reaches the head", || async {
+        let second = b.actor(&nested, "Counter").arg(1.0).create().await;
+        match second {
+            Ok(actor) => {
+                actor.kill().await.unwrap();
+                None
+            }
+            Err(e) => Some(e),
+        }
+    })
+    .await;
+    assert_quota(
+        &err,
+        r#"tenant "b": actors quota 1 exceeded (1 in use, 1 more asked)"#,
+    );
+    // It traps on the worker with no restart left: dead there for good.
+    let crash = counter.call("crash").submit().unwrap();
+    assert_eq!(
+        b.get::<f64>(&crash).await.unwrap_err().code,
+        ErrorCode::GuestTrap
+    );
+    let next = counter.call("add").arg(1.0).submit().unwrap();
+    assert_eq!(
+        b.get::<f64>(&next).await.unwrap_err().code,
+        ErrorCode::ActorDead
+    );
+    // The head learns it and takes the tenant's next actor.
+    let again = eventually("an actor created after the first died", || async {
+        b.actor(&nested, "Counter")
+            .arg(2.0)
+            .strategy(on_worker.clone())
+            .create()
+            .await
+            .ok()
+    })
+    .await;
+    let r = again.call("add").arg(1.0).submit().unwrap();
+    assert_eq!(b.get::<f64>(&r).await.unwrap(), 3.0);
+    drop(worker);
+}
+
 /// Waits until the node has tenant `name`'s quotas (its view came): a
 /// 2-CPU task of a tenant given `--max-cpus 1` is refused.
 async fn wait_for_quotas(cluster: &Cluster, name: &str) {

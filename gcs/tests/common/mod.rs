@@ -249,6 +249,10 @@ impl Peer for FakeNode {
         Ok(Response::new(Empty {}))
     }
 
+    async fn actor_ended(&self, _: Request<ActorEndedRequest>) -> Result<Response<Empty>, Status> {
+        unused()
+    }
+
     async fn object_access(
         &self,
         _: Request<ObjectAccessRequest>,

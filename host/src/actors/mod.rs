@@ -39,7 +39,7 @@ mod local;
 pub mod names;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -177,6 +177,9 @@ pub struct ActorManager {
     entries: Mutex<HashMap<u64, Entry>>,
     /// Names of the actors that live here.
     names: Mutex<HashMap<String, u64>>,
+    /// The node is stopping (`kill_all`): its actors' creators are not told
+    /// they ended.
+    stopping: AtomicBool,
 }
 
 impl ActorManager {
@@ -195,6 +198,7 @@ impl ActorManager {
             next_id: AtomicU64::new(0),
             entries: Mutex::default(),
             names: Mutex::default(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -636,6 +640,7 @@ impl ActorManager {
         };
         tracing::info!(actor = actor.id, "actor stopped: {cause}");
         self.report_state(actor.id, Some(&cause));
+        self.tell_creator(actor.id, &cause);
         mailbox.close();
         while let Some(call) = mailbox.recv().await {
             self.objects.fail(call.return_id, dead(&cause), &call.args);
@@ -1162,6 +1167,53 @@ impl ActorManager {
         });
     }
 
+    /// Tells the node that created `actor`, when another, that it ended for
+    /// good here: that node lets go of its arguments and of its place under
+    /// the tenant's actors quota. Not while this node stops: its death
+    /// decides there (the actor may be placed anew).
+    fn tell_creator(&self, actor: u64, cause: &ReefError) {
+        if !self.created_elsewhere(actor) || self.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(creator) = self.cluster.node_by_index(creator_index(actor)) else {
+            return;
+        };
+        let Ok(link) = self.cluster.peer(&creator.node_id) else {
+            return;
+        };
+        let request = pb::ActorEndedRequest {
+            actor_id: actor,
+            node_id: self.cluster.node_id().to_string(),
+            cause: Some(cause.to_proto()),
+        };
+        let mut client = link.client.clone();
+        tokio::spawn(async move {
+            if let Err(status) = client.actor_ended(request).await {
+                tracing::debug!("telling actor {actor}'s creator that it ended: {status}");
+            }
+        });
+    }
+
+    /// On the node that created `actor`: it ended for good on `node_id`
+    /// (see [`Self::tell_creator`]). A report from a node it no longer runs
+    /// on (it was placed anew after that node died) is ignored.
+    pub fn ended_elsewhere(&self, actor: u64, node_id: &str, cause: Option<ReefError>) {
+        let mut entries = self.entries.lock().unwrap();
+        let remote = match entries.get(&actor) {
+            Some(Entry::Remote(r)) if r.node_id == node_id && r.spec.is_some() => r,
+            _ => return,
+        };
+        let cause = cause.unwrap_or_else(|| ReefError::internal("no cause was given"));
+        let tenant = remote.spec.as_ref().map(|s| s.tenant.clone());
+        let Some(Entry::Remote(remote)) = entries.insert(actor, Entry::Gone(dead(&cause), tenant))
+        else {
+            return;
+        };
+        drop(entries);
+        tracing::debug!(actor, "actor ended on node {node_id}: {cause}");
+        self.objects.release_args(remote.args());
+    }
+
     /// Tells the control plane an actor of this node restarts in place.
     fn report_restarting(&self, actor: u64, cause: &ReefError) {
         let Ok(gcs) = self.cluster.gcs() else {
@@ -1307,6 +1359,7 @@ impl ActorManager {
 
     /// Stops every actor of this node (the node is stopping).
     pub fn kill_all(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let here: Vec<Arc<Actor>> = self
             .entries
             .lock()

@@ -117,6 +117,18 @@ impl Peer for PeerService {
         Ok(Response::new(pb::Empty {}))
     }
 
+    async fn actor_ended(
+        &self,
+        request: Request<pb::ActorEndedRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let r = request.into_inner();
+        let cause = r.cause.map(crate::error::ReefError::from_proto);
+        self.node
+            .actors
+            .ended_elsewhere(r.actor_id, &r.node_id, cause);
+        Ok(Response::new(pb::Empty {}))
+    }
+
     async fn object_access(
         &self,
         request: Request<pb::ObjectAccessRequest>,
