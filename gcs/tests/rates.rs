@@ -115,6 +115,7 @@ async fn placement_groups_and_actors_per_second() {
                 job_id: 1,
                 lifecycle: None,
                 restart: false,
+                tenant: None,
             };
             let loc = client.place_actor(req).await.unwrap();
             assert_eq!(loc.state, "PENDING");

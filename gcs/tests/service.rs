@@ -42,6 +42,7 @@ fn actor(id: u64, name: &str, cpu: f64, requester: &str) -> PlaceActorRequest {
         job_id: 1,
         lifecycle: None,
         restart: false,
+        tenant: Some("team-a".into()),
     }
 }
 
@@ -671,7 +672,10 @@ async fn a_restarted_control_plane_keeps_what_reconnecting_nodes_hold() {
         Some(&b"v"[..])
     );
     // Restored, but a node must register again before its heartbeats count.
-    assert_eq!(c.lookup_actor_name("kept").await.unwrap().node_id, "n1");
+    let kept = c.lookup_actor_name("kept").await.unwrap();
+    assert_eq!(kept.node_id, "n1");
+    // Whose actor it is survives too (nodes answer other tenants by it).
+    assert_eq!(kept.tenant.as_deref(), Some("team-a"));
     let hb = HeartbeatRequest {
         node_id: "n1".into(),
         ..Default::default()

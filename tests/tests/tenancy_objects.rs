@@ -341,3 +341,49 @@ async fn each_tenant_has_its_own_actor_names() {
     assert_eq!(e.code, ErrorCode::ActorDead, "{e}");
     answered_as_made_up(&call_by_id(head, token_b, only_a.id()).await);
 }
+
+/// Through a node that never knew A's actor (it only looks the actor up in
+/// the control plane's directory), B's call of it by its id is answered as
+/// a made-up id is, alive or dead; A itself is told that it died.
+#[tokio::test]
+async fn another_node_answers_a_foreign_actor_as_a_made_up_id_alive_or_dead() {
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let a = head.connect_as(&tenants.token_a).await;
+    let m = a.register_file(guest("nested")).await.unwrap();
+    let status = a.status().await.unwrap();
+    let head_id = status
+        .nodes
+        .iter()
+        .find(|n| n.head)
+        .unwrap()
+        .node_id
+        .clone();
+    // Both on the head: the worker hears of them only from the directory.
+    let on_head = || {
+        a.actor(&m, "Counter")
+            .arg(1.0)
+            .strategy(reef::Strategy::NodeAffinity {
+                node_id: head_id.clone(),
+                soft: false,
+            })
+            .create()
+    };
+    let (alive, dead) = (on_head().await.unwrap(), on_head().await.unwrap());
+    let total = alive.call("total").submit().unwrap();
+    assert_eq!(a.get::<f64>(&total).await.unwrap(), 1.0);
+    dead.kill().await.unwrap();
+    let token = |path: &std::path::Path| std::fs::read_to_string(path).unwrap().trim().to_owned();
+    let (token_a, token_b) = (token(&tenants.token_a), token(&tenants.token_b));
+
+    let made_up_id = alive.id() + 1000;
+    let made_up = call_by_id(worker, &token_b, made_up_id).await;
+    assert_eq!(made_up.code, ErrorCode::UnknownActor, "{made_up}");
+    let shape = |e: &ReefError, id: u64| (e.code, e.message.replace(&id.to_string(), "ID"));
+    for actor in [alive.id(), dead.id()] {
+        let refused = call_by_id(worker, &token_b, actor).await;
+        assert_eq!(shape(&refused, actor), shape(&made_up, made_up_id));
+    }
+    let own = call_by_id(worker, &token_a, dead.id()).await;
+    assert_eq!(own.code, ErrorCode::ActorDead, "{own}");
+}

@@ -94,6 +94,7 @@ impl State {
             death_reason: String::new(),
             num_restarts: 0,
             lifecycle: Some(req.lifecycle.unwrap_or_default()),
+            tenant: req.tenant.clone(),
         };
         if let Some(g) = group.and_then(|g| self.groups.get_mut(&g)) {
             g.actors.push(req.actor_id);

@@ -150,6 +150,7 @@ impl ActorEntry {
                     detached: record.detached,
                     num_restarts: record.num_restarts,
                 }),
+                tenant: record.tenant.clone(),
             },
             name: record.name.clone().unwrap_or_default(),
             module: record.module_hash.clone(),
@@ -182,6 +183,7 @@ impl ActorEntry {
             max_task_retries: self.lifecycle().max_task_retries,
             detached: self.lifecycle().detached,
             placement_group: self.group,
+            tenant: self.location.tenant.clone(),
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct ActorRecord {
     /// The placement group whose bundle holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement_group: Option<u64>,
+    /// Whose actor it is (a tenant's wire name; unset in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl ActorRecord {
@@ -95,6 +98,7 @@ mod tests {
             max_task_retries: 0,
             detached: false,
             placement_group: None,
+            tenant: Some("b".into()),
         };
         let mut a = record(300, ActorState::Pending);
         let b = ActorRecord {

@@ -135,6 +135,23 @@ fn waiting(reason: Reason, calls: Vec<Call>) -> Entry {
     }
 }
 
+/// What the control plane's directory says of an actor created elsewhere.
+struct Lookup {
+    /// Where its calls go (`None`: here), or why none can.
+    route: ReefResult<Option<RemoteActor>>,
+    /// Whose actor it is, when the directory knows.
+    tenant: Option<TenantId>,
+}
+
+impl Lookup {
+    fn failed(e: ReefError) -> Lookup {
+        Lookup {
+            route: Err(e),
+            tenant: None,
+        }
+    }
+}
+
 /// How long a node waits for an actor the control plane is restarting.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -274,9 +291,10 @@ impl ActorManager {
         slot.record(id);
         let this = self.clone();
         tokio::spawn(async move {
+            let tenant = spec.tenant.clone();
             let placed = this.place(id, spec).await;
             let outcome = placed.as_ref().map(|_| ()).map_err(Clone::clone);
-            this.settle(id, placed);
+            this.settle(id, placed, Some(tenant));
             let _ = tx.send(outcome);
         });
         Ok((id, rx))
@@ -326,6 +344,7 @@ impl ActorManager {
             job_id: 0,
             lifecycle: Some(spec.lifecycle.to_proto()),
             restart,
+            tenant: Some(spec.tenant.to_wire()),
         };
         self.cluster
             .gcs()?
@@ -375,6 +394,7 @@ impl ActorManager {
     /// Places again an actor this node created, whose node died (the
     /// control plane marked it RESTARTING); its arguments are still held.
     async fn restart(self: Arc<Self>, id: u64, mut spec: ActorSpec) {
+        let tenant = spec.tenant.clone();
         let placed = match self.ask_placement(id, &spec, true).await {
             Ok(location) => {
                 spec.lifecycle.num_restarts = location.num_restarts;
@@ -403,17 +423,24 @@ impl ActorManager {
                 })
             }
         };
-        self.settle(id, placed);
+        self.settle(id, placed, Some(tenant));
     }
 
     /// Records where an actor is (or why it is not) and lets the calls that
     /// waited for that go, in order. A local actor settled itself when it
     /// was created (`create_here`).
-    fn settle(self: &Arc<Self>, id: u64, placed: ReefResult<Option<RemoteActor>>) {
+    /// `tenant`: whose actor it is, when known (another tenant's calls of a
+    /// dead actor then answer as a made-up id does).
+    fn settle(
+        self: &Arc<Self>,
+        id: u64,
+        placed: ReefResult<Option<RemoteActor>>,
+        tenant: Option<TenantId>,
+    ) {
         let new = match placed {
             Ok(None) => return,
             Ok(Some(remote)) => Entry::Remote(remote),
-            Err(e) => Entry::Gone(e, None),
+            Err(e) => Entry::Gone(e, tenant),
         };
         let outcome = match &new {
             Entry::Gone(e, _) => Err(e.clone()),
@@ -760,9 +787,7 @@ impl ActorManager {
             Some(Entry::Gone(e, tenant)) => {
                 // Another tenant's dead actor answers as a missing one does.
                 let e = match (&call.caller, tenant) {
-                    (Some(caller), Some(tenant)) if caller != tenant => {
-                        ReefError::new(ErrorCode::UnknownActor, format!("no actor {actor}"))
-                    }
+                    (Some(caller), Some(tenant)) if caller != tenant => no_actor(actor),
                     _ => e.clone(),
                 };
                 drop(entries);
@@ -773,13 +798,13 @@ impl ActorManager {
                 drop(entries);
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let route = this.look_up(actor).await;
-                    this.settle(actor, route);
+                    let found = this.look_up(actor).await;
+                    this.settle(actor, found.route, found.tenant);
                 });
             }
             None => {
                 drop(entries);
-                let e = ReefError::new(ErrorCode::UnknownActor, format!("no actor {actor}"));
+                let e = no_actor(actor);
                 self.objects.fail(call.return_id, e, &call.args);
             }
         }
@@ -789,7 +814,7 @@ impl ActorManager {
     fn enqueue(&self, actor: &Actor, call: Call) {
         if call.caller.as_ref().is_some_and(|t| *t != actor.tenant) {
             // Another tenant's actor answers as a missing one does.
-            let e = ReefError::new(ErrorCode::UnknownActor, format!("no actor {}", actor.id));
+            let e = no_actor(actor.id);
             return self.objects.fail(call.return_id, e, &call.args);
         }
         let class = actor
@@ -860,7 +885,7 @@ impl ActorManager {
     /// Where the control plane says an actor created elsewhere lives;
     /// while it is still placed on a node that died (it is restarting),
     /// asks again until it is placed anew or dead.
-    async fn look_up(&self, actor: u64) -> ReefResult<Option<RemoteActor>> {
+    async fn look_up(&self, actor: u64) -> Lookup {
         let deadline = tokio::time::Instant::now() + RESTART_TIMEOUT;
         // Quick at first (a restart is often placed within tens of ms),
         // then easing off the control plane.
@@ -868,19 +893,34 @@ impl ActorManager {
             reef_gcs::Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
         loop {
             let key = pb::lookup_actor_request::Key::ActorId(actor);
-            let location = self.ask_directory(key, format!("actor {actor}")).await?;
+            let location = match self.ask_directory(key, format!("actor {actor}")).await {
+                Ok(location) => location,
+                // As an id known to belong to another tenant is answered.
+                Err(e) if e.code == ErrorCode::UnknownActor => {
+                    return Lookup::failed(no_actor(actor))
+                }
+                Err(e) => return Lookup::failed(e),
+            };
+            let tenant = location.tenant.as_deref().map(TenantId::from_wire);
             if location.state == DEAD || !self.node_gone(&location.node_id) {
-                return self.route_from(location);
+                return Lookup {
+                    route: self.route_from(location),
+                    tenant,
+                };
             }
             self.fail_doomed_now(actor);
             if tokio::time::Instant::now() >= deadline {
-                return Err(ReefError::new(
+                let e = ReefError::new(
                     ErrorCode::ActorRestarting,
                     format!(
                         "actor {actor} was still restarting after {RESTART_TIMEOUT:?} ({})",
                         location.death_reason
                     ),
-                ));
+                );
+                return Lookup {
+                    route: Err(e),
+                    tenant,
+                };
             }
             tokio::time::sleep(backoff.next_delay()).await;
         }
@@ -940,10 +980,7 @@ impl ActorManager {
         match killed {
             // One answer for every id a tenant may not kill, wherever the
             // lookup stopped: it tells nothing of whether the actor exists.
-            Err(e) if caller.is_some() && e.code == ErrorCode::UnknownActor => Err(ReefError::new(
-                ErrorCode::UnknownActor,
-                format!("no actor {actor}"),
-            )),
+            Err(e) if caller.is_some() && e.code == ErrorCode::UnknownActor => Err(no_actor(actor)),
             other => other,
         }
     }
@@ -1006,7 +1043,11 @@ impl ActorManager {
         let remote = match remote {
             Some(remote) => remote,
             None if !self.is_here(actor) && self.created_elsewhere(actor) => {
-                match self.look_up(actor).await? {
+                let found = self.look_up(actor).await;
+                if let (Some(tenant), Some(_)) = (&found.tenant, caller) {
+                    check_tenant(actor, tenant, caller)?;
+                }
+                match found.route? {
                     Some(remote) if caller.is_some() => {
                         return self.kill_on(actor, &remote.node_id, caller).await
                     }
@@ -1078,10 +1119,7 @@ impl ActorManager {
     fn local(&self, actor: u64) -> ReefResult<Arc<Actor>> {
         match self.entries.lock().unwrap().get(&actor) {
             Some(Entry::Local(a)) => Ok(a.clone()),
-            _ => Err(ReefError::new(
-                ErrorCode::UnknownActor,
-                format!("no actor {actor}"),
-            )),
+            _ => Err(no_actor(actor)),
         }
     }
 
@@ -1327,8 +1365,8 @@ impl ActorManager {
                 }
                 None => {
                     tokio::spawn(async move {
-                        let route = this.look_up(id).await;
-                        this.settle(id, route);
+                        let found = this.look_up(id).await;
+                        this.settle(id, found.route, found.tenant);
                     });
                 }
             }
@@ -1525,14 +1563,17 @@ impl ActorManager {
     }
 }
 
+/// The one answer for an actor id a caller may not use, whether it is
+/// another tenant's (alive or dead) or made up.
+fn no_actor(actor: u64) -> ReefError {
+    ReefError::new(ErrorCode::UnknownActor, format!("no actor {actor}"))
+}
+
 /// Refuses `caller` (a tenant's driver; `None`: admin or node) another
 /// tenant's actor, exactly as a made-up id is refused.
 fn check_tenant(actor: u64, tenant: &TenantId, caller: Option<&TenantId>) -> ReefResult<()> {
     match caller {
-        Some(caller) if caller != tenant => Err(ReefError::new(
-            ErrorCode::UnknownActor,
-            format!("no actor {actor}"),
-        )),
+        Some(caller) if caller != tenant => Err(no_actor(actor)),
         _ => Ok(()),
     }
 }
