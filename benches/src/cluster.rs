@@ -269,8 +269,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// `noop`s taking the root's result as argument with the default strategy
 /// (locality). All submitted without waiting, then `get_many` of all; the rate
 /// is over first submit to last result, median of `RUNS` after a warm-up run.
-/// (Dependents with `Strategy::Spread` too do not finish on this build: see
-/// the bench's report.) The same cluster then serves the placement figures.
+/// The same cluster then serves the placement figures.
 pub async fn dag_and_placements() -> Result<()> {
     let slots = format!("{SLOT}=1000000");
     let nodes = start(2, 256 * MIB, &["--resource", slots.as_str()]).await?;
