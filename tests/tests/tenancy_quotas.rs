@@ -442,12 +442,19 @@ async fn a_released_task_counts_as_pending_until_it_is_done() {
     wait_for_quotas(&b, "b").await;
     let nested = b.register_file(guest("nested")).await.unwrap();
     let demo = b.register_file(guest("demo")).await.unwrap();
-    let long = b
-        .task(&nested, "pause")
-        .arg(3000u64)
-        .arg(1.0)
-        .submit()
-        .unwrap();
+    let long = b.task(&nested, "pause").arg(3000u64).arg(1.0);
+    release_and_check_the_charge_is_kept(&b, &demo, long).await;
+}
+
+/// Submits `long`, a 3 s task of a tenant allowed one pending task, and
+/// drops its result at once: once the node has freed the result, the
+/// tenant's next task is refused while `long` runs, and taken after.
+async fn release_and_check_the_charge_is_kept(
+    b: &Cluster,
+    demo: &reef::Module,
+    long: reef::TaskBuilder<'_>,
+) {
+    let long = long.submit().unwrap();
     let (started, id) = (Instant::now(), long.id());
     drop(long);
     // Released: the node forgot the pending result.
@@ -455,7 +462,7 @@ async fn a_released_task_counts_as_pending_until_it_is_done() {
         b.get_object_info(id).await.is_err().then_some(())
     })
     .await;
-    let r = add(&b, &demo).unwrap();
+    let r = add(b, demo).unwrap();
     let err = b.get::<f64>(&r).await.unwrap_err();
     assert!(
         started.elapsed() < Duration::from_millis(3000),
@@ -464,7 +471,7 @@ async fn a_released_task_counts_as_pending_until_it_is_done() {
     assert_quota(&err, r#"tenant "b": pending tasks quota 1 exceeded"#);
     // Once it is done, the tenant's next task is taken.
     let sum = eventually("a task taken after the released one ended", || async {
-        b.get::<f64>(&add(&b, &demo).unwrap()).await.ok()
+        b.get::<f64>(&add(b, demo).unwrap()).await.ok()
     })
     .await;
     assert_eq!(sum, 3.0);
@@ -483,13 +490,7 @@ async fn a_released_forwarded_task_counts_as_pending_until_it_is_done() {
         &["--max-pending-tasks", "1", "--max-cpus", "2"],
     );
     let b = head.connect_as(&token).await;
-    let worker_id = eventually("the worker joins", || async {
-        let status = b.status().await.ok()?;
-        let alive = status.nodes.iter().filter(|n| n.state == "alive").count();
-        let worker = status.nodes.iter().find(|n| !n.head)?;
-        (alive == 2).then(|| worker.node_id.clone())
-    })
-    .await;
+    let worker_id = joined_worker(&b).await;
     let nested = b.register_file(guest("nested")).await.unwrap();
     let demo = b.register_file(guest("demo")).await.unwrap();
     // The pending-tasks quota reached the head: a second task in flight is refused.
@@ -506,34 +507,15 @@ async fn a_released_forwarded_task_counts_as_pending_until_it_is_done() {
         refused.filter(|e| e.code == ErrorCode::QuotaExceeded)
     })
     .await;
-    let long = b
-        .task(&nested, "pause")
-        .arg(3000u64)
-        .arg(1.0)
-        .strategy(reef::Strategy::NodeAffinity {
-            node_id: worker_id,
-            soft: false,
-        })
-        .submit()
-        .unwrap();
-    let (started, id) = (Instant::now(), long.id());
-    drop(long);
-    eventually("the head frees the released result", || async {
-        b.get_object_info(id).await.is_err().then_some(())
-    })
-    .await;
-    let r = add(&b, &demo).unwrap();
-    let err = b.get::<f64>(&r).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_millis(3000),
-        "the released task ended before the check"
-    );
-    assert_quota(&err, r#"tenant "b": pending tasks quota 1 exceeded"#);
-    let sum = eventually("a task taken after the released one ended", || async {
-        b.get::<f64>(&add(&b, &demo).unwrap()).await.ok()
-    })
-    .await;
-    assert_eq!(sum, 3.0);
+    let long =
+        b.task(&nested, "pause")
+            .arg(3000u64)
+            .arg(1.0)
+            .strategy(reef::Strategy::NodeAffinity {
+                node_id: worker_id,
+                soft: false,
+            });
+    release_and_check_the_charge_is_kept(&b, &demo, long).await;
     drop(worker);
 }
 
@@ -547,13 +529,7 @@ async fn an_actor_that_died_on_another_node_frees_its_place_under_the_quota() {
     let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
     let token = head.add_tenant("b", dirs[2].path(), &["--max-actors", "1"]);
     let b = head.connect_as(&token).await;
-    let worker_id = eventually("the worker joins", || async {
-        let status = b.status().await.ok()?;
-        let alive = status.nodes.iter().filter(|n| n.state == "alive").count();
-        let worker = status.nodes.iter().find(|n| !n.head)?;
-        (alive == 2).then(|| worker.node_id.clone())
-    })
-    .await;
+    let worker_id = joined_worker(&b).await;
     let nested = b.register_file(guest("nested")).await.unwrap();
     let on_worker = reef::Strategy::NodeAffinity {
         node_id: worker_id,
@@ -606,6 +582,17 @@ async fn an_actor_that_died_on_another_node_frees_its_place_under_the_quota() {
     let r = again.call("add").arg(1.0).submit().unwrap();
     assert_eq!(b.get::<f64>(&r).await.unwrap(), 3.0);
     drop(worker);
+}
+
+/// Waits until the head and one worker are alive; the worker's node id.
+async fn joined_worker(cluster: &Cluster) -> String {
+    eventually("the worker joins", || async {
+        let status = cluster.status().await.ok()?;
+        let alive = status.nodes.iter().filter(|n| n.state == "alive").count();
+        let worker = status.nodes.iter().find(|n| !n.head)?;
+        (alive == 2).then(|| worker.node_id.clone())
+    })
+    .await
 }
 
 /// Waits until the node has tenant `name`'s quotas (its view came): a
