@@ -21,7 +21,7 @@ use reef_proto as pb;
 use tokio::sync::watch;
 
 use crate::error::{ErrorCode, ReefError, ReefResult};
-use crate::scheduler::{Scheduler, Share};
+use crate::scheduler::{InstanceReservation, Scheduler, Share};
 use crate::spec::CallOptions;
 
 /// A quota counted per node (the others bound one request).
@@ -210,14 +210,21 @@ impl Quotas {
         self.of(tenant)?.max_spill_bytes
     }
 
-    /// Checks that `tenant` may have one more instance in `pool` for an
-    /// actor (an actor is not made to wait for its tenant's tasks: past
-    /// the quota its creation fails).
-    pub fn check_instances(&self, tenant: &TenantId, pool: &Scheduler) -> ReefResult<()> {
+    /// Reserves one more instance of `tenant` in `pool` for an actor (an
+    /// actor is not made to wait for its tenant's tasks: past the quota its
+    /// creation fails); `None` for a tenant without that quota.
+    pub fn reserve_instance(
+        &self,
+        tenant: &TenantId,
+        pool: &Arc<Scheduler>,
+    ) -> ReefResult<Option<InstanceReservation>> {
         let Some(max) = self.of(tenant).and_then(|q| q.max_instances) else {
-            return Ok(());
+            return Ok(None);
         };
-        check_count(tenant, "instances", max, pool.instances_of(tenant) as usize)
+        match pool.reserve_instance(&self.share(tenant), max) {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(in_use) => Err(count_exceeded(tenant, "instances", max, in_use as usize)),
+        }
     }
 
     /// Checks one call's asks against the tenant's per-call quotas: the CPUs
@@ -408,12 +415,16 @@ impl Quotas {
 
 fn check_count(tenant: &TenantId, what: &str, max: u64, in_use: usize) -> ReefResult<()> {
     if in_use as u64 >= max {
-        return Err(exceeded(
-            tenant,
-            format_args!("{what} quota {max} exceeded ({in_use} in use, 1 more asked)"),
-        ));
+        return Err(count_exceeded(tenant, what, max, in_use));
     }
     Ok(())
+}
+
+fn count_exceeded(tenant: &TenantId, what: &str, max: u64, in_use: usize) -> ReefError {
+    exceeded(
+        tenant,
+        format_args!("{what} quota {max} exceeded ({in_use} in use, 1 more asked)"),
+    )
 }
 
 #[cfg(test)]

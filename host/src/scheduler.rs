@@ -108,6 +108,9 @@ struct Line {
     in_use: f64,
     /// Grants it holds now (each a task's or an actor's instance).
     instances: u64,
+    /// Actor creations that passed its `--max-instances` and have not
+    /// taken their instance yet (see [`Scheduler::reserve_instance`]).
+    reserved: u64,
 }
 
 impl Line {
@@ -169,6 +172,7 @@ impl PoolState {
                     queued: 0,
                     in_use: 0.0,
                     instances: 0,
+                    reserved: 0,
                 });
                 self.lines.len() - 1
             }
@@ -257,7 +261,11 @@ impl PoolState {
     fn prune(&mut self) {
         let vtime = self.vtime;
         self.lines.retain(|l| {
-            l.queued > 0 || l.pass > vtime || l.in_use > reef_core::EPSILON || l.instances > 0
+            l.queued > 0
+                || l.pass > vtime
+                || l.in_use > reef_core::EPSILON
+                || l.instances > 0
+                || l.reserved > 0
         });
     }
 }
@@ -265,6 +273,31 @@ impl PoolState {
 pub struct Scheduler {
     total: Resources,
     state: Mutex<PoolState>,
+}
+
+/// An instance reserved under a tenant's `--max-instances`
+/// ([`Scheduler::reserve_instance`]); given back on drop.
+#[derive(Debug)]
+pub struct InstanceReservation {
+    pool: std::sync::Weak<Scheduler>,
+    tenant: TenantId,
+}
+
+impl Drop for InstanceReservation {
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let mut state = pool.state.lock().unwrap();
+        if let Some(line) = state
+            .lines
+            .iter_mut()
+            .find(|l| l.share.tenant == self.tenant)
+        {
+            line.reserved = line.reserved.saturating_sub(1);
+        }
+        state.prune();
+    }
 }
 
 /// Resources held by a running task or a live actor; given back on drop.
@@ -339,6 +372,31 @@ impl Scheduler {
             .iter()
             .find(|l| l.share.tenant == *tenant)
             .map_or(0, |l| l.instances)
+    }
+
+    /// Takes a place for one more instance of `share`'s tenant, at most
+    /// `max` held or reserved at once: an actor creation reserves its
+    /// instance when it is checked, so a burst of creations cannot all pass
+    /// the check before any of them holds its instance. Drop the
+    /// reservation once the instance is granted (or the creation failed).
+    /// `Err` carries the instances held and reserved.
+    pub fn reserve_instance(
+        self: &Arc<Self>,
+        share: &Share,
+        max: u64,
+    ) -> Result<InstanceReservation, u64> {
+        let mut state = self.state.lock().unwrap();
+        let i = state.line(share);
+        let line = &mut state.lines[i];
+        let in_use = line.instances + line.reserved;
+        if in_use >= max {
+            return Err(in_use);
+        }
+        line.reserved += 1;
+        Ok(InstanceReservation {
+            pool: Arc::downgrade(self),
+            tenant: share.tenant.clone(),
+        })
     }
 
     /// Whether the request could ever run here.
@@ -679,6 +737,26 @@ mod tests {
         drop((task, third, other));
         assert_eq!(s.instances_of(&a.tenant), 0);
         assert_eq!(s.available().cpus, 4.0);
+    }
+
+    #[tokio::test]
+    async fn instance_reservations_count_until_given_back() {
+        let s = Scheduler::new(cpus(1.0));
+        let a = share("a", 1.0).with_max_instances(Some(2));
+        // Two creations reserve before either holds its instance: a third
+        // is refused, naming what is held and reserved.
+        let first = s.reserve_instance(&a, 2).unwrap();
+        let second = s.reserve_instance(&a, 2).unwrap();
+        assert_eq!(s.reserve_instance(&a, 2).unwrap_err(), 2);
+        // The first takes its instance and gives its reservation back: still 2.
+        let held = s.acquire(&a, &cpus(0.0)).await;
+        drop(first);
+        assert_eq!(s.reserve_instance(&a, 2).unwrap_err(), 2);
+        // The second creation failed: its place is free again.
+        drop(second);
+        let third = s.reserve_instance(&a, 2).unwrap();
+        drop((held, third));
+        assert!(s.reserve_instance(&a, 2).is_ok());
     }
 
     #[tokio::test]

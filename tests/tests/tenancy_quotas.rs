@@ -584,6 +584,78 @@ async fn an_actor_that_died_on_another_node_frees_its_place_under_the_quota() {
     drop(worker);
 }
 
+/// A burst of actor creations cannot pass `--max-instances` together:
+/// each reserves its instance when it is checked. The node's CPUs are busy
+/// with another tenant's tasks, so no creation holds its instance yet when
+/// the next is checked: of 8 created at once by a tenant allowed 2, at most
+/// 2 are made and the rest refused (before, all 8 were made, 6 of them then
+/// waiting for an instance).
+#[tokio::test]
+async fn a_burst_of_actor_creations_stays_within_the_instances_quota() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &["--num-cpus", "2"]);
+    let token = head.add_tenant("burst", dirs[1].path(), &["--max-instances", "2"]);
+    let b = head.connect_as(&token).await;
+    let other = head.connect().await;
+    let m = b.register_file(guest("nested")).await.unwrap();
+    let mine = other.register_file(guest("nested")).await.unwrap();
+    wait_for_instances_quota(&b, &m).await;
+    // Both CPUs held by the other tenant for 20 s (the test ends before).
+    let _busy: Vec<_> = (0..2)
+        .map(|i| {
+            other
+                .task(&mine, "pause")
+                .arg(20_000u64)
+                .arg(i as f64)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    // Tried again while the killed actors of a try still hold their places.
+    eventually("2 of a burst of 8 made", || async {
+        let burst = (0..8).map(|_| b.actor(&m, "Counter").arg(1.0).num_cpus(1.0).create());
+        let mut made = Vec::new();
+        for outcome in futures::future::join_all(burst).await {
+            match outcome {
+                Ok(actor) => made.push(actor),
+                Err(e) => assert_quota(&e, r#"tenant "burst": instances quota 2 exceeded"#),
+            }
+        }
+        assert!(
+            made.len() <= 2,
+            "{} of 8 actors made with a quota of 2",
+            made.len()
+        );
+        let done = made.len() == 2;
+        for actor in made {
+            actor.kill().await.unwrap();
+        }
+        done.then_some(())
+    })
+    .await;
+}
+
+/// Waits until the node has `--max-instances 2` for the tenant of
+/// `cluster`: a third actor beside two is refused (those made are killed).
+async fn wait_for_instances_quota(cluster: &Cluster, m: &reef::Module) {
+    eventually("the instances quota reaches the node", || async {
+        let mut held = Vec::new();
+        let mut refused = false;
+        for _ in 0..3 {
+            match cluster.actor(m, "Counter").arg(1.0).create().await {
+                Ok(actor) => held.push(actor),
+                Err(e) if e.code == ErrorCode::QuotaExceeded => refused = true,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        for actor in held {
+            actor.kill().await.unwrap();
+        }
+        refused.then_some(())
+    })
+    .await;
+}
+
 /// Waits until the head and one worker are alive; the worker's node id.
 async fn joined_worker(cluster: &Cluster) -> String {
     eventually("the worker joins", || async {

@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::module::Module;
 use crate::objects::ObjectDirectory;
 use crate::placement::Strategy;
-use crate::scheduler::{Resources, Scheduler, Share};
+use crate::scheduler::{InstanceReservation, Resources, Scheduler, Share};
 use crate::spec::{ArgSpec, Call, Lifecycle, Limits};
 
 #[derive(Clone, Debug)]
@@ -47,6 +47,10 @@ pub struct Actor {
     pub mailbox: mpsc::UnboundedSender<Call>,
     pub state: Mutex<ActorState>,
     pub kill: CancellationToken,
+    /// Its place under the tenant's `--max-instances`, taken when it was
+    /// created here and given back once its instance is granted (it counts
+    /// as an instance from then on).
+    pub reserved: Mutex<Option<InstanceReservation>>,
 }
 
 impl Actor {
@@ -142,6 +146,7 @@ pub async fn serve(
         _ = actor.kill.cancelled() => return Stopped::before_calls(killed()),
         p = s.pool.acquire(&s.share, s.resources) => p,
     };
+    drop(actor.reserved.lock().unwrap().take());
     let host = s.host.for_tenant(&actor.tenant);
     let mut store = exec::new_store(&host, &actor.module, s.limits, actor.kill.clone());
     store

@@ -552,7 +552,7 @@ impl ActorManager {
         let pool = self.bundles.pool_for(&strategy, &resources)?;
         // An actor's instance lives as long as it does: past the tenant's
         // instances quota its creation fails rather than waits.
-        self.quotas.check_instances(&tenant, &pool.scheduler)?;
+        let reserved = self.quotas.reserve_instance(&tenant, &pool.scheduler)?;
         let name = name.filter(|n| !n.is_empty());
         if let Some(n) = &name {
             let mut names = self.names.lock().unwrap();
@@ -584,6 +584,7 @@ impl ActorManager {
             mailbox: tx,
             state: Mutex::new(ActorState::Starting),
             kill: CancellationToken::new(),
+            reserved: Mutex::new(reserved),
         });
         let waiting = self
             .entries
@@ -653,6 +654,8 @@ impl ActorManager {
         if let Some(watch) = group_watch {
             watch.abort();
         }
+        // Killed before its instance was granted: its place goes back now.
+        drop(actor.reserved.lock().unwrap().take());
         self.objects.release_args(&args);
         // A kill's reason (e.g. its placement group was removed) wins.
         let cause = {
