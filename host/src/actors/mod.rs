@@ -1236,7 +1236,7 @@ impl ActorManager {
     }
 
     /// On the node that created `actor`: it ended for good on `node_id`
-    /// (see [`Self::tell_creator`]). A report from a node it no longer runs
+    /// (see `tell_creator`). A report from a node it no longer runs
     /// on (it was placed anew after that node died) is ignored.
     pub fn ended_elsewhere(&self, actor: u64, node_id: &str, cause: Option<ReefError>) {
         let mut entries = self.entries.lock().unwrap();
