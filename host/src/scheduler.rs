@@ -364,8 +364,9 @@ impl Scheduler {
                 .is_some_and(|at| at.elapsed() < SHARED_WINDOW)
     }
     /// The grants `tenant` holds in this pool now (its running tasks' and
-    /// live actors' instances).
-    pub fn instances_of(&self, tenant: &TenantId) -> u64 {
+    /// live actors' instances). Creations check `reserve_instance` instead.
+    #[cfg(test)]
+    fn instances_of(&self, tenant: &TenantId) -> u64 {
         let state = self.state.lock().unwrap();
         state
             .lines
