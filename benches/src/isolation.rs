@@ -28,7 +28,9 @@ const SHARE_TASKS_A: usize = 240;
 const SHARE_TASK_MS: u64 = 10;
 
 /// **Tenant isolation.** One node (`--num-cpus 2`), tenants `a` (weight 3)
-/// and `b` (weight 1).
+/// and `b` (weight 1), measured once the node's arena is steady (its
+/// rebuild into 2 MiB pages took one of the two cores for ~5 s after the
+/// node started, under the idle figures and the flood's first seconds).
 ///
 /// 1. A's sync round trip (`noop`, submit to decoded result), p50 and p99
 ///    over `CALLS` calls on the idle node.
@@ -43,6 +45,7 @@ const SHARE_TASK_MS: u64 = 10;
 ///    target: within 10 % of its weight's share (3 / 4 = 75 %).
 pub async fn figures() -> Result<()> {
     let node = ChildNode::start(&["--num-cpus", "2", "--object-store-memory", "512MiB"])?;
+    harness::wait_steady(&harness::arena_of(&node.address)?).await?;
     let tokens = tempfile::Builder::new()
         .prefix("reef-bench-tenants-")
         .tempdir()?;
