@@ -387,3 +387,66 @@ async fn another_node_answers_a_foreign_actor_as_a_made_up_id_alive_or_dead() {
     let own = call_by_id(worker, &token_a, dead.id()).await;
     assert_eq!(own.code, ErrorCode::ActorDead, "{own}");
 }
+
+/// An actor whose creation failed on the node it was placed on (there, over
+/// its tenant's instances quota) is answered to another tenant's call of it
+/// there as a made-up id is; its own tenant hears why it failed.
+#[tokio::test]
+async fn a_foreign_actor_whose_creation_failed_is_answered_as_a_made_up_id() {
+    let tenants = TwoTenants::start();
+    let (head, worker) = (&tenants.head, tenants.worker());
+    let set = head.admin_cli(&["tenant", "set", "team-a", "--max-instances", "1"]);
+    assert!(set.status.success(), "{set:?}");
+    let a = head.connect_as(&tenants.token_a).await;
+    let m = a.register_file(guest("nested")).await.unwrap();
+    let worker_id = a
+        .status()
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .find(|n| !n.head)
+        .unwrap()
+        .node_id;
+    let on_worker = || {
+        a.actor(&m, "Counter")
+            .arg(1.0)
+            .strategy(reef::Strategy::NodeAffinity {
+                node_id: worker_id.clone(),
+                soft: false,
+            })
+            .create()
+    };
+    // The first holds A's one instance on the worker; a second fails there
+    // once the quota reached the worker (until then it is made, and killed).
+    let first = on_worker().await.unwrap();
+    let total = first.call("total").submit().unwrap();
+    assert_eq!(a.get::<f64>(&total).await.unwrap(), 1.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (failed, cause) = loop {
+        let second = on_worker().await.unwrap();
+        let total = second.call("total").submit().unwrap();
+        match a.get::<f64>(&total).await {
+            Ok(_) => second.kill().await.unwrap(),
+            Err(e) => break (second, e),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quota never reached the worker"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        cause.message.contains("instances quota 1 exceeded"),
+        "{cause}"
+    );
+    let token = |path: &std::path::Path| std::fs::read_to_string(path).unwrap().trim().to_owned();
+    let (token_a, token_b) = (token(&tenants.token_a), token(&tenants.token_b));
+    let made_up_id = failed.id() + 1000;
+    let made_up = call_by_id(worker, &token_b, made_up_id).await;
+    let shape = |e: &ReefError, id: u64| (e.code, e.message.replace(&id.to_string(), "ID"));
+    let refused = call_by_id(worker, &token_b, failed.id()).await;
+    assert_eq!(shape(&refused, failed.id()), shape(&made_up, made_up_id));
+    let own = call_by_id(worker, &token_a, failed.id()).await;
+    assert!(own.message.contains("instances quota 1 exceeded"), "{own}");
+}

@@ -584,6 +584,85 @@ async fn an_actor_that_died_on_another_node_frees_its_place_under_the_quota() {
     drop(worker);
 }
 
+/// An actor whose creation fails on the node it was placed on (there, over
+/// the tenant's instances quota) frees its place under the actors quota on
+/// the node that created it, as one that died there does.
+#[tokio::test]
+async fn an_actor_whose_creation_failed_on_another_node_frees_its_place() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let head = HostProcess::start(dirs[0].path(), &[]);
+    let worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
+    let token = head.add_tenant(
+        "b",
+        dirs[2].path(),
+        &["--max-actors", "2", "--max-instances", "1"],
+    );
+    let b = head.connect_as(&token).await;
+    let worker_id = joined_worker(&b).await;
+    let head_id = b
+        .status()
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .find(|n| n.head)
+        .unwrap()
+        .node_id;
+    let nested = b.register_file(guest("nested")).await.unwrap();
+    let pinned = |node_id: &str| reef::Strategy::NodeAffinity {
+        node_id: node_id.to_string(),
+        soft: false,
+    };
+    // The first actor holds the tenant's one instance on the worker.
+    let first = b
+        .actor(&nested, "Counter")
+        .arg(1.0)
+        .strategy(pinned(&worker_id))
+        .create()
+        .await
+        .unwrap();
+    let r = first.call("add").arg(1.0).submit().unwrap();
+    assert_eq!(b.get::<f64>(&r).await.unwrap(), 2.0);
+    // A second is placed there too (the head allows 2 actors) and fails
+    // on the worker once the quota reached it.
+    let err = eventually("a creation refused on the worker", || async {
+        let second = b
+            .actor(&nested, "Counter")
+            .arg(1.0)
+            .strategy(pinned(&worker_id))
+            .create()
+            .await
+            .unwrap();
+        let r = second.call("add").arg(1.0).submit().unwrap();
+        match b.get::<f64>(&r).await {
+            Ok(_) => {
+                second.kill().await.unwrap();
+                None
+            }
+            Err(e) => Some(e),
+        }
+    })
+    .await;
+    assert!(
+        err.message
+            .contains(r#"tenant "b": instances quota 1 exceeded"#),
+        "{err}"
+    );
+    // The head learns it: the tenant's second place is free again.
+    let again = eventually("an actor created after the second failed", || async {
+        b.actor(&nested, "Counter")
+            .arg(5.0)
+            .strategy(pinned(&head_id))
+            .create()
+            .await
+            .ok()
+    })
+    .await;
+    let r = again.call("add").arg(1.0).submit().unwrap();
+    assert_eq!(b.get::<f64>(&r).await.unwrap(), 6.0);
+    drop(worker);
+}
+
 /// A burst of actor creations cannot pass `--max-instances` together:
 /// each reserves its instance when it is checked. The node's CPUs are busy
 /// with another tenant's tasks, so no creation holds its instance yet when

@@ -528,9 +528,10 @@ impl ActorManager {
     /// the actor's calls with its error). Calls that waited for it are
     /// queued first.
     fn create_here(self: &Arc<Self>, id: u64, spec: ActorSpec) -> ReefResult<()> {
+        let tenant = spec.tenant.clone();
         let result = self.start(id, spec);
         if let Err(e) = &result {
-            self.mark_dead(id, e.clone());
+            self.mark_dead(id, tenant, e.clone());
         }
         result
     }
@@ -728,14 +729,17 @@ impl ActorManager {
         }
     }
 
-    /// Remembers why actor `id` cannot run here; fails the calls that waited for it.
-    fn mark_dead(&self, id: u64, cause: ReefError) {
+    /// Remembers why actor `id` of `tenant` cannot run here (another
+    /// tenant's call hears of it as of a missing actor); fails the calls
+    /// that waited for it, and tells the node that created it, when another.
+    fn mark_dead(&self, id: u64, tenant: TenantId, cause: ReefError) {
         let old = self
             .entries
             .lock()
             .unwrap()
-            .insert(id, Entry::Gone(dead(&cause), None));
+            .insert(id, Entry::Gone(dead(&cause), Some(tenant)));
         self.report_state(id, Some(&cause));
+        self.tell_creator(id, &cause);
         if let Some(Entry::Waiting { calls, doomed, .. }) = old {
             self.fail_doomed(id, doomed, Err(cause.clone()));
             for call in calls {
@@ -1426,7 +1430,7 @@ impl ActorManager {
         let id = create.req_id;
         let args = match args_from_proto(create.args) {
             Ok(args) => args,
-            Err(e) => return self.mark_dead(id, e),
+            Err(e) => return self.mark_dead(id, tenant, e),
         };
         let spec = ActorSpec {
             module: create.module,
@@ -1454,7 +1458,7 @@ impl ActorManager {
                 Ok(()) => {
                     let _ = this.create_here(id, spec);
                 }
-                Err(e) => this.mark_dead(id, e),
+                Err(e) => this.mark_dead(id, spec.tenant, e),
             }
         });
     }
