@@ -361,7 +361,8 @@ impl ObjectDirectory {
             match arg {
                 ArgSpec::Inline(b) => out.push(Arg::Inline(b.to_vec())),
                 ArgSpec::Object(id) => {
-                    let data = self.fetch(*id).await.map_err(|e| {
+                    // Boxed: a queued task's future keeps this state (see `Tasks::run`).
+                    let data = Box::pin(self.fetch(*id)).await.map_err(|e| {
                         ReefError::new(
                             ErrorCode::DependencyFailed,
                             format!("argument {i} (object {id:#x}) failed: {e}"),
