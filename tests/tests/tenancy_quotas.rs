@@ -626,13 +626,14 @@ async fn an_actor_whose_creation_failed_on_another_node_frees_its_place() {
     // A second is placed there too (the head allows 2 actors) and fails
     // on the worker once the quota reached it.
     let err = eventually("a creation refused on the worker", || async {
+        // (Refused here while a killed one's place is still being given back.)
         let second = b
             .actor(&nested, "Counter")
             .arg(1.0)
             .strategy(pinned(&worker_id))
             .create()
             .await
-            .unwrap();
+            .ok()?;
         let r = second.call("add").arg(1.0).submit().unwrap();
         match b.get::<f64>(&r).await {
             Ok(_) => {
