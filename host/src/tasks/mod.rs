@@ -579,11 +579,11 @@ impl Tasks {
         // (64 sums of 16 MiB: ~15 ms less). Short ones stay here, where their
         // first slice may run inline (see `inline`).
         let inline = module.run_times.starts_inline(&attempt.spec.function);
-        let drive = async move {
-            this.drive(attempt, module, series, pool, ticket, cancel)
-                .await
-        }
-        .instrument(span);
+        // Not wrapped in an `async move` block: its captures would be kept
+        // beside `drive`'s own copies in every queued task's future.
+        let drive = this
+            .drive(attempt, module, series, pool, ticket, cancel)
+            .instrument(span);
         if inline {
             tokio::spawn(drive);
         } else {
@@ -742,9 +742,9 @@ impl Tasks {
         let (this, id) = (self.clone(), spec.return_id);
         // Boxed: the running call's state (wasmtime's instantiate and call)
         // is allocated once the task runs, not carried by every queued
-        // task's future: that future was 6,976 bytes, now 2,064; 50,000
+        // task's future: that future was 6,976 bytes, now 1,600; 50,000
         // queued noops took the node's peak RSS from 1.10-1.13 GB to
-        // 0.86-0.87 GB and its CPU from 6.4-8.3 s to 5.2-5.8 s (the
+        // 0.83-0.85 GB and its CPU from 6.4-8.3 s to 5.2-5.8 s (the
         // memory was allocated and faulted in afresh on the RPC thread).
         let call = Box::pin(inline::cpu_timed(async move {
             let (out, permit) = execute(host, call, &warm).await;
