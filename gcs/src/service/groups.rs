@@ -259,7 +259,11 @@ impl Inner {
         self.with_state(|st| {
             st.groups
                 .iter()
-                .filter(|(_, g)| g.state() == PlacementGroupState::PgPending && !g.attempting)
+                .filter(|(id, g)| {
+                    g.state() == PlacementGroupState::PgPending
+                        && !g.attempting
+                        && !st.releasing.contains_key(id)
+                })
                 .map(|(id, _)| *id)
                 .collect()
         })
@@ -280,7 +284,11 @@ type Round = (Vec<String>, Vec<(String, NodePart)>);
 /// pending, already in flight, or nothing fits now).
 fn plan_round(st: &mut State, id: u64, claimed: bool) -> Option<Round> {
     let g = st.groups.get(&id)?;
-    if g.state() != PlacementGroupState::PgPending || (g.attempting && !claimed) {
+    if g.state() != PlacementGroupState::PgPending
+        || (g.attempting && !claimed)
+        // (A claimed round is a new group's first: nothing to release yet.)
+        || (!claimed && st.releasing.contains_key(&id))
+    {
         return None;
     }
     let strategy = PlacementStrategy::try_from(g.info.strategy).unwrap_or(PlacementStrategy::Pack);

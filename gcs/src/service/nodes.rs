@@ -306,14 +306,32 @@ impl Inner {
         })
     }
 
-    /// Sends the owed `ReleaseBundles` calls in the background.
+    /// Sends the owed `ReleaseBundles` calls in the background; their
+    /// groups are not placed again until the calls are done (see
+    /// `State::releasing`).
     pub(crate) fn release_later(self: &Arc<Self>, releases: Vec<Release>) {
+        if releases.is_empty() {
+            return;
+        }
+        self.with_state(|st| {
+            for (_, group) in &releases {
+                *st.releasing.entry(*group).or_default() += 1;
+            }
+        });
         for (address, group) in releases {
             let inner = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = inner.peers.release(&address, group).await {
                     tracing::warn!(%address, group, error = %e, "releasing bundles failed");
                 }
+                inner.with_state(|st| {
+                    if let Some(n) = st.releasing.get_mut(&group) {
+                        *n -= 1;
+                        if *n == 0 {
+                            st.releasing.remove(&group);
+                        }
+                    }
+                });
             });
         }
     }

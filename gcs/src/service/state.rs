@@ -233,6 +233,10 @@ pub(crate) struct State {
     pub persist: Arc<Persister>,
     /// The admin and tenant credentials in force (published in the view).
     pub principals: Vec<Principal>,
+    /// Groups with `ReleaseBundles` calls still in flight in the background
+    /// (how many): not placed again until they are done, or a late release
+    /// would undo the new reservation on a node the group goes back to.
+    pub releasing: HashMap<u64, usize>,
 }
 
 impl State {
@@ -250,6 +254,7 @@ impl State {
             retention,
             persist,
             principals: Vec::new(),
+            releasing: HashMap::new(),
         }
     }
 
