@@ -12,7 +12,10 @@
 //! * **Remove**: `ReleaseBundles` on every node of the group, `PG_REMOVED`.
 //! * **Node death**: a created group with a bundle on the dead node releases
 //!   its other bundles and goes back to pending (rescheduled whole), or
-//!   fails when that bundle was pinned to the node by `node_ids`.
+//!   fails when that bundle was pinned to the node by `node_ids`. It is
+//!   not placed again until those releases are done (`State::releasing`):
+//!   a release is per group and node, so a late one would undo the new
+//!   reservation on a node the group went back to.
 //!
 //! At most one reservation round per group is in flight (`attempting`); a
 //! group removed meanwhile is released by that round when it returns.
