@@ -377,6 +377,14 @@ struct StartArgs {
     /// recently used evicted first; idle ones dropped after 60 s); 0: none.
     #[arg(long, default_value_t = 8)]
     warm_instances: usize,
+    /// Tasks that get a fresh instance (`max_calls` 1, the default) of a
+    /// module whose instances take at least this many µs of CPU to make
+    /// (CPython's: ~600) have the next one made ahead on a guest thread, kept
+    /// among the idle instances (`--warm-instances`; at most two per module,
+    /// tenant and limits); such an instance never ran a call. 0: for every
+    /// module; `off`: never.
+    #[arg(long, default_value = "100", value_parser = parse_prestart)]
+    prestart_min_us: PrestartMin,
     /// Microseconds the RPC thread spins on its sockets before it sleeps:
     /// a VM's idle vCPU takes tens of µs to wake, so a request arriving
     /// within this is served at once; costs up to this much CPU each time
@@ -643,6 +651,7 @@ async fn start(args: StartArgs) -> Result<()> {
         },
         metrics: !args.no_metrics,
         warm_instances: args.warm_instances,
+        prestart_min: args.prestart_min_us.0.map(std::time::Duration::from_micros),
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");
@@ -1231,4 +1240,18 @@ async fn status(node: NodeTarget) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--prestart-min-us`: microseconds, or `off` (`None`).
+#[derive(Clone, Debug)]
+struct PrestartMin(Option<u64>);
+
+fn parse_prestart(s: &str) -> Result<PrestartMin, String> {
+    match s {
+        "off" => Ok(PrestartMin(None)),
+        _ => s
+            .parse()
+            .map(|us| PrestartMin(Some(us)))
+            .map_err(|_| format!("`{s}` is neither a number of microseconds nor `off`")),
+    }
 }

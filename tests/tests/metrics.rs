@@ -223,3 +223,70 @@ async fn a_reused_instance_starts_no_instance_and_waits_in_the_warm_pool() {
     assert_eq!(starts(&last) - starts(&after), 1.0);
     assert_eq!(value(&last, "reef_warm_instances", &[]), 1.0);
 }
+
+#[tokio::test]
+async fn instances_made_ahead_are_fresh_and_wait_in_the_warm_pool() {
+    // `--prestart-min-us 0`: every module's next fresh instance is made
+    // ahead (by default only those slow to make, like CPython's).
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let port_arg = port.to_string();
+    let node = HostProcess::start(
+        dir.path(),
+        &["--metrics-port", &port_arg, "--prestart-min-us", "0"],
+    );
+    let token = node.admin_token();
+    let cluster = node.connect().await;
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    let starts = |s: &[Sample]| value(s, "reef_instance_starts_total", &[("kind", "task")]);
+    let warm = |s: &[Sample]| value(s, "reef_warm_instances", &[]);
+    let before = scrape(port, &token);
+    // `calls` counts the calls its instance served: 1 in a fresh one, also
+    // in one made ahead (it never ran a call).
+    for _ in 0..6 {
+        let r = cluster.task(&bad, "calls").submit().unwrap();
+        assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 1);
+    }
+    // What was made after the last calls waits for the next task (at most
+    // two per module, tenant and limits); each task counted one instance
+    // start, whoever made it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let after = loop {
+        let s = scrape(port, &token);
+        if warm(&s) >= 1.0 || std::time::Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        (1.0..=2.0).contains(&warm(&after)),
+        "{} instances made ahead",
+        warm(&after)
+    );
+    assert_eq!(starts(&after) - starts(&before), 6.0);
+    // Tasks that may reuse an instance never get one made ahead, nor keep
+    // theirs under its key.
+    for expected in 1..=2u64 {
+        let r = cluster.task(&bad, "calls").max_calls(0).submit().unwrap();
+        assert_eq!(cluster.get::<u64>(&r).await.unwrap(), expected);
+    }
+    let r = cluster.task(&bad, "calls").submit().unwrap();
+    assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 1);
+
+    // `off`: none is made.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let port_arg = port.to_string();
+    let node = HostProcess::start(
+        dir.path(),
+        &["--metrics-port", &port_arg, "--prestart-min-us", "off"],
+    );
+    let cluster = node.connect().await;
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    for _ in 0..3 {
+        let r = cluster.task(&bad, "calls").submit().unwrap();
+        assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 1);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(warm(&scrape(port, &node.admin_token())), 0.0);
+}

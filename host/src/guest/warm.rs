@@ -10,6 +10,15 @@
 //! pool is bounded by `--warm-instances` (least recently used evicted first)
 //! and instances idle for [`IDLE`] are dropped. Instances are never shared
 //! across tenants: the tenant is part of the key.
+//!
+//! The pool also holds instances made ahead of time (Ray's prestarted
+//! workers) for tasks that get a fresh instance (`max_calls` 1): when making
+//! one of a module takes long (CPython's: ~0.6 ms), each task that takes a
+//! fresh instance has the next one made on a guest thread meanwhile (see
+//! `Tasks`' `execute`). Such an instance never ran a call: it is as fresh as
+//! one made for the task, and it waits under the key of its module, tenant,
+//! limits and `max_calls` 1, [`AHEAD_PER_KEY`] at most per key, only while
+//! the pool has room (it never evicts a kept one).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
@@ -20,6 +29,7 @@ use wasmtime::component::Instance;
 use wasmtime::Store;
 
 use super::ctx::GuestCtx;
+use crate::fastmap::FastMap;
 use crate::module::Module;
 use crate::spec::Limits;
 
@@ -28,6 +38,12 @@ pub const IDLE: Duration = Duration::from_secs(60);
 
 /// How often idle instances are looked for.
 const SWEEP: Duration = Duration::from_secs(10);
+
+/// Instances made ahead for one key at most (idle or being made): with one,
+/// a driver's next call often came before it was made (a CPython instance
+/// takes ~0.6 ms of CPU) and found none; with two, one is ready while the
+/// other is made.
+pub const AHEAD_PER_KEY: usize = 2;
 
 /// What a kept instance may serve: everything its store was built from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +76,8 @@ struct Entry {
 pub struct WarmPool {
     capacity: usize,
     idle: Mutex<VecDeque<Entry>>,
+    /// Instances being made ahead, by key (see `claim_prestart`).
+    prestarting: Mutex<FastMap<WarmKey, usize>>,
 }
 
 impl WarmPool {
@@ -69,6 +87,7 @@ impl WarmPool {
         let pool = Arc::new(WarmPool {
             capacity,
             idle: Mutex::new(VecDeque::new()),
+            prestarting: Mutex::default(),
         });
         if capacity > 0 {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -141,6 +160,41 @@ impl WarmPool {
         }
     }
 
+    /// Whether to make an instance of `key` ahead of time now: fewer than
+    /// [`AHEAD_PER_KEY`] are idle or being made for it, and the pool has
+    /// room for one more. A true answer must be followed by `prestarted`.
+    pub fn claim_prestart(&self, key: &WarmKey) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        let idle = self.idle.lock().unwrap();
+        let mut prestarting = self.prestarting.lock().unwrap();
+        let making: usize = prestarting.values().sum();
+        let for_key = prestarting.get(key).copied().unwrap_or(0)
+            + idle.iter().filter(|e| e.key == *key).count();
+        if idle.len() + making >= self.capacity || for_key >= AHEAD_PER_KEY {
+            return false;
+        }
+        *prestarting.entry(key.clone()).or_default() += 1;
+        true
+    }
+
+    /// The instance made ahead for `key` (`None`: making it failed).
+    pub fn prestarted(&self, key: WarmKey, warm: Option<Warm>) {
+        {
+            let mut prestarting = self.prestarting.lock().unwrap();
+            if let Some(n) = prestarting.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    prestarting.remove(&key);
+                }
+            }
+        }
+        if let Some(warm) = warm {
+            self.put(key, warm);
+        }
+    }
+
     /// Drops the instances idle since before `cutoff`.
     fn expire(&self, cutoff: Instant) {
         let expired = {
@@ -164,5 +218,46 @@ async fn sweep(pool: Weak<WarmPool>) {
         if let Some(cutoff) = Instant::now().checked_sub(IDLE) {
             pool.expire(cutoff);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(module: &str) -> WarmKey {
+        WarmKey {
+            module: module.into(),
+            tenant: TenantId::new("t"),
+            limits: Limits {
+                memory_bytes: 1 << 20,
+                cpu_time_ms: 1000,
+            },
+            max_calls: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn instances_are_made_ahead_per_key_while_the_pool_has_room() {
+        let pool = WarmPool::new(3);
+        for _ in 0..AHEAD_PER_KEY {
+            assert!(pool.claim_prestart(&key("a")));
+        }
+        assert!(!pool.claim_prestart(&key("a")), "{AHEAD_PER_KEY} per key");
+        assert!(pool.claim_prestart(&key("b")));
+        assert!(
+            !pool.claim_prestart(&key("c")),
+            "three in the making fill a pool of 3"
+        );
+        // Making one failed: the key may be claimed again.
+        pool.prestarted(key("a"), None);
+        assert!(pool.claim_prestart(&key("a")));
+        assert!(pool.is_empty());
+
+        let off = WarmPool::new(0);
+        assert!(
+            !off.claim_prestart(&key("a")),
+            "--warm-instances 0 keeps none"
+        );
     }
 }

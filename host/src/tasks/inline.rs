@@ -64,14 +64,24 @@ fn thread_cpu_time() -> Duration {
 /// thread: well under an epoch tick, and a few hand-offs (~50 µs each).
 const INLINE_MAX: Duration = Duration::from_micros(250);
 
-/// CPU-time averages of one module's task functions.
+/// CPU-time averages of one module's task functions, and of making one of
+/// its instances.
 #[derive(Default)]
 pub struct RunTimes {
     /// Microseconds of CPU time, an exponential moving average (weight 1/4
     /// per call). The keys are fixed when the module is described: lookups
     /// take no lock.
     by_function: FastMap<String, AtomicU32>,
+    /// Microseconds of CPU time to instantiate the module, averaged the
+    /// same way over one instantiation in `INSTANTIATE_SAMPLE` (whether to
+    /// make instances ahead: see `guest::warm`).
+    instantiate: AtomicU32,
+    instantiations: AtomicU32,
 }
+
+/// One instantiation in this many is timed (reading the thread's CPU clock
+/// twice is ~0.4 µs, of a trivial task's ~25 µs).
+const INSTANTIATE_SAMPLE: u32 = 8;
 
 impl RunTimes {
     pub fn new(functions: &[String]) -> Self {
@@ -80,6 +90,8 @@ impl RunTimes {
                 .iter()
                 .map(|f| (f.clone(), AtomicU32::new(0)))
                 .collect(),
+            instantiate: AtomicU32::new(0),
+            instantiations: AtomicU32::new(0),
         }
     }
 
@@ -92,16 +104,37 @@ impl RunTimes {
 
     /// A call of `function` took `took` of CPU time.
     pub fn record(&self, function: &str, took: Duration) {
-        let Some(avg) = self.by_function.get(function) else {
-            return;
-        };
-        let sample = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
-        // Load and store, not a CAS loop: two calls finishing at once may
-        // lose one sample, which an average can afford.
-        let old = avg.load(Ordering::Relaxed);
-        let new = (u64::from(old) * 3 + u64::from(sample)) / 4;
-        avg.store(new as u32, Ordering::Relaxed);
+        if let Some(avg) = self.by_function.get(function) {
+            add_sample(avg, took);
+        }
     }
+
+    /// Whether to time the instantiation about to be made (one in
+    /// `INSTANTIATE_SAMPLE`, the first one included).
+    pub fn times_instantiation(&self) -> bool {
+        self.instantiations
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(INSTANTIATE_SAMPLE)
+    }
+
+    /// Making an instance took `took` of CPU time.
+    pub fn record_instantiate(&self, took: Duration) {
+        add_sample(&self.instantiate, took);
+    }
+
+    /// The average CPU time of making an instance (zero until one was made).
+    pub fn instantiate_time(&self) -> Duration {
+        Duration::from_micros(self.instantiate.load(Ordering::Relaxed).into())
+    }
+}
+
+fn add_sample(avg: &AtomicU32, took: Duration) {
+    let sample = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+    // Load and store, not a CAS loop: two samples taken at once may lose
+    // one, which an average can afford.
+    let old = avg.load(Ordering::Relaxed);
+    let new = (u64::from(old) * 3 + u64::from(sample)) / 4;
+    avg.store(new as u32, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -148,6 +181,23 @@ mod tests {
         assert!(
             busy >= Duration::from_millis(20),
             "a 20 ms spin counted {busy:?}"
+        );
+    }
+
+    #[test]
+    fn instantiation_times_are_sampled_and_averaged() {
+        let times = RunTimes::new(&[]);
+        assert_eq!(times.instantiate_time(), Duration::ZERO);
+        let timed: Vec<bool> = (0..17).map(|_| times.times_instantiation()).collect();
+        assert_eq!(timed.iter().filter(|t| **t).count(), 3, "{timed:?}");
+        assert!(timed[0], "the first one is timed");
+        for _ in 0..20 {
+            times.record_instantiate(Duration::from_micros(600));
+        }
+        let avg = times.instantiate_time();
+        assert!(
+            avg > Duration::from_micros(590) && avg <= Duration::from_micros(600),
+            "{avg:?}"
         );
     }
 

@@ -738,7 +738,6 @@ impl Tasks {
             series: series.clone(),
         };
         let host = self.host()?.for_tenant(&spec.tenant);
-        let warm = self.warm.clone();
         let (this, id) = (self.clone(), spec.return_id);
         // Boxed: the running call's state (wasmtime's instantiate and call)
         // is allocated once the task runs, not carried by every queued
@@ -747,7 +746,7 @@ impl Tasks {
         // 0.83-0.85 GB and its CPU from 6.4-8.3 s to 5.2-5.8 s (the
         // memory was allocated and faulted in afresh on the RPC thread).
         let call = Box::pin(inline::cpu_timed(async move {
-            let (out, permit) = execute(host, call, &warm).await;
+            let (out, permit) = execute(host, call, &this).await;
             // No longer running before its CPUs go to the next task (which
             // may start on another thread at once): the state API never
             // shows a tenant more tasks running than its quota allows.
@@ -796,6 +795,44 @@ impl Tasks {
     }
 }
 
+/// Whether fresh instances of `module` are made ahead of time: making one
+/// takes long enough to be worth a hand-off to a guest thread
+/// (`--prestart-min-us`; see `guest::warm`).
+fn prestarts(tasks: &Tasks, module: &Module) -> bool {
+    tasks
+        .config
+        .prestart_min
+        .is_some_and(|min| module.run_times.instantiate_time() >= min)
+}
+
+/// Has the next fresh instance of `key` made on a guest thread when the
+/// pool takes it (see `guest::warm`). It is made as a task's own would be,
+/// with a cancellation token of its own (the task that takes it brings its
+/// own) and no log: what a guest writes while it is made is not kept.
+fn prestart(tasks: &Tasks, host: &HostServices, module: &Arc<Module>, key: &WarmKey) {
+    if !tasks.warm.claim_prestart(key) {
+        return;
+    }
+    let (host, module, key, warm) = (
+        host.clone(),
+        module.clone(),
+        key.clone(),
+        tasks.warm.clone(),
+    );
+    tasks.guests.spawn(async move {
+        let mut store = exec::new_store(&host, &module, key.limits, CancellationToken::new());
+        let (made, cpu) = inline::cpu_timed(exec::instantiate(&mut store, &module)).await;
+        module.run_times.record_instantiate(cpu);
+        let made = made.ok().map(|instance| Warm {
+            store,
+            instance,
+            module,
+            calls: 0,
+        });
+        warm.prestarted(key, made);
+    });
+}
+
 /// Lost results rebuilt by their owner (see `objects`): the task runs again
 /// as a fresh attempt with the same result id, placed anew, retried like
 /// any task.
@@ -826,15 +863,17 @@ impl Rebuild for Tasks {
     }
 }
 
-/// Runs a task's guest call in a fresh instance, or in a kept one when the
-/// task allows it (`max_calls` other than 1) and one of its key is idle.
+/// Runs a task's guest call in a fresh instance (made now, or ahead of
+/// time: see `prestart`), or in a kept one when the task allows it
+/// (`max_calls` other than 1) and one of its key is idle.
 /// Hands back the call's CPUs (its permit) with the result, for the caller
 /// to release once the task no longer shows as running.
 async fn execute(
     host: HostServices,
     call: GuestCall,
-    warm: &WarmPool,
+    tasks: &Tasks,
 ) -> (ReefResult<Arc<Data>>, Option<Permit>) {
+    let warm = &tasks.warm;
     let GuestCall {
         module,
         function,
@@ -848,13 +887,19 @@ async fn execute(
         max_calls,
         series,
     } = call;
-    let key = (max_calls != 1 && warm.enabled()).then(|| WarmKey {
+    // A fresh instance may have been made ahead (`prestart`); with
+    // `max_calls` 1 the key finds only those, which never ran a call (kept
+    // ones go back only when they may serve more).
+    let ahead = max_calls == 1 && prestarts(tasks, &module);
+    let key = (warm.enabled() && (max_calls != 1 || ahead)).then(|| WarmKey {
         module: module.hash.clone(),
         tenant: host.tenant().clone(),
         limits,
         max_calls,
     });
     let kept = key.as_ref().and_then(|k| warm.take(k, &module));
+    // Its services, for the instance made ahead for the next such task.
+    let prestart_host = ahead.then(|| host.clone());
     let (mut store, instance, calls) = match kept {
         Some(Warm {
             mut store,
@@ -862,6 +907,9 @@ async fn execute(
             calls,
             ..
         }) => {
+            if calls == 0 {
+                series.instance_started();
+            }
             store.data_mut().begin_reuse(host, cancel);
             exec::rearm(&mut store);
             (store, Some(instance), calls)
@@ -880,6 +928,11 @@ async fn execute(
     }
     let instance = match instance {
         Some(instance) => Ok(instance),
+        None if module.run_times.times_instantiation() => {
+            let (made, cpu) = inline::cpu_timed(exec::instantiate(&mut store, &module)).await;
+            module.run_times.record_instantiate(cpu);
+            made
+        }
         None => exec::instantiate(&mut store, &module).await,
     };
     let result = match instance {
@@ -894,6 +947,11 @@ async fn execute(
         .map(|data| (data, instance)),
         Err(e) => Err(e),
     };
+    // The next fresh instance is made once this call is done, not beside
+    // it: on a node whose cores are busy it would slow this call.
+    if let (Some(host), Some(key)) = (&prestart_host, &key) {
+        prestart(tasks, host, &module, key);
+    }
     store.data_mut().output.finish();
     store.data_mut().finish();
     let permit = store.data_mut().permit.take();
