@@ -224,17 +224,25 @@ async fn a_reused_instance_starts_no_instance_and_waits_in_the_warm_pool() {
     assert_eq!(value(&last, "reef_warm_instances", &[]), 1.0);
 }
 
+/// A node with `--prestart-min-us prestart` and its metrics port.
+fn node_prestarting(prestart: &str) -> (tempfile::TempDir, u16, HostProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let args = [
+        "--metrics-port",
+        &port.to_string(),
+        "--prestart-min-us",
+        prestart,
+    ];
+    let node = HostProcess::start(dir.path(), &args);
+    (dir, port, node)
+}
+
 #[tokio::test]
 async fn instances_made_ahead_are_fresh_and_wait_in_the_warm_pool() {
     // `--prestart-min-us 0`: every module's next fresh instance is made
     // ahead (by default only those slow to make, like CPython's).
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let port_arg = port.to_string();
-    let node = HostProcess::start(
-        dir.path(),
-        &["--metrics-port", &port_arg, "--prestart-min-us", "0"],
-    );
+    let (_dir, port, node) = node_prestarting("0");
     let token = node.admin_token();
     let cluster = node.connect().await;
     let bad = cluster.register_file(guest("bad")).await.unwrap();
@@ -274,13 +282,7 @@ async fn instances_made_ahead_are_fresh_and_wait_in_the_warm_pool() {
     assert_eq!(cluster.get::<u64>(&r).await.unwrap(), 1);
 
     // `off`: none is made.
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let port_arg = port.to_string();
-    let node = HostProcess::start(
-        dir.path(),
-        &["--metrics-port", &port_arg, "--prestart-min-us", "off"],
-    );
+    let (_dir, port, node) = node_prestarting("off");
     let cluster = node.connect().await;
     let bad = cluster.register_file(guest("bad")).await.unwrap();
     for _ in 0..3 {

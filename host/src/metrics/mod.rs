@@ -512,7 +512,7 @@ impl Collector for SnapshotCollector {
         gauge(
             e,
             "reef_warm_instances",
-            "Idle task instances kept for reuse by tasks with max_calls other than 1.",
+            "Idle task instances: kept for reuse by tasks with max_calls other than 1, or made ahead for tasks that get a fresh one.",
             s.warm_instances,
         )?;
         gauge(
