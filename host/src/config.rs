@@ -156,7 +156,8 @@ impl NodeConfig {
     }
 }
 
-/// The default of `NodeConfig::prestart_min`: Rust, C, Go and JS guests make
-/// an instance in 5-30 µs (not worth a hand-off to another thread), CPython
-/// in ~600 µs.
+/// The default of `NodeConfig::prestart_min`: the Rust and JS demo guests
+/// make an instance in 7 and 24 µs (not worth a hand-off to another
+/// thread), CPython's in ~600 µs. Each module is judged by its own measured
+/// time.
 pub const PRESTART_MIN: std::time::Duration = std::time::Duration::from_micros(100);
