@@ -14,8 +14,8 @@
 //! The pool also holds instances made ahead of time (Ray's prestarted
 //! workers) for tasks that get a fresh instance (`max_calls` 1): when making
 //! one of a module takes long (CPython's: ~0.6 ms), each task that takes a
-//! fresh instance has the next one made on a guest thread meanwhile (see
-//! `Tasks`' `execute`). Such an instance never ran a call: it is as fresh as
+//! fresh instance has the next one made on a guest thread once its call is
+//! done (see `tasks::prestart`). Such an instance never ran a call: it is as fresh as
 //! one made for the task, and it waits under the key of its module, tenant,
 //! limits and `max_calls` 1, [`AHEAD_PER_KEY`] at most per key, only while
 //! the pool has room (it never evicts a kept one).

@@ -821,8 +821,7 @@ fn prestart(tasks: &Tasks, host: &HostServices, module: &Arc<Module>, key: &Warm
     );
     tasks.guests.spawn(async move {
         let mut store = exec::new_store(&host, &module, key.limits, CancellationToken::new());
-        let (made, cpu) = inline::cpu_timed(exec::instantiate(&mut store, &module)).await;
-        module.run_times.record_instantiate(cpu);
+        let made = instantiate_timed(&mut store, &module).await;
         let made = made.ok().map(|instance| Warm {
             store,
             instance,
@@ -831,6 +830,17 @@ fn prestart(tasks: &Tasks, host: &HostServices, module: &Arc<Module>, key: &Warm
         });
         warm.prestarted(key, made);
     });
+}
+
+/// Instantiates `module`, adding the CPU time it took to the module's
+/// average (which decides whether instances are made ahead: `prestarts`).
+async fn instantiate_timed(
+    store: &mut wasmtime::Store<crate::guest::ctx::GuestCtx>,
+    module: &Module,
+) -> ReefResult<wasmtime::component::Instance> {
+    let (made, cpu) = inline::cpu_timed(exec::instantiate(store, module)).await;
+    module.run_times.record_instantiate(cpu);
+    made
 }
 
 /// Lost results rebuilt by their owner (see `objects`): the task runs again
@@ -929,9 +939,7 @@ async fn execute(
     let instance = match instance {
         Some(instance) => Ok(instance),
         None if module.run_times.times_instantiation() => {
-            let (made, cpu) = inline::cpu_timed(exec::instantiate(&mut store, &module)).await;
-            module.run_times.record_instantiate(cpu);
-            made
+            instantiate_timed(&mut store, &module).await
         }
         None => exec::instantiate(&mut store, &module).await,
     };
