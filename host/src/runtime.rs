@@ -11,6 +11,7 @@ const GUEST_THREAD: &str = "reef-guest";
 
 pub struct GuestRuntime {
     runtime: Option<tokio::runtime::Runtime>,
+    threads: usize,
     /// Whether a guest runs on the RPC thread right now (see `claim_inline`).
     inline_busy: AtomicBool,
 }
@@ -37,8 +38,14 @@ impl GuestRuntime {
             .context("starting the guest runtime")?;
         Ok(GuestRuntime {
             runtime: Some(runtime),
+            threads,
             inline_busy: Default::default(),
         })
+    }
+
+    /// How many guest threads there are.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Whether the calling thread is one of the guest threads.
