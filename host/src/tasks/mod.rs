@@ -574,15 +574,21 @@ impl Tasks {
         // (64 sums of 16 MiB: ~15 ms less). Short ones stay here, where their
         // first slice may run inline (see `inline`), unless they flood the
         // node (see `overflow`).
-        let admission = module
-            .run_times
-            .starts_inline(&spec.function)
-            .then(|| self.overflow.admit(&spec.tenant));
+        let values_only = object_ids(&spec.args).next().is_none();
+        let admission = module.run_times.starts_inline(&spec.function).then(|| {
+            // Only a driver's task whose arguments are all values may queue:
+            // a puller drives one task at a time, so one waiting for an
+            // argument (or a guest's child task queued behind it) would
+            // hold it for as long as that takes.
+            if values_only && !self.guests.on_guest_thread() {
+                self.overflow.admit(&spec.tenant)
+            } else {
+                self.overflow.admit_spawn(&spec.tenant)
+            }
+        });
         // A task whose arguments are all values takes its place in line now
         // (a queued one when it starts).
-        let ticket = (object_ids(&spec.args).next().is_none()
-            && admission != Some(overflow::Admission::Queue))
-        .then(|| {
+        let ticket = (values_only && admission != Some(overflow::Admission::Queue)).then(|| {
             pool.scheduler
                 .enqueue(&self.quotas.share(&spec.tenant), &resources)
         });

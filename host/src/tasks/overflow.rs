@@ -10,8 +10,10 @@
 //! core and touched on another, and each hand-off woke a thread.
 //!
 //! So whole tasks are handed over, before their first poll: the RPC thread
-//! keeps at most [`SPAWNED_MAX`] short tasks in flight, the next ones wait
-//! here in submission order, and one puller per guest thread drives them one
+//! keeps at most [`SPAWNED_MAX`] short tasks in flight, the next ones (those
+//! a driver submitted with values only as arguments: a task waiting for an
+//! argument, or for a child task queued behind it, would hold its puller for
+//! as long as that takes) wait here in submission order, and one puller per guest thread drives them one
 //! at a time from start to end (its own store, its own seal: nothing crosses
 //! threads but the queue's lock). The RPC thread goes on reading and
 //! answering the driver. A queued task takes its place in the CPU line when
@@ -95,12 +97,7 @@ impl Overflow {
     /// `spawn` or `queue`.
     pub fn admit(&self, tenant: &TenantId) -> Admission {
         let mut state = self.state.lock().unwrap();
-        if state.latest.as_ref() != Some(tenant) {
-            if state.latest.is_some() {
-                state.mixed_at = Some(Instant::now());
-            }
-            state.latest = Some(tenant.clone());
-        }
+        state.note(tenant);
         let queues = self.guests.threads() > 0
             && (state.spawned >= SPAWNED_MAX || !state.queue.is_empty() || state.admitted > 0)
             && state.owner.as_ref().is_none_or(|owner| owner == tenant)
@@ -113,6 +110,14 @@ impl Overflow {
             state.spawned += 1;
             Admission::Spawn
         }
+    }
+
+    /// Admits a short task that may not queue (see `Tasks::schedule`).
+    pub fn admit_spawn(&self, tenant: &TenantId) -> Admission {
+        let mut state = self.state.lock().unwrap();
+        state.note(tenant);
+        state.spawned += 1;
+        Admission::Spawn
     }
 
     /// Spawns a task admitted with `Admission::Spawn` on the current runtime.
@@ -166,6 +171,18 @@ impl Overflow {
                 Some(drive) => drive.await,
                 None => return,
             }
+        }
+    }
+}
+
+impl State {
+    /// A short task of `tenant` is admitted: whether tenants alternate.
+    fn note(&mut self, tenant: &TenantId) {
+        if self.latest.as_ref() != Some(tenant) {
+            if self.latest.is_some() {
+                self.mixed_at = Some(Instant::now());
+            }
+            self.latest = Some(tenant.clone());
         }
     }
 }
