@@ -576,11 +576,16 @@ impl Tasks {
         // node (see `overflow`).
         let values_only = object_ids(&spec.args).next().is_none();
         let admission = module.run_times.starts_inline(&spec.function).then(|| {
-            // Only a driver's task whose arguments are all values may queue:
-            // a puller drives one task at a time, so one waiting for an
-            // argument (or a guest's child task queued behind it) would
-            // hold it for as long as that takes.
-            if values_only && !self.guests.on_guest_thread() {
+            // Only a driver's task whose arguments are all values and that
+            // asks for CPUs alone, outside placement groups, may queue: a
+            // puller drives one task at a time, so one waiting for an
+            // argument, a guest's child task queued behind it, or a resource
+            // held elsewhere would hold it for as long as that takes.
+            let queueable = values_only
+                && resources.memory == 0
+                && resources.custom.is_empty()
+                && spec.strategy.group().is_none();
+            if queueable && !self.guests.on_guest_thread() {
                 self.overflow.admit(&spec.tenant)
             } else {
                 self.overflow.admit_spawn(&spec.tenant)

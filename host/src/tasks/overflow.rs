@@ -11,8 +11,9 @@
 //!
 //! So whole tasks are handed over, before their first poll: the RPC thread
 //! keeps at most [`SPAWNED_MAX`] short tasks in flight, the next ones (those
-//! a driver submitted with values only as arguments: a task waiting for an
-//! argument, or for a child task queued behind it, would hold its puller for
+//! a driver submitted with values only as arguments, asking for CPUs alone,
+//! outside placement groups: a task waiting for an argument, a child task
+//! queued behind it or a resource held elsewhere would hold its puller for
 //! as long as that takes) wait here in submission order, and one puller per guest thread drives them one
 //! at a time from start to end (its own store, its own seal: nothing crosses
 //! threads but the queue's lock). The RPC thread goes on reading and
