@@ -581,15 +581,12 @@ impl Tasks {
             // puller drives one task at a time, so one waiting for an
             // argument, a guest's child task queued behind it, or a resource
             // held elsewhere would hold it for as long as that takes.
-            let queueable = values_only
+            let may_queue = values_only
                 && resources.memory == 0
                 && resources.custom.is_empty()
-                && spec.strategy.group().is_none();
-            if queueable && !self.guests.on_guest_thread() {
-                self.overflow.admit(&spec.tenant)
-            } else {
-                self.overflow.admit_spawn(&spec.tenant)
-            }
+                && spec.strategy.group().is_none()
+                && !self.guests.on_guest_thread();
+            self.overflow.admit(&spec.tenant, may_queue)
         });
         // A task whose arguments are all values takes its place in line now
         // (a queued one when it starts).

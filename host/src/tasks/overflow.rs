@@ -35,6 +35,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ type Drive = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub struct Overflow {
     guests: Arc<GuestRuntime>,
+    /// Short tasks spawned where they were scheduled, not finished (an
+    /// atomic: a finished task gives its place back without the lock).
+    spawned: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -74,8 +78,6 @@ struct State {
     /// Tasks admitted to the queue and not in it yet (the queue stays
     /// `owner`'s meanwhile).
     admitted: usize,
-    /// Short tasks spawned where they were scheduled, not finished.
-    spawned: usize,
     /// Guest threads taking tasks from `queue`.
     pullers: usize,
     /// The tenant of the latest short task, and when the one before it was
@@ -88,19 +90,23 @@ impl Overflow {
     pub fn new(guests: Arc<GuestRuntime>) -> Arc<Self> {
         Arc::new(Overflow {
             guests,
+            spawned: AtomicUsize::new(0),
             state: Default::default(),
         })
     }
 
-    /// Where a short task of `tenant` starts: spawned, unless `SPAWNED_MAX`
-    /// are in flight (or tasks already wait), the tenant is alone on the
-    /// node and the queue is free or already its own. Follow at once with
-    /// `spawn` or `queue`.
-    pub fn admit(&self, tenant: &TenantId) -> Admission {
+    /// Where a short task of `tenant` starts: spawned, unless it `may_queue`,
+    /// `SPAWNED_MAX` are in flight (or tasks already wait), the tenant is
+    /// alone on the node and the queue is free or already its own. Follow
+    /// at once with `spawn` or `queue`.
+    pub fn admit(&self, tenant: &TenantId, may_queue: bool) -> Admission {
         let mut state = self.state.lock().unwrap();
         state.note(tenant);
-        let queues = self.guests.threads() > 0
-            && (state.spawned >= SPAWNED_MAX || !state.queue.is_empty() || state.admitted > 0)
+        let queues = may_queue
+            && self.guests.threads() > 0
+            && (self.spawned.load(Ordering::Relaxed) >= SPAWNED_MAX
+                || !state.queue.is_empty()
+                || state.admitted > 0)
             && state.owner.as_ref().is_none_or(|owner| owner == tenant)
             && state.mixed_at.is_none_or(|at| at.elapsed() >= ALONE_AFTER);
         if queues {
@@ -108,17 +114,9 @@ impl Overflow {
             state.admitted += 1;
             Admission::Queue
         } else {
-            state.spawned += 1;
+            self.spawned.fetch_add(1, Ordering::Relaxed);
             Admission::Spawn
         }
-    }
-
-    /// Admits a short task that may not queue (see `Tasks::schedule`).
-    pub fn admit_spawn(&self, tenant: &TenantId) -> Admission {
-        let mut state = self.state.lock().unwrap();
-        state.note(tenant);
-        state.spawned += 1;
-        Admission::Spawn
     }
 
     /// Spawns a task admitted with `Admission::Spawn` on the current runtime.
@@ -129,7 +127,7 @@ impl Overflow {
         let this = self.clone();
         tokio::spawn(async move {
             drive.await;
-            this.state.lock().unwrap().spawned -= 1;
+            this.spawned.fetch_sub(1, Ordering::Relaxed);
         });
     }
 
@@ -190,7 +188,6 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use tokio::sync::Semaphore;
@@ -206,7 +203,7 @@ mod tests {
         tenant: &str,
         drive: impl Future<Output = ()> + Send + 'static,
     ) {
-        match overflow.admit(&TenantId::new(tenant)) {
+        match overflow.admit(&TenantId::new(tenant), true) {
             Admission::Spawn => overflow.spawn(drive),
             Admission::Queue => overflow.queue(drive),
         }
@@ -257,7 +254,7 @@ mod tests {
         }
         let state = overflow.state.lock().unwrap();
         assert!(state.queue.is_empty() && state.owner.is_none());
-        assert_eq!(state.spawned, 0);
+        assert_eq!(overflow.spawned.load(Ordering::SeqCst), 0);
     }
 
     /// A flood from a tenant that is not alone on the node stays on the RPC
@@ -285,7 +282,7 @@ mod tests {
         }
         gate.add_permits(1000);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while overflow.state.lock().unwrap().spawned > 0 {
+        while overflow.spawned.load(Ordering::SeqCst) > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "b's tasks did not all run"
