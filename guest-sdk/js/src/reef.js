@@ -679,7 +679,7 @@ export function makeGuest(user) {
     }
   }
 
-  return {
+  const guest = {
     describe() {
       return {
         sdk: SDK,
@@ -732,4 +732,54 @@ export function makeGuest(user) {
       });
     },
   };
+  warmEngine(guest, [...tasks.values(), ...actors.values()]);
+  return guest;
+}
+
+/**
+ * Runs while componentize-js pre-initializes the module: Wizer snapshots the heap after
+ * the top level ran, and every instance starts from that snapshot. SpiderMonkey creates
+ * a standard class (Promise, Uint8Array, DataView...), compiles a self-hosted function
+ * and resolves a function's `length` the first time a realm uses them, so without this
+ * every task in a fresh instance did all of that again. The export bindings that
+ * componentize-js generates run in a realm of their own and wrap every call in an
+ * `async` function: creating Promise there was ~20 % of a fresh instance's noop, and
+ * Uint8Array's prototype another ~7 %. The host imports are functions of that realm, so
+ * its `Function` runs the same statements there. Nothing here calls the host, and
+ * nothing is kept but what the engine caches.
+ */
+function warmEngine(guest, functions) {
+  const touch = `
+    const bytes = new Uint8Array(new ArrayBuffer(16).slice(0, 16), 0, 16);
+    const view = new DataView(bytes.buffer);
+    view.setBigInt64(0, BigInt.asUintN(64, BigInt(1)), true);
+    view.setInt8(8, view.getUint8(0), true);
+    view.setUint32(12, view.getUint32(8, true), true);
+    view.getBigInt64(0, true);
+    new Float64Array(bytes.buffer, 8, 1);
+    Number.isInteger(1);
+    Object.prototype.hasOwnProperty.call({}, "payload");
+    [].push(1);
+    new TextDecoder().decode(new TextEncoder().encode("reef"));
+    (async () => { await null; })();
+    Promise.resolve().then(() => {});
+  `;
+  new Function("TextDecoder", "TextEncoder", touch)(TextDecoder, TextEncoder);
+  const BindingsFunction = host.log.constructor;
+  if (BindingsFunction !== Function) {
+    BindingsFunction("TextDecoder", "TextEncoder", touch)(TextDecoder, TextEncoder);
+  }
+  // What a dispatch reads of the user's functions, MessagePack both ways, and a
+  // dispatch's error path.
+  for (const fn of functions) {
+    void fn.length, fn.reefArgs;
+  }
+  toOutput(null);
+  decodeArgs([]);
+  decode(encode({ s: "x", n: 1, big: 2 ** 40, f: float(0.5), b: true, z: null, a: [1, 2], u: new Uint8Array(2), m: new Map([[1, 2]]) }));
+  try {
+    guest.runTask("", []);
+  } catch (_) {
+    // An unknown task: the error is the point.
+  }
 }
