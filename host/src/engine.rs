@@ -23,6 +23,11 @@ pub const MAX_MEMORY: u64 = 4 << 30;
 /// Frames captured in a trap's backtrace.
 pub const BACKTRACE_FRAMES: usize = 1000;
 
+/// Bytes of a slot's linear memory its reset keeps resident (rewritten from
+/// the image instead of given back with `madvise`), when `PAGEMAP_SCAN` finds
+/// which pages were written (see `new_engine`, `guest::resident`).
+pub const KEEP_RESIDENT: usize = 1 << 20;
+
 /// Concurrent instances (running tasks plus live actors) the pool holds.
 pub const POOL_INSTANCES: u32 = 1000;
 
@@ -49,7 +54,7 @@ pub fn new_engine() -> Result<Engine> {
     // TLB-shootdown IPIs (instantiate + drop: ~40 µs -> ~12 µs here).
     if PoolingAllocationConfig::is_pagemap_scan_available() {
         pool.pagemap_scan(wasmtime::Enabled::Yes)
-            .linear_memory_keep_resident(1 << 20)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(1 << 20);
     }
 

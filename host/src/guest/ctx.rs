@@ -114,6 +114,9 @@ pub struct GuestCtx {
     /// cannot deadlock the node.
     pub permit: Option<Permit>,
     pub resources: Resources,
+    /// Where the guest's linear memory was (host address, bytes) when its
+    /// last result was lifted: what `resident::merge_runs` works on.
+    pub linear_memory: Option<(usize, usize)>,
 }
 
 impl GuestCtx {
@@ -169,6 +172,7 @@ impl GuestCtx {
             interrupted: None,
             permit: None,
             resources: Resources::default(),
+            linear_memory: None,
         }
     }
 

@@ -7,6 +7,7 @@ use wasmtime::component::{ComponentExportIndex, Instance};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use super::ctx::{GuestCtx, Interrupt, ModuleFacts};
+use super::resident::WithMemory;
 use super::services::HostServices;
 use super::types::{Arg, Failure, Output};
 use crate::error::{ErrorCode, ReefError, ReefResult};
@@ -87,12 +88,17 @@ pub async fn call_output(
     args: &[Arg],
 ) -> ReefResult<Arc<Data>> {
     let func = instance
-        .get_typed_func::<(&str, &[Arg]), (Result<Output, Failure>,)>(&mut *store, export)
+        .get_typed_func::<(&str, &[Arg]), (WithMemory<Result<Output, Failure>>,)>(
+            &mut *store,
+            export,
+        )
         .map_err(|e| ReefError::new(ErrorCode::InvalidModule, format!("{e:#}")))?;
     let (out,) = func
         .call_async(&mut *store, (name, args))
         .await
         .map_err(|e| classify(e, store.data()))?;
+    store.data_mut().linear_memory = Some(out.memory);
+    let out = out.value;
     let objects = store.data().host.objects().clone();
     match out {
         Ok(Output::Bytes(bytes)) => objects.store().new_data(&bytes),

@@ -8,6 +8,7 @@ pub mod ctx;
 pub mod exec;
 pub mod host_api;
 mod read;
+pub mod resident;
 pub mod services;
 pub mod types;
 pub mod views;
