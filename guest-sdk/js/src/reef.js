@@ -765,7 +765,7 @@ function warmEngine(guest, functions) {
     Promise.resolve().then(() => {});
   `;
   new Function("TextDecoder", "TextEncoder", touch)(TextDecoder, TextEncoder);
-  const BindingsFunction = host.log.constructor;
+  const BindingsFunction = typeof host.log === "function" ? host.log.constructor : Function;
   if (BindingsFunction !== Function) {
     BindingsFunction("TextDecoder", "TextEncoder", touch)(TextDecoder, TextEncoder);
   }
