@@ -9,6 +9,7 @@ use wasmtime::component::{ComponentExportIndex, InstancePre};
 
 use crate::grants::Grants;
 use crate::guest::ctx::GuestCtx;
+use crate::guest::resident::ResidentRuns;
 use crate::tasks::inline::RunTimes;
 
 /// What a module exports, as its `describe` reported it.
@@ -58,6 +59,9 @@ pub struct Module {
     /// The CPU time recent calls of each task function took (where the next
     /// call starts: `tasks::inline`).
     pub run_times: RunTimes,
+    /// Whether its fresh instances' written pages need merging before a
+    /// slot reset (`guest::resident`).
+    pub resident: ResidentRuns,
 }
 
 impl Module {

@@ -269,6 +269,7 @@ impl Registry {
             grants,
             scratch,
             run_times: RunTimes::default(),
+            resident: Default::default(),
         };
         module.info = describe(host, &module, self.describe_memory).await?;
         module.run_times = RunTimes::new(&module.info.tasks);
@@ -442,6 +443,7 @@ async fn describe(
         grants: module.grants,
         scratch: module.scratch.clone(),
         run_times: RunTimes::default(),
+        resident: Default::default(),
     });
     let limits = Limits {
         memory_bytes,

@@ -14,10 +14,12 @@
 //! smallest gaps between runs writable (`MADV_POPULATE_WRITE`: the pages keep
 //! their contents, they only become the slot's own) until 32 runs are left,
 //! when the result fits in the slot's resident budget. Filled pages stay
-//! resident from then on, so a slot pays for them once.
+//! resident from then on, so a slot pays for them once. A module whose
+//! instances need no merging is only sampled (`ResidentRuns`).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
@@ -28,6 +30,33 @@ const RESET_RUNS: usize = 32;
 /// Runs one scan here reports; a memory with more is left as it is.
 const SCAN_RUNS: usize = 1024;
 const PAGE: u64 = 4096;
+/// A module whose instances need no merging is scanned before one drop in
+/// this many (a scan per task cost Rust `noop`s 4-9 % of their async rate).
+const SAMPLE: u32 = 16;
+
+/// Per module: whether to scan its fresh instances before they are dropped.
+#[derive(Default)]
+pub struct ResidentRuns {
+    drops: AtomicU32,
+    /// The latest scan merged runs: slots not merged yet may follow.
+    merging: AtomicBool,
+}
+
+impl ResidentRuns {
+    /// Before a fresh instance of the module is dropped: `merge_runs` on
+    /// its memory while the module's instances need it, else for one
+    /// instance in `SAMPLE` (the first included).
+    pub fn before_drop(&self, memory: (usize, usize), budget: u64) {
+        let sampled = self
+            .drops
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SAMPLE);
+        if sampled || self.merging.load(Ordering::Relaxed) {
+            self.merging
+                .store(merge_runs(memory, budget), Ordering::Relaxed);
+        }
+    }
+}
 
 /// A value lifted from a guest's result together with where the guest's
 /// linear memory is (host address, length in bytes) at that moment.
@@ -156,24 +185,24 @@ fn written_runs(start: u64, end: u64, max_runs: usize) -> Option<(Vec<(u64, u64)
 /// Fills the smallest gaps between the written runs of `memory` (host
 /// address, length) until `RESET_RUNS` are left, if the written pages and
 /// the filled ones fit in `budget` bytes (what the reset keeps resident);
-/// otherwise leaves the memory alone.
+/// otherwise leaves the memory alone. Returns whether it merged.
 ///
 /// The caller must own the instance whose linear memory this is, and no
 /// guest code may run in it any more: the instance is about to be dropped.
-pub fn merge_runs((addr, len): (usize, usize), budget: u64) {
+pub fn merge_runs((addr, len): (usize, usize), budget: u64) -> bool {
     let (start, end) = (addr as u64, (addr + len) as u64);
     if start % PAGE != 0 || len == 0 {
-        return;
+        return false;
     }
     // Most guests write fewer runs than the reset keeps: a scan for one more
     // tells, without a larger buffer.
     match written_runs(start, end, RESET_RUNS + 1) {
-        Some((runs, _)) if runs.len() <= RESET_RUNS => return,
-        None => return,
+        Some((runs, _)) if runs.len() <= RESET_RUNS => return false,
+        None => return false,
         Some(_) => {}
     }
     let Some((runs, true)) = written_runs(start, end, SCAN_RUNS) else {
-        return;
+        return false;
     };
     let written: u64 = runs.iter().map(|(s, e)| e - s).sum();
     let mut gaps: Vec<(u64, u64)> = runs.windows(2).map(|w| (w[0].1, w[1].0)).collect();
@@ -181,7 +210,7 @@ pub fn merge_runs((addr, len): (usize, usize), budget: u64) {
     let fill = &gaps[..runs.len() - RESET_RUNS];
     let filled: u64 = fill.iter().map(|(s, e)| e - s).sum();
     if written + filled > budget {
-        return;
+        return false;
     }
     for &(s, e) in fill {
         // SAFETY: `s..e` lies inside the linear memory (between two runs the
@@ -195,6 +224,7 @@ pub fn merge_runs((addr, len): (usize, usize), budget: u64) {
             );
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -261,10 +291,10 @@ mod tests {
         assert_eq!(before, 64);
 
         // A budget too small for the filled pages: left alone.
-        merge_runs((addr as usize, LEN), 64 * PAGE);
+        assert!(!merge_runs((addr as usize, LEN), 64 * PAGE));
         assert_eq!(runs(addr), Some(64));
 
-        merge_runs((addr as usize, LEN), LEN as u64);
+        assert!(merge_runs((addr as usize, LEN), LEN as u64));
         assert_eq!(runs(addr), Some(RESET_RUNS));
         for i in 0..LEN {
             let expected = if i % (4 * PAGE as usize) == 0 {
@@ -287,7 +317,7 @@ mod tests {
         if runs(addr).is_none() {
             return;
         }
-        merge_runs((addr as usize, LEN), LEN as u64);
+        assert!(!merge_runs((addr as usize, LEN), LEN as u64));
         assert_eq!(runs(addr), Some(3));
     }
 }

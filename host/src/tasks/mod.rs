@@ -32,10 +32,10 @@ use crate::cluster::groups::{Bundles, Pool};
 use crate::cluster::Membership;
 use crate::config::NodeConfig;
 use crate::error::{ErrorCode, ReefError, ReefResult};
+use crate::guest::exec;
 use crate::guest::types::Arg;
 use crate::guest::warm::{Warm, WarmKey, WarmPool};
 use crate::guest::HostServices;
-use crate::guest::{exec, resident};
 use crate::logs::{CallLog, LogDir};
 use crate::metrics::{Metrics, TaskFn};
 use crate::module::Module;
@@ -1007,7 +1007,9 @@ async fn execute(
     }
     // The instance is dropped here, and its slot reset (see `resident`).
     if let Some(memory) = store.data().linear_memory {
-        resident::merge_runs(memory, crate::engine::KEEP_RESIDENT as u64);
+        module
+            .resident
+            .before_drop(memory, crate::engine::KEEP_RESIDENT as u64);
     }
     (Ok(data), permit)
 }
