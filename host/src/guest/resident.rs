@@ -7,8 +7,8 @@
 //! memory image back over those runs, which stay resident, and `madvise`s
 //! away everything after the 32nd. A guest whose writes fall in more runs
 //! (SpiderMonkey's heap: 54–60 runs, mostly 1–9 pages apart) lost those
-//! pages on every reset, and each instance took them back as copy-on-write
-//! faults, each with a TLB-shootdown IPI (~60 per JS `noop`).
+//! pages on every reset, and each instance faulted them back in (~64 faults
+//! per JS `noop`, ~48 of them copy-on-write breaks with a TLB-shootdown IPI).
 //!
 //! `merge_runs`, called before a fresh instance is dropped, populates the
 //! smallest gaps between runs writable (`MADV_POPULATE_WRITE`: the pages keep
