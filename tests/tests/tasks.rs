@@ -183,6 +183,42 @@ async fn cancel_stops_a_running_and_a_queued_task() {
     assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 4.0);
 }
 
+/// A task waiting for its argument (one that never comes: the task making it
+/// loops) is cancelled at once, not when the argument arrives.
+#[tokio::test]
+async fn cancel_stops_a_task_waiting_for_its_argument() {
+    let cluster = node_with_cpus(2).await;
+    let bad = cluster.register_file(guest("bad")).await.unwrap();
+    let m = cluster.register_file(guest("demo")).await.unwrap();
+    let never = cluster.task(&bad, "loop_forever").submit().unwrap();
+    let waiting: Vec<_> = (0..20)
+        .map(|_| {
+            cluster
+                .task(&m, "add")
+                .arg(&never)
+                .arg(1.0)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for r in &waiting {
+        cluster.cancel(r).unwrap();
+    }
+    for r in &waiting {
+        let e = tokio::time::timeout(Duration::from_secs(10), cluster.get_bytes(r))
+            .await
+            .expect("a cancelled task waiting for its argument ended")
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::Cancelled, "{e}");
+    }
+    cluster.cancel(&never).unwrap();
+    // Both CPUs came back: new work runs.
+    let r = cluster.task(&m, "add").arg(2.0).arg(2.0).submit().unwrap();
+    assert_eq!(cluster.get::<f64>(&r).await.unwrap(), 4.0);
+}
+
 async fn node_with_cpus(n: u32) -> reef::Cluster {
     let n = n.to_string();
     reef_testkit::node_with(&["--num-cpus", &n]).await

@@ -575,35 +575,81 @@ impl Tasks {
         // first slice may run inline (see `inline`), unless they flood the
         // node (see `overflow`).
         let values_only = object_ids(&spec.args).next().is_none();
-        let admission = module.run_times.starts_inline(&spec.function).then(|| {
-            // Only a driver's task whose arguments are all values and that
-            // asks for CPUs alone, outside placement groups, may queue: a
-            // puller drives one task at a time, so one waiting for an
-            // argument, a guest's child task queued behind it, or a resource
-            // held elsewhere would hold it for as long as that takes.
-            let may_queue = values_only
-                && resources.memory == 0
-                && resources.custom.is_empty()
-                && spec.strategy.group().is_none()
-                && !self.guests.on_guest_thread();
-            self.overflow.admit(&spec.tenant, may_queue)
-        });
+        let short = module.run_times.starts_inline(&spec.function);
+        // Only a driver's task (or one forwarded here) that asks for CPUs
+        // alone, outside placement groups, may queue: a puller drives one
+        // task at a time, so a guest's child task queued behind it or a
+        // resource held elsewhere would hold it for as long as that takes.
+        let may_queue = short
+            && resources.memory == 0
+            && resources.custom.is_empty()
+            && spec.strategy.group().is_none()
+            && !self.guests.on_guest_thread();
+        let span = tracing::debug_span!(
+            "task",
+            id = %format_args!("{:#x}", spec.return_id),
+            attempt = attempt.number
+        );
+        if may_queue && !values_only {
+            // A task with object arguments waits for them here, and only
+            // then may queue: a puller holding a task that waits for an
+            // argument (one rebuilt by lineage, queued behind it) would wait
+            // forever. A DAG's dependents are such tasks: driven on the RPC
+            // thread alone they kept it at ~95 % while the guest threads idled.
+            let this = self.clone();
+            tokio::spawn(async move {
+                let resolved = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => None,
+                    resolved = this.objects.resolve_args(&attempt.spec.args) => Some(resolved),
+                };
+                // A task cancelled meanwhile ends at once, not in the queue.
+                let admission = this
+                    .overflow
+                    .admit(&attempt.spec.tenant, resolved.is_some());
+                let drive = this
+                    .clone()
+                    .drive(
+                        attempt,
+                        module,
+                        series,
+                        pool,
+                        Prepared {
+                            ticket: None,
+                            resolved,
+                        },
+                        cancel,
+                    )
+                    .instrument(span);
+                match admission {
+                    overflow::Admission::Spawn => this.overflow.spawn(drive),
+                    overflow::Admission::Queue => this.overflow.queue(drive),
+                }
+            });
+            return;
+        }
+        let admission = short.then(|| self.overflow.admit(&spec.tenant, may_queue && values_only));
         // A task whose arguments are all values takes its place in line now
         // (a queued one when it starts).
         let ticket = (values_only && admission != Some(overflow::Admission::Queue)).then(|| {
             pool.scheduler
                 .enqueue(&self.quotas.share(&spec.tenant), &resources)
         });
-        let span = tracing::debug_span!(
-            "task",
-            id = %format_args!("{:#x}", spec.return_id),
-            attempt = attempt.number
-        );
         let this = self.clone();
         // Not wrapped in an `async move` block: its captures would be kept
         // beside `drive`'s own copies in every queued task's future.
         let drive = this
-            .drive(attempt, module, series, pool, ticket, cancel)
+            .drive(
+                attempt,
+                module,
+                series,
+                pool,
+                Prepared {
+                    ticket,
+                    resolved: None,
+                },
+                cancel,
+            )
             .instrument(span);
         match admission {
             Some(overflow::Admission::Spawn) => self.overflow.spawn(drive),
@@ -675,7 +721,7 @@ impl Tasks {
         module: Arc<Module>,
         series: Arc<TaskFn>,
         pool: Pool,
-        ticket: Option<Ticket>,
+        prepared: Prepared,
         cancel: CancellationToken,
     ) {
         let spec = &attempt.spec;
@@ -694,7 +740,7 @@ impl Tasks {
         let result = tokio::select! {
             biased; // a stopped task must not start after all
             _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
-            r = self.run(spec, (&module, &series), &pool.scheduler, ticket, cancel.clone(), &running_at_us) => r,
+            r = self.run(spec, (&module, &series), &pool.scheduler, prepared, cancel.clone(), &running_at_us) => r,
         };
         if let Some(watch) = group_watch {
             watch.abort();
@@ -732,11 +778,14 @@ impl Tasks {
         spec: &TaskSpec,
         (module, series): (&Arc<Module>, &Arc<TaskFn>),
         pool: &Arc<Scheduler>,
-        ticket: Option<Ticket>,
+        Prepared { ticket, resolved }: Prepared,
         cancel: CancellationToken,
         running_at_us: &std::sync::atomic::AtomicU64,
     ) -> ReefResult<Arc<Data>> {
-        let (args, allowed) = self.objects.resolve_args(&spec.args).await?;
+        let (args, allowed) = match resolved {
+            Some(resolved) => resolved?,
+            None => self.objects.resolve_args(&spec.args).await?,
+        };
         self.table
             .set_state(spec.return_id, "waiting-for-resources");
         let resources = spec.options.task_resources();
@@ -814,6 +863,18 @@ impl Tasks {
         rx.await
             .map_err(|_| ReefError::internal("the guest thread stopped"))
     }
+}
+
+/// A task's arguments once every object among them is here (see
+/// `ObjectDirectory::resolve_args`).
+type ResolvedArgs = ReefResult<(Vec<Arg>, FastSet<ObjectId>)>;
+
+/// What a task got where it was scheduled, before it is driven: its place
+/// in the CPU line (a task whose arguments are all values, not queued) or
+/// its arguments (a task that waited for them before it could queue).
+struct Prepared {
+    ticket: Option<Ticket>,
+    resolved: Option<ResolvedArgs>,
 }
 
 /// Whether fresh instances of `module` are made ahead of time: making one

@@ -11,16 +11,20 @@
 //!
 //! So whole tasks are handed over, before their first poll: the RPC thread
 //! keeps at most [`SPAWNED_MAX`] short tasks in flight, the next ones (those
-//! a driver submitted with values only as arguments, asking for CPUs alone,
-//! outside placement groups: a task waiting for an argument, a child task
-//! queued behind it or a resource held elsewhere would hold its puller for
-//! as long as that takes) wait here in submission order, and one puller per guest thread drives them one
+//! a driver submitted or another node forwarded, asking for CPUs alone,
+//! outside placement groups: a guest's child task queued behind a task or a
+//! resource held elsewhere would hold its puller for as long as that takes)
+//! wait here in submission order, and one puller per guest thread drives them one
 //! at a time from start to end (its own store, its own seal: nothing crosses
 //! threads but the queue's lock). The RPC thread goes on reading and
 //! answering the driver. A queued task takes its place in the CPU line when
 //! it starts, not when it is queued, so no CPU is ever granted to a task
 //! nobody polls (a puller waiting for CPUs held by queued tasks would wait
 //! forever), and the tasks a puller takes were queued in submission order.
+//! A task with object arguments is admitted only once they are all here
+//! (`Tasks::schedule` waits for them on the RPC thread): a puller holding a
+//! task that waits for an argument rebuilt by a task queued behind it would
+//! wait forever.
 //!
 //! Only a tenant alone on the node queues: not while another tenant's short
 //! task was started here within [`ALONE_AFTER`]. With the guest threads
