@@ -27,6 +27,7 @@ pub mod ids;
 mod resources;
 pub mod retry;
 pub mod segments;
+pub mod slice;
 pub mod spin;
 mod strategy;
 pub mod tenant;

@@ -61,6 +61,9 @@ pub use groups::{PlacementGroup, PlacementGroupBuilder, PlacementStrategy};
 pub use local::host_binary;
 pub use object::{ObjectData, ObjectRef};
 pub use options::{CallOptions, Grant, ModuleOptions, RetryExceptions, Strategy};
+/// A short scheduler slice for a driver's thread (`REEF_SLICE_US`, default
+/// 100; `0` leaves the kernel's).
+pub use reef_core::slice;
 /// Spinning before a runtime thread parks (`REEF_SPIN_US`, default 50;
 /// `0` turns it off).
 pub use reef_core::spin;
@@ -68,11 +71,16 @@ pub use reef_proto::StatusReply;
 pub use session::DEFAULT_RECONNECT_TIMEOUT;
 
 /// A current-thread tokio runtime for a driver, spinning briefly before it
-/// parks ([`spin::before_park`]): the lowest round-trip latency.
+/// parks ([`spin::before_park`]): the lowest round-trip latency. The calling
+/// thread (the one that will run `block_on`) is given a short scheduler
+/// slice ([`mod@slice`]: it runs soon after a reply wakes it, even with every
+/// core busy).
 ///
 /// # Panics
 /// When the runtime cannot be built (the process is out of descriptors).
 pub fn runtime() -> tokio::runtime::Runtime {
+    // Best effort: the thread runs as before when the kernel refuses.
+    let _ = reef_core::slice::short_slice();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(spin::before_park)
