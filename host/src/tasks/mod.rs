@@ -607,24 +607,14 @@ impl Tasks {
                 let admission = this
                     .overflow
                     .admit(&attempt.spec.tenant, resolved.is_some());
-                let drive = this
-                    .clone()
-                    .drive(
-                        attempt,
-                        module,
-                        series,
-                        pool,
-                        Prepared {
-                            ticket: None,
-                            resolved,
-                        },
-                        cancel,
-                    )
+                let prepared = Prepared {
+                    ticket: None,
+                    resolved,
+                };
+                let drive = Arc::clone(&this)
+                    .drive(attempt, module, series, pool, prepared, cancel)
                     .instrument(span);
-                match admission {
-                    overflow::Admission::Spawn => this.overflow.spawn(drive),
-                    overflow::Admission::Queue => this.overflow.queue(drive),
-                }
+                this.overflow.start(admission, drive);
             });
             return;
         }
@@ -638,22 +628,15 @@ impl Tasks {
         let this = self.clone();
         // Not wrapped in an `async move` block: its captures would be kept
         // beside `drive`'s own copies in every queued task's future.
+        let prepared = Prepared {
+            ticket,
+            resolved: None,
+        };
         let drive = this
-            .drive(
-                attempt,
-                module,
-                series,
-                pool,
-                Prepared {
-                    ticket,
-                    resolved: None,
-                },
-                cancel,
-            )
+            .drive(attempt, module, series, pool, prepared, cancel)
             .instrument(span);
         match admission {
-            Some(overflow::Admission::Spawn) => self.overflow.spawn(drive),
-            Some(overflow::Admission::Queue) => self.overflow.queue(drive),
+            Some(admission) => self.overflow.start(admission, drive),
             None => self.guests.spawn(drive),
         }
     }

@@ -123,6 +123,17 @@ impl Overflow {
         }
     }
 
+    /// Starts a task as `admit` said: spawned, or queued.
+    pub fn start<F>(self: &Arc<Self>, admission: Admission, drive: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match admission {
+            Admission::Spawn => self.spawn(drive),
+            Admission::Queue => self.queue(drive),
+        }
+    }
+
     /// Spawns a task admitted with `Admission::Spawn` on the current runtime.
     pub fn spawn<F>(self: &Arc<Self>, drive: F)
     where
