@@ -1,27 +1,28 @@
-//! A short scheduler slice for the threads that answer requests.
+//! A short scheduler slice for a driver's thread.
 //!
 //! Linux's fair scheduler (EEVDF, 6.6+) lets a running thread go on to the
 //! end of its slice (1.4 ms on the 2-core VM here: 0.7 ms × (1 + log2
 //! CPUs)) before a thread that just woke takes the core, unless the woken one
 //! asks for a shorter slice (6.12+: `sched_setattr` with `sched_runtime` on
-//! a `SCHED_OTHER` thread). A request handler that wakes while guests and
-//! other processes keep every core busy then waits for the end of somebody
+//! a `SCHED_OTHER` thread). A driver waiting for a reply while guests and
+//! other drivers keep every core busy then waits for the end of somebody
 //! else's slice: milliseconds added to a round trip. A short slice gives a
 //! thread no more CPU than its weight (its nice value is kept), only earlier
 //! deadlines: it runs soon after it wakes, and for less at a time.
 //!
-//! The node's RPC thread and a driver's runtime thread ask for one
-//! (`REEF_SLICE_US`, default [`DEFAULT_SLICE`]; `0` leaves the kernel's).
+//! `reef::runtime()` asks for one for its thread (`REEF_SLICE_US`, default
+//! [`DEFAULT_SLICE`]; `0` leaves the kernel's). The node's threads keep the
+//! kernel's: the node's RPC thread given the same slice did not lower the
+//! tail further and cost the 3-node DAG ~13 % (see docs/security.md#fair-sharing).
 
 use std::time::Duration;
 
 /// The slice asked for unless `REEF_SLICE_US` says otherwise. Measured on a
 /// 2-core VM (`bench isolation`: tenant A's p99 sync round trip under tenant
-/// B's flood, node and driver threads both given the slice): 100 µs, median
-/// ~0.5 ms over 21 runs (0.39–0.75 ms but one of 3.7 ms); the kernel's
-/// 1.4 ms, ~1.7 ms over 15 (0.29–5.2 ms); 400 µs and 1 ms, 0.96–1.04 and
-/// 0.64–2.3 ms (3 runs each). The cost: A's p50 under the flood ~88 → ~123
-/// µs (a busy thread is preempted sooner too), B's flood ~3 % slower.
+/// B's flood, alternated runs): with A's driver thread at 100 µs, median
+/// ~0.59 ms over 10 runs (0.43–1.0 ms, one of 2.4 ms); with the kernel's
+/// 1.4 ms, ~1.7 ms over 15 (0.29–5.2 ms); 400 µs and 1 ms (the node's RPC
+/// thread too), 0.96–1.04 and 0.64–2.3 ms (3 runs each).
 pub const DEFAULT_SLICE: Duration = Duration::from_micros(100);
 
 /// The environment variable that sets the slice, in µs.

@@ -28,13 +28,6 @@ fn main() -> anyhow::Result<()> {
         // Spin briefly before sleeping (`reef_core::spin`): a VM's idle vCPU
         // takes tens of µs to wake.
         .on_thread_park(reef_core::spin::before_park)
-        // A short scheduler slice: the thread runs soon after a request
-        // wakes it, even with every core busy (`reef_core::slice`).
-        .on_thread_start(|| {
-            if let Err(e) = reef_core::slice::short_slice() {
-                tracing::debug!("no short scheduler slice for the RPC thread: {e}");
-            }
-        })
         .enable_all()
         .build()?
         .block_on(reef_host::cli::run(cli))
