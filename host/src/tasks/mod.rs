@@ -614,7 +614,11 @@ impl Tasks {
                 let drive = Arc::clone(&this)
                     .drive(attempt, module, series, pool, prepared, cancel)
                     .instrument(span);
-                this.overflow.start(admission, drive);
+                match admission {
+                    // Already in a tokio task of its own here: no second spawn.
+                    overflow::Admission::Spawn => this.overflow.clone().run_spawned(drive).await,
+                    overflow::Admission::Queue => this.overflow.queue(drive),
+                }
             });
             return;
         }
@@ -636,7 +640,8 @@ impl Tasks {
             .drive(attempt, module, series, pool, prepared, cancel)
             .instrument(span);
         match admission {
-            Some(admission) => self.overflow.start(admission, drive),
+            Some(overflow::Admission::Spawn) => self.overflow.spawn(drive),
+            Some(overflow::Admission::Queue) => self.overflow.queue(drive),
             None => self.guests.spawn(drive),
         }
     }

@@ -123,27 +123,23 @@ impl Overflow {
         }
     }
 
-    /// Starts a task as `admit` said: spawned, or queued.
-    pub fn start<F>(self: &Arc<Self>, admission: Admission, drive: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        match admission {
-            Admission::Spawn => self.spawn(drive),
-            Admission::Queue => self.queue(drive),
-        }
-    }
-
     /// Spawns a task admitted with `Admission::Spawn` on the current runtime.
     pub fn spawn<F>(self: &Arc<Self>, drive: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let this = self.clone();
-        tokio::spawn(async move {
-            drive.await;
-            this.spawned.fetch_sub(1, Ordering::Relaxed);
-        });
+        tokio::spawn(self.clone().run_spawned(drive));
+    }
+
+    /// Drives a task admitted with `Admission::Spawn` in the caller's own
+    /// tokio task (one already spawned where it was scheduled), then gives
+    /// its place back.
+    pub async fn run_spawned<F>(self: Arc<Self>, drive: F)
+    where
+        F: Future<Output = ()>,
+    {
+        drive.await;
+        self.spawned.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Queues a task admitted with `Admission::Queue`; a puller per guest
