@@ -25,8 +25,13 @@ pub const BACKTRACE_FRAMES: usize = 1000;
 
 /// Bytes of a slot's linear memory its reset keeps resident (rewritten from
 /// the image instead of given back with `madvise`), when `PAGEMAP_SCAN` finds
-/// which pages were written (see `new_engine`, `guest::resident`).
-pub const KEEP_RESIDENT: usize = 1 << 20;
+/// which pages were written (see `new_engine`, `guest::resident`). CPython's
+/// noop writes pages that take 2-3 MiB once their gaps are filled: at 1 or
+/// 2 MiB every fresh Python instance faulted them in again (~1.45 ms round
+/// trip), from 3 MiB on it does not (~0.7 ms). A slot keeps at most this
+/// much after its instance ends, and only pages that instance wrote (or
+/// that `merge_runs` filled between them).
+pub const KEEP_RESIDENT: usize = 4 << 20;
 
 /// Concurrent instances (running tasks plus live actors) the pool holds.
 pub const POOL_INSTANCES: u32 = 1000;

@@ -143,3 +143,33 @@ async fn nested_tasks_objects_actors_and_logs_from_inside_a_task() {
     assert!(log.contains("logging: hi there"), "{logs:?}");
     assert!(log.contains("reef.warn: hi there"), "{logs:?}");
 }
+
+/// A slot keeps the pages its Python instance wrote (`KEEP_RESIDENT`, gaps
+/// filled by `merge_runs`) and its reset copies the image back over them: a
+/// fresh instance must still never see what an earlier task left in the heap,
+/// while an instance kept on purpose (`max_calls=0`) does.
+#[tokio::test]
+async fn a_fresh_python_instance_never_sees_an_earlier_tasks_heap() {
+    let cluster = node().await;
+    let m = cluster.register_file(guest("python_nested")).await.unwrap();
+    // Enough tasks that slots are reused and reset many times, merged or not.
+    for i in 0..40 {
+        let r = cluster.task(&m, "remember").arg(2000).submit().unwrap();
+        let seen: Vec<u64> = cluster.get(&r).await.unwrap();
+        assert_eq!(seen, vec![1, 2000], "fresh task {i} saw an earlier heap");
+    }
+    // The control: a kept instance does accumulate, so the task can tell.
+    let mut last = vec![];
+    for _ in 0..3 {
+        let r = cluster
+            .task(&m, "remember")
+            .arg(2000)
+            .max_calls(0)
+            .submit()
+            .unwrap();
+        last = cluster.get::<Vec<u64>>(&r).await.unwrap();
+    }
+    assert_eq!(last, vec![3, 6000]);
+    let r = cluster.task(&m, "remember").arg(10).submit().unwrap();
+    assert_eq!(cluster.get::<Vec<u64>>(&r).await.unwrap(), vec![1, 10]);
+}

@@ -104,6 +104,18 @@ def chatty(msg: str) -> None:
     reef.warn("reef.warn: " + msg)
 
 
+_REMEMBERED = []
+
+
+@reef.task
+def remember(n: int) -> list:
+    """Appends n strings to a module-level list (writing pages all over the
+    heap) and returns how many calls and strings the list holds: [1, n] in a
+    fresh instance, more in an instance an earlier task left behind."""
+    _REMEMBERED.append(["%d-%d" % (len(_REMEMBERED), i) for i in range(n)])
+    return [len(_REMEMBERED), sum(len(batch) for batch in _REMEMBERED)]
+
+
 @reef.actor
 class Counter:
     def __init__(self, start: int = 0):
