@@ -392,6 +392,14 @@ struct StartArgs {
     /// $REEF_SPIN_US, else 50].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1000))]
     spin_us: Option<u64>,
+    /// Added to the nice value of the threads that run guests (0-19, at most
+    /// 19 in all): when every core is busy, the node's RPC thread (every
+    /// tenant's requests and replies) and the drivers on this machine go
+    /// first, as Ray runs its workers at nice 15. 0: guests run at the
+    /// node's own priority.
+    #[arg(long, default_value_t = crate::config::GUEST_NICENESS,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    guest_niceness: i32,
     /// Port of the web dashboard the head serves [default: 8265, skipped
     /// with a warning when taken].
     #[arg(long)]
@@ -652,6 +660,7 @@ async fn start(args: StartArgs) -> Result<()> {
         metrics: !args.no_metrics,
         warm_instances: args.warm_instances,
         prestart_min: args.prestart_min_us.0.map(std::time::Duration::from_micros),
+        guest_niceness: args.guest_niceness,
     };
     if config.num_cpus < 0.0 || !config.num_cpus.is_finite() {
         bail!("--num-cpus must be a non-negative number");

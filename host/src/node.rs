@@ -210,7 +210,7 @@ impl Node {
             let quotas = quotas.clone();
             logs.cap_tenants(Box::new(move |tenant| quotas.max_log_bytes(tenant)));
         }
-        let guests = Arc::new(GuestRuntime::new(config.num_cpus)?);
+        let guests = Arc::new(GuestRuntime::new(config.num_cpus, config.guest_niceness)?);
         let stopping = CancellationToken::new();
         let tasks = Arc::new(Tasks::new(TaskDeps {
             config: config.clone(),

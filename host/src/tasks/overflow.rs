@@ -206,7 +206,7 @@ mod tests {
     use super::*;
 
     fn overflow() -> Arc<Overflow> {
-        Overflow::new(Arc::new(GuestRuntime::new(2.0).unwrap()))
+        Overflow::new(Arc::new(GuestRuntime::new(2.0, 0).unwrap()))
     }
 
     fn start(
