@@ -392,11 +392,12 @@ struct StartArgs {
     /// $REEF_SPIN_US, else 50].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1000))]
     spin_us: Option<u64>,
-    /// Added to the nice value of the threads that run guests (0-19, at most
-    /// 19 in all): when every core is busy, the node's RPC thread (every
-    /// tenant's requests and replies) and the drivers on this machine go
-    /// first, as Ray runs its workers at nice 15. 0: guests run at the
-    /// node's own priority.
+    /// Added to the nice value of the threads that run guests while tenants
+    /// compete for the node (0-19, at most 19 in all): when every core is
+    /// busy, the node's RPC thread (every tenant's requests and replies) and
+    /// the drivers on this machine go first, as Ray runs its workers at
+    /// nice 15. A tenant alone on the node runs at the node's priority. 0:
+    /// always at the node's priority.
     #[arg(long, default_value_t = crate::config::GUEST_NICENESS,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     guest_niceness: i32,

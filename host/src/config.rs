@@ -166,9 +166,8 @@ impl NodeConfig {
 /// time.
 pub const PRESTART_MIN: std::time::Duration = std::time::Duration::from_micros(100);
 
-/// The guest threads' default nice value (`--guest-niceness`). Measured
-/// (`bench isolation` and `bench throughput`, alternated): at 5 tenant A's
-/// p99 under B's flood went from a median of ~0.5 ms to ~0.375 ms (7 runs
-/// each) and one tenant's async noop throughput ~8 % down; 10, 15 and 19
-/// were no better for A and cost the throughput more.
+/// The default of `--guest-niceness`, added to the guest threads' nice
+/// value while tenants compete. Measured (`bench isolation`, alternated):
+/// tenant A's p99 under B's flood at 5 a median of ~0.38-0.48 ms against
+/// ~0.5-0.62 ms at 0; 10, 15 and 19 were no better.
 pub const GUEST_NICENESS: i32 = 5;

@@ -9,8 +9,17 @@ use anyhow::{Context, Result};
 
 const GUEST_THREAD: &str = "reef-guest";
 
+/// Guest threads: one set at the node's priority, used while one tenant has
+/// the node to itself, and one at a lower priority (`--guest-niceness`),
+/// used while tenants compete for it (see `lower_priority`). A thread's nice
+/// value can be raised but not lowered again without privileges, so the
+/// two sets are made once; only one of them is busy at a time.
 pub struct GuestRuntime {
-    runtime: Option<tokio::runtime::Runtime>,
+    alone: Option<tokio::runtime::Runtime>,
+    /// `None` with `--guest-niceness 0`: `alone` serves both cases.
+    shared: Option<tokio::runtime::Runtime>,
+    /// Whether tenants compete for the node now (`set_shared`).
+    shared_now: AtomicBool,
     threads: usize,
     /// Whether a guest runs on the RPC thread right now (see `claim_inline`).
     inline_busy: AtomicBool,
@@ -26,26 +35,34 @@ impl Drop for InlineSlot<'_> {
 }
 
 impl GuestRuntime {
-    /// One guest thread per CPU the node offers, at most one per core, each
-    /// at nice value `niceness` (see `lower_priority`).
+    /// One guest thread per CPU the node offers, at most one per core, in
+    /// each of the two sets; the shared set's at `niceness` more.
     pub fn new(num_cpus: f64, niceness: i32) -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = (num_cpus.ceil() as usize).clamp(1, cores.max(1));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name(GUEST_THREAD)
-            .on_thread_start(move || lower_priority(niceness))
-            .enable_all()
-            .build()
-            .context("starting the guest runtime")?;
+        let build = |niceness: i32| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name(GUEST_THREAD)
+                .on_thread_start(move || lower_priority(niceness))
+                .enable_all()
+                .build()
+                .context("starting the guest runtime")
+        };
         Ok(GuestRuntime {
-            runtime: Some(runtime),
+            alone: Some(build(0)?),
+            shared: if niceness == 0 {
+                None
+            } else {
+                Some(build(niceness)?)
+            },
+            shared_now: AtomicBool::new(false),
             threads,
             inline_busy: Default::default(),
         })
     }
 
-    /// How many guest threads there are.
+    /// How many guest threads run at a time.
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -63,11 +80,24 @@ impl GuestRuntime {
             .map(|_| InlineSlot(&self.inline_busy))
     }
 
+    /// Whether tenants compete for the node (`Overflow` tells, as it sees
+    /// their short tasks): guests spawned from now on run on the set at the
+    /// lower priority, or, when no longer, at the node's.
+    pub fn set_shared(&self, shared: bool) {
+        if self.shared_now.load(Ordering::Relaxed) != shared {
+            self.shared_now.store(shared, Ordering::Relaxed);
+        }
+    }
+
     pub fn spawn<F>(&self, future: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        if let Some(rt) = &self.runtime {
+        let shared = self
+            .shared
+            .as_ref()
+            .filter(|_| self.shared_now.load(Ordering::Relaxed));
+        if let Some(rt) = shared.or(self.alone.as_ref()) {
             rt.spawn(future);
         }
     }
@@ -81,9 +111,10 @@ impl GuestRuntime {
 /// flood, and another tenant's requests waited for it (their p99 round trip,
 /// `bench isolation` alternated: medians ~0.5 ms at nice 0, ~0.375 ms with
 /// the guest threads at nice 5). Ray runs its workers at nice 15 for the same
-/// reason. Linux lets any thread raise its own nice value (lowering it
-/// needs `CAP_SYS_NICE`), so this is a one-way setting, made once per
-/// thread; it only matters when the cores are all busy.
+/// reason. A tenant alone on the node keeps the node's priority: at nice 5
+/// its async noops ran ~8 % slower (the RPC thread preempting the guest
+/// threads whenever it woke). Linux lets any thread raise its own nice
+/// value (lowering it needs `CAP_SYS_NICE`): hence two sets of threads.
 fn lower_priority(niceness: i32) {
     if niceness == 0 {
         return;
@@ -114,7 +145,10 @@ fn thread_nice() -> i32 {
 impl Drop for GuestRuntime {
     fn drop(&mut self) {
         // Dropping a runtime may not block inside another one.
-        if let Some(rt) = self.runtime.take() {
+        for rt in [self.alone.take(), self.shared.take()]
+            .into_iter()
+            .flatten()
+        {
             rt.shutdown_background();
         }
     }
@@ -125,16 +159,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guest_threads_run_at_the_added_niceness() {
+    fn guests_run_at_the_added_niceness_while_tenants_compete() {
         let base = thread_nice();
-        for (niceness, want) in [(0, base), (5, (base + 5).min(19))] {
-            let guests = GuestRuntime::new(1.0, niceness).unwrap();
+        let nice_on = |guests: &GuestRuntime| {
             let (tx, rx) = std::sync::mpsc::channel();
             guests.spawn(async move {
                 tx.send(thread_nice()).unwrap();
             });
-            assert_eq!(rx.recv().unwrap(), want, "--guest-niceness {niceness}");
-        }
+            rx.recv().unwrap()
+        };
+        let guests = GuestRuntime::new(1.0, 5).unwrap();
+        assert_eq!(nice_on(&guests), base, "one tenant: the node's priority");
+        guests.set_shared(true);
+        assert_eq!(nice_on(&guests), (base + 5).min(19), "tenants compete");
+        guests.set_shared(false);
+        assert_eq!(nice_on(&guests), base, "one tenant again");
+        let guests = GuestRuntime::new(1.0, 0).unwrap();
+        guests.set_shared(true);
+        assert_eq!(nice_on(&guests), base, "--guest-niceness 0");
         // The thread that made them is left as it was.
         assert_eq!(thread_nice(), base);
     }

@@ -106,13 +106,16 @@ impl Overflow {
     pub fn admit(&self, tenant: &TenantId, may_queue: bool) -> Admission {
         let mut state = self.state.lock().unwrap();
         state.note(tenant);
+        let alone = state.mixed_at.is_none_or(|at| at.elapsed() >= ALONE_AFTER);
+        // Tenants competing: guests run below the RPC thread's priority.
+        self.guests.set_shared(!alone);
         let queues = may_queue
             && self.guests.threads() > 0
             && (self.spawned.load(Ordering::Relaxed) >= SPAWNED_MAX
                 || !state.queue.is_empty()
                 || state.admitted > 0)
             && state.owner.as_ref().is_none_or(|owner| owner == tenant)
-            && state.mixed_at.is_none_or(|at| at.elapsed() >= ALONE_AFTER);
+            && alone;
         if queues {
             state.owner.get_or_insert_with(|| tenant.clone());
             state.admitted += 1;
