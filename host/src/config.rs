@@ -48,8 +48,8 @@ pub struct NodeConfig {
     /// has the next fresh one made ahead of time (`--prestart-min-us`; see
     /// `guest::warm`); `None`: never.
     pub prestart_min: Option<std::time::Duration>,
-    /// Nice value of the guest threads (`--guest-niceness`; see
-    /// `runtime::lower_priority`).
+    /// Added to the guest threads' nice value while tenants compete for the
+    /// node (`--guest-niceness`; see `runtime::GuestRuntime`).
     pub guest_niceness: i32,
 }
 

@@ -13,7 +13,8 @@ const GUEST_THREAD: &str = "reef-guest";
 /// the node to itself, and one at a lower priority (`--guest-niceness`),
 /// used while tenants compete for it (see `lower_priority`). A thread's nice
 /// value can be raised but not lowered again without privileges, so the
-/// two sets are made once; only one of them is busy at a time.
+/// two sets are made once; mostly one of them is busy at a time. What is
+/// spawned stays on its set (an actor for its whole life).
 pub struct GuestRuntime {
     alone: Option<tokio::runtime::Runtime>,
     /// `None` with `--guest-niceness 0`: `alone` serves both cases.
