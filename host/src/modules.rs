@@ -31,6 +31,17 @@ use crate::module_owners::{unknown_module, ModuleOwners};
 use crate::spec::Limits;
 use crate::tasks::inline::RunTimes;
 
+type Loading = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// Removes a module's entry from [`Registry::loading`] when dropped.
+struct ForgetLoading<'a>(&'a Loading, &'a str);
+
+impl Drop for ForgetLoading<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().remove(self.1);
+    }
+}
+
 pub struct Registry {
     engine: Engine,
     /// One linker per set of grants (see `Registry::linker`): each links
@@ -40,8 +51,8 @@ pub struct Registry {
     scratch_dir: PathBuf,
     engine_key: String,
     modules: RwLock<HashMap<String, Arc<Module>>>,
-    /// Per-hash locks held while a module compiles.
-    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per-hash locks held while a module is fetched and compiled.
+    loading: Loading,
     /// The control plane modules are published to and fetched from.
     cluster: Arc<Membership>,
     /// The memory limit of the instance that runs `describe`.
@@ -120,28 +131,59 @@ impl Registry {
         }
     }
 
-    /// Gets a module's bytes from the control plane and registers it here
-    /// (the first use on this node of a module registered elsewhere).
+    /// Gets a module's bytes from the control plane and loads it here (the
+    /// first use on this node of a module registered elsewhere). The tasks
+    /// that arrive together before it is loaded (a DAG's first wave: thousands)
+    /// wait for one fetch, not each its own copy of the bytes.
     pub async fn fetch(&self, host: &HostServices, hash: &str) -> ReefResult<Arc<Module>> {
+        self.load_once(hash, async {
+            let wasm =
+                self.cluster.gcs()?.get_module(hash).await.map_err(|s| {
+                    crate::cluster::rpc_error(&format!("fetching module {hash}"), s)
+                })?;
+            let got = hex::encode(Sha256::digest(&wasm));
+            if got != hash {
+                return Err(ReefError::new(
+                    ErrorCode::InvalidModule,
+                    format!("the control plane returned module {got} for {hash}"),
+                ));
+            }
+            // Not published again: the control plane has it.
+            self.load(host, hash, wasm.to_vec()).await
+        })
+        .await
+    }
+
+    /// Runs `load` for `hash` unless the module is loaded, one caller at a
+    /// time: the others wait for the first and find its module (or, if it
+    /// failed, try in turn).
+    async fn load_once(
+        &self,
+        hash: &str,
+        load: impl std::future::Future<Output = ReefResult<Arc<Module>>>,
+    ) -> ReefResult<Arc<Module>> {
         if let Ok(m) = self.get(hash) {
             return Ok(m);
         }
-        let wasm = self
-            .cluster
-            .gcs()?
-            .get_module(hash)
-            .await
-            .map_err(|s| crate::cluster::rpc_error(&format!("fetching module {hash}"), s))?;
-        let module = self.register(host, wasm.to_vec()).await?;
-        if module.hash != hash {
-            return Err(ReefError::new(
-                ErrorCode::InvalidModule,
-                format!(
-                    "the control plane returned module {} for {hash}",
-                    module.hash
-                ),
-            ));
+        let lock = self
+            .loading
+            .lock()
+            .unwrap()
+            .entry(hash.to_owned())
+            .or_default()
+            .clone();
+        let _held = lock.lock().await;
+        // Forgets the lock however this ends (a failed load, a caller that
+        // went away): the map holds only modules being loaded.
+        let _forget = ForgetLoading(&self.loading, hash);
+        if let Ok(m) = self.get(hash) {
+            return Ok(m);
         }
+        let module = load.await?;
+        self.modules
+            .write()
+            .unwrap()
+            .insert(hash.to_owned(), module.clone());
         Ok(module)
     }
 
@@ -177,31 +219,15 @@ impl Registry {
     /// returns the loaded module.
     pub async fn register(&self, host: &HostServices, wasm: Vec<u8>) -> ReefResult<Arc<Module>> {
         let hash = hex::encode(Sha256::digest(&wasm));
-        if let Ok(m) = self.get(&hash) {
-            return Ok(m);
-        }
         // One compilation per module: concurrent registrations (or tasks
         // fetching it on first use) wait for the first.
-        let lock = self
-            .loading
-            .lock()
-            .unwrap()
-            .entry(hash.clone())
-            .or_default()
-            .clone();
-        let _loading = lock.lock().await;
-        if let Ok(m) = self.get(&hash) {
-            return Ok(m);
-        }
-        let bytes = bytes::Bytes::from(wasm.clone());
-        let module = self.load(host, &hash, wasm).await?;
-        self.publish(&module, bytes).await;
-        self.modules
-            .write()
-            .unwrap()
-            .insert(hash.clone(), module.clone());
-        self.loading.lock().unwrap().remove(&hash);
-        Ok(module)
+        self.load_once(&hash, async {
+            let bytes = bytes::Bytes::from(wasm.clone());
+            let module = self.load(host, &hash, wasm).await?;
+            self.publish(&module, bytes).await;
+            Ok(module)
+        })
+        .await
     }
 
     /// Loads every module registered before a restart (from the cache).
