@@ -184,6 +184,7 @@ impl NodeApi for NodeService {
         })?;
         let closing = self.node.closing.clone();
         let revoked_in = revoked.clone();
+        let tasks = self.node.tasks.clone();
         tokio::spawn(async move {
             loop {
                 // Ops waiting behind a check are bounded: read no more meanwhile.
@@ -199,6 +200,8 @@ impl NodeApi for NodeService {
                 };
                 match message {
                     Ok(Some(batch)) => {
+                        let _reading =
+                            (batch.ops.len() > OPS_PER_SLICE).then(|| tasks.reading_batch());
                         for (i, op) in batch.ops.into_iter().filter_map(|o| o.op).enumerate() {
                             // A batch of thousands of submissions must not
                             // hold the RPC thread from other sessions (other

@@ -143,6 +143,11 @@ impl Tasks {
     }
 
     /// The idle instances kept for reuse.
+    /// See [`overflow::Overflow::reading`].
+    pub fn reading_batch(&self) -> overflow::Reading {
+        self.overflow.reading()
+    }
+
     pub fn warm(&self) -> &Arc<WarmPool> {
         &self.warm
     }
