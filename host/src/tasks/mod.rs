@@ -142,12 +142,13 @@ impl Tasks {
         }
     }
 
-    /// The idle instances kept for reuse.
-    /// See [`overflow::Overflow::reading`].
+    /// Marks a driver session reading a large batch of ops until the guard
+    /// is dropped (see `overflow::Overflow::reading`).
     pub fn reading_batch(&self) -> overflow::Reading {
         self.overflow.reading()
     }
 
+    /// The idle instances kept for reuse.
     pub fn warm(&self) -> &Arc<WarmPool> {
         &self.warm
     }
