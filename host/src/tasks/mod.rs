@@ -475,7 +475,9 @@ impl Tasks {
             node_id: self.cluster.node_id(),
             total: self.scheduler.total().clone(),
             available: self.scheduler.available(),
-            queued: self.scheduler.queued(),
+            // Tasks in the overflow queue wait for CPUs too, without a
+            // place in the CPU line yet.
+            queued: self.scheduler.queued() + self.overflow.waiting(),
             clustered: self.cluster.is_clustered(),
             group,
         };

@@ -159,6 +159,14 @@ impl Overflow {
         Reading(self.clone())
     }
 
+    /// Tasks queued or admitted to the queue, not started: they wait for
+    /// CPUs, so placement counts them as the CPU line's waiting requests
+    /// (work spills to other nodes while they wait).
+    pub fn waiting(&self) -> usize {
+        let state = self.state.lock().unwrap();
+        state.queue.len() + state.admitted
+    }
+
     /// Spawns a task admitted with `Admission::Spawn` on the current runtime.
     pub fn spawn<F>(self: &Arc<Self>, drive: F)
     where
