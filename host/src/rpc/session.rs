@@ -6,6 +6,7 @@
 
 use crate::fastmap::{FastMap, FastSet};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,6 +64,9 @@ pub struct Session {
     charges: Mutex<FastMap<ObjectId, Charge>>,
     /// The driver's process, once it connected to the descriptor socket.
     peer: Mutex<Option<Arc<super::fds::Peer>>>,
+    /// Ops that wait (get, wait, actor creation, ...) and have not
+    /// replied yet (see `Session::awaiting_replies`).
+    awaiting: Arc<AtomicUsize>,
 }
 
 /// The most ops a session keeps waiting behind a check that asks another
@@ -133,6 +137,7 @@ impl Session {
             streams: Mutex::default(),
             charges: Mutex::default(),
             peer: Mutex::default(),
+            awaiting: Arc::default(),
         });
         let registered: Arc<dyn super::fds::FdSession> = session.clone();
         let fd_key = match session.fds.register(prefix, &registered) {
@@ -377,6 +382,38 @@ impl Session {
         }
     }
 
+    /// Runs an op that waits and replies when done (get, wait, actor
+    /// creation, ...) on a task of its own, counted in `awaiting` until it
+    /// has replied or was dropped.
+    fn answer_later<F, Fut>(self: &Arc<Self>, op: F)
+    where
+        F: FnOnce(Arc<Self>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        /// Gives the op's count back however its task ends.
+        struct Answered(Arc<AtomicUsize>);
+        impl Drop for Answered {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.awaiting.fetch_add(1, Ordering::Relaxed);
+        let answered = Answered(self.awaiting.clone());
+        let op = op(self.clone());
+        tokio::spawn(async move {
+            op.await;
+            drop(answered);
+        });
+    }
+
+    /// How many of the driver's ops are still to reply (see
+    /// `answer_later`): while none is, a reply queued now is the last
+    /// one for a while, and the outbound stream sends it at once instead of
+    /// waiting a turn of the RPC thread for more to batch with it.
+    pub fn awaiting_replies(&self) -> Arc<AtomicUsize> {
+        self.awaiting.clone()
+    }
+
     fn handle_now(self: &Arc<Self>, op: Op) {
         match op {
             Op::Submit(s) => {
@@ -444,24 +481,14 @@ impl Session {
                 );
             }
             Op::CreateActor(c) => {
-                let this = self.clone();
-                tokio::spawn(async move { this.create_actor(c).await });
+                self.answer_later(|this| async move { this.create_actor(c).await })
             }
-            Op::Share(s) => {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    let result = this.share(s.ids, &s.tenant).await;
-                    this.reply_result(s.req_id, result.map(|()| Body::Ok(pb::Empty {})));
-                });
-            }
-            Op::Get(g) => {
-                let this = self.clone();
-                tokio::spawn(async move { this.get(g).await });
-            }
-            Op::Wait(w) => {
-                let this = self.clone();
-                tokio::spawn(async move { this.wait(w).await });
-            }
+            Op::Share(s) => self.answer_later(|this| async move {
+                let result = this.share(s.ids, &s.tenant).await;
+                this.reply_result(s.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+            }),
+            Op::Get(g) => self.answer_later(|this| async move { this.get(g).await }),
+            Op::Wait(w) => self.answer_later(|this| async move { this.wait(w).await }),
             Op::Put(p) => {
                 let result = self.check_own_id(p.id).and_then(|()| {
                     let charge = self.charge_bytes(p.data.len() as u64)?;
@@ -480,8 +507,7 @@ impl Session {
             Op::CreateBuffer(b) if b.copy_from != 0 => {
                 // After the ops before it (a release sent before has freed
                 // its space); answered once the bytes are copied and stored.
-                let this = self.clone();
-                tokio::spawn(async move {
+                self.answer_later(|this| async move {
                     let result = this.copy_in(b.id, b.copy_from, b.size).await;
                     this.reply_result(b.req_id, result.map(|()| Body::Ok(pb::Empty {})));
                 });
@@ -597,34 +623,27 @@ impl Session {
             }
             Op::Logs(l) => {
                 // From this node's log files, or the node that ran the call.
-                let this = self.clone();
                 let viewer = super::state::scope::Viewer::tenant(self.tenant.clone());
-                tokio::spawn(async move {
+                self.answer_later(|this| async move {
                     let result = super::state::logs::whole_call(&this.node, &viewer, l.id).await;
                     this.reply_result(l.req_id, result.map(Body::Logs));
                 });
             }
-            Op::LookupActor(l) => {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    let result = this.node.actors.lookup(&this.tenant, &l.name).await;
-                    this.reply_result(
-                        l.req_id,
-                        result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
-                    );
-                });
-            }
-            Op::KillActor(k) => {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    let result = this
-                        .node
-                        .actors
-                        .kill(k.actor_id, this.caller().as_ref())
-                        .await;
-                    this.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
-                });
-            }
+            Op::LookupActor(l) => self.answer_later(|this| async move {
+                let result = this.node.actors.lookup(&this.tenant, &l.name).await;
+                this.reply_result(
+                    l.req_id,
+                    result.map(|actor_id| Body::Actor(pb::ActorReply { actor_id })),
+                );
+            }),
+            Op::KillActor(k) => self.answer_later(|this| async move {
+                let result = this
+                    .node
+                    .actors
+                    .kill(k.actor_id, this.caller().as_ref())
+                    .await;
+                this.reply_result(k.req_id, result.map(|()| Body::Ok(pb::Empty {})));
+            }),
         }
     }
 
