@@ -238,7 +238,7 @@ async fn sync_round_trips(
 /// B's flood, on a thread and runtime of its own.
 struct Flood {
     /// Answered once every submission is in (each driver's session
-    /// answered a ping after its last submission).
+    /// answered a wait for its last submission).
     submitted: Option<tokio::sync::oneshot::Receiver<Result<()>>>,
     /// Cleared when the flood's last result is in (or it failed).
     flooding: Arc<AtomicBool>,
@@ -311,8 +311,13 @@ async fn flood(
             .collect::<reef::Result<Vec<ObjectRef>>>()?;
         batches.push(refs);
     }
-    for driver in &b {
-        driver.wait(&[], 0, None).await?;
+    // A wait for each driver's last task, answered after the node read
+    // every submission before it (a wait for no object is answered by the
+    // driver itself, before the node read anything).
+    for (driver, refs) in b.iter().zip(&batches) {
+        driver
+            .wait(&refs[refs.len() - 1..], 1, Some(Duration::ZERO))
+            .await?;
     }
     let _ = submitted.send(Ok(()));
     let waits: Vec<_> = b
