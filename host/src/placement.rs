@@ -35,7 +35,8 @@ pub struct Local<'a> {
     pub total: Resources,
     pub available: Resources,
     /// Work waiting in this node's line: new work that fits the free
-    /// resources would still queue behind it, so it does not fit *now*.
+    /// resources would still queue behind it, so it does not fit *now*
+    /// (read only when `clustered`).
     pub queued: usize,
     /// Whether the node is part of a cluster (else everything runs here).
     pub clustered: bool,

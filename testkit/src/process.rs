@@ -110,6 +110,12 @@ impl HostProcess {
         self.0.admin_token().expect("the head's admin-token file")
     }
 
+    /// Whether the node compiled a module (it loaded one: registered here,
+    /// or fetched by hash to run a task).
+    pub fn has_module(&self) -> bool {
+        std::fs::read_dir(self.dir.join("modules")).is_ok_and(|d| d.count() > 0)
+    }
+
     /// A driver connected to this node.
     pub async fn connect(&self) -> reef::Cluster {
         reef::Cluster::connect_with_token(&self.address, &self.token())

@@ -7,13 +7,6 @@ use reef::{ErrorCode, Strategy};
 use reef_testkit::cluster3::{cluster3, id_of, node_ids, NODE_TIMEOUT};
 use reef_testkit::{guest, HostProcess};
 
-/// Whether a node compiled a module (it fetched it by hash to run a task).
-fn has_module(node: &HostProcess) -> bool {
-    std::fs::read_dir(node.dir.join("modules"))
-        .map(|d| d.count() > 0)
-        .unwrap_or(false)
-}
-
 #[tokio::test]
 async fn the_cluster_forms_and_status_shows_every_node() {
     let c = cluster3().await;
@@ -75,7 +68,7 @@ async fn a_dag_spread_over_all_nodes_returns_correct_results() {
     }
     // Every node ran some of it: each fetched the module by hash.
     for node in [&c.head, &c.a, &c.b] {
-        assert!(has_module(node), "{} ran nothing", node.address);
+        assert!(node.has_module(), "{} ran nothing", node.address);
     }
 }
 

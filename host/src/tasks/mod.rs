@@ -471,14 +471,20 @@ impl Tasks {
             }
             _ => None,
         };
+        let clustered = self.cluster.is_clustered();
         let local = placement::Local {
             node_id: self.cluster.node_id(),
             total: self.scheduler.total().clone(),
             available: self.scheduler.available(),
             // Tasks in the overflow queue wait for CPUs too, without a
-            // place in the CPU line yet.
-            queued: self.scheduler.queued() + self.overflow.waiting(),
-            clustered: self.cluster.is_clustered(),
+            // place in the CPU line yet. Read only where it decides
+            // anything: the queue's lock is the pullers' too.
+            queued: if clustered {
+                self.scheduler.queued() + self.overflow.waiting()
+            } else {
+                0
+            },
+            clustered,
             group,
         };
         let request = placement::Request {
