@@ -313,7 +313,8 @@ async fn flood(
     }
     // A wait for each driver's last task, answered after the node read
     // every submission before it (a wait for no object is answered by the
-    // driver itself, before the node read anything).
+    // driver itself, before the node read anything); its zero timeout goes
+    // to the node as 1 ms, at most that long.
     for (driver, refs) in b.iter().zip(&batches) {
         driver
             .wait(&refs[refs.len() - 1..], 1, Some(Duration::ZERO))

@@ -61,12 +61,15 @@ impl GuestRuntime {
             // waking a parked one cost it a syscall each (~25 % of its time
             // under a flood was the kernel's). A thread that spins briefly
             // before it parks (`reef_core::spin`) takes the next call
-            // without one: `bench isolation`, 10 alternated runs, tenant
-            // A's p50 under B's flood 110-191 (median 124) -> 56-171
-            // (median 93) us, p99 median 369 -> 355 us, B's flood ~5 %
-            // faster. A tenant alone keeps threads that park at once: the
-            // 3-node DAG, where 3 nodes share 2 cores, lost ~5 % to the
-            // spins.
+            // without one: `bench isolation`, 6 alternated runs, tenant
+            // A's p50 under B's flood median 129 -> 67 us, p99 median
+            // 392 -> 284 us, B's flood ~4 % faster (docs/security.md#fair-sharing).
+            // Spinning on the queue alone, not the process's sockets too
+            // (which, read by the RPC thread, stay readable under load and
+            // end most spins at once), was no better (4 alternated runs).
+            // A tenant alone keeps threads that park at once: the 3-node
+            // DAG, where 3 nodes share 2 cores, lost ~5 % to the spins. With
+            // `--guest-niceness 0` there is no shared set and nothing spins.
             shared: if niceness == 0 {
                 None
             } else {

@@ -234,18 +234,15 @@ impl NodeApi for NodeService {
         // with, and under another tenant's flood that turn was the longest
         // part of the round trip (the RPC thread runs the flood's tasks in
         // the same line: ~100 of ~190 us at the median).
-        let outbound = futures::stream::unfold(rx, move |mut rx| {
-            let awaiting = awaiting.clone();
-            async move {
-                let first = rx.recv().await?;
-                let mut replies = vec![first];
+        let outbound = futures::stream::unfold((rx, awaiting), |(mut rx, awaiting)| async move {
+            let first = rx.recv().await?;
+            let mut replies = vec![first];
+            drain(&mut rx, &mut replies);
+            if replies.len() < MAX_BATCH && awaiting.load(Ordering::Relaxed) > 0 {
+                tokio::task::yield_now().await;
                 drain(&mut rx, &mut replies);
-                if replies.len() < MAX_BATCH && awaiting.load(Ordering::Relaxed) > 0 {
-                    tokio::task::yield_now().await;
-                    drain(&mut rx, &mut replies);
-                }
-                Some((Ok(pb::ServerBatch { replies }), rx))
             }
+            Some((Ok(pb::ServerBatch { replies }), (rx, awaiting)))
         });
         // The stream ends when the node closes its sessions (see `Node::drain`),
         // or with PERMISSION_DENIED when the tenant is revoked.

@@ -384,7 +384,9 @@ impl Session {
 
     /// Runs an op that waits and replies when done (get, wait, actor
     /// creation, ...) on a task of its own, counted in `awaiting` until it
-    /// has replied or was dropped.
+    /// has replied or was dropped. The count drops in the same poll as the
+    /// reply is queued: on the node's one RPC thread, the outbound stream
+    /// sees it already gone when it wakes for that reply.
     fn answer_later<F, Fut>(self: &Arc<Self>, op: F)
     where
         F: FnOnce(Arc<Self>) -> Fut,
