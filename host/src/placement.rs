@@ -33,10 +33,11 @@ pub struct Request<'a> {
 pub struct Local<'a> {
     pub node_id: &'a str,
     pub total: Resources,
+    /// What is free now (read only when `clustered`, as `queued` and the
+    /// arguments' whereabouts are: left empty otherwise).
     pub available: Resources,
     /// Work waiting in this node's line: new work that fits the free
-    /// resources would still queue behind it, so it does not fit *now*
-    /// (read only when `clustered`).
+    /// resources would still queue behind it, so it does not fit *now*.
     pub queued: usize,
     /// Whether the node is part of a cluster (else everything runs here).
     pub clustered: bool,

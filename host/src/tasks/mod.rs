@@ -471,19 +471,27 @@ impl Tasks {
             }
             _ => None,
         };
+        // Outside a cluster only the node's total (and a group's facts)
+        // decide: its load and where the arguments are are read only where
+        // work may go elsewhere (each takes a lock other threads contend
+        // for, on every placement).
         let clustered = self.cluster.is_clustered();
+        let (available, queued, args) = if clustered {
+            (
+                self.scheduler.available(),
+                // Tasks in the overflow queue wait for CPUs too, without
+                // a place in the CPU line yet.
+                self.scheduler.queued() + self.overflow.waiting(),
+                self.objects.argument_bytes(&spec.args),
+            )
+        } else {
+            Default::default()
+        };
         let local = placement::Local {
             node_id: self.cluster.node_id(),
             total: self.scheduler.total().clone(),
-            available: self.scheduler.available(),
-            // Tasks in the overflow queue wait for CPUs too, without a
-            // place in the CPU line yet. Read only where it decides
-            // anything: the queue's lock is the pullers' too.
-            queued: if clustered {
-                self.scheduler.queued() + self.overflow.waiting()
-            } else {
-                0
-            },
+            available,
+            queued,
             clustered,
             group,
         };
@@ -493,7 +501,6 @@ impl Tasks {
             hops: spec.hops,
             spread: self.cluster.next_spread(),
         };
-        let args = self.objects.argument_bytes(&spec.args);
         if let Some(avoid) = avoid {
             for n in Arc::make_mut(&mut view).nodes.iter_mut() {
                 if n.node_id == avoid && n.state == pb::NodeState::Alive as i32 {
