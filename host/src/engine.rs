@@ -79,6 +79,11 @@ pub fn new_engine() -> Result<Engine> {
         // Deep enough to recognise a runaway recursion (see `exec::classify`).
         .wasm_backtrace_max_frames(NonZeroUsize::new(BACKTRACE_FRAMES))
         .parallel_compilation(true);
+    // For profiling guests: wasmtime writes /tmp/perf-<pid>.map, and `perf
+    // report` names the guests' functions (docs/architecture.md).
+    if std::env::var_os("REEF_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(anyhow::Error::from)
 }
 

@@ -7,18 +7,22 @@
 //    module whose `guest` export is `makeGuest(entryModule)`.
 // 3. componentize-js (SpiderMonkey) compiles the bundle against wit/ (world `module`)
 //    with every optional WASI feature disabled: the component imports only
-//    reef:runtime/host.
+//    reef:runtime/host. The JS bindings it generates are rewritten first
+//    (tools/bindings.mjs: synchronous exports).
 //
 //   node tools/build.mjs --check SRC          type-check and bundle only (no OUT)
 //
 // Env: REEF_JS_KEEP=1 keeps the work directory (bundle and tsconfig) and prints it;
-// REEF_JS_NO_TYPECHECK=1 skips tsc.
+// REEF_JS_NO_TYPECHECK=1 skips tsc; REEF_JS_DEBUG_BUILD=1 builds on SpiderMonkey's
+// debug build, which has function names (for profiling: `perf` with the node's
+// REEF_PERFMAP=1 then names SpiderMonkey's functions).
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { fastBindings } from "./bindings.mjs";
 
 const sdk = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const root = resolve(sdk, "../..");
@@ -53,6 +57,16 @@ let esbuild, componentize;
 try {
   esbuild = await import("esbuild");
   ({ componentize } = await import("@bytecodealliance/componentize-js"));
+  // The bindings are rewritten before they are compiled in (see tools/bindings.mjs).
+  const { splicer } = await import(
+    new URL("../lib/spidermonkey-embedding-splicer.js", import.meta.resolve("@bytecodealliance/componentize-js"))
+  );
+  const splice = splicer.spliceBindings;
+  splicer.spliceBindings = (...args) => {
+    const spliced = splice(...args);
+    spliced.jsBindings = fastBindings(spliced.jsBindings);
+    return spliced;
+  };
 } catch (e) {
   fail(`the JS toolchain is missing (${e.message}); run guest-sdk/js/install.sh`);
 }
@@ -115,6 +129,7 @@ try {
     witPath: wit,
     worldName: "module",
     disableFeatures: ["stdio", "random", "clocks", "http", "fetch-event"],
+    debugBuild: !!process.env.REEF_JS_DEBUG_BUILD,
   });
   writeFileSync(out, component);
   const t3 = Date.now();

@@ -34,12 +34,21 @@ const PAGE: u64 = 4096;
 /// this many (a scan per task cost Rust `noop`s 4-9 % of their async rate).
 const SAMPLE: u32 = 16;
 
-/// Per module: whether to scan its fresh instances before they are dropped.
+/// A fresh instance whose drop takes at least this long (a moving average
+/// per module) is dropped after the task's result is sealed (see `Spent`);
+/// a cheaper one at once, as before: waiting costs a turn of the thread
+/// (Rust `noop`s: ~8 µs a drop, and the turn took 10 % of their async rate).
+const SLOW_DROP_US: u32 = 20;
+
+/// Per module: whether to scan its fresh instances before they are dropped,
+/// and how long dropping one takes.
 #[derive(Default)]
 pub struct ResidentRuns {
     drops: AtomicU32,
     /// The latest scan merged runs: slots not merged yet may follow.
     merging: AtomicBool,
+    /// Moving average (1/8 per drop) of a drop's wall time, µs.
+    drop_us: AtomicU32,
 }
 
 impl ResidentRuns {
@@ -55,6 +64,18 @@ impl ResidentRuns {
             self.merging
                 .store(merge_runs(memory, budget), Ordering::Relaxed);
         }
+    }
+
+    fn dropped_in(&self, took: std::time::Duration) {
+        let us = took.as_micros().min(u32::MAX as u128) as u32;
+        let avg = self.drop_us.load(Ordering::Relaxed);
+        // Races between threads lose an update at worst.
+        self.drop_us
+            .store(avg - avg / 8 + us / 8, Ordering::Relaxed);
+    }
+
+    fn slow_drops(&self) -> bool {
+        self.drop_us.load(Ordering::Relaxed) >= SLOW_DROP_US
     }
 }
 
@@ -225,6 +246,60 @@ pub fn merge_runs((addr, len): (usize, usize), budget: u64) -> bool {
         }
     }
     true
+}
+
+/// A fresh instance whose call has ended and whose drop is slow, kept until
+/// the call's result is sealed and on its way: dropping it resets its
+/// pooling slot (a `PAGEMAP_SCAN`, then the memory image copied back over
+/// the pages it wrote, `merge_runs` first when its module needs it), ~70 µs
+/// for a fresh JS `noop`, which the result used to wait for. It holds the
+/// call's CPUs until then, as the call did. Whoever finishes the task drops
+/// it (see `Tasks::drive`).
+pub struct Spent {
+    /// Always `Some` until dropped.
+    store: Option<wasmtime::Store<super::ctx::GuestCtx>>,
+    module: std::sync::Arc<crate::module::Module>,
+    /// Released after the store is dropped.
+    permit: Option<crate::scheduler::Permit>,
+}
+
+impl Spent {
+    /// Drops `store` now, or returns it to be dropped later when its
+    /// module's instances are slow to drop (`SLOW_DROP_US`).
+    pub fn later(
+        store: wasmtime::Store<super::ctx::GuestCtx>,
+        module: std::sync::Arc<crate::module::Module>,
+    ) -> Option<Self> {
+        let spent = Spent {
+            store: Some(store),
+            module,
+            permit: None,
+        };
+        spent.module.resident.slow_drops().then_some(spent)
+    }
+
+    /// Holds `permit` (the call's CPUs) until it is dropped.
+    pub fn holding(mut self, permit: Option<crate::scheduler::Permit>) -> Self {
+        self.permit = permit;
+        self
+    }
+}
+
+impl Drop for Spent {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        let start = std::time::Instant::now();
+        if let Some(memory) = store.data().linear_memory {
+            self.module
+                .resident
+                .before_drop(memory, crate::engine::KEEP_RESIDENT as u64);
+        }
+        drop(store);
+        self.module.resident.dropped_in(start.elapsed());
+        // `permit` is released next.
+    }
 }
 
 #[cfg(test)]

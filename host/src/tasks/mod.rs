@@ -33,6 +33,7 @@ use crate::cluster::Membership;
 use crate::config::NodeConfig;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::exec;
+use crate::guest::resident::Spent;
 use crate::guest::types::Arg;
 use crate::guest::warm::{Warm, WarmKey, WarmPool};
 use crate::guest::HostServices;
@@ -751,6 +752,10 @@ impl Tasks {
             _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
             r = self.run(spec, (&module, &series), &pool.scheduler, prepared, cancel.clone(), &running_at_us) => r,
         };
+        let (result, spent) = match result {
+            Ok((result, spent)) => (result, spent),
+            Err(e) => (Err(e), None),
+        };
         if let Some(watch) = group_watch {
             watch.abort();
         }
@@ -780,6 +785,13 @@ impl Tasks {
             }
             Err(e) => self.settle_failure(attempt, e, None),
         }
+        // An instance slow to drop is dropped once whoever waits for the
+        // result had its turn (a reply is written by the session's task,
+        // which the seal woke; see `Spent`).
+        if spent.is_some() {
+            tokio::task::yield_now().await;
+            drop(spent);
+        }
     }
 
     async fn run(
@@ -790,7 +802,7 @@ impl Tasks {
         Prepared { ticket, resolved }: Prepared,
         cancel: CancellationToken,
         running_at_us: &std::sync::atomic::AtomicU64,
-    ) -> ReefResult<Arc<Data>> {
+    ) -> ReefResult<Ran> {
         let (args, allowed) = match resolved {
             Some(resolved) => resolved?,
             None => self.objects.resolve_args(&spec.args).await?,
@@ -825,13 +837,20 @@ impl Tasks {
         // 0.83-0.85 GB and its CPU from 6.4-8.3 s to 5.2-5.8 s (the
         // memory was allocated and faulted in afresh on the RPC thread).
         let call = Box::pin(inline::cpu_timed(async move {
-            let (out, permit) = execute(host, call, &this).await;
+            let (out, permit, spent) = execute(host, call, &this).await;
             // No longer running before its CPUs go to the next task (which
             // may start on another thread at once): the state API never
             // shows a tenant more tasks running than its quota allows.
             this.table.set_state(id, "finishing");
-            drop(permit);
-            out
+            // An instance dropped later holds them until it is dropped.
+            let spent = match spent {
+                Some(spent) => Some(spent.holding(permit)),
+                None => {
+                    drop(permit);
+                    None
+                }
+            };
+            (out, spent)
         }));
         let (out, cpu) = if self.guests.on_guest_thread() {
             call.await
@@ -845,7 +864,7 @@ impl Tasks {
             self.start_from_rpc_thread(call, inline).await?
         };
         module.run_times.record(&spec.function, cpu);
-        out
+        Ok(out)
     }
 
     /// Runs a guest call started on the RPC thread: its first slice here
@@ -853,11 +872,13 @@ impl Tasks {
     /// task then finishes without any hand-off between threads; one that has
     /// to wait or runs past an epoch tick moves, mid-call, to the guest
     /// threads, where a call not taken inline runs from the start.
-    async fn start_from_rpc_thread<T: Send + 'static>(
+    async fn start_from_rpc_thread(
         &self,
-        mut call: std::pin::Pin<Box<impl std::future::Future<Output = T> + Send + 'static>>,
+        mut call: std::pin::Pin<
+            Box<impl std::future::Future<Output = (Ran, Duration)> + Send + 'static>,
+        >,
         inline: bool,
-    ) -> ReefResult<T> {
+    ) -> ReefResult<(Ran, Duration)> {
         if inline {
             if let Some(_inline) = self.guests.claim_inline() {
                 if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
@@ -867,12 +888,19 @@ impl Tasks {
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.guests.spawn(async move {
-            let _ = tx.send(call.await);
+            let ((out, spent), cpu) = call.await;
+            // The instance is dropped here, beside the RPC thread sealing the result.
+            let _ = tx.send(((out, None), cpu));
+            drop(spent);
         });
         rx.await
             .map_err(|_| ReefError::internal("the guest thread stopped"))
     }
 }
+
+/// A guest call's result, and its instance when that is to be dropped
+/// after the result is sealed (see `Spent`).
+type Ran = (ReefResult<Arc<Data>>, Option<Spent>);
 
 /// A task's arguments once every object among them is here (see
 /// `ObjectDirectory::resolve_args`).
@@ -968,12 +996,14 @@ impl Rebuild for Tasks {
 /// time: see `prestart`), or in a kept one when the task allows it
 /// (`max_calls` other than 1) and one of its key is idle.
 /// Hands back the call's CPUs (its permit) with the result, for the caller
-/// to release once the task no longer shows as running.
+/// to release once the task no longer shows as running, and the instance
+/// when it is not kept and slow to drop, for the caller to drop once the
+/// result is on its way (see `Spent`).
 async fn execute(
     host: HostServices,
     call: GuestCall,
     tasks: &Tasks,
-) -> (ReefResult<Arc<Data>>, Option<Permit>) {
+) -> (ReefResult<Arc<Data>>, Option<Permit>, Option<Spent>) {
     let warm = &tasks.warm;
     let GuestCall {
         module,
@@ -1056,7 +1086,7 @@ async fn execute(
     let permit = store.data_mut().permit.take();
     let (data, instance) = match result {
         Ok(done) => done,
-        Err(e) => return (Err(e), permit),
+        Err(e) => return (Err(e), permit, Spent::later(store, module)),
     };
     let calls = calls + 1;
     let again = max_calls == 0 || calls < max_calls;
@@ -1072,14 +1102,8 @@ async fn execute(
                     calls,
                 },
             );
-            return (Ok(data), permit);
+            return (Ok(data), permit, None);
         }
     }
-    // The instance is dropped here, and its slot reset (see `resident`).
-    if let Some(memory) = store.data().linear_memory {
-        module
-            .resident
-            .before_drop(memory, crate::engine::KEEP_RESIDENT as u64);
-    }
-    (Ok(data), permit)
+    (Ok(data), permit, Spent::later(store, module))
 }
