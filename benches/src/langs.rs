@@ -24,8 +24,8 @@ const MODULES: [(&str, &str); 6] = [
     ("ts", "ts_demo"),
 ];
 
-const NOOP_WARMUP: usize = 20;
-const NOOP_CALLS: usize = 200;
+const NOOP_WARMUP: usize = 100;
+const NOOP_CALLS: usize = 1000;
 const SUM_RUNS: usize = 3;
 /// f64s summed: 64 MiB.
 const SUM_LEN: u64 = 8 * 1024 * 1024;

@@ -1086,7 +1086,7 @@ async fn execute(
     let permit = store.data_mut().permit.take();
     let (data, instance) = match result {
         Ok(done) => done,
-        Err(e) => return (Err(e), permit, Spent::later(store, module)),
+        Err(e) => return (Err(e), permit, Spent::later(store, module, ahead)),
     };
     let calls = calls + 1;
     let again = max_calls == 0 || calls < max_calls;
@@ -1105,5 +1105,5 @@ async fn execute(
             return (Ok(data), permit, None);
         }
     }
-    (Ok(data), permit, Spent::later(store, module))
+    (Ok(data), permit, Spent::later(store, module, ahead))
 }
