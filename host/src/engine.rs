@@ -81,7 +81,7 @@ pub fn new_engine() -> Result<Engine> {
         .parallel_compilation(true);
     // For profiling guests: wasmtime writes /tmp/perf-<pid>.map, and `perf
     // report` names the guests' functions (docs/architecture.md).
-    if std::env::var_os("REEF_PERFMAP").is_some() {
+    if std::env::var_os("REEF_PERFMAP").is_some_and(|v| v == "1") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     Engine::new(&config).map_err(anyhow::Error::from)

@@ -742,8 +742,9 @@ export function makeGuest(user) {
  * a standard class (Promise, Uint8Array, DataView...), compiles a self-hosted function
  * and resolves a function's `length` the first time a realm uses them, so without this
  * every task in a fresh instance did all of that again. The export bindings that
- * componentize-js generates run in a realm of their own and wrap every call in an
- * `async` function: creating Promise there was ~20 % of a fresh instance's noop, and
+ * componentize-js generates run in a realm of their own and wrapped every call in an
+ * `async` function (the build now makes them synchronous: tools/bindings.mjs, which also
+ * runs the task export once here): creating Promise there was ~20 % of a fresh instance's noop, and
  * Uint8Array's prototype another ~7 %. The host imports are functions of that realm, so
  * its `Function` runs the same statements there. Nothing here calls the host, and
  * nothing is kept but what the engine caches.

@@ -19,7 +19,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
@@ -34,11 +34,11 @@ const PAGE: u64 = 4096;
 /// this many (a scan per task cost Rust `noop`s 4-9 % of their async rate).
 const SAMPLE: u32 = 16;
 
-/// A fresh instance whose drop takes at least this long (a moving average
+/// An instance whose drop takes at least this much CPU (a moving average
 /// per module) is dropped after the task's result is sealed (see `Spent`);
 /// a cheaper one at once, as before: waiting costs a turn of the thread
 /// (Rust `noop`s: ~8 µs a drop, and the turn took 10 % of their async rate).
-const SLOW_DROP_US: u32 = 20;
+const SLOW_DROP_US: u64 = 20;
 
 /// Per module: whether to scan its fresh instances before they are dropped,
 /// and how long dropping one takes.
@@ -47,8 +47,9 @@ pub struct ResidentRuns {
     drops: AtomicU32,
     /// The latest scan merged runs: slots not merged yet may follow.
     merging: AtomicBool,
-    /// Moving average (1/8 per drop) of a drop's wall time, µs.
-    drop_us: AtomicU32,
+    /// Moving average (1/8 per drop) of a drop's CPU time, ns (thread CPU
+    /// time: a preempted drop does not count as a slow one).
+    drop_ns: AtomicU64,
 }
 
 impl ResidentRuns {
@@ -67,15 +68,15 @@ impl ResidentRuns {
     }
 
     fn dropped_in(&self, took: std::time::Duration) {
-        let us = took.as_micros().min(u32::MAX as u128) as u32;
-        let avg = self.drop_us.load(Ordering::Relaxed);
+        let ns = took.as_nanos().min(u64::MAX as u128 / 2) as u64;
+        let avg = self.drop_ns.load(Ordering::Relaxed);
         // Races between threads lose an update at worst.
-        self.drop_us
-            .store(avg - avg / 8 + us / 8, Ordering::Relaxed);
+        self.drop_ns
+            .store(avg - avg / 8 + ns / 8, Ordering::Relaxed);
     }
 
     fn slow_drops(&self) -> bool {
-        self.drop_us.load(Ordering::Relaxed) >= SLOW_DROP_US
+        self.drop_ns.load(Ordering::Relaxed) >= SLOW_DROP_US * 1_000
     }
 }
 
@@ -248,7 +249,7 @@ pub fn merge_runs((addr, len): (usize, usize), budget: u64) -> bool {
     true
 }
 
-/// A fresh instance whose call has ended and whose drop is slow, kept until
+/// An instance whose last call has ended and whose drop is slow, kept until
 /// the call's result is sealed and on its way: dropping it resets its
 /// pooling slot (a `PAGEMAP_SCAN`, then the memory image copied back over
 /// the pages it wrote, `merge_runs` first when its module needs it), ~70 µs
@@ -280,7 +281,12 @@ impl Spent {
             module,
             permit: None,
         };
-        (!made_ahead && spent.module.resident.slow_drops()).then_some(spent)
+        if !made_ahead && spent.module.resident.slow_drops() {
+            Some(spent)
+        } else {
+            drop(spent);
+            None
+        }
     }
 
     /// Holds `permit` (the call's CPUs) until it is dropped.
@@ -295,14 +301,18 @@ impl Drop for Spent {
         let Some(store) = self.store.take() else {
             return;
         };
-        let start = std::time::Instant::now();
+        let start = crate::tasks::inline::thread_cpu_time();
+        // A failed call's store may hold the memory of a kept instance's
+        // earlier call: merging its runs is then merely early.
         if let Some(memory) = store.data().linear_memory {
             self.module
                 .resident
                 .before_drop(memory, crate::engine::KEEP_RESIDENT as u64);
         }
         drop(store);
-        self.module.resident.dropped_in(start.elapsed());
+        self.module
+            .resident
+            .dropped_in(crate::tasks::inline::thread_cpu_time().saturating_sub(start));
         // `permit` is released next.
     }
 }

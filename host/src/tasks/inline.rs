@@ -50,7 +50,7 @@ pub async fn cpu_timed<F: Future>(f: F) -> (F::Output, Duration) {
 }
 
 /// The calling thread's CPU time (~0.2 µs a call here).
-fn thread_cpu_time() -> Duration {
+pub(crate) fn thread_cpu_time() -> Duration {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -786,12 +786,14 @@ impl Tasks {
             Err(e) => self.settle_failure(attempt, e, None),
         }
         // An instance slow to drop is dropped once whoever waits for the
-        // result had its turn (a reply is written by the session's task,
-        // which the seal woke; see `Spent`).
-        if spent.is_some() {
+        // result had its turn: on the RPC thread a reply is written by the
+        // session's task, which the seal woke (see `Spent`). On a guest
+        // thread nothing waits behind it here, and a turn would keep its
+        // CPUs idle behind other guests' calls.
+        if spent.is_some() && !self.guests.on_guest_thread() {
             tokio::task::yield_now().await;
-            drop(spent);
         }
+        drop(spent);
     }
 
     async fn run(
@@ -1031,6 +1033,8 @@ async fn execute(
     let kept = key.as_ref().and_then(|k| warm.take(k, &module));
     // Its services, for the instance made ahead for the next such task.
     let prestart_host = ahead.then(|| host.clone());
+    // The next instance is made ahead (the pool is on and the module slow to instantiate).
+    let made_ahead = ahead && key.is_some();
     let (mut store, instance, calls) = match kept {
         Some(Warm {
             mut store,
@@ -1086,7 +1090,7 @@ async fn execute(
     let permit = store.data_mut().permit.take();
     let (data, instance) = match result {
         Ok(done) => done,
-        Err(e) => return (Err(e), permit, Spent::later(store, module, ahead)),
+        Err(e) => return (Err(e), permit, Spent::later(store, module, made_ahead)),
     };
     let calls = calls + 1;
     let again = max_calls == 0 || calls < max_calls;
@@ -1105,5 +1109,5 @@ async fn execute(
             return (Ok(data), permit, None);
         }
     }
-    (Ok(data), permit, Spent::later(store, module, ahead))
+    (Ok(data), permit, Spent::later(store, module, made_ahead))
 }
