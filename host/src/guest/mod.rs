@@ -10,6 +10,7 @@ pub mod host_api;
 mod read;
 pub mod resident;
 pub mod services;
+pub mod spent;
 pub mod types;
 pub mod views;
 pub mod warm;

@@ -35,7 +35,7 @@ const PAGE: u64 = 4096;
 const SAMPLE: u32 = 16;
 
 /// An instance whose drop takes at least this much CPU (a moving average
-/// per module) is dropped after the task's result is sealed (see `Spent`);
+/// per module) is dropped after the task's result is sealed (see `spent`);
 /// a cheaper one at once, as before: waiting costs a turn of the thread
 /// (Rust `noop`s: ~8 µs a drop, and the turn took 10 % of their async rate).
 const SLOW_DROP_US: u64 = 20;
@@ -67,7 +67,8 @@ impl ResidentRuns {
         }
     }
 
-    fn dropped_in(&self, took: std::time::Duration) {
+    /// Records how long dropping one of the module's instances took.
+    pub fn dropped_in(&self, took: std::time::Duration) {
         let ns = took.as_nanos().min(u64::MAX as u128 / 2) as u64;
         let avg = self.drop_ns.load(Ordering::Relaxed);
         // Races between threads lose an update at worst.
@@ -75,7 +76,8 @@ impl ResidentRuns {
             .store(avg - avg / 8 + ns / 8, Ordering::Relaxed);
     }
 
-    fn slow_drops(&self) -> bool {
+    /// Whether its instances are slow to drop (`SLOW_DROP_US`).
+    pub fn slow_drops(&self) -> bool {
         self.drop_ns.load(Ordering::Relaxed) >= SLOW_DROP_US * 1_000
     }
 }
@@ -247,74 +249,6 @@ pub fn merge_runs((addr, len): (usize, usize), budget: u64) -> bool {
         }
     }
     true
-}
-
-/// An instance whose last call has ended and whose drop is slow, kept until
-/// the call's result is sealed and on its way: dropping it resets its
-/// pooling slot (a `PAGEMAP_SCAN`, then the memory image copied back over
-/// the pages it wrote, `merge_runs` first when its module needs it), ~70 µs
-/// for a fresh JS `noop`, which the result used to wait for. It holds the
-/// call's CPUs until then, as the call did. Whoever finishes the task drops
-/// it (see `Tasks::drive`).
-pub struct Spent {
-    /// Always `Some` until dropped.
-    store: Option<wasmtime::Store<super::ctx::GuestCtx>>,
-    module: std::sync::Arc<crate::module::Module>,
-    /// Released after the store is dropped.
-    permit: Option<crate::scheduler::Permit>,
-}
-
-impl Spent {
-    /// Drops `store` now, or returns it to be dropped later when its
-    /// module's instances are slow to drop (`SLOW_DROP_US`) and none is
-    /// being made ahead (`made_ahead`, see `tasks::prestart`): that one is
-    /// made beside the next call, and a drop deferred into that time
-    /// competed with both (Python `noop`, alternated: median 733, 733 ->
-    /// 910, 900 µs).
-    pub fn later(
-        store: wasmtime::Store<super::ctx::GuestCtx>,
-        module: std::sync::Arc<crate::module::Module>,
-        made_ahead: bool,
-    ) -> Option<Self> {
-        let spent = Spent {
-            store: Some(store),
-            module,
-            permit: None,
-        };
-        if !made_ahead && spent.module.resident.slow_drops() {
-            Some(spent)
-        } else {
-            drop(spent);
-            None
-        }
-    }
-
-    /// Holds `permit` (the call's CPUs) until it is dropped.
-    pub fn holding(mut self, permit: Option<crate::scheduler::Permit>) -> Self {
-        self.permit = permit;
-        self
-    }
-}
-
-impl Drop for Spent {
-    fn drop(&mut self) {
-        let Some(store) = self.store.take() else {
-            return;
-        };
-        let start = crate::tasks::inline::thread_cpu_time();
-        // A failed call's store may hold the memory of a kept instance's
-        // earlier call: merging its runs is then merely early.
-        if let Some(memory) = store.data().linear_memory {
-            self.module
-                .resident
-                .before_drop(memory, crate::engine::KEEP_RESIDENT as u64);
-        }
-        drop(store);
-        self.module
-            .resident
-            .dropped_in(crate::tasks::inline::thread_cpu_time().saturating_sub(start));
-        // `permit` is released next.
-    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use crate::cluster::Membership;
 use crate::config::NodeConfig;
 use crate::error::{ErrorCode, ReefError, ReefResult};
 use crate::guest::exec;
-use crate::guest::resident::Spent;
+use crate::guest::spent::Spent;
 use crate::guest::types::Arg;
 use crate::guest::warm::{Warm, WarmKey, WarmPool};
 use crate::guest::HostServices;
