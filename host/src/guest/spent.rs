@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 
 use super::ctx::GuestCtx;
+use super::resident::ResidentRuns;
 use crate::module::Module;
 use crate::scheduler::Permit;
 use crate::tasks::inline::thread_cpu_time;
@@ -58,18 +59,18 @@ impl Drop for Spent {
         let Some(store) = self.store.take() else {
             return;
         };
-        let start = thread_cpu_time();
+        let resident = &self.module.resident;
+        let turn = resident.next_drop();
+        let start = ResidentRuns::times_drop(turn).then(thread_cpu_time);
         // A failed call's store may hold the memory of a kept instance's
         // earlier call: merging its runs is then merely early.
         if let Some(memory) = store.data().linear_memory {
-            self.module
-                .resident
-                .before_drop(memory, crate::engine::KEEP_RESIDENT as u64);
+            resident.before_drop(turn, memory, crate::engine::KEEP_RESIDENT as u64);
         }
         drop(store);
-        self.module
-            .resident
-            .dropped_in(thread_cpu_time().saturating_sub(start));
+        if let Some(start) = start {
+            resident.dropped_in(thread_cpu_time().saturating_sub(start));
+        }
         // `permit` is released next.
     }
 }

@@ -37,6 +37,17 @@ use crate::fastmap::FastMap;
 
 /// `f`'s output and the CPU time its polls took, on whichever threads.
 pub async fn cpu_timed<F: Future>(f: F) -> (F::Output, Duration) {
+    let (out, spent) = cpu_timed_if(true, f).await;
+    (out, spent.unwrap_or_default())
+}
+
+/// `f`'s output and, when `timed`, the CPU time its polls took (two reads
+/// of the thread's CPU clock a poll: ~0.4 µs, so calls are sampled, see
+/// `RunTimes::times_call`).
+pub async fn cpu_timed_if<F: Future>(timed: bool, f: F) -> (F::Output, Option<Duration>) {
+    if !timed {
+        return (f.await, None);
+    }
     let mut f = std::pin::pin!(f);
     let mut spent = Duration::ZERO;
     let out = std::future::poll_fn(|cx| {
@@ -46,7 +57,7 @@ pub async fn cpu_timed<F: Future>(f: F) -> (F::Output, Duration) {
         polled
     })
     .await;
-    (out, spent)
+    (out, Some(spent))
 }
 
 /// The calling thread's CPU time (~0.2 µs a call here).
@@ -68,10 +79,9 @@ const INLINE_MAX: Duration = Duration::from_micros(250);
 /// its instances.
 #[derive(Default)]
 pub struct RunTimes {
-    /// Microseconds of CPU time, an exponential moving average (weight 1/4
-    /// per call). The keys are fixed when the module is described: lookups
-    /// take no lock.
-    by_function: FastMap<String, AtomicU32>,
+    /// Per task function, fixed when the module is described: lookups take
+    /// no lock.
+    by_function: FastMap<String, FunctionTimes>,
     /// Microseconds of CPU time to instantiate the module, averaged the
     /// same way over one instantiation in `INSTANTIATE_SAMPLE` (whether to
     /// make instances ahead: see `guest::warm`).
@@ -83,12 +93,27 @@ pub struct RunTimes {
 /// twice is ~0.4 µs, of a trivial task's ~25 µs).
 const INSTANTIATE_SAMPLE: u32 = 8;
 
+/// A function's first `CALLS_TIMED_FIRST` calls are timed, then one in
+/// `CALL_SAMPLE`: a call's polls read the clock at least twice, a call
+/// moved to a guest thread four times or more (with the instance's drop,
+/// `guest::spent`, ~2 µs of a Rust `noop` task's ~30 µs of CPU).
+const CALLS_TIMED_FIRST: u32 = 8;
+const CALL_SAMPLE: u32 = 8;
+
+#[derive(Default)]
+struct FunctionTimes {
+    /// Microseconds of CPU time, an exponential moving average (weight 1/4
+    /// per timed call).
+    avg_us: AtomicU32,
+    calls: AtomicU32,
+}
+
 impl RunTimes {
     pub fn new(functions: &[String]) -> Self {
         RunTimes {
             by_function: functions
                 .iter()
-                .map(|f| (f.clone(), AtomicU32::new(0)))
+                .map(|f| (f.clone(), FunctionTimes::default()))
                 .collect(),
             instantiate: AtomicU32::new(0),
             instantiations: AtomicU32::new(0),
@@ -99,13 +124,22 @@ impl RunTimes {
     pub fn starts_inline(&self, function: &str) -> bool {
         self.by_function
             .get(function)
-            .is_none_or(|avg| u128::from(avg.load(Ordering::Relaxed)) <= INLINE_MAX.as_micros())
+            .is_none_or(|f| u128::from(f.avg_us.load(Ordering::Relaxed)) <= INLINE_MAX.as_micros())
+    }
+
+    /// Whether to time the call of `function` about to start (see
+    /// `CALL_SAMPLE`); never for a function the module does not have.
+    pub fn times_call(&self, function: &str) -> bool {
+        self.by_function.get(function).is_some_and(|f| {
+            let n = f.calls.fetch_add(1, Ordering::Relaxed);
+            n < CALLS_TIMED_FIRST || n.is_multiple_of(CALL_SAMPLE)
+        })
     }
 
     /// A call of `function` took `took` of CPU time.
     pub fn record(&self, function: &str, took: Duration) {
-        if let Some(avg) = self.by_function.get(function) {
-            add_sample(avg, took);
+        if let Some(f) = self.by_function.get(function) {
+            add_sample(&f.avg_us, took);
         }
     }
 

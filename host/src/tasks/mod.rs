@@ -50,7 +50,7 @@ use crate::spec::{object_ids, short, task_from_proto, task_to_proto, Limits, Tas
 use crate::spec::{Attempt, FailedAttempt};
 use crate::store::{Data, ObjectId};
 
-pub use table::{StopReason, TaskRow, TaskTable};
+pub use table::{LiveTask, StopReason, TaskRow, TaskTable};
 
 /// A task that holds its resources and is ready to run.
 struct GuestCall {
@@ -589,7 +589,7 @@ impl Tasks {
                 return self.objects.fail(spec.return_id, e, &spec.args);
             }
         };
-        let cancel = self.table.insert(&attempt, series.clone());
+        let task = self.table.insert(&attempt, series.clone());
         // A function whose calls run long waits for its turn on the guest
         // threads: a thread that finishes one call then starts the next one
         // waiting there, without a round of wake-ups through the RPC thread
@@ -622,7 +622,7 @@ impl Tasks {
             tokio::spawn(async move {
                 let resolved = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => None,
+                    _ = task.cancel().cancelled() => None,
                     resolved = this.objects.resolve_args(&attempt.spec.args) => Some(resolved),
                 };
                 // A task cancelled meanwhile ends at once, not in the queue.
@@ -634,7 +634,7 @@ impl Tasks {
                     resolved,
                 };
                 let drive = Arc::clone(&this)
-                    .drive(attempt, module, series, pool, prepared, cancel)
+                    .drive(attempt, module, series, pool, prepared, task)
                     .instrument(span);
                 match admission {
                     // Already in a tokio task of its own here: no second spawn.
@@ -659,7 +659,7 @@ impl Tasks {
             resolved: None,
         };
         let drive = this
-            .drive(attempt, module, series, pool, prepared, cancel)
+            .drive(attempt, module, series, pool, prepared, task)
             .instrument(span);
         match admission {
             Some(overflow::Admission::Spawn) => self.overflow.spawn(drive),
@@ -732,7 +732,7 @@ impl Tasks {
         series: Arc<TaskFn>,
         pool: Pool,
         prepared: Prepared,
-        cancel: CancellationToken,
+        task: Arc<LiveTask>,
     ) {
         let spec = &attempt.spec;
         let id = spec.return_id;
@@ -749,8 +749,8 @@ impl Tasks {
         let running_at_us = std::sync::atomic::AtomicU64::new(0);
         let result = tokio::select! {
             biased; // a stopped task must not start after all
-            _ = cancel.cancelled() => Err(StopReason::Cancelled.error()),
-            r = self.run(spec, (&module, &series), &pool.scheduler, prepared, cancel.clone(), &running_at_us) => r,
+            _ = task.cancel().cancelled() => Err(StopReason::Cancelled.error()),
+            r = self.run(spec, (&module, &series), &pool.scheduler, prepared, &task, &running_at_us) => r,
         };
         let (result, spent) = match result {
             Ok((result, spent)) => (result, spent),
@@ -802,21 +802,20 @@ impl Tasks {
         (module, series): (&Arc<Module>, &Arc<TaskFn>),
         pool: &Arc<Scheduler>,
         Prepared { ticket, resolved }: Prepared,
-        cancel: CancellationToken,
+        task: &Arc<LiveTask>,
         running_at_us: &std::sync::atomic::AtomicU64,
     ) -> ReefResult<Ran> {
         let (args, allowed) = match resolved {
             Some(resolved) => resolved?,
             None => self.objects.resolve_args(&spec.args).await?,
         };
-        self.table
-            .set_state(spec.return_id, "waiting-for-resources");
+        task.set_state("waiting-for-resources");
         let resources = spec.options.task_resources();
         let ticket =
             ticket.unwrap_or_else(|| pool.enqueue(&self.quotas.share(&spec.tenant), &resources));
         let permit = ticket.granted().await;
         running_at_us.store(history::now_micros(), std::sync::atomic::Ordering::Relaxed);
-        self.table.set_state(spec.return_id, "running");
+        task.set_state("running");
         let call = GuestCall {
             module: module.clone(),
             function: spec.function.clone(),
@@ -825,25 +824,26 @@ impl Tasks {
             resources,
             permit,
             limits: self.config.limits(&spec.options),
-            cancel,
+            cancel: task.cancel().clone(),
             log: self.logs.task(spec.return_id, &spec.tenant),
             max_calls: spec.options.max_calls(),
             series: series.clone(),
         };
         let host = self.host()?.for_tenant(&spec.tenant);
-        let (this, id) = (self.clone(), spec.return_id);
+        let (this, task) = (self.clone(), task.clone());
         // Boxed: the running call's state (wasmtime's instantiate and call)
         // is allocated once the task runs, not carried by every queued
         // task's future: that future was 6,976 bytes, now 1,600; 50,000
         // queued noops took the node's peak RSS from 1.10-1.13 GB to
         // 0.83-0.85 GB and its CPU from 6.4-8.3 s to 5.2-5.8 s (the
         // memory was allocated and faulted in afresh on the RPC thread).
-        let call = Box::pin(inline::cpu_timed(async move {
+        let timed = module.run_times.times_call(&spec.function);
+        let call = Box::pin(inline::cpu_timed_if(timed, async move {
             let (out, permit, spent) = execute(host, call, &this).await;
             // No longer running before its CPUs go to the next task (which
             // may start on another thread at once): the state API never
             // shows a tenant more tasks running than its quota allows.
-            this.table.set_state(id, "finishing");
+            task.set_state("finishing");
             // An instance dropped later holds them until it is dropped.
             let spent = match spent {
                 Some(spent) => Some(spent.holding(permit)),
@@ -865,7 +865,9 @@ impl Tasks {
                 module.run_times.starts_inline(&spec.function) && !pool.crowds_others(&spec.tenant);
             self.start_from_rpc_thread(call, inline).await?
         };
-        module.run_times.record(&spec.function, cpu);
+        if let Some(cpu) = cpu {
+            module.run_times.record(&spec.function, cpu);
+        }
         Ok(out)
     }
 
@@ -877,10 +879,10 @@ impl Tasks {
     async fn start_from_rpc_thread(
         &self,
         mut call: std::pin::Pin<
-            Box<impl std::future::Future<Output = (Ran, Duration)> + Send + 'static>,
+            Box<impl std::future::Future<Output = (Ran, Option<Duration>)> + Send + 'static>,
         >,
         inline: bool,
-    ) -> ReefResult<(Ran, Duration)> {
+    ) -> ReefResult<(Ran, Option<Duration>)> {
         if inline {
             if let Some(_inline) = self.guests.claim_inline() {
                 if let std::task::Poll::Ready(out) = futures::poll!(call.as_mut()) {
