@@ -477,11 +477,13 @@ export class Args {
   }
 }
 
-let currentArgs = new Args([]);
+// The running call's raw arguments (an Args is made only when asked for).
+const NO_ARGS = Object.freeze([]);
+let currentArgs = NO_ARGS;
 
 /** The raw arguments of the task or method that is running. */
 export function callArgs() {
-  return currentArgs;
+  return new Args(currentArgs);
 }
 
 /**
@@ -490,6 +492,7 @@ export function callArgs() {
  * as a Uint8Array of the raw bytes.
  */
 function decodeArgs(raw) {
+  if (raw.length === 0) return NO_ARGS;
   return raw.map((a) => {
     if (a.tag === "object") return new ObjectRef(a.val.id, a.val.size);
     try {
@@ -500,8 +503,14 @@ function decodeArgs(raw) {
   });
 }
 
+// The outputs of `null` and `undefined` (MessagePack nil), made once: a task
+// that returns nothing is common, and making them again each call is not free in
+// an interpreter. The bindings only read them.
+const NIL_OUTPUT = Object.freeze({ tag: "bytes", val: encode(null) });
+
 /** A JS return value as a component `output`. */
 function toOutput(v) {
+  if (v === null || v === undefined) return NIL_OUTPUT;
   if (v instanceof ObjectRef) return { tag: "object", val: v.id };
   if (v instanceof RawBytes) return { tag: "bytes", val: v.bytes };
   // Uint8Array, other typed arrays and DataViews: their raw (little-endian) bytes.
@@ -606,11 +615,11 @@ function decodeInline(bytes, i) {
   }
 }
 
-function convertArgs(what, raw, types) {
+function convertArgs(raw, types, kind, a, b) {
   const required = types.filter((t) => !t.endsWith("?")).length;
   if (raw.length < required || raw.length > types.length) {
     const want = required === types.length ? `${required}` : `${required} to ${types.length}`;
-    throw new BadArgument(`${what} expects ${want} arguments, got ${raw.length}`);
+    throw new BadArgument(`${callName(kind, a, b)} expects ${want} arguments, got ${raw.length}`);
   }
   return types.map((t, i) => convertArg(raw, i, t));
 }
@@ -633,19 +642,27 @@ export function typed(types, fn) {
   return fn;
 }
 
-function callArgsFor(what, fn, types, raw) {
-  if (types) return convertArgs(what, raw, types);
-  checkArity(what, fn, raw.length);
+function callArgsFor(fn, types, raw, kind, a, b) {
+  if (types) return convertArgs(raw, types, kind, a, b);
+  if (raw.length < fn.length) checkArity(fn, raw.length, kind, a, b);
   return decodeArgs(raw);
 }
 
+/**
+ * What a call is, for its errors: `task NAME`, `CLASS.METHOD` or `CLASS constructor`.
+ * Made only when an error names it (a string built each call costs a noop ~2 %).
+ */
+function callName(kind, a, b) {
+  return kind === "task" ? `task ${a}` : kind === "method" ? `${a}.${b}` : `${a} constructor`;
+}
+
 /** Checks a JS function's declared parameter count against the arguments given. */
-function checkArity(what, fn, n) {
+function checkArity(fn, n, kind, a, b) {
   // fn.length counts parameters before the first default or rest one: fewer arguments
   // than that is always a mistake; more is allowed only for rest parameters, which
   // cannot be seen, so only the lower bound is checked.
   if (n < fn.length) {
-    throw new BadArgument(`${what} expects ${fn.length} arguments, got ${n}`);
+    throw new BadArgument(`${callName(kind, a, b)} expects ${fn.length} arguments, got ${n}`);
   }
 }
 
@@ -668,16 +685,10 @@ export function makeGuest(user) {
   const tasksObject = user.tasks || {};
   let state = null; // { name, cls, instance, methods } after actor-init
 
-  function guarded(f) {
-    try {
-      return f();
-    } catch (e) {
-      // The bindings take a thrown value's `payload` as the result's `err`.
-      throw { payload: failureOf(e) };
-    } finally {
-      currentArgs = new Args([]);
-    }
-  }
+  // Each export catches what its call throws: the bindings take a thrown value's
+  // `payload` as the result's `err`. (Written out in each, not as a wrapper taking a
+  // closure: a closure made per call costs an interpreted noop.)
+  const failed = (e) => ({ payload: failureOf(e) });
 
   const guest = {
     describe() {
@@ -689,19 +700,23 @@ export function makeGuest(user) {
     },
 
     runTask(name, args) {
-      return guarded(() => {
+      try {
         const fn = tasks.get(name);
         if (!fn) {
           throw new UnknownFunction(`unknown task \`${name}\` (this module has: ${[...tasks.keys()].join(", ")})`);
         }
-        currentArgs = new Args(args);
+        currentArgs = args;
         const thisArg = tasksObject[name] === fn ? tasksObject : undefined;
-        return toOutput(fn.apply(thisArg, callArgsFor(`task ${name}`, fn, fn.reefArgs, args)));
-      });
+        return toOutput(fn.apply(thisArg, callArgsFor(fn, fn.reefArgs, args, "task", name)));
+      } catch (e) {
+        throw failed(e);
+      } finally {
+        currentArgs = NO_ARGS;
+      }
     },
 
     actorInit(className, args) {
-      return guarded(() => {
+      try {
         if (state) throw new ReefError(`this instance already holds an actor (${state.name})`);
         const cls = actors.get(className);
         if (!cls) {
@@ -709,16 +724,21 @@ export function makeGuest(user) {
             `unknown actor class \`${className}\` (this module has: ${[...actors.keys()].join(", ")})`,
           );
         }
-        currentArgs = new Args(args);
+        currentArgs = args;
         const types =
           cls.args && Object.prototype.hasOwnProperty.call(cls.args, "constructor") ? cls.args.constructor : cls.reefArgs;
-        const instance = new cls(...callArgsFor(`${className} constructor`, cls, Array.isArray(types) ? types : undefined, args));
+        const callArgs = callArgsFor(cls, Array.isArray(types) ? types : undefined, args, "constructor", className);
+        const instance = new cls(...callArgs);
         state = { name: className, instance, methods: new Set(methodsOf(cls)), args: methodArgs(cls) };
-      });
+      } catch (e) {
+        throw failed(e);
+      } finally {
+        currentArgs = NO_ARGS;
+      }
     },
 
     actorCall(method, args) {
-      return guarded(() => {
+      try {
         if (!state) throw new ReefError("no actor was created in this instance");
         if (!state.methods.has(method)) {
           throw new UnknownFunction(
@@ -726,10 +746,14 @@ export function makeGuest(user) {
           );
         }
         const fn = state.instance[method];
-        currentArgs = new Args(args);
+        currentArgs = args;
         const types = state.args[method] || fn.reefArgs;
-        return toOutput(fn.apply(state.instance, callArgsFor(`${state.name}.${method}`, fn, types, args)));
-      });
+        return toOutput(fn.apply(state.instance, callArgsFor(fn, types, args, "method", state.name, method)));
+      } catch (e) {
+        throw failed(e);
+      } finally {
+        currentArgs = NO_ARGS;
+      }
     },
   };
   warmEngine(guest, [...tasks.values(), ...actors.values()]);
@@ -776,7 +800,8 @@ function warmEngine(guest, functions) {
     void fn.length, fn.reefArgs;
   }
   toOutput(null);
-  decodeArgs([]);
+  toOutput(1);
+  decodeArgs([{ tag: "inline", val: encode(1) }]);
   decode(encode({ s: "x", n: 1, big: 2 ** 40, f: float(0.5), b: true, z: null, a: [1, 2], u: new Uint8Array(2), m: new Map([[1, 2]]) }));
   try {
     guest.runTask("", []);
