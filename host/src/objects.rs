@@ -281,14 +281,15 @@ impl ObjectDirectory {
 
     /// Owner side: a task whose result `spec.return_id` is owned here was
     /// submitted; keep what it takes to run it again (see `lineage`).
-    pub fn keep_lineage(&self, spec: &TaskSpec) {
-        if !self.lineage.enabled() || !self.owns(spec.return_id) {
+    pub fn keep_lineage(&self, spec: TaskSpec) {
+        let id = spec.return_id;
+        if !self.lineage.enabled() || !self.owns(id) {
             return;
         }
         self.lineage.record(spec);
         // Freed meanwhile: the free listener may have run first.
-        if !self.store.contains(spec.return_id) {
-            self.lineage.on_freed(spec.return_id);
+        if !self.store.contains(id) {
+            self.lineage.on_freed(id);
         }
     }
 

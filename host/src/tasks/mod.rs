@@ -216,7 +216,7 @@ impl Tasks {
             });
         }
         if let Some(spec) = lineage {
-            self.objects.keep_lineage(&spec);
+            self.objects.keep_lineage(spec);
         }
         Ok(())
     }
