@@ -78,6 +78,10 @@ impl Inner {
             let entries = &self.entries;
             self.order
                 .retain(|(seq, id)| entries.get(id).is_some_and(|e| e.seq == *seq));
+            // After a burst, give back what the queue no longer needs.
+            if self.order.capacity() > 4 * self.order.len() + 4096 {
+                self.order.shrink_to(2 * self.order.len());
+            }
         }
     }
 }

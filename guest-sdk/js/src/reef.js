@@ -477,13 +477,18 @@ export class Args {
   }
 }
 
-// The running call's raw arguments (an Args is made only when asked for).
+// The running call's raw arguments; its Args is made only when asked for, then
+// kept for the rest of the call.
 const NO_ARGS = Object.freeze([]);
 let currentArgs = NO_ARGS;
+let currentArgsObject = null;
 
 /** The raw arguments of the task or method that is running. */
 export function callArgs() {
-  return new Args(currentArgs);
+  if (currentArgsObject === null || currentArgsObject.raw !== currentArgs) {
+    currentArgsObject = new Args(currentArgs);
+  }
+  return currentArgsObject;
 }
 
 /**
@@ -727,8 +732,8 @@ export function makeGuest(user) {
         currentArgs = args;
         const types =
           cls.args && Object.prototype.hasOwnProperty.call(cls.args, "constructor") ? cls.args.constructor : cls.reefArgs;
-        const callArgs = callArgsFor(cls, Array.isArray(types) ? types : undefined, args, "constructor", className);
-        const instance = new cls(...callArgs);
+        const argv = callArgsFor(cls, Array.isArray(types) ? types : undefined, args, "constructor", className);
+        const instance = new cls(...argv);
         state = { name: className, instance, methods: new Set(methodsOf(cls)), args: methodArgs(cls) };
       } catch (e) {
         throw failed(e);

@@ -47,14 +47,15 @@ pub struct ResidentRuns {
     drops: AtomicU32,
     /// The latest scan merged runs: slots not merged yet may follow.
     merging: AtomicBool,
-    /// Moving average (1/8 per drop) of a drop's CPU time, ns (thread CPU
-    /// time: a preempted drop does not count as a slow one).
+    /// Moving average (1/8 per timed drop: `times_drop`) of a drop's CPU
+    /// time, ns (thread CPU time: a preempted drop does not count as a
+    /// slow one).
     drop_ns: AtomicU64,
 }
 
 impl ResidentRuns {
-    /// Counts the drop of one of the module's instances: its turn, for
-    /// `before_drop` and `times_drop`.
+    /// Counts the drop of one of the module's instances that had a linear
+    /// memory: its turn, for `before_drop` and `times_drop`.
     pub fn next_drop(&self) -> u32 {
         self.drops.fetch_add(1, Ordering::Relaxed)
     }

@@ -60,11 +60,14 @@ impl Drop for Spent {
             return;
         };
         let resident = &self.module.resident;
-        let turn = resident.next_drop();
-        let start = ResidentRuns::times_drop(turn).then(thread_cpu_time);
+        // A store whose instance was never made (a failed instantiation)
+        // neither counts nor is timed.
+        let mut start = None;
         // A failed call's store may hold the memory of a kept instance's
         // earlier call: merging its runs is then merely early.
         if let Some(memory) = store.data().linear_memory {
+            let turn = resident.next_drop();
+            start = ResidentRuns::times_drop(turn).then(thread_cpu_time);
             resident.before_drop(turn, memory, crate::engine::KEEP_RESIDENT as u64);
         }
         drop(store);

@@ -9,7 +9,7 @@
 //! ~0.1 ms took 8.7-9.3 ms inline and 10.3-10.6 ms without.
 //!
 //! So each task function of a module keeps a moving average of the CPU time
-//! its recent calls took, and one whose average is above `INLINE_MAX` is
+//! its recent calls took (a sample of them: `RunTimes::times_call`), and one whose average is above `INLINE_MAX` is
 //! driven on the guest threads from the start (`Tasks::schedule`): it waits
 //! for its arguments and CPUs there, and a guest thread finishing one call
 //! starts the next waiting one without a hand-off through the RPC thread (64
