@@ -258,17 +258,7 @@ mod tests {
     use super::*;
 
     fn spec(id: ObjectId, args: Vec<ArgSpec>) -> TaskSpec {
-        TaskSpec {
-            return_id: id,
-            module: "m".into(),
-            function: "f".into(),
-            args,
-            options: Default::default(),
-            owner: None,
-            strategy: Default::default(),
-            hops: 0,
-            tenant: Default::default(),
-        }
+        TaskSpec::for_test(id, args)
     }
 
     fn lineage(max_bytes: u64) -> Lineage {

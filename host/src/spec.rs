@@ -82,6 +82,24 @@ pub struct TaskSpec {
     pub tenant: TenantId,
 }
 
+#[cfg(test)]
+impl TaskSpec {
+    /// Task `f` of module `m` with `args`, the defaults elsewhere (unit tests).
+    pub(crate) fn for_test(return_id: ObjectId, args: Vec<ArgSpec>) -> TaskSpec {
+        TaskSpec {
+            return_id,
+            module: "m".into(),
+            function: "f".into(),
+            args,
+            options: Default::default(),
+            owner: None,
+            strategy: Default::default(),
+            hops: 0,
+            tenant: Default::default(),
+        }
+    }
+}
+
 /// One attempt of a task: which one it is (1: the first; more after retries).
 #[derive(Clone, Debug)]
 pub struct Attempt {

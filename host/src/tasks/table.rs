@@ -234,17 +234,7 @@ mod tests {
     fn a_stopped_task_still_running_is_counted_stopped_once() {
         let metrics = Metrics::new();
         let table = TaskTable::default();
-        let spec = TaskSpec {
-            return_id: 7,
-            module: "m".into(),
-            function: "f".into(),
-            args: vec![],
-            options: Default::default(),
-            owner: None,
-            strategy: Default::default(),
-            hops: 0,
-            tenant: Default::default(),
-        };
+        let spec = TaskSpec::for_test(7, vec![]);
         let task = table.insert(&Attempt { spec, number: 1 }, metrics.task(None, "m", "f"));
         task.set_state("running");
         assert_eq!(running_gauge(&metrics), 1);
