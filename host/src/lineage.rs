@@ -71,13 +71,19 @@ struct Inner {
 }
 
 impl Inner {
+    /// Whether place `(seq, id)` in `order` is a kept entry's (not one
+    /// removed, nor an earlier entry of a result recorded again).
+    fn kept_at(entries: &FastMap<ObjectId, Entry>, seq: u64, id: ObjectId) -> bool {
+        entries.get(&id).is_some_and(|e| e.seq == seq)
+    }
+
     /// Drops the removed entries' places in `order` once they outnumber the
     /// kept entries (and some slack): amortized, each removal pays for one.
     fn compact(&mut self) {
         if self.order.len() > 2 * self.entries.len() + 1024 {
             let entries = &self.entries;
             self.order
-                .retain(|(seq, id)| entries.get(id).is_some_and(|e| e.seq == *seq));
+                .retain(|&(seq, id)| Inner::kept_at(entries, seq, id));
             // After a burst, give back what the queue no longer needs.
             if self.order.capacity() > 4 * self.order.len() + 4096 {
                 self.order.shrink_to(2 * self.order.len());
@@ -142,7 +148,7 @@ impl Lineage {
             let Some((seq, oldest)) = inner.order.pop_front() else {
                 break;
             };
-            if inner.entries.get(&oldest).is_some_and(|e| e.seq == seq) {
+            if Inner::kept_at(&inner.entries, seq, oldest) {
                 self.remove(&mut inner, oldest, true);
             }
         }

@@ -649,26 +649,21 @@ export function typed(types, fn) {
 
 function callArgsFor(fn, types, raw, kind, a, b) {
   if (types) return convertArgs(raw, types, kind, a, b);
-  if (raw.length < fn.length) checkArity(fn, raw.length, kind, a, b);
+  // fn.length counts parameters before the first default or rest one: fewer arguments
+  // than that is always a mistake; more is allowed only for rest parameters, which
+  // cannot be seen, so only the lower bound is checked.
+  if (raw.length < fn.length) {
+    throw new BadArgument(`${callName(kind, a, b)} expects ${fn.length} arguments, got ${raw.length}`);
+  }
   return decodeArgs(raw);
 }
 
 /**
  * What a call is, for its errors: `task NAME`, `CLASS.METHOD` or `CLASS constructor`.
- * Made only when an error names it (a string built each call costs a noop ~2 %).
+ * Made only when an error names it, not on every call.
  */
 function callName(kind, a, b) {
   return kind === "task" ? `task ${a}` : kind === "method" ? `${a}.${b}` : `${a} constructor`;
-}
-
-/** Checks a JS function's declared parameter count against the arguments given. */
-function checkArity(fn, n, kind, a, b) {
-  // fn.length counts parameters before the first default or rest one: fewer arguments
-  // than that is always a mistake; more is allowed only for rest parameters, which
-  // cannot be seen, so only the lower bound is checked.
-  if (n < fn.length) {
-    throw new BadArgument(`${callName(kind, a, b)} expects ${fn.length} arguments, got ${n}`);
-  }
 }
 
 // ---------------------------------------------------------------------------

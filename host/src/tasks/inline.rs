@@ -9,8 +9,8 @@
 //! ~0.1 ms took 8.7-9.3 ms inline and 10.3-10.6 ms without.
 //!
 //! So each task function of a module keeps a moving average of the CPU time
-//! its recent calls took (a sample of them: `RunTimes::times_call`), and one whose average is above `INLINE_MAX` is
-//! driven on the guest threads from the start (`Tasks::schedule`): it waits
+//! its recent calls took (a sample of them: `RunTimes::times_call`), and one
+//! whose average is above `INLINE_MAX` is driven on the guest threads from the start (`Tasks::schedule`): it waits
 //! for its arguments and CPUs there, and a guest thread finishing one call
 //! starts the next waiting one without a hand-off through the RPC thread (64
 //! sums of 16 MiB: 52-54 ms -> 45-46 ms). A function not seen yet starts
@@ -130,10 +130,9 @@ impl RunTimes {
     /// Whether to time the call of `function` about to start (see
     /// `CALL_SAMPLE`); never for a function the module does not have.
     pub fn times_call(&self, function: &str) -> bool {
-        self.by_function.get(function).is_some_and(|f| {
-            let n = f.calls.fetch_add(1, Ordering::Relaxed);
-            n < CALLS_TIMED_FIRST || n.is_multiple_of(CALL_SAMPLE)
-        })
+        self.by_function
+            .get(function)
+            .is_some_and(|f| sampled(&f.calls, CALLS_TIMED_FIRST, CALL_SAMPLE))
     }
 
     /// A call of `function` took `took` of CPU time.
@@ -146,9 +145,7 @@ impl RunTimes {
     /// Whether to time the instantiation about to be made (one in
     /// `INSTANTIATE_SAMPLE`, the first one included).
     pub fn times_instantiation(&self) -> bool {
-        self.instantiations
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(INSTANTIATE_SAMPLE)
+        sampled(&self.instantiations, 1, INSTANTIATE_SAMPLE)
     }
 
     /// Making an instance took `took` of CPU time.
@@ -160,6 +157,13 @@ impl RunTimes {
     pub fn instantiate_time(&self) -> Duration {
         Duration::from_micros(self.instantiate.load(Ordering::Relaxed).into())
     }
+}
+
+/// Counts one more event on `count`: whether it is sampled (the first
+/// `first`, then one in `every`).
+fn sampled(count: &AtomicU32, first: u32, every: u32) -> bool {
+    let n = count.fetch_add(1, Ordering::Relaxed);
+    n < first || n.is_multiple_of(every)
 }
 
 fn add_sample(avg: &AtomicU32, took: Duration) {
