@@ -211,24 +211,21 @@ impl LogDir {
 
     /// The writer of a task attempt's output (its return id), `tenant`'s.
     pub fn task(self: &Arc<Self>, return_id: u64, tenant: &TenantId) -> CallLog {
-        self.note_tenant(Key::Task(return_id), tenant);
-        self.begin(Key::Task(return_id), return_id)
+        self.begin(Key::Task(return_id), tenant, return_id)
     }
 
     /// The writer of an actor call's output, appended to the actor's log.
     pub fn actor_call(self: &Arc<Self>, actor: u64, tenant: &TenantId, return_id: u64) -> CallLog {
-        self.note_tenant(Key::Actor(actor), tenant);
-        self.begin(Key::Actor(actor), return_id)
+        self.begin(Key::Actor(actor), tenant, return_id)
     }
 
     /// The writer of an actor's constructor output.
     pub fn actor_init(self: &Arc<Self>, actor: u64, tenant: &TenantId) -> CallLog {
-        self.note_tenant(Key::Actor(actor), tenant);
-        self.begin(Key::Actor(actor), actor)
+        self.begin(Key::Actor(actor), tenant, actor)
     }
 
-    fn note_tenant(&self, key: Key, tenant: &TenantId) {
-        let mut inner = self.inner.lock().unwrap();
+    /// Notes whose stream `key` is (under the lock `begin` holds).
+    fn note_tenant(inner: &mut Inner, key: Key, tenant: &TenantId) {
         let stream = inner.streams.entry(key).or_default();
         if stream.tenant.as_ref() != Some(tenant) {
             // A stream is one task's or one actor's: its tenant never changes.
@@ -260,8 +257,11 @@ impl LogDir {
         }
     }
 
-    fn begin(self: &Arc<Self>, key: Key, call: u64) -> CallLog {
+    /// Starts call `call`'s output in `tenant`'s stream `key` (one lock a call
+    /// to start, one to end: every task takes both).
+    fn begin(self: &Arc<Self>, key: Key, tenant: &TenantId, call: u64) -> CallLog {
         let mut inner = self.inner.lock().unwrap();
+        Self::note_tenant(&mut inner, key, tenant);
         let stream = inner.streams.entry(key).or_default();
         stream.writing = true;
         stream.ended = false;
@@ -350,10 +350,12 @@ impl LogDir {
         (self.file_name(key, n), over)
     }
 
-    fn finished(&self, key: Key, call: u64) {
+    /// Ends call `call`'s output in stream `key`; whether the directory now
+    /// holds too many files.
+    fn finished(&self, key: Key, call: u64) -> bool {
         let mut inner = self.inner.lock().unwrap();
         let Some(stream) = inner.streams.get_mut(&key) else {
-            return;
+            return inner.files > MAX_FILES;
         };
         stream.writing = false;
         if matches!(key, Key::Task(_)) {
@@ -367,6 +369,7 @@ impl LogDir {
         if let Some(span) = inner.calls.get_mut(&call) {
             span.end = Some(end);
         }
+        inner.files > MAX_FILES
     }
 
     /// Deletes the oldest segments not being written while the directory is
@@ -674,16 +677,9 @@ impl CallLog {
         }
         self.flush();
         self.file = None;
-        self.dir.finished(self.key, self.call);
-        if self.dir.files_over() {
+        if self.dir.finished(self.key, self.call) {
             self.dir.evict();
         }
-    }
-}
-
-impl LogDir {
-    fn files_over(&self) -> bool {
-        self.inner.lock().unwrap().files > MAX_FILES
     }
 }
 
