@@ -224,20 +224,6 @@ impl LogDir {
         self.begin(Key::Actor(actor), tenant, actor)
     }
 
-    /// Notes whose stream `key` is (under the lock `begin` holds).
-    fn note_tenant(inner: &mut Inner, key: Key, tenant: &TenantId) {
-        let stream = inner.streams.entry(key).or_default();
-        if stream.tenant.as_ref() != Some(tenant) {
-            // A stream is one task's or one actor's: its tenant never changes.
-            let had = stream.segments.iter().map(|s| s.len).sum::<u64>();
-            let old = stream.tenant.replace(tenant.clone());
-            if let Some(old) = old {
-                inner.sub_tenant_bytes(&old, had);
-                inner.add_tenant_bytes(tenant, had);
-            }
-        }
-    }
-
     /// The tenant of actor `actor` whose log is here.
     pub fn actor_tenant(&self, actor: u64) -> Option<TenantId> {
         let inner = self.inner.lock().unwrap();
@@ -257,15 +243,28 @@ impl LogDir {
         }
     }
 
-    /// Starts call `call`'s output in `tenant`'s stream `key` (one lock a call
-    /// to start, one to end: every task takes both).
+    /// Starts call `call`'s output in `tenant`'s stream `key`, noting the
+    /// stream's tenant (one lock a call to start, one to end: every task
+    /// takes both).
     fn begin(self: &Arc<Self>, key: Key, tenant: &TenantId, call: u64) -> CallLog {
         let mut inner = self.inner.lock().unwrap();
-        Self::note_tenant(&mut inner, key, tenant);
         let stream = inner.streams.entry(key).or_default();
+        // A stream is one task's or one actor's: its tenant never changes
+        // (an actor's first call notes it; its bytes then move to it).
+        let moved = match &stream.tenant {
+            Some(t) if t == tenant => None,
+            _ => {
+                let had = stream.segments.iter().map(|s| s.len).sum::<u64>();
+                stream.tenant.replace(tenant.clone()).map(|old| (old, had))
+            }
+        };
         stream.writing = true;
         stream.ended = false;
         let start = stream.end;
+        if let Some((old, had)) = moved {
+            inner.sub_tenant_bytes(&old, had);
+            inner.add_tenant_bytes(tenant, had);
+        }
         if key != Key::Actor(call) {
             // An actor's constructor is read with the actor's log only.
             if inner

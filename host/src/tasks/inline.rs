@@ -8,17 +8,17 @@
 //! 3.3 ms when every task started inline, 2.5-2.8 ms when none did; 64 sums of
 //! ~0.1 ms took 8.7-9.3 ms inline and 10.3-10.6 ms without.
 //!
-//! So each task function of a module keeps a moving average of the CPU time
-//! its recent calls took (a sample of them: `RunTimes::times_call`), and one
-//! whose average is above `INLINE_MAX` is driven on the guest threads from the start (`Tasks::schedule`): it waits
-//! for its arguments and CPUs there, and a guest thread finishing one call
-//! starts the next waiting one without a hand-off through the RPC thread (64
-//! sums of 16 MiB: 52-54 ms -> 45-46 ms). A function not seen yet starts
-//! inline. CPU time (the thread's CPU clock around each poll), not wall time:
-//! on a node busy enough that calls wait for a core, wall time took trivial
-//! tasks for long ones and sent a flood of them to the guest threads, where
-//! each waited behind the others' first polls (another tenant's p99 round
-//! trip under that flood: 27-36 ms instead of 3-5 ms).
+//! So each task function of a module keeps a moving average of the CPU time its
+//! recent calls took (a sample of them: `RunTimes::times_call`), and one whose
+//! average is above `INLINE_MAX` is driven on the guest threads from the start
+//! (`Tasks::schedule`): it waits for its arguments and CPUs there, and a guest
+//! thread finishing one call starts the next waiting one without a hand-off
+//! through the RPC thread (64 sums of 16 MiB: 52-54 ms -> 45-46 ms). A function
+//! not seen yet starts inline. CPU time (the thread's CPU clock around each
+//! poll), not wall time: on a node busy enough that calls wait for a core, wall
+//! time took trivial tasks for long ones and sent a flood of them to the guest
+//! threads, where each waited behind the others' first polls (another tenant's
+//! p99 round trip under that flood: 27-36 ms instead of 3-5 ms).
 //!
 //! Nor does a call start inline while more calls of its tenant wait for CPUs
 //! in a pool that other tenants' calls were granted in the last 100 ms
