@@ -331,3 +331,42 @@ async fn module_listings_and_the_dashboard_are_scoped() {
     let (status, body) = dashboard_get(port, "/api/tasks", "not-a-token");
     assert_eq!(status, 401, "{body}");
 }
+
+/// What the node remembers of finished work is kept per tenant: B's flood of
+/// more tasks than the node keeps of one tenant (10,000) pushes none of A's
+/// out. A still lists its finished task and reads its log (both were gone
+/// when the node kept the last 10,000 tasks of all tenants together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_flood_keeps_a_tenants_history_and_logs() {
+    let tenants = TwoTenants::on_head(&[]);
+    let a = tenants.head.connect_as(&tenants.token_a).await;
+    let b = tenants.head.connect_as(&tenants.token_b).await;
+    let m_a = a.register_file(guest("bad")).await.unwrap();
+    let task_a = a.task(&m_a, "print").submit().unwrap();
+    a.get_bytes(&task_a).await.unwrap();
+
+    let m_b = b.register_file(guest("bad")).await.unwrap();
+    let flood: Vec<_> = (0..21_000)
+        .map(|_| b.task(&m_b, "print").submit().unwrap())
+        .collect();
+    b.get_many::<()>(&flood).await.unwrap();
+
+    let tasks = a.list_tasks(&ListOptions::new()).await.unwrap();
+    let ids: Vec<u64> = tasks.rows.iter().map(|t| t.task_id).collect();
+    assert_eq!(ids, [task_a.id()], "{tasks:?}");
+    let logs = a.logs(&task_a).await.unwrap();
+    assert_eq!(logs.stdout, "hello stdout\n", "{logs:?}");
+    let out = tenants
+        .head
+        .cli_with(&["logs", &hex(task_a.id())], &tenants.token_a);
+    assert!(text(&out).contains("hello stdout"), "{}", text(&out));
+
+    // B's own listing: its newest tasks, none of A's.
+    let listed = b
+        .list_tasks(&ListOptions::new().limit(10))
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(listed.len(), 10, "{listed:?}");
+    assert!(listed.iter().all(|t| t.tenant == "team-b"), "{listed:?}");
+}

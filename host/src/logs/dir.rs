@@ -2,7 +2,8 @@
 //! `<data-dir>/logs`, cut into segment files, with a cap per call, one per
 //! tenant (`host tenant add|set --max-log-bytes`: the tenant's own oldest
 //! segments are deleted first, never another tenant's) and one for the
-//! whole directory (the oldest segments are deleted first).
+//! whole directory, in bytes and in files (the tenant holding the most
+//! gives its oldest segments first).
 //!
 //! Offsets are positions in a stream (every segment it ever had, deleted
 //! ones included), so a reader's `next_offset` stays valid while older
@@ -224,10 +225,15 @@ impl LogDir {
         self.begin(Key::Actor(actor), tenant, actor)
     }
 
-    /// The tenant of actor `actor` whose log is here.
-    pub fn actor_tenant(&self, actor: u64) -> Option<TenantId> {
+    /// Whose log `owner`'s stream is, while the stream is here (a task that
+    /// wrote nothing has none).
+    pub fn tenant_of(&self, owner: LogOwner) -> Option<TenantId> {
+        let key = match owner {
+            LogOwner::Task(task) => Key::Task(task),
+            LogOwner::Actor(actor) => Key::Actor(actor),
+        };
         let inner = self.inner.lock().unwrap();
-        inner.streams.get(&Key::Actor(actor))?.tenant.clone()
+        inner.streams.get(&key)?.tenant.clone()
     }
 
     /// The actor ended: followers of its log stop once they read it all.
@@ -371,8 +377,10 @@ impl LogDir {
         inner.files > MAX_FILES
     }
 
-    /// Deletes the oldest segments not being written while the directory is
-    /// over its cap or holds too many files.
+    /// Deletes segments not being written while the directory is over its
+    /// cap or holds too many files: the tenant holding the most (files when
+    /// there are too many, else bytes) gives its oldest first, so one
+    /// tenant's flood of logs deletes its own before anyone else's.
     fn evict(&self) {
         let cap = self.limits.node_bytes;
         let over = |dir: &LogDir, files: usize| {
@@ -383,9 +391,41 @@ impl LogDir {
             return;
         }
         let target = (cap as f64 * EVICT_TO) as u64;
-        self.delete_oldest(&mut inner, None, |dir, inner| {
-            dir.total.load(Ordering::Relaxed) <= target && inner.files <= MAX_FILES * 9 / 10
-        });
+        let files_target = MAX_FILES * 9 / 10;
+        // Each tenant's deletable segments, oldest first, and what it holds.
+        let mut holders: FastMap<Option<TenantId>, Holder> = FastMap::default();
+        for (key, stream) in &inner.streams {
+            let holder = holders.entry(stream.tenant.clone()).or_default();
+            holder.files += stream.segments.len();
+            holder.bytes += stream.segments.iter().map(|seg| seg.len).sum::<u64>();
+            holder
+                .deletable
+                .extend(deletable(stream).map(|seq| (seq, *key)));
+        }
+        for holder in holders.values_mut() {
+            holder
+                .deletable
+                .make_contiguous()
+                .sort_unstable_by_key(|c| c.0);
+        }
+        loop {
+            let by_files = inner.files > files_target;
+            if !by_files && self.total.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            let largest = holders
+                .values_mut()
+                .filter(|h| !h.deletable.is_empty())
+                .max_by_key(|h| if by_files { h.files as u64 } else { h.bytes });
+            let Some(holder) = largest else {
+                break;
+            };
+            let (_, key) = holder.deletable.pop_front().expect("not empty");
+            if let Some(len) = self.delete_first_segment(&mut inner, key) {
+                holder.files -= 1;
+                holder.bytes = holder.bytes.saturating_sub(len);
+            }
+        }
     }
 
     /// Deletes `tenant`'s oldest segments not being written (no other
@@ -397,61 +437,51 @@ impl LogDir {
         if under(&inner) {
             return;
         }
-        self.delete_oldest(&mut inner, Some(tenant), |_, inner| under(inner));
+        self.delete_oldest(&mut inner, tenant, under);
     }
 
-    /// Deletes the oldest segments (of `tenant`'s streams only, when given)
-    /// that no call is writing, until `enough`.
-    fn delete_oldest(
-        &self,
-        inner: &mut Inner,
-        tenant: Option<&TenantId>,
-        enough: impl Fn(&LogDir, &Inner) -> bool,
-    ) {
+    /// Deletes the oldest segments of `tenant`'s streams that no call is
+    /// writing, until `enough`.
+    fn delete_oldest(&self, inner: &mut Inner, tenant: &TenantId, enough: impl Fn(&Inner) -> bool) {
         // Oldest first: (seq, key).
         let mut candidates: Vec<(u64, Key)> = inner
             .streams
             .iter()
-            .filter(|(_, s)| tenant.is_none() || s.tenant.as_ref() == tenant)
-            .flat_map(|(key, s)| {
-                let keep_last = s.writing;
-                let count = s.segments.len() - usize::from(keep_last && !s.segments.is_empty());
-                s.segments
-                    .iter()
-                    .take(count)
-                    .map(move |seg| (seg.seq, *key))
-            })
+            .filter(|(_, s)| s.tenant.as_ref() == Some(tenant))
+            .flat_map(|(key, s)| deletable(s).map(move |seq| (seq, *key)))
             .collect();
         candidates.sort_unstable_by_key(|c| c.0);
         for (_, key) in candidates {
-            if enough(self, inner) {
+            if enough(inner) {
                 break;
             }
-            let Some(stream) = inner.streams.get_mut(&key) else {
-                continue;
-            };
-            let Some(seg) = stream.segments.pop_front() else {
-                continue;
-            };
-            let owner = stream.tenant.clone();
-            let path = self.file_name(key, seg.n);
-            let gone = stream.segments.is_empty() && stream.ended;
-            if gone {
-                inner.streams.remove(&key);
-            }
-            inner.files -= 1;
-            if let Some(owner) = owner {
-                inner.sub_tenant_bytes(&owner, seg.len);
-            }
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(seg.len);
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!("deleting log file {}: {e}", path.display());
-            }
-            self.total.fetch_sub(
-                size.min(self.total.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
+            self.delete_first_segment(inner, key);
         }
+    }
+
+    /// Deletes the first segment of stream `key` (the stream too when that
+    /// was its last and it ended); the segment's length.
+    fn delete_first_segment(&self, inner: &mut Inner, key: Key) -> Option<u64> {
+        let stream = inner.streams.get_mut(&key)?;
+        let seg = stream.segments.pop_front()?;
+        let owner = stream.tenant.clone();
+        let path = self.file_name(key, seg.n);
+        if stream.segments.is_empty() && stream.ended {
+            inner.streams.remove(&key);
+        }
+        inner.files -= 1;
+        if let Some(owner) = owner {
+            inner.sub_tenant_bytes(&owner, seg.len);
+        }
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(seg.len);
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!("deleting log file {}: {e}", path.display());
+        }
+        self.total.fetch_sub(
+            size.min(self.total.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        Some(seg.len)
     }
 
     /// Whose log `id` is on this node: the task's (its return id) or the
@@ -699,6 +729,23 @@ pub fn no_logs(id: u64) -> ReefError {
     )
 }
 
+/// The segments of `stream` a deletion may take, by sequence number: all
+/// but the one a call is writing.
+fn deletable(stream: &StreamState) -> impl Iterator<Item = u64> + '_ {
+    let writing = usize::from(stream.writing && !stream.segments.is_empty());
+    let count = stream.segments.len() - writing;
+    stream.segments.iter().take(count).map(|seg| seg.seq)
+}
+
+/// What one tenant holds in the directory, for the node cap's eviction.
+#[derive(Default)]
+struct Holder {
+    files: usize,
+    bytes: u64,
+    /// Its segments no call is writing, oldest first: (seq, stream).
+    deletable: VecDeque<(u64, Key)>,
+}
+
 /// Reads a whole call's log into the three outputs a driver's `logs` gets
 /// (bounded by the call cap, so never more than that in memory).
 pub fn whole_call(dir: &LogDir, id: u64) -> ReefResult<Option<Vec<(Stream, String)>>> {
@@ -774,6 +821,44 @@ mod tests {
         assert_eq!(last.lines.len(), 1);
         let files = std::fs::read_dir(d.path()).unwrap().count();
         assert!(files <= 10, "{files} files");
+    }
+
+    #[test]
+    fn at_the_node_cap_the_tenant_holding_most_gives_first() {
+        let (_tmp, d) = dir(LogLimits {
+            call_bytes: 1 << 20,
+            node_bytes: 100_000,
+        });
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        // A's logs are the directory's oldest; B (no cap of its own) fills it.
+        for id in 0..3u64 {
+            let mut log = d.task(id, &a);
+            log.write(Stream::Stdout, &[b'a'; 10_000]);
+            log.finish();
+        }
+        for id in 100..150u64 {
+            let mut log = d.task(id, &b);
+            log.write(Stream::Stdout, &[b'b'; 10_000]);
+            log.finish();
+        }
+        assert!(d.total_bytes() <= 100_000, "{}", d.total_bytes());
+        for id in 0..3u64 {
+            let page = d.read(id, Target::Any, 0, 1 << 20).unwrap();
+            assert_eq!(page.lines.len(), 1, "A's log {id} was deleted");
+        }
+        let gone = d.read(100, Target::Any, 0, 1 << 20).unwrap();
+        assert!(gone.lines.is_empty() && gone.skipped > 0, "{gone:?}");
+        let kept = d.read(149, Target::Any, 0, 1 << 20).unwrap();
+        assert_eq!(kept.lines.len(), 1);
+        // Once B holds less than A, A's oldest go too.
+        for id in 3..10u64 {
+            let mut log = d.task(id, &a);
+            log.write(Stream::Stdout, &[b'a'; 10_000]);
+            log.finish();
+        }
+        assert!(d.total_bytes() <= 100_000, "{}", d.total_bytes());
+        let first = d.read(0, Target::Any, 0, 1 << 20).unwrap();
+        assert!(first.lines.is_empty(), "{first:?}");
     }
 
     #[test]

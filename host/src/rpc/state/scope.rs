@@ -81,30 +81,27 @@ impl Viewer {
     }
 
     /// Whether the caller may read the log of `id` held by `node`: the log
-    /// of a task or an actor (or one of its calls) of the caller's tenant.
-    /// A log whose owner this node no longer knows (a task gone from its
-    /// bounded history) is the admin's only.
+    /// of a task or an actor (or one of its calls) of the caller's tenant,
+    /// as the log's stream records it (or, for a task that wrote nothing and
+    /// so has no stream, its row: live, or in its tenant's bounded history).
+    /// A log whose owner this node no longer knows is the admin's only.
     pub fn may_read_logs(&self, node: &Node, id: u64, target: Target) -> bool {
         if self.tenant.is_none() {
             return true;
         }
-        match node.logs.owner(id, target) {
-            Some(LogOwner::Task(task)) => {
+        let Some(owner) = node.logs.owner(id, target) else {
+            return false;
+        };
+        let tenant = node.logs.tenant_of(owner).or_else(|| match owner {
+            LogOwner::Task(task) => {
                 let live = node.tasks.table().rows();
                 let live = live.into_iter().find(|t| t.return_id == task);
-                let tenant = live.map(|t| t.tenant).or_else(|| {
-                    let done = node.tasks.history().rows();
-                    let done = done.into_iter().rev().find(|t| t.return_id == task);
-                    done.map(|t| t.tenant)
-                });
-                tenant.is_some_and(|t| self.sees_tenant(&t))
+                live.map(|t| t.tenant)
+                    .or_else(|| node.tasks.history().tenant_of(task))
             }
-            Some(LogOwner::Actor(actor)) => node
-                .logs
-                .actor_tenant(actor)
-                .is_some_and(|t| self.sees_tenant(&t)),
-            None => false,
-        }
+            LogOwner::Actor(_) => None,
+        });
+        tenant.is_some_and(|t| self.sees_tenant(&t))
     }
 }
 
