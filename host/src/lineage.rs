@@ -10,9 +10,10 @@
 //!
 //! Memory is bounded twice: an entry goes when its result is freed and no
 //! kept entry depends on it, and all entries together stay under a
-//! node-wide cap of bytes (`--lineage-bytes`), the oldest evicted first
-//! (`reef_lineage_evicted`). A result whose entry was evicted cannot be
-//! rebuilt and says so.
+//! node-wide cap of bytes (`--lineage-bytes`): past it the tenant keeping
+//! the most bytes loses its oldest entries first (`reef_lineage_evicted`),
+//! so one tenant's flood of tasks evicts its own lineage before another's.
+//! A result whose entry was evicted cannot be rebuilt and says so.
 
 use crate::fastmap::{FastMap, FastSet};
 use std::collections::VecDeque;
@@ -20,6 +21,7 @@ use std::sync::Mutex;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use reef_core::TenantId;
 
 use crate::config::LineageLimits;
 use crate::error::{ErrorCode, ReefError};
@@ -56,14 +58,23 @@ struct Entry {
     freed: bool,
 }
 
+/// One tenant's entries, for eviction.
+#[derive(Default)]
+struct TenantEntries {
+    /// Its entries in the order they were kept, oldest first, as (seq, id).
+    /// An entry removed stays here until it reaches the front or the queue
+    /// is compacted (`compact`): a removal in a sorted map was ~5 % of the
+    /// RPC thread's CPU under a flood of trivial tasks.
+    order: VecDeque<(u64, ObjectId)>,
+    entries: usize,
+    bytes: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     entries: FastMap<ObjectId, Entry>,
-    /// Entries in the order they were kept, oldest first, as (seq, id). An
-    /// entry removed stays here until it reaches the front or the queue is
-    /// compacted (`compact`): a removal in a sorted map was ~5 % of the RPC
-    /// thread's CPU under a flood of trivial tasks.
-    order: VecDeque<(u64, ObjectId)>,
+    /// The entries of each tenant with any.
+    tenants: FastMap<TenantId, TenantEntries>,
     next_seq: u64,
     bytes: u64,
     /// Results that still exist but whose entry was evicted (for the error).
@@ -77,18 +88,32 @@ impl Inner {
         entries.get(&id).is_some_and(|e| e.seq == seq)
     }
 
-    /// Drops the removed entries' places in `order` once they outnumber the
-    /// kept entries (and some slack): amortized, each removal pays for one.
-    fn compact(&mut self) {
-        if self.order.len() > 2 * self.entries.len() + 1024 {
+    /// Drops the removed entries' places in `tenant`'s order once they
+    /// outnumber its kept entries (and some slack): amortized, each removal
+    /// pays for one. A tenant left with no entry goes.
+    fn compact(&mut self, tenant: &TenantId) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        if t.entries == 0 {
+            self.tenants.remove(tenant);
+            return;
+        }
+        if t.order.len() > 2 * t.entries + 1024 {
             let entries = &self.entries;
-            self.order
+            t.order
                 .retain(|&(seq, id)| Inner::kept_at(entries, seq, id));
             // After a burst, give back what the queue no longer needs.
-            if self.order.capacity() > 4 * self.order.len() + 4096 {
-                self.order.shrink_to(2 * self.order.len());
+            if t.order.capacity() > 4 * t.order.len() + 4096 {
+                t.order.shrink_to(2 * t.order.len());
             }
         }
+    }
+
+    /// The tenant keeping the most bytes.
+    fn largest(&self) -> Option<TenantId> {
+        let (tenant, _) = self.tenants.iter().max_by_key(|(_, t)| t.bytes)?;
+        Some(tenant.clone())
     }
 }
 
@@ -131,7 +156,13 @@ impl Lineage {
         let bytes = spec_bytes(&spec);
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        inner.order.push_back((seq, id));
+        let tenant = match inner.tenants.get_mut(&spec.tenant) {
+            Some(t) => t,
+            None => inner.tenants.entry(spec.tenant.clone()).or_default(),
+        };
+        tenant.order.push_back((seq, id));
+        tenant.entries += 1;
+        tenant.bytes += bytes;
         inner.bytes += bytes;
         inner.entries.insert(
             id,
@@ -145,11 +176,20 @@ impl Lineage {
             },
         );
         while inner.bytes > self.limits.max_bytes {
-            let Some((seq, oldest)) = inner.order.pop_front() else {
+            let Some(largest) = inner.largest() else {
                 break;
             };
-            if Inner::kept_at(&inner.entries, seq, oldest) {
-                self.remove(&mut inner, oldest, true);
+            let oldest = inner
+                .tenants
+                .get_mut(&largest)
+                .and_then(|t| t.order.pop_front());
+            match oldest {
+                Some((seq, oldest)) if Inner::kept_at(&inner.entries, seq, oldest) => {
+                    self.remove(&mut inner, oldest, true)
+                }
+                Some(_) => {}
+                // Bytes with no place in the order cannot be: stop rather than spin.
+                None => break,
             }
         }
         self.update_gauges(&inner);
@@ -224,6 +264,14 @@ impl Lineage {
                 continue;
             };
             inner.bytes -= e.bytes;
+            let compact = inner.tenants.get_mut(&e.spec.tenant).is_some_and(|t| {
+                t.entries -= 1;
+                t.bytes -= e.bytes;
+                t.entries == 0 || t.order.len() > 2 * t.entries + 1024
+            });
+            if compact {
+                inner.compact(&e.spec.tenant);
+            }
             if evicting && !e.freed {
                 inner.evicted.insert(id);
                 self.metrics.evicted.inc();
@@ -237,7 +285,6 @@ impl Lineage {
                 }
             }
         }
-        inner.compact();
     }
 
     fn update_gauges(&self, inner: &Inner) {
@@ -299,12 +346,44 @@ mod tests {
         }
         let inner = l.inner.lock().unwrap();
         assert_eq!(inner.entries.len(), 1);
-        assert!(
-            inner.order.len() <= 2 + 1024,
-            "{} places kept",
-            inner.order.len()
-        );
-        assert_eq!(inner.order.front().map(|(_, id)| *id), Some(1));
+        let order = &inner.tenants[&TenantId::default()].order;
+        assert!(order.len() <= 2 + 1024, "{} places kept", order.len());
+        assert_eq!(order.front().map(|(_, id)| *id), Some(1));
+        drop(inner);
+        l.on_freed(1);
+        assert!(l.inner.lock().unwrap().tenants.is_empty());
+    }
+
+    #[test]
+    fn past_the_cap_the_tenant_keeping_most_loses_its_oldest_first() {
+        let one = spec_bytes(&spec(1, vec![]));
+        let l = lineage(10 * one);
+        let of = |id, tenant: &str| {
+            let mut s = spec(id, vec![]);
+            s.tenant = TenantId::new(tenant);
+            s
+        };
+        // A's entries are the oldest; B's flood evicts its own.
+        for id in 1..=3 {
+            l.record(of(id, "a"));
+        }
+        for id in 100..200 {
+            l.record(of(id, "b"));
+        }
+        assert_eq!(l.usage(), (10, 10 * one));
+        for id in 1..=3 {
+            assert!(l.take_for_rebuild(id, "x").is_ok(), "A's {id} was evicted");
+        }
+        let e = l.take_for_rebuild(100, "x").unwrap_err();
+        assert!(e.message.contains("lineage evicted"), "{e}");
+        assert!(l.take_for_rebuild(199, "x").is_ok());
+        // A keeping more than B: A's oldest go.
+        for id in 4..=12 {
+            l.record(of(id, "a"));
+        }
+        assert!(l.take_for_rebuild(1, "x").is_err());
+        assert!(l.take_for_rebuild(12, "x").is_ok());
+        assert_eq!(l.usage().1, 10 * one);
     }
 
     #[test]

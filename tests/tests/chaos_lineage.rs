@@ -1,7 +1,8 @@
 //! Lineage reconstruction against real `host` processes: an object made by
 //! a task from another task's object, both on worker nodes that are then
 //! SIGKILLed, is rebuilt by its owner running both tasks again; one whose
-//! task allows no retry fails with OBJECT_LOST saying why.
+//! task allows no retry fails with OBJECT_LOST saying why; another tenant's
+//! flood past the lineage cap evicts its own lineage, not a tenant's.
 
 use std::time::{Duration, Instant};
 
@@ -138,4 +139,75 @@ async fn an_object_is_rebuilt_through_two_levels_of_lineage() {
         e.message.contains("reconstruction attempts exhausted"),
         "{e}"
     );
+}
+
+/// The lineage a node keeps is capped (`--lineage-bytes`), and past the cap
+/// the tenant keeping the most loses its oldest entries first: tenant B's
+/// flood of tasks (whose results it holds) evicts B's own lineage, and A's
+/// object, older than all of B's, is still rebuilt when the worker holding
+/// it dies.
+#[tokio::test]
+async fn another_tenants_flood_does_not_evict_a_tenants_lineage() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let timeout = NODE_TIMEOUT.as_millis().to_string();
+    let head = HostProcess::start(
+        dirs[0].path(),
+        &[
+            "--heartbeat-ms",
+            "200",
+            "--node-timeout-ms",
+            timeout.as_str(),
+            "--lineage-bytes",
+            "64KiB",
+        ],
+    );
+    let mut worker = HostProcess::start_worker(dirs[1].path(), &head, &[]);
+    let token_a = head.add_tenant("team-a", dirs[2].path(), &[]);
+    let token_b = head.add_tenant("team-b", dirs[2].path(), &[]);
+    let a = head.connect_as(&token_a).await;
+    let b = head.connect_as(&token_b).await;
+    let m_a = a.register_file(guest("dag")).await.unwrap();
+    let m_b = b.register_file(guest("dag")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let worker_id = loop {
+        let nodes = node_ids(&a).await;
+        if nodes.len() == 2 {
+            break id_of(&nodes, &worker);
+        }
+        assert!(Instant::now() < deadline, "{nodes:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // A's object, on the worker only; its lineage on the head (its owner).
+    let range = a
+        .task(&m_a, "make_range")
+        .arg(N)
+        .strategy(prefer(&worker_id))
+        .submit()
+        .unwrap();
+    a.wait(
+        std::slice::from_ref(&range),
+        1,
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    // B's flood: far more lineage than the cap, every result held.
+    let flood: Vec<ObjectRef> = (0..2_000)
+        .map(|i| {
+            b.task(&m_b, "combine")
+                .arg(i as f64)
+                .arg(1.0)
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    let sums: Vec<f64> = b.get_many(&flood).await.unwrap();
+    assert_eq!(sums[1999], 2000.0);
+
+    worker.kill().unwrap();
+    wait_dead(&a, &[&worker]).await;
+    let values = f64s(&a, &range).await.unwrap();
+    assert_eq!(values.len(), N as usize);
+    assert!(values.iter().enumerate().all(|(i, v)| *v == i as f64));
 }
