@@ -29,7 +29,8 @@ const SEGMENT_BYTES: u64 = 16 << 20;
 /// Most segment files kept (many small task logs are bounded by this).
 const MAX_FILES: usize = 20_000;
 /// Calls whose place in a stream is remembered (older calls of an actor
-/// are then read as part of the actor's log only).
+/// are then read as part of the actor's log only); past it the tenant with
+/// the most calls indexed loses its oldest first.
 const INDEX_CALLS: usize = 100_000;
 /// Deleting stops once the directory is this fraction of its cap.
 const EVICT_TO: f64 = 0.9;
@@ -119,7 +120,8 @@ struct Span {
 struct Inner {
     streams: FastMap<Key, StreamState>,
     calls: FastMap<u64, Span>,
-    call_order: VecDeque<u64>,
+    /// The calls in `calls`, each tenant's oldest first.
+    call_orders: FastMap<TenantId, VecDeque<u64>>,
     files: usize,
     next_seq: u64,
     /// Bytes of the segments of each tenant's streams (tenants with any).
@@ -127,6 +129,20 @@ struct Inner {
 }
 
 impl Inner {
+    /// Forgets the oldest indexed call of the tenant with the most.
+    fn forget_oldest_call(&mut self) {
+        let Some((tenant, order)) = self.call_orders.iter_mut().max_by_key(|(_, o)| o.len()) else {
+            return;
+        };
+        if let Some(old) = order.pop_front() {
+            self.calls.remove(&old);
+        }
+        if order.is_empty() {
+            let tenant = tenant.clone();
+            self.call_orders.remove(&tenant);
+        }
+    }
+
     fn add_tenant_bytes(&mut self, tenant: &TenantId, len: u64) -> u64 {
         let n = self.tenant_bytes.entry(tenant.clone()).or_default();
         *n += len;
@@ -285,11 +301,13 @@ impl LogDir {
                 )
                 .is_none()
             {
-                inner.call_order.push_back(call);
-            }
-            while inner.call_order.len() > INDEX_CALLS {
-                if let Some(old) = inner.call_order.pop_front() {
-                    inner.calls.remove(&old);
+                let order = match inner.call_orders.get_mut(tenant) {
+                    Some(order) => order,
+                    None => inner.call_orders.entry(tenant.clone()).or_default(),
+                };
+                order.push_back(call);
+                if inner.calls.len() > INDEX_CALLS {
+                    inner.forget_oldest_call();
                 }
             }
         }
@@ -859,6 +877,22 @@ mod tests {
         assert!(d.total_bytes() <= 100_000, "{}", d.total_bytes());
         let first = d.read(0, Target::Any, 0, 1 << 20).unwrap();
         assert!(first.lines.is_empty(), "{first:?}");
+    }
+
+    #[test]
+    fn the_call_index_forgets_the_oldest_of_the_tenant_with_the_most() {
+        let (_tmp, d) = dir(LogLimits::default());
+        let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+        // A's silent task: only the index knows it (no stream stays).
+        d.task(1, &a).finish();
+        for id in 10..(10 + INDEX_CALLS as u64 + 5) {
+            d.task(id, &b).finish();
+        }
+        assert_eq!(d.owner(1, Target::Call), Some(LogOwner::Task(1)));
+        assert_eq!(d.owner(10, Target::Call), None, "B's oldest goes first");
+        let last = 10 + INDEX_CALLS as u64 + 4;
+        assert_eq!(d.owner(last, Target::Call), Some(LogOwner::Task(last)));
+        assert_eq!(d.inner.lock().unwrap().calls.len(), INDEX_CALLS);
     }
 
     #[test]
