@@ -372,6 +372,11 @@ struct StartArgs {
     /// (to measure their cost; `--metrics-port 0` only hides the endpoint).
     #[arg(long, conflicts_with_all = ["metrics_port", "metrics_no_auth"])]
     no_metrics: bool,
+    /// Driver sessions one tenant may have open on this node at once (a
+    /// node has 16,383; the admin's are not counted): past it a new session
+    /// of the tenant is refused with QUOTA_EXCEEDED.
+    #[arg(long, default_value_t = crate::config::MAX_SESSIONS_PER_TENANT)]
+    max_sessions_per_tenant: usize,
     /// Idle wasm instances kept for reuse by tasks submitted with
     /// `max_calls` other than 1, across all modules and tenants (least
     /// recently used evicted first; idle ones dropped after 60 s); 0: none.
@@ -659,6 +664,7 @@ async fn start(args: StartArgs) -> Result<()> {
             max_bytes: args.lineage_bytes.as_u64(),
         },
         metrics: !args.no_metrics,
+        max_sessions_per_tenant: args.max_sessions_per_tenant,
         warm_instances: args.warm_instances,
         prestart_min: args.prestart_min_us.0.map(std::time::Duration::from_micros),
         guest_niceness: args.guest_niceness,

@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub lineage: LineageLimits,
     /// Whether the node counts metrics (`--no-metrics` turns them off).
     pub metrics: bool,
+    /// Driver sessions one tenant may have open on this node at once
+    /// (`--max-sessions-per-tenant`; the admin's are not counted).
+    pub max_sessions_per_tenant: usize,
     /// Idle task instances kept for reuse by tasks with `max_calls != 1`,
     /// across all modules and tenants (`--warm-instances`; 0: none kept).
     pub warm_instances: usize,
@@ -98,6 +101,7 @@ impl NodeConfig {
             log_limits: Default::default(),
             lineage: Default::default(),
             metrics: true,
+            max_sessions_per_tenant: MAX_SESSIONS_PER_TENANT,
             warm_instances: 8,
             prestart_min: Some(PRESTART_MIN),
             guest_niceness: GUEST_NICENESS,
@@ -159,6 +163,11 @@ impl NodeConfig {
         }
     }
 }
+
+/// The default of `NodeConfig::max_sessions_per_tenant`: an eighth of a
+/// node's session slots (`ids::SLOTS`), so that one tenant opening sessions
+/// cannot take them all.
+pub const MAX_SESSIONS_PER_TENANT: usize = (crate::ids::SLOTS / 8) as usize;
 
 /// The default of `NodeConfig::prestart_min`: the Rust and JS demo guests
 /// make an instance in 7 and 24 µs (not worth a hand-off to another

@@ -56,7 +56,7 @@ use crate::objects::ObjectDirectory;
 use crate::quotas::Quotas;
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler};
-use crate::session_slots::{SessionSlots, SlotLease};
+use crate::session_slots::{Refused, SessionSlots, SlotLease};
 use crate::spec::{ActorSpec, ArgSpec, Placed, TaskSpec};
 use crate::store::{Arena, ObjectId, ObjectStore};
 use crate::tasks::{StopReason, TaskDeps, Tasks};
@@ -366,11 +366,19 @@ impl Node {
         }
     }
 
-    /// A fresh id prefix for a driver session, with the lease that holds its
-    /// slot until the session ends; `None` when every slot is held.
-    pub fn new_id_prefix(&self) -> Option<(u64, SlotLease)> {
-        let lease = self.session_slots.acquire()?;
-        Some((prefix(self.cluster.index(), lease.slot()), lease))
+    /// A fresh id prefix for a driver session of `tenant`, with the lease
+    /// that holds its slot until the session ends. Refused when every slot is
+    /// held, or when the tenant holds `--max-sessions-per-tenant` already
+    /// (`restricted`: a tenant's credential; the admin's sessions are not
+    /// capped).
+    pub fn new_id_prefix(
+        &self,
+        tenant: &TenantId,
+        restricted: bool,
+    ) -> Result<(u64, SlotLease), Refused> {
+        let cap = restricted.then_some(self.config.max_sessions_per_tenant);
+        let lease = self.session_slots.acquire(tenant, cap)?;
+        Ok((prefix(self.cluster.index(), lease.slot()), lease))
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -1021,3 +1021,43 @@ async fn a_log_quota_deletes_the_tenants_own_oldest_logs_only() {
     let page = capped.logs(&flood).await.unwrap();
     assert!(!page.stdout.is_empty(), "{page:?}");
 }
+
+/// A node's driver session slots (16,383) are counted per tenant: past
+/// `--max-sessions-per-tenant` a tenant's next session is refused with
+/// QUOTA_EXCEEDED naming the quota, while another tenant and the admin
+/// still connect, and a session that ends gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_opens_its_cap_of_sessions_at_most() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node = HostProcess::start(dirs[0].path(), &["--max-sessions-per-tenant", "3"]);
+    let token_a = node.add_tenant("team-a", dirs[1].path(), &[]);
+    let token_b = node.add_tenant("team-b", dirs[1].path(), &[]);
+    let connect = |token: &std::path::Path| {
+        let options = reef::ConnectOptions::default().token_file(token).unwrap();
+        Cluster::connect_with(&node.address, options)
+    };
+    let mut b: Vec<Cluster> = Vec::new();
+    for _ in 0..3 {
+        b.push(connect(&token_b).await.unwrap());
+    }
+    let err = connect(&token_b)
+        .await
+        .err()
+        .expect("a fourth session of B");
+    assert_quota(&err, "sessions quota 3 exceeded on this node (3 open");
+
+    // A, and the admin, are not held back by B's sessions.
+    let a = connect(&token_a).await.unwrap();
+    let m = a.register_file(guest("demo")).await.unwrap();
+    let r = a.task(&m, "add").arg(2.0).arg(3.0).submit().unwrap();
+    assert_eq!(a.get::<f64>(&r).await.unwrap(), 5.0);
+    let admin = connect(&node.admin_token_file()).await.unwrap();
+    drop(admin);
+
+    // A session that ends gives its place back (once the node saw it close).
+    b.pop();
+    eventually("a place for B's session", || async {
+        connect(&token_b).await.ok()
+    })
+    .await;
+}

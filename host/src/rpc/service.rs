@@ -179,10 +179,7 @@ impl NodeApi for NodeService {
             submission_id,
             tenant.clone(),
             restricted,
-        )
-        .ok_or_else(|| {
-            Status::resource_exhausted("every driver session slot of this node is in use")
-        })?;
+        )?;
         let awaiting = session.awaiting_replies();
         let closing = self.node.closing.clone();
         let revoked_in = revoked.clone();

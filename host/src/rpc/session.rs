@@ -5,6 +5,7 @@
 //! and answers by request id. Replies are batched onto the outbound stream.
 
 use crate::fastmap::{FastMap, FastSet};
+use crate::session_slots::Refused;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -102,8 +103,8 @@ enum Verdict {
 
 impl Session {
     /// A session of the driver connected from `driver_address` (a process
-    /// of submitted job `submission_id`, or ""); `None` when the node has
-    /// no free session slot.
+    /// of submitted job `submission_id`, or ""); refused when the node has
+    /// no free session slot or the tenant holds its cap of them.
     pub fn new(
         node: Arc<Node>,
         fds: Arc<super::fds::Registry>,
@@ -112,8 +113,26 @@ impl Session {
         submission_id: String,
         tenant: TenantId,
         restricted: bool,
-    ) -> Option<Arc<Self>> {
-        let (prefix, slot) = node.new_id_prefix()?;
+    ) -> Result<Arc<Self>, tonic::Status> {
+        let (prefix, slot) = match node.new_id_prefix(&tenant, restricted) {
+            Ok(granted) => granted,
+            Err(Refused::Full) => {
+                return Err(tonic::Status::resource_exhausted(
+                    "every driver session slot of this node is in use",
+                ))
+            }
+            Err(Refused::TenantCap(held)) => {
+                let cap = node.config.max_sessions_per_tenant;
+                return Err(crate::quotas::exceeded(
+                    &tenant,
+                    format!(
+                        "sessions quota {cap} exceeded on this node ({held} open; \
+                         host start --max-sessions-per-tenant)"
+                    ),
+                )
+                .into());
+            }
+        };
         let job = node.start_job(
             driver_address,
             format!("driver session {prefix:#x}"),
@@ -165,7 +184,7 @@ impl Session {
                 fd_key: fd_key.into(),
             }),
         );
-        Some(session)
+        Ok(session)
     }
 
     fn reply(&self, req_id: u64, body: Body) {
