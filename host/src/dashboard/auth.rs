@@ -7,7 +7,9 @@
 //! A browser logs in once (`/login?token=...` or the login form) and gets a
 //! cookie holding a random session id, never the token. Sessions are few
 //! and expire, so a node keeps at most [`MAX_SESSIONS`] of them whatever
-//! the browsers do.
+//! the browsers do; past it the credential holding the most gives its
+//! oldest, so one tenant logging in again and again ends its own sessions,
+//! not another's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,8 @@ use crate::rpc::state::scope::Viewer;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "reef_session";
-/// Sessions kept at once; logging in beyond this ends the oldest.
+/// Sessions kept at once; logging in beyond this ends the oldest of the
+/// credential holding the most.
 pub const MAX_SESSIONS: usize = 256;
 /// How long a session lasts after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -89,11 +92,20 @@ impl Sessions {
         let mut live = self.live.lock().unwrap();
         live.retain(|_, s| s.expires > now);
         if live.len() >= MAX_SESSIONS {
-            if let Some(oldest) = live
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(id, _)| id.clone())
-            {
+            // Per viewer: sessions held, and the id of the oldest.
+            let mut held: HashMap<&Viewer, (usize, &Session, &String)> = HashMap::new();
+            for (id, s) in live.iter() {
+                let entry = held.entry(&s.viewer).or_insert((0, s, id));
+                entry.0 += 1;
+                if s.expires < entry.1.expires {
+                    (entry.1, entry.2) = (s, id);
+                }
+            }
+            let oldest = held
+                .into_values()
+                .max_by_key(|(n, s, _)| (*n, std::cmp::Reverse(s.expires)))
+                .map(|(_, _, id)| id.clone());
+            if let Some(oldest) = oldest {
                 live.remove(&oldest);
             }
         }
@@ -207,5 +219,26 @@ mod tests {
         assert!(caller(&access, &sessions, &headers).await.is_some());
         headers.insert(AUTHORIZATION, "Bearer wrong".parse().unwrap());
         assert!(caller(&access, &sessions, &headers).await.is_none());
+    }
+
+    #[test]
+    fn logins_past_the_cap_end_the_sessions_of_the_viewer_holding_most() {
+        let sessions = Sessions::default();
+        let a = sessions
+            .open(Viewer::tenant(reef_core::TenantId::new("a")))
+            .unwrap();
+        let admin = sessions.open(Viewer::everything()).unwrap();
+        let b = reef_core::TenantId::new("b");
+        let first_b = sessions.open(Viewer::tenant(b.clone())).unwrap();
+        for _ in 0..(2 * MAX_SESSIONS) {
+            sessions.open(Viewer::tenant(b.clone())).unwrap();
+        }
+        assert_eq!(sessions.len(), MAX_SESSIONS);
+        assert!(sessions.get(&a).is_some(), "A's session was ended");
+        assert!(
+            sessions.get(&admin).is_some(),
+            "the admin's session was ended"
+        );
+        assert!(sessions.get(&first_b).is_none(), "B's oldest goes first");
     }
 }

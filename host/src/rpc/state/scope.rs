@@ -12,7 +12,7 @@ use crate::logs::{LogOwner, Target};
 use crate::node::Node;
 
 /// The caller of a state, status or logs request.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Viewer {
     /// `None`: sees everything (the admin, other nodes, the node's own
     /// in-process readers).
