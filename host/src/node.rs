@@ -53,7 +53,7 @@ use crate::logs::LogDir;
 use crate::metrics::{Metrics, Snapshot};
 use crate::modules::Registry;
 use crate::objects::ObjectDirectory;
-use crate::quotas::Quotas;
+use crate::quotas::{Counted, Quotas};
 use crate::runtime::GuestRuntime;
 use crate::scheduler::{Resources, Scheduler};
 use crate::session_slots::{Refused, SessionSlots, SlotLease};
@@ -168,8 +168,12 @@ impl Node {
         let cluster = Arc::new(Membership::new(&id, &config.token));
         let quotas = Quotas::follow(cluster.watch_views());
         {
-            let quotas = quotas.clone();
-            store.cap_tenant_spills(Box::new(move |tenant| quotas.max_spill_bytes(tenant)));
+            let (spills, charges) = (quotas.clone(), quotas.clone());
+            store.cap_tenant_spills(Box::new(move |tenant| spills.max_spill_bytes(tenant)));
+            store.charge_tenant_arena(Box::new(move |tenant, bytes| {
+                let charge = charges.charge(tenant, Counted::ArenaBytes, bytes)?;
+                Ok(charge.map(|c| Box::new(c) as crate::store::Held))
+            }));
         }
         let puller = if config.token.is_empty() {
             None

@@ -44,9 +44,12 @@ pub fn add_to_linker(linker: &mut Linker<GuestCtx>) -> wasmtime::Result<()> {
             .store()
             .new_data_for(data.as_le_slice(&store), Some(&tenant))
             .and_then(|data| {
+                // Counted against the tenant's arena bytes while it lives.
+                let charge = objects.store().charge_arena(&tenant, &data)?;
                 let id = objects.new_object_id();
                 let size = data.len();
                 objects.store().insert_put(id, data, 1, &tenant)?;
+                objects.store().keep_charge(id, charge);
                 let ctx = store.data_mut();
                 ctx.host.made(id);
                 ctx.owned.push(id);

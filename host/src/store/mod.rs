@@ -7,5 +7,5 @@ mod segment;
 
 pub use arena::{round_up_page, Arena, Block, HUGE_OBJECT, PAGE};
 pub use hugemap::HUGE_PAGE;
-pub use objects::{Data, Located, ObjectId, ObjectRow, ObjectStore, Resolved, StoreStats};
+pub use objects::{Data, Held, Located, ObjectId, ObjectRow, ObjectStore, Resolved, StoreStats};
 pub use segment::Segment;

@@ -27,7 +27,9 @@
 //! bytes stay within its `--max-spill-bytes` (`cap_tenant_spills`); past it
 //! the tenant's objects stay in memory, and its own put that needs room
 //! fails with `QUOTA_EXCEEDED` when only spilling more of its objects could
-//! have made it.
+//! have made it. The arena bytes of what a tenant's task or guest makes
+//! count against its `--max-arena-bytes` while the object lives
+//! (`charge_arena`, `keep_charge`), as its driver's puts do.
 
 use crate::fastmap::FastMap;
 use std::collections::HashMap;
@@ -123,6 +125,8 @@ struct Entry {
     /// spill counts against that tenant's quota); `None` for other objects
     /// (copies pulled from other nodes, actor calls' results).
     tenant: Option<TenantId>,
+    /// The tenant's arena-bytes charge for it, given back with the entry.
+    charge: Option<Held>,
 }
 
 #[derive(Default)]
@@ -196,6 +200,13 @@ type SpillWriter = Box<dyn Fn(&Path, &[u8]) -> std::io::Result<()> + Send + Sync
 /// A tenant's bound on its spilled bytes (`None`: only the node's).
 pub type SpillCaps = Box<dyn Fn(&TenantId) -> Option<u64> + Send + Sync>;
 
+/// Something held for as long as an object lives (a tenant's quota charge:
+/// dropping it gives the charge back).
+pub type Held = Box<dyn Send + Sync>;
+
+/// Takes bytes of a tenant's arena-bytes quota (`None`: it has none).
+pub type ArenaCharger = Box<dyn Fn(&TenantId, u64) -> ReefResult<Option<Held>> + Send + Sync>;
+
 pub struct ObjectStore {
     /// Told the id of every object whose last reference goes (the owner then
     /// frees copies on other nodes).
@@ -211,6 +222,9 @@ pub struct ObjectStore {
     max_spill_bytes: u64,
     /// Each tenant's bound (set once by the node, from its quotas).
     spill_caps: std::sync::OnceLock<SpillCaps>,
+    /// Charges tenants for what their tasks and guests make (set once by
+    /// the node, from its quotas).
+    arena_charger: std::sync::OnceLock<ArenaCharger>,
     inline_threshold: u64,
     table: Mutex<Table>,
 }
@@ -225,6 +239,7 @@ impl ObjectStore {
             write_spill: Box::new(|path, bytes| std::fs::write(path, bytes)),
             max_spill_bytes: u64::MAX,
             spill_caps: Default::default(),
+            arena_charger: Default::default(),
             inline_threshold,
             table: Mutex::new(Table::default()),
         }
@@ -240,6 +255,33 @@ impl ObjectStore {
     /// `--max-spill-bytes`).
     pub fn cap_tenant_spills(&self, caps: SpillCaps) {
         let _ = self.spill_caps.set(caps);
+    }
+
+    /// Charges each tenant's arena bytes for the objects its tasks and
+    /// guests make (`charger` takes from its `--max-arena-bytes`).
+    pub fn charge_tenant_arena(&self, charger: ArenaCharger) {
+        let _ = self.arena_charger.set(charger);
+    }
+
+    /// `tenant`'s charge for `data`, an object its task or guest made: its
+    /// arena bytes (an inline object is not in the arena), or
+    /// QUOTA_EXCEEDED. Kept with the object by `keep_charge`.
+    pub fn charge_arena(&self, tenant: &TenantId, data: &Data) -> ReefResult<Option<Held>> {
+        match (data, self.arena_charger.get()) {
+            (Data::Arena(block), Some(charge)) => charge(tenant, block.len()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps `charge` until object `id` is freed (at once when it is gone).
+    pub fn keep_charge(&self, id: ObjectId, charge: Option<Held>) {
+        let Some(charge) = charge else {
+            return;
+        };
+        let mut t = self.table.lock().unwrap();
+        if let Some(entry) = t.objects.get_mut(&id) {
+            entry.charge = Some(charge);
+        }
     }
 
     fn spill_cap(&self, tenant: &TenantId) -> Option<u64> {
@@ -276,6 +318,7 @@ impl ObjectStore {
                 last_use,
                 spilling: false,
                 tenant: None,
+                charge: None,
             },
         );
         Ok(())

@@ -778,9 +778,21 @@ impl Tasks {
         });
         // Every attempt's outcome counts (a retried failure too).
         series.done(result.as_ref().err().map(|e| e.code));
+        // What the task made counts against its tenant's arena bytes while
+        // it lives; over the quota, the task fails instead. Bytes another
+        // live object holds too (a result returned by reference) are that
+        // object's, counted once.
+        let result = result.and_then(|data| {
+            let charge = match Arc::strong_count(&data) {
+                1 => self.objects.store().charge_arena(&spec.tenant, &data)?,
+                _ => None,
+            };
+            Ok((data, charge))
+        });
         match result {
-            Ok(data) => {
+            Ok((data, charge)) => {
                 self.objects.seal(id, Ok(data));
+                self.objects.store().keep_charge(id, charge);
                 self.objects.release_args(&spec.args);
             }
             Err(e) => self.settle_failure(attempt, e, None),
