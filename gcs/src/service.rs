@@ -72,7 +72,7 @@ use tonic::{Request, Response, Status};
 use crate::control_plane::ViewStream;
 use crate::error::GcsError;
 use crate::storage::Storage;
-use crate::tables::{Counters, JobTable, Kv, TenantTable};
+use crate::tables::{Counters, FinishedJobs, JobTable, Kv, TenantTable};
 use peers::PeerPool;
 use persist::Persister;
 use recover::Restored;
@@ -111,6 +111,9 @@ pub struct ServiceConfig {
     pub retained_dead_actors: usize,
     /// Removed placement groups kept in memory for `GetPlacementGroup`.
     pub retained_removed_groups: usize,
+    /// Finished jobs (driver sessions) whose records are kept; past it the
+    /// tenant with the most loses its oldest.
+    pub retained_finished_jobs: usize,
 }
 
 impl Default for ServiceConfig {
@@ -126,6 +129,7 @@ impl Default for ServiceConfig {
             flush_interval: Duration::from_millis(5),
             retained_dead_actors: 100_000,
             retained_removed_groups: 10_000,
+            retained_finished_jobs: 50_000,
         }
     }
 }
@@ -139,6 +143,8 @@ pub(crate) struct Inner {
     /// Node indexes, placement group and job ids.
     counters: Arc<Counters>,
     jobs: JobTable,
+    /// The finished jobs kept (see `FinishedJobs`).
+    finished_jobs: Arc<Mutex<FinishedJobs>>,
     kv: Arc<Kv>,
     tenants: TenantTable,
     /// Serializes read-check-write of the tenant table.
@@ -259,6 +265,11 @@ impl ControlPlaneService {
         } else {
             state.restore(restored)
         };
+        let jobs = JobTable::new(store.clone());
+        let mut finished_jobs = FinishedJobs::of(&jobs.all()?);
+        for gone in finished_jobs.trim(config.retained_finished_jobs) {
+            jobs.delete(&gone)?;
+        }
         let (views, _) = watch::channel(Arc::new(state.view()));
         let inner = Arc::new(Inner {
             peers: PeerPool::new(attach, config.peer_timeout),
@@ -270,7 +281,8 @@ impl ControlPlaneService {
             persist,
             probing: Mutex::default(),
             counters: Arc::new(Counters::new(store.clone())),
-            jobs: JobTable::new(store.clone()),
+            jobs,
+            finished_jobs: Arc::new(Mutex::new(finished_jobs)),
             kv: Arc::new(Kv::new(store.clone())),
             tenants: TenantTable::new(store.clone()),
             tenants_lock: Arc::default(),

@@ -632,6 +632,43 @@ async fn jobs_and_kv_over_grpc_and_in_process() {
     );
 }
 
+/// Finished jobs (one per driver session) are bounded: past
+/// `retained_finished_jobs` the tenant with the most loses its oldest, so a
+/// tenant connecting in a loop neither grows the store without bound nor
+/// pushes another tenant's jobs out; running jobs are never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_bounded_per_tenant() {
+    let head = start_head(ServiceConfig {
+        retained_finished_jobs: 4,
+        ..ServiceConfig::default()
+    })
+    .await;
+    let c = &head.client;
+    let of = |tenant: &str| StartJobRequest {
+        tenant: tenant.into(),
+        ..job("127.0.0.1:1", "n1", 0)
+    };
+    let a_done = c.start_job(of("a")).await.unwrap();
+    c.end_job(a_done, 0).await.unwrap();
+    let a_running = c.start_job(of("a")).await.unwrap();
+    let mut b = Vec::new();
+    for _ in 0..10 {
+        let id = c.start_job(of("b")).await.unwrap();
+        c.end_job(id, 0).await.unwrap();
+        b.push(id);
+    }
+    let kept: Vec<u64> = c
+        .list_jobs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.job_id)
+        .collect();
+    let mut expected = vec![a_done, a_running];
+    expected.extend(&b[7..]);
+    assert_eq!(kept, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_control_plane_keeps_what_reconnecting_nodes_hold() {
     use std::sync::Arc;

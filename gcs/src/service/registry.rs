@@ -112,8 +112,11 @@ impl Inner {
     }
 
     /// Marks a job finished (idempotent: the first end time stays).
+    /// Past `retained_finished_jobs`, the oldest finished record of the
+    /// tenant with the most goes.
     pub(crate) async fn end_job(&self, req: EndJobRequest) -> Result<(), Status> {
-        let jobs = self.jobs.clone();
+        let (jobs, finished) = (self.jobs.clone(), self.finished_jobs.clone());
+        let keep = self.config.retained_finished_jobs;
         blocking(move || {
             let mut job = jobs.require(&req.job_id)?;
             if job.state != JobState::Finished {
@@ -121,6 +124,14 @@ impl Inner {
                 job.ended_at_ms = Some(or_now(req.ended_at_ms));
                 jobs.put(&job)?;
                 tracing::info!(job_id = req.job_id, "job finished");
+                let gone = {
+                    let mut finished = finished.lock().unwrap();
+                    finished.push(&job.tenant, job.job_id);
+                    finished.trim(keep)
+                };
+                for id in gone {
+                    jobs.delete(&id)?;
+                }
             }
             Ok(())
         })
