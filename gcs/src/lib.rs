@@ -59,6 +59,7 @@ mod error;
 mod file_store;
 pub mod placement;
 mod redis_store;
+pub mod retained;
 pub mod service;
 mod status;
 mod storage;

@@ -71,8 +71,9 @@ use tonic::{Request, Response, Status};
 
 use crate::control_plane::ViewStream;
 use crate::error::GcsError;
+use crate::retained::Retained;
 use crate::storage::Storage;
-use crate::tables::{Counters, FinishedJobs, JobTable, Kv, TenantTable};
+use crate::tables::{finished_jobs, Counters, JobTable, Kv, TenantTable};
 use peers::PeerPool;
 use persist::Persister;
 use recover::Restored;
@@ -143,8 +144,8 @@ pub(crate) struct Inner {
     /// Node indexes, placement group and job ids.
     counters: Arc<Counters>,
     jobs: JobTable,
-    /// The finished jobs kept (see `FinishedJobs`).
-    finished_jobs: Arc<Mutex<FinishedJobs>>,
+    /// The finished jobs whose records are kept (see `finished_jobs`).
+    finished_jobs: Arc<Mutex<Retained>>,
     kv: Arc<Kv>,
     tenants: TenantTable,
     /// Serializes read-check-write of the tenant table.
@@ -266,7 +267,7 @@ impl ControlPlaneService {
             state.restore(restored)
         };
         let jobs = JobTable::new(store.clone());
-        let mut finished_jobs = FinishedJobs::of(&jobs.all()?);
+        let mut finished_jobs = finished_jobs(&jobs.all()?);
         for gone in finished_jobs.trim(config.retained_finished_jobs) {
             jobs.delete(&gone)?;
         }

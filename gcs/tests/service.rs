@@ -669,6 +669,39 @@ async fn finished_jobs_are_bounded_per_tenant() {
     assert_eq!(kept, expected);
 }
 
+/// Dead actors kept for lookups are bounded the same way: another tenant's
+/// churn of actors past `retained_dead_actors` forgets its own first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_actors_are_retained_per_tenant() {
+    let head = start_head(ServiceConfig {
+        retained_dead_actors: 3,
+        ..ServiceConfig::default()
+    })
+    .await;
+    let c = &head.client;
+    c.register(node("a", 4.0)).await.unwrap();
+    let of = |id, tenant: &str| PlaceActorRequest {
+        tenant: Some(tenant.into()),
+        ..actor(id, "", 0.0, "a")
+    };
+    c.place_actor(of(1, "team-a")).await.unwrap();
+    c.set_actor_state(1, "DEAD", "done").await.unwrap();
+    for id in 10..20 {
+        c.place_actor(of(id, "team-b")).await.unwrap();
+        c.set_actor_state(id, "DEAD", "churn").await.unwrap();
+    }
+    let a = c.lookup_actor_id(1).await.unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.death_reason.as_str()),
+        ("DEAD", "done")
+    );
+    assert!(
+        c.lookup_actor_id(10).await.is_err(),
+        "B's oldest goes first"
+    );
+    assert_eq!(c.lookup_actor_id(19).await.unwrap().state, "DEAD");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_control_plane_keeps_what_reconnecting_nodes_hold() {
     use std::sync::Arc;

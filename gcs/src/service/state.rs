@@ -3,7 +3,8 @@
 //! runs under the service's one state lock; records are queued for
 //! write-behind persistence as they change.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use crate::retained::Retained;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -208,7 +209,8 @@ impl GroupEntry {
     }
 }
 
-/// Limits on history kept in memory.
+/// Limits on history kept in memory (past them the tenant keeping the most
+/// loses its oldest: see `Retained`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retention {
     pub dead_actors: usize,
@@ -227,8 +229,9 @@ pub(crate) struct State {
     pub groups: BTreeMap<u64, GroupEntry>,
     /// Cursor of the `spread` round robin.
     pub spread_cursor: usize,
-    dead_actors: VecDeque<u64>,
-    removed_groups: VecDeque<u64>,
+    /// Dead actors and removed groups kept for lookups (see `Retained`).
+    dead_actors: Retained,
+    removed_groups: Retained,
     retention: Retention,
     pub persist: Arc<Persister>,
     /// The admin and tenant credentials in force (published in the view).
@@ -249,8 +252,8 @@ impl State {
             names: HashMap::new(),
             groups: BTreeMap::new(),
             spread_cursor: 0,
-            dead_actors: VecDeque::new(),
-            removed_groups: VecDeque::new(),
+            dead_actors: Retained::default(),
+            removed_groups: Retained::default(),
             retention,
             persist,
             principals: Vec::new(),
@@ -328,10 +331,10 @@ impl State {
         if !actor.name.is_empty() && self.names.get(&actor.name) == Some(&actor_id) {
             self.names.remove(&actor.name);
         }
+        let tenant = actor.location.tenant.clone().unwrap_or_default();
         self.save_actor(actor_id);
-        self.dead_actors.push_back(actor_id);
-        while self.dead_actors.len() > self.retention.dead_actors {
-            let old = self.dead_actors.pop_front().expect("non-empty");
+        self.dead_actors.push(&tenant, actor_id);
+        for old in self.dead_actors.trim(self.retention.dead_actors) {
             if self.actors.get(&old).is_some_and(|a| !a.live()) {
                 self.actors.remove(&old);
             }
@@ -347,11 +350,11 @@ impl State {
         g.info.state = state as i32;
         g.info.error = error;
         g.state_tx.send_replace(state as i32);
+        let tenant = g.info.tenant.clone();
         self.save_group(id);
         if state == PlacementGroupState::PgRemoved {
-            self.removed_groups.push_back(id);
-            while self.removed_groups.len() > self.retention.removed_groups {
-                let old = self.removed_groups.pop_front().expect("non-empty");
+            self.removed_groups.push(&tenant, id);
+            for old in self.removed_groups.trim(self.retention.removed_groups) {
                 self.groups.remove(&old);
             }
         }

@@ -52,59 +52,20 @@ impl Record for JobRecord {
 /// Jobs keyed by job id.
 pub type JobTable = Table<JobRecord>;
 
-/// The finished jobs kept, each tenant's oldest first: a driver connecting
-/// in a loop adds a record per session, so finished ones are bounded
-/// (`retained_finished_jobs`), the tenant with the most losing its oldest
-/// first, so one tenant's sessions never push another's history out.
-#[derive(Debug, Default)]
-pub struct FinishedJobs {
-    by_tenant: std::collections::HashMap<String, std::collections::VecDeque<u64>>,
-    count: usize,
-}
-
-impl FinishedJobs {
-    /// The finished jobs among `records`, in id order.
-    pub fn of(records: &[JobRecord]) -> Self {
-        let mut finished: Vec<&JobRecord> = records
-            .iter()
-            .filter(|j| j.state == JobState::Finished)
-            .collect();
-        finished.sort_by_key(|j| j.job_id);
-        let mut kept = FinishedJobs::default();
-        for job in finished {
-            kept.push(&job.tenant, job.job_id);
-        }
-        kept
+/// The finished jobs among `records`, each tenant's in id order: what the
+/// control plane keeps of them is bounded (`retained_finished_jobs`), since
+/// a driver connecting in a loop adds a record per session.
+pub fn finished_jobs(records: &[JobRecord]) -> crate::retained::Retained {
+    let mut finished: Vec<&JobRecord> = records
+        .iter()
+        .filter(|j| j.state == JobState::Finished)
+        .collect();
+    finished.sort_by_key(|j| j.job_id);
+    let mut kept = crate::retained::Retained::default();
+    for job in finished {
+        kept.push(&job.tenant, job.job_id);
     }
-
-    pub fn push(&mut self, tenant: &str, job_id: u64) {
-        self.by_tenant
-            .entry(tenant.to_owned())
-            .or_default()
-            .push_back(job_id);
-        self.count += 1;
-    }
-
-    /// The jobs to forget for at most `keep` to stay, the tenant with the
-    /// most giving its oldest first.
-    pub fn trim(&mut self, keep: usize) -> Vec<u64> {
-        let mut gone = Vec::new();
-        while self.count > keep {
-            let Some((tenant, jobs)) = self.by_tenant.iter_mut().max_by_key(|(_, j)| j.len())
-            else {
-                break;
-            };
-            if let Some(id) = jobs.pop_front() {
-                gone.push(id);
-                self.count -= 1;
-            }
-            if jobs.is_empty() {
-                let tenant = tenant.clone();
-                self.by_tenant.remove(&tenant);
-            }
-        }
-        gone
-    }
+    kept
 }
 
 #[cfg(test)]
@@ -137,7 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn finished_jobs_past_the_bound_go_from_the_tenant_with_the_most() {
+    fn only_finished_jobs_are_retained_and_in_id_order() {
         let job = |job_id, tenant: &str, state| JobRecord {
             job_id,
             driver_address: String::new(),
@@ -149,18 +110,14 @@ mod tests {
             submission_id: String::new(),
             tenant: tenant.into(),
         };
-        let mut records = vec![
-            job(1, "a", JobState::Finished),
+        let records = vec![
+            job(5, "a", JobState::Finished),
             job(2, "a", JobState::Running),
+            job(3, "a", JobState::Finished),
         ];
-        records.extend((10..20).map(|id| job(id, "b", JobState::Finished)));
-        let mut kept = FinishedJobs::of(&records);
-        assert_eq!(kept.trim(11), Vec::<u64>::new());
-        assert_eq!(kept.trim(5), vec![10, 11, 12, 13, 14, 15]);
-        kept.push("a", 30);
-        // A and B hold 2 and 4: B's oldest go until they are even.
-        assert_eq!(kept.trim(4), vec![16, 17]);
-        assert_eq!(kept.count, 4);
+        let mut kept = finished_jobs(&records);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept.trim(1), vec![3]);
     }
 
     #[test]

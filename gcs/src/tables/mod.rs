@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use actor::{ActorRecord, ActorState, ActorTable};
-pub use job::{FinishedJobs, JobRecord, JobState, JobTable};
+pub use job::{finished_jobs, JobRecord, JobState, JobTable};
 pub use kv::Kv;
 pub use meta::{Counter, Counters};
 pub use node::{NodeInfo, NodeState, NodeTable, Resources};
