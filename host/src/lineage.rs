@@ -70,6 +70,14 @@ struct TenantEntries {
     bytes: u64,
 }
 
+impl TenantEntries {
+    /// Whether `Inner::compact` has work: no entry left, or removed places
+    /// outnumbering the kept entries (and some slack).
+    fn needs_compact(&self) -> bool {
+        self.entries == 0 || self.order.len() > 2 * self.entries + 1024
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     entries: FastMap<ObjectId, Entry>,
@@ -88,9 +96,9 @@ impl Inner {
         entries.get(&id).is_some_and(|e| e.seq == seq)
     }
 
-    /// Drops the removed entries' places in `tenant`'s order once they
-    /// outnumber its kept entries (and some slack): amortized, each removal
-    /// pays for one. A tenant left with no entry goes.
+    /// Drops the removed entries' places in `tenant`'s order (called when
+    /// `needs_compact`: amortized, each removal pays for one); a tenant
+    /// left with no entry goes.
     fn compact(&mut self, tenant: &TenantId) {
         let Some(t) = self.tenants.get_mut(tenant) else {
             return;
@@ -99,14 +107,12 @@ impl Inner {
             self.tenants.remove(tenant);
             return;
         }
-        if t.order.len() > 2 * t.entries + 1024 {
-            let entries = &self.entries;
-            t.order
-                .retain(|&(seq, id)| Inner::kept_at(entries, seq, id));
-            // After a burst, give back what the queue no longer needs.
-            if t.order.capacity() > 4 * t.order.len() + 4096 {
-                t.order.shrink_to(2 * t.order.len());
-            }
+        let entries = &self.entries;
+        t.order
+            .retain(|&(seq, id)| Inner::kept_at(entries, seq, id));
+        // After a burst, give back what the queue no longer needs.
+        if t.order.capacity() > 4 * t.order.len() + 4096 {
+            t.order.shrink_to(2 * t.order.len());
         }
     }
 
@@ -267,7 +273,7 @@ impl Lineage {
             let compact = inner.tenants.get_mut(&e.spec.tenant).is_some_and(|t| {
                 t.entries -= 1;
                 t.bytes -= e.bytes;
-                t.entries == 0 || t.order.len() > 2 * t.entries + 1024
+                t.needs_compact()
             });
             if compact {
                 inner.compact(&e.spec.tenant);
